@@ -1,0 +1,203 @@
+# cython: language_level=3
+"""The hot loops of dnn, as ``cdef inline`` functions over raw pointers.
+
+Design: every function here is pure C (``noexcept nogil``), takes row-major
+matrices as (pointer, row stride) pairs, and allocates nothing. They live in a
+``.pxd`` so that both the public kernels (``_kernels.pyx``) and the compiled
+training loop (``_train.pyx``) inline the very same code. Callers validate
+shapes, dtypes and sizes in Python before calling in; nothing here checks.
+
+Numerics follow ``dnn.reference`` operation by operation (the same formula, in
+the same order), so that results agree to rounding: ``Z = (W A) + b``,
+``sigmoid = 1 / (1 + exp(-z))``, ``dZ = (dA * s) * (1 - s)``,
+``dW = (1/m) (dZ A_prev^T)``. Row sums accumulate in double, also in float32.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, log, logf, log1p, fabs
+
+from dnn._blas cimport gemm
+
+# Activation codes shared by the kernels and the training loop.
+cdef enum:
+    ACT_RELU = 0
+    ACT_SIGMOID = 1
+
+
+cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
+    # exp(-z) overflows to inf for very negative z and 1 / (1 + inf) is 0, the
+    # right limit, so the reference's formula needs no branch.
+    # The float32 branch stays in float32 arithmetic, as NumPy does for the reference.
+    cdef float one_f = 1
+    if floating is float:
+        return one_f / (one_f + expf(-z))
+    else:
+        return 1.0 / (1.0 + exp(-z))
+
+
+cdef inline double softplus(double x) noexcept nogil:
+    """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
+    if x > 0:
+        return x + log1p(exp(-x))
+    return log1p(exp(x))
+
+
+cdef inline void activation_forward(int act, int rows, int cols,
+                                    const floating* Z, int ldz,
+                                    floating* A, int lda) noexcept nogil:
+    """A := g(Z) elementwise, (rows, cols); A may be Z (in place)."""
+    cdef int i, j
+    cdef floating z
+    for i in range(rows):
+        if act == ACT_RELU:
+            for j in range(cols):
+                z = Z[i * ldz + j]
+                A[i * lda + j] = z if z > 0 else 0
+        else:
+            for j in range(cols):
+                A[i * lda + j] = sigmoid_scalar(Z[i * ldz + j])
+
+
+cdef inline void linear_forward(int n_out, int n_in, int m,
+                                const floating* W, int ldw,
+                                const floating* A_prev, int ldap,
+                                const floating* b,
+                                floating* Z, int ldz) noexcept nogil:
+    """Z := W A_prev + b.
+
+    W (n_out, n_in), A_prev (n_in, m), b (n_out,) contiguous, Z (n_out, m).
+    One gemm with beta = 0, then one pass that adds the bias, as the reference
+    rounds: (W A) + b.
+    """
+    cdef int i, j
+    cdef floating bi
+    gemm(False, False, n_out, m, n_in, <floating> 1.0, W, ldw, A_prev, ldap,
+         <floating> 0.0, Z, ldz)
+    for i in range(n_out):
+        bi = b[i]
+        for j in range(m):
+            Z[i * ldz + j] += bi
+
+
+cdef inline void linear_activation_forward(int act, int n_out, int n_in, int m,
+                                           const floating* W, int ldw,
+                                           const floating* A_prev, int ldap,
+                                           const floating* b,
+                                           floating* Z, int ldz,
+                                           floating* A, int lda) noexcept nogil:
+    """Z := W A_prev + b and A := g(Z): one gemm and one pass over its output."""
+    cdef int i, j
+    cdef floating bi, z
+    gemm(False, False, n_out, m, n_in, <floating> 1.0, W, ldw, A_prev, ldap,
+         <floating> 0.0, Z, ldz)
+    for i in range(n_out):
+        bi = b[i]
+        if act == ACT_RELU:
+            for j in range(m):
+                z = Z[i * ldz + j] + bi
+                Z[i * ldz + j] = z
+                A[i * lda + j] = z if z > 0 else 0
+        else:
+            for j in range(m):
+                z = Z[i * ldz + j] + bi
+                Z[i * ldz + j] = z
+                A[i * lda + j] = sigmoid_scalar(z)
+
+
+cdef inline void activation_backward(int act, int rows, int cols,
+                                     const floating* dA, int ldda,
+                                     const floating* Z, int ldz,
+                                     floating* dZ, int lddz,
+                                     floating* db, double scale) noexcept nogil:
+    """dZ := dA * g'(Z); if ``db`` is not NULL, also db := scale * row sums of dZ.
+
+    relu: dZ = dA where Z > 0, else 0 (the derivative at 0 is 0).
+    sigmoid: dZ = (dA * s) * (1 - s) with s = sigmoid(Z).
+    dZ may be dA (in place). Folding the bias gradient into this pass saves a
+    second sweep over dZ.
+    """
+    cdef int i, j
+    cdef floating s, dz
+    cdef double acc
+    for i in range(rows):
+        acc = 0.0
+        if act == ACT_RELU:
+            for j in range(cols):
+                dz = dA[i * ldda + j] if Z[i * ldz + j] > 0 else 0
+                dZ[i * lddz + j] = dz
+                acc += dz
+        else:
+            for j in range(cols):
+                s = sigmoid_scalar(Z[i * ldz + j])
+                dz = dA[i * ldda + j] * s * (1 - s)
+                dZ[i * lddz + j] = dz
+                acc += dz
+        if db != NULL:
+            db[i] = <floating> (scale * acc)
+
+
+cdef inline void row_sums(int rows, int cols, const floating* X, int ldx,
+                          floating* out, double scale) noexcept nogil:
+    """out[i] := scale * sum_j X[i, j], accumulated in double."""
+    cdef int i, j
+    cdef double acc
+    for i in range(rows):
+        acc = 0.0
+        for j in range(cols):
+            acc += X[i * ldx + j]
+        out[i] = <floating> (scale * acc)
+
+
+cdef inline void linear_backward_gemms(int n_out, int n_in, int m,
+                                       const floating* dZ, int lddz,
+                                       const floating* A_prev, int ldap,
+                                       const floating* W, int ldw,
+                                       floating* dW, int lddw,
+                                       floating* dA_prev, int lddap) noexcept nogil:
+    """dW := (1/m) dZ A_prev^T and, if ``dA_prev`` is not NULL, dA_prev := W^T dZ.
+
+    dZ (n_out, m), A_prev (n_in, m), W (n_out, n_in), dW (n_out, n_in),
+    dA_prev (n_in, m). The bias gradient is not here: it is folded into the
+    pass that makes dZ (``activation_backward``) or done by ``row_sums``.
+    """
+    cdef floating inv_m = <floating> (1.0 / m)
+    gemm(False, True, n_out, n_in, m, inv_m, dZ, lddz, A_prev, ldap,
+         <floating> 0.0, dW, lddw)
+    if dA_prev != NULL:
+        gemm(True, False, n_in, m, n_out, <floating> 1.0, W, ldw, dZ, lddz,
+             <floating> 0.0, dA_prev, lddap)
+
+
+cdef inline double cross_entropy_from_probabilities(int m, const floating* AL,
+                                                    const floating* Y) noexcept nogil:
+    """-(1/m) sum(y log a + (1 - y) log(1 - a)) for labels y in {0, 1}.
+
+    Each example contributes only its own label's term, so a term 0 * log(0)
+    never turns the sum into nan; an output of exactly 0 or 1 on the wrong side
+    gives +inf, the true value of the formula.
+    """
+    cdef int j
+    cdef double acc = 0.0
+    for j in range(m):
+        if Y[j] != 0:
+            acc += log(<double> AL[j])
+        else:
+            acc += log(1.0 - <double> AL[j])
+    return -acc / m
+
+
+cdef inline double cross_entropy_from_logits(int m, const floating* ZL,
+                                             const floating* Y) noexcept nogil:
+    """The same cost from the output layer's pre-activation Z_L, stably.
+
+    -log(sigmoid(z)) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z):
+    finite for every finite z, where log(sigmoid(z)) would reach log(0).
+    """
+    cdef int j
+    cdef double acc = 0.0
+    for j in range(m):
+        if Y[j] != 0:
+            acc += softplus(-<double> ZL[j])
+        else:
+            acc += softplus(<double> ZL[j])
+    return acc / m
