@@ -49,12 +49,14 @@ INIT_RECIPES = {
 }
 
 
-def _weight_scale(rule, n_prev):
+def _scale_weights(rule, W, n_prev):
+    # Each recipe's published arithmetic, operation for operation: the course
+    # divides by sqrt(n_prev), and x / s differs from x * (1 / s) in the last bit.
     if rule == "inv_sqrt":
-        return 1.0 / np.sqrt(n_prev)
+        return W / np.sqrt(n_prev)
     if rule == "small":
-        return 0.01
-    return np.sqrt(2.0 / n_prev)  # "he"
+        return W * 0.01
+    return W * np.sqrt(2.0 / n_prev)  # "he"
 
 
 # --------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def initialize_parameters_deep(layer_dims, *, init="app-utils", seed=None, dtype
     np.random.seed(recipe_seed if seed is None else seed)
     parameters = {}
     for l in range(1, len(layer_dims)):
-        W = np.random.randn(layer_dims[l], layer_dims[l - 1]) * _weight_scale(rule, layer_dims[l - 1])
+        W = _scale_weights(rule, np.random.randn(layer_dims[l], layer_dims[l - 1]), layer_dims[l - 1])
         parameters["W" + str(l)] = W.astype(dtype, copy=False)
         parameters["b" + str(l)] = np.zeros((layer_dims[l], 1), dtype=dtype)
     return parameters
