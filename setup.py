@@ -29,7 +29,6 @@ extensions = [
     Extension(name, [path], extra_compile_args=extra_compile_args, define_macros=macros)
     for name, path in [
         ("dnn._kernels", "dnn/_kernels.pyx"),
-        ("dnn._train", "dnn/_train.pyx"),
     ]
 ]
 
@@ -38,6 +37,5 @@ setup(
         extensions,
         compiler_directives=directives,
         annotate=ANNOTATE,
-        compile_time_env={"DNN_DEBUG_BUILD": DEBUG},
     ),
 )

@@ -1,0 +1,138 @@
+# cython: language_level=3
+"""Compiled kernels behind dnn's step-by-step API.
+
+Design: each function here is a thin, typed shell around one inline kernel of
+``_ops.pxd``. It takes C-contiguous memoryviews of one floating dtype (float32
+or float64, the fused type picks the BLAS routine at compile time), writes
+into output arrays its caller allocated, and releases the GIL for the work.
+
+These functions do not validate: ``dnn.functional`` checks shapes, dtypes,
+contiguity, finiteness and sizes (below 2**31, for BLAS's 32-bit ints) before
+it calls them. Do not call them directly with unchecked input.
+"""
+
+cimport cython
+from cython cimport floating
+from libc.math cimport isfinite
+
+cimport dnn._ops as ops
+
+ACT_RELU = ops.ACT_RELU
+ACT_SIGMOID = ops.ACT_SIGMOID
+
+cdef extern from *:
+    """
+    #ifndef DNN_DEBUG_BUILD
+    #define DNN_DEBUG_BUILD 0
+    #endif
+    """
+    int DNN_DEBUG_BUILD  # set by setup.py: 1 when built with checks on
+
+_DEBUG = bool(DNN_DEBUG_BUILD)
+
+#: How this extension was compiled; ``dnn info`` prints it.
+BUILD_INFO = {
+    "debug": _DEBUG,
+    "cython_version": cython.__version__,
+    "boundscheck": _DEBUG,
+    "wraparound": _DEBUG,
+    "blas": "scipy.linalg.cython_blas",
+}
+
+
+def all_finite(const floating[::1] x):
+    """True when no element of the 1-D array ``x`` is nan or +-inf."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef bint ok = True
+    with nogil:
+        for i in range(n):
+            if not isfinite(x[i]):
+                ok = False
+                break
+    return ok
+
+
+def activation(int act, const floating[:, ::1] Z, floating[:, ::1] A):
+    """A := relu(Z) or sigmoid(Z), elementwise; Z and A are (rows, cols)."""
+    with nogil:
+        ops.activation_forward(act, <int> Z.shape[0], <int> Z.shape[1],
+                               &Z[0, 0], <int> Z.shape[1], &A[0, 0], <int> A.shape[1])
+
+
+def activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::1] Z,
+                        floating[:, ::1] dZ):
+    """dZ := dA * g'(Z), elementwise; all three are (rows, cols)."""
+    with nogil:
+        ops.activation_backward(act, <int> Z.shape[0], <int> Z.shape[1],
+                                &dA[0, 0], <int> dA.shape[1], &Z[0, 0], <int> Z.shape[1],
+                                &dZ[0, 0], <int> dZ.shape[1], NULL, 0.0)
+
+
+def linear(const floating[:, ::1] W, const floating[:, ::1] A_prev,
+           const floating[::1] b, floating[:, ::1] Z):
+    """Z := W A_prev + b; W (n, k), A_prev (k, m), b (n,), Z (n, m)."""
+    with nogil:
+        ops.linear_forward(<int> W.shape[0], <int> W.shape[1], <int> A_prev.shape[1],
+                           &W[0, 0], <int> W.shape[1], &A_prev[0, 0], <int> A_prev.shape[1],
+                           &b[0], &Z[0, 0], <int> Z.shape[1])
+
+
+def linear_activation(int act, const floating[:, ::1] W, const floating[:, ::1] A_prev,
+                      const floating[::1] b, floating[:, ::1] Z, floating[:, ::1] A):
+    """Z := W A_prev + b and A := g(Z), fused: one gemm and one pass over Z."""
+    with nogil:
+        ops.linear_activation_forward(act, <int> W.shape[0], <int> W.shape[1],
+                                      <int> A_prev.shape[1],
+                                      &W[0, 0], <int> W.shape[1],
+                                      &A_prev[0, 0], <int> A_prev.shape[1],
+                                      &b[0], &Z[0, 0], <int> Z.shape[1],
+                                      &A[0, 0], <int> A.shape[1])
+
+
+def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
+                    const floating[:, ::1] W, floating[:, ::1] dW, floating[::1] db,
+                    floating[:, ::1] dA_prev):
+    """dW := dZ A_prev^T / m, db := row sums of dZ / m, dA_prev := W^T dZ.
+
+    dZ (n, m), A_prev (k, m), W (n, k), dW (n, k), db (n,), dA_prev (k, m).
+    """
+    cdef int n = <int> dZ.shape[0], m = <int> dZ.shape[1], k = <int> A_prev.shape[0]
+    with nogil:
+        ops.row_sums(n, m, &dZ[0, 0], m, &db[0], 1.0 / m)
+        ops.linear_backward_gemms(n, k, m, &dZ[0, 0], m, &A_prev[0, 0], m,
+                                  &W[0, 0], k, &dW[0, 0], k, &dA_prev[0, 0], m)
+
+
+def linear_activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::1] Z,
+                               const floating[:, ::1] A_prev, const floating[:, ::1] W,
+                               floating[:, ::1] dZ, floating[:, ::1] dW, floating[::1] db,
+                               floating[:, ::1] dA_prev):
+    """Backward through the activation then the linear step, fused.
+
+    One pass makes dZ = dA * g'(Z) (into the scratch ``dZ``, which may be
+    ``dA``) and the bias gradient with it, then two gemms give dW and dA_prev.
+    Shapes as in ``linear_backward``; dA and Z are (n, m).
+    """
+    cdef int n = <int> Z.shape[0], m = <int> Z.shape[1], k = <int> A_prev.shape[0]
+    with nogil:
+        ops.activation_backward(act, n, m, &dA[0, 0], m, &Z[0, 0], m, &dZ[0, 0], m,
+                                &db[0], 1.0 / m)
+        ops.linear_backward_gemms(n, k, m, &dZ[0, 0], m, &A_prev[0, 0], m,
+                                  &W[0, 0], k, &dW[0, 0], k, &dA_prev[0, 0], m)
+
+
+def cross_entropy_cost(const floating[::1] AL, const floating[::1] Y):
+    """-(1/m) sum(y log a + (1 - y) log(1 - a)) for y in {0, 1}, as a Python float."""
+    cdef double cost
+    with nogil:
+        cost = ops.cross_entropy_from_probabilities(<int> AL.shape[0], &AL[0], &Y[0])
+    return cost
+
+
+def cross_entropy_output_grad(const floating[::1] AL, const floating[::1] Y,
+                              floating[::1] dAL):
+    """dAL := -(y / a - (1 - y) / (1 - a)), the reference's start of backprop."""
+    cdef Py_ssize_t j, m = AL.shape[0]
+    with nogil:
+        for j in range(m):
+            dAL[j] = -(Y[j] / AL[j] - (1 - Y[j]) / (1 - AL[j]))

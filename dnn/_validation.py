@@ -1,0 +1,189 @@
+"""Input checks shared by dnn's public functions.
+
+Every public function checks its input here, in Python, before any compiled
+code runs: the kernels turn bounds checks off and trust what they are given.
+A failed check raises ``TypeError`` (not an array of real numbers),
+``ValueError`` (wrong rank, shape, size, values) or ``KeyError`` (a missing
+parameter or gradient), with a message that names the argument, what was
+expected and what was given.
+
+The dtype contract: when every floating input is float32 the computation is
+float32; anything else (float64, integers, booleans, a mix) is float64. Inputs
+are converted once, to a C-contiguous array of that dtype; an input that is
+already so is used as it is, not copied.
+"""
+
+import numbers
+
+import numpy as np
+
+from dnn import _kernels
+
+#: SciPy's BLAS takes 32-bit ints: no dimension may reach 2**31.
+BLAS_INT_MAX = 2**31 - 1
+
+ACTIVATIONS = {"relu": _kernels.ACT_RELU, "sigmoid": _kernels.ACT_SIGMOID}
+
+
+def as_real_array(x, name):
+    """``x`` as an ndarray of real numbers (bool, int or float), not converted.
+
+    Raises TypeError for None, strings, objects and complex numbers.
+    """
+    if x is None or isinstance(x, (str, bytes, dict)):
+        raise TypeError("%s must be an array of real numbers, got %s" % (name, type(x).__name__))
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError("%s must be an array of real numbers, got an array of dtype %s"
+                        % (name, arr.dtype))
+    return arr
+
+
+def common_float_dtype(*arrays):
+    """float32 when every array is float32, else float64."""
+    if all(a.dtype == np.float32 for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def as_float_array(arr, name, dtype, ndim=2, finite=True):
+    """Check ``arr`` (from ``as_real_array``) and return it C-contiguous in ``dtype``.
+
+    ``ndim=None`` accepts any rank. Empty arrays, dimensions of 2**31 or more
+    and (with ``finite``) nan or inf raise ValueError.
+    """
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError("%s must be a %d-D array, got an array of shape %s"
+                         % (name, ndim, arr.shape))
+    if arr.size == 0:
+        raise ValueError("%s must not be empty, got an array of shape %s" % (name, arr.shape))
+    if max(arr.shape, default=1) > BLAS_INT_MAX or arr.size > np.iinfo(np.intp).max // 8:
+        raise ValueError("%s is too large for 32-bit BLAS: shape %s" % (name, arr.shape))
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not _kernels.all_finite(out.reshape(-1)):
+        raise ValueError("%s must contain only finite values (no nan or inf)" % name)
+    return out
+
+
+def float_arrays(dtype=None, ndim=2, **named):
+    """Convert several named inputs to one float dtype; returns them in order.
+
+    ``dtype=None`` picks it by the contract (``common_float_dtype``).
+    """
+    raw = [as_real_array(x, name) for name, x in named.items()]
+    if dtype is None:
+        dtype = common_float_dtype(*raw)
+    return [as_float_array(a, name, dtype, ndim=ndim) for a, name in zip(raw, named)]
+
+
+def activation_code(activation):
+    """The kernel code of ``"relu"`` or ``"sigmoid"``."""
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError("activation must be 'relu' or 'sigmoid', got %r" % (activation,))
+    return ACTIVATIONS[activation]
+
+
+def check_linear_shapes(A_prev, W, b, a_name="A_prev"):
+    """W (n, k), A_prev (k, m), b (n, 1)."""
+    if W.shape[1] != A_prev.shape[0]:
+        raise ValueError("W has shape %s, so %s must have %d rows, got shape %s"
+                         % (W.shape, a_name, W.shape[1], A_prev.shape))
+    if b.shape != (W.shape[0], 1):
+        raise ValueError("b must have shape %s to match W of shape %s, got shape %s"
+                         % ((W.shape[0], 1), W.shape, b.shape))
+
+
+def check_same_shape(x, name, ref, ref_name):
+    if x.shape != ref.shape:
+        raise ValueError("%s must have the shape of %s, %s, got shape %s"
+                         % (name, ref_name, ref.shape, x.shape))
+
+
+def labels_row(Y, name, m, dtype):
+    """Labels as a C-contiguous ``(1, m)`` array of ``dtype``, values in {0, 1}.
+
+    Accepts shape ``(1, m)`` or ``(m,)``.
+    """
+    Y = as_real_array(Y, name)
+    if Y.shape not in ((1, m), (m,)):
+        raise ValueError("%s must have shape (1, %d) to match the %d examples, got shape %s"
+                         % (name, m, m, Y.shape))
+    Y = as_float_array(Y.reshape(1, m), name, dtype)
+    if not np.all((Y == 0) | (Y == 1)):
+        bad = np.unique(Y[(Y != 0) & (Y != 1)])[:5]
+        raise ValueError("%s must contain only the labels 0 and 1, got also %s" % (name, bad.tolist()))
+    return Y
+
+
+def check_probabilities(AL, name):
+    """Values of the output layer must lie in [0, 1]."""
+    if AL.min() < 0 or AL.max() > 1:
+        raise ValueError("%s must hold probabilities in [0, 1], got values in [%g, %g]"
+                         % (name, AL.min(), AL.max()))
+
+
+def check_output_row(AL, name):
+    if AL.shape[0] != 1:
+        raise ValueError("%s must have shape (1, m): one output unit, got shape %s" % (name, AL.shape))
+
+
+def real_scalar(x, name):
+    """A finite real number as a Python float."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        raise TypeError("%s must be a real number, got %s" % (name, type(x).__name__))
+    x = float(x)
+    if not np.isfinite(x):
+        raise ValueError("%s must be finite, got %r" % (name, x))
+    return x
+
+
+def layer_count(parameters, name="parameters"):
+    """L = len(parameters) // 2, as the course counts, with every key checked."""
+    if not isinstance(parameters, dict):
+        raise TypeError("%s must be a dict with keys W1..WL and b1..bL, got %s"
+                        % (name, type(parameters).__name__))
+    L = len(parameters) // 2
+    if L < 1:
+        raise ValueError("%s must hold at least W1 and b1, got keys %s" % (name, sorted(parameters)))
+    for l in range(1, L + 1):
+        for key in ("W%d" % l, "b%d" % l):
+            if key not in parameters:
+                raise KeyError("%s has %d entries, so layers 1..%d, but has no key %r"
+                               % (name, len(parameters), L, key))
+    return L
+
+
+def network_parameters(parameters, X=None, x_name="X"):
+    """Checked ``[(W1, b1), ..., (WL, bL)]`` in one float dtype, chained shapes.
+
+    With ``X`` also returns it converted: ``(X, layers)``; the dtype is
+    float32 only when ``X`` and every parameter are float32.
+    """
+    L = layer_count(parameters)
+    raw = {}
+    for l in range(1, L + 1):
+        for key in ("W%d" % l, "b%d" % l):
+            raw[key] = as_real_array(parameters[key], "parameters[%r]" % key)
+    arrays = list(raw.values())
+    if X is not None:
+        X = as_real_array(X, x_name)
+        arrays.append(X)
+    dtype = common_float_dtype(*arrays)
+    layers = []
+    for l in range(1, L + 1):
+        W = as_float_array(raw["W%d" % l], "parameters['W%d']" % l, dtype)
+        b = as_float_array(raw["b%d" % l], "parameters['b%d']" % l, dtype)
+        if b.shape != (W.shape[0], 1):
+            raise ValueError("parameters['b%d'] must have shape %s to match W%d of shape %s, got %s"
+                             % (l, (W.shape[0], 1), l, W.shape, b.shape))
+        if layers and layers[-1][0].shape[0] != W.shape[1]:
+            raise ValueError("parameters['W%d'] has shape %s, so W%d must have %d columns, got %d"
+                             % (l - 1, layers[-1][0].shape, l, layers[-1][0].shape[0], W.shape[1]))
+        layers.append((W, b))
+    if X is None:
+        return layers
+    X = as_float_array(X, x_name, dtype)
+    if X.shape[0] != layers[0][0].shape[1]:
+        raise ValueError("W1 has shape %s, so %s must have %d rows (features), got shape %s"
+                         % (layers[0][0].shape, x_name, layers[0][0].shape[1], X.shape))
+    return X, layers
