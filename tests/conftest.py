@@ -1,0 +1,80 @@
+"""Fixtures shared by the test suite.
+
+- ``shared_dir``: the team's shared folder (``/work/shared`` beside the
+  repository, or the ``DNN_SHARED`` environment variable); tests that need it
+  skip with the reason when it is absent.
+- ``cat_data``: the course's cat-vs-non-cat HDF5 data, preprocessed as the
+  course does (``X.reshape(m, -1).T / 255.``), float64, labels ``(1, m)``.
+- ``rng``: a seeded ``numpy.random.Generator``, fresh for every test, so a
+  test's random inputs do not depend on which tests ran before it.
+- ``blas_single_thread``: limits BLAS to one thread for the test using it (the
+  big cat-data runs): on a shared, loaded 2-core machine OpenBLAS's threads
+  oversubscribe the cores and a 4 s run takes a minute.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _shared_path():
+    env = os.environ.get("DNN_SHARED")
+    if env:
+        return Path(env)
+    # repo/tests/conftest.py -> repo/../shared
+    return Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    """Path of the shared folder (data/, seeds/); skips when it is absent."""
+    path = _shared_path()
+    if not path.is_dir():
+        pytest.skip(f"shared folder not found at {path} (set DNN_SHARED to point at it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cat_data(shared_dir):
+    """``(train_x, train_y, test_x, test_y)`` of the cat data set, as the course prepares it.
+
+    ``train_x`` is ``(12288, 209)`` float64 in [0, 1], ``train_y`` is ``(1, 209)``
+    int64 in {0, 1}; the test split has 50 examples. The arrays are made
+    read-only so that no test can change them for the next one.
+    """
+    h5py = pytest.importorskip("h5py", reason="h5py is needed to read the cat HDF5 files")
+    folder = shared_dir / "data" / "catvnoncat"
+    train_file = folder / "train_catvnoncat.h5"
+    test_file = folder / "test_catvnoncat.h5"
+    for f in (train_file, test_file):
+        if not f.is_file():
+            pytest.skip(f"cat data file not found: {f}")
+
+    def load(path, split):
+        with h5py.File(path, "r") as f:
+            x = np.asarray(f[f"{split}_set_x"][:])
+            y = np.asarray(f[f"{split}_set_y"][:])
+        x = x.reshape(x.shape[0], -1).T / 255.
+        y = y.reshape(1, -1)
+        x.flags.writeable = False
+        y.flags.writeable = False
+        return x, y
+
+    train_x, train_y = load(train_file, "train")
+    test_x, test_y = load(test_file, "test")
+    return train_x, train_y, test_x, test_y
+
+
+@pytest.fixture
+def rng():
+    """A fresh ``numpy.random.Generator`` with a fixed seed."""
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture
+def blas_single_thread():
+    """Run the test with every BLAS (NumPy's and SciPy's OpenBLAS) limited to one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl limits the BLAS threads")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        yield
