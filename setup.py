@@ -29,6 +29,7 @@ extensions = [
     Extension(name, [path], extra_compile_args=extra_compile_args, define_macros=macros)
     for name, path in [
         ("dnn._kernels", "dnn/_kernels.pyx"),
+        ("dnn._train", "dnn/_train.pyx"),
     ]
 ]
 
