@@ -57,7 +57,7 @@ def as_float_array(arr, name, dtype, ndim=2, finite=True):
                          % (name, ndim, arr.shape))
     if arr.size == 0:
         raise ValueError("%s must not be empty, got an array of shape %s" % (name, arr.shape))
-    if max(arr.shape, default=1) > BLAS_INT_MAX or arr.size > np.iinfo(np.intp).max // 8:
+    if max(arr.shape, default=1) > BLAS_INT_MAX:
         raise ValueError("%s is too large for 32-bit BLAS: shape %s" % (name, arr.shape))
     out = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not _kernels.all_finite(out.reshape(-1)):
