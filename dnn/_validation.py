@@ -13,6 +13,7 @@ are converted once, to a C-contiguous array of that dtype; an input that is
 already so is used as it is, not copied.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -57,7 +58,7 @@ def as_float_array(arr, name, dtype, ndim=2, finite=True):
                          % (name, ndim, arr.shape))
     if arr.size == 0:
         raise ValueError("%s must not be empty, got an array of shape %s" % (name, arr.shape))
-    if max(arr.shape, default=1) > BLAS_INT_MAX:
+    if arr.ndim and max(arr.shape) > BLAS_INT_MAX:
         raise ValueError("%s is too large for 32-bit BLAS: shape %s" % (name, arr.shape))
     out = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not _kernels.all_finite(out.reshape(-1)):
@@ -137,6 +138,17 @@ def real_scalar(x, name):
     return x
 
 
+@functools.lru_cache(maxsize=64)
+def _layer_keys(L):
+    """For layers 1..L: (W key, b key, W name, b name); names are for messages.
+
+    Memoized: formatting these strings on every call was a third of the
+    checking time of a small network.
+    """
+    return tuple(("W%d" % l, "b%d" % l, "parameters['W%d']" % l, "parameters['b%d']" % l)
+                 for l in range(1, L + 1))
+
+
 def layer_count(parameters, name="parameters"):
     """L = len(parameters) // 2, as the course counts, with every key checked."""
     if not isinstance(parameters, dict):
@@ -145,8 +157,8 @@ def layer_count(parameters, name="parameters"):
     L = len(parameters) // 2
     if L < 1:
         raise ValueError("%s must hold at least W1 and b1, got keys %s" % (name, sorted(parameters)))
-    for l in range(1, L + 1):
-        for key in ("W%d" % l, "b%d" % l):
+    for w_key, b_key, _, _ in _layer_keys(L):
+        for key in (w_key, b_key):
             if key not in parameters:
                 raise KeyError("%s has %d entries, so layers 1..%d, but has no key %r"
                                % (name, len(parameters), L, key))
@@ -159,26 +171,24 @@ def network_parameters(parameters, X=None, x_name="X"):
     With ``X`` also returns it converted: ``(X, layers)``; the dtype is
     float32 only when ``X`` and every parameter are float32.
     """
-    L = layer_count(parameters)
-    raw = {}
-    for l in range(1, L + 1):
-        for key in ("W%d" % l, "b%d" % l):
-            raw[key] = as_real_array(parameters[key], "parameters[%r]" % key)
-    arrays = list(raw.values())
+    keys = _layer_keys(layer_count(parameters))
+    raw = [(as_real_array(parameters[w_key], w_name), as_real_array(parameters[b_key], b_name))
+           for w_key, b_key, w_name, b_name in keys]
+    arrays = [a for pair in raw for a in pair]
     if X is not None:
         X = as_real_array(X, x_name)
         arrays.append(X)
     dtype = common_float_dtype(*arrays)
     layers = []
-    for l in range(1, L + 1):
-        W = as_float_array(raw["W%d" % l], "parameters['W%d']" % l, dtype)
-        b = as_float_array(raw["b%d" % l], "parameters['b%d']" % l, dtype)
+    for (W, b), (_, _, w_name, b_name) in zip(raw, keys):
+        W = as_float_array(W, w_name, dtype)
+        b = as_float_array(b, b_name, dtype)
         if b.shape != (W.shape[0], 1):
-            raise ValueError("parameters['b%d'] must have shape %s to match W%d of shape %s, got %s"
-                             % (l, (W.shape[0], 1), l, W.shape, b.shape))
+            raise ValueError("%s must have shape %s to match %s of shape %s, got %s"
+                             % (b_name, (W.shape[0], 1), w_name, W.shape, b.shape))
         if layers and layers[-1][0].shape[0] != W.shape[1]:
-            raise ValueError("parameters['W%d'] has shape %s, so W%d must have %d columns, got %d"
-                             % (l - 1, layers[-1][0].shape, l, layers[-1][0].shape[0], W.shape[1]))
+            raise ValueError("%s must have %d columns to follow the previous layer's W of shape %s, "
+                             "got shape %s" % (w_name, layers[-1][0].shape[0], layers[-1][0].shape, W.shape))
         layers.append((W, b))
     if X is None:
         return layers
