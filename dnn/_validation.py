@@ -60,7 +60,7 @@ def as_float_array(arr, name, dtype, ndim=2, finite=True):
         raise ValueError("%s must not be empty, got an array of shape %s" % (name, arr.shape))
     if arr.ndim and max(arr.shape) > BLAS_INT_MAX:
         raise ValueError("%s is too large for 32-bit BLAS: shape %s" % (name, arr.shape))
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
     if finite and not _kernels.all_finite(out.reshape(-1)):
         raise ValueError("%s must contain only finite values (no nan or inf)" % name)
     return out
