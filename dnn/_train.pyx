@@ -38,6 +38,7 @@ from cython cimport floating
 from libc.math cimport NAN
 from libc.stdint cimport uintptr_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from cpython.exc cimport PyErr_CheckSignals
 
 from dnn._blas cimport gemm
 cimport dnn._ops as ops
@@ -355,4 +356,6 @@ cdef class Trainer:
             else:
                 done = run_chunk(&self.net, <const float*> self.net.Y, start, stop,
                                  cost_at, budget, &cost)
+        # Back with the GIL: a pending Ctrl-C raises KeyboardInterrupt here.
+        PyErr_CheckSignals()
         return done, cost

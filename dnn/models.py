@@ -1,0 +1,247 @@
+"""The course's two models, trained by gradient descent in compiled code.
+
+``L_layer_model`` and ``two_layer_model`` have the signatures, printing,
+returned parameters and cost histories of their twins in ``dnn.reference``
+(the same initialization, NumPy's global random state seeded in the same
+order), and run the loop in ``dnn._train``: one workspace per model, chunks of
+iterations without the GIL, parameters updated in place in the arrays that
+the returned dict holds.
+
+Numbers: where the reference is finite, ours agree with it to rounding (see
+``tests/test_train.py`` for the tolerances). The output layer's gradient is
+the closed form ``dZ_L = A_L - Y`` and the cost is computed from ``Z_L`` with
+a stable log-sigmoid, so where the reference's outputs saturate to exactly 0
+or 1 (its cost becomes inf and its gradients nan) ours stay finite.
+
+Shapes: ``X`` ``(n_x, m)``, ``Y`` ``m`` labels in {0, 1} (``(1, m)`` as the
+course has them), ``W_l`` ``(n_l, n_{l-1})``, ``b_l`` ``(n_l, 1)``. Dtype: as
+the reference, float32 when ``X`` is float32, else float64, or ``dtype``;
+inputs are converted once and the whole run stays in that dtype.
+"""
+
+import numbers
+import threading
+
+import numpy as np
+
+from dnn import _train
+from dnn import _validation as v
+from dnn.reference import INIT_RECIPES, initialize_parameters, initialize_parameters_deep
+
+__all__ = ["L_layer_model", "two_layer_model"]
+
+# The reference seeds NumPy's global random state and then draws from it. Two
+# models started from two threads must not interleave their seed and draws,
+# or each would get the other's initial weights.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+#: Seconds of work per chunk without the GIL: how soon Ctrl-C and a progress
+#: callback get their turn (a chunk also ends at every recorded cost).
+CHUNK_SECONDS = 0.05
+
+#: The reference prints the cost every this many iterations.
+PRINT_EVERY = 100
+
+
+# --------------------------------------------------------------------------
+# Memory layout, chosen by measurement
+# --------------------------------------------------------------------------
+
+def _layout(layers_dims, m, dtype):
+    """``(samples_major, transpose_x)`` for ``dnn._train.Trainer``."""
+    return False, False
+
+
+# --------------------------------------------------------------------------
+# Input checks (the generic ones are dnn._validation's)
+# --------------------------------------------------------------------------
+
+def _count(x, name, minimum=0):
+    """A Python int >= ``minimum`` (bools and floats are rejected)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError("%s must be an int, got %s" % (name, type(x).__name__))
+    x = int(x)
+    if x < minimum:
+        raise ValueError("%s must be >= %d, got %d" % (name, minimum, x))
+    return x
+
+
+def _layers_dims(layers_dims, name="layers_dims", length=None):
+    """Layer sizes as a list of ints >= 1, at least two, the last one 1."""
+    if isinstance(layers_dims, (str, bytes, dict)) or not hasattr(layers_dims, "__len__"):
+        raise TypeError("%s must be a list of layer sizes, got %s"
+                        % (name, type(layers_dims).__name__))
+    dims = [_count(n, "%s[%d]" % (name, i), minimum=1) for i, n in enumerate(layers_dims)]
+    if length is not None and len(dims) != length:
+        raise ValueError("%s must have %d entries (n_x, n_h, n_y), got %d: %s"
+                         % (name, length, len(dims), dims))
+    if len(dims) < 2:
+        raise ValueError("%s must have at least 2 entries (input and output sizes), got %s"
+                         % (name, dims))
+    if dims[-1] != 1:
+        raise ValueError("%s must end with 1 (one sigmoid output unit), got %s" % (name, dims))
+    if max(dims) > v.BLAS_INT_MAX:
+        raise ValueError("%s is too large for 32-bit BLAS: %s" % (name, dims))
+    return dims
+
+
+def _training_dtype(X, dtype):
+    """The reference's rule: ``dtype`` if given, else float32 for float32 ``X``, else float64."""
+    if dtype is None:
+        return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError("dtype must be float32, float64 or None, got %r" % (dtype,)) from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError("dtype must be float32, float64 or None, got %s" % dt)
+    return dt
+
+
+def _training_data(X, Y, dims, dtype):
+    """``(X, Y, dtype)``: X ``(n_x, m)`` and Y ``(1, m)``, C-contiguous, finite, one dtype."""
+    X = v.as_real_array(X, "X")
+    dtype = _training_dtype(X, dtype)
+    X = v.as_float_array(X, "X", dtype)
+    if X.shape[0] != dims[0]:
+        raise ValueError("X must have layers_dims[0] = %d rows (features), got shape %s"
+                         % (dims[0], X.shape))
+    m = X.shape[1]
+    if max(dims) * m > v.BLAS_INT_MAX:
+        raise ValueError("a layer of %d units on %d examples has too many elements for "
+                         "32-bit indexing (the limit is 2**31 - 1)" % (max(dims), m))
+    Y = v.as_real_array(Y, "Y")
+    if Y.size != m:
+        raise ValueError("Y must hold one label per example, %d (shape (1, %d)), got shape %s"
+                         % (m, m, Y.shape))
+    Y = v.labels_row(Y.reshape(1, m), "Y", m, dtype)
+    return X, Y, dtype
+
+
+def _learning_rate(learning_rate):
+    lr = v.real_scalar(learning_rate, "learning_rate")
+    if lr <= 0:
+        raise ValueError("learning_rate must be > 0, got %r" % (learning_rate,))
+    return lr
+
+
+def _callback(callback):
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable as callback(iteration, cost) or None, got %s"
+                        % type(callback).__name__)
+    return callback
+
+
+# --------------------------------------------------------------------------
+# The loop driver
+# --------------------------------------------------------------------------
+
+def _next_event(i, num_iterations, cost_every, print_every):
+    """The first iteration >= i whose cost is recorded or printed, or -1."""
+    best = -1
+    for every in (cost_every, print_every):
+        if every:
+            j = -(-i // every) * every
+            if j < num_iterations and (best < 0 or j < best):
+                best = j
+    return best
+
+
+def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,
+             callback):
+    """Gradient descent on ``parameters`` in place; returns the recorded costs.
+
+    Chunk after chunk: the compiled loop runs without the GIL until the next
+    iteration whose cost is recorded or printed, or for ``CHUNK_SECONDS``;
+    back in Python, that cost is recorded and printed, pending signals are
+    handled (Ctrl-C raises here) and ``callback(iterations_done, cost)`` runs,
+    with the latest recorded cost or None.
+    """
+    L = len(parameters) // 2
+    dims = [X.shape[0]] + [parameters["W%d" % l].shape[0] for l in range(1, L + 1)]
+    samples_major, transpose_x = _layout(dims, X.shape[1], dtype)
+    trainer = _train.Trainer([parameters["W%d" % l] for l in range(1, L + 1)],
+                             [parameters["b%d" % l] for l in range(1, L + 1)],
+                             X, Y, learning_rate, samples_major, transpose_x)
+    print_every = PRINT_EVERY if print_cost else 0
+    costs = []
+    latest = None
+    i = 0
+    while i < num_iterations:
+        event = _next_event(i, num_iterations, cost_every, print_every)
+        done, cost = trainer.run(i, num_iterations, event, CHUNK_SECONDS)
+        i += done
+        if i - 1 == event:
+            # The reference's cost is a number of the training dtype.
+            latest = float(dtype.type(cost))
+            if cost_every and event % cost_every == 0:
+                costs.append(latest)
+            if print_every and event % print_every == 0:
+                print("Cost after iteration %i: %f" % (event, latest))
+        if callback is not None:
+            callback(i, latest)
+    return costs
+
+
+# --------------------------------------------------------------------------
+# The models
+# --------------------------------------------------------------------------
+
+def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False,
+                  *, init="app-utils", seed=None, dtype=None, return_costs=False, cost_every=100,
+                  callback=None):
+    """[LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID trained by full-batch gradient descent.
+
+    ``X`` is ``(layers_dims[0], m)``, ``Y`` holds ``m`` labels in {0, 1}
+    (shape ``(1, m)``); ``layers_dims`` ends with 1. The weights are
+    initialized by ``dnn.reference.initialize_parameters_deep(layers_dims,
+    init=init, seed=seed)`` after ``np.random.seed(1)``, as the course does.
+    Prints ``"Cost after iteration i: c"`` every 100 iterations when
+    ``print_cost``. ``callback(iteration, cost)``, if given, is called every
+    few hundredths of a second with the number of iterations done and the
+    latest recorded cost (or None).
+
+    Returns the dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)`` of
+    the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,
+    where ``costs`` holds, as Python floats, the cost at every
+    ``cost_every``-th iteration starting at 0 (``cost_every=0``: none).
+    """
+    dims = _layers_dims(layers_dims)
+    X, Y, dtype = _training_data(X, Y, dims, dtype)
+    learning_rate = _learning_rate(learning_rate)
+    num_iterations = _count(num_iterations, "num_iterations")
+    cost_every = _count(cost_every, "cost_every")
+    if not isinstance(init, str) or init not in INIT_RECIPES:
+        raise ValueError("init must be one of %s, got %r" % (sorted(INIT_RECIPES), init))
+    if seed is not None:
+        seed = _count(seed, "seed")
+    callback = _callback(callback)
+    with _GLOBAL_RNG_LOCK:
+        np.random.seed(1)
+        parameters = initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+    costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                     cost_every, callback)
+    return (parameters, costs) if return_costs else parameters
+
+
+def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False,
+                    *, dtype=None, return_costs=False, callback=None):
+    """LINEAR -> RELU -> LINEAR -> SIGMOID trained by full-batch gradient descent.
+
+    ``layers_dims`` is ``(n_x, n_h, 1)``; the weights are the course's
+    ``initialize_parameters(n_x, n_h, n_y)`` (``np.random.seed(1)``,
+    ``randn * 0.01``). Costs are recorded and, with ``print_cost``, printed
+    every 100 iterations. Otherwise as ``L_layer_model``: returns the dict
+    ``W1, b1, W2, b2``, or ``(parameters, costs)`` with ``return_costs=True``.
+    """
+    dims = _layers_dims(layers_dims, length=3)
+    X, Y, dtype = _training_data(X, Y, dims, dtype)
+    learning_rate = _learning_rate(learning_rate)
+    num_iterations = _count(num_iterations, "num_iterations")
+    callback = _callback(callback)
+    with _GLOBAL_RNG_LOCK:
+        np.random.seed(1)
+        parameters = initialize_parameters(dims[0], dims[1], dims[2], dtype=dtype)
+    costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                     PRINT_EVERY, callback)
+    return (parameters, costs) if return_costs else parameters
