@@ -1,0 +1,7 @@
+"""``python -m dnn``: the ``dnn`` command (see ``dnn.cli``)."""
+
+import sys
+
+from dnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,436 @@
+"""The ``dnn`` command (also ``python -m dnn``): train, predict, bench, info.
+
+``dnn train``   trains the course's L-layer network on the built-in data set,
+                two image folders or two HDF5 files, shows a progress bar,
+                prints train/test accuracy and writes ``model.npz``,
+                ``costs.png``, ``mislabeled.png`` and ``metrics.json`` to --out.
+``dnn predict`` prints probability and label for pictures (files or folders).
+``dnn bench``   the benchmark table (``dnn.bench``); its arguments pass through.
+``dnn info``    versions, the BLAS in use and its threads, the build flags.
+
+Errors a user can make (a bad option, a missing or empty folder, a picture or
+model file that cannot be read) print one line ``dnn: error: ...`` on stderr
+and exit with status 2 (usage) or 1 (data); they never show a traceback.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+DEFAULT_OUT = "dnn-run"
+# The course's recipe for its 4-layer cat network.
+DEFAULT_LAYERS = (20, 7, 5)
+DEFAULT_LEARNING_RATE = 0.0075
+DEFAULT_ITERATIONS = 2500
+
+
+class UserError(Exception):
+    """A mistake of the user's: printed as one line, exit status ``code``."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus where to get help), status 2."""
+
+    def error(self, message):
+        raise UserError("%s: %s (see '%s --help')" % (self.prog, message, self.prog), code=2)
+
+
+# --------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------
+
+def _layers(text):
+    """``"20,7,5"`` -> ``[20, 7, 5]`` (hidden layer sizes; may be empty: ``""``)."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "%r is not a comma-separated list of layer sizes, e.g. 20,7,5" % text) from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError("layer sizes must be positive, got %r" % text)
+    return sizes
+
+
+def _positive_float(text):
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+    if not (x > 0 and np.isfinite(x)):
+        raise argparse.ArgumentTypeError("must be a positive number, got %r" % text)
+    return x
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not an integer" % text) from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError("must be >= %d, got %d" % (minimum, n))
+        return n
+    return parse
+
+
+def _image_size(text):
+    """``"64"`` -> (64, 64); ``"64x48"`` -> (64, 48) as (width, height)."""
+    try:
+        parts = [int(s) for s in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError("%r is not an image size, e.g. 64 or 64x48 (width x height)" % text)
+    return tuple(parts)
+
+
+# --------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------
+
+def _build_parser():
+    from dnn.datasets import BUILTIN
+    from dnn.reference import INIT_RECIPES
+
+    parser = _Parser(prog="dnn", description="Fast L-layer neural networks on pictures (the course's networks, compiled).")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a network and save it", description=(
+        "Train [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID by gradient descent. Data: the built-in set "
+        "(default), two image folders, or two HDF5 files as the course's (--train/--test: folder or "
+        ".h5 file). Writes model.npz, costs.png, mislabeled.png and metrics.json to --out."))
+    t.add_argument("--train", metavar="PATH", help="training pictures: a folder or an HDF5 file")
+    t.add_argument("--test", metavar="PATH", help="test pictures: a folder or an HDF5 file")
+    t.add_argument("--dataset", choices=sorted(BUILTIN), default="bars",
+                   help="built-in data set used when --train/--test are not given (default: bars)")
+    t.add_argument("--layers", type=_layers, default=list(DEFAULT_LAYERS),
+                   help="hidden layer sizes, comma-separated (default: 20,7,5); input and output sizes follow from the data")
+    t.add_argument("--learning-rate", type=_positive_float, default=DEFAULT_LEARNING_RATE,
+                   help="gradient descent step (default: %(default)s)")
+    t.add_argument("--iterations", type=_int_at_least(1), default=DEFAULT_ITERATIONS,
+                   help="gradient descent iterations (default: %(default)s)")
+    t.add_argument("--init", choices=sorted(INIT_RECIPES), default="app-utils",
+                   help="weight initialization recipe (default: %(default)s)")
+    t.add_argument("--seed", type=_int_at_least(0), default=None,
+                   help="random seed for the initial weights (default: the recipe's)")
+    t.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="floating-point type of the training (default: %(default)s)")
+    t.add_argument("--image-size", type=_image_size, default=None, metavar="N|WxH",
+                   help="resize folder pictures to this size (default: 64)")
+    t.add_argument("--positive", default="cat", metavar="NAME",
+                   help="folder data: the class that is label 1, as a file-name prefix or class folder (default: cat)")
+    t.add_argument("--cost-every", type=_int_at_least(1), default=100,
+                   help="record the cost every this many iterations (default: %(default)s)")
+    t.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
+                   help="folder for the model and reports (default: ./%s)" % DEFAULT_OUT)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("predict", help="label pictures with a saved model", description=(
+        "Print the probability of class 1 and the label for each picture (files, or folders "
+        "searched recursively, in sorted order)."))
+    p.add_argument("model", type=Path, help="a model file written by 'dnn train'")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="picture files or folders")
+    p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+
+    # Everything after 'bench' goes to dnn.bench, including --help.
+    b = sub.add_parser("bench", help="compare dnn with NumPy (dnn.bench); --help for its options",
+                       add_help=False)
+    b.add_argument("args", nargs=argparse.REMAINDER)
+
+    sub.add_parser("info", help="versions, BLAS and threads, build flags")
+    return parser
+
+
+# --------------------------------------------------------------------------
+# Data for `train`
+# --------------------------------------------------------------------------
+
+def _is_hdf5(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def _load_training_data(args):
+    """``(train_x_orig, train_y, test_x_orig, test_y, classes, description)``; images are (m, h, w, 3)."""
+    from dnn import data
+    from dnn.datasets import load_builtin
+
+    if (args.train is None) != (args.test is None):
+        raise UserError("give both --train and --test, or neither (for the built-in data set)", code=2)
+    if args.train is None:
+        if args.image_size is not None:
+            raise UserError("--image-size applies to image folders only", code=2)
+        train_x, train_y, test_x, test_y, classes = load_builtin(args.dataset)
+        return train_x, train_y, test_x, test_y, [str(c) for c in classes], "built-in '%s'" % args.dataset
+
+    paths = [Path(args.train), Path(args.test)]
+    for p in paths:
+        if not p.exists():
+            raise UserError("no such file or folder: %s" % p, code=2)
+    kinds = ["folder" if p.is_dir() else "hdf5" if _is_hdf5(p) else None for p in paths]
+    if None in kinds:
+        bad = paths[kinds.index(None)]
+        raise UserError("%s is neither a folder of pictures nor an HDF5 file" % bad, code=2)
+    if kinds[0] != kinds[1]:
+        raise UserError("--train and --test must both be folders or both be HDF5 files", code=2)
+    try:
+        if kinds[0] == "hdf5":
+            if args.image_size is not None:
+                raise UserError("--image-size applies to image folders only", code=2)
+            train_x, train_y, test_x, test_y, classes = data.load_data(*paths)
+            classes = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in classes]
+            desc = "HDF5 %s, %s" % tuple(paths)
+        else:
+            size = args.image_size or data.DEFAULT_IMAGE_SIZE
+            train_x, train_y, _, classes = data.load_folder(paths[0], size, args.positive)
+            test_x, test_y, _, _ = data.load_folder(paths[1], size, args.positive)
+            desc = "folders %s, %s" % tuple(paths)
+    except ImportError as exc:  # h5py missing: the message names the extra
+        raise UserError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    return train_x, train_y, test_x, test_y, list(classes), desc
+
+
+def _accuracy(parameters, X, Y):
+    from dnn.functional import L_model_forward
+    AL, _ = L_model_forward(X, parameters)
+    p = (AL > 0.5).astype(np.float64)
+    return float(np.mean(p == Y)), p
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+
+def _cmd_train(args):
+    from dnn import __version__
+    from dnn.data import flatten_images
+    from dnn.model_io import save_model
+    from dnn.models import L_layer_model
+    from dnn._progress import ProgressBar
+
+    train_x, train_y, test_x, test_y, classes, desc = _load_training_data(args)
+    dtype = np.dtype(args.dtype)
+    image_shape = tuple(int(s) for s in train_x.shape[1:])
+    if tuple(test_x.shape[1:]) != image_shape:
+        raise UserError("train pictures are %s but test pictures are %s" % (train_x.shape[1:], test_x.shape[1:]))
+    # Cast before scaling: integer pixels give the same X from a folder or an HDF5 file.
+    X, Xt = flatten_images(train_x, dtype), flatten_images(test_x, dtype)
+    Y, Yt = train_y.reshape(1, -1).astype(dtype), test_y.reshape(1, -1).astype(dtype)
+    layers_dims = [X.shape[0]] + list(args.layers) + [1]
+
+    print("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes 0=%s 1=%s"
+          % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], classes[0], classes[1]))
+    print("network: %s, init %s, %s, learning rate %g, %d iterations"
+          % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, args.iterations))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    bar = None if args.quiet else ProgressBar(args.iterations)
+    start = time.perf_counter()
+    try:
+        parameters, costs = L_layer_model(
+            X, Y, layers_dims, args.learning_rate, args.iterations, print_cost=False,
+            init=args.init, seed=args.seed, dtype=dtype, return_costs=True,
+            cost_every=args.cost_every, callback=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+
+    train_acc, _ = _accuracy(parameters, X, Y)
+    test_acc, test_p = _accuracy(parameters, Xt, Yt)
+    print("trained in %.1f s; cost %.6f at iteration %d"
+          % (seconds, costs[-1], (len(costs) - 1) * args.cost_every))
+    print("train accuracy: %.4f (%d/%d)" % (train_acc, round(train_acc * X.shape[1]), X.shape[1]))
+    print("test accuracy:  %.4f (%d/%d)" % (test_acc, round(test_acc * Xt.shape[1]), Xt.shape[1]))
+
+    settings = {
+        "layers_dims": layers_dims, "learning_rate": args.learning_rate,
+        "num_iterations": args.iterations, "init": args.init, "seed": args.seed,
+        "dtype": dtype.name, "cost_every": args.cost_every,
+    }
+    metrics = {
+        "dnn_version": __version__, "data": desc, "classes": classes,
+        "image_shape": list(image_shape), "n_train": int(X.shape[1]), "n_test": int(Xt.shape[1]),
+        **settings,
+        "train_accuracy": train_acc, "test_accuracy": test_acc,
+        "final_cost": costs[-1], "costs": costs, "train_seconds": round(seconds, 3),
+    }
+    written = [save_model(args.out / "model.npz", parameters, image_shape=image_shape, classes=classes,
+                          metadata={"dnn_version": __version__, "data": desc, **settings,
+                                    "train_accuracy": train_acc, "test_accuracy": test_acc})]
+    try:
+        from dnn.plotting import plot_costs, plot_mislabeled_images
+        written.append(args.out / "costs.png")
+        plot_costs(costs, args.learning_rate, cost_every=args.cost_every, path=written[-1])
+        if plot_mislabeled_images(classes, Xt, Yt, test_p, image_shape=image_shape,
+                                  path=args.out / "mislabeled.png") is not None:
+            written.append(args.out / "mislabeled.png")
+    except ImportError as exc:
+        written.pop()
+        print("no plots: %s" % exc)
+    metrics_path = args.out / "metrics.json"
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    written.append(metrics_path)
+    print("wrote %s" % ", ".join(str(p) for p in written))
+    return 0
+
+
+def _expand_images(paths):
+    from dnn.data import _image_extensions, _is_image_name
+    extensions = _image_extensions()
+    files = []
+    for p in paths:
+        if p.is_dir():
+            found = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                found += [Path(root) / n for n in names if _is_image_name(n, extensions)]
+            if not found:
+                raise UserError("no pictures in folder %s" % p)
+            files += sorted(found, key=lambda f: f.relative_to(p).as_posix())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UserError("no such file or folder: %s" % p, code=2)
+    return files
+
+
+def _cmd_predict(args):
+    from dnn.data import read_image
+    from dnn.model_io import load_model
+
+    try:
+        model = load_model(args.model)
+    except (OSError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if model.image_shape is None:
+        raise UserError("%s was not trained on pictures (it has no image size)" % args.model)
+    height, width, _ = model.image_shape
+    files = _expand_images(args.images)
+    try:
+        pictures = np.stack([read_image(f, (width, height)) for f in files])
+    except (OSError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    from dnn.data import flatten_images
+    proba = model.predict_proba(flatten_images(pictures, model.dtype))[0]
+    for f, pr in zip(files, proba):
+        label = int(pr > 0.5)
+        if args.json:
+            print(json.dumps({"file": str(f), "probability": float(pr), "label": label,
+                              "class": model.classes[label]}))
+        else:
+            print("%.4f  %d %-12s %s" % (pr, label, model.classes[label], f))
+    return 0
+
+
+def _cmd_bench(args):
+    try:
+        from dnn import bench
+    except ImportError as exc:
+        raise UserError("dnn bench is not available in this installation (%s)" % exc) from None
+    return bench.main(args.args) or 0
+
+
+def _version(name):
+    try:
+        from importlib.metadata import version
+        return version(name)
+    except Exception:  # not installed, or metadata unreadable: say so, never fail `dnn info`
+        return None
+
+
+def _blas_lines():
+    """What BLAS dnn's kernels call (SciPy's, through cython_blas) and with how many threads."""
+    lines = []
+    try:
+        from threadpoolctl import threadpool_info
+        import scipy.linalg  # noqa: F401  (load SciPy's BLAS so that it is listed)
+        for lib in threadpool_info():
+            if lib.get("user_api") != "blas":
+                continue
+            owner = "scipy (used by dnn)" if "scipy" in lib.get("filepath", "") and "numpy" not in lib.get("filepath", "") \
+                else "numpy" if "numpy" in lib.get("filepath", "") else "other"
+            lines.append("BLAS: %s %s, %s threads, %s [%s] %s" % (
+                lib.get("internal_api"), lib.get("version"), lib.get("num_threads"),
+                lib.get("architecture") or "", owner, lib.get("filepath")))
+    except ImportError:
+        pass
+    if not lines:
+        try:
+            import scipy
+            cfg = scipy.show_config(mode="dicts")
+            blas = cfg.get("Build Dependencies", {}).get("blas", {})
+            lines.append("BLAS: %s %s (from SciPy's build config; install threadpoolctl for threads)"
+                         % (blas.get("name", "?"), blas.get("version", "?")))
+        except Exception:  # old SciPy without mode="dicts": best effort only
+            lines.append("BLAS: unknown (install threadpoolctl to see it)")
+    return lines
+
+
+def _cmd_info(args):
+    import dnn
+    print("dnn %s (%s)" % (getattr(dnn, "__version__", _version("dnn") or "unknown"), Path(dnn.__file__).parent))
+    print("python %s, numpy %s, scipy %s, pillow %s" % (
+        platform.python_version(), np.__version__, _version("scipy"), _version("pillow")))
+    try:
+        from dnn import _kernels
+        info = getattr(_kernels, "BUILD_INFO", None)
+        flags = ", ".join("%s=%s" % kv for kv in sorted(info.items())) if info else "no BUILD_INFO recorded"
+        print("compiled extension: %s (%s)" % (Path(_kernels.__file__).name, flags))
+    except ImportError as exc:
+        print("compiled extension: missing (%s)" % exc)
+    for line in _blas_lines():
+        print(line)
+    extras = [("h5py", "hdf5"), ("matplotlib", "plot"), ("tqdm", "progress"), ("threadpoolctl", None)]
+    parts = []
+    for mod, extra in extras:
+        v = _version(mod)
+        parts.append("%s %s" % (mod, v) if v else "%s not installed%s" % (mod, ' (pip install "dnn[%s]")' % extra if extra else ""))
+    print("optional: " + ", ".join(parts))
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "bench": _cmd_bench, "info": _cmd_info}
+
+
+def main(argv=None):
+    """Run the ``dnn`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        if args.version:
+            from dnn import __version__
+            print("dnn %s" % __version__)
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return _COMMANDS[args.command](args)
+    except UserError as exc:
+        msg = str(exc)
+        print(msg if msg.startswith("dnn") else "dnn: error: %s" % msg, file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("dnn: interrupted", file=sys.stderr)
+        return 130

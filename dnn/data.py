@@ -1,0 +1,332 @@
+"""Loading pictures for the networks: image folders, the course's HDF5 files, preprocessing.
+
+The first article's helpers keep their names and return values, made robust:
+
+- ``image_to_arr(image_list, path)`` -> ``(m, h, w, 3)`` float32 pixels in [0, 255];
+- ``gen_labels(image_list, path)`` -> ``(1, m)`` float32 labels (names starting
+  with ``cat`` are 1);
+- ``load_image(train_dir, test_dir)`` -> ``(train_x_orig, train_y, test_x_orig, test_y)``.
+
+Any Pillow mode (RGB, RGBA, LA, P, L, 1, CMYK, YCbCr, 16-bit I;16, I, F)
+becomes RGB; transparency is composited over white. Pictures are resized to
+``size`` (64x64 by default) with bicubic resampling after their EXIF
+orientation is applied. Folder listings are sorted by name (code-point
+order, the same on every machine). Files whose extension is not an image
+format Pillow reads (``notes.txt``, ``.DS_Store``) and hidden files are
+skipped; an image file that cannot be decoded raises ``ImageReadError``
+naming it. Pillow's decompression-bomb guard is left on: a picture above
+``PIL.Image.MAX_IMAGE_PIXELS`` raises ``ImageReadError`` too.
+
+A folder is labelled in one of two layouts (``folder_layout`` tells which):
+
+- ``"prefix"``: images directly in the folder, labelled by the article's
+  rule, 1 when the file name starts with ``positive`` (default ``"cat"``,
+  case-insensitive), else 0;
+- ``"subfolders"``: one folder per class, e.g. ``train/cat/`` and
+  ``train/non-cat/``; the class folder named ``positive`` is label 1 (or,
+  failing that, the folder ``1`` of ``0``/``1``, or ``X`` of ``X``/``non-X``).
+
+``load_data(train_path, test_path)`` reads the course's HDF5 files (``h5py``
+is the optional extra ``dnn[hdf5]``) and ``flatten_images`` turns
+``(m, h, w, 3)`` pictures into the ``(h*w*3, m)`` matrix in [0, 1] the
+networks take.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_IMAGE_SIZE", "ImageReadError",
+    "image_to_arr", "gen_labels", "load_image",
+    "list_images", "read_image", "load_folder", "folder_layout",
+    "load_data", "flatten_images",
+]
+
+#: The articles' picture size, (width, height).
+DEFAULT_IMAGE_SIZE = (64, 64)
+
+
+class ImageReadError(ValueError):
+    """A picture that cannot be read or decoded; ``filename`` names it."""
+
+    def __init__(self, filename, reason):
+        self.filename = str(filename)
+        self.reason = str(reason)
+        super().__init__("cannot read image %s: %s" % (self.filename, self.reason))
+
+
+def _pil():
+    from PIL import Image  # a core dependency; imported here to keep `import dnn` light
+    return Image
+
+
+def _image_extensions():
+    """Lower-case file extensions of the formats Pillow can open."""
+    Image = _pil()
+    Image.init()
+    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def _size(size):
+    """``size`` as ``(width, height)``: an int N means N x N."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    try:
+        w, h = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise TypeError("size must be an int or a (width, height) pair, got %r" % (size,)) from None
+    if w < 1 or h < 1:
+        raise ValueError("size must be positive, got %r" % (size,))
+    return w, h
+
+
+def _is_image_name(name, extensions):
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
+
+
+def list_images(folder):
+    """Sorted names of the image files directly in ``folder`` (non-images and hidden files skipped)."""
+    folder = _existing_dir(folder)
+    extensions = _image_extensions()
+    return sorted(e.name for e in os.scandir(folder) if e.is_file() and _is_image_name(e.name, extensions))
+
+
+def _existing_dir(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError("no such folder: %s" % path)
+    if not path.is_dir():
+        raise NotADirectoryError("not a folder: %s" % path)
+    return path
+
+
+def _to_rgb(im):
+    """``im`` (any mode) as an 8-bit RGB picture."""
+    Image = _pil()
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # Pillow's own conversion clips 16-bit values at 255 (a white picture);
+        # scale the 16-bit range onto 8 bits instead.
+        a = np.asarray(im, dtype=np.float64)
+        a = np.clip(np.floor(a / 257.0 + 0.5), 0, 255).astype(np.uint8)
+        im = Image.fromarray(a, mode="L")
+    elif im.mode == "F":
+        a = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float64)), 0, 255)
+        im = Image.fromarray(np.floor(a + 0.5).astype(np.uint8), mode="L")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, im)
+    return im.convert("RGB")
+
+
+def read_image(file, size=DEFAULT_IMAGE_SIZE):
+    """One picture as a ``(height, width, 3)`` uint8 RGB array resized to ``size`` (width, height).
+
+    Raises ``FileNotFoundError`` if ``file`` does not exist and ``ImageReadError``
+    (a ValueError) naming it if it cannot be decoded, is truncated, or is
+    larger than Pillow's decompression-bomb limit.
+    """
+    Image = _pil()
+    from PIL import ImageOps
+    width, height = _size(size)
+    file = Path(file)
+    if not file.is_file():
+        raise FileNotFoundError("no such image file: %s" % file)
+    try:
+        with Image.open(file) as im:
+            im.load()  # decode now: truncated or corrupt data fails here, inside the try
+            im = ImageOps.exif_transpose(im)
+            im = _to_rgb(im)
+            if im.size != (width, height):
+                im = im.resize((width, height), Image.Resampling.BICUBIC)
+            arr = np.asarray(im, dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(file, "larger than Pillow's decompression-bomb limit (%s)" % exc) from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        # Pillow reports undecodable or truncated data as OSError
+        # (UnidentifiedImageError), ValueError or SyntaxError depending on the format.
+        raise ImageReadError(file, exc) from exc
+    return arr.reshape(height, width, 3)
+
+
+def image_to_arr(image_list, path, size=DEFAULT_IMAGE_SIZE, dtype=np.float32):
+    """The article's ``image_to_arr``: pictures ``path/name`` as an ``(m, h, w, 3)`` array.
+
+    Pixel values stay in [0, 255]; ``dtype`` is float32 as in the article.
+    ``image_list`` entries may hold subfolders (``"cat/001.png"``). ``size`` is
+    an int or ``(width, height)``; every picture is converted to RGB and resized.
+    """
+    width, height = _size(size)
+    out = np.empty((len(image_list), height, width, 3), dtype=dtype)
+    for i, name in enumerate(image_list):
+        out[i] = read_image(os.path.join(path, name), (width, height))
+    return out
+
+
+def gen_labels(image_list, path=None, positive="cat"):
+    """The article's ``gen_labels``: ``(1, m)`` float32, 1 where the file name starts with ``positive``.
+
+    Only the file name counts (not its folders); the comparison ignores case.
+    ``path`` is unused, kept for the article's signature.
+    """
+    prefix = positive.lower()
+    y = [1.0 if os.path.basename(name).lower().startswith(prefix) else 0.0 for name in image_list]
+    return np.asarray(y, dtype=np.float32).reshape(1, len(y))
+
+
+def _negative_names(name):
+    name = name.lower()
+    return {p + sep + name for p in ("non", "not", "no") for sep in ("", "-", "_", " ")}
+
+
+def _positive_folder(names, positive):
+    """Which of two class folders holds label 1."""
+    lowered = [n.lower() for n in names]
+    if positive.lower() in lowered:
+        return names[lowered.index(positive.lower())]
+    if sorted(lowered) == ["0", "1"]:
+        return names[lowered.index("1")]
+    for a, b in ((0, 1), (1, 0)):
+        if lowered[b] in _negative_names(lowered[a]):
+            return names[a]
+    return None
+
+
+def folder_layout(folder):
+    """``"prefix"`` (images in ``folder``) or ``"subfolders"`` (one folder per class).
+
+    Raises ``ValueError`` for a folder with neither, or with both.
+    """
+    folder = _existing_dir(folder)
+    has_images = bool(list_images(folder))
+    subdirs = [e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
+    has_classes = any(list_images(folder / d) for d in subdirs)
+    if has_images and has_classes:
+        raise ValueError("%s holds both images and class folders with images; use one layout" % folder)
+    if has_images:
+        return "prefix"
+    if has_classes:
+        return "subfolders"
+    raise ValueError("no images in %s" % folder)
+
+
+def load_folder(folder, size=DEFAULT_IMAGE_SIZE, positive="cat", dtype=np.float32):
+    """Pictures and labels of one folder: ``(x_orig, y, names, classes)``.
+
+    ``x_orig`` ``(m, h, w, 3)`` of ``dtype`` in [0, 255], ``y`` ``(1, m)``
+    float32, ``names`` the files relative to ``folder`` in load order (sorted),
+    ``classes`` the two class names indexed by label. See the module docstring
+    for the two layouts.
+    """
+    folder = _existing_dir(folder)
+    if folder_layout(folder) == "prefix":
+        names = list_images(folder)
+        y = gen_labels(names, folder, positive)
+        classes = ("non-" + positive, positive)
+    else:
+        subdirs = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
+                         and list_images(folder / e.name))
+        if len(subdirs) != 2:
+            raise ValueError("%s must hold exactly two class folders with images, found %d: %s"
+                             % (folder, len(subdirs), ", ".join(subdirs)))
+        pos = _positive_folder(subdirs, positive)
+        if pos is None:
+            raise ValueError("cannot tell which class folder of %s is the positive class (label 1): "
+                             "%s; name it %r or pass its name as the positive class"
+                             % (folder, " / ".join(subdirs), positive))
+        neg = subdirs[1] if subdirs[0] == pos else subdirs[0]
+        names = sorted(d + "/" + n for d in subdirs for n in list_images(folder / d))
+        y = np.array([[1.0 if n.split("/", 1)[0] == pos else 0.0 for n in names]], dtype=np.float32)
+        classes = (neg, pos)
+    x = image_to_arr(names, folder, size, dtype)
+    return x, y, names, classes
+
+
+def load_image(train_dir, test_dir, size=DEFAULT_IMAGE_SIZE, positive="cat"):
+    """The article's ``load_image``: ``(train_x_orig, train_y, test_x_orig, test_y)``.
+
+    Pictures ``(m, h, w, 3)`` float32 in [0, 255], labels ``(1, m)`` float32,
+    from two folders in either layout (see the module docstring).
+    """
+    train_x, train_y, _, _ = load_folder(train_dir, size, positive)
+    test_x, test_y, _, _ = load_folder(test_dir, size, positive)
+    return train_x, train_y, test_x, test_y
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError('reading HDF5 files needs h5py: pip install "dnn[hdf5]"') from None
+    return h5py
+
+
+def _read_h5_split(path, h5py):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError("no such HDF5 file: %s" % path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError("%s is not a readable HDF5 file (%s)" % (path, exc)) from None
+    with f:
+        keys = list(f.keys())
+        x_keys = [k for k in keys if k.endswith("_set_x")]
+        if len(x_keys) != 1:
+            raise ValueError("%s must hold one '<name>_set_x' dataset (e.g. train_set_x), found: %s"
+                             % (path, ", ".join(keys) or "none"))
+        y_key = x_keys[0][:-1] + "y"
+        if y_key not in f:
+            raise ValueError("%s has %s but no %s" % (path, x_keys[0], y_key))
+        x = np.array(f[x_keys[0]])
+        y = np.array(f[y_key])
+        classes = np.array(f["list_classes"]) if "list_classes" in f else None
+    if x.ndim != 4 or x.shape[3] != 3:
+        raise ValueError("%s: %s must have shape (m, height, width, 3), got %s" % (path, x_keys[0], x.shape))
+    if y.size != x.shape[0]:
+        raise ValueError("%s: %s holds %d labels for %d images" % (path, y_key, y.size, x.shape[0]))
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("%s: labels in %s must be 0 or 1" % (path, y_key))
+    return x, y.reshape(1, -1), classes
+
+
+def load_data(train_path, test_path):
+    """The course's ``load_data`` for two HDF5 files, as in ``catvnoncat``.
+
+    Returns ``(train_set_x_orig, train_set_y, test_set_x_orig, test_set_y, classes)``:
+    pictures ``(m, h, w, 3)`` (uint8 in the course's files), labels ``(1, m)``
+    and ``classes`` from the test file's ``list_classes`` (bytes, indexed by
+    label). Each file holds ``<name>_set_x`` and ``<name>_set_y``. Needs
+    h5py: ``pip install "dnn[hdf5]"``.
+    """
+    h5py = _h5py()
+    train_x, train_y, train_classes = _read_h5_split(train_path, h5py)
+    test_x, test_y, test_classes = _read_h5_split(test_path, h5py)
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise ValueError("train pictures are %s but test pictures are %s"
+                         % ("x".join(map(str, train_x.shape[1:])), "x".join(map(str, test_x.shape[1:]))))
+    classes = test_classes if test_classes is not None else train_classes
+    if classes is None:
+        classes = np.array([b"0", b"1"])
+    return train_x, train_y, test_x, test_y, classes
+
+
+def flatten_images(x_orig, dtype=None):
+    """``(m, h, w, c)`` pictures in [0, 255] -> ``(h*w*c, m)`` in [0, 1], as the articles do.
+
+    ``x_orig.reshape(m, -1).T / 255``, computed in ``dtype`` (default float32
+    for float32 input, else float64); the cast comes first, so integer pixels
+    give the same values whatever container they came in. The result is C-contiguous.
+    """
+    x_orig = np.asarray(x_orig)
+    if x_orig.ndim < 2 or x_orig.shape[0] == 0:
+        raise ValueError("x_orig must be a non-empty (m, ...) array of pictures, got shape %s" % (x_orig.shape,))
+    if dtype is None:
+        dtype = np.float32 if x_orig.dtype == np.float32 else np.float64
+    dtype = np.dtype(dtype)
+    flat = x_orig.reshape(x_orig.shape[0], -1).T.astype(dtype)
+    return np.ascontiguousarray(flat / dtype.type(255.0))

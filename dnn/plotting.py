@@ -1,0 +1,94 @@
+"""The course's two plots: the cost curve and the mislabelled pictures.
+
+matplotlib is the optional extra ``dnn[plot]``; it is imported only when a
+plot is made. With ``path`` the figure is drawn by matplotlib's Agg canvas
+without pyplot (no display, no GUI backend, safe in scripts and threads)
+and saved as a PNG; without ``path`` it is made with pyplot, so a notebook
+shows it as the course's code does.
+"""
+
+import numpy as np
+
+__all__ = ["plot_costs", "plot_mislabeled_images", "print_mislabeled_images"]
+
+
+def _matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError('plotting needs matplotlib: pip install "dnn[plot]"') from None
+
+
+def _new_figure(path, figsize):
+    _matplotlib()
+    if path is None:
+        import matplotlib.pyplot as plt
+        return plt.figure(figsize=figsize)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_costs(costs, learning_rate, *, cost_every=100, path=None, title=None):
+    """The cost curve: ``costs[k]`` at iteration ``k * cost_every``, titled with the learning rate.
+
+    ``costs`` as ``L_layer_model(..., return_costs=True)`` returns them.
+    Saves a PNG at ``path`` if given. Returns the matplotlib ``Figure``.
+    """
+    costs = np.squeeze(np.asarray(costs, dtype=np.float64))
+    costs = costs.reshape(-1)
+    fig = _new_figure(path, (6.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(np.arange(costs.size) * cost_every, costs)
+    ax.set_ylabel("cost")
+    ax.set_xlabel("iteration")
+    ax.set_title(title or "Learning rate = %s" % (learning_rate,))
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def _name(classes, label):
+    c = classes[int(label)]
+    return c.decode("utf-8") if isinstance(c, bytes) else str(c)
+
+
+def plot_mislabeled_images(classes, X, y, p, *, image_shape=(64, 64, 3), max_images=12, path=None):
+    """Pictures whose prediction ``p`` differs from the label ``y``, titled with both.
+
+    ``X`` ``(n_x, m)`` in [0, 1] (as the network reads them), ``y`` and ``p``
+    ``(1, m)`` 0/1, ``classes`` two names (str or bytes) indexed by label,
+    ``image_shape`` ``(height, width, 3)``. At most ``max_images`` pictures,
+    the first ones in order. Saves a PNG at ``path`` if given. Returns the
+    ``Figure`` (None when nothing is mislabelled).
+    """
+    X = np.asarray(X)
+    y = np.asarray(y).reshape(-1)
+    p = np.asarray(p).reshape(-1)
+    if y.shape != p.shape or X.ndim != 2 or X.shape[1] != y.size:
+        raise ValueError("X must be (n_x, m) and y, p hold m labels; got X %s, y %s, p %s"
+                         % (X.shape, y.shape, p.shape))
+    wrong = np.flatnonzero(y != p)[:max_images]
+    if wrong.size == 0:
+        return None
+    cols = min(wrong.size, 6)
+    rows = -(-wrong.size // cols)
+    fig = _new_figure(path, (2.0 * cols, 2.3 * rows))
+    for k, i in enumerate(wrong):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(np.clip(X[:, i].reshape(image_shape), 0, 1), interpolation="nearest")
+        ax.axis("off")
+        ax.set_title("Prediction: %s\nClass: %s" % (_name(classes, p[i]), _name(classes, y[i])), fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def print_mislabeled_images(classes, X, y, p):
+    """The course's name and signature for ``plot_mislabeled_images`` (64x64 RGB pictures)."""
+    return plot_mislabeled_images(classes, X, y, p)
