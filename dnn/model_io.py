@@ -98,7 +98,8 @@ def _check_parameters(parameters):
     L = len(parameters) // 2
     expected = {"%s%d" % (p, l) for l in range(1, L + 1) for p in "Wb"}
     if set(parameters) != expected:
-        raise KeyError("parameters must hold exactly W1..W%d and b1..b%d, got %s" % (L, L, sorted(parameters)))
+        raise KeyError("parameters must hold W1..WL and b1..bL (a weight and a bias per layer), got %s"
+                       % sorted(parameters))
     dtypes = {np.asarray(parameters[k]).dtype for k in parameters}
     if len(dtypes) != 1 or next(iter(dtypes)) not in _FLOAT_DTYPES.values():
         raise TypeError("parameters must all be float32 or all float64, got %s" % sorted(str(d) for d in dtypes))
