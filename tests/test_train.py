@@ -1,0 +1,360 @@
+"""The compiled training loop (``dnn.models`` over ``dnn._train``) against ``dnn.reference``.
+
+Parity: the same initialization and the same gradient descent; the compiled
+loop rounds differently in the last bits (the update is folded into a gemm
+with beta = 1, bias gradients are summed in double, the output gradient is
+the closed form A - Y, the cost comes from Z_L through softplus), so each
+iteration differs from the reference's by a few ulps.
+
+Tolerances, and why:
+- float64: rtol 1e-9. The per-iteration difference is ~1e-16 relative and
+  gradient descent at these learning rates does not amplify it much over a
+  few hundred iterations (observed <= 1e-13); one wrong step (a wrong learning
+  rate, a skipped update, a stale W in dA_prev = W^T dZ) moves the parameters
+  by lr * grad, many orders of magnitude more.
+- float32: rtol 2e-4, relative to each array's largest entry. float32 rounds
+  at 6e-8 and those differences accumulate over the iterations (observed
+  ~1e-5 after 300); still far below the change of one iteration.
+No timing is asserted here: performance lives in benchmarks/.
+"""
+import threading
+import _thread
+
+import numpy as np
+import pytest
+
+from dnn import models
+from dnn import reference as R
+
+RTOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-9}
+DTYPES = [np.float64, np.float32]
+
+
+def toy_data(seed, n_x, m, dtype=np.float64, scale=1.0):
+    """A learnable problem: the label is the sign of a fixed linear function of X."""
+    rng = np.random.default_rng(seed)
+    X = (scale * rng.standard_normal((n_x, m))).astype(dtype)
+    w = rng.standard_normal((1, n_x))
+    Y = (w @ X.astype(np.float64) > 0).astype(np.int64)
+    Y[0, 0], Y[0, 1] = 0, 1  # both classes present
+    return X, Y
+
+
+def assert_params_close(got, ref, dtype):
+    dtype = np.dtype(dtype)
+    assert list(got) == list(ref)
+    for key in ref:
+        assert got[key].dtype == dtype, (key, got[key].dtype)
+        assert got[key].shape == ref[key].shape, key
+        scale = float(np.max(np.abs(ref[key]))) + 1e-3
+        np.testing.assert_allclose(got[key], ref[key], rtol=RTOL[dtype], atol=RTOL[dtype] * scale,
+                                   err_msg=key)
+
+
+def assert_costs_close(got, ref, dtype):
+    assert len(got) == len(ref)
+    assert all(type(c) is float for c in got)
+    np.testing.assert_allclose(got, ref, rtol=RTOL[np.dtype(dtype)], atol=0)
+
+
+# (layers_dims, m, init, learning_rate, num_iterations, cost_every)
+NETS = {
+    "logistic": ([6, 1], 40, "app-utils", 0.1, 200, 10),
+    "tiny-S2": ([2, 4, 1], 60, "he", 0.05, 300, 100),
+    "3-layer": ([12, 8, 5, 1], 80, "app-utils", 0.05, 300, 7),
+    "step-by-step": ([20, 7, 5, 1], 50, "step-by-step", 0.5, 150, 25),
+    "deep-narrow": ([8, 6, 6, 6, 6, 6, 1], 70, "he", 0.02, 200, 50),
+    "wide-input": ([300, 10, 1], 30, "app-utils", 0.01, 100, 1),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", list(NETS))
+def test_L_layer_model_matches_reference(net, dtype):
+    dims, m, init, lr, iters, every = NETS[net]
+    X, Y = toy_data(len(net), dims[0], m, dtype)
+    got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
+                                      cost_every=every)
+    ref, ref_costs = R.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
+                                     cost_every=every)
+    assert len(costs) == -(-iters // every)
+    assert_costs_close(costs, ref_costs, dtype)
+    assert_params_close(got, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_two_layer_model_matches_reference(dtype):
+    X, Y = toy_data(7, 10, 90, dtype)
+    got, costs = models.two_layer_model(X, Y, (10, 7, 1), 0.5, 301, return_costs=True)
+    ref, ref_costs = R.two_layer_model(X, Y, (10, 7, 1), 0.5, 301, return_costs=True)
+    assert len(costs) == 4
+    assert_costs_close(costs, ref_costs, dtype)
+    assert_params_close(got, ref, dtype)
+
+
+def test_dtype_rules():
+    X, Y = toy_data(1, 5, 20, np.float32)
+    for dims in ([5, 3, 1], [5, 1]):
+        p = models.L_layer_model(X, Y, dims, num_iterations=3)
+        assert all(v.dtype == np.float32 for v in p.values())
+    p = models.L_layer_model(X.astype(np.float64), Y, [5, 3, 1], num_iterations=3, dtype=np.float32)
+    assert all(v.dtype == np.float32 for v in p.values())
+    p = models.two_layer_model(X, Y, [5, 3, 1], num_iterations=3, dtype="float64")
+    assert all(v.dtype == np.float64 for v in p.values())
+    # integer features train in float64, as in the reference
+    p = models.L_layer_model((X > 0).astype(int), Y, [5, 1], num_iterations=3)
+    assert all(v.dtype == np.float64 for v in p.values())
+
+
+def test_labels_of_any_shape_and_dtype():
+    X, Y = toy_data(2, 4, 30)
+    want = models.L_layer_model(X, Y, [4, 3, 1], 0.1, 20)
+    for y in (Y.ravel(), Y.reshape(-1, 1), Y.astype(bool), Y.astype(np.float32), Y.tolist()):
+        got = models.L_layer_model(X, y, [4, 3, 1], 0.1, 20)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_saturated_outputs_stay_finite():
+    # Features of scale 100 saturate the sigmoid at the start: the reference's
+    # outputs round to exactly 0 or 1, its cost is inf/nan and its gradients nan.
+    X, Y = toy_data(3, 4, 30, scale=100.0)
+    with np.errstate(all="ignore"):
+        ref, ref_costs = R.L_layer_model(X, Y, [4, 5, 1], 0.0075, 300, init="he", return_costs=True)
+    assert not all(np.isfinite(ref_costs))
+    assert not all(np.all(np.isfinite(v)) for v in ref.values())
+
+    got, costs = models.L_layer_model(X, Y, [4, 5, 1], 0.0075, 300, init="he", return_costs=True)
+    assert all(np.isfinite(costs))
+    assert costs[0] > 10  # the true cost of confidently wrong outputs, not inf
+    assert costs[-1] < costs[0]
+    assert all(np.all(np.isfinite(v)) for v in got.values())
+
+
+def test_num_iterations_zero_returns_the_initialization():
+    X, Y = toy_data(4, 6, 10)
+    calls = []
+    got, costs = models.L_layer_model(X, Y, [6, 4, 1], num_iterations=0, return_costs=True,
+                                      print_cost=True, callback=lambda i, c: calls.append(i))
+    assert costs == [] and calls == []
+    init = R.initialize_parameters_deep([6, 4, 1])
+    for key in init:
+        np.testing.assert_array_equal(got[key], init[key])
+
+
+def test_leaves_the_global_random_state_as_the_reference():
+    X, Y = toy_data(5, 6, 10)
+    models.L_layer_model(X, Y, [6, 4, 1], num_iterations=2, init="step-by-step")
+    after_ours = np.random.random(3)
+    R.L_layer_model(X, Y, [6, 4, 1], num_iterations=2, init="step-by-step")
+    np.testing.assert_array_equal(after_ours, np.random.random(3))
+
+
+def test_inputs_are_not_modified():
+    X, Y = toy_data(6, 5, 25)
+    X.flags.writeable = False
+    X0 = X.copy()
+    models.L_layer_model(X, Y, [5, 3, 1], 0.1, 10)
+    np.testing.assert_array_equal(X, X0)
+
+
+# --------------------------------------------------------------------------
+# Printing
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cost_every", [100, 30, 0])
+def test_print_cost_output_is_the_reference_output(capsys, cost_every):
+    X, Y = toy_data(8, 7, 50)
+    models.L_layer_model(X, Y, [7, 5, 1], 0.05, 401, print_cost=True, cost_every=cost_every)
+    ours = capsys.readouterr().out
+    R.L_layer_model(X, Y, [7, 5, 1], 0.05, 401, print_cost=True, cost_every=cost_every)
+    assert ours == capsys.readouterr().out
+    assert ours.count("\n") == 5 and ours.startswith("Cost after iteration 0: ")
+
+
+def test_two_layer_print_cost_output_is_the_reference_output(capsys):
+    X, Y = toy_data(9, 7, 50)
+    models.two_layer_model(X, Y, [7, 5, 1], 0.5, 250, print_cost=True)
+    ours = capsys.readouterr().out
+    R.two_layer_model(X, Y, [7, 5, 1], 0.5, 250, print_cost=True)
+    assert ours == capsys.readouterr().out
+    assert ours.count("\n") == 3
+
+
+def test_no_output_without_print_cost(capsys):
+    X, Y = toy_data(9, 7, 50)
+    models.L_layer_model(X, Y, [7, 5, 1], 0.05, 150)
+    assert capsys.readouterr().out == ""
+
+
+# --------------------------------------------------------------------------
+# Callback, interruption, threads
+# --------------------------------------------------------------------------
+
+def test_callback_reports_progress_and_latest_cost():
+    X, Y = toy_data(10, 5, 40)
+    calls = []
+    _, costs = models.L_layer_model(X, Y, [5, 4, 1], 0.1, 250, cost_every=50, return_costs=True,
+                                    callback=lambda i, c: calls.append((i, c)))
+    done = [i for i, _ in calls]
+    assert done == sorted(set(done)) and done[-1] == 250
+    # a chunk ends at every recorded cost, so each recorded cost is reported
+    # right after its iteration, and then until the next one
+    for i, c in calls:
+        assert c == costs[(i - 1) // 50]
+    assert {i for i, _ in calls} >= {1, 51, 101, 151, 201}
+
+
+def test_callback_without_recorded_costs_gets_none():
+    X, Y = toy_data(10, 5, 40)
+    calls = []
+    models.two_layer_model(X, Y, [5, 4, 1], num_iterations=0, callback=calls.append)
+    models.L_layer_model(X, Y, [5, 4, 1], num_iterations=30, cost_every=0,
+                         callback=lambda i, c: calls.append((i, c)))
+    assert calls and calls[-1] == (30, None) and all(c is None for _, c in calls)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_exception_in_callback_propagates_and_leaves_no_trace():
+    X, Y = toy_data(11, 6, 50)
+    clean = models.L_layer_model(X, Y, [6, 5, 1], 0.1, 300, cost_every=10)
+
+    def stop_at(i, cost):
+        if i >= 100:
+            raise Stop(i)
+
+    with pytest.raises(Stop):
+        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 300, cost_every=10, callback=stop_at)
+    again = models.L_layer_model(X, Y, [6, 5, 1], 0.1, 300, cost_every=10)
+    for key in clean:
+        np.testing.assert_array_equal(again[key], clean[key])
+
+
+def test_ctrl_c_interrupts_a_long_run():
+    # A run of minutes; a simulated Ctrl-C must stop it within a chunk.
+    X, Y = toy_data(12, 2, 400)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            models.L_layer_model(X, Y, [2, 4, 1], 0.01, 10**8, cost_every=0)
+    finally:
+        timer.cancel()
+
+
+def test_two_threads_give_the_sequential_results():
+    runs = [
+        (toy_data(13, 30, 300), [30, 20, 10, 1], "app-utils", np.float64),
+        (toy_data(14, 40, 250), [40, 15, 1], "he", np.float32),
+    ]
+
+    def train(k):
+        (X, Y), dims, init, dtype = runs[k]
+        return models.L_layer_model(X, Y, dims, 0.05, 400, init=init, dtype=dtype,
+                                    return_costs=True, cost_every=10)
+
+    sequential = [train(0), train(1)]
+    results = [None, None]
+    errors = []
+    start = threading.Barrier(2)
+
+    def work(k):
+        try:
+            start.wait()
+            results[k] = train(k)
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for (p_seq, c_seq), (p_thr, c_thr) in zip(sequential, results):
+        assert c_thr == c_seq
+        for key in p_seq:
+            np.testing.assert_array_equal(p_thr[key], p_seq[key])
+
+
+# --------------------------------------------------------------------------
+# Bad input: a clear error before any compiled code runs
+# --------------------------------------------------------------------------
+
+def _bad_cases():
+    X, Y = toy_data(15, 4, 10)
+    Xnan = X.copy()
+    Xnan[1, 2] = np.nan
+    ok = dict(X=X, Y=Y, layers_dims=[4, 3, 1])
+    return [
+        (dict(ok, X=X[:3]), ValueError, "layers_dims\\[0\\] = 4 rows"),
+        (dict(ok, X=X[0]), ValueError, "X must be a 2-D array"),
+        (dict(ok, X=Xnan), ValueError, "finite"),
+        (dict(ok, X="abc"), TypeError, "X must be an array of real numbers"),
+        (dict(ok, X=np.empty((4, 0))), ValueError, "must not be empty"),
+        (dict(ok, Y=Y[:, :9]), ValueError, "one label per example"),
+        (dict(ok, Y=Y * 2), ValueError, "labels 0 and 1"),
+        (dict(ok, layers_dims=[4, 3, 2]), ValueError, "end with 1"),
+        (dict(ok, layers_dims=[4]), ValueError, "at least 2"),
+        (dict(ok, layers_dims=[4, 0, 1]), ValueError, "layers_dims\\[1\\] must be >= 1"),
+        (dict(ok, layers_dims=[4, 3.0, 1]), TypeError, "layers_dims\\[1\\] must be an int"),
+        (dict(ok, layers_dims=4), TypeError, "layers_dims must be a list"),
+        (dict(ok, learning_rate=0), ValueError, "learning_rate must be > 0"),
+        (dict(ok, learning_rate=np.inf), ValueError, "learning_rate must be finite"),
+        (dict(ok, learning_rate="0.1"), TypeError, "learning_rate must be a real number"),
+        (dict(ok, num_iterations=-1), ValueError, "num_iterations must be >= 0"),
+        (dict(ok, num_iterations=10.0), TypeError, "num_iterations must be an int"),
+        (dict(ok, num_iterations=True), TypeError, "num_iterations must be an int"),
+        (dict(ok, cost_every=-5), ValueError, "cost_every must be >= 0"),
+        (dict(ok, init="xavier"), ValueError, "init must be one of"),
+        (dict(ok, seed=1.5), TypeError, "seed must be an int"),
+        (dict(ok, dtype=np.int32), ValueError, "dtype must be float32, float64"),
+        (dict(ok, dtype="nonsense"), TypeError, "dtype must be float32, float64"),
+        (dict(ok, callback=3), TypeError, "callback must be callable"),
+    ]
+
+
+@pytest.mark.parametrize("kwargs,exc,match", _bad_cases(),
+                         ids=lambda x: x if isinstance(x, str) else None)
+def test_bad_input_raises_a_clear_error(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        models.L_layer_model(**kwargs)
+
+
+def test_two_layer_model_wants_three_sizes():
+    X, Y = toy_data(16, 4, 10)
+    with pytest.raises(ValueError, match="must have 3 entries"):
+        models.two_layer_model(X, Y, [4, 3, 3, 1])
+    with pytest.raises(ValueError, match="end with 1"):
+        models.two_layer_model(X, Y, [4, 3, 2])
+
+
+# --------------------------------------------------------------------------
+# The course's numbers on the cat data
+# --------------------------------------------------------------------------
+
+# The course's 4-layer model (dnn_app_utils initialization, learning rate
+# 0.0075, 2500 iterations) on the 209 training pictures prints these costs and
+# reaches a train accuracy of 0.985645933014 and a test accuracy of 0.8.
+COURSE_COSTS = [
+    0.771749, 0.672053, 0.648263, 0.611507, 0.567047, 0.540138, 0.527930, 0.465477,
+    0.369126, 0.391747, 0.315187, 0.272700, 0.237419, 0.199601, 0.189263, 0.161189,
+    0.148214, 0.137775, 0.129740, 0.121225, 0.113821, 0.107839, 0.102855, 0.100897,
+    0.092878,
+]
+
+
+@pytest.mark.slow
+def test_cat_data_2500_iterations_gives_the_course_numbers(cat_data, capsys, blas_single_thread):
+    train_x, train_y, test_x, test_y = cat_data
+    params = models.L_layer_model(train_x, train_y, [12288, 20, 7, 5, 1], 0.0075, 2500,
+                                  print_cost=True)
+    expected = ["Cost after iteration %i: %f" % (100 * k, c) for k, c in enumerate(COURSE_COSTS)]
+    assert capsys.readouterr().out.splitlines() == expected
+    for x, y, accuracy in ((train_x, train_y, 0.985645933014), (test_x, test_y, 0.8)):
+        R.predict(x, y, params)
+        printed = capsys.readouterr().out
+        assert abs(float(printed.split(":")[1]) - accuracy) < 1e-9, printed
