@@ -150,10 +150,10 @@ def _build_parser():
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="picture files or folders")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
 
-    # Everything after 'bench' goes to dnn.bench, including --help.
-    b = sub.add_parser("bench", help="compare dnn with NumPy (dnn.bench); --help for its options",
-                       add_help=False)
-    b.add_argument("args", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands everything after 'bench' to dnn.bench
+    # before argparse sees it (argparse's REMAINDER drops a leading option such as --help).
+    sub.add_parser("bench", help="compare dnn with NumPy (dnn.bench); 'dnn bench --help' for its options",
+                   add_help=False)
 
     sub.add_parser("info", help="versions, BLAS and threads, build flags")
     return parser
@@ -343,12 +343,12 @@ def _cmd_predict(args):
     return 0
 
 
-def _cmd_bench(args):
+def _cmd_bench(argv):
     try:
         from dnn import bench
     except ImportError as exc:
         raise UserError("dnn bench is not available in this installation (%s)" % exc) from None
-    return bench.main(args.args) or 0
+    return bench.main(argv) or 0
 
 
 def _version(name):
@@ -410,13 +410,15 @@ def _cmd_info(args):
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "bench": _cmd_bench, "info": _cmd_info}
+_COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "info": _cmd_info}
 
 
 def main(argv=None):
     """Run the ``dnn`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv[:1] == ["bench"]:
+            return _cmd_bench(argv[1:])
         parser = _build_parser()
         args = parser.parse_args(argv)
         if args.version:
