@@ -10,6 +10,8 @@
   medians and the peers.
 """
 
+from dnn import bench
+
 ITERATIONS = 10
 LEARNING_RATE = 0.0075
 
@@ -31,9 +33,12 @@ def test_step_by_step_iteration(benchmark, fn, problem, label):
     benchmark(iteration)
 
 
-def test_L_layer_model(benchmark, fn, problem, label):
+def test_L_layer_model(benchmark, impl, fn, problem, label):
     dims, X, Y, params = problem
-    train = fn("L_layer_model")
+    if impl == "dnn":
+        train = bench._dnn_L_layer_model()
+    else:
+        train = fn("L_layer_model")
     benchmark.group = label("L_layer_model x%d" % ITERATIONS)
     benchmark.extra_info["iterations_per_call"] = ITERATIONS
     benchmark(train, X, Y, dims, learning_rate=LEARNING_RATE, num_iterations=ITERATIONS)

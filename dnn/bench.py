@@ -111,13 +111,23 @@ def _initial_parameters(layers_dims, dtype):
 # Implementations: prepare once, then run(k) trains k iterations
 # --------------------------------------------------------------------------
 
+def _dnn_L_layer_model():
+    """dnn's public ``L_layer_model`` (from ``dnn.models`` until ``dnn`` re-exports it)."""
+    import dnn
+
+    fit = getattr(dnn, "L_layer_model", None)
+    if fit is None:
+        from dnn import models
+
+        fit = models.L_layer_model
+    return fit
+
+
 class _Dnn:
     name = "dnn"
 
     def __init__(self, layers_dims, X, Y, dtype):
-        import dnn
-
-        self._fit = dnn.L_layer_model
+        self._fit = _dnn_L_layer_model()
         self._args = (X, Y, list(layers_dims))
 
     def run(self, k):
@@ -211,10 +221,7 @@ def _available(name):
     """None if implementation ``name`` can run here, else why not."""
     try:
         if name == "dnn":
-            import dnn
-
-            if not hasattr(dnn, "L_layer_model"):
-                return "dnn.L_layer_model missing"
+            _dnn_L_layer_model()
         elif name == "torch":
             import torch  # noqa: F401
         elif name == "sklearn":
@@ -228,14 +235,21 @@ def _available(name):
 # Timing
 # --------------------------------------------------------------------------
 
+#: The clock of every measurement: wall time by default; ``--clock cpu`` makes
+#: it this process's CPU time, which on a loaded machine leaves out the time
+#: other processes had the core. Honest only with one thread: with more, it
+#: adds up all threads, and BLAS threads that spin while they wait count too.
+_clock = time.perf_counter
+
+
 def _timed(fn, *args):
     gc.collect()
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        t0 = time.perf_counter()
+        t0 = _clock()
         fn(*args)
-        return time.perf_counter() - t0
+        return _clock() - t0
     finally:
         if gc_was:
             gc.enable()
@@ -259,7 +273,7 @@ def time_iterations(impls, repeats, target, max_seconds=None):
     ``impls`` maps name -> object with ``run(k)``. Every implementation is
     calibrated, then measured ``repeats`` times round-robin; more rounds are
     added (up to 3x ``repeats``) while the spread between the quartiles is
-    above 10 % and time allows. Returns name -> (median, iqr_fraction, k, n).
+    above 10 % and time allows. Returns name -> (median, iqr_fraction, k, n, min).
     """
     ks = {name: _calibrate(impl, target) for name, impl in impls.items()}
     samples = {name: [] for name in impls}
@@ -277,7 +291,7 @@ def time_iterations(impls, repeats, target, max_seconds=None):
             break
         if all(_iqr_fraction(s) <= 0.10 for s in samples.values()):
             break
-    return {name: (statistics.median(s), _iqr_fraction(s), ks[name], len(s))
+    return {name: (statistics.median(s), _iqr_fraction(s), ks[name], len(s), min(s))
             for name, s in samples.items()}
 
 
@@ -359,6 +373,14 @@ def peak_memory(name, shape="S4", dtype_name="float64", iterations=3, how="rss",
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
+
+def _loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "n/a"
+
 
 def _machine_lines(threads):
     from threadpoolctl import threadpool_info
@@ -467,6 +489,11 @@ def build_parser():
     p.add_argument("--memory-shape", default="S4", choices=list(SHAPES),
                    help="shape of the peak-memory comparison (default S4)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory comparison")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time (default), or this process's CPU time, which is robust "
+                        "to other load but only meaningful with --threads 1")
+    p.add_argument("--stat", choices=("median", "min"), default="median",
+                   help="statistic of the repeated measurements shown (default median)")
     p.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     return p
 
@@ -478,6 +505,11 @@ def main(argv=None):
     target = args.target_time or (0.05 if args.quick else 0.3)
     if args.threads < 1:
         raise SystemExit("dnn bench: --threads must be >= 1")
+    if args.clock == "cpu" and args.threads != 1:
+        raise SystemExit("dnn bench: --clock cpu needs --threads 1 (CPU time adds up threads)")
+    global _clock
+    _clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    load_start = _loadavg()
 
     from threadpoolctl import threadpool_limits
 
@@ -505,7 +537,9 @@ def main(argv=None):
                 res = time_iterations(impls, repeats, target)
                 rows.append({"shape": shape, "dtype": dname, "dims": list(dims), "m": m,
                              "flops": iteration_flops(dims, m), "peak": peaks[dname],
-                             "times": {p: res[p][0] for p in res},
+                             "times": {p: res[p][4 if args.stat == "min" else 0] for p in res},
+                             "median": {p: res[p][0] for p in res},
+                             "min": {p: res[p][4] for p in res},
                              "spread": {p: res[p][1] for p in res},
                              "k": {p: res[p][2] for p in res},
                              "n": {p: res[p][3] for p in res}})
@@ -525,11 +559,13 @@ def main(argv=None):
                                               threads=args.threads)
                              for how in ("rss", "tracemalloc")}
 
+    info.append("load average (1 min) at start %s, at end %s; clock: %s; statistic: %s"
+                % (load_start, _loadavg(), args.clock, args.stat))
     lines = info + ["gemm peak (%s, scipy.linalg.blas, n=2048): %s" % (
         "higher of start and end of run",
         ", ".join("%s %.1f GFLOP/s" % (d, peaks[d]) for d in args.dtypes))]
-    lines.append("median ms per training iteration (full batch, lr %g); ratios = peer time / dnn"
-                 " time, >1 means dnn is faster" % LEARNING_RATE)
+    lines.append("%s ms per training iteration (full batch, lr %g); ratios = peer time / dnn"
+                 " time, >1 means dnn is faster" % (args.stat, LEARNING_RATE))
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     print()
     print(_table(rows, args.markdown))
