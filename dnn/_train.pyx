@@ -24,13 +24,38 @@ One iteration, for [LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID:
   Two ping-pong buffers hold dA/dZ, so the workspace is the hidden
   activations, Z_L, two gradient buffers of max(n_l) * m and a few vectors.
 
-Memory layout: the hidden activations and gradients are stored either
-features-major, (n_l, m) as the reference, or samples-major, (m, n_l) as
-scikit-learn's MLP; X is used as given, (n_0, m), or transposed once per fit.
-A gemm takes either layout through its transpose flags, so all four
-combinations run through the same loop; ``dnn.models`` picks one by the
-measurements documented there. The output layer's (1, m) and (m, 1) are the
-same memory, so it is layout-free.
+Memory layout, chosen by measurement. The hidden activations and gradients
+are stored features-major ("FM", (n_l, m), as the reference and ``_ops.pxd``)
+or samples-major ("SM", (m, n_l), as scikit-learn's MLP); a gemm takes either
+through its transpose flags, so one loop serves both. X is used as given,
+(n_0, m): transposing it once per fit ("XT") was measured too and rejected.
+Per-iteration time relative to FM with X as given, the median of paired
+ratios over 15 to 41 interleaved repetitions, one BLAS thread (a loaded
+2-core machine; with two threads OpenBLAS's workers waited for the busy cores
+and times jumped 10-100x at random), 2024-06, this loop:
+
+    shape  dtype    FM ms   FM/XT  SM/X  SM/XT
+    S1     float64   6.8    0.89   1.22  1.09   (other runs: 0.95-0.97, 1.11-1.18)
+    S1     float32   6.5    0.92   0.73  0.94   (other runs: SM/X 0.70, 0.78, 0.89)
+    S2     float64   0.0041 1.21   1.83  2.03
+    S2     float32   0.0036 1.18   2.06  2.09
+    S3     float64   0.68   1.05   1.01  0.90
+    S3     float32   0.50   0.94   1.02  1.01
+    S4     float64   170    0.99   1.21  1.20
+    S4     float32   107    1.01   0.97  1.07
+    S5     float64   142    1.01   0.97  0.97
+    S5     float32    69    0.94   0.99  1.05
+    S6     float64   3.8    1.08   1.16  1.19
+    S6     float32   2.3    1.02   1.13  1.15
+
+So: FM everywhere, except SM (X as given) in float32 when the first layer is
+a narrow layer on a wide input (n_0 >= 1024 and n_0 >= 16 n_1, the cat
+network's 12288 -> 20), where sgemm is 11-30% faster in that form (first
+layer Z_1^T = X^T W_1^T and W_1 += dZ_1^T X^T, both operands transposed).
+With two threads (noisy) the SM gain on S1 float32 was larger still. No other
+difference was consistent across runs; on the tiny S2 net the SM passes
+(short inner loops over n_l = 4) are 2x slower. ``dnn.models`` applies this
+rule.
 """
 
 cimport cython
@@ -51,7 +76,6 @@ cdef struct Net:
     int m                 # examples
     const int* n          # n[0..L]: layer sizes
     bint sm               # hidden activations and gradients samples-major (m, n_l)
-    bint x_sm             # X stored samples-major (m, n_0)
     const void* X
     const void* Y         # (m,) labels in {0, 1}
     void** W              # W[l], l = 1..L: (n_l, n_{l-1}), updated in place
@@ -65,42 +89,47 @@ cdef struct Net:
 
 
 # --------------------------------------------------------------------------
-# gemms in either layout. "FM" = (n, m) with row stride m, "SM" = (m, n)
-# with row stride n; W is always (n_out, n_in), C-ordered.
+# Samples-major helpers. "FM" = features-major (n, m), row stride m, as the
+# reference and ops.pxd; "SM" = samples-major (m, n), row stride n. W is
+# always (n_out, n_in), C-ordered; X is always FM, as given.
 # --------------------------------------------------------------------------
 
-cdef inline void forward_gemm(bint sm, bint a_sm, int n_out, int n_in, int m,
-                              const floating* W, const floating* A,
-                              floating* Z) noexcept nogil:
-    """Z := W A (no bias); Z in layout ``sm``, A in layout ``a_sm``."""
-    if not sm:
-        if not a_sm:
-            gemm(False, False, n_out, m, n_in, <floating> 1.0, W, n_in, A, m,
-                 <floating> 0.0, Z, m)
-        else:
-            gemm(False, True, n_out, m, n_in, <floating> 1.0, W, n_in, A, n_in,
-                 <floating> 0.0, Z, m)
+cdef inline void sm_linear_forward(bint relu, int n_out, int n_in, int m,
+                                   const floating* W, const floating* A, bint a_sm,
+                                   const floating* b, floating* Z) noexcept nogil:
+    """Z := A^T W^T + b (then relu, in place), Z SM (m, n_out); A SM or FM (X)."""
+    cdef int i, j
+    cdef floating z
+    cdef floating* row
+    if a_sm:
+        gemm(False, True, m, n_out, n_in, <floating> 1.0, A, n_in, W, n_in,
+             <floating> 0.0, Z, n_out)
     else:
-        if a_sm:
-            gemm(False, True, m, n_out, n_in, <floating> 1.0, A, n_in, W, n_in,
-                 <floating> 0.0, Z, n_out)
-        else:
-            gemm(True, True, m, n_out, n_in, <floating> 1.0, A, m, W, n_in,
-                 <floating> 0.0, Z, n_out)
+        gemm(True, True, m, n_out, n_in, <floating> 1.0, A, m, W, n_in,
+             <floating> 0.0, Z, n_out)
+    for i in range(m):
+        row = Z + <Py_ssize_t> i * n_out
+        for j in range(n_out):
+            z = row[j] + b[j]
+            row[j] = (z if z > 0 else 0) if relu else z
 
 
-cdef inline void update_gemm(bint sm, bint a_sm, int n_out, int n_in, int m,
-                             floating alpha, const floating* dZ,
-                             const floating* A, floating* W) noexcept nogil:
-    """W := W + alpha dZ A^T; dZ in layout ``sm``, A in layout ``a_sm``."""
+cdef inline void update_weights(bint sm, bint a_sm, int n_out, int n_in, int m,
+                                floating alpha, const floating* dZ,
+                                const floating* A, floating* W) noexcept nogil:
+    """W := W + alpha dZ A^T; dZ in layout ``sm``, A in layout ``a_sm``.
+
+    The reference's ``W - lr * ((1/m) dZ A^T)`` as one gemm with beta = 1:
+    no dW buffer, one pass over W.
+    """
     gemm(sm, not a_sm, n_out, n_in, m, alpha,
          dZ, n_out if sm else m, A, n_in if a_sm else m,
          <floating> 1.0, W, n_in)
 
 
-cdef inline void backprop_gemm(bint sm, int n_out, int n_in, int m,
-                               const floating* W, const floating* dZ,
-                               floating* dA) noexcept nogil:
+cdef inline void backprop(bint sm, int n_out, int n_in, int m,
+                          const floating* W, const floating* dZ,
+                          floating* dA) noexcept nogil:
     """dA := W^T dZ, both in layout ``sm``."""
     if not sm:
         gemm(True, False, n_in, m, n_out, <floating> 1.0, W, n_in, dZ, m,
@@ -114,37 +143,49 @@ cdef inline void backprop_gemm(bint sm, int n_out, int n_in, int m,
 # Elementwise passes
 # --------------------------------------------------------------------------
 
-cdef inline void bias_relu(bint sm, int n, int m, floating* H,
-                           const floating* b) noexcept nogil:
-    """H := relu(H + b) in place, b broadcast along the examples."""
-    cdef int i, j
-    cdef floating z, bi
-    cdef floating* row
-    if not sm:
-        for i in range(n):
-            row = H + <Py_ssize_t> i * m
-            bi = b[i]
-            for j in range(m):
-                z = row[j] + bi
-                row[j] = z if z > 0 else 0
-    else:
-        for i in range(m):
-            row = H + <Py_ssize_t> i * n
-            for j in range(n):
-                z = row[j] + b[j]
-                row[j] = z if z > 0 else 0
-
-
 cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
                                   const floating* H, floating* db,
                                   double* acc) noexcept nogil:
-    """D := D * (H > 0) in place and db := mean of D over the examples."""
+    """D := D * (H > 0) in place and db := mean of D over the examples.
+
+    Features-major, each row's sum runs in four independent double
+    accumulators: one serial chain of additions (as in ``ops.row_sums``)
+    waits on the adder's latency at every element and, measured, took ~15% of
+    an iteration on S6 and ~20% on S3. Samples-major, the sums run down the
+    columns into ``acc``, independent across a row.
+    """
     cdef int i, j
     cdef floating* row
     cdef const floating* hrow
+    cdef floating d0, d1, d2, d3
+    cdef double a0, a1, a2, a3
     cdef double inv_m = 1.0 / m
     if not sm:
-        ops.activation_backward(ops.ACT_RELU, n, m, D, m, H, m, D, m, db, inv_m)
+        for i in range(n):
+            row = D + <Py_ssize_t> i * m
+            hrow = H + <Py_ssize_t> i * m
+            a0 = a1 = a2 = a3 = 0.0
+            j = 0
+            while j + 4 <= m:
+                d0 = row[j] if hrow[j] > 0 else 0
+                d1 = row[j + 1] if hrow[j + 1] > 0 else 0
+                d2 = row[j + 2] if hrow[j + 2] > 0 else 0
+                d3 = row[j + 3] if hrow[j + 3] > 0 else 0
+                row[j] = d0
+                row[j + 1] = d1
+                row[j + 2] = d2
+                row[j + 3] = d3
+                a0 += d0
+                a1 += d1
+                a2 += d2
+                a3 += d3
+                j += 4
+            while j < m:
+                d0 = row[j] if hrow[j] > 0 else 0
+                row[j] = d0
+                a0 += d0
+                j += 1
+            db[i] = <floating> (inv_m * ((a0 + a1) + (a2 + a3)))
         return
     for j in range(n):
         acc[j] = 0.0
@@ -175,35 +216,37 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost) noexcept nogil:
     """One gradient-descent step; returns the cost before it (nan if not asked)."""
     cdef int L = net.L, m = net.m, l, j, n_out, n_in
     cdef const int* n = net.n
-    cdef bint sm = net.sm, a_sm
+    cdef bint sm = net.sm
     cdef const floating* A
     cdef floating* Z
     cdef floating* D = <floating*> net.G0
     cdef floating* Dn = <floating*> net.G1
     cdef floating* tmp
     cdef floating* db = <floating*> net.db
-    cdef floating* b
     cdef floating lr = <floating> net.lr
     cdef floating alpha = <floating> (-net.lr / m)
-    cdef floating bL, dz
+    cdef floating dz
     cdef double cost = NAN, acc
 
-    # Forward: hidden layers, relu in place.
-    for l in range(1, L):
-        A = <const floating*> (net.X if l == 1 else net.H[l - 1])
-        a_sm = net.x_sm if l == 1 else sm
-        Z = <floating*> net.H[l]
-        forward_gemm(sm, a_sm, n[l], n[l - 1], m, <const floating*> net.W[l], A, Z)
-        bias_relu(sm, n[l], m, Z, <const floating*> net.b[l])
-    # Output layer: Z_L (1, m) or (m, 1), the same memory in either layout.
-    A = <const floating*> (net.X if L == 1 else net.H[L - 1])
-    a_sm = net.x_sm if L == 1 else sm
+    # Forward: hidden layers, relu in place (Z_l is not kept, see above).
     Z = <floating*> net.H[L]
-    forward_gemm(sm, a_sm, 1, n[L - 1], m, <const floating*> net.W[L], A, Z)
-    b = <floating*> net.b[L]
-    bL = b[0]
-    for j in range(m):
-        Z[j] = Z[j] + bL
+    for l in range(1, L + 1):
+        n_out = n[l]
+        n_in = n[l - 1]
+        A = <const floating*> (net.X if l == 1 else net.H[l - 1])
+        Z = <floating*> net.H[l]
+        if not sm:
+            if l < L:
+                ops.linear_activation_forward(ops.ACT_RELU, n_out, n_in, m,
+                                              <const floating*> net.W[l], n_in, A, m,
+                                              <const floating*> net.b[l], Z, m, Z, m)
+            else:
+                ops.linear_forward(1, n_in, m, <const floating*> net.W[l], n_in, A, m,
+                                   <const floating*> net.b[l], Z, m)
+        else:
+            sm_linear_forward(l < L, n_out, n_in, m, <const floating*> net.W[l], A, l > 1,
+                              <const floating*> net.b[l], Z)
+    # Z is now Z_L: (1, m) or (m, 1), the same memory in either layout.
     if want_cost:
         cost = ops.cross_entropy_from_logits(m, Z, Y)
 
@@ -214,17 +257,16 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost) noexcept nogil:
         D[j] = dz
         acc += dz
     db[0] = <floating> (acc / m)
-    update_bias(1, lr, b, db)
+    update_bias(1, lr, <floating*> net.b[L], db)
 
     # Backward, updating each layer's parameters once its gradient is used.
     for l in range(L, 0, -1):
         n_out = n[l]
         n_in = n[l - 1]
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
-        a_sm = net.x_sm if l == 1 else sm
         if l > 1:
-            backprop_gemm(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
-        update_gemm(sm, a_sm, n_out, n_in, m, alpha, D, A, <floating*> net.W[l])
+            backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
+        update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, <floating*> net.W[l])
         if l > 1:
             relu_backward_db(sm, n_in, m, Dn, A, db, net.acc)
             update_bias(n_in, lr, <floating*> net.b[l - 1], db)
@@ -266,7 +308,7 @@ cdef uintptr_t address(arr):
 cdef class Trainer:
     """The workspace and loop of one training run; parameters updated in place.
 
-    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, transpose_x)``:
+    ``Trainer(weights, biases, X, Y, learning_rate, samples_major)``:
     ``weights[l-1]`` is W_l, a C-contiguous ``(n_l, n_{l-1})`` array, and
     ``biases[l-1]`` is b_l, ``(n_l, 1)``, both of one dtype (float32 or
     float64), updated in place by ``run``; ``X`` is ``(n_0, m)`` and ``Y``
@@ -279,7 +321,7 @@ cdef class Trainer:
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
-                  bint samples_major=False, bint transpose_x=False):
+                  bint samples_major=False):
         cdef int L = len(weights)
         cdef int l, m, nmax
         if L < 1 or len(biases) != L:
@@ -305,8 +347,6 @@ cdef class Trainer:
                 or not Y.flags.c_contiguous or Y.size != m or m < 1):
             raise ValueError("X must be C-contiguous (n_0, m) and Y (1, m), both %s" % dtype)
         nmax = int(dims.max())
-        if transpose_x:
-            X = np.ascontiguousarray(X.T)
         # The workspace: every array the loop touches, allocated here, once.
         hidden = [np.empty(int(dims[l]) * m, dtype=dtype) for l in range(1, L + 1)]
         grads = [np.empty(nmax * m, dtype=dtype) for _ in range(2)]
@@ -325,7 +365,6 @@ cdef class Trainer:
         self.net.m = m
         self.net.n = <const int*> address(dims)
         self.net.sm = samples_major
-        self.net.x_sm = transpose_x
         self.net.X = <const void*> address(X)
         self.net.Y = <const void*> address(Y)
         self.net.W = <void**> address(w_ptr)

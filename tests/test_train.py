@@ -65,6 +65,8 @@ NETS = {
     "step-by-step": ([20, 7, 5, 1], 50, "step-by-step", 0.5, 150, 25),
     "deep-narrow": ([8, 6, 6, 6, 6, 6, 1], 70, "he", 0.02, 200, 50),
     "wide-input": ([300, 10, 1], 30, "app-utils", 0.01, 100, 1),
+    # float32 takes the samples-major layout here (a narrow layer on a wide input)
+    "wide-narrow": ([1100, 8, 4, 1], 25, "app-utils", 0.01, 60, 5),
 }
 
 
@@ -80,6 +82,29 @@ def test_L_layer_model_matches_reference(net, dtype):
     assert len(costs) == -(-iters // every)
     assert_costs_close(costs, ref_costs, dtype)
     assert_params_close(got, ref, dtype)
+
+
+@pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", ["logistic", "tiny-S2", "3-layer", "deep-narrow"])
+def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypatch):
+    # The layout is chosen by shape and dtype; force each one on every net.
+    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
+    dims, m, init, lr, iters, every = NETS[net]
+    X, Y = toy_data(len(net), dims[0], m, dtype)
+    got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
+                                      cost_every=every)
+    ref, ref_costs = R.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
+                                     cost_every=every)
+    assert_costs_close(costs, ref_costs, dtype)
+    assert_params_close(got, ref, dtype)
+
+
+def test_layout_rule():
+    assert models._samples_major([12288, 20, 7, 5, 1], np.dtype(np.float32))
+    assert not models._samples_major([12288, 20, 7, 5, 1], np.dtype(np.float64))
+    for dims in ([784, 256, 128, 64, 1], [3072, 1024, 1024, 1], [2, 4, 1], [100, 50, 1]):
+        assert not models._samples_major(dims, np.dtype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

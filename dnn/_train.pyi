@@ -1,0 +1,19 @@
+"""Type stubs for the compiled training loop (dnn/_train.pyx)."""
+from typing import List, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+class Trainer:
+    """One training run's workspace; ``run`` updates the given W and b in place."""
+
+    def __init__(
+        self,
+        weights: List[npt.NDArray[np.floating]],
+        biases: List[npt.NDArray[np.floating]],
+        X: npt.NDArray[np.floating],
+        Y: npt.NDArray[np.floating],
+        learning_rate: float,
+        samples_major: bool = ...,
+    ) -> None: ...
+    def run(self, start: int, stop: int, cost_at: int = ..., budget: float = ...) -> Tuple[int, float]: ...
