@@ -150,22 +150,33 @@ def _layer_keys(L):
 
 
 def layer_count(parameters, name="parameters"):
-    """L = len(parameters) // 2, as the course counts, with every key checked."""
+    """The number of layers L of a dict with keys W1..WL and b1..bL.
+
+    The course counts ``len(parameters) // 2``; here L is the highest layer
+    number among the W and b keys, and every W and b up to it must be there,
+    so a dict with a key missing is an error rather than a shorter network.
+    Keys of other forms are ignored.
+    """
     if not isinstance(parameters, dict):
         raise TypeError("%s must be a dict with keys W1..WL and b1..bL, got %s"
                         % (name, type(parameters).__name__))
-    L = len(parameters) // 2
+    numbers_seen = [int(k[1:]) for k in parameters
+                    if isinstance(k, str) and k[:1] in ("W", "b") and k[1:].isdigit()]
+    L = max(numbers_seen, default=0)
     if L < 1:
-        raise ValueError("%s must hold at least W1 and b1, got keys %s" % (name, sorted(parameters)))
+        raise KeyError("%s must hold W1 and b1 (keys W1..WL, b1..bL), got keys %s"
+                       % (name, sorted(map(str, parameters))))
     for w_key, b_key, _, _ in _layer_keys(L):
         for key in (w_key, b_key):
             if key not in parameters:
-                raise KeyError("%s has %d entries, so layers 1..%d, but has no key %r"
-                               % (name, len(parameters), L, key))
+                raise KeyError("%s has layers up to %d but no key %r" % (name, L, key))
     return L
 
 
-def network_parameters(parameters, X=None, x_name="X"):
+_NO_X = object()
+
+
+def network_parameters(parameters, X=_NO_X, x_name="X"):
     """Checked ``[(W1, b1), ..., (WL, bL)]`` in one float dtype, chained shapes.
 
     With ``X`` also returns it converted: ``(X, layers)``; the dtype is
@@ -175,7 +186,7 @@ def network_parameters(parameters, X=None, x_name="X"):
     raw = [(as_real_array(parameters[w_key], w_name), as_real_array(parameters[b_key], b_name))
            for w_key, b_key, w_name, b_name in keys]
     arrays = [a for pair in raw for a in pair]
-    if X is not None:
+    if X is not _NO_X:
         X = as_real_array(X, x_name)
         arrays.append(X)
     dtype = common_float_dtype(*arrays)
@@ -190,10 +201,68 @@ def network_parameters(parameters, X=None, x_name="X"):
             raise ValueError("%s must have %d columns to follow the previous layer's W of shape %s, "
                              "got shape %s" % (w_name, layers[-1][0].shape[0], layers[-1][0].shape, W.shape))
         layers.append((W, b))
-    if X is None:
+    if X is _NO_X:
         return layers
     X = as_float_array(X, x_name, dtype)
     if X.shape[0] != layers[0][0].shape[1]:
         raise ValueError("W1 has shape %s, so %s must have %d rows (features), got shape %s"
                          % (layers[0][0].shape, x_name, layers[0][0].shape[1], X.shape))
     return X, layers
+
+
+def count(x, name, minimum=0):
+    """A Python int >= ``minimum`` (bools and floats are rejected)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError("%s must be an int, got %s" % (name, type(x).__name__))
+    x = int(x)
+    if x < minimum:
+        raise ValueError("%s must be >= %d, got %d" % (name, minimum, x))
+    return x
+
+
+def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
+    """Layer sizes as a list of ints >= 1: at least two, or exactly ``length``.
+
+    With ``one_output`` the last size must be 1 (one sigmoid output unit).
+    """
+    if isinstance(dims, (str, bytes, dict)) or not hasattr(dims, "__len__"):
+        raise TypeError("%s must be a list of layer sizes, got %s" % (name, type(dims).__name__))
+    sizes = [count(n, "%s[%d]" % (name, i), minimum=1) for i, n in enumerate(dims)]
+    if length is not None and len(sizes) != length:
+        raise ValueError("%s must have %d entries, got %d: %s" % (name, length, len(sizes), sizes))
+    if len(sizes) < 2:
+        raise ValueError("%s must have at least 2 entries (input and output sizes), got %s"
+                         % (name, sizes))
+    if one_output and sizes[-1] != 1:
+        raise ValueError("%s must end with 1 (one sigmoid output unit), got %s" % (name, sizes))
+    if max(sizes) > BLAS_INT_MAX:
+        raise ValueError("%s is too large for 32-bit BLAS: %s" % (name, sizes))
+    return sizes
+
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` as np.float32 or np.float64; anything else raises."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError("%s must be float32 or float64, got %r" % (name, dtype)) from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError("%s must be float32 or float64, got %s" % (name, dt))
+    return dt
+
+
+def init_recipe(init, recipes):
+    """Check an initialization recipe's name against ``recipes``."""
+    if not isinstance(init, str) or init not in recipes:
+        raise ValueError("init must be one of %s, got %r" % (", ".join(map(repr, recipes)), init))
+    return init
+
+
+def seed_value(seed):
+    """None, or an int in [0, 2**32) as NumPy's legacy seeding takes."""
+    if seed is None:
+        return None
+    seed = count(seed, "seed", minimum=0)
+    if seed >= 2**32:
+        raise ValueError("seed must be below 2**32, got %d" % seed)
+    return seed

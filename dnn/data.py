@@ -294,8 +294,12 @@ def _read_h5_split(path, h5py):
     return x, y.reshape(1, -1), classes
 
 
-def load_data(train_path, test_path):
+def load_data(train_path="datasets/train_catvnoncat.h5", test_path="datasets/test_catvnoncat.h5"):
     """The course's ``load_data`` for two HDF5 files, as in ``catvnoncat``.
+
+    With no arguments it reads the files where the course's notebooks keep
+    them, ``datasets/`` under the working directory, so a notebook's
+    ``load_data()`` runs unchanged.
 
     Returns ``(train_set_x_orig, train_set_y, test_set_x_orig, test_set_y, classes)``:
     pictures ``(m, h, w, 3)`` (uint8 in the course's files), labels ``(1, m)``

@@ -17,12 +17,8 @@ import numpy as np
 
 from dnn import _kernels
 from dnn import _validation as v
-from dnn.reference import (  # NumPy's random draws: the same code serves both
-    INIT_RECIPES,
-    initialize_parameters,
-    initialize_parameters_deep,
-    init_parameters_L,
-)
+from dnn import reference
+from dnn.reference import INIT_RECIPES
 
 __all__ = [
     "INIT_RECIPES",
@@ -79,6 +75,39 @@ def relu_backward(dA, cache):
 def sigmoid_backward(dA, cache):
     """dZ = dA * s * (1 - s) with s = sigmoid(Z); ``cache`` is Z, same shape as dA."""
     return _activation_backward(_kernels.ACT_SIGMOID, dA, cache)
+
+
+# --------------------------------------------------------------------------
+# Initialization: NumPy's random draws, so the reference's code, checked first
+# --------------------------------------------------------------------------
+
+def _init_options(init, seed, dtype):
+    return v.init_recipe(init, INIT_RECIPES), v.seed_value(seed), v.float_dtype(dtype)
+
+
+def initialize_parameters_deep(layer_dims, *, init="app-utils", seed=None, dtype=np.float64):
+    """Parameters of an L-layer network: ``W_l`` ``(n_l, n_{l-1})``, ``b_l`` zeros ``(n_l, 1)``.
+
+    ``init`` names a recipe of ``INIT_RECIPES`` (default: the course's
+    application utilities, seed 1, ``randn / sqrt(n_{l-1})``); ``seed``
+    overrides the recipe's seed. Seeds NumPy's global random state, as the
+    course does; the values are the reference's to the bit.
+    """
+    init, seed, dtype = _init_options(init, seed, dtype)
+    dims = v.layer_sizes(layer_dims, "layer_dims")
+    return reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+
+
+def initialize_parameters(n_x, n_h, n_y, *, init="article", seed=None, dtype=np.float64):
+    """Parameters of the 2-layer network (seed 1, ``randn * 0.01`` by default)."""
+    init, seed, dtype = _init_options(init, seed, dtype)
+    n_x, n_h, n_y = (v.count(n, name, minimum=1) for n, name in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
+    return reference.initialize_parameters(n_x, n_h, n_y, init=init, seed=seed, dtype=dtype)
+
+
+def init_parameters_L(layer_dims, *, init="article", seed=None, dtype=np.float64):
+    """The first article's initialization: seed 1, ``randn * 0.01``."""
+    return initialize_parameters_deep(layer_dims, init=init, seed=seed, dtype=dtype)
 
 
 # --------------------------------------------------------------------------
