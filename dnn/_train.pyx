@@ -132,9 +132,13 @@ cdef inline void sm_linear_forward(bint relu, int n_out, int n_in, int m,
              <floating> 0.0, Z, n_out)
     for i in range(m):
         row = Z + <Py_ssize_t> i * n_out
-        for j in range(n_out):
-            z = row[j] + b[j]
-            row[j] = (z if z > 0 else 0) if relu else z
+        if relu:
+            for j in range(n_out):
+                z = row[j] + b[j]
+                row[j] = z if z > 0 else 0
+        else:
+            for j in range(n_out):
+                row[j] = row[j] + b[j]
 
 
 cdef inline void update_weights(bint sm, bint a_sm, int n_out, int n_in, int m,
@@ -210,8 +214,7 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
         row = D + <Py_ssize_t> i * n
         hrow = H + <Py_ssize_t> i * n
         for j in range(n):
-            if not hrow[j] > 0:
-                row[j] = 0
+            row[j] = row[j] if hrow[j] > 0 else 0
             acc[j] += row[j]
     for j in range(n):
         db[j] = <floating> (inv_m * acc[j])
