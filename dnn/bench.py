@@ -543,7 +543,9 @@ def main(argv=None):
                              "spread": {p: res[p][1] for p in res},
                              "k": {p: res[p][2] for p in res},
                              "n": {p: res[p][3] for p in res}})
-                print("  %s %s done" % (shape, dname), file=sys.stderr, flush=True)
+                print("  %s %s: %s" % (shape, dname, ", ".join(
+                    "%s %s ms" % (p, _fmt_ms(t)) for p, t in rows[-1]["times"].items())),
+                    file=sys.stderr, flush=True)
                 del impls, X, Y
         # the peak again at the end: the table uses the higher of the two
         for d in args.dtypes:
