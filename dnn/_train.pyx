@@ -52,7 +52,10 @@ So: FM everywhere, except SM (X as given) in float32 when the first layer is
 a narrow layer on a wide input (n_0 >= 1024 and n_0 >= 16 n_1, the cat
 network's 12288 -> 20), where sgemm is 11-30% faster in that form (first
 layer Z_1^T = X^T W_1^T and W_1 += dZ_1^T X^T, both operands transposed).
-With two threads (noisy) the SM gain on S1 float32 was larger still. No other
+With two threads (noisy) the SM gain on S1 float32 was larger still. Also
+rejected by measurement: keeping a copy of X^T for the first layer's update
+only (W_1 += dZ_1 (X^T)), 1.04x (float64) and 1.53x (float32) slower on S1,
+no gain on S4 or S5. No other
 difference was consistent across runs; on the tiny S2 net the SM passes
 (short inner loops over n_l = 4) are 2x slower. ``dnn.models`` applies this
 rule.
