@@ -20,7 +20,7 @@ One iteration, for [LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID:
              for l = L..1: dA_{l-1} = W_l^T dZ_l (not for l = 1: unused),
              then W_l += (-lr/m) dZ_l H_{l-1}^T in one gemm with beta = 1
              (after W_l^T dZ_l, which needs the old W_l), b_l -= lr * db_l,
-             dZ_{l-1} = dA_{l-1} * (H_{l-1} > 0) with db_{l-1} in the same pass.
+             dZ_{l-1} = dA_{l-1} * (H_{l-1} > 0) and db_{l-1}, row by row.
   Two ping-pong buffers hold dA/dZ, so the workspace is the hidden
   activations, Z_L, two gradient buffers of max(n_l) * m and a few vectors.
 
@@ -32,10 +32,11 @@ through its transpose flags, so one loop serves both. X is used as given,
 Per-iteration time relative to FM with X as given, the median of paired
 ratios over 15 to 41 interleaved repetitions, one BLAS thread (a loaded
 2-core machine; with two threads OpenBLAS's workers waited for the busy cores
-and times jumped 10-100x at random), 2024-06, this loop:
+and times jumped 10-100x at random), with this loop before its elementwise
+passes were vectorized (a recheck after, FM vs SM/X: the same picture):
 
     shape  dtype    FM ms   FM/XT  SM/X  SM/XT
-    S1     float64   6.8    0.89   1.22  1.09   (other runs: 0.95-0.97, 1.11-1.18)
+    S1     float64   6.8    0.89   1.22  1.09   (other runs: FM/XT 0.95-0.97, SM/X 1.11-1.18)
     S1     float32   6.5    0.92   0.73  0.94   (other runs: SM/X 0.70, 0.78, 0.89)
     S2     float64   0.0041 1.21   1.83  2.03
     S2     float32   0.0036 1.18   2.06  2.09
@@ -55,10 +56,9 @@ layer Z_1^T = X^T W_1^T and W_1 += dZ_1^T X^T, both operands transposed).
 With two threads (noisy) the SM gain on S1 float32 was larger still. Also
 rejected by measurement: keeping a copy of X^T for the first layer's update
 only (W_1 += dZ_1 (X^T)), 1.04x (float64) and 1.53x (float32) slower on S1,
-no gain on S4 or S5. No other
-difference was consistent across runs; on the tiny S2 net the SM passes
-(short inner loops over n_l = 4) are 2x slower. ``dnn.models`` applies this
-rule.
+no gain on S4 or S5. No other difference was consistent across runs; on the
+tiny S2 net the SM passes (short inner loops over n_l = 4) are 2x slower.
+``dnn.models._samples_major`` applies this rule.
 """
 
 cimport cython
