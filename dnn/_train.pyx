@@ -97,29 +97,6 @@ cdef struct Net:
 # always (n_out, n_in), C-ordered; X is always FM, as given.
 # --------------------------------------------------------------------------
 
-cdef inline void fm_linear_relu(int n_out, int n_in, int m, const floating* W,
-                                const floating* A, const floating* b,
-                                floating* H) noexcept nogil:
-    """H := relu(W A + b), all FM: one gemm, then one pass in place.
-
-    ``ops.linear_activation_forward`` computes the same, but its epilogue
-    writes Z and A through two pointers that may alias, which keeps the
-    compiler from vectorizing it: perf showed that scalar loop at ~13% of an
-    S6 iteration. One pointer per row vectorizes.
-    """
-    cdef int i, j
-    cdef floating z, bi
-    cdef floating* row
-    gemm(False, False, n_out, m, n_in, <floating> 1.0, W, n_in, A, m,
-         <floating> 0.0, H, m)
-    for i in range(n_out):
-        row = H + <Py_ssize_t> i * m
-        bi = b[i]
-        for j in range(m):
-            z = row[j] + bi
-            row[j] = z if z > 0 else 0
-
-
 cdef inline void sm_linear_forward(bint relu, int n_out, int n_in, int m,
                                    const floating* W, const floating* A, bint a_sm,
                                    const floating* b, floating* Z) noexcept nogil:
@@ -178,38 +155,17 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
                                   double* acc) noexcept nogil:
     """D := D * (H > 0) in place and db := mean of D over the examples.
 
-    Features-major, each row's sum runs in four independent double
-    accumulators: one serial chain of additions (as in ``ops.row_sums``)
-    waits on the adder's latency at every element and, measured, took ~15% of
-    an iteration on S6 and ~20% on S3. Samples-major, the sums run down the
-    columns into ``acc``, independent across a row.
+    Samples-major, the sums run down the columns into ``acc``, independent
+    across a row.
     """
     cdef int i, j
     cdef floating* row
     cdef const floating* hrow
-    cdef double a0, a1, a2, a3
     cdef double inv_m = 1.0 / m
     if not sm:
-        for i in range(n):
-            row = D + <Py_ssize_t> i * m
-            hrow = H + <Py_ssize_t> i * m
-            # The mask first, on its own: a select the compiler vectorizes
-            # (fused with the sums below it became branches, mispredicted on
-            # ReLU's random pattern: perf, float32).
-            for j in range(m):
-                row[j] = row[j] if hrow[j] > 0 else 0
-            a0 = a1 = a2 = a3 = 0.0
-            j = 0
-            while j + 4 <= m:
-                a0 += row[j]
-                a1 += row[j + 1]
-                a2 += row[j + 2]
-                a3 += row[j + 3]
-                j += 4
-            while j < m:
-                a0 += row[j]
-                j += 1
-            db[i] = <floating> (inv_m * ((a0 + a1) + (a2 + a3)))
+        # Features-major is the step-by-step API's layout: its kernel, with
+        # relu's output H in place of Z (H > 0 exactly where Z > 0).
+        ops.activation_backward(ops.ACT_RELU, n, m, D, m, H, m, D, m, db, inv_m)
         return
     for j in range(n):
         acc[j] = 0.0
@@ -260,8 +216,10 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost) noexcept nogil:
         Z = <floating*> net.H[l]
         if not sm:
             if l < L:
-                fm_linear_relu(n_out, n_in, m, <const floating*> net.W[l], A,
-                               <const floating*> net.b[l], Z)
+                # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
+                ops.linear_activation_forward(ops.ACT_RELU, n_out, n_in, m,
+                                              <const floating*> net.W[l], n_in, A, m,
+                                              <const floating*> net.b[l], Z, m, Z, m)
             else:
                 ops.linear_forward(1, n_in, m, <const floating*> net.W[l], n_in, A, m,
                                    <const floating*> net.b[l], Z, m)
