@@ -19,7 +19,6 @@ the reference, float32 when ``X`` is float32, else float64, or ``dtype``;
 inputs are converted once and the whole run stays in that dtype.
 """
 
-import numbers
 import threading
 
 import numpy as np
@@ -63,46 +62,11 @@ def _samples_major(layers_dims, dtype):
 # Input checks (the generic ones are dnn._validation's)
 # --------------------------------------------------------------------------
 
-def _count(x, name, minimum=0):
-    """A Python int >= ``minimum`` (bools and floats are rejected)."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError("%s must be an int, got %s" % (name, type(x).__name__))
-    x = int(x)
-    if x < minimum:
-        raise ValueError("%s must be >= %d, got %d" % (name, minimum, x))
-    return x
-
-
-def _layers_dims(layers_dims, name="layers_dims", length=None):
-    """Layer sizes as a list of ints >= 1, at least two, the last one 1."""
-    if isinstance(layers_dims, (str, bytes, dict)) or not hasattr(layers_dims, "__len__"):
-        raise TypeError("%s must be a list of layer sizes, got %s"
-                        % (name, type(layers_dims).__name__))
-    dims = [_count(n, "%s[%d]" % (name, i), minimum=1) for i, n in enumerate(layers_dims)]
-    if length is not None and len(dims) != length:
-        raise ValueError("%s must have %d entries (n_x, n_h, n_y), got %d: %s"
-                         % (name, length, len(dims), dims))
-    if len(dims) < 2:
-        raise ValueError("%s must have at least 2 entries (input and output sizes), got %s"
-                         % (name, dims))
-    if dims[-1] != 1:
-        raise ValueError("%s must end with 1 (one sigmoid output unit), got %s" % (name, dims))
-    if max(dims) > v.BLAS_INT_MAX:
-        raise ValueError("%s is too large for 32-bit BLAS: %s" % (name, dims))
-    return dims
-
-
 def _training_dtype(X, dtype):
     """The reference's rule: ``dtype`` if given, else float32 for float32 ``X``, else float64."""
     if dtype is None:
         return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError("dtype must be float32, float64 or None, got %r" % (dtype,)) from None
-    if dt not in (np.float32, np.float64):
-        raise ValueError("dtype must be float32, float64 or None, got %s" % dt)
-    return dt
+    return v.float_dtype(dtype)
 
 
 def _training_data(X, Y, dims, dtype):
@@ -212,15 +176,13 @@ def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, 
     where ``costs`` holds, as Python floats, the cost at every
     ``cost_every``-th iteration starting at 0 (``cost_every=0``: none).
     """
-    dims = _layers_dims(layers_dims)
+    dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
     learning_rate = _learning_rate(learning_rate)
-    num_iterations = _count(num_iterations, "num_iterations")
-    cost_every = _count(cost_every, "cost_every")
-    if not isinstance(init, str) or init not in INIT_RECIPES:
-        raise ValueError("init must be one of %s, got %r" % (sorted(INIT_RECIPES), init))
-    if seed is not None:
-        seed = _count(seed, "seed")
+    num_iterations = v.count(num_iterations, "num_iterations")
+    cost_every = v.count(cost_every, "cost_every")
+    init = v.init_recipe(init, INIT_RECIPES)
+    seed = v.seed_value(seed)
     callback = _callback(callback)
     with _GLOBAL_RNG_LOCK:
         np.random.seed(1)
@@ -240,10 +202,10 @@ def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000
     every 100 iterations. Otherwise as ``L_layer_model``: returns the dict
     ``W1, b1, W2, b2``, or ``(parameters, costs)`` with ``return_costs=True``.
     """
-    dims = _layers_dims(layers_dims, length=3)
+    dims = v.layer_sizes(layers_dims, "layers_dims", length=3, one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
     learning_rate = _learning_rate(learning_rate)
-    num_iterations = _count(num_iterations, "num_iterations")
+    num_iterations = v.count(num_iterations, "num_iterations")
     callback = _callback(callback)
     with _GLOBAL_RNG_LOCK:
         np.random.seed(1)

@@ -338,8 +338,8 @@ def _bad_cases():
         (dict(ok, cost_every=-5), ValueError, "cost_every must be >= 0"),
         (dict(ok, init="xavier"), ValueError, "init must be one of"),
         (dict(ok, seed=1.5), TypeError, "seed must be an int"),
-        (dict(ok, dtype=np.int32), ValueError, "dtype must be float32, float64"),
-        (dict(ok, dtype="nonsense"), TypeError, "dtype must be float32, float64"),
+        (dict(ok, dtype=np.int32), ValueError, "dtype must be float32 or float64"),
+        (dict(ok, dtype="nonsense"), TypeError, "dtype must be float32 or float64"),
         (dict(ok, callback=3), TypeError, "callback must be callable"),
     ]
 
