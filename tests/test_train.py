@@ -102,6 +102,36 @@ def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypa
     assert_params_close(got, ref, dtype)
 
 
+@pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", ["logistic", "3-layer", "wide-input", "wide-narrow"])
+def test_gram_form_of_the_first_layer_matches_reference(net, dtype, samples_major, monkeypatch):
+    # W_1 X carried from iteration to iteration through G = X^T X (and
+    # recomputed every 64 iterations: the nets run 60 to 300) must give the
+    # reference's numbers in either layout, whatever the shape rule says.
+    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
+    monkeypatch.setattr(models, "_gram_form", lambda dims, m, iters: True)
+    dims, m, init, lr, iters, every = NETS[net]
+    X, Y = toy_data(len(net), dims[0], m, dtype)
+    got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
+                                      cost_every=every)
+    ref, ref_costs = R.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
+                                     cost_every=every)
+    assert_costs_close(costs, ref_costs, dtype)
+    assert_params_close(got, ref, dtype)
+
+
+def test_gram_rule():
+    # The cat network (12288 inputs, 209 examples) and S5 (3072, 512) gain;
+    # more examples than inputs, or too few iterations to repay G, do not.
+    assert models._gram_form([12288, 20, 7, 5, 1], 209, 2500)
+    assert models._gram_form([3072, 1024, 1024, 1], 512, 100)
+    assert not models._gram_form([12288, 20, 7, 5, 1], 209, 10)
+    assert not models._gram_form([784, 256, 128, 64, 1], 10000, 2500)
+    assert not models._gram_form([64, 32, 16, 1], 1797, 2500)
+    assert not models._gram_form([2, 4, 1], 400, 2500)
+
+
 def test_layout_rule():
     assert models._samples_major([12288, 20, 7, 5, 1], np.dtype(np.float32))
     assert not models._samples_major([12288, 20, 7, 5, 1], np.dtype(np.float64))
