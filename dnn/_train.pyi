@@ -15,5 +15,6 @@ class Trainer:
         Y: npt.NDArray[np.floating],
         learning_rate: float,
         samples_major: bool = ...,
+        gram: bool = ...,
     ) -> None: ...
     def run(self, start: int, stop: int, cost_at: int = ..., budget: float = ...) -> Tuple[int, float]: ...
