@@ -112,6 +112,8 @@ cdef struct Net:
     bint p_valid          # P holds W_1 X (false until the first exact iteration)
     void* P               # (n_1, m) in layout sm: W_1 X, without the bias
     const void* G         # (m, m): X^T X
+    void* S               # (n_1, m) in layout sm: sum of dZ_1 not yet applied to W_1
+    bint s_pending        # S holds gradients W_1 has not received
 
 
 # --------------------------------------------------------------------------
@@ -148,49 +150,6 @@ cdef inline void sm_linear_forward(bint relu, int n_out, int n_in, int m,
         gemm(True, True, m, n_out, n_in, <floating> 1.0, A, m, W, n_in,
              <floating> 0.0, Z, n_out)
     sm_bias_activation(relu, n_out, m, b, Z)
-
-
-cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept nogil:
-    """Z_1 := W_1 X + b_1 (then relu) from P = W_1 X, kept up to date by the update.
-
-    ``exact``: P is computed from W_1 and X, one pass over X. Otherwise P is
-    already W_1 X: ``gram_update`` moved it with W_1 (see ``Trainer``).
-    """
-    cdef int n1 = net.n[1], n0 = net.n[0], m = net.m
-    cdef bint relu = net.L > 1
-    cdef floating* P = <floating*> net.P
-    if exact:
-        if net.sm:
-            gemm(True, True, m, n1, n0, <floating> 1.0, <const floating*> net.X, m,
-                 <const floating*> net.W[1], n0, <floating> 0.0, P, n1)
-        else:
-            gemm(False, False, n1, m, n0, <floating> 1.0, <const floating*> net.W[1], n0,
-                 <const floating*> net.X, m, <floating> 0.0, P, m)
-    memcpy(Z, P, <size_t> n1 * m * sizeof(floating))
-    if net.sm:
-        sm_bias_activation(relu, n1, m, <const floating*> net.b[1], Z)
-    else:
-        ops.add_bias(n1, m, Z, m, <const floating*> net.b[1])
-        if relu:
-            ops.activation_forward(ops.ACT_RELU, n1, m, Z, m, Z, m)
-
-
-cdef void gram_matrix(Net* net, floating* G) noexcept nogil:
-    """G := X^T X, (m, m), from X (n_0, m)."""
-    cdef int m = net.m
-    gemm(True, False, m, m, net.n[0], <floating> 1.0, <const floating*> net.X, m,
-         <const floating*> net.X, m, <floating> 0.0, G, m)
-
-
-cdef inline void gram_update(Net* net, floating alpha, const floating* D) noexcept nogil:
-    """P := P + alpha dZ_1 G: W_1 X after W_1 := W_1 + alpha dZ_1 X^T, as G = X^T X."""
-    cdef int n1 = net.n[1], m = net.m
-    if net.sm:
-        gemm(False, False, m, n1, m, alpha, <const floating*> net.G, m, D, n1,
-             <floating> 1.0, <floating*> net.P, n1)
-    else:
-        gemm(False, False, n1, m, m, alpha, D, m, <const floating*> net.G, m,
-             <floating> 1.0, <floating*> net.P, m)
 
 
 cdef inline void update_weights(bint sm, bint a_sm, int n_out, int n_in, int m,
@@ -260,6 +219,82 @@ cdef inline void update_bias(int n, floating lr, floating* b,
 
 
 # --------------------------------------------------------------------------
+# The first layer in the Gram form (see the module's docstring)
+# --------------------------------------------------------------------------
+
+cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept nogil:
+    """Z_1 := W_1 X + b_1 (then relu) from P = W_1 X, kept up to date by the update.
+
+    ``exact``: P is computed from W_1 and X, one pass over X. Otherwise P is
+    already W_1 X: ``gram_update`` moved it with W_1 (see ``Trainer``).
+    """
+    cdef int n1 = net.n[1], n0 = net.n[0], m = net.m
+    cdef bint relu = net.L > 1
+    cdef floating* P = <floating*> net.P
+    if exact:
+        flush_first_layer(net, <floating> 0)
+        if net.sm:
+            gemm(True, True, m, n1, n0, <floating> 1.0, <const floating*> net.X, m,
+                 <const floating*> net.W[1], n0, <floating> 0.0, P, n1)
+        else:
+            gemm(False, False, n1, m, n0, <floating> 1.0, <const floating*> net.W[1], n0,
+                 <const floating*> net.X, m, <floating> 0.0, P, m)
+    memcpy(Z, P, <size_t> n1 * m * sizeof(floating))
+    if net.sm:
+        sm_bias_activation(relu, n1, m, <const floating*> net.b[1], Z)
+    else:
+        ops.add_bias(n1, m, Z, m, <const floating*> net.b[1])
+        if relu:
+            ops.activation_forward(ops.ACT_RELU, n1, m, Z, m, Z, m)
+
+
+cdef void gram_matrix(Net* net, floating* G) noexcept nogil:
+    """G := X^T X, (m, m), from X (n_0, m)."""
+    cdef int m = net.m
+    gemm(True, False, m, m, net.n[0], <floating> 1.0, <const floating*> net.X, m,
+         <const floating*> net.X, m, <floating> 0.0, G, m)
+
+
+cdef inline void gram_update(Net* net, floating alpha, const floating* D) noexcept nogil:
+    """The first layer's step in the Gram form, with dZ_1 in ``D``.
+
+    P := P + alpha dZ_1 G, which is W_1 X after W_1 := W_1 + alpha dZ_1 X^T
+    (G = X^T X); and S := S + dZ_1, the gradients W_1 has yet to receive.
+    """
+    cdef int n1 = net.n[1], m = net.m
+    cdef Py_ssize_t k, size = <Py_ssize_t> n1 * m
+    cdef floating* S = <floating*> net.S
+    if net.sm:
+        gemm(False, False, m, n1, m, alpha, <const floating*> net.G, m, D, n1,
+             <floating> 1.0, <floating*> net.P, n1)
+    else:
+        gemm(False, False, n1, m, m, alpha, D, m, <const floating*> net.G, m,
+             <floating> 1.0, <floating*> net.P, m)
+    if net.s_pending:
+        for k in range(size):
+            S[k] += D[k]
+    else:
+        memcpy(S, D, <size_t> size * sizeof(floating))
+        net.s_pending = True
+
+
+cdef inline void flush_first_layer(Net* net, floating dtype_tag) noexcept nogil:
+    """W_1 := W_1 + alpha S X^T, S := 0: the first layer's deferred updates.
+
+    Nothing but this reads W_1 in the Gram form (the forward pass uses P, and
+    dA_0 = W_1^T dZ_1 is never needed), so the T updates alpha dZ_1 X^T of
+    T iterations are applied as one, alpha (sum dZ_1) X^T: one pass over X
+    instead of T. ``dtype_tag`` only selects the specialization.
+    """
+    cdef int n1 = net.n[1], n0 = net.n[0], m = net.m
+    if not net.s_pending:
+        return
+    update_weights(net.sm, False, n1, n0, m, <floating> (-net.lr / m),
+                   <const floating*> net.S, <const floating*> net.X, <floating*> net.W[1])
+    net.s_pending = False
+
+
+# --------------------------------------------------------------------------
 # One iteration and a chunk of them
 # --------------------------------------------------------------------------
 
@@ -323,9 +358,10 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
         if l > 1:
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
-        update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, <floating*> net.W[l])
         if l == 1 and net.gram:
             gram_update(net, alpha, D)
+        else:
+            update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, <floating*> net.W[l])
         if l > 1:
             relu_backward_db(sm, n_in, m, Dn, A, db, net.acc)
             update_bias(n_in, lr, <floating*> net.b[l - 1], db)
@@ -348,7 +384,7 @@ cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cos
     Stops right after iteration ``cost_at`` (whose cost goes to ``*cost``) and
     after the first iteration that ends ``budget`` seconds after the start.
     """
-    cdef long i
+    cdef long i, done = stop - start
     cdef double t0 = now()
     cdef bint exact
     for i in range(start, stop):
@@ -356,11 +392,16 @@ cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cos
         net.p_valid = True
         if i == cost_at:
             cost[0] = iterate(net, Y, True, exact)
-            return i - start + 1
+            done = i - start + 1
+            break
         iterate(net, Y, False, exact)
         if now() - t0 >= budget:
-            return i - start + 1
-    return stop - start
+            done = i - start + 1
+            break
+    # The caller gets back parameters it can read: W_1 takes its deferred updates.
+    if net.gram:
+        flush_first_layer(net, Y[0])
+    return done
 
 
 cdef uintptr_t address(arr):
@@ -428,8 +469,9 @@ cdef class Trainer:
         # The Gram form: P = W_1 X (n_1 x m) and G = X^T X (m x m), once.
         P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
         G = np.empty(m * m if gram else 1, dtype=dtype)
+        S = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
         self._keep = (weights, biases, X, Y, dims, hidden, grads, db, acc, w_ptr, b_ptr, h_ptr,
-                      P, G)
+                      P, G, S)
         self.is_double = dtype == np.float64
         self.net.L = L
         self.net.m = m
@@ -449,6 +491,8 @@ cdef class Trainer:
         self.net.p_valid = False
         self.net.P = <void*> address(P)
         self.net.G = <const void*> address(G)
+        self.net.S = <void*> address(S)
+        self.net.s_pending = False
         cdef uintptr_t g_addr = address(G)
         if gram:
             with nogil:
