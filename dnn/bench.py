@@ -112,15 +112,10 @@ def _initial_parameters(layers_dims, dtype):
 # --------------------------------------------------------------------------
 
 def _dnn_L_layer_model():
-    """dnn's public ``L_layer_model`` (from ``dnn.models`` until ``dnn`` re-exports it)."""
+    """dnn's public ``L_layer_model`` (imported late: ``dnn bench --help`` needs no build)."""
     import dnn
 
-    fit = getattr(dnn, "L_layer_model", None)
-    if fit is None:
-        from dnn import models
-
-        fit = models.L_layer_model
-    return fit
+    return dnn.L_layer_model
 
 
 class _Dnn:
@@ -427,7 +422,7 @@ def _fmt_ratio(t, base):
 
 def _table(rows, markdown):
     header = ["shape", "dtype", "dnn ms", "ref ms", "ref/dnn", "torch ms", "torch/dnn",
-              "sklearn ms", "sklearn/dnn", "dnn GFLOP/s", "of gemm peak"]
+              "sklearn ms", "sklearn/dnn", "dnn eff. GFLOP/s", "eff. of gemm peak"]
     body = []
     for r in rows:
         t = r["times"]
@@ -568,6 +563,9 @@ def main(argv=None):
         ", ".join("%s %.1f GFLOP/s" % (d, peaks[d]) for d in args.dtypes))]
     lines.append("%s ms per training iteration (full batch, lr %g); ratios = peer time / dnn"
                  " time, >1 means dnn is faster" % (args.stat, LEARNING_RATE))
+    lines.append("eff. GFLOP/s: the gemm FLOPs of the standard algorithm (iteration_flops) over"
+                 " dnn's time; above 100%% of the gemm peak where dnn does less work than that"
+                 " (the Gram form of the first layer, when there are fewer examples than inputs)")
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     print()
     print(_table(rows, args.markdown))
