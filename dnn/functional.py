@@ -20,17 +20,8 @@ from dnn import _validation as v
 from dnn import reference
 from dnn.reference import INIT_RECIPES
 
-__all__ = [
-    "INIT_RECIPES",
-    "sigmoid", "relu", "sigmoid_backward", "relu_backward",
-    "initialize_parameters", "initialize_parameters_deep",
-    "linear_forward", "linear_activation_forward", "L_model_forward",
-    "compute_cost",
-    "linear_backward", "linear_activation_backward", "L_model_backward",
-    "update_parameters", "predict",
-    "init_parameters_L", "forward_prop_L", "activation_forward_L",
-    "backprop_L", "activation_backward_L", "sigmoid_derivative", "relu_derivative",
-]
+# The reference's names, but for the models, which dnn.models compiles.
+__all__ = [name for name in reference.__all__ if name not in ("two_layer_model", "L_layer_model")]
 
 
 # --------------------------------------------------------------------------

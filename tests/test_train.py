@@ -72,9 +72,8 @@ NETS = {
 }
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("net", list(NETS))
-def test_L_layer_model_matches_reference(net, dtype):
+def assert_net_matches_reference(net, dtype):
+    """Train NETS[net] with dnn and with the reference; same costs and parameters."""
     dims, m, init, lr, iters, every = NETS[net]
     X, Y = toy_data(len(net), dims[0], m, dtype)
     got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
@@ -86,20 +85,19 @@ def test_L_layer_model_matches_reference(net, dtype):
     assert_params_close(got, ref, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", list(NETS))
+def test_L_layer_model_matches_reference(net, dtype):
+    assert_net_matches_reference(net, dtype)
+
+
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", ["logistic", "tiny-S2", "3-layer", "deep-narrow"])
 def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypatch):
     # The layout is chosen by shape and dtype; force each one on every net.
     monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
-    dims, m, init, lr, iters, every = NETS[net]
-    X, Y = toy_data(len(net), dims[0], m, dtype)
-    got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
-                                      cost_every=every)
-    ref, ref_costs = R.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
-                                     cost_every=every)
-    assert_costs_close(costs, ref_costs, dtype)
-    assert_params_close(got, ref, dtype)
+    assert_net_matches_reference(net, dtype)
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
@@ -111,14 +109,7 @@ def test_gram_form_of_the_first_layer_matches_reference(net, dtype, samples_majo
     # reference's numbers in either layout, whatever the shape rule says.
     monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
     monkeypatch.setattr(models, "_gram_form", lambda dims, m, iters: True)
-    dims, m, init, lr, iters, every = NETS[net]
-    X, Y = toy_data(len(net), dims[0], m, dtype)
-    got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
-                                      cost_every=every)
-    ref, ref_costs = R.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
-                                     cost_every=every)
-    assert_costs_close(costs, ref_costs, dtype)
-    assert_params_close(got, ref, dtype)
+    assert_net_matches_reference(net, dtype)
 
 
 def test_gram_rule():
