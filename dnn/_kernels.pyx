@@ -66,6 +66,18 @@ def all_finite(const floating[::1] x):
     return (bad >> 63) == 0
 
 
+def all_binary(const floating[::1] y):
+    """True when every element of the 1-D array ``y`` is 0 or 1."""
+    cdef Py_ssize_t i, n = y.shape[0]
+    cdef bint ok = True
+    with nogil:
+        for i in range(n):
+            if y[i] != 0 and y[i] != 1:
+                ok = False
+                break
+    return ok
+
+
 def activation(int act, const floating[:, ::1] Z, floating[:, ::1] A):
     """A := relu(Z) or sigmoid(Z), elementwise; Z and A are (rows, cols)."""
     with nogil:

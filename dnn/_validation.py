@@ -58,10 +58,10 @@ def as_float_array(arr, name, dtype, ndim=2, finite=True):
                          % (name, ndim, arr.shape))
     if arr.size == 0:
         raise ValueError("%s must not be empty, got an array of shape %s" % (name, arr.shape))
-    if arr.ndim and max(arr.shape) > BLAS_INT_MAX:
+    if arr.size > BLAS_INT_MAX and max(arr.shape) > BLAS_INT_MAX:
         raise ValueError("%s is too large for 32-bit BLAS: shape %s" % (name, arr.shape))
     out = np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
-    if finite and not _kernels.all_finite(out.reshape(-1)):
+    if finite and not _kernels.all_finite(out.ravel()):
         raise ValueError("%s must contain only finite values (no nan or inf)" % name)
     return out
 
@@ -110,7 +110,7 @@ def labels_row(Y, name, m, dtype):
         raise ValueError("%s must have shape (1, %d) to match the %d examples, got shape %s"
                          % (name, m, m, Y.shape))
     Y = as_float_array(Y.reshape(1, m), name, dtype)
-    if not np.all((Y == 0) | (Y == 1)):
+    if not _kernels.all_binary(Y.ravel()):
         bad = np.unique(Y[(Y != 0) & (Y != 1)])[:5]
         raise ValueError("%s must contain only the labels 0 and 1, got also %s" % (name, bad.tolist()))
     return Y
@@ -139,7 +139,7 @@ def real_scalar(x, name):
 
 
 @functools.lru_cache(maxsize=64)
-def _layer_keys(L):
+def layer_keys(L):
     """For layers 1..L: (W key, b key, W name, b name); names are for messages.
 
     Memoized: formatting these strings on every call was a third of the
@@ -166,7 +166,7 @@ def layer_count(parameters, name="parameters"):
     if L < 1:
         raise KeyError("%s must hold W1 and b1 (keys W1..WL, b1..bL), got keys %s"
                        % (name, sorted(map(str, parameters))))
-    for w_key, b_key, _, _ in _layer_keys(L):
+    for w_key, b_key, _, _ in layer_keys(L):
         for key in (w_key, b_key):
             if key not in parameters:
                 raise KeyError("%s has layers up to %d but no key %r" % (name, L, key))
@@ -182,7 +182,7 @@ def network_parameters(parameters, X=_NO_X, x_name="X"):
     With ``X`` also returns it converted: ``(X, layers)``; the dtype is
     float32 only when ``X`` and every parameter are float32.
     """
-    keys = _layer_keys(layer_count(parameters))
+    keys = layer_keys(layer_count(parameters))
     raw = [(as_real_array(parameters[w_key], w_name), as_real_array(parameters[b_key], b_name))
            for w_key, b_key, w_name, b_name in keys]
     arrays = [a for pair in raw for a in pair]

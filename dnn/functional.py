@@ -13,6 +13,8 @@ Outputs are new arrays, as in the reference; the training loop that reuses
 its buffers is ``dnn.models.L_layer_model``.
 """
 
+import functools
+
 import numpy as np
 
 from dnn import _kernels
@@ -235,16 +237,24 @@ def linear_activation_backward(dA, cache, activation):
     return _backward_layer(act, dA, A_prev, W, Z)
 
 
+@functools.lru_cache(maxsize=64)
+def _cache_names(L):
+    """Names of the arrays of L layer caches, for messages (memoized: formatting
+    them on every call cost more than the checks of a small network)."""
+    return tuple(("caches[%d]" % l,) + tuple("caches[%d] %s" % (l, key) for key in ("A_prev", "W", "b", "Z"))
+                 for l in range(L))
+
+
 def _checked_caches(AL, caches):
     """Caches of ``L_model_forward`` checked and converted to one dtype."""
     if not isinstance(caches, (list, tuple)) or len(caches) == 0:
         raise ValueError("caches must be the non-empty list returned by L_model_forward, got %r"
                          % (type(caches).__name__,))
     named = {}
-    for l, cache in enumerate(caches):
-        (A_prev, W, b), Z = _check_layer_cache(cache, "caches[%d]" % l)
-        for key, x in (("A_prev", A_prev), ("W", W), ("b", b), ("Z", Z)):
-            named["caches[%d] %s" % (l, key)] = x
+    for cache, (cache_name, *array_names) in zip(caches, _cache_names(len(caches))):
+        (A_prev, W, b), Z = _check_layer_cache(cache, cache_name)
+        for array_name, x in zip(array_names, (A_prev, W, b, Z)):
+            named[array_name] = x
     named["AL"] = AL
     arrays = v.float_arrays(**named)
     AL = arrays.pop()
@@ -298,15 +308,16 @@ def update_parameters(parameters, grads, learning_rate):
         raise TypeError("grads must be a dict with keys dW1..dWL and db1..dbL, got %s"
                         % type(grads).__name__)
     updates = []
-    for l, (W, b) in enumerate(layers, start=1):
-        for key, p in (("dW%d" % l, W), ("db%d" % l, b)):
-            if key not in grads:
-                raise KeyError("grads has no key %r for layer %d of %d" % (key, l, len(layers)))
-            g = v.as_real_array(grads[key], "grads[%r]" % key)
-            dtype = v.common_float_dtype(p, g)
-            g = v.as_float_array(g, "grads[%r]" % key, dtype)
-            v.check_same_shape(g, "grads[%r]" % key, p, key[1:])
-            updates.append((key[1:], p.astype(dtype, copy=False), g))
+    for (W, b), (w_key, b_key, _, _) in zip(layers, v.layer_keys(len(layers))):
+        for key, p in ((w_key, W), (b_key, b)):
+            g_key = "d" + key
+            if g_key not in grads:
+                raise KeyError("grads has no key %r for layer %s of %d" % (g_key, key[1:], len(layers)))
+            g_name = "grads[%r]" % g_key
+            g = v.as_real_array(grads[g_key], g_name)
+            g = v.as_float_array(g, g_name, v.common_float_dtype(p, g))
+            v.check_same_shape(g, g_name, p, key)
+            updates.append((key, p.astype(g.dtype, copy=False), g))
     for key, p, g in updates:
         parameters[key] = p - learning_rate * g
     return parameters
