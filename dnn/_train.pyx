@@ -500,6 +500,15 @@ cdef class Trainer:
                     gram_matrix(&self.net, <double*> g_addr)
                 else:
                     gram_matrix(&self.net, <float*> g_addr)
+            # X^T X squares X's values: in float32 it can overflow where W_1 X
+            # does not (|x| near 1e19). Then train in the direct form instead.
+            if not np.isfinite(G).all():
+                self.net.gram = False
+
+    @property
+    def gram(self):
+        """Whether the first layer runs in the Gram form (as asked, unless X^T X overflowed)."""
+        return bool(self.net.gram)
 
     def run(self, long start, long stop, long cost_at=-1, double budget=0.05):
         """Run iterations ``start .. stop-1`` or fewer; returns ``(done, cost)``.

@@ -129,7 +129,9 @@ def check_output_row(AL, name):
 
 
 def real_scalar(x, name):
-    """A finite real number as a Python float."""
+    """A finite real number (or a 0-d array of one) as a Python float."""
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
+        x = x[()]
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
         raise TypeError("%s must be a real number, got %s" % (name, type(x).__name__))
     x = float(x)
@@ -160,12 +162,20 @@ def layer_count(parameters, name="parameters"):
     if not isinstance(parameters, dict):
         raise TypeError("%s must be a dict with keys W1..WL and b1..bL, got %s"
                         % (name, type(parameters).__name__))
-    numbers_seen = [int(k[1:]) for k in parameters
-                    if isinstance(k, str) and k[:1] in ("W", "b") and k[1:].isdigit()]
+    # isascii: str.isdigit also accepts digits such as "²" that int() rejects.
+    numbers_seen = {int(k[1:]) for k in parameters
+                    if isinstance(k, str) and k[:1] in ("W", "b")
+                    and k[1:].isascii() and k[1:].isdigit()}
     L = max(numbers_seen, default=0)
     if L < 1:
         raise KeyError("%s must hold W1 and b1 (keys W1..WL, b1..bL), got keys %s"
                        % (name, sorted(map(str, parameters))))
+    if len(numbers_seen) < L:
+        # A gap: name the first missing layer without building L keys (a
+        # stray key such as "b2000000" must not cost two million strings).
+        missing = min(set(range(1, len(numbers_seen) + 2)) - numbers_seen)
+        raise KeyError("%s has layers up to %d but no key 'W%d' or 'b%d'"
+                       % (name, L, missing, missing))
     for w_key, b_key, _, _ in layer_keys(L):
         for key in (w_key, b_key):
             if key not in parameters:

@@ -30,15 +30,25 @@ __all__ = [name for name in reference.__all__ if name not in ("two_layer_model",
 # Activations
 # --------------------------------------------------------------------------
 
-def _as_matrix(x):
-    """A C-contiguous array of any rank seen as one (1, size) row: a view."""
-    return x.reshape(1, -1)
+#: Elements per kernel call in the elementwise functions: the kernels count
+#: in C ints, and an array of any rank may hold 2**31 elements or more.
+_ELEMENTWISE_CHUNK = 2**30
+
+
+def _row_pieces(*arrays):
+    """Equal-size C-contiguous arrays of any rank, seen as flat (1, k) views
+    of at most ``_ELEMENTWISE_CHUNK`` elements, piece by piece, in step."""
+    rows = [x.reshape(1, -1) for x in arrays]
+    size = rows[0].shape[1]
+    for start in range(0, size, _ELEMENTWISE_CHUNK):
+        yield [r[:, start:start + _ELEMENTWISE_CHUNK] for r in rows]
 
 
 def _activation(act, Z):
     (Z,) = v.float_arrays(ndim=None, Z=Z)
     A = np.empty_like(Z)
-    _kernels.activation(act, _as_matrix(Z), _as_matrix(A))
+    for Z_piece, A_piece in _row_pieces(Z, A):
+        _kernels.activation(act, Z_piece, A_piece)
     return A, Z
 
 
@@ -56,7 +66,8 @@ def _activation_backward(act, dA, cache):
     dA, Z = v.float_arrays(ndim=None, dA=dA, cache=cache)
     v.check_same_shape(dA, "dA", Z, "cache (Z)")
     dZ = np.empty_like(Z)
-    _kernels.activation_backward(act, _as_matrix(dA), _as_matrix(Z), _as_matrix(dZ))
+    for dA_piece, Z_piece, dZ_piece in _row_pieces(dA, Z, dZ):
+        _kernels.activation_backward(act, dA_piece, Z_piece, dZ_piece)
     return dZ
 
 
@@ -178,14 +189,15 @@ def compute_cost(AL, Y):
 # --------------------------------------------------------------------------
 
 def _check_linear_cache(linear_cache, name):
-    if not isinstance(linear_cache, tuple) or len(linear_cache) != 3:
+    # A list is accepted too: caches that went through JSON or a copy come back so.
+    if not isinstance(linear_cache, (tuple, list)) or len(linear_cache) != 3:
         raise ValueError("%s must be the tuple (A_prev, W, b), got %s"
                          % (name, type(linear_cache).__name__))
     return linear_cache
 
 
 def _check_layer_cache(cache, name="cache"):
-    if not isinstance(cache, tuple) or len(cache) != 2:
+    if not isinstance(cache, (tuple, list)) or len(cache) != 2:
         raise ValueError("%s must be the tuple ((A_prev, W, b), Z), got %s"
                          % (name, type(cache).__name__))
     return _check_linear_cache(cache[0], name + "[0]"), cache[1]

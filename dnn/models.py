@@ -188,7 +188,10 @@ def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, 
     Prints ``"Cost after iteration i: c"`` every 100 iterations when
     ``print_cost``. ``callback(iteration, cost)``, if given, is called every
     few hundredths of a second with the number of iterations done and the
-    latest recorded cost (or None).
+    latest recorded cost (or None). Training reads ``X`` and ``Y`` in place
+    when they already have the training dtype and C order, and some of what
+    it derives from ``X`` is kept across iterations: neither the callback
+    nor another thread may modify them while it runs.
 
     Returns the dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)`` of
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,

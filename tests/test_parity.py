@@ -219,6 +219,24 @@ def test_activations_any_rank_and_extremes(dtype):
     assert np.all(np.isfinite(dZ)) and dZ[0, 2] == 0.25
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activations_in_pieces(dtype, monkeypatch):
+    # The kernels count in C ints, so arrays of 2**31 elements or more go to
+    # them in pieces. Too big to allocate here: shrink the piece instead, to a
+    # size that divides none of these arrays, and compare every element.
+    from dnn import functional
+    monkeypatch.setattr(functional, "_ELEMENTWISE_CHUNK", 7)
+    rng = np.random.default_rng(5)
+    for shape in [(3, 10), (2, 3, 4), (50,), (6, 7)]:
+        Z = normal(rng, shape, dtype, 4.0)
+        dA = normal(rng, shape, dtype)
+        for name in ("relu", "sigmoid"):
+            assert_same(getattr(dnn, name)(Z)[0], getattr(R, name)(Z)[0], dtype, what=f"{name}{shape}")
+            back = name + "_backward"
+            assert_same(getattr(dnn, back)(dA, Z), getattr(R, back)(dA, Z), dtype,
+                        magnitude=mag(dA), what=f"{back}{shape}")
+
+
 # --------------------------------------------------------------------------
 # Initialization
 # --------------------------------------------------------------------------

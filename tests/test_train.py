@@ -25,7 +25,7 @@ import _thread
 import numpy as np
 import pytest
 
-from dnn import models
+from dnn import _train, models
 from dnn import reference as R
 
 RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-11}
@@ -406,3 +406,24 @@ def test_cat_data_2500_iterations_gives_the_course_numbers(cat_data, capsys, bla
         R.predict(x, y, params)
         printed = capsys.readouterr().out
         assert abs(float(printed.split(":")[1]) - accuracy) < 1e-9, printed
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_gram_form_falls_back_where_XtX_overflows(dtype, monkeypatch):
+    # X^T X squares X's values: with |x| ~ 1e20, float32's G overflows where
+    # W_1 X does not. The trainer must then run the direct form: the same
+    # numbers as with the Gram form off, bit for bit. float64 keeps the Gram form.
+    X, Y = toy_data(9, 40, 12, dtype, scale=1e20)
+    dims = [40, 3, 1]
+    runs = {}
+    for gram in (False, True):
+        monkeypatch.setattr(models, "_gram_form", lambda d, m, iters, g=gram: g)
+        runs[gram] = models.L_layer_model(X, Y, dims, 1e-42, 5, dtype=dtype, init="article")
+    for key in runs[False]:
+        if dtype == np.float32:
+            np.testing.assert_array_equal(runs[True][key], runs[False][key])
+        assert np.all(np.isfinite(runs[True][key])), key
+    weights = [np.zeros((3, 40), dtype), np.zeros((1, 3), dtype)]
+    biases = [np.zeros((3, 1), dtype), np.zeros((1, 1), dtype)]
+    trainer = _train.Trainer(weights, biases, X, Y.astype(dtype), 0.1, False, True)
+    assert trainer.gram == (dtype == np.float64)

@@ -327,6 +327,11 @@ case("L_layer_model-cost_every-negative",
      lambda: dnn.L_layer_model(XM, YM, [3, 2, 1], num_iterations=2, cost_every=-5), ValueError, "cost_every")
 
 
+# a stray key far beyond the network names the first missing layer, quickly
+case("L_model_forward-params-stray-high-key",
+     lambda: dnn.L_model_forward(net()[0], {**net()[2], "b2000000": np.zeros((1, 1))}), KeyError, "W3")
+
+
 @pytest.mark.parametrize("call, exc, pattern", CASES)
 def test_bad_input_raises_naming_the_argument(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -372,3 +377,19 @@ def test_valid_edge_inputs_are_not_rejected():
     dnn.relu(np.float64(-1.0))
     dnn.update_parameters({"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))},
                           {"dW1": np.ones((1, 2)), "db1": np.ones((1, 1))}, 0)
+    # A learning rate given as a 0-d array (a schedule computed in NumPy) is a number too.
+    out = dnn.update_parameters({"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))},
+                                {"dW1": np.ones((1, 2)), "db1": np.ones((1, 1))}, np.array(0.5))
+    np.testing.assert_array_equal(out["W1"], [[0.5, 0.5]])
+    # Keys that only look like layer keys are ignored ("W²" is a digit to
+    # str.isdigit, not to int); caches that became lists are still caches.
+    X, Y, params, AL, caches, grads = net()
+    AL2, _ = dnn.L_model_forward(X, {**params, "W\u00b2": 0, "bias": 1})
+    np.testing.assert_array_equal(AL2, AL)
+    as_lists = [[list(linear), Z] for linear, Z in caches]
+    grads2 = dnn.L_model_backward(AL, Y, as_lists)
+    for key in grads:
+        np.testing.assert_array_equal(grads2[key], grads[key])
+    dAL = -(Y / AL - (1 - Y) / (1 - AL))
+    np.testing.assert_array_equal(dnn.linear_activation_backward(dAL, as_lists[1], "sigmoid")[1],
+                                  dnn.linear_activation_backward(dAL, caches[1], "sigmoid")[1])
