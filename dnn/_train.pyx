@@ -36,6 +36,20 @@ recomputed from W_1 and X every GRAM_REFRESH iterations, so the rounding that
 the incremental form accumulates stays a few ulps; W_1 itself is always
 updated directly, exactly as without it.
 
+Shards (``shards`` > 1; ``dnn.models._shards`` picks them). The examples are
+split into blocks, each with a workspace of its own (``Net.partial``): X's
+block is a view of X's columns. An iteration runs every shard's forward and
+backward pass, which write the shard's gradient sums dZ_l A_{l-1}^T and row
+sums of dZ_l instead of touching W and b; then W_l += (-lr/m) sum_s dW_s, the
+shards added in shard order, the rows shared out among the threads; two
+barriers per iteration keep the parameters still while any shard reads them.
+Up to one thread per shard (helpers are started per chunk and joined at its
+end), with BLAS held at one thread per call by the caller
+(``dnn._blas_threads``): on small gemms that beats one loop handing each gemm
+to a 2-thread BLAS, and the elementwise passes run on both cores. Thread t
+takes shards t, t + T, ..., so the numbers depend on the split, never on the
+number of threads.
+
 Memory layout, chosen by measurement. The hidden activations and gradients
 are stored features-major ("FM", (n_l, m), as the reference and ``_ops.pxd``)
 or samples-major ("SM", (m, n_l), as scikit-learn's MLP); a gemm takes either
@@ -98,7 +112,8 @@ cdef struct Net:
     int m                 # examples
     const int* n          # n[0..L]: layer sizes
     bint sm               # hidden activations and gradients samples-major (m, n_l)
-    const void* X
+    const void* X         # (n_0, m) features-major, row stride ldx
+    int ldx               # X's row stride: m, or all examples' count for a shard
     const void* Y         # (m,) labels in {0, 1}
     void** W              # W[l], l = 1..L: (n_l, n_{l-1}), updated in place
     void** b              # b[l], l = 1..L: (n_l,), updated in place
@@ -114,6 +129,9 @@ cdef struct Net:
     const void* G         # (m, m): X^T X
     void* S               # (n_1, m) in layout sm: sum of dZ_1 not yet applied to W_1
     bint s_pending        # S holds gradients W_1 has not received
+    bint partial          # a shard of a Team: gradients go to dWp and dbp, W and b untouched
+    void** dWp            # dWp[l]: (n_l, n_{l-1}), this shard's dZ_l A_{l-1}^T (not scaled)
+    void** dbp            # dbp[l]: (n_l,), this shard's row sums of dZ_l
 
 
 # --------------------------------------------------------------------------
@@ -140,29 +158,25 @@ cdef inline void sm_bias_activation(bint relu, int n_out, int m, const floating*
 
 
 cdef inline void sm_linear_forward(bint relu, int n_out, int n_in, int m,
-                                   const floating* W, const floating* A, bint a_sm,
+                                   const floating* W, const floating* A, bint a_sm, int lda,
                                    const floating* b, floating* Z) noexcept nogil:
-    """Z := A^T W^T + b (then relu, in place), Z SM (m, n_out); A SM or FM (X)."""
-    if a_sm:
-        gemm(False, True, m, n_out, n_in, <floating> 1.0, A, n_in, W, n_in,
-             <floating> 0.0, Z, n_out)
-    else:
-        gemm(True, True, m, n_out, n_in, <floating> 1.0, A, m, W, n_in,
-             <floating> 0.0, Z, n_out)
+    """Z := A^T W^T + b (then relu, in place), Z SM (m, n_out); A SM or FM (X), row stride lda."""
+    gemm(not a_sm, True, m, n_out, n_in, <floating> 1.0, A, lda, W, n_in,
+         <floating> 0.0, Z, n_out)
     sm_bias_activation(relu, n_out, m, b, Z)
 
 
 cdef inline void update_weights(bint sm, bint a_sm, int n_out, int n_in, int m,
                                 floating alpha, const floating* dZ,
-                                const floating* A, floating* W) noexcept nogil:
-    """W := W + alpha dZ A^T; dZ in layout ``sm``, A in layout ``a_sm``.
+                                const floating* A, int lda, floating beta,
+                                floating* W) noexcept nogil:
+    """W := beta W + alpha dZ A^T; dZ in layout ``sm``, A in layout ``a_sm``, row stride lda.
 
-    The reference's ``W - lr * ((1/m) dZ A^T)`` as one gemm with beta = 1:
-    no dW buffer, one pass over W.
+    With beta = 1, the reference's ``W - lr * ((1/m) dZ A^T)`` as one gemm:
+    no dW buffer, one pass over W. A shard of a Team writes its dW with beta = 0.
     """
     gemm(sm, not a_sm, n_out, n_in, m, alpha,
-         dZ, n_out if sm else m, A, n_in if a_sm else m,
-         <floating> 1.0, W, n_in)
+         dZ, n_out if sm else m, A, lda, beta, W, n_in)
 
 
 cdef inline void backprop(bint sm, int n_out, int n_in, int m,
@@ -183,8 +197,8 @@ cdef inline void backprop(bint sm, int n_out, int n_in, int m,
 
 cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
                                   const floating* H, floating* db,
-                                  double* acc) noexcept nogil:
-    """D := D * (H > 0) in place and db := mean of D over the examples.
+                                  double* acc, double scale) noexcept nogil:
+    """D := D * (H > 0) in place and db := scale * sum of D over the examples.
 
     Samples-major, the sums run down the columns into ``acc``, independent
     across a row.
@@ -192,11 +206,10 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
     cdef int i, j
     cdef floating* row
     cdef const floating* hrow
-    cdef double inv_m = 1.0 / m
     if not sm:
         # Features-major is the step-by-step API's layout: its kernel, with
         # relu's output H in place of Z (H > 0 exactly where Z > 0).
-        ops.activation_backward(ops.ACT_RELU, n, m, D, m, H, m, D, m, db, inv_m)
+        ops.activation_backward(ops.ACT_RELU, n, m, D, m, H, m, D, m, db, scale)
         return
     for j in range(n):
         acc[j] = 0.0
@@ -207,7 +220,7 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
             row[j] = row[j] if hrow[j] > 0 else 0
             acc[j] += row[j]
     for j in range(n):
-        db[j] = <floating> (inv_m * acc[j])
+        db[j] = <floating> (scale * acc[j])
 
 
 cdef inline void update_bias(int n, floating lr, floating* b,
@@ -234,11 +247,11 @@ cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept no
     if exact:
         flush_first_layer(net, <floating> 0)
         if net.sm:
-            gemm(True, True, m, n1, n0, <floating> 1.0, <const floating*> net.X, m,
+            gemm(True, True, m, n1, n0, <floating> 1.0, <const floating*> net.X, net.ldx,
                  <const floating*> net.W[1], n0, <floating> 0.0, P, n1)
         else:
             gemm(False, False, n1, m, n0, <floating> 1.0, <const floating*> net.W[1], n0,
-                 <const floating*> net.X, m, <floating> 0.0, P, m)
+                 <const floating*> net.X, net.ldx, <floating> 0.0, P, m)
     memcpy(Z, P, <size_t> n1 * m * sizeof(floating))
     if net.sm:
         sm_bias_activation(relu, n1, m, <const floating*> net.b[1], Z)
@@ -251,8 +264,8 @@ cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept no
 cdef void gram_matrix(Net* net, floating* G) noexcept nogil:
     """G := X^T X, (m, m), from X (n_0, m)."""
     cdef int m = net.m
-    gemm(True, False, m, m, net.n[0], <floating> 1.0, <const floating*> net.X, m,
-         <const floating*> net.X, m, <floating> 0.0, G, m)
+    gemm(True, False, m, m, net.n[0], <floating> 1.0, <const floating*> net.X, net.ldx,
+         <const floating*> net.X, net.ldx, <floating> 0.0, G, m)
 
 
 cdef inline void gram_update(Net* net, floating alpha, const floating* D) noexcept nogil:
@@ -290,7 +303,8 @@ cdef inline void flush_first_layer(Net* net, floating dtype_tag) noexcept nogil:
     if not net.s_pending:
         return
     update_weights(net.sm, False, n1, n0, m, <floating> (-net.lr / m),
-                   <const floating*> net.S, <const floating*> net.X, <floating*> net.W[1])
+                   <const floating*> net.S, <const floating*> net.X, net.ldx, <floating> 1.0,
+                   <floating*> net.W[1])
     net.s_pending = False
 
 
@@ -301,9 +315,12 @@ cdef inline void flush_first_layer(Net* net, floating dtype_tag) noexcept nogil:
 cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noexcept nogil:
     """One gradient-descent step; returns the cost before it (nan if not asked).
 
-    With the Gram form on, ``exact`` recomputes W_1 X from W_1 and X.
+    With the Gram form on, ``exact`` recomputes W_1 X from W_1 and X. A shard
+    (``net.partial``) leaves W and b alone: it writes its gradient sums to
+    dWp and dbp, and its Team applies them (``apply_gradients``).
     """
-    cdef int L = net.L, m = net.m, l, j, n_out, n_in
+    cdef int L = net.L, m = net.m, l, j, n_out, n_in, lda
+    cdef bint partial = net.partial
     cdef const int* n = net.n
     cdef bint sm = net.sm
     cdef const floating* A
@@ -323,6 +340,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         n_out = n[l]
         n_in = n[l - 1]
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
+        lda = net.ldx if l == 1 else (n_in if sm else m)
         Z = <floating*> net.H[l]
         if l == 1 and net.gram:
             gram_first_layer(net, exact, Z)
@@ -330,13 +348,13 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
             if l < L:
                 # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
                 ops.linear_activation_forward(ops.ACT_RELU, n_out, n_in, m,
-                                              <const floating*> net.W[l], n_in, A, m,
+                                              <const floating*> net.W[l], n_in, A, lda,
                                               <const floating*> net.b[l], Z, m, Z, m)
             else:
-                ops.linear_forward(1, n_in, m, <const floating*> net.W[l], n_in, A, m,
+                ops.linear_forward(1, n_in, m, <const floating*> net.W[l], n_in, A, lda,
                                    <const floating*> net.b[l], Z, m)
         else:
-            sm_linear_forward(l < L, n_out, n_in, m, <const floating*> net.W[l], A, l > 1,
+            sm_linear_forward(l < L, n_out, n_in, m, <const floating*> net.W[l], A, l > 1, lda,
                               <const floating*> net.b[l], Z)
     # Z is now Z_L: (1, m) or (m, 1), the same memory in either layout.
     if want_cost:
@@ -348,23 +366,34 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         dz = ops.sigmoid_scalar(Z[j]) - Y[j]
         D[j] = dz
         acc += dz
-    db[0] = <floating> (acc / m)
-    update_bias(1, lr, <floating*> net.b[L], db)
+    if partial:
+        (<floating*> net.dbp[L])[0] = <floating> acc
+    else:
+        db[0] = <floating> (acc / m)
+        update_bias(1, lr, <floating*> net.b[L], db)
 
     # Backward, updating each layer's parameters once its gradient is used.
     for l in range(L, 0, -1):
         n_out = n[l]
         n_in = n[l - 1]
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
+        lda = net.ldx if l == 1 else (n_in if sm else m)
         if l > 1:
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
-        if l == 1 and net.gram:
+        if partial:
+            update_weights(sm, sm and l > 1, n_out, n_in, m, <floating> 1.0, D, A, lda,
+                           <floating> 0.0, <floating*> net.dWp[l])
+        elif l == 1 and net.gram:
             gram_update(net, alpha, D)
         else:
-            update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, <floating*> net.W[l])
-        if l > 1:
-            relu_backward_db(sm, n_in, m, Dn, A, db, net.acc)
+            update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, lda,
+                           <floating> 1.0, <floating*> net.W[l])
+        if l > 1 and partial:
+            relu_backward_db(sm, n_in, m, Dn, A, <floating*> net.dbp[l - 1], net.acc, 1.0)
+        elif l > 1:
+            relu_backward_db(sm, n_in, m, Dn, A, db, net.acc, 1.0 / m)
             update_bias(n_in, lr, <floating*> net.b[l - 1], db)
+        if l > 1:
             tmp = D
             D = Dn
             Dn = tmp
@@ -404,31 +433,370 @@ cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cos
     return done
 
 
+# --------------------------------------------------------------------------
+# Data parallelism: a Team of shards (see the module's docstring)
+# --------------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <signal.h>
+
+    #define DNN_MAX_THREADS 64  /* = MAX_THREADS below */
+    /* Spins before a barrier sleeps: the threads of a chunk mostly arrive
+       within microseconds of each other, and waking a sleeper costs more. */
+    #define DNN_SPINS 20000
+
+    static inline void dnn_cpu_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+    #endif
+    }
+
+    /* A reusable barrier: the last of `count` threads to arrive starts a new
+       generation. Waiters spin on the generation, then sleep on the condition. */
+    typedef struct {
+        pthread_mutex_t mutex;
+        pthread_cond_t cond;
+        int count;
+        int waiting;
+        unsigned int generation;
+    } dnn_barrier;
+
+    static int dnn_barrier_init(dnn_barrier* b, int count) {
+        b->count = count;
+        b->waiting = 0;
+        b->generation = 0;
+        if (pthread_mutex_init(&b->mutex, NULL) != 0) return -1;
+        if (pthread_cond_init(&b->cond, NULL) != 0) {
+            pthread_mutex_destroy(&b->mutex);
+            return -1;
+        }
+        return 0;
+    }
+
+    static void dnn_barrier_destroy(dnn_barrier* b) {
+        pthread_cond_destroy(&b->cond);
+        pthread_mutex_destroy(&b->mutex);
+    }
+
+    static void dnn_barrier_wait(dnn_barrier* b) {
+        unsigned int gen;
+        int spin;
+        if (b->count <= 1) return;
+        pthread_mutex_lock(&b->mutex);
+        gen = b->generation;
+        if (++b->waiting == b->count) {
+            b->waiting = 0;
+            __atomic_store_n(&b->generation, gen + 1, __ATOMIC_RELEASE);
+            pthread_cond_broadcast(&b->cond);
+            pthread_mutex_unlock(&b->mutex);
+            return;
+        }
+        pthread_mutex_unlock(&b->mutex);
+        for (spin = 0; spin < DNN_SPINS; spin++) {
+            if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
+            dnn_cpu_relax();
+        }
+        pthread_mutex_lock(&b->mutex);
+        while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen)
+            pthread_cond_wait(&b->cond, &b->mutex);
+        pthread_mutex_unlock(&b->mutex);
+    }
+
+    /* A gate the helper threads wait at until the team is complete. */
+    typedef struct {
+        pthread_mutex_t mutex;
+        pthread_cond_t cond;
+        int open;
+    } dnn_gate;
+
+    static int dnn_gate_init(dnn_gate* g) {
+        g->open = 0;
+        if (pthread_mutex_init(&g->mutex, NULL) != 0) return -1;
+        if (pthread_cond_init(&g->cond, NULL) != 0) {
+            pthread_mutex_destroy(&g->mutex);
+            return -1;
+        }
+        return 0;
+    }
+
+    static void dnn_gate_destroy(dnn_gate* g) {
+        pthread_cond_destroy(&g->cond);
+        pthread_mutex_destroy(&g->mutex);
+    }
+
+    static void dnn_gate_open(dnn_gate* g) {
+        pthread_mutex_lock(&g->mutex);
+        g->open = 1;
+        pthread_cond_broadcast(&g->cond);
+        pthread_mutex_unlock(&g->mutex);
+    }
+
+    static void dnn_gate_wait(dnn_gate* g) {
+        pthread_mutex_lock(&g->mutex);
+        while (!g->open) pthread_cond_wait(&g->cond, &g->mutex);
+        pthread_mutex_unlock(&g->mutex);
+    }
+
+    /* The helper threads of one chunk. They start with every signal blocked,
+       so Ctrl-C reaches Python's handler in the main thread. */
+    typedef struct {
+        pthread_t tid[DNN_MAX_THREADS];
+        int started;
+    } dnn_threads;
+
+    static int dnn_threads_start(dnn_threads* th, void* (*fn)(void*), void* arg) {
+        sigset_t all, old;
+        int rc;
+        if (th->started >= DNN_MAX_THREADS) return -1;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(&th->tid[th->started], NULL, fn, arg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0) return -1;
+        th->started++;
+        return 0;
+    }
+
+    static void dnn_threads_join(dnn_threads* th) {
+        int i;
+        for (i = 0; i < th->started; i++) pthread_join(th->tid[i], NULL);
+        th->started = 0;
+    }
+    """
+    ctypedef struct dnn_barrier:
+        int count
+    ctypedef struct dnn_gate:
+        int open
+    ctypedef struct dnn_threads:
+        int started
+    int dnn_gate_init(dnn_gate* g) nogil
+    void dnn_gate_destroy(dnn_gate* g) nogil
+    void dnn_gate_open(dnn_gate* g) nogil
+    void dnn_gate_wait(dnn_gate* g) nogil
+    int dnn_barrier_init(dnn_barrier* b, int count) nogil
+    void dnn_barrier_destroy(dnn_barrier* b) nogil
+    void dnn_barrier_wait(dnn_barrier* b) nogil
+    int dnn_threads_start(dnn_threads* th, void* (*fn)(void*) noexcept nogil, void* arg) nogil
+    void dnn_threads_join(dnn_threads* th) nogil
+
+
+cdef enum:
+    MAX_THREADS = 64      # DNN_MAX_THREADS: helpers of one chunk, this thread included
+
+
+cdef struct Team:
+    Net* shards           # S shard networks: the same W and b, examples split in blocks
+    int S
+    int m                 # all examples
+    double lr
+    bint is_double
+    int T                 # threads taking part in the current chunk (thread t runs shards t, t+T, ...)
+    dnn_barrier barrier
+    dnn_gate gate         # the helpers wait here until T is known
+    long start
+    long stop
+    long cost_at
+    double budget
+    double t0
+    bint stop_now
+    long done
+    double cost
+    double* shard_cost    # (S,) each shard's mean cost, at cost_at
+    void* rows            # (S, row_len) scratch, one row per thread (T <= S)
+    int row_len           # max(n_0..n_{L-1})
+
+
+cdef struct Member:
+    Team* team
+    int t
+
+
+cdef void apply_gradients(Team* team, int t, const floating* tag) noexcept nogil:
+    """W_l += -lr/m * sum_s dWp_s[l] and b_l likewise, for thread t's share of the rows.
+
+    The shards' partial sums are added in shard order whatever the number of
+    threads, so the numbers do not depend on it. ``tag`` only selects the
+    specialization.
+    """
+    cdef Net* net0 = &team.shards[0]
+    cdef int L = net0.L, T = team.T, S = team.S, l, s, r, c, n_out, n_in, r0, r1
+    cdef const int* n = net0.n
+    cdef floating alpha = <floating> (-team.lr / team.m)
+    cdef floating lr = <floating> team.lr
+    cdef double inv_m = 1.0 / team.m, bsum
+    cdef floating* row = <floating*> team.rows + <Py_ssize_t> t * team.row_len
+    cdef floating* w
+    cdef const floating* g
+    cdef const floating* g1
+    cdef floating db
+    for l in range(1, L + 1):
+        n_out = n[l]
+        n_in = n[l - 1]
+        r0 = <int> ((<long> n_out * t) // T)
+        r1 = <int> ((<long> n_out * (t + 1)) // T)
+        for r in range(r0, r1):
+            w = <floating*> net0.W[l] + <Py_ssize_t> r * n_in
+            g = <const floating*> team.shards[0].dWp[l] + <Py_ssize_t> r * n_in
+            if S == 2:
+                g1 = <const floating*> team.shards[1].dWp[l] + <Py_ssize_t> r * n_in
+                for c in range(n_in):
+                    w[c] = w[c] + alpha * (g[c] + g1[c])
+            else:
+                for c in range(n_in):
+                    row[c] = g[c]
+                for s in range(1, S):
+                    g = <const floating*> team.shards[s].dWp[l] + <Py_ssize_t> r * n_in
+                    for c in range(n_in):
+                        row[c] = row[c] + g[c]
+                for c in range(n_in):
+                    w[c] = w[c] + alpha * row[c]
+            bsum = 0.0
+            for s in range(S):
+                bsum += (<const floating*> team.shards[s].dbp[l])[r]
+            db = <floating> (inv_m * bsum)
+            (<floating*> net0.b[l])[r] = (<floating*> net0.b[l])[r] - lr * db
+
+
+cdef void team_loop(Team* team, int t, const floating* tag) noexcept nogil:
+    """Thread t's part of a chunk: its shards' gradients, then its rows of the update.
+
+    Two barriers an iteration: every shard's gradients are in before any
+    parameter moves, and every parameter has moved before the next forward
+    pass. Thread 0 decides when the chunk ends, as ``run_chunk`` does.
+    """
+    cdef int s, T = team.T
+    cdef long i
+    cdef bint want
+    cdef double cost
+    cdef Net* net
+    for i in range(team.start, team.stop):
+        want = i == team.cost_at
+        s = t
+        while s < team.S:
+            net = &team.shards[s]
+            team.shard_cost[s] = iterate(net, <const floating*> net.Y, want, True)
+            s += T
+        dnn_barrier_wait(&team.barrier)
+        apply_gradients(team, t, tag)
+        if t == 0:
+            team.done = i - team.start + 1
+            if want:
+                cost = 0.0
+                for s in range(team.S):
+                    cost += team.shard_cost[s] * team.shards[s].m
+                team.cost = cost / team.m
+            team.stop_now = want or now() - team.t0 >= team.budget
+        dnn_barrier_wait(&team.barrier)
+        if team.stop_now:
+            break
+
+
+cdef void* team_helper(void* arg) noexcept nogil:
+    """Entry point of a helper thread: wait until the team is complete, then work."""
+    cdef Member* me = <Member*> arg
+    cdef Team* team = me.team
+    dnn_gate_wait(&team.gate)
+    if me.t < team.T:
+        if team.is_double:
+            team_loop(team, me.t, <const double*> NULL)
+        else:
+            team_loop(team, me.t, <const float*> NULL)
+    return NULL
+
+
+cdef long run_team(Team* team, const floating* tag, int threads, long start, long stop,
+                   long cost_at, double budget, double* cost) noexcept nogil:
+    """``run_chunk`` for a Team, on up to ``threads`` threads (this one included).
+
+    Helpers are started for this chunk and joined at its end, so no thread
+    outlives it. Should a helper fail to start, the threads that did share
+    all the shards: the same numbers, only slower.
+    """
+    cdef dnn_threads helpers
+    cdef Member members[MAX_THREADS]
+    cdef int k, wanted = min(threads, team.S, MAX_THREADS)
+    cdef bint gated = False
+    helpers.started = 0
+    team.start = start
+    team.stop = stop
+    team.cost_at = cost_at
+    team.budget = budget
+    team.stop_now = False
+    team.done = stop - start
+    team.cost = NAN
+    team.t0 = now()
+    team.T = 1
+    team.barrier.count = 1  # one thread: the barrier returns at once, untouched
+    if wanted > 1 and dnn_gate_init(&team.gate) == 0:
+        gated = True
+        for k in range(1, wanted):
+            members[k].team = team
+            members[k].t = k
+            if dnn_threads_start(&helpers, team_helper, &members[k]) != 0:
+                break
+        if helpers.started > 0 and dnn_barrier_init(&team.barrier, 1 + helpers.started) == 0:
+            team.T = 1 + helpers.started
+        else:
+            team.barrier.count = 1
+        dnn_gate_open(&team.gate)  # helpers with t >= T return at once
+    team_loop(team, 0, tag)
+    if gated:
+        dnn_threads_join(&helpers)
+        dnn_gate_destroy(&team.gate)
+    if team.T > 1:
+        dnn_barrier_destroy(&team.barrier)
+    cost[0] = team.cost
+    return team.done
+
+
 cdef uintptr_t address(arr):
     return <uintptr_t> arr.__array_interface__["data"][0]
+
+
+def shard_bounds(int m, int shards):
+    """Where each shard's examples begin: ``shards + 1`` offsets from 0 to m.
+
+    Blocks of nearly equal size, their starts rounded down to a multiple of
+    16 examples when that leaves every shard at least 16 (aligned columns
+    for the vector loops).
+    """
+    aligned = m >= 32 * shards
+    bounds = [0]
+    for s in range(1, shards):
+        start = s * m // shards
+        bounds.append(start - start % 16 if aligned else start)
+    bounds.append(m)
+    return bounds
 
 
 cdef class Trainer:
     """The workspace and loop of one training run; parameters updated in place.
 
-    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, gram)``:
+    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, gram, shards)``:
     ``weights[l-1]`` is W_l, a C-contiguous ``(n_l, n_{l-1})`` array, and
     ``biases[l-1]`` is b_l, ``(n_l, 1)``, both of one dtype (float32 or
     float64), updated in place by ``run``; ``X`` is ``(n_0, m)`` and ``Y``
     ``(1, m)`` of that dtype, C-contiguous, checked by the caller
     (``dnn.models``; only dtypes, contiguity and shapes are checked here,
     enough for memory safety). ``n_L`` must be 1. ``samples_major`` picks
-    the layout of the hidden layers and ``gram`` the Gram form of the first
-    layer (see the module's docstring).
+    the layout of the hidden layers, ``gram`` the Gram form of the first
+    layer and ``shards`` > 1 splits the examples into that many blocks, each
+    with a workspace of its own, whose gradients ``run`` may compute on
+    several threads (see the module's docstring). The Gram form needs one shard.
     """
-    cdef Net net
+    cdef Net net          # the whole batch, when shards == 1
+    cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
     cdef bint is_double
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
-                  bint samples_major=False, bint gram=False):
+                  bint samples_major=False, bint gram=False, int shards=1):
         cdef int L = len(weights)
-        cdef int l, m, nmax
+        cdef int l, m, s
         if L < 1 or len(biases) != L:
             raise ValueError("need one bias per weight matrix, at least one layer")
         dtype = X.dtype
@@ -451,79 +819,144 @@ cdef class Trainer:
         if (X.ndim != 2 or not X.flags.c_contiguous or Y.dtype != dtype
                 or not Y.flags.c_contiguous or Y.size != m or m < 1):
             raise ValueError("X must be C-contiguous (n_0, m) and Y (1, m), both %s" % dtype)
+        if not 1 <= shards <= m or (shards > 1 and gram):
+            raise ValueError("shards must be between 1 and m = %d, and 1 with the Gram form; "
+                             "got %d" % (m, shards))
+        w_ptr = np.zeros(L + 1, dtype=np.uintp)
+        b_ptr = np.zeros(L + 1, dtype=np.uintp)
+        for l in range(1, L + 1):
+            w_ptr[l] = address(weights[l - 1])
+            b_ptr[l] = address(biases[l - 1])
+        self.is_double = dtype == np.float64
+        keep = [weights, biases, X, Y, dims, w_ptr, b_ptr]
+        if shards == 1:
+            self.team.S = 0
+            keep.append(self._workspace(&self.net, dims, X, Y, w_ptr, b_ptr, 0, m,
+                                        samples_major, gram, False, learning_rate))
+        else:
+            nets = np.zeros(shards * sizeof(Net), dtype=np.uint8)
+            self.team.shards = <Net*> address(nets)
+            bounds = shard_bounds(m, shards)
+            for s in range(shards):
+                keep.append(self._workspace(&self.team.shards[s], dims, X, Y, w_ptr, b_ptr,
+                                            bounds[s], bounds[s + 1], samples_major, False,
+                                            True, learning_rate))
+            self.team.row_len = int(dims[:L].max())
+            shard_cost = np.empty(shards, dtype=np.float64)
+            rows = np.empty(shards * self.team.row_len, dtype=dtype)
+            self.team.shard_cost = <double*> address(shard_cost)
+            self.team.rows = <void*> address(rows)
+            self.team.S = shards
+            self.team.m = m
+            self.team.lr = learning_rate
+            self.team.is_double = self.is_double
+            keep += [nets, shard_cost, rows]
+        self._keep = keep
+
+    cdef object _workspace(self, Net* net, dims, X, Y, w_ptr, b_ptr, int lo, int hi,
+                           bint samples_major, bint gram, bint partial, double learning_rate):
+        """Fill ``net`` for the examples ``lo:hi``; returns the arrays it points into.
+
+        The workspace: every array the loop touches, allocated here, once.
+        """
+        cdef int L = len(dims) - 1, l, m = hi - lo
+        cdef int m_all = X.shape[1]
+        cdef Py_ssize_t itemsize = X.dtype.itemsize
+        dtype = X.dtype
         # Gradients are only ever as wide as a layer's output (dA_0 = W_1^T dZ_1
         # is never computed), so the input width n_0 does not size them.
         nmax = int(dims[1:].max())
-        # The workspace: every array the loop touches, allocated here, once.
         hidden = [np.empty(int(dims[l]) * m, dtype=dtype) for l in range(1, L + 1)]
         grads = [np.empty(nmax * m, dtype=dtype) for _ in range(2)]
         db = np.empty(nmax, dtype=dtype)
         acc = np.empty(nmax, dtype=np.float64)
-        w_ptr = np.zeros(L + 1, dtype=np.uintp)
-        b_ptr = np.zeros(L + 1, dtype=np.uintp)
         h_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
-            w_ptr[l] = address(weights[l - 1])
-            b_ptr[l] = address(biases[l - 1])
             h_ptr[l] = address(hidden[l - 1])
+        # A shard's gradient sums, which its Team adds up and applies.
+        dW = [np.empty((int(dims[l]), int(dims[l - 1])) if partial else 1, dtype=dtype)
+              for l in range(1, L + 1)]
+        dbs = [np.empty(int(dims[l]) if partial else 1, dtype=dtype) for l in range(1, L + 1)]
+        dw_ptr = np.zeros(L + 1, dtype=np.uintp)
+        db_ptr = np.zeros(L + 1, dtype=np.uintp)
+        for l in range(1, L + 1):
+            dw_ptr[l] = address(dW[l - 1])
+            db_ptr[l] = address(dbs[l - 1])
         # The Gram form: P = W_1 X (n_1 x m) and G = X^T X (m x m), once.
         P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
         G = np.empty(m * m if gram else 1, dtype=dtype)
         S = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
-        self._keep = (weights, biases, X, Y, dims, hidden, grads, db, acc, w_ptr, b_ptr, h_ptr,
-                      P, G, S)
-        self.is_double = dtype == np.float64
-        self.net.L = L
-        self.net.m = m
-        self.net.n = <const int*> address(dims)
-        self.net.sm = samples_major
-        self.net.X = <const void*> address(X)
-        self.net.Y = <const void*> address(Y)
-        self.net.W = <void**> address(w_ptr)
-        self.net.b = <void**> address(b_ptr)
-        self.net.H = <void**> address(h_ptr)
-        self.net.G0 = <void*> address(grads[0])
-        self.net.G1 = <void*> address(grads[1])
-        self.net.db = <void*> address(db)
-        self.net.acc = <double*> address(acc)
-        self.net.lr = learning_rate
-        self.net.gram = gram
-        self.net.p_valid = False
-        self.net.P = <void*> address(P)
-        self.net.G = <const void*> address(G)
-        self.net.S = <void*> address(S)
-        self.net.s_pending = False
+        net.L = L
+        net.m = m
+        net.n = <const int*> address(dims)
+        net.sm = samples_major
+        # A shard's X is a block of X's columns, Y a block of Y.
+        net.X = <const void*> (address(X) + lo * itemsize)
+        net.ldx = m_all
+        net.Y = <const void*> (address(Y) + lo * itemsize)
+        net.W = <void**> address(w_ptr)
+        net.b = <void**> address(b_ptr)
+        net.H = <void**> address(h_ptr)
+        net.G0 = <void*> address(grads[0])
+        net.G1 = <void*> address(grads[1])
+        net.db = <void*> address(db)
+        net.acc = <double*> address(acc)
+        net.lr = learning_rate
+        net.gram = gram
+        net.p_valid = False
+        net.P = <void*> address(P)
+        net.G = <const void*> address(G)
+        net.S = <void*> address(S)
+        net.s_pending = False
+        net.partial = partial
+        net.dWp = <void**> address(dw_ptr)
+        net.dbp = <void**> address(db_ptr)
         cdef uintptr_t g_addr = address(G)
         if gram:
             with nogil:
                 if self.is_double:
-                    gram_matrix(&self.net, <double*> g_addr)
+                    gram_matrix(net, <double*> g_addr)
                 else:
-                    gram_matrix(&self.net, <float*> g_addr)
+                    gram_matrix(net, <float*> g_addr)
             # X^T X squares X's values: in float32 it can overflow where W_1 X
             # does not (|x| near 1e19). Then train in the direct form instead.
             if not np.isfinite(G).all():
-                self.net.gram = False
+                net.gram = False
+        return (hidden, grads, db, acc, h_ptr, dW, dbs, dw_ptr, db_ptr, P, G, S)
 
     @property
     def gram(self):
         """Whether the first layer runs in the Gram form (as asked, unless X^T X overflowed)."""
-        return bool(self.net.gram)
+        return self.team.S == 0 and bool(self.net.gram)
 
-    def run(self, long start, long stop, long cost_at=-1, double budget=0.05):
+    @property
+    def shards(self):
+        """The number of blocks the examples are split into (1: no split)."""
+        return max(1, self.team.S)
+
+    def run(self, long start, long stop, long cost_at=-1, double budget=0.05, int threads=1):
         """Run iterations ``start .. stop-1`` or fewer; returns ``(done, cost)``.
 
         Stops right after iteration ``cost_at`` (if in range), returning its
         cost (before its update), else ``cost`` is nan; also stops after the
         first iteration that ends ``budget`` seconds after the chunk began, so
-        the caller gets the GIL back regularly.
+        the caller gets the GIL back regularly. With shards, up to ``threads``
+        threads share them (the numbers do not depend on how many); the
+        caller sees to it that BLAS runs one thread per call meanwhile.
         """
         cdef long done
         cdef double cost = NAN
         if stop <= start:
             return 0, cost
         with nogil:
-            if self.is_double:
+            if self.team.S > 0:
+                if self.is_double:
+                    done = run_team(&self.team, <const double*> NULL, threads, start, stop,
+                                    cost_at, budget, &cost)
+                else:
+                    done = run_team(&self.team, <const float*> NULL, threads, start, stop,
+                                    cost_at, budget, &cost)
+            elif self.is_double:
                 done = run_chunk(&self.net, <const double*> self.net.Y, start, stop,
                                  cost_at, budget, &cost)
             else:

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from dnn import _train, models
+from dnn._blas_threads import blas_threads
 from dnn import reference as R
 
 RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-11}
@@ -294,10 +295,14 @@ def test_ctrl_c_interrupts_a_long_run():
 
 
 def test_two_threads_give_the_sequential_results():
+    # The first run is split into shards, on threads of its own, and holds
+    # BLAS at one thread meanwhile: the other run must neither see that
+    # limit as the user's setting nor lose it half-way.
     runs = [
-        (toy_data(13, 30, 300), [30, 20, 10, 1], "app-utils", np.float64),
+        (toy_data(13, 30, 700), [30, 20, 10, 1], "app-utils", np.float64),
         (toy_data(14, 40, 250), [40, 15, 1], "he", np.float32),
     ]
+    assert models._shards([30, 20, 10, 1], 700, False) == (2 if blas_threads() <= 2 else 1)
 
     def train(k):
         (X, Y), dims, init, dtype = runs[k]
@@ -427,3 +432,126 @@ def test_gram_form_falls_back_where_XtX_overflows(dtype, monkeypatch):
     biases = [np.zeros((3, 1), dtype), np.zeros((1, 1), dtype)]
     trainer = _train.Trainer(weights, biases, X, Y.astype(dtype), 0.1, False, True)
     assert trainer.gram == (dtype == np.float64)
+
+
+# --------------------------------------------------------------------------
+# Shards: the batch split into blocks of examples, one thread each
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shards", [2, 3])
+@pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", ["logistic", "3-layer", "deep-narrow", "wide-narrow"])
+def test_sharded_training_matches_reference(net, dtype, samples_major, shards, monkeypatch):
+    # Each shard's gradient sums, added up and applied once: the reference's
+    # full-batch step, whatever the rule would pick for these nets.
+    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
+    monkeypatch.setattr(models, "_gram_form", lambda dims, m, iters: False)
+    monkeypatch.setattr(models, "_shards", lambda dims, m, gram: shards)
+    assert_net_matches_reference(net, dtype)
+
+
+def make_trainer(dims, m, dtype, shards, samples_major=False, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) < 0.5).astype(dtype)
+    weights = [(rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+               for l in range(1, len(dims))]
+    biases = [(0.1 * rng.standard_normal((dims[l], 1))).astype(dtype) for l in range(1, len(dims))]
+    trainer = _train.Trainer(weights, biases, X, Y, 0.05, samples_major, False, shards)
+    return trainer, weights, biases
+
+
+@pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shards", [2, 3, 5])
+def test_thread_count_does_not_change_the_numbers(shards, dtype, samples_major):
+    # The shards' sums are added in shard order however many threads share
+    # them: 1, 2 or as many threads as shards give the same bits, costs too.
+    results = []
+    for threads in sorted({1, 2, shards}):
+        trainer, weights, biases = make_trainer([13, 9, 7, 1], 301, dtype, shards, samples_major)
+        costs, i = [], 0
+        while i < 40:
+            done, cost = trainer.run(i, 40, i + 4 if i + 4 < 40 else -1, 10.0, threads)
+            i += done
+            costs.append(cost)
+        results.append((weights, biases, costs))
+    for weights, biases, costs in results[1:]:
+        for got, want in zip(weights + biases, results[0][0] + results[0][1]):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(costs, results[0][2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_a_chunk_ends_on_time_and_at_the_recorded_cost(dtype):
+    # The first thread decides when the chunk ends: at cost_at, with the
+    # cost, or when the budget is spent; the others stop at the same iteration.
+    trainer, weights, _ = make_trainer([10, 8, 1], 200, dtype, 2)
+    assert trainer.run(0, 100, 6, 10.0, 2)[0] == 7
+    done, cost = trainer.run(7, 10**9, -1, 0.0, 2)
+    assert done == 1 and np.isnan(cost)
+    reference, ref_weights, _ = make_trainer([10, 8, 1], 200, dtype, 2)
+    reference.run(0, 8, -1, 10.0, 1)
+    for got, want in zip(weights, ref_weights):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_shard_bounds():
+    assert _train.shard_bounds(1000, 2) == [0, 496, 1000]  # starts aligned to 16 examples
+    assert _train.shard_bounds(60, 2) == [0, 30, 60]       # too few to align
+    assert _train.shard_bounds(7, 3) == [0, 2, 4, 7]
+    for m, s in [(1797, 2), (10000, 3), (128, 4), (5, 5)]:
+        bounds = _train.shard_bounds(m, s)
+        assert bounds[0] == 0 and bounds[-1] == m and len(bounds) == s + 1
+        assert all(b > a for a, b in zip(bounds, bounds[1:]))
+    with pytest.raises(ValueError, match="shards"):
+        make_trainer([4, 1], 10, np.float64, 11)
+    with pytest.raises(ValueError, match="Gram"):
+        X = np.ones((4, 10))
+        _train.Trainer([np.ones((1, 4))], [np.ones((1, 1))], X, np.ones((1, 10)), 0.1,
+                       False, True, 2)
+
+
+def test_shard_rule(monkeypatch):
+    # Split where the gemms are small and the activations outweigh the
+    # parameters (S3, S4, S6); not the tiny S2, the parameter-heavy S1 and
+    # S5, the Gram form, or where BLAS may use more than two threads.
+    monkeypatch.setattr(models, "blas_threads", lambda: 2)
+    assert models._shards([64, 32, 16, 1], 1797, False) == 2
+    assert models._shards([784, 256, 128, 64, 1], 10000, False) == 2
+    assert models._shards([100] + [50] * 8 + [1], 1000, False) == 2
+    assert models._shards([2, 4, 1], 400, False) == 1
+    assert models._shards([12288, 20, 7, 5, 1], 209, False) == 1
+    assert models._shards([3072, 1024, 1024, 1], 512, False) == 1
+    assert models._shards([64, 32, 16, 1], 1797, True) == 1
+    monkeypatch.setattr(models, "blas_threads", lambda: 1)
+    assert models._shards([64, 32, 16, 1], 1797, False) == 2  # the same numbers as with 2
+    monkeypatch.setattr(models, "blas_threads", lambda: 8)
+    assert models._shards([64, 32, 16, 1], 1797, False) == 1
+
+
+def blas_thread_counts():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+            if lib["user_api"] == "blas"]
+
+
+def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(models, "_shards", lambda dims, m, gram: 2)
+    X, Y = toy_data(15, 6, 200)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_thread_counts()
+        seen = []
+        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, cost_every=10,
+                             callback=lambda i, c: seen.append(blas_thread_counts()))
+        assert seen and all(counts == [1] * len(before) for counts in seen)
+        assert blas_thread_counts() == before
+
+        def stop(i, cost):
+            raise Stop(i)
+
+        with pytest.raises(Stop):
+            models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, callback=stop)
+        assert blas_thread_counts() == before
