@@ -262,6 +262,13 @@ def _calibrate(impl, target, max_k=1 << 20):
         k = min(max_k, max(k + 1, min(16 * k, int(math.ceil(k * 1.2 * target / max(t, 1e-9))))))
 
 
+#: Idle seconds before each timed call. Thread pools spin for a while after
+#: their last call before they sleep (OpenBLAS's for 2**28 cycles, about 0.1 s;
+#: OpenMP's too): measured right after another implementation, a multi-threaded
+#: one would share the cores with the previous one's spinning threads.
+SETTLE_SECONDS = 0.2
+
+
 def time_iterations(impls, repeats, target, max_seconds=None):
     """Median seconds per iteration of each implementation, timed in alternation.
 
@@ -276,6 +283,7 @@ def time_iterations(impls, repeats, target, max_seconds=None):
     rounds = 0
     while True:
         for name, impl in impls.items():
+            time.sleep(SETTLE_SECONDS)
             samples[name].append(_timed(impl.run, ks[name]) / ks[name])
         rounds += 1
         if rounds < repeats:
