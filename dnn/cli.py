@@ -361,30 +361,20 @@ def _version(name):
 
 def _blas_lines():
     """What BLAS dnn's kernels call (SciPy's, through cython_blas) and with how many threads."""
+    from threadpoolctl import threadpool_info
+    import scipy.linalg  # noqa: F401  (load SciPy's BLAS so that it is listed)
+
     lines = []
-    try:
-        from threadpoolctl import threadpool_info
-        import scipy.linalg  # noqa: F401  (load SciPy's BLAS so that it is listed)
-        for lib in threadpool_info():
-            if lib.get("user_api") != "blas":
-                continue
-            owner = "scipy (used by dnn)" if "scipy" in lib.get("filepath", "") and "numpy" not in lib.get("filepath", "") \
-                else "numpy" if "numpy" in lib.get("filepath", "") else "other"
-            lines.append("BLAS: %s %s, %s threads, %s [%s] %s" % (
-                lib.get("internal_api"), lib.get("version"), lib.get("num_threads"),
-                lib.get("architecture") or "", owner, lib.get("filepath")))
-    except ImportError:
-        pass
-    if not lines:
-        try:
-            import scipy
-            cfg = scipy.show_config(mode="dicts")
-            blas = cfg.get("Build Dependencies", {}).get("blas", {})
-            lines.append("BLAS: %s %s (from SciPy's build config; install threadpoolctl for threads)"
-                         % (blas.get("name", "?"), blas.get("version", "?")))
-        except Exception:  # old SciPy without mode="dicts": best effort only
-            lines.append("BLAS: unknown (install threadpoolctl to see it)")
-    return lines
+    for lib in threadpool_info():
+        if lib.get("user_api") != "blas":
+            continue
+        path = lib.get("filepath", "")
+        owner = ("scipy (used by dnn)" if "scipy" in path and "numpy" not in path
+                 else "numpy" if "numpy" in path else "other")
+        lines.append("BLAS: %s %s, %s threads, %s [%s] %s" % (
+            lib.get("internal_api"), lib.get("version"), lib.get("num_threads"),
+            lib.get("architecture") or "", owner, path))
+    return lines or ["BLAS: none that threadpoolctl knows (dnn trains on one thread beside it)"]
 
 
 def _cmd_info(args):
@@ -401,11 +391,11 @@ def _cmd_info(args):
         print("compiled extension: missing (%s)" % exc)
     for line in _blas_lines():
         print(line)
-    extras = [("h5py", "hdf5"), ("matplotlib", "plot"), ("tqdm", "progress"), ("threadpoolctl", None)]
+    extras = [("h5py", "hdf5"), ("matplotlib", "plot"), ("tqdm", "progress")]
     parts = []
     for mod, extra in extras:
         v = _version(mod)
-        parts.append("%s %s" % (mod, v) if v else "%s not installed%s" % (mod, ' (pip install "dnn[%s]")' % extra if extra else ""))
+        parts.append("%s %s" % (mod, v) if v else '%s not installed (pip install "dnn[%s]")' % (mod, extra))
     print("optional: " + ", ".join(parts))
     return 0
 
