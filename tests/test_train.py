@@ -294,6 +294,23 @@ def test_ctrl_c_interrupts_a_long_run():
         timer.cancel()
 
 
+def test_ctrl_c_interrupts_a_sharded_run_and_gives_blas_back(monkeypatch):
+    # The same with the batch in shards: the helper threads block signals, so
+    # Ctrl-C reaches the main thread, which stops at the end of its chunk
+    # (the helpers with it) and gives BLAS its threads back.
+    monkeypatch.setattr(models, "_shards", lambda dims, m, gram: 2)
+    before = blas_thread_counts()
+    X, Y = toy_data(12, 8, 400)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            models.L_layer_model(X, Y, [8, 6, 1], 0.01, 10**8, cost_every=0)
+    finally:
+        timer.cancel()
+    assert blas_thread_counts() == before
+
+
 def test_two_threads_give_the_sequential_results():
     # The first run is split into shards, on threads of its own, and holds
     # BLAS at one thread meanwhile: the other run must neither see that
