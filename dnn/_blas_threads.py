@@ -7,7 +7,12 @@ more such fits run, every BLAS library threadpoolctl finds is held at one
 thread; the last fit to end gives the limits back as they were. A fit that
 starts while another holds the limits sees the count the user allowed, not
 the borrowed one, so two fits in two threads decide as they would one after
-the other.
+the other (and run their shards on one thread each: the cores are taken).
+
+Where BLAS cannot be held at one thread for dnn's threads (threadpoolctl
+finds no BLAS, or the BLAS's threads are OpenMP's, whose limit is per
+thread), the shards run one after the other on the calling thread: the same
+numbers, only slower.
 """
 
 import contextlib
@@ -23,7 +28,7 @@ _limiter = None       # restores the user's limits
 
 
 def _blas_controller():
-    """threadpoolctl's controller for the loaded BLAS libraries, or None without them.
+    """threadpoolctl's controller for the loaded BLAS libraries, or None.
 
     Found once per process: by the time a fit runs, NumPy's and SciPy's BLAS
     are loaded, and those are the ones dnn calls.
@@ -32,46 +37,95 @@ def _blas_controller():
     if _controller is None:
         try:
             from threadpoolctl import ThreadpoolController
-        except ImportError:  # then no thread of dnn's own calls BLAS at once with another
-            _controller = False
-        else:
+
             _controller = ThreadpoolController().select(user_api="blas")
+        except Exception:  # no threadpoolctl, or it failed to inspect the process
+            _controller = False
     return _controller or None
 
 
-def _current_threads():
+def _libraries():
     ctl = _blas_controller()
-    if ctl is None or not ctl.lib_controllers:
-        return 1
-    return max(1, min(lib.num_threads for lib in ctl.lib_controllers))
+    return [] if ctl is None else ctl.lib_controllers
+
+
+def _current_threads():
+    counts = [lib.num_threads for lib in _libraries()]
+    counts = [c for c in counts if c]
+    return max(1, min(counts)) if counts else 1
+
+
+def _take_control():
+    """threadpoolctl >= 3.6 lets one Python thread at a time set OpenBLAS's
+    (process-wide) count and ignores the others: the lenders, serialized by
+    ``_lock``, take that role whichever thread they run in."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
 
 
 def blas_threads():
-    """Threads the user lets BLAS use (the fewest of any BLAS library loaded).
-
-    1 where threadpoolctl is missing or finds no BLAS: dnn cannot then hold
-    BLAS to one thread, so it runs no threads of its own beside it.
-    """
+    """Threads the user lets BLAS use (the fewest of any BLAS library loaded); 1 without any."""
     with _lock:
         return _allowed if _lenders else _current_threads()
 
 
+def _lend():
+    """Under ``_lock``, for the first lender: take the limits; whether they hold."""
+    global _allowed, _limiter
+    _allowed = _current_threads()
+    libraries = _libraries()
+    if not libraries or _allowed == 1:
+        return bool(libraries)
+    if any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries):
+        return False  # a per-thread limit: it would not reach dnn's threads
+    _take_control()
+    _limiter = _blas_controller().limit(limits=1)
+    _take_control()
+    return all(lib.num_threads == 1 for lib in libraries)
+
+
+def _give_back():
+    """Under ``_lock``, for the last lender: restore the user's limits."""
+    global _limiter
+    limiter, _limiter = _limiter, None
+    if limiter is not None:
+        _take_control()
+        try:
+            limiter.restore_original_limits()
+        finally:
+            _take_control()
+
+
 @contextlib.contextmanager
-def blas_lent():
-    """Hold every BLAS library at one thread for the body; yields the count allowed before."""
-    global _lenders, _allowed, _limiter
+def blas_lent(wanted):
+    """Hold every BLAS library at one thread for the body.
+
+    Yields how many threads, up to ``wanted``, the fit may run beside BLAS:
+    ``wanted`` capped by what the user allowed BLAS for the first fit to
+    lend, 1 for the others or where BLAS could not be held at one thread.
+    """
+    global _lenders
     with _lock:
-        if _lenders == 0:
-            _allowed = _current_threads()
-            ctl = _blas_controller()
-            _limiter = ctl.limit(limits=1) if ctl is not None and _allowed > 1 else None
         _lenders += 1
-        allowed = _allowed
+        try:
+            if _lenders == 1:
+                threads = min(wanted, _allowed) if _lend() else 1
+            else:
+                threads = 1
+        except BaseException:
+            _lenders -= 1
+            if _lenders == 0:
+                _give_back()
+            raise
     try:
-        yield allowed
+        yield threads
     finally:
         with _lock:
             _lenders -= 1
-            if _lenders == 0 and _limiter is not None:
-                _limiter.restore_original_limits()
-                _limiter = None
+            if _lenders == 0:
+                _give_back()

@@ -440,12 +440,20 @@ cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cos
 cdef extern from *:
     """
     #include <pthread.h>
+    #include <sched.h>
     #include <signal.h>
 
     #define DNN_MAX_THREADS 64  /* = MAX_THREADS below */
-    /* Spins before a barrier sleeps: the threads of a chunk mostly arrive
-       within microseconds of each other, and waking a sleeper costs more. */
-    #define DNN_SPINS 20000
+    /* How a barrier waits: the threads of a chunk mostly arrive within
+       microseconds of each other, and waking a sleeper costs more, so it
+       first spins, then yields its core (to the thread it waits for, if
+       they share one: more threads than cores, a busy machine), then sleeps. */
+    #ifndef DNN_SPINS
+    #define DNN_SPINS 2000
+    #endif
+    #ifndef DNN_YIELDS
+    #define DNN_YIELDS 200
+    #endif
 
     static inline void dnn_cpu_relax(void) {
     #if defined(__x86_64__) || defined(__i386__)
@@ -500,6 +508,10 @@ cdef extern from *:
             if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
             dnn_cpu_relax();
         }
+        for (spin = 0; spin < DNN_YIELDS; spin++) {
+            if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
+            sched_yield();
+        }
         pthread_mutex_lock(&b->mutex);
         while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen)
             pthread_cond_wait(&b->cond, &b->mutex);
@@ -541,7 +553,7 @@ cdef extern from *:
         pthread_mutex_unlock(&g->mutex);
     }
 
-    /* The helper threads of one chunk. They start with every signal blocked,
+    /* The helper threads of one chunk. They start with every asynchronous signal blocked,
        so Ctrl-C reaches Python's handler in the main thread. */
     typedef struct {
         pthread_t tid[DNN_MAX_THREADS];
@@ -553,6 +565,13 @@ cdef extern from *:
         int rc;
         if (th->started >= DNN_MAX_THREADS) return -1;
         sigfillset(&all);
+        /* ... but for the synchronous ones: a fault in a helper must still
+           reach faulthandler and the default action. */
+        sigdelset(&all, SIGSEGV);
+        sigdelset(&all, SIGBUS);
+        sigdelset(&all, SIGFPE);
+        sigdelset(&all, SIGILL);
+        sigdelset(&all, SIGABRT);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         rc = pthread_create(&th->tid[th->started], NULL, fn, arg);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -791,6 +810,7 @@ cdef class Trainer:
     cdef Net net          # the whole batch, when shards == 1
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
     cdef bint is_double
+    cdef bint running     # a run is under way (set and read with the GIL held)
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
@@ -948,20 +968,32 @@ cdef class Trainer:
         cdef double cost = NAN
         if stop <= start:
             return 0, cost
-        with nogil:
-            if self.team.S > 0:
-                if self.is_double:
-                    done = run_team(&self.team, <const double*> NULL, threads, start, stop,
-                                    cost_at, budget, &cost)
-                else:
-                    done = run_team(&self.team, <const float*> NULL, threads, start, stop,
-                                    cost_at, budget, &cost)
-            elif self.is_double:
-                done = run_chunk(&self.net, <const double*> self.net.Y, start, stop,
-                                 cost_at, budget, &cost)
-            else:
-                done = run_chunk(&self.net, <const float*> self.net.Y, start, stop,
-                                 cost_at, budget, &cost)
+        if self.running:
+            # Another thread is inside run: one workspace cannot serve two.
+            raise RuntimeError("this Trainer is already running in another thread")
+        self.running = True
+        try:
+            with nogil:
+                self._run(start, stop, cost_at, budget, threads, &done, &cost)
+        finally:
+            self.running = False
         # Back with the GIL: a pending Ctrl-C raises KeyboardInterrupt here.
         PyErr_CheckSignals()
         return done, cost
+
+    cdef void _run(self, long start, long stop, long cost_at, double budget, int threads,
+                   long* done, double* cost) noexcept nogil:
+        """``run``'s work, without the GIL: the team's or the single net's chunk."""
+        if self.team.S > 0:
+            if self.is_double:
+                done[0] = run_team(&self.team, <const double*> NULL, threads, start, stop,
+                                   cost_at, budget, cost)
+            else:
+                done[0] = run_team(&self.team, <const float*> NULL, threads, start, stop,
+                                   cost_at, budget, cost)
+        elif self.is_double:
+            done[0] = run_chunk(&self.net, <const double*> self.net.Y, start, stop,
+                                cost_at, budget, cost)
+        else:
+            done[0] = run_chunk(&self.net, <const float*> self.net.Y, start, stop,
+                                cost_at, budget, cost)

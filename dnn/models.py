@@ -77,7 +77,7 @@ def _gram_form(layers_dims, m, num_iterations):
     return saved > 2 * (2.0 * m * m * n_0)
 
 
-def _shards(layers_dims, m, gram):
+def _shards(layers_dims, m, gram, chunk_iterations=PRINT_EVERY):
     """Into how many blocks of examples ``dnn._train.Trainer`` splits the batch.
 
     2 (one per core of a 2-core machine) or 1. Each shard runs the forward
@@ -91,7 +91,9 @@ def _shards(layers_dims, m, gram):
     more parameter than activation data (S5, the cat network): every
     iteration adds up the shards' weight gradients, while the gemms there
     are large enough for BLAS's threads. Nor on tiny nets (S2), nor with the
-    Gram form. And not where BLAS may use more than 2 threads: those would
+    Gram form. Nor where a chunk (``chunk_iterations``, up to the next
+    recorded cost) is too little work to repay starting its threads, tens of
+    microseconds. And not where BLAS may use more than 2 threads: those would
     go unused. The split, not the thread count, fixes the numbers: one or
     two threads give the same result to the last bit.
     """
@@ -100,7 +102,7 @@ def _shards(layers_dims, m, gram):
     params = sum(a * b for a, b in zip(layers_dims[1:], layers_dims))
     activations = sum(layers_dims[1:]) * m
     flops = 6 * params * m
-    if params > activations or flops < 2e6:
+    if params > activations or flops < 2e6 or flops * chunk_iterations < 5e7:
         return 1
     return 2 if blas_threads() <= 2 else 1
 
@@ -182,18 +184,19 @@ def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
     dims = [X.shape[0]] + [parameters["W%d" % l].shape[0] for l in range(1, L + 1)]
     m = X.shape[1]
     gram = _gram_form(dims, m, num_iterations)
-    shards = _shards(dims, m, gram)
+    every = [k for k in (cost_every, PRINT_EVERY if print_cost else 0) if k]
+    shards = _shards(dims, m, gram, min(every + [max(num_iterations, 1)]))
     weights = [parameters["W%d" % l] for l in range(1, L + 1)]
     biases = [parameters["b%d" % l] for l in range(1, L + 1)]
     if shards == 1:
         trainer = _train.Trainer(weights, biases, X, Y, learning_rate,
                                  _samples_major(dims, dtype), gram)
         return _drive(trainer, 1, dtype, num_iterations, print_cost, cost_every, callback)
-    with blas_lent() as allowed:
+    with blas_lent(shards) as threads:
         trainer = _train.Trainer(weights, biases, X, Y, learning_rate,
                                  _samples_major(dims, dtype), gram, shards)
-        return _drive(trainer, min(allowed, shards), dtype, num_iterations, print_cost,
-                      cost_every, callback)
+        return _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every,
+                      callback)
 
 
 def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, callback):

@@ -20,13 +20,15 @@ Tolerances, and why:
 No timing is asserted here: performance lives in benchmarks/.
 """
 import threading
+import time
 import _thread
 
 import numpy as np
 import pytest
 
 from dnn import _train, models
-from dnn._blas_threads import blas_threads
+from dnn import _blas_threads
+from dnn._blas_threads import blas_lent, blas_threads
 from dnn import reference as R
 
 RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-11}
@@ -298,7 +300,7 @@ def test_ctrl_c_interrupts_a_sharded_run_and_gives_blas_back(monkeypatch):
     # The same with the batch in shards: the helper threads block signals, so
     # Ctrl-C reaches the main thread, which stops at the end of its chunk
     # (the helpers with it) and gives BLAS its threads back.
-    monkeypatch.setattr(models, "_shards", lambda dims, m, gram: 2)
+    monkeypatch.setattr(models, "_shards", lambda *args: 2)
     before = blas_thread_counts()
     X, Y = toy_data(12, 8, 400)
     timer = threading.Timer(0.3, _thread.interrupt_main)
@@ -316,10 +318,10 @@ def test_two_threads_give_the_sequential_results():
     # BLAS at one thread meanwhile: the other run must neither see that
     # limit as the user's setting nor lose it half-way.
     runs = [
-        (toy_data(13, 30, 700), [30, 20, 10, 1], "app-utils", np.float64),
+        (toy_data(13, 30, 2000), [30, 20, 10, 1], "app-utils", np.float64),
         (toy_data(14, 40, 250), [40, 15, 1], "he", np.float32),
     ]
-    assert models._shards([30, 20, 10, 1], 700, False) == (2 if blas_threads() <= 2 else 1)
+    assert models._shards([30, 20, 10, 1], 2000, False, 10) == (2 if blas_threads() <= 2 else 1)
 
     def train(k):
         (X, Y), dims, init, dtype = runs[k]
@@ -464,7 +466,7 @@ def test_sharded_training_matches_reference(net, dtype, samples_major, shards, m
     # full-batch step, whatever the rule would pick for these nets.
     monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
     monkeypatch.setattr(models, "_gram_form", lambda dims, m, iters: False)
-    monkeypatch.setattr(models, "_shards", lambda dims, m, gram: shards)
+    monkeypatch.setattr(models, "_shards", lambda *args: shards)
     assert_net_matches_reference(net, dtype)
 
 
@@ -542,6 +544,9 @@ def test_shard_rule(monkeypatch):
     assert models._shards([12288, 20, 7, 5, 1], 209, False) == 1
     assert models._shards([3072, 1024, 1024, 1], 512, False) == 1
     assert models._shards([64, 32, 16, 1], 1797, True) == 1
+    # S3 recording its cost every iteration: a chunk too short to start threads for
+    assert models._shards([64, 32, 16, 1], 1797, False, 1) == 1
+    assert models._shards([100] + [50] * 8 + [1], 1000, False, 1) == 2
     monkeypatch.setattr(models, "blas_threads", lambda: 1)
     assert models._shards([64, 32, 16, 1], 1797, False) == 2  # the same numbers as with 2
     monkeypatch.setattr(models, "blas_threads", lambda: 8)
@@ -556,7 +561,7 @@ def blas_thread_counts():
 
 def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setattr(models, "_shards", lambda dims, m, gram: 2)
+    monkeypatch.setattr(models, "_shards", lambda *args: 2)
     X, Y = toy_data(15, 6, 200)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = blas_thread_counts()
@@ -572,3 +577,71 @@ def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back(monkeypatch):
         with pytest.raises(Stop):
             models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, callback=stop)
         assert blas_thread_counts() == before
+
+
+def test_blas_is_lent_and_given_back_from_any_thread(monkeypatch):
+    # threadpoolctl (>= 3.6) lets only one Python thread set OpenBLAS's
+    # process-wide count: a fit in a worker thread after one in the main
+    # thread must still hold BLAS at one thread, and give it back.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(models, "_shards", lambda *args: 2)
+    X, Y = toy_data(16, 6, 200)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_thread_counts()
+        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 20)
+        seen, errors = [], []
+
+        def fit():
+            try:
+                models.L_layer_model(X, Y, [6, 5, 1], 0.1, 20, cost_every=5,
+                                     callback=lambda i, c: seen.append(blas_thread_counts()))
+            except BaseException as exc:  # reported below, in the main thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=fit)
+        worker.start()
+        worker.join()
+        assert not errors, errors
+        assert seen and all(counts == [1] * len(before) for counts in seen)
+        assert blas_thread_counts() == before
+
+
+def test_a_second_fit_at_once_runs_its_shards_on_one_thread():
+    with blas_lent(2) as first:
+        with blas_lent(2) as second:
+            assert second == 1
+    assert first == min(2, blas_threads())
+
+
+def test_no_threads_of_its_own_beside_an_openmp_blas(monkeypatch):
+    # OpenMP's thread limit is per thread: it would not reach dnn's threads.
+    class FakeOpenMPBlas:
+        num_threads = 4
+        threading_layer = "openmp"
+
+    monkeypatch.setattr(_blas_threads, "_libraries", lambda: [FakeOpenMPBlas()])
+    with blas_lent(2) as threads:
+        assert threads == 1
+
+
+def test_a_trainer_runs_in_one_thread_at_a_time():
+    trainer, _, _ = make_trainer([10, 8, 1], 400, np.float64, 2)
+    started = threading.Event()
+    errors = []
+
+    def long_run():
+        started.set()
+        try:
+            trainer.run(0, 10**9, -1, 0.5, 2)
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=long_run)
+    worker.start()
+    started.wait()
+    time.sleep(0.1)
+    with pytest.raises(RuntimeError, match="already running"):
+        trainer.run(0, 10, -1, 0.5, 2)
+    worker.join()
+    assert not errors, errors
+    assert trainer.run(0, 2, -1, 0.5, 2)[0] == 2  # free again
