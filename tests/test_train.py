@@ -284,23 +284,13 @@ def test_exception_in_callback_propagates_and_leaves_no_trace():
         np.testing.assert_array_equal(again[key], clean[key])
 
 
-def test_ctrl_c_interrupts_a_long_run():
-    # A run of minutes; a simulated Ctrl-C must stop it within a chunk.
-    X, Y = toy_data(12, 2, 400)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            models.L_layer_model(X, Y, [2, 4, 1], 0.01, 10**8, cost_every=0)
-    finally:
-        timer.cancel()
-
-
-def test_ctrl_c_interrupts_a_sharded_run_and_gives_blas_back(monkeypatch):
-    # The same with the batch in shards: the helper threads block signals, so
-    # Ctrl-C reaches the main thread, which stops at the end of its chunk
-    # (the helpers with it) and gives BLAS its threads back.
-    monkeypatch.setattr(models, "_shards", lambda *args: 2)
+@pytest.mark.parametrize("shards", [1, 2])
+def test_ctrl_c_interrupts_a_long_run(shards, monkeypatch):
+    # A run of minutes; a simulated Ctrl-C must stop it within a chunk. In
+    # shards too: the helper threads block signals, so Ctrl-C reaches the
+    # main thread, which stops at the end of its chunk (the helpers with it)
+    # and gives BLAS its threads back.
+    monkeypatch.setattr(models, "_shards", lambda *args: shards)
     before = blas_thread_counts()
     X, Y = toy_data(12, 8, 400)
     timer = threading.Timer(0.3, _thread.interrupt_main)
