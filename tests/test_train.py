@@ -25,6 +25,7 @@ import _thread
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from dnn import _train, models
 from dnn import _blas_threads
@@ -544,13 +545,11 @@ def test_shard_rule(monkeypatch):
 
 
 def blas_thread_counts():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
             if lib["user_api"] == "blas"]
 
 
 def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back(monkeypatch):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(models, "_shards", lambda *args: 2)
     X, Y = toy_data(15, 6, 200)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
@@ -573,7 +572,6 @@ def test_blas_is_lent_and_given_back_from_any_thread(monkeypatch):
     # threadpoolctl (>= 3.6) lets only one Python thread set OpenBLAS's
     # process-wide count: a fit in a worker thread after one in the main
     # thread must still hold BLAS at one thread, and give it back.
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(models, "_shards", lambda *args: 2)
     X, Y = toy_data(16, 6, 200)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
