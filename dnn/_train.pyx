@@ -97,14 +97,35 @@ from libc.string cimport memcpy
 
 from dnn._blas cimport gemm
 cimport dnn._ops as ops
+cimport dnn._small as small
 
 import numpy as np
+
+# The tiny products' kernels: AVX2 + FMA where the CPU has them (dnn._small).
+small.dnn_small_use_avx2(1)
+
+
+def small_kernels(avx2=None):
+    """Which build of the tiny products' kernels runs: ``"avx2"`` or ``"baseline"``.
+
+    ``avx2=False`` switches to the baseline (SSE2) build, ``avx2=True`` back to
+    AVX2 where the CPU has it. For tests and measurements: not while a fit runs.
+    """
+    if avx2 is not None:
+        small.dnn_small_use_avx2(bool(avx2))
+    return "avx2" if small.dnn_small_avx2 else "baseline"
 
 # With the Gram form, W_1 X is recomputed exactly every this many iterations,
 # which bounds the rounding that updating it incrementally accumulates (about
 # sqrt(GRAM_REFRESH) ulps) at the cost of one extra pass over X.
 cdef enum:
     GRAM_REFRESH = 64
+
+# A product whose small matrix (W_l, n_l x n_{l-1}) has at most this many
+# entries runs in dnn._small's loops instead of BLAS, in the features-major
+# layout: there a gemm call costs more in set-up and packing than in arithmetic.
+cdef enum:
+    SMALL_PRODUCT = 64
 
 
 cdef struct Net:
@@ -223,6 +244,20 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
         db[j] = <floating> (scale * acc[j])
 
 
+cdef inline void small_step(int size, floating alpha, const double* sums, bint add,
+                            floating* W) noexcept nogil:
+    """W := W + alpha * sums (``add``) or W := alpha * sums, sums rounded to W's dtype first.
+
+    The rounding of ``update_weights``'s gemm: the product, then alpha, then W.
+    """
+    cdef int i
+    for i in range(size):
+        if add:
+            W[i] = W[i] + alpha * <floating> sums[i]
+        else:
+            W[i] = alpha * <floating> sums[i]
+
+
 cdef inline void update_bias(int n, floating lr, floating* b,
                              const floating* db) noexcept nogil:
     """b := b - lr * db, in the reference's rounding."""
@@ -333,6 +368,8 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
     cdef floating alpha = <floating> (-net.lr / m)
     cdef floating dz
     cdef double cost = NAN, acc
+    cdef bint tiny
+    cdef double sums[SMALL_PRODUCT]
 
     # Forward: hidden layers, relu in place (Z_l is not kept, see above).
     Z = <floating*> net.H[L]
@@ -344,6 +381,9 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         Z = <floating*> net.H[l]
         if l == 1 and net.gram:
             gram_first_layer(net, exact, Z)
+        elif not sm and n_out * n_in <= SMALL_PRODUCT:
+            small.combine(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
+                          <const floating*> net.b[l], l < L)
         elif not sm:
             if l < L:
                 # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
@@ -378,13 +418,24 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         n_in = n[l - 1]
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
         lda = net.ldx if l == 1 else (n_in if sm else m)
-        if l > 1:
+        tiny = not sm and n_out * n_in <= SMALL_PRODUCT
+        if l > 1 and tiny:
+            # dA = W^T dZ: W read through its transpose's strides.
+            small.combine(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
+                          NULL, False)
+        elif l > 1:
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
-        if partial:
+        if l == 1 and net.gram and not partial:
+            gram_update(net, alpha, D)
+        elif tiny:
+            small.dots(n_out, n_in, m, D, m, A, lda, sums)
+            if partial:
+                small_step(n_out * n_in, <floating> 1.0, sums, False, <floating*> net.dWp[l])
+            else:
+                small_step(n_out * n_in, alpha, sums, True, <floating*> net.W[l])
+        elif partial:
             update_weights(sm, sm and l > 1, n_out, n_in, m, <floating> 1.0, D, A, lda,
                            <floating> 0.0, <floating*> net.dWp[l])
-        elif l == 1 and net.gram:
-            gram_update(net, alpha, D)
         else:
             update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, lda,
                            <floating> 1.0, <floating*> net.W[l])

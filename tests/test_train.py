@@ -19,6 +19,8 @@ Tolerances, and why:
   other side of the ReLU for a step. Still far below one iteration's change.
 No timing is asserted here: performance lives in benchmarks/.
 """
+import os
+import platform
 import threading
 import time
 import _thread
@@ -73,6 +75,9 @@ NETS = {
     "wide-input": ([300, 10, 1], 30, "app-utils", 0.01, 100, 1),
     # float32 takes the samples-major layout here (a narrow layer on a wide input)
     "wide-narrow": ([1100, 8, 4, 1], 25, "app-utils", 0.01, 60, 5),
+    # tiny layers (dnn._small's loops) over more examples than one tile (512),
+    # a count that no vector width divides
+    "tiny-long": ([3, 5, 1], 1037, "he", 0.05, 120, 30),
 }
 
 
@@ -102,6 +107,40 @@ def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypa
     # The layout is chosen by shape and dtype; force each one on every net.
     monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
     assert_net_matches_reference(net, dtype)
+
+
+@pytest.fixture(params=["avx2", "baseline"])
+def small_kernels(request):
+    """Run a test with each build of dnn._small's kernels this CPU can run."""
+    if request.param == "avx2" and _train.small_kernels(avx2=True) != "avx2":
+        pytest.skip("this CPU (or build) has no AVX2 + FMA kernels")
+    try:
+        assert _train.small_kernels(avx2=request.param == "avx2") == request.param
+        yield request.param
+    finally:
+        _train.small_kernels(avx2=True)
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", ["logistic", "tiny-S2", "deep-narrow", "tiny-long"])
+def test_tiny_products_match_reference_in_both_builds(net, dtype, shards, small_kernels,
+                                                      monkeypatch):
+    # Layers of at most SMALL_PRODUCT weights skip BLAS for dnn._small's loops,
+    # compiled for SSE2 and for AVX2 + FMA: both must give the reference's
+    # numbers, also as a shard's gradient sums.
+    monkeypatch.setattr(models, "_shards", lambda *args: shards)
+    assert_net_matches_reference(net, dtype)
+
+
+def test_the_fastest_small_kernels_are_in_use():
+    # Picked at import: AVX2 wherever the CPU has it.
+    import re
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    has_avx2 = bool(re.search(r"\bavx2\b", flags)) and bool(re.search(r"\bfma\b", flags))
+    if not flags or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("needs an x86-64 Linux /proc/cpuinfo")
+    assert _train.small_kernels() == ("avx2" if has_avx2 else "baseline")
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
