@@ -5,6 +5,10 @@ import numpy as np
 import numpy.typing as npt
 
 def shard_bounds(m: int, shards: int) -> List[int]: ...
+def simd_kernels(avx2: bool | None = ...) -> str: ...
+def output_gradient(
+    Z: npt.NDArray[np.floating], Y: npt.NDArray[np.floating]
+) -> Tuple[npt.NDArray[np.floating], float]: ...
 
 class Trainer:
     """One training run's workspace; ``run`` updates the given W and b in place."""

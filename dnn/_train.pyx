@@ -97,23 +97,23 @@ from libc.string cimport memcpy
 
 from dnn._blas cimport gemm
 cimport dnn._ops as ops
-cimport dnn._small as small
+cimport dnn._simd as simd
 
 import numpy as np
 
-# The tiny products' kernels: AVX2 + FMA where the CPU has them (dnn._small).
-small.dnn_small_use_avx2(1)
+# dnn._simd's kernels: AVX2 + FMA where the CPU has them.
+simd.dnn_simd_use_avx2(1)
 
 
-def small_kernels(avx2=None):
-    """Which build of the tiny products' kernels runs: ``"avx2"`` or ``"baseline"``.
+def simd_kernels(avx2=None):
+    """Which build of ``dnn._simd``'s kernels runs: ``"avx2"`` or ``"baseline"``.
 
     ``avx2=False`` switches to the baseline (SSE2) build, ``avx2=True`` back to
     AVX2 where the CPU has it. For tests and measurements: not while a fit runs.
     """
     if avx2 is not None:
-        small.dnn_small_use_avx2(bool(avx2))
-    return "avx2" if small.dnn_small_avx2 else "baseline"
+        simd.dnn_simd_use_avx2(bool(avx2))
+    return "avx2" if simd.dnn_simd_avx2 else "baseline"
 
 # With the Gram form, W_1 X is recomputed exactly every this many iterations,
 # which bounds the rounding that updating it incrementally accumulates (about
@@ -122,7 +122,7 @@ cdef enum:
     GRAM_REFRESH = 64
 
 # A product whose small matrix (W_l, n_l x n_{l-1}) has at most this many
-# entries runs in dnn._small's loops instead of BLAS, in the features-major
+# entries runs in dnn._simd's loops instead of BLAS, in the features-major
 # layout: there a gemm call costs more in set-up and packing than in arithmetic.
 cdef enum:
     SMALL_PRODUCT = 64
@@ -228,9 +228,8 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
     cdef floating* row
     cdef const floating* hrow
     if not sm:
-        # Features-major is the step-by-step API's layout: its kernel, with
-        # relu's output H in place of Z (H > 0 exactly where Z > 0).
-        ops.activation_backward(ops.ACT_RELU, n, m, D, m, H, m, D, m, db, scale)
+        # relu's output H in place of Z: H > 0 exactly where Z > 0.
+        simd.relu_backward(n, m, D, m, H, m, db, scale)
         return
     for j in range(n):
         acc[j] = 0.0
@@ -291,9 +290,7 @@ cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept no
     if net.sm:
         sm_bias_activation(relu, n1, m, <const floating*> net.b[1], Z)
     else:
-        ops.add_bias(n1, m, Z, m, <const floating*> net.b[1])
-        if relu:
-            ops.activation_forward(ops.ACT_RELU, n1, m, Z, m, Z, m)
+        simd.bias_act(n1, m, Z, m, <const floating*> net.b[1], relu)
 
 
 cdef void gram_matrix(Net* net, floating* G) noexcept nogil:
@@ -354,7 +351,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
     (``net.partial``) leaves W and b alone: it writes its gradient sums to
     dWp and dbp, and its Team applies them (``apply_gradients``).
     """
-    cdef int L = net.L, m = net.m, l, j, n_out, n_in, lda
+    cdef int L = net.L, m = net.m, l, n_out, n_in, lda
     cdef bint partial = net.partial
     cdef const int* n = net.n
     cdef bint sm = net.sm
@@ -366,7 +363,6 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
     cdef floating* db = <floating*> net.db
     cdef floating lr = <floating> net.lr
     cdef floating alpha = <floating> (-net.lr / m)
-    cdef floating dz
     cdef double cost = NAN, acc
     cdef bint tiny
     cdef double sums[SMALL_PRODUCT]
@@ -382,17 +378,13 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         if l == 1 and net.gram:
             gram_first_layer(net, exact, Z)
         elif not sm and n_out * n_in <= SMALL_PRODUCT:
-            small.combine(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
+            simd.combine(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
                           <const floating*> net.b[l], l < L)
         elif not sm:
-            if l < L:
-                # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
-                ops.linear_activation_forward(ops.ACT_RELU, n_out, n_in, m,
-                                              <const floating*> net.W[l], n_in, A, lda,
-                                              <const floating*> net.b[l], Z, m, Z, m)
-            else:
-                ops.linear_forward(1, n_in, m, <const floating*> net.W[l], n_in, A, lda,
-                                   <const floating*> net.b[l], Z, m)
+            # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
+            gemm(False, False, n_out, m, n_in, <floating> 1.0, <const floating*> net.W[l], n_in,
+                 A, lda, <floating> 0.0, Z, m)
+            simd.bias_act(n_out, m, Z, m, <const floating*> net.b[l], l < L)
         else:
             sm_linear_forward(l < L, n_out, n_in, m, <const floating*> net.W[l], A, l > 1, lda,
                               <const floating*> net.b[l], Z)
@@ -401,11 +393,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         cost = ops.cross_entropy_from_logits(m, Z, Y)
 
     # Output gradient dZ_L = sigmoid(Z_L) - Y, and db_L with it.
-    acc = 0.0
-    for j in range(m):
-        dz = ops.sigmoid_scalar(Z[j]) - Y[j]
-        D[j] = dz
-        acc += dz
+    acc = simd.output_grad(m, Z, Y, D)
     if partial:
         (<floating*> net.dbp[L])[0] = <floating> acc
     else:
@@ -421,14 +409,14 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         tiny = not sm and n_out * n_in <= SMALL_PRODUCT
         if l > 1 and tiny:
             # dA = W^T dZ: W read through its transpose's strides.
-            small.combine(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
+            simd.combine(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
                           NULL, False)
         elif l > 1:
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
         if l == 1 and net.gram and not partial:
             gram_update(net, alpha, D)
         elif tiny:
-            small.dots(n_out, n_in, m, D, m, A, lda, sums)
+            simd.dots(n_out, n_in, m, D, m, A, lda, sums)
             if partial:
                 small_step(n_out * n_in, <floating> 1.0, sums, False, <floating*> net.dWp[l])
             else:
@@ -825,6 +813,34 @@ cdef long run_team(Team* team, const floating* tag, int threads, long start, lon
 
 cdef uintptr_t address(arr):
     return <uintptr_t> arr.__array_interface__["data"][0]
+
+
+def output_gradient(Z, Y):
+    """``(sigmoid(Z) - Y, sum of it)`` by the loop's own kernel (``dnn._simd``), for tests.
+
+    ``Z`` and ``Y``: 1-d C-contiguous arrays of one dtype, float32 or float64,
+    of equal length. The sum is a Python float (summed in double).
+    """
+    cdef uintptr_t z, y, d
+    cdef int m
+    cdef double total
+    cdef bint is_double
+    if (not isinstance(Z, np.ndarray) or not isinstance(Y, np.ndarray) or Z.ndim != 1
+            or Y.shape != Z.shape or Z.dtype != Y.dtype
+            or Z.dtype not in (np.float32, np.float64)
+            or not Z.flags.c_contiguous or not Y.flags.c_contiguous):
+        raise ValueError("Z and Y must be 1-d C-contiguous arrays of one shape and one "
+                         "float dtype")
+    D = np.empty_like(Z)
+    m = Z.shape[0]
+    z, y, d = address(Z), address(Y), address(D)
+    is_double = Z.dtype == np.float64
+    with nogil:
+        if is_double:
+            total = simd.output_grad(m, <const double*> z, <const double*> y, <double*> d)
+        else:
+            total = simd.output_grad(m, <const float*> z, <const float*> y, <float*> d)
+    return D, total
 
 
 def shard_bounds(int m, int shards):

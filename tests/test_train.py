@@ -75,7 +75,7 @@ NETS = {
     "wide-input": ([300, 10, 1], 30, "app-utils", 0.01, 100, 1),
     # float32 takes the samples-major layout here (a narrow layer on a wide input)
     "wide-narrow": ([1100, 8, 4, 1], 25, "app-utils", 0.01, 60, 5),
-    # tiny layers (dnn._small's loops) over more examples than one tile (512),
+    # tiny layers (dnn._simd's loops) over more examples than one tile (512),
     # a count that no vector width divides
     "tiny-long": ([3, 5, 1], 1037, "he", 0.05, 120, 30),
 }
@@ -110,23 +110,23 @@ def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypa
 
 
 @pytest.fixture(params=["avx2", "baseline"])
-def small_kernels(request):
-    """Run a test with each build of dnn._small's kernels this CPU can run."""
-    if request.param == "avx2" and _train.small_kernels(avx2=True) != "avx2":
+def simd_kernels(request):
+    """Run a test with each build of dnn._simd's kernels this CPU can run."""
+    if request.param == "avx2" and _train.simd_kernels(avx2=True) != "avx2":
         pytest.skip("this CPU (or build) has no AVX2 + FMA kernels")
     try:
-        assert _train.small_kernels(avx2=request.param == "avx2") == request.param
+        assert _train.simd_kernels(avx2=request.param == "avx2") == request.param
         yield request.param
     finally:
-        _train.small_kernels(avx2=True)
+        _train.simd_kernels(avx2=True)
 
 
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", ["logistic", "tiny-S2", "deep-narrow", "tiny-long"])
-def test_tiny_products_match_reference_in_both_builds(net, dtype, shards, small_kernels,
+def test_tiny_products_match_reference_in_both_builds(net, dtype, shards, simd_kernels,
                                                       monkeypatch):
-    # Layers of at most SMALL_PRODUCT weights skip BLAS for dnn._small's loops,
+    # Layers of at most SMALL_PRODUCT weights skip BLAS for dnn._simd's loops,
     # compiled for SSE2 and for AVX2 + FMA: both must give the reference's
     # numbers, also as a shard's gradient sums.
     monkeypatch.setattr(models, "_shards", lambda *args: shards)
@@ -140,7 +140,7 @@ def test_the_fastest_small_kernels_are_in_use():
     has_avx2 = bool(re.search(r"\bavx2\b", flags)) and bool(re.search(r"\bfma\b", flags))
     if not flags or platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip("needs an x86-64 Linux /proc/cpuinfo")
-    assert _train.small_kernels() == ("avx2" if has_avx2 else "baseline")
+    assert _train.simd_kernels() == ("avx2" if has_avx2 else "baseline")
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
@@ -672,3 +672,55 @@ def test_a_trainer_runs_in_one_thread_at_a_time():
     worker.join()
     assert not errors, errors
     assert trainer.run(0, 2, -1, 0.5, 2)[0] == 2  # free again
+
+
+# --------------------------------------------------------------------------
+# dnn._simd's output gradient: sigmoid(Z) - Y with a vector exp
+# --------------------------------------------------------------------------
+
+def output_gradient_inputs(dtype):
+    """Z across sigmoid's whole range: every scale, both sides of the vector
+    exp's limits (708 in float64, 87 in float32) and of exp's overflow, zeros,
+    and lengths that leave a tail after the last full vector."""
+    rng = np.random.default_rng(7)
+    limit = 708.0 if np.dtype(dtype) == np.float64 else 87.0
+    special = [0.0, -0.0, 1e-300, -1e-300, limit, -limit, limit + 0.5, -limit - 0.5,
+               709.9, -709.9, 745.5, -745.5, 800.0, -800.0, 1e30, -1e30]
+    Z = np.concatenate([
+        np.array(special),
+        rng.standard_normal(1000),
+        20 * rng.standard_normal(1000),
+        rng.uniform(-limit, limit, 3000),
+        np.linspace(-2 * limit, 2 * limit, 2001),
+    ]).astype(dtype)
+    return Z[np.isfinite(Z)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_output_gradient_matches_numpy_to_a_few_ulps(dtype, simd_kernels):
+    # The reference's formula in the same dtype, 1 / (1 + exp(-z)) - y; the
+    # vector exp is within ~1 ulp of libm's, so d is within 2 ulps of NumPy's
+    # (measured: at most 1.93 eps relative to max(|s|, |d|), both builds).
+    Z = output_gradient_inputs(dtype)
+    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    for n in (len(Z), len(Z) - 1, 7, 3, 1):
+        z = np.ascontiguousarray(Z[:n])
+        for y in (np.zeros(n, dtype), np.ones(n, dtype), (np.arange(n) % 2).astype(dtype)):
+            with np.errstate(over="ignore"):
+                s = 1 / (1 + np.exp(-z))
+            want = s - y
+            got, total = _train.output_gradient(z, y)
+            assert got.dtype == np.dtype(dtype)
+            scale = np.maximum(np.maximum(np.abs(s), np.abs(want)), tiny).astype(np.float64)
+            err = np.abs(got.astype(np.float64) - want) / (eps * scale)
+            assert err.max() <= 3, (err.max(), z[np.argmax(err)])
+            assert total == pytest.approx(float(np.sum(got, dtype=np.float64)),
+                                          rel=1e-12, abs=1e-12)
+
+
+def test_output_gradient_saturates_as_the_reference(simd_kernels):
+    # Far out, exp overflows and the sigmoid is exactly 0 or 1, as NumPy's.
+    z = np.array([-800.0, 800.0, -1e300, 1e300, -710.0, 710.0, -709.0, 709.0, 40.0])
+    got, _ = _train.output_gradient(z, np.zeros_like(z))
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got, 1 / (1 + np.exp(-z)))

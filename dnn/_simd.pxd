@@ -1,0 +1,428 @@
+# cython: language_level=3
+"""The training loop's own vector loops, in C, compiled for AVX2 + FMA as well as the baseline.
+
+Why. Two kinds of work in an iteration are not worth a BLAS call or are not
+BLAS at all:
+- products with a tiny matrix (the output layer's (1, n) row, every layer of
+  a [2, 4, 1] net): a gemm call costs more in OpenBLAS's set-up, packing and
+  zeroing of C than in arithmetic (profiled on [2, 4, 1] with 400 examples,
+  BLAS took half of an iteration, 2/3 of that outside the product); these
+  loops read the operands where they lie;
+- the elementwise passes (bias and relu, relu's backward mask with the bias
+  gradient, the output's sigmoid - Y): a wheel's baseline build has only SSE2,
+  2 doubles per instruction, and glibc's scalar exp took a fifth of that
+  [2, 4, 1] iteration.
+
+What. For row-major matrices given as (pointer, row stride):
+  ``combine``        C[r, :] := sum_k M[r, k] B[k, :] (+ bias[r], then relu if
+                     asked), M read through strides (rs, cs): W (rs = n_in,
+                     cs = 1) for the forward pass, W^T (rs = 1, cs = n_in) for
+                     dA = W^T dZ;
+  ``dots``           out[r * K + k] := sum_j D[r, j] A[k, j], in double, for
+                     dW = dZ A^T;
+  ``bias_act``       C[r, :] := C[r, :] + bias[r] (then relu), after a gemm;
+  ``relu_backward``  D := D * (H > 0) and db[r] := scale * sum_j D[r, j]
+                     (summed in double);
+  ``output_grad``    D := sigmoid(Z) - Y, returns sum(D) (in double); sigmoid
+                     is the reference's 1 / (1 + exp(-z)), exp a vector
+                     polynomial (Taylor series to degree 13 in float64, 7 in
+                     float32, after the reduction x = k ln 2 + r: within an
+                     ulp or two of libm's), libm's exp wherever |z| is too
+                     large for it (708 in float64, 87 in float32).
+``combine`` and ``dots`` walk the examples in tiles of ``DNN_TILE`` columns,
+so a tile of C (or of D) stays in L1 while the K rows of B (or A) stream past.
+
+Dispatch. Each kernel is compiled twice on x86-64, for the baseline and for
+AVX2 + FMA, and ``dnn_simd_use_avx2`` picks one per process (at import: AVX2
+wherever the CPU and OS support it; a wheel must run on any x86-64). The two
+round differently (FMA rounds once where the baseline rounds twice), so
+results agree to rounding, not to the bit, across machines; on one machine a
+fit is reproducible. ``dnn_simd_use_avx2(0)`` forces the baseline, for tests.
+Callers validate sizes; nothing here checks.
+"""
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stddef.h>
+    #include <string.h>
+
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    #define DNN_HAS_AVX2_BUILD 1
+    #define DNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+    #else
+    #define DNN_HAS_AVX2_BUILD 0
+    #endif
+
+    /* The vector helpers are always inlined, so no vector crosses a call:
+       GCC's note that such a call's ABI differs with and without AVX does
+       not apply. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC diagnostic ignored "-Wpsabi"
+    #endif
+
+    #define DNN_TILE 512
+    #define DNN_MIN(a, b) ((a) < (b) ? (a) : (b))
+    #define DNN_INLINE static inline __attribute__((always_inline))
+
+    /* Vectors of GCC's and clang's vector extensions, of each build's native
+       width (wider vectors than the hardware's come out scalarized): 16 bytes
+       for the baseline (SSE2), 32 for AVX2. */
+    typedef double dnn_v2d __attribute__((vector_size(16)));
+    typedef long long dnn_v2di __attribute__((vector_size(16)));
+    typedef float dnn_v4f __attribute__((vector_size(16)));
+    typedef int dnn_v4i __attribute__((vector_size(16)));
+    typedef float dnn_v2f __attribute__((vector_size(8)));
+    typedef double dnn_v4d __attribute__((vector_size(32)));
+    typedef long long dnn_v4di __attribute__((vector_size(32)));
+    typedef float dnn_v8f __attribute__((vector_size(32)));
+    typedef int dnn_v8i __attribute__((vector_size(32)));
+
+    /* exp(x) for |x| <= 708 (float64): x = k ln2 + r with |r| <= ln2 / 2 (ln2
+       in two parts, the first exact times any such k), exp(r) by its Taylor
+       series to r^13 (truncation < 1e-17), times 2^k made from k's bits. The
+       k of round(x / ln2) comes out of adding 1.5 * 2^52: its low bits are k. */
+    #define DNN_VEXP_D(NAME, ATTR, V, IV)                                               \\
+    DNN_INLINE ATTR V NAME(V x) {                                                       \\
+        const double shift = 0x1.8p52;                                                  \\
+        V t = x * 1.4426950408889634 + shift, k = t - shift, r, p, scale;               \\
+        IV bits;                                                                        \\
+        r = x - k * 6.93147180369123816490e-01;                                         \\
+        r = r - k * 1.90821492927058770002e-10;                                         \\
+        p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;                               \\
+        p = p * r + 1.0 / 39916800.0;                                                   \\
+        p = p * r + 1.0 / 3628800.0;                                                    \\
+        p = p * r + 1.0 / 362880.0;                                                     \\
+        p = p * r + 1.0 / 40320.0;                                                      \\
+        p = p * r + 1.0 / 5040.0;                                                       \\
+        p = p * r + 1.0 / 720.0;                                                        \\
+        p = p * r + 1.0 / 120.0;                                                        \\
+        p = p * r + 1.0 / 24.0;                                                         \\
+        p = p * r + 1.0 / 6.0;                                                          \\
+        p = p * r + 0.5;                                                                \\
+        p = p * r + 1.0;                                                                \\
+        p = p * r + 1.0;                                                                \\
+        memcpy(&bits, &t, sizeof bits);                                                 \\
+        bits = (bits << 52) + 0x3ff0000000000000LL;                                     \\
+        memcpy(&scale, &bits, sizeof scale);                                            \\
+        return p * scale;                                                               \\
+    }
+
+    /* The same in float32 for |x| <= 87, to r^7 (truncation < 6e-9). */
+    #define DNN_VEXP_F(NAME, ATTR, V, IV)                                               \\
+    DNN_INLINE ATTR V NAME(V x) {                                                       \\
+        const float shift = 0x1.8p23f;                                                  \\
+        V t = x * 1.44269504f + shift, k = t - shift, r, p, scale;                      \\
+        IV bits;                                                                        \\
+        r = x - k * 0.693145751953125f;                                                 \\
+        r = r - k * 1.428606765330187045e-06f;                                          \\
+        p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;                                       \\
+        p = p * r + 1.0f / 120.0f;                                                      \\
+        p = p * r + 1.0f / 24.0f;                                                       \\
+        p = p * r + 1.0f / 6.0f;                                                        \\
+        p = p * r + 0.5f;                                                               \\
+        p = p * r + 1.0f;                                                               \\
+        p = p * r + 1.0f;                                                               \\
+        memcpy(&bits, &t, sizeof bits);                                                 \\
+        bits = (bits << 23) + 0x3f800000;                                               \\
+        memcpy(&scale, &bits, sizeof scale);                                            \\
+        return p * scale;                                                               \\
+    }
+
+    /* Sums in double: a vector of doubles adds as it is, one of floats in two
+       halves, each widened to VD. */
+    #define DNN_ACC_SAME(VD, HALF, a0, a1, d) ((a0) += (d))
+    #define DNN_ACC_SPLIT(VD, HALF, a0, a1, d)                                          \\
+        do {                                                                            \\
+            HALF lo_, hi_;                                                              \\
+            memcpy(&lo_, &(d), sizeof lo_);                                             \\
+            memcpy(&hi_, (const char*) &(d) + sizeof lo_, sizeof hi_);                  \\
+            (a0) += __builtin_convertvector(lo_, VD);                                   \\
+            (a1) += __builtin_convertvector(hi_, VD);                                   \\
+        } while (0)
+
+    DNN_INLINE double dnn_exp_d(double x) { return exp(x); }
+    DNN_INLINE float dnn_exp_f(float x) { return expf(x); }
+
+    /* The kernels, once per element type T (suffix S) and instruction set
+       ISA (function attribute ATTR): V the vector of LANES T's, IV the integer
+       vector a comparison of V's gives, VD the vector of doubles the sums
+       run in (HALF: half a V, widened to a VD), ACC how a V is added to them,
+       VEXP the vector exp, good for |x| <= EXP_LIMIT. */
+    #define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT) \\
+                                                                                        \\
+    DNN_INLINE ATTR void dnn_bias_act_row_##S##_##ISA(int n, T* __restrict c, T bias,   \\
+                                                      int relu) {                       \\
+        int j;                                                                          \\
+        for (j = 0; j < n; j++) c[j] = c[j] + bias;                                     \\
+        if (relu)                                                                       \\
+            for (j = 0; j < n; j++) c[j] = c[j] > 0 ? c[j] : 0;                        \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR void dnn_bias_act_##S##_##ISA(int R, int m, T* C, int ldc,              \\
+                                              const T* bias, int relu) {                \\
+        int r;                                                                          \\
+        for (r = 0; r < R; r++)                                                         \\
+            dnn_bias_act_row_##S##_##ISA(m, C + (ptrdiff_t) r * ldc, bias[r], relu);    \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR void dnn_combine_##S##_##ISA(int R, int K, int m, const T* M, int rs,   \\
+                                             int cs, const T* B, int ldb, T* C, int ldc,\\
+                                             const T* bias, int relu) {                 \\
+        int j0, r, k, j, n;                                                             \\
+        for (j0 = 0; j0 < m; j0 += DNN_TILE) {                                          \\
+            n = DNN_MIN(m - j0, DNN_TILE);                                              \\
+            for (r = 0; r < R; r++) {                                                   \\
+                T* __restrict c = C + (ptrdiff_t) r * ldc + j0;                         \\
+                const T* __restrict b = B + j0;                                         \\
+                T w = M[(ptrdiff_t) r * rs];                                            \\
+                for (j = 0; j < n; j++) c[j] = w * b[j];                                \\
+                for (k = 1; k < K; k++) {                                               \\
+                    b = B + (ptrdiff_t) k * ldb + j0;                                   \\
+                    w = M[(ptrdiff_t) r * rs + (ptrdiff_t) k * cs];                     \\
+                    for (j = 0; j < n; j++) c[j] = c[j] + w * b[j];                     \\
+                }                                                                       \\
+                if (bias != NULL) dnn_bias_act_row_##S##_##ISA(n, c, bias[r], relu);   \\
+            }                                                                           \\
+        }                                                                               \\
+    }                                                                                   \\
+                                                                                        \\
+    /* sum(x[i] * y[i]) in two vector accumulators: a serial chain of adds */           \\
+    /* would wait on the adder's latency at every element. */                           \\
+    DNN_INLINE ATTR double dnn_dot_##S##_##ISA(int n, const T* x, const T* y) {         \\
+        V a0 = {0}, a1 = {0}, vx, vy;                                                   \\
+        int j = 0, l;                                                                   \\
+        double s = 0.0;                                                                 \\
+        for (; j + 2 * LANES <= n; j += 2 * LANES) {                                    \\
+            memcpy(&vx, x + j, sizeof(V));                                              \\
+            memcpy(&vy, y + j, sizeof(V));                                              \\
+            a0 += vx * vy;                                                              \\
+            memcpy(&vx, x + j + LANES, sizeof(V));                                      \\
+            memcpy(&vy, y + j + LANES, sizeof(V));                                      \\
+            a1 += vx * vy;                                                              \\
+        }                                                                               \\
+        a0 += a1;                                                                       \\
+        for (l = 0; l < LANES; l++) s += a0[l];                                         \\
+        for (; j < n; j++) s += (double) x[j] * y[j];                                   \\
+        return s;                                                                       \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR void dnn_dots_##S##_##ISA(int R, int K, int m, const T* D, int ldd,     \\
+                                          const T* A, int lda, double* out) {           \\
+        int j0, r, k, n;                                                                \\
+        for (r = 0; r < R * K; r++) out[r] = 0.0;                                       \\
+        for (j0 = 0; j0 < m; j0 += DNN_TILE) {                                          \\
+            n = DNN_MIN(m - j0, DNN_TILE);                                              \\
+            for (r = 0; r < R; r++)                                                     \\
+                for (k = 0; k < K; k++)                                                 \\
+                    out[r * K + k] += dnn_dot_##S##_##ISA(                              \\
+                        n, D + (ptrdiff_t) r * ldd + j0, A + (ptrdiff_t) k * lda + j0); \\
+        }                                                                               \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR void dnn_relu_backward_##S##_##ISA(int R, int m, T* D, int ldd,         \\
+                                                   const T* H, int ldh, T* db,         \\
+                                                   double scale) {                      \\
+        int r, j, l;                                                                    \\
+        V d, h, zero = {0};                                                             \\
+        for (r = 0; r < R; r++) {                                                       \\
+            T* row = D + (ptrdiff_t) r * ldd;                                           \\
+            const T* hrow = H + (ptrdiff_t) r * ldh;                                    \\
+            VD a0 = {0}, a1 = {0};                                                      \\
+            double s = 0.0;                                                             \\
+            for (j = 0; j + LANES <= m; j += LANES) {                                   \\
+                memcpy(&d, row + j, sizeof(V));                                         \\
+                memcpy(&h, hrow + j, sizeof(V));                                        \\
+                d = (V) ((IV) d & (h > zero));                                          \\
+                memcpy(row + j, &d, sizeof(V));                                         \\
+                ACC(VD, HALF, a0, a1, d);                                               \\
+            }                                                                           \\
+            a0 += a1;                                                                   \\
+            for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];      \\
+            for (; j < m; j++) {                                                        \\
+                row[j] = hrow[j] > 0 ? row[j] : 0;                                      \\
+                s += row[j];                                                            \\
+            }                                                                           \\
+            if (db != NULL) db[r] = (T) (scale * s);                                    \\
+        }                                                                               \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR double dnn_output_grad_##S##_##ISA(int m, const T* Z, const T* Y,       \\
+                                                   T* D) {                              \\
+        int j, l, wide;                                                                 \\
+        V z, y, t, d;                                                                   \\
+        VD a0 = {0}, a1 = {0};                                                          \\
+        double s = 0.0;                                                                 \\
+        const T one = 1, limit = EXP_LIMIT;                                             \\
+        for (j = 0; j + LANES <= m; j += LANES) {                                       \\
+            memcpy(&z, Z + j, sizeof(V));                                               \\
+            memcpy(&y, Y + j, sizeof(V));                                               \\
+            t = -z;                                                                     \\
+            wide = 0;                                                                   \\
+            for (l = 0; l < LANES; l++)                                                 \\
+                wide |= !(t[l] >= -limit && t[l] <= limit);                             \\
+            if (!wide) {                                                                \\
+                d = one / (one + VEXP(t)) - y;                                          \\
+            } else {  /* saturated (or nan): libm's exp, as the reference */            \\
+                for (l = 0; l < LANES; l++)                                             \\
+                    d[l] = one / (one + dnn_exp_##S(t[l])) - y[l];                      \\
+            }                                                                           \\
+            memcpy(D + j, &d, sizeof(V));                                               \\
+            ACC(VD, HALF, a0, a1, d);                                                   \\
+        }                                                                               \\
+        a0 += a1;                                                                       \\
+        for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];          \\
+        for (; j < m; j++) {                                                            \\
+            D[j] = one / (one + dnn_exp_##S(-Z[j])) - Y[j];                             \\
+            s += D[j];                                                                  \\
+        }                                                                               \\
+        return s;                                                                       \\
+    }
+
+    DNN_VEXP_D(dnn_vexp_d_base, , dnn_v2d, dnn_v2di)
+    DNN_VEXP_F(dnn_vexp_f_base, , dnn_v4f, dnn_v4i)
+    DNN_SIMD_KERNELS(double, d, base, , dnn_v2d, dnn_v2di, 2, dnn_v2d, dnn_v2d,
+                     DNN_ACC_SAME, dnn_vexp_d_base, 708.0)
+    DNN_SIMD_KERNELS(float, f, base, , dnn_v4f, dnn_v4i, 4, dnn_v2d, dnn_v2f,
+                     DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f)
+    #if DNN_HAS_AVX2_BUILD
+    DNN_VEXP_D(dnn_vexp_d_avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di)
+    DNN_VEXP_F(dnn_vexp_f_avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i)
+    DNN_SIMD_KERNELS(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di, 4, dnn_v4d,
+                     dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0)
+    DNN_SIMD_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i, 8, dnn_v4d,
+                     dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f)
+    #endif
+
+    /* One table of kernels per instruction set, and the one in use. */
+    typedef struct {
+        void (*combine_d)(int, int, int, const double*, int, int, const double*, int,
+                          double*, int, const double*, int);
+        void (*combine_f)(int, int, int, const float*, int, int, const float*, int,
+                          float*, int, const float*, int);
+        void (*dots_d)(int, int, int, const double*, int, const double*, int, double*);
+        void (*dots_f)(int, int, int, const float*, int, const float*, int, double*);
+        void (*bias_act_d)(int, int, double*, int, const double*, int);
+        void (*bias_act_f)(int, int, float*, int, const float*, int);
+        void (*relu_backward_d)(int, int, double*, int, const double*, int, double*, double);
+        void (*relu_backward_f)(int, int, float*, int, const float*, int, float*, double);
+        double (*output_grad_d)(int, const double*, const double*, double*);
+        double (*output_grad_f)(int, const float*, const float*, float*);
+    } dnn_simd_table;
+
+    #define DNN_SIMD_TABLE(ISA) {                                                       \\
+        dnn_combine_d_##ISA, dnn_combine_f_##ISA, dnn_dots_d_##ISA, dnn_dots_f_##ISA,   \\
+        dnn_bias_act_d_##ISA, dnn_bias_act_f_##ISA,                                     \\
+        dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \\
+        dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA }
+
+    static const dnn_simd_table dnn_simd_base = DNN_SIMD_TABLE(base);
+    #if DNN_HAS_AVX2_BUILD
+    static const dnn_simd_table dnn_simd_avx2_table = DNN_SIMD_TABLE(avx2);
+    #endif
+
+    static const dnn_simd_table* dnn_simd = &dnn_simd_base;
+    static int dnn_simd_avx2 = 0;
+
+    /* Whether this CPU and OS run AVX2 + FMA code (GCC's and clang's
+       cpu-feature tests also check, in XCR0, that the OS saves AVX state). */
+    static int dnn_simd_cpu_has_avx2(void) {
+    #if DNN_HAS_AVX2_BUILD
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #else
+        return 0;
+    #endif
+    }
+
+    /* Use the AVX2 kernels (if the CPU has them) or the baseline ones;
+       returns whether AVX2 is now in use. Called at import, and by tests;
+       never while a fit runs. */
+    static int dnn_simd_use_avx2(int want) {
+    #if DNN_HAS_AVX2_BUILD
+        if (want && dnn_simd_cpu_has_avx2()) {
+            dnn_simd = &dnn_simd_avx2_table;
+            dnn_simd_avx2 = 1;
+            return 1;
+        }
+    #endif
+        dnn_simd = &dnn_simd_base;
+        dnn_simd_avx2 = 0;
+        return 0;
+    }
+    """
+    ctypedef struct dnn_simd_table:
+        void combine_d(int R, int K, int m, const double* M, int rs, int cs,
+                       const double* B, int ldb, double* C, int ldc,
+                       const double* bias, int relu) noexcept nogil
+        void combine_f(int R, int K, int m, const float* M, int rs, int cs,
+                       const float* B, int ldb, float* C, int ldc,
+                       const float* bias, int relu) noexcept nogil
+        void dots_d(int R, int K, int m, const double* D, int ldd,
+                    const double* A, int lda, double* out) noexcept nogil
+        void dots_f(int R, int K, int m, const float* D, int ldd,
+                    const float* A, int lda, double* out) noexcept nogil
+        void bias_act_d(int R, int m, double* C, int ldc, const double* bias,
+                        int relu) noexcept nogil
+        void bias_act_f(int R, int m, float* C, int ldc, const float* bias,
+                        int relu) noexcept nogil
+        void relu_backward_d(int R, int m, double* D, int ldd, const double* H, int ldh,
+                             double* db, double scale) noexcept nogil
+        void relu_backward_f(int R, int m, float* D, int ldd, const float* H, int ldh,
+                             float* db, double scale) noexcept nogil
+        double output_grad_d(int m, const double* Z, const double* Y,
+                             double* D) noexcept nogil
+        double output_grad_f(int m, const float* Z, const float* Y,
+                             float* D) noexcept nogil
+    const dnn_simd_table* dnn_simd
+    int dnn_simd_use_avx2(int want) nogil
+    int dnn_simd_avx2
+
+
+from cython cimport floating
+
+
+cdef inline void combine(int R, int K, int m, const floating* M, int rs, int cs,
+                         const floating* B, int ldb, floating* C, int ldc,
+                         const floating* bias, bint relu) noexcept nogil:
+    """C[r, :] := sum_k M[r*rs + k*cs] B[k, :] (+ bias[r]) (then relu); C (R, m)."""
+    if floating is double:
+        dnn_simd.combine_d(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)
+    else:
+        dnn_simd.combine_f(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)
+
+
+cdef inline void dots(int R, int K, int m, const floating* D, int ldd,
+                      const floating* A, int lda, double* out) noexcept nogil:
+    """out[r*K + k] := sum_j D[r, j] A[k, j] in double; D (R, m), A (K, m)."""
+    if floating is double:
+        dnn_simd.dots_d(R, K, m, D, ldd, A, lda, out)
+    else:
+        dnn_simd.dots_f(R, K, m, D, ldd, A, lda, out)
+
+
+cdef inline void bias_act(int R, int m, floating* C, int ldc, const floating* bias,
+                          bint relu) noexcept nogil:
+    """C[r, :] := C[r, :] + bias[r] (then relu), in place; C (R, m)."""
+    if floating is double:
+        dnn_simd.bias_act_d(R, m, C, ldc, bias, relu)
+    else:
+        dnn_simd.bias_act_f(R, m, C, ldc, bias, relu)
+
+
+cdef inline void relu_backward(int R, int m, floating* D, int ldd, const floating* H, int ldh,
+                               floating* db, double scale) noexcept nogil:
+    """D := D * (H > 0) in place; if db is not NULL, db[r] := scale * sum_j D[r, j]."""
+    if floating is double:
+        dnn_simd.relu_backward_d(R, m, D, ldd, H, ldh, db, scale)
+    else:
+        dnn_simd.relu_backward_f(R, m, D, ldd, H, ldh, db, scale)
+
+
+cdef inline double output_grad(int m, const floating* Z, const floating* Y,
+                               floating* D) noexcept nogil:
+    """D := sigmoid(Z) - Y, (m,); returns sum(D), summed in double."""
+    if floating is double:
+        return dnn_simd.output_grad_d(m, Z, Y, D)
+    else:
+        return dnn_simd.output_grad_f(m, Z, Y, D)
