@@ -48,10 +48,11 @@ cdef extern from *:
     #include <string.h>
 
     #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    #define DNN_HAS_AVX2_BUILD 1
+    #define DNN_HAS_X86_BUILDS 1
     #define DNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+    #define DNN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
     #else
-    #define DNN_HAS_AVX2_BUILD 0
+    #define DNN_HAS_X86_BUILDS 0
     #endif
 
     /* The vector helpers are always inlined, so no vector crosses a call:
@@ -64,10 +65,19 @@ cdef extern from *:
     #define DNN_TILE 512
     #define DNN_MIN(a, b) ((a) < (b) ? (a) : (b))
     #define DNN_INLINE static inline __attribute__((always_inline))
+    /* Unroll a loop of a constant, small trip count in full, so that the
+       arrays it indexes become registers. */
+    #if defined(__clang__)
+    #define DNN_UNROLL _Pragma("clang loop unroll(full)")
+    #elif defined(__GNUC__)
+    #define DNN_UNROLL _Pragma("GCC unroll 16")
+    #else
+    #define DNN_UNROLL
+    #endif
 
     /* Vectors of GCC's and clang's vector extensions, of each build's native
        width (wider vectors than the hardware's come out scalarized): 16 bytes
-       for the baseline (SSE2), 32 for AVX2. */
+       for the baseline (SSE2), 32 for AVX2, 64 for AVX-512. */
     typedef double dnn_v2d __attribute__((vector_size(16)));
     typedef long long dnn_v2di __attribute__((vector_size(16)));
     typedef float dnn_v4f __attribute__((vector_size(16)));
@@ -77,6 +87,10 @@ cdef extern from *:
     typedef long long dnn_v4di __attribute__((vector_size(32)));
     typedef float dnn_v8f __attribute__((vector_size(32)));
     typedef int dnn_v8i __attribute__((vector_size(32)));
+    typedef double dnn_v8d __attribute__((vector_size(64)));
+    typedef long long dnn_v8di __attribute__((vector_size(64)));
+    typedef float dnn_v16f __attribute__((vector_size(64)));
+    typedef int dnn_v16i __attribute__((vector_size(64)));
 
     /* exp(x) for |x| <= 708 (float64): x = k ln2 + r with |r| <= ln2 / 2 (ln2
        in two parts, the first exact times any such k), exp(r) by its Taylor
@@ -144,12 +158,79 @@ cdef extern from *:
     DNN_INLINE double dnn_exp_d(double x) { return exp(x); }
     DNN_INLINE float dnn_exp_f(float x) { return expf(x); }
 
+    /* One register block of ``nn``: C[r, j] := sum_k M[r, k] B[k, j] (+ bias[r],
+       then relu) for rows r0 <= r < r0 + NR_ and columns j0 <= j < j0 + NV_ *
+       LANES, in NR_ x NV_ vector accumulators, k in order, one store per
+       element. NR_ and NV_ are constants of each instantiation, so the
+       accumulators live in registers. */
+    #define DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NV_)                 \\
+    DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,       \\
+            const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
+            const T* bias, int relu) {                                                  \\
+        V acc[NR_][NV_], b[NV_], c, zero = {0};                                         \\
+        int i, v, k;                                                                    \\
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
+            DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                                 \\
+        for (k = 0; k < K; k++) {                                                       \\
+            const T* brow = B + (ptrdiff_t) k * ldb + j0;                               \\
+            DNN_UNROLL for (v = 0; v < NV_; v++) memcpy(&b[v], brow + v * LANES, sizeof(V));       \\
+            DNN_UNROLL for (i = 0; i < NR_; i++) {                                                 \\
+                T w = M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs];                \\
+                DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] += w * b[v];                        \\
+            }                                                                           \\
+        }                                                                               \\
+        DNN_UNROLL for (i = 0; i < NR_; i++) {                                                     \\
+            T* crow = C + (ptrdiff_t) (r0 + i) * ldc + j0;                              \\
+            DNN_UNROLL for (v = 0; v < NV_; v++) {                                                 \\
+                c = acc[i][v];                                                          \\
+                if (bias != NULL) {                                                     \\
+                    c = c + bias[r0 + i];                                               \\
+                    if (relu) c = (V) ((IV) c & (c > zero));                            \\
+                }                                                                       \\
+                memcpy(crow + v * LANES, &c, sizeof(V));                                \\
+            }                                                                           \\
+        }                                                                               \\
+    }
+
+    /* One register block of ``nt``: W[r, k] := alpha * sum_j D[r, j] A[k, j]
+       (+ W[r, k] if add) for r0 <= r < r0 + NR_ and k0 <= k < k0 + NK_, in
+       NR_ x NK_ vector accumulators over the examples; their lanes are then
+       summed in double, the sum rounded to T and scaled: a gemm's
+       alpha * (D A^T) + beta * W. */
+    #define DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, NAME, NR_, NK_)                     \\
+    DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,       \\
+            T alpha, const T* D, int ldd, const T* A, int lda, int add, T* W, int ldw) {\\
+        V acc[NR_][NK_], d[NR_], a, zero = {0};                                         \\
+        int i, q, j, l, jt;                                                             \\
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                                 \\
+        for (j = 0; j + LANES <= m; j += LANES) {                                       \\
+            DNN_UNROLL for (i = 0; i < NR_; i++)                                                   \\
+                memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + j, sizeof(V));          \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) {                                                 \\
+                memcpy(&a, A + (ptrdiff_t) (k0 + q) * lda + j, sizeof(V));              \\
+                DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;                        \\
+            }                                                                           \\
+        }                                                                               \\
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) {                                                 \\
+                const T* drow = D + (ptrdiff_t) (r0 + i) * ldd;                         \\
+                const T* arow = A + (ptrdiff_t) (k0 + q) * lda;                         \\
+                T* w = W + (ptrdiff_t) (r0 + i) * ldw + k0 + q;                         \\
+                double sum = 0.0;                                                       \\
+                for (l = 0; l < LANES; l++) sum += acc[i][q][l];                        \\
+                for (jt = j; jt < m; jt++) sum += (double) drow[jt] * arow[jt];         \\
+                *w = add ? *w + alpha * (T) sum : alpha * (T) sum;                      \\
+            }                                                                           \\
+    }
+
     /* The kernels, once per element type T (suffix S) and instruction set
        ISA (function attribute ATTR): V the vector of LANES T's, IV the integer
        vector a comparison of V's gives, VD the vector of doubles the sums
        run in (HALF: half a V, widened to a VD), ACC how a V is added to them,
        VEXP the vector exp, good for |x| <= EXP_LIMIT. */
-    #define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT) \\
+    #define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT, \\
+                             NR, NV, NTR, NTK)                                          \\
                                                                                         \\
     DNN_INLINE ATTR void dnn_bias_act_row_##S##_##ISA(int n, T* __restrict c, T bias,   \\
                                                       int relu) {                       \\
@@ -166,57 +247,84 @@ cdef extern from *:
             dnn_bias_act_row_##S##_##ISA(m, C + (ptrdiff_t) r * ldc, bias[r], relu);    \\
     }                                                                                   \\
                                                                                         \\
-    static ATTR void dnn_combine_##S##_##ISA(int R, int K, int m, const T* M, int rs,   \\
-                                             int cs, const T* B, int ldb, T* C, int ldc,\\
-                                             const T* bias, int relu) {                 \\
-        int j0, r, k, j, n;                                                             \\
-        for (j0 = 0; j0 < m; j0 += DNN_TILE) {                                          \\
-            n = DNN_MIN(m - j0, DNN_TILE);                                              \\
-            for (r = 0; r < R; r++) {                                                   \\
-                T* __restrict c = C + (ptrdiff_t) r * ldc + j0;                         \\
-                const T* __restrict b = B + j0;                                         \\
-                T w = M[(ptrdiff_t) r * rs];                                            \\
-                for (j = 0; j < n; j++) c[j] = w * b[j];                                \\
-                for (k = 1; k < K; k++) {                                               \\
-                    b = B + (ptrdiff_t) k * ldb + j0;                                   \\
-                    w = M[(ptrdiff_t) r * rs + (ptrdiff_t) k * cs];                     \\
-                    for (j = 0; j < n; j++) c[j] = c[j] + w * b[j];                     \\
-                }                                                                       \\
-                if (bias != NULL) dnn_bias_act_row_##S##_##ISA(n, c, bias[r], relu);   \\
-            }                                                                           \\
-        }                                                                               \\
-    }                                                                                   \\
+    DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, big, NR, NV)                            \\
+    DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NR, 1)                            \\
+    DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NV)                            \\
+    DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, one, 1, 1)                              \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, big, NTR, NTK)                              \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, rows, NTR, 1)                               \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, cols, 1, NTK)                               \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, one, 1, 1)                                  \\
                                                                                         \\
-    /* sum(x[i] * y[i]) in two vector accumulators: a serial chain of adds */           \\
-    /* would wait on the adder's latency at every element. */                           \\
-    DNN_INLINE ATTR double dnn_dot_##S##_##ISA(int n, const T* x, const T* y) {         \\
-        V a0 = {0}, a1 = {0}, vx, vy;                                                   \\
-        int j = 0, l;                                                                   \\
-        double s = 0.0;                                                                 \\
-        for (; j + 2 * LANES <= n; j += 2 * LANES) {                                    \\
-            memcpy(&vx, x + j, sizeof(V));                                              \\
-            memcpy(&vy, y + j, sizeof(V));                                              \\
-            a0 += vx * vy;                                                              \\
-            memcpy(&vx, x + j + LANES, sizeof(V));                                      \\
-            memcpy(&vy, y + j + LANES, sizeof(V));                                      \\
-            a1 += vx * vy;                                                              \\
-        }                                                                               \\
-        a0 += a1;                                                                       \\
-        for (l = 0; l < LANES; l++) s += a0[l];                                         \\
-        for (; j < n; j++) s += (double) x[j] * y[j];                                   \\
-        return s;                                                                       \\
-    }                                                                                   \\
-                                                                                        \\
-    static ATTR void dnn_dots_##S##_##ISA(int R, int K, int m, const T* D, int ldd,     \\
-                                          const T* A, int lda, double* out) {           \\
-        int j0, r, k, n;                                                                \\
-        for (r = 0; r < R * K; r++) out[r] = 0.0;                                       \\
-        for (j0 = 0; j0 < m; j0 += DNN_TILE) {                                          \\
-            n = DNN_MIN(m - j0, DNN_TILE);                                              \\
-            for (r = 0; r < R; r++)                                                     \\
+    /* nn's rows r0 .. r0 + NR_ - 1 (NR_ = NR or 1), columns j0 <= j < m    */           \\
+    /* fewer than LANES, one at a time. */                                              \\
+    DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int K, \\
+            const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
+            const T* bias, int relu) {                                                  \\
+        int i, j, k;                                                                    \\
+        for (i = 0; i < NR_; i++)                                                       \\
+            for (j = j0; j < m; j++) {                                                  \\
+                T c = 0;                                                                \\
                 for (k = 0; k < K; k++)                                                 \\
-                    out[r * K + k] += dnn_dot_##S##_##ISA(                              \\
-                        n, D + (ptrdiff_t) r * ldd + j0, A + (ptrdiff_t) k * lda + j0); \\
+                    c = c + M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs]           \\
+                            * B[(ptrdiff_t) k * ldb + j];                               \\
+                if (bias != NULL) {                                                     \\
+                    c = c + bias[r0 + i];                                               \\
+                    if (relu) c = c > 0 ? c : 0;                                        \\
+                }                                                                       \\
+                C[(ptrdiff_t) (r0 + i) * ldc + j] = c;                                  \\
+            }                                                                           \\
+    }                                                                                   \\
+                                                                                        \\
+    DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int m,         \\
+            const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
+            const T* bias, int relu) {                                                  \\
+        int j = 0;                                                                      \\
+        if (NR_ == NR) {                                                                \\
+            for (; j + NV * LANES <= m; j += NV * LANES)                                \\
+                dnn_nn_block_##S##_##ISA##_big(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
+                                               bias, relu);                             \\
+            for (; j + LANES <= m; j += LANES)                                          \\
+                dnn_nn_block_##S##_##ISA##_rows(r0, j, K, M, rs, cs, B, ldb, C, ldc,    \\
+                                                bias, relu);                            \\
+        } else {                                                                        \\
+            for (; j + NV * LANES <= m; j += NV * LANES)                                \\
+                dnn_nn_block_##S##_##ISA##_cols(r0, j, K, M, rs, cs, B, ldb, C, ldc,    \\
+                                                bias, relu);                            \\
+            for (; j + LANES <= m; j += LANES)                                          \\
+                dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
+                                               bias, relu);                             \\
+        }                                                                               \\
+        dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs,\\
+            const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \\
+        int r = 0;                                                                      \\
+        for (; r + NR <= R; r += NR)                                                    \\
+            dnn_nn_rows_##S##_##ISA(NR, r, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
+        for (; r < R; r++)                                                              \\
+            dnn_nn_rows_##S##_##ISA(1, r, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
+    }                                                                                   \\
+                                                                                        \\
+    static ATTR void dnn_nt_##S##_##ISA(int R, int K, int m, T alpha, const T* D,       \\
+            int ldd, const T* A, int lda, int add, T* W, int ldw) {                     \\
+        int r = 0, k;                                                                   \\
+        for (; r + NTR <= R; r += NTR) {                                                \\
+            for (k = 0; k + NTK <= K; k += NTK)                                         \\
+                dnn_nt_block_##S##_##ISA##_big(r, k, m, alpha, D, ldd, A, lda, add,     \\
+                                               W, ldw);                                 \\
+            for (; k < K; k++)                                                          \\
+                dnn_nt_block_##S##_##ISA##_rows(r, k, m, alpha, D, ldd, A, lda, add,    \\
+                                                W, ldw);                                \\
+        }                                                                               \\
+        for (; r < R; r++) {                                                            \\
+            for (k = 0; k + NTK <= K; k += NTK)                                         \\
+                dnn_nt_block_##S##_##ISA##_cols(r, k, m, alpha, D, ldd, A, lda, add,    \\
+                                                W, ldw);                                \\
+            for (; k < K; k++)                                                          \\
+                dnn_nt_block_##S##_##ISA##_one(r, k, m, alpha, D, ldd, A, lda, add,     \\
+                                               W, ldw);                                 \\
         }                                                                               \\
     }                                                                                   \\
                                                                                         \\
@@ -279,29 +387,40 @@ cdef extern from *:
         return s;                                                                       \\
     }
 
+    /* Register blocks (accumulators + operands within the 16 vector registers
+       of SSE2 and AVX2, the 32 of AVX-512): NR x NV for ``nn``, NTR x NTK for
+       ``nt``. */
     DNN_VEXP_D(dnn_vexp_d_base, , dnn_v2d, dnn_v2di)
     DNN_VEXP_F(dnn_vexp_f_base, , dnn_v4f, dnn_v4i)
     DNN_SIMD_KERNELS(double, d, base, , dnn_v2d, dnn_v2di, 2, dnn_v2d, dnn_v2d,
-                     DNN_ACC_SAME, dnn_vexp_d_base, 708.0)
+                     DNN_ACC_SAME, dnn_vexp_d_base, 708.0, 4, 2, 3, 3)
     DNN_SIMD_KERNELS(float, f, base, , dnn_v4f, dnn_v4i, 4, dnn_v2d, dnn_v2f,
-                     DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f)
-    #if DNN_HAS_AVX2_BUILD
+                     DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f, 4, 2, 3, 3)
+    #if DNN_HAS_X86_BUILDS
     DNN_VEXP_D(dnn_vexp_d_avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di)
     DNN_VEXP_F(dnn_vexp_f_avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i)
     DNN_SIMD_KERNELS(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di, 4, dnn_v4d,
-                     dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0)
+                     dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0, 6, 2, 3, 3)
     DNN_SIMD_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i, 8, dnn_v4d,
-                     dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f)
+                     dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f, 6, 2, 3, 3)
+    DNN_VEXP_D(dnn_vexp_d_avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di)
+    DNN_VEXP_F(dnn_vexp_f_avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i)
+    DNN_SIMD_KERNELS(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di, 8, dnn_v8d,
+                     dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4)
+    DNN_SIMD_KERNELS(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i, 16, dnn_v8d,
+                     dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4)
     #endif
 
     /* One table of kernels per instruction set, and the one in use. */
     typedef struct {
-        void (*combine_d)(int, int, int, const double*, int, int, const double*, int,
-                          double*, int, const double*, int);
-        void (*combine_f)(int, int, int, const float*, int, int, const float*, int,
-                          float*, int, const float*, int);
-        void (*dots_d)(int, int, int, const double*, int, const double*, int, double*);
-        void (*dots_f)(int, int, int, const float*, int, const float*, int, double*);
+        void (*nn_d)(int, int, int, const double*, int, int, const double*, int,
+                     double*, int, const double*, int);
+        void (*nn_f)(int, int, int, const float*, int, int, const float*, int,
+                     float*, int, const float*, int);
+        void (*nt_d)(int, int, int, double, const double*, int, const double*, int, int,
+                     double*, int);
+        void (*nt_f)(int, int, int, float, const float*, int, const float*, int, int,
+                     float*, int);
         void (*bias_act_d)(int, int, double*, int, const double*, int);
         void (*bias_act_f)(int, int, float*, int, const float*, int);
         void (*relu_backward_d)(int, int, double*, int, const double*, int, double*, double);
@@ -311,57 +430,59 @@ cdef extern from *:
     } dnn_simd_table;
 
     #define DNN_SIMD_TABLE(ISA) {                                                       \\
-        dnn_combine_d_##ISA, dnn_combine_f_##ISA, dnn_dots_d_##ISA, dnn_dots_f_##ISA,   \\
+        dnn_nn_d_##ISA, dnn_nn_f_##ISA, dnn_nt_d_##ISA, dnn_nt_f_##ISA,                 \\
         dnn_bias_act_d_##ISA, dnn_bias_act_f_##ISA,                                     \\
         dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \\
         dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA }
 
-    static const dnn_simd_table dnn_simd_base = DNN_SIMD_TABLE(base);
-    #if DNN_HAS_AVX2_BUILD
-    static const dnn_simd_table dnn_simd_avx2_table = DNN_SIMD_TABLE(avx2);
+    /* Indexed by level: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (F, DQ). */
+    static const dnn_simd_table dnn_simd_tables[] = {
+        DNN_SIMD_TABLE(base),
+    #if DNN_HAS_X86_BUILDS
+        DNN_SIMD_TABLE(avx2),
+        DNN_SIMD_TABLE(avx512),
     #endif
+    };
 
-    static const dnn_simd_table* dnn_simd = &dnn_simd_base;
-    static int dnn_simd_avx2 = 0;
+    static const dnn_simd_table* dnn_simd = &dnn_simd_tables[0];
+    static int dnn_simd_level = 0;
 
-    /* Whether this CPU and OS run AVX2 + FMA code (GCC's and clang's
-       cpu-feature tests also check, in XCR0, that the OS saves AVX state). */
-    static int dnn_simd_cpu_has_avx2(void) {
-    #if DNN_HAS_AVX2_BUILD
+    /* The highest level this CPU and OS run (GCC's and clang's cpu-feature
+       tests also check, in XCR0, that the OS saves the AVX and AVX-512 state). */
+    static int dnn_simd_cpu_level(void) {
+    #if DNN_HAS_X86_BUILDS
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+        if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return 1;
+        return 2;
     #else
         return 0;
     #endif
     }
 
-    /* Use the AVX2 kernels (if the CPU has them) or the baseline ones;
-       returns whether AVX2 is now in use. Called at import, and by tests;
+    /* Use the kernels of ``level``, or of the highest level below it that the
+       CPU runs; returns the level now in use. Called at import and by tests,
        never while a fit runs. */
-    static int dnn_simd_use_avx2(int want) {
-    #if DNN_HAS_AVX2_BUILD
-        if (want && dnn_simd_cpu_has_avx2()) {
-            dnn_simd = &dnn_simd_avx2_table;
-            dnn_simd_avx2 = 1;
-            return 1;
-        }
-    #endif
-        dnn_simd = &dnn_simd_base;
-        dnn_simd_avx2 = 0;
-        return 0;
+    static int dnn_simd_use(int level) {
+        int top = dnn_simd_cpu_level();
+        if (level > top) level = top;
+        if (level < 0) level = 0;
+        dnn_simd = &dnn_simd_tables[level];
+        dnn_simd_level = level;
+        return level;
     }
     """
     ctypedef struct dnn_simd_table:
-        void combine_d(int R, int K, int m, const double* M, int rs, int cs,
-                       const double* B, int ldb, double* C, int ldc,
-                       const double* bias, int relu) noexcept nogil
-        void combine_f(int R, int K, int m, const float* M, int rs, int cs,
-                       const float* B, int ldb, float* C, int ldc,
-                       const float* bias, int relu) noexcept nogil
-        void dots_d(int R, int K, int m, const double* D, int ldd,
-                    const double* A, int lda, double* out) noexcept nogil
-        void dots_f(int R, int K, int m, const float* D, int ldd,
-                    const float* A, int lda, double* out) noexcept nogil
+        void nn_d(int R, int K, int m, const double* M, int rs, int cs,
+                  const double* B, int ldb, double* C, int ldc,
+                  const double* bias, int relu) noexcept nogil
+        void nn_f(int R, int K, int m, const float* M, int rs, int cs,
+                  const float* B, int ldb, float* C, int ldc,
+                  const float* bias, int relu) noexcept nogil
+        void nt_d(int R, int K, int m, double alpha, const double* D, int ldd,
+                  const double* A, int lda, int add, double* W, int ldw) noexcept nogil
+        void nt_f(int R, int K, int m, float alpha, const float* D, int ldd,
+                  const float* A, int lda, int add, float* W, int ldw) noexcept nogil
         void bias_act_d(int R, int m, double* C, int ldc, const double* bias,
                         int relu) noexcept nogil
         void bias_act_f(int R, int m, float* C, int ldc, const float* bias,
@@ -375,30 +496,37 @@ cdef extern from *:
         double output_grad_f(int m, const float* Z, const float* Y,
                              float* D) noexcept nogil
     const dnn_simd_table* dnn_simd
-    int dnn_simd_use_avx2(int want) nogil
-    int dnn_simd_avx2
+    int dnn_simd_use(int level) nogil
+    int dnn_simd_cpu_level() nogil
+    int dnn_simd_level
 
 
 from cython cimport floating
 
 
-cdef inline void combine(int R, int K, int m, const floating* M, int rs, int cs,
-                         const floating* B, int ldb, floating* C, int ldc,
-                         const floating* bias, bint relu) noexcept nogil:
-    """C[r, :] := sum_k M[r*rs + k*cs] B[k, :] (+ bias[r]) (then relu); C (R, m)."""
+cdef inline void nn(int R, int K, int m, const floating* M, int rs, int cs,
+                    const floating* B, int ldb, floating* C, int ldc,
+                    const floating* bias, bint relu) noexcept nogil:
+    """C[r, :] := sum_k M[r*rs + k*cs] B[k, :] (+ bias[r], then relu if asked); C (R, m).
+
+    M is (R, K) through strides: W (rs = K, cs = 1) or W^T (rs = 1, cs = R).
+    """
     if floating is double:
-        dnn_simd.combine_d(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)
+        dnn_simd.nn_d(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)
     else:
-        dnn_simd.combine_f(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)
+        dnn_simd.nn_f(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)
 
 
-cdef inline void dots(int R, int K, int m, const floating* D, int ldd,
-                      const floating* A, int lda, double* out) noexcept nogil:
-    """out[r*K + k] := sum_j D[r, j] A[k, j] in double; D (R, m), A (K, m)."""
+cdef inline void nt(int R, int K, int m, floating alpha, const floating* D, int ldd,
+                    const floating* A, int lda, bint add, floating* W, int ldw) noexcept nogil:
+    """W := alpha D A^T (+ W if ``add``); D (R, m), A (K, m), W (R, K), row strides given.
+
+    Rounded as a gemm with beta = 1 (or 0): the sum, then alpha, then W.
+    """
     if floating is double:
-        dnn_simd.dots_d(R, K, m, D, ldd, A, lda, out)
+        dnn_simd.nt_d(R, K, m, alpha, D, ldd, A, lda, add, W, ldw)
     else:
-        dnn_simd.dots_f(R, K, m, D, ldd, A, lda, out)
+        dnn_simd.nt_f(R, K, m, alpha, D, ldd, A, lda, add, W, ldw)
 
 
 cdef inline void bias_act(int R, int m, floating* C, int ldc, const floating* bias,

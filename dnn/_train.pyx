@@ -101,19 +101,30 @@ cimport dnn._simd as simd
 
 import numpy as np
 
-# dnn._simd's kernels: AVX2 + FMA where the CPU has them.
-simd.dnn_simd_use_avx2(1)
+#: The builds of dnn._simd's kernels, by level.
+SIMD_LEVELS = ("baseline", "avx2", "avx512")
+
+# The best build this CPU runs.
+simd.dnn_simd_use(len(SIMD_LEVELS) - 1)
 
 
-def simd_kernels(avx2=None):
-    """Which build of ``dnn._simd``'s kernels runs: ``"avx2"`` or ``"baseline"``.
+def simd_kernels(use=None):
+    """Which build of ``dnn._simd``'s kernels runs: one of ``SIMD_LEVELS``.
 
-    ``avx2=False`` switches to the baseline (SSE2) build, ``avx2=True`` back to
-    AVX2 where the CPU has it. For tests and measurements: not while a fit runs.
+    ``use`` (a name in ``SIMD_LEVELS``) switches to that build, or to the best
+    one below it that this CPU runs. For tests and measurements: never while
+    a fit runs.
     """
-    if avx2 is not None:
-        simd.dnn_simd_use_avx2(bool(avx2))
-    return "avx2" if simd.dnn_simd_avx2 else "baseline"
+    if use is not None:
+        if use not in SIMD_LEVELS:
+            raise ValueError("use must be one of %s, got %r" % (SIMD_LEVELS, use))
+        simd.dnn_simd_use(SIMD_LEVELS.index(use))
+    return SIMD_LEVELS[simd.dnn_simd_level]
+
+
+def simd_cpu_level():
+    """The best build of ``dnn._simd``'s kernels this CPU runs (a name in ``SIMD_LEVELS``)."""
+    return SIMD_LEVELS[simd.dnn_simd_cpu_level()]
 
 # With the Gram form, W_1 X is recomputed exactly every this many iterations,
 # which bounds the rounding that updating it incrementally accumulates (about
@@ -121,11 +132,6 @@ def simd_kernels(avx2=None):
 cdef enum:
     GRAM_REFRESH = 64
 
-# A product whose small matrix (W_l, n_l x n_{l-1}) has at most this many
-# entries runs in dnn._simd's loops instead of BLAS, in the features-major
-# layout: there a gemm call costs more in set-up and packing than in arithmetic.
-cdef enum:
-    SMALL_PRODUCT = 64
 
 
 cdef struct Net:
@@ -133,6 +139,7 @@ cdef struct Net:
     int m                 # examples
     const int* n          # n[0..L]: layer sizes
     bint sm               # hidden activations and gradients samples-major (m, n_l)
+    const unsigned char* own  # own[l]: layer l's products in dnn._simd's kernels, not BLAS (FM only)
     const void* X         # (n_0, m) features-major, row stride ldx
     int ldx               # X's row stride: m, or all examples' count for a shard
     const void* Y         # (m,) labels in {0, 1}
@@ -243,20 +250,6 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
         db[j] = <floating> (scale * acc[j])
 
 
-cdef inline void small_step(int size, floating alpha, const double* sums, bint add,
-                            floating* W) noexcept nogil:
-    """W := W + alpha * sums (``add``) or W := alpha * sums, sums rounded to W's dtype first.
-
-    The rounding of ``update_weights``'s gemm: the product, then alpha, then W.
-    """
-    cdef int i
-    for i in range(size):
-        if add:
-            W[i] = W[i] + alpha * <floating> sums[i]
-        else:
-            W[i] = alpha * <floating> sums[i]
-
-
 cdef inline void update_bias(int n, floating lr, floating* b,
                              const floating* db) noexcept nogil:
     """b := b - lr * db, in the reference's rounding."""
@@ -364,8 +357,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
     cdef floating lr = <floating> net.lr
     cdef floating alpha = <floating> (-net.lr / m)
     cdef double cost = NAN, acc
-    cdef bint tiny
-    cdef double sums[SMALL_PRODUCT]
+    cdef bint own
 
     # Forward: hidden layers, relu in place (Z_l is not kept, see above).
     Z = <floating*> net.H[L]
@@ -377,9 +369,9 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         Z = <floating*> net.H[l]
         if l == 1 and net.gram:
             gram_first_layer(net, exact, Z)
-        elif not sm and n_out * n_in <= SMALL_PRODUCT:
-            simd.combine(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
-                          <const floating*> net.b[l], l < L)
+        elif not sm and net.own[l]:
+            simd.nn(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
+                    <const floating*> net.b[l], l < L)
         elif not sm:
             # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
             gemm(False, False, n_out, m, n_in, <floating> 1.0, <const floating*> net.W[l], n_in,
@@ -406,21 +398,20 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         n_in = n[l - 1]
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
         lda = net.ldx if l == 1 else (n_in if sm else m)
-        tiny = not sm and n_out * n_in <= SMALL_PRODUCT
-        if l > 1 and tiny:
+        own = not sm and net.own[l]
+        if l > 1 and own:
             # dA = W^T dZ: W read through its transpose's strides.
-            simd.combine(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
-                          NULL, False)
+            simd.nn(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
+                    NULL, False)
         elif l > 1:
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
         if l == 1 and net.gram and not partial:
             gram_update(net, alpha, D)
-        elif tiny:
-            simd.dots(n_out, n_in, m, D, m, A, lda, sums)
-            if partial:
-                small_step(n_out * n_in, <floating> 1.0, sums, False, <floating*> net.dWp[l])
-            else:
-                small_step(n_out * n_in, alpha, sums, True, <floating*> net.W[l])
+        elif own and partial:
+            simd.nt(n_out, n_in, m, <floating> 1.0, D, m, A, lda, False,
+                    <floating*> net.dWp[l], n_in)
+        elif own:
+            simd.nt(n_out, n_in, m, alpha, D, m, A, lda, True, <floating*> net.W[l], n_in)
         elif partial:
             update_weights(sm, sm and l > 1, n_out, n_in, m, <floating> 1.0, D, A, lda,
                            <floating> 0.0, <floating*> net.dWp[l])
@@ -862,7 +853,7 @@ def shard_bounds(int m, int shards):
 cdef class Trainer:
     """The workspace and loop of one training run; parameters updated in place.
 
-    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, gram, shards)``:
+    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, gram, shards, own)``:
     ``weights[l-1]`` is W_l, a C-contiguous ``(n_l, n_{l-1})`` array, and
     ``biases[l-1]`` is b_l, ``(n_l, 1)``, both of one dtype (float32 or
     float64), updated in place by ``run``; ``X`` is ``(n_0, m)`` and ``Y``
@@ -873,6 +864,9 @@ cdef class Trainer:
     layer and ``shards`` > 1 splits the examples into that many blocks, each
     with a workspace of its own, whose gradients ``run`` may compute on
     several threads (see the module's docstring). The Gram form needs one shard.
+    ``own``, L booleans or None (all False): which layers' products run in
+    ``dnn._simd``'s kernels instead of BLAS, in the features-major layout
+    (ignored samples-major); ``dnn.models._own_products`` decides.
     """
     cdef Net net          # the whole batch, when shards == 1
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
@@ -881,7 +875,7 @@ cdef class Trainer:
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
-                  bint samples_major=False, bint gram=False, int shards=1):
+                  bint samples_major=False, bint gram=False, int shards=1, own=None):
         cdef int L = len(weights)
         cdef int l, m, s
         if L < 1 or len(biases) != L:
@@ -909,23 +903,29 @@ cdef class Trainer:
         if not 1 <= shards <= m or (shards > 1 and gram):
             raise ValueError("shards must be between 1 and m = %d, and 1 with the Gram form; "
                              "got %d" % (m, shards))
+        own_flags = np.zeros(L + 1, dtype=np.uint8)
+        if own is not None:
+            if len(own) != L:
+                raise ValueError("own must hold one flag per layer, %d, got %d" % (L, len(own)))
+            own_flags[1:] = [bool(o) and not samples_major for o in own]
         w_ptr = np.zeros(L + 1, dtype=np.uintp)
         b_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
             w_ptr[l] = address(weights[l - 1])
             b_ptr[l] = address(biases[l - 1])
         self.is_double = dtype == np.float64
-        keep = [weights, biases, X, Y, dims, w_ptr, b_ptr]
+        keep = [weights, biases, X, Y, dims, w_ptr, b_ptr, own_flags]
         if shards == 1:
             self.team.S = 0
-            keep.append(self._workspace(&self.net, dims, X, Y, w_ptr, b_ptr, 0, m,
+            keep.append(self._workspace(&self.net, dims, own_flags, X, Y, w_ptr, b_ptr, 0, m,
                                         samples_major, gram, False, learning_rate))
         else:
             nets = np.zeros(shards * sizeof(Net), dtype=np.uint8)
             self.team.shards = <Net*> address(nets)
             bounds = shard_bounds(m, shards)
             for s in range(shards):
-                keep.append(self._workspace(&self.team.shards[s], dims, X, Y, w_ptr, b_ptr,
+                keep.append(self._workspace(&self.team.shards[s], dims, own_flags, X, Y,
+                                            w_ptr, b_ptr,
                                             bounds[s], bounds[s + 1], samples_major, False,
                                             True, learning_rate))
             self.team.row_len = int(dims[:L].max())
@@ -940,7 +940,7 @@ cdef class Trainer:
             keep += [nets, shard_cost, rows]
         self._keep = keep
 
-    cdef object _workspace(self, Net* net, dims, X, Y, w_ptr, b_ptr, int lo, int hi,
+    cdef object _workspace(self, Net* net, dims, own_flags, X, Y, w_ptr, b_ptr, int lo, int hi,
                            bint samples_major, bint gram, bint partial, double learning_rate):
         """Fill ``net`` for the examples ``lo:hi``; returns the arrays it points into.
 
@@ -977,6 +977,7 @@ cdef class Trainer:
         net.m = m
         net.n = <const int*> address(dims)
         net.sm = samples_major
+        net.own = <const unsigned char*> address(own_flags)
         # A shard's X is a block of X's columns, Y a block of Y.
         net.X = <const void*> (address(X) + lo * itemsize)
         net.ldx = m_all

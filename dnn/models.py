@@ -107,6 +107,42 @@ def _shards(layers_dims, m, gram, chunk_iterations=PRINT_EVERY):
     return 2 if blas_threads() <= 2 else 1
 
 
+#: A product whose weight matrix has at most this many entries runs in
+#: ``dnn._simd``'s kernels on any CPU: a BLAS call costs more in set-up and
+#: packing than in arithmetic there (a [2, 4, 1] net: 5.3 -> 3.2 us an iteration).
+TINY_PRODUCT = 64
+
+
+#: The largest operands, in bytes (the activations in and out of a layer, for
+#: one shard's examples), of a product that ``dnn._simd``'s wide kernels take
+#: over from BLAS. They read the operands in place, with no cache blocking
+#: (that is what saves BLAS's packing), so both must stay in a core's L2 cache
+#: (1 MiB or more on AVX-512 CPUs): a layer of S4 (7.7 MB) ran at half BLAS's
+#: speed.
+OWN_PRODUCT_BYTES = 1 << 20
+
+
+def _own_products(layers_dims, m, itemsize, shards):
+    """Which layers' products (``dnn._train.Trainer``'s ``own``) skip BLAS for ``dnn._simd``.
+
+    Tiny layers (``TINY_PRODUCT``) on any CPU. And, where the CPU runs
+    AVX-512 and BLAS would run one thread per call (a fit split into shards,
+    or BLAS limited to one thread), every layer whose operands fit in
+    ``OWN_PRODUCT_BYTES``: SciPy's OpenBLAS may use AVX2 kernels only (it does
+    when ``OPENBLAS_CORETYPE`` says so, or on a CPU it does not know) and
+    packs both operands of every call, a fifth of a mid-sized product's time;
+    register-blocked AVX-512 loops over the operands in place ran the products
+    of S3 and S6 1.6 - 2.2x faster than one-thread dgemm (AMD EPYC, Zen 5,
+    OPENBLAS_CORETYPE=Haswell). Where BLAS has two threads or more for an
+    unsplit fit it keeps the large products: our kernels run on one.
+    """
+    wide = (_train.simd_kernels() == "avx512" and (shards > 1 or blas_threads() == 1))
+    m_shard = -(-m // shards)
+    return [n_out * n_in <= TINY_PRODUCT
+            or (wide and (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES)
+            for n_out, n_in in zip(layers_dims[1:], layers_dims)]
+
+
 # --------------------------------------------------------------------------
 # Input checks (the generic ones are dnn._validation's)
 # --------------------------------------------------------------------------
@@ -188,13 +224,14 @@ def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
     shards = _shards(dims, m, gram, min(every + [max(num_iterations, 1)]))
     weights = [parameters["W%d" % l] for l in range(1, L + 1)]
     biases = [parameters["b%d" % l] for l in range(1, L + 1)]
+    own = _own_products(dims, m, dtype.itemsize, shards)
     if shards == 1:
         trainer = _train.Trainer(weights, biases, X, Y, learning_rate,
-                                 _samples_major(dims, dtype), gram)
+                                 _samples_major(dims, dtype), gram, 1, own)
         return _drive(trainer, 1, dtype, num_iterations, print_cost, cost_every, callback)
     with blas_lent(shards) as threads:
         trainer = _train.Trainer(weights, biases, X, Y, learning_rate,
-                                 _samples_major(dims, dtype), gram, shards)
+                                 _samples_major(dims, dtype), gram, shards, own)
         return _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every,
                       callback)
 

@@ -79,11 +79,14 @@ NETS = {
     # a count that no vector width divides
     "tiny-long": ([3, 5, 1], 1037, "he", 0.05, 120, 30),
 }
+# Not trained by the default parity test (all its layers take BLAS there): 7
+# and 13 rows, past the register blocks, over 517 examples.
+EXTRA_NETS = {"long-odd": ([9, 13, 7, 1], 517, "he", 0.05, 60, 20)}
 
 
 def assert_net_matches_reference(net, dtype):
     """Train NETS[net] with dnn and with the reference; same costs and parameters."""
-    dims, m, init, lr, iters, every = NETS[net]
+    dims, m, init, lr, iters, every = NETS[net] if net in NETS else EXTRA_NETS[net]
     X, Y = toy_data(len(net), dims[0], m, dtype)
     got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
                                       cost_every=every)
@@ -109,38 +112,73 @@ def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypa
     assert_net_matches_reference(net, dtype)
 
 
-@pytest.fixture(params=["avx2", "baseline"])
+@pytest.fixture(params=_train.SIMD_LEVELS)
 def simd_kernels(request):
-    """Run a test with each build of dnn._simd's kernels this CPU can run."""
-    if request.param == "avx2" and _train.simd_kernels(avx2=True) != "avx2":
-        pytest.skip("this CPU (or build) has no AVX2 + FMA kernels")
+    """Run a test with each build of dnn._simd's kernels (baseline, AVX2, AVX-512)."""
+    levels = _train.SIMD_LEVELS
+    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % request.param)
     try:
-        assert _train.simd_kernels(avx2=request.param == "avx2") == request.param
+        assert _train.simd_kernels(request.param) == request.param
         yield request.param
     finally:
-        _train.simd_kernels(avx2=True)
+        _train.simd_kernels(_train.simd_cpu_level())
 
 
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("net", ["logistic", "tiny-S2", "deep-narrow", "tiny-long"])
-def test_tiny_products_match_reference_in_both_builds(net, dtype, shards, simd_kernels,
-                                                      monkeypatch):
-    # Layers of at most SMALL_PRODUCT weights skip BLAS for dnn._simd's loops,
-    # compiled for SSE2 and for AVX2 + FMA: both must give the reference's
-    # numbers, also as a shard's gradient sums.
+@pytest.mark.parametrize("net", [n for n in NETS if n != "wide-narrow"] + ["long-odd"])
+def test_own_kernels_match_reference_in_every_build(net, dtype, shards, simd_kernels,
+                                                    monkeypatch):
+    # Every layer's products in dnn._simd's register-blocked loops instead of
+    # BLAS (what the rule picks for tiny layers, and for all mid-sized ones
+    # on AVX-512): the reference's numbers in each build, also as a shard's
+    # gradient sums. The nets' sizes leave every kind of remainder: rows
+    # beyond the register blocks (6, 4, 3), columns beyond the vectors.
+    monkeypatch.setattr(models, "_own_products", lambda dims, *args: [True] * (len(dims) - 1))
     monkeypatch.setattr(models, "_shards", lambda *args: shards)
+    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: False)
+    if shards > 1:
+        monkeypatch.setattr(models, "_gram_form", lambda *args: False)
     assert_net_matches_reference(net, dtype)
 
 
-def test_the_fastest_small_kernels_are_in_use():
-    # Picked at import: AVX2 wherever the CPU has it.
-    import re
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    has_avx2 = bool(re.search(r"\bavx2\b", flags)) and bool(re.search(r"\bfma\b", flags))
+def test_the_best_simd_build_is_in_use():
+    # Picked at import: the best one this CPU runs, as /proc/cpuinfo tells.
+    flags = set()
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
     if not flags or platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip("needs an x86-64 Linux /proc/cpuinfo")
-    assert _train.simd_kernels() == ("avx2" if has_avx2 else "baseline")
+    want = "baseline"
+    if {"avx2", "fma"} <= flags:
+        want = "avx512" if {"avx512f", "avx512dq"} <= flags else "avx2"
+    assert _train.simd_cpu_level() == want
+    assert _train.simd_kernels() == want
+    with pytest.raises(ValueError, match="one of"):
+        _train.simd_kernels("sse9")
+
+
+def test_own_products_rule(monkeypatch):
+    dims = {"S2": [2, 4, 1], "S3": [64, 32, 16, 1], "S4": [784, 256, 128, 64, 1],
+            "S6": [100] + [50] * 8 + [1]}
+    # tiny layers (at most 64 weights) on any CPU
+    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx2")
+    assert models._own_products(dims["S2"], 400, 8, 1) == [True, True]
+    assert models._own_products(dims["S3"], 1797, 8, 2) == [False, False, True]
+    # every layer whose operands fit in L2, with AVX-512 and one-thread BLAS calls
+    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx512")
+    assert models._own_products(dims["S3"], 1797, 8, 2) == [True, True, True]
+    assert models._own_products(dims["S6"], 1000, 8, 2) == [True] * 9
+    assert models._own_products(dims["S4"], 10000, 4, 2) == [False, False, False, True]
+    # not with two BLAS threads on an unsplit fit
+    monkeypatch.setattr(models, "blas_threads", lambda: 2)
+    assert models._own_products(dims["S3"], 1797, 8, 1) == [False, False, True]
+    monkeypatch.setattr(models, "blas_threads", lambda: 1)
+    assert models._own_products(dims["S3"], 1797, 8, 1) == [False, True, True]
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
