@@ -143,6 +143,36 @@ cdef extern from *:
         return p * scale;                                                               \\
     }
 
+    /* The sum of a vector's lanes: halves added until two lanes are left, those
+       two in double (float32 lanes are summed in float32 up to there, as a
+       BLAS's sgemm sums). A serial sum lane by lane cost as much as the
+       products themselves in ``nt`` on 16-lane float32 vectors. */
+    /* (Lanes by subscript, not by memcpy: a copy through memory kept the
+       accumulators of ``nt`` out of registers.) */
+    DNN_INLINE double dnn_hsum_d_base(dnn_v2d v) { return v[0] + v[1]; }
+    DNN_INLINE double dnn_hsum_f_base(dnn_v4f v) {
+        return (double) (v[0] + v[2]) + (double) (v[1] + v[3]);
+    }
+    #if DNN_HAS_X86_BUILDS
+    DNN_INLINE DNN_TARGET_AVX2 double dnn_hsum_d_avx2(dnn_v4d v) {
+        dnn_v2d lo = {v[0], v[1]}, hi = {v[2], v[3]};
+        return dnn_hsum_d_base(lo + hi);
+    }
+    DNN_INLINE DNN_TARGET_AVX2 double dnn_hsum_f_avx2(dnn_v8f v) {
+        dnn_v4f lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+        return dnn_hsum_f_base(lo + hi);
+    }
+    DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_d_avx512(dnn_v8d v) {
+        dnn_v4d lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+        return dnn_hsum_d_avx2(lo + hi);
+    }
+    DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
+        dnn_v8f lo = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+        dnn_v8f hi = {v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+        return dnn_hsum_f_avx2(lo + hi);
+    }
+    #endif
+
     /* Sums in double: a vector of doubles adds as it is, one of floats in two
        halves, each widened to VD. */
     #define DNN_ACC_SAME(VD, HALF, a0, a1, d) ((a0) += (d))
@@ -201,7 +231,7 @@ cdef extern from *:
     DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,       \\
             T alpha, const T* D, int ldd, const T* A, int lda, int add, T* W, int ldw) {\\
         V acc[NR_][NK_], d[NR_], a, zero = {0};                                         \\
-        int i, q, j, l, jt;                                                             \\
+        int i, q, j, jt;                                                                \\
         DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
             DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                                 \\
         for (j = 0; j + LANES <= m; j += LANES) {                                       \\
@@ -217,8 +247,8 @@ cdef extern from *:
                 const T* drow = D + (ptrdiff_t) (r0 + i) * ldd;                         \\
                 const T* arow = A + (ptrdiff_t) (k0 + q) * lda;                         \\
                 T* w = W + (ptrdiff_t) (r0 + i) * ldw + k0 + q;                         \\
-                double sum = 0.0;                                                       \\
-                for (l = 0; l < LANES; l++) sum += acc[i][q][l];                        \\
+                double sum;                                                             \\
+                sum = dnn_hsum_##S##_##ISA(acc[i][q]);                                  \\
                 for (jt = j; jt < m; jt++) sum += (double) drow[jt] * arow[jt];         \\
                 *w = add ? *w + alpha * (T) sum : alpha * (T) sum;                      \\
             }                                                                           \\
