@@ -325,6 +325,19 @@ cdef extern from *:
                 dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
                                                bias, relu);                             \\
         }                                                                               \\
+        if (j < m && m >= LANES) {                                                      \\
+            /* The last columns as one vector ending at m, overlapping columns */         \\
+            /* already done: they are computed again to the same bits (the same */       \\
+            /* products in the same order), where a scalar loop over the k's   */         \\
+            /* would be a chain of dependent adds per column. */                          \\
+            if (NR_ == NR)                                                              \\
+                dnn_nn_block_##S##_##ISA##_rows(r0, m - LANES, K, M, rs, cs, B, ldb,    \\
+                                                C, ldc, bias, relu);                    \\
+            else                                                                        \\
+                dnn_nn_block_##S##_##ISA##_one(r0, m - LANES, K, M, rs, cs, B, ldb,     \\
+                                               C, ldc, bias, relu);                     \\
+            j = m;                                                                      \\
+        }                                                                               \\
         dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
     }                                                                                   \\
                                                                                         \\
