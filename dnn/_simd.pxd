@@ -199,19 +199,19 @@ cdef extern from *:
             const T* bias, int relu) {                                                  \\
         V acc[NR_][NV_], b[NV_], c, zero = {0};                                         \\
         int i, v, k;                                                                    \\
-        DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
-            DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                                 \\
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                            \\
+            DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                      \\
         for (k = 0; k < K; k++) {                                                       \\
             const T* brow = B + (ptrdiff_t) k * ldb + j0;                               \\
-            DNN_UNROLL for (v = 0; v < NV_; v++) memcpy(&b[v], brow + v * LANES, sizeof(V));       \\
-            DNN_UNROLL for (i = 0; i < NR_; i++) {                                                 \\
+            DNN_UNROLL for (v = 0; v < NV_; v++) memcpy(&b[v], brow + v * LANES, sizeof(V)); \\
+            DNN_UNROLL for (i = 0; i < NR_; i++) {                                      \\
                 T w = M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs];                \\
-                DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] += w * b[v];                        \\
+                DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] += w * b[v];             \\
             }                                                                           \\
         }                                                                               \\
-        DNN_UNROLL for (i = 0; i < NR_; i++) {                                                     \\
+        DNN_UNROLL for (i = 0; i < NR_; i++) {                                          \\
             T* crow = C + (ptrdiff_t) (r0 + i) * ldc + j0;                              \\
-            DNN_UNROLL for (v = 0; v < NV_; v++) {                                                 \\
+            DNN_UNROLL for (v = 0; v < NV_; v++) {                                      \\
                 c = acc[i][v];                                                          \\
                 if (bias != NULL) {                                                     \\
                     c = c + bias[r0 + i];                                               \\
@@ -227,23 +227,39 @@ cdef extern from *:
        NR_ x NK_ vector accumulators over the examples; their lanes are then
        summed in double, the sum rounded to T and scaled: a gemm's
        alpha * (D A^T) + beta * W. */
-    #define DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, NAME, NR_, NK_)                     \\
+    #define DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NK_)                 \\
     DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,       \\
-            T alpha, const T* D, int ldd, const T* A, int lda, int add, T* W, int ldw) {\\
+            T alpha, const T* D, int ldd, const T* A, int lda, int add, T* W, int ldw) { \\
         V acc[NR_][NK_], d[NR_], a, zero = {0};                                         \\
-        int i, q, j, jt;                                                                \\
-        DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
-            DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                                 \\
+        IV lane, keep;                                                                  \\
+        int i, q, j, jt, l;                                                             \\
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                            \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                      \\
         for (j = 0; j + LANES <= m; j += LANES) {                                       \\
-            DNN_UNROLL for (i = 0; i < NR_; i++)                                                   \\
-                memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + j, sizeof(V));          \\
-            DNN_UNROLL for (q = 0; q < NK_; q++) {                                                 \\
+            DNN_UNROLL for (i = 0; i < NR_; i++)                                        \\
+                memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + j, sizeof(V));           \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \\
                 memcpy(&a, A + (ptrdiff_t) (k0 + q) * lda + j, sizeof(V));              \\
-                DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;                        \\
+                DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;             \\
             }                                                                           \\
         }                                                                               \\
-        DNN_UNROLL for (i = 0; i < NR_; i++)                                                       \\
-            DNN_UNROLL for (q = 0; q < NK_; q++) {                                                 \\
+        if (j < m && m >= LANES) {                                                      \\
+            /* The last examples: the vector ending at m, its lanes before j */         \\
+            /* (summed already) zeroed. */                                              \\
+            for (l = 0; l < LANES; l++) lane[l] = l;                                    \\
+            keep = lane >= j - (m - LANES);                                             \\
+            DNN_UNROLL for (i = 0; i < NR_; i++) {                                      \\
+                memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + m - LANES, sizeof(V));   \\
+                d[i] = (V) ((IV) d[i] & keep);                                          \\
+            }                                                                           \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \\
+                memcpy(&a, A + (ptrdiff_t) (k0 + q) * lda + m - LANES, sizeof(V));      \\
+                DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;             \\
+            }                                                                           \\
+            j = m;                                                                      \\
+        }                                                                               \\
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                            \\
+            DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \\
                 const T* drow = D + (ptrdiff_t) (r0 + i) * ldd;                         \\
                 const T* arow = A + (ptrdiff_t) (k0 + q) * lda;                         \\
                 T* w = W + (ptrdiff_t) (r0 + i) * ldw + k0 + q;                         \\
@@ -267,7 +283,7 @@ cdef extern from *:
         int j;                                                                          \\
         for (j = 0; j < n; j++) c[j] = c[j] + bias;                                     \\
         if (relu)                                                                       \\
-            for (j = 0; j < n; j++) c[j] = c[j] > 0 ? c[j] : 0;                        \\
+            for (j = 0; j < n; j++) c[j] = c[j] > 0 ? c[j] : 0;                         \\
     }                                                                                   \\
                                                                                         \\
     static ATTR void dnn_bias_act_##S##_##ISA(int R, int m, T* C, int ldc,              \\
@@ -281,12 +297,12 @@ cdef extern from *:
     DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NR, 1)                            \\
     DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NV)                            \\
     DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, one, 1, 1)                              \\
-    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, big, NTR, NTK)                              \\
-    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, rows, NTR, 1)                               \\
-    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, cols, 1, NTK)                               \\
-    DNN_NT_BLOCK(T, S, ISA, ATTR, V, LANES, one, 1, 1)                                  \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, big, NTR, NTK)                          \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NTR, 1)                           \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NTK)                           \\
+    DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, one, 1, 1)                              \\
                                                                                         \\
-    /* nn's rows r0 .. r0 + NR_ - 1 (NR_ = NR or 1), columns j0 <= j < m    */           \\
+    /* nn's rows r0 .. r0 + NR_ - 1 (NR_ = NR or 1), columns j0 <= j < m    */          \\
     /* fewer than LANES, one at a time. */                                              \\
     DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int K, \\
             const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
@@ -326,10 +342,10 @@ cdef extern from *:
                                                bias, relu);                             \\
         }                                                                               \\
         if (j < m && m >= LANES) {                                                      \\
-            /* The last columns as one vector ending at m, overlapping columns */         \\
-            /* already done: they are computed again to the same bits (the same */       \\
-            /* products in the same order), where a scalar loop over the k's   */         \\
-            /* would be a chain of dependent adds per column. */                          \\
+            /* The last columns as one vector ending at m, overlapping columns */       \\
+            /* already done: they are computed again to the same bits (the same */      \\
+            /* products in the same order), where a scalar loop over the k's   */       \\
+            /* would be a chain of dependent adds per column. */                        \\
             if (NR_ == NR)                                                              \\
                 dnn_nn_block_##S##_##ISA##_rows(r0, m - LANES, K, M, rs, cs, B, ldb,    \\
                                                 C, ldc, bias, relu);                    \\
@@ -341,7 +357,7 @@ cdef extern from *:
         dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
     }                                                                                   \\
                                                                                         \\
-    static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs,\\
+    static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \\
             const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \\
         int r = 0;                                                                      \\
         for (; r + NR <= R; r += NR)                                                    \\
@@ -372,7 +388,7 @@ cdef extern from *:
     }                                                                                   \\
                                                                                         \\
     static ATTR void dnn_relu_backward_##S##_##ISA(int R, int m, T* D, int ldd,         \\
-                                                   const T* H, int ldh, T* db,         \\
+                                                   const T* H, int ldh, T* db,          \\
                                                    double scale) {                      \\
         int r, j, l;                                                                    \\
         V d, h, zero = {0};                                                             \\
@@ -389,7 +405,7 @@ cdef extern from *:
                 ACC(VD, HALF, a0, a1, d);                                               \\
             }                                                                           \\
             a0 += a1;                                                                   \\
-            for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];      \\
+            for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];       \\
             for (; j < m; j++) {                                                        \\
                 row[j] = hrow[j] > 0 ? row[j] : 0;                                      \\
                 s += row[j];                                                            \\
@@ -422,7 +438,7 @@ cdef extern from *:
             ACC(VD, HALF, a0, a1, d);                                                   \\
         }                                                                               \\
         a0 += a1;                                                                       \\
-        for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];          \\
+        for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];           \\
         for (; j < m; j++) {                                                            \\
             D[j] = one / (one + dnn_exp_##S(-Z[j])) - Y[j];                             \\
             s += D[j];                                                                  \\
