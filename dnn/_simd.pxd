@@ -1,25 +1,35 @@
 # cython: language_level=3
-"""The training loop's own vector loops, in C, compiled for AVX2 + FMA as well as the baseline.
+"""The training loop's own vector kernels, in C, built for SSE2, AVX2 + FMA and AVX-512.
 
-Why. Two kinds of work in an iteration are not worth a BLAS call or are not
-BLAS at all:
+Why. Three kinds of work in an iteration are not worth a BLAS call, are
+done better than by the SciPy wheels' OpenBLAS, or are not BLAS at all:
 - products with a tiny matrix (the output layer's (1, n) row, every layer of
   a [2, 4, 1] net): a gemm call costs more in OpenBLAS's set-up, packing and
   zeroing of C than in arithmetic (profiled on [2, 4, 1] with 400 examples,
-  BLAS took half of an iteration, 2/3 of that outside the product); these
-  loops read the operands where they lie;
+  BLAS took half of an iteration, 2/3 of that outside the product);
+- mid-sized products on a CPU with AVX-512 when BLAS runs one thread per call:
+  OpenBLAS may use its AVX2 kernels there (it does when OPENBLAS_CORETYPE
+  says so, or on a CPU it does not know), and it packs both operands of every
+  call, a fifth of the time of S3's or S6's products; register blocks over
+  the operands in place ran them 1.6 - 2.2x faster (AMD EPYC, Zen 5);
 - the elementwise passes (bias and relu, relu's backward mask with the bias
-  gradient, the output's sigmoid - Y): a wheel's baseline build has only SSE2,
-  2 doubles per instruction, and glibc's scalar exp took a fifth of that
-  [2, 4, 1] iteration.
+  gradient, the output's sigmoid - Y): a wheel's baseline build has SSE2
+  only, 2 doubles per instruction, and glibc's scalar exp took a fifth of
+  that [2, 4, 1] iteration.
 
 What. For row-major matrices given as (pointer, row stride):
-  ``combine``        C[r, :] := sum_k M[r, k] B[k, :] (+ bias[r], then relu if
+  ``nn``             C[r, :] := sum_k M[r, k] B[k, :] (+ bias[r], then relu if
                      asked), M read through strides (rs, cs): W (rs = n_in,
                      cs = 1) for the forward pass, W^T (rs = 1, cs = n_in) for
-                     dA = W^T dZ;
-  ``dots``           out[r * K + k] := sum_j D[r, j] A[k, j], in double, for
-                     dW = dZ A^T;
+                     dA = W^T dZ. Register blocks of NR rows x NV vectors of C,
+                     k in order; the last columns as one vector ending at m,
+                     overlapping columns done already (recomputed to the same
+                     bits), so C must not overlap M or B;
+  ``nt``             W := alpha * D A^T (+ W), for dW = dZ A^T: register blocks
+                     of NTR x NTK sums over the examples, the last ones as one
+                     vector ending at m with its lanes done already zeroed,
+                     each sum's lanes added in halves, rounded to W's type and
+                     then scaled, as a gemm with beta = 1 (or 0) rounds;
   ``bias_act``       C[r, :] := C[r, :] + bias[r] (then relu), after a gemm;
   ``relu_backward``  D := D * (H > 0) and db[r] := scale * sum_j D[r, j]
                      (summed in double);
@@ -29,16 +39,17 @@ What. For row-major matrices given as (pointer, row stride):
                      float32, after the reduction x = k ln 2 + r: within an
                      ulp or two of libm's), libm's exp wherever |z| is too
                      large for it (708 in float64, 87 in float32).
-``combine`` and ``dots`` walk the examples in tiles of ``DNN_TILE`` columns,
-so a tile of C (or of D) stays in L1 while the K rows of B (or A) stream past.
+These read operands in place, without cache blocking: the caller keeps them
+to sizes that stay in L2 (``dnn.models._own_products``).
 
-Dispatch. Each kernel is compiled twice on x86-64, for the baseline and for
-AVX2 + FMA, and ``dnn_simd_use_avx2`` picks one per process (at import: AVX2
-wherever the CPU and OS support it; a wheel must run on any x86-64). The two
-round differently (FMA rounds once where the baseline rounds twice), so
-results agree to rounding, not to the bit, across machines; on one machine a
-fit is reproducible. ``dnn_simd_use_avx2(0)`` forces the baseline, for tests.
-Callers validate sizes; nothing here checks.
+Dispatch. On x86-64 every kernel is compiled three times, for the baseline
+(16-byte vectors), AVX2 + FMA (32) and AVX-512 F + DQ (64), and
+``dnn_simd_use`` picks one table of them per process (at import: the best
+the CPU and OS run; a wheel must run on any x86-64). They round differently
+(FMA rounds once where the baseline rounds twice; sums run in other orders),
+so results agree to rounding, not to the bit, across machines; on one
+machine a fit is reproducible. ``dnn._train.simd_kernels`` switches builds,
+for tests. Callers validate sizes; nothing here checks.
 """
 
 cdef extern from *:
@@ -62,9 +73,9 @@ cdef extern from *:
     #pragma GCC diagnostic ignored "-Wpsabi"
     #endif
 
-    #define DNN_TILE 512
-    #define DNN_MIN(a, b) ((a) < (b) ? (a) : (b))
     #define DNN_INLINE static inline __attribute__((always_inline))
+    /* ``nn``'s column panels: K rows of B this long (in bytes) at most. */
+    #define DNN_NN_PANEL_BYTES (256 * 1024)
     /* Unroll a loop of a constant, small trip count in full, so that the
        arrays it indexes become registers. */
     #if defined(__clang__)
@@ -322,10 +333,10 @@ cdef extern from *:
             }                                                                           \\
     }                                                                                   \\
                                                                                         \\
-    DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int m,         \\
+    DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int m, \\
             const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
             const T* bias, int relu) {                                                  \\
-        int j = 0;                                                                      \\
+        int j = j0;                                                                     \\
         if (NR_ == NR) {                                                                \\
             for (; j + NV * LANES <= m; j += NV * LANES)                                \\
                 dnn_nn_block_##S##_##ISA##_big(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
@@ -357,13 +368,23 @@ cdef extern from *:
         dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
     }                                                                                   \\
                                                                                         \\
+    /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \\
+    /* every block of rows of C passes over them. */                                    \\
     static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \\
             const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \\
-        int r = 0;                                                                      \\
-        for (; r + NR <= R; r += NR)                                                    \\
-            dnn_nn_rows_##S##_##ISA(NR, r, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
-        for (; r < R; r++)                                                              \\
-            dnn_nn_rows_##S##_##ISA(1, r, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
+        int r, p0, p1;                                                                  \\
+        int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \\
+        panel -= panel % (NV * LANES);                                                  \\
+        if (panel < NV * LANES) panel = NV * LANES;                                     \\
+        for (p0 = 0; p0 < m; p0 = p1) {                                                \\
+            p1 = m - p0 > panel ? p0 + panel : m;                                       \\
+            for (r = 0; r + NR <= R; r += NR)                                           \\
+                dnn_nn_rows_##S##_##ISA(NR, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,    \\
+                                        bias, relu);                                    \\
+            for (; r < R; r++)                                                          \\
+                dnn_nn_rows_##S##_##ISA(1, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,     \\
+                                        bias, relu);                                    \\
+        }                                                                               \\
     }                                                                                   \\
                                                                                         \\
     static ATTR void dnn_nt_##S##_##ISA(int R, int K, int m, T alpha, const T* D,       \\

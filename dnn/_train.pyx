@@ -25,6 +25,16 @@ One iteration, for [LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID:
   activations, Z_L, two gradient buffers of max(n_1..n_L) * m and a few
   vectors.
 
+Who computes what. The elementwise passes (bias and relu, relu's backward
+mask with the bias gradient, sigmoid(Z_L) - Y) are ``dnn._simd``'s vector
+kernels, in the build (SSE2, AVX2, AVX-512) the CPU runs. A layer's three
+products (W H, W^T dZ, dZ H^T) go to BLAS, or, where ``own[l]`` says so
+(``dnn.models._own_products``: tiny layers, and with AVX-512 every layer
+whose operands fit in L2 when BLAS would run one thread), to ``dnn._simd``'s
+register-blocked ``nn`` and ``nt``, which read the operands in place: no
+call set-up, no packing, no zeroing of C, and AVX-512 where the SciPy
+wheels' OpenBLAS may use AVX2 only.
+
 The Gram form of the first layer (``gram=True``; ``dnn.models._gram_form``
 picks it). X never changes, so after W_1 := W_1 + a dZ_1 X^T the next
 iteration's W_1 X is P + a dZ_1 G, where P is this iteration's W_1 X and
@@ -126,6 +136,14 @@ def simd_cpu_level():
     """The best build of ``dnn._simd``'s kernels this CPU runs (a name in ``SIMD_LEVELS``)."""
     return SIMD_LEVELS[simd.dnn_simd_cpu_level()]
 
+# Trainer's ``own`` flags: which of a layer's products skip BLAS for dnn._simd.
+cdef enum:
+    OWN_NN = 1            # W H (forward) and W^T dZ (backward): simd.nn
+    OWN_NT = 2            # dZ H^T (the weight gradient): simd.nt
+
+#: The same flags, for dnn.models.
+OWN_PRODUCTS = {"nn": OWN_NN, "nt": OWN_NT}
+
 # With the Gram form, W_1 X is recomputed exactly every this many iterations,
 # which bounds the rounding that updating it incrementally accumulates (about
 # sqrt(GRAM_REFRESH) ulps) at the cost of one extra pass over X.
@@ -133,13 +151,12 @@ cdef enum:
     GRAM_REFRESH = 64
 
 
-
 cdef struct Net:
     int L                 # number of layers (weights W_1..W_L)
     int m                 # examples
     const int* n          # n[0..L]: layer sizes
     bint sm               # hidden activations and gradients samples-major (m, n_l)
-    const unsigned char* own  # own[l]: layer l's products in dnn._simd's kernels, not BLAS (FM only)
+    const unsigned char* own  # own[l]: which of layer l's products run in dnn._simd (OWN_NN, OWN_NT)
     const void* X         # (n_0, m) features-major, row stride ldx
     int ldx               # X's row stride: m, or all examples' count for a shard
     const void* Y         # (m,) labels in {0, 1}
@@ -357,7 +374,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
     cdef floating lr = <floating> net.lr
     cdef floating alpha = <floating> (-net.lr / m)
     cdef double cost = NAN, acc
-    cdef bint own
+    cdef int own
 
     # Forward: hidden layers, relu in place (Z_l is not kept, see above).
     Z = <floating*> net.H[L]
@@ -369,7 +386,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         Z = <floating*> net.H[l]
         if l == 1 and net.gram:
             gram_first_layer(net, exact, Z)
-        elif not sm and net.own[l]:
+        elif not sm and net.own[l] & OWN_NN:
             simd.nn(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
                     <const floating*> net.b[l], l < L)
         elif not sm:
@@ -398,8 +415,8 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         n_in = n[l - 1]
         A = <const floating*> (net.X if l == 1 else net.H[l - 1])
         lda = net.ldx if l == 1 else (n_in if sm else m)
-        own = not sm and net.own[l]
-        if l > 1 and own:
+        own = 0 if sm else net.own[l]
+        if l > 1 and own & OWN_NN:
             # dA = W^T dZ: W read through its transpose's strides.
             simd.nn(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
                     NULL, False)
@@ -407,10 +424,10 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
         if l == 1 and net.gram and not partial:
             gram_update(net, alpha, D)
-        elif own and partial:
+        elif own & OWN_NT and partial:
             simd.nt(n_out, n_in, m, <floating> 1.0, D, m, A, lda, False,
                     <floating*> net.dWp[l], n_in)
-        elif own:
+        elif own & OWN_NT:
             simd.nt(n_out, n_in, m, alpha, D, m, A, lda, True, <floating*> net.W[l], n_in)
         elif partial:
             update_weights(sm, sm and l > 1, n_out, n_in, m, <floating> 1.0, D, A, lda,
@@ -864,9 +881,10 @@ cdef class Trainer:
     layer and ``shards`` > 1 splits the examples into that many blocks, each
     with a workspace of its own, whose gradients ``run`` may compute on
     several threads (see the module's docstring). The Gram form needs one shard.
-    ``own``, L booleans or None (all False): which layers' products run in
-    ``dnn._simd``'s kernels instead of BLAS, in the features-major layout
-    (ignored samples-major); ``dnn.models._own_products`` decides.
+    ``own``, one int per layer or None (all 0): which of a layer's products run
+    in ``dnn._simd``'s kernels instead of BLAS, ``OWN_NN`` (W H and W^T dZ)
+    and ``OWN_NT`` (dZ H^T) or'ed, in the features-major layout (ignored
+    samples-major); ``dnn.models._own_products`` decides.
     """
     cdef Net net          # the whole batch, when shards == 1
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
@@ -907,7 +925,7 @@ cdef class Trainer:
         if own is not None:
             if len(own) != L:
                 raise ValueError("own must hold one flag per layer, %d, got %d" % (L, len(own)))
-            own_flags[1:] = [bool(o) and not samples_major for o in own]
+            own_flags[1:] = [0 if samples_major else int(o) & (OWN_NN | OWN_NT) for o in own]
         w_ptr = np.zeros(L + 1, dtype=np.uintp)
         b_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
@@ -925,9 +943,8 @@ cdef class Trainer:
             bounds = shard_bounds(m, shards)
             for s in range(shards):
                 keep.append(self._workspace(&self.team.shards[s], dims, own_flags, X, Y,
-                                            w_ptr, b_ptr,
-                                            bounds[s], bounds[s + 1], samples_major, False,
-                                            True, learning_rate))
+                                            w_ptr, b_ptr, bounds[s], bounds[s + 1],
+                                            samples_major, False, True, learning_rate))
             self.team.row_len = int(dims[:L].max())
             shard_cost = np.empty(shards, dtype=np.float64)
             rows = np.empty(shards * self.team.row_len, dtype=dtype)

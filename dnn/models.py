@@ -114,33 +114,44 @@ TINY_PRODUCT = 64
 
 
 #: The largest operands, in bytes (the activations in and out of a layer, for
-#: one shard's examples), of a product that ``dnn._simd``'s wide kernels take
-#: over from BLAS. They read the operands in place, with no cache blocking
-#: (that is what saves BLAS's packing), so both must stay in a core's L2 cache
-#: (1 MiB or more on AVX-512 CPUs): a layer of S4 (7.7 MB) ran at half BLAS's
-#: speed.
+#: one shard's examples), of a weight gradient dZ H^T that ``dnn._simd``
+#: computes instead of BLAS. Its loops sum over the examples with no cache
+#: blocking, so both operands must stay in a core's L2 cache (1 MiB or more
+#: on AVX-512 CPUs): on S4's layers (7.7 MB and more) they ran at half
+#: BLAS's speed. (Its W H and W^T dZ go through B in column panels that do
+#: stay in L2, at any size.)
 OWN_PRODUCT_BYTES = 1 << 20
 
 
 def _own_products(layers_dims, m, itemsize, shards):
-    """Which layers' products (``dnn._train.Trainer``'s ``own``) skip BLAS for ``dnn._simd``.
+    """Which of each layer's products skip BLAS for ``dnn._simd`` (``Trainer``'s ``own``).
 
-    Tiny layers (``TINY_PRODUCT``) on any CPU. And, where the CPU runs
-    AVX-512 and BLAS would run one thread per call (a fit split into shards,
-    or BLAS limited to one thread), every layer whose operands fit in
-    ``OWN_PRODUCT_BYTES``: SciPy's OpenBLAS may use AVX2 kernels only (it does
-    when ``OPENBLAS_CORETYPE`` says so, or on a CPU it does not know) and
-    packs both operands of every call, a fifth of a mid-sized product's time;
-    register-blocked AVX-512 loops over the operands in place ran the products
-    of S3 and S6 1.6 - 2.2x faster than one-thread dgemm (AMD EPYC, Zen 5,
+    Flags ``dnn._train.OWN_PRODUCTS``: "nn" for W H and W^T dZ, "nt" for
+    dZ H^T. Both for tiny layers (``TINY_PRODUCT``) on any CPU. Where the CPU
+    runs AVX-512 and BLAS would run one thread per call (a fit split into
+    shards, or BLAS limited to one thread): "nn" for every layer, "nt" where
+    its operands fit in ``OWN_PRODUCT_BYTES``. SciPy's OpenBLAS may use AVX2
+    kernels only (it does when ``OPENBLAS_CORETYPE`` says so, or on a CPU it
+    does not know) and packs both operands of every call, a fifth of a
+    mid-sized product's time; register-blocked AVX-512 loops over the
+    operands in place ran the products of S3 and S6 1.6 - 2.2x faster than
+    one-thread dgemm, and S4's W H 1.6x (AMD EPYC, Zen 5,
     OPENBLAS_CORETYPE=Haswell). Where BLAS has two threads or more for an
-    unsplit fit it keeps the large products: our kernels run on one.
+    unsplit fit it keeps the larger products: our kernels run on one.
     """
+    nn, nt = _train.OWN_PRODUCTS["nn"], _train.OWN_PRODUCTS["nt"]
     wide = (_train.simd_kernels() == "avx512" and (shards > 1 or blas_threads() == 1))
     m_shard = -(-m // shards)
-    return [n_out * n_in <= TINY_PRODUCT
-            or (wide and (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES)
-            for n_out, n_in in zip(layers_dims[1:], layers_dims)]
+    own = []
+    for n_out, n_in in zip(layers_dims[1:], layers_dims):
+        if n_out * n_in <= TINY_PRODUCT:
+            own.append(nn | nt)
+        elif wide:
+            fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
+            own.append(nn | (nt if fits else 0))
+        else:
+            own.append(0)
+    return own
 
 
 # --------------------------------------------------------------------------

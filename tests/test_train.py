@@ -81,7 +81,12 @@ NETS = {
 }
 # Not trained by the default parity test (all its layers take BLAS there): 7
 # and 13 rows, past the register blocks, over 517 examples.
-EXTRA_NETS = {"long-odd": ([9, 13, 7, 1], 517, "he", 0.05, 60, 20)}
+EXTRA_NETS = {
+    "long-odd": ([9, 13, 7, 1], 517, "he", 0.05, 60, 20),
+    # 600 inputs: dnn._simd's nn takes the 203 examples in several column
+    # panels (its K x panel block of B is at most 256 KiB), the last one short
+    "panels": ([600, 9, 1], 203, "app-utils", 0.02, 40, 10),
+}
 
 
 def assert_net_matches_reference(net, dtype):
@@ -125,21 +130,21 @@ def simd_kernels(request):
         _train.simd_kernels(_train.simd_cpu_level())
 
 
+@pytest.mark.parametrize("own", [1, 2, 3], ids=["nn", "nt", "nn+nt"])
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("net", [n for n in NETS if n != "wide-narrow"] + ["long-odd"])
-def test_own_kernels_match_reference_in_every_build(net, dtype, shards, simd_kernels,
+@pytest.mark.parametrize("net", [n for n in NETS if n != "wide-narrow"] + list(EXTRA_NETS))
+def test_own_kernels_match_reference_in_every_build(net, dtype, shards, own, simd_kernels,
                                                     monkeypatch):
-    # Every layer's products in dnn._simd's register-blocked loops instead of
-    # BLAS (what the rule picks for tiny layers, and for all mid-sized ones
-    # on AVX-512): the reference's numbers in each build, also as a shard's
-    # gradient sums. The nets' sizes leave every kind of remainder: rows
+    # Every layer's products (W H and W^T dZ: nn; dZ H^T: nt; or both) in
+    # dnn._simd's register-blocked loops instead of BLAS (what the rule picks
+    # for tiny layers, and on AVX-512 for larger ones): the reference's
+    # numbers in each build, also as a shard's gradient sums. The nets' sizes leave every kind of remainder: rows
     # beyond the register blocks (6, 4, 3), columns beyond the vectors.
-    monkeypatch.setattr(models, "_own_products", lambda dims, *args: [True] * (len(dims) - 1))
+    monkeypatch.setattr(models, "_own_products", lambda dims, *args: [own] * (len(dims) - 1))
     monkeypatch.setattr(models, "_shards", lambda *args: shards)
     monkeypatch.setattr(models, "_samples_major", lambda dims, dt: False)
-    if shards > 1:
-        monkeypatch.setattr(models, "_gram_form", lambda *args: False)
+    monkeypatch.setattr(models, "_gram_form", lambda *args: False)
     assert_net_matches_reference(net, dtype)
 
 
@@ -165,20 +170,23 @@ def test_the_best_simd_build_is_in_use():
 def test_own_products_rule(monkeypatch):
     dims = {"S2": [2, 4, 1], "S3": [64, 32, 16, 1], "S4": [784, 256, 128, 64, 1],
             "S6": [100] + [50] * 8 + [1]}
+    both = _train.OWN_PRODUCTS["nn"] | _train.OWN_PRODUCTS["nt"]
+    nn = _train.OWN_PRODUCTS["nn"]
     # tiny layers (at most 64 weights) on any CPU
     monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx2")
-    assert models._own_products(dims["S2"], 400, 8, 1) == [True, True]
-    assert models._own_products(dims["S3"], 1797, 8, 2) == [False, False, True]
-    # every layer whose operands fit in L2, with AVX-512 and one-thread BLAS calls
+    assert models._own_products(dims["S2"], 400, 8, 1) == [both, both]
+    assert models._own_products(dims["S3"], 1797, 8, 2) == [0, 0, both]
+    # with AVX-512 and one-thread BLAS calls: every layer's W H and W^T dZ,
+    # and dZ H^T where the operands fit in L2
     monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx512")
-    assert models._own_products(dims["S3"], 1797, 8, 2) == [True, True, True]
-    assert models._own_products(dims["S6"], 1000, 8, 2) == [True] * 9
-    assert models._own_products(dims["S4"], 10000, 4, 2) == [False, False, False, True]
+    assert models._own_products(dims["S3"], 1797, 8, 2) == [both] * 3
+    assert models._own_products(dims["S6"], 1000, 8, 2) == [both] * 9
+    assert models._own_products(dims["S4"], 10000, 4, 2) == [nn, nn, nn, both]
     # not with two BLAS threads on an unsplit fit
     monkeypatch.setattr(models, "blas_threads", lambda: 2)
-    assert models._own_products(dims["S3"], 1797, 8, 1) == [False, False, True]
+    assert models._own_products(dims["S3"], 1797, 8, 1) == [0, 0, both]
     monkeypatch.setattr(models, "blas_threads", lambda: 1)
-    assert models._own_products(dims["S3"], 1797, 8, 1) == [False, True, True]
+    assert models._own_products(dims["S3"], 1797, 8, 1) == [nn, both, both]
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
