@@ -389,6 +389,12 @@ def _cmd_info(args):
         print("compiled extension: %s (%s)" % (Path(_kernels.__file__).name, flags))
     except ImportError as exc:
         print("compiled extension: missing (%s)" % exc)
+    try:
+        from dnn import _train
+        print("own vector kernels: %s build (best this CPU runs: %s)"
+              % (_train.simd_kernels(), _train.simd_cpu_level()))
+    except ImportError:
+        pass
     for line in _blas_lines():
         print(line)
     extras = [("h5py", "hdf5"), ("matplotlib", "plot"), ("tqdm", "progress")]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dnn import cli
+from dnn import _train, cli
 from dnn._progress import ProgressBar
 from dnn.data import flatten_images, load_folder
 from dnn.model_io import load_model
@@ -171,6 +171,7 @@ def test_info(capsys):
     assert code == 0, err
     assert out.startswith("dnn ")
     assert "compiled extension:" in out and "BLAS:" in out and "optional:" in out
+    assert "own vector kernels: %s build" % _train.simd_kernels() in out
 
 
 def test_version(capsys):
