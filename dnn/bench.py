@@ -510,6 +510,9 @@ def build_parser():
                         "to other load but only meaningful with --threads 1")
     p.add_argument("--stat", choices=("median", "min"), default="median",
                    help="statistic of the repeated measurements shown (default median)")
+    p.add_argument("--simd", choices=("baseline", "avx2", "avx512"),
+                   help="build of dnn's own vector kernels to time (default: the best this CPU "
+                        "runs), to see what a CPU without AVX-512 or AVX2 gets")
     p.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     return p
 
@@ -523,6 +526,12 @@ def main(argv=None):
         raise SystemExit("dnn bench: --threads must be >= 1")
     if args.clock == "cpu" and args.threads != 1:
         raise SystemExit("dnn bench: --clock cpu needs --threads 1 (CPU time adds up threads)")
+    if args.simd:
+        from dnn import _train
+
+        if _train.simd_kernels(args.simd) != args.simd:
+            raise SystemExit("dnn bench: this CPU does not run the %s build (best: %s)"
+                             % (args.simd, _train.simd_cpu_level()))
     global _clock
     _clock = time.process_time if args.clock == "cpu" else time.perf_counter
     load_start = _loadavg()

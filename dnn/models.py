@@ -127,28 +127,33 @@ def _own_products(layers_dims, m, itemsize, shards):
     """Which of each layer's products skip BLAS for ``dnn._simd`` (``Trainer``'s ``own``).
 
     Flags ``dnn._train.OWN_PRODUCTS``: "nn" for W H and W^T dZ, "nt" for
-    dZ H^T. Both for tiny layers (``TINY_PRODUCT``) on any CPU. Where the CPU
-    runs AVX-512 and BLAS would run one thread per call (a fit split into
-    shards, or BLAS limited to one thread): "nn" for every layer, "nt" where
-    its operands fit in ``OWN_PRODUCT_BYTES``. SciPy's OpenBLAS may use AVX2
-    kernels only (it does when ``OPENBLAS_CORETYPE`` says so, or on a CPU it
-    does not know) and packs both operands of every call, a fifth of a
-    mid-sized product's time; register-blocked AVX-512 loops over the
-    operands in place ran the products of S3 and S6 1.6 - 2.2x faster than
-    one-thread dgemm, and S4's W H 1.6x (AMD EPYC, Zen 5,
-    OPENBLAS_CORETYPE=Haswell). Where BLAS has two threads or more for an
+    dZ H^T. Both for tiny layers (``TINY_PRODUCT``) on any CPU. Where BLAS
+    would run one thread per call (a fit split into shards, or BLAS limited to
+    one thread), and the CPU runs AVX-512: "nn" for every layer, "nt" where
+    its operands fit in ``OWN_PRODUCT_BYTES``; the CPU runs AVX2: both where
+    they fit. OpenBLAS packs both operands of every call, a fifth of a
+    mid-sized product's time, and SciPy's may use AVX2 kernels only (it does
+    when ``OPENBLAS_CORETYPE`` says so, or on a CPU it does not know).
+    Measured on an AMD EPYC (Zen 5, OPENBLAS_CORETYPE=Haswell), register
+    blocks over the operands in place ran S3's and S6's products 1.6 - 2.2x
+    faster than one-thread dgemm in AVX-512 and a whole iteration 15 - 25%
+    faster in AVX2; S4's W H 1.6x in AVX-512, no faster in AVX2; the SSE2
+    build was half as fast as BLAS. Where BLAS has two threads or more for an
     unsplit fit it keeps the larger products: our kernels run on one.
     """
     nn, nt = _train.OWN_PRODUCTS["nn"], _train.OWN_PRODUCTS["nt"]
-    wide = (_train.simd_kernels() == "avx512" and (shards > 1 or blas_threads() == 1))
+    build = _train.simd_kernels()
+    one_thread = shards > 1 or blas_threads() == 1
     m_shard = -(-m // shards)
     own = []
     for n_out, n_in in zip(layers_dims[1:], layers_dims):
+        fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
         if n_out * n_in <= TINY_PRODUCT:
             own.append(nn | nt)
-        elif wide:
-            fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
+        elif one_thread and build == "avx512":
             own.append(nn | (nt if fits else 0))
+        elif one_thread and build == "avx2" and fits:
+            own.append(nn | nt)
         else:
             own.append(0)
     return own

@@ -173,9 +173,13 @@ def test_own_products_rule(monkeypatch):
     both = _train.OWN_PRODUCTS["nn"] | _train.OWN_PRODUCTS["nt"]
     nn = _train.OWN_PRODUCTS["nn"]
     # tiny layers (at most 64 weights) on any CPU
-    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx2")
+    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "baseline")
     assert models._own_products(dims["S2"], 400, 8, 1) == [both, both]
     assert models._own_products(dims["S3"], 1797, 8, 2) == [0, 0, both]
+    # with AVX2 and one-thread BLAS calls: every layer whose operands fit in L2
+    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx2")
+    assert models._own_products(dims["S3"], 1797, 8, 2) == [both] * 3
+    assert models._own_products(dims["S4"], 10000, 4, 2) == [0, 0, 0, both]
     # with AVX-512 and one-thread BLAS calls: every layer's W H and W^T dZ,
     # and dZ H^T where the operands fit in L2
     monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx512")
