@@ -393,8 +393,8 @@ def _cmd_info(args):
         from dnn import _train
         print("own vector kernels: %s build (best this CPU runs: %s)"
               % (_train.simd_kernels(), _train.simd_cpu_level()))
-    except ImportError:
-        pass
+    except ImportError as exc:
+        print("own vector kernels: missing (%s)" % exc)
     for line in _blas_lines():
         print(line)
     extras = [("h5py", "hdf5"), ("matplotlib", "plot"), ("tqdm", "progress")]
