@@ -1,8 +1,10 @@
 # cython: language_level=3
 """Compiled kernels behind dnn's step-by-step API.
 
-Design: each function here is a thin, typed shell around one inline kernel of
-``_ops.pxd``. It takes C-contiguous memoryviews of one floating dtype (float32
+Design: each function here is a thin, typed shell around inline kernels of
+``_ops.pxd`` (over BLAS) and ``_simd.pxd`` (own vector kernels: the sigmoid
+always, a layer's products where ``own`` is passed, as ``dnn._products``
+decides). It takes C-contiguous memoryviews of one floating dtype (float32
 or float64, the fused type picks the BLAS routine at compile time), writes
 into output arrays its caller allocated, and releases the GIL for the work.
 
@@ -16,9 +18,18 @@ from cython cimport floating
 from libc.stdint cimport uint32_t, uint64_t
 
 cimport dnn._ops as ops
+cimport dnn._simd as simd
 
 ACT_RELU = ops.ACT_RELU
 ACT_SIGMOID = ops.ACT_SIGMOID
+
+# This module's copy of dnn._simd's table: the best build this CPU runs.
+simd.dnn_simd_use(simd.DNN_SIMD_TOP)
+
+
+def _use_simd(int level):
+    """Switch this module's build of ``dnn._simd`` (``dnn._train.simd_kernels`` does)."""
+    return simd.dnn_simd_use(level)
 
 cdef extern from *:
     """
@@ -78,11 +89,23 @@ def all_binary(const floating[::1] y):
     return ok
 
 
+cdef inline void activate(int act, int rows, int cols, const floating* Z,
+                          floating* A) noexcept nogil:
+    """A := relu(Z) or sigmoid(Z), both C-contiguous (rows, cols); sigmoid by
+    dnn._simd's vector kernel (within 2 ulps of libm's exp), relu by ops."""
+    cdef int r
+    if act == ops.ACT_SIGMOID:
+        for r in range(rows):  # row by row: rows * cols may pass a C int
+            simd.output_grad(cols, Z + <Py_ssize_t> r * cols, <const floating*> NULL,
+                             A + <Py_ssize_t> r * cols)
+    else:
+        ops.activation_forward(act, rows, cols, Z, cols, A, cols)
+
+
 def activation(int act, const floating[:, ::1] Z, floating[:, ::1] A):
     """A := relu(Z) or sigmoid(Z), elementwise; Z and A are (rows, cols)."""
     with nogil:
-        ops.activation_forward(act, <int> Z.shape[0], <int> Z.shape[1],
-                               &Z[0, 0], <int> Z.shape[1], &A[0, 0], <int> A.shape[1])
+        activate(act, <int> Z.shape[0], <int> Z.shape[1], &Z[0, 0], &A[0, 0])
 
 
 def activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::1] Z,
@@ -94,30 +117,50 @@ def activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::
                                 &dZ[0, 0], <int> dZ.shape[1], NULL, 0.0)
 
 
+cdef inline void affine(bint own, int n, int k, int m, const floating* W,
+                        const floating* A_prev, const floating* b, floating* Z) noexcept nogil:
+    """Z := W A_prev + b, W (n, k), A_prev (k, m), Z (n, m): by BLAS, or by
+    dnn._simd's ``nn`` if ``own`` (dnn._products decides)."""
+    if own:
+        simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False)
+    else:
+        ops.linear_forward(n, k, m, W, k, A_prev, m, b, Z, m)
+
+
 def linear(const floating[:, ::1] W, const floating[:, ::1] A_prev,
-           const floating[::1] b, floating[:, ::1] Z):
+           const floating[::1] b, floating[:, ::1] Z, bint own=False):
     """Z := W A_prev + b; W (n, k), A_prev (k, m), b (n,), Z (n, m)."""
     with nogil:
-        ops.linear_forward(<int> W.shape[0], <int> W.shape[1], <int> A_prev.shape[1],
-                           &W[0, 0], <int> W.shape[1], &A_prev[0, 0], <int> A_prev.shape[1],
-                           &b[0], &Z[0, 0], <int> Z.shape[1])
+        affine(own, <int> W.shape[0], <int> W.shape[1], <int> A_prev.shape[1],
+               &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0])
 
 
 def linear_activation(int act, const floating[:, ::1] W, const floating[:, ::1] A_prev,
-                      const floating[::1] b, floating[:, ::1] Z, floating[:, ::1] A):
-    """Z := W A_prev + b and A := g(Z), fused: one gemm and one pass over Z."""
+                      const floating[::1] b, floating[:, ::1] Z, floating[:, ::1] A,
+                      bint own=False):
+    """Z := W A_prev + b and A := g(Z): one product, then one pass over Z."""
+    cdef int n = <int> W.shape[0], m = <int> A_prev.shape[1]
     with nogil:
-        ops.linear_activation_forward(act, <int> W.shape[0], <int> W.shape[1],
-                                      <int> A_prev.shape[1],
-                                      &W[0, 0], <int> W.shape[1],
-                                      &A_prev[0, 0], <int> A_prev.shape[1],
-                                      &b[0], &Z[0, 0], <int> Z.shape[1],
-                                      &A[0, 0], <int> A.shape[1])
+        affine(own, n, <int> W.shape[1], m, &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0])
+        activate(act, n, m, &Z[0, 0], &A[0, 0])
+
+
+cdef inline void weight_grads(bint own, int n, int k, int m, const floating* dZ,
+                              const floating* A_prev, const floating* W, floating* dW,
+                              floating* dA_prev) noexcept nogil:
+    """dW := (1/m) dZ A_prev^T and dA_prev := W^T dZ, all C-contiguous: by BLAS,
+    or by dnn._simd's ``nt`` and ``nn`` if ``own``, rounded alike (the sum,
+    then times 1/m)."""
+    if own:
+        simd.nt(n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m, False, dW, k)
+        simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
+    else:
+        ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, dA_prev, m)
 
 
 def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
                     const floating[:, ::1] W, floating[:, ::1] dW, floating[::1] db,
-                    floating[:, ::1] dA_prev):
+                    floating[:, ::1] dA_prev, bint own=False):
     """dW := dZ A_prev^T / m, db := row sums of dZ / m, dA_prev := W^T dZ.
 
     dZ (n, m), A_prev (k, m), W (n, k), dW (n, k), db (n,), dA_prev (k, m).
@@ -125,14 +168,14 @@ def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
     cdef int n = <int> dZ.shape[0], m = <int> dZ.shape[1], k = <int> A_prev.shape[0]
     with nogil:
         ops.row_sums(n, m, &dZ[0, 0], m, &db[0], 1.0 / m)
-        ops.linear_backward_gemms(n, k, m, &dZ[0, 0], m, &A_prev[0, 0], m,
-                                  &W[0, 0], k, &dW[0, 0], k, &dA_prev[0, 0], m)
+        weight_grads(own, n, k, m, &dZ[0, 0], &A_prev[0, 0], &W[0, 0], &dW[0, 0],
+                     &dA_prev[0, 0])
 
 
 def linear_activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::1] Z,
                                const floating[:, ::1] A_prev, const floating[:, ::1] W,
                                floating[:, ::1] dZ, floating[:, ::1] dW, floating[::1] db,
-                               floating[:, ::1] dA_prev):
+                               floating[:, ::1] dA_prev, bint own=False):
     """Backward through the activation then the linear step, fused.
 
     One pass makes dZ = dA * g'(Z) (into the scratch ``dZ``, which may be
@@ -143,8 +186,8 @@ def linear_activation_backward(int act, const floating[:, ::1] dA, const floatin
     with nogil:
         ops.activation_backward(act, n, m, &dA[0, 0], m, &Z[0, 0], m, &dZ[0, 0], m,
                                 &db[0], 1.0 / m)
-        ops.linear_backward_gemms(n, k, m, &dZ[0, 0], m, &A_prev[0, 0], m,
-                                  &W[0, 0], k, &dW[0, 0], k, &dA_prev[0, 0], m)
+        weight_grads(own, n, k, m, &dZ[0, 0], &A_prev[0, 0], &W[0, 0], &dW[0, 0],
+                     &dA_prev[0, 0])
 
 
 def cross_entropy_cost(const floating[::1] AL, const floating[::1] Y):

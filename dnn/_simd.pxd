@@ -33,14 +33,14 @@ What. For row-major matrices given as (pointer, row stride):
   ``bias_act``       C[r, :] := C[r, :] + bias[r] (then relu), after a gemm;
   ``relu_backward``  D := D * (H > 0) and db[r] := scale * sum_j D[r, j]
                      (summed in double);
-  ``output_grad``    D := sigmoid(Z) - Y, returns sum(D) (in double); sigmoid
-                     is the reference's 1 / (1 + exp(-z)), exp a vector
-                     polynomial (Taylor series to degree 13 in float64, 7 in
-                     float32, after the reduction x = k ln 2 + r: within an
-                     ulp or two of libm's), libm's exp wherever |z| is too
-                     large for it (708 in float64, 87 in float32).
-These read operands in place, without cache blocking: the caller keeps them
-to sizes that stay in L2 (``dnn.models._own_products``).
+  ``output_grad``    D := sigmoid(Z) - Y (Y NULL: sigmoid(Z)), returns sum(D)
+                     (in double); sigmoid is the reference's 1 / (1 + exp(-z)),
+                     exp a vector polynomial (Taylor series to degree 13 in
+                     float64, 7 in float32, after the reduction x = k ln 2 + r:
+                     within an ulp or two of libm's), libm's exp wherever |z|
+                     is too large for it (708 in float64, 87 in float32).
+``nt`` reads its operands in place, without cache blocking: the caller keeps
+them to sizes that stay in L2 (``dnn.models._own_products``).
 
 Dispatch. On x86-64 every kernel is compiled three times, for the baseline
 (16-byte vectors), AVX2 + FMA (32) and AVX-512 F + DQ (64), and
@@ -442,9 +442,11 @@ cdef extern from *:
         VD a0 = {0}, a1 = {0};                                                          \\
         double s = 0.0;                                                                 \\
         const T one = 1, limit = EXP_LIMIT;                                             \\
+        V zero = {0};                                                                   \\
+        y = zero;  /* Y = NULL: the sigmoid alone */                                    \\
         for (j = 0; j + LANES <= m; j += LANES) {                                       \\
             memcpy(&z, Z + j, sizeof(V));                                               \\
-            memcpy(&y, Y + j, sizeof(V));                                               \\
+            if (Y != NULL) memcpy(&y, Y + j, sizeof(V));                                \\
             t = -z;                                                                     \\
             wide = 0;                                                                   \\
             for (l = 0; l < LANES; l++)                                                 \\
@@ -461,7 +463,7 @@ cdef extern from *:
         a0 += a1;                                                                       \\
         for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];           \\
         for (; j < m; j++) {                                                            \\
-            D[j] = one / (one + dnn_exp_##S(-Z[j])) - Y[j];                             \\
+            D[j] = one / (one + dnn_exp_##S(-Z[j])) - (Y != NULL ? Y[j] : 0);           \\
             s += D[j];                                                                  \\
         }                                                                               \\
         return s;                                                                       \\
@@ -524,6 +526,9 @@ cdef extern from *:
     #endif
     };
 
+    /* The highest level built: 2 (AVX-512) on x86-64, else 0. */
+    #define DNN_SIMD_TOP ((int) (sizeof dnn_simd_tables / sizeof dnn_simd_tables[0]) - 1)
+
     static const dnn_simd_table* dnn_simd = &dnn_simd_tables[0];
     static int dnn_simd_level = 0;
 
@@ -579,6 +584,7 @@ cdef extern from *:
     int dnn_simd_use(int level) nogil
     int dnn_simd_cpu_level() nogil
     int dnn_simd_level
+    int DNN_SIMD_TOP
 
 
 from cython cimport floating
@@ -629,7 +635,7 @@ cdef inline void relu_backward(int R, int m, floating* D, int ldd, const floatin
 
 cdef inline double output_grad(int m, const floating* Z, const floating* Y,
                                floating* D) noexcept nogil:
-    """D := sigmoid(Z) - Y, (m,); returns sum(D), summed in double."""
+    """D := sigmoid(Z) - Y, or sigmoid(Z) if Y is NULL, (m,); returns sum(D), summed in double."""
     if floating is double:
         return dnn_simd.output_grad_d(m, Z, Y, D)
     else:

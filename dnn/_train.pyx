@@ -111,24 +111,28 @@ cimport dnn._simd as simd
 
 import numpy as np
 
+from dnn import _kernels
+
 #: The builds of dnn._simd's kernels, by level.
 SIMD_LEVELS = ("baseline", "avx2", "avx512")
 
 # The best build this CPU runs.
-simd.dnn_simd_use(len(SIMD_LEVELS) - 1)
+simd.dnn_simd_use(simd.DNN_SIMD_TOP)
 
 
 def simd_kernels(use=None):
     """Which build of ``dnn._simd``'s kernels runs: one of ``SIMD_LEVELS``.
 
     ``use`` (a name in ``SIMD_LEVELS``) switches to that build, or to the best
-    one below it that this CPU runs. For tests and measurements: never while
-    a fit runs.
+    one below it that this CPU runs, here and in ``dnn._kernels`` (the
+    step-by-step API's copy of the kernels). For tests and measurements:
+    never while a fit or a step-by-step call runs.
     """
     if use is not None:
         if use not in SIMD_LEVELS:
             raise ValueError("use must be one of %s, got %r" % (SIMD_LEVELS, use))
         simd.dnn_simd_use(SIMD_LEVELS.index(use))
+        _kernels._use_simd(SIMD_LEVELS.index(use))
     return SIMD_LEVELS[simd.dnn_simd_level]
 
 

@@ -2,7 +2,9 @@
 
 Each function has the name, signature, return structure and numbers of its
 twin in ``dnn.reference`` (the course's NumPy code), and runs its arithmetic in
-the kernels of ``dnn._kernels`` (Cython over BLAS). Inputs are checked first
+the kernels of ``dnn._kernels`` (Cython over BLAS, and ``dnn._simd``'s vector
+kernels for the sigmoid and, where ``dnn._products.for_step`` says so, a
+layer's products). Inputs are checked first
 (``dnn._validation``): a bad input raises a clear error, never a crash.
 
 Shapes: ``X``/``A_prev`` ``(n_{l-1}, m)``, ``W`` ``(n_l, n_{l-1})``, ``b``
@@ -17,7 +19,7 @@ import functools
 
 import numpy as np
 
-from dnn import _kernels
+from dnn import _kernels, _products
 from dnn import _validation as v
 from dnn import reference
 from dnn.reference import INIT_RECIPES
@@ -122,8 +124,13 @@ def _forward_layer(act, A_prev, W, b):
     """Unchecked LINEAR -> ACTIVATION into new arrays: returns (A, Z)."""
     Z = np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype)
     A = np.empty_like(Z)
-    _kernels.linear_activation(act, W, A_prev, b.reshape(-1), Z, A)
+    _kernels.linear_activation(act, W, A_prev, b.reshape(-1), Z, A, _own(W, A_prev))
     return A, Z
+
+
+def _own(W, A_prev):
+    """Whether this layer's products run in dnn._simd's kernels (``dnn._products``)."""
+    return _products.for_step(W.shape[0], W.shape[1], A_prev.shape[1], W.dtype.itemsize)
 
 
 def linear_forward(A, W, b):
@@ -134,7 +141,7 @@ def linear_forward(A, W, b):
     A, W, b = v.float_arrays(A=A, W=W, b=b)
     v.check_linear_shapes(A, W, b, a_name="A")
     Z = np.empty((W.shape[0], A.shape[1]), dtype=W.dtype)
-    _kernels.linear(W, A, b.reshape(-1), Z)
+    _kernels.linear(W, A, b.reshape(-1), Z, _own(W, A))
     return Z, (A, W, b)
 
 
@@ -210,7 +217,8 @@ def _backward_layer(act, dA, A_prev, W, Z):
     dW = np.empty_like(W)
     db = np.empty((n, 1), dtype=W.dtype)
     dA_prev = np.empty((k, m), dtype=W.dtype)
-    _kernels.linear_activation_backward(act, dA, Z, A_prev, W, dZ, dW, db.reshape(-1), dA_prev)
+    _kernels.linear_activation_backward(act, dA, Z, A_prev, W, dZ, dW, db.reshape(-1), dA_prev,
+                                        _own(W, A_prev))
     return dA_prev, dW, db
 
 
@@ -229,7 +237,7 @@ def linear_backward(dZ, cache):
     dW = np.empty_like(W)
     db = np.empty_like(b)
     dA_prev = np.empty_like(A_prev)
-    _kernels.linear_backward(dZ, A_prev, W, dW, db.reshape(-1), dA_prev)
+    _kernels.linear_backward(dZ, A_prev, W, dW, db.reshape(-1), dA_prev, _own(W, A_prev))
     return dA_prev, dW, db
 
 

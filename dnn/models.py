@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from dnn import _train
+from dnn import _products, _train
 from dnn import _validation as v
 from dnn._blas_threads import blas_lent, blas_threads
 from dnn.reference import INIT_RECIPES, initialize_parameters, initialize_parameters_deep
@@ -107,56 +107,12 @@ def _shards(layers_dims, m, gram, chunk_iterations=PRINT_EVERY):
     return 2 if blas_threads() <= 2 else 1
 
 
-#: A product whose weight matrix has at most this many entries runs in
-#: ``dnn._simd``'s kernels on any CPU: a BLAS call costs more in set-up and
-#: packing than in arithmetic there (a [2, 4, 1] net: 5.3 -> 3.2 us an iteration).
-TINY_PRODUCT = 64
-
-
-#: The largest operands, in bytes (the activations in and out of a layer, for
-#: one shard's examples), of a weight gradient dZ H^T that ``dnn._simd``
-#: computes instead of BLAS. Its loops sum over the examples with no cache
-#: blocking, so both operands must stay in a core's L2 cache (1 MiB or more
-#: on AVX-512 CPUs): on S4's layers (7.7 MB and more) they ran at half
-#: BLAS's speed. (Its W H and W^T dZ go through B in column panels that do
-#: stay in L2, at any size.)
-OWN_PRODUCT_BYTES = 1 << 20
-
-
 def _own_products(layers_dims, m, itemsize, shards):
     """Which of each layer's products skip BLAS for ``dnn._simd`` (``Trainer``'s ``own``).
 
-    Flags ``dnn._train.OWN_PRODUCTS``: "nn" for W H and W^T dZ, "nt" for
-    dZ H^T. Both for tiny layers (``TINY_PRODUCT``) on any CPU. Where BLAS
-    would run one thread per call (a fit split into shards, or BLAS limited to
-    one thread), and the CPU runs AVX-512: "nn" for every layer, "nt" where
-    its operands fit in ``OWN_PRODUCT_BYTES``; the CPU runs AVX2: both where
-    they fit. OpenBLAS packs both operands of every call, a fifth of a
-    mid-sized product's time, and SciPy's may use AVX2 kernels only (it does
-    when ``OPENBLAS_CORETYPE`` says so, or on a CPU it does not know).
-    Measured on an AMD EPYC (Zen 5, OPENBLAS_CORETYPE=Haswell), register
-    blocks over the operands in place ran S3's and S6's products 1.6 - 2.2x
-    faster than one-thread dgemm in AVX-512 and a whole iteration 15 - 25%
-    faster in AVX2; S4's W H 1.6x in AVX-512, no faster in AVX2; the SSE2
-    build was half as fast as BLAS. Where BLAS has two threads or more for an
-    unsplit fit it keeps the larger products: our kernels run on one.
+    ``dnn._products.for_training``'s rule, with the BLAS thread count the user allows.
     """
-    nn, nt = _train.OWN_PRODUCTS["nn"], _train.OWN_PRODUCTS["nt"]
-    build = _train.simd_kernels()
-    one_thread = shards > 1 or blas_threads() == 1
-    m_shard = -(-m // shards)
-    own = []
-    for n_out, n_in in zip(layers_dims[1:], layers_dims):
-        fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
-        if n_out * n_in <= TINY_PRODUCT:
-            own.append(nn | nt)
-        elif one_thread and build == "avx512":
-            own.append(nn | (nt if fits else 0))
-        elif one_thread and build == "avx2" and fits:
-            own.append(nn | nt)
-        else:
-            own.append(0)
-    return own
+    return _products.for_training(layers_dims, m, itemsize, shards, blas_threads())
 
 
 # --------------------------------------------------------------------------

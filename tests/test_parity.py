@@ -27,6 +27,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dnn
+from dnn import _products, _train
 from dnn import reference as R
 
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -648,3 +649,33 @@ def test_read_only_inputs_are_accepted():
         assert_same(grads[key], ref[key], np.float64, magnitude=mag(ref[key]) + 1e-3, k=20, what=key)
     dnn.compute_cost(AL, Y)
     dnn.update_parameters(dict(params), grads, 0.1)
+
+
+# --------------------------------------------------------------------------
+# Both product paths (BLAS and dnn._simd's kernels), in every build
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("build", _train.SIMD_LEVELS)
+@pytest.mark.parametrize("path", ["blas", "own"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_product_path_in_every_build(build, path, dtype, monkeypatch):
+    # A layer's products go to BLAS or to dnn._simd's nn / nt as
+    # dnn._products.for_step decides, in the build of dnn._simd this CPU
+    # runs; force each path and each build on shapes that leave every
+    # remainder (rows past the register blocks, columns past the vectors).
+    levels = _train.SIMD_LEVELS
+    if levels.index(build) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % build)
+    monkeypatch.setattr(_products, "for_step", lambda *args: path == "own")
+    _train.simd_kernels(build)
+    try:
+        for n, k, m in FIXED_SHAPES + [(7, 13, 517), (13, 9, 33), (6, 50, 64)]:
+            check_linear_forward(n, k, m, dtype, "C", 1)
+            check_linear_backward(n, k, m, dtype, "F", 2)
+            for activation in ("relu", "sigmoid"):
+                check_linear_activation_forward(n, k, m, dtype, "C", 3, activation)
+                check_linear_activation_backward(n, k, m, dtype, "C", 4, activation)
+        check_L_model_forward([9, 13, 7, 1], 517, dtype, "C", 5)
+        check_L_model_backward([9, 13, 7, 1], 517, dtype, "C", 6)
+    finally:
+        _train.simd_kernels(_train.simd_cpu_level())

@@ -1,0 +1,77 @@
+"""Which products skip BLAS for ``dnn._simd``'s own kernels: the rules, by measurement.
+
+A layer has three products: W H (forward) and W^T dZ (backward), "nn" in
+``dnn._simd``, and the weight gradient dZ H^T, "nt". Each goes to SciPy's
+BLAS or to ``dnn._simd``'s register-blocked loops, which read the operands
+where they lie. What those loops save: a BLAS call's set-up, the packing of
+both operands (a fifth of a mid-sized product's time in OpenBLAS) and the
+zeroing of the output, and, on a CPU with AVX-512, half the instructions
+where SciPy's OpenBLAS runs AVX2 kernels (it does when ``OPENBLAS_CORETYPE``
+says so, or on a CPU it does not know). What they lack: threads (one per
+call), cache blocking over the examples in ``nt``, and any speed at all in
+the SSE2 build. Measured on an AMD EPYC (Zen 5, OPENBLAS_CORETYPE=Haswell):
+AVX-512 ran S3's and S6's products 1.6 - 2.2x faster than one-thread dgemm
+and S4's W H 1.6x; AVX2 made S3's and S6's training iterations 15 - 25%
+faster and S4's no faster; SSE2 made S6's twice as slow.
+"""
+
+from dnn import _train
+
+__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "for_training", "for_step"]
+
+#: A product whose weight matrix has at most this many entries runs in
+#: ``dnn._simd`` on any CPU: a BLAS call costs more in set-up and packing
+#: than in arithmetic there (a [2, 4, 1] net: 5.3 -> 3.2 us an iteration).
+TINY_PRODUCT = 64
+
+#: The largest operands, in bytes (the activations in and out of a layer, for
+#: the examples of one call), of a product taken from a BLAS that has the
+#: cores to itself. ``nt`` sums over the examples with no cache blocking, so
+#: both operands must stay in a core's L2 cache (1 MiB or more on AVX2 and
+#: AVX-512 CPUs): on S4's layers (7.7 MB and more) it ran at half BLAS's
+#: speed. ``nn`` walks B in column panels that stay in L2, at any size.
+OWN_PRODUCT_BYTES = 1 << 20
+
+NN = _train.OWN_PRODUCTS["nn"]
+NT = _train.OWN_PRODUCTS["nt"]
+
+
+def for_training(layers_dims, m, itemsize, shards, blas_threads):
+    """``dnn._train.Trainer``'s ``own``: per layer, the products (NN | NT) that skip BLAS.
+
+    Both for tiny layers on any CPU. Where BLAS would run one thread per
+    call (``shards`` > 1: a fit split into shards, each on a thread of its
+    own; or ``blas_threads`` == 1), on an AVX-512 CPU: NN for every layer, NT
+    where the operands of one shard fit in ``OWN_PRODUCT_BYTES``; on an AVX2
+    CPU, both where they fit. Where BLAS has two threads or more for an
+    unsplit fit it keeps every larger product: ours run on one thread.
+    """
+    build = _train.simd_kernels()
+    one_thread = shards > 1 or blas_threads == 1
+    m_shard = -(-m // shards)
+    own = []
+    for n_out, n_in in zip(layers_dims[1:], layers_dims):
+        fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
+        if n_out * n_in <= TINY_PRODUCT:
+            own.append(NN | NT)
+        elif one_thread and build == "avx512":
+            own.append(NN | (NT if fits else 0))
+        elif one_thread and build == "avx2" and fits:
+            own.append(NN | NT)
+        else:
+            own.append(0)
+    return own
+
+
+def for_step(n_out, n_in, m, itemsize):
+    """Whether one step-by-step call's products (``dnn._kernels``' ``own``) skip BLAS.
+
+    A layer of ``n_out`` units on ``n_in`` inputs and ``m`` examples: tiny
+    layers on any CPU; on an AVX-512 CPU, any layer whose operands fit in
+    ``OWN_PRODUCT_BYTES``, where one thread of ours beat BLAS's two (on S3's
+    and S6's layers, each call of the step-by-step API).
+    """
+    if n_out * n_in <= TINY_PRODUCT:
+        return True
+    return (_train.simd_kernels() == "avx512"
+            and (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES)
