@@ -31,6 +31,11 @@ def _use_simd(int level):
     """Switch this module's build of ``dnn._simd`` (``dnn._train.simd_kernels`` does)."""
     return simd.dnn_simd_use(level)
 
+
+def _simd_level():
+    """The level of this module's build of ``dnn._simd`` in use (0 baseline, 1 AVX2, 2 AVX-512)."""
+    return simd.dnn_simd_level
+
 cdef extern from *:
     """
     #ifndef DNN_DEBUG_BUILD

@@ -73,6 +73,14 @@ cdef extern from *:
     #pragma GCC diagnostic ignored "-Wpsabi"
     #endif
 
+    /* The vector exp rounds to an integer by adding and subtracting 1.5 * 2^52,
+       and the range checks rely on nan comparing false: IEEE arithmetic. */
+    #if defined(__FAST_MATH__)
+    #error "dnn's vector kernels need IEEE arithmetic: build without -ffast-math"
+    #endif
+
+    /* Loops over m columns test j <= m - LANES, never j + LANES <= m: with
+       m near INT_MAX the sum would wrap (CPython builds with -fwrapv). */
     #define DNN_INLINE static inline __attribute__((always_inline))
     /* ``nn``'s column panels: K rows of B this long (in bytes) at most. */
     #define DNN_NN_PANEL_BYTES (256 * 1024)
@@ -246,7 +254,7 @@ cdef extern from *:
         int i, q, j, jt, l;                                                             \\
         DNN_UNROLL for (i = 0; i < NR_; i++)                                            \\
             DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                      \\
-        for (j = 0; j + LANES <= m; j += LANES) {                                       \\
+        for (j = 0; j <= m - LANES; j += LANES) {                                       \\
             DNN_UNROLL for (i = 0; i < NR_; i++)                                        \\
                 memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + j, sizeof(V));           \\
             DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \\
@@ -256,7 +264,7 @@ cdef extern from *:
         }                                                                               \\
         if (j < m && m >= LANES) {                                                      \\
             /* The last examples: the vector ending at m, its lanes before j */         \\
-            /* (summed already) zeroed. */                                              \\
+            /* (summed already) zeroed in both operands. */                             \\
             for (l = 0; l < LANES; l++) lane[l] = l;                                    \\
             keep = lane >= j - (m - LANES);                                             \\
             DNN_UNROLL for (i = 0; i < NR_; i++) {                                      \\
@@ -265,6 +273,7 @@ cdef extern from *:
             }                                                                           \\
             DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \\
                 memcpy(&a, A + (ptrdiff_t) (k0 + q) * lda + m - LANES, sizeof(V));      \\
+                a = (V) ((IV) a & keep);  /* 0 * inf would be nan */                    \\
                 DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;             \\
             }                                                                           \\
             j = m;                                                                      \\
@@ -338,17 +347,17 @@ cdef extern from *:
             const T* bias, int relu) {                                                  \\
         int j = j0;                                                                     \\
         if (NR_ == NR) {                                                                \\
-            for (; j + NV * LANES <= m; j += NV * LANES)                                \\
+            for (; j <= m - NV * LANES; j += NV * LANES)                                \\
                 dnn_nn_block_##S##_##ISA##_big(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
                                                bias, relu);                             \\
-            for (; j + LANES <= m; j += LANES)                                          \\
+            for (; j <= m - LANES; j += LANES)                                          \\
                 dnn_nn_block_##S##_##ISA##_rows(r0, j, K, M, rs, cs, B, ldb, C, ldc,    \\
                                                 bias, relu);                            \\
         } else {                                                                        \\
-            for (; j + NV * LANES <= m; j += NV * LANES)                                \\
+            for (; j <= m - NV * LANES; j += NV * LANES)                                \\
                 dnn_nn_block_##S##_##ISA##_cols(r0, j, K, M, rs, cs, B, ldb, C, ldc,    \\
                                                 bias, relu);                            \\
-            for (; j + LANES <= m; j += LANES)                                          \\
+            for (; j <= m - LANES; j += LANES)                                          \\
                 dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
                                                bias, relu);                             \\
         }                                                                               \\
@@ -418,7 +427,7 @@ cdef extern from *:
             const T* hrow = H + (ptrdiff_t) r * ldh;                                    \\
             VD a0 = {0}, a1 = {0};                                                      \\
             double s = 0.0;                                                             \\
-            for (j = 0; j + LANES <= m; j += LANES) {                                   \\
+            for (j = 0; j <= m - LANES; j += LANES) {                                   \\
                 memcpy(&d, row + j, sizeof(V));                                         \\
                 memcpy(&h, hrow + j, sizeof(V));                                        \\
                 d = (V) ((IV) d & (h > zero));                                          \\
@@ -444,7 +453,7 @@ cdef extern from *:
         const T one = 1, limit = EXP_LIMIT;                                             \\
         V zero = {0};                                                                   \\
         y = zero;  /* Y = NULL: the sigmoid alone */                                    \\
-        for (j = 0; j + LANES <= m; j += LANES) {                                       \\
+        for (j = 0; j <= m - LANES; j += LANES) {                                       \\
             memcpy(&z, Z + j, sizeof(V));                                               \\
             if (Y != NULL) memcpy(&y, Y + j, sizeof(V));                                \\
             t = -z;                                                                     \\

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dnn
-from dnn import _products, _train
+from dnn import _kernels, _products, _train
 from dnn import reference as R
 
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -669,6 +669,8 @@ def test_every_product_path_in_every_build(build, path, dtype, monkeypatch):
     monkeypatch.setattr(_products, "for_step", lambda *args: path == "own")
     _train.simd_kernels(build)
     try:
+        # the step-by-step API's copy of the kernels switched too
+        assert _train.SIMD_LEVELS[_kernels._simd_level()] == build
         for n, k, m in FIXED_SHAPES + [(7, 13, 517), (13, 9, 33), (6, 50, 64)]:
             check_linear_forward(n, k, m, dtype, "C", 1)
             check_linear_backward(n, k, m, dtype, "F", 2)
@@ -677,5 +679,30 @@ def test_every_product_path_in_every_build(build, path, dtype, monkeypatch):
                 check_linear_activation_backward(n, k, m, dtype, "C", 4, activation)
         check_L_model_forward([9, 13, 7, 1], 517, dtype, "C", 5)
         check_L_model_backward([9, 13, 7, 1], 517, dtype, "C", 6)
+    finally:
+        _train.simd_kernels(_train.simd_cpu_level())
+
+
+@pytest.mark.parametrize("build", _train.SIMD_LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_own_weight_gradient_keeps_inf_as_blas(build, dtype):
+    # nt's last examples are one vector overlapping examples summed already,
+    # those lanes masked out: in both operands, or 0 * inf would make a nan
+    # where BLAS and NumPy give inf.
+    levels = _train.SIMD_LEVELS
+    if levels.index(build) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % build)
+    _train.simd_kernels(build)
+    try:
+        for m in (17, 33, 65):
+            dZ = np.ones((1, m), dtype)
+            A_prev = np.ones((1, m), dtype)
+            A_prev[0, 1] = np.inf
+            W = np.ones((1, 1), dtype)
+            for own in (False, True):
+                dW, db, dA_prev = (np.empty((1, 1), dtype), np.empty(1, dtype),
+                                   np.empty((1, m), dtype))
+                _kernels.linear_backward(dZ, A_prev, W, dW, db, dA_prev, own)
+                assert dW[0, 0] == np.inf, (own, m, dW)
     finally:
         _train.simd_kernels(_train.simd_cpu_level())
