@@ -20,7 +20,7 @@ S4's 1.1x faster.
 
 from dnn import _train
 
-__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "for_training", "for_step"]
+__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "XT_BYTES", "for_training", "for_step"]
 
 #: A product whose weight matrix has at most this many entries runs in
 #: ``dnn._simd`` on any CPU: a BLAS call costs more in set-up and packing
@@ -35,18 +35,28 @@ TINY_PRODUCT = 64
 #: speed. ``nn`` walks B in column panels that stay in L2, at any size.
 OWN_PRODUCT_BYTES = 1 << 20
 
+#: The largest transposed copy of X (bytes) a fit keeps for its first layer's
+#: weight gradient dZ_1 X^T (``XT``), which then runs as dZ_1 (X^T): the
+#: vectors along W_1's rows, the examples in chunks, no sums across lanes;
+#: on S4 that took the whole iteration from 75 to 63 ms (float64), for 63 MB
+#: more memory (the fit holds X twice).
+XT_BYTES = 256 << 20
+
 NN = _train.OWN_PRODUCTS["nn"]
 NT = _train.OWN_PRODUCTS["nt"]
+XT = _train.OWN_PRODUCTS["xt"]
 
 
-def for_training(layers_dims, m, itemsize, shards, blas_threads):
-    """``dnn._train.Trainer``'s ``own``: per layer, the products (NN | NT) that skip BLAS.
+def for_training(layers_dims, m, itemsize, shards, blas_threads, gram=False):
+    """``dnn._train.Trainer``'s ``own``: per layer, the products (NN | NT | XT) that skip BLAS.
 
-    Both for tiny layers on any CPU. Where BLAS would run one thread per
+    NN and NT for tiny layers on any CPU. Where BLAS would run one thread per
     call (``shards`` > 1: a fit split into shards, each on a thread of its
     own; or ``blas_threads`` == 1), on an AVX-512 CPU: NN for every layer, NT
-    where the operands of one shard fit in ``OWN_PRODUCT_BYTES``; on an AVX2
-    CPU, both where they fit. Where BLAS has two threads or more for an
+    where the operands of one shard fit in ``OWN_PRODUCT_BYTES``, and for a
+    first layer whose operands do not, XT if X is at most ``XT_BYTES`` (not
+    with the Gram form, ``gram``, which has its own first layer); on an AVX2
+    CPU, NN and NT where they fit. Where BLAS has two threads or more for an
     unsplit fit it keeps every larger product: ours run on one thread.
     """
     build = _train.simd_kernels()
@@ -58,7 +68,9 @@ def for_training(layers_dims, m, itemsize, shards, blas_threads):
         if n_out * n_in <= TINY_PRODUCT:
             own.append(NN | NT)
         elif one_thread and build == "avx512":
-            own.append(NN | (NT if fits else 0))
+            xt = (not fits and not own and not gram
+                  and n_in * m * itemsize <= XT_BYTES)  # the first layer: X is its input
+            own.append(NN | (NT if fits else 0) | (XT if xt else 0))
         elif one_thread and build == "avx2" and fits:
             own.append(NN | NT)
         else:

@@ -207,6 +207,11 @@ cdef extern from *:
     DNN_INLINE double dnn_exp_d(double x) { return exp(x); }
     DNN_INLINE float dnn_exp_f(float x) { return expf(x); }
 
+    /* What ``nn`` does with a sum before it stores it: + bias (then relu), or
+       scale by alpha (and add to what C holds: ``nn_acc``). */
+    typedef struct { const double* bias; int relu; int scale; double alpha; int add; } dnn_epi_d;
+    typedef struct { const float* bias; int relu; int scale; float alpha; int add; } dnn_epi_f;
+
     /* One register block of ``nn``: C[r, j] := sum_k M[r, k] B[k, j] (+ bias[r],
        then relu) for rows r0 <= r < r0 + NR_ and columns j0 <= j < j0 + NV_ *
        LANES, in NR_ x NV_ vector accumulators, k in order, one store per
@@ -215,8 +220,8 @@ cdef extern from *:
     #define DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NV_)                 \\
     DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,       \\
             const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
-            const T* bias, int relu) {                                                  \\
-        V acc[NR_][NV_], b[NV_], c, zero = {0};                                         \\
+            dnn_epi_##S e) {                                                            \\
+        V acc[NR_][NV_], b[NV_], c, old, zero = {0};                                    \\
         int i, v, k;                                                                    \\
         DNN_UNROLL for (i = 0; i < NR_; i++)                                            \\
             DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                      \\
@@ -232,9 +237,15 @@ cdef extern from *:
             T* crow = C + (ptrdiff_t) (r0 + i) * ldc + j0;                              \\
             DNN_UNROLL for (v = 0; v < NV_; v++) {                                      \\
                 c = acc[i][v];                                                          \\
-                if (bias != NULL) {                                                     \\
-                    c = c + bias[r0 + i];                                               \\
-                    if (relu) c = (V) ((IV) c & (c > zero));                            \\
+                if (e.scale) {                                                         \\
+                    c = c * e.alpha;                                                   \\
+                    if (e.add) {                                                       \\
+                        memcpy(&old, crow + v * LANES, sizeof(V));                      \\
+                        c = old + c;                                                    \\
+                    }                                                                   \\
+                } else if (e.bias != NULL) {                                           \\
+                    c = c + e.bias[r0 + i];                                            \\
+                    if (e.relu) c = (V) ((IV) c & (c > zero));                         \\
                 }                                                                       \\
                 memcpy(crow + v * LANES, &c, sizeof(V));                                \\
             }                                                                           \\
@@ -326,7 +337,7 @@ cdef extern from *:
     /* fewer than LANES, one at a time. */                                              \\
     DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int K, \\
             const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
-            const T* bias, int relu) {                                                  \\
+            dnn_epi_##S e) {                                                            \\
         int i, j, k;                                                                    \\
         for (i = 0; i < NR_; i++)                                                       \\
             for (j = j0; j < m; j++) {                                                  \\
@@ -334,9 +345,12 @@ cdef extern from *:
                 for (k = 0; k < K; k++)                                                 \\
                     c = c + M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs]           \\
                             * B[(ptrdiff_t) k * ldb + j];                               \\
-                if (bias != NULL) {                                                     \\
-                    c = c + bias[r0 + i];                                               \\
-                    if (relu) c = c > 0 ? c : 0;                                        \\
+                if (e.scale) {                                                         \\
+                    c = c * e.alpha;                                                   \\
+                    if (e.add) c = C[(ptrdiff_t) (r0 + i) * ldc + j] + c;              \\
+                } else if (e.bias != NULL) {                                           \\
+                    c = c + e.bias[r0 + i];                                            \\
+                    if (e.relu) c = c > 0 ? c : 0;                                     \\
                 }                                                                       \\
                 C[(ptrdiff_t) (r0 + i) * ldc + j] = c;                                  \\
             }                                                                           \\
@@ -344,37 +358,33 @@ cdef extern from *:
                                                                                         \\
     DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int m, \\
             const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \\
-            const T* bias, int relu) {                                                  \\
+            dnn_epi_##S e) {                                                            \\
         int j = j0;                                                                     \\
         if (NR_ == NR) {                                                                \\
             for (; j <= m - NV * LANES; j += NV * LANES)                                \\
-                dnn_nn_block_##S##_##ISA##_big(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
-                                               bias, relu);                             \\
+                dnn_nn_block_##S##_##ISA##_big(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\\
             for (; j <= m - LANES; j += LANES)                                          \\
-                dnn_nn_block_##S##_##ISA##_rows(r0, j, K, M, rs, cs, B, ldb, C, ldc,    \\
-                                                bias, relu);                            \\
+                dnn_nn_block_##S##_##ISA##_rows(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\\
         } else {                                                                        \\
             for (; j <= m - NV * LANES; j += NV * LANES)                                \\
-                dnn_nn_block_##S##_##ISA##_cols(r0, j, K, M, rs, cs, B, ldb, C, ldc,    \\
-                                                bias, relu);                            \\
+                dnn_nn_block_##S##_##ISA##_cols(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\\
             for (; j <= m - LANES; j += LANES)                                          \\
-                dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc,     \\
-                                               bias, relu);                             \\
+                dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\\
         }                                                                               \\
-        if (j < m && m >= LANES) {                                                      \\
+        if (j < m && m >= LANES && !e.scale) {                                         \\
             /* The last columns as one vector ending at m, overlapping columns */       \\
             /* already done: they are computed again to the same bits (the same */      \\
             /* products in the same order), where a scalar loop over the k's   */       \\
             /* would be a chain of dependent adds per column. */                        \\
             if (NR_ == NR)                                                              \\
                 dnn_nn_block_##S##_##ISA##_rows(r0, m - LANES, K, M, rs, cs, B, ldb,    \\
-                                                C, ldc, bias, relu);                    \\
+                                                C, ldc, e);                             \\
             else                                                                        \\
                 dnn_nn_block_##S##_##ISA##_one(r0, m - LANES, K, M, rs, cs, B, ldb,     \\
-                                               C, ldc, bias, relu);                     \\
+                                               C, ldc, e);                              \\
             j = m;                                                                      \\
         }                                                                               \\
-        dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, bias, relu); \\
+        dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, e);        \\
     }                                                                                   \\
                                                                                         \\
     /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \\
@@ -382,6 +392,7 @@ cdef extern from *:
     static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \\
             const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \\
         int r, p0, p1;                                                                  \\
+        dnn_epi_##S e = {bias, relu, 0, 1, 0};                                          \\
         int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \\
         panel -= panel % (NV * LANES);                                                  \\
         if (panel < NV * LANES) panel = NV * LANES;                                     \\
@@ -389,10 +400,37 @@ cdef extern from *:
             p1 = m - p0 > panel ? p0 + panel : m;                                       \\
             for (r = 0; r + NR <= R; r += NR)                                           \\
                 dnn_nn_rows_##S##_##ISA(NR, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,    \\
-                                        bias, relu);                                    \\
+                                        e);                                             \\
             for (; r < R; r++)                                                          \\
                 dnn_nn_rows_##S##_##ISA(1, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,     \\
-                                        bias, relu);                                    \\
+                                        e);                                             \\
+        }                                                                               \\
+    }                                                                                   \\
+                                                                                        \\
+    /* C := alpha M B (+ C if add), M (R x K) through strides, B (K x N): the */        \\
+    /* sum over K in chunks, each added to C, so that the chunk of B under   */         \\
+    /* each panel of columns stays in L2 however long K is (a gemm's K     */           \\
+    /* blocking, rounded as one: C += alpha * partial sum, chunk by chunk). */          \\
+    static ATTR void dnn_nn_acc_##S##_##ISA(int R, int K, int N, T alpha, const T* M,   \\
+            int rs, int cs, const T* B, int ldb, int add, T* C, int ldc) {              \\
+        int r, p0, p1, k0, k1;                                                          \\
+        int panel = 4 * NV * LANES;                                                     \\
+        int chunk = (int) (DNN_NN_PANEL_BYTES / ((size_t) panel * sizeof(T)));          \\
+        dnn_epi_##S e = {NULL, 0, 1, alpha, add};                                       \\
+        for (p0 = 0; p0 < N; p0 = p1) {                                                \\
+            p1 = N - p0 > panel ? p0 + panel : N;                                       \\
+            for (k0 = 0; k0 < K; k0 = k1) {                                             \\
+                k1 = K - k0 > chunk ? k0 + chunk : K;                                   \\
+                e.add = add || k0 > 0;                                                  \\
+                for (r = 0; r + NR <= R; r += NR)                                       \\
+                    dnn_nn_rows_##S##_##ISA(NR, r, k1 - k0, p0, p1,                     \\
+                        M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \\
+                        C, ldc, e);                                                    \\
+                for (; r < R; r++)                                                      \\
+                    dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1,                      \\
+                        M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \\
+                        C, ldc, e);                                                    \\
+            }                                                                           \\
         }                                                                               \\
     }                                                                                   \\
                                                                                         \\
@@ -510,6 +548,10 @@ cdef extern from *:
                      float*, int, const float*, int);
         void (*nt_d)(int, int, int, double, const double*, int, const double*, int, int,
                      double*, int);
+        void (*nn_acc_d)(int, int, int, double, const double*, int, int, const double*, int,
+                         int, double*, int);
+        void (*nn_acc_f)(int, int, int, float, const float*, int, int, const float*, int,
+                         int, float*, int);
         void (*nt_f)(int, int, int, float, const float*, int, const float*, int, int,
                      float*, int);
         void (*bias_act_d)(int, int, double*, int, const double*, int);
@@ -521,7 +563,8 @@ cdef extern from *:
     } dnn_simd_table;
 
     #define DNN_SIMD_TABLE(ISA) {                                                       \\
-        dnn_nn_d_##ISA, dnn_nn_f_##ISA, dnn_nt_d_##ISA, dnn_nt_f_##ISA,                 \\
+        dnn_nn_d_##ISA, dnn_nn_f_##ISA, dnn_nt_d_##ISA,                                 \\
+        dnn_nn_acc_d_##ISA, dnn_nn_acc_f_##ISA, dnn_nt_f_##ISA,                         \\
         dnn_bias_act_d_##ISA, dnn_bias_act_f_##ISA,                                     \\
         dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \\
         dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA }
@@ -575,6 +618,10 @@ cdef extern from *:
                   const float* bias, int relu) noexcept nogil
         void nt_d(int R, int K, int m, double alpha, const double* D, int ldd,
                   const double* A, int lda, int add, double* W, int ldw) noexcept nogil
+        void nn_acc_d(int R, int K, int N, double alpha, const double* M, int rs, int cs,
+                      const double* B, int ldb, int add, double* C, int ldc) noexcept nogil
+        void nn_acc_f(int R, int K, int N, float alpha, const float* M, int rs, int cs,
+                      const float* B, int ldb, int add, float* C, int ldc) noexcept nogil
         void nt_f(int R, int K, int m, float alpha, const float* D, int ldd,
                   const float* A, int lda, int add, float* W, int ldw) noexcept nogil
         void bias_act_d(int R, int m, double* C, int ldc, const double* bias,
@@ -622,6 +669,20 @@ cdef inline void nt(int R, int K, int m, floating alpha, const floating* D, int 
         dnn_simd.nt_d(R, K, m, alpha, D, ldd, A, lda, add, W, ldw)
     else:
         dnn_simd.nt_f(R, K, m, alpha, D, ldd, A, lda, add, W, ldw)
+
+
+cdef inline void nn_acc(int R, int K, int N, floating alpha, const floating* M, int rs,
+                        int cs, const floating* B, int ldb, bint add, floating* C,
+                        int ldc) noexcept nogil:
+    """C := alpha M B (+ C if ``add``); M (R, K) through strides (rs, cs), B (K, N), C (R, N).
+
+    The sum over K in chunks, each scaled and added to C as it is done (as a
+    gemm's K blocking rounds), so B's chunk under a panel of C stays in L2.
+    """
+    if floating is double:
+        dnn_simd.nn_acc_d(R, K, N, alpha, M, rs, cs, B, ldb, add, C, ldc)
+    else:
+        dnn_simd.nn_acc_f(R, K, N, alpha, M, rs, cs, B, ldb, add, C, ldc)
 
 
 cdef inline void bias_act(int R, int m, floating* C, int ldc, const floating* bias,

@@ -144,9 +144,10 @@ def simd_cpu_level():
 cdef enum:
     OWN_NN = 1            # W H (forward) and W^T dZ (backward): simd.nn
     OWN_NT = 2            # dZ H^T (the weight gradient): simd.nt
+    OWN_XT = 4            # layer 1 only: dZ_1 X^T as simd.nn_acc over a copy of X^T
 
 #: The same flags, for dnn.models.
-OWN_PRODUCTS = {"nn": OWN_NN, "nt": OWN_NT}
+OWN_PRODUCTS = {"nn": OWN_NN, "nt": OWN_NT, "xt": OWN_XT}
 
 # With the Gram form, W_1 X is recomputed exactly every this many iterations,
 # which bounds the rounding that updating it incrementally accumulates (about
@@ -160,7 +161,8 @@ cdef struct Net:
     int m                 # examples
     const int* n          # n[0..L]: layer sizes
     bint sm               # hidden activations and gradients samples-major (m, n_l)
-    const unsigned char* own  # own[l]: which of layer l's products run in dnn._simd (OWN_NN, OWN_NT)
+    const unsigned char* own  # own[l]: which of layer l's products run in dnn._simd (OWN_*)
+    const void* XT        # (m, n_0): this net's examples of X, transposed (OWN_XT), else NULL
     const void* X         # (n_0, m) features-major, row stride ldx
     int ldx               # X's row stride: m, or all examples' count for a shard
     const void* Y         # (m,) labels in {0, 1}
@@ -428,6 +430,12 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
         if l == 1 and net.gram and not partial:
             gram_update(net, alpha, D)
+        elif l == 1 and own & OWN_XT:
+            # dW_1 = dZ_1 X^T as (dZ_1)(X^T): vectors along W_1's rows, chunks
+            # of the examples, no horizontal sums (see dnn._simd.nn_acc).
+            simd.nn_acc(n_out, m, n_in, <floating> 1.0 if partial else alpha, D, m, 1,
+                        <const floating*> net.XT, n_in, not partial,
+                        <floating*> (net.dWp[1] if partial else net.W[1]), n_in)
         elif own & OWN_NT and partial:
             simd.nt(n_out, n_in, m, <floating> 1.0, D, m, A, lda, False,
                     <floating*> net.dWp[l], n_in)
@@ -886,9 +894,11 @@ cdef class Trainer:
     with a workspace of its own, whose gradients ``run`` may compute on
     several threads (see the module's docstring). The Gram form needs one shard.
     ``own``, one int per layer or None (all 0): which of a layer's products run
-    in ``dnn._simd``'s kernels instead of BLAS, ``OWN_NN`` (W H and W^T dZ)
-    and ``OWN_NT`` (dZ H^T) or'ed, in the features-major layout (ignored
-    samples-major); ``dnn.models._own_products`` decides.
+    in ``dnn._simd``'s kernels instead of BLAS, ``OWN_NN`` (W H and W^T dZ),
+    ``OWN_NT`` (dZ H^T) and, for the first layer, ``OWN_XT`` (dZ_1 X^T through
+    a transposed copy of X, kept with the workspace) or'ed, in the
+    features-major layout (ignored samples-major); ``dnn.models._own_products``
+    decides.
     """
     cdef Net net          # the whole batch, when shards == 1
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
@@ -929,7 +939,9 @@ cdef class Trainer:
         if own is not None:
             if len(own) != L:
                 raise ValueError("own must hold one flag per layer, %d, got %d" % (L, len(own)))
-            own_flags[1:] = [0 if samples_major else int(o) & (OWN_NN | OWN_NT) for o in own]
+            own_flags[1:] = [0 if samples_major else int(o) & (OWN_NN | OWN_NT | OWN_XT)
+                             for o in own]
+            own_flags[2:] &= ~OWN_XT & 0xff  # X^T is the first layer's only
         w_ptr = np.zeros(L + 1, dtype=np.uintp)
         b_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
@@ -990,6 +1002,9 @@ cdef class Trainer:
         for l in range(1, L + 1):
             dw_ptr[l] = address(dW[l - 1])
             db_ptr[l] = address(dbs[l - 1])
+        # OWN_XT: this net's block of X, transposed, once.
+        XT = (np.ascontiguousarray(X[:, lo:hi].T) if own_flags[1] & OWN_XT and not samples_major
+              else np.empty(1, dtype=dtype))
         # The Gram form: P = W_1 X (n_1 x m) and G = X^T X (m x m), once.
         P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
         G = np.empty(m * m if gram else 1, dtype=dtype)
@@ -999,6 +1014,7 @@ cdef class Trainer:
         net.n = <const int*> address(dims)
         net.sm = samples_major
         net.own = <const unsigned char*> address(own_flags)
+        net.XT = <const void*> address(XT)
         # A shard's X is a block of X's columns, Y a block of Y.
         net.X = <const void*> (address(X) + lo * itemsize)
         net.ldx = m_all
@@ -1031,7 +1047,7 @@ cdef class Trainer:
             # does not (|x| near 1e19). Then train in the direct form instead.
             if not np.isfinite(G).all():
                 net.gram = False
-        return (hidden, grads, db, acc, h_ptr, dW, dbs, dw_ptr, db_ptr, P, G, S)
+        return (hidden, grads, db, acc, h_ptr, dW, dbs, dw_ptr, db_ptr, P, G, S, XT)
 
     @property
     def gram(self):

@@ -130,13 +130,14 @@ def simd_kernels(request):
         _train.simd_kernels(_train.simd_cpu_level())
 
 
-@pytest.mark.parametrize("own", [1, 2, 3], ids=["nn", "nt", "nn+nt"])
+@pytest.mark.parametrize("own", [1, 2, 3, 5, 7], ids=["nn", "nt", "nn+nt", "nn+xt", "all"])
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", [n for n in NETS if n != "wide-narrow"] + list(EXTRA_NETS))
 def test_own_kernels_match_reference_in_every_build(net, dtype, shards, own, simd_kernels,
                                                     monkeypatch):
-    # Every layer's products (W H and W^T dZ: nn; dZ H^T: nt; or both) in
+    # Every layer's products (W H and W^T dZ: nn; dZ H^T: nt; the first
+    # layer's dZ_1 X^T over a copy of X^T: xt, in chunks of examples) in
     # dnn._simd's register-blocked loops instead of BLAS (what the rule picks
     # for tiny layers, and on AVX-512 for larger ones): the reference's
     # numbers in each build, also as a shard's gradient sums. The nets' sizes leave every kind of remainder: rows
@@ -185,12 +186,15 @@ def test_own_products_rule(monkeypatch):
     monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx512")
     assert models._own_products(dims["S3"], 1797, 8, 2) == [both] * 3
     assert models._own_products(dims["S6"], 1000, 8, 2) == [both] * 9
-    assert models._own_products(dims["S4"], 10000, 4, 2) == [nn, nn, nn, both]
+    xt = _train.OWN_PRODUCTS["xt"]
+    assert models._own_products(dims["S4"], 10000, 4, 2) == [nn | xt, nn, nn, both]
+    assert models._own_products(dims["S4"], 10000, 4, 2, True) == [nn, nn, nn, both]
+    assert models._own_products(dims["S4"], 10**6, 8, 2) == [nn, nn, nn, both]  # X > 256 MiB
     # not with two BLAS threads on an unsplit fit
     monkeypatch.setattr(models, "blas_threads", lambda: 2)
     assert models._own_products(dims["S3"], 1797, 8, 1) == [0, 0, both]
     monkeypatch.setattr(models, "blas_threads", lambda: 1)
-    assert models._own_products(dims["S3"], 1797, 8, 1) == [nn, both, both]
+    assert models._own_products(dims["S3"], 1797, 8, 1) == [nn | xt, both, both]
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
