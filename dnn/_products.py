@@ -14,8 +14,8 @@ AVX-512 ran S3's and S6's products 1.6 - 2.2x faster than one-thread dgemm
 and S4's W H 1.6x; AVX2 made S3's and S6's training iterations 15 - 25%
 faster and S4's no faster; SSE2 made S6's twice as slow. With OpenBLAS's own
 AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX, same machine) the rules below
-still beat BLAS for every product: S3's and S6's iterations 1.2 - 1.27x,
-S4's 1.1x faster.
+still beat BLAS or match it: S3's and S6's iterations 1.2 - 1.27x faster,
+S4's 1.0 - 1.03x.
 """
 
 from dnn import _train

@@ -33,7 +33,9 @@ products (W H, W^T dZ, dZ H^T) go to BLAS, or, where ``own[l]`` says so
 whose operands fit in L2 when BLAS would run one thread), to ``dnn._simd``'s
 register-blocked ``nn`` and ``nt``, which read the operands in place: no
 call set-up, no packing, no zeroing of C, and AVX-512 where the SciPy
-wheels' OpenBLAS may use AVX2 only.
+wheels' OpenBLAS may use AVX2 only. A first layer too large for ``nt``
+(``OWN_XT``) gets dZ_1 X^T as ``nn_acc`` over a transposed copy of X made
+once per fit: vectors along W_1's rows, the examples in chunks.
 
 The Gram form of the first layer (``gram=True``; ``dnn.models._gram_form``
 picks it). X never changes, so after W_1 := W_1 + a dZ_1 X^T the next
