@@ -20,7 +20,8 @@ S4's 1.0 - 1.03x.
 
 from dnn import _train
 
-__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "XT_BYTES", "for_training", "for_step"]
+__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "XT_BYTES", "XT_MIN_ITERATIONS", "for_training",
+           "for_step"]
 
 #: A product whose weight matrix has at most this many entries runs in
 #: ``dnn._simd`` on any CPU: a BLAS call costs more in set-up and packing
@@ -42,20 +43,26 @@ OWN_PRODUCT_BYTES = 1 << 20
 #: more memory (the fit holds X twice).
 XT_BYTES = 256 << 20
 
+#: Iterations a fit needs for its copy of X^T to pay: the copy costs about
+#: one to three iterations' saving (S4: 30 - 150 ms against 12 ms an iteration).
+XT_MIN_ITERATIONS = 32
+
 NN = _train.OWN_PRODUCTS["nn"]
 NT = _train.OWN_PRODUCTS["nt"]
 XT = _train.OWN_PRODUCTS["xt"]
 
 
-def for_training(layers_dims, m, itemsize, shards, blas_threads, gram=False):
+def for_training(layers_dims, m, itemsize, shards, blas_threads, gram=False,
+                 num_iterations=None):
     """``dnn._train.Trainer``'s ``own``: per layer, the products (NN | NT | XT) that skip BLAS.
 
     NN and NT for tiny layers on any CPU. Where BLAS would run one thread per
     call (``shards`` > 1: a fit split into shards, each on a thread of its
     own; or ``blas_threads`` == 1), on an AVX-512 CPU: NN for every layer, NT
     where the operands of one shard fit in ``OWN_PRODUCT_BYTES``, and for a
-    first layer whose operands do not, XT if X is at most ``XT_BYTES`` (not
-    with the Gram form, ``gram``, which has its own first layer); on an AVX2
+    first layer whose operands do not, XT if X is at most ``XT_BYTES`` and the
+    fit runs ``XT_MIN_ITERATIONS`` or more (``num_iterations``; None: as many),
+    not with the Gram form (``gram``, which has its own first layer); on an AVX2
     CPU, NN and NT where they fit. Where BLAS has two threads or more for an
     unsplit fit it keeps every larger product: ours run on one thread.
     """
@@ -68,7 +75,8 @@ def for_training(layers_dims, m, itemsize, shards, blas_threads, gram=False):
         if n_out * n_in <= TINY_PRODUCT:
             own.append(NN | NT)
         elif one_thread and build == "avx512":
-            xt = (not fits and not own and not gram
+            long_fit = num_iterations is None or num_iterations >= XT_MIN_ITERATIONS
+            xt = (not fits and not own and not gram and long_fit
                   and n_in * m * itemsize <= XT_BYTES)  # the first layer: X is its input
             own.append(NN | (NT if fits else 0) | (XT if xt else 0))
         elif one_thread and build == "avx2" and fits:

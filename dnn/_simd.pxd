@@ -25,6 +25,9 @@ What. For row-major matrices given as (pointer, row stride):
                      k in order; the last columns as one vector ending at m,
                      overlapping columns done already (recomputed to the same
                      bits), so C must not overlap M or B;
+  ``nn_acc``         C := alpha * M B (+ C): ``nn``'s blocks with the sum over K
+                     in chunks, each scaled and added to C (a gemm's K blocking),
+                     for dW_1 = dZ_1 (X^T) over a transposed copy of X;
   ``nt``             W := alpha * D A^T (+ W), for dW = dZ A^T: register blocks
                      of NTR x NTK sums over the examples, the last ones as one
                      vector ending at m with its lanes done already zeroed,
@@ -417,6 +420,11 @@ cdef extern from *:
         int panel = 4 * NV * LANES;                                                     \\
         int chunk = (int) (DNN_NN_PANEL_BYTES / ((size_t) panel * sizeof(T)));          \\
         dnn_epi_##S e = {NULL, 0, 1, alpha, add};                                       \\
+        if (K <= 0 && !add) {  /* an empty sum: C := 0, as a gemm gives */              \\
+            for (r = 0; r < R; r++)                                                     \\
+                memset(C + (ptrdiff_t) r * ldc, 0, (size_t) N * sizeof(T));             \\
+            return;                                                                     \\
+        }                                                                               \\
         for (p0 = 0; p0 < N; p0 = p1) {                                                \\
             p1 = N - p0 > panel ? p0 + panel : N;                                       \\
             for (k0 = 0; k0 < K; k0 = k1) {                                             \\

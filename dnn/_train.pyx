@@ -164,7 +164,7 @@ cdef struct Net:
     const int* n          # n[0..L]: layer sizes
     bint sm               # hidden activations and gradients samples-major (m, n_l)
     const unsigned char* own  # own[l]: which of layer l's products run in dnn._simd (OWN_*)
-    const void* XT        # (m, n_0): this net's examples of X, transposed (OWN_XT), else NULL
+    const void* XT        # (m, n_0): this net's examples of X, transposed (OWN_XT; else unused)
     const void* X         # (n_0, m) features-major, row stride ldx
     int ldx               # X's row stride: m, or all examples' count for a shard
     const void* Y         # (m,) labels in {0, 1}
@@ -1005,7 +1005,8 @@ cdef class Trainer:
             dw_ptr[l] = address(dW[l - 1])
             db_ptr[l] = address(dbs[l - 1])
         # OWN_XT: this net's block of X, transposed, once.
-        XT = (np.ascontiguousarray(X[:, lo:hi].T) if own_flags[1] & OWN_XT and not samples_major
+        XT = (np.ascontiguousarray(X[:, lo:hi].T)
+              if own_flags[1] & OWN_XT and not samples_major and not gram
               else np.empty(1, dtype=dtype))
         # The Gram form: P = W_1 X (n_1 x m) and G = X^T X (m x m), once.
         P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)

@@ -107,12 +107,13 @@ def _shards(layers_dims, m, gram, chunk_iterations=PRINT_EVERY):
     return 2 if blas_threads() <= 2 else 1
 
 
-def _own_products(layers_dims, m, itemsize, shards, gram=False):
+def _own_products(layers_dims, m, itemsize, shards, gram=False, num_iterations=None):
     """Which of each layer's products skip BLAS for ``dnn._simd`` (``Trainer``'s ``own``).
 
     ``dnn._products.for_training``'s rule, with the BLAS thread count the user allows.
     """
-    return _products.for_training(layers_dims, m, itemsize, shards, blas_threads(), gram)
+    return _products.for_training(layers_dims, m, itemsize, shards, blas_threads(), gram,
+                                  num_iterations)
 
 
 # --------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
     shards = _shards(dims, m, gram, min(every + [max(num_iterations, 1)]))
     weights = [parameters["W%d" % l] for l in range(1, L + 1)]
     biases = [parameters["b%d" % l] for l in range(1, L + 1)]
-    own = _own_products(dims, m, dtype.itemsize, shards, gram)
+    own = _own_products(dims, m, dtype.itemsize, shards, gram, num_iterations)
     if shards == 1:
         trainer = _train.Trainer(weights, biases, X, Y, learning_rate,
                                  _samples_major(dims, dtype), gram, 1, own)

@@ -86,6 +86,8 @@ EXTRA_NETS = {
     # 600 inputs: dnn._simd's nn takes the 203 examples in several column
     # panels (its K x panel block of B is at most 256 KiB), the last one short
     "panels": ([600, 9, 1], 203, "app-utils", 0.02, 40, 10),
+    # more examples than nn_acc's chunk of the reduction in every build (2048 at most)
+    "chunks": ([5, 6, 1], 2100, "he", 0.05, 30, 10),
 }
 
 
@@ -190,6 +192,9 @@ def test_own_products_rule(monkeypatch):
     assert models._own_products(dims["S4"], 10000, 4, 2) == [nn | xt, nn, nn, both]
     assert models._own_products(dims["S4"], 10000, 4, 2, True) == [nn, nn, nn, both]
     assert models._own_products(dims["S4"], 10**6, 8, 2) == [nn, nn, nn, both]  # X > 256 MiB
+    # nor for a fit too short to repay the copy
+    assert models._own_products(dims["S4"], 10000, 4, 2, False, 10) == [nn, nn, nn, both]
+    assert models._own_products(dims["S4"], 10000, 4, 2, False, 100) == [nn | xt, nn, nn, both]
     # not with two BLAS threads on an unsplit fit
     monkeypatch.setattr(models, "blas_threads", lambda: 2)
     assert models._own_products(dims["S3"], 1797, 8, 1) == [0, 0, both]
