@@ -193,7 +193,7 @@ def test_own_products_rule(monkeypatch):
     assert models._own_products(dims["S4"], 10000, 4, 2, True) == [nn, nn, nn, both]
     assert models._own_products(dims["S4"], 10**6, 8, 2) == [nn, nn, nn, both]  # X > 256 MiB
     # nor for a fit too short to repay the copy
-    assert models._own_products(dims["S4"], 10000, 4, 2, False, 10) == [nn, nn, nn, both]
+    assert models._own_products(dims["S4"], 10000, 4, 2, False, 2) == [nn, nn, nn, both]
     assert models._own_products(dims["S4"], 10000, 4, 2, False, 100) == [nn | xt, nn, nn, both]
     # not with two BLAS threads on an unsplit fit
     monkeypatch.setattr(models, "blas_threads", lambda: 2)
