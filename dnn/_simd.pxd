@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The training loop's own vector kernels, in C, built for SSE2, AVX2 + FMA and AVX-512.
+"""dnn's own vector kernels, in C, built for SSE2, AVX2 + FMA and AVX-512.
 
 Why. Three kinds of work in an iteration are not worth a BLAS call, are
 done better than by the SciPy wheels' OpenBLAS, or are not BLAS at all:
@@ -7,11 +7,12 @@ done better than by the SciPy wheels' OpenBLAS, or are not BLAS at all:
   a [2, 4, 1] net): a gemm call costs more in OpenBLAS's set-up, packing and
   zeroing of C than in arithmetic (profiled on [2, 4, 1] with 400 examples,
   BLAS took half of an iteration, 2/3 of that outside the product);
-- mid-sized products on a CPU with AVX-512 when BLAS runs one thread per call:
-  OpenBLAS may use its AVX2 kernels there (it does when OPENBLAS_CORETYPE
-  says so, or on a CPU it does not know), and it packs both operands of every
-  call, a fifth of the time of S3's or S6's products; register blocks over
-  the operands in place ran them 1.6 - 2.2x faster (AMD EPYC, Zen 5);
+- larger products when BLAS runs one thread per call: OpenBLAS packs both
+  operands of every call, a fifth of the time of S3's or S6's products, and
+  SciPy's may use its AVX2 kernels only (it does when OPENBLAS_CORETYPE says
+  so, or on a CPU it does not know); register blocks over the operands in
+  place ran them 1.6 - 2.2x faster in AVX-512 (AMD EPYC, Zen 5; the rules
+  and measurements are ``dnn._products``'s);
 - the elementwise passes (bias and relu, relu's backward mask with the bias
   gradient, the output's sigmoid - Y): a wheel's baseline build has SSE2
   only, 2 doubles per instruction, and glibc's scalar exp took a fifth of
@@ -43,7 +44,9 @@ What. For row-major matrices given as (pointer, row stride):
                      within an ulp or two of libm's), libm's exp wherever |z|
                      is too large for it (708 in float64, 87 in float32).
 ``nt`` reads its operands in place, without cache blocking: the caller keeps
-them to sizes that stay in L2 (``dnn.models._own_products``).
+them to sizes that stay in L2 (``dnn._products``). Used by ``dnn._train``
+(the training loop) and ``dnn._kernels`` (the step-by-step API), each with
+its own copy of the dispatch table.
 
 Dispatch. On x86-64 every kernel is compiled three times, for the baseline
 (16-byte vectors), AVX2 + FMA (32) and AVX-512 F + DQ (64), and
