@@ -71,14 +71,15 @@ def for_training(layers_dims, m, itemsize, shards, blas_threads, gram=False,
     one_thread = shards > 1 or blas_threads == 1
     m_shard = -(-m // shards)
     own = []
-    for n_out, n_in in zip(layers_dims[1:], layers_dims):
+    long_fit = num_iterations is None or num_iterations >= XT_MIN_ITERATIONS
+    for l, (n_out, n_in) in enumerate(zip(layers_dims[1:], layers_dims), start=1):
         fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
         if n_out * n_in <= TINY_PRODUCT:
             own.append(NN | NT)
         elif one_thread and build == "avx512":
-            long_fit = num_iterations is None or num_iterations >= XT_MIN_ITERATIONS
-            xt = (not fits and not own and not gram and long_fit
-                  and n_in * m * itemsize <= XT_BYTES)  # the first layer: X is its input
+            # the first layer's input is X: its copy is n_in x m
+            xt = (l == 1 and not fits and not gram and long_fit
+                  and n_in * m * itemsize <= XT_BYTES)
             own.append(NN | (NT if fits else 0) | (XT if xt else 0))
         elif one_thread and build == "avx2" and fits:
             own.append(NN | NT)
