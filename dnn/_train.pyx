@@ -944,6 +944,11 @@ cdef class Trainer:
             own_flags[1:] = [0 if samples_major else int(o) & (OWN_NN | OWN_NT | OWN_XT)
                              for o in own]
             own_flags[2:] &= ~OWN_XT & 0xff  # X^T is the first layer's only
+            if gram:
+                # The Gram form has its own first layer; should it fall back
+                # (X^T X overflowing), W_1's gradient goes to BLAS, never to a
+                # copy of X^T that was not made.
+                own_flags[1] &= ~OWN_XT & 0xff
         w_ptr = np.zeros(L + 1, dtype=np.uintp)
         b_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
@@ -1005,8 +1010,7 @@ cdef class Trainer:
             dw_ptr[l] = address(dW[l - 1])
             db_ptr[l] = address(dbs[l - 1])
         # OWN_XT: this net's block of X, transposed, once.
-        XT = (np.ascontiguousarray(X[:, lo:hi].T)
-              if own_flags[1] & OWN_XT and not samples_major and not gram
+        XT = (np.ascontiguousarray(X[:, lo:hi].T) if own_flags[1] & OWN_XT
               else np.empty(1, dtype=dtype))
         # The Gram form: P = W_1 X (n_1 x m) and G = X^T X (m x m), once.
         P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)

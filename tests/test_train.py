@@ -170,6 +170,30 @@ def test_the_best_simd_build_is_in_use():
         _train.simd_kernels("sse9")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_x_transpose_flag_with_the_gram_form_and_its_fallback(dtype):
+    # OWN_XT asked for beside the Gram form: no copy of X^T is made, and when
+    # the Gram form falls back (float32 X^T X overflowing) W_1's gradient must
+    # not read that copy: it goes to BLAS, the same bits as without the flag.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 12)).astype(dtype)
+    X[0, 0] = 3e19  # X^T X overflows in float32, not in float64
+    Y = (rng.random((1, 12)) < 0.5).astype(dtype)
+    nn = _train.OWN_PRODUCTS["nn"]
+    results = []
+    for first in (nn | _train.OWN_PRODUCTS["xt"], nn):
+        w_rng = np.random.default_rng(6)
+        weights = [(0.1 * w_rng.standard_normal(shape)).astype(dtype) for shape in ((3, 40), (1, 3))]
+        biases = [np.zeros((3, 1), dtype), np.zeros((1, 1), dtype)]
+        trainer = _train.Trainer(weights, biases, X, Y, 1e-21, False, True, 1, [first, 0])
+        assert trainer.gram == (dtype == np.float64)
+        trainer.run(0, 3, -1, 10.0, 1)
+        results.append(weights + biases)
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+    assert all(np.isfinite(a).all() for a in results[0])
+
+
 def test_own_products_rule(monkeypatch):
     dims = {"S2": [2, 4, 1], "S3": [64, 32, 16, 1], "S4": [784, 256, 128, 64, 1],
             "S6": [100] + [50] * 8 + [1]}
