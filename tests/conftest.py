@@ -7,6 +7,9 @@
   course does (``X.reshape(m, -1).T / 255.``), float64, labels ``(1, m)``.
 - ``rng``: a seeded ``numpy.random.Generator``, fresh for every test, so a
   test's random inputs do not depend on which tests ran before it.
+- ``simd_build``: runs the test once per build of dnn._simd's kernels
+  (baseline, avx2, avx512), switched in both extensions; skips the builds
+  this CPU does not run and restores the best one after.
 - ``blas_single_thread``: limits BLAS to one thread for the test using it (the
   big cat-data runs): on a shared, loaded 2-core machine OpenBLAS's threads
   oversubscribe the cores and a 4 s run takes a minute.
@@ -78,3 +81,25 @@ def blas_single_thread():
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl limits the BLAS threads")
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def _simd_levels():
+    from dnn import _train
+    return _train.SIMD_LEVELS
+
+
+@pytest.fixture(params=_simd_levels())
+def simd_build(request):
+    """The name of the build of dnn._simd's kernels in use for this run of the test."""
+    from dnn import _kernels, _train
+
+    levels = _train.SIMD_LEVELS
+    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % request.param)
+    try:
+        assert _train.simd_kernels(request.param) == request.param
+        # the step-by-step API's copy of the kernels switched too
+        assert levels[_kernels._simd_level()] == request.param
+        yield request.param
+    finally:
+        _train.simd_kernels(_train.simd_cpu_level())

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dnn
-from dnn import _kernels, _products, _train
+from dnn import _kernels, _products
 from dnn import reference as R
 
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -655,55 +655,37 @@ def test_read_only_inputs_are_accepted():
 # Both product paths (BLAS and dnn._simd's kernels), in every build
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("build", _train.SIMD_LEVELS)
 @pytest.mark.parametrize("path", ["blas", "own"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_every_product_path_in_every_build(build, path, dtype, monkeypatch):
+def test_every_product_path_in_every_build(path, dtype, simd_build, monkeypatch):
     # A layer's products go to BLAS or to dnn._simd's nn / nt as
     # dnn._products.for_step decides, in the build of dnn._simd this CPU
     # runs; force each path and each build on shapes that leave every
     # remainder (rows past the register blocks, columns past the vectors).
-    levels = _train.SIMD_LEVELS
-    if levels.index(build) > levels.index(_train.simd_cpu_level()):
-        pytest.skip("this CPU does not run the %s build" % build)
     monkeypatch.setattr(_products, "for_step", lambda *args: path == "own")
-    _train.simd_kernels(build)
-    try:
-        # the step-by-step API's copy of the kernels switched too
-        assert _train.SIMD_LEVELS[_kernels._simd_level()] == build
-        for n, k, m in FIXED_SHAPES + [(7, 13, 517), (13, 9, 33), (6, 50, 64)]:
-            check_linear_forward(n, k, m, dtype, "C", 1)
-            check_linear_backward(n, k, m, dtype, "F", 2)
-            for activation in ("relu", "sigmoid"):
-                check_linear_activation_forward(n, k, m, dtype, "C", 3, activation)
-                check_linear_activation_backward(n, k, m, dtype, "C", 4, activation)
-        check_L_model_forward([9, 13, 7, 1], 517, dtype, "C", 5)
-        check_L_model_backward([9, 13, 7, 1], 517, dtype, "C", 6)
-    finally:
-        _train.simd_kernels(_train.simd_cpu_level())
+    for n, k, m in FIXED_SHAPES + [(7, 13, 517), (13, 9, 33), (6, 50, 64)]:
+        check_linear_forward(n, k, m, dtype, "C", 1)
+        check_linear_backward(n, k, m, dtype, "F", 2)
+        for activation in ("relu", "sigmoid"):
+            check_linear_activation_forward(n, k, m, dtype, "C", 3, activation)
+            check_linear_activation_backward(n, k, m, dtype, "C", 4, activation)
+    check_L_model_forward([9, 13, 7, 1], 517, dtype, "C", 5)
+    check_L_model_backward([9, 13, 7, 1], 517, dtype, "C", 6)
 
 
-@pytest.mark.parametrize("build", _train.SIMD_LEVELS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_own_weight_gradient_keeps_inf_as_blas(build, dtype):
+def test_own_weight_gradient_keeps_inf_as_blas(dtype, simd_build):
     # nt's last examples are one vector overlapping examples summed already,
     # those lanes masked out: in both operands, or 0 * inf would make a nan
     # where BLAS and NumPy give inf.
-    levels = _train.SIMD_LEVELS
-    if levels.index(build) > levels.index(_train.simd_cpu_level()):
-        pytest.skip("this CPU does not run the %s build" % build)
-    _train.simd_kernels(build)
-    lanes = {"baseline": 16, "avx2": 32, "avx512": 64}[build] // np.dtype(dtype).itemsize
-    try:
-        for m in (lanes + 1, 2 * lanes + 3):
-            dZ = np.ones((1, m), dtype)
-            A_prev = np.ones((1, m), dtype)
-            A_prev[0, m - lanes] = np.inf  # the tail vector's first lane, summed already
-            W = np.ones((1, 1), dtype)
-            for own in (False, True):
-                dW, db, dA_prev = (np.empty((1, 1), dtype), np.empty(1, dtype),
-                                   np.empty((1, m), dtype))
-                _kernels.linear_backward(dZ, A_prev, W, dW, db, dA_prev, own)
-                assert dW[0, 0] == np.inf, (own, m, dW)
-    finally:
-        _train.simd_kernels(_train.simd_cpu_level())
+    lanes = {"baseline": 16, "avx2": 32, "avx512": 64}[simd_build] // np.dtype(dtype).itemsize
+    for m in (lanes + 1, 2 * lanes + 3):
+        dZ = np.ones((1, m), dtype)
+        A_prev = np.ones((1, m), dtype)
+        A_prev[0, m - lanes] = np.inf  # the tail vector's first lane, summed already
+        W = np.ones((1, 1), dtype)
+        for own in (False, True):
+            dW, db, dA_prev = (np.empty((1, 1), dtype), np.empty(1, dtype),
+                               np.empty((1, m), dtype))
+            _kernels.linear_backward(dZ, A_prev, W, dW, db, dA_prev, own)
+            assert dW[0, 0] == np.inf, (own, m, dW)

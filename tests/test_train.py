@@ -119,24 +119,11 @@ def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypa
     assert_net_matches_reference(net, dtype)
 
 
-@pytest.fixture(params=_train.SIMD_LEVELS)
-def simd_kernels(request):
-    """Run a test with each build of dnn._simd's kernels (baseline, AVX2, AVX-512)."""
-    levels = _train.SIMD_LEVELS
-    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
-        pytest.skip("this CPU does not run the %s build" % request.param)
-    try:
-        assert _train.simd_kernels(request.param) == request.param
-        yield request.param
-    finally:
-        _train.simd_kernels(_train.simd_cpu_level())
-
-
 @pytest.mark.parametrize("own", [1, 2, 3, 5, 7], ids=["nn", "nt", "nn+nt", "nn+xt", "all"])
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", [n for n in NETS if n != "wide-narrow"] + list(EXTRA_NETS))
-def test_own_kernels_match_reference_in_every_build(net, dtype, shards, own, simd_kernels,
+def test_own_kernels_match_reference_in_every_build(net, dtype, shards, own, simd_build,
                                                     monkeypatch):
     # Every layer's products (W H and W^T dZ: nn; dZ H^T: nt; the first
     # layer's dZ_1 X^T over a copy of X^T: xt, in chunks of examples) in
@@ -780,7 +767,7 @@ def output_gradient_inputs(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_output_gradient_matches_numpy_to_a_few_ulps(dtype, simd_kernels):
+def test_output_gradient_matches_numpy_to_a_few_ulps(dtype, simd_build):
     # The reference's formula in the same dtype, 1 / (1 + exp(-z)) - y; the
     # vector exp is within ~1 ulp of libm's, so d is within 2 ulps of NumPy's
     # (measured: at most 1.93 eps relative to max(|s|, |d|), both builds).
@@ -801,7 +788,7 @@ def test_output_gradient_matches_numpy_to_a_few_ulps(dtype, simd_kernels):
                                           rel=1e-12, abs=1e-12)
 
 
-def test_output_gradient_saturates_as_the_reference(simd_kernels):
+def test_output_gradient_saturates_as_the_reference(simd_build):
     # Far out, exp overflows and the sigmoid is exactly 0 or 1, as NumPy's.
     z = np.array([-800.0, 800.0, -1e300, 1e300, -710.0, 710.0, -709.0, 709.0, 40.0])
     got, _ = _train.output_gradient(z, np.zeros_like(z))
