@@ -1,0 +1,205 @@
+"""The course's training loop over ``from dnn import *``, against the same loop in NumPy.
+
+One iteration is what the course's notebooks write inside ``L_layer_model``:
+``L_model_forward``, ``compute_cost``, ``L_model_backward``,
+``update_parameters``. It runs once over ``dnn``'s functions and once over
+``course_numpy`` (a frozen copy of the course's NumPy code, not
+``dnn.reference``, which the package may change), on the shapes of
+``dnn.bench.SHAPES``, both dtypes, BLAS at 1 and 2 threads (threadpoolctl
+limits NumPy's and SciPy's OpenBLAS alike).
+
+How: per cell, the two loops are timed in alternating rounds in this one
+process (the order flips every round, so drift and other processes' load hit
+both alike); a round runs ``k`` iterations (calibrated to about
+``--round-time``) and every iteration starts from the same parameters. The
+ratio is the median course time over the median dnn time: above 1, dnn is
+faster. Run it as ``python benchmarks/compare.py --step-loop [--markdown]``.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import course_numpy  # noqa: E402  (this folder is not a package)
+
+from dnn import bench  # noqa: E402
+
+SHAPES = ("S1", "S2", "S3", "S4", "S6")
+THREADS = (1, 2)
+LEARNING_RATE = 0.0075
+#: What the issue asks (course time / dnn time), per shape.
+TARGETS = {"S1": 1.2, "S2": 3.0, "S3": 1.5, "S4": 1.5, "S6": 1.5}
+
+
+def problem(shape, dtype):
+    """(X, Y, parameters) of a shape, in ``dtype``; the course's initialization."""
+    dims, m, _ = bench.SHAPES[shape]
+    X, Y = bench.make_data(dims, m, dtype)
+    params = {k: v.astype(dtype) for k, v in course_numpy.initialize_parameters_deep(list(dims)).items()}
+    return X, Y, params
+
+
+def loop(module, X, Y, start):
+    """``k -> None``: k iterations of the course's loop over ``module``'s functions,
+    each from the parameters ``start`` (so every round does the same work)."""
+    forward, cost, backward, update = (module.L_model_forward, module.compute_cost,
+                                       module.L_model_backward, module.update_parameters)
+
+    def run(k):
+        for _ in range(k):
+            p = dict(start)
+            AL, caches = forward(X, p)
+            cost(AL, Y)
+            grads = backward(AL, Y, caches)
+            update(p, grads, LEARNING_RATE)
+            del AL, caches, grads, p
+    return run
+
+
+def _calibrate(run, round_time):
+    run(1)  # warm: first touch of caches, BLAS threads started
+    t = time.perf_counter()
+    run(1)
+    one = max(time.perf_counter() - t, 1e-7)
+    return max(1, int(round_time / one))
+
+
+def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03):
+    """Median seconds per iteration of each ``runs[name]``, timed in alternating rounds."""
+    ks = {name: _calibrate(run, round_time) for name, run in runs.items()}
+    times = {name: [] for name in runs}
+    names = list(runs)
+    t0 = time.perf_counter()
+    r = 0
+    while r < min_rounds or (r < max_rounds and time.perf_counter() - t0 < budget):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            k = ks[name]
+            t = time.perf_counter()
+            runs[name](k)
+            times[name].append((time.perf_counter() - t) / k)
+        r += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}, r
+
+
+def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budget=4.0, log=None):
+    """Rows ``{shape, dtype, threads, course, dnn, ratio, rounds}`` (seconds per iteration)."""
+    import dnn
+    from threadpoolctl import threadpool_limits
+
+    rows = []
+    for shape in shapes:
+        for dname in dtypes:
+            X, Y, start = problem(shape, bench.DTYPES[dname])
+            runs = {"course": loop(course_numpy, X, Y, start), "dnn": loop(dnn, X, Y, start)}
+            for t in threads:
+                with threadpool_limits(limits=t):
+                    med, rounds = paired(runs, budget=budget)
+                rows.append({"shape": shape, "dtype": dname, "threads": t, "course": med["course"],
+                             "dnn": med["dnn"], "ratio": med["course"] / med["dnn"], "rounds": rounds})
+                if log:
+                    print("  %s %s %d thread(s): course %.4g ms, dnn %.4g ms, %.2fx (%d rounds)"
+                          % (shape, dname, t, med["course"] * 1e3, med["dnn"] * 1e3,
+                             rows[-1]["ratio"], rounds), file=log, flush=True)
+            del runs, X, Y, start
+    return rows
+
+
+def machine_lines():
+    """The CPU, the BLAS libraries and their kernel sets, dnn's vector build, the load."""
+    from threadpoolctl import threadpool_info
+
+    import scipy
+
+    from dnn import _train
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    pools = sorted({"%s %s (%s kernels, from %s)" % (p.get("internal_api"), p.get("version"),
+                                                      p.get("architecture", "?"),
+                                                      os.path.basename(os.path.dirname(p.get("filepath", ""))))
+                    for p in threadpool_info()})
+    try:
+        load = open("/proc/loadavg").read().split()[0]
+    except OSError:
+        load = "n/a"
+    return ["CPU: %s, %d cores" % (cpu, os.cpu_count() or 1),
+            "python %s, numpy %s, scipy %s" % (platform.python_version(), np.__version__, scipy.__version__),
+            "BLAS: %s" % "; ".join(pools),
+            "OPENBLAS_CORETYPE=%s; dnn's own vector kernels: %s build"
+            % (os.environ.get("OPENBLAS_CORETYPE", "(unset)"), _train.simd_kernels()),
+            "load average (1 min): %s" % load]
+
+
+def _dims_text(dims):
+    """[100, 50 x 8, 1] for runs of equal sizes."""
+    parts, i = [], 0
+    while i < len(dims):
+        j = i
+        while j < len(dims) and dims[j] == dims[i]:
+            j += 1
+        parts.append(str(dims[i]) if j - i == 1 else "%d x %d" % (dims[i], j - i))
+        i = j
+    return "[%s]" % ", ".join(parts)
+
+
+def table(rows, markdown=False):
+    """One line per shape: course/dnn ratio per (dtype, threads), then the milliseconds."""
+    cols = sorted({(r["dtype"], r["threads"]) for r in rows}, key=lambda c: (c[0] != "float64", -c[1]))
+    shapes = list(dict.fromkeys(r["shape"] for r in rows))
+    cell = {(r["shape"], r["dtype"], r["threads"]): r for r in rows}
+    header = ["shape"] + ["%s, %d thread%s" % (d, t, "s" if t > 1 else "") for d, t in cols] + ["target"]
+    body = []
+    for s in shapes:
+        dims, m, _ = bench.SHAPES[s]
+        name = "%s %s m=%d" % (s, _dims_text(dims), m)
+        line = [name]
+        for d, t in cols:
+            r = cell.get((s, d, t))
+            line.append("n/a" if r is None else "%.2fx (%.3g / %.3g ms)"
+                        % (r["ratio"], r["course"] * 1e3, r["dnn"] * 1e3))
+        line.append(">= %.1fx" % TARGETS.get(s, 1.0))
+        body.append(line)
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        out += ["| " + " | ".join(l) + " |" for l in body]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(l[i]) for l in body)) for i, h in enumerate(header)]
+    return "\n".join("  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(l, widths)))
+                     for l in [header] + body)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="compare.py --step-loop", description=__doc__.split("\n\n")[0])
+    p.add_argument("--shapes", default=",".join(SHAPES))
+    p.add_argument("--dtypes", default="float64,float32")
+    p.add_argument("--threads", default="1,2", help="BLAS thread counts (default 1,2)")
+    p.add_argument("--budget", type=float, default=4.0, help="seconds of alternating rounds per cell")
+    p.add_argument("--markdown", action="store_true")
+    args = p.parse_args(argv)
+    shapes = [s for s in args.shapes.split(",") if s]
+    unknown = [s for s in shapes if s not in bench.SHAPES]
+    if unknown:
+        p.error("unknown shapes %s" % unknown)
+    rows = measure(shapes, [d for d in args.dtypes.split(",") if d],
+                   [int(t) for t in args.threads.split(",")], budget=args.budget, log=sys.stderr)
+    lines = machine_lines() + ["step-by-step loop (forward, cost, backward, update): ratio = course-NumPy"
+                               " time / dnn time per iteration (>1: dnn faster), medians of"
+                               " alternating rounds; in brackets course ms / dnn ms"]
+    print("\n".join(("- " + l) if args.markdown else l for l in lines))
+    print()
+    print(table(rows, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
