@@ -19,9 +19,18 @@ from libc.stdint cimport uint32_t, uint64_t
 
 cimport dnn._ops as ops
 cimport dnn._simd as simd
+from dnn._blas cimport gemm
 
 ACT_RELU = ops.ACT_RELU
 ACT_SIGMOID = ops.ACT_SIGMOID
+
+# ``own``: which of a layer's products run in dnn._simd instead of BLAS
+# (dnn._products.for_step decides). A true bool (1) means all of them.
+cdef enum:
+    OWN_ALL = 1
+    OWN_NN = 2      # W H (forward) and W^T dZ (backward): simd.nn
+    OWN_NT = 4      # dZ H^T (the weight gradient): simd.nt
+OWN_PRODUCTS = {"all": OWN_ALL, "nn": OWN_NN, "nt": OWN_NT}
 
 # This module's copy of dnn._simd's table: the best build this CPU runs.
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
@@ -57,29 +66,11 @@ BUILD_INFO = {
 
 
 def all_finite(const floating[::1] x):
-    """True when no element of the 1-D array ``x`` is nan or +-inf.
-
-    An exponent of all ones means inf or nan. Adding one to the exponent field
-    carries into the top bit exactly then, so OR-ing ``(bits & EXP) + ONE``
-    over the array and testing the top bit finds any of them with integer
-    and/add/or alone: the compiler vectorizes that (even on plain SSE2), so
-    the check runs at memory speed on every call that validates an input.
-    """
-    cdef Py_ssize_t i, n = x.shape[0]
-    cdef const uint64_t* bits64
-    cdef const uint32_t* bits32
-    cdef uint64_t bad = 0
+    """True when no element of the 1-D array ``x`` is nan or +-inf (``_ops.has_nonfinite``)."""
+    cdef int bad
     with nogil:
-        if floating is double:
-            bits64 = <const uint64_t*> &x[0]
-            for i in range(n):
-                bad |= (bits64[i] & 0x7ff0000000000000ULL) + 0x0010000000000000ULL
-        else:
-            bits32 = <const uint32_t*> &x[0]
-            for i in range(n):
-                bad |= (bits32[i] & 0x7f800000U) + 0x00800000U
-            bad <<= 32  # the float32 carry lands in bit 31: move it to bit 63
-    return (bad >> 63) == 0
+        bad = ops.has_nonfinite(x.shape[0], &x[0])
+    return not bad
 
 
 def all_binary(const floating[::1] y):
@@ -122,18 +113,18 @@ def activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::
                                 &dZ[0, 0], <int> dZ.shape[1], NULL, 0.0)
 
 
-cdef inline void affine(bint own, int n, int k, int m, const floating* W,
+cdef inline void affine(int own, int n, int k, int m, const floating* W,
                         const floating* A_prev, const floating* b, floating* Z) noexcept nogil:
     """Z := W A_prev + b, W (n, k), A_prev (k, m), Z (n, m): by BLAS, or by
-    dnn._simd's ``nn`` if ``own`` (dnn._products decides)."""
-    if own:
+    dnn._simd's ``nn`` if ``own`` has OWN_NN or OWN_ALL (dnn._products decides)."""
+    if own & (OWN_ALL | OWN_NN):
         simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False)
     else:
         ops.linear_forward(n, k, m, W, k, A_prev, m, b, Z, m)
 
 
 def linear(const floating[:, ::1] W, const floating[:, ::1] A_prev,
-           const floating[::1] b, floating[:, ::1] Z, bint own=False):
+           const floating[::1] b, floating[:, ::1] Z, int own=0):
     """Z := W A_prev + b; W (n, k), A_prev (k, m), b (n,), Z (n, m)."""
     with nogil:
         affine(own, <int> W.shape[0], <int> W.shape[1], <int> A_prev.shape[1],
@@ -142,7 +133,7 @@ def linear(const floating[:, ::1] W, const floating[:, ::1] A_prev,
 
 def linear_activation(int act, const floating[:, ::1] W, const floating[:, ::1] A_prev,
                       const floating[::1] b, floating[:, ::1] Z, floating[:, ::1] A,
-                      bint own=False):
+                      int own=0):
     """Z := W A_prev + b and A := g(Z): one product, then one pass over Z."""
     cdef int n = <int> W.shape[0], m = <int> A_prev.shape[1]
     with nogil:
@@ -150,22 +141,25 @@ def linear_activation(int act, const floating[:, ::1] W, const floating[:, ::1] 
         activate(act, n, m, &Z[0, 0], &A[0, 0])
 
 
-cdef inline void weight_grads(bint own, int n, int k, int m, const floating* dZ,
+cdef inline void weight_grads(int own, int n, int k, int m, const floating* dZ,
                               const floating* A_prev, const floating* W, floating* dW,
                               floating* dA_prev) noexcept nogil:
-    """dW := (1/m) dZ A_prev^T and dA_prev := W^T dZ, all C-contiguous: by BLAS,
-    or by dnn._simd's ``nt`` and ``nn`` if ``own``, rounded alike (the sum,
-    then times 1/m)."""
-    if own:
+    """dW := (1/m) dZ A_prev^T and dA_prev := W^T dZ, all C-contiguous: each by
+    BLAS, or by dnn._simd's ``nt`` (OWN_NT) and ``nn`` (OWN_NN) as ``own`` says,
+    rounded alike (the sum, then times 1/m)."""
+    if own & (OWN_ALL | OWN_NT):
         simd.nt(n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m, False, dW, k)
+    else:
+        ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
+    if own & (OWN_ALL | OWN_NN):
         simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
     else:
-        ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, dA_prev, m)
+        gemm(True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0, dA_prev, m)
 
 
 def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
                     const floating[:, ::1] W, floating[:, ::1] dW, floating[::1] db,
-                    floating[:, ::1] dA_prev, bint own=False):
+                    floating[:, ::1] dA_prev, int own=0):
     """dW := dZ A_prev^T / m, db := row sums of dZ / m, dA_prev := W^T dZ.
 
     dZ (n, m), A_prev (k, m), W (n, k), dW (n, k), db (n,), dA_prev (k, m).
@@ -180,7 +174,7 @@ def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
 def linear_activation_backward(int act, const floating[:, ::1] dA, const floating[:, ::1] Z,
                                const floating[:, ::1] A_prev, const floating[:, ::1] W,
                                floating[:, ::1] dZ, floating[:, ::1] dW, floating[::1] db,
-                               floating[:, ::1] dA_prev, bint own=False):
+                               floating[:, ::1] dA_prev, int own=0):
     """Backward through the activation then the linear step, fused.
 
     One pass makes dZ = dA * g'(Z) (into the scratch ``dZ``, which may be
@@ -210,3 +204,458 @@ def cross_entropy_output_grad(const floating[::1] AL, const floating[::1] Y,
     with nogil:
         for j in range(m):
             dAL[j] = -(Y[j] / AL[j] - (1 - Y[j]) / (1 - AL[j]))
+
+
+# --------------------------------------------------------------------------
+# The step-by-step API's fast path: one compiled call per public call
+# --------------------------------------------------------------------------
+#
+# ``forward``, ``backward``, ``cost`` and ``update`` below run a whole public
+# call of dnn.functional (L_model_forward, ...) when its input is already what
+# the kernels take: exact ndarrays, C-contiguous, one float dtype, shapes that
+# chain, no dimension of 0 or of 2**31 or more. Those checks cost nanoseconds
+# here (the buffer protocol, no Python objects). Finiteness is not a pass over
+# every input: it is read from the results, which are non-finite whenever an
+# input was (nan and inf propagate through every product and sum; the passes
+# that can hide one, relu's mask and the sigmoid's saturation, test the Z they
+# read, and the weights, which only dA_prev would show, are tested directly).
+# Each returns None where the fast path does not apply or a result is not
+# finite; the caller then takes the checked Python path, which names the
+# culprit (or, where every input was finite and the arithmetic overflowed,
+# returns what the course's code returns).
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.string cimport memset
+
+import numpy as np
+
+cdef object _ndarray = np.ndarray
+cdef object _empty = np.empty
+cdef object _f64 = np.dtype(np.float64)
+cdef object _f32 = np.dtype(np.float32)
+cdef Py_ssize_t _INT_MAX = 2147483647
+
+
+# The buffers a fast call holds, released together at its end.
+cdef struct Held:
+    Py_buffer* bufs
+    int n, cap
+
+
+cdef int held_init(Held* h, int cap) except -1:
+    h.bufs = <Py_buffer*> PyMem_Malloc(cap * sizeof(Py_buffer))
+    if h.bufs == NULL:
+        raise MemoryError()
+    h.n = 0
+    h.cap = cap
+    return 0
+
+
+cdef void held_release(Held* h) noexcept:
+    cdef int i
+    for i in range(h.n):
+        PyBuffer_Release(&h.bufs[i])
+    PyMem_Free(h.bufs)
+    h.bufs = NULL
+    h.n = 0
+
+
+cdef inline char kind_of(object x):
+    """b'd' or b'f' for an exact float64 / float32 ndarray, else 0."""
+    if type(x) is not _ndarray:
+        return 0
+    d = (<object> x).dtype
+    if d is _f64 or d == _f64:
+        return b'd'
+    if d is _f32 or d == _f32:
+        return b'f'
+    return 0
+
+
+cdef void* grab(Held* h, object x, char kind, int ndim, Py_ssize_t rows, Py_ssize_t cols,
+                bint writable=False) except? NULL:
+    """x's data if x is an exact ndarray of ``kind`` ('d'/'f'), C-contiguous,
+    ``ndim``-D (1 or 2), shape (rows, cols) (a size of -1: any, from 1 to
+    2**31 - 1; for ndim 1 only ``cols`` counts); NULL otherwise. The buffer
+    stays held until ``held_release``."""
+    cdef Py_buffer* b
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+    if h.n >= h.cap or type(x) is not _ndarray:
+        return NULL
+    if writable:
+        flags |= PyBUF_WRITABLE
+    b = &h.bufs[h.n]
+    try:
+        PyObject_GetBuffer(x, b, flags)
+    except (BufferError, ValueError, TypeError):
+        return NULL
+    h.n += 1
+    if (b.ndim != ndim or b.format == NULL or b.format[0] != kind or b.format[1] != 0):
+        return NULL
+    if ndim == 2:
+        if (b.shape[0] < 1 or b.shape[0] > _INT_MAX or (rows >= 0 and b.shape[0] != rows)
+                or b.shape[1] < 1 or b.shape[1] > _INT_MAX or (cols >= 0 and b.shape[1] != cols)):
+            return NULL
+    else:
+        if b.shape[0] < 1 or b.shape[0] > _INT_MAX or (cols >= 0 and b.shape[0] != cols):
+            return NULL
+    return b.buf
+
+
+cdef void* grab_out(Held* h, object x, char kind, int ndim) except NULL:
+    """The data of a new array of ours (ndim-D, C-contiguous, of ``kind``), held."""
+    cdef void* p = grab(h, x, kind, ndim, -1, -1, True)
+    if p == NULL:
+        raise SystemError("dnn._kernels: a new array was not C-contiguous of the dtype asked for")
+    return p
+
+
+cdef inline Py_ssize_t rows_of(Held* h):
+    return h.bufs[h.n - 1].shape[0]
+
+
+cdef inline Py_ssize_t cols_of(Held* h):
+    return h.bufs[h.n - 1].shape[1]
+
+
+cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
+                        const void** Wp, const void** bp, void** Zp, void** Ap) noexcept nogil:
+    """Every layer of L_model_forward; returns 1 if some Z is not finite."""
+    cdef int l, i, n, k, bad = 0
+    cdef const floating* A_in = X
+    cdef floating* Z
+    cdef floating* A
+    for l in range(L):
+        n = dims[l + 1]
+        k = dims[l]
+        Z = <floating*> Zp[l]
+        A = <floating*> Ap[l]
+        affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
+        if l == L - 1:
+            activate(ops.ACT_SIGMOID, n, m, Z, A)
+            bad |= ops.has_nonfinite(<Py_ssize_t> n * m, Z)
+        else:
+            for i in range(n):  # relu would hide a nan: test each row of Z as it passes
+                ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
+                                       A + <Py_ssize_t> i * m, m)
+                bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+        A_in = A
+    return bad
+
+
+def forward(X, list Ws, list bs, own_of):
+    """L_model_forward's ``(AL, caches)``, or None (see above). ``own_of(n, k, m,
+    itemsize)`` gives a layer's ``own`` (dnn._products.for_step)."""
+    cdef int L = len(Ws), l, m
+    cdef char kind = kind_of(X)
+    cdef Held h
+    cdef int* dims = NULL
+    cdef int* own = NULL
+    cdef void** ptrs = NULL
+    cdef const void* Xp
+    cdef int bad
+    if kind == 0 or L == 0 or len(bs) != L:
+        return None
+    dtype = _f64 if kind == b'd' else _f32
+    held_init(&h, 4 * L + 1)
+    try:
+        dims = <int*> PyMem_Malloc((2 * L + 1) * sizeof(int))
+        ptrs = <void**> PyMem_Malloc(4 * L * sizeof(void*))
+        if dims == NULL or ptrs == NULL:
+            raise MemoryError()
+        own = dims + L + 1
+        Xp = grab(&h, X, kind, 2, -1, -1)
+        if Xp == NULL:
+            return None
+        dims[0] = <int> rows_of(&h)
+        m = <int> cols_of(&h)
+        for l in range(L):
+            ptrs[l] = grab(&h, Ws[l], kind, 2, -1, dims[l])
+            if ptrs[l] == NULL:
+                return None
+            dims[l + 1] = <int> rows_of(&h)
+            ptrs[L + l] = grab(&h, bs[l], kind, 2, dims[l + 1], 1)
+            if ptrs[L + l] == NULL:
+                return None
+            own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
+        Zs = []
+        As = []
+        for l in range(L):
+            Z = _empty((dims[l + 1], m), dtype)
+            A = _empty((dims[l + 1], m), dtype)
+            ptrs[2 * L + l] = grab_out(&h, Z, kind, 2)
+            ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
+            Zs.append(Z)
+            As.append(A)
+        with nogil:
+            if kind == b'd':
+                bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
+                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L)
+            else:
+                bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
+                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L)
+        if bad:
+            return None
+        caches = []
+        A_prev = X
+        for l in range(L):
+            caches.append(((A_prev, Ws[l], bs[l]), Zs[l]))
+            A_prev = As[l]
+        return As[L - 1], caches
+    finally:
+        held_release(&h)
+        PyMem_Free(dims)
+        PyMem_Free(ptrs)
+
+
+cdef int backward_layers(int L, int m, const int* dims, const int* own,
+                         const floating* AL, const floating* Y, floating* dAL, floating* dZ,
+                         const void** Ap, const void** Wp, const void** bp, const void** Zp,
+                         void** dAp, void** dWp, void** dbp) noexcept nogil:
+    """Every layer of L_model_backward; returns 1 if a result or an input the
+    results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
+    is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0)."""
+    cdef int l, i, n, k, act, bad = 0
+    cdef Py_ssize_t j
+    cdef const floating* dA
+    cdef const floating* Z
+    cdef floating* db
+    cdef double inv_m = 1.0 / m
+    for j in range(m):
+        dAL[j] = -(Y[j] / AL[j] - (1 - Y[j]) / (1 - AL[j]))
+    bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
+    dA = dAL
+    for l in range(L - 1, -1, -1):
+        n = dims[l + 1]
+        k = dims[l]
+        act = ops.ACT_SIGMOID if l == L - 1 else ops.ACT_RELU
+        Z = <const floating*> Zp[l]
+        db = <floating*> dbp[l]
+        for i in range(n):
+            ops.activation_backward(act, 1, m, dA + <Py_ssize_t> i * m, m, Z + <Py_ssize_t> i * m, m,
+                                    dZ + <Py_ssize_t> i * m, m, db + i, inv_m)
+            bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+        weight_grads(own[l], n, k, m, dZ, <const floating*> Ap[l], <const floating*> Wp[l],
+                     <floating*> dWp[l], <floating*> dAp[l])
+        bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, <floating*> dWp[l])
+                | ops.has_nonfinite(n, db)
+                | ops.has_nonfinite(<Py_ssize_t> n * k, <const floating*> Wp[l])
+                | ops.has_nonfinite(n, <const floating*> bp[l]))
+        dA = <const floating*> dAp[l]
+    return bad
+
+
+cdef inline object cache_parts(object cache):
+    """((A_prev, W, b), Z) of a layer cache as a 4-tuple, or None."""
+    if (type(cache) is not tuple and type(cache) is not list) or len(cache) != 2:
+        return None
+    lin = cache[0]
+    if (type(lin) is not tuple and type(lin) is not list) or len(lin) != 3:
+        return None
+    return lin[0], lin[1], lin[2], cache[1]
+
+
+def backward(AL, Y, caches, tuple names, own_of):
+    """L_model_backward's grads dict, or None (see above). ``names[l]`` is
+    ("dA{l}", "dW{l+1}", "db{l+1}"); ``own_of`` as in ``forward``."""
+    cdef int L, l, m, n_max
+    cdef char kind = kind_of(AL)
+    cdef Held h
+    cdef int* dims = NULL
+    cdef int* own = NULL
+    cdef void** ptrs = NULL
+    cdef void* scratch = NULL
+    cdef const void* ALp
+    cdef const void* Yp
+    cdef void* dALp
+    cdef int bad
+    if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
+        return None
+    L = len(caches)
+    if L == 0 or len(names) != L:
+        return None
+    parts = [cache_parts(c) for c in caches]
+    if None in parts:
+        return None
+    dtype = _f64 if kind == b'd' else _f32
+    held_init(&h, 8 * L + 3)
+    try:
+        dims = <int*> PyMem_Malloc((2 * L + 1) * sizeof(int))
+        ptrs = <void**> PyMem_Malloc(7 * L * sizeof(void*))
+        if dims == NULL or ptrs == NULL:
+            raise MemoryError()
+        own = dims + L + 1
+        ALp = grab(&h, AL, kind, 2, 1, -1)
+        if ALp == NULL:
+            return None
+        m = <int> cols_of(&h)
+        Yp = grab(&h, Y, kind, 2 if (type(Y) is _ndarray and (<object> Y).ndim == 2) else 1, 1, m)
+        if Yp == NULL or not _binary(kind, Yp, m):
+            return None
+        n_max = 1
+        for l in range(L):
+            A_prev, W, b, Z = parts[l]
+            # A_prev (k, m) chains with the previous layer's Z; the last Z is AL's shape
+            ptrs[l] = grab(&h, A_prev, kind, 2, dims[l] if l else -1, m)
+            if ptrs[l] == NULL:
+                return None
+            dims[l] = <int> rows_of(&h)
+            ptrs[L + l] = grab(&h, W, kind, 2, -1, dims[l])
+            if ptrs[L + l] == NULL:
+                return None
+            dims[l + 1] = <int> rows_of(&h)
+            n_max = max(n_max, dims[l + 1])
+            ptrs[2 * L + l] = grab(&h, b, kind, 2, dims[l + 1], 1)
+            ptrs[3 * L + l] = grab(&h, Z, kind, 2, dims[l + 1], m)
+            if ptrs[2 * L + l] == NULL or ptrs[3 * L + l] == NULL:
+                return None
+            own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
+        if dims[L] != 1:
+            return None
+        grads = {}
+        outs = []
+        for l in range(L - 1, -1, -1):
+            dA = _empty((dims[l], m), dtype)
+            dW = _empty((dims[l + 1], dims[l]), dtype)
+            db = _empty((dims[l + 1], 1), dtype)
+            ptrs[4 * L + l] = grab_out(&h, dA, kind, 2)
+            ptrs[5 * L + l] = grab_out(&h, dW, kind, 2)
+            ptrs[6 * L + l] = grab_out(&h, db, kind, 2)
+            grads[names[l][0]] = dA
+            grads[names[l][1]] = dW
+            grads[names[l][2]] = db
+        dAL = _empty(m, dtype)
+        dALp = grab_out(&h, dAL, kind, 1)
+        scratch = PyMem_Malloc(<Py_ssize_t> n_max * m * (8 if kind == b'd' else 4))
+        if scratch == NULL:
+            raise MemoryError()
+        with nogil:
+            if kind == b'd':
+                bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
+                                      <double*> dALp, <double*> scratch, <const void**> ptrs,
+                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
+                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
+                                      ptrs + 6 * L)
+            else:
+                bad = backward_layers(L, m, dims, own, <const float*> ALp, <const float*> Yp,
+                                      <float*> dALp, <float*> scratch, <const void**> ptrs,
+                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
+                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
+                                      ptrs + 6 * L)
+        if bad:
+            return None
+        return grads
+    finally:
+        held_release(&h)
+        PyMem_Free(dims)
+        PyMem_Free(ptrs)
+        PyMem_Free(scratch)
+
+
+cdef bint _binary(char kind, const void* y, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    cdef const double* yd = <const double*> y
+    cdef const float* yf = <const float*> y
+    if kind == b'd':
+        for i in range(n):
+            if yd[i] != 0 and yd[i] != 1:
+                return False
+    else:
+        for i in range(n):
+            if yf[i] != 0 and yf[i] != 1:
+                return False
+    return True
+
+
+cdef int cost_of(int m, const floating* AL, const floating* Y, double* cost) noexcept nogil:
+    """The cost into ``cost``; returns 1 if some AL is outside [0, 1] (or nan)."""
+    cdef int j
+    for j in range(m):
+        if not (AL[j] >= 0 and AL[j] <= 1):
+            return 1
+    cost[0] = ops.cross_entropy_from_probabilities(m, AL, Y)
+    return 0
+
+
+def cost(AL, Y):
+    """compute_cost's value as a Python float, or None (fast path does not apply)."""
+    cdef char kind = kind_of(AL)
+    cdef Held h
+    cdef const void* ALp
+    cdef const void* Yp
+    cdef int m, bad
+    cdef double c = 0
+    if kind == 0 or kind_of(Y) != kind:
+        return None
+    held_init(&h, 2)
+    try:
+        ALp = grab(&h, AL, kind, 2, 1, -1)
+        if ALp == NULL:
+            return None
+        m = <int> cols_of(&h)
+        Yp = grab(&h, Y, kind, 2 if (<object> Y).ndim == 2 else 1, 1, m)
+        if Yp == NULL or not _binary(kind, Yp, m):
+            return None
+        with nogil:
+            if kind == b'd':
+                bad = cost_of(m, <const double*> ALp, <const double*> Yp, &c)
+            else:
+                bad = cost_of(m, <const float*> ALp, <const float*> Yp, &c)
+        return None if bad else c
+    finally:
+        held_release(&h)
+
+
+cdef int step_into(Py_ssize_t n, double lr, const floating* p, const floating* g,
+                   floating* out) noexcept nogil:
+    """out := p - lr * g, rounded as NumPy does (the product, then the difference:
+    two loops, so no compiler may fuse them into one FMA); 1 if out is not finite."""
+    cdef Py_ssize_t i
+    cdef floating a = <floating> lr
+    for i in range(n):
+        out[i] = a * g[i]
+    for i in range(n):
+        out[i] = p[i] - out[i]
+    return ops.has_nonfinite(n, out)
+
+
+def update(list ps, list gs, double lr):
+    """update_parameters' new arrays ``p - lr * g``, one per pair, or None."""
+    cdef Py_ssize_t n = len(ps), i
+    cdef char kind
+    cdef Held h
+    cdef const void* pp
+    cdef const void* gp
+    cdef void* op
+    cdef int bad = 0
+    cdef Py_ssize_t size
+    if n == 0 or len(gs) != n:
+        return None
+    kind = kind_of(ps[0])
+    if kind == 0:
+        return None
+    dtype = _f64 if kind == b'd' else _f32
+    held_init(&h, 3 * n)
+    try:
+        outs = []
+        for i in range(n):
+            pp = grab(&h, ps[i], kind, 2, -1, -1)
+            if pp == NULL:
+                return None
+            shape = ((<object> ps[i]).shape)
+            gp = grab(&h, gs[i], kind, 2, shape[0], shape[1])
+            if gp == NULL:
+                return None
+            out = _empty(shape, dtype)
+            op = grab_out(&h, out, kind, 2)
+            outs.append(out)
+            size = h.bufs[h.n - 1].shape[0] * h.bufs[h.n - 1].shape[1]
+            with nogil:
+                if kind == b'd':
+                    bad |= step_into(size, lr, <const double*> pp, <const double*> gp, <double*> op)
+                else:
+                    bad |= step_into(size, lr, <const float*> pp, <const float*> gp, <float*> op)
+        return None if bad else outs
+    finally:
+        held_release(&h)

@@ -15,6 +15,7 @@ the same order), so that results agree to rounding: ``Z = (W A) + b``,
 
 from cython cimport floating
 from libc.math cimport exp, expf, log, logf, log1p, fabs
+from libc.stdint cimport uint32_t, uint64_t
 
 from dnn._blas cimport gemm
 
@@ -207,3 +208,28 @@ cdef inline double cross_entropy_from_logits(int m, const floating* ZL,
         else:
             acc += softplus(<double> ZL[j])
     return acc / m
+
+
+cdef inline int has_nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
+    """1 when some x[i] is nan or +-inf, else 0.
+
+    An exponent of all ones means inf or nan. Adding one to the exponent field
+    carries into the top bit exactly then, so OR-ing ``(bits & EXP) + ONE``
+    over the array and testing the top bit finds any of them with integer
+    and/add/or alone, which the compiler vectorizes (memory speed).
+    """
+    cdef Py_ssize_t i
+    cdef const uint64_t* bits64
+    cdef const uint32_t* bits32
+    cdef uint64_t bad = 0
+    cdef uint32_t bad32 = 0
+    if floating is double:
+        bits64 = <const uint64_t*> x
+        for i in range(n):
+            bad |= (bits64[i] & 0x7ff0000000000000ULL) + 0x0010000000000000ULL
+        return <int> (bad >> 63)
+    else:
+        bits32 = <const uint32_t*> x
+        for i in range(n):
+            bad32 |= (bits32[i] & 0x7f800000U) + 0x00800000U
+        return <int> (bad32 >> 31)

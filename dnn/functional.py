@@ -129,8 +129,36 @@ def _forward_layer(act, A_prev, W, b):
 
 
 def _own(W, A_prev):
-    """Whether this layer's products run in dnn._simd's kernels (``dnn._products``)."""
-    return _products.for_step(W.shape[0], W.shape[1], A_prev.shape[1], W.dtype.itemsize)
+    """Which of this layer's products run in dnn._simd's kernels (``dnn._products``)."""
+    return _own_of(W.shape[0], W.shape[1], A_prev.shape[1], W.dtype.itemsize)
+
+
+_OWN_MEMO = {}
+
+
+def _own_of(n_out, n_in, m, itemsize):
+    """``dnn._products.for_step`` as an int of ``_kernels.OWN_PRODUCTS`` flags,
+    memoized per shape, build of the kernels and rule (tests replace the rule)."""
+    rule = _products.for_step
+    key = (rule, _kernels._simd_level(), n_out, n_in, m, itemsize)
+    own = _OWN_MEMO.get(key)
+    if own is None:
+        if len(_OWN_MEMO) > 4096:
+            _OWN_MEMO.clear()
+        own = _OWN_MEMO[key] = int(rule(n_out, n_in, m, itemsize))
+    return own
+
+
+def _fast_layers(parameters):
+    """``([W1..WL], [b1..bL])`` when ``parameters`` is a dict of exactly the keys
+    W1..WL, b1..bL (then its layer count is the course's ``len // 2``), else None."""
+    if type(parameters) is not dict or not parameters or len(parameters) % 2:
+        return None
+    keys = v.layer_keys(len(parameters) // 2)
+    try:
+        return [parameters[k[0]] for k in keys], [parameters[k[1]] for k in keys]
+    except KeyError:
+        return None
 
 
 def linear_forward(A, W, b):
@@ -163,6 +191,11 @@ def L_model_forward(X, parameters):
     X (n_x, m); ``parameters`` holds W1..WL, b1..bL. Returns ``(AL, caches)``:
     AL (n_L, m) and a list of L caches ``((A_prev, W, b), Z)``.
     """
+    fast = _fast_layers(parameters)
+    if fast is not None:
+        out = _kernels.forward(X, fast[0], fast[1], _own_of)
+        if out is not None:
+            return out
     X, layers = v.network_parameters(parameters, X)
     caches = []
     A = X
@@ -181,6 +214,9 @@ def compute_cost(AL, Y):
     whose label is 0 does not add ``0 * log(0)``; an output of exactly 0 or 1
     on the wrong side makes the cost inf, as the formula says.
     """
+    cost = _kernels.cost(AL, Y)
+    if cost is not None:
+        return np.asarray(cost, dtype=AL.dtype)
     AL = v.as_real_array(AL, "AL")
     dtype = v.common_float_dtype(AL, v.as_real_array(Y, "Y"))
     AL = v.as_float_array(AL, "AL", dtype)
@@ -258,6 +294,12 @@ def linear_activation_backward(dA, cache, activation):
 
 
 @functools.lru_cache(maxsize=64)
+def _grad_names(L):
+    """("dA{l}", "dW{l+1}", "db{l+1}") for l in 0..L-1: the keys of L_model_backward."""
+    return tuple(("dA%d" % l, "dW%d" % (l + 1), "db%d" % (l + 1)) for l in range(L))
+
+
+@functools.lru_cache(maxsize=64)
 def _cache_names(L):
     """Names of the arrays of L layer caches, for messages (memoized: formatting
     them on every call cost more than the checks of a small network)."""
@@ -297,15 +339,31 @@ def L_model_backward(AL, Y, caches):
     AL (1, m) from ``L_model_forward``, Y (1, m) labels, ``caches`` its list.
     Returns a dict with ``dA0..dA{L-1}`` (dA0 is the gradient with respect to
     X), ``dW1..dWL`` and ``db1..dbL``. Starts, as the reference does, from
-    dAL = -(Y / AL - (1 - Y) / (1 - AL)).
+    dAL = -(Y / AL - (1 - Y) / (1 - AL)); any finite AL is taken, as the
+    course's code takes it, but one that makes that a division by 0 (AL of
+    exactly 0 or 1) raises ValueError.
     """
+    if type(caches) in (list, tuple) and caches:
+        names = _grad_names(len(caches))
+        grads = _kernels.backward(AL, Y, caches, names, _own_of)
+        if (grads is None and type(AL) is np.ndarray and type(Y) is np.ndarray
+                and Y.dtype != AL.dtype and AL.dtype in (np.float32, np.float64)
+                and AL.ndim == 2):
+            # labels of another dtype (the course's are int64): converted, then fast
+            Y = v.labels_row(Y, "Y", AL.shape[1], AL.dtype)
+            grads = _kernels.backward(AL, Y, caches, names, _own_of)
+        if grads is not None:
+            return grads
     AL, layers = _checked_caches(AL, caches)
     v.check_output_row(AL, "AL")
-    v.check_probabilities(AL, "AL")
     Y = v.labels_row(Y, "Y", AL.shape[1], AL.dtype)
     L = len(layers)
     dAL = np.empty_like(AL)
     _kernels.cross_entropy_output_grad(AL.reshape(-1), Y.reshape(-1), dAL.reshape(-1))
+    if not _kernels.all_finite(dAL.reshape(-1)):
+        j = int(np.flatnonzero(~np.isfinite(dAL))[0])
+        raise ValueError("AL must not be exactly 0 or 1 (dAL = -(Y/AL - (1-Y)/(1-AL)) divides "
+                         "by 0 there), got AL[0, %d] = %r with Y = %r" % (j, AL[0, j].item(), Y[0, j].item()))
     grads = {}
     dA = dAL
     for l in reversed(range(L)):
@@ -322,7 +380,23 @@ def update_parameters(parameters, grads, learning_rate):
     The dict is updated with new arrays (the old ones are left as they were,
     as in the course) and returned.
     """
-    learning_rate = v.real_scalar(learning_rate, "learning_rate")
+    if type(learning_rate) is not float or learning_rate != learning_rate or abs(learning_rate) == np.inf:
+        learning_rate = v.real_scalar(learning_rate, "learning_rate")
+    fast = _fast_layers(parameters)
+    if fast is not None and type(grads) is dict:
+        keys = v.layer_keys(len(fast[0]))
+        try:
+            g = [grads["d" + k[j]] for k in keys for j in (0, 1)]
+        except KeyError:
+            g = None
+        if g is not None:
+            p = [x for pair in zip(*fast) for x in pair]
+            new = _kernels.update(p, g, learning_rate)
+            if new is not None:
+                for k, x in zip(keys, range(0, len(new), 2)):
+                    parameters[k[0]] = new[x]
+                    parameters[k[1]] = new[x + 1]
+                return parameters
     layers = v.network_parameters(parameters)
     if not isinstance(grads, dict):
         raise TypeError("grads must be a dict with keys dW1..dWL and db1..dbL, got %s"

@@ -228,7 +228,13 @@ case("L_model_backward-Y-label", lambda: dnn.L_model_backward(AL, np.array([[1, 
 case("L_model_backward-Y-None", lambda: dnn.L_model_backward(AL, None, CACHES), TypeError, r"\bY\b")
 case("L_model_backward-AL-nan", lambda: dnn.L_model_backward(with_value(AL, (0, 0), NAN), Y, CACHES),
      ValueError, "AL")
-case("L_model_backward-AL-range", lambda: dnn.L_model_backward(with_value(AL, (0, 0), 1.2), Y, CACHES),
+# Any finite AL is the course's input (its test case draws AL from randn); one
+# of exactly 0 or 1 makes dAL = -(Y/AL - (1-Y)/(1-AL)) a division by 0.
+case("L_model_backward-AL-one", lambda: dnn.L_model_backward(with_value(AL, (0, 0), 1.0), Y, CACHES),
+     ValueError, "AL")
+case("L_model_backward-AL-zero", lambda: dnn.L_model_backward(with_value(AL, (0, 2), 0.0), Y, CACHES),
+     ValueError, "AL")
+case("L_model_backward-AL-inf", lambda: dnn.L_model_backward(with_value(AL, (0, 1), np.inf), Y, CACHES),
      ValueError, "AL")
 case("L_model_backward-AL-shape", lambda: dnn.L_model_backward(AL[:, :3], Y[:, :3], CACHES), ValueError, "AL")
 case("L_model_backward-AL-str", lambda: dnn.L_model_backward("AL", Y, CACHES), TypeError, "AL")
