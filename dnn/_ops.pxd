@@ -57,7 +57,7 @@ cdef inline void activation_forward(int act, int rows, int cols,
         if act == ACT_RELU:
             for j in range(cols):
                 z = zrow[j]
-                arow[j] = z if z > 0 else 0
+                arow[j] = 0 if z <= 0 else z  # nan stays nan, as np.maximum(0, z)
         else:
             for j in range(cols):
                 arow[j] = sigmoid_scalar(zrow[j])

@@ -1,0 +1,173 @@
+"""The compiled fast path of L_model_forward, L_model_backward, compute_cost
+and update_parameters (``dnn._kernels.forward`` ...): it checks dtypes, shapes
+and contiguity in C and reads finiteness from its results, so these tests put
+nan and inf in every input array, at places where a result could hide them
+(under relu's mask, in a sigmoid that saturates, behind weights of 0, in a
+bias that only b's own test sees), and check the error names the argument.
+They also check the outputs are new arrays, never an input's or a previous
+call's memory, and that finite inputs whose arithmetic overflows give what the
+course's code gives rather than an error.
+"""
+
+import numpy as np
+import pytest
+
+import dnn
+from dnn import reference
+
+DTYPES = [np.float64, np.float32]
+DIMS = [6, 5, 4, 1]
+M = 9
+
+
+def net(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((DIMS[0], M)).astype(dtype)
+    Y = (rng.random((1, M)) > 0.5).astype(dtype)
+    p = {}
+    for l in range(1, len(DIMS)):
+        p["W%d" % l] = rng.standard_normal((DIMS[l], DIMS[l - 1])).astype(dtype)
+        p["b%d" % l] = rng.standard_normal((DIMS[l], 1)).astype(dtype)
+    return X, Y, p
+
+
+BAD = [np.nan, np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", BAD)
+def test_forward_refuses_nonfinite_everywhere(dtype, bad):
+    X, _, p = net(dtype)
+    for name in ["X"] + sorted(p):
+        arr = X if name == "X" else p[name]
+        for idx in [(0, 0), (arr.shape[0] - 1, arr.shape[1] - 1)]:
+            X2, p2 = X.copy(), {k: v.copy() for k, v in p.items()}
+            (X2 if name == "X" else p2[name])[idx] = bad
+            with pytest.raises(ValueError, match=name if name == "X" else "parameters\\['%s'\\]" % name):
+                dnn.L_model_forward(X2, p2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_refuses_nan_behind_dead_relu_and_zero_weights(dtype):
+    X, _, p = net(dtype)
+    p["b1"][:] = -1e3  # every unit of layer 1 is 0 after relu
+    p["W2"][0, 0] = np.nan  # multiplies only zeros
+    with pytest.raises(ValueError, match="W2"):
+        dnn.L_model_forward(X, p)
+    X, _, p = net(dtype)
+    p["W1"][:, 0] = 0  # X's first feature multiplies only zeros
+    X[0, 3] = np.inf
+    with pytest.raises(ValueError, match="X"):
+        dnn.L_model_forward(X, p)
+
+
+def caches_of(dtype):
+    X, Y, p = net(dtype)
+    AL, caches = reference.L_model_forward(X, p)
+    return AL.astype(dtype), Y, [tuple((tuple(a.copy() for a in lin), z.copy())) for lin, z in caches]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", BAD)
+def test_backward_refuses_nonfinite_everywhere(dtype, bad):
+    AL, Y, caches = caches_of(dtype)
+    names = ["A_prev", "W", "b", "Z"]
+    for l in range(len(caches)):
+        for i, what in enumerate(names):
+            AL2, Y2, c2 = caches_of(dtype)
+            arr = c2[l][0][i] if i < 3 else c2[l][1]
+            arr[-1, -1] = bad
+            with pytest.raises(ValueError, match=r"caches\[%d\] %s" % (l, what)):
+                dnn.L_model_backward(AL2, Y2, c2)
+    AL2 = AL.copy()
+    AL2[0, 1] = bad
+    with pytest.raises(ValueError, match="AL"):
+        dnn.L_model_backward(AL2, Y, caches)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_refuses_inf_in_a_saturated_sigmoid_and_under_relu(dtype):
+    for l, value in [(len(DIMS) - 2, np.inf), (len(DIMS) - 2, -np.inf), (0, -np.inf), (1, np.nan)]:
+        AL, Y, caches = caches_of(dtype)
+        caches[l][1][0, 0] = value  # dZ would be exactly 0 there: no result shows it
+        with pytest.raises(ValueError, match=r"caches\[%d\] Z" % l):
+            dnn.L_model_backward(AL, Y, caches)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_takes_any_finite_AL_but_not_a_division_by_zero(dtype):
+    AL, Y, caches = caches_of(dtype)
+    AL2 = (AL * 3 - 1.5).astype(dtype)  # outside (0, 1), like the course's randn test case
+    got = dnn.L_model_backward(AL2, Y, caches)
+    want = reference.L_model_backward(AL2.astype(np.float64), Y.astype(np.float64),
+                                      [((a.astype(np.float64), w.astype(np.float64), b.astype(np.float64)),
+                                        z.astype(np.float64)) for (a, w, b), z in caches])
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12)
+    for value in (0.0, 1.0):
+        AL3 = AL.copy()
+        AL3[0, 2] = value
+        with pytest.raises(ValueError, match="AL"):
+            dnn.L_model_backward(AL3, Y, caches)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", BAD)
+def test_update_and_cost_refuse_nonfinite(dtype, bad):
+    _, Y, p = net(dtype)
+    grads = {"d" + k: np.ones_like(v) for k, v in p.items()}
+    for key in p:
+        p2 = {k: v.copy() for k, v in p.items()}
+        p2[key][0, 0] = bad
+        with pytest.raises(ValueError, match=key):
+            dnn.update_parameters(p2, grads, 0.1)
+        g2 = {k: v.copy() for k, v in grads.items()}
+        g2["d" + key][-1, -1] = bad
+        with pytest.raises(ValueError, match="d" + key):
+            dnn.update_parameters(dict(p), g2, 0.1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        dnn.update_parameters(dict(p), grads, bad)
+    AL = np.full((1, M), 0.5, dtype)
+    AL[0, 4] = bad
+    with pytest.raises(ValueError, match="AL"):
+        dnn.compute_cost(AL, Y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_outputs_are_new_arrays_the_caller_owns(dtype):
+    X, Y, p = net(dtype)
+    inputs = [X, Y] + list(p.values())
+    seen = []
+    for _ in range(3):
+        AL, caches = dnn.L_model_forward(X, p)
+        cost = dnn.compute_cost(AL, Y)
+        grads = dnn.L_model_backward(AL, Y, caches)
+        new = dnn.update_parameters(dict(p), grads, 0.01)
+        outs = [AL] + [z for _, z in caches] + list(grads.values()) + list(new.values())
+        for o in outs:
+            assert o.flags.owndata and o.flags.writeable
+            assert not any(np.shares_memory(o, i) for i in inputs)
+            assert not any(np.shares_memory(o, s) for s in seen)
+        assert caches[0][0][0] is X and caches[0][0][1] is p["W1"]  # as the course: the very inputs
+        assert np.ndim(cost) == 0
+        seen += outs  # kept alive: a later call must not write into them
+    snapshot = [s.copy() for s in seen]
+    dnn.L_model_forward(X, p)
+    assert all(np.array_equal(a, b) for a, b in zip(seen, snapshot))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_finite_inputs_that_overflow_give_the_course_numbers(dtype):
+    big = np.finfo(dtype).max / 4
+    X, Y, p = net(dtype)
+    p["W1"][:] = big
+    X = np.abs(X) + 1
+    AL, caches = dnn.L_model_forward(X, p)  # Z1 overflows to inf: no input was bad
+    with np.errstate(all="ignore"):
+        want, _ = reference.L_model_forward(X, p)
+    np.testing.assert_array_equal(np.isnan(AL), np.isnan(want))  # relu keeps nan, as np.maximum
+    p = net(dtype)[2]
+    grads = {"d" + k: np.full_like(v, big) for k, v in p.items()}
+    new = dnn.update_parameters(dict(p), grads, -8.0)
+    assert np.isinf(new["W1"]).all()
