@@ -236,6 +236,74 @@ cdef object _f64 = np.dtype(np.float64)
 cdef object _f32 = np.dtype(np.float32)
 cdef Py_ssize_t _INT_MAX = 2147483647
 
+from cpython.ref cimport PyObject
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+import sysconfig
+import weakref
+
+cdef extern from "Python.h":
+    Py_ssize_t refcount "Py_REFCNT"(PyObject* o)
+
+# Result buffers, recycled: a fresh array of a few hundred KiB comes from mmap
+# and costs a page fault per 4 KiB page on first touch, every call (a third of
+# an S6 iteration went to the kernel). The pool keeps the arrays it made and
+# hands one out again only when its reference count says the pool is its only
+# holder (no caller, cache, view or buffer refers to it: each of those holds a
+# reference) and no weak reference exists, so a caller never sees data change.
+# Arrays below POOL_MIN_BYTES come from malloc's heap without faults and are
+# not pooled; the pool holds at most POOL_BYTES (what three iterations of a
+# mid-sized net keep alive: the course's loop holds the last call's results
+# while the next call makes its own). Not on a free-threaded Python, where a
+# reference count does not prove that.
+POOL_BYTES = 64 << 20
+POOL_MIN_BYTES = 64 << 10
+cdef dict _pool = {}
+cdef Py_ssize_t _pool_bytes = 0
+cdef bint _pool_on = not sysconfig.get_config_var("Py_GIL_DISABLED")
+cdef object _weakrefs = weakref.getweakrefcount
+
+
+def _pool_clear():
+    """Drop the recycled buffers (they are freed once nothing else holds them)."""
+    global _pool_bytes
+    _pool.clear()
+    _pool_bytes = 0
+
+
+cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
+    """An uninitialized C-contiguous array (rows, cols) (ndim 1: (cols,)), from the pool
+    when one there is free (see above)."""
+    global _pool_bytes
+    cdef Py_ssize_t nbytes = rows * cols * (8 if kind == b'd' else 4), i
+    cdef PyObject* p
+    dtype = _f64 if kind == b'd' else _f32
+    if ndim == 2:
+        shape = (rows, cols)
+    else:
+        shape = (cols,)
+    if not _pool_on or nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES // 8:
+        return _empty(shape, dtype)
+    key = (kind, shape)
+    lst = _pool.get(key)
+    if lst is not None:
+        for i in range(PyList_GET_SIZE(lst)):
+            p = <PyObject*> PyList_GET_ITEM(lst, i)
+            if refcount(p) == 1:
+                arr = <object> p
+                if (_weakrefs(arr) == 0 and arr.shape == shape and arr.dtype is dtype
+                        and arr.flags.c_contiguous and arr.flags.writeable):
+                    return arr
+                del lst[i]  # changed in place by a former holder: forget it
+                _pool_bytes -= nbytes
+                break
+    arr = _empty(shape, dtype)
+    if _pool_bytes + nbytes <= POOL_BYTES:
+        if lst is None:
+            lst = _pool[key] = []
+        lst.append(arr)
+        _pool_bytes += nbytes
+    return arr
+
 
 # The buffers a fast call holds, released together at its end.
 cdef struct Held:
@@ -266,9 +334,13 @@ cdef inline char kind_of(object x):
     if type(x) is not _ndarray:
         return 0
     d = (<object> x).dtype
-    if d is _f64 or d == _f64:
+    if d is _f64:
         return b'd'
-    if d is _f32 or d == _f32:
+    if d is _f32:
+        return b'f'
+    if d == _f64:
+        return b'd'
+    if d == _f32:
         return b'f'
     return 0
 
@@ -382,8 +454,8 @@ def forward(X, list Ws, list bs, own_of):
         Zs = []
         As = []
         for l in range(L):
-            Z = _empty((dims[l + 1], m), dtype)
-            A = _empty((dims[l + 1], m), dtype)
+            Z = new_array(kind, dims[l + 1], m, 2)
+            A = new_array(kind, dims[l + 1], m, 2)
             ptrs[2 * L + l] = grab_out(&h, Z, kind, 2)
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
@@ -433,8 +505,14 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
         Z = <const floating*> Zp[l]
         db = <floating*> dbp[l]
         for i in range(n):
-            ops.activation_backward(act, 1, m, dA + <Py_ssize_t> i * m, m, Z + <Py_ssize_t> i * m, m,
-                                    dZ + <Py_ssize_t> i * m, m, db + i, inv_m)
+            if act == ops.ACT_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)
+                simd.output_grad(m, Z + <Py_ssize_t> i * m, <const floating*> NULL, dZ + <Py_ssize_t> i * m)
+                ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, dZ + <Py_ssize_t> i * m)
+                db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
+            else:
+                ops.relu_backward_row(m, dA + <Py_ssize_t> i * m, Z + <Py_ssize_t> i * m,
+                                      dZ + <Py_ssize_t> i * m)
+                db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
             bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
         weight_grads(own[l], n, k, m, dZ, <const floating*> Ap[l], <const floating*> Wp[l],
                      <floating*> dWp[l], <floating*> dAp[l])
@@ -479,7 +557,7 @@ def backward(AL, Y, caches, tuple names, own_of):
     if None in parts:
         return None
     dtype = _f64 if kind == b'd' else _f32
-    held_init(&h, 8 * L + 3)
+    held_init(&h, 8 * L + 4)
     try:
         dims = <int*> PyMem_Malloc((2 * L + 1) * sizeof(int))
         ptrs = <void**> PyMem_Malloc(7 * L * sizeof(void*))
@@ -516,8 +594,8 @@ def backward(AL, Y, caches, tuple names, own_of):
         grads = {}
         outs = []
         for l in range(L - 1, -1, -1):
-            dA = _empty((dims[l], m), dtype)
-            dW = _empty((dims[l + 1], dims[l]), dtype)
+            dA = new_array(kind, dims[l], m, 2)
+            dW = new_array(kind, dims[l + 1], dims[l], 2)
             db = _empty((dims[l + 1], 1), dtype)
             ptrs[4 * L + l] = grab_out(&h, dA, kind, 2)
             ptrs[5 * L + l] = grab_out(&h, dW, kind, 2)
@@ -527,9 +605,8 @@ def backward(AL, Y, caches, tuple names, own_of):
             grads[names[l][2]] = db
         dAL = _empty(m, dtype)
         dALp = grab_out(&h, dAL, kind, 1)
-        scratch = PyMem_Malloc(<Py_ssize_t> n_max * m * (8 if kind == b'd' else 4))
-        if scratch == NULL:
-            raise MemoryError()
+        scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
+        scratch = grab_out(&h, scratch_array, kind, 2)
         with nogil:
             if kind == b'd':
                 bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
@@ -550,22 +627,20 @@ def backward(AL, Y, caches, tuple names, own_of):
         held_release(&h)
         PyMem_Free(dims)
         PyMem_Free(ptrs)
-        PyMem_Free(scratch)
 
 
 cdef bint _binary(char kind, const void* y, Py_ssize_t n) noexcept:
     cdef Py_ssize_t i
     cdef const double* yd = <const double*> y
     cdef const float* yf = <const float*> y
+    cdef int bad = 0
     if kind == b'd':
         for i in range(n):
-            if yd[i] != 0 and yd[i] != 1:
-                return False
+            bad |= (yd[i] != 0) & (yd[i] != 1)
     else:
         for i in range(n):
-            if yf[i] != 0 and yf[i] != 1:
-                return False
-    return True
+            bad |= (yf[i] != 0) & (yf[i] != 1)
+    return not bad
 
 
 cdef int cost_of(int m, const floating* AL, const floating* Y, double* cost) noexcept nogil:
@@ -647,7 +722,7 @@ def update(list ps, list gs, double lr):
             gp = grab(&h, gs[i], kind, 2, shape[0], shape[1])
             if gp == NULL:
                 return None
-            out = _empty(shape, dtype)
+            out = new_array(kind, shape[0], shape[1], 2)
             op = grab_out(&h, out, kind, 2)
             outs.append(out)
             size = h.bufs[h.n - 1].shape[0] * h.bufs[h.n - 1].shape[1]

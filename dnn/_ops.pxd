@@ -210,26 +210,98 @@ cdef inline double cross_entropy_from_logits(int m, const floating* ZL,
     return acc / m
 
 
-cdef inline int has_nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
-    """1 when some x[i] is nan or +-inf, else 0.
-
-    An exponent of all ones means inf or nan. Adding one to the exponent field
-    carries into the top bit exactly then, so OR-ing ``(bits & EXP) + ONE``
-    over the array and testing the top bit finds any of them with integer
-    and/add/or alone, which the compiler vectorizes (memory speed).
+cdef extern from *:
     """
-    cdef Py_ssize_t i
-    cdef const uint64_t* bits64
-    cdef const uint32_t* bits32
-    cdef uint64_t bad = 0
-    cdef uint32_t bad32 = 0
+    /* dnn/_ops.pxd: small loops in C, so that __restrict tells every compiler
+       (GCC, clang, MSVC) the arrays do not overlap and the loops vectorize. */
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(_MSC_VER)
+    #define DNN_NOINLINE static __declspec(noinline)
+    #else
+    #define DNN_NOINLINE static __attribute__((noinline))
+    #endif
+    /* Not inlined: inside the fast path's long functions GCC left them scalar. */
+    DNN_NOINLINE int dnn_nonfinite_d(Py_ssize_t n, const double* __restrict x) {
+        /* An exponent of all ones means inf or nan: adding one to the exponent
+           field carries into the top bit exactly then. Four accumulators: one
+           chain of ORs waits on its latency. */
+        uint64_t bad[4] = {0, 0, 0, 0}, b;
+        Py_ssize_t i = 0;
+        int l;
+        for (; i + 4 <= n; i += 4)
+            for (l = 0; l < 4; l++) {
+                memcpy(&b, x + i + l, 8);
+                bad[l] |= (b & 0x7ff0000000000000ULL) + 0x0010000000000000ULL;
+            }
+        for (; i < n; i++) {
+            memcpy(&b, x + i, 8);
+            bad[0] |= (b & 0x7ff0000000000000ULL) + 0x0010000000000000ULL;
+        }
+        return (int) (((bad[0] | bad[1]) | (bad[2] | bad[3])) >> 63);
+    }
+    DNN_NOINLINE int dnn_nonfinite_f(Py_ssize_t n, const float* __restrict x) {
+        uint32_t bad[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b;
+        Py_ssize_t i = 0;
+        int l;
+        for (; i + 8 <= n; i += 8)
+            for (l = 0; l < 8; l++) {
+                memcpy(&b, x + i + l, 4);
+                bad[l] |= (b & 0x7f800000U) + 0x00800000U;
+            }
+        for (; i < n; i++) {
+            memcpy(&b, x + i, 4);
+            bad[0] |= (b & 0x7f800000U) + 0x00800000U;
+        }
+        for (l = 1; l < 8; l++) bad[0] |= bad[l];
+        return (int) (bad[0] >> 31);
+    }
+    DNN_NOINLINE void dnn_relu_backward_row_d(Py_ssize_t n, const double* __restrict dA,
+                                               const double* __restrict Z, double* __restrict dZ) {
+        Py_ssize_t j;
+        for (j = 0; j < n; j++) {  /* both loads unconditional: a vector select */
+            double a = dA[j], z = Z[j];
+            dZ[j] = z > 0 ? a : 0.0;
+        }
+    }
+    DNN_NOINLINE void dnn_relu_backward_row_f(Py_ssize_t n, const float* __restrict dA,
+                                               const float* __restrict Z, float* __restrict dZ) {
+        Py_ssize_t j;
+        for (j = 0; j < n; j++) {
+            float a = dA[j], z = Z[j];
+            dZ[j] = z > 0 ? a : 0.0f;
+        }
+    }
+    """
+    int dnn_nonfinite_d(Py_ssize_t n, const double* x) noexcept nogil
+    int dnn_nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
+    void dnn_relu_backward_row_d(Py_ssize_t n, const double* dA, const double* Z, double* dZ) noexcept nogil
+    void dnn_relu_backward_row_f(Py_ssize_t n, const float* dA, const float* Z, float* dZ) noexcept nogil
+
+
+cdef inline int has_nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
+    """1 when some x[i] is nan or +-inf, else 0 (integer and/add/or only: vectorized)."""
     if floating is double:
-        bits64 = <const uint64_t*> x
-        for i in range(n):
-            bad |= (bits64[i] & 0x7ff0000000000000ULL) + 0x0010000000000000ULL
-        return <int> (bad >> 63)
+        return dnn_nonfinite_d(n, x)
     else:
-        bits32 = <const uint32_t*> x
-        for i in range(n):
-            bad32 |= (bits32[i] & 0x7f800000U) + 0x00800000U
-        return <int> (bad32 >> 31)
+        return dnn_nonfinite_f(n, x)
+
+
+cdef inline void relu_backward_row(Py_ssize_t n, const floating* dA, const floating* Z,
+                                   floating* dZ) noexcept nogil:
+    """dZ := dA where Z > 0, else 0, one row (a vector select; dZ must not overlap)."""
+    if floating is double:
+        dnn_relu_backward_row_d(n, dA, Z, dZ)
+    else:
+        dnn_relu_backward_row_f(n, dA, Z, dZ)
+
+
+cdef inline void sigmoid_backward_from_s(int n, const floating* dA, floating* S) noexcept nogil:
+    """S := (dA * S) * (1 - S) in place: the sigmoid's backward from s = sigmoid(Z)
+    (made by dnn._simd's vector sigmoid), rounded as the reference's dA * s * (1 - s)."""
+    cdef int j
+    cdef floating s
+    for j in range(n):
+        s = S[j]
+        S[j] = dA[j] * s * (1 - s)
+

@@ -89,14 +89,25 @@ def for_training(layers_dims, m, itemsize, shards, blas_threads, gram=False,
 
 
 def for_step(n_out, n_in, m, itemsize):
-    """Whether one step-by-step call's products (``dnn._kernels``' ``own``) skip BLAS.
+    """Which of one step-by-step call's products skip BLAS: ``dnn._kernels``' ``own``.
 
-    A layer of ``n_out`` units on ``n_in`` inputs and ``m`` examples: tiny
-    layers on any CPU; on an AVX-512 CPU, any layer whose operands fit in
-    ``OWN_PRODUCT_BYTES``, where one thread of ours beat BLAS's two (on S3's
-    and S6's layers, each call of the step-by-step API).
+    A layer of ``n_out`` units on ``n_in`` inputs and ``m`` examples: 0 (all
+    BLAS), or ``dnn._kernels.OWN_PRODUCTS`` flags: "all" for tiny layers on any
+    CPU; on an AVX-512 CPU, "nn" (W H and W^T dZ) for every layer, and "nt"
+    (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES``; on an AVX2
+    CPU, "all" where they fit. Measured on the step loop's shapes
+    (benchmarks/NOTES.md): ``nn`` beat BLAS at 1 and 2 threads on every
+    layer, S1's and S4's first layers included; ``nt`` lost to BLAS on S4's.
     """
+    from dnn import _kernels
+
+    own = _kernels.OWN_PRODUCTS
     if n_out * n_in <= TINY_PRODUCT:
-        return True
-    return (_train.simd_kernels() == "avx512"
-            and (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES)
+        return own["all"]
+    build = _train.simd_kernels()
+    fits = (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES
+    if build == "avx512":
+        return own["nn"] | (own["nt"] if fits else 0)
+    if build == "avx2" and fits:
+        return own["all"]
+    return 0

@@ -171,3 +171,43 @@ def test_finite_inputs_that_overflow_give_the_course_numbers(dtype):
     grads = {"d" + k: np.full_like(v, big) for k, v in p.items()}
     new = dnn.update_parameters(dict(p), grads, -8.0)
     assert np.isinf(new["W1"]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_recycled_buffers_never_change_what_a_caller_still_holds(dtype):
+    # results of 320 KB (float64) are recycled by dnn._kernels' pool once
+    # nothing refers to them: held arrays, views of them and weakly referenced
+    # ones must keep their values through later calls.
+    rng = np.random.default_rng(1)
+    m = 2000
+    X = rng.standard_normal((50, m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    p = {"W1": (0.1 * rng.standard_normal((40, 50))).astype(dtype), "b1": np.zeros((40, 1), dtype),
+         "W2": (0.1 * rng.standard_normal((1, 40))).astype(dtype), "b2": np.zeros((1, 1), dtype)}
+    import weakref
+
+    kept, views, weak, addresses = [], [], [], []
+    for it in range(6):
+        AL, caches = dnn.L_model_forward(X, p)
+        addresses.append(caches[0][1].__array_interface__["data"][0])
+        grads = dnn.L_model_backward(AL, Y, caches)
+        p = dnn.update_parameters(dict(p), grads, 1e-3)
+        if it == 1:
+            kept = [(caches[0][1], caches[0][1].copy()), (grads["dA0"], grads["dA0"].copy())]
+        if it == 2:
+            views = [(caches[0][1][3:7], caches[0][1][3:7].copy())]
+        if it == 3:
+            ref = caches[0][1]
+            weak = [(weakref.ref(ref), ref.copy())]
+            del ref
+        del AL, caches, grads
+    assert len(set(addresses)) < len(addresses)  # buffers were recycled
+    for a, copy in kept + views:
+        np.testing.assert_array_equal(a, copy)
+    for w, copy in weak:
+        if w() is not None:
+            np.testing.assert_array_equal(w(), copy)
+    # and the recycled arrays give the same numbers as fresh ones
+    AL, caches = dnn.L_model_forward(X, p)
+    want, _ = reference.L_model_forward(X, p)
+    np.testing.assert_allclose(AL, want, rtol=1e-4 if dtype == np.float32 else 1e-12)
