@@ -494,8 +494,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
     cdef const floating* Z
     cdef floating* db
     cdef double inv_m = 1.0 / m
-    for j in range(m):
-        dAL[j] = -(Y[j] / AL[j] - (1 - Y[j]) / (1 - AL[j]))
+    ops.output_dA(m, AL, Y, dAL)
     bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
     dA = dAL
     for l in range(L - 1, -1, -1):
@@ -630,26 +629,16 @@ def backward(AL, Y, caches, tuple names, own_of):
 
 
 cdef bint _binary(char kind, const void* y, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
-    cdef const double* yd = <const double*> y
-    cdef const float* yf = <const float*> y
-    cdef int bad = 0
     if kind == b'd':
-        for i in range(n):
-            bad |= (yd[i] != 0) & (yd[i] != 1)
-    else:
-        for i in range(n):
-            bad |= (yf[i] != 0) & (yf[i] != 1)
-    return not bad
+        return not ops.not_binary(n, <const double*> y)
+    return not ops.not_binary(n, <const float*> y)
 
 
 cdef int cost_of(int m, const floating* AL, const floating* Y, double* cost) noexcept nogil:
     """The cost into ``cost``; returns 1 if some AL is outside [0, 1] (or nan)."""
-    cdef int j
-    for j in range(m):
-        if not (AL[j] >= 0 and AL[j] <= 1):
-            return 1
-    cost[0] = ops.cross_entropy_from_probabilities(m, AL, Y)
+    if ops.not_probability(m, AL):
+        return 1
+    cost[0] = ops.cross_entropy_blocks(m, AL, Y)
     return 0
 
 
@@ -695,9 +684,13 @@ cdef int step_into(Py_ssize_t n, double lr, const floating* p, const floating* g
     return ops.has_nonfinite(n, out)
 
 
-def update(list ps, list gs, double lr):
-    """update_parameters' new arrays ``p - lr * g``, one per pair, or None."""
-    cdef Py_ssize_t n = len(ps), i
+def update(dict parameters, grads, tuple keys, double lr):
+    """update_parameters in one call: ``parameters[k] = p - lr * grads["d" + k]``
+    with new arrays, for ``keys`` (per layer: W key, b key, dW key, db key; the
+    dict must hold exactly those W and b keys); returns True, or None with
+    ``parameters`` untouched where the fast path does not apply or a result is
+    not finite."""
+    cdef Py_ssize_t n = 2 * len(keys), i
     cdef char kind
     cdef Held h
     cdef const void* pp
@@ -705,12 +698,16 @@ def update(list ps, list gs, double lr):
     cdef void* op
     cdef int bad = 0
     cdef Py_ssize_t size
-    if n == 0 or len(gs) != n:
+    if n == 0 or len(parameters) != n or type(grads) is not dict:
+        return None
+    try:
+        ps = [parameters[k[j]] for k in keys for j in (0, 1)]
+        gs = [grads[k[j]] for k in keys for j in (2, 3)]
+    except KeyError:
         return None
     kind = kind_of(ps[0])
     if kind == 0:
         return None
-    dtype = _f64 if kind == b'd' else _f32
     held_init(&h, 3 * n)
     try:
         outs = []
@@ -718,19 +715,25 @@ def update(list ps, list gs, double lr):
             pp = grab(&h, ps[i], kind, 2, -1, -1)
             if pp == NULL:
                 return None
-            shape = ((<object> ps[i]).shape)
-            gp = grab(&h, gs[i], kind, 2, shape[0], shape[1])
+            rows = h.bufs[h.n - 1].shape[0]
+            cols = h.bufs[h.n - 1].shape[1]
+            gp = grab(&h, gs[i], kind, 2, rows, cols)
             if gp == NULL:
                 return None
-            out = new_array(kind, shape[0], shape[1], 2)
+            out = new_array(kind, rows, cols, 2)
             op = grab_out(&h, out, kind, 2)
             outs.append(out)
-            size = h.bufs[h.n - 1].shape[0] * h.bufs[h.n - 1].shape[1]
+            size = rows * cols
             with nogil:
                 if kind == b'd':
                     bad |= step_into(size, lr, <const double*> pp, <const double*> gp, <double*> op)
                 else:
                     bad |= step_into(size, lr, <const float*> pp, <const float*> gp, <float*> op)
-        return None if bad else outs
+        if bad:
+            return None
+        for i in range(n // 2):
+            parameters[keys[i][0]] = outs[2 * i]
+            parameters[keys[i][1]] = outs[2 * i + 1]
+        return True
     finally:
         held_release(&h)

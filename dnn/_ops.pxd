@@ -214,6 +214,7 @@ cdef extern from *:
     """
     /* dnn/_ops.pxd: small loops in C, so that __restrict tells every compiler
        (GCC, clang, MSVC) the arrays do not overlap and the loops vectorize. */
+    #include <math.h>
     #include <stdint.h>
     #include <string.h>
     #if defined(_MSC_VER)
@@ -272,11 +273,102 @@ cdef extern from *:
             dZ[j] = z > 0 ? a : 0.0f;
         }
     }
+    #define DNN_ROW_HELPERS(T, S)                                                       \
+    /* 1 if some y is neither 0 nor 1 (nan included). */                            \
+    DNN_NOINLINE int dnn_not_binary_##S(Py_ssize_t n, const T* __restrict y) {       \
+        T bad = 0; Py_ssize_t i;  /* a T counter: the loop vectorizes as selects */ \
+        for (i = 0; i < n; i++) bad += (y[i] != 0 && y[i] != 1) ? (T) 1 : (T) 0;    \
+        return bad != 0;                                                            \
+    }                                                                               \
+    /* 1 if some a is outside [0, 1] (nan included). */                             \
+    DNN_NOINLINE int dnn_not_probability_##S(Py_ssize_t n, const T* __restrict a) {  \
+        T bad = 0; Py_ssize_t i;                                                    \
+        for (i = 0; i < n; i++) bad += (a[i] >= 0 && a[i] <= 1) ? (T) 0 : (T) 1;    \
+        return bad != 0;                                                            \
+    }                                                                               \
+    /* dAL := -(Y / AL - (1 - Y) / (1 - AL)), the reference's start of backprop. */ \
+    DNN_NOINLINE void dnn_output_dA_##S(Py_ssize_t n, const T* __restrict AL,        \
+                                        const T* __restrict Y, T* __restrict dAL) {  \
+        Py_ssize_t j; const T one = 1;                                              \
+        for (j = 0; j < n; j++) dAL[j] = -(Y[j] / AL[j] - (one - Y[j]) / (one - AL[j])); \
+    }
+    DNN_ROW_HELPERS(double, d)
+    DNN_ROW_HELPERS(float, f)
+    /* -(1/m) sum_j log(y_j ? a_j : 1 - a_j), labels in {0, 1}, in double: the
+       log of each block of 16 terms' product (one log instead of 16; every
+       term is at most 1, so a product no smaller than 1e-289 took no
+       underflow on the way), each term's own log where a block's product is
+       smaller (an a of exactly 0 on the wrong side gives +inf, the formula's
+       value). Differs from the sum of the logs by rounding only. */
+    #define DNN_COST_BLOCKS(T, S)                                                       \
+    DNN_NOINLINE double dnn_cross_entropy_##S(Py_ssize_t m, const T* __restrict AL,  \
+                                              const T* __restrict Y) {               \
+        double acc = 0.0, p, t[16];                                                 \
+        Py_ssize_t j = 0, i, len;                                                   \
+        while (j < m) {                                                             \
+            len = m - j < 16 ? m - j : 16;                                          \
+            p = 1.0;                                                                \
+            for (i = 0; i < len; i++) {                                             \
+                t[i] = Y[j + i] != 0 ? (double) AL[j + i] : 1.0 - (double) AL[j + i]; \
+                p *= t[i];                                                          \
+            }                                                                       \
+            if (p >= 1e-289)                                                      \
+                acc += log(p);                                                      \
+            else                                                                    \
+                for (i = 0; i < len; i++) acc += log(t[i]);                         \
+            j += len;                                                               \
+        }                                                                           \
+        return -acc / (double) m;                                                   \
+    }
+    DNN_COST_BLOCKS(double, d)
+    DNN_COST_BLOCKS(float, f)
     """
     int dnn_nonfinite_d(Py_ssize_t n, const double* x) noexcept nogil
     int dnn_nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
     void dnn_relu_backward_row_d(Py_ssize_t n, const double* dA, const double* Z, double* dZ) noexcept nogil
     void dnn_relu_backward_row_f(Py_ssize_t n, const float* dA, const float* Z, float* dZ) noexcept nogil
+    double dnn_cross_entropy_d(Py_ssize_t m, const double* AL, const double* Y) noexcept nogil
+    double dnn_cross_entropy_f(Py_ssize_t m, const float* AL, const float* Y) noexcept nogil
+    int dnn_not_binary_d(Py_ssize_t n, const double* y) noexcept nogil
+    int dnn_not_binary_f(Py_ssize_t n, const float* y) noexcept nogil
+    int dnn_not_probability_d(Py_ssize_t n, const double* a) noexcept nogil
+    int dnn_not_probability_f(Py_ssize_t n, const float* a) noexcept nogil
+    void dnn_output_dA_d(Py_ssize_t n, const double* AL, const double* Y, double* dAL) noexcept nogil
+    void dnn_output_dA_f(Py_ssize_t n, const float* AL, const float* Y, float* dAL) noexcept nogil
+
+
+cdef inline double cross_entropy_blocks(Py_ssize_t m, const floating* AL,
+                                        const floating* Y) noexcept nogil:
+    """``cross_entropy_from_probabilities`` with one log per 16 examples (see the C)."""
+    if floating is double:
+        return dnn_cross_entropy_d(m, AL, Y)
+    else:
+        return dnn_cross_entropy_f(m, AL, Y)
+
+
+cdef inline int not_binary(Py_ssize_t n, const floating* y) noexcept nogil:
+    """1 if some y[i] is neither 0 nor 1."""
+    if floating is double:
+        return dnn_not_binary_d(n, y)
+    else:
+        return dnn_not_binary_f(n, y)
+
+
+cdef inline int not_probability(Py_ssize_t n, const floating* a) noexcept nogil:
+    """1 if some a[i] is outside [0, 1] or nan."""
+    if floating is double:
+        return dnn_not_probability_d(n, a)
+    else:
+        return dnn_not_probability_f(n, a)
+
+
+cdef inline void output_dA(Py_ssize_t n, const floating* AL, const floating* Y,
+                           floating* dAL) noexcept nogil:
+    """dAL := -(Y / AL - (1 - Y) / (1 - AL)) in the dtype of the arrays."""
+    if floating is double:
+        dnn_output_dA_d(n, AL, Y, dAL)
+    else:
+        dnn_output_dA_f(n, AL, Y, dAL)
 
 
 cdef inline int has_nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:

@@ -294,6 +294,12 @@ def linear_activation_backward(dA, cache, activation):
 
 
 @functools.lru_cache(maxsize=64)
+def _update_keys(L):
+    """("W{l}", "b{l}", "dW{l}", "db{l}") for l in 1..L: the keys of update_parameters."""
+    return tuple((w, b, "d" + w, "d" + b) for w, b, _, _ in v.layer_keys(L))
+
+
+@functools.lru_cache(maxsize=64)
 def _grad_names(L):
     """("dA{l}", "dW{l+1}", "db{l+1}") for l in 0..L-1: the keys of L_model_backward."""
     return tuple(("dA%d" % l, "dW%d" % (l + 1), "db%d" % (l + 1)) for l in range(L))
@@ -382,21 +388,9 @@ def update_parameters(parameters, grads, learning_rate):
     """
     if type(learning_rate) is not float or learning_rate != learning_rate or abs(learning_rate) == np.inf:
         learning_rate = v.real_scalar(learning_rate, "learning_rate")
-    fast = _fast_layers(parameters)
-    if fast is not None and type(grads) is dict:
-        keys = v.layer_keys(len(fast[0]))
-        try:
-            g = [grads["d" + k[j]] for k in keys for j in (0, 1)]
-        except KeyError:
-            g = None
-        if g is not None:
-            p = [x for pair in zip(*fast) for x in pair]
-            new = _kernels.update(p, g, learning_rate)
-            if new is not None:
-                for k, x in zip(keys, range(0, len(new), 2)):
-                    parameters[k[0]] = new[x]
-                    parameters[k[1]] = new[x + 1]
-                return parameters
+    if type(parameters) is dict and parameters and not len(parameters) % 2:
+        if _kernels.update(parameters, grads, _update_keys(len(parameters) // 2), learning_rate):
+            return parameters
     layers = v.network_parameters(parameters)
     if not isinstance(grads, dict):
         raise TypeError("grads must be a dict with keys dW1..dWL and db1..dbL, got %s"
