@@ -255,7 +255,7 @@ cdef extern from "Python.h":
 # mid-sized net keep alive: the course's loop holds the last call's results
 # while the next call makes its own). Not on a free-threaded Python, where a
 # reference count does not prove that.
-POOL_BYTES = 64 << 20
+POOL_BYTES = 1024 << 20
 POOL_MIN_BYTES = 64 << 10
 cdef dict _pool = {}
 cdef Py_ssize_t _pool_bytes = 0
@@ -281,7 +281,7 @@ cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
         shape = (rows, cols)
     else:
         shape = (cols,)
-    if not _pool_on or nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES // 8:
+    if not _pool_on or nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES // 4:
         return _empty(shape, dtype)
     key = (kind, shape)
     lst = _pool.get(key)

@@ -93,21 +93,23 @@ def for_step(n_out, n_in, m, itemsize):
 
     A layer of ``n_out`` units on ``n_in`` inputs and ``m`` examples: 0 (all
     BLAS), or ``dnn._kernels.OWN_PRODUCTS`` flags: "all" for tiny layers on any
-    CPU; on an AVX-512 CPU, "nn" (W H and W^T dZ) for every layer, and "nt"
-    (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES``; on an AVX2
-    CPU, "all" where they fit. Measured on the step loop's shapes
-    (benchmarks/NOTES.md): ``nn`` beat BLAS at 1 and 2 threads on every
-    layer, S1's and S4's first layers included; ``nt`` lost to BLAS on S4's.
+    CPU; on an AVX-512 or AVX2 CPU, "all" where the operands fit in
+    ``OWN_PRODUCT_BYTES`` (where one thread of ours beat BLAS's two, on S3's
+    and S6's layers); a larger layer's products are timed on this machine
+    (``dnn._step_plan``), starting from the guess "nn" (own W H and W^T dZ,
+    BLAS's dZ H^T: on S1's and S4's first layers, one thread, "nn" beat BLAS
+    and "nt" lost to it in float64) with AVX-512, none with AVX2.
     """
-    from dnn import _kernels
+    from dnn import _kernels, _step_plan
 
     own = _kernels.OWN_PRODUCTS
     if n_out * n_in <= TINY_PRODUCT:
         return own["all"]
     build = _train.simd_kernels()
-    fits = (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES
-    if build == "avx512":
-        return own["nn"] | (own["nt"] if fits else 0)
-    if build == "avx2" and fits:
+    if build not in ("avx512", "avx2"):
+        return 0
+    if (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES:
         return own["all"]
-    return 0
+    guess = own["nn"] if build == "avx512" else 0
+    return _step_plan.choose(n_out, n_in, m, itemsize, guess,
+                             (0, own["nn"], own["nt"], own["nn"] | own["nt"]))
