@@ -251,11 +251,13 @@ cdef extern from "Python.h":
 # holder (no caller, cache, view or buffer refers to it: each of those holds a
 # reference) and no weak reference exists, so a caller never sees data change.
 # Arrays below POOL_MIN_BYTES come from malloc's heap without faults and are
-# not pooled; the pool holds at most POOL_BYTES (what three iterations of a
-# mid-sized net keep alive: the course's loop holds the last call's results
-# while the next call makes its own). Not on a free-threaded Python, where a
-# reference count does not prove that.
-POOL_BYTES = 1024 << 20
+# not pooled; the pool holds at most POOL_BYTES, arrays up to a quarter of it
+# (the course's loop holds one call's results while the next call makes its
+# own: three iterations' worth covers it; S4's, in float64, only in part).
+# The pool's arrays stay allocated after the last call (``_pool_clear`` frees
+# them). Not on a free-threaded Python, where a reference count does not
+# prove that nothing else holds an array.
+POOL_BYTES = 256 << 20
 POOL_MIN_BYTES = 64 << 10
 cdef dict _pool = {}
 cdef Py_ssize_t _pool_bytes = 0

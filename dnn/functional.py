@@ -15,14 +15,25 @@ Outputs are new arrays, as in the reference; the training loop that reuses
 its buffers is ``dnn.models.L_layer_model``.
 """
 
+from __future__ import annotations
+
 import functools
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from dnn import _kernels, _products
 from dnn import _validation as v
 from dnn import reference
 from dnn.reference import INIT_RECIPES
+
+#: Types of the public signatures: arrays come in as anything NumPy converts;
+#: out come float32 or float64 arrays.
+Array = NDArray[np.floating[Any]]
+Parameters = Dict[str, Array]
+LinearCache = Tuple[Array, Array, Array]
+LayerCache = Tuple[LinearCache, Array]
 
 # The reference's names, but for the models, which dnn.models compiles.
 __all__ = [name for name in reference.__all__ if name not in ("two_layer_model", "L_layer_model")]
@@ -54,12 +65,12 @@ def _activation(act, Z):
     return A, Z
 
 
-def sigmoid(Z):
+def sigmoid(Z: ArrayLike) -> Tuple[Array, Array]:
     """A = 1 / (1 + exp(-Z)), any shape; returns ``(A, cache)`` with ``cache = Z``."""
     return _activation(_kernels.ACT_SIGMOID, Z)
 
 
-def relu(Z):
+def relu(Z: ArrayLike) -> Tuple[Array, Array]:
     """A = max(0, Z), any shape; returns ``(A, cache)`` with ``cache = Z``."""
     return _activation(_kernels.ACT_RELU, Z)
 
@@ -73,12 +84,12 @@ def _activation_backward(act, dA, cache):
     return dZ
 
 
-def relu_backward(dA, cache):
+def relu_backward(dA: ArrayLike, cache: ArrayLike) -> Array:
     """dZ = dA where Z > 0, else 0; ``cache`` is Z, same shape as dA."""
     return _activation_backward(_kernels.ACT_RELU, dA, cache)
 
 
-def sigmoid_backward(dA, cache):
+def sigmoid_backward(dA: ArrayLike, cache: ArrayLike) -> Array:
     """dZ = dA * s * (1 - s) with s = sigmoid(Z); ``cache`` is Z, same shape as dA."""
     return _activation_backward(_kernels.ACT_SIGMOID, dA, cache)
 
@@ -91,7 +102,8 @@ def _init_options(init, seed, dtype):
     return v.init_recipe(init, INIT_RECIPES), v.seed_value(seed), v.float_dtype(dtype)
 
 
-def initialize_parameters_deep(layer_dims, *, init="app-utils", seed=None, dtype=np.float64):
+def initialize_parameters_deep(layer_dims: Sequence[int], *, init: str = "app-utils",
+                               seed: Optional[int] = None, dtype: DTypeLike = np.float64) -> Parameters:
     """Parameters of an L-layer network: ``W_l`` ``(n_l, n_{l-1})``, ``b_l`` zeros ``(n_l, 1)``.
 
     ``init`` names a recipe of ``INIT_RECIPES`` (default: the course's
@@ -104,14 +116,16 @@ def initialize_parameters_deep(layer_dims, *, init="app-utils", seed=None, dtype
     return reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
 
 
-def initialize_parameters(n_x, n_h, n_y, *, init="article", seed=None, dtype=np.float64):
+def initialize_parameters(n_x: int, n_h: int, n_y: int, *, init: str = "article",
+                          seed: Optional[int] = None, dtype: DTypeLike = np.float64) -> Parameters:
     """Parameters of the 2-layer network (seed 1, ``randn * 0.01`` by default)."""
     init, seed, dtype = _init_options(init, seed, dtype)
     n_x, n_h, n_y = (v.count(n, name, minimum=1) for n, name in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
     return reference.initialize_parameters(n_x, n_h, n_y, init=init, seed=seed, dtype=dtype)
 
 
-def init_parameters_L(layer_dims, *, init="article", seed=None, dtype=np.float64):
+def init_parameters_L(layer_dims: Sequence[int], *, init: str = "article",
+                      seed: Optional[int] = None, dtype: DTypeLike = np.float64) -> Parameters:
     """The first article's initialization: seed 1, ``randn * 0.01``."""
     return initialize_parameters_deep(layer_dims, init=init, seed=seed, dtype=dtype)
 
@@ -164,7 +178,7 @@ def _fast_layers(parameters):
         return None
 
 
-def linear_forward(A, W, b):
+def linear_forward(A: ArrayLike, W: ArrayLike, b: ArrayLike) -> Tuple[Array, LinearCache]:
     """Z = W A + b; returns ``(Z, (A, W, b))``.
 
     A (n_{l-1}, m), W (n_l, n_{l-1}), b (n_l, 1) -> Z (n_l, m).
@@ -176,7 +190,8 @@ def linear_forward(A, W, b):
     return Z, (A, W, b)
 
 
-def linear_activation_forward(A_prev, W, b, activation):
+def linear_activation_forward(A_prev: ArrayLike, W: ArrayLike, b: ArrayLike,
+                              activation: str) -> Tuple[Array, LayerCache]:
     """LINEAR -> ACTIVATION (``"relu"`` or ``"sigmoid"``) as one fused kernel.
 
     Returns ``(A, ((A_prev, W, b), Z))``; shapes as in ``linear_forward``.
@@ -188,7 +203,7 @@ def linear_activation_forward(A_prev, W, b, activation):
     return A, ((A_prev, W, b), Z)
 
 
-def L_model_forward(X, parameters):
+def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike]) -> Tuple[Array, List[LayerCache]]:
     """[LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID.
 
     X (n_x, m); ``parameters`` holds W1..WL, b1..bL. Returns ``(AL, caches)``:
@@ -210,7 +225,7 @@ def L_model_forward(X, parameters):
     return A, caches
 
 
-def compute_cost(AL, Y):
+def compute_cost(AL: ArrayLike, Y: ArrayLike) -> Array:
     """Cross-entropy ``-(1/m) sum(y log a + (1-y) log(1-a))`` as a 0-d array.
 
     AL (1, m) probabilities in [0, 1]; Y (1, m) labels in {0, 1}. A term
@@ -261,7 +276,7 @@ def _backward_layer(act, dA, A_prev, W, Z):
     return dA_prev, dW, db
 
 
-def linear_backward(dZ, cache):
+def linear_backward(dZ: ArrayLike, cache: Sequence[ArrayLike]) -> Tuple[Array, Array, Array]:
     """Gradients of the linear step: returns ``(dA_prev, dW, db)``.
 
     dZ (n_l, m); ``cache`` is ``(A_prev, W, b)``. dW = dZ A_prev^T / m,
@@ -280,7 +295,8 @@ def linear_backward(dZ, cache):
     return dA_prev, dW, db
 
 
-def linear_activation_backward(dA, cache, activation):
+def linear_activation_backward(dA: ArrayLike, cache: Sequence[Any],
+                               activation: str) -> Tuple[Array, Array, Array]:
     """Backward through ACTIVATION then LINEAR: returns ``(dA_prev, dW, db)``.
 
     dA (n_l, m); ``cache`` is ``((A_prev, W, b), Z)`` from the forward step.
@@ -342,7 +358,7 @@ def _checked_caches(AL, caches):
     return AL, layers
 
 
-def L_model_backward(AL, Y, caches):
+def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any]) -> Dict[str, Array]:
     """Gradients of the cost with respect to every layer.
 
     AL (1, m) from ``L_model_forward``, Y (1, m) labels, ``caches`` its list.
@@ -383,7 +399,8 @@ def L_model_backward(AL, Y, caches):
     return grads
 
 
-def update_parameters(parameters, grads, learning_rate):
+def update_parameters(parameters: Dict[str, ArrayLike], grads: Dict[str, ArrayLike],
+                      learning_rate: Union[float, int, np.floating[Any], np.integer[Any]]) -> Dict[str, Any]:
     """One step of gradient descent: ``W_l - learning_rate * dW_l``, same for b.
 
     The dict is updated with new arrays (the old ones are left as they were,
@@ -414,7 +431,7 @@ def update_parameters(parameters, grads, learning_rate):
     return parameters
 
 
-def predict(X, y, parameters):
+def predict(X: ArrayLike, y: ArrayLike, parameters: Dict[str, ArrayLike]) -> NDArray[np.float64]:
     """Labels for X: ``p`` (1, m) float64, 1 where the output is > 0.5, else 0.
 
     Prints ``"Accuracy: ..."`` against the labels ``y`` (1, m), as the course.
