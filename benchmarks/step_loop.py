@@ -104,6 +104,7 @@ def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budge
             runs = {"course": loop(course_numpy, X, Y, start), "dnn": loop(dnn, X, Y, start)}
             for t in threads:
                 with threadpool_limits(limits=t):
+                    time.sleep(0.3)  # the last cell's idle BLAS threads stop spinning
                     med, rounds = paired(runs, budget=budget)
                 rows.append({"shape": shape, "dtype": dname, "threads": t, "course": med["course"],
                              "dnn": med["dnn"], "ratio": med["course"] / med["dnn"], "rounds": rounds})

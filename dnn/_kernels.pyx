@@ -272,6 +272,25 @@ def _pool_clear():
     _pool_bytes = 0
 
 
+cdef void _pool_evict(Py_ssize_t wanted):
+    """Drop free arrays (the pool their only holder) until ``wanted`` bytes fit:
+    arrays of shapes no longer asked for must not keep new ones out."""
+    global _pool_bytes
+    cdef Py_ssize_t i
+    for key in list(_pool):
+        lst = _pool[key]
+        i = PyList_GET_SIZE(lst) - 1
+        while i >= 0 and _pool_bytes + wanted > POOL_BYTES:
+            if refcount(<PyObject*> PyList_GET_ITEM(lst, i)) == 1:
+                _pool_bytes -= (<object> PyList_GET_ITEM(lst, i)).nbytes
+                del lst[i]
+            i -= 1
+        if not lst:
+            del _pool[key]
+        if _pool_bytes + wanted <= POOL_BYTES:
+            return
+
+
 cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
     """An uninitialized C-contiguous array (rows, cols) (ndim 1: (cols,)), from the pool
     when one there is free (see above)."""
@@ -299,6 +318,8 @@ cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
                 _pool_bytes -= nbytes
                 break
     arr = _empty(shape, dtype)
+    if _pool_bytes + nbytes > POOL_BYTES:
+        _pool_evict(nbytes)
     if _pool_bytes + nbytes <= POOL_BYTES:
         if lst is None:
             lst = _pool[key] = []

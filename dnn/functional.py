@@ -11,8 +11,16 @@ Shapes: ``X``/``A_prev`` ``(n_{l-1}, m)``, ``W`` ``(n_l, n_{l-1})``, ``b``
 ``(n_l, 1)``, ``Z``/``A`` ``(n_l, m)``, ``Y`` ``(1, m)`` in {0, 1}. Dtypes: all
 float32 in, float32 out; otherwise float64 (see ``dnn._validation``).
 
-Outputs are new arrays, as in the reference; the training loop that reuses
-its buffers is ``dnn.models.L_layer_model``.
+Outputs are new arrays the caller owns, as in the reference (they may reuse
+the memory of earlier results that nothing refers to any more: see
+``dnn._kernels``' pool); the training loop that reuses its buffers is
+``dnn.models.L_layer_model``.
+
+The course's loop (``L_model_forward``, ``compute_cost``, ``L_model_backward``,
+``update_parameters``) takes a fast path: one compiled call each
+(``dnn._kernels.forward`` ...), which checks dtypes, shapes and contiguity in
+C and reads finiteness from the results; where it does not apply or finds a
+non-finite value, the checked path below runs and names the culprit.
 """
 
 from __future__ import annotations
