@@ -68,7 +68,7 @@ _clock = time.perf_counter
 
 
 def _calibrate(run, round_time):
-    run(3)  # warm: first touch of caches, BLAS threads started, dnn._step_plan timed
+    run(1)  # warm: first touch of caches, BLAS threads started
     t = _clock()
     run(1)
     one = max(_clock() - t, 1e-7)

@@ -93,23 +93,29 @@ def for_step(n_out, n_in, m, itemsize):
 
     A layer of ``n_out`` units on ``n_in`` inputs and ``m`` examples: 0 (all
     BLAS), or ``dnn._kernels.OWN_PRODUCTS`` flags: "all" for tiny layers on any
-    CPU; on an AVX-512 or AVX2 CPU, "all" where the operands fit in
-    ``OWN_PRODUCT_BYTES`` (where one thread of ours beat BLAS's two, on S3's
-    and S6's layers); a larger layer's products are timed on this machine
-    (``dnn._step_plan``), starting from the guess "nn" (own W H and W^T dZ,
-    BLAS's dZ H^T: on S1's and S4's first layers, one thread, "nn" beat BLAS
-    and "nt" lost to it in float64) with AVX-512, none with AVX2.
+    CPU; on an AVX-512 CPU, "nn" (W H and W^T dZ) for every layer and "nt"
+    (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES``; other
+    builds, BLAS (not measured for this API). A rule, not a timing: the same call gives the
+    same bits whatever the load or the thread count. Measured (one thread,
+    benchmarks/NOTES.md): own ``nn`` beat SciPy's BLAS on every layer of the
+    step loop's shapes, S1's and S4's first layers included; own ``nt`` past
+    L2 lost on S4's first layers and on S1's in float64, and won in float32
+    where dZ has at most 64 rows (S1's and S4's third layers).
     """
-    from dnn import _kernels, _step_plan
+    from dnn import _kernels
 
+    # In float32, a layer of at most this many units takes dZ H^T from ``nt``
+    # past L2 too: H is read once per block of dZ's rows, few blocks here
+    # (one thread, with the layer's other products: S1's first layer 2.17 ms
+    # against BLAS's 2.43, S4's third 2.50 against 2.71; S4's second, 128
+    # units, lost, 10.2 against 9.7; in float64 S1's lost, 6.7 against 5.1).
+    step_nt_rows = 64
     own = _kernels.OWN_PRODUCTS
     if n_out * n_in <= TINY_PRODUCT:
         return own["all"]
     build = _train.simd_kernels()
-    if build not in ("avx512", "avx2"):
-        return 0
-    if (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES:
-        return own["all"]
-    guess = own["nn"] if build == "avx512" else 0
-    return _step_plan.choose(n_out, n_in, m, itemsize, guess,
-                             (0, own["nn"], own["nt"], own["nn"] | own["nt"]))
+    fits = (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES
+    if build == "avx512":
+        few_rows = itemsize == 4 and n_out <= step_nt_rows
+        return own["nn"] | (own["nt"] if fits or few_rows else 0)
+    return 0

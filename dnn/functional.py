@@ -165,12 +165,9 @@ def _own_of(n_out, n_in, m, itemsize):
     key = (rule, _kernels._simd_level(), n_out, n_in, m, itemsize)
     own = _OWN_MEMO.get(key)
     if own is None:
-        own = int(rule(n_out, n_in, m, itemsize))
-        if (n_out + n_in) * m * itemsize <= _products.OWN_PRODUCT_BYTES or n_out * n_in <= _products.TINY_PRODUCT:
-            # settled by rule; a larger layer's choice is timed per BLAS thread count: ask each time
-            if len(_OWN_MEMO) > 4096:
-                _OWN_MEMO.clear()
-            _OWN_MEMO[key] = own
+        if len(_OWN_MEMO) > 4096:
+            _OWN_MEMO.clear()
+        own = _OWN_MEMO[key] = int(rule(n_out, n_in, m, itemsize))
     return own
 
 
