@@ -277,11 +277,13 @@ _NPY_MAGIC = b"\x93NUMPY"
 _PLAIN_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
 
 
-def _members(zf, path):
+def _members(zf, path, file_size):
     """The archive's entries by array name, checked from the member list alone."""
     infos = zf.infolist()
     if len(infos) > MAX_ENTRIES:
         raise _invalid(path, "it has %d entries; a model has at most %d" % (len(infos), MAX_ENTRIES))
+    if sum(i.compress_size for i in infos) > file_size:
+        raise _invalid(path, "its entries claim more compressed bytes than the file holds")
     members, unexpected = {}, []
     for info in infos:
         fn = info.filename
@@ -408,8 +410,8 @@ def _json_depth(text):
     return int(np.cumsum(step).max()) if step.size else 0
 
 
-def _read_model(zf, path):
-    members = _members(zf, path)
+def _read_model(zf, path, file_size):
+    members = _members(zf, path, file_size)
     missing = [k for k in _META_SPECS if k not in members]
     if missing:
         raise _invalid(path, "missing entries: %s" % ", ".join(missing))
@@ -517,7 +519,7 @@ def load_model(path):
         raise _invalid(path, "it is %d bytes; model files are at most %d" % (st.st_size, MAX_FILE_BYTES))
     try:
         with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
-            return _read_model(zf, path)
+            return _read_model(zf, path, st.st_size)
     except _Invalid:
         raise
     except MemoryError:
