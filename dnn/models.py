@@ -222,19 +222,26 @@ def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, call
     costs = []
     latest = None
     i = 0
-    while i < num_iterations:
-        event = _next_event(i, num_iterations, cost_every, print_every)
-        done, cost = trainer.run(i, num_iterations, event, CHUNK_SECONDS, threads)
-        i += done
-        if i - 1 == event:
-            # The reference's cost is a number of the training dtype.
-            latest = float(dtype.type(cost))
-            if cost_every and event % cost_every == 0:
-                costs.append(latest)
-            if print_every and event % print_every == 0:
-                print("Cost after iteration %i: %f" % (event, latest))
-        if callback is not None:
-            callback(i, latest)
+    try:
+        while i < num_iterations:
+            event = _next_event(i, num_iterations, cost_every, print_every)
+            done, cost = trainer.run(i, num_iterations, event, CHUNK_SECONDS, threads)
+            i += done
+            if i - 1 == event:
+                # The reference's cost is a number of the training dtype.
+                latest = float(dtype.type(cost))
+                if cost_every and event % cost_every == 0:
+                    costs.append(latest)
+                if print_every and event % print_every == 0:
+                    print("Cost after iteration %i: %f" % (event, latest))
+            if callback is not None:
+                callback(i, latest)
+    except KeyboardInterrupt as exc:
+        # Between chunks the parameters are those after trainer.iterations_done
+        # iterations (with the Gram form's W_1 published): say so to the caller.
+        exc.iterations = trainer.iterations_done
+        exc.costs = costs
+        raise
     return costs
 
 
@@ -265,6 +272,9 @@ def L_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.007
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,
     where ``costs`` holds, as Python floats, the cost at every
     ``cost_every``-th iteration starting at 0 (``cost_every=0``: none).
+    Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` carrying
+    ``parameters`` (the weights reached, usable as they are), ``iterations``
+    (how many iterations made them) and ``costs`` (recorded so far).
     """
     dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
@@ -279,8 +289,12 @@ def L_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.007
         if rng is None:
             np.random.seed(1)
         parameters = _rng.initial_parameters(dims, init, seed, dtype, rng)
-    costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
-                     cost_every, callback)
+    try:
+        costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                         cost_every, callback)
+    except KeyboardInterrupt as exc:
+        exc.parameters = parameters
+        raise
     return (parameters, costs) if return_costs else parameters
 
 
