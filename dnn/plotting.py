@@ -39,12 +39,13 @@ def plot_costs(costs, learning_rate, *, cost_every=100, path=None, title=None):
     ``costs`` as ``L_layer_model(..., return_costs=True)`` returns them.
     Saves a PNG at ``path`` if given. Returns the matplotlib ``Figure``.
     """
-    if isinstance(cost_every, bool) or not isinstance(cost_every, numbers.Integral) or cost_every < 1:
-        raise ValueError("cost_every must be a positive int, got %r" % (cost_every,))
+    if isinstance(cost_every, bool) or not isinstance(cost_every, numbers.Integral) or cost_every < 1 \
+            or cost_every > 2 ** 1000:
+        raise ValueError("cost_every must be a positive int (at most 2**1000), got %.40r" % (cost_every,))
     try:
         costs = np.asarray(costs, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise TypeError("costs must be a sequence of numbers") from None
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError("costs must be a sequence of real numbers") from None
     fig = _new_figure(path, (6.0, 4.0))
     ax = fig.add_subplot(1, 1, 1)
     # Iterations as floats: any cost_every, no integer overflow.
