@@ -159,7 +159,8 @@ class Junk:
             b.flags.writeable = False
             return b
         if k == 5:
-            return a.astype(np.float32)
+            with np.errstate(over="ignore"):
+                return a.astype(np.float32)
         if k == 6:
             return a.reshape(-1)
         if k == 7:

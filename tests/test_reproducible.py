@@ -50,6 +50,18 @@ def test_gram_form_bits_do_not_depend_on_chunk_timing(monkeypatch, dtype):
         assert costs == results[0][1]
 
 
+@pytest.mark.parametrize("dims, m", [([64, 32, 16, 1], 1797), ([30, 8, 1], 50)])
+def test_other_plans_do_not_depend_on_chunk_timing(monkeypatch, dims, m):
+    """Shards (one or two threads per chunk) and the direct form: no state across chunks."""
+    X, Y = _data(dims[0], m, seed=2)
+    results = []
+    for budget in (1e9, 0.0, 1e-4):
+        monkeypatch.setattr(models, "CHUNK_SECONDS", budget)
+        results.append(dnn.L_layer_model(X, Y, dims, 0.05, 150, return_costs=True, cost_every=50))
+    for params, costs in results[1:]:
+        assert _same(params, results[0][0]) and costs == results[0][1]
+
+
 def test_gram_form_parameters_seen_by_the_callback_are_current(monkeypatch):
     """Between chunks the caller's W_1 holds every update so far (published, not deferred)."""
     X, Y = _data(600, 60)
