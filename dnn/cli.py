@@ -268,10 +268,15 @@ def _accuracy(parameters, X, Y):
 # Commands
 # --------------------------------------------------------------------------
 
-def _prepare_out(out):
-    """Create the output folder and check it can be written, before any training."""
+def _check_out(out):
+    """The cheap check of --out, before the data is read."""
     if out.exists() and not out.is_dir():
         raise UserError("--out %s exists and is not a folder" % out, code=2)
+
+
+def _prepare_out(out):
+    """Create the output folder and check it can be written, before any training."""
+    _check_out(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
@@ -312,7 +317,7 @@ def _cmd_train(args):
     from dnn.models import L_layer_model
     from dnn._progress import ProgressBar
 
-    _prepare_out(args.out)
+    _check_out(args.out)
     train_x, train_y, test_x, test_y, classes, desc = _load_training_data(args)
     dtype = np.dtype(args.dtype)
     image_shape = tuple(int(s) for s in train_x.shape[1:])
@@ -322,6 +327,7 @@ def _cmd_train(args):
     X, Xt = flatten_images(train_x, dtype), flatten_images(test_x, dtype)
     Y, Yt = train_y.reshape(1, -1).astype(dtype), test_y.reshape(1, -1).astype(dtype)
     layers_dims = [X.shape[0]] + list(args.layers) + [1]
+    _prepare_out(args.out)
 
     _say("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes 0=%s 1=%s"
          % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], classes[0], classes[1]))

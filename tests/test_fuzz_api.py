@@ -260,7 +260,8 @@ def _run_one(name, fn, args, kwargs):
                 raise
 
 
-def test_fuzz_every_public_function(tmp_path, capsys):
+def test_fuzz_every_public_function(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # a path argument fuzzed to "relu" writes a file here
     rng = np.random.default_rng(14)
     junk = Junk(rng)
     failures = []
@@ -287,8 +288,9 @@ def test_fuzz_every_public_function(tmp_path, capsys):
     assert not failures, "\n".join(failures[:20])
 
 
-def test_fuzz_model_files_and_plots(tmp_path):
+def test_fuzz_model_files_and_plots(tmp_path, monkeypatch):
     """load_model on mutated saved models, and the plots with hostile arguments."""
+    monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(41)
     junk = Junk(rng)
     failures = []
