@@ -52,14 +52,19 @@ def _standard_normal(rng, shape):
     return rng.randn(*shape)
 
 
-def initial_parameters(dims, init, seed, dtype, random_state):
+def initial_parameters(dims, init, seed, dtype, random_state, course_seed=None):
     """The recipe ``init``'s parameters for ``dims``: the course's way, or from ``random_state``.
 
     ``random_state`` is what ``check_random_state`` returns. Every draw is
-    float64, scaled by the recipe's arithmetic, then cast, as the reference does.
+    float64, scaled by the recipe's arithmetic, then cast, as the reference
+    does. The course's way, ``course_seed`` is a seed its models set first
+    (``np.random.seed(1)``, which the recipe's seed then overrides: kept for
+    the global state it leaves), under the same lock.
     """
     if random_state is None:
         with GLOBAL_RNG_LOCK:
+            if course_seed is not None:
+                np.random.seed(course_seed)
             return reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
     _, rule = reference.INIT_RECIPES[init]
     parameters = {}

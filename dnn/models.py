@@ -19,7 +19,6 @@ the reference, float32 when ``X`` is float32, else float64, or ``dtype``;
 inputs are converted once and the whole run stays in that dtype.
 """
 
-import contextlib
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -31,14 +30,8 @@ from dnn.reference import INIT_RECIPES
 
 __all__ = ["L_layer_model", "two_layer_model"]
 
-# The reference seeds NumPy's global random state and then draws from it. Two
-# models (or a model and an initializer) started from two threads must not
-# interleave their seed and draws, or each would get the other's initial
-# weights: all of dnn takes this one lock (dnn._rng).
-_GLOBAL_RNG_LOCK = _rng.GLOBAL_RNG_LOCK
-
-_NO_LOCK = contextlib.nullcontext()
-
+# Initial weights come from dnn._rng: NumPy's global random state under the
+# one lock every dnn initializer takes, or the caller's random_state.
 RandomState = Union[None, int, np.random.Generator, np.random.RandomState]
 
 #: Seconds of work per chunk without the GIL: how soon Ctrl-C and a progress
@@ -185,6 +178,21 @@ def _next_event(i, num_iterations, cost_every, print_every):
 
 def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,
              callback):
+    """``_train_in_place``, telling an interrupted caller where it stopped.
+
+    On Ctrl-C the ``KeyboardInterrupt`` carries ``parameters`` (updated in
+    place up to the last whole chunk), ``iterations`` and ``costs``.
+    """
+    try:
+        return _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations,
+                               print_cost, cost_every, callback)
+    except KeyboardInterrupt as exc:
+        exc.parameters = parameters
+        raise
+
+
+def _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                    cost_every, callback):
     """Gradient descent on ``parameters`` in place; returns the recorded costs.
 
     Chunk after chunk: the compiled loop runs without the GIL until the next
@@ -285,16 +293,9 @@ def L_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.007
     seed = v.seed_value(seed)
     callback = _callback(callback)
     rng = _rng.check_random_state(random_state, seed)
-    with _GLOBAL_RNG_LOCK if rng is None else _NO_LOCK:
-        if rng is None:
-            np.random.seed(1)
-        parameters = _rng.initial_parameters(dims, init, seed, dtype, rng)
-    try:
-        costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
-                         cost_every, callback)
-    except KeyboardInterrupt as exc:
-        exc.parameters = parameters
-        raise
+    parameters = _rng.initial_parameters(dims, init, seed, dtype, rng, course_seed=1)
+    costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                     cost_every, callback)
     return (parameters, costs) if return_costs else parameters
 
 
@@ -307,9 +308,9 @@ def two_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.0
     ``layers_dims`` is ``(n_x, n_h, 1)``; the weights are the course's
     ``initialize_parameters(n_x, n_h, n_y)`` (``np.random.seed(1)``,
     ``randn * 0.01``). Costs are recorded and, with ``print_cost``, printed
-    every 100 iterations. Otherwise as ``L_layer_model`` (``random_state``
-    too): returns the dict
-    ``W1, b1, W2, b2``, or ``(parameters, costs)`` with ``return_costs=True``.
+    every 100 iterations. Otherwise as ``L_layer_model`` (``random_state``,
+    Ctrl-C too): returns the dict ``W1, b1, W2, b2``, or ``(parameters,
+    costs)`` with ``return_costs=True``.
     """
     dims = v.layer_sizes(layers_dims, "layers_dims", length=3, one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
@@ -317,10 +318,7 @@ def two_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.0
     num_iterations = v.count(num_iterations, "num_iterations")
     callback = _callback(callback)
     rng = _rng.check_random_state(random_state)
-    with _GLOBAL_RNG_LOCK if rng is None else _NO_LOCK:
-        if rng is None:
-            np.random.seed(1)
-        parameters = _rng.initial_parameters(dims, "article", None, dtype, rng)
+    parameters = _rng.initial_parameters(dims, "article", None, dtype, rng, course_seed=1)
     costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
                      PRINT_EVERY, callback)
     return (parameters, costs) if return_costs else parameters

@@ -76,8 +76,8 @@ def test_gram_form_parameters_seen_by_the_callback_are_current(monkeypatch):
     holder = {}
     original = dnn._rng.initial_parameters
 
-    def capture(*args):
-        holder["p"] = original(*args)
+    def capture(*args, **kwargs):   # the dict the fit updates in place
+        holder["p"] = original(*args, **kwargs)
         return holder["p"]
 
     monkeypatch.setattr(dnn._rng, "initial_parameters", capture)
