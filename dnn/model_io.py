@@ -22,7 +22,7 @@ Safety: nothing in a model file can run code, and a hostile file costs about
 its own size. ``load_model`` checks, in this order and before reading any
 array's data: the file (a regular file of at most ``MAX_FILE_BYTES``), the
 zip's member list (known names, at most ``MAX_ENTRIES``, no encryption or
-exotic compression), each descriptive entry's ``.npy`` header (dtype, shape
+exotic compression, no entry inflating more than ``MAX_INFLATION`` times), each descriptive entry's ``.npy`` header (dtype, shape
 and size within ``_META_SPECS``'s limits), then the weights' headers against
 the shapes ``layer_dims`` implies (at most ``MAX_LAYERS`` layers and
 ``MAX_TOTAL_BYTES`` of weights). Headers are read by NumPy's literal parser
@@ -30,7 +30,8 @@ the shapes ``layer_dims`` implies (at most ``MAX_LAYERS`` layers and
 accepted; ``metadata`` is JSON of bounded size and nesting. Every
 inconsistency raises ``ValueError`` naming the file and the problem in at
 most a few hundred characters; so does any error the zip or ``.npy``
-readers raise on a malformed file.
+readers raise on a malformed file. ``save_model`` refuses what ``load_model``
+would (and stores, rather than deflates, an entry that compresses too well).
 """
 
 import io
@@ -40,6 +41,7 @@ import os
 import re
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,6 +154,13 @@ def _default_activations(L):
     return ("relu",) * (L - 1) + ("sigmoid",)
 
 
+def _compression(data):
+    """Deflate, unless the entry would inflate more than load_model allows (then stored)."""
+    if len(data) > 2 ** 20 and MAX_INFLATION * len(zlib.compress(data, 1)) < len(data):
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
+
+
 _FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
                (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
                (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
@@ -190,12 +199,24 @@ def save_model(path, parameters, *, image_shape=None, classes=("0", "1"), metada
         if len(image_shape) != 3 or image_shape[2] != 3 or math.prod(image_shape) != dims[0]:
             raise ValueError("image_shape must be (height, width, 3) with height*width*3 == n_x = %d, got %s"
                              % (dims[0], image_shape))
+    if isinstance(classes, (str, bytes)):
+        raise TypeError("classes must be two names, got a single %s" % type(classes).__name__)
     classes = tuple(str(c.decode() if isinstance(c, bytes) else c) for c in classes)
     if len(classes) != 2:
-        raise ValueError("classes must name exactly two classes, got %r" % (classes,))
+        raise ValueError("classes must name exactly two classes, got %s" % _short(repr(classes), 80))
     text = json.dumps({} if metadata is None else metadata, sort_keys=True, allow_nan=False)
     if not text.startswith("{"):
         raise TypeError("metadata must be a dict")
+    # What load_model would refuse is refused here, before anything is written.
+    if L > MAX_LAYERS:
+        raise ValueError("a model file holds at most %d layers, got %d" % (MAX_LAYERS, L))
+    if sum(np.asarray(a).nbytes for a in parameters.values()) > MAX_TOTAL_BYTES:
+        raise ValueError("a model file holds at most %d bytes of weights" % MAX_TOTAL_BYTES)
+    if max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
+        raise ValueError("class names are at most %d characters" % MAX_CLASS_NAME_CHARS)
+    if len(text) > MAX_METADATA_CHARS or _json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError("metadata must be at most %d characters of JSON nested at most %d deep"
+                         % (MAX_METADATA_CHARS, MAX_JSON_DEPTH))
     arrays = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -220,9 +241,10 @@ def save_model(path, parameters, *, image_shape=None, classes=("0", "1"), metada
             for name, a in arrays.items():
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, a, allow_pickle=False)
+                data = buf.getvalue()
                 info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, buf.getvalue())
+                info.compress_type = _compression(data)
+                zf.writestr(info, data)
         _check_target(path)  # again: the slow part is over, the window is a rename
         os.replace(tmp, path)
     except BaseException:

@@ -491,3 +491,20 @@ def test_save_model_refuses_anything_but_a_regular_file(tmp_path):
     # A regular file, or nothing, is written as before.
     assert load_model(save_model(tmp_path / "target.npz", _params())).layer_dims == [3, 1]
     assert load_model(save_model(tmp_path / "new.npz", _params())).layer_dims == [3, 1]
+
+
+def test_save_model_refuses_what_load_model_would_and_stores_what_compresses_too_well(tmp_path):
+    zeros = {"W1": np.zeros((300, 1000)), "b1": np.zeros((300, 1)),
+             "W2": np.zeros((1, 300)), "b2": np.zeros((1, 1))}
+    path = save_model(tmp_path / "zeros.npz", zeros)   # 2.4 MB of zeros: stored, not deflated
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("W1.npy").compress_type == zipfile.ZIP_STORED
+    assert load_model(path).layer_dims == [1000, 300, 1]
+    deep = {"a": 1}
+    for _ in range(70):
+        deep = {"a": deep}
+    with pytest.raises(ValueError, match="nested at most"):
+        save_model(tmp_path / "deep.npz", zeros, metadata=deep)
+    with pytest.raises(ValueError, match="class names"):
+        save_model(tmp_path / "long.npz", zeros, classes=("x" * 5000, "y"))
+    assert not (tmp_path / "deep.npz").exists() and not (tmp_path / "long.npz").exists()
