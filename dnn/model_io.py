@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "save_model", "load_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "save_model", "load_model"]
 
 FORMAT = "dnn-model"
 FORMAT_VERSION = 1
@@ -260,8 +260,8 @@ def save_model(path, parameters, *, image_shape=None, classes=("0", "1"), metada
 # Reading: the member list, then every header, then the data
 # --------------------------------------------------------------------------
 
-class _Invalid(ValueError):
-    """A malformed file, raised by our checks (any other error is wrapped into one)."""
+class ModelFileError(ValueError):
+    """A file ``load_model`` refuses (a ``ValueError``): malformed, tampered, foreign or hostile."""
 
 
 def _short(text, limit=MAX_MESSAGE_CHARS):
@@ -276,7 +276,7 @@ def _names(names, limit=8):
 
 
 def _invalid(path, problem):
-    return _Invalid("%s is not a valid dnn model file: %s" % (_short(path, 200), _short(problem)))
+    return ModelFileError("%s is not a valid dnn model file: %s" % (_short(path, 200), _short(problem)))
 
 
 # What each descriptive entry may be, from its header alone:
@@ -556,7 +556,7 @@ def load_model(path):
     try:
         with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
             return _read_model(zf, path, st.st_size)
-    except _Invalid:
+    except ModelFileError:
         raise
     except MemoryError:
         raise
