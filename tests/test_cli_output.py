@@ -87,11 +87,14 @@ def test_train_into_a_closed_pipe_still_writes_the_model(tmp_path):
 
 def test_predict_into_a_closed_pipe_ends_quietly(tmp_path):
     model = _model(tmp_path)
-    pictures = _pictures(tmp_path / "pics", n=40)
-    for _ in range(3):
-        p = subprocess.Popen(_command("predict", model, pictures), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, cwd=tmp_path)
-        assert p.stdout.readline().split() == [b"probability", b"label", b"class", b"file"]
+    picture = _pictures(tmp_path / "pics", n=1) / "dog0.png"
+    # 2000 rows (> 64 KB, more than a pipe holds): the reader goes before the
+    # first line, or after it, while the rest is still being written.
+    argv = _command("predict", model, *[picture] * 2000)
+    for early in (True, False):
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        if not early:
+            assert p.stdout.readline().split() == [b"probability", b"label", b"class", b"file"]
         p.stdout.close()
         err = p.stderr.read().decode()
         assert p.wait(timeout=120) == 0, err
