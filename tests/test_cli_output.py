@@ -3,6 +3,7 @@
 Pipes and Ctrl-C run the real command in a subprocess; the rest call
 ``dnn.cli.main`` in-process.
 """
+import io
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from PIL import Image
 
 import dnn
 from dnn import cli
+from dnn._progress import ProgressBar
 from dnn.model_io import load_model, save_model
 
 
@@ -83,6 +85,35 @@ def test_train_into_a_closed_pipe_still_writes_the_model(tmp_path):
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert load_model(out_dir / "model.npz").layer_dims[-1] == 1
     assert json.loads((out_dir / "metrics.json").read_text())["num_iterations"] == 60
+
+
+def test_train_with_its_progress_bar_into_a_closed_pipe(tmp_path):
+    """`dnn train 2>&1 | head -1`: the progress bar's writes fail too; the run goes on."""
+    out_dir = tmp_path / "run"
+    p = subprocess.Popen(_command("train", "--iterations", 300, "--out", out_dir),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=300) == 0
+    assert load_model(out_dir / "model.npz").layer_dims[-1] == 1
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("use_tqdm", [False, True])
+def test_a_progress_bar_on_a_closed_stream_is_silent(use_tqdm):
+    if use_tqdm:
+        pytest.importorskip("tqdm")
+    bar = ProgressBar(10, stream=_ClosedPipe(), use_tqdm=use_tqdm)
+    for i in range(1, 11):
+        bar(i, 0.5)
+    bar.close()
 
 
 def test_predict_into_a_closed_pipe_ends_quietly(tmp_path):
