@@ -19,9 +19,12 @@ the reference, float32 when ``X`` is float32, else float64, or ``dtype``;
 inputs are converted once and the whole run stays in that dtype.
 """
 
+from __future__ import annotations  # signatures read as written (help(), docs)
+
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from dnn import _products, _rng, _train
 from dnn import _validation as v
@@ -257,9 +260,10 @@ def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, call
 # The models
 # --------------------------------------------------------------------------
 
-def L_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.0075,
-                  num_iterations: int = 3000, print_cost: bool = False, *, init: str = "app-utils",
-                  seed: Optional[int] = None, dtype=None, return_costs: bool = False,
+def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
+                  learning_rate: float = 0.0075, num_iterations: int = 3000,
+                  print_cost: bool = False, *, init: str = "app-utils",
+                  seed: Optional[int] = None, dtype: DTypeLike = None, return_costs: bool = False,
                   cost_every: int = 100, callback: Optional[Callable] = None,
                   random_state: RandomState = None):
     """[LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID trained by full-batch gradient descent.
@@ -299,8 +303,9 @@ def L_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.007
     return (parameters, costs) if return_costs else parameters
 
 
-def two_layer_model(X, Y, layers_dims: Sequence[int], learning_rate: float = 0.0075,
-                    num_iterations: int = 3000, print_cost: bool = False, *, dtype=None,
+def two_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
+                    learning_rate: float = 0.0075, num_iterations: int = 3000,
+                    print_cost: bool = False, *, dtype: DTypeLike = None,
                     return_costs: bool = False, callback: Optional[Callable] = None,
                     random_state: RandomState = None):
     """LINEAR -> RELU -> LINEAR -> SIGMOID trained by full-batch gradient descent.
