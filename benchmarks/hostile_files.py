@@ -106,7 +106,8 @@ def main(argv=None):
         for label, kind, path in _files(H, tmp):
             try:
                 res = subprocess.run([sys.executable, "-c", _CHILD, kind, str(path), str(tmp / "ok.h5")],
-                                     capture_output=True, text=True, timeout=args.timeout, env=env)
+                                     capture_output=True, text=True, timeout=args.timeout, env=env,
+                                     cwd=tmp)  # not a checkout's dnn/ without extensions
                 cells = res.stdout.split() if res.returncode == 0 else ["-", "-", "crashed: " + res.stderr[-200:]]
             except subprocess.TimeoutExpired:
                 cells = [">%g" % args.timeout, "-", "timeout"]

@@ -66,7 +66,7 @@ def test_data_and_plot_arguments_raise_documented_errors(tmp_path):
         dnn.plot_costs([0.7, 0.5], 0.01, cost_every=0, path=tmp_path / "c.png")
 
 
-def test_l_layer_model_checks_sizes_before_copying_x():
+def test_l_layer_model_checks_sizes_before_copying_x(tmp_path):
     """A (12288, 200000) input refused by its shape: the float64 copy would be 18.3 GiB."""
     if not sys.platform.startswith("linux"):
         pytest.skip("the address-space cap is read from /proc and set with RLIMIT_AS (Linux)")
@@ -84,7 +84,9 @@ def test_l_layer_model_checks_sizes_before_copying_x():
         except ValueError as exc:
             print("ValueError", exc)
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # cwd: not the checkout, whose dnn/ (no extensions) "python -c" would import first.
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("ValueError") and "32-bit" in res.stdout
 

@@ -15,6 +15,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 import zlib
@@ -159,8 +160,9 @@ def _run_capped(code, timeout=120):
     """Run ``code`` after dnn's imports with the address space capped; returns its stdout."""
     if not sys.platform.startswith("linux"):
         pytest.skip("the address-space cap is read from /proc and set with RLIMIT_AS (Linux)")
+    # cwd: not the checkout, whose dnn/ (no extensions) "python -c" would import first.
     res = subprocess.run([sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
-                         capture_output=True, text=True, timeout=timeout)
+                         capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
     assert res.returncode == 0, res.stdout + res.stderr
     return res.stdout
 
