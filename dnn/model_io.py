@@ -41,7 +41,6 @@ import os
 import re
 import stat
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,11 +153,32 @@ def _default_activations(L):
     return ("relu",) * (L - 1) + ("sigmoid",)
 
 
-def _compression(data):
-    """Deflate, unless the entry would inflate more than load_model allows (then stored)."""
-    if len(data) > 2 ** 20 and MAX_INFLATION * len(zlib.compress(data, 1)) < len(data):
-        return zipfile.ZIP_STORED
-    return zipfile.ZIP_DEFLATED
+def _inflates_too_much(info):
+    """Whether a zip entry inflates more than ``load_model`` accepts (the mark of a zip bomb)."""
+    return info.file_size > MAX_INFLATION * info.compress_size + 2 ** 20
+
+
+def _write_entries(fh, arrays, stored):
+    """``arrays`` as a zip of ``.npy`` entries into ``fh`` (from its start), deflated but for
+    the names in ``stored``; returns the names whose deflated entry inflates too much.
+
+    Only the deflated size itself tells (zlib's levels differ by several
+    times on sparse data), so ``save_model`` writes, asks, and in that rare
+    case writes again with those entries stored.
+    """
+    fh.seek(0)
+    fh.truncate()
+    too_much = set()
+    with zipfile.ZipFile(fh, "w") as zf:
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, a, allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+            if _inflates_too_much(zf.getinfo(info.filename)):
+                too_much.add(name)
+    return too_much
 
 
 _FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
@@ -237,14 +257,10 @@ def save_model(path, parameters, *, image_shape=None, classes=("0", "1"), metada
     # file gets the usual permissions (umask), then renamed over the target.
     tmp = path.with_name(".%s.%d.%s.tmp" % (path.name, os.getpid(), os.urandom(4).hex()))
     try:
-        with open(tmp, "xb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, a in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, a, allow_pickle=False)
-                data = buf.getvalue()
-                info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
-                info.compress_type = _compression(data)
-                zf.writestr(info, data)
+        with open(tmp, "xb") as fh:
+            stored = _write_entries(fh, arrays, set())
+            if stored:  # stored, what load_model would take for a zip bomb
+                _write_entries(fh, arrays, stored)
         _check_target(path)  # again: the slow part is over, the window is a rename
         os.replace(tmp, path)
     except BaseException:
@@ -320,7 +336,7 @@ def _members(zf, path, file_size):
         if info.flag_bits & ~_PLAIN_FLAGS:
             raise _invalid(path, "entry %r is encrypted or uses zip features model files never "
                                  "use (flags 0x%x)" % (name, info.flag_bits))
-        if info.file_size > MAX_INFLATION * info.compress_size + 2 ** 20:
+        if _inflates_too_much(info):
             raise _invalid(path, "entry %r would inflate from %d to %d bytes (a zip bomb?)"
                            % (name, info.compress_size, info.file_size))
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

@@ -510,3 +510,22 @@ def test_save_model_refuses_what_load_model_would_and_stores_what_compresses_too
     with pytest.raises(ValueError, match="class names"):
         save_model(tmp_path / "long.npz", zeros, classes=("x" * 5000, "y"))
     assert not (tmp_path / "deep.npz").exists() and not (tmp_path / "long.npz").exists()
+
+
+def test_sparse_weights_that_deflate_past_the_bomb_limit_are_saved_loadable(tmp_path):
+    # 97% zeros, the rest small integers (a pruned or quantized layer): zlib's
+    # fastest level deflates W1 about 55 times, zipfile's default about 87,
+    # past MAX_INFLATION. What decides must be the entry's own deflated size.
+    rng = np.random.default_rng(0)
+    W1 = np.zeros((1000, 1000))
+    hit = rng.choice(W1.size, 30_000, replace=False)
+    W1.flat[hit] = rng.integers(1, 4, hit.size)
+    params = {"W1": W1, "b1": np.zeros((1000, 1)), "W2": rng.standard_normal((1, 1000)),
+              "b2": np.zeros((1, 1))}
+    path = save_model(tmp_path / "sparse.npz", params)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("W1.npy").compress_type == zipfile.ZIP_STORED
+        assert zf.getinfo("W2.npy").compress_type == zipfile.ZIP_DEFLATED
+    np.testing.assert_array_equal(load_model(path).parameters["W1"], W1)
+    assert save_model(tmp_path / "again.npz", params).read_bytes() == path.read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
