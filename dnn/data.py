@@ -287,6 +287,12 @@ MAX_HDF5_INFLATION = 256
 
 
 def _dataset(f, key, path, h5py):
+    # Only a hard link: an external link is another file (a FIFO blocks its opening),
+    # asked for before anything follows the name.
+    link = f.get(key, getlink=True)
+    if link is not None and not isinstance(link, h5py.HardLink):
+        raise ValueError("%s: %s must be a data set of this file, got a link (%s)"
+                         % (path, key, type(link).__name__))
     node = f.get(key)
     if not isinstance(node, h5py.Dataset):
         raise ValueError("%s: %s must be a data set, got %s" % (path, key, type(node).__name__))
@@ -349,12 +355,12 @@ def _read_h5_split(path, h5py):
                 raise ValueError("%s must hold one '<name>_set_x' dataset (e.g. train_set_x), found: %s"
                                  % (path, ", ".join(k[:40] for k in keys[:10]) or "none"))
             y_key = x_keys[0][:-1] + "y"
-            if y_key not in f:
+            if f.get(y_key, getlink=True) is None:
                 raise ValueError("%s has %s but no %s" % (path, x_keys[0], y_key))
             x_set, m = _picture_set(f, x_keys[0], path, h5py)
             y_set = _label_set(f, y_key, path, m, h5py)
             classes = None
-            if "list_classes" in f:
+            if f.get("list_classes", getlink=True) is not None:
                 c_set = _dataset(f, "list_classes", path, h5py)
                 if c_set.shape is None or len(c_set.shape) != 1 or not 2 <= c_set.shape[0] <= 16:
                     raise ValueError("%s: list_classes must name the classes, got shape %s"

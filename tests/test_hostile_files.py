@@ -403,6 +403,31 @@ def test_hdf5_impossible_pictures_are_refused(tmp_path, make, match):
         data.load_data(path, ok)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("key", ["train_set_x", "train_set_y", "list_classes"])
+def test_hdf5_external_links_are_refused_unfollowed(tmp_path, key):
+    # An external link names another file: one to a FIFO blocked load_data for good.
+    h5py = pytest.importorskip("h5py")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    path, ok = tmp_path / "linked.h5", tmp_path / "ok.h5"
+    with h5py.File(ok, "w") as f:
+        f["test_set_x"] = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+        f["test_set_y"] = np.array([0, 1])
+    with h5py.File(path, "w") as f:
+        f["train_set_x"] = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+        f["train_set_y"] = np.array([0, 1])
+        if key in f:
+            del f[key]
+        f[key] = h5py.ExternalLink(str(fifo), "/x")
+    code = "from dnn import data\ntry:\n    data.load_data(%r, %r)\nexcept ValueError as exc:\n" \
+           "    print(exc)\n" % (str(path), str(ok))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                         cwd=tempfile.gettempdir())
+    assert "%s must be a data set of this file, got a link (ExternalLink)" % key in res.stdout, \
+        res.stdout + res.stderr
+
+
 # --------------------------------------------------------------------------
 # Item 4: the decompression-bomb promise
 # --------------------------------------------------------------------------
