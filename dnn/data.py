@@ -284,6 +284,7 @@ def _h5py():
 MAX_PICTURE_SIDE = 16384
 MAX_HDF5_BYTES = 2 ** 33
 MAX_HDF5_INFLATION = 256
+MAX_CLASS_NAME_BYTES = 4096
 
 
 def _dataset(f, key, path, h5py):
@@ -339,6 +340,22 @@ def _label_set(f, key, path, m, h5py):
     return dset
 
 
+def _class_set(f, key, path, h5py):
+    """``list_classes``: 2 to 16 names, variable-length or of at most ``MAX_CLASS_NAME_BYTES``."""
+    dset = _dataset(f, key, path, h5py)
+    shape, dt = dset.shape, dset.dtype
+    if shape is None or len(shape) != 1 or not 2 <= shape[0] <= 16:
+        raise ValueError("%s: %s must name the classes, got shape %s" % (path, key, shape))
+    string = h5py.check_string_dtype(dt)
+    if string is not None and string.length is None:   # variable-length: in the file's heap
+        return dset
+    if dt.kind != "S" or dt.itemsize > MAX_CLASS_NAME_BYTES:
+        raise ValueError("%s: %s must hold names of at most %d bytes, got dtype %s"
+                         % (path, key, MAX_CLASS_NAME_BYTES, dt))
+    _check_stored(dset, key, path, shape[0] * dt.itemsize)
+    return dset
+
+
 def _read_h5_split(path, h5py):
     path = Path(path)
     if not path.is_file():
@@ -361,11 +378,7 @@ def _read_h5_split(path, h5py):
             y_set = _label_set(f, y_key, path, m, h5py)
             classes = None
             if f.get("list_classes", getlink=True) is not None:
-                c_set = _dataset(f, "list_classes", path, h5py)
-                if c_set.shape is None or len(c_set.shape) != 1 or not 2 <= c_set.shape[0] <= 16:
-                    raise ValueError("%s: list_classes must name the classes, got shape %s"
-                                     % (path, c_set.shape))
-                classes = np.array(c_set)
+                classes = np.array(_class_set(f, "list_classes", path, h5py))
             x = np.array(x_set)
             y = np.array(y_set)
     except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors on damaged files

@@ -403,6 +403,35 @@ def test_hdf5_impossible_pictures_are_refused(tmp_path, make, match):
         data.load_data(path, ok)
 
 
+def test_hdf5_class_names_declaring_gigabytes_are_refused_unread(tmp_path):
+    # 16 names of 64 MiB each, never written: a 3 KB file that took 15 s and
+    # 2.2 GB (the fill value, read), and loaded.
+    h5py = pytest.importorskip("h5py")
+
+    def make(f):
+        f["train_set_x"] = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+        f.create_dataset("list_classes", shape=(16,), dtype="S%d" % 2 ** 26)
+    path, ok = _h5_pair(tmp_path, make)
+    assert path.stat().st_size < 100_000
+    out = _run_capped("""
+        t0 = time.perf_counter()
+        try:
+            data.load_data(%r, %r)
+        except ValueError as exc:
+            print("refused %%.3f %%s" %% (time.perf_counter() - t0, exc))
+    """ % (str(path), str(ok)))
+    assert "refused" in out and "list_classes must hold names of at most" in out, out
+    assert float(out.split()[1]) < 2.0
+    # Names as the course stores them, fixed-size or variable-length, still load.
+    for names in (np.array([b"non-cat", b"cat"]),
+                  np.array(["non-cat", "cat"], dtype=h5py.string_dtype())):
+        with h5py.File(ok, "a") as f:
+            if "list_classes" in f:
+                del f["list_classes"]
+            f["list_classes"] = names
+        assert list(data.load_data(ok, ok)[4]) == [b"non-cat", b"cat"]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 @pytest.mark.parametrize("key", ["train_set_x", "train_set_y", "list_classes"])
 def test_hdf5_external_links_are_refused_unfollowed(tmp_path, key):
