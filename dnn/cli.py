@@ -293,6 +293,14 @@ def _final_cost(parameters, X, Y):
     return cost if np.isfinite(cost) else None
 
 
+def _check_finite(parameters, iterations, learning_rate):
+    """A run that diverged to inf or nan has nothing to save or measure: one line, status 1."""
+    if not all(np.isfinite(a).all() for a in parameters.values()):
+        raise UserError("training diverged: the weights are not finite (inf or nan) after %d "
+                        "iterations at learning rate %g; nothing was written (try a smaller "
+                        "--learning-rate)" % (iterations, learning_rate))
+
+
 def _write_results(out, parameters, image_shape, classes, metadata, metrics, plots):
     """model.npz first, then metrics.json, then the plots; stale plots of an earlier run go."""
     from dnn.model_io import save_model
@@ -353,6 +361,7 @@ def _cmd_train(args):
         if parameters is None:
             raise
         done = getattr(exc, "iterations", 0)
+        _check_finite(parameters, done, args.learning_rate)
         metadata = {"dnn_version": __version__, "data": desc, **settings, "interrupted_after": done}
         metrics = {**metadata, "costs": getattr(exc, "costs", [])}
         written = _write_results(args.out, parameters, image_shape, classes, metadata, metrics, None)
@@ -362,6 +371,7 @@ def _cmd_train(args):
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start
+    _check_finite(parameters, args.iterations, args.learning_rate)
 
     train_acc, _ = _accuracy(parameters, X, Y)
     test_acc, test_p = _accuracy(parameters, Xt, Yt)

@@ -198,6 +198,16 @@ def test_a_diverging_run_is_warned_about(tmp_path, capsys):
     assert code == 0 and err == ""
 
 
+def test_a_run_diverging_to_inf_fails_with_one_line(tmp_path, capsys):
+    # The weights overflow: no model can be saved or scored (it ended in a traceback).
+    code, out, err = run(["train", "--iterations", 50, "--learning-rate", 1e300,
+                          "--out", tmp_path / "run", "--quiet"], capsys)
+    assert code == 1
+    assert "training diverged: the weights are not finite" in err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+    assert not (tmp_path / "run" / "model.npz").exists()
+
+
 def test_final_cost_is_the_cost_of_the_saved_parameters(tmp_path, capsys):
     out_dir = tmp_path / "run"
     code, out, err = run(["train", "--iterations", 25, "--cost-every", 10, "--out", out_dir,
