@@ -77,7 +77,11 @@ def _say(text=""):
     if _stdout_closed:
         return
     try:
-        print(text)
+        try:
+            print(text)
+        except UnicodeEncodeError:  # a file name stdout's encoding cannot show: escaped
+            encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+            print(text.encode(encoding, "backslashreplace").decode(encoding))
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()

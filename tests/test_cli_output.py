@@ -223,6 +223,18 @@ def test_final_cost_is_the_cost_of_the_saved_parameters(tmp_path, capsys):
     assert "final cost %.6f after 25 iterations" % metrics["final_cost"] in out
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux")
+def test_predict_prints_a_file_name_its_stdout_cannot_encode(tmp_path, capsys):
+    # b"\xff" is no UTF-8: Python names the file with a lone surrogate, which a
+    # strict UTF-8 stdout (pytest's, a usual desktop locale's) cannot encode.
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(os.fsdecode(os.fsencode(str(folder)) + b"/\xffcat.png"), "PNG")
+    code, out, err = run(["predict", _model(tmp_path), folder], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    assert out.splitlines()[1].endswith("\\udcffcat.png")
+
+
 def test_model_repr_is_short(tmp_path):
     model = load_model(_model(tmp_path, size=32))
     text = repr(model)
