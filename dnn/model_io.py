@@ -21,7 +21,7 @@ arrays; ``np.load(path, allow_pickle=False)`` opens it too) holding:
 Safety: nothing in a model file can run code, and a hostile file costs about
 its own size. ``load_model`` checks, in this order and before reading any
 array's data: the file (a regular file of at most ``MAX_FILE_BYTES``), the
-zip's member list (known names, at most ``MAX_ENTRIES``, no encryption or
+zip's end record (at most ``MAX_ENTRIES`` entries in ``MAX_DIRECTORY_BYTES``), its member list (known names, at most ``MAX_ENTRIES``, no encryption or
 exotic compression, no entry inflating more than ``MAX_INFLATION`` times), each descriptive entry's ``.npy`` header (dtype, shape
 and size within ``_META_SPECS``'s limits), then the weights' headers against
 the shapes ``layer_dims`` implies (at most ``MAX_LAYERS`` layers and
@@ -59,6 +59,8 @@ MAX_TOTAL_BYTES = 2 ** 31
 MAX_FILE_BYTES = MAX_TOTAL_BYTES + 2 ** 24
 MAX_LAYERS = 1000
 MAX_ENTRIES = 8 + 2 * MAX_LAYERS
+#: The zip's central directory: a model's entries take under 100 bytes each there.
+MAX_DIRECTORY_BYTES = 256 * MAX_ENTRIES
 MAX_HEADER_BYTES = 4096
 MAX_METADATA_CHARS = 2 ** 20
 MAX_JSON_DEPTH = 64
@@ -313,6 +315,22 @@ _NPY_MAGIC = b"\x93NUMPY"
 # descriptor (3), UTF-8 names (11). Anything else (encryption, patched data)
 # is refused before zipfile is asked to read it.
 _PLAIN_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
+
+
+def _check_directory(fh, path):
+    """The zip's entry count and directory size, from its end record, before zipfile
+    parses the directory into an object per entry (ten times its size, and slowly)."""
+    end_record = getattr(zipfile, "_EndRecData", None)   # what ZipFile itself reads
+    record = end_record(fh) if end_record is not None else None
+    fh.seek(0)
+    if not record:
+        return   # ZipFile says it is no zip
+    entries, size = record[zipfile._ECD_ENTRIES_TOTAL], record[zipfile._ECD_SIZE]
+    if entries > MAX_ENTRIES:
+        raise _invalid(path, "it has %d entries; a model has at most %d" % (entries, MAX_ENTRIES))
+    if size > MAX_DIRECTORY_BYTES:
+        raise _invalid(path, "its zip directory takes %d bytes; a model's takes at most %d"
+                       % (size, MAX_DIRECTORY_BYTES))
 
 
 def _members(zf, path, file_size):
@@ -570,8 +588,10 @@ def load_model(path):
     if st.st_size > MAX_FILE_BYTES:
         raise _invalid(path, "it is %d bytes; model files are at most %d" % (st.st_size, MAX_FILE_BYTES))
     try:
-        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
-            return _read_model(zf, path, st.st_size)
+        with open(path, "rb") as fh:
+            _check_directory(fh, path)
+            with zipfile.ZipFile(fh) as zf:
+                return _read_model(zf, path, st.st_size)
     except ModelFileError:
         raise
     except MemoryError:

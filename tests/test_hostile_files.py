@@ -230,6 +230,29 @@ def test_small_model_files_declaring_huge_contents_cost_nothing(tmp_path):
     assert "'metadata'" in messages[5] and "large" in messages[5] or "zip bomb" in messages[5]
 
 
+def _directory_only(path, n, declared):
+    """A zip of ``n`` directory entries named a.npy (no data), its end record declaring ``declared``."""
+    name = b"a.npy"
+    one = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 33, 0, 0, 0, len(name),
+                      0, 0, 0, 0, 0, 0) + name
+    central = one * n
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, declared, declared, len(central), 0, 0)
+    path.write_bytes(central + end)
+    return path
+
+
+def test_a_huge_zip_directory_is_refused_from_its_end_record(tmp_path):
+    # A million directory entries (51 MB): zipfile makes an object of each,
+    # 8 times the file's size (a 102 MB file took 18 s and 800 MB), before
+    # any count could be checked. The end record says how large it is; it
+    # may under-declare the count (zipfile reads the whole size regardless).
+    counted = _directory_only(tmp_path / "counted.npz", 1_000_000, 0xFFFF)
+    lying = _directory_only(tmp_path / "lying.npz", 1_000_000, 5)
+    messages = _assert_refused_cheaply([counted, lying], seconds=1.0)
+    assert "it has 65535 entries; a model has at most" in messages[0]
+    assert "its zip directory takes 51000000 bytes" in messages[1]
+
+
 def test_header_sizes_are_checked_against_layer_dims_before_data(tmp_path):
     # W1's header declares a matrix far larger than layer_dims say, with the
     # entry's size in the zip matching the header: refused from the header.
