@@ -480,6 +480,10 @@ def _json_depth(text):
     return int(np.cumsum(step, dtype=np.int64).max())
 
 
+def _no_constant(name):
+    raise ValueError("%s is not JSON (save_model writes none)" % name)
+
+
 def _read_model(zf, path, file_size):
     members = _members(zf, path, file_size)
     missing = [k for k in _META_SPECS if k not in members]
@@ -535,7 +539,7 @@ def _read_model(zf, path, file_size):
     if _json_depth(text) > MAX_JSON_DEPTH:
         raise _invalid(path, "metadata nests deeper than %d levels" % MAX_JSON_DEPTH)
     try:
-        metadata = json.loads(text)
+        metadata = json.loads(text, parse_constant=_no_constant)   # as save_model writes it
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer of too many digits
         raise _invalid(path, "metadata is not valid JSON (%s)" % exc) from None
     if not isinstance(metadata, dict):

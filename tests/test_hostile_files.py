@@ -283,7 +283,7 @@ def _nested_header():
     "flag bit 5", "encrypted", "unknown method", "bzip2", "cut header", "nested header",
     "deep json", "huge header length", "npy version 3", "negative-looking shape",
     "structured dtype", "object dtype", "crc", "claims more than the file", "int digits",
-    "escaped quotes",
+    "escaped quotes", "nan in json",
 ])
 def test_malformed_files_raise_value_error(tmp_path, kind):
     members = _valid_members(tmp_path)
@@ -323,6 +323,8 @@ def test_malformed_files_raise_value_error(tmp_path, kind):
         over["W1"] = dict(e, size=len(w1) * 1000)
     elif kind == "escaped quotes":  # quadratic for a regular expression that skips strings
         over["metadata"] = _entry("metadata.npy", _npy(np.array('"' + '\\"' * 400_000)))
+    elif kind == "nan in json":  # save_model refuses it: a loaded model could not be saved again
+        over["metadata"] = _entry("metadata.npy", _npy(np.array('{"a": NaN, "b": -Infinity}')))
     elif kind == "int digits":
         over["metadata"] = _entry("metadata.npy", _npy(np.array('{"a": %s}' % ("9" * 5000))))
     path = _model_with(tmp_path, "bad.npz", **over)
