@@ -410,6 +410,11 @@ def _allowed_dtype(dt):
     return dt.fields is None and dt.subdtype is None and dt.kind in "fiuU"
 
 
+#: zipfile reads what it is asked for into a new bytes object (then copied into
+#: the array): a slice at a time, the array's memory is all a load holds.
+_READ_BYTES = 2 ** 20
+
+
 def _read_data(fh, info, offset, shape, fortran, dt, name, path):
     """The array after its header, checked against the entry's size first, read in place."""
     count = math.prod(shape)
@@ -421,7 +426,7 @@ def _read_data(fh, info, offset, shape, fortran, dt, name, path):
     view = memoryview(a.view(np.uint8)) if nbytes else memoryview(b"")
     got = 0
     while got < nbytes:
-        k = fh.readinto(view[got:])
+        k = fh.readinto(view[got:got + _READ_BYTES])
         if not k:
             raise _invalid(path, "entry %r is truncated" % name)
         got += k

@@ -253,6 +253,21 @@ def test_a_huge_zip_directory_is_refused_from_its_end_record(tmp_path):
     assert "its zip directory takes 51000000 bytes" in messages[1]
 
 
+def test_a_large_valid_model_loads_in_about_its_own_memory(tmp_path):
+    # zipfile.read(n) builds its answer by concatenation: W1 was held two to
+    # three times over (a 190 MB W1 peaked at +565 MB). 120 MB under a cap of
+    # 256 MiB above the imports: it fits only if read in slices into W1 itself.
+    W1 = np.zeros((1000, 15_000))
+    W1[::7, ::3] = 0.5
+    params = {"W1": W1, "b1": np.zeros((1000, 1)), "W2": np.ones((1, 1000)), "b2": np.zeros((1, 1))}
+    path = save_model(tmp_path / "large.npz", params)
+    out = _run_capped("""
+        m = model_io.load_model(%r)
+        print(m.layer_dims, float(m.parameters["W1"].sum()))
+    """ % str(path))
+    assert out.split() == ["[15000,", "1000,", "1]", repr(float(W1.sum()))], out
+
+
 def test_header_sizes_are_checked_against_layer_dims_before_data(tmp_path):
     # W1's header declares a matrix far larger than layer_dims say, with the
     # entry's size in the zip matching the header: refused from the header.
