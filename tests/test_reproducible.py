@@ -174,6 +174,34 @@ def test_initializers_and_fits_do_not_race_for_the_global_state():
     assert all(_same(p, two) for p in fits[30:])
 
 
+def test_every_seeding_function_holds_the_lock_from_its_seed_to_its_last_draw(monkeypatch):
+    """The race above shows up in about half the runs; this asks at every seed and draw."""
+    free = []
+
+    def asked(real):
+        def call(*args, **kwargs):
+            got = []
+            other = threading.Thread(
+                target=lambda: got.append(dnn._rng.GLOBAL_RNG_LOCK.acquire(blocking=False)))
+            other.start()
+            other.join()
+            if got[0]:
+                dnn._rng.GLOBAL_RNG_LOCK.release()
+            free.append(got[0])
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(np.random, "seed", asked(np.random.seed))
+    monkeypatch.setattr(np.random, "randn", asked(np.random.randn))
+    X, Y = _data(4, 6)
+    dnn.initialize_parameters_deep([4, 3, 1])
+    dnn.initialize_parameters(4, 3, 1)
+    dnn.init_parameters_L([4, 3, 1])
+    dnn.L_layer_model(X, Y, [4, 3, 1], 0.01, 1)
+    dnn.two_layer_model(X, Y, (4, 3, 1), 0.01, 1)
+    assert len(free) >= 15 and not any(free)
+
+
 def test_random_state_int_gives_the_course_draws_without_touching_the_global_state():
     X, Y = _data(20, 30, seed=7)
     dims = [20, 6, 3, 1]
