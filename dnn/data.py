@@ -63,11 +63,23 @@ def _pil():
     return Image
 
 
-def _image_extensions():
-    """Lower-case file extensions of the formats Pillow can open."""
+#: Formats Pillow opens but does not decode itself: EPS is run by Ghostscript,
+#: an interpreter a hostile picture must not reach (whatever its file name says).
+_EXCLUDED_FORMATS = frozenset({"EPS"})
+
+
+def _formats():
+    """The formats ``read_image`` lets Pillow open, in Pillow's own order (it tries them by content)."""
     Image = _pil()
     Image.init()
-    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    return tuple(fmt for fmt in Image.ID if fmt in Image.OPEN and fmt not in _EXCLUDED_FORMATS)
+
+
+def _image_extensions():
+    """Lower-case file extensions of the formats Pillow can open and ``read_image`` reads."""
+    Image = _pil()
+    formats = _formats()
+    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in formats}
 
 
 def _size(size):
@@ -138,7 +150,7 @@ def read_image(file, size=DEFAULT_IMAGE_SIZE):
     if not file.is_file():
         raise FileNotFoundError("no such image file: %s" % file)
     try:
-        with Image.open(file) as im:
+        with Image.open(file, formats=_formats()) as im:
             limit = Image.MAX_IMAGE_PIXELS
             if limit and im.size[0] * im.size[1] > limit:
                 raise Image.DecompressionBombError(

@@ -526,6 +526,27 @@ def test_a_hundred_million_pixel_picture_is_refused_unread(tmp_path):
     assert float(out.split()[1]) < 2.0
 
 
+def test_a_postscript_picture_never_reaches_ghostscript(tmp_path, monkeypatch):
+    # Pillow identifies by content and hands EPS to Ghostscript, an interpreter:
+    # a "cat.png" of PostScript ran it wherever Ghostscript is installed.
+    from PIL import EpsImagePlugin
+    ran = []
+
+    def ghostscript(*args, **kwargs):
+        ran.append(args)
+        raise OSError("Ghostscript would run here")
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\n"
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "cat.png").write_bytes(eps)
+    (folder / "cat2.eps").write_bytes(eps)
+    with pytest.raises(data.ImageReadError, match="cat.png"):
+        data.read_image(folder / "cat.png")
+    assert ".eps" not in data._image_extensions() and ".png" in data._image_extensions()
+    assert ran == []
+
+
 def test_predict_on_a_bomb_fails_with_one_line(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(0)
     params = {"W1": rng.standard_normal((1, 48)), "b1": np.zeros((1, 1))}
