@@ -37,3 +37,29 @@ __all__ = list(_functional_all) + [
     "save_model", "load_model", "Model",
     "plot_costs", "plot_mislabeled_images", "print_mislabeled_images",
 ]
+
+# The course's second part (initialization, regularization, optimization).
+from dnn.activations import leaky_relu, leaky_relu_backward, softmax, softmax_backward, tanh, tanh_backward
+from dnn.course_model import model
+from dnn.dropout import dropout_mask, dropout_uniform
+from dnn.initializers import (initialize_parameters_glorot, initialize_parameters_he, initialize_parameters_random,
+                              initialize_parameters_xavier, initialize_parameters_zeros)
+from dnn.losses import class_indices, compute_cost_with_regularization, labels_one_hot, softmax_cost
+from dnn.minibatch import random_mini_batches
+from dnn.optimizers import (initialize_adam, initialize_rmsprop, initialize_velocity, schedule_lr_decay,
+                            update_lr, update_parameters_with_adam, update_parameters_with_gd,
+                            update_parameters_with_momentum, update_parameters_with_rmsprop)
+from dnn import network  # noqa: F401  (L_model_forward/L_model_backward/predict with the new keywords)
+
+__all__ += [
+    "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax", "softmax_backward",
+    "labels_one_hot", "class_indices", "softmax_cost", "compute_cost_with_regularization",
+    "dropout_uniform", "dropout_mask",
+    "initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he",
+    "initialize_parameters_xavier", "initialize_parameters_glorot",
+    "random_mini_batches",
+    "update_parameters_with_gd", "initialize_velocity", "update_parameters_with_momentum",
+    "initialize_rmsprop", "update_parameters_with_rmsprop",
+    "initialize_adam", "update_parameters_with_adam", "update_lr", "schedule_lr_decay",
+    "model",
+]
