@@ -111,5 +111,5 @@ def state_arrays(parameters, **dicts):
         a_name = "%s[%r]" % (dict_name, "d" + key)
         a = v.as_float_array(a, a_name, dtype)
         v.check_same_shape(a, a_name, params[key], "parameters[%r]" % key)
-        states[dict_name][key] = a
+        states[dict_name]["d" + key] = a
     return keys, params, states

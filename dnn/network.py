@@ -127,10 +127,17 @@ def _checked_caches(AL, caches, keep_prob):
     for l, cache in enumerate(caches):
         dropped = l < len(caches) - 1 and keep[l] < 1
         size = 3 if dropped else 2
-        if not isinstance(cache, (tuple, list)) or len(cache) != size or \
-                not isinstance(cache[0], (tuple, list)) or len(cache[0]) != 3:
-            raise ValueError("caches[%d] must be the tuple ((A_prev, W, b), Z%s), got %r"
-                             % (l, ", D" if dropped else "", type(cache).__name__))
+        if not isinstance(cache, (tuple, list)):
+            got = type(cache).__name__
+        elif len(cache) != size:
+            got = "a %s of %d entries" % (type(cache).__name__, len(cache))
+        elif not isinstance(cache[0], (tuple, list)) or len(cache[0]) != 3:
+            got = "a first entry that is not (A_prev, W, b)"
+        else:
+            got = None
+        if got:
+            raise ValueError("caches[%d] must be the tuple ((A_prev, W, b), Z%s), got %s"
+                             % (l, ", D" if dropped else "", got))
         for key, x in zip(("A_prev", "W", "b", "Z", "D"), (*cache[0], *cache[1:])):
             named["caches[%d] %s" % (l, key)] = x
     named["AL"] = AL

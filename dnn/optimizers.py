@@ -149,7 +149,7 @@ def update_parameters_with_momentum(parameters, grads, v, beta, learning_rate):
     learning_rate = _v.real_scalar(learning_rate, "learning_rate")
     keys, params, states = c.state_arrays(parameters, grads=grads, v=vel)
     _stored(parameters, params, keys)
-    vel.update({"d" + key: a for key, a in states["v"].items()})
+    vel.update(states["v"])
     return _momentum(parameters, states["grads"], vel, beta, learning_rate, keys)
 
 
@@ -163,7 +163,7 @@ def update_parameters_with_rmsprop(parameters, grads, s, beta2, learning_rate, e
     epsilon = c.scalar_in(epsilon, "epsilon", 0.0, np.inf, low_open=True)
     keys, params, states = c.state_arrays(parameters, grads=grads, s=s)
     _stored(parameters, params, keys)
-    s.update({"d" + key: a for key, a in states["s"].items()})
+    s.update(states["s"])
     return _rmsprop(parameters, states["grads"], s, beta2, learning_rate, epsilon, keys)
 
 
@@ -184,8 +184,8 @@ def update_parameters_with_adam(parameters, grads, v, s, t, learning_rate=0.01, 
     epsilon = c.scalar_in(epsilon, "epsilon", 0.0, np.inf, low_open=True)
     keys, params, states = c.state_arrays(parameters, grads=grads, v=vel, s=s)
     _stored(parameters, params, keys)
-    vel.update({"d" + key: a for key, a in states["v"].items()})
-    s.update({"d" + key: a for key, a in states["s"].items()})
+    vel.update(states["v"])
+    s.update(states["s"])
     return _adam(parameters, states["grads"], vel, s, t, learning_rate, beta1, beta2, epsilon, keys)
 
 
