@@ -366,8 +366,12 @@ def test_model_seed_and_init():
 # A digits-like multi-class run
 # --------------------------------------------------------------------------
 
-def ten_class_set(rng, m, n=64, noise=1.0):
-    """m examples of 10 classes in n features: a random prototype per class plus Gaussian noise."""
+def ten_class_set(rng, m, n=64, noise=2.0):
+    """m examples of 10 classes in n features: a random prototype per class plus Gaussian noise.
+
+    With noise 2 the classes overlap: the nearest prototype (the best rule)
+    classifies about 95% of the test examples right.
+    """
     prototypes = rng.standard_normal((n, 10))
     y = rng.integers(0, 10, m)
     X = prototypes[:, y] + noise * rng.standard_normal((n, m))
@@ -386,7 +390,7 @@ def test_ten_classes_with_adam_and_softmax(dtype):
     assert all(p.dtype == dtype for p in params.values())
     p, out = quiet(network.predict, X[:, test], y[:, test], params)
     accuracy = float(np.mean(p == y[:, test]))
-    assert accuracy > 0.9, accuracy
+    assert accuracy > 0.85, accuracy  # 0.896 in both dtypes when written; chance is 0.1
     assert out == "Accuracy: %s\n" % np.sum((p == y[:, test]) / 500)
 
 
