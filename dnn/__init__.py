@@ -51,15 +51,6 @@ from dnn.optimizers import (initialize_adam, initialize_rmsprop, initialize_velo
                             update_parameters_with_momentum, update_parameters_with_rmsprop)
 from dnn import network  # noqa: F401  (L_model_forward/L_model_backward/predict with the new keywords)
 
-__all__ += [
-    "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax", "softmax_backward",
-    "labels_one_hot", "class_indices", "softmax_cost", "compute_cost_with_regularization",
-    "dropout_uniform", "dropout_mask",
-    "initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he",
-    "initialize_parameters_xavier", "initialize_parameters_glorot",
-    "random_mini_batches",
-    "update_parameters_with_gd", "initialize_velocity", "update_parameters_with_momentum",
-    "initialize_rmsprop", "update_parameters_with_rmsprop",
-    "initialize_adam", "update_parameters_with_adam", "update_lr", "schedule_lr_decay",
-    "model",
-]
+from dnn.reference import COURSE2 as _course2_names  # the same names as the reference's second part
+
+__all__ += list(_course2_names)

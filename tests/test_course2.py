@@ -494,3 +494,11 @@ def test_bad_input_changes_nothing():
     assert list(v) == ["dW1"]
     for k in P:
         assert params[k] is not P[k] and np.array_equal(params[k], P[k])
+
+
+@pytest.mark.parametrize("name", R.COURSE2)
+def test_public_names(name):
+    namespace = {}
+    exec("from dnn import *", namespace)
+    assert callable(namespace.get(name)), name
+    assert namespace[name] is not getattr(R, name), f"dnn.{name} must not be the reference's"
