@@ -38,6 +38,12 @@ def _moving_average(old, beta, new, scratch):
     return out
 
 
+def _scratch(grads, keys):
+    """One buffer for every layer's temporaries: ``view(key)`` is a gradient-shaped view of it."""
+    buf = np.empty(max(grads["d" + key].size for key in keys), dtype=grads["d" + keys[0]].dtype)
+    return lambda key: buf[:grads["d" + key].size].reshape(grads["d" + key].shape)
+
+
 def _gd(parameters, grads, learning_rate, keys):
     for key in keys:
         step = np.multiply(grads["d" + key], learning_rate)
@@ -46,9 +52,10 @@ def _gd(parameters, grads, learning_rate, keys):
 
 
 def _momentum(parameters, grads, vel, beta, learning_rate, keys):
+    view = _scratch(grads, keys)
     for key in keys:
         g = grads["d" + key]
-        scratch = np.empty_like(g)
+        scratch = view(key)
         vel["d" + key] = _moving_average(vel["d" + key], beta, g, scratch)
         np.multiply(vel["d" + key], learning_rate, out=scratch)
         parameters[key] = np.subtract(parameters[key], scratch)
@@ -56,9 +63,10 @@ def _momentum(parameters, grads, vel, beta, learning_rate, keys):
 
 
 def _rmsprop(parameters, grads, s, beta2, learning_rate, epsilon, keys):
+    view = _scratch(grads, keys)
     for key in keys:
         g = grads["d" + key]
-        scratch = np.square(g)
+        scratch = np.square(g, out=view(key))
         s_new = np.multiply(s["d" + key], beta2)
         scratch *= 1 - beta2
         s_new += scratch
@@ -74,9 +82,10 @@ def _rmsprop(parameters, grads, s, beta2, learning_rate, epsilon, keys):
 def _adam(parameters, grads, vel, s, t, learning_rate, beta1, beta2, epsilon, keys):
     v_corrected, s_corrected = {}, {}
     bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
+    view = _scratch(grads, keys)
     for key in keys:
         g, gk = grads["d" + key], "d" + key
-        scratch = np.empty_like(g)
+        scratch = view(key)
         vel[gk] = _moving_average(vel[gk], beta1, g, scratch)
         v_corrected[gk] = np.divide(vel[gk], bias1)
         s_new = np.multiply(s[gk], beta2)
