@@ -355,6 +355,41 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Y[np.arange(len(y)), idx] = 1
         return Y
 
+    def save_model(self, path, *, metadata=None):
+        """Write the network with ``dnn.save_model`` (the safe ``.npz`` format); ``load_model`` reads it.
+
+        Model files (format version 1) hold ReLU networks with one sigmoid
+        output: a two-class classifier with ``activation="relu"``. Others
+        raise ``ValueError``; pickle the estimator (``joblib.dump``) for them
+        until the format carries the activations and output kinds.
+        """
+        check_is_fitted(self)
+        if self._output != "sigmoid" or self.activation != "relu":
+            raise ValueError("dnn model files (format version 1) hold ReLU networks with a sigmoid output (two "
+                             "classes); this one has activation=%r and a %s output: not yet supported, pickle the "
+                             "estimator instead" % (self.activation, self._output))
+        from dnn.model_io import save_model
+        meta = {"estimator": type(self).__name__, "n_iter": int(self.n_iter_), "loss": float(self.loss_)}
+        meta.update(metadata or {})
+        save_model(path, {k: np.ascontiguousarray(a) for k, a in self._parameters.items()},
+                   classes=tuple(str(c) for c in self.classes_), metadata=meta)
+
+    @classmethod
+    def from_model(cls, model):
+        """A fitted ``DNNClassifier`` (predict, predict_proba, ...) from ``dnn.load_model``'s ``Model``.
+
+        ``classes_`` are the file's class names (strings); the hyperparameters
+        are the defaults but ``hidden_layer_sizes``, ``activation`` and ``dtype``.
+        """
+        est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype)
+        est._store(model.parameters)
+        est.coefs_ = [np.array(W) for W in est.coefs_]
+        est.intercepts_ = [np.array(b) for b in est.intercepts_]
+        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", np.array(model.classes)
+        est.n_features_in_, est.n_layers_, est.n_outputs_ = model.layer_dims[0], len(model.layer_dims), 1
+        est.out_activation_ = "logistic"
+        return est
+
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y) (no early-stopping split, as scikit-learn); ``classes``, every
         label, is required on the first call."""
