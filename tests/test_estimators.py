@@ -339,3 +339,35 @@ def test_readme_pipeline_gridsearch_example():
     search = namespace["search"]
     assert search.best_score_ > 0.9
     assert namespace["accuracy"] > 0.9
+
+
+def test_without_sklearn_the_estimators_name_the_extra():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['sklearn'] = None; import dnn\n"
+            "try:\n    dnn.DNNRegressor\nexcept ImportError as exc:\n    assert 'dnn[sklearn]' in str(exc), exc\n"
+            "else:\n    raise SystemExit('no ImportError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_reads_X_in_place(dtype, tmp_path, rng, monkeypatch):
+    """A C-contiguous float32/float64 array or memmap reaches the engine uncopied."""
+    from dnn import _engine
+    seen = []
+    real = _engine.fit_epochs
+
+    def spy(parameters, state, X, Y, *args, **kwargs):
+        seen.append(X)
+        return real(parameters, state, X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(_engine, "fit_epochs", spy)
+    X, y = _data(rng, m=64, dtype=dtype)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    for inp in (X, mm):
+        DNNClassifier((4,), max_iter=2).fit(inp, y)
+        assert np.shares_memory(seen[-1], inp) and seen[-1].dtype == dtype
+        DNNClassifier((4,), max_iter=2, solver="gd").fit(inp, y)
+        assert np.shares_memory(seen[-1], inp)
