@@ -331,7 +331,7 @@ def _readme_example():
     return blocks[0]
 
 
-def test_readme_pipeline_gridsearch_example():
+def test_readme_pipeline_gridsearch_example(blas_single_thread):
     namespace = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
