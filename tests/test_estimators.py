@@ -27,10 +27,14 @@ def _data(rng, m=53, n=5, K=2, dtype=np.float64):
 
 
 def _reference_fit(X, Y, dims, opts, epochs, batch, seed, output, dtype):
-    """The course's loop in dnn.reference: batches in order (no shuffle), the reference's optimizers.
+    """The course's loop in dnn.reference with the reference's optimizers and dropout masks.
 
-    Y: (K, m) as the reference takes it. Returns (parameters, epoch costs)."""
-    params = initial_parameters(dims, opts["init"], check_random_state(seed), dtype)
+    The estimator's draws from random_state, in order: the initial weights, the dropout seed,
+    then (shuffle=True) one permutation per epoch. Y: (K, m). Returns (parameters, epoch costs)."""
+    rng = check_random_state(seed)
+    params = initial_parameters(dims, opts["init"], rng, dtype)
+    dropout_seed = rng.randint(2 ** 31)
+    keep, step = opts["keep_prob"], 0
     solver, lr, alpha = opts["solver"], opts["learning_rate_init"], opts["alpha"]
     if solver == "adam":
         v, s = ref.initialize_adam(params)
@@ -40,16 +44,18 @@ def _reference_fit(X, Y, dims, opts, epochs, batch, seed, output, dtype):
     m, L, t, costs = X.shape[1], len(dims) - 1, 0, []
     for _ in range(epochs):
         total = 0.0
+        order = rng.permutation(m) if opts["shuffle"] and batch < m else np.arange(m)
         for start in range(0, m, batch):
-            bX, bY = X[:, start:start + batch], Y[:, start:start + batch]
-            AL, caches = ref.L_model_forward(bX, params, hidden_activation=opts["activation"],
-                                             output=output)
+            bX, bY = X[:, order[start:start + batch]], Y[:, order[start:start + batch]]
+            AL, caches = ref.L_model_forward(bX, params, hidden_activation=opts["activation"], output=output,
+                                             keep_prob=keep, seed=dropout_seed, iteration=step)
+            step += 1
             if output == "identity":
                 total += float(ref.squared_error_cost(AL, bY)) * bX.shape[1]
             else:
                 total += float(ref._cost_total(AL, caches[-1][1], bY, output))
             total += alpha / 2 * sum(float(np.sum(np.square(params["W%d" % l]))) for l in range(1, L + 1))
-            grads = ref.L_model_backward(AL, bY, caches, lambd=alpha, output=output,
+            grads = ref.L_model_backward(AL, bY, caches, lambd=alpha, output=output, keep_prob=keep,
                                          hidden_activation=opts["activation"])
             if solver == "adam":
                 t += 1
@@ -73,6 +79,11 @@ CASES = [
     (dict(solver="gd", learning_rate_init=0.1, alpha=0.1), 2),
     (dict(solver="adam", learning_rate_init=0.01, alpha=0.01, batch_size=16), "reg"),
     (dict(solver="sgd", learning_rate_init=0.01, momentum=0.5, nesterovs_momentum=False, batch_size=25), "reg"),
+    # Shuffled epochs and dropout: the estimator's permutations and masks, replayed.
+    (dict(solver="adam", learning_rate_init=0.01, batch_size=16, shuffle=True, keep_prob=0.7), 3),
+    (dict(solver="sgd", learning_rate_init=0.05, momentum=0.9, nesterovs_momentum=False, batch_size=10,
+          shuffle=True, keep_prob=[0.6, 0.9]), 2),
+    (dict(solver="gd", learning_rate_init=0.1, keep_prob=0.8), "reg"),
 ]
 
 
@@ -83,10 +94,10 @@ def test_first_epochs_equal_the_reference_loop(kwargs, K, dtype, rng):
     epochs, sizes = 4, (7, 4)
     if K == "reg":
         y = (X[:, :2] @ np.array([1.5, -2.0]) + 0.3).astype(dtype)
-        est = DNNRegressor(sizes, shuffle=False, max_iter=epochs, random_state=5, **kwargs).fit(X, y)
+        est = DNNRegressor(sizes, max_iter=epochs, random_state=5, **{"shuffle": False, **kwargs}).fit(X, y)
         Y, output, K_out = y.reshape(1, -1), "identity", 1
     else:
-        est = DNNClassifier(sizes, shuffle=False, max_iter=epochs, random_state=5, **kwargs).fit(X, y)
+        est = DNNClassifier(sizes, max_iter=epochs, random_state=5, **{"shuffle": False, **kwargs}).fit(X, y)
         output, K_out = ("sigmoid", 1) if K == 2 else ("softmax", K)
         Y = y.reshape(1, -1).astype(dtype) if K == 2 else np.eye(K, dtype=dtype)[:, y]
     dims = [X.shape[1], *sizes, K_out]
