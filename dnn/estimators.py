@@ -20,6 +20,9 @@ learning-rate schedules apply to it as to ``"sgd"``); no ``"lbfgs"``;
 ``init`` picks the weights' distribution (``"glorot_uniform"``, as
 scikit-learn, by default); ``keep_prob`` adds inverted dropout to the hidden
 layers; ``dtype`` (None: float32 when X is float32, else float64).
+``early_stopping`` copies the training and validation parts it splits off;
+no other copy of a C-contiguous float32/float64 X is made (see
+``dnn._engine``).
 
 Randomness comes only from ``random_state`` (``check_random_state``):
 initial weights, shuffles, the validation split and the dropout seed; NumPy's
@@ -213,24 +216,8 @@ class _BaseDNN(BaseEstimator):
         dims = [X.shape[1]] + sizes + [Y.shape[1]]
         opts = self._opts(keep, self._output, m)
         if first:
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping and not incremental:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-            self.n_layers_ = len(dims)
-            self.n_outputs_ = dims[-1]
-            self.out_activation_ = _OUT_NAMES[self._output]
             parameters = initial_parameters(dims, self.init, rng, self._dtype)
-            self._state = _engine.new_state(parameters, opts, rng.randint(2 ** 31))
-            self._state["learning_rate"] = float(self.learning_rate_init)
+            self._new_run(parameters, opts, incremental, rng.randint(2 ** 31))
         else:
             parameters = {k: np.ascontiguousarray(a) for k, a in self._parameters.items()}
             self._state["learning_rate"] = self._state.get("learning_rate", float(self.learning_rate_init))
@@ -293,6 +280,27 @@ class _BaseDNN(BaseEstimator):
             parameters = best[0]
         self._store(parameters)
         return self
+
+    def _new_run(self, parameters, opts, incremental, dropout_seed):
+        """Fresh bookkeeping and optimizer state for the network ``parameters``."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping and not incremental:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        L = len(parameters) // 2
+        self.n_layers_ = L + 1
+        self.n_outputs_ = parameters["W%d" % L].shape[0]
+        self.out_activation_ = _OUT_NAMES[self._output]
+        self._state = _engine.new_state(parameters, opts, dropout_seed)
+        self._state["learning_rate"] = float(self.learning_rate_init)
 
     def _start(self, X, y, incremental, classes=None):
         """Validate, encode, and decide whether this call starts a new network."""
@@ -375,19 +383,23 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
                    classes=tuple(str(c) for c in self.classes_), metadata=meta)
 
     @classmethod
-    def from_model(cls, model):
-        """A fitted ``DNNClassifier`` (predict, predict_proba, ...) from ``dnn.load_model``'s ``Model``.
+    def from_model(cls, model, *, random_state=None):
+        """A fitted ``DNNClassifier`` from ``dnn.load_model``'s ``Model``: it predicts, and
+        ``partial_fit`` trains on from the file's weights (with a fresh optimizer state).
 
         ``classes_`` are the file's class names (strings); the hyperparameters
-        are the defaults but ``hidden_layer_sizes``, ``activation`` and ``dtype``.
+        are the defaults but ``hidden_layer_sizes``, ``activation``, ``dtype``
+        and ``random_state``.
         """
-        est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype)
-        est._store(model.parameters)
-        est.coefs_ = [np.array(W) for W in est.coefs_]
-        est.intercepts_ = [np.array(b) for b in est.intercepts_]
+        est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype,
+                  random_state=random_state)
+        parameters = {k: np.array(a) for k, a in model.parameters.items()}
         est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", np.array(model.classes)
-        est.n_features_in_, est.n_layers_, est.n_outputs_ = model.layer_dims[0], len(model.layer_dims), 1
-        est.out_activation_ = "logistic"
+        est.n_features_in_ = model.layer_dims[0]
+        est._hidden_sizes, est._keep = list(model.layer_dims[1:-1]), [1.0] * (len(model.layer_dims) - 2)
+        est._rng = check_random_state(random_state)
+        est._new_run(parameters, est._opts(est._keep, "sigmoid", 1), True, est._rng.randint(2 ** 31))
+        est._store(parameters)
         return est
 
     def partial_fit(self, X, y, classes=None):

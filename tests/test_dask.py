@@ -113,7 +113,8 @@ _BOUNDED = textwrap.dedent("""
     from threadpoolctl import threadpool_limits
     from dnn.estimators import DNNClassifier
 
-    path, rows, cols, chunk, cap_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    path = sys.argv[1]
+    rows, cols, chunk, cap_mib = (int(a) for a in sys.argv[2:6])
     warnings.simplefilter("ignore")
     threadpool_limits(1)
     clf = DNNClassifier((16,), random_state=0, learning_rate_init=0.01, batch_size=500)

@@ -298,6 +298,9 @@ def test_model_file_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))
     np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-15)
     np.testing.assert_allclose(model.predict_proba(X.T)[0], clf.predict_proba(X)[:, 1], rtol=1e-12)
+    before = back.coefs_[0].copy()
+    back.partial_fit(X, labels)  # trains on from the file's weights
+    assert back.n_iter_ == 1 and not np.array_equal(back.coefs_[0], before)
     for est in (DNNClassifier((4,), max_iter=2).fit(X, rng.integers(0, 3, 90)),
                 DNNClassifier((4,), max_iter=2, activation="tanh").fit(X, y),
                 DNNRegressor((4,), max_iter=2).fit(X, X[:, 0])):
