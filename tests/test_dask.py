@@ -138,7 +138,12 @@ _BOUNDED = textwrap.dedent("""
         losses.append(clf.loss_)
         del X
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    print(len(losses), losses[0], np.mean(losses[-5:]), grown, clf.coefs_[0].dtype)
+    try:                                              # the control: the whole file does not fit under the cap
+        whole = np.fromfile(path, dtype=np.uint8)
+        capped = "not-capped"
+    except MemoryError:
+        capped = "capped"
+    print(len(losses), losses[0], np.mean(losses[-5:]), grown, clf.coefs_[0].dtype, capped)
 """)
 
 
@@ -159,7 +164,8 @@ def test_partial_fit_over_a_memmap_larger_than_the_memory_cap(tmp_path):
     out = subprocess.run([sys.executable, "-c", _BOUNDED, str(path), str(rows), str(cols), str(chunk), str(cap_mib)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    n, first, last, grown_mib, dtype = out.stdout.split()
+    n, first, last, grown_mib, dtype, capped = out.stdout.split()
+    assert capped == "capped"
     assert int(n) == rows // chunk - 1 and dtype == "float32"
     assert float(last) < 0.5 * float(first)       # the loss goes down
     assert float(grown_mib) < cap_mib            # resident memory stayed bounded
