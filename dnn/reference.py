@@ -527,11 +527,14 @@ def compute_cost_with_regularization(AL, Y, parameters, lambd, *, output=None, Z
 
     The cross-entropy is ``compute_cost(AL, Y)`` for a sigmoid output; for a
     softmax output it is ``softmax_cost(ZL, Y)`` when ``ZL`` is given, else
-    ``-(1/m) sum Y log AL``.
+    ``-(1/m) sum Y log AL``; for an identity output (``output="identity"``)
+    it is ``squared_error_cost(AL, Y)``.
     """
     m = AL.shape[1]
     if _output_kind(output, AL.shape[0]) == "sigmoid":
         cross_entropy_cost = compute_cost(AL, Y)
+    elif output == "identity":
+        cross_entropy_cost = squared_error_cost(AL, Y)
     elif ZL is not None:
         cross_entropy_cost = softmax_cost(ZL, Y)
     else:

@@ -161,6 +161,11 @@ def test_identity_output_finite_differences(rng):
             minus[key][i] -= h
             num[i] = (cost(plus) - cost(minus)) / (2 * h)
         np.testing.assert_allclose(grads["d" + key], num, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        dnn.compute_cost_with_regularization(AL, Y, params, lambd, output="identity"),
+        ref.compute_cost_with_regularization(AL, Y, params, lambd, output="identity"), rtol=1e-13)
+    np.testing.assert_allclose(ref.compute_cost_with_regularization(AL, Y, params, lambd, output="identity"),
+                               cost(params), rtol=1e-13)
     AL2, caches2 = dnn.network.L_model_forward(X, params, hidden_activation="tanh", output="identity")
     np.testing.assert_allclose(AL2, AL, rtol=1e-13)
     grads2 = dnn.network.L_model_backward(AL2, Y, caches2, lambd=lambd, hidden_activation="tanh",
