@@ -220,7 +220,8 @@ class _BaseDNN(BaseEstimator):
             self._new_run(parameters, opts, incremental, rng.randint(2 ** 31))
         else:
             parameters = {k: np.ascontiguousarray(a) for k, a in self._parameters.items()}
-            self._state["learning_rate"] = self._state.get("learning_rate", float(self.learning_rate_init))
+            if self.early_stopping and not incremental and self.validation_scores_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
         if self.early_stopping and not incremental:
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)
@@ -272,8 +273,9 @@ class _BaseDNN(BaseEstimator):
             return True
 
         n_epochs = 1 if incremental else self.max_iter
-        _engine.fit_epochs(parameters, self._state, X, Y, opts, n_epochs, rng, epoch_end)
-        if not incremental and self.n_iter_ == self.max_iter and self._no_improvement_count <= self.n_iter_no_change:
+        ran = len(_engine.fit_epochs(parameters, self._state, X, Y, opts, n_epochs, rng, epoch_end))
+        # (This call's epochs: a warm-started fit that runs out of max_iter warns too.)
+        if not incremental and ran == self.max_iter and self._no_improvement_count <= self.n_iter_no_change:
             warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
                           "converged yet." % self.max_iter, ConvergenceWarning)
         if self.early_stopping and not incremental and best[0] is not None:
