@@ -27,18 +27,18 @@ def _blobs(m=600, n=12, K=3, seed=0):
     return X, y
 
 
-def _worker_blas_threads():
-    from threadpoolctl import threadpool_info
-    return sorted({(info["internal_api"], info["num_threads"]) for info in threadpool_info()
-                   if info["user_api"] == "blas"})
-
-
 def test_grid_search_on_a_local_cluster_equals_the_serial_search():
     pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn[dask]\")")
     distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn[dask]\")")
     import joblib
     from sklearn.model_selection import GridSearchCV
     from threadpoolctl import threadpool_limits
+
+    def _worker_blas_threads():
+        # Defined here, so that it travels to the workers by value: they cannot import the tests.
+        from threadpoolctl import threadpool_info
+        return sorted({(info["internal_api"], info["num_threads"]) for info in threadpool_info()
+                       if info["user_api"] == "blas"})
 
     X, y = _blobs()
     grid = {"hidden_layer_sizes": [(16,), (16, 8)], "alpha": [1e-4, 1e-1]}
@@ -162,7 +162,7 @@ def test_partial_fit_over_a_memmap_larger_than_the_memory_cap(tmp_path):
     del X
     assert path.stat().st_size > 3 * cap_mib * 2**20
     out = subprocess.run([sys.executable, "-c", _BOUNDED, str(path), str(rows), str(cols), str(chunk), str(cap_mib)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # not the source tree
     assert out.returncode == 0, out.stderr[-2000:]
     n, first, last, grown_mib, dtype, capped = out.stdout.split()
     assert capped == "capped"

@@ -331,13 +331,15 @@ def test_pandas_and_memmap_inputs(tmp_path, rng):
     np.testing.assert_array_equal(from_mm.coefs_[0], arr.coefs_[0])
 
 
-def test_import_dnn_does_not_import_sklearn():
+def test_import_dnn_does_not_import_sklearn(tmp_path):
     import subprocess
     import sys
     code = ("import sys; import dnn; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
             "from dnn import *; assert 'sklearn' not in sys.modules; dnn.DNNClassifier; "
             "assert 'sklearn' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # cwd away from the checkout: `python -c` puts the cwd first on sys.path, and the source
+    # tree's dnn has no compiled extensions.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 def _readme_example():
@@ -362,13 +364,13 @@ def test_readme_pipeline_gridsearch_example(blas_single_thread):
     assert namespace["accuracy"] > 0.9
 
 
-def test_without_sklearn_the_estimators_name_the_extra():
+def test_without_sklearn_the_estimators_name_the_extra(tmp_path):
     import subprocess
     import sys
     code = ("import sys; sys.modules['sklearn'] = None; import dnn\n"
             "try:\n    dnn.DNNRegressor\nexcept ImportError as exc:\n    assert 'dnn[sklearn]' in str(exc), exc\n"
             "else:\n    raise SystemExit('no ImportError')\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
