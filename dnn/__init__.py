@@ -54,3 +54,13 @@ from dnn import network  # noqa: F401  (L_model_forward/L_model_backward/predict
 from dnn.reference import COURSE2 as _course2_names  # the same names as the reference's second part
 
 __all__ += list(_course2_names)
+
+# scikit-learn estimators (dnn.estimators), imported on first use: scikit-learn is optional (dnn[sklearn]).
+_ESTIMATORS = ("DNNClassifier", "DNNRegressor")
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        from dnn import estimators
+        return getattr(estimators, name)
+    raise AttributeError("module 'dnn' has no attribute %r" % (name,))

@@ -15,7 +15,7 @@ import numpy as np
 from dnn import _validation as v
 
 HIDDEN_ACTIVATIONS = ("relu", "tanh", "leaky_relu")
-OUTPUTS = ("sigmoid", "softmax")
+OUTPUTS = ("sigmoid", "softmax", "identity")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 
 

@@ -74,7 +74,8 @@ def compute_cost_with_regularization(AL, Y, parameters, lambd, *, output=None, Z
 
     A sigmoid output's cross-entropy is ``dnn.compute_cost(AL, Y)``; a
     softmax output's (``AL`` ``(K, m)``, K > 1) is ``softmax_cost(ZL, Y)``
-    when ``ZL`` is given, else ``-(1/m) sum Y log AL``. ``lambd`` >= 0.
+    when ``ZL`` is given, else ``-(1/m) sum Y log AL``; an identity output's
+    (``output="identity"``) the squared error ``(1/(2m)) sum (AL - Y)^2``. ``lambd`` >= 0.
     """
     lambd = c.scalar_in(lambd, "lambd", 0.0, np.inf)
     AL = v.as_real_array(AL, "AL")
@@ -84,6 +85,12 @@ def compute_cost_with_regularization(AL, Y, parameters, lambd, *, output=None, Z
     kind = c.output_kind(output, AL.shape[0], "AL")
     if kind == "sigmoid":
         cross_entropy = float(compute_cost(AL, Y))
+    elif kind == "identity":
+        Y = v.as_float_array(v.as_real_array(Y, "Y"), "Y", dtype, ndim=None)
+        if Y.size != AL.size:
+            raise ValueError("Y must have shape %s for an identity output, got shape %s" % (AL.shape, Y.shape))
+        diff = AL - Y.reshape(AL.shape)
+        cross_entropy = float(np.vdot(diff, diff) / (2 * AL.shape[1]))
     elif ZL is not None:
         cross_entropy = float(softmax_cost(ZL, Y))
     else:

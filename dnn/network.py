@@ -3,7 +3,7 @@
 ``L_model_forward``, ``L_model_backward`` and ``predict`` with
 ``hidden_activation`` (``"relu"``, ``"tanh"``, ``"leaky_relu"``), ``output``
 (``"sigmoid"``, ``"softmax"``; by default softmax when the last layer has more
-than one unit), ``keep_prob`` (inverted dropout, one number or one per hidden
+than one unit; ``"identity"`` for regression, real targets ``(K, m)``), ``keep_prob`` (inverted dropout, one number or one per hidden
 layer, masks from ``dnn.dropout``) and, backward, ``lambd`` (L2). Twins of
 the same functions of ``dnn.reference``, with the same caches:
 ``((A_prev, W, b), Z)``, plus the mask ``D`` as a third entry for a hidden
@@ -72,7 +72,10 @@ def _forward(X, layers, hidden, output, keep, seed, iteration, keep_caches=True)
     W, b = layers[-1]
     Z = W.dot(A)
     Z += b
-    AL = _sigmoid(Z) if output == "sigmoid" else activations._softmax(Z)
+    if output == "identity":
+        AL = Z.copy()
+    else:
+        AL = _sigmoid(Z) if output == "sigmoid" else activations._softmax(Z)
     caches.append(((A, W, b), Z))
     return AL, caches
 
@@ -113,6 +116,11 @@ def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True):
 # --------------------------------------------------------------------------
 
 def _labels(Y, output, K, m, dtype):
+    if output == "identity":
+        Y = v.as_float_array(v.as_real_array(Y, "Y"), "Y", dtype, ndim=None)
+        if Y.size != K * m:
+            raise ValueError("Y must have shape (%d, %d) for an identity output, got shape %s" % (K, m, Y.shape))
+        return Y.reshape(K, m)
     if output == "sigmoid":
         return v.labels_row(Y, "Y", m, dtype)
     return c.class_labels(Y, "Y", K, m, dtype)

@@ -102,6 +102,31 @@ def _adam(parameters, grads, vel, s, t, learning_rate, beta1, beta2, epsilon, ke
     return parameters, vel, s, v_corrected, s_corrected
 
 
+def _heavy_ball(parameters, grads, vel, momentum, learning_rate, nesterov, keys):
+    """scikit-learn's SGD momentum (Polyak's heavy ball, or Nesterov's), new arrays as ``_momentum``.
+
+    ``u = momentum u - learning_rate grad``; ``W = W + u``, or with ``nesterov``
+    ``W = W + momentum u - learning_rate grad``. The course's momentum is the
+    same step with ``learning_rate(1 - beta)`` in place of ``learning_rate``
+    and ``u = -learning_rate v`` (while the rate stays constant).
+    """
+    view = _scratch(grads, keys)
+    for key in keys:
+        g, gk = grads["d" + key], "d" + key
+        step = view(key)
+        np.multiply(g, learning_rate, out=step)
+        u = np.multiply(vel[gk], momentum)
+        u -= step
+        vel[gk] = u
+        if nesterov:
+            update = np.multiply(u, momentum)
+            update -= step
+        else:
+            update = u
+        parameters[key] = np.add(parameters[key], update)
+    return parameters, vel
+
+
 def _zeros(parameters, keys):
     return {"d" + key: np.zeros_like(parameters[key]) for key in keys}
 

@@ -182,8 +182,9 @@ def L_model_forward(X, parameters, *, hidden_activation="relu", output=None, kee
 
     The second part's keywords (the defaults are the course's network):
     ``hidden_activation`` ``"relu"``, ``"tanh"`` or ``"leaky_relu"``;
-    ``output`` ``"sigmoid"`` or ``"softmax"`` (default: softmax when the last
-    layer has more than one unit); ``keep_prob`` a float or one per hidden
+    ``output`` ``"sigmoid"``, ``"softmax"`` (default: softmax when the last
+    layer has more than one unit) or ``"identity"`` (regression: ``AL = Z``,
+    cost ``squared_error_cost``, ``dZ_L = AL - Y``); ``keep_prob`` a float or one per hidden
     layer: inverted dropout, ``A_l = A_l * D_l / keep_prob`` with ``D_l`` from
     ``dropout_mask(..., seed=seed, layer=l, iteration=iteration)``. A layer's
     cache is ``((A_prev, W, b), Z)``, or ``((A_prev, W, b), Z, D)`` for a
@@ -206,9 +207,18 @@ def L_model_forward(X, parameters, *, hidden_activation="relu", output=None, kee
         else:
             caches.append((linear_cache, Z))
     Z, linear_cache = linear_forward(A, parameters["W" + str(L)], parameters["b" + str(L)])
-    AL = sigmoid(Z)[0] if output == "sigmoid" else softmax(Z)[0]
+    if output == "identity":
+        AL = Z.copy()
+    else:
+        AL = sigmoid(Z)[0] if output == "sigmoid" else softmax(Z)[0]
     caches.append((linear_cache, Z))
     return AL, caches
+
+
+def squared_error_cost(AL, Y):
+    """The identity output's squared error ``(1/(2m)) sum (AL - Y)^2`` (every output row), a 0-d array."""
+    m = AL.shape[1]
+    return np.squeeze(np.sum(np.square(AL - np.asarray(Y).reshape(AL.shape))) / (2. * m))
 
 
 def compute_cost(AL, Y):
@@ -267,6 +277,8 @@ def L_model_backward(AL, Y, caches, *, lambd=0.0, keep_prob=1.0, hidden_activati
         Y = Y.reshape(AL.shape)
         dAL = - (np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
         dZ = sigmoid_backward(dAL, ZL)
+    elif output == "identity":
+        dZ = AL - np.asarray(Y, dtype=AL.dtype).reshape(AL.shape)
     else:
         dZ = AL - labels_one_hot(Y, AL.shape[0], AL.dtype)
     dA_prev, dW, db = linear_backward(dZ, linear_cache)
@@ -515,11 +527,14 @@ def compute_cost_with_regularization(AL, Y, parameters, lambd, *, output=None, Z
 
     The cross-entropy is ``compute_cost(AL, Y)`` for a sigmoid output; for a
     softmax output it is ``softmax_cost(ZL, Y)`` when ``ZL`` is given, else
-    ``-(1/m) sum Y log AL``.
+    ``-(1/m) sum Y log AL``; for an identity output (``output="identity"``)
+    it is ``squared_error_cost(AL, Y)``.
     """
     m = AL.shape[1]
     if _output_kind(output, AL.shape[0]) == "sigmoid":
         cross_entropy_cost = compute_cost(AL, Y)
+    elif output == "identity":
+        cross_entropy_cost = squared_error_cost(AL, Y)
     elif ZL is not None:
         cross_entropy_cost = softmax_cost(ZL, Y)
     else:
