@@ -37,3 +37,30 @@ __all__ = list(_functional_all) + [
     "save_model", "load_model", "Model",
     "plot_costs", "plot_mislabeled_images", "print_mislabeled_images",
 ]
+
+# The course's second part (initialization, regularization, optimization).
+from dnn.activations import leaky_relu, leaky_relu_backward, softmax, softmax_backward, tanh, tanh_backward
+from dnn.course_model import model
+from dnn.dropout import dropout_mask, dropout_uniform
+from dnn.initializers import (initialize_parameters_glorot, initialize_parameters_he, initialize_parameters_random,
+                              initialize_parameters_xavier, initialize_parameters_zeros)
+from dnn.losses import class_indices, compute_cost_with_regularization, labels_one_hot, softmax_cost
+from dnn.minibatch import random_mini_batches
+from dnn.optimizers import (initialize_adam, initialize_rmsprop, initialize_velocity, schedule_lr_decay,
+                            update_lr, update_parameters_with_adam, update_parameters_with_gd,
+                            update_parameters_with_momentum, update_parameters_with_rmsprop)
+from dnn import network  # noqa: F401  (L_model_forward/L_model_backward/predict with the new keywords)
+
+from dnn.reference import COURSE2 as _course2_names  # the same names as the reference's second part
+
+__all__ += list(_course2_names)
+
+# scikit-learn estimators (dnn.estimators), imported on first use: scikit-learn is optional (dnn[sklearn]).
+_ESTIMATORS = ("DNNClassifier", "DNNRegressor")
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        from dnn import estimators
+        return getattr(estimators, name)
+    raise AttributeError("module 'dnn' has no attribute %r" % (name,))

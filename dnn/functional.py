@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from dnn import _kernels, _products
+from dnn import _kernels, _products, _rng
 from dnn import _validation as v
 from dnn import reference
 from dnn.reference import INIT_RECIPES
@@ -111,31 +111,41 @@ def _init_options(init, seed, dtype):
 
 
 def initialize_parameters_deep(layer_dims: Sequence[int], *, init: str = "app-utils",
-                               seed: Optional[int] = None, dtype: DTypeLike = np.float64) -> Parameters:
+                               seed: Optional[int] = None, dtype: DTypeLike = np.float64,
+                               random_state: Any = None) -> Parameters:
     """Parameters of an L-layer network: ``W_l`` ``(n_l, n_{l-1})``, ``b_l`` zeros ``(n_l, 1)``.
 
     ``init`` names a recipe of ``INIT_RECIPES`` (default: the course's
     application utilities, seed 1, ``randn / sqrt(n_{l-1})``); ``seed``
     overrides the recipe's seed. Seeds NumPy's global random state, as the
-    course does; the values are the reference's to the bit.
+    course does, under the lock the models take (``dnn._rng``); the values
+    are the reference's to the bit. ``random_state`` (an int or a
+    ``numpy.random.Generator``) draws from it instead and leaves the global
+    state alone.
     """
     init, seed, dtype = _init_options(init, seed, dtype)
     dims = v.layer_sizes(layer_dims, "layer_dims")
-    return reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+    return _rng.initial_parameters(dims, init, seed, dtype,
+                                   _rng.check_random_state(random_state, seed))
 
 
 def initialize_parameters(n_x: int, n_h: int, n_y: int, *, init: str = "article",
-                          seed: Optional[int] = None, dtype: DTypeLike = np.float64) -> Parameters:
+                          seed: Optional[int] = None, dtype: DTypeLike = np.float64,
+                          random_state: Any = None) -> Parameters:
     """Parameters of the 2-layer network (seed 1, ``randn * 0.01`` by default)."""
     init, seed, dtype = _init_options(init, seed, dtype)
     n_x, n_h, n_y = (v.count(n, name, minimum=1) for n, name in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
-    return reference.initialize_parameters(n_x, n_h, n_y, init=init, seed=seed, dtype=dtype)
+    dims = v.layer_sizes([n_x, n_h, n_y], "(n_x, n_h, n_y)")
+    return _rng.initial_parameters(dims, init, seed, dtype,
+                                   _rng.check_random_state(random_state, seed))
 
 
 def init_parameters_L(layer_dims: Sequence[int], *, init: str = "article",
-                      seed: Optional[int] = None, dtype: DTypeLike = np.float64) -> Parameters:
+                      seed: Optional[int] = None, dtype: DTypeLike = np.float64,
+                      random_state: Any = None) -> Parameters:
     """The first article's initialization: seed 1, ``randn * 0.01``."""
-    return initialize_parameters_deep(layer_dims, init=init, seed=seed, dtype=dtype)
+    return initialize_parameters_deep(layer_dims, init=init, seed=seed, dtype=dtype,
+                                      random_state=random_state)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""``model``: the optimization notebook's training function, for L layers.
+
+``model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64,
+beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8, num_epochs=5000,
+print_cost=True, decay=None, decay_rate=1)`` as the course, plus the second
+part's keywords (``lambd``, ``keep_prob``, ``hidden_activation``, ``output``)
+and dnn's (``init``, ``seed``, ``dtype``, ``return_costs``, ``cost_every``).
+It checks its input once, then runs the reference's loop over dnn's NumPy
+functions (``dnn.minibatch``, ``dnn.network``, ``dnn.optimizers``): a Python
+loop, one mini-batch at a time, allocating as the course does. The compiled
+loop (optimizer state and dropout masks in a preallocated workspace, nothing
+allocated per iteration) is to come and will keep these numbers.
+"""
+
+import numpy as np
+
+from dnn import _course2_validation as c
+from dnn import _validation as v
+from dnn import initializers, losses, minibatch, network, optimizers
+from dnn.functional import initialize_parameters_deep
+from dnn.reference import INIT_RECIPES
+
+__all__ = ["model"]
+
+#: The course prints the cost every this many epochs.
+PRINT_EVERY = 1000
+
+
+def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon,
+             num_epochs, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init, seed, dtype,
+             cost_every):
+    opts = dict(
+        optimizer=c.choice(optimizer, "optimizer", c.OPTIMIZERS),
+        learning_rate=c.scalar_in(learning_rate, "learning_rate", 0.0, np.inf, low_open=True),
+        mini_batch_size=v.count(mini_batch_size, "mini_batch_size", minimum=1),
+        beta=c.scalar_in(beta, "beta", 0.0, 1.0),
+        beta1=c.scalar_in(beta1, "beta1", 0.0, 1.0, high_open=True),
+        beta2=c.scalar_in(beta2, "beta2", 0.0, 1.0, high_open=True),
+        epsilon=c.scalar_in(epsilon, "epsilon", 0.0, np.inf, low_open=True),
+        num_epochs=v.count(num_epochs, "num_epochs"),
+        decay_rate=c.scalar_in(decay_rate, "decay_rate", 0.0, np.inf),
+        lambd=c.scalar_in(lambd, "lambd", 0.0, np.inf),
+        hidden=c.choice(hidden_activation, "hidden_activation", c.HIDDEN_ACTIVATIONS),
+        seed=v.seed_value(seed),
+        cost_every=v.count(cost_every, "cost_every"),
+    )
+    if decay is not None and not callable(decay):
+        raise TypeError("decay must be None or a function (learning_rate0, epoch_num, decay_rate), "
+                        "such as dnn.update_lr, got %s" % type(decay).__name__)
+    if init is not None:
+        v.init_recipe(init, INIT_RECIPES)
+    dims = v.layer_sizes(layers_dims, "layers_dims")
+    opts["output"] = c.output_kind(output, dims[-1], "layers_dims[-1]")
+    opts["keep"] = c.keep_probs(keep_prob, len(dims) - 1)
+    X = v.as_real_array(X, "X")
+    dtype = v.float_dtype(dtype) if dtype is not None else (
+        np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
+    X = v.as_float_array(X, "X", dtype)
+    if X.shape[0] != dims[0]:
+        raise ValueError("X must have %d rows (layers_dims[0] features), got shape %s" % (dims[0], X.shape))
+    m = X.shape[1]
+    if opts["output"] == "sigmoid":
+        Y = v.labels_row(Y, "Y", m, dtype)
+    else:
+        Y = c.class_labels(Y, "Y", dims[-1], m, dtype)
+    return X, Y, dims, dtype, opts
+
+
+def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64, beta=0.9,
+          beta1=0.9, beta2=0.999, epsilon=1e-8, num_epochs=5000, print_cost=True, decay=None, decay_rate=1,
+          *, lambd=0.0, keep_prob=1.0, hidden_activation="relu", output=None, init=None, seed=None,
+          dtype=None, return_costs=False, cost_every=100):
+    """Train an L-layer network with mini-batches and ``optimizer`` (``"gd"``,
+    ``"momentum"``, ``"rmsprop"`` or ``"adam"``), as the course's ``model``.
+
+    X ``(n_x, m)``; Y ``(1, m)`` 0/1 labels for a sigmoid output, class
+    indices or one-hot ``(K, m)`` for softmax (the default when
+    ``layers_dims[-1] > 1``). As the course: He initialization with seed 3
+    (``init`` names a recipe of ``dnn.reference.INIT_RECIPES`` instead),
+    epoch i shuffled by ``random_mini_batches(X, Y, mini_batch_size, 11 + i)``
+    (with ``seed`` s: s + 1 + i; s also seeds the initialization and the
+    dropout masks, whose ``iteration`` counts mini-batch steps from 0), Adam's
+    ``t`` counting steps from 1, ``learning_rate = decay(learning_rate0, i,
+    decay_rate)`` after epoch i (e.g. ``decay=dnn.update_lr``); RMSprop uses
+    ``beta2`` and ``epsilon``. An epoch's cost is the sum of its examples'
+    losses (plus ``lambd / 2 * sum(W^2)`` per mini-batch) over m, computed
+    stably from ``Z_L``; printed every 1000 epochs, recorded every
+    ``cost_every``. Returns ``parameters``, or ``(parameters, costs)``.
+
+    For now a Python loop over dnn's NumPy functions; the compiled loop is to
+    come (same numbers, nothing allocated per iteration).
+    """
+    X, Y, dims, dtype, o = _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1,
+                                    beta2, epsilon, num_epochs, decay, decay_rate, lambd, keep_prob,
+                                    hidden_activation, output, init, seed, dtype, cost_every)
+    seed = o["seed"]
+    if init is None:
+        parameters = initializers.initialize_parameters_he(dims, seed=3 if seed is None else seed, dtype=dtype)
+    else:
+        parameters = initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+    L = len(dims) - 1
+    keys = [key for l in range(1, L + 1) for key in ("W%d" % l, "b%d" % l)]
+    if o["optimizer"] in ("momentum", "adam"):
+        vel = optimizers._zeros(parameters, keys)
+    if o["optimizer"] in ("rmsprop", "adam"):
+        s = optimizers._zeros(parameters, keys)
+    learning_rate = learning_rate0 = o["learning_rate"]
+    loss_sum = losses._sigmoid_loss_sum if o["output"] == "sigmoid" else losses._softmax_loss_sum
+    shuffle_seed = 10 if seed is None else seed
+    dropout_seed = 0 if seed is None else seed
+    m = X.shape[1]
+    costs = []
+    t = step = 0
+    for i in range(o["num_epochs"]):
+        shuffle_seed += 1
+        cost_total = 0.0
+        for batch_X, batch_Y in minibatch._mini_batches(X, Y, o["mini_batch_size"], shuffle_seed):
+            layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
+            AL, caches = network._forward(batch_X, layers, o["hidden"], o["output"], o["keep"], dropout_seed, step)
+            cost_total += float(loss_sum(caches[-1][1], batch_Y))
+            if o["lambd"]:
+                cost_total += o["lambd"] / 2 * sum(float(np.sum(np.square(W))) for W, _ in layers)
+            grads = network._backward(AL, batch_Y, caches, o["lambd"], o["keep"], o["hidden"], with_dA0=False)
+            step += 1
+            if o["optimizer"] == "gd":
+                parameters = optimizers._gd(parameters, grads, learning_rate, keys)
+            elif o["optimizer"] == "momentum":
+                parameters, vel = optimizers._momentum(parameters, grads, vel, o["beta"], learning_rate, keys)
+            elif o["optimizer"] == "rmsprop":
+                parameters, s = optimizers._rmsprop(parameters, grads, s, o["beta2"], learning_rate, o["epsilon"],
+                                                    keys)
+            else:
+                t += 1
+                parameters, vel, s, _, _ = optimizers._adam(parameters, grads, vel, s, t, learning_rate, o["beta1"],
+                                                            o["beta2"], o["epsilon"], keys)
+        cost_avg = cost_total / m
+        if decay is not None:
+            learning_rate = c.scalar_in(decay(learning_rate0, i, o["decay_rate"]), "the learning rate decay returned",
+                                        0.0, np.inf, low_open=True)
+        if print_cost and i % PRINT_EVERY == 0:
+            print("Cost after epoch %i: %f" % (i, cost_avg))
+            if decay is not None:
+                print("learning rate after epoch %i: %f" % (i, learning_rate))
+        if o["cost_every"] and i % o["cost_every"] == 0:
+            costs.append(cost_avg)
+    return (parameters, costs) if return_costs else parameters

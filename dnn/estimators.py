@@ -1,0 +1,487 @@
+"""scikit-learn estimators: ``DNNClassifier`` and ``DNNRegressor``.
+
+Drop-ins for ``MLPClassifier`` / ``MLPRegressor``: the same parameter names
+and meanings wherever the concept is the same, the same fitted attributes
+(``coefs_[i]`` is ``(n_in, n_out)``), ``fit``, ``partial_fit``, ``predict``,
+``predict_proba``, ``predict_log_proba``, ``decision_function``, ``score``.
+Training runs through one engine function, ``dnn._engine.fit_epochs``; the
+estimators validate, encode labels, keep the schedules, early stopping and
+fitted attributes, and never look at how an epoch is computed.
+
+Outputs: two classes train the course's sigmoid network (one output unit,
+binary cross-entropy), more classes a softmax one (categorical
+cross-entropy); ``DNNRegressor`` an identity output with the squared error
+``(1/(2m)) sum ||y - a||^2``. Differences from scikit-learn's MLP, by
+design: ``activation`` is ``"relu"``, ``"tanh"`` or ``"leaky_relu"``;
+``solver`` ``"adam"`` (the course's Adam, whose epsilon is added to the
+bias-corrected ``sqrt(s)``), ``"sgd"`` (scikit-learn's momentum and
+Nesterov), or ``"gd"`` (full batch, the course's gradient descent; the
+learning-rate schedules apply to it as to ``"sgd"``); no ``"lbfgs"``;
+``init`` picks the weights' distribution (``"glorot_uniform"``, as
+scikit-learn, by default); ``keep_prob`` adds inverted dropout to the hidden
+layers; ``dtype`` (None: float32 when X is float32, else float64).
+``early_stopping`` copies the training and validation parts it splits off;
+no other copy of a C-contiguous float32/float64 X is made (see
+``dnn._engine``).
+
+Randomness comes only from ``random_state`` (``check_random_state``):
+initial weights, shuffles, the validation split and the dropout seed; NumPy's
+global state is not touched when it is given.
+
+scikit-learn is an optional dependency (``pip install "dnn[sklearn]"``);
+``import dnn`` works without it.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets, \
+        type_of_target
+    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError("dnn.DNNClassifier and dnn.DNNRegressor need scikit-learn >= 1.6: "
+                      "pip install \"dnn[sklearn]\" (%s)" % exc) from exc
+
+from dnn import _engine
+
+__all__ = ["DNNClassifier", "DNNRegressor"]
+
+_ACTIVATIONS = ("relu", "tanh", "leaky_relu")
+_SOLVERS = ("adam", "sgd", "gd")
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+_INITS = ("glorot_uniform", "glorot", "he", "xavier")
+_OUT_NAMES = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
+
+
+def initial_parameters(dims, init, rng, dtype):
+    """Weights ``W_l`` ``(n_l, n_{l-1})`` and zero biases, drawn in float64 from ``rng``, cast to ``dtype``.
+
+    ``glorot_uniform``: U(-r, r), r = sqrt(6 / (n_{l-1} + n_l)) (scikit-learn's;
+    biases drawn alike, as there); ``glorot``: N(0, 2 / (n_{l-1} + n_l));
+    ``he``: N(0, 2 / n_{l-1}); ``xavier``: N(0, 1 / n_{l-1}).
+    """
+    parameters = {}
+    for l in range(1, len(dims)):
+        n_prev, n = dims[l - 1], dims[l]
+        if init == "glorot_uniform":
+            bound = np.sqrt(6.0 / (n_prev + n))
+            W = rng.uniform(-bound, bound, (n, n_prev))
+            b = rng.uniform(-bound, bound, (n, 1))
+        else:
+            scale = {"glorot": np.sqrt(2.0 / (n_prev + n)), "he": np.sqrt(2.0 / n_prev),
+                     "xavier": np.sqrt(1.0 / n_prev)}[init]
+            W = rng.standard_normal((n, n_prev)) * scale
+            b = np.zeros((n, 1))
+        parameters["W%d" % l] = W.astype(dtype)
+        parameters["b%d" % l] = b.astype(dtype)
+    return parameters
+
+
+def _is_int(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+class _BaseDNN(BaseEstimator):
+    """What the classifier and the regressor share: validation, the epochs' bookkeeping, attributes."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, dtype=None, keep_prob=1.0, init="glorot_uniform"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.keep_prob = keep_prob
+        self.init = init
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_hyperparameters(self):
+        def bad(name, expected):
+            raise ValueError("%s must be %s, got %r" % (name, expected, getattr(self, name)))
+
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if _is_int(sizes) else sizes
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            bad("hidden_layer_sizes", "a sequence of positive ints")
+        if not all(_is_int(s) and s > 0 for s in sizes):
+            bad("hidden_layer_sizes", "a sequence of positive ints")
+        for name, allowed in (("activation", _ACTIVATIONS), ("solver", _SOLVERS), ("learning_rate", _SCHEDULES),
+                              ("init", _INITS)):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
+                bad(name, "one of " + ", ".join(map(repr, allowed)))
+        for name, low, high, low_open, high_open in (
+                ("alpha", 0, np.inf, False, True), ("learning_rate_init", 0, np.inf, True, True),
+                ("power_t", 0, np.inf, False, True), ("tol", 0, np.inf, False, True),
+                ("momentum", 0, 1, False, False), ("validation_fraction", 0, 1, True, True),
+                ("beta_1", 0, 1, False, True), ("beta_2", 0, 1, False, True), ("epsilon", 0, np.inf, True, True)):
+            x = getattr(self, name)
+            if not _is_real(x) or not (low < x if low_open else low <= x) or not (x < high if high_open else x <= high):
+                bad(name, "a number in %s%g, %g%s" % ("(" if low_open else "[", low, high, ")" if high_open else "]"))
+        for name in ("max_iter", "n_iter_no_change"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                bad(name, "an int >= 1")
+        if not (self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1)):
+            bad("batch_size", "'auto' or an int >= 1")
+        keep = self.keep_prob
+        keep = [keep] * len(sizes) if _is_real(keep) else keep
+        try:
+            keep = [float(k) for k in keep]
+        except (TypeError, ValueError):
+            bad("keep_prob", "a number in (0, 1] or one per hidden layer")
+        if len(keep) != len(sizes) or not all(0 < k <= 1 for k in keep):
+            bad("keep_prob", "a number in (0, 1] or one per hidden layer (%d)" % len(sizes))
+        if self.dtype is not None and np.dtype(self.dtype) not in (np.float32, np.float64):
+            bad("dtype", "None, float32 or float64")
+        return sizes, keep
+
+    def _opts(self, keep, output, m):
+        batch = min(200, m) if self.batch_size == "auto" else self.batch_size
+        if self.batch_size != "auto" and self.batch_size > m and self.solver != "gd":
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+        return dict(solver=self.solver, hidden=self.activation, output=output, alpha=float(self.alpha), keep=keep,
+                    batch_size=min(batch, m), shuffle=bool(self.shuffle), momentum=float(self.momentum),
+                    nesterovs_momentum=bool(self.nesterovs_momentum), beta_1=float(self.beta_1),
+                    beta_2=float(self.beta_2), epsilon=float(self.epsilon))
+
+    def _train_dtype(self, X):
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return np.dtype(np.float32) if getattr(X, "dtype", None) == np.float32 else np.dtype(np.float64)
+
+    def _validate_X(self, X, reset, dtype=None):
+        dtype = dtype or self._dtype
+        return validate_data(self, X, reset=reset, dtype=dtype, order="C")
+
+    # --------------------------------------------------------- the fitted net
+
+    @property
+    def _parameters(self):
+        """The network in the course's layout, views of ``coefs_``/``intercepts_`` (no copy)."""
+        p = {}
+        for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_), start=1):
+            p["W%d" % l], p["b%d" % l] = W.T, b.reshape(-1, 1)
+        return p
+
+    def _store(self, parameters):
+        L = len(parameters) // 2
+        # Transposed views of the course's C-contiguous W_l: coefs_[i] is (n_in, n_out), F-contiguous.
+        self.coefs_ = [parameters["W%d" % l].T for l in range(1, L + 1)]
+        self.intercepts_ = [parameters["b%d" % l].reshape(-1) for l in range(1, L + 1)]
+
+    def _forward(self, X):
+        return _engine.forward_output(self._parameters, X, self.activation, self._output)
+
+    # ---------------------------------------------------------- the training
+
+    def _fit(self, X, Y, incremental, first):
+        """Train on X ``(m, n)`` and encoded targets Y ``(m, K)`` (both of ``self._dtype``, C-contiguous)."""
+        sizes, keep = self._hidden_sizes, self._keep
+        m = X.shape[0]
+        rng = self._rng
+        dims = [X.shape[1]] + sizes + [Y.shape[1]]
+        opts = self._opts(keep, self._output, m)
+        if first:
+            parameters = initial_parameters(dims, self.init, rng, self._dtype)
+            self._new_run(parameters, opts, incremental, rng.randint(2 ** 31))
+        else:
+            parameters = {k: np.ascontiguousarray(a) for k, a in self._parameters.items()}
+            if self.early_stopping and not incremental and self.validation_scores_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if self.early_stopping and not incremental:
+            stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
+                Y[:, 0] if self._output == "sigmoid" else None)
+            X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rng, test_size=self.validation_fraction,
+                                                  stratify=stratify)
+            X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+            if X.shape[0] < 2 or X_val.shape[0] < 2:
+                raise ValueError("The training or validation set is too small for early_stopping "
+                                 "(validation_fraction=%r of %d samples)" % (self.validation_fraction, m))
+            best = [None]
+        m_train = X.shape[0]
+
+        def epoch_end(loss):
+            self.n_iter_ += 1
+            self.t_ += m_train
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
+            if self.early_stopping and not incremental:
+                score = self._score_encoded(parameters, X_val, Y_val)
+                self.validation_scores_.append(score)
+                if self.verbose:
+                    print("Validation score: %f" % score)
+                self._no_improvement_count = (self._no_improvement_count + 1
+                                              if score < self.best_validation_score_ + self.tol else 0)
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best[0] = {k: a.copy() for k, a in parameters.items()}
+            else:
+                self._no_improvement_count = (self._no_improvement_count + 1
+                                              if loss > self.best_loss_ - self.tol else 0)
+                self.best_loss_ = min(self.best_loss_, loss)
+            if self.learning_rate == "invscaling" and self.solver != "adam":
+                self._state["learning_rate"] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = ("Validation score did not improve more than tol=%f" if self.early_stopping and not incremental
+                        else "Training loss did not improve more than tol=%f") % self.tol
+                what += " for %d consecutive epochs." % self.n_iter_no_change
+                if self.learning_rate == "adaptive" and self.solver != "adam" and self._state["learning_rate"] > 1e-6:
+                    self._state["learning_rate"] /= 5.0
+                    self._no_improvement_count = 0
+                    if self.verbose:
+                        print(what + " Setting learning rate to %f" % self._state["learning_rate"])
+                    return True
+                if self.verbose:
+                    print(what + " Stopping.")
+                return False
+            return True
+
+        n_epochs = 1 if incremental else self.max_iter
+        ran = len(_engine.fit_epochs(parameters, self._state, X, Y, opts, n_epochs, rng, epoch_end))
+        # (This call's epochs: a warm-started fit that runs out of max_iter warns too.)
+        if not incremental and ran == self.max_iter and self._no_improvement_count <= self.n_iter_no_change:
+            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
+                          "converged yet." % self.max_iter, ConvergenceWarning)
+        if self.early_stopping and not incremental and best[0] is not None:
+            parameters = best[0]
+        self._store(parameters)
+        return self
+
+    def _new_run(self, parameters, opts, incremental, dropout_seed):
+        """Fresh bookkeeping and optimizer state for the network ``parameters``."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping and not incremental:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        L = len(parameters) // 2
+        self.n_layers_ = L + 1
+        self.n_outputs_ = parameters["W%d" % L].shape[0]
+        self.out_activation_ = _OUT_NAMES[self._output]
+        self._state = _engine.new_state(parameters, opts, dropout_seed)
+        self._state["learning_rate"] = float(self.learning_rate_init)
+
+    def _start(self, X, y, incremental, classes=None):
+        """Validate, encode, and decide whether this call starts a new network."""
+        sizes, keep = self._check_hyperparameters()
+        first = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
+        if first:
+            self._dtype = self._train_dtype(X)
+        X, y = validate_data(self, X, y, reset=first, dtype=self._dtype, order="C",
+                             multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        if first:
+            self._hidden_sizes, self._keep = sizes, keep
+            self._rng = check_random_state(self.random_state)
+        elif list(sizes) != self._hidden_sizes:
+            raise ValueError("hidden_layer_sizes changed from %r to %r since the network was fitted; fit anew "
+                             "(warm_start=False) to change the network" % (self._hidden_sizes, list(sizes)))
+        else:
+            self._keep = keep
+        Y = self._encode(y, first, incremental, classes)
+        return self._fit(X, Y, incremental, first)
+
+    def fit(self, X, y):
+        """Train for up to ``max_iter`` epochs (from the fitted network when ``warm_start``); returns self."""
+        return self._start(X, y, incremental=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class DNNClassifier(ClassifierMixin, _BaseDNN):
+    """A dense network classifier, ``MLPClassifier``'s drop-in (see the module's docstring)."""
+
+    _is_classifier = True
+    _multi_output = False
+
+    def _encode(self, y, first, incremental, classes):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if incremental:
+            if _check_partial_fit_first_call(self, classes) or first:
+                classes = self.classes_
+        elif first:
+            self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError("DNNClassifier needs samples of at least 2 classes, got 1 class: %r" % (self.classes_[0],))
+        idx = np.searchsorted(self.classes_, y)
+        idx[idx >= len(self.classes_)] = 0
+        unseen = self.classes_[idx] != y
+        if np.any(unseen):
+            raise ValueError("y holds labels not in classes_ %r: %r" % (list(self.classes_), np.unique(y[unseen])[:5]))
+        if not first and len(self.classes_) != (self.n_outputs_ if self.n_outputs_ > 1 else 2):
+            raise ValueError("the classes changed since the network was fitted")
+        K = len(self.classes_)
+        if K == 2:
+            self._output = "sigmoid"
+            return idx.astype(self._dtype).reshape(-1, 1)
+        self._output = "softmax"
+        Y = np.zeros((len(y), K), dtype=self._dtype)
+        Y[np.arange(len(y)), idx] = 1
+        return Y
+
+    def save_model(self, path, *, metadata=None):
+        """Write the network with ``dnn.save_model`` (the safe ``.npz`` format); ``load_model`` reads it.
+
+        Model files (format version 1) hold ReLU networks with one sigmoid
+        output: a two-class classifier with ``activation="relu"``. Others
+        raise ``ValueError``; pickle the estimator (``joblib.dump``) for them
+        until the format carries the activations and output kinds.
+        """
+        check_is_fitted(self)
+        if self._output != "sigmoid" or self.activation != "relu":
+            raise ValueError("dnn model files (format version 1) hold ReLU networks with a sigmoid output (two "
+                             "classes); this one has activation=%r and a %s output: not yet supported, pickle the "
+                             "estimator instead" % (self.activation, self._output))
+        from dnn.model_io import save_model
+        meta = {"estimator": type(self).__name__, "n_iter": int(self.n_iter_), "loss": float(self.loss_)}
+        meta.update(metadata or {})
+        save_model(path, {k: np.ascontiguousarray(a) for k, a in self._parameters.items()},
+                   classes=tuple(str(c) for c in self.classes_), metadata=meta)
+
+    @classmethod
+    def from_model(cls, model, *, random_state=None):
+        """A fitted ``DNNClassifier`` from ``dnn.load_model``'s ``Model``: it predicts, and
+        ``partial_fit`` trains on from the file's weights (with a fresh optimizer state).
+
+        ``classes_`` are the file's class names (strings); the hyperparameters
+        are the defaults but ``hidden_layer_sizes``, ``activation``, ``dtype``
+        and ``random_state``.
+        """
+        est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype,
+                  random_state=random_state)
+        parameters = {k: np.array(a) for k, a in model.parameters.items()}
+        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", np.array(model.classes)
+        est.n_features_in_ = model.layer_dims[0]
+        est._hidden_sizes, est._keep = list(model.layer_dims[1:-1]), [1.0] * (len(model.layer_dims) - 2)
+        est._rng = check_random_state(random_state)
+        est._new_run(parameters, est._opts(est._keep, "sigmoid", 1), True, est._rng.randint(2 ** 31))
+        est._store(parameters)
+        return est
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y) (no early-stopping split, as scikit-learn); ``classes``, every
+        label, is required on the first call."""
+        return self._start(X, y, incremental=True, classes=classes)
+
+    def _score_encoded(self, parameters, X, Y):
+        _, AL = _engine.forward_output(parameters, X, self.activation, self._output)
+        if self._output == "sigmoid":
+            return float(np.mean((AL[0] > 0.5) == (Y[:, 0] > 0.5)))
+        return float(np.mean(AL.argmax(axis=0) == Y.argmax(axis=1)))
+
+    def decision_function(self, X):
+        """The output layer's ``Z``: ``(m,)`` for two classes (the logit of ``classes_[1]``), else ``(m, K)``."""
+        check_is_fitted(self)
+        Z, _ = self._forward(self._validate_X(X, reset=False))
+        return Z[0].copy() if self._output == "sigmoid" else Z.T.copy()
+
+    def predict_proba(self, X):
+        """Class probabilities ``(m, n_classes)``, columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        _, AL = self._forward(self._validate_X(X, reset=False))
+        if self._output == "sigmoid":
+            p = AL[0]
+            return np.column_stack((1 - p, p))
+        return np.ascontiguousarray(AL.T)
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``, computed stably from ``Z`` (log-sigmoid or log-softmax)."""
+        check_is_fitted(self)
+        Z, _ = self._forward(self._validate_X(X, reset=False))
+        if self._output == "sigmoid":
+            z = Z[0]
+            return np.column_stack((-np.logaddexp(0, z), -np.logaddexp(0, -z)))
+        Z = Z - Z.max(axis=0, keepdims=True)
+        Z -= np.log(np.exp(Z).sum(axis=0, keepdims=True))
+        return np.ascontiguousarray(Z.T)
+
+    def predict(self, X):
+        """Labels from ``classes_``: output > 0.5 for two classes, the argmax for more."""
+        check_is_fitted(self)
+        _, AL = self._forward(self._validate_X(X, reset=False))
+        idx = (AL[0] > 0.5).astype(np.intp) if self._output == "sigmoid" else AL.argmax(axis=0)
+        return self.classes_[idx]
+
+
+class DNNRegressor(RegressorMixin, _BaseDNN):
+    """A dense network regressor with an identity output and the squared error, ``MLPRegressor``'s drop-in."""
+
+    _is_classifier = False
+    _multi_output = True
+    _output = "identity"
+
+    def _encode(self, y, first, incremental, classes):
+        y = np.asarray(y)
+        self._y_1d = y.ndim == 1 if first else self._y_1d
+        Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
+        if not first and Y.shape[1] != self.n_outputs_:
+            raise ValueError("y has %d outputs, the fitted network %d" % (Y.shape[1], self.n_outputs_))
+        return Y
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), from the fitted network if there is one."""
+        return self._start(X, y, incremental=True)
+
+    def _score_encoded(self, parameters, X, Y):
+        _, AL = _engine.forward_output(parameters, X, self.activation, self._output)
+        resid = ((Y - AL.T) ** 2).sum(axis=0)
+        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        r2 = np.where(total > 0, 1 - resid / np.where(total > 0, total, 1), 0.0)
+        return float(np.mean(r2))
+
+    def predict(self, X):
+        """Predictions ``(m,)`` for a 1-D target, else ``(m, n_outputs)``."""
+        check_is_fitted(self)
+        _, AL = self._forward(self._validate_X(X, reset=False))
+        return AL[0].copy() if self._y_1d else np.ascontiguousarray(AL.T)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

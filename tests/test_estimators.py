@@ -1,0 +1,396 @@
+"""DNNClassifier / DNNRegressor: agreement with dnn.reference's loop, attributes, pickling,
+model files, labels and inputs, the README's Pipeline + GridSearchCV example."""
+import pickle
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn[sklearn]\")")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils import check_random_state  # noqa: E402
+
+import dnn  # noqa: E402
+from dnn import reference as ref  # noqa: E402
+from dnn.estimators import DNNClassifier, DNNRegressor, initial_parameters  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _data(rng, m=53, n=5, K=2, dtype=np.float64):
+    X = rng.standard_normal((m, n)).astype(dtype)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) if K == 2 else np.argmax(X[:, :K], axis=1)
+    return X, y
+
+
+def _reference_fit(X, Y, dims, opts, epochs, batch, seed, output, dtype):
+    """The course's loop in dnn.reference with the reference's optimizers and dropout masks.
+
+    The estimator's draws from random_state, in order: the initial weights, the dropout seed,
+    then (shuffle=True) one permutation per epoch. Y: (K, m). Returns (parameters, epoch costs)."""
+    rng = check_random_state(seed)
+    params = initial_parameters(dims, opts["init"], rng, dtype)
+    dropout_seed = rng.randint(2 ** 31)
+    keep, step = opts["keep_prob"], 0
+    solver, lr, alpha = opts["solver"], opts["learning_rate_init"], opts["alpha"]
+    if solver == "adam":
+        v, s = ref.initialize_adam(params)
+    if solver == "sgd":
+        v = ref.initialize_velocity(params)
+        assert not opts["nesterovs_momentum"]
+    m, L, t, costs = X.shape[1], len(dims) - 1, 0, []
+    for _ in range(epochs):
+        total = 0.0
+        order = rng.permutation(m) if opts["shuffle"] and batch < m else np.arange(m)
+        for start in range(0, m, batch):
+            bX, bY = X[:, order[start:start + batch]], Y[:, order[start:start + batch]]
+            AL, caches = ref.L_model_forward(bX, params, hidden_activation=opts["activation"], output=output,
+                                             keep_prob=keep, seed=dropout_seed, iteration=step)
+            step += 1
+            if output == "identity":
+                total += float(ref.squared_error_cost(AL, bY)) * bX.shape[1]
+            else:
+                total += float(ref._cost_total(AL, caches[-1][1], bY, output))
+            total += alpha / 2 * sum(float(np.sum(np.square(params["W%d" % l]))) for l in range(1, L + 1))
+            grads = ref.L_model_backward(AL, bY, caches, lambd=alpha, output=output, keep_prob=keep,
+                                         hidden_activation=opts["activation"])
+            if solver == "adam":
+                t += 1
+                params, v, s, _, _ = ref.update_parameters_with_adam(params, grads, v, s, t, lr, 0.9, 0.999, 1e-8)
+            elif solver == "sgd":
+                # scikit-learn's momentum with rate lr is the course's with beta and rate lr / (1 - beta).
+                beta = opts["momentum"]
+                params, v = ref.update_parameters_with_momentum(params, grads, v, beta, lr / (1 - beta))
+            else:
+                params = ref.update_parameters_with_gd(params, grads, lr)
+        costs.append(total / m)
+    return params, costs
+
+
+CASES = [
+    # (estimator kwargs, K or "reg")
+    (dict(solver="adam", learning_rate_init=0.01, alpha=0.01, batch_size=16), 2),
+    (dict(solver="adam", learning_rate_init=0.01, alpha=0.0, batch_size=20, activation="tanh"), 3),
+    (dict(solver="sgd", learning_rate_init=0.05, momentum=0.9, nesterovs_momentum=False, alpha=0.001,
+          batch_size=10, activation="leaky_relu", init="he"), 3),
+    (dict(solver="gd", learning_rate_init=0.1, alpha=0.1), 2),
+    (dict(solver="adam", learning_rate_init=0.01, alpha=0.01, batch_size=16), "reg"),
+    (dict(solver="sgd", learning_rate_init=0.01, momentum=0.5, nesterovs_momentum=False, batch_size=25), "reg"),
+    # Shuffled epochs and dropout: the estimator's permutations and masks, replayed.
+    (dict(solver="adam", learning_rate_init=0.01, batch_size=16, shuffle=True, keep_prob=0.7), 3),
+    (dict(solver="sgd", learning_rate_init=0.05, momentum=0.9, nesterovs_momentum=False, batch_size=10,
+          shuffle=True, keep_prob=[0.6, 0.9]), 2),
+    (dict(solver="gd", learning_rate_init=0.1, keep_prob=0.8), "reg"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kwargs,K", CASES)
+def test_first_epochs_equal_the_reference_loop(kwargs, K, dtype, rng):
+    X, y = _data(rng, K=2 if K == "reg" else K, dtype=dtype)
+    epochs, sizes = 4, (7, 4)
+    if K == "reg":
+        y = (X[:, :2] @ np.array([1.5, -2.0]) + 0.3).astype(dtype)
+        est = DNNRegressor(sizes, max_iter=epochs, random_state=5, **{"shuffle": False, **kwargs}).fit(X, y)
+        Y, output, K_out = y.reshape(1, -1), "identity", 1
+    else:
+        est = DNNClassifier(sizes, max_iter=epochs, random_state=5, **{"shuffle": False, **kwargs}).fit(X, y)
+        output, K_out = ("sigmoid", 1) if K == 2 else ("softmax", K)
+        Y = y.reshape(1, -1).astype(dtype) if K == 2 else np.eye(K, dtype=dtype)[:, y]
+    dims = [X.shape[1], *sizes, K_out]
+    opts = est.get_params()  # the defaults too (alpha=1e-4)
+    batch = X.shape[0] if kwargs["solver"] == "gd" else kwargs["batch_size"]
+    params, costs = _reference_fit(np.ascontiguousarray(X.T), Y, dims, opts, epochs, batch, 5, output, dtype)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-4, atol=1e-5)
+    for l, (W, b) in enumerate(zip(est.coefs_, est.intercepts_), start=1):
+        assert W.dtype == dtype and W.shape == (dims[l - 1], dims[l])
+        np.testing.assert_allclose(W, params["W%d" % l].T, **tol)
+        np.testing.assert_allclose(b, params["b%d" % l][:, 0], **tol)
+    np.testing.assert_allclose(est.loss_curve_, costs, **tol)
+    assert est.n_iter_ == epochs and est.t_ == epochs * X.shape[0]
+    # And the network did learn: later epochs' loss below the first's.
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+
+
+def test_nesterov_is_scikit_learns(rng):
+    """Nesterov's step against scikit-learn's own SGDOptimizer on the same gradients."""
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+    from dnn import optimizers
+    W = rng.standard_normal((3, 4))
+    b = rng.standard_normal((3, 1))
+    params = {"W1": W.copy(), "b1": b.copy()}
+    mine = {"W1": W.copy(), "b1": b.copy()}
+    sk = SGDOptimizer([params["W1"], params["b1"]], learning_rate_init=0.1, momentum=0.8, nesterov=True)
+    vel = optimizers._zeros(mine, ["W1", "b1"])
+    for _ in range(3):
+        g = {"dW1": rng.standard_normal((3, 4)), "db1": rng.standard_normal((3, 1))}
+        sk.update_params([params["W1"], params["b1"]], [g["dW1"], g["db1"]])
+        optimizers._heavy_ball(mine, g, vel, 0.8, 0.1, True, ["W1", "b1"])
+    np.testing.assert_allclose(mine["W1"], params["W1"], rtol=1e-14)
+    np.testing.assert_allclose(mine["b1"], params["b1"], rtol=1e-14)
+
+
+def test_identity_output_finite_differences(rng):
+    """The reference's identity output: L_model_backward's gradients against finite differences of
+    squared_error_cost + L2, and dnn.network's twin against the reference."""
+    dims, m, lambd = [4, 5, 3, 2], 7, 0.3
+    X = rng.standard_normal((dims[0], m))
+    Y = rng.standard_normal((dims[-1], m))
+    params = {}
+    for l in range(1, len(dims)):
+        params["W%d" % l] = rng.standard_normal((dims[l], dims[l - 1]))
+        params["b%d" % l] = rng.standard_normal((dims[l], 1))
+
+    def cost(p):
+        AL, _ = ref.L_model_forward(X, p, hidden_activation="tanh", output="identity")
+        return float(ref.squared_error_cost(AL, Y)) + lambd / (2 * m) * sum(
+            float(np.sum(p["W%d" % l] ** 2)) for l in range(1, len(dims)))
+
+    AL, caches = ref.L_model_forward(X, params, hidden_activation="tanh", output="identity")
+    grads = ref.L_model_backward(AL, Y, caches, lambd=lambd, hidden_activation="tanh", output="identity")
+    h = 1e-6
+    for key in params:
+        num = np.zeros_like(params[key])
+        for i in np.ndindex(*params[key].shape):
+            plus = {k: a.copy() for k, a in params.items()}
+            minus = {k: a.copy() for k, a in params.items()}
+            plus[key][i] += h
+            minus[key][i] -= h
+            num[i] = (cost(plus) - cost(minus)) / (2 * h)
+        np.testing.assert_allclose(grads["d" + key], num, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        dnn.compute_cost_with_regularization(AL, Y, params, lambd, output="identity"),
+        ref.compute_cost_with_regularization(AL, Y, params, lambd, output="identity"), rtol=1e-13)
+    np.testing.assert_allclose(ref.compute_cost_with_regularization(AL, Y, params, lambd, output="identity"),
+                               cost(params), rtol=1e-13)
+    AL2, caches2 = dnn.network.L_model_forward(X, params, hidden_activation="tanh", output="identity")
+    np.testing.assert_allclose(AL2, AL, rtol=1e-13)
+    grads2 = dnn.network.L_model_backward(AL2, Y, caches2, lambd=lambd, hidden_activation="tanh",
+                                          output="identity")
+    for key in grads:
+        np.testing.assert_allclose(grads2[key], grads[key], rtol=1e-12, atol=1e-14)
+
+
+def test_attributes_and_methods(rng):
+    X, y = _data(rng, m=120, K=3)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    clf = DNNClassifier((8,), max_iter=30, random_state=0, learning_rate_init=0.05).fit(X, labels)
+    assert list(clf.classes_) == ["ant", "bee", "cat"]
+    assert clf.n_features_in_ == 5 and clf.n_layers_ == 3 and clf.n_outputs_ == 3
+    assert clf.out_activation_ == "softmax" and clf.n_iter_ == 30 and len(clf.loss_curve_) == 30
+    assert clf.loss_ == clf.loss_curve_[-1] and clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    assert [W.shape for W in clf.coefs_] == [(5, 8), (8, 3)] and [b.shape for b in clf.intercepts_] == [(8,), (3,)]
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(P), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
+    np.testing.assert_array_equal(clf.decision_function(X).argmax(axis=1), P.argmax(axis=1))
+    assert clf.score(X, labels) > 0.9
+    binary = DNNClassifier((6,), max_iter=30, random_state=0, learning_rate_init=0.05).fit(X, labels == "bee")
+    assert binary.out_activation_ == "logistic" and binary.n_outputs_ == 1
+    z = binary.decision_function(X)
+    assert z.shape == (120,)
+    np.testing.assert_allclose(binary.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-12)
+    np.testing.assert_array_equal(binary.predict(X), z > 0)
+
+
+def test_random_state_reproducible_and_global_state_untouched(rng):
+    X, y = _data(rng, m=80)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a = DNNClassifier((6,), max_iter=5, random_state=7, keep_prob=0.8).fit(X, y)
+    b = DNNClassifier((6,), max_iter=5, random_state=7, keep_prob=0.8).fit(X, y)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    for Wa, Wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(Wa, Wb)
+    c = DNNClassifier((6,), max_iter=5, random_state=8, keep_prob=0.8).fit(X, y)
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+def test_float32_trains_in_float32(rng):
+    X, y = _data(rng, m=60, dtype=np.float32)
+    clf = DNNClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+    assert all(W.dtype == np.float32 for W in clf.coefs_) and clf.predict_proba(X).dtype == np.float32
+    forced = DNNClassifier((5,), max_iter=3, random_state=0, dtype=np.float32).fit(X.astype(np.float64), y)
+    np.testing.assert_array_equal(forced.coefs_[0], clf.coefs_[0])
+
+
+@pytest.mark.parametrize("params,message", [
+    (dict(activation="logistic"), "activation must be one of"),
+    (dict(solver="lbfgs"), "solver must be one of"),
+    (dict(hidden_layer_sizes=(3, 0)), "hidden_layer_sizes"),
+    (dict(keep_prob=0.0), "keep_prob"),
+    (dict(keep_prob=[0.5, 0.5]), "keep_prob"),
+    (dict(learning_rate="optimal"), "learning_rate must be one of"),
+    (dict(init="orthogonal"), "init must be one of"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(momentum=1.5), "momentum"),
+])
+def test_bad_hyperparameters_raise_at_fit(params, message, rng):
+    X, y = _data(rng, m=20)
+    est = DNNClassifier(**params)  # constructing never validates (scikit-learn's rule)
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, y)
+
+
+def test_early_stopping_and_convergence_warning(rng):
+    X, y = _data(rng, m=200)
+    clf = DNNClassifier((8,), early_stopping=True, n_iter_no_change=3, max_iter=300, random_state=0,
+                        learning_rate_init=0.05).fit(X, y)
+    assert clf.best_loss_ is None and len(clf.validation_scores_) == clf.n_iter_ < 300
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+
+
+def test_adaptive_and_invscaling_rates(rng):
+    X, y = _data(rng, m=100)
+    inv = DNNClassifier((4,), solver="sgd", learning_rate="invscaling", power_t=0.5, max_iter=3,
+                        learning_rate_init=0.5, random_state=0).fit(X, y)
+    assert inv._state["learning_rate"] == pytest.approx(0.5 / (inv.t_ + 1) ** 0.5)
+    ada = DNNClassifier((4,), solver="sgd", learning_rate="adaptive", tol=10.0, n_iter_no_change=2, max_iter=40,
+                        learning_rate_init=0.5, random_state=0).fit(X, y)
+    # tol=10 never counts as improvement: every 3 epochs the rate is divided by 5 until it is at most 1e-6.
+    assert ada._state["learning_rate"] <= 1e-6 and ada.n_iter_ < 40
+
+
+def test_partial_fit_and_warm_start(rng):
+    X, y = _data(rng, m=150, K=3)
+    clf = DNNClassifier((8,), random_state=0, learning_rate_init=0.02)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y)
+    losses = []
+    for i in range(20):
+        part = slice(50 * (i % 3), 50 * (i % 3) + 50)
+        clf.partial_fit(X[part], y[part], classes=[0, 1, 2])
+        losses.append(clf.loss_)
+    assert clf.n_iter_ == 20 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X[:5], np.full(5, 7))
+    # warm_start continues from the fitted network, its Adam state and its shuffles: 3 + 2 epochs = 5 epochs.
+    full = DNNClassifier((8,), random_state=0, max_iter=5, keep_prob=0.9).fit(X, y)
+    warm = DNNClassifier((8,), random_state=0, max_iter=3, keep_prob=0.9, warm_start=True).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        warm.set_params(max_iter=2).fit(X, y)
+    np.testing.assert_array_equal(warm.coefs_[0], full.coefs_[0])
+    assert warm.n_iter_ == 5 and warm.loss_curve_ == full.loss_curve_
+
+
+def test_pickle_round_trip(rng):
+    X, y = _data(rng, m=90, K=3)
+    for est, target in ((DNNClassifier((6, 4), max_iter=10, random_state=0), y),
+                        (DNNRegressor((6,), max_iter=10, random_state=0), X[:, 0] - X[:, 2])):
+        est.fit(X, target)
+        back = pickle.loads(pickle.dumps(est))
+        np.testing.assert_array_equal(back.predict(X), est.predict(X))
+        # The optimizer state travels too: one more epoch gives the same network.
+        est.partial_fit(X, target)
+        back.partial_fit(X, target)
+        np.testing.assert_array_equal(back.coefs_[0], est.coefs_[0])
+
+
+def test_model_file_round_trip(tmp_path, rng):
+    X, y = _data(rng, m=90)
+    labels = np.where(y == 1, "yes", "no")
+    clf = DNNClassifier((6, 3), max_iter=10, random_state=0).fit(X, labels)
+    path = tmp_path / "clf.npz"
+    clf.save_model(path)
+    model = dnn.load_model(path)
+    assert model.classes == ("no", "yes") and model.metadata["estimator"] == "DNNClassifier"
+    back = DNNClassifier.from_model(model)
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-15)
+    np.testing.assert_allclose(model.predict_proba(X.T)[0], clf.predict_proba(X)[:, 1], rtol=1e-12)
+    before = back.coefs_[0].copy()
+    back.partial_fit(X, labels)  # trains on from the file's weights
+    assert back.n_iter_ == 1 and not np.array_equal(back.coefs_[0], before)
+    for est in (DNNClassifier((4,), max_iter=2).fit(X, rng.integers(0, 3, 90)),
+                DNNClassifier((4,), max_iter=2, activation="tanh").fit(X, y),
+                DNNRegressor((4,), max_iter=2).fit(X, X[:, 0])):
+        with pytest.raises((ValueError, AttributeError), match="not yet supported|save_model"):
+            est.save_model(tmp_path / "no.npz")
+
+
+def test_pandas_and_memmap_inputs(tmp_path, rng):
+    pd = pytest.importorskip("pandas")
+    X, y = _data(rng, m=70)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d", "e"])
+    clf = DNNClassifier((4,), max_iter=5, random_state=0).fit(frame, pd.Series(np.where(y, "p", "q")))
+    assert list(clf.feature_names_in_) == ["a", "b", "c", "d", "e"]
+    arr = DNNClassifier((4,), max_iter=5, random_state=0).fit(X, np.where(y, "p", "q"))
+    np.testing.assert_array_equal(clf.coefs_[0], arr.coefs_[0])
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    ro = np.load(tmp_path / "X.npy", mmap_mode="r")
+    from_mm = DNNClassifier((4,), max_iter=5, random_state=0).fit(ro, np.where(y, "p", "q"))
+    np.testing.assert_array_equal(from_mm.coefs_[0], arr.coefs_[0])
+
+
+def test_import_dnn_does_not_import_sklearn(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; import dnn; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+            "from dnn import *; assert 'sklearn' not in sys.modules; dnn.DNNClassifier; "
+            "assert 'sklearn' in sys.modules")
+    # cwd away from the checkout: `python -c` puts the cwd first on sys.path, and the source
+    # tree's dnn has no compiled extensions.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def _readme_example():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.is_file():
+        pytest.skip("README.md not found beside the tests")
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("## scikit-learn and Dask", 1)
+    assert len(section) == 2, "README has no section 'scikit-learn and Dask'"
+    blocks = re.findall(r"```python\n(.*?)```", section[1].split("\n## ", 1)[0], re.S)
+    assert blocks, "the README's section has no python example"
+    return blocks[0]
+
+
+def test_readme_pipeline_gridsearch_example(blas_single_thread):
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exec(compile(_readme_example(), "README.md", "exec"), namespace)
+    search = namespace["search"]
+    assert search.best_score_ > 0.9
+    assert namespace["accuracy"] > 0.9
+
+
+def test_without_sklearn_the_estimators_name_the_extra(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['sklearn'] = None; import dnn\n"
+            "try:\n    dnn.DNNRegressor\nexcept ImportError as exc:\n    assert 'dnn[sklearn]' in str(exc), exc\n"
+            "else:\n    raise SystemExit('no ImportError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_reads_X_in_place(dtype, tmp_path, rng, monkeypatch):
+    """A C-contiguous float32/float64 array or memmap reaches the engine uncopied."""
+    from dnn import _engine
+    seen = []
+    real = _engine.fit_epochs
+
+    def spy(parameters, state, X, Y, *args, **kwargs):
+        seen.append(X)
+        return real(parameters, state, X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(_engine, "fit_epochs", spy)
+    X, y = _data(rng, m=64, dtype=dtype)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    for inp in (X, mm):
+        DNNClassifier((4,), max_iter=2).fit(inp, y)
+        assert np.shares_memory(seen[-1], inp) and seen[-1].dtype == dtype
+        DNNClassifier((4,), max_iter=2, solver="gd").fit(inp, y)
+        assert np.shares_memory(seen[-1], inp)
