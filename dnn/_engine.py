@@ -29,23 +29,32 @@ import numpy as np
 
 from dnn import losses, network, optimizers
 
-__all__ = ["new_state", "fit_epochs", "forward_output", "layer_keys"]
+__all__ = ["new_state", "state_fits", "fit_epochs", "forward_output", "layer_keys"]
 
 
 def layer_keys(L):
     return [key for l in range(1, L + 1) for key in ("W%d" % l, "b%d" % l)]
 
 
+def _moments(opts):
+    """The state entries ``opts["solver"]`` updates: Adam's ``v`` and ``s``, momentum's ``velocity``, or none."""
+    if opts["solver"] == "adam":
+        return ("v", "s")
+    return ("velocity",) if opts["solver"] == "sgd" and opts["momentum"] > 0 else ()
+
+
 def new_state(parameters, opts, dropout_seed):
     """Optimizer state for ``opts["solver"]``: velocities, Adam's moments and step, dropout's counter."""
     keys = layer_keys(len(parameters) // 2)
     state = {"keys": keys, "t": 0, "step": 0, "dropout_seed": int(dropout_seed)}
-    if opts["solver"] == "sgd" and opts["momentum"] > 0:
-        state["velocity"] = optimizers._zeros(parameters, keys)
-    if opts["solver"] == "adam":
-        state["v"] = optimizers._zeros(parameters, keys)
-        state["s"] = optimizers._zeros(parameters, keys)
+    for name in _moments(opts):
+        state[name] = optimizers._zeros(parameters, keys)
     return state
+
+
+def state_fits(state, opts):
+    """Whether ``state`` holds exactly the moments ``opts["solver"]`` updates (else start a ``new_state``)."""
+    return {name for name in ("v", "s", "velocity") if name in state} == set(_moments(opts))
 
 
 def _loss_sum(ZL, AL, Y, output):

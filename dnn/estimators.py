@@ -220,6 +220,7 @@ class _BaseDNN(BaseEstimator):
             self._new_run(parameters, opts, incremental, rng.randint(2 ** 31))
         else:
             parameters = {k: np.ascontiguousarray(a) for k, a in self._parameters.items()}
+            self._continue_state(parameters, opts)
             if self.early_stopping and not incremental and self.validation_scores_ is None:
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
         if self.early_stopping and not incremental:
@@ -302,7 +303,24 @@ class _BaseDNN(BaseEstimator):
         self.n_outputs_ = parameters["W%d" % L].shape[0]
         self.out_activation_ = _OUT_NAMES[self._output]
         self._state = _engine.new_state(parameters, opts, dropout_seed)
-        self._state["learning_rate"] = float(self.learning_rate_init)
+        self._state["learning_rate"], self._state["rate_from"] = float(self.learning_rate_init), self._rate_from()
+
+    def _rate_from(self):
+        return float(self.learning_rate_init), self.learning_rate, self.solver
+
+    def _continue_state(self, parameters, opts):
+        """A continued fit (``warm_start``, ``partial_fit``) keeps the optimizer's state while it fits
+        the hyperparameters: a solver that updates with other moments (``adam``, ``sgd`` with or
+        without ``momentum``) starts fresh ones, as scikit-learn's warm start does, and a changed
+        ``learning_rate_init``, ``learning_rate`` or ``solver`` restarts the rate from ``learning_rate_init``."""
+        state = self._state
+        if not _engine.state_fits(state, opts):
+            fresh = _engine.new_state(parameters, opts, state["dropout_seed"])
+            fresh["step"] = state["step"]  # dropout's masks go on counting
+            fresh["learning_rate"], fresh["rate_from"] = state["learning_rate"], state.get("rate_from")
+            self._state = state = fresh
+        if state.get("rate_from") != self._rate_from():
+            state["learning_rate"], state["rate_from"] = float(self.learning_rate_init), self._rate_from()
 
     def _start(self, X, y, incremental, classes=None):
         """Validate, encode, and decide whether this call starts a new network."""

@@ -280,6 +280,33 @@ def test_partial_fit_and_warm_start(rng):
     assert warm.n_iter_ == 5 and warm.loss_curve_ == full.loss_curve_
 
 
+def test_warm_start_takes_a_changed_solver_and_rate(rng):
+    X, y = _data(rng, m=120)
+    # A solver that updates with other moments than the fitted one's starts fresh moments (was a KeyError).
+    for first, then in (({"solver": "sgd", "momentum": 0.0}, {"solver": "adam"}),
+                        ({"solver": "sgd", "momentum": 0.0}, {"momentum": 0.9}),
+                        ({"solver": "adam"}, {"solver": "sgd"}),
+                        ({"solver": "adam"}, {"solver": "gd"})):
+        clf = DNNClassifier((4,), max_iter=3, random_state=0, warm_start=True, **first).fit(X, y)
+        before = clf.coefs_[0].copy()
+        clf.set_params(**then).fit(X, y)
+        assert clf.n_iter_ == 6 and np.all(np.isfinite(clf.coefs_[0])) and not np.array_equal(clf.coefs_[0], before)
+        clf.partial_fit(X, y)
+        assert clf.n_iter_ == 7
+    # A changed learning_rate_init is the rate the continued fit trains with (was silently the old one).
+    clf = DNNClassifier((4,), solver="sgd", max_iter=3, random_state=0, warm_start=True).fit(X, y)
+    clf.set_params(learning_rate_init=0.5, max_iter=1).fit(X, y)
+    assert clf._state["learning_rate"] == 0.5
+    ada = DNNClassifier((4,), solver="sgd", learning_rate="adaptive", tol=10.0, n_iter_no_change=1, max_iter=5,
+                        learning_rate_init=0.5, random_state=0, warm_start=True).fit(X, y)
+    assert ada._state["learning_rate"] < 0.5
+    reduced = ada._state["learning_rate"]
+    ada.set_params(max_iter=1, n_iter_no_change=10).fit(X, y)  # unchanged settings: the reduced rate goes on
+    assert ada._state["learning_rate"] == reduced
+    ada.set_params(learning_rate="constant").fit(X, y)
+    assert ada._state["learning_rate"] == 0.5
+
+
 def test_pickle_round_trip(rng):
     X, y = _data(rng, m=90, K=3)
     for est, target in ((DNNClassifier((6, 4), max_iter=10, random_state=0), y),
