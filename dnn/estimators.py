@@ -407,14 +407,22 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """A fitted ``DNNClassifier`` from ``dnn.load_model``'s ``Model``: it predicts, and
         ``partial_fit`` trains on from the file's weights (with a fresh optimizer state).
 
-        ``classes_`` are the file's class names (strings); the hyperparameters
+        ``classes_`` are the file's class names (strings), sorted; the hyperparameters
         are the defaults but ``hidden_layer_sizes``, ``activation``, ``dtype``
         and ``random_state``.
         """
         est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype,
                   random_state=random_state)
         parameters = {k: np.array(a) for k, a in model.parameters.items()}
-        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", np.array(model.classes)
+        classes = np.array(model.classes)
+        if classes[0] > classes[1]:
+            # classes_ is sorted, as scikit-learn's (its encoding and scorers rely on it): the file's
+            # label 1 becomes classes_[0], so the output's logit changes sign.
+            classes = classes[::-1].copy()
+            L = len(parameters) // 2
+            for key in ("W%d" % L, "b%d" % L):
+                np.negative(parameters[key], out=parameters[key])
+        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", classes
         est.n_features_in_ = model.layer_dims[0]
         est._hidden_sizes, est._keep = list(model.layer_dims[1:-1]), [1.0] * (len(model.layer_dims) - 2)
         est._rng = check_random_state(random_state)

@@ -342,6 +342,27 @@ def test_model_file_round_trip(tmp_path, rng):
             est.save_model(tmp_path / "no.npz")
 
 
+def test_from_model_sorts_the_files_classes(tmp_path, rng):
+    # dnn train writes label 0 first: ("non-cat", "cat"). classes_ must be sorted (the labels'
+    # encoding, partial_fit's classes= and scikit-learn's scorers rely on it).
+    X, y = _data(rng, m=80)
+    path = tmp_path / "cats.npz"
+    params = ref.initialize_parameters_deep([5, 4, 1])
+    params["b1"], params["b2"] = rng.standard_normal((4, 1)), np.array([[0.1]])  # no exact 0.5 (a tie)
+    dnn.save_model(path, params, classes=("non-cat", "cat"))
+    model = dnn.load_model(path)
+    clf = DNNClassifier.from_model(model)
+    assert list(clf.classes_) == ["cat", "non-cat"]
+    p_label1 = model.predict_proba(X.T)[0]  # the file's label 1, "cat"
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 0], p_label1, rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), np.array(model.classes)[(p_label1 > 0.5).astype(int)])
+    labels = np.where(y == 1, "cat", "non-cat")
+    clf.set_params(learning_rate_init=0.05).partial_fit(X, labels, classes=["non-cat", "cat"])  # was: 'cat' not in classes_
+    for _ in range(30):
+        clf.partial_fit(X, labels)
+    assert clf.score(X, labels) > 0.8
+
+
 def test_pandas_and_memmap_inputs(tmp_path, rng):
     pd = pytest.importorskip("pandas")
     X, y = _data(rng, m=70)
