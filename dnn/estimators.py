@@ -282,6 +282,9 @@ class _BaseDNN(BaseEstimator):
         if self.early_stopping and not incremental and best[0] is not None:
             parameters = best[0]
         self._store(parameters)
+        if not all(np.isfinite(a).all() for a in parameters.values()):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed (or lower learning_rate_init).")
         return self
 
     def _new_run(self, parameters, opts, incremental, dropout_seed):

@@ -307,6 +307,18 @@ def test_warm_start_takes_a_changed_solver_and_rate(rng):
     assert ada._state["learning_rate"] == 0.5
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow on the way
+def test_a_diverging_fit_raises_as_scikit_learns(rng):
+    X, y = _data(rng, m=60)
+    for est, target in ((DNNRegressor((5,), solver="sgd", learning_rate_init=10.0, max_iter=20, random_state=1),
+                         1e3 * y), (DNNClassifier((5,), solver="sgd", learning_rate_init=1e300, max_iter=5,
+                                                  random_state=1), y)):
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            est.fit(X, target)
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            est.partial_fit(X, target)
+
+
 def test_pickle_round_trip(rng):
     X, y = _data(rng, m=90, K=3)
     for est, target in ((DNNClassifier((6, 4), max_iter=10, random_state=0), y),
