@@ -488,7 +488,11 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     def _encode(self, y, first, incremental, classes):
         y = np.asarray(y)
         self._y_1d = y.ndim == 1 if first else self._y_1d
-        Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
+        with np.errstate(over="ignore"):
+            Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
+        if not np.isfinite(Y).all():  # y was checked finite; float32 may not hold it
+            raise ValueError("y must be finite in %s, the training dtype: it holds values up to %g"
+                             % (self._dtype, np.abs(y).max()))
         if not first and Y.shape[1] != self.n_outputs_:
             raise ValueError("y has %d outputs, the fitted network %d" % (Y.shape[1], self.n_outputs_))
         return Y

@@ -319,6 +319,13 @@ def test_a_diverging_fit_raises_as_scikit_learns(rng):
             est.partial_fit(X, target)
 
 
+def test_regressor_targets_beyond_float32_are_refused(rng):
+    X, _ = _data(rng, m=40, dtype=np.float32)
+    with pytest.raises(ValueError, match="y must be finite in float32"):
+        DNNRegressor((3,), max_iter=2).fit(X, np.full(40, 1e39))  # was: trained on inf, nan weights
+    assert np.isfinite(DNNRegressor((3,), max_iter=2, dtype=np.float64).fit(X, np.full(40, 1e39)).loss_)
+
+
 def test_pickle_round_trip(rng):
     X, y = _data(rng, m=90, K=3)
     for est, target in ((DNNClassifier((6, 4), max_iter=10, random_state=0), y),
