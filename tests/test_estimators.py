@@ -196,6 +196,7 @@ def test_attributes_and_methods(rng):
     assert z.shape == (120,)
     np.testing.assert_allclose(binary.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-12)
     np.testing.assert_array_equal(binary.predict(X), z > 0)
+    np.testing.assert_allclose(binary.predict_log_proba(X), np.log(binary.predict_proba(X)), rtol=1e-6)  # log(1 - p) rounds
 
 
 def test_random_state_reproducible_and_global_state_untouched(rng):
@@ -245,6 +246,34 @@ def test_early_stopping_and_convergence_warning(rng):
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
         DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+
+
+def test_early_stopping_keeps_the_best_network_of_a_stratified_split(rng, monkeypatch):
+    from sklearn.model_selection import train_test_split
+    import dnn.estimators
+    X, y = _data(rng, m=300)
+    y[:40] = 1 - y[:40]  # label noise: the validation score goes up and down
+    splits = []
+    monkeypatch.setattr(dnn.estimators, "train_test_split",
+                        lambda *a, **k: splits.append(train_test_split(*a, **k)) or splits[-1])
+    clf = DNNClassifier((16,), early_stopping=True, validation_fraction=0.2, n_iter_no_change=4, max_iter=200,
+                        random_state=0, learning_rate_init=0.05).fit(X, y)
+    # The split is drawn from random_state after the initial weights and the dropout seed, stratified.
+    split_rng = check_random_state(0)
+    initial_parameters([5, 16, 1], "glorot_uniform", split_rng, np.float64)
+    split_rng.randint(2 ** 31)
+    _, X_val, _, y_val = train_test_split(X, y, random_state=split_rng, test_size=0.2, stratify=y)
+    np.testing.assert_array_equal(splits[0][1], X_val)
+    assert clf.score(X_val, y_val) == clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.validation_scores_[-1] < clf.best_validation_score_  # the last epoch's network is not the one kept
+
+
+def test_batch_size_auto_is_200(rng):
+    X, y = _data(rng, m=260)
+    auto = DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    for batch, same in ((200, True), (130, False), (260, False)):
+        other = DNNClassifier((4,), max_iter=2, random_state=0, batch_size=batch).fit(X, y)
+        assert np.array_equal(auto.coefs_[0], other.coefs_[0]) == same
 
 
 def test_adaptive_and_invscaling_rates(rng):
