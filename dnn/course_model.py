@@ -50,6 +50,8 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     if init is not None:
         v.init_recipe(init, INIT_RECIPES)
     dims = v.layer_sizes(layers_dims, "layers_dims")
+    if output is not None:  # model trains classifiers (DNNRegressor trains an identity output)
+        c.choice(output, "output", ("sigmoid", "softmax"))
     opts["output"] = c.output_kind(output, dims[-1], "layers_dims[-1]")
     opts["keep"] = c.keep_probs(keep_prob, len(dims) - 1)
     X = v.as_real_array(X, "X")
