@@ -223,6 +223,8 @@ class _BaseDNN(BaseEstimator):
             self._continue_state(parameters, opts)
             if self.early_stopping and not incremental and self.validation_scores_ is None:
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            if not (self.early_stopping and not incremental) and self.best_loss_ is None:
+                self.best_loss_ = np.inf  # after an early-stopping fit, which tracks no training loss
         if self.early_stopping and not incremental:
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)

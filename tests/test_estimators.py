@@ -268,6 +268,16 @@ def test_early_stopping_keeps_the_best_network_of_a_stratified_split(rng, monkey
     assert clf.validation_scores_[-1] < clf.best_validation_score_  # the last epoch's network is not the one kept
 
 
+def test_continuing_an_early_stopping_fit_without_it(rng):
+    X, y = _data(rng, m=100)
+    clf = DNNClassifier((4,), max_iter=3, early_stopping=True, random_state=0).fit(X, y)
+    clf.partial_fit(X, y)  # was: TypeError from best_loss_ None
+    assert clf.best_loss_ == clf.loss_ and clf.n_iter_ == 4
+    clf = DNNClassifier((4,), max_iter=3, early_stopping=True, warm_start=True, random_state=0).fit(X, y)
+    clf.set_params(early_stopping=False).fit(X, y)
+    assert clf.best_loss_ == min(clf.loss_curve_[3:]) and clf.n_iter_ == 6
+
+
 def test_batch_size_auto_is_200(rng):
     X, y = _data(rng, m=260)
     auto = DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
