@@ -178,11 +178,6 @@ class _BaseDNN(BaseEstimator):
                     nesterovs_momentum=bool(self.nesterovs_momentum), beta_1=float(self.beta_1),
                     beta_2=float(self.beta_2), epsilon=float(self.epsilon))
 
-    def _train_dtype(self, X):
-        if self.dtype is not None:
-            return np.dtype(self.dtype)
-        return np.dtype(np.float32) if getattr(X, "dtype", None) == np.float32 else np.dtype(np.float64)
-
     def _validate_X(self, X, reset, dtype=None):
         dtype = dtype or self._dtype
         return validate_data(self, X, reset=reset, dtype=dtype, order="C")
@@ -331,10 +326,13 @@ class _BaseDNN(BaseEstimator):
         """Validate, encode, and decide whether this call starts a new network."""
         sizes, keep = self._check_hyperparameters()
         first = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
-        if first:
-            self._dtype = self._train_dtype(X)
-        X, y = validate_data(self, X, y, reset=first, dtype=self._dtype, order="C",
+        # dtype=None: float32 input (an array, or a frame of float32 columns) trains in float32, else float64.
+        dtype = self._dtype if not first else np.dtype(self.dtype) if self.dtype is not None else (np.float64,
+                                                                                                    np.float32)
+        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C",
                              multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        if first:
+            self._dtype = X.dtype
         if first:
             self._hidden_sizes, self._keep = sizes, keep
             self._rng = check_random_state(self.random_state)

@@ -427,6 +427,8 @@ def test_pandas_and_memmap_inputs(tmp_path, rng):
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d", "e"])
     clf = DNNClassifier((4,), max_iter=5, random_state=0).fit(frame, pd.Series(np.where(y, "p", "q")))
     assert list(clf.feature_names_in_) == ["a", "b", "c", "d", "e"]
+    frame32 = DNNClassifier((4,), max_iter=2, random_state=0).fit(frame.astype(np.float32), y)
+    assert frame32.coefs_[0].dtype == np.float32  # as a float32 array (was float64 for a frame)
     arr = DNNClassifier((4,), max_iter=5, random_state=0).fit(X, np.where(y, "p", "q"))
     np.testing.assert_array_equal(clf.coefs_[0], arr.coefs_[0])
     mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
