@@ -42,7 +42,8 @@ _HIDDEN = {
 
 def _sigmoid(Z):
     A = np.negative(Z)
-    np.exp(A, out=A)
+    with np.errstate(over="ignore"):  # exp(-z) = inf for z << 0 gives the right 0, no warning
+        np.exp(A, out=A)
     A += 1
     return np.divide(1, A, out=A)
 

@@ -278,6 +278,18 @@ def test_continuing_an_early_stopping_fit_without_it(rng):
     assert clf.best_loss_ == min(clf.loss_curve_[3:]) and clf.n_iter_ == 6
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_confident_predictions_warn_of_nothing(dtype, rng):
+    X, y = _data(rng, m=60, dtype=dtype)
+    clf = DNNClassifier((4,), max_iter=20, learning_rate_init=0.1, random_state=0).fit(X, y)
+    far = np.concatenate([X, -X]) * 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: RuntimeWarning, overflow encountered in exp
+        P = clf.predict_proba(far)
+        clf.predict(far)
+    assert np.isfinite(P).all() and P.min() == 0 and P.max() == 1  # saturated rows among them
+
+
 def test_batch_size_auto_is_200(rng):
     X, y = _data(rng, m=260)
     auto = DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
