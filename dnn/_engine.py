@@ -27,47 +27,42 @@ An epoch's loss is the sum over batches of the batch's summed losses plus
 
 import numpy as np
 
-from dnn import losses, network, optimizers
+from dnn import network, optimizers
 
-__all__ = ["new_state", "fit_epochs", "forward_output", "layer_keys"]
+__all__ = ["new_state", "state_fits", "fit_epochs", "forward_output", "layer_keys"]
 
 
 def layer_keys(L):
     return [key for l in range(1, L + 1) for key in ("W%d" % l, "b%d" % l)]
 
 
+def _moments(opts):
+    """The state entries ``opts["solver"]`` updates: Adam's ``v`` and ``s``, momentum's ``velocity``, or none."""
+    if opts["solver"] == "adam":
+        return ("v", "s")
+    return ("velocity",) if opts["solver"] == "sgd" and opts["momentum"] > 0 else ()
+
+
 def new_state(parameters, opts, dropout_seed):
     """Optimizer state for ``opts["solver"]``: velocities, Adam's moments and step, dropout's counter."""
     keys = layer_keys(len(parameters) // 2)
     state = {"keys": keys, "t": 0, "step": 0, "dropout_seed": int(dropout_seed)}
-    if opts["solver"] == "sgd" and opts["momentum"] > 0:
-        state["velocity"] = optimizers._zeros(parameters, keys)
-    if opts["solver"] == "adam":
-        state["v"] = optimizers._zeros(parameters, keys)
-        state["s"] = optimizers._zeros(parameters, keys)
+    for name in _moments(opts):
+        state[name] = optimizers._zeros(parameters, keys)
     return state
 
 
-def _loss_sum(ZL, AL, Y, output):
-    if output == "sigmoid":
-        return float(losses._sigmoid_loss_sum(ZL, Y))
-    if output == "softmax":
-        return float(losses._softmax_loss_sum(ZL, Y))
-    diff = np.subtract(AL, Y)
-    return 0.5 * float(np.vdot(diff, diff))
+def state_fits(state, opts):
+    """Whether ``state`` holds exactly the moments ``opts["solver"]`` updates (else start a ``new_state``)."""
+    return {name for name in ("v", "s", "velocity") if name in state} == set(_moments(opts))
 
 
 def _step(parameters, state, X, Y, opts, learning_rate):
     """One batch (X ``(n, b)``, Y ``(K, b)``, course layout): the update; returns the batch's summed loss."""
     keys = state["keys"]
-    L = len(keys) // 2
-    layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-    AL, caches = network._forward(X, layers, opts["hidden"], opts["output"], opts["keep"], state["dropout_seed"],
-                                  state["step"])
-    loss = _loss_sum(caches[-1][1], AL, Y, opts["output"])
-    if opts["alpha"]:
-        loss += opts["alpha"] / 2 * sum(float(np.vdot(W, W)) for W, _ in layers)
-    grads = network._backward(AL, Y, caches, opts["alpha"], opts["keep"], opts["hidden"], with_dA0=False)
+    layers = [(parameters[keys[i]], parameters[keys[i + 1]]) for i in range(0, len(keys), 2)]
+    loss, grads = network._batch_step(X, Y, layers, opts["hidden"], opts["output"], opts["keep"], opts["alpha"],
+                                      state["dropout_seed"], state["step"])
     state["step"] += 1
     solver = opts["solver"]
     if solver == "adam":

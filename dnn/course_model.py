@@ -16,7 +16,7 @@ import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import initializers, losses, minibatch, network, optimizers
+from dnn import initializers, minibatch, network, optimizers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -50,6 +50,8 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     if init is not None:
         v.init_recipe(init, INIT_RECIPES)
     dims = v.layer_sizes(layers_dims, "layers_dims")
+    if output is not None:  # model trains classifiers (DNNRegressor trains an identity output)
+        c.choice(output, "output", ("sigmoid", "softmax"))
     opts["output"] = c.output_kind(output, dims[-1], "layers_dims[-1]")
     opts["keep"] = c.keep_probs(keep_prob, len(dims) - 1)
     X = v.as_real_array(X, "X")
@@ -105,7 +107,6 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     if o["optimizer"] in ("rmsprop", "adam"):
         s = optimizers._zeros(parameters, keys)
     learning_rate = learning_rate0 = o["learning_rate"]
-    loss_sum = losses._sigmoid_loss_sum if o["output"] == "sigmoid" else losses._softmax_loss_sum
     shuffle_seed = 10 if seed is None else seed
     dropout_seed = 0 if seed is None else seed
     m = X.shape[1]
@@ -116,11 +117,9 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
         cost_total = 0.0
         for batch_X, batch_Y in minibatch._mini_batches(X, Y, o["mini_batch_size"], shuffle_seed):
             layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-            AL, caches = network._forward(batch_X, layers, o["hidden"], o["output"], o["keep"], dropout_seed, step)
-            cost_total += float(loss_sum(caches[-1][1], batch_Y))
-            if o["lambd"]:
-                cost_total += o["lambd"] / 2 * sum(float(np.sum(np.square(W))) for W, _ in layers)
-            grads = network._backward(AL, batch_Y, caches, o["lambd"], o["keep"], o["hidden"], with_dA0=False)
+            loss, grads = network._batch_step(batch_X, batch_Y, layers, o["hidden"], o["output"], o["keep"],
+                                              o["lambd"], dropout_seed, step)
+            cost_total += loss
             step += 1
             if o["optimizer"] == "gd":
                 parameters = optimizers._gd(parameters, grads, learning_rate, keys)

@@ -178,11 +178,6 @@ class _BaseDNN(BaseEstimator):
                     nesterovs_momentum=bool(self.nesterovs_momentum), beta_1=float(self.beta_1),
                     beta_2=float(self.beta_2), epsilon=float(self.epsilon))
 
-    def _train_dtype(self, X):
-        if self.dtype is not None:
-            return np.dtype(self.dtype)
-        return np.dtype(np.float32) if getattr(X, "dtype", None) == np.float32 else np.dtype(np.float64)
-
     def _validate_X(self, X, reset, dtype=None):
         dtype = dtype or self._dtype
         return validate_data(self, X, reset=reset, dtype=dtype, order="C")
@@ -220,8 +215,11 @@ class _BaseDNN(BaseEstimator):
             self._new_run(parameters, opts, incremental, rng.randint(2 ** 31))
         else:
             parameters = {k: np.ascontiguousarray(a) for k, a in self._parameters.items()}
+            self._continue_state(parameters, opts)
             if self.early_stopping and not incremental and self.validation_scores_ is None:
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            if not (self.early_stopping and not incremental) and self.best_loss_ is None:
+                self.best_loss_ = np.inf  # after an early-stopping fit, which tracks no training loss
         if self.early_stopping and not incremental:
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)
@@ -281,6 +279,9 @@ class _BaseDNN(BaseEstimator):
         if self.early_stopping and not incremental and best[0] is not None:
             parameters = best[0]
         self._store(parameters)
+        if not all(np.isfinite(a).all() for a in parameters.values()):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed (or lower learning_rate_init).")
         return self
 
     def _new_run(self, parameters, opts, incremental, dropout_seed):
@@ -302,16 +303,36 @@ class _BaseDNN(BaseEstimator):
         self.n_outputs_ = parameters["W%d" % L].shape[0]
         self.out_activation_ = _OUT_NAMES[self._output]
         self._state = _engine.new_state(parameters, opts, dropout_seed)
-        self._state["learning_rate"] = float(self.learning_rate_init)
+        self._state["learning_rate"], self._state["rate_from"] = float(self.learning_rate_init), self._rate_from()
+
+    def _rate_from(self):
+        return float(self.learning_rate_init), self.learning_rate, self.solver
+
+    def _continue_state(self, parameters, opts):
+        """A continued fit (``warm_start``, ``partial_fit``) keeps the optimizer's state while it fits
+        the hyperparameters: a solver that updates with other moments (``adam``, ``sgd`` with or
+        without ``momentum``) starts fresh ones, as scikit-learn's warm start does, and a changed
+        ``learning_rate_init``, ``learning_rate`` or ``solver`` restarts the rate from ``learning_rate_init``."""
+        state = self._state
+        if not _engine.state_fits(state, opts):
+            fresh = _engine.new_state(parameters, opts, state["dropout_seed"])
+            fresh["step"] = state["step"]  # dropout's masks go on counting
+            fresh["learning_rate"], fresh["rate_from"] = state["learning_rate"], state.get("rate_from")
+            self._state = state = fresh
+        if state.get("rate_from") != self._rate_from():
+            state["learning_rate"], state["rate_from"] = float(self.learning_rate_init), self._rate_from()
 
     def _start(self, X, y, incremental, classes=None):
         """Validate, encode, and decide whether this call starts a new network."""
         sizes, keep = self._check_hyperparameters()
         first = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
-        if first:
-            self._dtype = self._train_dtype(X)
-        X, y = validate_data(self, X, y, reset=first, dtype=self._dtype, order="C",
+        # dtype=None: float32 input (an array, or a frame of float32 columns) trains in float32, else float64.
+        dtype = self._dtype if not first else np.dtype(self.dtype) if self.dtype is not None else (np.float64,
+                                                                                                    np.float32)
+        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C",
                              multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        if first:
+            self._dtype = X.dtype
         if first:
             self._hidden_sizes, self._keep = sizes, keep
             self._rng = check_random_state(self.random_state)
@@ -389,14 +410,22 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """A fitted ``DNNClassifier`` from ``dnn.load_model``'s ``Model``: it predicts, and
         ``partial_fit`` trains on from the file's weights (with a fresh optimizer state).
 
-        ``classes_`` are the file's class names (strings); the hyperparameters
+        ``classes_`` are the file's class names (strings), sorted; the hyperparameters
         are the defaults but ``hidden_layer_sizes``, ``activation``, ``dtype``
         and ``random_state``.
         """
         est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype,
                   random_state=random_state)
         parameters = {k: np.array(a) for k, a in model.parameters.items()}
-        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", np.array(model.classes)
+        classes = np.array(model.classes)
+        if classes[0] > classes[1]:
+            # classes_ is sorted, as scikit-learn's (its encoding and scorers rely on it): the file's
+            # label 1 becomes classes_[0], so the output's logit changes sign.
+            classes = classes[::-1].copy()
+            L = len(parameters) // 2
+            for key in ("W%d" % L, "b%d" % L):
+                np.negative(parameters[key], out=parameters[key])
+        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", classes
         est.n_features_in_ = model.layer_dims[0]
         est._hidden_sizes, est._keep = list(model.layer_dims[1:-1]), [1.0] * (len(model.layer_dims) - 2)
         est._rng = check_random_state(random_state)
@@ -459,7 +488,11 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     def _encode(self, y, first, incremental, classes):
         y = np.asarray(y)
         self._y_1d = y.ndim == 1 if first else self._y_1d
-        Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
+        with np.errstate(over="ignore"):
+            Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
+        if not np.isfinite(Y).all():  # y was checked finite; float32 may not hold it
+            raise ValueError("y must be finite in %s, the training dtype: it holds values up to %g"
+                             % (self._dtype, np.abs(y).max()))
         if not first and Y.shape[1] != self.n_outputs_:
             raise ValueError("y has %d outputs, the fitted network %d" % (Y.shape[1], self.n_outputs_))
         return Y

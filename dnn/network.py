@@ -21,7 +21,7 @@ import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import activations, dropout
+from dnn import activations, dropout, losses
 
 __all__ = ["L_model_forward", "L_model_backward", "predict"]
 
@@ -42,7 +42,8 @@ _HIDDEN = {
 
 def _sigmoid(Z):
     A = np.negative(Z)
-    np.exp(A, out=A)
+    with np.errstate(over="ignore"):  # exp(-z) = inf for z << 0 gives the right 0, no warning
+        np.exp(A, out=A)
     A += 1
     return np.divide(1, A, out=A)
 
@@ -109,6 +110,27 @@ def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True):
     if not with_dA0:
         del grads["dA0"]
     return grads
+
+
+def _loss_sum(ZL, AL, Y, output):
+    """A batch's summed loss: the cross-entropy from ``Z_L`` (stable), or half the squared error."""
+    if output == "sigmoid":
+        return float(losses._sigmoid_loss_sum(ZL, Y))
+    if output == "softmax":
+        return float(losses._softmax_loss_sum(ZL, Y))
+    diff = np.subtract(AL, Y)
+    return 0.5 * float(np.vdot(diff, diff))
+
+
+def _batch_step(X, Y, layers, hidden, output, keep, lambd, seed, iteration):
+    """One mini-batch forward and backward: ``(loss, grads)``, the batch's summed loss plus
+    ``lambd / 2 * sum(W^2)``, and the gradients (no ``dA0``). What ``dnn.model`` and the
+    estimators' engine (``dnn._engine``) run per batch before their optimizer's update."""
+    AL, caches = _forward(X, layers, hidden, output, keep, seed, iteration)
+    loss = _loss_sum(caches[-1][1], AL, Y, output)
+    if lambd:
+        loss += lambd / 2 * sum(float(np.vdot(W, W)) for W, _ in layers)
+    return loss, _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=False)
 
 
 # --------------------------------------------------------------------------

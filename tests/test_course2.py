@@ -481,6 +481,9 @@ Y4 = np.array([[0, 1, 1, 0]])
     (lambda: dnn.model(X3, [[0, 1, 2, 3]], [3, 2, 3], "adam"), ValueError, "class indices 0..2"),
     (lambda: dnn.model(X3, Y4, [3, 2, 1], "adam", output="softmax"), ValueError, "at least 2 output units"),
     (lambda: dnn.model(X3, Y4, [3, 2, 2], "adam", output="sigmoid"), ValueError, "needs one output unit"),
+    # (identity passed the keyword check, then trained one-hot targets with the softmax cost)
+    (lambda: dnn.model(X3, np.eye(2)[[0, 1, 1, 0]].T, [3, 2, 2], "adam", output="identity"), ValueError,
+     "output must be one of 'sigmoid', 'softmax', got 'identity'"),
 ])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -196,6 +196,7 @@ def test_attributes_and_methods(rng):
     assert z.shape == (120,)
     np.testing.assert_allclose(binary.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-12)
     np.testing.assert_array_equal(binary.predict(X), z > 0)
+    np.testing.assert_allclose(binary.predict_log_proba(X), np.log(binary.predict_proba(X)), rtol=1e-6)  # log(1 - p) rounds
 
 
 def test_random_state_reproducible_and_global_state_untouched(rng):
@@ -247,6 +248,56 @@ def test_early_stopping_and_convergence_warning(rng):
         DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
 
 
+def test_early_stopping_keeps_the_best_network_of_a_stratified_split(rng, monkeypatch):
+    from sklearn.model_selection import train_test_split
+    import dnn.estimators
+    X, y = _data(rng, m=300)
+    y[:40] = 1 - y[:40]  # label noise: the validation score goes up and down
+    splits = []
+    monkeypatch.setattr(dnn.estimators, "train_test_split",
+                        lambda *a, **k: splits.append(train_test_split(*a, **k)) or splits[-1])
+    clf = DNNClassifier((16,), early_stopping=True, validation_fraction=0.2, n_iter_no_change=4, max_iter=200,
+                        random_state=0, learning_rate_init=0.05).fit(X, y)
+    # The split is drawn from random_state after the initial weights and the dropout seed, stratified.
+    split_rng = check_random_state(0)
+    initial_parameters([5, 16, 1], "glorot_uniform", split_rng, np.float64)
+    split_rng.randint(2 ** 31)
+    _, X_val, _, y_val = train_test_split(X, y, random_state=split_rng, test_size=0.2, stratify=y)
+    np.testing.assert_array_equal(splits[0][1], X_val)
+    assert clf.score(X_val, y_val) == clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.validation_scores_[-1] < clf.best_validation_score_  # the last epoch's network is not the one kept
+
+
+def test_continuing_an_early_stopping_fit_without_it(rng):
+    X, y = _data(rng, m=100)
+    clf = DNNClassifier((4,), max_iter=3, early_stopping=True, random_state=0).fit(X, y)
+    clf.partial_fit(X, y)  # was: TypeError from best_loss_ None
+    assert clf.best_loss_ == clf.loss_ and clf.n_iter_ == 4
+    clf = DNNClassifier((4,), max_iter=3, early_stopping=True, warm_start=True, random_state=0).fit(X, y)
+    clf.set_params(early_stopping=False).fit(X, y)
+    assert clf.best_loss_ == min(clf.loss_curve_[3:]) and clf.n_iter_ == 6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_confident_predictions_warn_of_nothing(dtype, rng):
+    X, y = _data(rng, m=60, dtype=dtype)
+    clf = DNNClassifier((4,), max_iter=20, learning_rate_init=0.1, random_state=0).fit(X, y)
+    far = np.concatenate([X, -X]) * 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: RuntimeWarning, overflow encountered in exp
+        P = clf.predict_proba(far)
+        clf.predict(far)
+    assert np.isfinite(P).all() and P.min() == 0 and P.max() == 1  # saturated rows among them
+
+
+def test_batch_size_auto_is_200(rng):
+    X, y = _data(rng, m=260)
+    auto = DNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    for batch, same in ((200, True), (130, False), (260, False)):
+        other = DNNClassifier((4,), max_iter=2, random_state=0, batch_size=batch).fit(X, y)
+        assert np.array_equal(auto.coefs_[0], other.coefs_[0]) == same
+
+
 def test_adaptive_and_invscaling_rates(rng):
     X, y = _data(rng, m=100)
     inv = DNNClassifier((4,), solver="sgd", learning_rate="invscaling", power_t=0.5, max_iter=3,
@@ -278,6 +329,52 @@ def test_partial_fit_and_warm_start(rng):
         warm.set_params(max_iter=2).fit(X, y)
     np.testing.assert_array_equal(warm.coefs_[0], full.coefs_[0])
     assert warm.n_iter_ == 5 and warm.loss_curve_ == full.loss_curve_
+
+
+def test_warm_start_takes_a_changed_solver_and_rate(rng):
+    X, y = _data(rng, m=120)
+    # A solver that updates with other moments than the fitted one's starts fresh moments (was a KeyError).
+    for first, then in (({"solver": "sgd", "momentum": 0.0}, {"solver": "adam"}),
+                        ({"solver": "sgd", "momentum": 0.0}, {"momentum": 0.9}),
+                        ({"solver": "adam"}, {"solver": "sgd"}),
+                        ({"solver": "adam"}, {"solver": "gd"})):
+        clf = DNNClassifier((4,), max_iter=3, random_state=0, warm_start=True, **first).fit(X, y)
+        before = clf.coefs_[0].copy()
+        clf.set_params(**then).fit(X, y)
+        assert clf.n_iter_ == 6 and np.all(np.isfinite(clf.coefs_[0])) and not np.array_equal(clf.coefs_[0], before)
+        clf.partial_fit(X, y)
+        assert clf.n_iter_ == 7
+    # A changed learning_rate_init is the rate the continued fit trains with (was silently the old one).
+    clf = DNNClassifier((4,), solver="sgd", max_iter=3, random_state=0, warm_start=True).fit(X, y)
+    clf.set_params(learning_rate_init=0.5, max_iter=1).fit(X, y)
+    assert clf._state["learning_rate"] == 0.5
+    ada = DNNClassifier((4,), solver="sgd", learning_rate="adaptive", tol=10.0, n_iter_no_change=1, max_iter=5,
+                        learning_rate_init=0.5, random_state=0, warm_start=True).fit(X, y)
+    assert ada._state["learning_rate"] < 0.5
+    reduced = ada._state["learning_rate"]
+    ada.set_params(max_iter=1, n_iter_no_change=10).fit(X, y)  # unchanged settings: the reduced rate goes on
+    assert ada._state["learning_rate"] == reduced
+    ada.set_params(learning_rate="constant").fit(X, y)
+    assert ada._state["learning_rate"] == 0.5
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow on the way
+def test_a_diverging_fit_raises_as_scikit_learns(rng):
+    X, y = _data(rng, m=60)
+    for est, target in ((DNNRegressor((5,), solver="sgd", learning_rate_init=10.0, max_iter=20, random_state=1),
+                         1e3 * y), (DNNClassifier((5,), solver="sgd", learning_rate_init=1e300, max_iter=5,
+                                                  random_state=1), y)):
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            est.fit(X, target)
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            est.partial_fit(X, target)
+
+
+def test_regressor_targets_beyond_float32_are_refused(rng):
+    X, _ = _data(rng, m=40, dtype=np.float32)
+    with pytest.raises(ValueError, match="y must be finite in float32"):
+        DNNRegressor((3,), max_iter=2).fit(X, np.full(40, 1e39))  # was: trained on inf, nan weights
+    assert np.isfinite(DNNRegressor((3,), max_iter=2, dtype=np.float64).fit(X, np.full(40, 1e39)).loss_)
 
 
 def test_pickle_round_trip(rng):
@@ -315,12 +412,35 @@ def test_model_file_round_trip(tmp_path, rng):
             est.save_model(tmp_path / "no.npz")
 
 
+def test_from_model_sorts_the_files_classes(tmp_path, rng):
+    # dnn train writes label 0 first: ("non-cat", "cat"). classes_ must be sorted (the labels'
+    # encoding, partial_fit's classes= and scikit-learn's scorers rely on it).
+    X, y = _data(rng, m=80)
+    path = tmp_path / "cats.npz"
+    params = ref.initialize_parameters_deep([5, 4, 1])
+    params["b1"], params["b2"] = rng.standard_normal((4, 1)), np.array([[0.1]])  # no exact 0.5 (a tie)
+    dnn.save_model(path, params, classes=("non-cat", "cat"))
+    model = dnn.load_model(path)
+    clf = DNNClassifier.from_model(model)
+    assert list(clf.classes_) == ["cat", "non-cat"]
+    p_label1 = model.predict_proba(X.T)[0]  # the file's label 1, "cat"
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 0], p_label1, rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), np.array(model.classes)[(p_label1 > 0.5).astype(int)])
+    labels = np.where(y == 1, "cat", "non-cat")
+    clf.set_params(learning_rate_init=0.05).partial_fit(X, labels, classes=["non-cat", "cat"])  # was: 'cat' not in classes_
+    for _ in range(30):
+        clf.partial_fit(X, labels)
+    assert clf.score(X, labels) > 0.8
+
+
 def test_pandas_and_memmap_inputs(tmp_path, rng):
     pd = pytest.importorskip("pandas")
     X, y = _data(rng, m=70)
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d", "e"])
     clf = DNNClassifier((4,), max_iter=5, random_state=0).fit(frame, pd.Series(np.where(y, "p", "q")))
     assert list(clf.feature_names_in_) == ["a", "b", "c", "d", "e"]
+    frame32 = DNNClassifier((4,), max_iter=2, random_state=0).fit(frame.astype(np.float32), y)
+    assert frame32.coefs_[0].dtype == np.float32  # as a float32 array (was float64 for a frame)
     arr = DNNClassifier((4,), max_iter=5, random_state=0).fit(X, np.where(y, "p", "q"))
     np.testing.assert_array_equal(clf.coefs_[0], arr.coefs_[0])
     mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
