@@ -1,37 +1,43 @@
 """Training-speed comparison: ``dnn`` against its reference and its peers.
 
 ``python -m dnn.bench`` (also ``dnn bench`` and ``python benchmarks/compare.py``)
-prints one table: for each benchmark shape S1..S6 and each dtype, the median
-time of one full-batch gradient-descent iteration of an L-layer network
-``[LINEAR->RELU]*(L-1) -> LINEAR -> SIGMOID`` with binary cross-entropy, for
+prints one table: for each benchmark shape S1..S6 and each dtype, the
+steady-state time of one full-batch gradient-descent iteration of an L-layer
+network ``[LINEAR->RELU]*(L-1) -> LINEAR -> SIGMOID`` with binary cross-entropy, for
 
-- ``dnn``: the public ``dnn.L_layer_model`` (compiled training loop);
+- ``dnn``: the public ``dnn.L_layer_model``, with the plan (``dnn._plan``) that a
+  real fit of ``FIT_ITERATIONS`` iterations gets here; the plan is printed;
+- ``dnn-blas``: the same with ``plan="blas"`` (every product on BLAS);
 - ``ref``: ``dnn.reference.L_layer_model`` (the course's NumPy code);
 - ``torch``: PyTorch on the CPU, ``nn.Linear``/``nn.ReLU`` stack, ``BCEWithLogitsLoss``
   and ``torch.optim.SGD`` (no momentum), full batch, started from dnn's initial
   parameters, same learning rate (only if torch is installed);
 - ``sklearn``: ``MLPClassifier(solver="sgd", batch_size=m, momentum=0, alpha=0,
-  learning_rate="constant", shuffle=False)``, one ``fit`` of ``k`` epochs with
-  ``warm_start`` from dnn's initial parameters (only if scikit-learn is installed).
+  learning_rate="constant", shuffle=False)``, ``fit`` with ``warm_start`` from
+  dnn's initial parameters (only if scikit-learn is installed).
 
 How it measures (and why):
 
-- All implementations run in this one process, with the same BLAS thread count
-  (``threadpoolctl`` limits every BLAS and OpenMP pool; ``torch.set_num_threads``
-  as well), and they are timed *in alternation*: repetition r measures dnn,
-  then ref, then torch, then sklearn, then repetition r+1. Load from other
-  processes on a shared machine then hits all of them alike, and the medians
-  over the repetitions are compared.
-- One measurement is one call that trains ``k`` iterations, divided by ``k``;
-  ``k`` is calibrated per implementation so that a call lasts about
-  ``--target-time`` seconds (0.3 s), so the per-call setup of ``L_layer_model``
-  (initialization, checks, workspace) is amortized as it is in real training.
-  The slow reference on the big shapes runs with small ``k`` (down to 1).
-- The gemm column is the FLOP rate of one dnn iteration (forward
-  ``2 n_l n_{l-1} m`` per layer; backward ``dW`` the same, and ``dA_prev`` the
-  same except for the first layer, which nothing needs) as a fraction of the
-  rate of a large square gemm of the same dtype, measured in the same run with
-  ``scipy.linalg.blas`` (the OpenBLAS that dnn's kernels call).
+- Steady state, set-up apart. dnn's rows run a real ``FIT_ITERATIONS`` fit and
+  note the clock at every callback (after each chunk of iterations): the slope
+  is the time per iteration, the time to the first callback less its
+  iterations the set-up (checks, initialization, planning on the first fit,
+  workspace, ``X^T X`` or the ``X^T`` copy, threads), shown apart; the fit is
+  stopped from the callback once enough is timed. The others run k and 3k
+  iterations: the difference is 2k iterations without set-up.
+- All implementations run in one process with the same BLAS thread count
+  (``threadpoolctl``; ``torch.set_num_threads``), timed in alternation
+  (round r: dnn, dnn-blas, ref, torch, sklearn; then round r+1), medians over
+  the rounds: load from other processes hits all of them alike.
+- ``--matrix`` runs the table once per configuration (BLAS threads 1 and 2 x
+  OpenBLAS's kernels as it picks them and forced to Haswell), each in a child
+  process whose environment (``OPENBLAS_NUM_THREADS``, ``OPENBLAS_CORETYPE``...)
+  is set before NumPy loads; a kernel set the CPU cannot run, or that OpenBLAS
+  does not take, is reported, not timed. ``--max-minutes`` bounds it.
+- "of gemm peak": the FLOP rate of one dnn iteration (forward ``2 n_l n_{l-1} m``
+  per layer; backward ``dW`` the same, and ``dA_prev`` the same except for the
+  first layer) over the rate of a 2048 x 2048 gemm of the same dtype through
+  ``scipy.linalg.blas`` (the OpenBLAS dnn calls), measured in the same run.
 - Peak memory (S4 unless told otherwise) is measured in fresh subprocesses, one
   per implementation: the rise of the resident-set high-water mark (Linux
   ``VmHWM``, reset through ``/proc/self/clear_refs`` after the data are built),
@@ -138,6 +144,8 @@ class _Dnn:
         self._plan = plan
         self._dims, self._m, self._dtype = tuple(layers_dims), X.shape[1], dtype
         self._kw = _plan_keyword(plan)
+        if plan == "blas" and not self._kw:
+            self._fit = _legacy_blas(self._fit)
 
     def run(self, k):
         self._fit(*self._args, learning_rate=LEARNING_RATE, num_iterations=k, **self._kw)
@@ -190,31 +198,58 @@ class _DnnBlas(_Dnn):
 
 
 def _plan_keyword(plan):
-    """``L_layer_model``'s ``plan=`` keyword, or, for a dnn without it (an older
-    build timed for comparison), the same through its private rule."""
+    """``L_layer_model``'s ``plan=`` keyword, or {} for a dnn without it (an older
+    build, timed for comparison: see ``_legacy_blas``)."""
     import inspect
 
-    fit = _dnn_L_layer_model()
-    if "plan" in inspect.signature(fit).parameters:
+    if "plan" in inspect.signature(_dnn_L_layer_model()).parameters:
         return {"plan": plan}
-    if plan == "blas":
-        from dnn import models
-
-        models._own_products = lambda dims, *a, **k: [0] * (len(dims) - 1)
     return {}
+
+
+def _legacy_blas(fit):
+    """An older dnn's fit with every product on BLAS: its rule patched for the call only."""
+    from dnn import models
+
+    def blas_fit(*args, **kwargs):
+        rule = models._own_products
+        models._own_products = lambda dims, *a, **k: [0] * (len(dims) - 1)
+        try:
+            return fit(*args, **kwargs)
+        finally:
+            models._own_products = rule
+
+    return blas_fit
 
 
 def _plan_text(dims, m, dtype, plan):
     """The plan a FIT_ITERATIONS fit of dnn uses here, as ``Plan.code()``, or ``?``."""
-    try:
-        from dnn import _plan
-    except ImportError:
-        return "rules"
+    from dnn import models
+
+    if not hasattr(models, "_plan"):
+        return _legacy_plan_text(models, dims, m, dtype, plan)
+    from dnn import _plan
+
     if plan == "blas":
         p = _plan.blas_plan(dims, m, dtype, FIT_ITERATIONS)
     else:
         p = _plan.plan_for(dims, m, dtype, FIT_ITERATIONS)
     return "?" if p is None else p.code()
+
+
+def _legacy_plan_text(models, dims, m, dtype, plan):
+    """The same for a dnn before ``dnn._plan`` (its rule functions), to time it beside."""
+    try:
+        gram = models._gram_form(dims, m, FIT_ITERATIONS)
+        shards = models._shards(dims, m, gram, 100)
+        own = models._own_products(dims, m, np.dtype(dtype).itemsize, shards, gram,
+                                   FIT_ITERATIONS)
+        sm = models._samples_major(dims, np.dtype(dtype))
+    except (AttributeError, TypeError):
+        return "rules"
+    flags = "".join(f for f, on in ((" G", gram), (" SM", sm)) if on)
+    return "x%d%s %s" % (shards, flags, ".".join(
+        ("o" if o & 1 else "b") + ("x" if o & 4 else "o" if o & 2 else "b") for o in own))
 
 
 class _Reference:
@@ -357,7 +392,8 @@ def _steady(impl, k):
     t1 = _timed(impl.run, k)
     time.sleep(SETTLE_SECONDS)
     t3 = _timed(impl.run, 3 * k)
-    per = max(t3 - t1, 0.0) / (2 * k)
+    # other processes' load can make the difference meaningless: then the long run alone
+    per = (t3 - t1) / (2 * k) if t3 > t1 else t3 / (3 * k)
     return per, max(0.0, t1 - k * per)
 
 
@@ -921,6 +957,31 @@ def _print_matrix(results, markdown):
                                                            / r["peak"])])
     if body:
         print(_render(header, body, markdown, right_from=4))
+        print()
+        print(_render(*_summary(results), markdown, right_from=1))
+
+
+def _summary(results):
+    """Per configuration, against the targets: the lowest ratio to each peer (and where),
+    and S4's and S5's share of the gemm peak."""
+    header = ["configuration", "torch/dnn, lowest", "sklearn/dnn, lowest",
+              "all-BLAS/dnn, lowest", "S4, S5 of gemm peak"]
+    body = []
+    for c in results:
+        rows = c.get("rows", [])
+        if not rows:
+            continue
+        cells = [c["name"]]
+        for peer in ("torch", "sklearn", "dnn-blas"):
+            ratios = [(r["times"][peer] / r["times"]["dnn"], "%s %s" % (r["shape"], r["dtype"][5:]))
+                      for r in rows if r["times"].get(peer) and r["times"].get("dnn")]
+            cells.append("%.2fx (%s)" % min(ratios) if ratios else "n/a")
+        cells.append(", ".join("%s %s %.0f%%" % (r["shape"], r["dtype"][5:], 100 * r["flops"]
+                                                 / r["times"]["dnn"] / 1e9 / r["peak"])
+                               for r in rows if r["shape"] in ("S4", "S5")
+                               and r["times"].get("dnn")) or "n/a")
+        body.append(cells)
+    return header, body
 
 
 if __name__ == "__main__":

@@ -194,12 +194,13 @@ def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, 
     and its kernel set) is met, kept in the process and in the wisdom file
     (``DNN_WISDOM``; ``dnn info --plan`` shows it); ``"blas"`` runs every
     product on BLAS; a ``dnn.Plan`` is used as given. What changes the last
-    bits: the plan (which products run in our kernels, the number of shards,
-    the Gram form, the layout), the build of our kernels (the CPU), the BLAS
-    and its kernel set. With the same plan, the thread count does not. So
-    with ``"auto"`` the BLAS thread limit and the core count (they set the
-    shards and the key), and a first decision made without a wisdom file,
-    can; timing never changes a decision once kept.
+    bits: the plan (which products run in our kernels, the shards, the Gram
+    form, the layout), the build of our kernels (the CPU), the BLAS, its
+    kernel set and, for an unsplit fit, its thread count (OpenBLAS sums
+    differently on one thread and on two). The threads that share a split
+    fit's shards do not. With ``"auto"``, a long fit's first decision is
+    timed, so without a wisdom file a new process may decide otherwise;
+    once kept, timing never changes it.
 
     Returns the dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)`` of
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,
