@@ -19,9 +19,10 @@ thread count, so it is measured, not written down (tables and history:
   activations outweigh the parameters. Never timed.
 - Long fits time the candidates (``candidates``: shards or not, own kernels
   where they may win or BLAS) for a few iterations each on the fit's own data,
-  on copies of its parameters, in alternation; the median wins, and only by
-  ``MARGIN`` over the simpler plan listed first, so noise cannot pick a loser.
-  At most ``PLAN_BUDGET`` of the fit's iterations are spent on it.
+  on copies of its parameters, in alternation (``measure``); the fastest wins,
+  and only by ``MARGIN`` over the simpler plan listed first, so noise cannot
+  pick a loser. About ``PLAN_BUDGET`` of the fit's time is spent on it, and
+  the candidates' workspaces are held meanwhile.
 - A decision is kept per key (layer sizes, m, dtype, Gram form, threads,
   cores, CPU, SIMD build, BLAS and its kernel set) in the process and in the
   wisdom file (``wisdom_path``), and reused: the same call on the same
@@ -33,7 +34,6 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import sys
 import threading
 import time
@@ -67,7 +67,7 @@ XT_BYTES = 256 << 20
 #: Fits of fewer iterations get ``rule_plan``, untimed.
 PLAN_MIN_ITERATIONS = 500
 
-#: The share of a fit's iterations the planner may spend timing candidates.
+#: The share of a fit's time the planner may spend timing candidates.
 PLAN_BUDGET = 0.04
 
 #: A candidate replaces the simpler plan only if its median is this much lower.
@@ -282,11 +282,19 @@ def _lent(plan):
     return blas_lent(plan.shards) if plan.shards > 1 else contextlib.nullcontext(1)
 
 
-def _timed_run(plan, trainer, start, k):
+def _timed_run(plan, trainer, start, k, clock=time.perf_counter):
     with _lent(plan) as threads:
-        t0 = time.perf_counter()
+        t0 = clock()
         trainer.run(start, start + k, -1, 1e9, threads)
-        return time.perf_counter() - t0
+        return clock() - t0
+
+
+def _thread_clock_ok():
+    """Whether ``time.thread_time`` ticks finely enough to time a few iterations."""
+    try:
+        return time.get_clock_info("thread_time").resolution <= 1e-6
+    except (ValueError, OSError):
+        return False
 
 
 def measure(plans, weights, biases, X, Y, lr, num_iterations):
@@ -296,12 +304,17 @@ def measure(plans, weights, biases, X, Y, lr, num_iterations):
     plan runs k, then 2k iterations. Its time per iteration is
     (min t_2k - min t_k) / k over the rounds: without what a run costs once
     (starting the shards' threads), as in a real fit's long chunks, and
-    with the minima, since other processes only ever add time. All within
+    with the minima, since other processes only ever add time. Where every
+    plan runs on the calling thread alone, the clock is that thread's CPU
+    time, which other processes do not touch. All within
     ``PLAN_BUDGET`` of the fit's time as the warm-ups estimate it.
     """
     copies = [([w.copy() for w in weights], [b.copy() for b in biases]) for _ in plans]
     trainers = [_trainer(p, ws, bs, X, Y, lr) for p, (ws, bs) in zip(plans, copies)]
-    est = min(_timed_run(p, tr, 0, 1) for p, tr in zip(plans, trainers))
+    # Where every plan runs on this one thread, its CPU time: blind to other processes.
+    one = blas_threads() == 1 and all(p.shards == 1 for p in plans)
+    clock = time.thread_time if one and _thread_clock_ok() else time.perf_counter
+    est = min(_timed_run(p, tr, 0, 1, clock) for p, tr in zip(plans, trainers))
     done = 1
     per_round = max(1, int(PLAN_BUDGET * num_iterations / (len(plans) * 3 * ROUNDS)))
     # runs of at least ~2 ms where the iterations are fast, within the budget
@@ -312,8 +325,8 @@ def measure(plans, weights, biases, X, Y, lr, num_iterations):
     t_start = time.perf_counter()
     for r in range(ROUNDS):
         for j, (p, tr) in enumerate(zip(plans, trainers)):
-            short[j].append(_timed_run(p, tr, done, k))
-            long[j].append(_timed_run(p, tr, done + k, 2 * k))
+            short[j].append(_timed_run(p, tr, done, k, clock))
+            long[j].append(_timed_run(p, tr, done + k, 2 * k, clock))
         done += 3 * k
         if r >= 1 and time.perf_counter() - t_start > budget:
             break
