@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -298,16 +299,19 @@ def _thread_clock_ok():
 
 
 def measure(plans, weights, biases, X, Y, lr, num_iterations):
-    """Median seconds per iteration of each plan, timed in alternation on copies of the parameters.
+    """Seconds per iteration of each plan, one per round, timed in alternation on copies of the
+    parameters.
 
     One warm-up iteration each, then up to ``ROUNDS`` rounds; in a round each
-    plan runs k, then 2k iterations. Its time per iteration is
-    (min t_2k - min t_k) / k over the rounds: without what a run costs once
-    (starting the shards' threads), as in a real fit's long chunks, and
-    with the minima, since other processes only ever add time. Where every
-    plan runs on the calling thread alone, the clock is that thread's CPU
-    time, which other processes do not touch. All within
-    ``PLAN_BUDGET`` of the fit's time as the warm-ups estimate it.
+    plan runs k, then 2k iterations, and (t_2k - t_k) / k is its time per
+    iteration without what a run costs once (starting the shards' threads,
+    as a real fit does once per chunk of many iterations); the median over
+    the rounds is its time (``pick``). Not the minimum: on a busy machine a threaded
+    BLAS now and then gets every core for a short run and looks fast, then
+    loses in the long one. Where every plan runs on the calling thread
+    alone, the clock is that thread's CPU time, which other processes do
+    not touch. All within ``PLAN_BUDGET`` of the fit's time as the warm-ups
+    estimate it.
     """
     copies = [([w.copy() for w in weights], [b.copy() for b in biases]) for _ in plans]
     trainers = [_trainer(p, ws, bs, X, Y, lr) for p, (ws, bs) in zip(plans, copies)]
@@ -320,29 +324,35 @@ def measure(plans, weights, biases, X, Y, lr, num_iterations):
     # runs of at least ~2 ms where the iterations are fast, within the budget
     k = max(1, min(per_round, int(0.002 / max(est, 1e-7)) + 1))
     budget = PLAN_BUDGET * num_iterations * est
-    short = [[] for _ in plans]
-    long = [[] for _ in plans]
+    times = [[] for _ in plans]
     t_start = time.perf_counter()
     for r in range(ROUNDS):
         for j, (p, tr) in enumerate(zip(plans, trainers)):
-            short[j].append(_timed_run(p, tr, done, k, clock))
-            long[j].append(_timed_run(p, tr, done + k, 2 * k, clock))
+            t_k = _timed_run(p, tr, done, k, clock)
+            t_2k = _timed_run(p, tr, done + k, 2 * k, clock)
+            times[j].append((t_2k - t_k) / k if t_2k > t_k else t_2k / (2 * k))
         done += 3 * k
-        if r >= 1 and time.perf_counter() - t_start > budget:
+        if r >= 2 and time.perf_counter() - t_start > budget:
             break
-    out = []
-    for s_, l_ in zip(short, long):
-        diff = (min(l_) - min(s_)) / k
-        out.append(diff if diff > 0 else min(l_) / (2 * k))
-    return out
+    return times
 
 
 def pick(plans, times):
-    """The fastest plan, if it beats the first (simplest) by ``MARGIN``; else the first."""
-    best = min(range(len(plans)), key=lambda k: times[k])
-    if best != 0 and times[best] < (1 - MARGIN) * times[0]:
-        return plans[best]
-    return dataclasses.replace(plans[0], source="measured")
+    """The plan to keep, from each plan's per-round times (``measure``).
+
+    A plan replaces the first (the simplest) only if its median is ``MARGIN``
+    below the first's and it was the faster of the two in at least 4 rounds
+    of 5 (paired: the same moment's load): noise cannot pick a loser. Of
+    those that qualify, the lowest median.
+    """
+    base = statistics.median(times[0])
+    best, best_time = 0, base
+    for j in range(1, len(plans)):
+        med = statistics.median(times[j])
+        wins = sum(a < b for a, b in zip(times[j], times[0]))
+        if med < (1 - MARGIN) * base and wins >= 0.8 * len(times[0]) and med < best_time:
+            best, best_time = j, med
+    return plans[best] if best else dataclasses.replace(plans[0], source="measured")
 
 
 # --------------------------------------------------------------------------

@@ -248,14 +248,19 @@ def test_blas_plan_runs_every_product_on_blas():
     assert_params_close(got, ref, np.float64)
 
 
-def test_pick_needs_a_margin_over_the_simplest_plan():
+def test_pick_needs_a_margin_and_paired_wins_over_the_simplest_plan():
     a = Plan((0, 0), 1, source="rule")
     b = Plan((3, 3), 1, source="measured")
     c = Plan((1, 3), 1, source="measured")
-    assert _plan.pick([a, b, c], [1.0, 0.98, 0.99]) == a
-    assert _plan.pick([a, b, c], [1.0, 0.9, 0.95]) == b
-    assert _plan.pick([a, b, c], [1.0, 0.95, 0.9]) == c
-    assert _plan.pick([a, b], [1.0, 1.5]) == a
+    rule = [1.0, 1.0, 1.0, 1.0, 1.0]
+    assert _plan.pick([a, b, c], [rule, [0.98] * 5, [0.99] * 5]) == a      # within the margin
+    assert _plan.pick([a, b, c], [rule, [0.9] * 5, [0.95] * 5]) == b
+    assert _plan.pick([a, b, c], [rule, [0.95] * 5, [0.9] * 5]) == c
+    assert _plan.pick([a, b], [rule, [1.5] * 5]) == a
+    # a lower median from 3 lucky rounds of 5 is not enough
+    assert _plan.pick([a, b], [rule, [0.5, 0.5, 0.5, 1.2, 1.2]]) == a
+    assert _plan.pick([a, b], [rule, [0.5, 0.5, 0.5, 0.5, 1.2]]) == b
+    assert _plan.pick([a, b], [rule, [0.9] * 5]).source == "measured"
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
