@@ -690,6 +690,10 @@ def build_parser():
     p.add_argument("--wisdom", action="store_true",
                    help="let dnn use the user's wisdom file (default: off in the benchmark, "
                         "so every run plans afresh, as a first fit does)")
+    p.add_argument("--report", nargs="+", metavar="JSON",
+                   help="print the matrix of earlier --matrix --json runs instead of measuring "
+                        "(a configuration in a later file replaces the same one in an earlier "
+                        "file where it has rows)")
     p.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -697,6 +701,8 @@ def build_parser():
 def main(argv=None):
     """Run the comparison and print the table; returns the exit status (0)."""
     args = build_parser().parse_args(argv)
+    if args.report:
+        return report_main(args)
     if args.matrix:
         return matrix_main(args)
     if args.peers is None:
@@ -926,6 +932,23 @@ def matrix_main(args):
     _print_matrix(results, args.markdown)
     if args.json:
         _write_json(args.json, {"configurations": results})
+    return 0
+
+
+def report_main(args):
+    """Print the matrix of earlier ``--matrix --json`` files, merged. Returns 0."""
+    merged = {}
+    for path in args.report:
+        try:
+            with open(path) as f:
+                configurations = json.load(f)["configurations"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SystemExit("dnn bench: --report %s: not a --matrix --json file (%s)"
+                             % (path, exc))
+        for c in configurations:
+            if c.get("rows") or c["name"] not in merged:
+                merged[c["name"]] = c
+    _print_matrix(list(merged.values()), args.markdown)
     return 0
 
 
