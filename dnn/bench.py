@@ -667,7 +667,8 @@ def build_parser():
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory comparison")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall time (default), or this process's CPU time, which is robust "
-                        "to other load but only meaningful with --threads 1")
+                        "to other load but only meaningful with --threads 1 (--matrix: for its "
+                        "1-thread configurations)")
     p.add_argument("--stat", choices=("median", "min"), default="median",
                    help="statistic of the repeated measurements shown (default median)")
     p.add_argument("--simd", choices=("baseline", "avx2", "avx512"),
@@ -907,6 +908,9 @@ def matrix_main(args):
                    "--peers", ",".join(peers), "--repeat", str(args.repeat or 3),
                    "--target-time", str(args.target_time or 0.1), "--json", path,
                    "--deadline", str(deadline), "--stat", args.stat]
+            if args.clock == "cpu" and t == 1:
+                cmd += ["--clock", "cpu"]
+                conf["clock"] = "cpu"
             if args.wisdom:
                 cmd.append("--wisdom")
             if args.simd:
@@ -960,8 +964,8 @@ def _print_matrix(results, markdown):
         arch = "; ".join(c.get("blas", []))
         peaks = c.get("peaks", {})
         note = c.get("skipped") or c.get("stopped") or ""
-        print("%s%s: BLAS %s; gemm peak %s%s" % (
-            "- " if markdown else "", c["name"], arch or "n/a",
+        print("%s%s: BLAS %s; %s clock; gemm peak %s%s" % (
+            "- " if markdown else "", c["name"], arch or "n/a", c.get("clock", "wall"),
             ", ".join("%s %.0f GFLOP/s" % kv for kv in sorted(peaks.items())) or "n/a",
             (" -- " + note) if note else ""))
     print()
