@@ -246,9 +246,9 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=Non
                build=None):
     """The plans a long fit times, simplest first (``rule_plan``), without duplicates.
 
-    Shards: none, or ``max_shards``; products: BLAS (but the tiny), or our
-    kernels where they may win, which is where BLAS runs one thread a call
-    (a split fit, or one BLAS thread) and the SIMD build has wide vectors.
+    The rule's shards; products: BLAS (but the tiny), or our kernels where
+    they may win, which is where BLAS runs one thread a call (a split fit, or
+    one BLAS thread) and the SIMD build has wide vectors.
     """
     threads = blas_threads() if threads is None else threads
     build = _train.simd_kernels() if build is None else build
@@ -256,7 +256,10 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=Non
     itemsize = np.dtype(dtype).itemsize
     split = max_shards(dims, m, base.gram, chunk_iterations, threads, ncores)
     out = [base]
-    for shards in sorted({1, split}, reverse=True):
+    # Where the rule splits, the unsplit fit on a threaded BLAS is no candidate: in short
+    # trials on a busy machine it could look fast and then lose 10-300x in the long run
+    # (benchmarks/NOTES.md).
+    for shards in (split,):
         blas = Plan(base.own, shards, base.gram, base.samples_major, "measured")
         own = Plan(_own_kernels(dims, m, itemsize, shards, base.gram, build), shards, base.gram,
                    base.samples_major, "measured")

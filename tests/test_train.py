@@ -219,10 +219,10 @@ def test_own_kernel_candidates():
 def test_candidates_simplest_first_without_duplicates():
     nn, nt = _plan.NN, _plan.NT
     s4 = (784, 256, 128, 64, 1)
-    # two threads on two cores: split (BLAS, ours) and unsplit with threaded BLAS
+    # two threads on two cores: split, BLAS or ours
     got = _plan.candidates(s4, 10000, np.float64, 2500, threads=2, ncores=2, build="avx512")
     assert [(p.shards, p.own) for p in got] == [
-        (2, (0, 0, 0, nn | nt)), (2, (nn | _plan.XT, nn, nn, nn | nt)), (1, (0, 0, 0, nn | nt))]
+        (2, (0, 0, 0, nn | nt)), (2, (nn | _plan.XT, nn, nn, nn | nt))]
     assert got[0] == _plan.rule_plan(s4, 10000, np.float64, 2500, threads=2, ncores=2)
     # one thread: no split; BLAS or ours
     got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="avx512")
