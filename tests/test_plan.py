@@ -169,3 +169,13 @@ def test_plans_print_and_round_trip():
     assert "shards 2" in p.describe() and "ox ob oo" in p.describe()
     assert Plan.from_dict(p.to_dict()) == p
     assert Plan((0,), 1, True, True).code() == "x1 G SM bb"
+
+
+def test_two_layer_model_takes_a_plan_too():
+    X, Y = data([10, 7, 1], 90)
+    got = models.two_layer_model(X, Y, (10, 7, 1), 0.5, 40, plan="blas")
+    ref = R.two_layer_model(X, Y, (10, 7, 1), 0.5, 40)
+    for key in ref:
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="plan must be"):
+        models.two_layer_model(X, Y, (10, 7, 1), 0.5, 4, plan=None)
