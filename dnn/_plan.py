@@ -77,6 +77,11 @@ MARGIN = 0.03
 #: Timed rounds per candidate (after one warm-up iteration).
 ROUNDS = 5
 
+#: The most shards a plan may have: the training loop's thread limit. Each
+#: shard holds a copy of the weight gradients, so the cap also bounds what a
+#: given (or tampered) plan can allocate.
+MAX_SHARDS = 64
+
 _LAYOUTS = ("features-major", "samples-major")
 
 
@@ -104,9 +109,10 @@ class Plan:
                 isinstance(o, (int, np.integer)) and 0 <= o <= (NN | NT | XT) for o in self.own):
             raise ValueError("plan.own must be a tuple of %d ints in 0..%d (NN | NT | XT), "
                              "got %r" % (L, NN | NT | XT, self.own))
-        if not isinstance(self.shards, (int, np.integer)) or not 1 <= self.shards <= m:
-            raise ValueError("plan.shards must be an int between 1 and m = %d, got %r"
-                             % (m, self.shards))
+        top = min(m, MAX_SHARDS)
+        if not isinstance(self.shards, (int, np.integer)) or not 1 <= self.shards <= top:
+            raise ValueError("plan.shards must be an int between 1 and %d (m = %d, at most %d), "
+                             "got %r" % (top, m, MAX_SHARDS, self.shards))
         if self.gram and self.shards != 1:
             raise ValueError("plan.gram needs plan.shards == 1, got %d shards" % self.shards)
 
@@ -188,7 +194,7 @@ def max_shards(dims, m, gram, chunk_iterations, threads=None, ncores=None):
     """
     threads = blas_threads() if threads is None else threads
     ncores = cores() if ncores is None else ncores
-    limit = min(threads, ncores, m // 64)
+    limit = min(threads, ncores, m // 64, MAX_SHARDS)
     if gram or limit < 2:
         return 1
     params = sum(a * b for a, b in zip(dims[1:], dims))

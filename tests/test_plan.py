@@ -157,6 +157,7 @@ def test_a_given_plan_is_used_and_checked():
         np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, atol=1e-12)
     for bad, match in [(Plan((0, 0), 1), "plan.own"), (Plan((0, 0, 9), 1), "plan.own"),
                        (Plan((0, 0, 0), 0), "plan.shards"), (Plan((0, 0, 0), M + 1), "plan.shards"),
+                       (Plan((0, 0, 0), _plan.MAX_SHARDS + 1), "plan.shards"),
                        (Plan((0, 0, 0), 2, True), "plan.gram"), ([0, 0, 0], "plan must be"),
                        ("fast", "plan must be")]:
         with pytest.raises(ValueError, match=match):

@@ -690,6 +690,7 @@ def test_shards_scale_with_cores_and_blas_threads():
                                   (16, 16, 16)]:
         assert shards(s4, 10000, False, 100, threads, ncores) == want
     assert shards(s3, 1797, False, 100, 64, 64) == 1797 // 64
+    assert shards(s4, 10**6, False, 100, 256, 256) == _plan.MAX_SHARDS
     assert shards(s6, 1000, False, 100, 8, 8) == 8
     assert shards((2, 4, 1), 400, False, 100, 8, 8) == 1
     assert shards((12288, 20, 7, 5, 1), 209, False, 100, 8, 8) == 1
