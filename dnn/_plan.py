@@ -252,8 +252,8 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=Non
                build=None):
     """The plans a long fit times, simplest first (``rule_plan``), without duplicates.
 
-    The rule's shards; products: BLAS (but the tiny), or our kernels where
-    they may win, which is where BLAS runs one thread a call (a split fit, or
+    The rule's shards (and, on one thread, two shards in turn); products:
+    BLAS (but the tiny), or our kernels where they may win, which is where BLAS runs one thread a call (a split fit, or
     one BLAS thread) and the SIMD build has wide vectors.
     """
     threads = blas_threads() if threads is None else threads
@@ -264,8 +264,14 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=Non
     out = [base]
     # Where the rule splits, the unsplit fit on a threaded BLAS is no candidate: in short
     # trials on a busy machine it could look fast and then lose 10-300x in the long run
-    # (benchmarks/NOTES.md).
-    for shards in (split,):
+    # (benchmarks/NOTES.md). On one thread, two shards in turn are: smaller blocks of
+    # examples stay in cache (S3, S6: up to 1.25x).
+    options = [split]
+    if threads == 1 and split == 1:
+        two = max_shards(dims, m, base.gram, chunk_iterations, 2, 2)
+        if two == 2:
+            options.append(2)
+    for shards in options:
         blas = Plan(base.own, shards, base.gram, base.samples_major, "measured")
         own = Plan(_own_kernels(dims, m, itemsize, shards, base.gram, build), shards, base.gram,
                    base.samples_major, "measured")

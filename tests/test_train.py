@@ -224,12 +224,14 @@ def test_candidates_simplest_first_without_duplicates():
     assert [(p.shards, p.own) for p in got] == [
         (2, (0, 0, 0, nn | nt)), (2, (nn | _plan.XT, nn, nn, nn | nt))]
     assert got[0] == _plan.rule_plan(s4, 10000, np.float64, 2500, threads=2, ncores=2)
-    # one thread: no split; BLAS or ours
+    # one thread: no split, or two shards in turn (cache blocking); BLAS or ours
     got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="avx512")
-    assert [p.shards for p in got] == [1, 1] and got[0].own != got[1].own
-    # with SSE2 only ours never win: the one plan is the rule's
+    assert [p.shards for p in got] == [1, 1, 2, 2] and got[0].own != got[1].own
+    assert got[2].own == got[0].own and got[3].own == _plan._own_kernels(
+        s4, 10000, 8, 2, False, "avx512")
+    # with SSE2 only ours never win: the rule's products, split or not
     got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="baseline")
-    assert len(got) == 1
+    assert [(p.shards, p.own) for p in got] == [(1, got[0].own), (2, got[0].own)]
     # the tiny S2 net: nothing to choose
     assert len(_plan.candidates((2, 4, 1), 400, np.float32, 2500, threads=2, ncores=2,
                                 build="avx512")) == 1
