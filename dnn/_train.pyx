@@ -29,15 +29,14 @@ Who computes what. The elementwise passes (bias and relu, relu's backward
 mask with the bias gradient, sigmoid(Z_L) - Y) are ``dnn._simd``'s vector
 kernels, in the build (SSE2, AVX2, AVX-512) the CPU runs. A layer's three
 products (W H, W^T dZ, dZ H^T) go to BLAS, or, where ``own[l]`` says so
-(``dnn.models._own_products``: tiny layers, and with AVX-512 every layer
-whose operands fit in L2 when BLAS would run one thread), to ``dnn._simd``'s
+(``dnn._plan``: tiny layers, and where measured faster here), to ``dnn._simd``'s
 register-blocked ``nn`` and ``nt``, which read the operands in place: no
 call set-up, no packing, no zeroing of C, and AVX-512 where the SciPy
 wheels' OpenBLAS may use AVX2 only. A first layer too large for ``nt``
 (``OWN_XT``) gets dZ_1 X^T as ``nn_acc`` over a transposed copy of X made
 once per fit: vectors along W_1's rows, the examples in chunks.
 
-The Gram form of the first layer (``gram=True``; ``dnn.models._gram_form``
+The Gram form of the first layer (``gram=True``; ``dnn._plan.gram_form``
 picks it). X never changes, so after W_1 := W_1 + a dZ_1 X^T the next
 iteration's W_1 X is P + a dZ_1 G, where P is this iteration's W_1 X and
 G = X^T X is computed once per fit. When there are fewer examples m than
@@ -51,7 +50,7 @@ recomputation, at iterations fixed by the plan (multiples of GRAM_REFRESH);
 at a chunk's end the caller's W_1 is set to it plus the updates still
 pending. Where a chunk ends follows the clock; the numbers never do.
 
-Shards (``shards`` > 1; ``dnn.models._shards`` picks them). The examples are
+Shards (``shards`` > 1; ``dnn._plan`` picks them). The examples are
 split into blocks, each with a workspace of its own (``Net.partial``): X's
 block is a view of X's columns. An iteration runs every shard's forward and
 backward pass, which write the shard's gradient sums dZ_l A_{l-1}^T and row
@@ -65,41 +64,16 @@ to a 2-thread BLAS, and the elementwise passes run on both cores. Thread t
 takes shards t, t + T, ..., so the numbers depend on the split, never on the
 number of threads.
 
-Memory layout, chosen by measurement. The hidden activations and gradients
-are stored features-major ("FM", (n_l, m), as the reference and ``_ops.pxd``)
-or samples-major ("SM", (m, n_l), as scikit-learn's MLP); a gemm takes either
+Memory layout. The hidden activations and gradients are stored
+features-major ("FM", (n_l, m), as the reference and ``_ops.pxd``) or
+samples-major ("SM", (m, n_l), as scikit-learn's MLP); a gemm takes either
 through its transpose flags, so one loop serves both. X is used as given,
-(n_0, m): transposing it once per fit ("XT") was measured too and rejected.
-Per-iteration time relative to FM with X as given, the median of paired
-ratios over 15 to 41 interleaved repetitions, one BLAS thread (a loaded
-2-core machine; with two threads OpenBLAS's workers waited for the busy cores
-and times jumped 10-100x at random), with this loop before its elementwise
-passes were vectorized (a recheck after, FM vs SM/X: the same picture):
+(n_0, m). ``dnn._plan.samples_major`` picks SM for float32 with a narrow
+first layer on a wide input, where sgemm is faster on the transposed
+operands (the measurements: ``benchmarks/NOTES.md``).
 
-    shape  dtype    FM ms   FM/XT  SM/X  SM/XT
-    S1     float64   6.8    0.89   1.22  1.09   (other runs: FM/XT 0.95-0.97, SM/X 1.11-1.18)
-    S1     float32   6.5    0.92   0.73  0.94   (other runs: SM/X 0.70, 0.78, 0.89)
-    S2     float64   0.0041 1.21   1.83  2.03
-    S2     float32   0.0036 1.18   2.06  2.09
-    S3     float64   0.68   1.05   1.01  0.90
-    S3     float32   0.50   0.94   1.02  1.01
-    S4     float64   170    0.99   1.21  1.20
-    S4     float32   107    1.01   0.97  1.07
-    S5     float64   142    1.01   0.97  0.97
-    S5     float32    69    0.94   0.99  1.05
-    S6     float64   3.8    1.08   1.16  1.19
-    S6     float32   2.3    1.02   1.13  1.15
-
-So: FM everywhere, except SM (X as given) in float32 when the first layer is
-a narrow layer on a wide input (n_0 >= 1024 and n_0 >= 16 n_1, the cat
-network's 12288 -> 20), where sgemm is 11-30% faster in that form (first
-layer Z_1^T = X^T W_1^T and W_1 += dZ_1^T X^T, both operands transposed).
-With two threads (noisy) the SM gain on S1 float32 was larger still. Also
-rejected by measurement: keeping a copy of X^T for the first layer's update
-only (W_1 += dZ_1 (X^T)), 1.04x (float64) and 1.53x (float32) slower on S1,
-no gain on S4 or S5. No other difference was consistent across runs; on the
-tiny S2 net the SM passes (short inner loops over n_l = 4) are 2x slower.
-``dnn.models._samples_major`` applies this rule.
+Every path decision (``own``, ``gram``, ``shards``, the layout) comes from a
+``dnn._plan.Plan``.
 """
 
 cimport cython
@@ -921,7 +895,7 @@ cdef class Trainer:
     in ``dnn._simd``'s kernels instead of BLAS, ``OWN_NN`` (W H and W^T dZ),
     ``OWN_NT`` (dZ H^T) and, for the first layer, ``OWN_XT`` (dZ_1 X^T through
     a transposed copy of X, kept with the workspace) or'ed, in the
-    features-major layout (ignored samples-major); ``dnn.models._own_products``
+    features-major layout (ignored samples-major); a ``dnn._plan.Plan``
     decides.
     """
     cdef Net net          # the whole batch, when shards == 1

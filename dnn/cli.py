@@ -18,6 +18,7 @@ parameters reached and exits with status 130.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -206,7 +207,21 @@ def _build_parser():
     sub.add_parser("bench", help="compare dnn with NumPy (dnn.bench); 'dnn bench --help' for its options",
                    add_help=False)
 
-    sub.add_parser("info", help="versions, BLAS and threads, build flags")
+    i = sub.add_parser("info", help="versions, BLAS and threads, build flags; --plan: a fit's plan",
+                       description="Versions, the BLAS in use and its threads, the build flags. "
+                       "With --plan LAYERS: the plan (dnn._plan) a fit of those layer sizes on "
+                       "--m examples would use here; a long fit's plan not yet decided is "
+                       "measured now on synthetic data of that shape and kept, as the fit "
+                       "would do (DNN_WISDOM=off: in this process only).")
+    i.add_argument("--plan", type=_layers, metavar="LAYERS",
+                   help="layer sizes, input to output, e.g. 784,256,128,64,1")
+    i.add_argument("--m", type=_int_at_least(1), default=None, help="examples (with --plan)")
+    i.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="training dtype (default: %(default)s)")
+    i.add_argument("--iterations", type=_int_at_least(1), default=2500,
+                   help="the fit's num_iterations (default: %(default)s)")
+    i.add_argument("--cost-every", type=_int_at_least(0), default=100,
+                   help="the fit's cost_every (default: %(default)s)")
     return parser
 
 
@@ -530,7 +545,46 @@ def _cmd_info(args):
         v = _version(mod)
         parts.append("%s %s" % (mod, v) if v else '%s not installed (pip install "dnn[%s]")' % (mod, extra))
     print("optional: " + ", ".join(parts))
+    if args.plan is not None:
+        _print_plan(args)
     return 0
+
+
+def _print_plan(args):
+    from dnn import _plan
+    from dnn._blas_threads import blas_threads
+
+    dims = args.plan
+    if len(dims) < 2 or dims[-1] != 1:
+        raise UserError("--plan: layer sizes from the input to an output layer of 1 unit, "
+                        "e.g. 784,256,1; got %s" % ",".join(map(str, dims)))
+    if args.m is None:
+        raise UserError("--plan needs --m, the number of examples")
+    if max(dims) * args.m > 2**31 - 1:
+        raise UserError("--plan: a layer of %d units on %d examples has too many elements "
+                        "(the limit is 2**31 - 1)" % (max(dims), args.m))
+    dtype = np.dtype(args.dtype)
+    n, m = args.iterations, args.m
+    chunk = min(([args.cost_every] if args.cost_every else []) + [n])
+    print("plan of a fit of %s on %d examples, %s, %d iterations (BLAS threads %d, cores %d, "
+          "wisdom %s):" % (",".join(map(str, dims)), m, dtype.name, n, blas_threads(),
+                           _plan.cores(), _plan.wisdom_path() or "off"))
+    plan = _plan.plan_for(dims, m, dtype, n, chunk)
+    if plan is None:
+        from dnn.reference import initialize_parameters_deep
+
+        rng = np.random.default_rng(0)
+        X = rng.random((dims[0], m)).astype(dtype)
+        Y = (rng.random((1, m)) < 0.5).astype(dtype)
+        params = initialize_parameters_deep(list(dims), dtype=dtype)
+        L = len(dims) - 1
+        plan = _plan.choose([params["W%d" % l] for l in range(1, L + 1)],
+                            [params["b%d" % l] for l in range(1, L + 1)], X, Y, 0.0075, n, chunk)
+        plan = dataclasses.replace(plan, source="measured now")
+    print("  " + plan.describe())
+    others = _plan.candidates(dims, m, dtype, n, chunk)
+    if n >= _plan.PLAN_MIN_ITERATIONS and len(others) > 1:
+        print("  candidates timed: " + ", ".join(p.code() for p in others))
 
 
 _COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "info": _cmd_info}

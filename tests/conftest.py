@@ -103,3 +103,16 @@ def simd_build(request):
         yield request.param
     finally:
         _train.simd_kernels(_train.simd_cpu_level())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _wisdom_in_a_temporary_file(tmp_path_factory):
+    """Plans that long fits measure go to a file of this run, never the user's cache."""
+    path = tmp_path_factory.mktemp("wisdom") / "wisdom.json"
+    old = os.environ.get("DNN_WISDOM")
+    os.environ["DNN_WISDOM"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("DNN_WISDOM", None)
+    else:
+        os.environ["DNN_WISDOM"] = old

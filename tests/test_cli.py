@@ -176,6 +176,29 @@ def test_info(capsys):
     assert "own vector kernels: %s build" % _train.simd_kernels() in out
 
 
+def test_info_shows_the_plan_a_fit_would_use(capsys):
+    from dnn import _plan
+
+    # a short fit: the rule's plan, never timed
+    code, out, err = run(["info", "--plan", "784,256,128,64,1", "--m", "10000",
+                          "--iterations", "10"], capsys)
+    assert code == 0, err
+    rule = _plan.rule_plan((784, 256, 128, 64, 1), 10000, np.float64, 10, 10)
+    assert "  " + rule.describe() in out
+    # a long one: measured now (a small net), then the kept decision
+    args = ["info", "--plan", "30,20,1", "--m", "700", "--dtype", "float32"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    kept = _plan.plan_for((30, 20, 1), 700, np.float32, 2500, 100)
+    assert kept is not None and kept.describe().replace("(measured)", "(measured now)") in out
+    again = run(args, capsys)[1]
+    assert kept.describe() in again and "candidates timed:" in again
+    for bad in (["--plan", "784,256", "--m", "10"], ["--plan", "784,1"],
+                ["--plan", "100000,1", "--m", "100000"]):
+        code, out, err = run(["info"] + bad, capsys)
+        assert code != 0 and "--plan" in err and "Traceback" not in err
+
+
 def test_version(capsys):
     import dnn
     assert run(["--version"], capsys)[1].strip() == "dnn %s" % dnn.__version__

@@ -25,11 +25,14 @@ import threading
 import time
 import _thread
 
+import dataclasses
+
 import numpy as np
 import pytest
 import threadpoolctl
 
-from dnn import _train, models
+from dnn import _plan, _train, models
+from dnn._plan import Plan
 from dnn import _blas_threads
 from dnn._blas_threads import blas_lent, blas_threads
 from dnn import reference as R
@@ -91,12 +94,26 @@ EXTRA_NETS = {
 }
 
 
-def assert_net_matches_reference(net, dtype):
-    """Train NETS[net] with dnn and with the reference; same costs and parameters."""
+def forced_plan(dims, m, dtype, iters, **fields):
+    """The rule's plan for this fit with ``fields`` replaced; ``own`` may be one int for all layers."""
+    base = _plan.rule_plan(dims, m, dtype, iters, threads=1, ncores=1)
+    if isinstance(fields.get("own"), int):
+        fields["own"] = (fields["own"],) * (len(dims) - 1)
+    if fields.get("shards", 1) > 1:
+        fields.setdefault("gram", False)
+    return dataclasses.replace(base, source="test", **fields)
+
+
+def assert_net_matches_reference(net, dtype, **plan):
+    """Train NETS[net] with dnn and with the reference; same costs and parameters.
+
+    ``plan``: fields of the plan to force (else the fit plans as a user's does).
+    """
     dims, m, init, lr, iters, every = NETS[net] if net in NETS else EXTRA_NETS[net]
     X, Y = toy_data(len(net), dims[0], m, dtype)
+    chosen = forced_plan(dims, m, dtype, iters, **plan) if plan else "auto"
     got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
-                                      cost_every=every)
+                                      cost_every=every, plan=chosen)
     ref, ref_costs = R.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
                                      cost_every=every)
     assert len(costs) == -(-iters // every)
@@ -113,29 +130,24 @@ def test_L_layer_model_matches_reference(net, dtype):
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", ["logistic", "tiny-S2", "3-layer", "deep-narrow"])
-def test_both_memory_layouts_match_reference(net, dtype, samples_major, monkeypatch):
+def test_both_memory_layouts_match_reference(net, dtype, samples_major):
     # The layout is chosen by shape and dtype; force each one on every net.
-    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
-    assert_net_matches_reference(net, dtype)
+    assert_net_matches_reference(net, dtype, samples_major=samples_major)
 
 
 @pytest.mark.parametrize("own", [1, 2, 3, 5, 7], ids=["nn", "nt", "nn+nt", "nn+xt", "all"])
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", [n for n in NETS if n != "wide-narrow"] + list(EXTRA_NETS))
-def test_own_kernels_match_reference_in_every_build(net, dtype, shards, own, simd_build,
-                                                    monkeypatch):
+def test_own_kernels_match_reference_in_every_build(net, dtype, shards, own, simd_build):
     # Every layer's products (W H and W^T dZ: nn; dZ H^T: nt; the first
     # layer's dZ_1 X^T over a copy of X^T: xt, in chunks of examples) in
     # dnn._simd's register-blocked loops instead of BLAS (what the rule picks
     # for tiny layers, and on AVX-512 for larger ones): the reference's
     # numbers in each build, also as a shard's gradient sums. The nets' sizes leave every kind of remainder: rows
     # beyond the register blocks (6, 4, 3), columns beyond the vectors.
-    monkeypatch.setattr(models, "_own_products", lambda dims, *args: [own] * (len(dims) - 1))
-    monkeypatch.setattr(models, "_shards", lambda *args: shards)
-    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: False)
-    monkeypatch.setattr(models, "_gram_form", lambda *args: False)
-    assert_net_matches_reference(net, dtype)
+    assert_net_matches_reference(net, dtype, own=own, shards=shards, samples_major=False,
+                                 gram=False)
 
 
 def test_the_best_simd_build_is_in_use():
@@ -181,66 +193,104 @@ def test_x_transpose_flag_with_the_gram_form_and_its_fallback(dtype):
     assert all(np.isfinite(a).all() for a in results[0])
 
 
-def test_own_products_rule(monkeypatch):
-    dims = {"S2": [2, 4, 1], "S3": [64, 32, 16, 1], "S4": [784, 256, 128, 64, 1],
-            "S6": [100] + [50] * 8 + [1]}
-    both = _train.OWN_PRODUCTS["nn"] | _train.OWN_PRODUCTS["nt"]
-    nn = _train.OWN_PRODUCTS["nn"]
-    # tiny layers (at most 64 weights) on any CPU
-    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "baseline")
-    assert models._own_products(dims["S2"], 400, 8, 1) == [both, both]
-    assert models._own_products(dims["S3"], 1797, 8, 2) == [0, 0, both]
-    # with AVX2 and one-thread BLAS calls: every layer whose operands fit in L2
-    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx2")
-    assert models._own_products(dims["S3"], 1797, 8, 2) == [both] * 3
-    assert models._own_products(dims["S4"], 10000, 4, 2) == [0, 0, 0, both]
-    # with AVX-512 and one-thread BLAS calls: every layer's W H and W^T dZ,
-    # and dZ H^T where the operands fit in L2
-    monkeypatch.setattr(_train, "simd_kernels", lambda *a: "avx512")
-    assert models._own_products(dims["S3"], 1797, 8, 2) == [both] * 3
-    assert models._own_products(dims["S6"], 1000, 8, 2) == [both] * 9
-    xt = _train.OWN_PRODUCTS["xt"]
-    assert models._own_products(dims["S4"], 10000, 4, 2) == [nn | xt, nn, nn, both]
-    assert models._own_products(dims["S4"], 10000, 4, 2, True) == [nn, nn, nn, both]
-    assert models._own_products(dims["S4"], 10**6, 8, 2) == [nn, nn, nn, both]  # X > 256 MiB
-    # nor for a fit too short to repay the copy
-    assert models._own_products(dims["S4"], 10000, 4, 2, False, 2) == [nn, nn, nn, both]
-    assert models._own_products(dims["S4"], 10000, 4, 2, False, 100) == [nn | xt, nn, nn, both]
-    # not with two BLAS threads on an unsplit fit
-    monkeypatch.setattr(models, "blas_threads", lambda: 2)
-    assert models._own_products(dims["S3"], 1797, 8, 1) == [0, 0, both]
-    monkeypatch.setattr(models, "blas_threads", lambda: 1)
-    assert models._own_products(dims["S3"], 1797, 8, 1) == [nn | xt, both, both]
+def test_own_kernel_candidates():
+    # Where our kernels may win, and so are timed: tiny layers on any CPU;
+    # with one-thread BLAS calls, AVX2: layers whose operands fit in L2;
+    # AVX-512: every W H and W^T dZ, dZ H^T where it fits, and a large
+    # first layer's dZ_1 X^T over a copy of X^T (not beside the Gram form,
+    # not for X over 256 MiB).
+    dims = {"S2": (2, 4, 1), "S3": (64, 32, 16, 1), "S4": (784, 256, 128, 64, 1),
+            "S6": (100,) + (50,) * 8 + (1,)}
+    nn, nt, xt = _plan.NN, _plan.NT, _plan.XT
+    both = nn | nt
+    own = _plan._own_kernels
+    assert own(dims["S2"], 400, 8, 1, False, "baseline") == (both, both)
+    assert own(dims["S3"], 1797, 8, 2, False, "baseline") == (0, 0, both)
+    assert own(dims["S3"], 1797, 8, 2, False, "avx2") == (both,) * 3
+    assert own(dims["S4"], 10000, 4, 2, False, "avx2") == (0, 0, 0, both)
+    assert own(dims["S3"], 1797, 8, 2, False, "avx512") == (both,) * 3
+    assert own(dims["S6"], 1000, 8, 2, False, "avx512") == (both,) * 9
+    assert own(dims["S4"], 10000, 4, 2, False, "avx512") == (nn | xt, nn, nn, both)
+    assert own(dims["S4"], 10000, 4, 2, True, "avx512") == (nn, nn, nn, both)
+    assert own(dims["S4"], 10**6, 8, 2, False, "avx512") == (nn, nn, nn, both)
+    assert own(dims["S3"], 1797, 8, 1, False, "avx512") == (nn | xt, both, both)
+
+
+def test_candidates_simplest_first_without_duplicates():
+    nn, nt = _plan.NN, _plan.NT
+    s4 = (784, 256, 128, 64, 1)
+    # two threads on two cores: split, BLAS or ours
+    got = _plan.candidates(s4, 10000, np.float64, 2500, threads=2, ncores=2, build="avx512")
+    assert [(p.shards, p.own) for p in got] == [
+        (2, (0, 0, 0, nn | nt)), (2, (nn | _plan.XT, nn, nn, nn | nt))]
+    assert got[0] == _plan.rule_plan(s4, 10000, np.float64, 2500, threads=2, ncores=2)
+    # one thread: no split, or two shards in turn (cache blocking); BLAS or ours
+    got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="avx512")
+    assert [p.shards for p in got] == [1, 1, 2, 2] and got[0].own != got[1].own
+    assert got[2].own == got[0].own and got[3].own == _plan._own_kernels(
+        s4, 10000, 8, 2, False, "avx512")
+    # with SSE2 only ours never win: the rule's products, split or not
+    got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="baseline")
+    assert [(p.shards, p.own) for p in got] == [(1, got[0].own), (2, got[0].own)]
+    # the tiny S2 net: nothing to choose
+    assert len(_plan.candidates((2, 4, 1), 400, np.float32, 2500, threads=2, ncores=2,
+                                build="avx512")) == 1
+    # S5 in the Gram form with threaded BLAS: nothing to choose either
+    s5 = _plan.candidates((3072, 1024, 1024, 1), 512, np.float64, 2500, threads=2, ncores=2,
+                          build="avx512")
+    assert len(s5) == 1 and s5[0].gram and s5[0].shards == 1
+
+
+def test_blas_plan_runs_every_product_on_blas():
+    p = _plan.blas_plan((2, 4, 1), 400, np.float64, 2500, threads=2, ncores=2)
+    assert p.own == (0, 0)
+    X, Y = toy_data(3, 2, 400)
+    got = models.L_layer_model(X, Y, [2, 4, 1], 0.05, 50, plan="blas")
+    ref = R.L_layer_model(X, Y, [2, 4, 1], 0.05, 50)
+    assert_params_close(got, ref, np.float64)
+
+
+def test_pick_needs_a_margin_and_paired_wins_over_the_simplest_plan():
+    a = Plan((0, 0), 1, source="rule")
+    b = Plan((3, 3), 1, source="measured")
+    c = Plan((1, 3), 1, source="measured")
+    rule = [1.0, 1.0, 1.0, 1.0, 1.0]
+    assert _plan.pick([a, b, c], [rule, [0.98] * 5, [0.99] * 5]) == a      # within the margin
+    assert _plan.pick([a, b, c], [rule, [0.9] * 5, [0.95] * 5]) == b
+    assert _plan.pick([a, b, c], [rule, [0.95] * 5, [0.9] * 5]) == c
+    assert _plan.pick([a, b], [rule, [1.5] * 5]) == a
+    # a lower median from 3 lucky rounds of 5 is not enough
+    assert _plan.pick([a, b], [rule, [0.5, 0.5, 0.5, 1.2, 1.2]]) == a
+    assert _plan.pick([a, b], [rule, [0.5, 0.5, 0.5, 0.5, 1.2]]) == b
+    assert _plan.pick([a, b], [rule, [0.9] * 5]).source == "measured"
 
 
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", ["logistic", "3-layer", "wide-input", "wide-narrow"])
-def test_gram_form_of_the_first_layer_matches_reference(net, dtype, samples_major, monkeypatch):
+def test_gram_form_of_the_first_layer_matches_reference(net, dtype, samples_major):
     # W_1 X carried from iteration to iteration through G = X^T X (and
     # recomputed every 64 iterations: the nets run 60 to 300) must give the
     # reference's numbers in either layout, whatever the shape rule says.
-    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
-    monkeypatch.setattr(models, "_gram_form", lambda dims, m, iters: True)
-    assert_net_matches_reference(net, dtype)
+    assert_net_matches_reference(net, dtype, samples_major=samples_major, gram=True, shards=1)
 
 
 def test_gram_rule():
     # The cat network (12288 inputs, 209 examples) and S5 (3072, 512) gain;
     # more examples than inputs, or too few iterations to repay G, do not.
-    assert models._gram_form([12288, 20, 7, 5, 1], 209, 2500)
-    assert models._gram_form([3072, 1024, 1024, 1], 512, 100)
-    assert not models._gram_form([12288, 20, 7, 5, 1], 209, 10)
-    assert not models._gram_form([784, 256, 128, 64, 1], 10000, 2500)
-    assert not models._gram_form([64, 32, 16, 1], 1797, 2500)
-    assert not models._gram_form([2, 4, 1], 400, 2500)
+    assert _plan.gram_form([12288, 20, 7, 5, 1], 209, 2500)
+    assert _plan.gram_form([3072, 1024, 1024, 1], 512, 100)
+    assert not _plan.gram_form([12288, 20, 7, 5, 1], 209, 10)
+    assert not _plan.gram_form([784, 256, 128, 64, 1], 10000, 2500)
+    assert not _plan.gram_form([64, 32, 16, 1], 1797, 2500)
+    assert not _plan.gram_form([2, 4, 1], 400, 2500)
 
 
 def test_layout_rule():
-    assert models._samples_major([12288, 20, 7, 5, 1], np.dtype(np.float32))
-    assert not models._samples_major([12288, 20, 7, 5, 1], np.dtype(np.float64))
+    assert _plan.samples_major([12288, 20, 7, 5, 1], np.dtype(np.float32))
+    assert not _plan.samples_major([12288, 20, 7, 5, 1], np.dtype(np.float64))
     for dims in ([784, 256, 128, 64, 1], [3072, 1024, 1024, 1], [2, 4, 1], [100, 50, 1]):
-        assert not models._samples_major(dims, np.dtype(np.float32))
+        assert not _plan.samples_major(dims, np.dtype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -395,19 +445,19 @@ def test_exception_in_callback_propagates_and_leaves_no_trace():
 
 
 @pytest.mark.parametrize("shards", [1, 2])
-def test_ctrl_c_interrupts_a_long_run(shards, monkeypatch):
+def test_ctrl_c_interrupts_a_long_run(shards):
     # A run of minutes; a simulated Ctrl-C must stop it within a chunk. In
     # shards too: the helper threads block signals, so Ctrl-C reaches the
     # main thread, which stops at the end of its chunk (the helpers with it)
     # and gives BLAS its threads back.
-    monkeypatch.setattr(models, "_shards", lambda *args: shards)
     before = blas_thread_counts()
     X, Y = toy_data(12, 8, 400)
+    plan = Plan((0, 3), shards)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            models.L_layer_model(X, Y, [8, 6, 1], 0.01, 10**8, cost_every=0)
+            models.L_layer_model(X, Y, [8, 6, 1], 0.01, 10**8, cost_every=0, plan=plan)
     finally:
         timer.cancel()
     assert blas_thread_counts() == before
@@ -421,7 +471,8 @@ def test_two_threads_give_the_sequential_results():
         (toy_data(13, 30, 2000), [30, 20, 10, 1], "app-utils", np.float64),
         (toy_data(14, 40, 250), [40, 15, 1], "he", np.float32),
     ]
-    assert models._shards([30, 20, 10, 1], 2000, False, 10) == (2 if blas_threads() <= 2 else 1)
+    assert (_plan.rule_plan((30, 20, 10, 1), 2000, np.float64, 400, 10).shards
+            == min(blas_threads(), _plan.cores()))
 
     def train(k):
         (X, Y), dims, init, dtype = runs[k]
@@ -533,7 +584,7 @@ def test_cat_data_2500_iterations_gives_the_course_numbers(cat_data, capsys, bla
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_gram_form_falls_back_where_XtX_overflows(dtype, monkeypatch):
+def test_gram_form_falls_back_where_XtX_overflows(dtype):
     # X^T X squares X's values: with |x| ~ 1e20, float32's G overflows where
     # W_1 X does not. The trainer must then run the direct form: the same
     # numbers as with the Gram form off, bit for bit. float64 keeps the Gram form.
@@ -541,8 +592,8 @@ def test_gram_form_falls_back_where_XtX_overflows(dtype, monkeypatch):
     dims = [40, 3, 1]
     runs = {}
     for gram in (False, True):
-        monkeypatch.setattr(models, "_gram_form", lambda d, m, iters, g=gram: g)
-        runs[gram] = models.L_layer_model(X, Y, dims, 1e-42, 5, dtype=dtype, init="article")
+        runs[gram] = models.L_layer_model(X, Y, dims, 1e-42, 5, dtype=dtype, init="article",
+                                          plan=Plan((0, 0), 1, gram))
     for key in runs[False]:
         if dtype == np.float32:
             np.testing.assert_array_equal(runs[True][key], runs[False][key])
@@ -561,13 +612,11 @@ def test_gram_form_falls_back_where_XtX_overflows(dtype, monkeypatch):
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", ["logistic", "3-layer", "deep-narrow", "wide-narrow"])
-def test_sharded_training_matches_reference(net, dtype, samples_major, shards, monkeypatch):
+def test_sharded_training_matches_reference(net, dtype, samples_major, shards):
     # Each shard's gradient sums, added up and applied once: the reference's
     # full-batch step, whatever the rule would pick for these nets.
-    monkeypatch.setattr(models, "_samples_major", lambda dims, dt: samples_major)
-    monkeypatch.setattr(models, "_gram_form", lambda dims, m, iters: False)
-    monkeypatch.setattr(models, "_shards", lambda *args: shards)
-    assert_net_matches_reference(net, dtype)
+    assert_net_matches_reference(net, dtype, samples_major=samples_major, gram=False,
+                                 shards=shards)
 
 
 def make_trainer(dims, m, dtype, shards, samples_major=False, seed=3):
@@ -632,25 +681,40 @@ def test_shard_bounds():
                        False, True, 2)
 
 
-def test_shard_rule(monkeypatch):
-    # Split where the gemms are small and the activations outweigh the
-    # parameters (S3, S4, S6); not the tiny S2, the parameter-heavy S1 and
-    # S5, the Gram form, or where BLAS may use more than two threads.
-    monkeypatch.setattr(models, "blas_threads", lambda: 2)
-    assert models._shards([64, 32, 16, 1], 1797, False) == 2
-    assert models._shards([784, 256, 128, 64, 1], 10000, False) == 2
-    assert models._shards([100] + [50] * 8 + [1], 1000, False) == 2
-    assert models._shards([2, 4, 1], 400, False) == 1
-    assert models._shards([12288, 20, 7, 5, 1], 209, False) == 1
-    assert models._shards([3072, 1024, 1024, 1], 512, False) == 1
-    assert models._shards([64, 32, 16, 1], 1797, True) == 1
-    # S3 recording its cost every iteration: a chunk too short to start threads for
-    assert models._shards([64, 32, 16, 1], 1797, False, 1) == 1
-    assert models._shards([100] + [50] * 8 + [1], 1000, False, 1) == 2
-    monkeypatch.setattr(models, "blas_threads", lambda: 1)
-    assert models._shards([64, 32, 16, 1], 1797, False) == 2  # the same numbers as with 2
-    monkeypatch.setattr(models, "blas_threads", lambda: 8)
-    assert models._shards([64, 32, 16, 1], 1797, False) == 1
+def test_shards_scale_with_cores_and_blas_threads():
+    # One shard per thread the fit may run (the fewer of the cores and BLAS's
+    # thread limit) where the activations outweigh the parameters (S3, S4,
+    # S6); not the tiny S2, the parameter-heavy S1 and S5, the Gram form,
+    # fewer than 64 examples a shard, or chunks too short to start threads for.
+    s3, s4, s6 = (64, 32, 16, 1), (784, 256, 128, 64, 1), (100,) + (50,) * 8 + (1,)
+    shards = _plan.max_shards
+    for threads, ncores, want in [(2, 2, 2), (1, 2, 1), (8, 2, 2), (8, 8, 8), (4, 16, 4),
+                                  (16, 16, 16)]:
+        assert shards(s4, 10000, False, 100, threads, ncores) == want
+    assert shards(s3, 1797, False, 100, 64, 64) == 1797 // 64
+    assert shards(s4, 10**6, False, 100, 256, 256) == _plan.MAX_SHARDS
+    assert shards(s6, 1000, False, 100, 8, 8) == 8
+    assert shards((2, 4, 1), 400, False, 100, 8, 8) == 1
+    assert shards((12288, 20, 7, 5, 1), 209, False, 100, 8, 8) == 1
+    assert shards((3072, 1024, 1024, 1), 512, False, 100, 8, 8) == 1
+    assert shards(s3, 1797, True, 100, 8, 8) == 1
+    assert shards(s3, 1797, False, 1, 8, 8) == 1    # a cost every iteration: too short
+    assert shards(s6, 1000, False, 1, 2, 2) == 2
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_forced_thread_counts_plan_and_train(threads):
+    # Under a forced BLAS thread limit the rule's shards follow it, and the
+    # fit gives the reference's numbers.
+    X, Y = toy_data(21, 30, 2000)
+    dims = [30, 20, 10, 1]
+    with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+        plan = _plan.rule_plan(dims, 2000, np.float64, 100, 10)
+        assert plan.shards == min(threads, _plan.cores())
+        got = models.L_layer_model(X, Y, dims, 0.05, 100, cost_every=10)
+        assert blas_thread_counts() == [threads] * len(blas_thread_counts())
+    ref = R.L_layer_model(X, Y, dims, 0.05, 100)
+    assert_params_close(got, ref, np.float64)
 
 
 def blas_thread_counts():
@@ -658,13 +722,13 @@ def blas_thread_counts():
             if lib["user_api"] == "blas"]
 
 
-def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back(monkeypatch):
-    monkeypatch.setattr(models, "_shards", lambda *args: 2)
+def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back():
     X, Y = toy_data(15, 6, 200)
+    two = Plan((3, 3), 2)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = blas_thread_counts()
         seen = []
-        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, cost_every=10,
+        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, cost_every=10, plan=two,
                              callback=lambda i, c: seen.append(blas_thread_counts()))
         assert seen and all(counts == [1] * len(before) for counts in seen)
         assert blas_thread_counts() == before
@@ -673,24 +737,24 @@ def test_sharded_fit_holds_blas_at_one_thread_and_gives_it_back(monkeypatch):
             raise Stop(i)
 
         with pytest.raises(Stop):
-            models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, callback=stop)
+            models.L_layer_model(X, Y, [6, 5, 1], 0.1, 50, callback=stop, plan=two)
         assert blas_thread_counts() == before
 
 
-def test_blas_is_lent_and_given_back_from_any_thread(monkeypatch):
+def test_blas_is_lent_and_given_back_from_any_thread():
     # threadpoolctl (>= 3.6) lets only one Python thread set OpenBLAS's
     # process-wide count: a fit in a worker thread after one in the main
     # thread must still hold BLAS at one thread, and give it back.
-    monkeypatch.setattr(models, "_shards", lambda *args: 2)
     X, Y = toy_data(16, 6, 200)
+    two = Plan((3, 3), 2)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = blas_thread_counts()
-        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 20)
+        models.L_layer_model(X, Y, [6, 5, 1], 0.1, 20, plan=two)
         seen, errors = [], []
 
         def fit():
             try:
-                models.L_layer_model(X, Y, [6, 5, 1], 0.1, 20, cost_every=5,
+                models.L_layer_model(X, Y, [6, 5, 1], 0.1, 20, cost_every=5, plan=two,
                                      callback=lambda i, c: seen.append(blas_thread_counts()))
             except BaseException as exc:  # reported below, in the main thread
                 errors.append(exc)

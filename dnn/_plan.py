@@ -1,0 +1,530 @@
+"""A fit's plan: every path decision of ``dnn._train.Trainer``, in one place.
+
+A ``Plan`` says, for one fit, which of each layer's three products (W H and
+W^T dZ: ``NN``; dZ H^T: ``NT``; the first layer's dZ_1 X^T through a copy of
+X^T: ``XT``) run in ``dnn._simd``'s own kernels instead of BLAS, into how many
+shards the examples are split, whether the first layer runs in the Gram form,
+and the memory layout. ``dnn.models`` asks ``choose`` for it; a caller may
+pass one (``L_layer_model(..., plan=...)``), and tests build the one they want.
+
+Which plan is fastest depends on the CPU, its BLAS and kernel set, and the
+thread count, so it is measured, not written down (tables and history:
+``benchmarks/NOTES.md``):
+
+- Fixed by arithmetic, on every machine: the Gram form (when it saves more
+  FLOPs than X^T X costs) and the layout (samples-major for a float32
+  narrow-on-wide first layer, where sgemm's transposed operands win).
+- Short fits (fewer than ``PLAN_MIN_ITERATIONS``) get ``rule_plan``: BLAS for
+  every product but the tiny ones (``TINY_PRODUCT``), shards where the
+  activations outweigh the parameters. Never timed.
+- Long fits time the candidates (``candidates``: shards or not, own kernels
+  where they may win or BLAS) for a few iterations each on the fit's own data,
+  on copies of its parameters, in alternation (``measure``); the fastest wins,
+  and only by ``MARGIN`` over the simpler plan listed first, so noise cannot
+  pick a loser. About ``PLAN_BUDGET`` of the fit's time is spent on it, and
+  the candidates' workspaces are held meanwhile.
+- A decision is kept per key (layer sizes, m, dtype, Gram form, threads,
+  cores, CPU, SIMD build, BLAS and its kernel set) in the process and in the
+  wisdom file (``wisdom_path``), and reused: the same call on the same
+  machine gives the same bits.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+
+import numpy as np
+
+from dnn import _train
+from dnn._blas_threads import blas_lent, blas_threads
+
+__all__ = ["Plan", "NN", "NT", "XT", "TINY_PRODUCT", "OWN_PRODUCT_BYTES", "XT_BYTES",
+           "PLAN_MIN_ITERATIONS", "MARGIN", "rule_plan", "blas_plan", "candidates", "choose",
+           "plan_for", "cores", "max_shards", "wisdom_path", "forget"]
+
+NN = _train.OWN_PRODUCTS["nn"]
+NT = _train.OWN_PRODUCTS["nt"]
+XT = _train.OWN_PRODUCTS["xt"]
+
+#: A product whose weight matrix has at most this many entries runs in
+#: ``dnn._simd`` in every plan: a BLAS call costs more in set-up, packing and
+#: zeroing its output than in arithmetic there.
+TINY_PRODUCT = 64
+
+#: The largest operands (bytes, one call's activations in and out) for which
+#: ``nt`` is a candidate: it sums over the examples without cache blocking, so
+#: both must stay in a core's L2.
+OWN_PRODUCT_BYTES = 1 << 20
+
+#: The largest copy of X^T (bytes) a candidate may make for ``XT``.
+XT_BYTES = 256 << 20
+
+#: Fits of fewer iterations get ``rule_plan``, untimed.
+PLAN_MIN_ITERATIONS = 500
+
+#: The share of a fit's time the planner may spend timing candidates.
+PLAN_BUDGET = 0.04
+
+#: A candidate replaces the simpler plan only if its median is this much lower.
+MARGIN = 0.03
+
+#: Timed rounds per candidate (after one warm-up iteration).
+ROUNDS = 5
+
+#: The most shards a plan may have: the training loop's thread limit. Each
+#: shard holds a copy of the weight gradients, so the cap also bounds what a
+#: given (or tampered) plan can allocate.
+MAX_SHARDS = 64
+
+_LAYOUTS = ("features-major", "samples-major")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How one fit runs (``dnn._train.Trainer``'s path decisions).
+
+    ``own``: one int per layer, ``NN | NT | XT`` or'ed (0: every product on
+    BLAS); ``shards``: blocks of examples, each on a thread (1: no split);
+    ``gram``: the first layer in the Gram form (needs ``shards == 1``);
+    ``samples_major``: hidden layers stored (m, n_l) (``own`` then ignored).
+    ``source`` (not compared) says where it came from.
+    """
+
+    own: tuple
+    shards: int = 1
+    gram: bool = False
+    samples_major: bool = False
+    source: str = dataclasses.field(default="given", compare=False)
+
+    def check(self, dims, m):
+        """Raise ValueError unless this plan can run a fit of ``dims`` on ``m`` examples."""
+        L = len(dims) - 1
+        if not isinstance(self.own, tuple) or len(self.own) != L or not all(
+                isinstance(o, (int, np.integer)) and 0 <= o <= (NN | NT | XT) for o in self.own):
+            raise ValueError("plan.own must be a tuple of %d ints in 0..%d (NN | NT | XT), "
+                             "got %r" % (L, NN | NT | XT, self.own))
+        top = min(m, MAX_SHARDS)
+        if not isinstance(self.shards, (int, np.integer)) or not 1 <= self.shards <= top:
+            raise ValueError("plan.shards must be an int between 1 and %d (m = %d, at most %d), "
+                             "got %r" % (top, m, MAX_SHARDS, self.shards))
+        if self.gram and self.shards != 1:
+            raise ValueError("plan.gram needs plan.shards == 1, got %d shards" % self.shards)
+
+    def describe(self):
+        """One line: shards, layout, Gram form, and who computes each layer's products.
+
+        Per layer two letters, W H and W^T dZ then dZ H^T: ``o`` our kernel,
+        ``b`` BLAS, ``x`` our kernel over the copy of X^T.
+        """
+        layers = " ".join(("o" if o & NN else "b") + ("x" if o & XT else "o" if o & NT else "b")
+                          for o in self.own)
+        return "shards %d, %s, Gram form %s, products %s (%s)" % (
+            self.shards, _LAYOUTS[self.samples_major], "on" if self.gram else "off", layers,
+            self.source)
+
+    def code(self):
+        """Short form for tables: ``x<shards>``, ``G`` (Gram form), ``SM`` (samples-major),
+        then ``describe``'s two letters per layer, e.g. ``x2 ox.ob.ob.oo``."""
+        flags = "".join(f for f, on in ((" G", self.gram), (" SM", self.samples_major)) if on)
+        return "x%d%s %s" % (self.shards, flags, ".".join(
+            ("o" if o & NN else "b") + ("x" if o & XT else "o" if o & NT else "b")
+            for o in self.own))
+
+    def to_dict(self):
+        return {"own": list(self.own), "shards": self.shards, "gram": self.gram,
+                "samples_major": self.samples_major}
+
+    @classmethod
+    def from_dict(cls, d, source="wisdom"):
+        return cls(tuple(int(o) for o in d["own"]), int(d["shards"]), bool(d["gram"]),
+                   bool(d["samples_major"]), source)
+
+
+# --------------------------------------------------------------------------
+# What is fixed by arithmetic
+# --------------------------------------------------------------------------
+
+def samples_major(dims, dtype):
+    """Samples-major hidden layers for float32 with a narrow first layer on a wide input.
+
+    (The cat network's 12288 -> 20: sgemm 11-30% faster on the transposed
+    operands, ``benchmarks/NOTES.md``.)
+    """
+    n_0, n_1 = dims[0], dims[1]
+    return np.dtype(dtype) == np.float32 and n_0 >= 1024 and n_0 >= 16 * n_1
+
+
+def gram_form(dims, m, num_iterations):
+    """The first layer in the Gram form: when the FLOPs it saves repay X^T X twice.
+
+    W_1 X becomes the last W_1 X plus a dZ_1 (X^T X), a (n_1, m) x (m, m)
+    product instead of (n_1, n_0) x (n_0, m): it pays with fewer examples than
+    inputs (``dnn._train``'s docstring).
+    """
+    n_0, n_1 = dims[0], dims[1]
+    if 2 * m > n_0:
+        return False
+    saved = 2.0 * n_1 * m * (n_0 - m) * num_iterations
+    return saved > 2 * (2.0 * m * m * n_0)
+
+
+def cores():
+    """CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def max_shards(dims, m, gram, chunk_iterations, threads=None, ncores=None):
+    """Shards a split fit would use (1: the fit is not split).
+
+    One per thread the fit may run, the fewer of the cores and the BLAS thread
+    limit (a split fit lends BLAS's threads to its shards), if the split can
+    pay: not with the Gram form, not on fewer than 64 examples a shard, not
+    where the parameters outweigh the activations (the shards' weight
+    gradients are added every iteration), not where a chunk (up to the next
+    recorded cost) is too little work to start threads for.
+    """
+    threads = blas_threads() if threads is None else threads
+    ncores = cores() if ncores is None else ncores
+    limit = min(threads, ncores, m // 64, MAX_SHARDS)
+    if gram or limit < 2:
+        return 1
+    params = sum(a * b for a, b in zip(dims[1:], dims))
+    flops = 6 * params * m
+    if params > sum(dims[1:]) * m or flops < 2e6 or flops * chunk_iterations < 5e7:
+        return 1
+    return limit
+
+
+def _tiny(n_out, n_in):
+    return n_out * n_in <= TINY_PRODUCT
+
+
+# --------------------------------------------------------------------------
+# Plans
+# --------------------------------------------------------------------------
+
+def _base(dims, m, dtype, num_iterations):
+    return gram_form(dims, m, num_iterations), samples_major(dims, dtype)
+
+
+def rule_plan(dims, m, dtype, num_iterations, chunk_iterations=100, threads=None, ncores=None):
+    """The short fit's plan: BLAS for every product but the tiny ones, shards where they pay."""
+    gram, sm = _base(dims, m, dtype, num_iterations)
+    own = tuple(NN | NT if _tiny(o, i) else 0 for o, i in zip(dims[1:], dims))
+    return Plan(own, max_shards(dims, m, gram, chunk_iterations, threads, ncores), gram, sm,
+                "rule")
+
+
+def blas_plan(dims, m, dtype, num_iterations, chunk_iterations=100, threads=None, ncores=None):
+    """``plan="blas"``: every product on BLAS; shards, Gram form and layout as ``rule_plan``."""
+    p = rule_plan(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores)
+    return Plan((0,) * (len(dims) - 1), p.shards, p.gram, p.samples_major, "blas")
+
+
+def _own_kernels(dims, m, itemsize, shards, gram, build):
+    """The products our kernels may win, with BLAS on one thread a call: per layer flags."""
+    m_shard = -(-m // shards)
+    own = []
+    for l, (n_out, n_in) in enumerate(zip(dims[1:], dims), start=1):
+        fits = (n_out + n_in) * m_shard * itemsize <= OWN_PRODUCT_BYTES
+        if _tiny(n_out, n_in):
+            own.append(NN | NT)
+        elif build == "avx512":
+            xt = l == 1 and not fits and not gram and n_in * m * itemsize <= XT_BYTES
+            own.append(NN | (NT if fits else 0) | (XT if xt else 0))
+        elif build == "avx2" and fits:
+            own.append(NN | NT)
+        else:
+            own.append(0)
+    return tuple(own)
+
+
+def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=None, ncores=None,
+               build=None):
+    """The plans a long fit times, simplest first (``rule_plan``), without duplicates.
+
+    The rule's shards (and, on one thread, two shards in turn); products:
+    BLAS (but the tiny), or our kernels where they may win, which is where BLAS runs one thread a call (a split fit, or
+    one BLAS thread) and the SIMD build has wide vectors.
+    """
+    threads = blas_threads() if threads is None else threads
+    build = _train.simd_kernels() if build is None else build
+    base = rule_plan(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores)
+    itemsize = np.dtype(dtype).itemsize
+    split = max_shards(dims, m, base.gram, chunk_iterations, threads, ncores)
+    out = [base]
+    # Where the rule splits, the unsplit fit on a threaded BLAS is no candidate: in short
+    # trials on a busy machine it could look fast and then lose 10-300x in the long run
+    # (benchmarks/NOTES.md). On one thread, two shards in turn are: smaller blocks of
+    # examples stay in cache (S3, S6: up to 1.25x).
+    options = [split]
+    if threads == 1 and split == 1:
+        two = max_shards(dims, m, base.gram, chunk_iterations, 2, 2)
+        if two == 2:
+            options.append(2)
+    for shards in options:
+        blas = Plan(base.own, shards, base.gram, base.samples_major, "measured")
+        own = Plan(_own_kernels(dims, m, itemsize, shards, base.gram, build), shards, base.gram,
+                   base.samples_major, "measured")
+        for p in (blas, own):
+            if p.samples_major and p.own != base.own:
+                continue  # samples-major ignores own
+            if (p.shards == 1 and threads > 1) and p.own != base.own:
+                continue  # ours run one thread a call beside a threaded BLAS
+            if p not in out:
+                out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------
+
+def _trainer(plan, weights, biases, X, Y, lr):
+    return _train.Trainer(weights, biases, X, Y, lr, plan.samples_major, plan.gram, plan.shards,
+                          list(plan.own))
+
+
+def _lent(plan):
+    return blas_lent(plan.shards) if plan.shards > 1 else contextlib.nullcontext(1)
+
+
+def _timed_run(plan, trainer, start, k, clock=time.perf_counter):
+    with _lent(plan) as threads:
+        t0 = clock()
+        trainer.run(start, start + k, -1, 1e9, threads)
+        return clock() - t0
+
+
+def _thread_clock_ok():
+    """Whether ``time.thread_time`` ticks finely enough to time a few iterations."""
+    try:
+        return time.get_clock_info("thread_time").resolution <= 1e-6
+    except (ValueError, OSError):
+        return False
+
+
+def measure(plans, weights, biases, X, Y, lr, num_iterations):
+    """Seconds per iteration of each plan, one per round, timed in alternation on copies of the
+    parameters.
+
+    One warm-up iteration each, then up to ``ROUNDS`` rounds; in a round each
+    plan runs k, then 2k iterations, and (t_2k - t_k) / k is its time per
+    iteration without what a run costs once (starting the shards' threads,
+    as a real fit does once per chunk of many iterations); the median over
+    the rounds is its time (``pick``). Not the minimum: on a busy machine a threaded
+    BLAS now and then gets every core for a short run and looks fast, then
+    loses in the long one. Where every plan runs on the calling thread
+    alone, the clock is that thread's CPU time, which other processes do
+    not touch. All within ``PLAN_BUDGET`` of the fit's time as the warm-ups
+    estimate it.
+    """
+    copies = [([w.copy() for w in weights], [b.copy() for b in biases]) for _ in plans]
+    trainers = [_trainer(p, ws, bs, X, Y, lr) for p, (ws, bs) in zip(plans, copies)]
+    # Where every plan runs on this one thread, its CPU time: blind to other processes.
+    one = blas_threads() == 1 and all(p.shards == 1 for p in plans)
+    clock = time.thread_time if one and _thread_clock_ok() else time.perf_counter
+    est = min(_timed_run(p, tr, 0, 1, clock) for p, tr in zip(plans, trainers))
+    done = 1
+    per_round = max(1, int(PLAN_BUDGET * num_iterations / (len(plans) * 3 * ROUNDS)))
+    # runs of at least ~2 ms where the iterations are fast, within the budget
+    k = max(1, min(per_round, int(0.002 / max(est, 1e-7)) + 1))
+    budget = PLAN_BUDGET * num_iterations * est
+    times = [[] for _ in plans]
+    t_start = time.perf_counter()
+    for r in range(ROUNDS):
+        for j, (p, tr) in enumerate(zip(plans, trainers)):
+            t_k = _timed_run(p, tr, done, k, clock)
+            t_2k = _timed_run(p, tr, done + k, 2 * k, clock)
+            times[j].append((t_2k - t_k) / k if t_2k > t_k else t_2k / (2 * k))
+        done += 3 * k
+        if r >= 2 and time.perf_counter() - t_start > budget:
+            break
+    return times
+
+
+def pick(plans, times):
+    """The plan to keep, from each plan's per-round times (``measure``).
+
+    A plan replaces the first (the simplest) only if its median is ``MARGIN``
+    below the first's and it was the faster of the two in at least 4 rounds
+    of 5 (paired: the same moment's load): noise cannot pick a loser. Of
+    those that qualify, the lowest median.
+    """
+    base = statistics.median(times[0])
+    best, best_time = 0, base
+    for j in range(1, len(plans)):
+        med = statistics.median(times[j])
+        wins = sum(a < b for a, b in zip(times[j], times[0]))
+        if med < (1 - MARGIN) * base and wins >= 0.8 * len(times[0]) and med < best_time:
+            best, best_time = j, med
+    return plans[best] if best else dataclasses.replace(plans[0], source="measured")
+
+
+# --------------------------------------------------------------------------
+# Keys, cache and wisdom
+# --------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_cache = {}
+_machine = None
+
+
+def _machine_key():
+    """What about this machine decides plans: CPU, SIMD build, BLAS and its kernel set."""
+    global _machine
+    if _machine is None:
+        cpu = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        blas = []
+        try:
+            from threadpoolctl import threadpool_info
+
+            import scipy.linalg  # noqa: F401  (the BLAS dnn calls)
+            blas = sorted("%s %s %s" % (i.get("internal_api"), i.get("version"),
+                                        i.get("architecture")) for i in threadpool_info()
+                          if i.get("user_api") == "blas")
+        except Exception:
+            pass
+        from dnn import __version__
+        _machine = "%s | %s | dnn %s" % (cpu, "; ".join(blas), __version__)
+    return _machine
+
+
+def plan_key(dims, m, dtype, gram, chunk_split, threads, ncores, build):
+    return "%s | m %d | %s | gram %d | split %d | threads %d | cores %d | %s | %s" % (
+        ",".join(map(str, dims)), m, np.dtype(dtype).name, gram, chunk_split, threads, ncores,
+        build, _machine_key())
+
+
+def wisdom_path():
+    """The wisdom file, or None when off.
+
+    ``DNN_WISDOM``: a path, or ``off`` (also ``0``, empty). Default: on,
+    ``$XDG_CACHE_HOME/dnn/wisdom.json`` (``~/.cache/dnn/wisdom.json``) on
+    Linux, ``~/Library/Caches/dnn/wisdom.json`` on macOS,
+    ``%LOCALAPPDATA%\\dnn\\wisdom.json`` on Windows.
+    """
+    env = os.environ.get("DNN_WISDOM")
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "no", "false") else env
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "dnn", "wisdom.json")
+
+
+_WISDOM_MAX_BYTES = 4 << 20
+
+
+def _read_wisdom(path):
+    """The file's entries, key -> dict; {} if absent, too large or not ours."""
+    try:
+        if os.path.getsize(path) > _WISDOM_MAX_BYTES:
+            return {}
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        entries = data.get("plans", {}) if data.get("format") == "dnn-wisdom-1" else {}
+        return entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_wisdom(path, key, plan):
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        entries = _read_wisdom(path)
+        entries[key] = plan.to_dict()
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": "dnn-wisdom-1", "plans": entries}, f, indent=0)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache: the decision stays in this process
+
+
+def _from_wisdom(key, dims, m):
+    path = wisdom_path()
+    if path is None:
+        return None
+    d = _read_wisdom(path).get(key)
+    if d is None:
+        return None
+    try:
+        plan = Plan.from_dict(d)
+        plan.check(dims, m)
+        return plan
+    except (KeyError, TypeError, ValueError):
+        return None  # not a plan for this fit: measure again
+
+
+def forget():
+    """Forget this process's decisions (tests; the wisdom file is left alone)."""
+    global _machine
+    with _lock:
+        _cache.clear()
+        _machine = None
+
+
+# --------------------------------------------------------------------------
+# The planner
+# --------------------------------------------------------------------------
+
+def plan_for(dims, m, dtype, num_iterations, chunk_iterations=100, measure_with=None):
+    """The plan a fit of ``num_iterations`` on ``m`` examples gets, without running it.
+
+    Short fits: ``rule_plan``. Long ones: the decision kept for their key, or,
+    with ``measure_with = (weights, biases, X, Y, lr)``, a new measurement
+    (kept); without it, None if nothing is kept.
+    """
+    dims = tuple(int(d) for d in dims)
+    threads, ncores, build = blas_threads(), cores(), _train.simd_kernels()
+    if num_iterations < PLAN_MIN_ITERATIONS:
+        return rule_plan(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores)
+    plans = candidates(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores, build)
+    if len(plans) == 1:
+        return plans[0]
+    split = max_shards(dims, m, plans[0].gram, chunk_iterations, threads, ncores)
+    key = plan_key(dims, m, dtype, plans[0].gram, split, threads, ncores, build)
+    with _lock:
+        plan = _cache.get(key)
+        if plan is None:
+            plan = _from_wisdom(key, dims, m)
+            if plan is not None:
+                _cache[key] = plan
+        if plan is not None or measure_with is None:
+            return plan
+        weights, biases, X, Y, lr = measure_with
+        times = measure(plans, weights, biases, X, Y, lr, num_iterations)
+        plan = pick(plans, times)
+        _cache[key] = plan
+        path = wisdom_path()
+        if path is not None:
+            _write_wisdom(path, key, plan)
+        return plan
+
+
+def choose(weights, biases, X, Y, lr, num_iterations, chunk_iterations):
+    """``dnn.models``' plan for this fit (``plan="auto"``), measuring it if it is new."""
+    dims = [X.shape[0]] + [w.shape[0] for w in weights]
+    return plan_for(dims, X.shape[1], X.dtype, num_iterations, chunk_iterations,
+                    (weights, biases, X, Y, lr))
