@@ -18,6 +18,7 @@ import pytest
 
 import dnn
 from dnn import models
+from dnn import _plan
 
 
 def _data(n_x, m, seed=0, dtype=np.float64):
@@ -39,7 +40,7 @@ def _same(a, b):
 def test_gram_form_bits_do_not_depend_on_chunk_timing(monkeypatch, dtype):
     X, Y = _data(600, 60, dtype=dtype)
     dims = [600, 8, 3, 1]
-    assert models._gram_form(dims, 60, 300)
+    assert _plan.gram_form(dims, 60, 300)
     results = []
     # 0 s: one iteration per chunk; 1e9 s: chunks end only at recorded costs.
     for budget in (1e9, 0.0, 1e-5, 3e-4, 0.0):
@@ -104,7 +105,7 @@ def test_what_a_caller_sees_beside_a_sharded_fit():
         pytest.skip("BLAS runs one thread here: nothing to lend")
     X, Y = _data(64, 1797, seed=3)
     dims = [64, 32, 16, 1]
-    assert models._shards(dims, 1797, False) == 2
+    assert _plan.max_shards(dims, 1797, False, 100) == 2
     alone = dnn.L_layer_model(X, Y, dims, 0.05, 200)
     before = _blas_counts()
 
