@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -139,13 +140,23 @@ def test_predict_into_a_closed_pipe_ends_quietly(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_ctrl_c_during_training_saves_the_parameters_reached(tmp_path):
     out_dir = tmp_path / "run"
+    # A shell's background job starts with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the child the default back.
     p = subprocess.Popen(_command("train", "--iterations", 10_000_000, "--out", out_dir, "--quiet"),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    assert p.stdout.readline().startswith(b"data:")
-    assert p.stdout.readline().startswith(b"network:")
-    time.sleep(1.0)                      # training is under way
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    watchdog = threading.Timer(120, p.kill)   # the test fails, it never hangs
+    watchdog.start()
+    try:
+        assert p.stdout.readline().startswith(b"data:")
+        assert p.stdout.readline().startswith(b"network:")
+        time.sleep(1.0)                      # training is under way
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        p.kill()
+        p.wait()
     err = err.decode()
     assert p.returncode == 130, err
     assert "Traceback" not in err

@@ -21,6 +21,7 @@ No timing is asserted here: performance lives in benchmarks/.
 """
 import os
 import platform
+import signal
 import threading
 import time
 import _thread
@@ -453,6 +454,8 @@ def test_ctrl_c_interrupts_a_long_run(shards):
     before = blas_thread_counts()
     X, Y = toy_data(12, 8, 400)
     plan = Plan((0, 3), shards)
+    # interrupt_main does nothing where SIGINT is ignored (a shell's background job).
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     try:
@@ -460,6 +463,7 @@ def test_ctrl_c_interrupts_a_long_run(shards):
             models.L_layer_model(X, Y, [8, 6, 1], 0.01, 10**8, cost_every=0, plan=plan)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, handler)
     assert blas_thread_counts() == before
 
 
