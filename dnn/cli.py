@@ -401,7 +401,7 @@ def _cmd_info(args):
     parts = []
     for mod, extra in extras:
         v = _version(mod)
-        parts.append("%s %s" % (mod, v) if v else '%s not installed (pip install "dnn[%s]")' % (mod, extra))
+        parts.append("%s %s" % (mod, v) if v else '%s not installed (pip install "dnn-course[%s]")' % (mod, extra))
     print("optional: " + ", ".join(parts))
     return 0
 
