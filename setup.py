@@ -100,6 +100,8 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = list(args)
             ext.extra_link_args = list(link)
+            if kind != "msvc":
+                ext.libraries = ["m"]  # exp, expf: libm (the C runtime has them on Windows)
         super().build_extensions()
 
 

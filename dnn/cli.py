@@ -379,7 +379,7 @@ def _blas_lines():
 
 def _cmd_info(args):
     import dnn
-    print("dnn %s (%s)" % (getattr(dnn, "__version__", _version("dnn") or "unknown"), Path(dnn.__file__).parent))
+    print("dnn %s (%s)" % (getattr(dnn, "__version__", _version("dnn-course") or "unknown"), Path(dnn.__file__).parent))
     print("python %s, numpy %s, scipy %s, pillow %s" % (
         platform.python_version(), np.__version__, _version("scipy"), _version("pillow")))
     try:
