@@ -56,6 +56,13 @@ the CPU and OS run; a wheel must run on any x86-64). They round differently
 so results agree to rounding, not to the bit, across machines; on one
 machine a fit is reproducible. ``dnn._train.simd_kernels`` switches builds,
 for tests. Callers validate sizes; nothing here checks.
+
+Portability (the C is ``dnn/_simd.h``). The kernels are written with GCC's
+and clang's vector extensions: on arm64 the baseline's 16-byte vectors are
+NEON. Where those are missing (MSVC), or with ``DNN_NO_VECTOR_EXT`` defined
+(``DNN_NO_VECTOR_EXT=1`` for setup.py), the baseline is plain C loops with
+the same sums in the same order and libm's exp; ``tests/test_portable_c.py``
+compiles and checks both paths.
 """
 
 cdef extern from "_simd.h":
