@@ -6,8 +6,10 @@ clock of ``dnn/_platform.h``, without Python. Here it is compiled with:
 the host's C compiler, with GCC's vector extensions and with them switched
 off (the scalar path MSVC builds); MinGW-w64 (the Win32 threads, both paths);
 the aarch64 cross compiler (the NEON build), run under qemu where it is
-installed. A compiler that is absent skips its test, naming the Debian
-package that provides it. ``-Wall -Wextra -Werror``: a warning is a failure.
+installed; and clang for macOS (x86-64, arm64), Windows and Linux targets
+through zig's ``zig cc`` where the ``ziglang`` package is installed. A
+compiler that is absent skips its test, naming the package that provides
+it. ``-Wall -Wextra -Werror``: a warning is a failure.
 """
 
 import os
@@ -90,9 +92,10 @@ def test_mingw_w64(tmp_path, vector):
                              capture_output=True, text=True).stdout
     if imports:
         assert "pthread" not in imports.lower(), "the Windows build must not need winpthreads"
-    wine = shutil.which("wine") or shutil.which("wine64")
-    if wine:
-        _run([wine, str(exe)])
+    if sys.platform == "win32":
+        _run([str(exe)])
+    elif shutil.which("wine") or shutil.which("wine64"):
+        _run([shutil.which("wine") or shutil.which("wine64"), str(exe)])
 
 
 def test_aarch64(tmp_path):
@@ -110,3 +113,18 @@ def test_aarch64(tmp_path):
     env = dict(os.environ, QEMU_LD_PREFIX=str(sysroot))
     line = _run([qemu, str(exe)], env=env)
     assert "baseline neon" in line and "vector extensions 1" in line, line
+
+
+@pytest.mark.parametrize("target", ["x86_64-macos", "aarch64-macos", "x86_64-windows-gnu",
+                                    "aarch64-linux-gnu"])
+def test_clang_targets(tmp_path, target):
+    """clang (zig cc) for every other platform of the wheels: compiles, links, no warning."""
+    pytest.importorskip("ziglang", reason="zig cc is the ziglang package (pip install ziglang)")
+    cc = tmp_path / "zigcc"
+    cc.write_text('#!/bin/sh\nexec "%s" -m ziglang cc -target %s "$@"\n' % (sys.executable, target))
+    cc.chmod(0o755)
+    if sys.platform == "win32":
+        pytest.skip("the zig cc wrapper is a shell script")
+    libs = [] if "windows" in target else ["-pthread"]
+    exe = _compile(str(cc), tmp_path / "check_c", *libs, libs=libs)
+    assert exe.stat().st_size > 0
