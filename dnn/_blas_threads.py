@@ -9,6 +9,19 @@ starts while another holds the limits sees the count the user allowed, not
 the borrowed one, so two fits in two threads decide as they would one after
 the other (and run their shards on one thread each: the cores are taken).
 
+What other threads see. OpenBLAS keeps one thread count for the whole
+process (its pthreads build has no per-thread count: even
+``openblas_set_num_threads_local`` sets the global one), so the limit cannot
+be confined to the fit's own threads. While a sharded fit runs, every BLAS
+call in the process runs one thread: another thread's NumPy or SciPy
+products, dnn's step-by-step functions, another fit. Those calls are slower
+and give exactly what they give under ``threadpoolctl.threadpool_limits(1)``,
+which may differ in the last bits from their result with more threads. A
+fit's own numbers never depend on it (``tests/test_reproducible.py`` checks
+both). A program that needs other threads' numbers independent of a fit
+running limits BLAS to one thread itself, for the whole run, or trains in a
+process of its own.
+
 Where BLAS cannot be held at one thread for dnn's threads (threadpoolctl
 finds no BLAS, or the BLAS's threads are OpenMP's, whose limit is per
 thread), the shards run one after the other on the calling thread: the same

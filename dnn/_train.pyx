@@ -45,8 +45,11 @@ inputs n_0, that (n_1, m) x (m, m) product replaces the (n_1, n_0) x (n_0, m)
 one, and an iteration reads X once (the update) instead of twice: on the cat
 network (12288 inputs, 209 examples) an iteration takes half the time. P is
 recomputed from W_1 and X every GRAM_REFRESH iterations, so the rounding that
-the incremental form accumulates stays a few ulps; W_1 itself is always
-updated directly, exactly as without it.
+the incremental form accumulates stays a few ulps. W_1 is a private copy that
+receives the sum of its deferred updates, in one product, right before each
+recomputation, at iterations fixed by the plan (multiples of GRAM_REFRESH);
+at a chunk's end the caller's W_1 is set to it plus the updates still
+pending. Where a chunk ends follows the clock; the numbers never do.
 
 Shards (``shards`` > 1; ``dnn.models._shards`` picks them). The examples are
 split into blocks, each with a workspace of its own (``Net.partial``): X's
@@ -168,6 +171,9 @@ cdef struct Net:
     int ldx               # X's row stride: m, or all examples' count for a shard
     const void* Y         # (m,) labels in {0, 1}
     void** W              # W[l], l = 1..L: (n_l, n_{l-1}), updated in place
+                          # (with the Gram form, W[1] is a private copy: see W1_out)
+    void* W1_out          # the caller's W_1, given W[1] plus the deferred updates at each
+                          # chunk's end (Gram form only)
     void** b              # b[l], l = 1..L: (n_l,), updated in place
     void** H              # H[l], l = 1..L-1: hidden activations; H[L] = Z_L (m,)
     void* G0              # gradient buffers, max(n_1..n_L) * m each
@@ -340,6 +346,22 @@ cdef inline void gram_update(Net* net, floating alpha, const floating* D) noexce
         net.s_pending = True
 
 
+cdef inline void publish_first_layer(Net* net, floating dtype_tag) noexcept nogil:
+    """The caller's W_1 := W_1 + alpha S X^T, the private W_1 and S untouched.
+
+    At a chunk's end the caller gets W_1 with every update so far, while the
+    private W_1 receives its deferred updates only at the iterations where P
+    is recomputed (multiples of GRAM_REFRESH): where a chunk ends, which
+    follows the clock, never changes the numbers.
+    """
+    cdef int n1 = net.n[1], n0 = net.n[0], m = net.m
+    memcpy(net.W1_out, net.W[1], <size_t> n1 * n0 * sizeof(floating))
+    if net.s_pending:
+        update_weights(net.sm, False, n1, n0, m, <floating> (-net.lr / m),
+                       <const floating*> net.S, <const floating*> net.X, net.ldx, <floating> 1.0,
+                       <floating*> net.W1_out)
+
+
 cdef inline void flush_first_layer(Net* net, floating dtype_tag) noexcept nogil:
     """W_1 := W_1 + alpha S X^T, S := 0: the first layer's deferred updates.
 
@@ -507,9 +529,9 @@ cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cos
         if now() - t0 >= budget:
             done = i - start + 1
             break
-    # The caller gets back parameters it can read: W_1 takes its deferred updates.
+    # The caller gets back parameters it can read: its W_1 with the deferred updates.
     if net.gram:
-        flush_first_layer(net, Y[0])
+        publish_first_layer(net, Y[0])
     return done
 
 
@@ -759,6 +781,7 @@ cdef class Trainer:
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
     cdef bint is_double
     cdef bint running     # a run is under way (set and read with the GIL held)
+    cdef readonly long iterations_done  # where the last run stopped, even if it then raised
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
@@ -811,8 +834,16 @@ cdef class Trainer:
         keep = [weights, biases, X, Y, dims, w_ptr, b_ptr, own_flags]
         if shards == 1:
             self.team.S = 0
+            if gram:
+                # The Gram form trains a private W_1 (publish_first_layer).
+                w1 = weights[0].copy()
+                w_ptr[1] = address(w1)
+                self.net.W1_out = <void*> address(weights[0])
+                keep.append(w1)
             keep.append(self._workspace(&self.net, dims, own_flags, X, Y, w_ptr, b_ptr, 0, m,
                                         samples_major, gram, False, learning_rate))
+            if not self.net.gram:
+                w_ptr[1] = address(weights[0])
         else:
             nets = np.zeros(shards * sizeof(Net), dtype=np.uint8)
             self.team.shards = <Net*> address(nets)
@@ -942,6 +973,7 @@ cdef class Trainer:
                 self._run(start, stop, cost_at, budget, threads, &done, &cost)
         finally:
             self.running = False
+        self.iterations_done = start + done
         # Back with the GIL: a pending Ctrl-C raises KeyboardInterrupt here.
         PyErr_CheckSignals()
         return done, cost

@@ -134,7 +134,10 @@ def real_scalar(x, name):
         x = x[()]
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
         raise TypeError("%s must be a real number, got %s" % (name, type(x).__name__))
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:  # an int beyond float's range
+        raise ValueError("%s must be finite, got an int of %d digits" % (name, len(str(abs(int(x)))))) from None
     if not np.isfinite(x):
         raise ValueError("%s must be finite, got %r" % (name, x))
     return x

@@ -9,8 +9,12 @@
 ``dnn info``    versions, the BLAS in use and its threads, the build flags.
 
 Errors a user can make (a bad option, a missing or empty folder, a picture or
-model file that cannot be read) print one line ``dnn: error: ...`` on stderr
-and exit with status 2 (usage) or 1 (data); they never show a traceback.
+model file that cannot be read, an output folder that cannot be written)
+print one line ``dnn: error: ...`` on stderr and exit with status 2 (usage)
+or 1 (data); they never show a traceback. Results are written before they
+are printed, and a closed stdout (``dnn train | head -1``) is the normal end
+of the output, not of the work. Ctrl-C during ``dnn train`` saves the
+parameters reached and exits with status 130.
 """
 
 import argparse
@@ -18,7 +22,9 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +54,55 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------
+# Output: a closed pipe ends the output, never the work
+# --------------------------------------------------------------------------
+
+_stdout_closed = False
+
+
+def _silence_stdout():
+    """After EPIPE: send the rest of stdout to the null device (also what Python flushes at exit)."""
+    global _stdout_closed
+    _stdout_closed = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured by pytest)
+        pass
+
+
+def _say(text=""):
+    """print(text) and flush, unless stdout's reader has gone (then nothing, quietly)."""
+    if _stdout_closed:
+        return
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _stderr(line):
+    try:
+        print(line, file=sys.stderr)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _warn(text):
+    _stderr("dnn: %s" % text)
+
+
+# --------------------------------------------------------------------------
 # Argument types
 # --------------------------------------------------------------------------
 
 def _layers(text):
-    """``"20,7,5"`` -> ``[20, 7, 5]`` (hidden layer sizes; may be empty: ``""``)."""
+    """``"20,7,5"`` -> ``[20, 7, 5]`` (hidden layer sizes, at least one)."""
     text = text.strip()
     if not text:
-        return []
+        raise argparse.ArgumentTypeError("give at least one hidden layer size, e.g. 20,7,5")
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
@@ -221,13 +268,56 @@ def _accuracy(parameters, X, Y):
 # Commands
 # --------------------------------------------------------------------------
 
+def _check_out(out):
+    """The cheap check of --out, before the data is read."""
+    if out.exists() and not out.is_dir():
+        raise UserError("--out %s exists and is not a folder" % out, code=2)
+
+
+def _prepare_out(out):
+    """Create the output folder and check it can be written, before any training."""
+    _check_out(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UserError("cannot write to the output folder %s (%s)" % (out, exc.strerror or exc))
+
+
+def _final_cost(parameters, X, Y):
+    """The cost of the trained parameters (after the last iteration), or None if not finite."""
+    from dnn.functional import L_model_forward, compute_cost
+    AL, _ = L_model_forward(X, parameters)
+    cost = float(compute_cost(AL, Y))
+    return cost if np.isfinite(cost) else None
+
+
+def _write_results(out, parameters, image_shape, classes, metadata, metrics, plots):
+    """model.npz first, then metrics.json, then the plots; stale plots of an earlier run go."""
+    from dnn.model_io import save_model
+    written = [save_model(out / "model.npz", parameters, image_shape=image_shape, classes=classes,
+                          metadata=metadata)]
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    written.append(out / "metrics.json")
+    if plots is not None:
+        try:
+            written += plots(out)
+        except ImportError as exc:
+            _say("no plots: %s" % exc)
+    for stale in ("costs.png", "mislabeled.png"):
+        if out / stale not in written and (out / stale).is_file():
+            (out / stale).unlink()
+    return written
+
+
 def _cmd_train(args):
     from dnn import __version__
     from dnn.data import flatten_images
-    from dnn.model_io import save_model
     from dnn.models import L_layer_model
     from dnn._progress import ProgressBar
 
+    _check_out(args.out)
     train_x, train_y, test_x, test_y, classes, desc = _load_training_data(args)
     dtype = np.dtype(args.dtype)
     image_shape = tuple(int(s) for s in train_x.shape[1:])
@@ -237,13 +327,18 @@ def _cmd_train(args):
     X, Xt = flatten_images(train_x, dtype), flatten_images(test_x, dtype)
     Y, Yt = train_y.reshape(1, -1).astype(dtype), test_y.reshape(1, -1).astype(dtype)
     layers_dims = [X.shape[0]] + list(args.layers) + [1]
+    _prepare_out(args.out)
 
-    print("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes 0=%s 1=%s"
-          % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], classes[0], classes[1]))
-    print("network: %s, init %s, %s, learning rate %g, %d iterations"
-          % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, args.iterations))
+    _say("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes 0=%s 1=%s"
+         % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], classes[0], classes[1]))
+    _say("network: %s, init %s, %s, learning rate %g, %d iterations"
+         % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, args.iterations))
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "layers_dims": layers_dims, "learning_rate": args.learning_rate,
+        "num_iterations": args.iterations, "init": args.init, "seed": args.seed,
+        "dtype": dtype.name, "cost_every": args.cost_every,
+    }
     bar = None if args.quiet else ProgressBar(args.iterations)
     start = time.perf_counter()
     try:
@@ -251,47 +346,59 @@ def _cmd_train(args):
             X, Y, layers_dims, args.learning_rate, args.iterations, print_cost=False,
             init=args.init, seed=args.seed, dtype=dtype, return_costs=True,
             cost_every=args.cost_every, callback=bar)
-    finally:
+    except KeyboardInterrupt as exc:
         if bar is not None:
             bar.close()
+        parameters = getattr(exc, "parameters", None)
+        if parameters is None:
+            raise
+        done = getattr(exc, "iterations", 0)
+        metadata = {"dnn_version": __version__, "data": desc, **settings, "interrupted_after": done}
+        metrics = {**metadata, "costs": getattr(exc, "costs", [])}
+        written = _write_results(args.out, parameters, image_shape, classes, metadata, metrics, None)
+        _warn("interrupted after %d of %d iterations; saved the parameters reached: %s"
+              % (done, args.iterations, ", ".join(str(p) for p in written)))
+        return 130
+    if bar is not None:
+        bar.close()
     seconds = time.perf_counter() - start
 
     train_acc, _ = _accuracy(parameters, X, Y)
     test_acc, test_p = _accuracy(parameters, Xt, Yt)
-    print("trained in %.1f s; cost %.6f at iteration %d"
-          % (seconds, costs[-1], (len(costs) - 1) * args.cost_every))
-    print("train accuracy: %.4f (%d/%d)" % (train_acc, round(train_acc * X.shape[1]), X.shape[1]))
-    print("test accuracy:  %.4f (%d/%d)" % (test_acc, round(test_acc * Xt.shape[1]), Xt.shape[1]))
-
-    settings = {
-        "layers_dims": layers_dims, "learning_rate": args.learning_rate,
-        "num_iterations": args.iterations, "init": args.init, "seed": args.seed,
-        "dtype": dtype.name, "cost_every": args.cost_every,
-    }
+    final_cost = _final_cost(parameters, X, Y)
     metrics = {
         "dnn_version": __version__, "data": desc, "classes": classes,
         "image_shape": list(image_shape), "n_train": int(X.shape[1]), "n_test": int(Xt.shape[1]),
         **settings,
         "train_accuracy": train_acc, "test_accuracy": test_acc,
-        "final_cost": costs[-1], "costs": costs, "train_seconds": round(seconds, 3),
+        "final_cost": final_cost, "costs": costs, "train_seconds": round(seconds, 3),
     }
-    written = [save_model(args.out / "model.npz", parameters, image_shape=image_shape, classes=classes,
-                          metadata={"dnn_version": __version__, "data": desc, **settings,
-                                    "train_accuracy": train_acc, "test_accuracy": test_acc})]
-    try:
+
+    def plots(out):
         from dnn.plotting import plot_costs, plot_mislabeled_images
-        written.append(args.out / "costs.png")
-        plot_costs(costs, args.learning_rate, cost_every=args.cost_every, path=written[-1])
+        made = []
+        if costs:
+            plot_costs(costs, args.learning_rate, cost_every=args.cost_every, path=out / "costs.png")
+            made.append(out / "costs.png")
         if plot_mislabeled_images(classes, Xt, Yt, test_p, image_shape=image_shape,
-                                  path=args.out / "mislabeled.png") is not None:
-            written.append(args.out / "mislabeled.png")
-    except ImportError as exc:
-        written.pop()
-        print("no plots: %s" % exc)
-    metrics_path = args.out / "metrics.json"
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    written.append(metrics_path)
-    print("wrote %s" % ", ".join(str(p) for p in written))
+                                  path=out / "mislabeled.png") is not None:
+            made.append(out / "mislabeled.png")
+        return made
+
+    # Results go to disk before anything is printed: a closed stdout cannot lose them.
+    written = _write_results(args.out, parameters, image_shape, classes,
+                             {"dnn_version": __version__, "data": desc, **settings,
+                              "train_accuracy": train_acc, "test_accuracy": test_acc},
+                             metrics, plots)
+    _say("trained in %.1f s; final cost %s after %d iterations"
+         % (seconds, "%.6f" % final_cost if final_cost is not None else "not finite", args.iterations))
+    _say("train accuracy: %.4f (%d/%d)" % (train_acc, round(train_acc * X.shape[1]), X.shape[1]))
+    _say("test accuracy:  %.4f (%d/%d)" % (test_acc, round(test_acc * Xt.shape[1]), Xt.shape[1]))
+    if costs and (final_cost is None or final_cost >= costs[0]):
+        _warn("warning: the cost did not go down (%.6f at iteration 0, %s at the end): the "
+              "learning rate may be too large" % (costs[0], "%.6f" % final_cost if final_cost is not None
+                                                 else "not finite"))
+    _say("wrote %s" % ", ".join(str(p) for p in written))
     return 0
 
 
@@ -316,7 +423,7 @@ def _expand_images(paths):
 
 
 def _cmd_predict(args):
-    from dnn.data import read_image
+    from dnn.data import flatten_images, read_image
     from dnn.model_io import load_model
 
     try:
@@ -326,21 +433,27 @@ def _cmd_predict(args):
     if model.image_shape is None:
         raise UserError("%s was not trained on pictures (it has no image size)" % args.model)
     height, width, _ = model.image_shape
-    files = _expand_images(args.images)
-    try:
-        pictures = np.stack([read_image(f, (width, height)) for f in files])
-    except (OSError, ValueError) as exc:
-        raise UserError(str(exc)) from None
-    from dnn.data import flatten_images
-    proba = model.predict_proba(flatten_images(pictures, model.dtype))[0]
-    for f, pr in zip(files, proba):
-        label = int(pr > 0.5)
-        if args.json:
-            print(json.dumps({"file": str(f), "probability": float(pr), "label": label,
-                              "class": model.classes[label]}))
-        else:
-            print("%.4f  %d %-12s %s" % (pr, label, model.classes[label], f))
-    return 0
+    files, pictures, failed = [], [], 0
+    for f in _expand_images(args.images):
+        try:
+            pictures.append(read_image(f, (width, height)))
+            files.append(f)
+        except (OSError, ValueError) as exc:
+            # One unreadable picture is reported; the others are still labelled.
+            _warn("error: %s" % exc)
+            failed += 1
+    if pictures:
+        proba = model.predict_proba(flatten_images(np.stack(pictures), model.dtype))[0]
+        if not args.json:
+            _say("%-11s %-5s %-12s %s" % ("probability", "label", "class", "file"))
+        for f, pr in zip(files, proba):
+            label = int(pr > 0.5)
+            if args.json:
+                _say(json.dumps({"file": str(f), "probability": float(pr), "label": label,
+                                 "class": model.classes[label]}))
+            else:
+                _say("%-11.4f %-5d %-12s %s" % (pr, label, model.classes[label], f))
+    return 1 if failed else 0
 
 
 def _cmd_bench(argv):
@@ -411,7 +524,25 @@ _COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "info": _cmd_info}
 
 def main(argv=None):
     """Run the ``dnn`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    global _stdout_closed
+    _stdout_closed = False
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        with warnings.catch_warnings():
+            # Pictures past Pillow's bomb limit are refused by dnn.data.read_image;
+            # Pillow's warning about them would only be a second, untidy line.
+            warnings.filterwarnings("ignore", message=".*decompression bomb", module="PIL")
+            return _main(argv)
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        except (OSError, ValueError):
+            pass
+
+
+def _main(argv):
     try:
         if argv[:1] == ["bench"]:
             return _cmd_bench(argv[1:])
@@ -426,9 +557,15 @@ def main(argv=None):
             return 2
         return _COMMANDS[args.command](args)
     except UserError as exc:
-        msg = str(exc)
-        print(msg if msg.startswith("dnn") else "dnn: error: %s" % msg, file=sys.stderr)
+        msg = " ".join(str(exc).split())  # one line, whatever the message held
+        _stderr(msg if msg.startswith("dnn") else "dnn: error: %s" % msg)
         return exc.code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except OSError as exc:  # writing results: a full disk, a folder removed meanwhile...
+        _warn("error: %s" % " ".join(str(exc).split()))
+        return 1
     except KeyboardInterrupt:
-        print("dnn: interrupted", file=sys.stderr)
+        _warn("interrupted")
         return 130

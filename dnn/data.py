@@ -14,8 +14,9 @@ orientation is applied. Folder listings are sorted by name (code-point
 order, the same on every machine). Files whose extension is not an image
 format Pillow reads (``notes.txt``, ``.DS_Store``) and hidden files are
 skipped; an image file that cannot be decoded raises ``ImageReadError``
-naming it. Pillow's decompression-bomb guard is left on: a picture above
-``PIL.Image.MAX_IMAGE_PIXELS`` raises ``ImageReadError`` too.
+naming it. A picture of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels
+raises ``ImageReadError`` from its header, before it is decoded (Pillow
+itself only warns up to twice that limit).
 
 A folder is labelled in one of two layouts (``folder_layout`` tells which):
 
@@ -145,6 +146,10 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
         raise FileNotFoundError("no such image file: %s" % file)
     try:
         with Image.open(file) as im:
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit and im.size[0] * im.size[1] > limit:
+                raise Image.DecompressionBombError(
+                    "%d x %d pixels, more than %d" % (im.size[0], im.size[1], limit))
             im.load()  # decode now: truncated or corrupt data fails here, inside the try
             im = ImageOps.exif_transpose(im)
             im = _to_rgb(im)
@@ -182,6 +187,13 @@ def gen_labels(image_list: Sequence[str], path: PathLike | None = None,
     Only the file name counts (not its folders); the comparison ignores case.
     ``path`` is unused, kept for the article's signature.
     """
+    if not isinstance(positive, str) or not positive:
+        raise TypeError("positive must be a non-empty str (a file-name prefix), got %r" % (positive,))
+    if isinstance(image_list, (str, bytes)):
+        raise TypeError("image_list must be a list of file names, got a single %s"
+                        % type(image_list).__name__)
+    if not all(isinstance(n, (str, os.PathLike)) for n in image_list):
+        raise TypeError("image_list must hold file names (str or paths)")
     prefix = positive.lower()
     y = [1.0 if os.path.basename(name).lower().startswith(prefix) else 0.0 for name in image_list]
     return np.asarray(y, dtype=np.float32).reshape(1, len(y))
@@ -276,6 +288,62 @@ def _h5py():
     return h5py
 
 
+#: Limits of an HDF5 data set ``load_data`` reads, checked from its metadata
+#: before any data is read: a picture's side, the bytes of pictures, and how
+#: far compressed storage may inflate (pictures compress a few times; a
+#: data set declaring far more than it stores is refused unread).
+MAX_PICTURE_SIDE = 16384
+MAX_HDF5_BYTES = 2 ** 33
+MAX_HDF5_INFLATION = 256
+
+
+def _dataset(f, key, path, h5py):
+    node = f.get(key)
+    if not isinstance(node, h5py.Dataset):
+        raise ValueError("%s: %s must be a data set, got %s" % (path, key, type(node).__name__))
+    return node
+
+
+def _check_stored(dset, key, path, nbytes):
+    """Refuse a data set that declares more bytes than its storage can hold."""
+    stored = dset.id.get_storage_size()
+    filters = dset.id.get_create_plist().get_nfilters()
+    most = stored * (MAX_HDF5_INFLATION if filters else 1) + (2 ** 20 if filters else 0)
+    if nbytes > most:
+        raise ValueError("%s: %s declares %d bytes but stores %d (unwritten or hostile data)"
+                         % (path, key, nbytes, stored))
+
+
+def _picture_set(f, key, path, h5py):
+    """The pictures data set, checked from its shape and dtype alone; returns ``(dataset, m)``."""
+    dset = _dataset(f, key, path, h5py)
+    shape, dt = dset.shape, dset.dtype
+    if dt.fields is not None or dt.subdtype is not None or dt.kind not in "buif" or dt.itemsize > 8:
+        raise ValueError("%s: %s must hold numbers (pixel values), got dtype %s" % (path, key, dt))
+    if shape is None or len(shape) != 4 or shape[3] != 3 or shape[0] < 1:
+        raise ValueError("%s: %s must have shape (m, height, width, 3), got %s" % (path, key, shape))
+    if not (1 <= shape[1] <= MAX_PICTURE_SIDE and 1 <= shape[2] <= MAX_PICTURE_SIDE):
+        raise ValueError("%s: %s holds pictures of %dx%d; at most %d on a side"
+                         % (path, key, shape[2], shape[1], MAX_PICTURE_SIDE))
+    nbytes = int(np.prod(shape, dtype=object)) * dt.itemsize
+    if nbytes > MAX_HDF5_BYTES:
+        raise ValueError("%s: %s would take %d bytes (at most %d)" % (path, key, nbytes, MAX_HDF5_BYTES))
+    _check_stored(dset, key, path, nbytes)
+    return dset, shape[0]
+
+
+def _label_set(f, key, path, m, h5py):
+    dset = _dataset(f, key, path, h5py)
+    dt = dset.dtype
+    if dt.fields is not None or dt.subdtype is not None or dt.kind not in "buif" or dt.itemsize > 8:
+        raise ValueError("%s: %s must hold numbers (labels 0 and 1), got dtype %s" % (path, key, dt))
+    size = int(np.prod(dset.shape, dtype=object)) if dset.shape is not None else 0
+    if size != m or len(dset.shape) > 2:
+        raise ValueError("%s: %s holds %d labels for %d images" % (path, key, size, m))
+    _check_stored(dset, key, path, size * dt.itemsize)
+    return dset
+
+
 def _read_h5_split(path, h5py):
     path = Path(path)
     if not path.is_file():
@@ -284,22 +352,29 @@ def _read_h5_split(path, h5py):
         f = h5py.File(path, "r")
     except OSError as exc:
         raise ValueError("%s is not a readable HDF5 file (%s)" % (path, exc)) from None
-    with f:
-        keys = list(f.keys())
-        x_keys = [k for k in keys if k.endswith("_set_x")]
-        if len(x_keys) != 1:
-            raise ValueError("%s must hold one '<name>_set_x' dataset (e.g. train_set_x), found: %s"
-                             % (path, ", ".join(keys) or "none"))
-        y_key = x_keys[0][:-1] + "y"
-        if y_key not in f:
-            raise ValueError("%s has %s but no %s" % (path, x_keys[0], y_key))
-        x = np.array(f[x_keys[0]])
-        y = np.array(f[y_key])
-        classes = np.array(f["list_classes"]) if "list_classes" in f else None
-    if x.ndim != 4 or x.shape[3] != 3:
-        raise ValueError("%s: %s must have shape (m, height, width, 3), got %s" % (path, x_keys[0], x.shape))
-    if y.size != x.shape[0]:
-        raise ValueError("%s: %s holds %d labels for %d images" % (path, y_key, y.size, x.shape[0]))
+    try:
+        with f:
+            keys = list(f.keys())
+            x_keys = [k for k in keys if k.endswith("_set_x")]
+            if len(x_keys) != 1:
+                raise ValueError("%s must hold one '<name>_set_x' dataset (e.g. train_set_x), found: %s"
+                                 % (path, ", ".join(k[:40] for k in keys[:10]) or "none"))
+            y_key = x_keys[0][:-1] + "y"
+            if y_key not in f:
+                raise ValueError("%s has %s but no %s" % (path, x_keys[0], y_key))
+            x_set, m = _picture_set(f, x_keys[0], path, h5py)
+            y_set = _label_set(f, y_key, path, m, h5py)
+            classes = None
+            if "list_classes" in f:
+                c_set = _dataset(f, "list_classes", path, h5py)
+                if c_set.shape is None or len(c_set.shape) != 1 or not 2 <= c_set.shape[0] <= 16:
+                    raise ValueError("%s: list_classes must name the classes, got shape %s"
+                                     % (path, c_set.shape))
+                classes = np.array(c_set)
+            x = np.array(x_set)
+            y = np.array(y_set)
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors on damaged files
+        raise ValueError("%s: damaged HDF5 file (%s)" % (path, exc)) from None
     if not np.isin(y, (0, 1)).all():
         raise ValueError("%s: labels in %s must be 0 or 1" % (path, y_key))
     return x, y.reshape(1, -1), classes
@@ -342,8 +417,15 @@ def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndar
     x_orig = np.asarray(x_orig)
     if x_orig.ndim < 2 or x_orig.shape[0] == 0:
         raise ValueError("x_orig must be a non-empty (m, ...) array of pictures, got shape %s" % (x_orig.shape,))
+    if x_orig.dtype.kind not in "buif":
+        raise TypeError("x_orig must hold numbers (pixel values), got dtype %s" % x_orig.dtype)
     if dtype is None:
         dtype = np.float32 if x_orig.dtype == np.float32 else np.float64
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError("dtype must be float32 or float64, got %r" % (dtype,)) from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError("dtype must be float32 or float64, got %s" % dtype)
     flat = x_orig.reshape(x_orig.shape[0], -1).T.astype(dtype)
     return np.ascontiguousarray(flat / dtype.type(255.0))

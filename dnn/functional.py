@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from dnn import _kernels, _products
+from dnn import _kernels, _products, _rng
 from dnn import _validation as v
 from dnn import reference
 from dnn.reference import INIT_RECIPES
@@ -91,29 +91,38 @@ def _init_options(init, seed, dtype):
     return v.init_recipe(init, INIT_RECIPES), v.seed_value(seed), v.float_dtype(dtype)
 
 
-def initialize_parameters_deep(layer_dims, *, init="app-utils", seed=None, dtype=np.float64):
+def initialize_parameters_deep(layer_dims, *, init="app-utils", seed=None, dtype=np.float64,
+                               random_state=None):
     """Parameters of an L-layer network: ``W_l`` ``(n_l, n_{l-1})``, ``b_l`` zeros ``(n_l, 1)``.
 
     ``init`` names a recipe of ``INIT_RECIPES`` (default: the course's
     application utilities, seed 1, ``randn / sqrt(n_{l-1})``); ``seed``
     overrides the recipe's seed. Seeds NumPy's global random state, as the
-    course does; the values are the reference's to the bit.
+    course does, under the lock the models take (``dnn._rng``); the values
+    are the reference's to the bit. ``random_state`` (an int or a
+    ``numpy.random.Generator``) draws from it instead and leaves the global
+    state alone.
     """
     init, seed, dtype = _init_options(init, seed, dtype)
     dims = v.layer_sizes(layer_dims, "layer_dims")
-    return reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+    return _rng.initial_parameters(dims, init, seed, dtype,
+                                   _rng.check_random_state(random_state, seed))
 
 
-def initialize_parameters(n_x, n_h, n_y, *, init="article", seed=None, dtype=np.float64):
+def initialize_parameters(n_x, n_h, n_y, *, init="article", seed=None, dtype=np.float64,
+                          random_state=None):
     """Parameters of the 2-layer network (seed 1, ``randn * 0.01`` by default)."""
     init, seed, dtype = _init_options(init, seed, dtype)
     n_x, n_h, n_y = (v.count(n, name, minimum=1) for n, name in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
-    return reference.initialize_parameters(n_x, n_h, n_y, init=init, seed=seed, dtype=dtype)
+    dims = v.layer_sizes([n_x, n_h, n_y], "(n_x, n_h, n_y)")
+    return _rng.initial_parameters(dims, init, seed, dtype,
+                                   _rng.check_random_state(random_state, seed))
 
 
-def init_parameters_L(layer_dims, *, init="article", seed=None, dtype=np.float64):
+def init_parameters_L(layer_dims, *, init="article", seed=None, dtype=np.float64, random_state=None):
     """The first article's initialization: seed 1, ``randn * 0.01``."""
-    return initialize_parameters_deep(layer_dims, init=init, seed=seed, dtype=dtype)
+    return initialize_parameters_deep(layer_dims, init=init, seed=seed, dtype=dtype,
+                                      random_state=random_state)
 
 
 # --------------------------------------------------------------------------

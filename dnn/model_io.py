@@ -18,19 +18,28 @@ arrays; ``np.load(path, allow_pickle=False)`` opens it too) holding:
 ``metadata``       a JSON object (training settings, accuracies), free-form
 =================  =========================================================
 
-Safety: nothing in a model file can run code. Arrays are read with our own
-parser of the ``.npy`` header (NumPy's literal parser, no pickle), only the
-dtypes above are accepted, every array's byte count is checked against its
-zip entry before it is read, and ``metadata`` is parsed as JSON. Every
-inconsistency (unknown or missing entries, wrong shapes or dtypes,
-non-finite weights, a truncated or corrupted zip) raises ``ValueError``
-naming the file and the problem.
+Safety: nothing in a model file can run code, and a hostile file costs about
+its own size. ``load_model`` checks, in this order and before reading any
+array's data: the file (a regular file of at most ``MAX_FILE_BYTES``), the
+zip's member list (known names, at most ``MAX_ENTRIES``, no encryption or
+exotic compression, no entry inflating more than ``MAX_INFLATION`` times), each descriptive entry's ``.npy`` header (dtype, shape
+and size within ``_META_SPECS``'s limits), then the weights' headers against
+the shapes ``layer_dims`` implies (at most ``MAX_LAYERS`` layers and
+``MAX_TOTAL_BYTES`` of weights). Headers are read by NumPy's literal parser
+(no pickle) after their length is checked; only the dtypes above are
+accepted; ``metadata`` is JSON of bounded size and nesting. Every
+inconsistency raises ``ValueError`` naming the file and the problem in at
+most a few hundred characters; so does any error the zip or ``.npy``
+readers raise on a malformed file. ``save_model`` refuses what ``load_model``
+would (and stores, rather than deflates, an entry that compresses too well).
 """
 
 import io
 import json
 import math
 import os
+import re
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -40,13 +49,29 @@ from typing import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "save_model", "load_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "save_model", "load_model"]
 
 FORMAT = "dnn-model"
 FORMAT_VERSION = 1
 
-#: Refuse files whose arrays add up to more than this (a bound on memory).
+#: Limits of what ``load_model`` reads (bounds on time and memory): the
+#: weights' bytes, the file's size, the layers, the zip's entries, one
+#: ``.npy`` header, the metadata's characters and nesting, a class name, and
+#: the characters of an error message.
 MAX_TOTAL_BYTES = 2 ** 31
+MAX_FILE_BYTES = MAX_TOTAL_BYTES + 2 ** 24
+MAX_LAYERS = 1000
+MAX_ENTRIES = 8 + 2 * MAX_LAYERS
+MAX_HEADER_BYTES = 4096
+MAX_METADATA_CHARS = 2 ** 20
+MAX_JSON_DEPTH = 64
+MAX_CLASS_NAME_CHARS = 1024
+#: An entry may inflate at most this much beyond 1 MiB: trained weights
+#: hardly compress, so more is a zip bomb, refused before it is inflated.
+MAX_INFLATION = 64
+MAX_MESSAGE_CHARS = 300
+#: SciPy's BLAS takes 32-bit sizes.
+BLAS_INT_MAX = 2 ** 31 - 1
 
 _META_KEYS = ("format", "format_version", "layer_dims", "activations", "dtype",
               "image_shape", "classes", "metadata")
@@ -74,6 +99,13 @@ class Model:
     classes: tuple = ("0", "1")
     metadata: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+
+    def __repr__(self):
+        dims = self.layer_dims if len(self.layer_dims) <= 12 else \
+            self.layer_dims[:6] + ["..."] + self.layer_dims[-3:]
+        return ("Model(layer_dims=[%s], dtype=%s, image_shape=%s, classes=%r, format_version=%d)"
+                % (", ".join(map(str, dims)), np.dtype(self.dtype).name, self.image_shape,
+                   tuple(_short(c, 40) for c in self.classes), self.format_version))
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Output probabilities ``(1, m)`` for ``X`` ``(n_x, m)``, by ``dnn.L_model_forward``."""
@@ -124,6 +156,30 @@ def _default_activations(L):
     return ("relu",) * (L - 1) + ("sigmoid",)
 
 
+def _compression(data):
+    """Deflate, unless the entry would inflate more than load_model allows (then stored)."""
+    if len(data) > 2 ** 20 and MAX_INFLATION * len(zlib.compress(data, 1)) < len(data):
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
+               (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+               (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def _check_target(path):
+    """Refuse to replace anything but a regular file (``os.replace`` would replace it all)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+        raise FileExistsError("%s is a %s; save_model writes a new file or replaces a regular "
+                              "file, nothing else" % (path, kind))
+
+
 def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
                image_shape: tuple[int, int, int] | None = None,
                classes: Sequence[str] = ("0", "1"), metadata: dict | None = None) -> Path:
@@ -135,9 +191,11 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
     JSON-serializable dict stored as is (e.g. the training settings).
     The layer sizes, dtype and activations (ReLU hidden layers, sigmoid
     output, the only network ``dnn`` trains) follow from ``parameters``.
-    The file is written to a temporary name and renamed, so a crash never
-    leaves half a file; the same inputs give the same bytes. Returns the
-    ``Path`` written (exactly ``path``; no extension is added).
+    The file is written to a temporary name beside ``path`` and renamed over
+    it, so a crash never leaves half a file; the same inputs give the same
+    bytes. Only a regular file or nothing is replaced: a directory, symbolic
+    link, FIFO, device or socket at ``path`` raises ``FileExistsError``.
+    Returns the ``Path`` written (exactly ``path``; no extension is added).
     """
     L, dtype, dims = _check_parameters(parameters)
     if image_shape is not None:
@@ -145,12 +203,24 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
         if len(image_shape) != 3 or image_shape[2] != 3 or math.prod(image_shape) != dims[0]:
             raise ValueError("image_shape must be (height, width, 3) with height*width*3 == n_x = %d, got %s"
                              % (dims[0], image_shape))
+    if isinstance(classes, (str, bytes)):
+        raise TypeError("classes must be two names, got a single %s" % type(classes).__name__)
     classes = tuple(str(c.decode() if isinstance(c, bytes) else c) for c in classes)
     if len(classes) != 2:
-        raise ValueError("classes must name exactly two classes, got %r" % (classes,))
+        raise ValueError("classes must name exactly two classes, got %s" % _short(repr(classes), 80))
     text = json.dumps({} if metadata is None else metadata, sort_keys=True, allow_nan=False)
     if not text.startswith("{"):
         raise TypeError("metadata must be a dict")
+    # What load_model would refuse is refused here, before anything is written.
+    if L > MAX_LAYERS:
+        raise ValueError("a model file holds at most %d layers, got %d" % (MAX_LAYERS, L))
+    if sum(np.asarray(a).nbytes for a in parameters.values()) > MAX_TOTAL_BYTES:
+        raise ValueError("a model file holds at most %d bytes of weights" % MAX_TOTAL_BYTES)
+    if max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
+        raise ValueError("class names are at most %d characters" % MAX_CLASS_NAME_CHARS)
+    if len(text) > MAX_METADATA_CHARS or _json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError("metadata must be at most %d characters of JSON nested at most %d deep"
+                         % (MAX_METADATA_CHARS, MAX_JSON_DEPTH))
     arrays = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -166,6 +236,7 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
             arrays["%s%d" % (p, l)] = np.ascontiguousarray(parameters["%s%d" % (p, l)])
 
     path = Path(path)
+    _check_target(path)
     # A unique temporary name beside the target, opened with open() so the
     # file gets the usual permissions (umask), then renamed over the target.
     tmp = path.with_name(".%s.%d.%s.tmp" % (path.name, os.getpid(), os.urandom(4).hex()))
@@ -174,9 +245,11 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
             for name, a in arrays.items():
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, a, allow_pickle=False)
+                data = buf.getvalue()
                 info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, buf.getvalue())
+                info.compress_type = _compression(data)
+                zf.writestr(info, data)
+        _check_target(path)  # again: the slow part is over, the window is a rename
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -188,163 +261,310 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
 
 
 # --------------------------------------------------------------------------
-# Reading
+# Reading: the member list, then every header, then the data
 # --------------------------------------------------------------------------
+
+class ModelFileError(ValueError):
+    """A file ``load_model`` refuses (a ``ValueError``): malformed, tampered, foreign or hostile."""
+
+
+def _short(text, limit=MAX_MESSAGE_CHARS):
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(text)
+
+
+def _names(names, limit=8):
+    names = sorted(_short(n, 40) for n in names)
+    more = "" if len(names) <= limit else " and %d more" % (len(names) - limit)
+    return ", ".join(names[:limit]) + more
+
+
+def _invalid(path, problem):
+    return ModelFileError("%s is not a valid dnn model file: %s" % (_short(path, 200), _short(problem)))
+
+
+# What each descriptive entry may be, from its header alone:
+# name -> (dtype kinds, allowed ranks, most elements, largest item in bytes).
+_META_SPECS = {
+    "format": ("U", (0,), 1, 4 * 64),
+    "format_version": ("iu", (0,), 1, 8),
+    "layer_dims": ("iu", (1,), MAX_LAYERS + 1, 8),
+    "activations": ("U", (1,), MAX_LAYERS, 4 * 16),
+    "dtype": ("U", (0,), 1, 4 * 16),
+    "image_shape": ("iu", (1,), 3, 8),
+    "classes": ("U", (1,), 2, 4 * MAX_CLASS_NAME_CHARS),
+    "metadata": ("U", (0,), 1, 4 * MAX_METADATA_CHARS),
+}
+_WEIGHT_NAME = re.compile(r"[Wb][1-9][0-9]{0,5}\Z")
+_NPY_MAGIC = b"\x93NUMPY"
+# Flag bits a plain zip entry may carry: deflate options (1, 2), a data
+# descriptor (3), UTF-8 names (11). Anything else (encryption, patched data)
+# is refused before zipfile is asked to read it.
+_PLAIN_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
+
+
+def _members(zf, path, file_size):
+    """The archive's entries by array name, checked from the member list alone."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise _invalid(path, "it has %d entries; a model has at most %d" % (len(infos), MAX_ENTRIES))
+    if sum(i.compress_size for i in infos) > file_size:
+        raise _invalid(path, "its entries claim more compressed bytes than the file holds")
+    members, unexpected = {}, []
+    for info in infos:
+        fn = info.filename
+        if not fn.endswith(".npy") or "/" in fn or "\\" in fn:
+            raise _invalid(path, "unexpected entry %r" % _short(fn, 80))
+        name = fn[:-4]
+        if name in members:
+            raise _invalid(path, "entry %r appears twice" % _short(name, 80))
+        if name not in _META_SPECS and not _WEIGHT_NAME.match(name):
+            unexpected.append(name)
+            continue
+        if info.flag_bits & ~_PLAIN_FLAGS:
+            raise _invalid(path, "entry %r is encrypted or uses zip features model files never "
+                                 "use (flags 0x%x)" % (name, info.flag_bits))
+        if info.file_size > MAX_INFLATION * info.compress_size + 2 ** 20:
+            raise _invalid(path, "entry %r would inflate from %d to %d bytes (a zip bomb?)"
+                           % (name, info.compress_size, info.file_size))
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _invalid(path, "entry %r uses compression method %d; model files use deflate"
+                           % (name, info.compress_type))
+        members[name] = info
+    if "format" not in members:
+        raise _invalid(path, "it has no 'format' entry saying %r (a file from something else?)"
+                       % FORMAT)
+    if unexpected:
+        raise _invalid(path, "unexpected entries: %s" % _names(unexpected))
+    return members
+
+
+def _read_header(fh, name, path):
+    """``(shape, fortran_order, dtype, header_bytes)`` of an ``.npy`` stream, no data read.
+
+    The header's length is checked before it is read; NumPy's own parser
+    (a literal dict, never pickle) then reads the few bytes we hold.
+    """
+    head = fh.read(8)
+    if len(head) < 8 or head[:6] != _NPY_MAGIC:
+        raise _invalid(path, "entry %r is not a .npy array" % name)
+    if head[6] == 1:
+        size_field = fh.read(2)
+        length = int.from_bytes(size_field, "little") if len(size_field) == 2 else -1
+    elif head[6] == 2:
+        size_field = fh.read(4)
+        length = int.from_bytes(size_field, "little") if len(size_field) == 4 else -1
+    else:
+        raise _invalid(path, "entry %r has .npy version %d.%d; model files use 1.0" % (name, head[6], head[7]))
+    if not 0 <= length <= MAX_HEADER_BYTES:
+        raise _invalid(path, "entry %r has a malformed array header (length %d)" % (name, length))
+    header = fh.read(length)
+    if len(header) != length:
+        raise _invalid(path, "entry %r is truncated inside its header" % name)
+    buf = io.BytesIO(head + size_field + header)
+    try:
+        version = np.lib.format.read_magic(buf)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, fortran, dt = read(buf)
+    except Exception as exc:  # NumPy's literal parser: ValueError, SyntaxError, TokenError...
+        raise _invalid(path, "entry %r has a malformed array header (%s)"
+                       % (name, type(exc).__name__)) from None
+    if not all(isinstance(s, int) and 0 <= s for s in shape):
+        raise _invalid(path, "entry %r has a malformed shape" % name)
+    return shape, bool(fortran), dt, len(head) + len(size_field) + length
+
 
 def _allowed_dtype(dt):
     """Only plain numbers and unicode text: no objects, no structured or void types."""
-    return dt.kind in "fiu" and not dt.fields or dt.kind == "U"
+    return dt.fields is None and dt.subdtype is None and dt.kind in "fiuU"
 
 
-def _read_npy(zf, info, path):
-    """One array from a zip entry, checked before its data is read."""
-    name = info.filename[:-4]
+def _read_data(fh, info, offset, shape, fortran, dt, name, path):
+    """The array after its header, checked against the entry's size first, read in place."""
+    count = math.prod(shape)
+    nbytes = count * dt.itemsize
+    if offset + nbytes != info.file_size:
+        raise _invalid(path, "entry %r is truncated or altered (header says %d bytes of data, "
+                             "entry holds %d)" % (name, nbytes, info.file_size - offset))
+    a = np.empty(count, dtype=dt)
+    view = memoryview(a.view(np.uint8)) if nbytes else memoryview(b"")
+    got = 0
+    while got < nbytes:
+        k = fh.readinto(view[got:])
+        if not k:
+            raise _invalid(path, "entry %r is truncated" % name)
+        got += k
+    if fh.read(1):  # also makes zipfile check the entry's CRC
+        raise _invalid(path, "entry %r holds more data than its header says" % name)
+    return a.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_member(zf, info, name, path, check):
+    """One entry: header, ``check(shape, dtype)`` (raises), then the data."""
     with zf.open(info) as fh:
-        try:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dt = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dt = np.lib.format.read_array_header_2_0(fh)
-            else:
-                raise ValueError("unsupported .npy version %s" % (version,))
-        except (ValueError, SyntaxError, EOFError) as exc:
-            raise _bad(path, "entry %r has a malformed array header (%s)" % (name, exc)) from None
+        shape, fortran, dt, offset = _read_header(fh, name, path)
         if not _allowed_dtype(dt):
-            raise _bad(path, "entry %r has dtype %s; only numbers and text are allowed" % (name, dt))
-        count = math.prod(shape)
-        nbytes = count * dt.itemsize
-        if fh.tell() + nbytes != info.file_size:
-            raise _bad(path, "entry %r is truncated or altered (header says %d bytes of data, entry holds %d)"
-                       % (name, nbytes, info.file_size - fh.tell()))
-        data = fh.read(nbytes)
-    if len(data) != nbytes:
-        raise _bad(path, "entry %r is truncated" % name)
-    a = np.frombuffer(data, dtype=dt, count=count)
-    return a.reshape(shape, order="F" if fortran else "C").copy()
+            raise _invalid(path, "entry %r has dtype %s; only numbers and text are allowed"
+                           % (name, _short(dt, 60)))
+        check(shape, dt)
+        return _read_data(fh, info, offset, shape, fortran, dt, name, path)
 
 
-def _read_arrays(path):
+def _meta_check(name, path):
+    kinds, ranks, most, itemsize = _META_SPECS[name]
+
+    def check(shape, dt):
+        what = "a text" if kinds == "U" else "an integer"
+        if dt.kind not in kinds or len(shape) not in ranks:
+            raise _invalid(path, "%r must be %s %s" % (name, what, "scalar" if ranks == (0,) else "array"))
+        if math.prod(shape) > most or dt.itemsize > itemsize:
+            raise _invalid(path, "%r is too large (shape %s, %s)" % (name, shape, dt))
+    return check
+
+
+def _text(a):
+    return str(a[()])
+
+
+def _json_depth(text):
+    """How deeply ``text``'s arrays and objects nest, in one vectorized pass (no recursion).
+
+    Exact for valid JSON, and for any text at least the depth a JSON parser
+    reaches before its first error: brackets inside strings do not count,
+    and a quote preceded by an odd number of backslashes does not end one.
+    """
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if not codes.size:
+        return 0
+    pos = np.arange(codes.size)
+    backslash = codes == ord("\\")
+    last_other = np.maximum.accumulate(np.where(backslash, -1, pos))
+    escapes = np.zeros(codes.size, dtype=np.int64)   # backslashes right before each character
+    escapes[1:] = pos[1:] - 1 - last_other[:-1]
+    quote = (codes == ord('"')) & (escapes % 2 == 0)
+    inside = (np.cumsum(quote, dtype=np.int64) - quote) % 2 == 1
+    step = (((codes == ord("[")) | (codes == ord("{"))).astype(np.int8)
+            - ((codes == ord("]")) | (codes == ord("}"))))
+    step[inside] = 0
+    return int(np.cumsum(step, dtype=np.int64).max())
+
+
+def _read_model(zf, path, file_size):
+    members = _members(zf, path, file_size)
+    missing = [k for k in _META_SPECS if k not in members]
+    if missing:
+        raise _invalid(path, "missing entries: %s" % ", ".join(missing))
+    meta = {k: _read_member(zf, members[k], k, path, _meta_check(k, path)) for k in _META_SPECS}
+
+    if _text(meta["format"]) != FORMAT:
+        raise _invalid(path, "it has no 'format' entry saying %r (a file from something else?)"
+                       % FORMAT)
+    version = int(meta["format_version"][()])
+    if not 1 <= version <= FORMAT_VERSION:
+        raise _invalid(path, "format version %d; this dnn reads versions 1 to %d (a newer dnn "
+                             "wrote it?)" % (version, FORMAT_VERSION))
+    dims = [int(d) for d in meta["layer_dims"]]
+    if len(dims) < 2 or min(dims) < 1 or dims[-1] != 1:
+        raise _invalid(path, "layer_dims must be [n_x, ..., 1] with positive sizes, got %s" % dims)
+    L = len(dims) - 1
+    weights = {"%s%d" % (p, l) for l in range(1, L + 1) for p in "Wb"}
+    unknown = sorted(set(members) - set(_META_SPECS) - weights)
+    if unknown:
+        raise _invalid(path, "unexpected entries: %s" % _names(unknown))
+    absent = sorted(weights - set(members))
+    if absent:
+        raise _invalid(path, "missing entries: %s" % _names(absent))
+
+    dtype_name = _text(meta["dtype"])
+    if dtype_name not in _FLOAT_DTYPES:
+        raise _invalid(path, "dtype must be float32 or float64, got %r" % dtype_name)
+    dtype = _FLOAT_DTYPES[dtype_name]
+    total = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, L + 1)) * dtype.itemsize
+    if total > MAX_TOTAL_BYTES or max(dims) > BLAS_INT_MAX:
+        raise _invalid(path, "its layer sizes would take %d bytes of weights (at most %d)"
+                       % (total, MAX_TOTAL_BYTES))
+
+    activations = tuple(str(a) for a in meta["activations"])
+    if len(activations) != L:
+        raise _invalid(path, "activations must be %d names" % L)
+    if activations != _default_activations(L):
+        raise _invalid(path, "activations must be relu for the hidden layers and sigmoid for the "
+                             "output, got %s" % list(activations))
+
+    image_shape = [int(s) for s in meta["image_shape"]]
+    if image_shape:
+        if len(image_shape) != 3 or image_shape[2] != 3 or min(image_shape) < 1 \
+                or math.prod(image_shape) != dims[0]:
+            raise _invalid(path, "image_shape %s does not match n_x = %d (height * width * 3)"
+                           % (image_shape, dims[0]))
+    classes = meta["classes"]
+    if classes.shape != (2,):
+        raise _invalid(path, "classes must be two names")
+    text = _text(meta["metadata"])
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise _invalid(path, "metadata nests deeper than %d levels" % MAX_JSON_DEPTH)
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-        raise _bad(path, "not a zip/.npz archive (%s)" % exc) from None
-    arrays = {}
-    with zf:
-        infos = zf.infolist()
-        if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
-            raise _bad(path, "its arrays would take more than %d bytes" % MAX_TOTAL_BYTES)
-        for info in infos:
-            if not info.filename.endswith(".npy") or "/" in info.filename:
-                raise _bad(path, "unexpected entry %r" % info.filename)
-            name = info.filename[:-4]
-            if name in arrays:
-                raise _bad(path, "entry %r appears twice" % name)
-            try:
-                arrays[name] = _read_npy(zf, info, path)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-                raise _bad(path, "entry %r is corrupted (%s)" % (name, exc)) from None
-    return arrays
+        metadata = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer of too many digits
+        raise _invalid(path, "metadata is not valid JSON (%s)" % exc) from None
+    if not isinstance(metadata, dict):
+        raise _invalid(path, "metadata must be a JSON object")
 
+    parameters = {}
+    for l in range(1, L + 1):
+        for p, shape in (("W", (dims[l], dims[l - 1])), ("b", (dims[l], 1))):
+            key = "%s%d" % (p, l)
 
-def _text(arrays, key, path):
-    a = arrays[key]
-    if a.dtype.kind != "U" or a.ndim != 0:
-        raise _bad(path, "%r must be a text scalar" % key)
-    return str(a)
+            def check(got, dt, key=key, shape=shape):
+                if tuple(got) != shape:
+                    raise _invalid(path, "%s has shape %s, layer_dims say %s" % (key, got, shape))
+                if dt.kind != "f" or dt.itemsize != dtype.itemsize:
+                    raise _invalid(path, "%s is %s, the file says %s" % (key, dt, dtype_name))
+            a = _read_member(zf, members[key], key, path, check)
+            if not np.isfinite(a).all():
+                raise _invalid(path, "%s holds non-finite values" % key)
+            parameters[key] = np.ascontiguousarray(a, dtype=dtype)
 
-
-def _int_vector(arrays, key, path):
-    a = arrays[key]
-    if a.dtype.kind not in "iu" or a.ndim != 1:
-        raise _bad(path, "%r must be a 1-D integer array" % key)
-    return [int(v) for v in a]
+    return Model(parameters=parameters, layer_dims=dims, activations=activations, dtype=dtype,
+                 image_shape=tuple(image_shape) or None,
+                 classes=(str(classes[0]), str(classes[1])),
+                 metadata=metadata, format_version=version)
 
 
 def load_model(path: str | os.PathLike) -> Model:
     """Read and check a model file written by ``save_model``; returns a ``Model``.
 
     Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError``
-    (naming the file and the problem) for anything else: not a zip, not a dnn
-    model, a newer format version, missing or unknown entries, layer sizes,
+    (naming the file and the problem, in at most a few hundred characters)
+    for anything else: not a regular file, not a zip, not a dnn model, a
+    newer format version, missing or unknown entries, layer sizes,
     activations, dtype or image shape inconsistent with the weights,
-    non-finite weights, truncated or corrupted data.
+    non-finite weights, truncated, corrupted, encrypted or oversized data.
+    The checks run in order of cost: the file's size, the zip's member
+    list, each entry's ``.npy`` header against what the layer sizes imply
+    and the limits above, and only then the data, so a hostile file costs
+    about its own size in time and memory.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError("no such model file: %s" % path)
-    arrays = _read_arrays(path)
-
-    if "format" not in arrays or arrays["format"].dtype.kind != "U" or str(arrays["format"]) != FORMAT:
-        raise _bad(path, "it has no 'format' entry saying %r (a file from something else?)" % FORMAT)
-    missing = [k for k in _META_KEYS if k not in arrays]
-    if missing:
-        raise _bad(path, "missing entries: %s" % ", ".join(missing))
-    version_a = arrays["format_version"]
-    if version_a.dtype.kind not in "iu" or version_a.ndim != 0:
-        raise _bad(path, "'format_version' must be an integer scalar")
-    version = int(version_a)
-    if not 1 <= version <= FORMAT_VERSION:
-        raise _bad(path, "format version %d; this dnn reads versions 1 to %d (a newer dnn wrote it?)"
-                   % (version, FORMAT_VERSION))
-
-    dims = _int_vector(arrays, "layer_dims", path)
-    if len(dims) < 2 or min(dims) < 1 or dims[-1] != 1:
-        raise _bad(path, "layer_dims must be [n_x, ..., 1] with positive sizes, got %s" % dims)
-    L = len(dims) - 1
-    expected = set(_META_KEYS) | {"%s%d" % (p, l) for l in range(1, L + 1) for p in "Wb"}
-    unknown = sorted(set(arrays) - expected)
-    if unknown:
-        raise _bad(path, "unexpected entries: %s" % ", ".join(unknown))
-    absent = sorted(expected - set(arrays))
-    if absent:
-        raise _bad(path, "missing entries: %s" % ", ".join(absent))
-
-    dtype_name = _text(arrays, "dtype", path)
-    if dtype_name not in _FLOAT_DTYPES:
-        raise _bad(path, "dtype must be float32 or float64, got %r" % dtype_name)
-    dtype = _FLOAT_DTYPES[dtype_name]
-
-    acts = arrays["activations"]
-    if acts.dtype.kind != "U" or acts.shape != (L,):
-        raise _bad(path, "activations must be %d names" % L)
-    activations = tuple(str(a) for a in acts)
-    if activations != _default_activations(L):
-        raise _bad(path, "activations must be relu for the hidden layers and sigmoid for the output, got %s"
-                   % list(activations))
-
-    parameters = {}
-    for l in range(1, L + 1):
-        for p, shape in (("W", (dims[l], dims[l - 1])), ("b", (dims[l], 1))):
-            key = "%s%d" % (p, l)
-            a = arrays[key]
-            if a.shape != shape:
-                raise _bad(path, "%s has shape %s, layer_dims say %s" % (key, a.shape, shape))
-            if a.dtype.kind != "f" or a.dtype.itemsize != dtype.itemsize:
-                raise _bad(path, "%s is %s, the file says %s" % (key, a.dtype, dtype_name))
-            if not np.isfinite(a).all():
-                raise _bad(path, "%s holds non-finite values" % key)
-            parameters[key] = np.ascontiguousarray(a, dtype=dtype)
-
-    image_shape = _int_vector(arrays, "image_shape", path)
-    if image_shape:
-        if len(image_shape) != 3 or image_shape[2] != 3 or min(image_shape) < 1 \
-                or math.prod(image_shape) != dims[0]:
-            raise _bad(path, "image_shape %s does not match n_x = %d (height * width * 3)" % (image_shape, dims[0]))
-        image_shape = tuple(image_shape)
-    else:
-        image_shape = None
-
-    classes = arrays["classes"]
-    if classes.dtype.kind != "U" or classes.shape != (2,):
-        raise _bad(path, "classes must be two names")
     try:
-        metadata = json.loads(_text(arrays, "metadata", path))
-    except json.JSONDecodeError as exc:
-        raise _bad(path, "metadata is not valid JSON (%s)" % exc) from None
-    if not isinstance(metadata, dict):
-        raise _bad(path, "metadata must be a JSON object")
-
-    return Model(parameters=parameters, layer_dims=dims, activations=activations, dtype=dtype,
-                 image_shape=image_shape, classes=(str(classes[0]), str(classes[1])),
-                 metadata=metadata, format_version=version)
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError("no such model file: %s" % path) from None
+    except OSError as exc:
+        raise _invalid(path, "cannot be read (%s)" % exc) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _invalid(path, "not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise _invalid(path, "it is %d bytes; model files are at most %d" % (st.st_size, MAX_FILE_BYTES))
+    try:
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            return _read_model(zf, path, st.st_size)
+    except ModelFileError:
+        raise
+    except MemoryError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise _invalid(path, "not a zip/.npz archive, or a damaged one (%s)" % exc) from None
+    except Exception as exc:  # zlib.error, EOFError, OSError, NotImplementedError, RuntimeError...
+        raise _invalid(path, "corrupted data (%s: %s)" % (type(exc).__name__, exc)) from None

@@ -19,21 +19,23 @@ the reference, float32 when ``X`` is float32, else float64, or ``dtype``;
 inputs are converted once and the whole run stays in that dtype.
 """
 
-import threading
+from __future__ import annotations  # signatures read as written (help(), docs)
+
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from dnn import _products, _train
+from dnn import _products, _rng, _train
 from dnn import _validation as v
 from dnn._blas_threads import blas_lent, blas_threads
-from dnn.reference import INIT_RECIPES, initialize_parameters, initialize_parameters_deep
+from dnn.reference import INIT_RECIPES
 
 __all__ = ["L_layer_model", "two_layer_model"]
 
-# The reference seeds NumPy's global random state and then draws from it. Two
-# models started from two threads must not interleave their seed and draws,
-# or each would get the other's initial weights.
-_GLOBAL_RNG_LOCK = threading.Lock()
+# Initial weights come from dnn._rng: NumPy's global random state under the
+# one lock every dnn initializer takes, or the caller's random_state.
+RandomState = Union[None, int, np.random.Generator, np.random.RandomState]
 
 #: Seconds of work per chunk without the GIL: how soon Ctrl-C and a progress
 #: callback get their turn (a chunk also ends at every recorded cost).
@@ -131,14 +133,15 @@ def _training_data(X, Y, dims, dtype):
     """``(X, Y, dtype)``: X ``(n_x, m)`` and Y ``(1, m)``, C-contiguous, finite, one dtype."""
     X = v.as_real_array(X, "X")
     dtype = _training_dtype(X, dtype)
-    X = v.as_float_array(X, "X", dtype)
-    if X.shape[0] != dims[0]:
+    # Sizes first, from the shape alone: the conversion below may copy X.
+    if X.ndim == 2 and X.shape[0] != dims[0]:
         raise ValueError("X must have layers_dims[0] = %d rows (features), got shape %s"
                          % (dims[0], X.shape))
-    m = X.shape[1]
-    if max(dims) * m > v.BLAS_INT_MAX:
+    if X.ndim == 2 and max(dims) * X.shape[1] > v.BLAS_INT_MAX:
         raise ValueError("a layer of %d units on %d examples has too many elements for "
-                         "32-bit indexing (the limit is 2**31 - 1)" % (max(dims), m))
+                         "32-bit indexing (the limit is 2**31 - 1)" % (max(dims), X.shape[1]))
+    X = v.as_float_array(X, "X", dtype)
+    m = X.shape[1]
     Y = v.as_real_array(Y, "Y")
     if Y.size != m:
         raise ValueError("Y must hold one label per example, %d (shape (1, %d)), got shape %s"
@@ -178,6 +181,21 @@ def _next_event(i, num_iterations, cost_every, print_every):
 
 def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,
              callback):
+    """``_train_in_place``, telling an interrupted caller where it stopped.
+
+    On Ctrl-C the ``KeyboardInterrupt`` carries ``parameters`` (updated in
+    place up to the last whole chunk), ``iterations`` and ``costs``.
+    """
+    try:
+        return _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations,
+                               print_cost, cost_every, callback)
+    except KeyboardInterrupt as exc:
+        exc.parameters = parameters
+        raise
+
+
+def _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                    cost_every, callback):
     """Gradient descent on ``parameters`` in place; returns the recorded costs.
 
     Chunk after chunk: the compiled loop runs without the GIL until the next
@@ -215,19 +233,26 @@ def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, call
     costs = []
     latest = None
     i = 0
-    while i < num_iterations:
-        event = _next_event(i, num_iterations, cost_every, print_every)
-        done, cost = trainer.run(i, num_iterations, event, CHUNK_SECONDS, threads)
-        i += done
-        if i - 1 == event:
-            # The reference's cost is a number of the training dtype.
-            latest = float(dtype.type(cost))
-            if cost_every and event % cost_every == 0:
-                costs.append(latest)
-            if print_every and event % print_every == 0:
-                print("Cost after iteration %i: %f" % (event, latest))
-        if callback is not None:
-            callback(i, latest)
+    try:
+        while i < num_iterations:
+            event = _next_event(i, num_iterations, cost_every, print_every)
+            done, cost = trainer.run(i, num_iterations, event, CHUNK_SECONDS, threads)
+            i += done
+            if i - 1 == event:
+                # The reference's cost is a number of the training dtype.
+                latest = float(dtype.type(cost))
+                if cost_every and event % cost_every == 0:
+                    costs.append(latest)
+                if print_every and event % print_every == 0:
+                    print("Cost after iteration %i: %f" % (event, latest))
+            if callback is not None:
+                callback(i, latest)
+    except KeyboardInterrupt as exc:
+        # Between chunks the parameters are those after trainer.iterations_done
+        # iterations (with the Gram form's W_1 published): say so to the caller.
+        exc.iterations = trainer.iterations_done
+        exc.costs = costs
+        raise
     return costs
 
 
@@ -235,9 +260,12 @@ def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, call
 # The models
 # --------------------------------------------------------------------------
 
-def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False,
-                  *, init="app-utils", seed=None, dtype=None, return_costs=False, cost_every=100,
-                  callback=None):
+def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
+                  learning_rate: float = 0.0075, num_iterations: int = 3000,
+                  print_cost: bool = False, *, init: str = "app-utils",
+                  seed: Optional[int] = None, dtype: DTypeLike = None, return_costs: bool = False,
+                  cost_every: int = 100, callback: Optional[Callable] = None,
+                  random_state: RandomState = None):
     """[LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID trained by full-batch gradient descent.
 
     ``X`` is ``(layers_dims[0], m)``, ``Y`` holds ``m`` labels in {0, 1}
@@ -256,6 +284,9 @@ def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, 
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,
     where ``costs`` holds, as Python floats, the cost at every
     ``cost_every``-th iteration starting at 0 (``cost_every=0``: none).
+    Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` carrying
+    ``parameters`` (the weights reached, usable as they are), ``iterations``
+    (how many iterations made them) and ``costs`` (recorded so far).
     """
     dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
@@ -265,32 +296,34 @@ def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, 
     init = v.init_recipe(init, INIT_RECIPES)
     seed = v.seed_value(seed)
     callback = _callback(callback)
-    with _GLOBAL_RNG_LOCK:
-        np.random.seed(1)
-        parameters = initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+    rng = _rng.check_random_state(random_state, seed)
+    parameters = _rng.initial_parameters(dims, init, seed, dtype, rng, course_seed=1)
     costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
                      cost_every, callback)
     return (parameters, costs) if return_costs else parameters
 
 
-def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False,
-                    *, dtype=None, return_costs=False, callback=None):
+def two_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
+                    learning_rate: float = 0.0075, num_iterations: int = 3000,
+                    print_cost: bool = False, *, dtype: DTypeLike = None,
+                    return_costs: bool = False, callback: Optional[Callable] = None,
+                    random_state: RandomState = None):
     """LINEAR -> RELU -> LINEAR -> SIGMOID trained by full-batch gradient descent.
 
     ``layers_dims`` is ``(n_x, n_h, 1)``; the weights are the course's
     ``initialize_parameters(n_x, n_h, n_y)`` (``np.random.seed(1)``,
     ``randn * 0.01``). Costs are recorded and, with ``print_cost``, printed
-    every 100 iterations. Otherwise as ``L_layer_model``: returns the dict
-    ``W1, b1, W2, b2``, or ``(parameters, costs)`` with ``return_costs=True``.
+    every 100 iterations. Otherwise as ``L_layer_model`` (``random_state``,
+    Ctrl-C too): returns the dict ``W1, b1, W2, b2``, or ``(parameters,
+    costs)`` with ``return_costs=True``.
     """
     dims = v.layer_sizes(layers_dims, "layers_dims", length=3, one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
     learning_rate = _learning_rate(learning_rate)
     num_iterations = v.count(num_iterations, "num_iterations")
     callback = _callback(callback)
-    with _GLOBAL_RNG_LOCK:
-        np.random.seed(1)
-        parameters = initialize_parameters(dims[0], dims[1], dims[2], dtype=dtype)
+    rng = _rng.check_random_state(random_state)
+    parameters = _rng.initial_parameters(dims, "article", None, dtype, rng, course_seed=1)
     costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
                      PRINT_EVERY, callback)
     return (parameters, costs) if return_costs else parameters

@@ -7,6 +7,7 @@ and saved as a PNG; without ``path`` it is made with pyplot, so a notebook
 shows it as the course's code does.
 """
 
+import numbers
 import os
 from typing import Any, Sequence
 
@@ -42,11 +43,17 @@ def plot_costs(costs: ArrayLike, learning_rate: float, *, cost_every: int = 100,
     ``costs`` as ``L_layer_model(..., return_costs=True)`` returns them.
     Saves a PNG at ``path`` if given. Returns the matplotlib ``Figure``.
     """
-    costs = np.squeeze(np.asarray(costs, dtype=np.float64))
-    costs = costs.reshape(-1)
+    if isinstance(cost_every, bool) or not isinstance(cost_every, numbers.Integral) or cost_every < 1 \
+            or cost_every > 2 ** 1000:
+        raise ValueError("cost_every must be a positive int (at most 2**1000), got %.40r" % (cost_every,))
+    try:
+        costs = np.asarray(costs, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError("costs must be a sequence of real numbers") from None
     fig = _new_figure(path, (6.0, 4.0))
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(np.arange(costs.size) * cost_every, costs)
+    # Iterations as floats: any cost_every, no integer overflow.
+    ax.plot(np.arange(costs.size, dtype=np.float64) * float(cost_every), costs)
     ax.set_ylabel("cost")
     ax.set_xlabel("iteration")
     ax.set_title(title or "Learning rate = %s" % (learning_rate,))
@@ -79,11 +86,21 @@ def plot_mislabeled_images(classes: Sequence[str | bytes], X: ArrayLike, y: Arra
     if y.shape != p.shape or X.ndim != 2 or X.shape[1] != y.size:
         raise ValueError("X must be (n_x, m) and y, p hold m labels; got X %s, y %s, p %s"
                          % (X.shape, y.shape, p.shape))
+    if isinstance(classes, (str, bytes)) or len(classes) != 2:
+        raise ValueError("classes must be two names (label 0, label 1), got %r" % (classes,))
+    if not (np.isin(y, (0, 1)).all() and np.isin(p, (0, 1)).all()):
+        raise ValueError("y and p must hold labels 0 and 1")
+    if isinstance(max_images, bool) or not isinstance(max_images, numbers.Integral) or max_images < 0:
+        raise ValueError("max_images must be an int >= 0, got %r" % (max_images,))
     wrong = np.flatnonzero(y != p)[:max_images]
     if wrong.size == 0:
         return None
     cols = min(wrong.size, 6)
     rows = -(-wrong.size // cols)
+    image_shape = tuple(int(s) for s in image_shape)
+    if len(image_shape) != 3 or np.prod(image_shape, dtype=object) != X.shape[0]:
+        raise ValueError("image_shape %s must be (height, width, channels) with n_x = %d values"
+                         % (image_shape, X.shape[0]))
     fig = _new_figure(path, (2.0 * cols, 2.3 * rows))
     for k, i in enumerate(wrong):
         ax = fig.add_subplot(rows, cols, k + 1)

@@ -88,7 +88,9 @@ def test_train_then_predict_gives_the_in_memory_labels(pictures, tmp_path, capsy
 
     code, out, err = run(["predict", out_dir / "model.npz", test], capsys)
     assert code == 0, err
-    rows = [line.split() for line in out.strip().splitlines()]
+    header, *lines = out.strip().splitlines()
+    assert header.split() == ["probability", "label", "class", "file"]
+    rows = [line.split() for line in lines]
     assert [r[-1] for r in rows] == [str(test / n) for n in test_names]
     assert [int(r[1]) for r in rows] == [int(p > 0.5) for p in proba[0]]
     np.testing.assert_allclose([float(r[0]) for r in rows], proba[0], atol=5e-5)
@@ -247,6 +249,6 @@ def test_course_recipe_on_cat_folders(shared_dir, tmp_path, capsys, blas_single_
     # dnn predict on the saved model labels the test pictures as the in-memory model did
     code, out, err = run(["predict", tmp_path / "run" / "model.npz", root / "test"], capsys)
     assert code == 0, err
-    labels = np.array([int(line.split()[1]) for line in out.strip().splitlines()])
+    labels = np.array([int(line.split()[1]) for line in out.strip().splitlines()[1:]])
     _, y, _, _ = load_folder(root / "test")
     assert np.mean(labels == y[0]) == pytest.approx(0.8)

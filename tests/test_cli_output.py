@@ -1,0 +1,220 @@
+"""The ``dnn`` command never loses its output and gives one line per user error (issue 14, items 7-8).
+
+Pipes and Ctrl-C run the real command in a subprocess; the rest call
+``dnn.cli.main`` in-process.
+"""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dnn
+from dnn import cli
+from dnn._progress import ProgressBar
+from dnn.model_io import load_model, save_model
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _command(*args):
+    return [sys.executable, "-m", "dnn", *[str(a) for a in args]]
+
+
+def _pictures(folder, n=6, size=8):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+            folder / ("%s%d.png" % ("cat" if i % 2 else "dog", i)))
+    return folder
+
+
+def _model(tmp_path, size=8):
+    rng = np.random.default_rng(1)
+    n_x = size * size * 3
+    params = {"W1": rng.standard_normal((3, n_x)) * 0.01, "b1": np.zeros((3, 1)),
+              "W2": rng.standard_normal((1, 3)), "b2": np.zeros((1, 1))}
+    return save_model(tmp_path / "m.npz", params, image_shape=(size, size, 3), classes=("dog", "cat"))
+
+
+# --------------------------------------------------------------------------
+# Item 7: output folders, closed pipes, one-line errors
+# --------------------------------------------------------------------------
+
+def test_out_that_is_a_file_or_unwritable_is_one_line_before_training(tmp_path, capsys):
+    a_file = tmp_path / "model.npz"
+    a_file.write_bytes(b"x")
+    t0 = time.perf_counter()
+    code, out, err = run(["train", "--out", a_file, "--iterations", 100000, "--quiet"], capsys)
+    assert code == 2 and "exists and is not a folder" in _one_line(err)
+    assert time.perf_counter() - t0 < 5          # refused before any training
+    code, out, err = run(["train", "--out", a_file / "sub", "--iterations", 100000, "--quiet"], capsys)
+    assert code == 1 and "cannot write to the output folder" in _one_line(err)
+    if os.path.isdir("/proc"):
+        code, out, err = run(["train", "--out", "/proc/nope", "--iterations", 100000, "--quiet"], capsys)
+        assert code == 1 and "cannot write to the output folder /proc/nope" in _one_line(err)
+
+
+def test_train_into_a_closed_pipe_still_writes_the_model(tmp_path):
+    out_dir = tmp_path / "run"
+    p = subprocess.Popen(_command("train", "--iterations", 60, "--out", out_dir, "--quiet"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    first = p.stdout.readline()          # `| head -1`
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 0, err
+    assert first.startswith(b"data: ")
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert load_model(out_dir / "model.npz").layer_dims[-1] == 1
+    assert json.loads((out_dir / "metrics.json").read_text())["num_iterations"] == 60
+
+
+def test_train_with_its_progress_bar_into_a_closed_pipe(tmp_path):
+    """`dnn train 2>&1 | head -1`: the progress bar's writes fail too; the run goes on."""
+    out_dir = tmp_path / "run"
+    p = subprocess.Popen(_command("train", "--iterations", 300, "--out", out_dir),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=300) == 0
+    assert load_model(out_dir / "model.npz").layer_dims[-1] == 1
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("use_tqdm", [False, True])
+def test_a_progress_bar_on_a_closed_stream_is_silent(use_tqdm):
+    if use_tqdm:
+        pytest.importorskip("tqdm")
+    bar = ProgressBar(10, stream=_ClosedPipe(), use_tqdm=use_tqdm)
+    for i in range(1, 11):
+        bar(i, 0.5)
+    bar.close()
+
+
+def test_predict_into_a_closed_pipe_ends_quietly(tmp_path):
+    model = _model(tmp_path)
+    picture = _pictures(tmp_path / "pics", n=1) / "dog0.png"
+    # 2000 rows (> 64 KB, more than a pipe holds): the reader goes before the
+    # first line, or after it, while the rest is still being written.
+    argv = _command("predict", model, *[picture] * 2000)
+    for early in (True, False):
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        if not early:
+            assert p.stdout.readline().split() == [b"probability", b"label", b"class", b"file"]
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=120) == 0, err
+        assert err == ""
+
+
+# --------------------------------------------------------------------------
+# Item 8: rough edges
+# --------------------------------------------------------------------------
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_during_training_saves_the_parameters_reached(tmp_path):
+    out_dir = tmp_path / "run"
+    p = subprocess.Popen(_command("train", "--iterations", 10_000_000, "--out", out_dir, "--quiet"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert p.stdout.readline().startswith(b"data:")
+    assert p.stdout.readline().startswith(b"network:")
+    time.sleep(1.0)                      # training is under way
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    err = err.decode()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    line = _one_line(err)
+    assert "interrupted after" in line and "of 10000000 iterations; saved" in line
+    done = int(line.split("interrupted after ")[1].split()[0])
+    assert 0 < done < 10_000_000
+    model = load_model(out_dir / "model.npz")
+    assert model.metadata["interrupted_after"] == done
+    assert json.loads((out_dir / "metrics.json").read_text())["interrupted_after"] == done
+
+
+def test_a_truncated_picture_is_reported_and_the_others_labelled(tmp_path, capsys):
+    model = _model(tmp_path)
+    pictures = _pictures(tmp_path / "pics", n=3)
+    raw = (pictures / "cat1.png").read_bytes()
+    (pictures / "cat1.png").write_bytes(raw[:len(raw) // 2])
+    code, out, err = run(["predict", model, pictures], capsys)
+    assert code == 1
+    assert "cat1.png" in _one_line(err)
+    rows = out.strip().splitlines()
+    assert rows[0].split() == ["probability", "label", "class", "file"]
+    assert [Path(r.split()[-1]).name for r in rows[1:]] == ["dog0.png", "dog2.png"]
+
+
+def test_empty_layers_is_refused(capsys):
+    code, out, err = run(["train", "--layers", ""], capsys)
+    assert code == 2 and "at least one hidden layer" in _one_line(err)
+
+
+def test_a_rerun_leaves_no_stale_plot(tmp_path, capsys, monkeypatch):
+    out_dir = tmp_path / "run"
+    out_dir.mkdir()
+    (out_dir / "mislabeled.png").write_bytes(b"an earlier run's")
+    import dnn.plotting
+    monkeypatch.setattr(dnn.plotting, "plot_mislabeled_images", lambda *a, **k: None)
+    code, out, err = run(["train", "--iterations", 3, "--out", out_dir, "--quiet"], capsys)
+    assert code == 0, err
+    assert not (out_dir / "mislabeled.png").exists()
+    assert "mislabeled.png" not in out
+
+
+def test_a_diverging_run_is_warned_about(tmp_path, capsys):
+    code, out, err = run(["train", "--iterations", 40, "--cost-every", 10, "--learning-rate", 50,
+                          "--out", tmp_path / "run", "--quiet"], capsys)
+    assert code == 0
+    assert "warning: the cost did not go down" in _one_line(err)
+    code, out, err = run(["train", "--iterations", 40, "--cost-every", 10, "--learning-rate", 0.05,
+                          "--out", tmp_path / "run2", "--quiet"], capsys)
+    assert code == 0 and err == ""
+
+
+def test_final_cost_is_the_cost_of_the_saved_parameters(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    code, out, err = run(["train", "--iterations", 25, "--cost-every", 10, "--out", out_dir,
+                          "--quiet"], capsys)
+    assert code == 0, err
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert len(metrics["costs"]) == 3           # iterations 0, 10, 20
+    model = load_model(out_dir / "model.npz")
+    x, y, _, _, _ = dnn.load_builtin()
+    AL, _ = dnn.L_model_forward(dnn.flatten_images(x, np.float64), model.parameters)
+    assert metrics["final_cost"] == pytest.approx(float(dnn.compute_cost(AL, y.reshape(1, -1))), rel=1e-12)
+    assert metrics["final_cost"] != metrics["costs"][-1]
+    assert "final cost %.6f after 25 iterations" % metrics["final_cost"] in out
+
+
+def test_model_repr_is_short(tmp_path):
+    model = load_model(_model(tmp_path, size=32))
+    text = repr(model)
+    assert len(text) < 200 and "array" not in text
+    assert text.startswith("Model(layer_dims=[3072, 3, 1], dtype=float64")

@@ -1,0 +1,512 @@
+"""Hostile files cost about their own size and fail with the documented error (issue 14, items 1-5).
+
+Each test keeps a reproducer of the audit: model files that used to take
+seconds and gigabytes (a text entry of millions of names, ten million layer
+sizes, a small zip that inflates to a 1.5 GB weight matrix), zip and ``.npy``
+features that let other exceptions out, an HDF5 file declaring 3 GiB, a
+picture of 10^8 pixels, and ``save_model`` aimed at things that are not
+regular files. Where a test must show that nothing large is allocated, the
+loads run in a subprocess whose address space is capped a few hundred MiB
+above what it holds after importing dnn (Linux only).
+"""
+import io
+import os
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dnn import cli, data
+from dnn.model_io import MAX_MESSAGE_CHARS, load_model, save_model
+
+#: Headroom of the capped subprocess over what it holds after its imports.
+HEADROOM_MIB = 256
+
+
+# --------------------------------------------------------------------------
+# Building files byte by byte
+# --------------------------------------------------------------------------
+
+def _npy_header(shape, descr="<f8"):
+    """The bytes of a version 1.0 ``.npy`` header declaring ``shape`` of ``descr``."""
+    d = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))
+    d += " " * (-(len(d) + 11) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d.encode("latin1")
+
+
+def _npy(a):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _raw_deflate(payload):
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(payload) + c.flush()
+
+
+def _deflated_zeros(prefix, nbytes):
+    """``prefix`` then ``nbytes`` zero bytes, raw-deflated without holding them: (data, crc, size).
+
+    After a full flush the compressor forgets its window, so every MiB of
+    zeros deflates to the same bytes, repeated.
+    """
+    mib = 1 << 20
+    zeros = bytes(mib)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    assert c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH) == block
+    n, rest = divmod(nbytes, mib)
+    crc = zlib.crc32(prefix)
+    for _ in range(n):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(bytes(rest), crc)
+    tail = c.compress(bytes(rest)) + c.flush()
+    return head + block * (n - 1) + tail, crc, len(prefix) + nbytes
+
+
+def _entry(name, payload=None, *, deflated=None, crc=None, size=None, method=8, flags=0):
+    if payload is not None:
+        deflated = _raw_deflate(payload) if method == 8 else payload
+        crc, size = zlib.crc32(payload), len(payload)
+    return {"name": name.encode(), "data": deflated, "crc": crc, "size": size,
+            "method": method, "flags": flags}
+
+
+def _write_zip(path, entries):
+    """A zip with exactly these entries' bytes, flags and methods (zipfile would not write them)."""
+    out, central = bytearray(), bytearray()
+    for e in entries:
+        offset = len(out)
+        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, e["flags"], e["method"], 0, 33,
+                           e["crc"], len(e["data"]), e["size"], len(e["name"]), 0)
+        out += e["name"] + e["data"]
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, e["flags"], e["method"], 0, 33,
+                               e["crc"], len(e["data"]), e["size"], len(e["name"]), 0, 0, 0, 0, 0,
+                               offset)
+        central += e["name"]
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central),
+                      len(out), 0)
+    path.write_bytes(bytes(out + central + end))
+    return path
+
+
+def _valid_members(tmp_path, dims=(12, 4, 1)):
+    """The uncompressed ``.npy`` members of a valid model file, by array name."""
+    rng = np.random.default_rng(0)
+    params = {}
+    for l in range(1, len(dims)):
+        params["W%d" % l] = rng.standard_normal((dims[l], dims[l - 1]))
+        params["b%d" % l] = rng.standard_normal((dims[l], 1))
+    path = save_model(tmp_path / "valid.npz", params, image_shape=None)
+    with zipfile.ZipFile(path) as zf:
+        return {i.filename[:-4]: zf.read(i) for i in zf.infolist()}
+
+
+def _model_with(tmp_path, name, replace=None, extra=(), **overrides):
+    """A model file whose members are the valid ones, with ``overrides`` (name -> entry dict)."""
+    members = _valid_members(tmp_path)
+    entries = []
+    for key, payload in members.items():
+        if key in overrides:
+            entries.append(overrides[key])
+        else:
+            entries.append(_entry(key + ".npy", payload))
+    entries += list(extra)
+    return _write_zip(tmp_path / name, entries)
+
+
+# --------------------------------------------------------------------------
+# A subprocess with a capped address space
+# --------------------------------------------------------------------------
+
+_PRELUDE = textwrap.dedent("""
+    import resource, sys, time
+    import numpy as np
+    import dnn
+    from dnn import data, model_io
+    from PIL import Image
+    try:
+        import h5py
+    except ImportError:
+        h5py = None
+
+    def _vm_bytes():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+
+    _limit = _vm_bytes() + %d * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (_limit, _limit))
+    try:
+        np.ones(%d * 2**20 // 8 * 2)   # the cap holds: twice the headroom cannot be had
+        print("CAP NOT ENFORCED"); sys.exit(3)
+    except MemoryError:
+        pass
+""") % (HEADROOM_MIB, HEADROOM_MIB)
+
+
+def _run_capped(code, timeout=120):
+    """Run ``code`` after dnn's imports with the address space capped; returns its stdout."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the address-space cap is read from /proc and set with RLIMIT_AS (Linux)")
+    # cwd: not the checkout, whose dnn/ (no extensions) "python -c" would import first.
+    res = subprocess.run([sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
+                         capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+_LOAD_ALL = """
+    for path in sys.argv[1:] if len(sys.argv) > 1 else PATHS:
+        t0 = time.perf_counter()
+        try:
+            model_io.load_model(path)
+        except ValueError as exc:
+            msg = str(exc)
+        else:
+            raise SystemExit("%s loaded" % path)
+        print("refused %.3f %d %s" % (time.perf_counter() - t0, len(msg), msg))
+"""
+
+
+def _assert_refused_cheaply(paths, seconds=2.0):
+    out = _run_capped("PATHS = %r\n" % [str(p) for p in paths] + textwrap.dedent(_LOAD_ALL))
+    lines = out.strip().splitlines()
+    assert len(lines) == len(paths), out
+    for line in lines:
+        _, took, length, msg = line.split(" ", 3)
+        assert float(took) < seconds, line
+        assert int(length) <= MAX_MESSAGE_CHARS + 300, line
+    return [line.split(" ", 3)[3] for line in lines]
+
+
+# --------------------------------------------------------------------------
+# Item 1: small model files that cost seconds and gigabytes
+# --------------------------------------------------------------------------
+
+def test_small_model_files_declaring_huge_contents_cost_nothing(tmp_path):
+    # A text entry of two million names (56 MB of text, ~60 KB on disk): its
+    # list ended up, whole, in the error message.
+    huge_text = _model_with(tmp_path, "huge_text.npz", activations=_entry(
+        "activations.npy", _npy(np.array(["sigmoid"] * 2_000_000))))
+    # Ten million layer sizes (80 MB of int64).
+    huge_dims = _model_with(tmp_path, "huge_dims.npz", layer_dims=_entry(
+        "layer_dims.npy", _npy(np.ones(10_000_000, dtype=np.int64))))
+    # A consistent file whose W1 is 187,500,000 zeros: 1.5 GB in 1.4 MB.
+    dims = np.array([187_500, 1000, 1], dtype=np.int64)
+    deflated, crc, size = _deflated_zeros(_npy_header((1000, 187_500)), 1_500_000_000)
+    bomb = _model_with(tmp_path, "bomb.npz",
+                       layer_dims=_entry("layer_dims.npy", _npy(dims)),
+                       W1=_entry("W1.npy", deflated=deflated, crc=crc, size=size),
+                       b1=_entry("b1.npy", _npy(np.zeros((1000, 1)))),
+                       W2=_entry("W2.npy", _npy(np.zeros((1, 1000)))))
+    assert bomb.stat().st_size < 2_000_000
+    # Twenty thousand entries, and entries with 60,000-character names.
+    many = _write_zip(tmp_path / "many.npz", [_entry("x%d.npy" % i, b"") for i in range(20_000)])
+    long_names = _model_with(tmp_path, "long_names.npz",
+                             extra=[_entry("%s%d.npy" % ("x" * 60_000, i), b"") for i in range(3)])
+    # Metadata of ten million characters.
+    big_meta = _model_with(tmp_path, "big_meta.npz", metadata=_entry(
+        "metadata.npy", _npy(np.array('{"a": "%s"}' % ("x" * 10_000_000)))))
+
+    messages = _assert_refused_cheaply([huge_text, huge_dims, bomb, many, long_names, big_meta])
+    # Each refused from the member list or a header, whichever comes first.
+    assert "'activations'" in messages[0] and "large" in messages[0] or "zip bomb" in messages[0]
+    assert "'layer_dims'" in messages[1] and "large" in messages[1] or "zip bomb" in messages[1]
+    assert "'W1' would inflate" in messages[2] and "zip bomb" in messages[2]
+    assert "entries; a model has at most" in messages[3]
+    assert "unexpected entries" in messages[4] and "..." in messages[4]
+    assert "'metadata'" in messages[5] and "large" in messages[5] or "zip bomb" in messages[5]
+
+
+def test_header_sizes_are_checked_against_layer_dims_before_data(tmp_path):
+    # W1's header declares a matrix far larger than layer_dims say, with the
+    # entry's size in the zip matching the header: refused from the header.
+    header = _npy_header((400_000, 120_000))
+    path = _model_with(tmp_path, "lying.npz", W1=_entry(
+        "W1.npy", deflated=_raw_deflate(header), crc=zlib.crc32(header), size=len(header) + 8 * 48))
+    with pytest.raises(ValueError, match=r"W1 has shape \(400000, 120000\), layer_dims say \(4, 12\)"):
+        load_model(path)
+
+
+# --------------------------------------------------------------------------
+# Item 2: every malformed file gets the documented ValueError
+# --------------------------------------------------------------------------
+
+def _cut_header():
+    """A header whose length field ends it inside its dict (tokenize.TokenError in NumPy's parser)."""
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4,"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
+
+
+def _nested_header():
+    text = b"{'descr': " + b"[" * 3000 + b"]" * 3000 + b", 'fortran_order': False, 'shape': (4, 12), }"
+    text += b" " * (-(len(text) + 11) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
+
+
+@pytest.mark.parametrize("kind", [
+    "flag bit 5", "encrypted", "unknown method", "bzip2", "cut header", "nested header",
+    "deep json", "huge header length", "npy version 3", "negative-looking shape",
+    "structured dtype", "object dtype", "crc", "claims more than the file", "int digits",
+    "escaped quotes",
+])
+def test_malformed_files_raise_value_error(tmp_path, kind):
+    members = _valid_members(tmp_path)
+    w1 = members["W1"]
+    over = {}
+    if kind == "flag bit 5":
+        over["W1"] = _entry("W1.npy", w1, flags=0x20)
+    elif kind == "encrypted":
+        over["W1"] = _entry("W1.npy", w1, flags=0x1)
+    elif kind == "unknown method":
+        over["W1"] = dict(_entry("W1.npy", w1), method=99)
+    elif kind == "bzip2":
+        import bz2
+        over["W1"] = dict(_entry("W1.npy", w1), data=bz2.compress(w1), method=12)
+    elif kind == "cut header":
+        over["W1"] = _entry("W1.npy", _cut_header())
+    elif kind == "nested header":
+        over["W1"] = _entry("W1.npy", _nested_header())
+    elif kind == "deep json":
+        over["metadata"] = _entry("metadata.npy", _npy(np.array("[" * 200_000 + "]" * 200_000)))
+    elif kind == "huge header length":
+        over["W1"] = _entry("W1.npy", b"\x93NUMPY\x02\x00" + struct.pack("<L", 0xFFFFFFF0) + b"{")
+    elif kind == "npy version 3":
+        over["W1"] = _entry("W1.npy", b"\x93NUMPY\x03\x00" + w1[8:])
+    elif kind == "negative-looking shape":
+        over["W1"] = _entry("W1.npy", _npy_header((-4, -12)) + bytes(8 * 48))
+    elif kind == "structured dtype":
+        over["W1"] = _entry("W1.npy", _npy(np.zeros((4, 12), dtype=[("a", "<f8")])))
+    elif kind == "object dtype":
+        d = b"{'descr': '|O', 'fortran_order': False, 'shape': (4, 12), }"
+        d += b" " * (-(len(d) + 11) % 64) + b"\n"
+        over["W1"] = _entry("W1.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d)
+    elif kind == "crc":
+        over["W1"] = dict(_entry("W1.npy", w1), crc=zlib.crc32(w1) ^ 1)
+    elif kind == "claims more than the file":
+        e = _entry("W1.npy", w1)
+        over["W1"] = dict(e, size=len(w1) * 1000)
+    elif kind == "escaped quotes":  # quadratic for a regular expression that skips strings
+        over["metadata"] = _entry("metadata.npy", _npy(np.array('"' + '\\"' * 400_000)))
+    elif kind == "int digits":
+        over["metadata"] = _entry("metadata.npy", _npy(np.array('{"a": %s}' % ("9" * 5000))))
+    path = _model_with(tmp_path, "bad.npz", **over)
+    with pytest.raises(ValueError, match="bad.npz is not a valid dnn model file") as info:
+        load_model(path)
+    assert len(str(info.value)) < MAX_MESSAGE_CHARS + 300
+
+
+def test_tampered_files_load_or_raise_value_error(tmp_path):
+    """Seeded byte flips, overwrites and cuts of a valid file: a Model or a ValueError, nothing else."""
+    rng = np.random.default_rng(14)
+    members = _valid_members(tmp_path)
+    raw = _write_zip(tmp_path / "valid_raw.npz", [_entry(k + ".npy", v) for k, v in members.items()]).read_bytes()
+    loaded = refused = 0
+    path = tmp_path / "t.npz"
+    for trial in range(300):
+        b = bytearray(raw)
+        how = trial % 3
+        if how == 0:
+            for _ in range(rng.integers(1, 4)):
+                b[rng.integers(len(b))] ^= 1 << int(rng.integers(8))
+        elif how == 1:
+            at = int(rng.integers(len(b) - 4))
+            b[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff"])
+        else:
+            b = b[:int(rng.integers(len(b)))]
+        path.write_bytes(bytes(b))
+        try:
+            load_model(path)
+            loaded += 1
+        except ValueError as exc:
+            assert len(str(exc)) < MAX_MESSAGE_CHARS + 300
+            refused += 1
+    assert refused > 200
+
+
+def test_load_model_refuses_what_is_not_a_regular_file(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_model(fifo)   # would block forever if opened
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_model(tmp_path)
+
+
+# --------------------------------------------------------------------------
+# Item 3: HDF5 data sets are checked from their metadata
+# --------------------------------------------------------------------------
+
+def _h5_pair(tmp_path, make_x, name="hostile.h5"):
+    h5py = pytest.importorskip("h5py")
+    ok = tmp_path / "ok.h5"
+    with h5py.File(ok, "w") as f:
+        f["test_set_x"] = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+        f["test_set_y"] = np.array([0, 1])
+    path = tmp_path / name
+    with h5py.File(path, "w") as f:
+        make_x(f)
+        f["train_set_y"] = np.zeros(2, dtype=np.int64)
+    return path, ok
+
+
+def test_hdf5_declaring_gigabytes_is_refused_unread(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path, ok = _h5_pair(tmp_path, lambda f: f.create_dataset(
+        "train_set_x", shape=(262_144, 64, 64, 3), dtype="u1", chunks=(1, 64, 64, 3)))
+    assert path.stat().st_size < 100_000
+    contiguous, _ = _h5_pair(tmp_path, lambda f: f.create_dataset(
+        "train_set_x", shape=(262_144, 64, 64, 3), dtype="u1"), name="contiguous.h5")
+    out = _run_capped("""
+        for path in %r:
+            t0 = time.perf_counter()
+            try:
+                data.load_data(path, %r)
+            except ValueError as exc:
+                print("refused %%.3f %%s" %% (time.perf_counter() - t0, exc))
+    """ % ([str(path), str(contiguous)], str(ok)))
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out
+    for line in lines:
+        assert "declares 3221225472 bytes but stores 0" in line
+        assert float(line.split()[1]) < 2.0
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda f: f.create_dataset("train_set_x", data=np.zeros((2, 4, 4, 3), dtype=[("a", "u1")])),
+     "must hold numbers"),
+    (lambda f: f.create_dataset("train_set_x", data=np.zeros((2, 4, 4, 4), dtype="u1")),
+     r"shape \(m, height, width, 3\)"),
+    (lambda f: f.create_dataset("train_set_x", shape=(2, 100_000, 1, 3), dtype="u1"),
+     "at most 16384 on a side"),
+    (lambda f: f.create_group("train_set_x"), "must be a data set"),
+    (lambda f: f.create_dataset("train_set_x", data=np.zeros((3, 4, 4, 3), dtype="u1")),
+     "holds 2 labels for 3 images"),
+])
+def test_hdf5_impossible_pictures_are_refused(tmp_path, make, match):
+    path, ok = _h5_pair(tmp_path, make)
+    with pytest.raises(ValueError, match=match):
+        data.load_data(path, ok)
+
+
+# --------------------------------------------------------------------------
+# Item 4: the decompression-bomb promise
+# --------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_pictures_between_the_bomb_limit_and_twice_it_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("L", (120, 120)).save(path)
+    # Pillow warns (it does not raise) between MAX_IMAGE_PIXELS and twice that.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(data.ImageReadError, match="big.png.*decompression-bomb"):
+        data.read_image(path)
+
+
+def test_a_hundred_million_pixel_picture_is_refused_unread(tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (10_000, 10_000)).save(path)
+    assert path.stat().st_size < 200_000
+    out = _run_capped("""
+        t0 = time.perf_counter()
+        try:
+            data.read_image(%r)
+        except data.ImageReadError as exc:
+            print("refused %%.3f %%s" %% (time.perf_counter() - t0, exc))
+    """ % str(path))
+    assert "refused" in out and "decompression-bomb" in out, out
+    assert float(out.split()[1]) < 2.0
+
+
+def test_predict_on_a_bomb_fails_with_one_line(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((1, 48)), "b1": np.zeros((1, 1))}
+    model = save_model(tmp_path / "m.npz", params, image_shape=(4, 4, 3))
+    Image.new("L", (120, 120)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    code = cli.main(["predict", str(model), str(tmp_path / "big.png")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "decompression-bomb" in err
+
+
+# --------------------------------------------------------------------------
+# Item 5: save_model replaces a regular file or nothing
+# --------------------------------------------------------------------------
+
+def _params():
+    return {"W1": np.ones((1, 3)), "b1": np.zeros((1, 1))}
+
+
+def _special_files(tmp_path):
+    made = {}
+    if hasattr(os, "mkfifo"):
+        made["FIFO"] = tmp_path / "fifo"
+        os.mkfifo(made["FIFO"])
+    made["directory"] = tmp_path / "dir"
+    made["directory"].mkdir()
+    target = tmp_path / "target.npz"
+    target.write_bytes(b"keep me")
+    try:
+        (tmp_path / "link").symlink_to(target)
+        (tmp_path / "devlink").symlink_to(os.devnull)
+        (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+        made["symbolic link"] = tmp_path / "link"
+        made["symbolic link "] = tmp_path / "devlink"
+        made["symbolic link  "] = tmp_path / "dangling"
+    except (OSError, NotImplementedError):
+        pass
+    if hasattr(os, "mknod"):
+        try:
+            os.mknod(tmp_path / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+            made["character device"] = tmp_path / "null"
+        except (PermissionError, OSError):
+            pass
+    return made
+
+
+def test_save_model_refuses_anything_but_a_regular_file(tmp_path):
+    specials = _special_files(tmp_path)
+    assert "directory" in specials
+    for kind, path in specials.items():
+        before = os.lstat(path)
+        with pytest.raises(FileExistsError, match="is a %s; save_model" % kind.strip()):
+            save_model(path, _params())
+        after = os.lstat(path)
+        assert (before.st_mode, before.st_ino) == (after.st_mode, after.st_ino), kind
+    assert (tmp_path / "target.npz").read_bytes() == b"keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # A regular file, or nothing, is written as before.
+    assert load_model(save_model(tmp_path / "target.npz", _params())).layer_dims == [3, 1]
+    assert load_model(save_model(tmp_path / "new.npz", _params())).layer_dims == [3, 1]
+
+
+def test_save_model_refuses_what_load_model_would_and_stores_what_compresses_too_well(tmp_path):
+    zeros = {"W1": np.zeros((300, 1000)), "b1": np.zeros((300, 1)),
+             "W2": np.zeros((1, 300)), "b2": np.zeros((1, 1))}
+    path = save_model(tmp_path / "zeros.npz", zeros)   # 2.4 MB of zeros: stored, not deflated
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("W1.npy").compress_type == zipfile.ZIP_STORED
+    assert load_model(path).layer_dims == [1000, 300, 1]
+    deep = {"a": 1}
+    for _ in range(70):
+        deep = {"a": deep}
+    with pytest.raises(ValueError, match="nested at most"):
+        save_model(tmp_path / "deep.npz", zeros, metadata=deep)
+    with pytest.raises(ValueError, match="class names"):
+        save_model(tmp_path / "long.npz", zeros, classes=("x" * 5000, "y"))
+    assert not (tmp_path / "deep.npz").exists() and not (tmp_path / "long.npz").exists()
