@@ -12,14 +12,35 @@ HDF5 files), ``datasets`` (the built-in data set), ``model_io`` (model files),
 (the comparison table).
 """
 
+def _missing_extensions(exc):
+    """The ImportError for a dnn whose compiled extensions do not import: what happened, what to do."""
+    import os
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    built = any(os.path.exists(os.path.join(here, "_kernels" + suffix))
+                for suffix in EXTENSION_SUFFIXES)
+    if os.path.exists(os.path.join(here, "_kernels.pyx")) and not built:
+        return ImportError(
+            "Error importing dnn: it was imported from its source tree, %s, which has no "
+            "compiled extensions (dnn._kernels and dnn._train are built by pip, not kept in "
+            "the checkout). Python found this folder before any installed dnn because the "
+            "current directory (or the running script's) comes first on sys.path. "
+            "Run the command from another directory, where the installed package is used "
+            "(pip install dnn-course, or pip install . in the checkout), or build the "
+            "extensions in place to work on the source: pip install --no-build-isolation -e . "
+            "(the README's Development section)." % here)
+    return ImportError(
+        "Error importing dnn: its compiled extensions could not be imported (%s). The "
+        "installation at %s is broken or was built for another Python; reinstall it "
+        "(pip install --force-reinstall dnn-course, or pip install . in a checkout). "
+        "dnn has no pure-Python fallback." % (exc, here))
+
+
 try:
     from dnn import _kernels, _train  # noqa: F401  (fail loudly if the build is missing)
-except ImportError as exc:  # pragma: no cover - only on a broken install
-    raise ImportError(
-        "dnn's compiled extensions could not be imported (%s). Install dnn with "
-        "`pip install .` (or build in place with `python setup.py build_ext --inplace`); "
-        "it has no pure-Python fallback." % exc
-    ) from exc
+except ImportError as _exc:
+    raise _missing_extensions(_exc) from _exc
 
 from dnn.functional import *  # noqa: F401,F403
 from dnn.functional import __all__ as _functional_all
@@ -56,7 +77,7 @@ from dnn.reference import COURSE2 as _course2_names  # the same names as the ref
 
 __all__ += list(_course2_names)
 
-# scikit-learn estimators (dnn.estimators), imported on first use: scikit-learn is optional (dnn[sklearn]).
+# scikit-learn estimators (dnn.estimators), imported on first use: scikit-learn is optional (dnn-course[sklearn]).
 _ESTIMATORS = ("DNNClassifier", "DNNRegressor")
 
 

@@ -62,6 +62,9 @@ BUILD_INFO = {
     "boundscheck": _DEBUG,
     "wraparound": _DEBUG,
     "blas": "scipy.linalg.cython_blas",
+    # The baseline build of dnn._simd's kernels: "sse2", "neon" or "scalar"
+    # (a compiler without GCC's vector extensions, or DNN_NO_VECTOR_EXT=1).
+    "simd_baseline": simd.DNN_SIMD_BASE_NAME.decode("ascii"),
 }
 
 

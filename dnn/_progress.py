@@ -1,4 +1,4 @@
-"""A progress bar for training: tqdm when installed (extra ``dnn[progress]``), else a plain one.
+"""A progress bar for training: tqdm when installed (extra ``dnn-course[progress]``), else a plain one.
 
 ``ProgressBar(total)`` is a callable ``bar(iteration, cost)`` for
 ``L_layer_model(..., callback=bar)``: ``iteration`` is the number of

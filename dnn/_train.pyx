@@ -80,7 +80,6 @@ cimport cython
 from cython cimport floating
 from libc.math cimport NAN
 from libc.stdint cimport uintptr_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 from libc.string cimport memcpy
 
@@ -457,10 +456,30 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
     return cost
 
 
+cdef extern from "_platform.h":
+    # Threads, barrier, gate, clock and signal masks for POSIX and Win32:
+    # dnn/_platform.h. The barrier spins, then yields, then sleeps.
+    ctypedef struct dnn_barrier:
+        int count
+    ctypedef struct dnn_gate:
+        int open
+    ctypedef struct dnn_threads:
+        int started
+    double dnn_now() nogil
+    int dnn_gate_init(dnn_gate* g) nogil
+    void dnn_gate_destroy(dnn_gate* g) nogil
+    void dnn_gate_open(dnn_gate* g) nogil
+    void dnn_gate_wait(dnn_gate* g) nogil
+    int dnn_barrier_init(dnn_barrier* b, int count) nogil
+    void dnn_barrier_destroy(dnn_barrier* b) nogil
+    void dnn_barrier_wait(dnn_barrier* b) nogil
+    int dnn_threads_start(dnn_threads* th, void* (*fn)(void*) noexcept nogil, void* arg) nogil
+    void dnn_threads_join(dnn_threads* th) nogil
+
+
 cdef inline double now() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec + 1e-9 * ts.tv_nsec
+    """Seconds on a monotonic clock."""
+    return dnn_now()
 
 
 cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cost_at,
@@ -493,172 +512,6 @@ cdef long run_chunk(Net* net, const floating* Y, long start, long stop, long cos
 # --------------------------------------------------------------------------
 # Data parallelism: a Team of shards (see the module's docstring)
 # --------------------------------------------------------------------------
-
-cdef extern from *:
-    """
-    #include <pthread.h>
-    #include <sched.h>
-    #include <signal.h>
-
-    #define DNN_MAX_THREADS 64  /* = MAX_THREADS below */
-    /* How a barrier waits: the threads of a chunk mostly arrive within
-       microseconds of each other, and waking a sleeper costs more, so it
-       first spins, then yields its core (to the thread it waits for, if
-       they share one: more threads than cores, a busy machine), then sleeps. */
-    #ifndef DNN_SPINS
-    #define DNN_SPINS 2000
-    #endif
-    #ifndef DNN_YIELDS
-    #define DNN_YIELDS 200
-    #endif
-
-    static inline void dnn_cpu_relax(void) {
-    #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-    #elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-    #endif
-    }
-
-    /* A reusable barrier: the last of `count` threads to arrive starts a new
-       generation. Waiters spin on the generation, then sleep on the condition. */
-    typedef struct {
-        pthread_mutex_t mutex;
-        pthread_cond_t cond;
-        int count;
-        int waiting;
-        unsigned int generation;
-    } dnn_barrier;
-
-    static int dnn_barrier_init(dnn_barrier* b, int count) {
-        b->count = count;
-        b->waiting = 0;
-        b->generation = 0;
-        if (pthread_mutex_init(&b->mutex, NULL) != 0) return -1;
-        if (pthread_cond_init(&b->cond, NULL) != 0) {
-            pthread_mutex_destroy(&b->mutex);
-            return -1;
-        }
-        return 0;
-    }
-
-    static void dnn_barrier_destroy(dnn_barrier* b) {
-        pthread_cond_destroy(&b->cond);
-        pthread_mutex_destroy(&b->mutex);
-    }
-
-    static void dnn_barrier_wait(dnn_barrier* b) {
-        unsigned int gen;
-        int spin;
-        if (b->count <= 1) return;
-        pthread_mutex_lock(&b->mutex);
-        gen = b->generation;
-        if (++b->waiting == b->count) {
-            b->waiting = 0;
-            __atomic_store_n(&b->generation, gen + 1, __ATOMIC_RELEASE);
-            pthread_cond_broadcast(&b->cond);
-            pthread_mutex_unlock(&b->mutex);
-            return;
-        }
-        pthread_mutex_unlock(&b->mutex);
-        for (spin = 0; spin < DNN_SPINS; spin++) {
-            if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
-            dnn_cpu_relax();
-        }
-        for (spin = 0; spin < DNN_YIELDS; spin++) {
-            if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
-            sched_yield();
-        }
-        pthread_mutex_lock(&b->mutex);
-        while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen)
-            pthread_cond_wait(&b->cond, &b->mutex);
-        pthread_mutex_unlock(&b->mutex);
-    }
-
-    /* A gate the helper threads wait at until the team is complete. */
-    typedef struct {
-        pthread_mutex_t mutex;
-        pthread_cond_t cond;
-        int open;
-    } dnn_gate;
-
-    static int dnn_gate_init(dnn_gate* g) {
-        g->open = 0;
-        if (pthread_mutex_init(&g->mutex, NULL) != 0) return -1;
-        if (pthread_cond_init(&g->cond, NULL) != 0) {
-            pthread_mutex_destroy(&g->mutex);
-            return -1;
-        }
-        return 0;
-    }
-
-    static void dnn_gate_destroy(dnn_gate* g) {
-        pthread_cond_destroy(&g->cond);
-        pthread_mutex_destroy(&g->mutex);
-    }
-
-    static void dnn_gate_open(dnn_gate* g) {
-        pthread_mutex_lock(&g->mutex);
-        g->open = 1;
-        pthread_cond_broadcast(&g->cond);
-        pthread_mutex_unlock(&g->mutex);
-    }
-
-    static void dnn_gate_wait(dnn_gate* g) {
-        pthread_mutex_lock(&g->mutex);
-        while (!g->open) pthread_cond_wait(&g->cond, &g->mutex);
-        pthread_mutex_unlock(&g->mutex);
-    }
-
-    /* The helper threads of one chunk. They start with every asynchronous signal blocked,
-       so Ctrl-C reaches Python's handler in the main thread. */
-    typedef struct {
-        pthread_t tid[DNN_MAX_THREADS];
-        int started;
-    } dnn_threads;
-
-    static int dnn_threads_start(dnn_threads* th, void* (*fn)(void*), void* arg) {
-        sigset_t all, old;
-        int rc;
-        if (th->started >= DNN_MAX_THREADS) return -1;
-        sigfillset(&all);
-        /* ... but for the synchronous ones: a fault in a helper must still
-           reach faulthandler and the default action. */
-        sigdelset(&all, SIGSEGV);
-        sigdelset(&all, SIGBUS);
-        sigdelset(&all, SIGFPE);
-        sigdelset(&all, SIGILL);
-        sigdelset(&all, SIGABRT);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = pthread_create(&th->tid[th->started], NULL, fn, arg);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc != 0) return -1;
-        th->started++;
-        return 0;
-    }
-
-    static void dnn_threads_join(dnn_threads* th) {
-        int i;
-        for (i = 0; i < th->started; i++) pthread_join(th->tid[i], NULL);
-        th->started = 0;
-    }
-    """
-    ctypedef struct dnn_barrier:
-        int count
-    ctypedef struct dnn_gate:
-        int open
-    ctypedef struct dnn_threads:
-        int started
-    int dnn_gate_init(dnn_gate* g) nogil
-    void dnn_gate_destroy(dnn_gate* g) nogil
-    void dnn_gate_open(dnn_gate* g) nogil
-    void dnn_gate_wait(dnn_gate* g) nogil
-    int dnn_barrier_init(dnn_barrier* b, int count) nogil
-    void dnn_barrier_destroy(dnn_barrier* b) nogil
-    void dnn_barrier_wait(dnn_barrier* b) nogil
-    int dnn_threads_start(dnn_threads* th, void* (*fn)(void*) noexcept nogil, void* arg) nogil
-    void dnn_threads_join(dnn_threads* th) nogil
-
 
 cdef enum:
     MAX_THREADS = 64      # DNN_MAX_THREADS: helpers of one chunk, this thread included

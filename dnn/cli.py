@@ -521,7 +521,7 @@ def _blas_lines():
 
 def _cmd_info(args):
     import dnn
-    print("dnn %s (%s)" % (getattr(dnn, "__version__", _version("dnn") or "unknown"), Path(dnn.__file__).parent))
+    print("dnn %s (%s)" % (getattr(dnn, "__version__", _version("dnn-course") or "unknown"), Path(dnn.__file__).parent))
     print("python %s, numpy %s, scipy %s, pillow %s" % (
         platform.python_version(), np.__version__, _version("scipy"), _version("pillow")))
     try:
@@ -543,7 +543,7 @@ def _cmd_info(args):
     parts = []
     for mod, extra in extras:
         v = _version(mod)
-        parts.append("%s %s" % (mod, v) if v else '%s not installed (pip install "dnn[%s]")' % (mod, extra))
+        parts.append("%s %s" % (mod, v) if v else '%s not installed (pip install "dnn-course[%s]")' % (mod, extra))
     print("optional: " + ", ".join(parts))
     if args.plan is not None:
         _print_plan(args)

@@ -28,15 +28,22 @@ A folder is labelled in one of two layouts (``folder_layout`` tells which):
   failing that, the folder ``1`` of ``0``/``1``, or ``X`` of ``X``/``non-X``).
 
 ``load_data(train_path, test_path)`` reads the course's HDF5 files (``h5py``
-is the optional extra ``dnn[hdf5]``) and ``flatten_images`` turns
+is the optional extra ``dnn-course[hdf5]``) and ``flatten_images`` turns
 ``(m, h, w, 3)`` pictures into the ``(h*w*3, m)`` matrix in [0, 1] the
 networks take.
 """
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+#: A file or folder name.
+PathLike = str | os.PathLike
+#: A picture size: an int (square) or (width, height).
+Size = int | tuple[int, int]
 
 __all__ = [
     "DEFAULT_IMAGE_SIZE", "ImageReadError",
@@ -52,7 +59,7 @@ DEFAULT_IMAGE_SIZE = (64, 64)
 class ImageReadError(ValueError):
     """A picture that cannot be read or decoded; ``filename`` names it."""
 
-    def __init__(self, filename, reason):
+    def __init__(self, filename: PathLike, reason: object) -> None:
         self.filename = str(filename)
         self.reason = str(reason)
         super().__init__("cannot read image %s: %s" % (self.filename, self.reason))
@@ -99,7 +106,7 @@ def _is_image_name(name, extensions):
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
 
 
-def list_images(folder):
+def list_images(folder: PathLike) -> list[str]:
     """Sorted names of the image files directly in ``folder`` (non-images and hidden files skipped)."""
     folder = _existing_dir(folder)
     extensions = _image_extensions()
@@ -136,7 +143,7 @@ def _to_rgb(im):
     return im.convert("RGB")
 
 
-def read_image(file, size=DEFAULT_IMAGE_SIZE):
+def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
     """One picture as a ``(height, width, 3)`` uint8 RGB array resized to ``size`` (width, height).
 
     Raises ``FileNotFoundError`` if ``file`` does not exist and ``ImageReadError``
@@ -170,7 +177,8 @@ def read_image(file, size=DEFAULT_IMAGE_SIZE):
     return arr.reshape(height, width, 3)
 
 
-def image_to_arr(image_list, path, size=DEFAULT_IMAGE_SIZE, dtype=np.float32):
+def image_to_arr(image_list: Sequence[str], path: PathLike, size: Size = DEFAULT_IMAGE_SIZE,
+                 dtype: DTypeLike = np.float32) -> np.ndarray:
     """The article's ``image_to_arr``: pictures ``path/name`` as an ``(m, h, w, 3)`` array.
 
     Pixel values stay in [0, 255]; ``dtype`` is float32 as in the article.
@@ -184,7 +192,8 @@ def image_to_arr(image_list, path, size=DEFAULT_IMAGE_SIZE, dtype=np.float32):
     return out
 
 
-def gen_labels(image_list, path=None, positive="cat"):
+def gen_labels(image_list: Sequence[str], path: PathLike | None = None,
+               positive: str = "cat") -> np.ndarray:
     """The article's ``gen_labels``: ``(1, m)`` float32, 1 where the file name starts with ``positive``.
 
     Only the file name counts (not its folders); the comparison ignores case.
@@ -220,7 +229,7 @@ def _positive_folder(names, positive):
     return None
 
 
-def folder_layout(folder):
+def folder_layout(folder: PathLike) -> str:
     """``"prefix"`` (images in ``folder``) or ``"subfolders"`` (one folder per class).
 
     Raises ``ValueError`` for a folder with neither, or with both.
@@ -238,7 +247,8 @@ def folder_layout(folder):
     raise ValueError("no images in %s" % folder)
 
 
-def load_folder(folder, size=DEFAULT_IMAGE_SIZE, positive="cat", dtype=np.float32):
+def load_folder(folder: PathLike, size: Size = DEFAULT_IMAGE_SIZE, positive: str = "cat",
+                dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray, list[str], tuple[str, str]]:
     """Pictures and labels of one folder: ``(x_orig, y, names, classes)``.
 
     ``x_orig`` ``(m, h, w, 3)`` of ``dtype`` in [0, 255], ``y`` ``(1, m)``
@@ -270,7 +280,8 @@ def load_folder(folder, size=DEFAULT_IMAGE_SIZE, positive="cat", dtype=np.float3
     return x, y, names, classes
 
 
-def load_image(train_dir, test_dir, size=DEFAULT_IMAGE_SIZE, positive="cat"):
+def load_image(train_dir: PathLike, test_dir: PathLike, size: Size = DEFAULT_IMAGE_SIZE,
+               positive: str = "cat") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The article's ``load_image``: ``(train_x_orig, train_y, test_x_orig, test_y)``.
 
     Pictures ``(m, h, w, 3)`` float32 in [0, 255], labels ``(1, m)`` float32,
@@ -285,7 +296,7 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError('reading HDF5 files needs h5py: pip install "dnn[hdf5]"') from None
+        raise ImportError('reading HDF5 files needs h5py: pip install "dnn-course[hdf5]"') from None
     return h5py
 
 
@@ -400,7 +411,9 @@ def _read_h5_split(path, h5py):
     return x, y.reshape(1, -1), classes
 
 
-def load_data(train_path="datasets/train_catvnoncat.h5", test_path="datasets/test_catvnoncat.h5"):
+def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
+              test_path: PathLike = "datasets/test_catvnoncat.h5",
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The course's ``load_data`` for two HDF5 files, as in ``catvnoncat``.
 
     With no arguments it reads the files where the course's notebooks keep
@@ -411,7 +424,7 @@ def load_data(train_path="datasets/train_catvnoncat.h5", test_path="datasets/tes
     pictures ``(m, h, w, 3)`` (uint8 in the course's files), labels ``(1, m)``
     and ``classes`` from the test file's ``list_classes`` (bytes, indexed by
     label). Each file holds ``<name>_set_x`` and ``<name>_set_y``. Needs
-    h5py: ``pip install "dnn[hdf5]"``.
+    h5py: ``pip install "dnn-course[hdf5]"``.
     """
     h5py = _h5py()
     train_x, train_y, train_classes = _read_h5_split(train_path, h5py)
@@ -425,7 +438,7 @@ def load_data(train_path="datasets/train_catvnoncat.h5", test_path="datasets/tes
     return train_x, train_y, test_x, test_y, classes
 
 
-def flatten_images(x_orig, dtype=None):
+def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndarray:
     """``(m, h, w, c)`` pictures in [0, 255] -> ``(h*w*c, m)`` in [0, 1], as the articles do.
 
     ``x_orig.reshape(m, -1).T / 255``, computed in ``dtype`` (default float32

@@ -28,7 +28,7 @@ Randomness comes only from ``random_state`` (``check_random_state``):
 initial weights, shuffles, the validation split and the dropout seed; NumPy's
 global state is not touched when it is given.
 
-scikit-learn is an optional dependency (``pip install "dnn[sklearn]"``);
+scikit-learn is an optional dependency (``pip install "dnn-course[sklearn]"``);
 ``import dnn`` works without it.
 """
 
@@ -47,7 +47,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("dnn.DNNClassifier and dnn.DNNRegressor need scikit-learn >= 1.6: "
-                      "pip install \"dnn[sklearn]\" (%s)" % exc) from exc
+                      "pip install \"dnn-course[sklearn]\" (%s)" % exc) from exc
 
 from dnn import _engine
 

@@ -43,8 +43,10 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "save_model", "load_model"]
 
@@ -106,7 +108,7 @@ class Model:
                 % (", ".join(map(str, dims)), np.dtype(self.dtype).name, self.image_shape,
                    tuple(_short(c, 40) for c in self.classes), self.format_version))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Output probabilities ``(1, m)`` for ``X`` ``(n_x, m)``, by ``dnn.L_model_forward``."""
         from dnn.functional import L_model_forward
         X = np.asarray(X)
@@ -115,7 +117,7 @@ class Model:
         AL, _ = L_model_forward(X.astype(self.dtype, copy=False), self.parameters)
         return AL
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels ``(1, m)`` float64 0/1: 1 where the probability is > 0.5, as the course's ``predict``."""
         return (self.predict_proba(X) > 0.5).astype(np.float64)
 
@@ -200,7 +202,9 @@ def _check_target(path):
                               "file, nothing else" % (path, kind))
 
 
-def save_model(path, parameters, *, image_shape=None, classes=("0", "1"), metadata=None):
+def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
+               image_shape: tuple[int, int, int] | None = None,
+               classes: Sequence[str] = ("0", "1"), metadata: dict | None = None) -> Path:
     """Write ``parameters`` (``W1..WL``, ``b1..bL``) and what describes them to ``path`` (.npz).
 
     ``image_shape``: ``(height, width, 3)`` of the pictures the network reads
@@ -571,7 +575,7 @@ def _read_model(zf, path, file_size):
                  metadata=metadata, format_version=version)
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> Model:
     """Read and check a model file written by ``save_model``; returns a ``Model``.
 
     Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError``

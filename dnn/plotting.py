@@ -1,6 +1,6 @@
 """The course's two plots: the cost curve and the mislabelled pictures.
 
-matplotlib is the optional extra ``dnn[plot]``; it is imported only when a
+matplotlib is the optional extra ``dnn-course[plot]``; it is imported only when a
 plot is made. With ``path`` the figure is drawn by matplotlib's Agg canvas
 without pyplot (no display, no GUI backend, safe in scripts and threads)
 and saved as a PNG; without ``path`` it is made with pyplot, so a notebook
@@ -8,8 +8,11 @@ shows it as the course's code does.
 """
 
 import numbers
+import os
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["plot_costs", "plot_mislabeled_images", "print_mislabeled_images"]
 
@@ -18,7 +21,7 @@ def _matplotlib():
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ImportError('plotting needs matplotlib: pip install "dnn[plot]"') from None
+        raise ImportError('plotting needs matplotlib: pip install "dnn-course[plot]"') from None
 
 
 def _new_figure(path, figsize):
@@ -33,7 +36,8 @@ def _new_figure(path, figsize):
     return fig
 
 
-def plot_costs(costs, learning_rate, *, cost_every=100, path=None, title=None):
+def plot_costs(costs: ArrayLike, learning_rate: float, *, cost_every: int = 100,
+               path: str | os.PathLike | None = None, title: str | None = None) -> Any:
     """The cost curve: ``costs[k]`` at iteration ``k * cost_every``, titled with the learning rate.
 
     ``costs`` as ``L_layer_model(..., return_costs=True)`` returns them.
@@ -65,7 +69,9 @@ def _name(classes, label):
     return c.decode("utf-8") if isinstance(c, bytes) else str(c)
 
 
-def plot_mislabeled_images(classes, X, y, p, *, image_shape=(64, 64, 3), max_images=12, path=None):
+def plot_mislabeled_images(classes: Sequence[str | bytes], X: ArrayLike, y: ArrayLike, p: ArrayLike, *,
+                           image_shape: tuple[int, int, int] = (64, 64, 3), max_images: int = 12,
+                           path: str | os.PathLike | None = None) -> Any:
     """Pictures whose prediction ``p`` differs from the label ``y``, titled with both.
 
     ``X`` ``(n_x, m)`` in [0, 1] (as the network reads them), ``y`` and ``p``
@@ -107,6 +113,7 @@ def plot_mislabeled_images(classes, X, y, p, *, image_shape=(64, 64, 3), max_ima
     return fig
 
 
-def print_mislabeled_images(classes, X, y, p):
+def print_mislabeled_images(classes: Sequence[str | bytes], X: ArrayLike, y: ArrayLike,
+                            p: ArrayLike) -> Any:
     """The course's name and signature for ``plot_mislabeled_images`` (64x64 RGB pictures)."""
     return plot_mislabeled_images(classes, X, y, p)

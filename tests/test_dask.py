@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn[sklearn]\")")
+pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn-course[sklearn]\")")
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
@@ -28,8 +28,8 @@ def _blobs(m=600, n=12, K=3, seed=0):
 
 
 def test_grid_search_on_a_local_cluster_equals_the_serial_search():
-    pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn[dask]\")")
-    distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn[dask]\")")
+    pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn-course[dask]\")")
     import joblib
     from sklearn.model_selection import GridSearchCV
     from threadpoolctl import threadpool_limits
@@ -67,7 +67,7 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
 
 
 def test_partial_fit_over_dask_array_blocks():
-    da = pytest.importorskip("dask.array", reason="dask is not installed (pip install \"dnn[dask]\")")
+    da = pytest.importorskip("dask.array", reason="dask is not installed (pip install \"dnn-course[dask]\")")
     X, y = _blobs(m=1200)
     dX, dy = da.from_array(X, chunks=(300, X.shape[1])), da.from_array(y, chunks=300)
     clf = DNNClassifier((16,), random_state=0, learning_rate_init=0.01)
@@ -82,8 +82,8 @@ def test_partial_fit_over_dask_array_blocks():
 
 
 def test_dask_ml_incremental():
-    pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn[dask]\")")
-    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed (pip install \"dnn[dask]\")")
+    pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed (pip install \"dnn-course[dask]\")")
     import dask.array as da
     X, y = _blobs(m=1200)
     dX, dy = da.from_array(X, chunks=(300, X.shape[1])), da.from_array(y, chunks=300)
@@ -95,7 +95,7 @@ def test_dask_ml_incremental():
 
 
 def test_partial_fit_over_hdf5_chunks(tmp_path):
-    h5py = pytest.importorskip("h5py", reason="h5py is not installed (pip install \"dnn[hdf5]\")")
+    h5py = pytest.importorskip("h5py", reason="h5py is not installed (pip install \"dnn-course[hdf5]\")")
     X, y = _blobs(m=900)
     with h5py.File(tmp_path / "data.h5", "w") as f:
         f["X"], f["y"] = X, y

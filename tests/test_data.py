@@ -226,7 +226,7 @@ def test_load_data_errors(tmp_path):
 
 def test_load_data_without_h5py_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(ImportError, match=r'pip install "dnn\[hdf5\]"'):
+    with pytest.raises(ImportError, match=r'pip install "dnn-course\[hdf5\]"'):
         data.load_data(tmp_path / "a.h5", tmp_path / "b.h5")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn[sklearn]\")")
+pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn-course[sklearn]\")")
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils import check_random_state  # noqa: E402
@@ -488,7 +488,7 @@ def test_without_sklearn_the_estimators_name_the_extra(tmp_path):
     import subprocess
     import sys
     code = ("import sys; sys.modules['sklearn'] = None; import dnn\n"
-            "try:\n    dnn.DNNRegressor\nexcept ImportError as exc:\n    assert 'dnn[sklearn]' in str(exc), exc\n"
+            "try:\n    dnn.DNNRegressor\nexcept ImportError as exc:\n    assert 'dnn-course[sklearn]' in str(exc), exc\n"
             "else:\n    raise SystemExit('no ImportError')\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 

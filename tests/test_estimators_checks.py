@@ -1,7 +1,7 @@
 """scikit-learn's own estimator checks, every one, on DNNClassifier and DNNRegressor."""
 import pytest
 
-pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn[sklearn]\")")
+pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install \"dnn-course[sklearn]\")")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 

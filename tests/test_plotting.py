@@ -39,5 +39,5 @@ def test_mislabeled_images(tmp_path):
 
 def test_without_matplotlib_the_error_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r'pip install "dnn\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "dnn-course\[plot\]"'):
         plotting.plot_costs([1.0], 0.1, path=tmp_path / "c.png")

@@ -1,0 +1,709 @@
+/* dnn's own kernels (see dnn/_simd.pxd for what each computes and why), in
+   plain C for every compiler the package is built with:
+   - GCC and clang (Linux, macOS, MinGW-w64): GCC's vector extensions, one
+     build of 16-byte vectors (SSE2 on x86-64, NEON on arm64) and, on x86-64,
+     two more for AVX2 + FMA and AVX-512, picked at run time;
+   - any other compiler (MSVC), or DNN_NO_VECTOR_EXT defined: the baseline
+     build in scalar loops (the compiler vectorizes what it can), the same
+     sums in the same order, with libm's exp.
+   Included by dnn/_simd.pxd; each extension module gets its own copy. */
+#ifndef DNN_SIMD_H
+#define DNN_SIMD_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+/* __builtin_convertvector: clang, GCC 9 and later. */
+#if !defined(DNN_NO_VECTOR_EXT) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9))
+#define DNN_VECTOR_EXT 1
+#else
+#define DNN_VECTOR_EXT 0
+#endif
+
+#if DNN_VECTOR_EXT && defined(__x86_64__)
+#define DNN_HAS_X86_BUILDS 1
+#define DNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define DNN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#else
+#define DNN_HAS_X86_BUILDS 0
+#endif
+
+/* What the baseline build is, for ``dnn info``. */
+#if !DNN_VECTOR_EXT
+#define DNN_SIMD_BASE_NAME "scalar"
+#elif defined(__x86_64__) || defined(__i386__)
+#define DNN_SIMD_BASE_NAME "sse2"
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+#define DNN_SIMD_BASE_NAME "neon"
+#else
+#define DNN_SIMD_BASE_NAME "vector16"
+#endif
+
+/* The vector helpers are always inlined, so no vector crosses a call:
+   GCC's note that such a call's ABI differs with and without AVX does
+   not apply. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+/* The vector exp rounds to an integer by adding and subtracting 1.5 * 2^52,
+   and the range checks rely on nan comparing false: IEEE arithmetic. */
+#if defined(__FAST_MATH__)
+#error "dnn's vector kernels need IEEE arithmetic: build without -ffast-math"
+#endif
+
+/* Loops over m columns test j <= m - LANES, never j + LANES <= m: with
+   m near INT_MAX the sum would wrap (CPython builds with -fwrapv). */
+#if defined(__GNUC__) || defined(__clang__)
+#define DNN_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define DNN_INLINE static __forceinline
+#else
+#define DNN_INLINE static inline
+#endif
+/* ``nn``'s column panels: K rows of B this long (in bytes) at most. */
+#define DNN_NN_PANEL_BYTES (256 * 1024)
+/* Unroll a loop of a constant, small trip count in full, so that the
+   arrays it indexes become registers. */
+#if defined(__clang__)
+#define DNN_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define DNN_UNROLL _Pragma("GCC unroll 16")
+#else
+#define DNN_UNROLL
+#endif
+
+DNN_INLINE double dnn_exp_d(double x) { return exp(x); }
+DNN_INLINE float dnn_exp_f(float x) { return expf(x); }
+
+#if DNN_VECTOR_EXT
+
+
+/* Vectors of GCC's and clang's vector extensions, of each build's native
+   width (wider vectors than the hardware's come out scalarized): 16 bytes
+   for the baseline (SSE2), 32 for AVX2, 64 for AVX-512. */
+typedef double dnn_v2d __attribute__((vector_size(16)));
+typedef long long dnn_v2di __attribute__((vector_size(16)));
+typedef float dnn_v4f __attribute__((vector_size(16)));
+typedef int dnn_v4i __attribute__((vector_size(16)));
+typedef float dnn_v2f __attribute__((vector_size(8)));
+typedef double dnn_v4d __attribute__((vector_size(32)));
+typedef long long dnn_v4di __attribute__((vector_size(32)));
+typedef float dnn_v8f __attribute__((vector_size(32)));
+typedef int dnn_v8i __attribute__((vector_size(32)));
+typedef double dnn_v8d __attribute__((vector_size(64)));
+typedef long long dnn_v8di __attribute__((vector_size(64)));
+typedef float dnn_v16f __attribute__((vector_size(64)));
+typedef int dnn_v16i __attribute__((vector_size(64)));
+
+/* exp(x) for |x| <= 708 (float64): x = k ln2 + r with |r| <= ln2 / 2 (ln2
+   in two parts, the first exact times any such k), exp(r) by its Taylor
+   series to r^13 (truncation < 1e-17), times 2^k made from k's bits. The
+   k of round(x / ln2) comes out of adding 1.5 * 2^52: its low bits are k. */
+#define DNN_VEXP_D(NAME, ATTR, V, IV)                                               \
+DNN_INLINE ATTR V NAME(V x) {                                                       \
+    const double shift = 0x1.8p52;                                                  \
+    V t = x * 1.4426950408889634 + shift, k = t - shift, r, p, scale;               \
+    IV bits;                                                                        \
+    r = x - k * 6.93147180369123816490e-01;                                         \
+    r = r - k * 1.90821492927058770002e-10;                                         \
+    p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;                               \
+    p = p * r + 1.0 / 39916800.0;                                                   \
+    p = p * r + 1.0 / 3628800.0;                                                    \
+    p = p * r + 1.0 / 362880.0;                                                     \
+    p = p * r + 1.0 / 40320.0;                                                      \
+    p = p * r + 1.0 / 5040.0;                                                       \
+    p = p * r + 1.0 / 720.0;                                                        \
+    p = p * r + 1.0 / 120.0;                                                        \
+    p = p * r + 1.0 / 24.0;                                                         \
+    p = p * r + 1.0 / 6.0;                                                          \
+    p = p * r + 0.5;                                                                \
+    p = p * r + 1.0;                                                                \
+    p = p * r + 1.0;                                                                \
+    memcpy(&bits, &t, sizeof bits);                                                 \
+    bits = (bits << 52) + 0x3ff0000000000000LL;                                     \
+    memcpy(&scale, &bits, sizeof scale);                                            \
+    return p * scale;                                                               \
+}
+
+/* The same in float32 for |x| <= 87, to r^7 (truncation < 6e-9). */
+#define DNN_VEXP_F(NAME, ATTR, V, IV)                                               \
+DNN_INLINE ATTR V NAME(V x) {                                                       \
+    const float shift = 0x1.8p23f;                                                  \
+    V t = x * 1.44269504f + shift, k = t - shift, r, p, scale;                      \
+    IV bits;                                                                        \
+    r = x - k * 0.693145751953125f;                                                 \
+    r = r - k * 1.428606765330187045e-06f;                                          \
+    p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;                                       \
+    p = p * r + 1.0f / 120.0f;                                                      \
+    p = p * r + 1.0f / 24.0f;                                                       \
+    p = p * r + 1.0f / 6.0f;                                                        \
+    p = p * r + 0.5f;                                                               \
+    p = p * r + 1.0f;                                                               \
+    p = p * r + 1.0f;                                                               \
+    memcpy(&bits, &t, sizeof bits);                                                 \
+    bits = (bits << 23) + 0x3f800000;                                               \
+    memcpy(&scale, &bits, sizeof scale);                                            \
+    return p * scale;                                                               \
+}
+
+/* The sum of a vector's lanes: halves added until two lanes are left, those
+   two in double (float32 lanes are summed in float32 up to there, as a
+   BLAS's sgemm sums). A serial sum lane by lane cost as much as the
+   products themselves in ``nt`` on 16-lane float32 vectors. */
+/* (Lanes by subscript, not by memcpy: a copy through memory kept the
+   accumulators of ``nt`` out of registers.) */
+DNN_INLINE double dnn_hsum_d_base(dnn_v2d v) { return v[0] + v[1]; }
+DNN_INLINE double dnn_hsum_f_base(dnn_v4f v) {
+    return (double) (v[0] + v[2]) + (double) (v[1] + v[3]);
+}
+#if DNN_HAS_X86_BUILDS
+DNN_INLINE DNN_TARGET_AVX2 double dnn_hsum_d_avx2(dnn_v4d v) {
+    dnn_v2d lo = {v[0], v[1]}, hi = {v[2], v[3]};
+    return dnn_hsum_d_base(lo + hi);
+}
+DNN_INLINE DNN_TARGET_AVX2 double dnn_hsum_f_avx2(dnn_v8f v) {
+    dnn_v4f lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    return dnn_hsum_f_base(lo + hi);
+}
+DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_d_avx512(dnn_v8d v) {
+    dnn_v4d lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    return dnn_hsum_d_avx2(lo + hi);
+}
+DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
+    dnn_v8f lo = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+    dnn_v8f hi = {v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+    return dnn_hsum_f_avx2(lo + hi);
+}
+#endif
+
+/* Sums in double: a vector of doubles adds as it is, one of floats in two
+   halves, each widened to VD. */
+#define DNN_ACC_SAME(VD, HALF, a0, a1, d) ((a0) += (d))
+#define DNN_ACC_SPLIT(VD, HALF, a0, a1, d)                                          \
+    do {                                                                            \
+        HALF lo_, hi_;                                                              \
+        memcpy(&lo_, &(d), sizeof lo_);                                             \
+        memcpy(&hi_, (const char*) &(d) + sizeof lo_, sizeof hi_);                  \
+        (a0) += __builtin_convertvector(lo_, VD);                                   \
+        (a1) += __builtin_convertvector(hi_, VD);                                   \
+    } while (0)
+
+
+/* What ``nn`` does with a sum before it stores it: + bias (then relu), or
+   scale by alpha (and add to what C holds: ``nn_acc``). */
+typedef struct { const double* bias; int relu; int scale; double alpha; int add; } dnn_epi_d;
+typedef struct { const float* bias; int relu; int scale; float alpha; int add; } dnn_epi_f;
+
+/* One register block of ``nn``: C[r, j] := sum_k M[r, k] B[k, j] (+ bias[r],
+   then relu) for rows r0 <= r < r0 + NR_ and columns j0 <= j < j0 + NV_ *
+   LANES, in NR_ x NV_ vector accumulators, k in order, one store per
+   element. NR_ and NV_ are constants of each instantiation, so the
+   accumulators live in registers. */
+#define DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NV_)                 \
+DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,       \
+        const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \
+        dnn_epi_##S e) {                                                            \
+    V acc[NR_][NV_], b[NV_], c, old, zero = {0};                                    \
+    int i, v, k;                                                                    \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                      \
+    for (k = 0; k < K; k++) {                                                       \
+        const T* brow = B + (ptrdiff_t) k * ldb + j0;                               \
+        DNN_UNROLL for (v = 0; v < NV_; v++) memcpy(&b[v], brow + v * LANES, sizeof(V)); \
+        DNN_UNROLL for (i = 0; i < NR_; i++) {                                      \
+            T w = M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs];                \
+            DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] += w * b[v];             \
+        }                                                                           \
+    }                                                                               \
+    DNN_UNROLL for (i = 0; i < NR_; i++) {                                          \
+        T* crow = C + (ptrdiff_t) (r0 + i) * ldc + j0;                              \
+        DNN_UNROLL for (v = 0; v < NV_; v++) {                                      \
+            c = acc[i][v];                                                          \
+            if (e.scale) {                                                         \
+                c = c * e.alpha;                                                   \
+                if (e.add) {                                                       \
+                    memcpy(&old, crow + v * LANES, sizeof(V));                      \
+                    c = old + c;                                                    \
+                }                                                                   \
+            } else if (e.bias != NULL) {                                           \
+                c = c + e.bias[r0 + i];                                            \
+                if (e.relu) c = (V) ((IV) c & (c > zero));                         \
+            }                                                                       \
+            memcpy(crow + v * LANES, &c, sizeof(V));                                \
+        }                                                                           \
+    }                                                                               \
+}
+
+/* One register block of ``nt``: W[r, k] := alpha * sum_j D[r, j] A[k, j]
+   (+ W[r, k] if add) for r0 <= r < r0 + NR_ and k0 <= k < k0 + NK_, in
+   NR_ x NK_ vector accumulators over the examples; their lanes are then
+   summed in double, the sum rounded to T and scaled: a gemm's
+   alpha * (D A^T) + beta * W. */
+#define DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NK_)                 \
+DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,       \
+        T alpha, const T* D, int ldd, const T* A, int lda, int add, T* W, int ldw) { \
+    V acc[NR_][NK_], d[NR_], a, zero = {0};                                         \
+    IV lane, keep;                                                                  \
+    int i, q, j, jt, l;                                                             \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                      \
+    for (j = 0; j <= m - LANES; j += LANES) {                                       \
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                        \
+            memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + j, sizeof(V));           \
+        DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \
+            memcpy(&a, A + (ptrdiff_t) (k0 + q) * lda + j, sizeof(V));              \
+            DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;             \
+        }                                                                           \
+    }                                                                               \
+    if (j < m && m >= LANES) {                                                      \
+        /* The last examples: the vector ending at m, its lanes before j */         \
+        /* (summed already) zeroed in both operands. */                             \
+        for (l = 0; l < LANES; l++) lane[l] = l;                                    \
+        keep = lane >= j - (m - LANES);                                             \
+        DNN_UNROLL for (i = 0; i < NR_; i++) {                                      \
+            memcpy(&d[i], D + (ptrdiff_t) (r0 + i) * ldd + m - LANES, sizeof(V));   \
+            d[i] = (V) ((IV) d[i] & keep);                                          \
+        }                                                                           \
+        DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \
+            memcpy(&a, A + (ptrdiff_t) (k0 + q) * lda + m - LANES, sizeof(V));      \
+            a = (V) ((IV) a & keep);  /* 0 * inf would be nan */                    \
+            DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += d[i] * a;             \
+        }                                                                           \
+        j = m;                                                                      \
+    }                                                                               \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \
+            const T* drow = D + (ptrdiff_t) (r0 + i) * ldd;                         \
+            const T* arow = A + (ptrdiff_t) (k0 + q) * lda;                         \
+            T* w = W + (ptrdiff_t) (r0 + i) * ldw + k0 + q;                         \
+            double sum;                                                             \
+            sum = dnn_hsum_##S##_##ISA(acc[i][q]);                                  \
+            for (jt = j; jt < m; jt++) sum += (double) drow[jt] * arow[jt];         \
+            *w = add ? *w + alpha * (T) sum : alpha * (T) sum;                      \
+        }                                                                           \
+}
+
+/* The kernels, once per element type T (suffix S) and instruction set
+   ISA (function attribute ATTR): V the vector of LANES T's, IV the integer
+   vector a comparison of V's gives, VD the vector of doubles the sums
+   run in (HALF: half a V, widened to a VD), ACC how a V is added to them,
+   VEXP the vector exp, good for |x| <= EXP_LIMIT. */
+#define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT, \
+                         NR, NV, NTR, NTK)                                          \
+                                                                                    \
+DNN_INLINE ATTR void dnn_bias_act_row_##S##_##ISA(int n, T* __restrict c, T bias,   \
+                                                  int relu) {                       \
+    int j;                                                                          \
+    for (j = 0; j < n; j++) c[j] = c[j] + bias;                                     \
+    if (relu)                                                                       \
+        for (j = 0; j < n; j++) c[j] = c[j] > 0 ? c[j] : 0;                         \
+}                                                                                   \
+                                                                                    \
+static ATTR void dnn_bias_act_##S##_##ISA(int R, int m, T* C, int ldc,              \
+                                          const T* bias, int relu) {                \
+    int r;                                                                          \
+    for (r = 0; r < R; r++)                                                         \
+        dnn_bias_act_row_##S##_##ISA(m, C + (ptrdiff_t) r * ldc, bias[r], relu);    \
+}                                                                                   \
+                                                                                    \
+DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, big, NR, NV)                            \
+DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NR, 1)                            \
+DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NV)                            \
+DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, one, 1, 1)                              \
+DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, big, NTR, NTK)                          \
+DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NTR, 1)                           \
+DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NTK)                           \
+DNN_NT_BLOCK(T, S, ISA, ATTR, V, IV, LANES, one, 1, 1)                              \
+                                                                                    \
+/* nn's rows r0 .. r0 + NR_ - 1 (NR_ = NR or 1), columns j0 <= j < m    */          \
+/* fewer than LANES, one at a time. */                                              \
+DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int K, \
+        const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \
+        dnn_epi_##S e) {                                                            \
+    int i, j, k;                                                                    \
+    for (i = 0; i < NR_; i++)                                                       \
+        for (j = j0; j < m; j++) {                                                  \
+            T c = 0;                                                                \
+            for (k = 0; k < K; k++)                                                 \
+                c = c + M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs]           \
+                        * B[(ptrdiff_t) k * ldb + j];                               \
+            if (e.scale) {                                                         \
+                c = c * e.alpha;                                                   \
+                if (e.add) c = C[(ptrdiff_t) (r0 + i) * ldc + j] + c;              \
+            } else if (e.bias != NULL) {                                           \
+                c = c + e.bias[r0 + i];                                            \
+                if (e.relu) c = c > 0 ? c : 0;                                     \
+            }                                                                       \
+            C[(ptrdiff_t) (r0 + i) * ldc + j] = c;                                  \
+        }                                                                           \
+}                                                                                   \
+                                                                                    \
+DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int m, \
+        const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \
+        dnn_epi_##S e) {                                                            \
+    int j = j0;                                                                     \
+    if (NR_ == NR) {                                                                \
+        for (; j <= m - NV * LANES; j += NV * LANES)                                \
+            dnn_nn_block_##S##_##ISA##_big(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\
+        for (; j <= m - LANES; j += LANES)                                          \
+            dnn_nn_block_##S##_##ISA##_rows(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\
+    } else {                                                                        \
+        for (; j <= m - NV * LANES; j += NV * LANES)                                \
+            dnn_nn_block_##S##_##ISA##_cols(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\
+        for (; j <= m - LANES; j += LANES)                                          \
+            dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\
+    }                                                                               \
+    if (j < m && m >= LANES && !e.scale) {                                         \
+        /* The last columns as one vector ending at m, overlapping columns */       \
+        /* already done: they are computed again to the same bits (the same */      \
+        /* products in the same order), where a scalar loop over the k's   */       \
+        /* would be a chain of dependent adds per column. */                        \
+        if (NR_ == NR)                                                              \
+            dnn_nn_block_##S##_##ISA##_rows(r0, m - LANES, K, M, rs, cs, B, ldb,    \
+                                            C, ldc, e);                             \
+        else                                                                        \
+            dnn_nn_block_##S##_##ISA##_one(r0, m - LANES, K, M, rs, cs, B, ldb,     \
+                                           C, ldc, e);                              \
+        j = m;                                                                      \
+    }                                                                               \
+    dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, e);        \
+}                                                                                   \
+                                                                                    \
+/* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \
+/* every block of rows of C passes over them. */                                    \
+static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \
+    int r, p0, p1;                                                                  \
+    dnn_epi_##S e = {bias, relu, 0, 1, 0};                                          \
+    int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
+    panel -= panel % (NV * LANES);                                                  \
+    if (panel < NV * LANES) panel = NV * LANES;                                     \
+    for (p0 = 0; p0 < m; p0 = p1) {                                                \
+        p1 = m - p0 > panel ? p0 + panel : m;                                       \
+        for (r = 0; r + NR <= R; r += NR)                                           \
+            dnn_nn_rows_##S##_##ISA(NR, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,    \
+                                    e);                                             \
+        for (; r < R; r++)                                                          \
+            dnn_nn_rows_##S##_##ISA(1, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,     \
+                                    e);                                             \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+/* C := alpha M B (+ C if add), M (R x K) through strides, B (K x N): the */        \
+/* sum over K in chunks, each added to C, so that the chunk of B under   */         \
+/* each panel of columns stays in L2 however long K is (a gemm's K     */           \
+/* blocking, rounded as one: C += alpha * partial sum, chunk by chunk). */          \
+static ATTR void dnn_nn_acc_##S##_##ISA(int R, int K, int N, T alpha, const T* M,   \
+        int rs, int cs, const T* B, int ldb, int add, T* C, int ldc) {              \
+    int r, p0, p1, k0, k1;                                                          \
+    int panel = 4 * NV * LANES;                                                     \
+    int chunk = (int) (DNN_NN_PANEL_BYTES / ((size_t) panel * sizeof(T)));          \
+    dnn_epi_##S e = {NULL, 0, 1, alpha, add};                                       \
+    if (K <= 0 && !add) {  /* an empty sum: C := 0, as a gemm gives */              \
+        for (r = 0; r < R; r++)                                                     \
+            memset(C + (ptrdiff_t) r * ldc, 0, (size_t) N * sizeof(T));             \
+        return;                                                                     \
+    }                                                                               \
+    for (p0 = 0; p0 < N; p0 = p1) {                                                \
+        p1 = N - p0 > panel ? p0 + panel : N;                                       \
+        for (k0 = 0; k0 < K; k0 = k1) {                                             \
+            k1 = K - k0 > chunk ? k0 + chunk : K;                                   \
+            e.add = add || k0 > 0;                                                  \
+            for (r = 0; r + NR <= R; r += NR)                                       \
+                dnn_nn_rows_##S##_##ISA(NR, r, k1 - k0, p0, p1,                     \
+                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
+                    C, ldc, e);                                                    \
+            for (; r < R; r++)                                                      \
+                dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1,                      \
+                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
+                    C, ldc, e);                                                    \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static ATTR void dnn_nt_##S##_##ISA(int R, int K, int m, T alpha, const T* D,       \
+        int ldd, const T* A, int lda, int add, T* W, int ldw) {                     \
+    int r = 0, k;                                                                   \
+    for (; r + NTR <= R; r += NTR) {                                                \
+        for (k = 0; k + NTK <= K; k += NTK)                                         \
+            dnn_nt_block_##S##_##ISA##_big(r, k, m, alpha, D, ldd, A, lda, add,     \
+                                           W, ldw);                                 \
+        for (; k < K; k++)                                                          \
+            dnn_nt_block_##S##_##ISA##_rows(r, k, m, alpha, D, ldd, A, lda, add,    \
+                                            W, ldw);                                \
+    }                                                                               \
+    for (; r < R; r++) {                                                            \
+        for (k = 0; k + NTK <= K; k += NTK)                                         \
+            dnn_nt_block_##S##_##ISA##_cols(r, k, m, alpha, D, ldd, A, lda, add,    \
+                                            W, ldw);                                \
+        for (; k < K; k++)                                                          \
+            dnn_nt_block_##S##_##ISA##_one(r, k, m, alpha, D, ldd, A, lda, add,     \
+                                           W, ldw);                                 \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static ATTR void dnn_relu_backward_##S##_##ISA(int R, int m, T* D, int ldd,         \
+                                               const T* H, int ldh, T* db,          \
+                                               double scale) {                      \
+    int r, j, l;                                                                    \
+    V d, h, zero = {0};                                                             \
+    for (r = 0; r < R; r++) {                                                       \
+        T* row = D + (ptrdiff_t) r * ldd;                                           \
+        const T* hrow = H + (ptrdiff_t) r * ldh;                                    \
+        VD a0 = {0}, a1 = {0};                                                      \
+        double s = 0.0;                                                             \
+        for (j = 0; j <= m - LANES; j += LANES) {                                   \
+            memcpy(&d, row + j, sizeof(V));                                         \
+            memcpy(&h, hrow + j, sizeof(V));                                        \
+            d = (V) ((IV) d & (h > zero));                                          \
+            memcpy(row + j, &d, sizeof(V));                                         \
+            ACC(VD, HALF, a0, a1, d);                                               \
+        }                                                                           \
+        a0 += a1;                                                                   \
+        for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];       \
+        for (; j < m; j++) {                                                        \
+            row[j] = hrow[j] > 0 ? row[j] : 0;                                      \
+            s += row[j];                                                            \
+        }                                                                           \
+        if (db != NULL) db[r] = (T) (scale * s);                                    \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static ATTR double dnn_output_grad_##S##_##ISA(int m, const T* Z, const T* Y,       \
+                                               T* D) {                              \
+    int j, l, wide;                                                                 \
+    V z, y, t, d;                                                                   \
+    VD a0 = {0}, a1 = {0};                                                          \
+    double s = 0.0;                                                                 \
+    const T one = 1, limit = EXP_LIMIT;                                             \
+    V zero = {0};                                                                   \
+    y = zero;  /* Y = NULL: the sigmoid alone */                                    \
+    for (j = 0; j <= m - LANES; j += LANES) {                                       \
+        memcpy(&z, Z + j, sizeof(V));                                               \
+        if (Y != NULL) memcpy(&y, Y + j, sizeof(V));                                \
+        t = -z;                                                                     \
+        wide = 0;                                                                   \
+        for (l = 0; l < LANES; l++)                                                 \
+            wide |= !(t[l] >= -limit && t[l] <= limit);                             \
+        if (!wide) {                                                                \
+            d = one / (one + VEXP(t)) - y;                                          \
+        } else {  /* saturated (or nan): libm's exp, as the reference */            \
+            for (l = 0; l < LANES; l++)                                             \
+                d[l] = one / (one + dnn_exp_##S(t[l])) - y[l];                      \
+        }                                                                           \
+        memcpy(D + j, &d, sizeof(V));                                               \
+        ACC(VD, HALF, a0, a1, d);                                                   \
+    }                                                                               \
+    a0 += a1;                                                                       \
+    for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];           \
+    for (; j < m; j++) {                                                            \
+        D[j] = one / (one + dnn_exp_##S(-Z[j])) - (Y != NULL ? Y[j] : 0);           \
+        s += D[j];                                                                  \
+    }                                                                               \
+    return s;                                                                       \
+}
+
+/* Register blocks (accumulators + operands within the 16 vector registers
+   of SSE2 and AVX2, the 32 of AVX-512): NR x NV for ``nn``, NTR x NTK for
+   ``nt``. */
+DNN_VEXP_D(dnn_vexp_d_base, , dnn_v2d, dnn_v2di)
+DNN_VEXP_F(dnn_vexp_f_base, , dnn_v4f, dnn_v4i)
+DNN_SIMD_KERNELS(double, d, base, , dnn_v2d, dnn_v2di, 2, dnn_v2d, dnn_v2d,
+                 DNN_ACC_SAME, dnn_vexp_d_base, 708.0, 4, 2, 3, 3)
+DNN_SIMD_KERNELS(float, f, base, , dnn_v4f, dnn_v4i, 4, dnn_v2d, dnn_v2f,
+                 DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f, 4, 2, 3, 3)
+#if DNN_HAS_X86_BUILDS
+DNN_VEXP_D(dnn_vexp_d_avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di)
+DNN_VEXP_F(dnn_vexp_f_avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i)
+DNN_SIMD_KERNELS(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di, 4, dnn_v4d,
+                 dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0, 6, 2, 3, 3)
+DNN_SIMD_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i, 8, dnn_v4d,
+                 dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f, 6, 2, 3, 3)
+DNN_VEXP_D(dnn_vexp_d_avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di)
+DNN_VEXP_F(dnn_vexp_f_avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i)
+DNN_SIMD_KERNELS(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di, 8, dnn_v8d,
+                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4)
+DNN_SIMD_KERNELS(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i, 16, dnn_v8d,
+                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4)
+#endif
+
+#else  /* !DNN_VECTOR_EXT: the baseline in plain C */
+
+/* The same arithmetic as the vector kernels: nn's sums in T, k in order,
+   then the epilogue; nt's sums in double, rounded to T, then scaled; the
+   elementwise passes element by element, their sums in double. Blocks of
+   DNN_SCALAR_COLS columns of C are summed in a local array, so C may hold
+   what nn_acc adds to, and a compiler can vectorize the inner loops. */
+#define DNN_SCALAR_COLS 64
+
+#define DNN_SCALAR_KERNELS(T, S)                                                    \
+static void dnn_nn_acc_rows_##S(int R, int K, int N, const T* M, int rs, int cs,    \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int relu, int scale,     \
+        T alpha, int add) {                                                         \
+    T acc[DNN_SCALAR_COLS];                                                         \
+    int r, j0, n, j, k;                                                             \
+    for (r = 0; r < R; r++) {                                                       \
+        T* crow = C + (ptrdiff_t) r * ldc;                                          \
+        for (j0 = 0; j0 < N; j0 += DNN_SCALAR_COLS) {                               \
+            n = N - j0 < DNN_SCALAR_COLS ? N - j0 : DNN_SCALAR_COLS;                \
+            for (j = 0; j < n; j++) acc[j] = 0;                                     \
+            for (k = 0; k < K; k++) {                                               \
+                const T w = M[(ptrdiff_t) r * rs + (ptrdiff_t) k * cs];             \
+                const T* brow = B + (ptrdiff_t) k * ldb + j0;                       \
+                for (j = 0; j < n; j++) acc[j] += w * brow[j];                      \
+            }                                                                       \
+            for (j = 0; j < n; j++) {                                               \
+                T c = acc[j];                                                       \
+                if (scale) {                                                        \
+                    c = c * alpha;                                                  \
+                    if (add) c = crow[j0 + j] + c;                                  \
+                } else if (bias != NULL) {                                          \
+                    c = c + bias[r];                                                \
+                    if (relu) c = c > 0 ? c : 0;                                    \
+                }                                                                   \
+                crow[j0 + j] = c;                                                   \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static void dnn_nn_##S##_base(int R, int K, int m, const T* M, int rs, int cs,      \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \
+    dnn_nn_acc_rows_##S(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu, 0, 1, 0);   \
+}                                                                                   \
+                                                                                    \
+static void dnn_nn_acc_##S##_base(int R, int K, int N, T alpha, const T* M, int rs, \
+        int cs, const T* B, int ldb, int add, T* C, int ldc) {                      \
+    dnn_nn_acc_rows_##S(R, K, N, M, rs, cs, B, ldb, C, ldc, NULL, 0, 1, alpha, add);\
+}                                                                                   \
+                                                                                    \
+static void dnn_nt_##S##_base(int R, int K, int m, T alpha, const T* D, int ldd,    \
+        const T* A, int lda, int add, T* W, int ldw) {                              \
+    int r, k, j;                                                                    \
+    for (r = 0; r < R; r++) {                                                       \
+        const T* drow = D + (ptrdiff_t) r * ldd;                                    \
+        for (k = 0; k < K; k++) {                                                   \
+            const T* arow = A + (ptrdiff_t) k * lda;                                \
+            T* w = W + (ptrdiff_t) r * ldw + k;                                     \
+            double sum = 0.0;                                                       \
+            for (j = 0; j < m; j++) sum += (double) drow[j] * arow[j];              \
+            *w = add ? *w + alpha * (T) sum : alpha * (T) sum;                      \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static void dnn_bias_act_##S##_base(int R, int m, T* C, int ldc, const T* bias,     \
+                                    int relu) {                                     \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        T* c = C + (ptrdiff_t) r * ldc;                                             \
+        for (j = 0; j < m; j++) c[j] = c[j] + bias[r];                              \
+        if (relu)                                                                   \
+            for (j = 0; j < m; j++) c[j] = c[j] > 0 ? c[j] : 0;                     \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static void dnn_relu_backward_##S##_base(int R, int m, T* D, int ldd, const T* H,   \
+                                         int ldh, T* db, double scale) {            \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        T* row = D + (ptrdiff_t) r * ldd;                                           \
+        const T* hrow = H + (ptrdiff_t) r * ldh;                                    \
+        double s = 0.0;                                                             \
+        for (j = 0; j < m; j++) {                                                   \
+            row[j] = hrow[j] > 0 ? row[j] : 0;                                      \
+            s += row[j];                                                            \
+        }                                                                           \
+        if (db != NULL) db[r] = (T) (scale * s);                                    \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+static double dnn_output_grad_##S##_base(int m, const T* Z, const T* Y, T* D) {     \
+    const T one = 1;                                                                \
+    double s = 0.0;                                                                 \
+    int j;                                                                          \
+    for (j = 0; j < m; j++) {                                                       \
+        D[j] = one / (one + dnn_exp_##S(-Z[j])) - (Y != NULL ? Y[j] : 0);           \
+        s += D[j];                                                                  \
+    }                                                                               \
+    return s;                                                                       \
+}
+
+DNN_SCALAR_KERNELS(double, d)
+DNN_SCALAR_KERNELS(float, f)
+
+#endif  /* DNN_VECTOR_EXT */
+
+
+/* One table of kernels per instruction set, and the one in use. */
+typedef struct {
+    void (*nn_d)(int, int, int, const double*, int, int, const double*, int,
+                 double*, int, const double*, int);
+    void (*nn_f)(int, int, int, const float*, int, int, const float*, int,
+                 float*, int, const float*, int);
+    void (*nt_d)(int, int, int, double, const double*, int, const double*, int, int,
+                 double*, int);
+    void (*nn_acc_d)(int, int, int, double, const double*, int, int, const double*, int,
+                     int, double*, int);
+    void (*nn_acc_f)(int, int, int, float, const float*, int, int, const float*, int,
+                     int, float*, int);
+    void (*nt_f)(int, int, int, float, const float*, int, const float*, int, int,
+                 float*, int);
+    void (*bias_act_d)(int, int, double*, int, const double*, int);
+    void (*bias_act_f)(int, int, float*, int, const float*, int);
+    void (*relu_backward_d)(int, int, double*, int, const double*, int, double*, double);
+    void (*relu_backward_f)(int, int, float*, int, const float*, int, float*, double);
+    double (*output_grad_d)(int, const double*, const double*, double*);
+    double (*output_grad_f)(int, const float*, const float*, float*);
+} dnn_simd_table;
+
+#define DNN_SIMD_TABLE(ISA) {                                                       \
+    dnn_nn_d_##ISA, dnn_nn_f_##ISA, dnn_nt_d_##ISA,                                 \
+    dnn_nn_acc_d_##ISA, dnn_nn_acc_f_##ISA, dnn_nt_f_##ISA,                         \
+    dnn_bias_act_d_##ISA, dnn_bias_act_f_##ISA,                                     \
+    dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \
+    dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA }
+
+/* Indexed by level: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (F, DQ). */
+static const dnn_simd_table dnn_simd_tables[] = {
+    DNN_SIMD_TABLE(base),
+#if DNN_HAS_X86_BUILDS
+    DNN_SIMD_TABLE(avx2),
+    DNN_SIMD_TABLE(avx512),
+#endif
+};
+
+/* The highest level built: 2 (AVX-512) on x86-64, else 0. */
+#define DNN_SIMD_TOP ((int) (sizeof dnn_simd_tables / sizeof dnn_simd_tables[0]) - 1)
+
+static const dnn_simd_table* dnn_simd = &dnn_simd_tables[0];
+static int dnn_simd_level = 0;
+
+/* The highest level this CPU and OS run (GCC's and clang's cpu-feature
+   tests also check, in XCR0, that the OS saves the AVX and AVX-512 state). */
+static int dnn_simd_cpu_level(void) {
+#if DNN_HAS_X86_BUILDS
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return 1;
+    return 2;
+#else
+    return 0;
+#endif
+}
+
+/* Use the kernels of ``level``, or of the highest level below it that the
+   CPU runs; returns the level now in use. Called at import and by tests,
+   never while a fit runs. */
+static int dnn_simd_use(int level) {
+    int top = dnn_simd_cpu_level();
+    if (level > top) level = top;
+    if (level < 0) level = 0;
+    dnn_simd = &dnn_simd_tables[level];
+    dnn_simd_level = level;
+    return level;
+}
+
+#endif  /* DNN_SIMD_H */

@@ -1,0 +1,206 @@
+/* A stand-alone check of dnn's C headers (dnn/_simd.h, dnn/_platform.h),
+   without Python: every kernel of every build this CPU runs against plain
+   double-precision loops, on sizes around the vector widths and block sizes,
+   and the threads, barrier, gate and clock. tests/test_portable_c.py compiles
+   it with the host's compiler (vector extensions on and off), MinGW-w64 and
+   aarch64 cross compilers, and runs what the machine can run (qemu for
+   arm64). Prints one line per failure and "ok ..." at the end; exit status 0
+   when everything passed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+
+#include "_simd.h"
+#include "_platform.h"
+
+static int failures = 0;
+static long checks = 0;
+static unsigned long long rng_state = 88172645463325252ULL;
+
+static double uniform(void) {  /* xorshift64, in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double) (rng_state >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static void check(int ok, const char* what, int level, int a, int b, int c, double err) {
+    checks++;
+    if (!ok) {
+        failures++;
+        if (failures <= 20)
+            printf("FAIL %s level %d sizes %d %d %d error %g\n", what, level, a, b, c, err);
+    }
+}
+
+/* |got - want| <= tol * scale, where scale bounds the sum of |terms|. */
+#define CLOSE(got, want, scale, tol) (fabs((double) (got) - (want)) <= (tol) * ((scale) + 1e-300))
+
+#define CHECK_TYPE(T, S, TOL)                                                            \
+static void check_##S(int level, int R, int K, int m) {                                 \
+    T *M = malloc(sizeof(T) * R * K), *B = malloc(sizeof(T) * K * m);                    \
+    T *C = malloc(sizeof(T) * R * m), *bias = malloc(sizeof(T) * R);                     \
+    T *D = malloc(sizeof(T) * R * m), *A = malloc(sizeof(T) * K * m);                    \
+    T *W = malloc(sizeof(T) * R * K), *W0 = malloc(sizeof(T) * R * K);                   \
+    T *H = malloc(sizeof(T) * R * m), *db = malloc(sizeof(T) * R);                       \
+    T *Z = malloc(sizeof(T) * m), *Y = malloc(sizeof(T) * m), *G = malloc(sizeof(T) * m);\
+    int r, k, j, relu, add;                                                              \
+    double s, sa, sum;                                                                   \
+    const T alpha = (T) -0.37;                                                           \
+    for (j = 0; j < R * K; j++) { M[j] = (T) uniform(); W0[j] = (T) uniform(); }         \
+    for (j = 0; j < K * m; j++) { B[j] = (T) uniform(); A[j] = (T) uniform(); }          \
+    for (j = 0; j < R * m; j++) { D[j] = (T) uniform(); H[j] = (T) uniform(); }          \
+    for (r = 0; r < R; r++) bias[r] = (T) uniform();                                     \
+    for (j = 0; j < m; j++) { Z[j] = (T) (40 * uniform()); Y[j] = (T) (uniform() > 0); } \
+    for (relu = 0; relu < 2; relu++) {  /* nn: C = M B + bias (relu) */                  \
+        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, relu);                      \
+        for (r = 0; r < R; r++) for (j = 0; j < m; j++) {                                \
+            s = bias[r]; sa = fabs((double) bias[r]);                                    \
+            for (k = 0; k < K; k++) {                                                    \
+                s += (double) M[r * K + k] * B[k * m + j];                               \
+                sa += fabs((double) M[r * K + k] * B[k * m + j]);                        \
+            }                                                                            \
+            if (relu && s < 0) s = 0;                                                    \
+            check(CLOSE(C[r * m + j], s, sa, TOL), "nn_" #S, level, R, K, m, s - C[r * m + j]); \
+        }                                                                                \
+    }                                                                                    \
+    /* nn through the transpose: C (R, m) = M^T B with M read as (K, R)^T */             \
+    if (R == K) {                                                                        \
+        dnn_simd->nn_##S(R, K, m, M, 1, R, B, m, C, m, NULL, 0);                         \
+        for (r = 0; r < R; r++) for (j = 0; j < m; j++) {                                \
+            s = 0; sa = 0;                                                               \
+            for (k = 0; k < K; k++) {                                                    \
+                s += (double) M[k * R + r] * B[k * m + j];                               \
+                sa += fabs((double) M[k * R + r] * B[k * m + j]);                        \
+            }                                                                            \
+            check(CLOSE(C[r * m + j], s, sa, TOL), "nn^T_" #S, level, R, K, m, s - C[r * m + j]); \
+        }                                                                                \
+    }                                                                                    \
+    for (add = 0; add < 2; add++) {  /* nn_acc: C = alpha M B (+ C) */                   \
+        for (j = 0; j < R * m; j++) C[j] = (T) (j % 7) - 3;                              \
+        dnn_simd->nn_acc_##S(R, K, m, alpha, M, K, 1, B, m, add, C, m);                  \
+        for (r = 0; r < R; r++) for (j = 0; j < m; j++) {                                \
+            s = add ? (double) ((r * m + j) % 7) - 3 : 0; sa = fabs(s);                  \
+            for (k = 0; k < K; k++) {                                                    \
+                s += alpha * (double) M[r * K + k] * B[k * m + j];                       \
+                sa += fabs(alpha * (double) M[r * K + k] * B[k * m + j]);                \
+            }                                                                            \
+            check(CLOSE(C[r * m + j], s, sa, TOL), "nn_acc_" #S, level, R, K, m, s - C[r * m + j]); \
+        }                                                                                \
+    }                                                                                    \
+    for (add = 0; add < 2; add++) {  /* nt: W = alpha D A^T (+ W) */                     \
+        memcpy(W, W0, sizeof(T) * R * K);                                                \
+        dnn_simd->nt_##S(R, K, m, alpha, D, m, A, m, add, W, K);                         \
+        for (r = 0; r < R; r++) for (k = 0; k < K; k++) {                                \
+            s = add ? W0[r * K + k] : 0; sa = fabs(s);                                   \
+            for (j = 0; j < m; j++) {                                                    \
+                s += alpha * (double) D[r * m + j] * A[k * m + j];                       \
+                sa += fabs(alpha * (double) D[r * m + j] * A[k * m + j]);                \
+            }                                                                            \
+            check(CLOSE(W[r * K + k], s, sa, TOL), "nt_" #S, level, R, K, m, s - W[r * K + k]); \
+        }                                                                                \
+    }                                                                                    \
+    for (relu = 0; relu < 2; relu++) {  /* bias_act */                                   \
+        memcpy(C, D, sizeof(T) * R * m);                                                 \
+        dnn_simd->bias_act_##S(R, m, C, m, bias, relu);                                  \
+        for (r = 0; r < R; r++) for (j = 0; j < m; j++) {                                \
+            T want = (T) (D[r * m + j] + bias[r]);                                       \
+            if (relu && !(want > 0)) want = 0;                                           \
+            check(C[r * m + j] == want, "bias_act_" #S, level, R, m, relu,               \
+                  (double) (C[r * m + j] - want));                                       \
+        }                                                                                \
+    }                                                                                    \
+    memcpy(C, D, sizeof(T) * R * m);  /* relu_backward */                                \
+    dnn_simd->relu_backward_##S(R, m, C, m, H, m, db, 0.5);                              \
+    for (r = 0; r < R; r++) {                                                            \
+        s = 0; sa = 0;                                                                   \
+        for (j = 0; j < m; j++) {                                                        \
+            T want = H[r * m + j] > 0 ? D[r * m + j] : 0;                                \
+            check(C[r * m + j] == want, "relu_backward_" #S, level, R, m, j, 0);         \
+            s += want; sa += fabs((double) want);                                        \
+        }                                                                                \
+        check(CLOSE(db[r], 0.5 * s, 0.5 * sa, TOL), "relu_backward_db_" #S, level, R, m, r, \
+              0.5 * s - db[r]);                                                          \
+    }                                                                                    \
+    for (add = 0; add < 2; add++) {  /* output_grad: sigmoid(Z) - Y, and its sum */      \
+        sum = dnn_simd->output_grad_##S(m, Z, add ? Y : NULL, G);                        \
+        s = 0;                                                                           \
+        for (j = 0; j < m; j++) {                                                        \
+            double want = 1.0 / (1.0 + exp(-(double) Z[j])) - (add ? Y[j] : 0);          \
+            check(CLOSE(G[j], want, 1.0, 4 * TOL), "output_grad_" #S, level, m, j, add,  \
+                  want - G[j]);                                                          \
+            s += G[j];                                                                   \
+        }                                                                                \
+        check(CLOSE(sum, s, m, TOL), "output_grad_sum_" #S, level, m, add, 0, s - sum);  \
+    }                                                                                    \
+    free(M); free(B); free(C); free(bias); free(D); free(A); free(W); free(W0);          \
+    free(H); free(db); free(Z); free(Y); free(G);                                        \
+}
+
+CHECK_TYPE(double, d, 1e-14)
+CHECK_TYPE(float, f, 2e-6)
+
+/* ---- threads: every round, each thread writes its slot, meets the
+   others at the barrier, checks every slot, and meets them again ---- */
+
+#define NT 4
+#define ROUNDS 300
+static dnn_barrier barrier;
+static dnn_gate gate;
+static volatile int slots[NT];
+static int thread_errors[NT];
+typedef struct { int t; } member;
+
+static void* run_member(void* arg) {
+    int t = ((member*) arg)->t, i, u;
+    dnn_gate_wait(&gate);
+    for (i = 1; i <= ROUNDS; i++) {
+        slots[t] = i;
+        dnn_barrier_wait(&barrier);
+        for (u = 0; u < NT; u++) thread_errors[t] += slots[u] != i;
+        dnn_barrier_wait(&barrier);
+    }
+    return NULL;
+}
+
+static void check_threads(void) {
+    dnn_threads th;
+    member members[NT];
+    int t, errors = 0;
+    double t0 = dnn_now(), t1;
+    th.started = 0;
+    check(dnn_gate_init(&gate) == 0, "gate_init", 0, 0, 0, 0, 0);
+    check(dnn_barrier_init(&barrier, NT) == 0, "barrier_init", 0, 0, 0, 0, 0);
+    for (t = 0; t < NT; t++) members[t].t = t;
+    for (t = 1; t < NT; t++)
+        check(dnn_threads_start(&th, run_member, &members[t]) == 0, "threads_start", t, 0, 0, 0, 0);
+    dnn_gate_open(&gate);
+    run_member(&members[0]);
+    dnn_threads_join(&th);
+    for (t = 0; t < NT; t++) errors += thread_errors[t];
+    check(errors == 0 && th.started == 0, "barrier", NT, ROUNDS, errors, 0, errors);
+    dnn_barrier_destroy(&barrier);
+    dnn_gate_destroy(&gate);
+    t1 = dnn_now();
+    check(t1 >= t0 && t1 - t0 < 60, "dnn_now", 0, 0, 0, 0, t1 - t0);
+}
+
+int main(void) {
+    static const int sizes[][3] = {
+        {1, 1, 1}, {1, 3, 7}, {2, 2, 2}, {3, 5, 17}, {4, 4, 31}, {5, 7, 33},
+        {7, 7, 64}, {6, 9, 65}, {9, 9, 100}, {13, 11, 129}, {16, 16, 200}, {1, 40, 257},
+    };
+    int level, i, top = dnn_simd_use(DNN_SIMD_TOP);
+    for (level = 0; level <= top; level++) {
+        check(dnn_simd_use(level) == level, "dnn_simd_use", level, 0, 0, 0, 0);
+        for (i = 0; i < (int) (sizeof sizes / sizeof sizes[0]); i++) {
+            check_d(level, sizes[i][0], sizes[i][1], sizes[i][2]);
+            check_f(level, sizes[i][0], sizes[i][1], sizes[i][2]);
+        }
+    }
+    check_threads();
+    printf("%s %ld checks, builds 0..%d of %d, baseline %s, vector extensions %d\n",
+           failures ? "FAILED" : "ok", checks, top, DNN_SIMD_TOP, DNN_SIMD_BASE_NAME,
+           DNN_VECTOR_EXT);
+    return failures != 0;
+}
