@@ -160,8 +160,9 @@ def _run_capped(code, timeout=120):
     """Run ``code`` after dnn's imports with the address space capped; returns its stdout."""
     if not sys.platform.startswith("linux"):
         pytest.skip("the address-space cap is read from /proc and set with RLIMIT_AS (Linux)")
-    # cwd: not the checkout, whose dnn/ (no extensions) "python -c" would import first.
-    res = subprocess.run([sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
+    # -I: neither the working directory (a checkout's dnn/ without extensions, or
+    # any stray .py file there) nor PYTHON* variables reach sys.path.
+    res = subprocess.run([sys.executable, "-I", "-c", _PRELUDE + textwrap.dedent(code)],
                          capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
     assert res.returncode == 0, res.stdout + res.stderr
     return res.stdout
@@ -491,7 +492,7 @@ def test_hdf5_external_links_are_refused_unfollowed(tmp_path, key):
         f[key] = h5py.ExternalLink(str(fifo), "/x")
     code = "from dnn import data\ntry:\n    data.load_data(%r, %r)\nexcept ValueError as exc:\n" \
            "    print(exc)\n" % (str(path), str(ok))
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+    res = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=30,
                          cwd=tempfile.gettempdir())
     assert "%s must be a data set of this file, got a link (ExternalLink)" % key in res.stdout, \
         res.stdout + res.stderr
