@@ -379,19 +379,24 @@ _cache = {}
 _machine = None
 
 
+def cpu_name():
+    """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return cpu
+
+
 def _machine_key():
     """What about this machine decides plans: CPU, SIMD build, BLAS and its kernel set."""
     global _machine
     if _machine is None:
-        cpu = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
+        cpu = cpu_name()
         blas = []
         try:
             from threadpoolctl import threadpool_info

@@ -593,15 +593,9 @@ def _machine_lines(threads):
 
     import scipy
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from dnn._plan import cpu_name
+
+    cpu = cpu_name()
     versions = ["numpy %s" % np.__version__, "scipy %s" % scipy.__version__]
     for mod in ("torch", "sklearn"):
         try:
