@@ -71,7 +71,7 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
 def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64, beta=0.9,
           beta1=0.9, beta2=0.999, epsilon=1e-8, num_epochs=5000, print_cost=True, decay=None, decay_rate=1,
           *, lambd=0.0, keep_prob=1.0, hidden_activation="relu", output=None, init=None, seed=None,
-          dtype=None, return_costs=False, cost_every=100):
+          dtype=None, return_costs=False, cost_every=100, callback=None):
     """Train an L-layer network with mini-batches and ``optimizer`` (``"gd"``,
     ``"momentum"``, ``"rmsprop"`` or ``"adam"``), as the course's ``model``.
 
@@ -89,9 +89,35 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     stably from ``Z_L``; printed every 1000 epochs, recorded every
     ``cost_every``. Returns ``parameters``, or ``(parameters, costs)``.
 
+    ``callback(epochs, cost)``, if given, is called after every epoch with the
+    number of epochs done and that epoch's cost, as ``L_layer_model``'s (for a
+    progress display). Interrupted (Ctrl-C), it raises ``KeyboardInterrupt``
+    carrying ``parameters`` (the weights reached, usable as they are; an
+    unfinished epoch's steps may be in them), ``iterations`` (the whole epochs
+    done) and ``costs`` (recorded so far).
+
     For now a Python loop over dnn's NumPy functions; the compiled loop is to
     come (same numbers, nothing allocated per iteration).
     """
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable as callback(epoch, cost) or None, got %s"
+                        % type(callback).__name__)
+    reached = []  # [parameters, epochs done, costs], kept up to date by _model
+    try:
+        return _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon,
+                      num_epochs, print_cost, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init,
+                      seed, dtype, return_costs, cost_every, callback, reached)
+    except KeyboardInterrupt as exc:
+        if reached:
+            exc.parameters, exc.iterations, exc.costs = reached
+        raise
+
+
+def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon, num_epochs,
+           print_cost, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init, seed, dtype, return_costs,
+           cost_every, callback, reached):
+    """``model``'s training; ``reached`` holds, for an interrupted caller, the parameters (updated in
+    place by the optimizers), the epochs done and the costs, refreshed after every epoch."""
     X, Y, dims, dtype, o = _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1,
                                     beta2, epsilon, num_epochs, decay, decay_rate, lambd, keep_prob,
                                     hidden_activation, output, init, seed, dtype, cost_every)
@@ -112,6 +138,7 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     m = X.shape[1]
     costs = []
     t = step = 0
+    reached[:] = [parameters, 0, costs]
     for i in range(o["num_epochs"]):
         shuffle_seed += 1
         cost_total = 0.0
@@ -142,4 +169,7 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
                 print("learning rate after epoch %i: %f" % (i, learning_rate))
         if o["cost_every"] and i % o["cost_every"] == 0:
             costs.append(cost_avg)
+        reached[:] = [parameters, i + 1, costs]
+        if callback is not None:
+            callback(i + 1, cost_avg)
     return (parameters, costs) if return_costs else parameters

@@ -21,6 +21,16 @@ The course's loop (``L_model_forward``, ``compute_cost``, ``L_model_backward``,
 (``dnn._kernels.forward`` ...), which checks dtypes, shapes and contiguity in
 C and reads finiteness from the results; where it does not apply or finds a
 non-finite value, the checked path below runs and names the culprit.
+
+``L_model_forward``, ``L_model_backward`` and ``predict`` also take the
+second part's keywords (``hidden_activation``, ``output``, ``keep_prob``,
+``seed``, ``iteration``, ``lambd``: ``dnn.network``'s names and defaults).
+The course's network (ReLU hidden layers, one sigmoid output unit, no
+dropout, no L2) runs compiled as above; any other (a keyword that asks for
+another, or an output layer of more than one unit, a softmax network as in
+``dnn.reference``) runs in ``dnn.network``. The defaults are module
+constants checked by identity, so the course's call pays a few identity
+tests for the keywords, nothing more.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from dnn import _kernels, _products, _rng
+from dnn import _course2_validation as c2
 from dnn import _validation as v
-from dnn import reference
+from dnn import dropout, reference
 from dnn.reference import INIT_RECIPES
 
 #: Types of the public signatures: arrays come in as anything NumPy converts;
@@ -149,6 +160,51 @@ def init_parameters_L(layer_dims: Sequence[int], *, init: str = "article",
 
 
 # --------------------------------------------------------------------------
+# The second part's keywords: the course's network compiled, any other in dnn.network
+# --------------------------------------------------------------------------
+
+# The keywords' defaults, as objects the fast path checks by identity
+# (the same values as dnn.network's defaults).
+_RELU = "relu"
+_KEEP_ALL = 1.0
+_NO_L2 = 0.0
+_ZERO = 0
+
+
+def _network():
+    """``dnn.network`` (imported on first use: it imports ``dnn.losses``, which imports this module)."""
+    from dnn import network
+    return network
+
+
+def _keeps_all(keep_prob):
+    """Whether ``keep_prob`` is a valid number 1 (no dropout); a sequence, or anything
+    invalid, is left to ``dnn.network`` (which knows the layer count and says what is wrong)."""
+    if isinstance(keep_prob, (str, bytes)) or hasattr(keep_prob, "__len__"):
+        return False
+    try:
+        return c2.scalar_in(keep_prob, "keep_prob", 0.0, 1.0, low_open=True) == 1.0
+    except (TypeError, ValueError):
+        return False
+
+
+def _course_network(hidden_activation, output, keep_prob, lambd=_NO_L2, seed=_ZERO, iteration=_ZERO):
+    """Whether keywords given explicitly still describe the course's network (ReLU hidden
+    layers, a sigmoid output or the default, no dropout, no L2); invalid ones are not."""
+    if not (isinstance(hidden_activation, str) and hidden_activation == "relu"
+            and (output is None or (isinstance(output, str) and output == "sigmoid"))
+            and _keeps_all(keep_prob)):
+        return False
+    try:
+        if c2.scalar_in(lambd, "lambd", 0.0, np.inf) != 0.0:
+            return False
+        dropout._counters(seed, 0, iteration)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
 # Forward propagation
 # --------------------------------------------------------------------------
 
@@ -218,20 +274,38 @@ def linear_activation_forward(A_prev: ArrayLike, W: ArrayLike, b: ArrayLike,
     return A, ((A_prev, W, b), Z)
 
 
-def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike]) -> Tuple[Array, List[LayerCache]]:
+def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike], *,
+                    hidden_activation: str = _RELU, output: Optional[str] = None,
+                    keep_prob: Any = _KEEP_ALL, seed: int = _ZERO,
+                    iteration: int = _ZERO) -> Tuple[Array, List[Any]]:
     """[LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID.
 
     X (n_x, m); ``parameters`` holds W1..WL, b1..bL. Returns ``(AL, caches)``:
     AL (n_L, m) and a list of L caches ``((A_prev, W, b), Z)``.
+
+    The keywords are ``dnn.network.L_model_forward``'s: another network
+    (``hidden_activation`` ``"tanh"``/``"leaky_relu"``, ``output``
+    ``"softmax"``/``"identity"``, dropout by ``keep_prob`` < 1 with its
+    ``seed`` and ``iteration``), or a last layer of more than one unit (a
+    softmax output, as the reference infers), runs there, in NumPy.
     """
+    if (hidden_activation is not _RELU or output is not None or keep_prob is not _KEEP_ALL
+            or seed is not _ZERO or iteration is not _ZERO) and not _course_network(
+                hidden_activation, output, keep_prob, seed=seed, iteration=iteration):
+        return _network().L_model_forward(X, parameters, hidden_activation=hidden_activation, output=output,
+                                       keep_prob=keep_prob, seed=seed, iteration=iteration)
     fast = _fast_layers(parameters)
     if fast is not None:
-        out = _kernels.forward(X, fast[0], fast[1], _own_of)
-        if out is not None:
-            return out
-    X, layers = v.network_parameters(parameters, X)
+        W_L = fast[0][-1]
+        if type(W_L) is not np.ndarray or W_L.ndim != 2 or W_L.shape[0] == 1:
+            out = _kernels.forward(X, fast[0], fast[1], _own_of)
+            if out is not None:
+                return out
+    X_checked, layers = v.network_parameters(parameters, X)
+    if layers[-1][0].shape[0] != 1:  # K output units: softmax (or output="sigmoid", refused there)
+        return _network().L_model_forward(X, parameters, output=output)
     caches = []
-    A = X
+    A = X_checked
     for l, (W, b) in enumerate(layers, start=1):
         act = _kernels.ACT_SIGMOID if l == len(layers) else _kernels.ACT_RELU
         A_next, Z = _forward_layer(act, A, W, b)
@@ -373,7 +447,9 @@ def _checked_caches(AL, caches):
     return AL, layers
 
 
-def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any]) -> Dict[str, Array]:
+def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
+                     lambd: Any = _NO_L2, keep_prob: Any = _KEEP_ALL,
+                     hidden_activation: str = _RELU, output: Optional[str] = None) -> Dict[str, Array]:
     """Gradients of the cost with respect to every layer.
 
     AL (1, m) from ``L_model_forward``, Y (1, m) labels, ``caches`` its list.
@@ -382,7 +458,17 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any]) -> Dict
     dAL = -(Y / AL - (1 - Y) / (1 - AL)); any finite AL is taken, as the
     course's code takes it, but one that makes that a division by 0 (AL of
     exactly 0 or 1) raises ValueError.
+
+    The keywords are ``dnn.network.L_model_backward``'s (L2 by ``lambd``,
+    dropout, other activations and outputs, with ``dZ_L = AL - Y``); with any
+    of them, or an ``AL`` of more than one row (softmax), it runs there.
     """
+    if (lambd is not _NO_L2 or keep_prob is not _KEEP_ALL or hidden_activation is not _RELU
+            or output is not None) and not _course_network(hidden_activation, output, keep_prob, lambd=lambd):
+        return _network().L_model_backward(AL, Y, caches, lambd=lambd, keep_prob=keep_prob,
+                                        hidden_activation=hidden_activation, output=output)
+    if type(AL) is np.ndarray and AL.ndim == 2 and AL.shape[0] != 1:
+        return _network().L_model_backward(AL, Y, caches, output=output)
     if type(caches) in (list, tuple) and caches:
         names = _grad_names(len(caches))
         grads = _kernels.backward(AL, Y, caches, names, _own_of)
@@ -394,8 +480,10 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any]) -> Dict
             grads = _kernels.backward(AL, Y, caches, names, _own_of)
         if grads is not None:
             return grads
+    AL_given = AL
     AL, layers = _checked_caches(AL, caches)
-    v.check_output_row(AL, "AL")
+    if AL.shape[0] != 1:  # K output units: softmax (or output="sigmoid", refused there)
+        return _network().L_model_backward(AL_given, Y, caches, output=output)
     Y = v.labels_row(Y, "Y", AL.shape[1], AL.dtype)
     L = len(layers)
     dAL = np.empty_like(AL)
@@ -446,21 +534,27 @@ def update_parameters(parameters: Dict[str, ArrayLike], grads: Dict[str, ArrayLi
     return parameters
 
 
-def predict(X: ArrayLike, y: ArrayLike, parameters: Dict[str, ArrayLike]) -> NDArray[np.float64]:
+def predict(X: ArrayLike, y: ArrayLike, parameters: Dict[str, ArrayLike], *,
+            hidden_activation: str = _RELU, output: Optional[str] = None) -> NDArray[Any]:
     """Labels for X: ``p`` (1, m) float64, 1 where the output is > 0.5, else 0.
 
     Prints ``"Accuracy: ..."`` against the labels ``y`` (1, m), as the course.
-    Runs the forward pass without keeping caches.
+    Runs the forward pass without keeping caches. Another network (the
+    keywords of ``dnn.network.predict``, or a last layer of more than one
+    unit: softmax, whose predictions are int64 class indices) runs there.
     """
-    X, layers = v.network_parameters(parameters, X)
-    m = X.shape[1]
+    if (hidden_activation is not _RELU or output is not None) and not _course_network(
+            hidden_activation, output, _KEEP_ALL):
+        return _network().predict(X, y, parameters, hidden_activation=hidden_activation, output=output)
+    X_checked, layers = v.network_parameters(parameters, X)
+    if layers[-1][0].shape[0] != 1:  # K output units: softmax (or output="sigmoid", refused there)
+        return _network().predict(X, y, parameters, output=output)
+    m = X_checked.shape[1]
     y_row = v.labels_row(y, "y", m, np.float64)
-    A = X
+    A = X_checked
     for l, (W, b) in enumerate(layers, start=1):
         act = _kernels.ACT_SIGMOID if l == len(layers) else _kernels.ACT_RELU
         A, _ = _forward_layer(act, A, W, b)
-    if A.shape[0] != 1:
-        raise ValueError("predict needs one output unit, but the last layer has %d" % A.shape[0])
     p = (A > 0.5).astype(np.float64)
     print("Accuracy: " + str(np.sum((p == y_row) / m)))
     return p

@@ -9,12 +9,17 @@ arrays; ``np.load(path, allow_pickle=False)`` opens it too) holding:
 ``b1..bL``         biases ``(n_l, 1)``, same dtype
 ``format``         ``"dnn-model"``, marks the file as ours
 ``format_version`` int, ``FORMAT_VERSION`` (readers refuse newer versions)
-``layer_dims``     int64 ``[n_x, n_1, ..., 1]``
-``activations``    ``["relu", ..., "relu", "sigmoid"]``, one per layer
+``layer_dims``     int64 ``[n_x, n_1, ..., n_L]``
+``activations``    one per layer: the hidden layers' (all ``"relu"``, all
+                   ``"tanh"`` or all ``"leaky_relu"``, slope
+                   ``dnn.activations.LEAKY_RELU_SLOPE``), then the output's
+                   (``"sigmoid"``: one unit; ``"softmax"``: K >= 2 units;
+                   ``"identity"``: a regression's n_L units)
 ``dtype``          ``"float32"`` or ``"float64"``
 ``image_shape``    int64 ``[height, width, 3]`` of the pictures the network
                    reads (flattened in C order, scaled by 1/255), or empty
-``classes``        two class names, indexed by the label
+``classes``        the class names indexed by the label: two for a sigmoid
+                   output, K for softmax, none for identity
 ``metadata``       a JSON object (training settings, accuracies), free-form
 =================  =========================================================
 
@@ -32,6 +37,11 @@ inconsistency raises ``ValueError`` naming the file and the problem in at
 most a few hundred characters; so does any error the zip or ``.npy``
 readers raise on a malformed file. ``save_model`` refuses what ``load_model``
 would (and stores, rather than deflates, an entry that compresses too well).
+
+Versions: 1 held the course's network only (ReLU hidden layers, one sigmoid
+unit, two classes); 2 (``save_model`` writes it) adds the other hidden
+activations and outputs, with the same entries. A version-1 file loads as it
+always did, and one claiming anything else is refused as tampered.
 """
 
 import io
@@ -51,7 +61,7 @@ from numpy.typing import ArrayLike
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "save_model", "load_model"]
 
 FORMAT = "dnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Limits of what ``load_model`` reads (bounds on time and memory): the
 #: weights' bytes, the file's size, the layers, the zip's entries, one
@@ -67,6 +77,8 @@ MAX_HEADER_BYTES = 4096
 MAX_METADATA_CHARS = 2 ** 20
 MAX_JSON_DEPTH = 64
 MAX_CLASS_NAME_CHARS = 1024
+#: Class names a softmax network's file holds at most (each up to ``MAX_CLASS_NAME_CHARS``).
+MAX_CLASSES = 1024
 #: An entry may inflate at most this much beyond 1 MiB: trained weights
 #: hardly compress, so more is a zip bomb, refused before it is inflated.
 MAX_INFLATION = 64
@@ -87,9 +99,11 @@ class Model:
 
     ``parameters``: dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)``
     of ``dtype``, ready for ``dnn.L_model_forward``; ``layer_dims`` the list
-    ``[n_x, ..., 1]``; ``activations`` one per layer; ``image_shape``
-    ``(height, width, 3)`` or None; ``classes`` the two class names (label
-    0, label 1); ``metadata`` the saved JSON object; ``format_version``.
+    ``[n_x, ..., n_L]``; ``activations`` one per layer (``hidden_activation``
+    and ``output`` name them); ``image_shape`` ``(height, width, 3)`` or None;
+    ``classes`` the class names indexed by label (two for a sigmoid output, K
+    for softmax, none for identity); ``metadata`` the saved JSON object;
+    ``format_version``.
     """
 
     parameters: dict
@@ -104,22 +118,48 @@ class Model:
     def __repr__(self):
         dims = self.layer_dims if len(self.layer_dims) <= 12 else \
             self.layer_dims[:6] + ["..."] + self.layer_dims[-3:]
-        return ("Model(layer_dims=[%s], dtype=%s, image_shape=%s, classes=%r, format_version=%d)"
-                % (", ".join(map(str, dims)), np.dtype(self.dtype).name, self.image_shape,
-                   tuple(_short(c, 40) for c in self.classes), self.format_version))
+        classes = tuple(_short(c, 40) for c in self.classes[:8]) + (("...",) if len(self.classes) > 8 else ())
+        return ("Model(layer_dims=[%s], hidden_activation=%r, output=%r, dtype=%s, image_shape=%s, "
+                "classes=%r, format_version=%d)"
+                % (", ".join(map(str, dims)), self.hidden_activation, self.output, np.dtype(self.dtype).name,
+                   self.image_shape, classes, self.format_version))
+
+    @property
+    def hidden_activation(self) -> str:
+        """The hidden layers' activation (``"relu"`` for a network without hidden layers)."""
+        return self.activations[0] if len(self.activations) > 1 else "relu"
+
+    @property
+    def output(self) -> str:
+        """The output layer's kind: ``"sigmoid"``, ``"softmax"`` or ``"identity"``."""
+        return self.activations[-1]
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Output probabilities ``(1, m)`` for ``X`` ``(n_x, m)``, by ``dnn.L_model_forward``."""
+        """The output layer's ``A_L`` ``(n_L, m)`` for ``X`` ``(n_x, m)``, by
+        ``dnn.L_model_forward``: probabilities of class 1 ``(1, m)`` (sigmoid), of each
+        class ``(K, m)`` (softmax), or the predicted values (identity)."""
         from dnn.functional import L_model_forward
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] != self.layer_dims[0]:
             raise ValueError("X must have shape (%d, m) for this model, got %s" % (self.layer_dims[0], X.shape))
-        AL, _ = L_model_forward(X.astype(self.dtype, copy=False), self.parameters)
+        X = X.astype(self.dtype, copy=False)
+        if self.activations == _default_activations(len(self.activations)):
+            AL, _ = L_model_forward(X, self.parameters)   # the course's network: the compiled path
+        else:
+            AL, _ = L_model_forward(X, self.parameters, hidden_activation=self.hidden_activation,
+                                    output=self.output)
         return AL
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Labels ``(1, m)`` float64 0/1: 1 where the probability is > 0.5, as the course's ``predict``."""
-        return (self.predict_proba(X) > 0.5).astype(np.float64)
+        """Labels ``(1, m)``: float64 0/1 where the probability is > 0.5, as the course's
+        ``predict`` (sigmoid); int64 class indices, the argmax (softmax); the
+        outputs ``(n_L, m)`` themselves (identity)."""
+        AL = self.predict_proba(X)
+        if self.output == "sigmoid":
+            return (AL > 0.5).astype(np.float64)
+        if self.output == "softmax":
+            return np.argmax(AL, axis=0).astype(np.int64).reshape(1, -1)
+        return AL
 
 
 def _bad(path, problem):
@@ -148,13 +188,35 @@ def _check_parameters(parameters):
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise ValueError("W%d and b%d must be finite" % (l, l))
         dims.append(W.shape[0])
-    if dims[-1] != 1:
-        raise ValueError("the last layer must have one unit (a sigmoid output), got %d" % dims[-1])
     return L, next(iter(dtypes)), dims
 
 
 def _default_activations(L):
     return ("relu",) * (L - 1) + ("sigmoid",)
+
+
+_HIDDEN = ("relu", "tanh", "leaky_relu")
+_OUTPUTS = ("sigmoid", "softmax", "identity")
+
+
+def _activations_problem(activations, n_L):
+    """What is wrong with ``activations`` for a last layer of ``n_L`` units, or None."""
+    hidden, output = activations[:-1], activations[-1]
+    if len(set(hidden)) > 1 or (hidden and hidden[0] not in _HIDDEN):
+        return ("the hidden layers' activations must all be one of %s, got %s"
+                % (", ".join(_HIDDEN), _names(set(hidden), 4)))
+    if output not in _OUTPUTS:
+        return "the output must be one of %s, got %r" % (", ".join(_OUTPUTS), _short(output, 40))
+    if output == "sigmoid" and n_L != 1:
+        return "a sigmoid output has one unit, the last layer has %d" % n_L
+    if output == "softmax" and n_L < 2:
+        return "a softmax output has at least 2 units, the last layer has %d" % n_L
+    return None
+
+
+def _class_count(output, n_L):
+    """How many class names a network with this output holds."""
+    return {"sigmoid": 2, "softmax": n_L, "identity": 0}[output]
 
 
 def _inflates_too_much(info):
@@ -204,15 +266,20 @@ def _check_target(path):
 
 def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
                image_shape: tuple[int, int, int] | None = None,
-               classes: Sequence[str] = ("0", "1"), metadata: dict | None = None) -> Path:
+               classes: Sequence[str] | None = None, metadata: dict | None = None,
+               hidden_activation: str = "relu", output: str | None = None) -> Path:
     """Write ``parameters`` (``W1..WL``, ``b1..bL``) and what describes them to ``path`` (.npz).
 
     ``image_shape``: ``(height, width, 3)`` of the pictures the network reads
     (its product must be ``n_x``), or None for a network on other data.
-    ``classes``: the two class names, label 0 first. ``metadata``: a
-    JSON-serializable dict stored as is (e.g. the training settings).
-    The layer sizes, dtype and activations (ReLU hidden layers, sigmoid
-    output, the only network ``dnn`` trains) follow from ``parameters``.
+    ``classes``: the class names, label 0 first: two for a sigmoid output
+    (default ``("0", "1")``), K for a softmax one (default ``"0"`` to
+    ``"K-1"``), none for identity. ``metadata``: a JSON-serializable dict
+    stored as is (e.g. the training settings). ``hidden_activation``
+    (``"relu"``, ``"tanh"``, ``"leaky_relu"``) and ``output`` (``"sigmoid"``,
+    ``"softmax"``, ``"identity"``; None: sigmoid for one output unit, softmax
+    for more, as ``dnn.L_model_forward`` infers) name the activations; the
+    layer sizes and dtype follow from ``parameters``.
     The file is written to a temporary name beside ``path`` and renamed over
     it, so a crash never leaves half a file; the same inputs give the same
     bytes. Only a regular file or nothing is replaced: a directory, symbolic
@@ -220,6 +287,19 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
     Returns the ``Path`` written (exactly ``path``; no extension is added).
     """
     L, dtype, dims = _check_parameters(parameters)
+    for x, name, allowed in ((hidden_activation, "hidden_activation", _HIDDEN),
+                             (output, "output", _OUTPUTS + (None,))):
+        if not (x is None or isinstance(x, str)) or x not in allowed:
+            raise ValueError("%s must be one of %s, got %s" % (name, ", ".join(map(repr, allowed)),
+                                                              _short(repr(x), 80)))
+    if output is None:
+        output = "sigmoid" if dims[-1] == 1 else "softmax"
+    activations = (hidden_activation,) * (L - 1) + (output,)
+    problem = _activations_problem(activations, dims[-1])
+    if problem:
+        raise ValueError(problem)
+    if output == "softmax" and dims[-1] > MAX_CLASSES:
+        raise ValueError("a model file holds at most %d classes, got %d output units" % (MAX_CLASSES, dims[-1]))
     if image_shape is not None:
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or image_shape[2] != 3 or math.prod(image_shape) != dims[0]:
@@ -227,9 +307,14 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
                              % (dims[0], image_shape))
     if isinstance(classes, (str, bytes)):
         raise TypeError("classes must be two names, got a single %s" % type(classes).__name__)
+    n_classes = _class_count(output, dims[-1])
+    if classes is None:
+        classes = ("0", "1") if output == "sigmoid" else tuple(str(k) for k in range(n_classes))
     classes = tuple(str(c.decode() if isinstance(c, bytes) else c) for c in classes)
-    if len(classes) != 2:
-        raise ValueError("classes must name exactly two classes, got %s" % _short(repr(classes), 80))
+    if len(classes) != n_classes:
+        raise ValueError("classes must name exactly %s for a %s output of %d units, got %s"
+                         % ({0: "no classes", 2: "two classes"}.get(n_classes, "%d classes" % n_classes),
+                            output, dims[-1], _short(repr(classes), 80)))
     text = json.dumps({} if metadata is None else metadata, sort_keys=True, allow_nan=False)
     if not text.startswith("{"):
         raise TypeError("metadata must be a dict")
@@ -238,7 +323,7 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
         raise ValueError("a model file holds at most %d layers, got %d" % (MAX_LAYERS, L))
     if sum(np.asarray(a).nbytes for a in parameters.values()) > MAX_TOTAL_BYTES:
         raise ValueError("a model file holds at most %d bytes of weights" % MAX_TOTAL_BYTES)
-    if max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
+    if classes and max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
         raise ValueError("class names are at most %d characters" % MAX_CLASS_NAME_CHARS)
     if len(text) > MAX_METADATA_CHARS or _json_depth(text) > MAX_JSON_DEPTH:
         raise ValueError("metadata must be at most %d characters of JSON nested at most %d deep"
@@ -247,10 +332,10 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "layer_dims": np.array(dims, dtype=np.int64),
-        "activations": np.array(_default_activations(L)),
+        "activations": np.array(activations),
         "dtype": np.array(dtype.name),
         "image_shape": np.array(image_shape or (), dtype=np.int64),
-        "classes": np.array(classes),
+        "classes": np.array(classes, dtype=str),
         "metadata": np.array(text),
     }
     for l in range(1, L + 1):
@@ -310,7 +395,7 @@ _META_SPECS = {
     "activations": ("U", (1,), MAX_LAYERS, 4 * 16),
     "dtype": ("U", (0,), 1, 4 * 16),
     "image_shape": ("iu", (1,), 3, 8),
-    "classes": ("U", (1,), 2, 4 * MAX_CLASS_NAME_CHARS),
+    "classes": ("U", (1,), MAX_CLASSES, 4 * MAX_CLASS_NAME_CHARS),
     "metadata": ("U", (0,), 1, 4 * MAX_METADATA_CHARS),
 }
 _WEIGHT_NAME = re.compile(r"[Wb][1-9][0-9]{0,5}\Z")
@@ -508,8 +593,9 @@ def _read_model(zf, path, file_size):
         raise _invalid(path, "format version %d; this dnn reads versions 1 to %d (a newer dnn "
                              "wrote it?)" % (version, FORMAT_VERSION))
     dims = [int(d) for d in meta["layer_dims"]]
-    if len(dims) < 2 or min(dims) < 1 or dims[-1] != 1:
-        raise _invalid(path, "layer_dims must be [n_x, ..., 1] with positive sizes, got %s" % dims)
+    if len(dims) < 2 or min(dims) < 1 or (version == 1 and dims[-1] != 1):
+        raise _invalid(path, "layer_dims must be [n_x, ..., %s] with positive sizes, got %s"
+                       % ("1" if version == 1 else "n_L", _short(dims, 120)))
     L = len(dims) - 1
     weights = {"%s%d" % (p, l) for l in range(1, L + 1) for p in "Wb"}
     unknown = sorted(set(members) - set(_META_SPECS) - weights)
@@ -531,9 +617,12 @@ def _read_model(zf, path, file_size):
     activations = tuple(str(a) for a in meta["activations"])
     if len(activations) != L:
         raise _invalid(path, "activations must be %d names" % L)
-    if activations != _default_activations(L):
+    if version == 1 and activations != _default_activations(L):
         raise _invalid(path, "activations must be relu for the hidden layers and sigmoid for the "
-                             "output, got %s" % list(activations))
+                             "output (format version 1), got %s" % _short(list(activations), 120))
+    problem = _activations_problem(activations, dims[-1])
+    if problem:
+        raise _invalid(path, problem)
 
     image_shape = [int(s) for s in meta["image_shape"]]
     if image_shape:
@@ -542,8 +631,10 @@ def _read_model(zf, path, file_size):
             raise _invalid(path, "image_shape %s does not match n_x = %d (height * width * 3)"
                            % (image_shape, dims[0]))
     classes = meta["classes"]
-    if classes.shape != (2,):
-        raise _invalid(path, "classes must be two names")
+    n_classes = _class_count(activations[-1], dims[-1])
+    if classes.shape != (n_classes,):
+        raise _invalid(path, "classes must be %d names for a %s output of %d units, got %d"
+                       % (n_classes, activations[-1], dims[-1], classes.size))
     text = _text(meta["metadata"])
     if _json_depth(text) > MAX_JSON_DEPTH:
         raise _invalid(path, "metadata nests deeper than %d levels" % MAX_JSON_DEPTH)
@@ -571,7 +662,7 @@ def _read_model(zf, path, file_size):
 
     return Model(parameters=parameters, layer_dims=dims, activations=activations, dtype=dtype,
                  image_shape=tuple(image_shape) or None,
-                 classes=(str(classes[0]), str(classes[1])),
+                 classes=tuple(str(c) for c in classes),
                  metadata=metadata, format_version=version)
 
 

@@ -82,12 +82,23 @@ def test_save_rejects_bad_parameters(tmp_path, change, match):
 
 
 def test_save_rejects_bad_descriptions(tmp_path):
+    # Two output units are a softmax network (as dnn.L_model_forward infers), never a sigmoid one.
     with pytest.raises(ValueError, match="one unit"):
-        save_model(tmp_path / "m.npz", _parameters(dims=(3, 2)))
+        save_model(tmp_path / "m.npz", _parameters(dims=(3, 2)), output="sigmoid")
+    with pytest.raises(ValueError, match="at least 2 units"):
+        save_model(tmp_path / "m.npz", _parameters(), output="softmax")
+    with pytest.raises(ValueError, match="hidden_activation must be one of"):
+        save_model(tmp_path / "m.npz", _parameters(), hidden_activation="gelu")
+    with pytest.raises(ValueError, match="output must be one of"):
+        save_model(tmp_path / "m.npz", _parameters(), output="linear")
     with pytest.raises(ValueError, match="image_shape"):
         save_model(tmp_path / "m.npz", _parameters(), image_shape=(2, 3, 3))
     with pytest.raises(ValueError, match="two classes"):
         save_model(tmp_path / "m.npz", _parameters(), classes=("a", "b", "c"))
+    with pytest.raises(ValueError, match="exactly 3 classes"):
+        save_model(tmp_path / "m.npz", _parameters(dims=(4, 3)), classes=("a", "b"))
+    with pytest.raises(ValueError, match="no classes"):
+        save_model(tmp_path / "m.npz", _parameters(), output="identity", classes=("a", "b"))
     with pytest.raises(TypeError, match="metadata"):
         save_model(tmp_path / "m.npz", _parameters(), metadata=[1])
     assert not list(tmp_path.iterdir())
@@ -122,9 +133,9 @@ def _tampered(saved, **changes):
 @pytest.mark.parametrize("changes, match", [
     ({"format": np.array("something-else")}, "format"),
     ({"format": None}, "format"),
-    ({"format_version": np.array(FORMAT_VERSION + 1)}, "format version 2"),
+    ({"format_version": np.array(FORMAT_VERSION + 1)}, "format version %d" % (FORMAT_VERSION + 1)),
     ({"format_version": np.array(0)}, "format version 0"),
-    ({"layer_dims": np.array([12, 4, 3, 2])}, "layer_dims"),
+    ({"layer_dims": np.array([12, 4, 3, 2])}, "sigmoid output has one unit"),
     ({"layer_dims": np.array([12, 4, 1])}, "unexpected entries: W3, b3"),
     ({"layer_dims": np.array([12, 5, 3, 1])}, "W1 has shape"),
     ({"dtype": np.array("float16")}, "dtype"),
