@@ -26,6 +26,8 @@ A folder is labelled in one of two layouts (``folder_layout`` tells which):
 - ``"subfolders"``: one folder per class, e.g. ``train/cat/`` and
   ``train/non-cat/``; the class folder named ``positive`` is label 1 (or,
   failing that, the folder ``1`` of ``0``/``1``, or ``X`` of ``X``/``non-X``).
+  More than two class folders are K classes, labelled 0 to K-1 in the
+  order of their sorted names (a softmax network's class indices).
 
 ``load_data(train_path, test_path)`` reads the course's HDF5 files (``h5py``
 is the optional extra ``dnn-course[hdf5]``) and ``flatten_images`` turns
@@ -248,25 +250,43 @@ def folder_layout(folder: PathLike) -> str:
 
 
 def load_folder(folder: PathLike, size: Size = DEFAULT_IMAGE_SIZE, positive: str = "cat",
-                dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray, list[str], tuple[str, str]]:
+                dtype: DTypeLike = np.float32, classes: Sequence[str] | None = None,
+                ) -> tuple[np.ndarray, np.ndarray, list[str], tuple[str, ...]]:
     """Pictures and labels of one folder: ``(x_orig, y, names, classes)``.
 
     ``x_orig`` ``(m, h, w, 3)`` of ``dtype`` in [0, 255], ``y`` ``(1, m)``
     float32, ``names`` the files relative to ``folder`` in load order (sorted),
-    ``classes`` the two class names indexed by label. See the module docstring
-    for the two layouts.
+    ``classes`` the class names indexed by label: two, or K for a folder of
+    K > 2 class folders (``y`` then holds class indices). See the module
+    docstring for the layouts. ``classes`` (more than two names, e.g. the
+    training folder's) labels the class folders by those names instead of
+    by this folder's own: a test folder may lack a class, not add one.
     """
     folder = _existing_dir(folder)
+    if classes is not None and (isinstance(classes, (str, bytes)) or len(classes) < 3):
+        raise ValueError("classes must be None or more than two class names, got %r" % (classes,))
     if folder_layout(folder) == "prefix":
+        if classes is not None:
+            raise ValueError("%s holds pictures, not the class folders %s" % (folder, _short_list(classes)))
         names = list_images(folder)
         y = gen_labels(names, folder, positive)
         classes = ("non-" + positive, positive)
     else:
         subdirs = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
                          and list_images(folder / e.name))
-        if len(subdirs) != 2:
-            raise ValueError("%s must hold exactly two class folders with images, found %d: %s"
+        if len(subdirs) < 2:
+            raise ValueError("%s must hold two or more class folders with images, found %d: %s"
                              % (folder, len(subdirs), ", ".join(subdirs)))
+        if len(subdirs) > 2 or classes is not None:
+            classes = tuple(subdirs) if classes is None else tuple(str(c) for c in classes)
+            unknown = [d for d in subdirs if d not in classes]
+            if unknown:
+                raise ValueError("%s has class folders that are not among the classes %s: %s"
+                                 % (folder, _short_list(classes), _short_list(unknown)))
+            index = {c: k for k, c in enumerate(classes)}
+            names = sorted(d + "/" + n for d in subdirs for n in list_images(folder / d))
+            y = np.array([[index[n.split("/", 1)[0]] for n in names]], dtype=np.float32)
+            return image_to_arr(names, folder, size, dtype), y, names, classes
         pos = _positive_folder(subdirs, positive)
         if pos is None:
             raise ValueError("cannot tell which class folder of %s is the positive class (label 1): "
@@ -278,6 +298,11 @@ def load_folder(folder: PathLike, size: Size = DEFAULT_IMAGE_SIZE, positive: str
         classes = (neg, pos)
     x = image_to_arr(names, folder, size, dtype)
     return x, y, names, classes
+
+
+def _short_list(names, limit=8):
+    names = list(names)
+    return ", ".join(names[:limit]) + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
 
 
 def load_image(train_dir: PathLike, test_dir: PathLike, size: Size = DEFAULT_IMAGE_SIZE,
@@ -406,8 +431,10 @@ def _read_h5_split(path, h5py):
             y = np.array(y_set)
     except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors on damaged files
         raise ValueError("%s: damaged HDF5 file (%s)" % (path, exc)) from None
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("%s: labels in %s must be 0 or 1" % (path, y_key))
+    K = 2 if classes is None else len(classes)
+    if not np.isin(y, np.arange(K)).all():
+        raise ValueError("%s: labels in %s must be %s" % (
+            path, y_key, "0 or 1" if K == 2 else "class indices 0 to %d (list_classes names %d)" % (K - 1, K)))
     return x, y.reshape(1, -1), classes
 
 
@@ -423,8 +450,9 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
     Returns ``(train_set_x_orig, train_set_y, test_set_x_orig, test_set_y, classes)``:
     pictures ``(m, h, w, 3)`` (uint8 in the course's files), labels ``(1, m)``
     and ``classes`` from the test file's ``list_classes`` (bytes, indexed by
-    label). Each file holds ``<name>_set_x`` and ``<name>_set_y``. Needs
-    h5py: ``pip install "dnn-course[hdf5]"``.
+    label). Each file holds ``<name>_set_x`` and ``<name>_set_y``; labels are
+    0 and 1, or class indices 0 to K-1 where ``list_classes`` names K > 2
+    classes (up to 16). Needs h5py: ``pip install "dnn-course[hdf5]"``.
     """
     h5py = _h5py()
     train_x, train_y, train_classes = _read_h5_split(train_path, h5py)
@@ -435,6 +463,10 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
     classes = test_classes if test_classes is not None else train_classes
     if classes is None:
         classes = np.array([b"0", b"1"])
+    for path, y in ((train_path, train_y), (test_path, test_y)):
+        if y.max() >= len(classes):
+            raise ValueError("%s: label %d has no name among the %d classes of list_classes"
+                             % (path, int(y.max()), len(classes)))
     return train_x, train_y, test_x, test_y, classes
 
 

@@ -160,10 +160,46 @@ def test_ambiguous_or_mixed_folders(tmp_path):
     _prefix_folder(tmp_path / "b" / "dogs", ["x.png"])
     with pytest.raises(ValueError, match="both images and class folders"):
         data.load_folder(tmp_path / "b")
-    for d in ("x", "y", "z"):
-        _prefix_folder(tmp_path / "c" / d, ["x.png"])
-    with pytest.raises(ValueError, match="exactly two class folders"):
+    _prefix_folder(tmp_path / "c" / "only", ["x.png"])
+    with pytest.raises(ValueError, match="two or more class folders"):
         data.load_folder(tmp_path / "c")
+
+
+def test_more_than_two_class_folders_are_class_indices(tmp_path):
+    # Was refused ("exactly two class folders"); issue 11: K class folders train a softmax network.
+    for d, files in (("zebra", ["a.png", "b.png"]), ("ant", ["c.png"]), ("moth", ["d.png", "e.png"])):
+        _prefix_folder(tmp_path / "train" / d, files)
+    x, y, names, classes = data.load_folder(tmp_path / "train", 8)
+    assert classes == ("ant", "moth", "zebra")
+    assert names == ["ant/c.png", "moth/d.png", "moth/e.png", "zebra/a.png", "zebra/b.png"]
+    assert y.dtype == np.float32 and y.tolist() == [[0, 1, 1, 2, 2]]
+    assert x.shape == (5, 8, 8, 3)
+    # A test folder is labelled by the training folder's classes: it may lack one, never add one.
+    _prefix_folder(tmp_path / "test" / "zebra", ["z.png"])
+    _prefix_folder(tmp_path / "test" / "moth", ["m.png"])
+    _, yt, names_t, classes_t = data.load_folder(tmp_path / "test", 8, classes=classes)
+    assert classes_t == classes and names_t == ["moth/m.png", "zebra/z.png"] and yt.tolist() == [[1, 2]]
+    _prefix_folder(tmp_path / "test" / "wasp", ["w.png"])
+    with pytest.raises(ValueError, match="not among the classes ant, moth, zebra: wasp"):
+        data.load_folder(tmp_path / "test", 8, classes=classes)
+    with pytest.raises(ValueError, match="not the class folders"):
+        data.load_folder(_prefix_folder(tmp_path / "flat", ["cat.png"]), 8, classes=classes)
+
+
+def test_hdf5_with_more_than_two_classes_gives_class_indices(tmp_path):
+    x = np.zeros((4, 2, 2, 3), dtype=np.uint8)
+    names = (b"ant", b"bee", b"cat")
+    _write_h5(tmp_path / "tr.h5", "train", x, np.array([0, 2, 1, 2]), names)
+    _write_h5(tmp_path / "te.h5", "test", x[:2], np.array([1, 0]), names)
+    _, ytr, _, yte, classes = data.load_data(tmp_path / "tr.h5", tmp_path / "te.h5")
+    assert ytr.tolist() == [[0, 2, 1, 2]] and yte.tolist() == [[1, 0]] and list(classes) == list(names)
+    _write_h5(tmp_path / "bad.h5", "train", x, np.array([0, 3, 1, 2]), names)
+    with pytest.raises(ValueError, match="class indices 0 to 2"):
+        data.load_data(tmp_path / "bad.h5", tmp_path / "te.h5")
+    # Two names: labels stay 0 and 1.
+    _write_h5(tmp_path / "two.h5", "train", x, np.array([0, 2, 1, 1]))
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        data.load_data(tmp_path / "two.h5", tmp_path / "te.h5")
 
 
 def test_missing_and_empty_folders(tmp_path):
