@@ -4,7 +4,12 @@
                 two image folders or two HDF5 files, shows a progress bar,
                 prints train/test accuracy and writes ``model.npz``,
                 ``costs.png``, ``mislabeled.png`` and ``metrics.json`` to --out.
-``dnn predict`` prints probability and label for pictures (files or folders).
+                By default: full-batch gradient descent of ReLU layers and a
+                sigmoid output (``dnn.L_layer_model``). The second part's
+                options (--optimizer, --batch-size, --epochs, --l2,
+                --keep-prob, --activation, --beta*) or data of more than two
+                classes (a softmax output) train by ``dnn.model`` instead.
+``dnn predict`` prints probability and label (class name) for pictures (files or folders).
 ``dnn bench``   the benchmark table (``dnn.bench``); its arguments pass through.
 ``dnn info``    versions, the BLAS in use and its threads, the build flags.
 
@@ -37,6 +42,11 @@ DEFAULT_OUT = "dnn-run"
 DEFAULT_LAYERS = (20, 7, 5)
 DEFAULT_LEARNING_RATE = 0.0075
 DEFAULT_ITERATIONS = 2500
+# dnn.model's runs: epochs with mini-batches (full batch: DEFAULT_ITERATIONS), the course's batch size.
+DEFAULT_EPOCHS = 100
+DEFAULT_BATCH_SIZE = 64
+#: The options that train by dnn.model (mini-batches, optimizers, regularization, activations).
+COURSE2_OPTIONS = ("optimizer", "batch_size", "epochs", "l2", "keep_prob", "activation", "beta", "beta1", "beta2")
 
 
 class UserError(Exception):
@@ -128,6 +138,20 @@ def _positive_float(text):
     return x
 
 
+def _float_in(low, high, low_open=False, high_open=False):
+    """A number in the interval from ``low`` to ``high`` (ends closed unless said open)."""
+    def parse(text):
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+        if not (x > low if low_open else x >= low) or not (x < high if high_open else x <= high):
+            raise argparse.ArgumentTypeError("must be in %s%g, %g%s, got %r" % (
+                "(" if low_open else "[", low, high, ")" if high_open else "]", text))
+        return x
+    return parse
+
+
 def _int_at_least(minimum):
     def parse(text):
         try:
@@ -177,8 +201,8 @@ def _build_parser():
                    help="hidden layer sizes, comma-separated (default: 20,7,5); input and output sizes follow from the data")
     t.add_argument("--learning-rate", type=_positive_float, default=DEFAULT_LEARNING_RATE,
                    help="gradient descent step (default: %(default)s)")
-    t.add_argument("--iterations", type=_int_at_least(1), default=DEFAULT_ITERATIONS,
-                   help="gradient descent iterations (default: %(default)s)")
+    t.add_argument("--iterations", type=_int_at_least(1), default=None,
+                   help="full-batch gradient descent iterations (default: %d)" % DEFAULT_ITERATIONS)
     t.add_argument("--init", choices=sorted(INIT_RECIPES), default="app-utils",
                    help="weight initialization recipe (default: %(default)s)")
     t.add_argument("--seed", type=_int_at_least(0), default=None,
@@ -194,10 +218,33 @@ def _build_parser():
     t.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
                    help="folder for the model and reports (default: ./%s)" % DEFAULT_OUT)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    c2 = t.add_argument_group("the course's second part", (
+        "Any of these trains by dnn.model (mini-batches; so does data of more than two classes, "
+        "with a softmax output); without them, full-batch gradient descent as above."))
+    c2.add_argument("--optimizer", choices=("gd", "momentum", "rmsprop", "adam"), default=None,
+                    help="the update rule (default: gd)")
+    c2.add_argument("--batch-size", type=_int_at_least(1), default=None,
+                    help="examples per mini-batch (default: %d; with gd: the whole training set)"
+                    % DEFAULT_BATCH_SIZE)
+    c2.add_argument("--epochs", type=_int_at_least(1), default=None,
+                    help="passes over the training set (default: %d with mini-batches, %d full batch; "
+                    "--iterations is the same for full batch)" % (DEFAULT_EPOCHS, DEFAULT_ITERATIONS))
+    c2.add_argument("--l2", type=_float_in(0, np.inf, high_open=True), default=None, metavar="LAMBD",
+                    help="L2 regularization, the course's lambd (default: 0)")
+    c2.add_argument("--keep-prob", type=_float_in(0, 1, low_open=True), default=None,
+                    help="inverted dropout: keep probability of the hidden layers (default: 1, no dropout)")
+    c2.add_argument("--activation", choices=("relu", "tanh", "leaky_relu"), default=None,
+                    help="the hidden layers' activation (default: relu)")
+    c2.add_argument("--beta", type=_float_in(0, 1), default=None, help="momentum's beta (default: 0.9)")
+    c2.add_argument("--beta1", type=_float_in(0, 1, high_open=True), default=None,
+                    help="Adam's first-moment decay (default: 0.9)")
+    c2.add_argument("--beta2", type=_float_in(0, 1, high_open=True), default=None,
+                    help="Adam's and RMSprop's second-moment decay (default: 0.999)")
 
     p = sub.add_parser("predict", help="label pictures with a saved model", description=(
-        "Print the probability of class 1 and the label for each picture (files, or folders "
-        "searched recursively, in sorted order)."))
+        "Print the probability of class 1 (of the predicted class, for a model of more than two "
+        "classes), the label and the class name for each picture (files, or folders searched "
+        "recursively, in sorted order)."))
     p.add_argument("model", type=Path, help="a model file written by 'dnn train'")
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="picture files or folders")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
@@ -267,7 +314,12 @@ def _load_training_data(args):
         else:
             size = args.image_size or data.DEFAULT_IMAGE_SIZE
             train_x, train_y, _, classes = data.load_folder(paths[0], size, args.positive)
-            test_x, test_y, _, _ = data.load_folder(paths[1], size, args.positive)
+            # More than two classes: the test folder is labelled by the training folder's names.
+            test_x, test_y, _, test_classes = data.load_folder(
+                paths[1], size, args.positive, classes=classes if len(classes) > 2 else None)
+            if len(test_classes) != len(classes):
+                raise UserError("the test folder has the classes %s but the training folder %s"
+                                % (", ".join(test_classes), ", ".join(classes)))
             desc = "folders %s, %s" % tuple(paths)
     except ImportError as exc:  # h5py missing: the message names the extra
         raise UserError(str(exc)) from None
@@ -276,10 +328,31 @@ def _load_training_data(args):
     return train_x, train_y, test_x, test_y, list(classes), desc
 
 
-def _accuracy(parameters, X, Y):
-    from dnn.functional import L_model_forward
-    AL, _ = L_model_forward(X, parameters)
-    p = (AL > 0.5).astype(np.float64)
+@dataclasses.dataclass(frozen=True)
+class _Net:
+    """What the network computes: its hidden activation, output and L2 (the cost's term)."""
+    hidden: str = "relu"
+    output: str = "sigmoid"
+    lambd: float = 0.0
+
+    @property
+    def course(self):
+        return self.hidden == "relu" and self.output == "sigmoid"
+
+    def forward(self, parameters, X):
+        from dnn.functional import L_model_forward
+        if self.course:   # the compiled path
+            return L_model_forward(X, parameters)
+        return L_model_forward(X, parameters, hidden_activation=self.hidden, output=self.output)
+
+
+def _accuracy(parameters, X, Y, net=_Net()):
+    """``(accuracy, p)``: p ``(1, m)`` the predicted labels (0/1, or class indices for softmax)."""
+    AL, _ = net.forward(parameters, X)
+    if net.output == "softmax":
+        p = np.argmax(AL, axis=0).astype(np.float64).reshape(1, -1)
+    else:
+        p = (AL > 0.5).astype(np.float64)
     return float(np.mean(p == Y)), p
 
 
@@ -304,27 +377,34 @@ def _prepare_out(out):
         raise UserError("cannot write to the output folder %s (%s)" % (out, exc.strerror or exc))
 
 
-def _final_cost(parameters, X, Y):
-    """The cost of the trained parameters (after the last iteration), or None if not finite."""
-    from dnn.functional import L_model_forward, compute_cost
-    AL, _ = L_model_forward(X, parameters)
-    cost = float(compute_cost(AL, Y))
+def _final_cost(parameters, X, Y, net=_Net()):
+    """The cost of the trained parameters (after the last iteration), or None if not finite:
+    the cross-entropy (plus the L2 term, with --l2) on the whole training set, without dropout."""
+    from dnn.functional import compute_cost
+    from dnn.losses import compute_cost_with_regularization
+    AL, caches = net.forward(parameters, X)
+    if net.course and not net.lambd:
+        cost = float(compute_cost(AL, Y))
+    else:
+        with np.errstate(all="ignore"):
+            cost = float(compute_cost_with_regularization(AL, Y, parameters, net.lambd, output=net.output,
+                                                          ZL=caches[-1][1]))
     return cost if np.isfinite(cost) else None
 
 
-def _check_finite(parameters, iterations, learning_rate):
+def _check_finite(parameters, iterations, learning_rate, unit="iterations"):
     """A run that diverged to inf or nan has nothing to save or measure: one line, status 1."""
     if not all(np.isfinite(a).all() for a in parameters.values()):
         raise UserError("training diverged: the weights are not finite (inf or nan) after %d "
-                        "iterations at learning rate %g; nothing was written (try a smaller "
-                        "--learning-rate)" % (iterations, learning_rate))
+                        "%s at learning rate %g; nothing was written (try a smaller "
+                        "--learning-rate)" % (iterations, unit, learning_rate))
 
 
-def _write_results(out, parameters, image_shape, classes, metadata, metrics, plots):
+def _write_results(out, parameters, image_shape, classes, metadata, metrics, plots, net=_Net()):
     """model.npz first, then metrics.json, then the plots; stale plots of an earlier run go."""
     from dnn.model_io import save_model
     written = [save_model(out / "model.npz", parameters, image_shape=image_shape, classes=classes,
-                          metadata=metadata)]
+                          metadata=metadata, hidden_activation=net.hidden, output=net.output)]
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     written.append(out / "metrics.json")
     if plots is not None:
@@ -338,9 +418,30 @@ def _write_results(out, parameters, image_shape, classes, metadata, metrics, plo
     return written
 
 
+def _course2_settings(args, m, K):
+    """dnn.model's settings for the options given: ``(settings, net, unit, steps)``, or None when
+    none of the second part's options is given and the data has two classes (then L_layer_model)."""
+    if K <= 2 and all(getattr(args, name) is None for name in COURSE2_OPTIONS):
+        return None
+    if args.epochs is not None and args.iterations is not None:
+        raise UserError("give --epochs or --iterations, not both (one full-batch iteration is an epoch)", code=2)
+    optimizer = args.optimizer or "gd"
+    batch = args.batch_size or (m if optimizer == "gd" else DEFAULT_BATCH_SIZE)
+    full = batch >= m
+    epochs = args.epochs or args.iterations or (DEFAULT_ITERATIONS if full else DEFAULT_EPOCHS)
+    net = _Net(args.activation or "relu", "softmax" if K > 2 else "sigmoid", args.l2 or 0.0)
+    settings = {"optimizer": optimizer, "mini_batch_size": min(batch, m), "num_epochs": epochs,
+                "lambd": net.lambd, "keep_prob": 1.0 if args.keep_prob is None else args.keep_prob,
+                "hidden_activation": net.hidden, "output": net.output}
+    for name, default in (("beta", 0.9), ("beta1", 0.9), ("beta2", 0.999)):
+        settings[name] = default if getattr(args, name) is None else getattr(args, name)
+    return settings, net
+
+
 def _cmd_train(args):
     from dnn import __version__
     from dnn.data import flatten_images
+    from dnn.model_io import MAX_CLASSES
     from dnn.models import L_layer_model
     from dnn._progress import ProgressBar
 
@@ -350,29 +451,59 @@ def _cmd_train(args):
     image_shape = tuple(int(s) for s in train_x.shape[1:])
     if tuple(test_x.shape[1:]) != image_shape:
         raise UserError("train pictures are %s but test pictures are %s" % (train_x.shape[1:], test_x.shape[1:]))
+    K = len(classes)
+    if K > MAX_CLASSES:
+        raise UserError("%d classes; a model file holds at most %d" % (K, MAX_CLASSES))
     # Cast before scaling: integer pixels give the same X from a folder or an HDF5 file.
     X, Xt = flatten_images(train_x, dtype), flatten_images(test_x, dtype)
+    # Labels: 0/1 for two classes (a sigmoid output), class indices 0..K-1 for more (softmax).
     Y, Yt = train_y.reshape(1, -1).astype(dtype), test_y.reshape(1, -1).astype(dtype)
-    layers_dims = [X.shape[0]] + list(args.layers) + [1]
+    course2 = _course2_settings(args, X.shape[1], K)
+    layers_dims = [X.shape[0]] + list(args.layers) + [1 if K <= 2 else K]
     _prepare_out(args.out)
 
-    _say("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes 0=%s 1=%s"
-         % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], classes[0], classes[1]))
-    _say("network: %s, init %s, %s, learning rate %g, %d iterations"
-         % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, args.iterations))
+    names = " ".join("%d=%s" % kc for kc in enumerate(classes[:10])) + (" ..." if K > 10 else "")
+    _say("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes %s"
+         % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], names))
+    if course2 is None:
+        net, unit = _Net(), "iterations"
+        steps = args.iterations or DEFAULT_ITERATIONS
+        _say("network: %s, init %s, %s, learning rate %g, %d iterations"
+             % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, steps))
+        settings = {
+            "layers_dims": layers_dims, "learning_rate": args.learning_rate,
+            "num_iterations": steps, "init": args.init, "seed": args.seed,
+            "dtype": dtype.name, "cost_every": args.cost_every,
+        }
+    else:
+        extra, net = course2
+        unit, steps = "epochs", extra["num_epochs"]
+        regular = "".join((", L2 %g" % net.lambd if net.lambd else "",
+                           ", keep_prob %g" % extra["keep_prob"] if extra["keep_prob"] < 1 else ""))
+        _say("network: %s (%s hidden, %s output), init %s, %s, %s, batch %d, learning rate %g, %d epochs%s"
+             % ("-".join(map(str, layers_dims)), net.hidden, net.output, args.init, dtype.name,
+                extra["optimizer"], extra["mini_batch_size"], args.learning_rate, steps, regular))
+        settings = {"layers_dims": layers_dims, "learning_rate": args.learning_rate, "init": args.init,
+                    "seed": args.seed, "dtype": dtype.name, "cost_every": args.cost_every, **extra}
 
-    settings = {
-        "layers_dims": layers_dims, "learning_rate": args.learning_rate,
-        "num_iterations": args.iterations, "init": args.init, "seed": args.seed,
-        "dtype": dtype.name, "cost_every": args.cost_every,
-    }
-    bar = None if args.quiet else ProgressBar(args.iterations)
+    def train(callback):
+        if course2 is None:
+            return L_layer_model(
+                X, Y, layers_dims, args.learning_rate, steps, print_cost=False,
+                init=args.init, seed=args.seed, dtype=dtype, return_costs=True,
+                cost_every=args.cost_every, callback=callback)
+        from dnn.course_model import model
+        o = course2[0]
+        return model(X, Y, layers_dims, o["optimizer"], args.learning_rate, o["mini_batch_size"], o["beta"],
+                     o["beta1"], o["beta2"], num_epochs=steps, print_cost=False, lambd=o["lambd"],
+                     keep_prob=o["keep_prob"], hidden_activation=o["hidden_activation"], output=o["output"],
+                     init=args.init, seed=args.seed, dtype=dtype, return_costs=True,
+                     cost_every=args.cost_every, callback=callback)
+
+    bar = None if args.quiet else ProgressBar(steps)
     start = time.perf_counter()
     try:
-        parameters, costs = L_layer_model(
-            X, Y, layers_dims, args.learning_rate, args.iterations, print_cost=False,
-            init=args.init, seed=args.seed, dtype=dtype, return_costs=True,
-            cost_every=args.cost_every, callback=bar)
+        parameters, costs = train(bar)
     except KeyboardInterrupt as exc:
         if bar is not None:
             bar.close()
@@ -380,21 +511,21 @@ def _cmd_train(args):
         if parameters is None:
             raise
         done = getattr(exc, "iterations", 0)
-        _check_finite(parameters, done, args.learning_rate)
+        _check_finite(parameters, done, args.learning_rate, unit)
         metadata = {"dnn_version": __version__, "data": desc, **settings, "interrupted_after": done}
         metrics = {**metadata, "costs": getattr(exc, "costs", [])}
-        written = _write_results(args.out, parameters, image_shape, classes, metadata, metrics, None)
-        _warn("interrupted after %d of %d iterations; saved the parameters reached: %s"
-              % (done, args.iterations, ", ".join(str(p) for p in written)))
+        written = _write_results(args.out, parameters, image_shape, classes, metadata, metrics, None, net)
+        _warn("interrupted after %d of %d %s; saved the parameters reached: %s"
+              % (done, steps, unit, ", ".join(str(p) for p in written)))
         return 130
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start
-    _check_finite(parameters, args.iterations, args.learning_rate)
+    _check_finite(parameters, steps, args.learning_rate, unit)
 
-    train_acc, _ = _accuracy(parameters, X, Y)
-    test_acc, test_p = _accuracy(parameters, Xt, Yt)
-    final_cost = _final_cost(parameters, X, Y)
+    train_acc, _ = _accuracy(parameters, X, Y, net)
+    test_acc, test_p = _accuracy(parameters, Xt, Yt, net)
+    final_cost = _final_cost(parameters, X, Y, net)
     metrics = {
         "dnn_version": __version__, "data": desc, "classes": classes,
         "image_shape": list(image_shape), "n_train": int(X.shape[1]), "n_test": int(Xt.shape[1]),
@@ -409,8 +540,8 @@ def _cmd_train(args):
         if costs:
             plot_costs(costs, args.learning_rate, cost_every=args.cost_every, path=out / "costs.png")
             made.append(out / "costs.png")
-        if plot_mislabeled_images(classes, Xt, Yt, test_p, image_shape=image_shape,
-                                  path=out / "mislabeled.png") is not None:
+        if K == 2 and plot_mislabeled_images(classes, Xt, Yt, test_p, image_shape=image_shape,
+                                             path=out / "mislabeled.png") is not None:
             made.append(out / "mislabeled.png")
         return made
 
@@ -418,14 +549,14 @@ def _cmd_train(args):
     written = _write_results(args.out, parameters, image_shape, classes,
                              {"dnn_version": __version__, "data": desc, **settings,
                               "train_accuracy": train_acc, "test_accuracy": test_acc},
-                             metrics, plots)
-    _say("trained in %.1f s; final cost %s after %d iterations"
-         % (seconds, "%.6f" % final_cost if final_cost is not None else "not finite", args.iterations))
+                             metrics, plots, net)
+    _say("trained in %.1f s; final cost %s after %d %s"
+         % (seconds, "%.6f" % final_cost if final_cost is not None else "not finite", steps, unit))
     _say("train accuracy: %.4f (%d/%d)" % (train_acc, round(train_acc * X.shape[1]), X.shape[1]))
     _say("test accuracy:  %.4f (%d/%d)" % (test_acc, round(test_acc * Xt.shape[1]), Xt.shape[1]))
     if costs and (final_cost is None or final_cost >= costs[0]):
-        _warn("warning: the cost did not go down (%.6f at iteration 0, %s at the end): the "
-              "learning rate may be too large" % (costs[0], "%.6f" % final_cost if final_cost is not None
+        _warn("warning: the cost did not go down (%.6f at %s 0, %s at the end): the "
+              "learning rate may be too large" % (costs[0], unit[:-1], "%.6f" % final_cost if final_cost is not None
                                                  else "not finite"))
     _say("wrote %s" % ", ".join(str(p) for p in written))
     return 0
@@ -461,6 +592,9 @@ def _cmd_predict(args):
         raise UserError(str(exc)) from None
     if model.image_shape is None:
         raise UserError("%s was not trained on pictures (it has no image size)" % args.model)
+    if model.output == "identity":
+        raise UserError("%s is a regression model (identity output); dnn predict labels pictures "
+                        "with a classifier" % args.model)
     height, width, _ = model.image_shape
     files, pictures, failed = [], [], 0
     for f in _expand_images(args.images):
@@ -472,11 +606,17 @@ def _cmd_predict(args):
             _warn("error: %s" % exc)
             failed += 1
     if pictures:
-        proba = model.predict_proba(flatten_images(np.stack(pictures), model.dtype))[0]
+        AL = model.predict_proba(flatten_images(np.stack(pictures), model.dtype))
+        if model.output == "softmax":   # the predicted class and its probability
+            labels = np.argmax(AL, axis=0)
+            proba = AL[labels, np.arange(AL.shape[1])]
+        else:                           # the probability of class 1, labelled at 0.5
+            proba = AL[0]
+            labels = (proba > 0.5).astype(int)
         if not args.json:
             _say("%-11s %-5s %-12s %s" % ("probability", "label", "class", "file"))
-        for f, pr in zip(files, proba):
-            label = int(pr > 0.5)
+        for f, pr, label in zip(files, proba, labels):
+            label = int(label)
             if args.json:
                 _say(json.dumps({"file": str(f), "probability": float(pr), "label": label,
                                  "class": model.classes[label]}))

@@ -119,9 +119,9 @@ class Model:
         dims = self.layer_dims if len(self.layer_dims) <= 12 else \
             self.layer_dims[:6] + ["..."] + self.layer_dims[-3:]
         classes = tuple(_short(c, 40) for c in self.classes[:8]) + (("...",) if len(self.classes) > 8 else ())
-        return ("Model(layer_dims=[%s], hidden_activation=%r, output=%r, dtype=%s, image_shape=%s, "
+        return ("Model(layer_dims=[%s], dtype=%s, hidden_activation=%r, output=%r, image_shape=%s, "
                 "classes=%r, format_version=%d)"
-                % (", ".join(map(str, dims)), self.hidden_activation, self.output, np.dtype(self.dtype).name,
+                % (", ".join(map(str, dims)), np.dtype(self.dtype).name, self.hidden_activation, self.output,
                    self.image_shape, classes, self.format_version))
 
     @property
