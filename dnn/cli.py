@@ -419,15 +419,15 @@ def _write_results(out, parameters, image_shape, classes, metadata, metrics, plo
 
 
 def _course2_settings(args, m, K):
-    """dnn.model's settings for the options given: ``(settings, net, unit, steps)``, or None when
-    none of the second part's options is given and the data has two classes (then L_layer_model)."""
+    """dnn.model's settings for the options given, ``(settings, net)``, or None when none of the
+    second part's options is given and the data has two classes (then L_layer_model trains)."""
     if K <= 2 and all(getattr(args, name) is None for name in COURSE2_OPTIONS):
         return None
     if args.epochs is not None and args.iterations is not None:
         raise UserError("give --epochs or --iterations, not both (one full-batch iteration is an epoch)", code=2)
     optimizer = args.optimizer or "gd"
     batch = args.batch_size or (m if optimizer == "gd" else DEFAULT_BATCH_SIZE)
-    full = batch >= m
+    full = optimizer == "gd" and args.batch_size is None
     epochs = args.epochs or args.iterations or (DEFAULT_ITERATIONS if full else DEFAULT_EPOCHS)
     net = _Net(args.activation or "relu", "softmax" if K > 2 else "sigmoid", args.l2 or 0.0)
     settings = {"optimizer": optimizer, "mini_batch_size": min(batch, m), "num_epochs": epochs,
