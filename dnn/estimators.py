@@ -344,6 +344,38 @@ class _BaseDNN(BaseEstimator):
         Y = self._encode(y, first, incremental, classes)
         return self._fit(X, Y, incremental, first)
 
+    def save_model(self, path, *, metadata=None):
+        """Write the network with ``dnn.save_model`` (the safe ``.npz`` format: its activation
+        and output kind, the classes of a classifier); ``dnn.load_model`` reads it and
+        ``from_model`` makes a fitted estimator of it again. Returns the path written."""
+        check_is_fitted(self)
+        from dnn.model_io import save_model
+        meta = {"estimator": type(self).__name__, "n_iter": int(self.n_iter_), "loss": float(self.loss_)}
+        meta.update(self._model_metadata())
+        meta.update(metadata or {})
+        return save_model(path, {k: np.ascontiguousarray(a) for k, a in self._parameters.items()},
+                          classes=self._model_classes(), metadata=meta, hidden_activation=self.activation,
+                          output=self._output)
+
+    def _model_classes(self):
+        return None
+
+    def _model_metadata(self):
+        return {}
+
+    @classmethod
+    def _from_parameters(cls, model, parameters, random_state):
+        """A fitted estimator of ``model``'s layers and activation holding ``parameters``."""
+        est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation=model.hidden_activation,
+                  dtype=model.dtype, random_state=random_state)
+        est._dtype, est._output = np.dtype(model.dtype), model.output
+        est.n_features_in_ = model.layer_dims[0]
+        est._hidden_sizes, est._keep = list(model.layer_dims[1:-1]), [1.0] * (len(model.layer_dims) - 2)
+        est._rng = check_random_state(random_state)
+        est._new_run(parameters, est._opts(est._keep, model.output, 1), True, est._rng.randint(2 ** 31))
+        est._store(parameters)
+        return est
+
     def fit(self, X, y):
         """Train for up to ``max_iter`` epochs (from the fitted network when ``warm_start``); returns self."""
         return self._start(X, y, incremental=False)
@@ -386,51 +418,40 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Y[np.arange(len(y)), idx] = 1
         return Y
 
-    def save_model(self, path, *, metadata=None):
-        """Write the network with ``dnn.save_model`` (the safe ``.npz`` format); ``load_model`` reads it.
-
-        Model files (format version 1) hold ReLU networks with one sigmoid
-        output: a two-class classifier with ``activation="relu"``. Others
-        raise ``ValueError``; pickle the estimator (``joblib.dump``) for them
-        until the format carries the activations and output kinds.
-        """
-        check_is_fitted(self)
-        if self._output != "sigmoid" or self.activation != "relu":
-            raise ValueError("dnn model files (format version 1) hold ReLU networks with a sigmoid output (two "
-                             "classes); this one has activation=%r and a %s output: not yet supported, pickle the "
-                             "estimator instead" % (self.activation, self._output))
-        from dnn.model_io import save_model
-        meta = {"estimator": type(self).__name__, "n_iter": int(self.n_iter_), "loss": float(self.loss_)}
-        meta.update(metadata or {})
-        save_model(path, {k: np.ascontiguousarray(a) for k, a in self._parameters.items()},
-                   classes=tuple(str(c) for c in self.classes_), metadata=meta)
+    def _model_classes(self):
+        return tuple(str(c) for c in self.classes_)
 
     @classmethod
     def from_model(cls, model, *, random_state=None):
-        """A fitted ``DNNClassifier`` from ``dnn.load_model``'s ``Model``: it predicts, and
-        ``partial_fit`` trains on from the file's weights (with a fresh optimizer state).
+        """A fitted ``DNNClassifier`` from ``dnn.load_model``'s ``Model`` (a sigmoid or softmax
+        output): it predicts, and ``partial_fit`` trains on from the file's weights (with a
+        fresh optimizer state).
 
         ``classes_`` are the file's class names (strings), sorted; the hyperparameters
         are the defaults but ``hidden_layer_sizes``, ``activation``, ``dtype``
         and ``random_state``.
         """
-        est = cls(hidden_layer_sizes=tuple(model.layer_dims[1:-1]), activation="relu", dtype=model.dtype,
-                  random_state=random_state)
+        if model.output not in ("sigmoid", "softmax"):
+            raise ValueError("the model file holds a %s output, not a classifier's (sigmoid or softmax): "
+                             "use DNNRegressor.from_model" % model.output)
         parameters = {k: np.array(a) for k, a in model.parameters.items()}
         classes = np.array(model.classes)
-        if classes[0] > classes[1]:
-            # classes_ is sorted, as scikit-learn's (its encoding and scorers rely on it): the file's
-            # label 1 becomes classes_[0], so the output's logit changes sign.
+        L = len(parameters) // 2
+        if len(np.unique(classes)) != len(classes):
+            raise ValueError("the model file names a class twice: %r" % (list(classes),))
+        # classes_ is sorted, as scikit-learn's (its encoding and scorers rely on it).
+        if model.output == "sigmoid" and classes[0] > classes[1]:
+            # The file's label 1 becomes classes_[0], so the output's logit changes sign.
             classes = classes[::-1].copy()
-            L = len(parameters) // 2
             for key in ("W%d" % L, "b%d" % L):
                 np.negative(parameters[key], out=parameters[key])
-        est._dtype, est._output, est.classes_ = np.dtype(model.dtype), "sigmoid", classes
-        est.n_features_in_ = model.layer_dims[0]
-        est._hidden_sizes, est._keep = list(model.layer_dims[1:-1]), [1.0] * (len(model.layer_dims) - 2)
-        est._rng = check_random_state(random_state)
-        est._new_run(parameters, est._opts(est._keep, "sigmoid", 1), True, est._rng.randint(2 ** 31))
-        est._store(parameters)
+        elif model.output == "softmax":
+            order = np.argsort(classes, kind="stable")   # the output units follow their class
+            classes = classes[order]
+            for key in ("W%d" % L, "b%d" % L):
+                parameters[key] = np.ascontiguousarray(parameters[key][order])
+        est = cls._from_parameters(model, parameters, random_state)
+        est.classes_ = classes
         return est
 
     def partial_fit(self, X, y, classes=None):
@@ -500,6 +521,22 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     def partial_fit(self, X, y):
         """One epoch over (X, y), from the fitted network if there is one."""
         return self._start(X, y, incremental=True)
+
+    def _model_metadata(self):
+        return {"y_1d": bool(self._y_1d)}
+
+    @classmethod
+    def from_model(cls, model, *, random_state=None):
+        """A fitted ``DNNRegressor`` from ``dnn.load_model``'s ``Model`` (an identity output): it
+        predicts (``(m,)`` if the saved estimator's target was 1-D, else ``(m, n_outputs)``), and
+        ``partial_fit`` trains on from the file's weights (with a fresh optimizer state)."""
+        if model.output != "identity":
+            raise ValueError("the model file holds a %s output, not a regressor's (identity): use "
+                             "DNNClassifier.from_model" % model.output)
+        est = cls._from_parameters(model, {k: np.array(a) for k, a in model.parameters.items()}, random_state)
+        y_1d = model.metadata.get("y_1d")
+        est._y_1d = bool(y_1d) if isinstance(y_1d, bool) else model.layer_dims[-1] == 1
+        return est
 
     def _score_encoded(self, parameters, X, Y):
         _, AL = _engine.forward_output(parameters, X, self.activation, self._output)
