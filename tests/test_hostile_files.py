@@ -231,6 +231,19 @@ def test_small_model_files_declaring_huge_contents_cost_nothing(tmp_path):
     assert "'metadata'" in messages[5] and "large" in messages[5] or "zip bomb" in messages[5]
 
 
+def test_the_version_2_fields_are_refused_from_their_headers(tmp_path):
+    # Format version 2: a softmax network's classes (up to MAX_CLASSES names) and the activations'
+    # names (tanh, leaky_relu, softmax, identity). Declared sizes beyond those are refused from the
+    # header, whatever data follows (here: none).
+    many_classes = _model_with(tmp_path, "many_classes.npz", classes=_entry(
+        "classes.npy", _npy_header((2_000_000,), "<U1024")))
+    long_name = _model_with(tmp_path, "long_name.npz", activations=_entry(
+        "activations.npy", _npy_header((2,), "<U100000000")))
+    messages = _assert_refused_cheaply([many_classes, long_name])
+    assert "'classes' is too large" in messages[0], messages[0]
+    assert "'activations' is too large" in messages[1], messages[1]
+
+
 def _directory_only(path, n, declared):
     """A zip of ``n`` directory entries named a.npy (no data), its end record declaring ``declared``."""
     name = b"a.npy"
