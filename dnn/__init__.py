@@ -71,7 +71,7 @@ from dnn.minibatch import random_mini_batches
 from dnn.optimizers import (initialize_adam, initialize_rmsprop, initialize_velocity, schedule_lr_decay,
                             update_lr, update_parameters_with_adam, update_parameters_with_gd,
                             update_parameters_with_momentum, update_parameters_with_rmsprop)
-from dnn import network  # noqa: F401  (L_model_forward/L_model_backward/predict with the new keywords)
+from dnn import network  # noqa: F401  (the NumPy network dnn.L_model_forward & co. hand other networks to)
 
 from dnn.reference import COURSE2 as _course2_names  # the same names as the reference's second part
 

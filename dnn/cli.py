@@ -190,7 +190,9 @@ def _build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network and save it", description=(
-        "Train [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID by gradient descent. Data: the built-in set "
+        "Train [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID by gradient descent (the second part's "
+        "options below: mini-batches, optimizers, L2, dropout, tanh or leaky ReLU; more than two "
+        "classes: a softmax output). Data: the built-in set "
         "(default), two image folders, or two HDF5 files as the course's (--train/--test: folder or "
         ".h5 file). Writes model.npz, costs.png, mislabeled.png and metrics.json to --out."))
     t.add_argument("--train", metavar="PATH", help="training pictures: a folder or an HDF5 file")
@@ -214,7 +216,7 @@ def _build_parser():
     t.add_argument("--positive", default="cat", metavar="NAME",
                    help="folder data: the class that is label 1, as a file-name prefix or class folder (default: cat)")
     t.add_argument("--cost-every", type=_int_at_least(1), default=100,
-                   help="record the cost every this many iterations (default: %(default)s)")
+                   help="record the cost every this many iterations or epochs (default: %(default)s)")
     t.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
                    help="folder for the model and reports (default: ./%s)" % DEFAULT_OUT)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
