@@ -149,3 +149,28 @@ def test_bad_keywords_raise_dnn_networks_errors(call, match):
     X = np.random.default_rng(0).random((3, 9))
     with pytest.raises((ValueError, TypeError), match=match):
         call(X, P)
+
+
+HOSTILE = [None, True, 1 + 2j, np.nan, np.inf, -1, 2, 1.5, "relu ", "x" * 10_000, b"relu", [], [0.5] * 7,
+           np.array([1.0]), np.array(1.0), np.ones((2, 2)), object(), {"a": 1}, 2 ** 70, -0.0]
+
+
+@pytest.mark.parametrize("keyword", ["hidden_activation", "output", "keep_prob", "seed", "iteration", "lambd"])
+def test_hostile_keywords_raise_only_the_documented_exceptions(keyword, capsys):
+    P = _net((3, 4, 2, 1))
+    X = np.random.default_rng(0).random((3, 6))
+    Y = (np.arange(6) % 2).reshape(1, 6)
+    AL, caches = dnn.L_model_forward(X, P)
+    for value in HOSTILE:
+        calls = []
+        if keyword != "lambd":
+            calls.append(lambda: dnn.L_model_forward(X, P, **{keyword: value}))
+        if keyword not in ("seed", "iteration"):
+            calls.append(lambda: dnn.L_model_backward(AL, Y, caches, **{keyword: value}))
+        if keyword in ("hidden_activation", "output"):
+            calls.append(lambda: dnn.predict(X, Y, P, **{keyword: value}))
+        for call in calls:
+            try:
+                call()
+            except (ValueError, TypeError, KeyError):
+                pass
