@@ -103,6 +103,12 @@ def test_a_test_folder_with_a_class_the_training_lacks_is_refused(three_classes,
     code, _, err = run(["train", "--train", train, "--test", tmp_path / "other", "--image-size", SIZE,
                         "--out", tmp_path / "run", "--quiet"], capsys)
     assert code == 1 and "not among the classes left, middle, right: wasp" in _one_line(err)
+    # Two classes to train on, three to test on: refused too (the test folder is read by itself then).
+    _class_folders(tmp_path / "two", ("left", "right"), 2, seed=6)
+    code, _, err = run(["train", "--train", tmp_path / "two", "--test", test, "--image-size", SIZE, "--positive",
+                        "right", "--out", tmp_path / "run", "--quiet"], capsys)
+    assert code == 1 and "the test folder has the classes left, middle, right but the training folder left, right" \
+        in _one_line(err)
     assert not (tmp_path / "run").exists()
 
 
