@@ -262,13 +262,13 @@ def _need(cond, message, *args):
         raise ValueError(message % args)
 
 
-def _array(x, name, dtype, shape):
+def _array(x, name, dtype, shape, writeable=True):
     if not isinstance(x, np.ndarray):
         raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(x).__name__))
     _need(x.dtype == dtype, "%s must have dtype %s, got %s", name, dtype, x.dtype)
     _need(x.shape == shape, "%s must have shape %s, got %s", name, shape, x.shape)
-    _need(x.flags.c_contiguous and x.flags.writeable and x.flags.aligned,
-          "%s must be a writeable, aligned, C-contiguous array", name)
+    _need(x.flags.c_contiguous and x.flags.aligned and (x.flags.writeable or not writeable),
+          "%s must be a%s aligned, C-contiguous array", name, " writeable," if writeable else "n")
     return x
 
 
@@ -319,8 +319,8 @@ cdef class Loop:
             dims.append(W.shape[0])
         K = dims[L]
         _need(m >= 1 and min(dims) >= 1, "sizes must be positive, got m=%d and layer sizes %s", m, dims)
-        _array(X, "X", dtype, (m, n0))
-        _array(Y, "Y", dtype, (m, K))
+        _array(X, "X", dtype, (m, n0), writeable=False)
+        _array(Y, "Y", dtype, (m, K), writeable=False)
         batch_size = int(batch_size)
         _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
         bmax = min(batch_size, m)
