@@ -70,24 +70,48 @@ enum { DNN_OUT_SIGMOID = 0, DNN_OUT_SOFTMAX = 1, DNN_OUT_IDENTITY = 2 };
 
 #define DNN_LEAKY_SLOPE 0.01
 
-#define DNN_LOOP_KERNELS(T, S, EXP, LOG, LOG1P, TANH, SQRT)                          \
+/* One optimizer's kernel: BODY runs for each i with ``gi`` the gradient (L2
+   folded in: g + lam p when lam != 0) and the constants of ``o`` rounded to T;
+   then, if sumsq is not NULL, the new parameters' squares are added to it. */
+#define DNN_OPT(NAME, T, S, ISA, ATTR, SQRT, ...)                                   \
+static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,                \
+        const T* __restrict g, T* __restrict v, T* __restrict s, const dnn_opt* o,  \
+        double* sumsq) {                                                            \
+    const T lr = (T) o->lr, lam = (T) o->lam, beta = (T) o->beta;                   \
+    const T c_beta = (T) (1 - o->beta), beta1 = (T) o->beta1;                       \
+    const T c_beta1 = (T) (1 - o->beta1), beta2 = (T) o->beta2;                     \
+    const T c_beta2 = (T) (1 - o->beta2), eps = (T) o->eps;                         \
+    const T r_bias1 = (T) (1 / o->bias1), r_bias2 = (T) (1 / o->bias2);             \
+    int i;                                                                          \
+    (void) lr; (void) beta; (void) c_beta; (void) beta1; (void) c_beta1;            \
+    (void) beta2; (void) c_beta2; (void) eps; (void) r_bias1; (void) r_bias2;       \
+    (void) v; (void) s;                                                             \
+    if (lam != 0) {                                                                 \
+        for (i = 0; i < n; i++) { const T gi = g[i] + p[i] * lam; __VA_ARGS__ }     \
+    } else {                                                                        \
+        for (i = 0; i < n; i++) { const T gi = g[i]; __VA_ARGS__ }                  \
+    }                                                                               \
+    if (sumsq) *sumsq += dnn_sumsq_##S##_##ISA(n, p);                               \
+}
+
+#define DNN_LOOP_KERNELS(T, S, ISA, ATTR, EXP, LOG, LOG1P, TANH, SQRT)                          \
                                                                                     \
 /* ---- hidden activations: forward C := act(C + bias), backward from A ---- */    \
-static void dnn_relu_fwd_##S(int R, int m, T* C, int ldc, const T* bias) {          \
+static ATTR void dnn_relu_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) {          \
     dnn_simd->bias_act_##S(R, m, C, ldc, bias, 1);                                  \
 }                                                                                   \
-static void dnn_relu_bwd_##S(int R, int m, T* D, int ldd, const T* A, int lda,      \
+static ATTR void dnn_relu_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A, int lda,      \
                              T* db, double scale) {                                 \
     dnn_simd->relu_backward_##S(R, m, D, ldd, A, lda, db, scale);                   \
 }                                                                                   \
-static void dnn_tanh_fwd_##S(int R, int m, T* C, int ldc, const T* bias) {          \
+static ATTR void dnn_tanh_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) {          \
     int r, j;                                                                       \
     for (r = 0; r < R; r++) {                                                       \
         T* c = C + (ptrdiff_t) r * ldc;                                             \
         for (j = 0; j < m; j++) c[j] = TANH(c[j] + bias[r]);                        \
     }                                                                               \
 }                                                                                   \
-static void dnn_tanh_bwd_##S(int R, int m, T* D, int ldd, const T* A, int lda,      \
+static ATTR void dnn_tanh_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A, int lda,      \
                              T* db, double scale) {                                 \
     int r, j;                                                                       \
     for (r = 0; r < R; r++) {                                                       \
@@ -101,7 +125,7 @@ static void dnn_tanh_bwd_##S(int R, int m, T* D, int ldd, const T* A, int lda,  
         db[r] = (T) (scale * s);                                                    \
     }                                                                               \
 }                                                                                   \
-static void dnn_leaky_fwd_##S(int R, int m, T* C, int ldc, const T* bias) {         \
+static ATTR void dnn_leaky_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) {         \
     const T slope = (T) DNN_LEAKY_SLOPE;                                            \
     int r, j;                                                                       \
     for (r = 0; r < R; r++) {                                                       \
@@ -112,7 +136,7 @@ static void dnn_leaky_fwd_##S(int R, int m, T* C, int ldc, const T* bias) {     
         }                                                                           \
     }                                                                               \
 }                                                                                   \
-static void dnn_leaky_bwd_##S(int R, int m, T* D, int ldd, const T* A, int lda,     \
+static ATTR void dnn_leaky_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A, int lda,     \
                               T* db, double scale) {                                \
     const T slope = (T) DNN_LEAKY_SLOPE;                                            \
     int r, j;                                                                       \
@@ -129,7 +153,7 @@ static void dnn_leaky_bwd_##S(int R, int m, T* D, int ldd, const T* A, int lda, 
 }                                                                                   \
                                                                                     \
 /* ---- dropout: H := mask ? A / keep : 0 (mask drawn); D := mask ? D / keep : 0 */ \
-static void dnn_dropout_fwd_##S(int R, int m, const T* A, T* H, unsigned char* M,   \
+static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int m, const T* A, T* H, unsigned char* M,   \
                                 double keep, uint64_t key) {                        \
     const T k = (T) keep;                                                           \
     int r, j;                                                                       \
@@ -144,7 +168,7 @@ static void dnn_dropout_fwd_##S(int R, int m, const T* A, T* H, unsigned char* M
         }                                                                           \
     }                                                                               \
 }                                                                                   \
-static void dnn_dropout_bwd_##S(int n, T* D, const unsigned char* M, double keep) { \
+static ATTR void dnn_dropout_bwd_##S##_##ISA(int n, T* D, const unsigned char* M, double keep) { \
     const T k = (T) keep;                                                           \
     int i;                                                                          \
     for (i = 0; i < n; i++) D[i] = M[i] ? D[i] / k : (T) 0;                         \
@@ -152,7 +176,7 @@ static void dnn_dropout_bwd_##S(int n, T* D, const unsigned char* M, double keep
                                                                                     \
 /* ---- the output layer: Z (K, m) -> D = A - Y, db = scale * row sums; */          \
 /* returns the summed loss. Y is the batch's (m, K) samples-major block. */         \
-static double dnn_output_##S(int kind, int K, int m, const T* Z, const T* Y,        \
+static ATTR double dnn_output_##S##_##ISA(int kind, int K, int m, const T* Z, const T* Y,        \
                              T* D, T* db, double scale) {                           \
     double loss = 0.0;                                                              \
     int k, j;                                                                       \
@@ -197,129 +221,106 @@ static double dnn_output_##S(int kind, int K, int m, const T* Z, const T* Y,    
     return loss;                                                                    \
 }                                                                                   \
                                                                                     \
-/* ---- optimizers: one pass over p (n) with gradient g (+ lam p), state v, s; */   \
-/* sumsq (if not NULL) += the new p's squares. The operations and their order */    \
-/* are dnn.optimizers' (so float32 rounds as NumPy does). */                        \
-static void dnn_opt_gd_##S(int n, T* p, const T* g, T* v, T* s, const dnn_opt* o,   \
-                           double* sumsq) {                                         \
-    const T lr = (T) o->lr, lam = (T) o->lam;                                       \
-    double q = 0.0;                                                                 \
-    int i;                                                                          \
-    (void) v; (void) s;                                                             \
-    for (i = 0; i < n; i++) {                                                       \
-        T gi = lam != 0 ? g[i] + p[i] * lam : g[i];                                 \
-        p[i] = p[i] - gi * lr;                                                      \
-        q += (double) p[i] * p[i];                                                  \
-    }                                                                               \
-    if (sumsq) *sumsq += q;                                                         \
+/* sum of squares in double, 8 partial sums (the L2 cost's) */                      \
+static ATTR double dnn_sumsq_##S##_##ISA(int n, const T* p) {                       \
+    double q[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                         \
+    int i, k;                                                                       \
+    for (i = 0; i <= n - 8; i += 8)                                                 \
+        for (k = 0; k < 8; k++) q[k] += (double) p[i + k] * p[i + k];               \
+    for (; i < n; i++) q[0] += (double) p[i] * p[i];                                \
+    return ((q[0] + q[4]) + (q[1] + q[5])) + ((q[2] + q[6]) + (q[3] + q[7]));       \
 }                                                                                   \
-static void dnn_opt_momentum_##S(int n, T* p, const T* g, T* v, T* s,               \
-                                 const dnn_opt* o, double* sumsq) {                 \
-    const T lr = (T) o->lr, lam = (T) o->lam, b = (T) o->beta;                      \
-    const T b1 = (T) (1 - o->beta);                                                 \
-    double q = 0.0;                                                                 \
-    int i;                                                                          \
-    (void) s;                                                                       \
-    for (i = 0; i < n; i++) {                                                       \
-        T gi = lam != 0 ? g[i] + p[i] * lam : g[i];                                 \
-        v[i] = v[i] * b + gi * b1;                                                  \
-        p[i] = p[i] - v[i] * lr;                                                    \
-        q += (double) p[i] * p[i];                                                  \
-    }                                                                               \
-    if (sumsq) *sumsq += q;                                                         \
-}                                                                                   \
+                                                                                    \
+/* ---- optimizers: one pass over p (n) with gradient g (+ lam p), state v, s. */   \
+/* The operations and their order are dnn.optimizers' (float32 rounds as     */     \
+/* NumPy does), but Adam's two bias corrections, which multiply by the       */     \
+/* reciprocal (one division per element, not three: rounding differs).       */     \
+DNN_OPT(gd, T, S, ISA, ATTR, SQRT,                                                  \
+        p[i] = p[i] - gi * lr;)                                                     \
+DNN_OPT(momentum, T, S, ISA, ATTR, SQRT,                                            \
+        v[i] = v[i] * beta + gi * c_beta;                                           \
+        p[i] = p[i] - v[i] * lr;)                                                   \
 /* scikit-learn's: u = momentum u - lr g; p += u (heavy ball) */                    \
 /* or p += momentum u - lr g (Nesterov). */                                         \
-static void dnn_opt_heavy_ball_##S(int n, T* p, const T* g, T* v, T* s,             \
-                                   const dnn_opt* o, double* sumsq) {               \
-    const T lr = (T) o->lr, lam = (T) o->lam, mu = (T) o->beta;                     \
-    double q = 0.0;                                                                 \
-    int i;                                                                          \
-    (void) s;                                                                       \
-    for (i = 0; i < n; i++) {                                                       \
-        T gi = lam != 0 ? g[i] + p[i] * lam : g[i];                                 \
-        v[i] = v[i] * mu - gi * lr;                                                 \
-        p[i] = p[i] + v[i];                                                         \
-        q += (double) p[i] * p[i];                                                  \
-    }                                                                               \
-    if (sumsq) *sumsq += q;                                                         \
-}                                                                                   \
-static void dnn_opt_nesterov_##S(int n, T* p, const T* g, T* v, T* s,               \
-                                 const dnn_opt* o, double* sumsq) {                 \
-    const T lr = (T) o->lr, lam = (T) o->lam, mu = (T) o->beta;                     \
-    double q = 0.0;                                                                 \
-    int i;                                                                          \
-    (void) s;                                                                       \
-    for (i = 0; i < n; i++) {                                                       \
-        T gi = lam != 0 ? g[i] + p[i] * lam : g[i];                                 \
-        T step = gi * lr;                                                           \
-        v[i] = v[i] * mu - step;                                                    \
-        p[i] = p[i] + (v[i] * mu - step);                                           \
-        q += (double) p[i] * p[i];                                                  \
-    }                                                                               \
-    if (sumsq) *sumsq += q;                                                         \
-}                                                                                   \
-static void dnn_opt_rmsprop_##S(int n, T* p, const T* g, T* v, T* s,                \
-                                const dnn_opt* o, double* sumsq) {                  \
-    const T lr = (T) o->lr, lam = (T) o->lam, b2 = (T) o->beta2;                    \
-    const T c2 = (T) (1 - o->beta2), eps = (T) o->eps;                              \
-    double q = 0.0;                                                                 \
-    int i;                                                                          \
-    (void) v;                                                                       \
-    for (i = 0; i < n; i++) {                                                       \
-        T gi = lam != 0 ? g[i] + p[i] * lam : g[i];                                 \
-        s[i] = s[i] * b2 + (gi * gi) * c2;                                          \
-        p[i] = p[i] - (gi * lr) / (SQRT(s[i]) + eps);                               \
-        q += (double) p[i] * p[i];                                                  \
-    }                                                                               \
-    if (sumsq) *sumsq += q;                                                         \
-}                                                                                   \
-static void dnn_opt_adam_##S(int n, T* p, const T* g, T* v, T* s, const dnn_opt* o, \
-                             double* sumsq) {                                       \
-    const T lr = (T) o->lr, lam = (T) o->lam, b1 = (T) o->beta1;                    \
-    const T c1 = (T) (1 - o->beta1), b2 = (T) o->beta2, c2 = (T) (1 - o->beta2);    \
-    const T eps = (T) o->eps, bias1 = (T) o->bias1, bias2 = (T) o->bias2;           \
-    double q = 0.0;                                                                 \
-    int i;                                                                          \
-    for (i = 0; i < n; i++) {                                                       \
-        T gi = lam != 0 ? g[i] + p[i] * lam : g[i];                                 \
-        v[i] = v[i] * b1 + gi * c1;                                                 \
-        s[i] = s[i] * b2 + (gi * gi) * c2;                                          \
-        p[i] = p[i] - ((v[i] / bias1) * lr) / (SQRT(s[i] / bias2) + eps);           \
-        q += (double) p[i] * p[i];                                                  \
-    }                                                                               \
-    if (sumsq) *sumsq += q;                                                         \
-}
+DNN_OPT(heavy_ball, T, S, ISA, ATTR, SQRT,                                          \
+        v[i] = v[i] * beta - gi * lr;                                               \
+        p[i] = p[i] + v[i];)                                                        \
+DNN_OPT(nesterov, T, S, ISA, ATTR, SQRT,                                            \
+        const T step = gi * lr;                                                     \
+        v[i] = v[i] * beta - step;                                                  \
+        p[i] = p[i] + (v[i] * beta - step);)                                        \
+DNN_OPT(rmsprop, T, S, ISA, ATTR, SQRT,                                             \
+        s[i] = s[i] * beta2 + (gi * gi) * c_beta2;                                  \
+        p[i] = p[i] - (gi * lr) / (SQRT(s[i]) + eps);)                              \
+DNN_OPT(adam, T, S, ISA, ATTR, SQRT,                                                \
+        v[i] = v[i] * beta1 + gi * c_beta1;                                         \
+        s[i] = s[i] * beta2 + (gi * gi) * c_beta2;                                  \
+        p[i] = p[i] - ((v[i] * r_bias1) * lr) / (SQRT(s[i] * r_bias2) + eps);)      \
+                                                                                    \
 
-DNN_LOOP_KERNELS(double, d, exp, log, log1p, tanh, sqrt)
-DNN_LOOP_KERNELS(float, f, expf, logf, log1pf, tanhf, sqrtf)
+DNN_LOOP_KERNELS(double, d, base, , exp, log, log1p, tanh, sqrt)
+DNN_LOOP_KERNELS(float, f, base, , expf, logf, log1pf, tanhf, sqrtf)
+#if DNN_HAS_X86_BUILDS
+DNN_LOOP_KERNELS(double, d, avx2, DNN_TARGET_AVX2, exp, log, log1p, tanh, sqrt)
+DNN_LOOP_KERNELS(float, f, avx2, DNN_TARGET_AVX2, expf, logf, log1pf, tanhf, sqrtf)
+DNN_LOOP_KERNELS(double, d, avx512, DNN_TARGET_AVX512, exp, log, log1p, tanh, sqrt)
+DNN_LOOP_KERNELS(float, f, avx512, DNN_TARGET_AVX512, expf, logf, log1pf, tanhf, sqrtf)
+#endif
 
 /* ---------------------------------------------------------------------- */
-/* The tables: adding an activation or an optimizer is one kernel above and
-   one row here (and its name in dnn/_loop.pyx's ACTIVATIONS / OPTIMIZERS). */
+/* The tables, one per instruction set (the level of dnn/_simd.h's dispatch:
+   0 baseline, 1 AVX2 + FMA, 2 AVX-512). Adding an activation or an optimizer
+   is one kernel above and one entry here (and its name in dnn/_loop.pyx's
+   ACTIVATIONS / OPTIMIZERS, the same order). */
 typedef void (*dnn_fwd_d)(int, int, double*, int, const double*);
 typedef void (*dnn_fwd_f)(int, int, float*, int, const float*);
 typedef void (*dnn_bwd_d)(int, int, double*, int, const double*, int, double*, double);
 typedef void (*dnn_bwd_f)(int, int, float*, int, const float*, int, float*, double);
 typedef struct { dnn_fwd_d fwd_d; dnn_fwd_f fwd_f; dnn_bwd_d bwd_d; dnn_bwd_f bwd_f; } dnn_act;
 
-static const dnn_act dnn_acts[DNN_ACT_COUNT] = {
-    {dnn_relu_fwd_d, dnn_relu_fwd_f, dnn_relu_bwd_d, dnn_relu_bwd_f},
-    {dnn_tanh_fwd_d, dnn_tanh_fwd_f, dnn_tanh_bwd_d, dnn_tanh_bwd_f},
-    {dnn_leaky_fwd_d, dnn_leaky_fwd_f, dnn_leaky_bwd_d, dnn_leaky_bwd_f},
-};
-
 typedef void (*dnn_upd_d)(int, double*, const double*, double*, double*, const dnn_opt*, double*);
 typedef void (*dnn_upd_f)(int, float*, const float*, float*, float*, const dnn_opt*, double*);
 typedef struct { dnn_upd_d d; dnn_upd_f f; } dnn_update;
 
-static const dnn_update dnn_opts[DNN_OPT_COUNT] = {
-    {dnn_opt_gd_d, dnn_opt_gd_f},
-    {dnn_opt_momentum_d, dnn_opt_momentum_f},
-    {dnn_opt_heavy_ball_d, dnn_opt_heavy_ball_f},
-    {dnn_opt_nesterov_d, dnn_opt_nesterov_f},
-    {dnn_opt_rmsprop_d, dnn_opt_rmsprop_f},
-    {dnn_opt_adam_d, dnn_opt_adam_f},
+typedef struct {
+    dnn_act acts[DNN_ACT_COUNT];
+    dnn_update opts[DNN_OPT_COUNT];
+    void (*dropout_fwd_d)(int, int, const double*, double*, unsigned char*, double, uint64_t);
+    void (*dropout_fwd_f)(int, int, const float*, float*, unsigned char*, double, uint64_t);
+    void (*dropout_bwd_d)(int, double*, const unsigned char*, double);
+    void (*dropout_bwd_f)(int, float*, const unsigned char*, double);
+    double (*output_d)(int, int, int, const double*, const double*, double*, double*, double);
+    double (*output_f)(int, int, int, const float*, const float*, float*, float*, double);
+    double (*sumsq_d)(int, const double*);
+    double (*sumsq_f)(int, const float*);
+} dnn_loop_table;
+
+#define DNN_LOOP_TABLE(I) {                                                          \
+    {{dnn_relu_fwd_d_##I, dnn_relu_fwd_f_##I, dnn_relu_bwd_d_##I, dnn_relu_bwd_f_##I},  \
+     {dnn_tanh_fwd_d_##I, dnn_tanh_fwd_f_##I, dnn_tanh_bwd_d_##I, dnn_tanh_bwd_f_##I},  \
+     {dnn_leaky_fwd_d_##I, dnn_leaky_fwd_f_##I, dnn_leaky_bwd_d_##I,                 \
+      dnn_leaky_bwd_f_##I}},                                                        \
+    {{dnn_opt_gd_d_##I, dnn_opt_gd_f_##I},                                          \
+     {dnn_opt_momentum_d_##I, dnn_opt_momentum_f_##I},                              \
+     {dnn_opt_heavy_ball_d_##I, dnn_opt_heavy_ball_f_##I},                          \
+     {dnn_opt_nesterov_d_##I, dnn_opt_nesterov_f_##I},                              \
+     {dnn_opt_rmsprop_d_##I, dnn_opt_rmsprop_f_##I},                                \
+     {dnn_opt_adam_d_##I, dnn_opt_adam_f_##I}},                                     \
+    dnn_dropout_fwd_d_##I, dnn_dropout_fwd_f_##I,                                   \
+    dnn_dropout_bwd_d_##I, dnn_dropout_bwd_f_##I,                                   \
+    dnn_output_d_##I, dnn_output_f_##I, dnn_sumsq_d_##I, dnn_sumsq_f_##I }
+
+static const dnn_loop_table dnn_loop_tables[] = {
+    DNN_LOOP_TABLE(base),
+#if DNN_HAS_X86_BUILDS
+    DNN_LOOP_TABLE(avx2),
+    DNN_LOOP_TABLE(avx512),
+#endif
 };
+
+/* The table of the kernels dnn/_simd.h's dispatch uses now. */
+static inline const dnn_loop_table* dnn_loop_kernels(void) {
+    return &dnn_loop_tables[dnn_simd_level];
+}
 
 #endif  /* DNN_LOOP_H */

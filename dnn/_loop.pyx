@@ -63,21 +63,25 @@ cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_update:
         dnn_upd_d d
         dnn_upd_f f
-    const dnn_act dnn_acts[]
-    const dnn_update dnn_opts[]
+    ctypedef struct dnn_loop_table:
+        dnn_act acts[3]
+        dnn_update opts[6]
+        void dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M, double keep,
+                           uint64_t key) noexcept nogil
+        void dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M, double keep,
+                           uint64_t key) noexcept nogil
+        void dropout_bwd_d(int n, double* D, const unsigned char* M, double keep) noexcept nogil
+        void dropout_bwd_f(int n, float* D, const unsigned char* M, double keep) noexcept nogil
+        double output_d(int kind, int K, int m, const double* Z, const double* Y, double* D, double* db,
+                        double scale) noexcept nogil
+        double output_f(int kind, int K, int m, const float* Z, const float* Y, float* D, float* db,
+                        double scale) noexcept nogil
+        double sumsq_d(int n, const double* p) noexcept nogil
+        double sumsq_f(int n, const float* p) noexcept nogil
+    const dnn_loop_table* dnn_loop_kernels()
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
-    void dnn_dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M,
-                           double keep, uint64_t key)
-    void dnn_dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M,
-                           double keep, uint64_t key)
-    void dnn_dropout_bwd_d(int n, double* D, const unsigned char* M, double keep)
-    void dnn_dropout_bwd_f(int n, float* D, const unsigned char* M, double keep)
-    double dnn_output_d(int kind, int K, int m, const double* Z, const double* Y, double* D,
-                        double* db, double scale)
-    double dnn_output_f(int kind, int K, int m, const float* Z, const float* Y, float* D,
-                        float* db, double scale)
 
 #: Names -> table rows of dnn/_loop.h (the same order).
 ACTIVATIONS = ("relu", "tanh", "leaky_relu")
@@ -133,13 +137,15 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
     cdef dnn_opt ob
     cdef size_t xrow = <size_t> n0 * sizeof(floating), yrow = <size_t> K * sizeof(floating)
-    cdef dnn_act act = dnn_acts[net.hidden]
-    cdef dnn_update upd = dnn_opts[net.opt]
-    cdef int i
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    cdef dnn_act act = k.acts[net.hidden]
+    cdef dnn_update upd = k.opts[net.opt]
     if net.lambd > 0:
         for l in range(L):
-            for i in range(n[l + 1] * n[l]):
-                sumsq += (<double> (<floating*> net.W[l])[i]) * (<floating*> net.W[l])[i]
+            if floating is double:
+                sumsq += k.sumsq_d(n[l + 1] * n[l], <double*> net.W[l])
+            else:
+                sumsq += k.sumsq_f(n[l + 1] * n[l], <float*> net.W[l])
     start = 0
     while start < m:
         bb = net.bmax if m - start > net.bmax else m - start
@@ -166,13 +172,13 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                 if floating is double:
                     act.fwd_d(n[l], bb, <double*> net.A[l - 1], bb, <double*> net.b[l - 1])
                     if net.H[l - 1] != NULL:
-                        dnn_dropout_fwd_d(n[l], bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
+                        k.dropout_fwd_d(n[l], bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
                                           net.mask[l - 1], net.keep[l - 1],
                                           dnn_dropout_key(net.seed, l, step[0]))
                 else:
                     act.fwd_f(n[l], bb, <float*> net.A[l - 1], bb, <float*> net.b[l - 1])
                     if net.H[l - 1] != NULL:
-                        dnn_dropout_fwd_f(n[l], bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
+                        k.dropout_fwd_f(n[l], bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
                                           net.mask[l - 1], net.keep[l - 1],
                                           dnn_dropout_key(net.seed, l, step[0]))
             else:
@@ -182,10 +188,10 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                 else:
                     simd.dnn_simd.bias_act_f(n[L], bb, <float*> net.A[L - 1], bb, <float*> net.b[L - 1], 0)
         if floating is double:
-            loss = dnn_output_d(net.output, K, bb, <double*> net.A[L - 1], <double*> yb,
+            loss = k.output_d(net.output, K, bb, <double*> net.A[L - 1], <double*> yb,
                                 <double*> net.G[L - 1], <double*> net.db[L - 1], scale)
         else:
-            loss = dnn_output_f(net.output, K, bb, <float*> net.A[L - 1], <float*> yb,
+            loss = k.output_f(net.output, K, bb, <float*> net.A[L - 1], <float*> yb,
                                 <float*> net.G[L - 1], <float*> net.db[L - 1], scale)
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
@@ -203,13 +209,13 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                      <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
                 if floating is double:
                     if net.H[l - 2] != NULL:
-                        dnn_dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
+                        k.dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
                                           net.keep[l - 2])
                     act.bwd_d(n[l - 1], bb, <double*> net.G[l - 2], bb, <double*> net.A[l - 2], bb,
                               <double*> net.db[l - 2], scale)
                 else:
                     if net.H[l - 2] != NULL:
-                        dnn_dropout_bwd_f(n[l - 1] * bb, <float*> net.G[l - 2], net.mask[l - 2],
+                        k.dropout_bwd_f(n[l - 1] * bb, <float*> net.G[l - 2], net.mask[l - 2],
                                           net.keep[l - 2])
                     act.bwd_f(n[l - 1], bb, <float*> net.G[l - 2], bb, <float*> net.A[l - 2], bb,
                               <float*> net.db[l - 2], scale)

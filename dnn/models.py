@@ -244,8 +244,8 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     The course's second part: ``lambd`` (L2), ``keep_prob`` (inverted dropout,
     one number or one per hidden layer), ``hidden_activation`` (``"relu"``,
     ``"tanh"``, ``"leaky_relu"``) and ``output`` (``"sigmoid"``,
-    ``"softmax"``; None: softmax when ``layers_dims[-1] > 1``, labels then
-    class indices or one-hot ``(K, m)``). With their defaults the fit is the
+    ``"softmax"``: ``layers_dims[-1]`` classes, labels class indices or
+    one-hot ``(K, m)``; None is the course's sigmoid). With their defaults the fit is the
     one above; otherwise it runs full-batch gradient descent in the compiled
     mini-batch loop (``dnn._loop``, one batch of all m examples; ``plan`` does
     not apply), the cost ``compute_cost_with_regularization``'s, computed from
@@ -292,10 +292,10 @@ def _second_part(layers_dims, lambd, keep_prob, hidden_activation, output):
     lambd = c2.scalar_in(lambd, "lambd", 0.0, np.inf)
     if output is not None:
         c2.choice(output, "output", ("sigmoid", "softmax"))
-    course = output in (None, "sigmoid") and hidden == "relu" and lambd == 0 and _no_dropout(keep_prob)
-    if course and (output == "sigmoid" or not _more_than_one_output(layers_dims)):
+    if output in (None, "sigmoid") and hidden == "relu" and lambd == 0 and _no_dropout(keep_prob):
         return None
-    dims = v.layer_sizes(layers_dims, "layers_dims")
+    output = output or "sigmoid"
+    dims = v.layer_sizes(layers_dims, "layers_dims", one_output=output == "sigmoid")
     output = c2.output_kind(output, dims[-1], "layers_dims[-1]")
     keep = c2.keep_probs(keep_prob, len(dims) - 1)
     if output == "sigmoid" and hidden == "relu" and lambd == 0 and all(k == 1 for k in keep):
@@ -308,14 +308,6 @@ def _no_dropout(keep_prob):
         return bool(np.all(np.asarray(keep_prob, dtype=np.float64) == 1))
     except (TypeError, ValueError):
         return False  # checked (and refused) by _second_part's keep_probs
-
-
-def _more_than_one_output(layers_dims):
-    """Whether ``layers_dims`` ends with a size > 1 (a softmax network); False when it does not parse."""
-    try:
-        return int(layers_dims[-1]) > 1 and not isinstance(layers_dims, (str, bytes, dict))
-    except (TypeError, ValueError, OverflowError, IndexError, KeyError):
-        return False
 
 
 def _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,

@@ -280,7 +280,7 @@ def test_fit_epochs(dtype, solver, momentum, nesterov, output, K, shuffle):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kw, K", [(dict(lambd=0.5), 1), (dict(keep_prob=0.8, hidden_activation="tanh"), 1),
-                                   (dict(hidden_activation="leaky_relu"), 3), (dict(output="softmax", lambd=0.1), 2)])
+                                   (dict(hidden_activation="leaky_relu", output="softmax"), 3), (dict(output="softmax", lambd=0.1), 2)])
 def test_L_layer_model_second_part(dtype, kw, K):
     rng = np.random.default_rng(6)
     m = 40
