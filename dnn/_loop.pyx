@@ -94,6 +94,9 @@ cdef int ADAM = 5  # OPTIMIZERS.index("adam"), the one whose step counts t
 _USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
 _USES_S = ("rmsprop", "adam")
 
+#: ``products=``: how a layer's products run (``_products``).
+PRODUCTS = ("auto", "blas", "own")
+
 #: Sizes are C ints in the kernels and 32-bit in BLAS.
 _INT_MAX = 2**31 - 1
 
@@ -114,10 +117,12 @@ cdef struct Net:
     void** H                # dropout's outputs (hidden layers with keep < 1), else NULL
     void** G                # dZ_l (n_l, batch), also dH_l before the backward pass
     unsigned char** mask
+    int* own_nn             # layer l's W H and W^T dZ in dnn/_simd.h's ``nn`` (else BLAS)
+    int* own_nt             # layer l's dZ H^T in ``nt`` (else BLAS)
     double* keep
     void* X
     void* Y
-    void* Xb
+    void* Xb                # the batch's rows (bmax, n_0), or with own_nn[0] its columns (n_0, bmax)
     void* Yb
     const int64_t* order    # NULL: in order
     uint64_t seed
@@ -132,6 +137,8 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     cdef floating* xb
     cdef floating* yb
     cdef floating* prev
+    cdef floating* src
+    cdef int i
     cdef floating* X = <floating*> net.X
     cdef floating* Y = <floating*> net.Y
     cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
@@ -150,22 +157,35 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     while start < m:
         bb = net.bmax if m - start > net.bmax else m - start
         scale = 1.0 / bb
-        if net.order != NULL:
+        if net.own_nn[0]:
+            # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``
             xb = <floating*> net.Xb
-            yb = <floating*> net.Yb
+            for j in range(bb):
+                src = X + <size_t> (net.order[start + j] if net.order != NULL else start + j) * n0
+                for i in range(n0):
+                    xb[<size_t> i * bb + j] = src[i]
+        elif net.order != NULL:
+            xb = <floating*> net.Xb
             for j in range(bb):
                 memcpy(xb + <size_t> j * n0, X + <size_t> net.order[start + j] * n0, xrow)
-                memcpy(yb + <size_t> j * K, Y + <size_t> net.order[start + j] * K, yrow)
         else:
             xb = X + <size_t> start * n0
+        if net.order != NULL:
+            yb = <floating*> net.Yb
+            for j in range(bb):
+                memcpy(yb + <size_t> j * K, Y + <size_t> net.order[start + j] * K, yrow)
+        else:
             yb = Y + <size_t> start * K
         # forward
         for l in range(1, L + 1):
-            if l == 1:
+            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+            if net.own_nn[l - 1]:
+                simd.nn(n[l], n[l - 1], bb, <floating*> net.W[l - 1], n[l - 1], 1, prev, bb,
+                        <floating*> net.A[l - 1], bb, NULL, False)
+            elif l == 1:
                 gemm(False, True, n[1], bb, n0, <floating> 1, <floating*> net.W[0], n0, xb, n0,
                      <floating> 0, <floating*> net.A[0], bb)
             else:
-                prev = <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
                 gemm(False, False, n[l], bb, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
                      prev, bb, <floating> 0, <floating*> net.A[l - 1], bb)
             if l < L:
@@ -198,15 +218,23 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
         total += loss
         # backward
         for l in range(L, 0, -1):
-            if l == 1:
+            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+            if net.own_nt[l - 1]:
+                simd.nt(n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb, prev, bb, False,
+                        <floating*> net.dW[l - 1], n[l - 1])
+            elif l == 1 and not net.own_nn[0]:
                 gemm(False, False, n[1], n0, bb, <floating> scale, <floating*> net.G[0], bb, xb, n0,
                      <floating> 0, <floating*> net.dW[0], n0)
             else:
-                prev = <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
                 gemm(False, True, n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb,
                      prev, bb, <floating> 0, <floating*> net.dW[l - 1], n[l - 1])
-                gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                     <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
+            if l > 1:
+                if net.own_nn[l - 1]:
+                    simd.nn(n[l - 1], n[l], bb, <floating*> net.W[l - 1], 1, n[l - 1], <floating*> net.G[l - 1],
+                            bb, <floating*> net.G[l - 2], bb, NULL, False)
+                else:
+                    gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                         <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
                 if floating is double:
                     if net.H[l - 2] != NULL:
                         k.dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
@@ -263,6 +291,22 @@ cdef (void*, void*) _state(state, name, int l, dtype, shape_W, list keep_alive):
     return _ptr(sW), _ptr(sb)
 
 
+def _products(products, dims, batch, itemsize):
+    """Per layer, whether its ``nn`` products (W H, W^T dZ) and its ``nt`` (dZ H^T) run in
+    dnn/_simd.h's kernels: ``"auto"`` takes the step-by-step API's rule for a call on ``batch``
+    examples (``dnn._products.for_step``: a mini-batch is such a call), ``"blas"`` none, ``"own"``
+    all. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
+    if products == "auto":
+        from dnn import _kernels, _products as rule
+        nn, nt = _kernels.OWN_PRODUCTS["nn"], _kernels.OWN_PRODUCTS["nt"]
+        flags = [rule.for_step(dims[l], dims[l - 1], batch, itemsize) for l in range(1, len(dims))]
+        out = [(bool(f & nn), bool(f & nt)) for f in flags]
+    else:
+        out = [(products == "own", products == "own")] * (len(dims) - 1)
+    out[0] = (out[0][0], out[0][0] and out[0][1])
+    return out
+
+
 def _need(cond, message, *args):
     if not cond:
         raise ValueError(message % args)
@@ -303,8 +347,10 @@ cdef class Loop:
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 v=None, s=None):
+                 v=None, s=None, products="auto"):
         _need(self.net.n == NULL, "a Loop is initialized once")
+        _need(isinstance(products, str) and products in PRODUCTS, "products must be one of %s, got %r",
+              PRODUCTS, products)
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
             _need(isinstance(value, str) and value in names, "%s must be one of %s, got %r", name, names, value)
@@ -360,6 +406,8 @@ cdef class Loop:
         net.n = <int*> calloc(L + 1, sizeof(int))
         net.keep = <double*> calloc(L, sizeof(double))
         net.mask = <unsigned char**> calloc(L, sizeof(void*))
+        net.own_nn = <int*> calloc(L, sizeof(int))
+        net.own_nt = <int*> calloc(L, sizeof(int))
         net.W = <void**> calloc(L, sizeof(void*))
         net.b = <void**> calloc(L, sizeof(void*))
         net.dW = <void**> calloc(L, sizeof(void*))
@@ -371,7 +419,7 @@ cdef class Loop:
         net.A = <void**> calloc(L, sizeof(void*))
         net.H = <void**> calloc(L, sizeof(void*))
         net.G = <void**> calloc(L, sizeof(void*))
-        if (net.n == NULL or net.keep == NULL or net.mask == NULL or net.W == NULL or net.b == NULL
+        if (net.own_nn == NULL or net.own_nt == NULL or net.n == NULL or net.keep == NULL or net.mask == NULL or net.W == NULL or net.b == NULL
                 or net.dW == NULL or net.db == NULL or net.vW == NULL or net.vb == NULL or net.sW == NULL
                 or net.sb == NULL or net.A == NULL or net.H == NULL or net.G == NULL):
             raise MemoryError()
@@ -379,6 +427,8 @@ cdef class Loop:
             net.n[l] = dims[l]
         for l in range(L - 1):
             net.keep[l] = keep[l]
+        for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
+            net.own_nn[l], net.own_nt[l] = own_nn, own_nt
         for l in range(1, L + 1):
             shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
             W, b = layers[l - 1]
@@ -419,6 +469,8 @@ cdef class Loop:
         free(self.net.n)
         free(self.net.keep)
         free(self.net.mask)
+        free(self.net.own_nn)
+        free(self.net.own_nt)
         free(self.net.W)
         free(self.net.b)
         free(self.net.dW)

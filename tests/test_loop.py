@@ -72,7 +72,8 @@ def problem(rng, dims, m, output, dtype):
     return X, Y, params
 
 
-def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle=True, lr=0.02, seed=0):
+def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle=True, lr=0.02, seed=0,
+            products="auto"):
     rng = np.random.default_rng(seed)
     X, Y, params = problem(rng, dims, m, output, dtype)
     lambd, kp = REGULARIZATION[reg]
@@ -85,7 +86,7 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
     v = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
     s = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
     loop = _loop.Loop(pairs, X, Y, hidden=hidden, output=output, optimizer=optimizer, batch_size=b, lambd=lambd,
-                      keep=keep, dropout_seed=7, v=v, s=s)
+                      keep=keep, dropout_seed=7, v=v, s=s, products=products)
     t = step = t_np = step_np = 0
     tol = TOL[np.dtype(dtype)]
     for _ in range(epochs):
@@ -125,10 +126,20 @@ def test_every_combination(dtype, output, K, hidden, optimizer, reg):
     ([2, 3, 1], 1, 64),           # one example
 ])
 @pytest.mark.parametrize("optimizer, reg", [("adam", "both"), ("nesterov", "dropout"), ("gd", "l2")])
-def test_batch_sizes(dtype, dims, m, b, optimizer, reg):
+@pytest.mark.parametrize("products", _loop.PRODUCTS)
+def test_batch_sizes(dtype, dims, m, b, optimizer, reg, products):
+    # Every product in BLAS, in dnn's own kernels (nn, nt; X_b gathered transposed), or by the rule.
     output = "sigmoid" if dims[-1] == 1 else "softmax"
-    compare(dims, m, b, optimizer, reg, "relu", output, dtype)
-    compare(dims, m, b, optimizer, reg, "tanh", output, dtype, shuffle=False, seed=1)
+    compare(dims, m, b, optimizer, reg, "relu", output, dtype, products=products)
+    compare(dims, m, b, optimizer, reg, "tanh", output, dtype, shuffle=False, seed=1, products=products)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("products", ["blas", "own"])
+@pytest.mark.parametrize("hidden", _loop.ACTIVATIONS)
+@pytest.mark.parametrize("output, K", [("sigmoid", 1), ("softmax", 4), ("identity", 2)])
+def test_products(dtype, products, hidden, output, K):
+    compare([40, 33, 20, K], 150, 64, "adam", "both", hidden, output, dtype, products=products)
 
 
 @pytest.mark.parametrize("n, m, seed, layer, iteration", [
@@ -352,6 +363,7 @@ def good(dtype=np.float64):
                                                  (np.zeros((1, 4), np.float32), np.zeros((1, 1)))]),
      ValueError, r"v\[1\] \(W2's\) must have dtype float64"),
     (lambda a: a.update(dropout_seed=-1), ValueError, "dropout_seed must be in"),
+    (lambda a: a.update(products="fast"), ValueError, "products must be one of"),
 ])
 def test_bad_construction(change, exc, match):
     layers, X, Y = good()
