@@ -87,6 +87,9 @@ class BuildExt(build_ext):
             # wheel a third the size). -pthread: POSIX threads of our own
             # (MinGW-w64 uses Win32 threads: dnn/_platform.h).
             args = ["-O0", "-g"] if DEBUG else ["-O3", "-g0"]
+            # sqrt without errno: the compiler may then vectorize it (Adam's and RMSprop's
+            # passes in dnn/_loop.h); nothing in dnn reads errno.
+            args.append("-fno-math-errno")
             link = []
             if kind != "mingw32":
                 args.append("-pthread")

@@ -95,7 +95,10 @@ _USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
 _USES_S = ("rmsprop", "adam")
 
 #: ``products=``: how a layer's products run (``_products``).
-PRODUCTS = ("auto", "blas", "own")
+PRODUCTS = ("auto", "blas", "own", "nn")
+
+#: ``nt`` for dZ H^T on batches of at least this many bytes per row (``_products``).
+NT_MIN_BATCH_BYTES = 512
 
 #: Sizes are C ints in the kernels and 32-bit in BLAS.
 _INT_MAX = 2**31 - 1
@@ -295,14 +298,20 @@ def _products(products, dims, batch, itemsize):
     """Per layer, whether its ``nn`` products (W H, W^T dZ) and its ``nt`` (dZ H^T) run in
     dnn/_simd.h's kernels: ``"auto"`` takes the step-by-step API's rule for a call on ``batch``
     examples (``dnn._products.for_step``: a mini-batch is such a call), ``"blas"`` none, ``"own"``
-    all. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
+    all, ``"nn"`` the ``nn`` products only. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
     if products == "auto":
         from dnn import _kernels, _products as rule
         nn, nt = _kernels.OWN_PRODUCTS["nn"], _kernels.OWN_PRODUCTS["nt"]
         flags = [rule.for_step(dims[l], dims[l - 1], batch, itemsize) for l in range(1, len(dims))]
-        out = [(bool(f & nn), bool(f & nt)) for f in flags]
+        # ``nt`` sums each weight's gradient over the batch in vectors, then adds the vector's
+        # lanes: on a batch of fewer than 8 vectors (512 bytes: 64 float64, 128 float32 at
+        # AVX-512's 64 bytes, the only build for_step gives it) those sums cost more than BLAS's
+        # packing (benchmarks/NOTES.md, "Issue 11").
+        long_sums = batch * itemsize >= NT_MIN_BATCH_BYTES
+        tiny = [dims[l] * dims[l - 1] <= rule.TINY_PRODUCT for l in range(1, len(dims))]
+        out = [(bool(f & nn), bool(f & nt) and (long_sums or small)) for f, small in zip(flags, tiny)]
     else:
-        out = [(products == "own", products == "own")] * (len(dims) - 1)
+        out = [(products in ("own", "nn"), products == "own")] * (len(dims) - 1)
     out[0] = (out[0][0], out[0][0] and out[0][1])
     return out
 
