@@ -35,7 +35,7 @@
 
 #define DNN_GOLDEN 0x9E3779B97F4A7C15ULL
 
-static inline uint64_t dnn_splitmix(uint64_t state, uint64_t k) {
+DNN_INLINE uint64_t dnn_splitmix(uint64_t state, uint64_t k) {
     uint64_t z = state + k * DNN_GOLDEN;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -43,12 +43,12 @@ static inline uint64_t dnn_splitmix(uint64_t state, uint64_t k) {
 }
 
 /* The key of (seed, layer, iteration); row i's key is dnn_splitmix(key, i + 1). */
-static inline uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration) {
+DNN_INLINE uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration) {
     return dnn_splitmix(dnn_splitmix(seed, layer + 1), iteration + 1);
 }
 
 /* The uniform [0, 1) number of element (i, j) given row i's key. */
-static inline double dnn_dropout_u(uint64_t row_key, int j) {
+DNN_INLINE double dnn_dropout_u(uint64_t row_key, int j) {
     return (double) (dnn_splitmix(row_key, (uint64_t) j + 1) >> 11) * (1.0 / 9007199254740992.0);
 }
 
@@ -319,7 +319,7 @@ static const dnn_loop_table dnn_loop_tables[] = {
 };
 
 /* The table of the kernels dnn/_simd.h's dispatch uses now. */
-static inline const dnn_loop_table* dnn_loop_kernels(void) {
+DNN_INLINE const dnn_loop_table* dnn_loop_kernels(void) {
     return &dnn_loop_tables[dnn_simd_level];
 }
 

@@ -402,3 +402,45 @@ def test_read_only_data_is_read_in_place():
     W.flags.writeable = False
     with pytest.raises(ValueError, match="W1 must be a writeable"):
         _loop.Loop(layers, X, Y)
+
+
+# --------------------------------------------------------------------------
+# The C of dnn/_loop.h, without Python, on other compilers
+# --------------------------------------------------------------------------
+
+def _compile_check_loop(cc, out, *extra):
+    import subprocess
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    headers = here.parent / "dnn"
+    if not (headers / "_loop.h").is_file():
+        headers = Path(dnn.__file__).parent
+    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra, "-I", str(headers),
+           str(here / "c" / "check_loop.c"), "-o", str(out), "-lm"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["-DDNN_NO_VECTOR_EXT"]], ids=["vector", "scalar"])
+def test_c_kernels_on_the_host_compiler(tmp_path, flags):
+    import shutil
+    import subprocess
+    cc = shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler on PATH")
+    _compile_check_loop(cc, tmp_path / "check_loop", *flags)
+    res = subprocess.run([str(tmp_path / "check_loop")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+    got = np.array([float(x) for x in res.stdout.split()]).reshape(3, 4)
+    np.testing.assert_array_equal(got, dropout.dropout_uniform((3, 4), seed=5, layer=2, iteration=9))
+
+
+@pytest.mark.parametrize("cc, package", [("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+                                         ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")])
+def test_c_kernels_cross_compile(tmp_path, cc, package):
+    import shutil
+    path = shutil.which(cc)
+    if path is None:
+        pytest.skip("%s not found (Debian: apt-get install %s)" % (cc, package))
+    _compile_check_loop(path, tmp_path / "check_loop.exe")
+    _compile_check_loop(path, tmp_path / "check_loop_scalar.exe", "-DDNN_NO_VECTOR_EXT")
