@@ -17,12 +17,14 @@ when ``order`` is None). Inside, a layer's blocks are features-major
 (no copies): Z_1 = W_1 X_b^T, dW_1 = dZ_1 X_b / b, Z_l = W_l H_{l-1},
 dW_l = dZ_l H_{l-1}^T / b, dH_{l-1} = W_l^T dZ_l.
 
-One batch: forward (gemm, then the activation's fused bias + act pass, then
-dropout's mask drawn and applied: H = mask ? A / keep : 0); the output
-kind's pass (dZ_L = A_L - Y, db_L, the loss from Z_L); backward (gemms, then
-mask and the activation's backward with db in one pass); the optimizer's one
-pass per parameter (L2 folded into the gradient it reads; the new weights'
-squares summed for the next batch's L2 cost). What an activation, an output
+One batch: forward (product, then the activation's fused bias + act pass,
+then dropout's mask drawn and applied: H = mask ? A / keep : 0); the output
+kind's pass (dZ_L = A_L - Y, db_L, the loss from Z_L); backward, layer by
+layer from L: dW_l, then dH_{l-1} = W_l^T dZ_l (the last use of W_l), then
+the optimizer's one pass over W_l and b_l while dW_l is in cache (L2 folded
+into the gradient it reads; the new weights' squares summed for the next
+batch's L2 cost), then dropout's mask and the activation's backward with
+db_{l-1} in one pass. One dW buffer serves every layer. What an activation, an output
 kind and an optimizer are lives in one table each: ``dnn/_loop.h``.
 
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
@@ -104,6 +106,9 @@ NT_MIN_BATCH_BYTES = 512
 _INT_MAX = 2**31 - 1
 
 
+DEF GATHER_ROWS = 16
+
+
 cdef struct Net:
     int L, m, K, bmax, n0
     int hidden, output, opt
@@ -132,6 +137,14 @@ cdef struct Net:
     double lambd
 
 
+cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int n,
+                         const dnn_opt* o, double* sumsq) noexcept nogil:
+    if floating is double:
+        upd.d(n, p, g, v, s, o, sumsq)
+    else:
+        upd.f(n, p, g, v, s, o, sumsq)
+
+
 cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* step) noexcept nogil:
     """One epoch; returns the sum of its batches' losses (plus L2's per batch)."""
     cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0
@@ -140,8 +153,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     cdef floating* xb
     cdef floating* yb
     cdef floating* prev
-    cdef floating* src
-    cdef int i
+    cdef floating* dst
+    cdef void* rows[GATHER_ROWS]
+    cdef int i, j0, jn
     cdef floating* X = <floating*> net.X
     cdef floating* Y = <floating*> net.Y
     cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
@@ -161,12 +175,18 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
         bb = net.bmax if m - start > net.bmax else m - start
         scale = 1.0 / bb
         if net.own_nn[0]:
-            # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``
+            # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
+            # so that each write is a run of GATHER_ROWS elements, not one element per line.
             xb = <floating*> net.Xb
-            for j in range(bb):
-                src = X + <size_t> (net.order[start + j] if net.order != NULL else start + j) * n0
+            for j0 in range(0, bb, GATHER_ROWS):
+                jn = GATHER_ROWS if bb - j0 > GATHER_ROWS else bb - j0
+                for j in range(jn):
+                    rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
+                                                     else start + j0 + j) * n0)
                 for i in range(n0):
-                    xb[<size_t> i * bb + j] = src[i]
+                    dst = xb + <size_t> i * bb + j0
+                    for j in range(jn):
+                        dst[j] = (<floating*> rows[j])[i]
         elif net.order != NULL:
             xb = <floating*> net.Xb
             for j in range(bb):
@@ -219,7 +239,17 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
         total += loss
-        # backward
+        # the step's counters and the optimizer's constants
+        step[0] += 1
+        if net.opt == ADAM:
+            t[0] += 1
+        opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
+        opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
+        opt.lam = net.lambd / bb
+        ob = opt
+        ob.lam = 0
+        new_sumsq = 0.0
+        # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
             prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
             if net.own_nt[l - 1]:
@@ -238,6 +268,11 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                 else:
                     gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
                          <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
+            _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
+                    <floating*> net.sW[l - 1], n[l] * n[l - 1], &opt, &new_sumsq if net.lambd > 0 else NULL)
+            _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
+                    <floating*> net.sb[l - 1], n[l], &ob, NULL)
+            if l > 1:
                 if floating is double:
                     if net.H[l - 2] != NULL:
                         k.dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
@@ -250,27 +285,6 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                                           net.keep[l - 2])
                     act.bwd_f(n[l - 1], bb, <float*> net.G[l - 2], bb, <float*> net.A[l - 2], bb,
                               <float*> net.db[l - 2], scale)
-        # the optimizer's pass over every parameter
-        step[0] += 1
-        if net.opt == ADAM:
-            t[0] += 1
-        opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
-        opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
-        opt.lam = net.lambd / bb
-        ob = opt
-        ob.lam = 0
-        new_sumsq = 0.0
-        for l in range(L):
-            if floating is double:
-                upd.d(n[l + 1] * n[l], <double*> net.W[l], <double*> net.dW[l], <double*> net.vW[l],
-                      <double*> net.sW[l], &opt, &new_sumsq if net.lambd > 0 else NULL)
-                upd.d(n[l + 1], <double*> net.b[l], <double*> net.db[l], <double*> net.vb[l],
-                      <double*> net.sb[l], &ob, NULL)
-            else:
-                upd.f(n[l + 1] * n[l], <float*> net.W[l], <float*> net.dW[l], <float*> net.vW[l],
-                      <float*> net.sW[l], &opt, &new_sumsq if net.lambd > 0 else NULL)
-                upd.f(n[l + 1], <float*> net.b[l], <float*> net.db[l], <float*> net.vb[l],
-                      <float*> net.sb[l], &ob, NULL)
         sumsq = new_sumsq
         start += bb
     return total
@@ -438,6 +452,7 @@ cdef class Loop:
             net.keep[l] = keep[l]
         for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
+        dW_shared = np.empty(max(dims[l] * dims[l - 1] for l in range(1, L + 1)), dtype)
         for l in range(1, L + 1):
             shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
             W, b = layers[l - 1]
@@ -450,8 +465,8 @@ cdef class Loop:
                 net.vW[l - 1], net.vb[l - 1] = _state(v, "v", l, dtype, shape_W, keep_alive)
             if need_s:
                 net.sW[l - 1], net.sb[l - 1] = _state(s, "s", l, dtype, shape_W, keep_alive)
-            work = [np.empty(shape_W, dtype), np.empty(n_l, dtype), np.empty(n_l * bmax, dtype),
-                    np.empty(n_l * bmax, dtype)]
+            # one dW buffer for every layer: each is used up by its update before the next is made
+            work = [dW_shared, np.empty(n_l, dtype), np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, dtype)]
             keep_alive += work
             net.dW[l - 1] = _ptr(work[0])
             net.db[l - 1] = _ptr(work[1])
