@@ -363,6 +363,7 @@ cdef class Loop:
     cdef object _keep_alive
     cdef dnn_opt opt
     cdef bint double_
+    cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
     cdef readonly int m, batch_size
 
     def __cinit__(self):
@@ -399,7 +400,7 @@ cdef class Loop:
         batch_size = int(batch_size)
         _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
         bmax = min(batch_size, m)
-        _need(max(dims) * max(bmax, max(dims)) <= _INT_MAX and m * max(n0, K) < 2**62,
+        _need(max(dims) * max(bmax, max(dims)) <= _INT_MAX and m <= _INT_MAX,
               "sizes too large for 32-bit BLAS: layer sizes %s, batch %d", dims, bmax)
         keep = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
         _need(len(keep) == L - 1 and all(0 < k <= 1 for k in keep),
@@ -408,6 +409,9 @@ cdef class Loop:
                                        (beta2, "beta2", 0, 1), (epsilon, "epsilon", 0, np.inf)):
             _need(np.isfinite(float(value)) and low <= float(value) <= high, "%s must be in [%s, %s], got %r",
                   name, low, high, value)
+        _need(optimizer != "adam" or (beta1 < 1 and beta2 < 1),
+              "Adam's beta1 and beta2 must be below 1 (its bias correction divides by 1 - beta^t), got %r, %r",
+              beta1, beta2)
         dropout_seed = int(dropout_seed)
         _need(0 <= dropout_seed < 2**64, "dropout_seed must be in [0, 2**64), got %d", dropout_seed)
         need_v, need_s = optimizer in _USES_V, optimizer in _USES_S
@@ -488,6 +492,7 @@ cdef class Loop:
         self.opt.beta2 = float(beta2)
         self.opt.eps = float(epsilon)
         self.opt.bias1 = self.opt.bias2 = 1
+        self.ready = True
 
     def __dealloc__(self):
         free(self.net.n)
@@ -517,7 +522,7 @@ cdef class Loop:
         cdef int64_t[::1] idx
         cdef int64_t tt, ss, i, m = self.m
         cdef double total
-        if self.net.n == NULL:
+        if not self.ready:
             raise ValueError("the Loop is not initialized")
         lr = float(learning_rate)
         _need(np.isfinite(lr) and lr > 0, "learning_rate must be a finite number > 0, got %r", learning_rate)

@@ -364,6 +364,7 @@ def good(dtype=np.float64):
      ValueError, r"v\[1\] \(W2's\) must have dtype float64"),
     (lambda a: a.update(dropout_seed=-1), ValueError, "dropout_seed must be in"),
     (lambda a: a.update(products="fast"), ValueError, "products must be one of"),
+    (lambda a: a.update(optimizer="adam", beta1=1.0), ValueError, "Adam's beta1 and beta2 must be below 1"),
 ])
 def test_bad_construction(change, exc, match):
     layers, X, Y = good()
@@ -390,6 +391,17 @@ def test_bad_epoch(order, lr, match):
         loop.epoch(order, lr)
     for (W, _), W0 in zip(layers, before):
         np.testing.assert_array_equal(W, W0)
+
+
+def test_a_failed_construction_never_runs():
+    layers, X, Y = good()
+    loop = _loop.Loop.__new__(_loop.Loop)
+    with pytest.raises(ValueError, match="the Loop is not initialized"):
+        loop.epoch(None, 0.1)
+    with pytest.raises(ValueError, match="b2 must have shape"):
+        loop.__init__([layers[0], (layers[1][0], np.zeros((3, 1)))], X, Y)
+    with pytest.raises(ValueError, match="the Loop is not initialized"):
+        loop.epoch(None, 0.1)
 
 
 def test_read_only_data_is_read_in_place():
