@@ -18,6 +18,7 @@ moves the weights by 1e-3 or more.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from threadpoolctl import threadpool_limits
 
 import dnn
@@ -140,6 +141,19 @@ def test_batch_sizes(dtype, dims, m, b, optimizer, reg, products):
 @pytest.mark.parametrize("output, K", [("sigmoid", 1), ("softmax", 4), ("identity", 2)])
 def test_products(dtype, products, hidden, output, K):
     compare([40, 33, 20, K], 150, 64, "adam", "both", hidden, output, dtype, products=products)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(hidden_dims=st.lists(st.integers(1, 12), min_size=0, max_size=3), n0=st.integers(1, 12),
+       m=st.integers(1, 40), b=st.integers(1, 50), optimizer=st.sampled_from(_loop.OPTIMIZERS),
+       hidden=st.sampled_from(_loop.ACTIVATIONS), out=st.sampled_from([("sigmoid", 1), ("softmax", 3),
+                                                                       ("identity", 2)]),
+       reg=st.sampled_from(list(REGULARIZATION)), dtype=st.sampled_from(DTYPES),
+       products=st.sampled_from(_loop.PRODUCTS), seed=st.integers(0, 2**32 - 1))
+def test_shapes(hidden_dims, n0, m, b, optimizer, hidden, out, reg, dtype, products, seed):
+    output, K = out
+    compare([n0] + hidden_dims + [K], m, b, optimizer, reg, hidden, output, dtype, epochs=1, seed=seed,
+            products=products, lr=0.002 if optimizer == "rmsprop" else 0.02)
 
 
 @pytest.mark.parametrize("n, m, seed, layer, iteration", [
