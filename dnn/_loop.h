@@ -70,6 +70,34 @@ enum { DNN_OUT_SIGMOID = 0, DNN_OUT_SOFTMAX = 1, DNN_OUT_IDENTITY = 2 };
 
 #define DNN_LEAKY_SLOPE 0.01
 
+/* One hidden activation's two kernels from two expressions: FWD of ``z`` (the
+   pre-activation, bias added) and BWD of ``a`` (the activation) and ``d`` (the
+   gradient flowing back); the backward kernel also sums each row of the result
+   (db, in double, times scale). The operations are dnn.activations' (tanh's
+   backward from A = tanh(Z): the same numbers as from Z). */
+#define DNN_ACT(NAME, T, S, ISA, ATTR, FWD, BWD)                                    \
+static ATTR void dnn_##NAME##_fwd_##S##_##ISA(int R, int m, T* C, int ldc,          \
+                                              const T* bias) {                      \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        T* c = C + (ptrdiff_t) r * ldc;                                             \
+        const T b = bias[r];                                                        \
+        for (j = 0; j < m; j++) { const T z = c[j] + b; c[j] = FWD; }               \
+    }                                                                               \
+}                                                                                   \
+static ATTR void dnn_##NAME##_bwd_##S##_##ISA(int R, int m, T* D, int ldd,          \
+        const T* A, int lda, T* db, double scale) {                                 \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        T* dr = D + (ptrdiff_t) r * ldd;                                            \
+        const T* ar = A + (ptrdiff_t) r * lda;                                      \
+        double sum = 0.0;                                                           \
+        for (j = 0; j < m; j++) { const T a = ar[j], d = dr[j]; dr[j] = BWD; }      \
+        for (j = 0; j < m; j++) sum += dr[j];                                       \
+        db[r] = (T) (scale * sum);                                                  \
+    }                                                                               \
+}
+
 /* One optimizer's kernel: BODY runs for each i with ``gi`` the gradient (L2
    folded in: g + lam p when lam != 0) and the constants of ``o`` rounded to T;
    then, if sumsq is not NULL, the new parameters' squares are added to it. */
@@ -97,60 +125,16 @@ static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,           
 #define DNN_LOOP_KERNELS(T, S, ISA, ATTR, EXP, LOG, LOG1P, TANH, SQRT)                          \
                                                                                     \
 /* ---- hidden activations: forward C := act(C + bias), backward from A ---- */    \
-static ATTR void dnn_relu_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) {          \
+static ATTR void dnn_relu_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) { \
     dnn_simd->bias_act_##S(R, m, C, ldc, bias, 1);                                  \
 }                                                                                   \
-static ATTR void dnn_relu_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A, int lda,      \
-                             T* db, double scale) {                                 \
+static ATTR void dnn_relu_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A,  \
+                                          int lda, T* db, double scale) {           \
     dnn_simd->relu_backward_##S(R, m, D, ldd, A, lda, db, scale);                   \
 }                                                                                   \
-static ATTR void dnn_tanh_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) {          \
-    int r, j;                                                                       \
-    for (r = 0; r < R; r++) {                                                       \
-        T* c = C + (ptrdiff_t) r * ldc;                                             \
-        for (j = 0; j < m; j++) c[j] = TANH(c[j] + bias[r]);                        \
-    }                                                                               \
-}                                                                                   \
-static ATTR void dnn_tanh_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A, int lda,      \
-                             T* db, double scale) {                                 \
-    int r, j;                                                                       \
-    for (r = 0; r < R; r++) {                                                       \
-        T* d = D + (ptrdiff_t) r * ldd;                                             \
-        const T* a = A + (ptrdiff_t) r * lda;                                       \
-        double s = 0.0;                                                             \
-        for (j = 0; j < m; j++) {                                                   \
-            d[j] = ((T) 1 - a[j] * a[j]) * d[j];                                    \
-            s += d[j];                                                              \
-        }                                                                           \
-        db[r] = (T) (scale * s);                                                    \
-    }                                                                               \
-}                                                                                   \
-static ATTR void dnn_leaky_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) {         \
-    const T slope = (T) DNN_LEAKY_SLOPE;                                            \
-    int r, j;                                                                       \
-    for (r = 0; r < R; r++) {                                                       \
-        T* c = C + (ptrdiff_t) r * ldc;                                             \
-        for (j = 0; j < m; j++) {                                                   \
-            T z = c[j] + bias[r];                                                   \
-            c[j] = z > 0 ? z : z * slope;                                           \
-        }                                                                           \
-    }                                                                               \
-}                                                                                   \
-static ATTR void dnn_leaky_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A, int lda,     \
-                              T* db, double scale) {                                \
-    const T slope = (T) DNN_LEAKY_SLOPE;                                            \
-    int r, j;                                                                       \
-    for (r = 0; r < R; r++) {                                                       \
-        T* d = D + (ptrdiff_t) r * ldd;                                             \
-        const T* a = A + (ptrdiff_t) r * lda;                                       \
-        double s = 0.0;                                                             \
-        for (j = 0; j < m; j++) {                                                   \
-            d[j] = a[j] > 0 ? d[j] : d[j] * slope;                                  \
-            s += d[j];                                                              \
-        }                                                                           \
-        db[r] = (T) (scale * s);                                                    \
-    }                                                                               \
-}                                                                                   \
+DNN_ACT(tanh, T, S, ISA, ATTR, TANH(z), ((T) 1 - a * a) * d)                        \
+DNN_ACT(leaky, T, S, ISA, ATTR, z > 0 ? z : z * (T) DNN_LEAKY_SLOPE,                \
+        a > 0 ? d : d * (T) DNN_LEAKY_SLOPE)                                        \
                                                                                     \
 /* ---- dropout: H := mask ? A / keep : 0 (mask drawn); D := mask ? D / keep : 0 */ \
 static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int m, const T* A, T* H, unsigned char* M,   \

@@ -137,6 +137,18 @@ cdef struct Net:
     double lambd
 
 
+cdef inline floating* _rows(floating* buf, floating* src, int width, const int64_t* order, int start,
+                           int count) noexcept nogil:
+    """Rows start .. start + count - 1 of the epoch's order of src (rows of ``width``): gathered into
+    buf, or, in order, src's own rows."""
+    cdef int j
+    if order == NULL:
+        return src + <size_t> start * width
+    for j in range(count):
+        memcpy(buf + <size_t> j * width, src + <size_t> order[start + j] * width, <size_t> width * sizeof(floating))
+    return buf
+
+
 cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int n,
                          const dnn_opt* o, double* sumsq) noexcept nogil:
     if floating is double:
@@ -160,7 +172,6 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     cdef floating* Y = <floating*> net.Y
     cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
     cdef dnn_opt ob
-    cdef size_t xrow = <size_t> n0 * sizeof(floating), yrow = <size_t> K * sizeof(floating)
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     cdef dnn_act act = k.acts[net.hidden]
     cdef dnn_update upd = k.opts[net.opt]
@@ -187,18 +198,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                     dst = xb + <size_t> i * bb + j0
                     for j in range(jn):
                         dst[j] = (<floating*> rows[j])[i]
-        elif net.order != NULL:
-            xb = <floating*> net.Xb
-            for j in range(bb):
-                memcpy(xb + <size_t> j * n0, X + <size_t> net.order[start + j] * n0, xrow)
         else:
-            xb = X + <size_t> start * n0
-        if net.order != NULL:
-            yb = <floating*> net.Yb
-            for j in range(bb):
-                memcpy(yb + <size_t> j * K, Y + <size_t> net.order[start + j] * K, yrow)
-        else:
-            yb = Y + <size_t> start * K
+            xb = _rows(<floating*> net.Xb, X, n0, net.order, start, bb)
+        yb = _rows(<floating*> net.Yb, Y, K, net.order, start, bb)
         # forward
         for l in range(1, L + 1):
             prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
