@@ -58,13 +58,14 @@ macros = [("DNN_DEBUG_BUILD", "1" if DEBUG else "0")]
 if NO_VECTOR_EXT:
     macros.append(("DNN_NO_VECTOR_EXT", "1"))
 
-HEADERS = ["dnn/_simd.h", "dnn/_platform.h", "dnn/_simd.pxd", "dnn/_ops.pxd", "dnn/_blas.pxd"]
+HEADERS = ["dnn/_simd.h", "dnn/_loop.h", "dnn/_platform.h", "dnn/_simd.pxd", "dnn/_ops.pxd", "dnn/_blas.pxd"]
 
 extensions = [
     Extension(name, [path], include_dirs=["dnn"], define_macros=macros, depends=HEADERS)
     for name, path in [
         ("dnn._kernels", "dnn/_kernels.pyx"),
         ("dnn._train", "dnn/_train.pyx"),
+        ("dnn._loop", "dnn/_loop.pyx"),
     ]
 ]
 
@@ -86,6 +87,9 @@ class BuildExt(build_ext):
             # wheel a third the size). -pthread: POSIX threads of our own
             # (MinGW-w64 uses Win32 threads: dnn/_platform.h).
             args = ["-O0", "-g"] if DEBUG else ["-O3", "-g0"]
+            # sqrt without errno: the compiler may then vectorize it (Adam's and RMSprop's
+            # passes in dnn/_loop.h); nothing in dnn reads errno.
+            args.append("-fno-math-errno")
             link = []
             if kind != "mingw32":
                 args.append("-pthread")

@@ -5,19 +5,18 @@ epoch_end)``: epochs of mini-batch training of the network ``parameters``
 (the course's dict ``W1..WL``, ``b1..bL``, updated by replacing its entries)
 with the optimizer state ``state`` (from ``new_state``, carried across calls
 for ``partial_fit`` and ``warm_start``). The estimators know nothing else of
-how an epoch is computed: today it runs over dnn's NumPy-level functions
-(``dnn.network``'s forward and backward passes, ``dnn.optimizers``' updates);
-the compiled mini-batch loop can take its place behind the same signature.
+how an epoch is computed: one call of the compiled mini-batch loop
+(``dnn._loop.Loop.epoch``) per epoch, whose numbers are those of dnn's
+NumPy-level functions (``dnn.network``'s forward and backward passes,
+``dnn.optimizers``' updates) to rounding (``tests/test_loop.py``).
 
 Layout and copies. ``X`` comes samples-major, ``(m, n_features)``, and ``Y``
 ``(m, K)``, both C-contiguous in the training dtype (the estimators convert
 once; a float32/float64 C-contiguous array or memmap is used as it is). The
-engine works in the course's layout ``(features, samples)`` through views:
-``X.T`` is an F-contiguous ``(n_features, m)`` view, never a copy. A
-full-batch epoch (``solver="gd"``, or a batch of all m samples without
-shuffling) reads ``X.T`` in place; a mini-batch epoch gathers each batch's
-rows into one preallocated ``(batch_size, n_features)`` buffer (and one for
-Y) and reads its transposed view. Nothing else of X is copied.
+loop reads X in place when the batches follow the rows' order (full batch,
+or no shuffling) and otherwise gathers each batch's rows into one buffer
+allocated once per call; its activations are features-major, the course's
+layout, the products BLAS gemms with transposes. Nothing else of X is copied.
 
 Epoch order: the samples are shuffled per epoch by ``rng.permutation(m)``
 (``opts["shuffle"]``), else taken in order; full batches first, the rest last.
@@ -27,7 +26,7 @@ An epoch's loss is the sum over batches of the batch's summed losses plus
 
 import numpy as np
 
-from dnn import network, optimizers
+from dnn import _loop, network, optimizers
 
 __all__ = ["new_state", "state_fits", "fit_epochs", "forward_output", "layer_keys"]
 
@@ -57,24 +56,33 @@ def state_fits(state, opts):
     return {name for name in ("v", "s", "velocity") if name in state} == set(_moments(opts))
 
 
-def _step(parameters, state, X, Y, opts, learning_rate):
-    """One batch (X ``(n, b)``, Y ``(K, b)``, course layout): the update; returns the batch's summed loss."""
+def _optimizer(opts):
+    """The loop's optimizer for ``opts``: Adam, scikit-learn's momentum (heavy ball or Nesterov), or plain GD."""
+    if opts["solver"] == "adam":
+        return "adam"
+    if opts["solver"] == "sgd" and opts["momentum"] > 0:
+        return "nesterov" if opts["nesterovs_momentum"] else "heavy_ball"
+    return "gd"
+
+
+def _loop_for(parameters, state, X, Y, opts, b):
+    """``dnn._loop.Loop`` over fresh C-contiguous copies of the parameters (put in ``parameters``: the
+    entries are replaced, never the caller's arrays changed) and the state's moments (in place)."""
     keys = state["keys"]
-    layers = [(parameters[keys[i]], parameters[keys[i + 1]]) for i in range(0, len(keys), 2)]
-    loss, grads = network._batch_step(X, Y, layers, opts["hidden"], opts["output"], opts["keep"], opts["alpha"],
-                                      state["dropout_seed"], state["step"])
-    state["step"] += 1
-    solver = opts["solver"]
-    if solver == "adam":
-        state["t"] += 1
-        optimizers._adam(parameters, grads, state["v"], state["s"], state["t"], learning_rate, opts["beta_1"],
-                         opts["beta_2"], opts["epsilon"], keys)
-    elif solver == "sgd" and opts["momentum"] > 0:
-        optimizers._heavy_ball(parameters, grads, state["velocity"], opts["momentum"], learning_rate,
-                               opts["nesterovs_momentum"], keys)
-    else:
-        optimizers._gd(parameters, grads, learning_rate, keys)
-    return loss
+    for key in keys:
+        parameters[key] = np.array(parameters[key], dtype=X.dtype, order="C", copy=True)
+    for name in _moments(opts):
+        for key in keys:
+            state[name]["d" + key] = np.require(state[name]["d" + key], X.dtype, ["C", "W", "A"])
+    pairs = lambda d: [(d["d" + keys[i]], d["d" + keys[i + 1]]) for i in range(0, len(keys), 2)]
+    optimizer = _optimizer(opts)
+    v = state.get("v", state.get("velocity"))
+    return _loop.Loop([(parameters[keys[i]], parameters[keys[i + 1]]) for i in range(0, len(keys), 2)],
+                      X, Y, hidden=opts["hidden"], output=opts["output"], optimizer=optimizer, batch_size=b,
+                      lambd=opts["alpha"], keep=opts["keep"], dropout_seed=state["dropout_seed"],
+                      beta=opts["momentum"] if optimizer != "adam" else 0.9, beta1=opts["beta_1"],
+                      beta2=opts["beta_2"], epsilon=opts["epsilon"],
+                      v=pairs(v) if v is not None else None, s=pairs(state["s"]) if "s" in state else None)
 
 
 def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None):
@@ -92,24 +100,11 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None):
     m = X.shape[0]
     full = opts["solver"] == "gd" or (opts["batch_size"] >= m and not opts["shuffle"])
     b = m if full else min(opts["batch_size"], m)
-    if not full:
-        X_buf = np.empty((b, X.shape[1]), dtype=X.dtype)
-        Y_buf = np.empty((b, Y.shape[1]), dtype=Y.dtype)
+    loop = _loop_for(parameters, state, X, Y, opts, b)
     curve = []
     for _ in range(n_epochs):
-        learning_rate = state["learning_rate"]
-        if full:
-            total = _step(parameters, state, X.T, Y.T, opts, learning_rate)
-        else:
-            order = rng.permutation(m) if opts["shuffle"] else np.arange(m)
-            total = 0.0
-            for start in range(0, m, b):
-                idx = order[start:start + b]
-                n = idx.shape[0]
-                # mode="clip": the indices are in range, and np.take then writes straight into `out`.
-                np.take(X, idx, axis=0, out=X_buf[:n], mode="clip")
-                np.take(Y, idx, axis=0, out=Y_buf[:n], mode="clip")
-                total += _step(parameters, state, X_buf[:n].T, Y_buf[:n].T, opts, learning_rate)
+        order = None if full or not opts["shuffle"] else rng.permutation(m).astype(np.int64, copy=False)
+        total, state["t"], state["step"] = loop.epoch(order, state["learning_rate"], state["t"], state["step"])
         curve.append(total / m)
         if epoch_end is not None and epoch_end(curve[-1]) is False:
             break

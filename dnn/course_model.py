@@ -5,18 +5,20 @@ beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8, num_epochs=5000,
 print_cost=True, decay=None, decay_rate=1)`` as the course, plus the second
 part's keywords (``lambd``, ``keep_prob``, ``hidden_activation``, ``output``)
 and dnn's (``init``, ``seed``, ``dtype``, ``return_costs``, ``cost_every``).
-It checks its input once, then runs the reference's loop over dnn's NumPy
-functions (``dnn.minibatch``, ``dnn.network``, ``dnn.optimizers``): a Python
-loop, one mini-batch at a time, allocating as the course does. The compiled
-loop (optimizer state and dropout masks in a preallocated workspace, nothing
-allocated per iteration) is to come and will keep these numbers.
+It checks its input once, then keeps the course's epoch loop in Python
+(decay, printing, costs) and runs each epoch's mini-batches in one call of the
+compiled loop (``dnn._loop``: optimizer state and dropout masks in a workspace
+allocated once per fit, nothing allocated per batch, no GIL), after drawing
+the epoch's permutation as ``random_mini_batches`` does. The numbers are those
+of the reference's loop over dnn's NumPy functions (``dnn.minibatch``,
+``dnn.network``, ``dnn.optimizers``) to rounding (``tests/test_loop.py``).
 """
 
 import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import initializers, minibatch, network, optimizers
+from dnn import _loop, initializers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -68,6 +70,24 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     return X, Y, dims, dtype, opts
 
 
+def _compiled_loop(parameters, X, Y, L, o, seed):
+    """The epoch runner (``dnn._loop.Loop``) over ``parameters`` (updated in place): X and Y
+    samples-major (one transposed copy each, made once per fit), the optimizer state zeros."""
+    layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
+    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("momentum", "adam") else None
+    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("rmsprop", "adam") else None
+    return _loop.Loop(layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), hidden=o["hidden"],
+                      output=o["output"], optimizer=o["optimizer"], batch_size=o["mini_batch_size"],
+                      lambd=o["lambd"], keep=o["keep"], dropout_seed=0 if seed is None else seed, beta=o["beta"],
+                      beta1=o["beta1"], beta2=o["beta2"], epsilon=o["epsilon"], v=v, s=s)
+
+
+def _course_order(m, seed):
+    """The course's shuffle (``random_mini_batches``): NumPy's global state seeded, one permutation."""
+    np.random.seed(seed)
+    return np.random.permutation(m).astype(np.int64, copy=False)
+
+
 def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64, beta=0.9,
           beta1=0.9, beta2=0.999, epsilon=1e-8, num_epochs=5000, print_cost=True, decay=None, decay_rate=1,
           *, lambd=0.0, keep_prob=1.0, hidden_activation="relu", output=None, init=None, seed=None,
@@ -96,8 +116,8 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     unfinished epoch's steps may be in them), ``iterations`` (the whole epochs
     done) and ``costs`` (recorded so far).
 
-    For now a Python loop over dnn's NumPy functions; the compiled loop is to
-    come (same numbers, nothing allocated per iteration).
+    Each epoch's mini-batches run in one call of the compiled loop
+    (``dnn._loop``), the numbers of the NumPy loop to rounding.
     """
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable as callback(epoch, cost) or None, got %s"
@@ -117,7 +137,7 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
            print_cost, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init, seed, dtype, return_costs,
            cost_every, callback, reached):
     """``model``'s training; ``reached`` holds, for an interrupted caller, the parameters (updated in
-    place by the optimizers), the epochs done and the costs, refreshed after every epoch."""
+    place by the compiled loop), the epochs done and the costs, refreshed after every epoch."""
     X, Y, dims, dtype, o = _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1,
                                     beta2, epsilon, num_epochs, decay, decay_rate, lambd, keep_prob,
                                     hidden_activation, output, init, seed, dtype, cost_every)
@@ -127,38 +147,15 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
     else:
         parameters = initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
     L = len(dims) - 1
-    keys = [key for l in range(1, L + 1) for key in ("W%d" % l, "b%d" % l)]
-    if o["optimizer"] in ("momentum", "adam"):
-        vel = optimizers._zeros(parameters, keys)
-    if o["optimizer"] in ("rmsprop", "adam"):
-        s = optimizers._zeros(parameters, keys)
+    loop, m = _compiled_loop(parameters, X, Y, L, o, seed), X.shape[1]
     learning_rate = learning_rate0 = o["learning_rate"]
     shuffle_seed = 10 if seed is None else seed
-    dropout_seed = 0 if seed is None else seed
-    m = X.shape[1]
     costs = []
     t = step = 0
     reached[:] = [parameters, 0, costs]
     for i in range(o["num_epochs"]):
         shuffle_seed += 1
-        cost_total = 0.0
-        for batch_X, batch_Y in minibatch._mini_batches(X, Y, o["mini_batch_size"], shuffle_seed):
-            layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-            loss, grads = network._batch_step(batch_X, batch_Y, layers, o["hidden"], o["output"], o["keep"],
-                                              o["lambd"], dropout_seed, step)
-            cost_total += loss
-            step += 1
-            if o["optimizer"] == "gd":
-                parameters = optimizers._gd(parameters, grads, learning_rate, keys)
-            elif o["optimizer"] == "momentum":
-                parameters, vel = optimizers._momentum(parameters, grads, vel, o["beta"], learning_rate, keys)
-            elif o["optimizer"] == "rmsprop":
-                parameters, s = optimizers._rmsprop(parameters, grads, s, o["beta2"], learning_rate, o["epsilon"],
-                                                    keys)
-            else:
-                t += 1
-                parameters, vel, s, _, _ = optimizers._adam(parameters, grads, vel, s, t, learning_rate, o["beta1"],
-                                                            o["beta2"], o["epsilon"], keys)
+        cost_total, t, step = loop.epoch(_course_order(m, shuffle_seed), learning_rate, t, step)
         cost_avg = cost_total / m
         if decay is not None:
             learning_rate = c.scalar_in(decay(learning_rate0, i, o["decay_rate"]), "the learning rate decay returned",

@@ -23,10 +23,13 @@ from __future__ import annotations  # signatures read as written (help(), docs)
 
 from typing import Callable, Optional, Sequence, Union
 
+import time
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from dnn import _plan, _rng
+from dnn import _course2_validation as c2
+from dnn import _loop, _plan, _rng
 from dnn import _validation as v
 from dnn._blas_threads import blas_lent
 from dnn.reference import INIT_RECIPES
@@ -58,8 +61,9 @@ def _training_dtype(X, dtype):
     return v.float_dtype(dtype)
 
 
-def _training_data(X, Y, dims, dtype):
-    """``(X, Y, dtype)``: X ``(n_x, m)`` and Y ``(1, m)``, C-contiguous, finite, one dtype."""
+def _training_data(X, Y, dims, dtype, output="sigmoid"):
+    """``(X, Y, dtype)``: X ``(n_x, m)`` and Y ``(1, m)`` (softmax: one-hot ``(K, m)``),
+    C-contiguous, finite, one dtype."""
     X = v.as_real_array(X, "X")
     dtype = _training_dtype(X, dtype)
     # Sizes first, from the shape alone: the conversion below may copy X.
@@ -71,6 +75,8 @@ def _training_data(X, Y, dims, dtype):
                          "32-bit indexing (the limit is 2**31 - 1)" % (max(dims), X.shape[1]))
     X = v.as_float_array(X, "X", dtype)
     m = X.shape[1]
+    if output == "softmax":
+        return X, c2.class_labels(Y, "Y", dims[-1], m, dtype), dtype
     Y = v.as_real_array(Y, "Y")
     if Y.size != m:
         raise ValueError("Y must hold one label per example, %d (shape (1, %d)), got shape %s"
@@ -202,7 +208,8 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
                   print_cost: bool = False, *, init: str = "app-utils",
                   seed: Optional[int] = None, dtype: DTypeLike = None, return_costs: bool = False,
                   cost_every: int = 100, callback: Optional[Callable] = None,
-                  random_state: RandomState = None, plan: PlanArg = "auto"):
+                  random_state: RandomState = None, plan: PlanArg = "auto", lambd: float = 0.0,
+                  keep_prob=1.0, hidden_activation: str = "relu", output: Optional[str] = None):
     """[LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID trained by full-batch gradient descent.
 
     ``X`` is ``(layers_dims[0], m)``, ``Y`` holds ``m`` labels in {0, 1}
@@ -234,6 +241,17 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     timed, so without a wisdom file a new process may decide otherwise;
     once kept, timing never changes it.
 
+    The course's second part: ``lambd`` (L2), ``keep_prob`` (inverted dropout,
+    one number or one per hidden layer), ``hidden_activation`` (``"relu"``,
+    ``"tanh"``, ``"leaky_relu"``) and ``output`` (``"sigmoid"``,
+    ``"softmax"``: ``layers_dims[-1]`` classes, labels class indices or
+    one-hot ``(K, m)``; None is the course's sigmoid). With their defaults the fit is the
+    one above; otherwise it runs full-batch gradient descent in the compiled
+    mini-batch loop (``dnn._loop``, one batch of all m examples; ``plan`` does
+    not apply), the cost ``compute_cost_with_regularization``'s, computed from
+    ``Z_L``. Dropout's masks are keyed by ``seed`` (0 if None) and the
+    iteration.
+
     Returns the dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)`` of
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,
     where ``costs`` holds, as Python floats, the cost at every
@@ -242,8 +260,13 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     ``parameters`` (the weights reached, usable as they are), ``iterations``
     (how many iterations made them) and ``costs`` (recorded so far).
     """
-    dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True)
-    X, Y, dtype = _training_data(X, Y, dims, dtype)
+    second = _second_part(layers_dims, lambd, keep_prob, hidden_activation, output)
+    if second is None:
+        dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True)
+        X, Y, dtype = _training_data(X, Y, dims, dtype)
+    else:
+        dims = second["dims"]
+        X, Y, dtype = _training_data(X, Y, dims, dtype, second["output"])
     learning_rate = _learning_rate(learning_rate)
     num_iterations = v.count(num_iterations, "num_iterations")
     cost_every = v.count(cost_every, "cost_every")
@@ -253,9 +276,72 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     plan = _plan_arg(plan)
     rng = _rng.check_random_state(random_state, seed)
     parameters = _rng.initial_parameters(dims, init, seed, dtype, rng, course_seed=1)
-    costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
-                     cost_every, callback, plan)
+    if second is None:
+        costs = _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                         cost_every, callback, plan)
+    else:
+        costs = _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
+                              cost_every, callback, second, 0 if seed is None else seed)
     return (parameters, costs) if return_costs else parameters
+
+
+def _second_part(layers_dims, lambd, keep_prob, hidden_activation, output):
+    """None for the course's network (relu, sigmoid, no L2, no dropout: ``dnn._train``'s fast
+    path), else the checked keywords for ``_descend_loop``."""
+    hidden = c2.choice(hidden_activation, "hidden_activation", c2.HIDDEN_ACTIVATIONS)
+    lambd = c2.scalar_in(lambd, "lambd", 0.0, np.inf)
+    if output is not None:
+        c2.choice(output, "output", ("sigmoid", "softmax"))
+    if output in (None, "sigmoid") and hidden == "relu" and lambd == 0 and _no_dropout(keep_prob):
+        return None
+    output = output or "sigmoid"
+    dims = v.layer_sizes(layers_dims, "layers_dims", one_output=output == "sigmoid")
+    output = c2.output_kind(output, dims[-1], "layers_dims[-1]")
+    keep = c2.keep_probs(keep_prob, len(dims) - 1)
+    if output == "sigmoid" and hidden == "relu" and lambd == 0 and all(k == 1 for k in keep):
+        return None
+    return {"dims": dims, "hidden": hidden, "output": output, "lambd": lambd, "keep": keep}
+
+
+def _no_dropout(keep_prob):
+    try:
+        return bool(np.all(np.asarray(keep_prob, dtype=np.float64) == 1))
+    except (TypeError, ValueError):
+        return False  # checked (and refused) by _second_part's keep_probs
+
+
+def _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,
+                  callback, second, dropout_seed):
+    """Full-batch gradient descent in ``dnn._loop`` (one epoch of one batch per iteration), with
+    ``_drive``'s recording, printing, callback and Ctrl-C contract; returns the recorded costs."""
+    L = len(second["dims"]) - 1
+    m = X.shape[1]
+    layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
+    loop = _loop.Loop(layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), hidden=second["hidden"],
+                      output=second["output"], optimizer="gd", batch_size=m, lambd=second["lambd"],
+                      keep=second["keep"], dropout_seed=dropout_seed)
+    costs = []
+    latest = None
+    i = 0
+    last = time.perf_counter()
+    try:
+        while i < num_iterations:
+            total, _, _ = loop.epoch(None, learning_rate, 0, i)
+            cost = float(dtype.type(total / m))
+            if cost_every and i % cost_every == 0:
+                costs.append(cost)
+                latest = cost
+            if print_cost and i % PRINT_EVERY == 0:
+                latest = cost
+                print("Cost after iteration %i: %f" % (i, cost))
+            i += 1
+            if callback is not None and (i == num_iterations or time.perf_counter() - last >= CHUNK_SECONDS):
+                callback(i, latest)
+                last = time.perf_counter()
+    except KeyboardInterrupt as exc:
+        exc.parameters, exc.iterations, exc.costs = parameters, i, costs
+        raise
+    return costs
 
 
 def two_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],

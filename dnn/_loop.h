@@ -1,0 +1,310 @@
+/* The mini-batch loop's tables (dnn/_loop.pyx drives them): what a hidden
+   activation, an output kind and an optimizer are, each in ONE place.
+
+   Layout: features-major, as the course: a layer's block is (units, batch)
+   row-major, row r = unit r, column j = example j of the mini-batch.
+
+   - A hidden activation is one row of ``dnn_acts``: a forward kernel
+     (C := act(C + bias) in place) and a backward kernel (D := D * act'(from A),
+     db := scale * row sums of the result, summed in double). ReLU's entry is
+     the one ReLU of the package: dnn/_simd.h's ``bias_act`` and
+     ``relu_backward`` (vector builds picked at run time).
+   - An output kind is one case of ``dnn_output_*``: from Z_L it writes
+     dZ_L = A_L - Y (the same closed form for all three) and db_L, and returns
+     the batch's summed loss computed stably from Z_L.
+   - An optimizer is one row of ``dnn_opts``: one pass over a parameter and its
+     gradient buffer, L2's ``lam * p`` folded into the gradient it reads,
+     updating its state (v, s) in place and, if asked, summing the new
+     parameter's squares (the next batch's L2 cost).
+   - Dropout's masks are SplitMix64 counter-based draws, bit for bit
+     ``dnn.reference.dropout_uniform``.
+
+   Plain C (the compiler vectorizes the loops it can): GCC, clang, MSVC,
+   MinGW-w64. */
+#ifndef DNN_LOOP_H
+#define DNN_LOOP_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "_simd.h"
+
+/* ---------------------------------------------------------------------- */
+/* Dropout: SplitMix64 keyed by (seed, layer, iteration, unit i, example j). */
+
+#define DNN_GOLDEN 0x9E3779B97F4A7C15ULL
+
+DNN_INLINE uint64_t dnn_splitmix(uint64_t state, uint64_t k) {
+    uint64_t z = state + k * DNN_GOLDEN;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* The key of (seed, layer, iteration); row i's key is dnn_splitmix(key, i + 1). */
+DNN_INLINE uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration) {
+    return dnn_splitmix(dnn_splitmix(seed, layer + 1), iteration + 1);
+}
+
+/* The uniform [0, 1) number of element (i, j) given row i's key. */
+DNN_INLINE double dnn_dropout_u(uint64_t row_key, int j) {
+    return (double) (dnn_splitmix(row_key, (uint64_t) j + 1) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Options of one optimizer step (doubles; each kernel rounds them to its T,
+   as NumPy rounds a Python float against a float32 array). */
+typedef struct {
+    double lr;        /* learning rate */
+    double lam;       /* L2: lambd / batch (0: none) */
+    double beta;      /* course momentum's beta, or scikit-learn's momentum */
+    double beta1, beta2, eps;
+    double bias1, bias2;  /* Adam's 1 - beta1^t, 1 - beta2^t */
+} dnn_opt;
+
+enum { DNN_OPT_GD = 0, DNN_OPT_MOMENTUM = 1, DNN_OPT_HEAVY_BALL = 2, DNN_OPT_NESTEROV = 3,
+       DNN_OPT_RMSPROP = 4, DNN_OPT_ADAM = 5, DNN_OPT_COUNT = 6 };
+enum { DNN_ACT_RELU = 0, DNN_ACT_TANH = 1, DNN_ACT_LEAKY_RELU = 2, DNN_ACT_COUNT = 3 };
+enum { DNN_OUT_SIGMOID = 0, DNN_OUT_SOFTMAX = 1, DNN_OUT_IDENTITY = 2 };
+
+#define DNN_LEAKY_SLOPE 0.01
+
+/* One hidden activation's two kernels from two expressions: FWD of ``z`` (the
+   pre-activation, bias added) and BWD of ``a`` (the activation) and ``d`` (the
+   gradient flowing back); the backward kernel also sums each row of the result
+   (db, in double, times scale). The operations are dnn.activations' (tanh's
+   backward from A = tanh(Z): the same numbers as from Z). */
+#define DNN_ACT(NAME, T, S, ISA, ATTR, FWD, BWD)                                    \
+static ATTR void dnn_##NAME##_fwd_##S##_##ISA(int R, int m, T* C, int ldc,          \
+                                              const T* bias) {                      \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        T* c = C + (ptrdiff_t) r * ldc;                                             \
+        const T b = bias[r];                                                        \
+        for (j = 0; j < m; j++) { const T z = c[j] + b; c[j] = FWD; }               \
+    }                                                                               \
+}                                                                                   \
+static ATTR void dnn_##NAME##_bwd_##S##_##ISA(int R, int m, T* D, int ldd,          \
+        const T* A, int lda, T* db, double scale) {                                 \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        T* dr = D + (ptrdiff_t) r * ldd;                                            \
+        const T* ar = A + (ptrdiff_t) r * lda;                                      \
+        double sum = 0.0;                                                           \
+        for (j = 0; j < m; j++) { const T a = ar[j], d = dr[j]; dr[j] = BWD; }      \
+        for (j = 0; j < m; j++) sum += dr[j];                                       \
+        db[r] = (T) (scale * sum);                                                  \
+    }                                                                               \
+}
+
+/* One optimizer's kernel: BODY runs for each i with ``gi`` the gradient (L2
+   folded in: g + lam p when lam != 0) and the constants of ``o`` rounded to T;
+   then, if sumsq is not NULL, the new parameters' squares are added to it. */
+#define DNN_OPT(NAME, T, S, ISA, ATTR, SQRT, ...)                                   \
+static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,                \
+        const T* __restrict g, T* __restrict v, T* __restrict s, const dnn_opt* o,  \
+        double* sumsq) {                                                            \
+    const T lr = (T) o->lr, lam = (T) o->lam, beta = (T) o->beta;                   \
+    const T c_beta = (T) (1 - o->beta), beta1 = (T) o->beta1;                       \
+    const T c_beta1 = (T) (1 - o->beta1), beta2 = (T) o->beta2;                     \
+    const T c_beta2 = (T) (1 - o->beta2), eps = (T) o->eps;                         \
+    const T r_bias1 = (T) (1 / o->bias1), r_bias2 = (T) (1 / o->bias2);             \
+    int i;                                                                          \
+    (void) lr; (void) beta; (void) c_beta; (void) beta1; (void) c_beta1;            \
+    (void) beta2; (void) c_beta2; (void) eps; (void) r_bias1; (void) r_bias2;       \
+    (void) v; (void) s;                                                             \
+    if (lam != 0) {                                                                 \
+        for (i = 0; i < n; i++) { const T gi = g[i] + p[i] * lam; __VA_ARGS__ }     \
+    } else {                                                                        \
+        for (i = 0; i < n; i++) { const T gi = g[i]; __VA_ARGS__ }                  \
+    }                                                                               \
+    if (sumsq) *sumsq += dnn_sumsq_##S##_##ISA(n, p);                               \
+}
+
+#define DNN_LOOP_KERNELS(T, S, ISA, ATTR, EXP, LOG, LOG1P, TANH, SQRT)                          \
+                                                                                    \
+/* ---- hidden activations: forward C := act(C + bias), backward from A ---- */    \
+static ATTR void dnn_relu_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* bias) { \
+    dnn_simd->bias_act_##S(R, m, C, ldc, bias, 1);                                  \
+}                                                                                   \
+static ATTR void dnn_relu_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A,  \
+                                          int lda, T* db, double scale) {           \
+    dnn_simd->relu_backward_##S(R, m, D, ldd, A, lda, db, scale);                   \
+}                                                                                   \
+DNN_ACT(tanh, T, S, ISA, ATTR, TANH(z), ((T) 1 - a * a) * d)                        \
+DNN_ACT(leaky, T, S, ISA, ATTR, z > 0 ? z : z * (T) DNN_LEAKY_SLOPE,                \
+        a > 0 ? d : d * (T) DNN_LEAKY_SLOPE)                                        \
+                                                                                    \
+/* ---- dropout: H := mask ? A / keep : 0 (mask drawn); D := mask ? D / keep : 0 */ \
+static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int m, const T* A, T* H, unsigned char* M,   \
+                                double keep, uint64_t key) {                        \
+    const T k = (T) keep;                                                           \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        uint64_t row = dnn_splitmix(key, (uint64_t) r + 1);                         \
+        const T* a = A + (ptrdiff_t) r * m;                                         \
+        T* h = H + (ptrdiff_t) r * m;                                               \
+        unsigned char* mk = M + (ptrdiff_t) r * m;                                  \
+        for (j = 0; j < m; j++) {                                                   \
+            mk[j] = dnn_dropout_u(row, j) < keep;                                   \
+            h[j] = mk[j] ? a[j] / k : (T) 0;                                        \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+static ATTR void dnn_dropout_bwd_##S##_##ISA(int n, T* D, const unsigned char* M, double keep) { \
+    const T k = (T) keep;                                                           \
+    int i;                                                                          \
+    for (i = 0; i < n; i++) D[i] = M[i] ? D[i] / k : (T) 0;                         \
+}                                                                                   \
+                                                                                    \
+/* ---- the output layer: Z (K, m) -> D = A - Y, db = scale * row sums; */          \
+/* returns the summed loss. Y is the batch's (m, K) samples-major block. */         \
+static ATTR double dnn_output_##S##_##ISA(int kind, int K, int m, const T* Z, const T* Y,        \
+                             T* D, T* db, double scale) {                           \
+    double loss = 0.0;                                                              \
+    int k, j;                                                                       \
+    if (kind == DNN_OUT_SOFTMAX) {                                                  \
+        for (j = 0; j < m; j++) {                                                   \
+            T mx = Z[j], sum = 0, lse;                                              \
+            for (k = 1; k < K; k++)                                                 \
+                if (Z[(ptrdiff_t) k * m + j] > mx) mx = Z[(ptrdiff_t) k * m + j];   \
+            for (k = 0; k < K; k++) {                                               \
+                T e = EXP(Z[(ptrdiff_t) k * m + j] - mx);                           \
+                D[(ptrdiff_t) k * m + j] = e;                                       \
+                sum += e;                                                           \
+            }                                                                       \
+            lse = LOG(sum);                                                         \
+            for (k = 0; k < K; k++) {                                               \
+                T y = Y[(ptrdiff_t) j * K + k];                                     \
+                T* d = D + (ptrdiff_t) k * m + j;                                   \
+                *d = *d / sum - y;                                                  \
+                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * m + j] - mx) - lse)); \
+            }                                                                       \
+        }                                                                           \
+    } else {                                                                        \
+        for (k = 0; k < K; k++)                                                     \
+            for (j = 0; j < m; j++) {                                               \
+                T z = Z[(ptrdiff_t) k * m + j], y = Y[(ptrdiff_t) j * K + k], a;    \
+                if (kind == DNN_OUT_SIGMOID) {                                      \
+                    a = (T) 1 / ((T) 1 + EXP(-z));                                  \
+                    loss += (double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
+                                      - z * y);                                     \
+                } else {                                                            \
+                    a = z;                                                          \
+                    loss += 0.5 * (double) (a - y) * (double) (a - y);              \
+                }                                                                   \
+                D[(ptrdiff_t) k * m + j] = a - y;                                   \
+            }                                                                       \
+    }                                                                               \
+    for (k = 0; k < K; k++) {                                                       \
+        double s = 0.0;                                                             \
+        for (j = 0; j < m; j++) s += D[(ptrdiff_t) k * m + j];                      \
+        db[k] = (T) (scale * s);                                                    \
+    }                                                                               \
+    return loss;                                                                    \
+}                                                                                   \
+                                                                                    \
+/* sum of squares in double, 8 partial sums (the L2 cost's) */                      \
+static ATTR double dnn_sumsq_##S##_##ISA(int n, const T* p) {                       \
+    double q[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                         \
+    int i, k;                                                                       \
+    for (i = 0; i <= n - 8; i += 8)                                                 \
+        for (k = 0; k < 8; k++) q[k] += (double) p[i + k] * p[i + k];               \
+    for (; i < n; i++) q[0] += (double) p[i] * p[i];                                \
+    return ((q[0] + q[4]) + (q[1] + q[5])) + ((q[2] + q[6]) + (q[3] + q[7]));       \
+}                                                                                   \
+                                                                                    \
+/* ---- optimizers: one pass over p (n) with gradient g (+ lam p), state v, s. */   \
+/* The operations and their order are dnn.optimizers' (float32 rounds as     */     \
+/* NumPy does), but Adam's two bias corrections, which multiply by the       */     \
+/* reciprocal (one division per element, not three: rounding differs).       */     \
+DNN_OPT(gd, T, S, ISA, ATTR, SQRT,                                                  \
+        p[i] = p[i] - gi * lr;)                                                     \
+DNN_OPT(momentum, T, S, ISA, ATTR, SQRT,                                            \
+        v[i] = v[i] * beta + gi * c_beta;                                           \
+        p[i] = p[i] - v[i] * lr;)                                                   \
+/* scikit-learn's: u = momentum u - lr g; p += u (heavy ball) */                    \
+/* or p += momentum u - lr g (Nesterov). */                                         \
+DNN_OPT(heavy_ball, T, S, ISA, ATTR, SQRT,                                          \
+        v[i] = v[i] * beta - gi * lr;                                               \
+        p[i] = p[i] + v[i];)                                                        \
+DNN_OPT(nesterov, T, S, ISA, ATTR, SQRT,                                            \
+        const T step = gi * lr;                                                     \
+        v[i] = v[i] * beta - step;                                                  \
+        p[i] = p[i] + (v[i] * beta - step);)                                        \
+DNN_OPT(rmsprop, T, S, ISA, ATTR, SQRT,                                             \
+        s[i] = s[i] * beta2 + (gi * gi) * c_beta2;                                  \
+        p[i] = p[i] - (gi * lr) / (SQRT(s[i]) + eps);)                              \
+DNN_OPT(adam, T, S, ISA, ATTR, SQRT,                                                \
+        v[i] = v[i] * beta1 + gi * c_beta1;                                         \
+        s[i] = s[i] * beta2 + (gi * gi) * c_beta2;                                  \
+        p[i] = p[i] - ((v[i] * r_bias1) * lr) / (SQRT(s[i] * r_bias2) + eps);)      \
+                                                                                    \
+
+DNN_LOOP_KERNELS(double, d, base, , exp, log, log1p, tanh, sqrt)
+DNN_LOOP_KERNELS(float, f, base, , expf, logf, log1pf, tanhf, sqrtf)
+#if DNN_HAS_X86_BUILDS
+DNN_LOOP_KERNELS(double, d, avx2, DNN_TARGET_AVX2, exp, log, log1p, tanh, sqrt)
+DNN_LOOP_KERNELS(float, f, avx2, DNN_TARGET_AVX2, expf, logf, log1pf, tanhf, sqrtf)
+DNN_LOOP_KERNELS(double, d, avx512, DNN_TARGET_AVX512, exp, log, log1p, tanh, sqrt)
+DNN_LOOP_KERNELS(float, f, avx512, DNN_TARGET_AVX512, expf, logf, log1pf, tanhf, sqrtf)
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* The tables, one per instruction set (the level of dnn/_simd.h's dispatch:
+   0 baseline, 1 AVX2 + FMA, 2 AVX-512). Adding an activation or an optimizer
+   is one kernel above and one entry here (and its name in dnn/_loop.pyx's
+   ACTIVATIONS / OPTIMIZERS, the same order). */
+typedef void (*dnn_fwd_d)(int, int, double*, int, const double*);
+typedef void (*dnn_fwd_f)(int, int, float*, int, const float*);
+typedef void (*dnn_bwd_d)(int, int, double*, int, const double*, int, double*, double);
+typedef void (*dnn_bwd_f)(int, int, float*, int, const float*, int, float*, double);
+typedef struct { dnn_fwd_d fwd_d; dnn_fwd_f fwd_f; dnn_bwd_d bwd_d; dnn_bwd_f bwd_f; } dnn_act;
+
+typedef void (*dnn_upd_d)(int, double*, const double*, double*, double*, const dnn_opt*, double*);
+typedef void (*dnn_upd_f)(int, float*, const float*, float*, float*, const dnn_opt*, double*);
+typedef struct { dnn_upd_d d; dnn_upd_f f; } dnn_update;
+
+typedef struct {
+    dnn_act acts[DNN_ACT_COUNT];
+    dnn_update opts[DNN_OPT_COUNT];
+    void (*dropout_fwd_d)(int, int, const double*, double*, unsigned char*, double, uint64_t);
+    void (*dropout_fwd_f)(int, int, const float*, float*, unsigned char*, double, uint64_t);
+    void (*dropout_bwd_d)(int, double*, const unsigned char*, double);
+    void (*dropout_bwd_f)(int, float*, const unsigned char*, double);
+    double (*output_d)(int, int, int, const double*, const double*, double*, double*, double);
+    double (*output_f)(int, int, int, const float*, const float*, float*, float*, double);
+    double (*sumsq_d)(int, const double*);
+    double (*sumsq_f)(int, const float*);
+} dnn_loop_table;
+
+#define DNN_LOOP_TABLE(I) {                                                          \
+    {{dnn_relu_fwd_d_##I, dnn_relu_fwd_f_##I, dnn_relu_bwd_d_##I, dnn_relu_bwd_f_##I},  \
+     {dnn_tanh_fwd_d_##I, dnn_tanh_fwd_f_##I, dnn_tanh_bwd_d_##I, dnn_tanh_bwd_f_##I},  \
+     {dnn_leaky_fwd_d_##I, dnn_leaky_fwd_f_##I, dnn_leaky_bwd_d_##I,                 \
+      dnn_leaky_bwd_f_##I}},                                                        \
+    {{dnn_opt_gd_d_##I, dnn_opt_gd_f_##I},                                          \
+     {dnn_opt_momentum_d_##I, dnn_opt_momentum_f_##I},                              \
+     {dnn_opt_heavy_ball_d_##I, dnn_opt_heavy_ball_f_##I},                          \
+     {dnn_opt_nesterov_d_##I, dnn_opt_nesterov_f_##I},                              \
+     {dnn_opt_rmsprop_d_##I, dnn_opt_rmsprop_f_##I},                                \
+     {dnn_opt_adam_d_##I, dnn_opt_adam_f_##I}},                                     \
+    dnn_dropout_fwd_d_##I, dnn_dropout_fwd_f_##I,                                   \
+    dnn_dropout_bwd_d_##I, dnn_dropout_bwd_f_##I,                                   \
+    dnn_output_d_##I, dnn_output_f_##I, dnn_sumsq_d_##I, dnn_sumsq_f_##I }
+
+static const dnn_loop_table dnn_loop_tables[] = {
+    DNN_LOOP_TABLE(base),
+#if DNN_HAS_X86_BUILDS
+    DNN_LOOP_TABLE(avx2),
+    DNN_LOOP_TABLE(avx512),
+#endif
+};
+
+/* The table of the kernels dnn/_simd.h's dispatch uses now. */
+DNN_INLINE const dnn_loop_table* dnn_loop_kernels(void) {
+    return &dnn_loop_tables[dnn_simd_level];
+}
+
+#endif  /* DNN_LOOP_H */

@@ -1,0 +1,46 @@
+"""Type stubs for the compiled mini-batch loop (dnn/_loop.pyx)."""
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+ACTIVATIONS: Tuple[str, ...]
+OUTPUTS: Tuple[str, ...]
+OPTIMIZERS: Tuple[str, ...]
+PRODUCTS: Tuple[str, ...]
+NT_MIN_BATCH_BYTES: int
+
+_Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
+
+class Loop:
+    """One fit's workspace; ``epoch`` updates the given parameters and state in place."""
+
+    m: int
+    batch_size: int
+
+    def __init__(
+        self,
+        layers: Sequence[_Pair],
+        X: npt.NDArray[np.floating],
+        Y: npt.NDArray[np.floating],
+        *,
+        hidden: str = ...,
+        output: str = ...,
+        optimizer: str = ...,
+        batch_size: int = ...,
+        lambd: float = ...,
+        keep: Optional[Sequence[float]] = ...,
+        dropout_seed: int = ...,
+        beta: float = ...,
+        beta1: float = ...,
+        beta2: float = ...,
+        epsilon: float = ...,
+        v: Optional[Sequence[_Pair]] = ...,
+        s: Optional[Sequence[_Pair]] = ...,
+        products: str = ...,
+    ) -> None: ...
+    def epoch(
+        self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...
+    ) -> Tuple[float, int, int]: ...
+
+def dropout_uniform(n: int, m: int, seed: int, layer: int, iteration: int) -> npt.NDArray[np.float64]: ...

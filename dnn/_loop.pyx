@@ -1,0 +1,570 @@
+# cython: language_level=3
+"""The compiled mini-batch training loop: every hidden activation, output kind,
+optimizer, L2 and dropout of the course's second part.
+
+``Loop(layers, X, Y, ...)`` owns one fit's workspace, allocated once when it
+is made; ``Loop.epoch(order, learning_rate, t, step)`` runs one epoch of
+mini-batches without the GIL: no allocation, no Python object, parameters and
+optimizer state updated in place in the caller's arrays. The caller draws the
+epoch's order in Python (so the numbers are its NumPy twin's) and keeps the
+epoch loop (decay, printing, costs). Bad input raises before any ``nogil``
+code runs.
+
+Layout. ``X`` is samples-major ``(m, n_0)`` and ``Y`` ``(m, K)``, both
+C-contiguous; a batch's rows are gathered into one buffer (a plain slice of X
+when ``order`` is None). Inside, a layer's blocks are features-major
+``(n_l, batch)``, as the course; products are BLAS gemms with transpose flags
+(no copies): Z_1 = W_1 X_b^T, dW_1 = dZ_1 X_b / b, Z_l = W_l H_{l-1},
+dW_l = dZ_l H_{l-1}^T / b, dH_{l-1} = W_l^T dZ_l.
+
+One batch: forward (product, then the activation's fused bias + act pass,
+then dropout's mask drawn and applied: H = mask ? A / keep : 0); the output
+kind's pass (dZ_L = A_L - Y, db_L, the loss from Z_L); backward, layer by
+layer from L: dW_l, then dH_{l-1} = W_l^T dZ_l (the last use of W_l), then
+the optimizer's one pass over W_l and b_l while dW_l is in cache (L2 folded
+into the gradient it reads; the new weights' squares summed for the next
+batch's L2 cost), then dropout's mask and the activation's backward with
+db_{l-1} in one pass. One dW buffer serves every layer. What an activation, an output
+kind and an optimizer are lives in one table each: ``dnn/_loop.h``.
+
+Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
+batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
+``dnn.reference.dropout_uniform``'s bits.
+"""
+
+cimport cython
+from cython cimport floating
+from libc.math cimport pow
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
+
+from dnn._blas cimport gemm
+cimport dnn._simd as simd
+
+import numpy as np
+
+simd.dnn_simd_use(simd.DNN_SIMD_TOP)
+
+cdef extern from "_loop.h" nogil:
+    ctypedef struct dnn_opt:
+        double lr, lam, beta, beta1, beta2, eps, bias1, bias2
+    ctypedef void (*dnn_fwd_d)(int, int, double*, int, const double*) noexcept nogil
+    ctypedef void (*dnn_fwd_f)(int, int, float*, int, const float*) noexcept nogil
+    ctypedef void (*dnn_bwd_d)(int, int, double*, int, const double*, int, double*, double) noexcept nogil
+    ctypedef void (*dnn_bwd_f)(int, int, float*, int, const float*, int, float*, double) noexcept nogil
+    ctypedef struct dnn_act:
+        dnn_fwd_d fwd_d
+        dnn_fwd_f fwd_f
+        dnn_bwd_d bwd_d
+        dnn_bwd_f bwd_f
+    ctypedef void (*dnn_upd_d)(int, double*, const double*, double*, double*, const dnn_opt*,
+                               double*) noexcept nogil
+    ctypedef void (*dnn_upd_f)(int, float*, const float*, float*, float*, const dnn_opt*,
+                               double*) noexcept nogil
+    ctypedef struct dnn_update:
+        dnn_upd_d d
+        dnn_upd_f f
+    ctypedef struct dnn_loop_table:
+        dnn_act acts[3]
+        dnn_update opts[6]
+        void dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M, double keep,
+                           uint64_t key) noexcept nogil
+        void dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M, double keep,
+                           uint64_t key) noexcept nogil
+        void dropout_bwd_d(int n, double* D, const unsigned char* M, double keep) noexcept nogil
+        void dropout_bwd_f(int n, float* D, const unsigned char* M, double keep) noexcept nogil
+        double output_d(int kind, int K, int m, const double* Z, const double* Y, double* D, double* db,
+                        double scale) noexcept nogil
+        double output_f(int kind, int K, int m, const float* Z, const float* Y, float* D, float* db,
+                        double scale) noexcept nogil
+        double sumsq_d(int n, const double* p) noexcept nogil
+        double sumsq_f(int n, const float* p) noexcept nogil
+    const dnn_loop_table* dnn_loop_kernels()
+    uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
+    uint64_t dnn_splitmix(uint64_t state, uint64_t k)
+    double dnn_dropout_u(uint64_t row_key, int j)
+
+#: Names -> table rows of dnn/_loop.h (the same order).
+ACTIVATIONS = ("relu", "tanh", "leaky_relu")
+OUTPUTS = ("sigmoid", "softmax", "identity")
+#: "momentum" is the course's (v = beta v + (1 - beta) g; W -= lr v);
+#: "heavy_ball" and "nesterov" are scikit-learn's (u = beta u - lr g; W += u,
+#: or W += beta u - lr g).
+OPTIMIZERS = ("gd", "momentum", "heavy_ball", "nesterov", "rmsprop", "adam")
+cdef int ADAM = 5  # OPTIMIZERS.index("adam"), the one whose step counts t
+_USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
+_USES_S = ("rmsprop", "adam")
+
+#: ``products=``: how a layer's products run (``_products``).
+PRODUCTS = ("auto", "blas", "own", "nn")
+
+#: ``nt`` for dZ H^T on batches of at least this many bytes per row (``_products``).
+NT_MIN_BATCH_BYTES = 512
+
+#: Sizes are C ints in the kernels and 32-bit in BLAS.
+_INT_MAX = 2**31 - 1
+
+
+DEF GATHER_ROWS = 16
+
+
+cdef struct Net:
+    int L, m, K, bmax, n0
+    int hidden, output, opt
+    int* n                  # n[0..L]
+    void** W                # W[l - 1], l = 1..L; likewise below
+    void** b
+    void** dW
+    void** db
+    void** vW
+    void** vb
+    void** sW
+    void** sb
+    void** A                # activations (n_l, batch), A[L - 1] holds Z_L
+    void** H                # dropout's outputs (hidden layers with keep < 1), else NULL
+    void** G                # dZ_l (n_l, batch), also dH_l before the backward pass
+    unsigned char** mask
+    int* own_nn             # layer l's W H and W^T dZ in dnn/_simd.h's ``nn`` (else BLAS)
+    int* own_nt             # layer l's dZ H^T in ``nt`` (else BLAS)
+    double* keep
+    void* X
+    void* Y
+    void* Xb                # the batch's rows (bmax, n_0), or with own_nn[0] its columns (n_0, bmax)
+    void* Yb
+    const int64_t* order    # NULL: in order
+    uint64_t seed
+    double lambd
+
+
+cdef inline floating* _rows(floating* buf, floating* src, int width, const int64_t* order, int start,
+                           int count) noexcept nogil:
+    """Rows start .. start + count - 1 of the epoch's order of src (rows of ``width``): gathered into
+    buf, or, in order, src's own rows."""
+    cdef int j
+    if order == NULL:
+        return src + <size_t> start * width
+    for j in range(count):
+        memcpy(buf + <size_t> j * width, src + <size_t> order[start + j] * width, <size_t> width * sizeof(floating))
+    return buf
+
+
+cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int n,
+                         const dnn_opt* o, double* sumsq) noexcept nogil:
+    if floating is double:
+        upd.d(n, p, g, v, s, o, sumsq)
+    else:
+        upd.f(n, p, g, v, s, o, sumsq)
+
+
+cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* step) noexcept nogil:
+    """One epoch; returns the sum of its batches' losses (plus L2's per batch)."""
+    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0
+    cdef int* n = net.n
+    cdef int l, j, bb, start
+    cdef floating* xb
+    cdef floating* yb
+    cdef floating* prev
+    cdef floating* dst
+    cdef void* rows[GATHER_ROWS]
+    cdef int i, j0, jn
+    cdef floating* X = <floating*> net.X
+    cdef floating* Y = <floating*> net.Y
+    cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
+    cdef dnn_opt ob
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    cdef dnn_act act = k.acts[net.hidden]
+    cdef dnn_update upd = k.opts[net.opt]
+    if net.lambd > 0:
+        for l in range(L):
+            if floating is double:
+                sumsq += k.sumsq_d(n[l + 1] * n[l], <double*> net.W[l])
+            else:
+                sumsq += k.sumsq_f(n[l + 1] * n[l], <float*> net.W[l])
+    start = 0
+    while start < m:
+        bb = net.bmax if m - start > net.bmax else m - start
+        scale = 1.0 / bb
+        if net.own_nn[0]:
+            # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
+            # so that each write is a run of GATHER_ROWS elements, not one element per line.
+            xb = <floating*> net.Xb
+            for j0 in range(0, bb, GATHER_ROWS):
+                jn = GATHER_ROWS if bb - j0 > GATHER_ROWS else bb - j0
+                for j in range(jn):
+                    rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
+                                                     else start + j0 + j) * n0)
+                for i in range(n0):
+                    dst = xb + <size_t> i * bb + j0
+                    for j in range(jn):
+                        dst[j] = (<floating*> rows[j])[i]
+        else:
+            xb = _rows(<floating*> net.Xb, X, n0, net.order, start, bb)
+        yb = _rows(<floating*> net.Yb, Y, K, net.order, start, bb)
+        # forward
+        for l in range(1, L + 1):
+            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+            if net.own_nn[l - 1]:
+                simd.nn(n[l], n[l - 1], bb, <floating*> net.W[l - 1], n[l - 1], 1, prev, bb,
+                        <floating*> net.A[l - 1], bb, NULL, False)
+            elif l == 1:
+                gemm(False, True, n[1], bb, n0, <floating> 1, <floating*> net.W[0], n0, xb, n0,
+                     <floating> 0, <floating*> net.A[0], bb)
+            else:
+                gemm(False, False, n[l], bb, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                     prev, bb, <floating> 0, <floating*> net.A[l - 1], bb)
+            if l < L:
+                if floating is double:
+                    act.fwd_d(n[l], bb, <double*> net.A[l - 1], bb, <double*> net.b[l - 1])
+                    if net.H[l - 1] != NULL:
+                        k.dropout_fwd_d(n[l], bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
+                                          net.mask[l - 1], net.keep[l - 1],
+                                          dnn_dropout_key(net.seed, l, step[0]))
+                else:
+                    act.fwd_f(n[l], bb, <float*> net.A[l - 1], bb, <float*> net.b[l - 1])
+                    if net.H[l - 1] != NULL:
+                        k.dropout_fwd_f(n[l], bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
+                                          net.mask[l - 1], net.keep[l - 1],
+                                          dnn_dropout_key(net.seed, l, step[0]))
+            else:
+                # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
+                if floating is double:
+                    simd.dnn_simd.bias_act_d(n[L], bb, <double*> net.A[L - 1], bb, <double*> net.b[L - 1], 0)
+                else:
+                    simd.dnn_simd.bias_act_f(n[L], bb, <float*> net.A[L - 1], bb, <float*> net.b[L - 1], 0)
+        if floating is double:
+            loss = k.output_d(net.output, K, bb, <double*> net.A[L - 1], <double*> yb,
+                                <double*> net.G[L - 1], <double*> net.db[L - 1], scale)
+        else:
+            loss = k.output_f(net.output, K, bb, <float*> net.A[L - 1], <float*> yb,
+                                <float*> net.G[L - 1], <float*> net.db[L - 1], scale)
+        if net.lambd > 0:
+            loss += net.lambd / 2 * sumsq
+        total += loss
+        # the step's counters and the optimizer's constants
+        step[0] += 1
+        if net.opt == ADAM:
+            t[0] += 1
+        opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
+        opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
+        opt.lam = net.lambd / bb
+        ob = opt
+        ob.lam = 0
+        new_sumsq = 0.0
+        # backward; layer l's update right after its last use of W_l (dW_l still in cache)
+        for l in range(L, 0, -1):
+            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+            if net.own_nt[l - 1]:
+                simd.nt(n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb, prev, bb, False,
+                        <floating*> net.dW[l - 1], n[l - 1])
+            elif l == 1 and not net.own_nn[0]:
+                gemm(False, False, n[1], n0, bb, <floating> scale, <floating*> net.G[0], bb, xb, n0,
+                     <floating> 0, <floating*> net.dW[0], n0)
+            else:
+                gemm(False, True, n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb,
+                     prev, bb, <floating> 0, <floating*> net.dW[l - 1], n[l - 1])
+            if l > 1:
+                if net.own_nn[l - 1]:
+                    simd.nn(n[l - 1], n[l], bb, <floating*> net.W[l - 1], 1, n[l - 1], <floating*> net.G[l - 1],
+                            bb, <floating*> net.G[l - 2], bb, NULL, False)
+                else:
+                    gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                         <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
+            _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
+                    <floating*> net.sW[l - 1], n[l] * n[l - 1], &opt, &new_sumsq if net.lambd > 0 else NULL)
+            _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
+                    <floating*> net.sb[l - 1], n[l], &ob, NULL)
+            if l > 1:
+                if floating is double:
+                    if net.H[l - 2] != NULL:
+                        k.dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
+                                          net.keep[l - 2])
+                    act.bwd_d(n[l - 1], bb, <double*> net.G[l - 2], bb, <double*> net.A[l - 2], bb,
+                              <double*> net.db[l - 2], scale)
+                else:
+                    if net.H[l - 2] != NULL:
+                        k.dropout_bwd_f(n[l - 1] * bb, <float*> net.G[l - 2], net.mask[l - 2],
+                                          net.keep[l - 2])
+                    act.bwd_f(n[l - 1], bb, <float*> net.G[l - 2], bb, <float*> net.A[l - 2], bb,
+                              <float*> net.db[l - 2], scale)
+        sumsq = new_sumsq
+        start += bb
+    return total
+
+
+cdef void* _ptr(a):
+    cdef Py_ssize_t address = a.ctypes.data
+    return <void*> address
+
+
+cdef (void*, void*) _state(state, name, int l, dtype, shape_W, list keep_alive):
+    """The optimizer state pair (s_W, s_b) of layer l, checked: its two pointers."""
+    pair = state[l - 1]
+    _need(len(pair) == 2, "%s[%d] must be a pair (W%d's, b%d's)", name, l - 1, l, l)
+    sW, sb = pair
+    n_l = shape_W[0]
+    _array(sW, "%s[%d] (W%d's)" % (name, l - 1, l), dtype, shape_W)
+    _array(sb, "%s[%d] (b%d's)" % (name, l - 1, l), dtype,
+           sb.shape if getattr(sb, "shape", None) in ((n_l, 1), (n_l,)) else (n_l, 1))
+    keep_alive += [sW, sb]
+    return _ptr(sW), _ptr(sb)
+
+
+def _products(products, dims, batch, itemsize):
+    """Per layer, whether its ``nn`` products (W H, W^T dZ) and its ``nt`` (dZ H^T) run in
+    dnn/_simd.h's kernels: ``"auto"`` takes the step-by-step API's rule for a call on ``batch``
+    examples (``dnn._products.for_step``: a mini-batch is such a call), ``"blas"`` none, ``"own"``
+    all, ``"nn"`` the ``nn`` products only. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
+    if products == "auto":
+        from dnn import _kernels, _products as rule
+        nn, nt = _kernels.OWN_PRODUCTS["nn"], _kernels.OWN_PRODUCTS["nt"]
+        flags = [rule.for_step(dims[l], dims[l - 1], batch, itemsize) for l in range(1, len(dims))]
+        # ``nt`` sums each weight's gradient over the batch in vectors, then adds the vector's
+        # lanes: on a batch of fewer than 8 vectors (512 bytes: 64 float64, 128 float32 at
+        # AVX-512's 64 bytes, the only build for_step gives it) those sums cost more than BLAS's
+        # packing (benchmarks/NOTES.md, "Issue 11").
+        long_sums = batch * itemsize >= NT_MIN_BATCH_BYTES
+        tiny = [dims[l] * dims[l - 1] <= rule.TINY_PRODUCT for l in range(1, len(dims))]
+        out = [(bool(f & nn), bool(f & nt) and (long_sums or small)) for f, small in zip(flags, tiny)]
+    else:
+        out = [(products in ("own", "nn"), products == "own")] * (len(dims) - 1)
+    out[0] = (out[0][0], out[0][0] and out[0][1])
+    return out
+
+
+def _need(cond, message, *args):
+    if not cond:
+        raise ValueError(message % args)
+
+
+def _array(x, name, dtype, shape, writeable=True):
+    if not isinstance(x, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(x).__name__))
+    _need(x.dtype == dtype, "%s must have dtype %s, got %s", name, dtype, x.dtype)
+    _need(x.shape == shape, "%s must have shape %s, got %s", name, shape, x.shape)
+    _need(x.flags.c_contiguous and x.flags.aligned and (x.flags.writeable or not writeable),
+          "%s must be a%s aligned, C-contiguous array", name, " writeable," if writeable else "n")
+    return x
+
+
+cdef class Loop:
+    """One fit's workspace and its epoch runner (see the module's docstring).
+
+    ``layers``: [(W_l, b_l)], W ``(n_l, n_{l-1})``, b ``(n_l, 1)`` (or
+    ``(n_l,)``), C-contiguous float32 or float64, updated in place. ``X``
+    ``(m, n_0)`` and ``Y`` ``(m, K)`` C-contiguous of the same dtype (Y:
+    0/1 labels, one-hot rows, or real targets). ``hidden`` in
+    ``ACTIVATIONS``, ``output`` in ``OUTPUTS``, ``optimizer`` in
+    ``OPTIMIZERS``; ``v``/``s``: [(v_W, v_b)] state of the parameters'
+    shapes, updated in place (``v`` for the momentum kinds and Adam, ``s``
+    for RMSprop and Adam). ``beta``: the course momentum's beta or
+    scikit-learn's momentum. ``keep``: one keep probability per hidden
+    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW).
+    """
+    cdef Net net
+    cdef object _keep_alive
+    cdef dnn_opt opt
+    cdef bint double_
+    cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
+    cdef readonly int m, batch_size
+
+    def __cinit__(self):
+        self.net.n = NULL
+
+    def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
+                 lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 v=None, s=None, products="auto"):
+        _need(self.net.n == NULL, "a Loop is initialized once")
+        _need(isinstance(products, str) and products in PRODUCTS, "products must be one of %s, got %r",
+              PRODUCTS, products)
+        for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
+                                   (optimizer, "optimizer", OPTIMIZERS)):
+            _need(isinstance(value, str) and value in names, "%s must be one of %s, got %r", name, names, value)
+        if not isinstance(X, np.ndarray) or X.dtype not in (np.float32, np.float64):
+            raise TypeError("X must be a float32 or float64 numpy.ndarray, got %s"
+                            % getattr(X, "dtype", type(X).__name__))
+        dtype = X.dtype
+        _need(X.ndim == 2, "X must be 2-D (m, n_0), got shape %s", X.shape)
+        m, n0 = X.shape
+        layers = list(layers)
+        L = len(layers)
+        _need(L >= 1, "layers must hold at least one (W, b)")
+        dims = [n0]
+        for l, pair in enumerate(layers, start=1):
+            _need(len(pair) == 2, "layers[%d] must be a pair (W, b)", l - 1)
+            W = pair[0]
+            _need(isinstance(W, np.ndarray) and W.ndim == 2, "W%d must be a 2-D array", l)
+            dims.append(W.shape[0])
+        K = dims[L]
+        _need(m >= 1 and min(dims) >= 1, "sizes must be positive, got m=%d and layer sizes %s", m, dims)
+        _array(X, "X", dtype, (m, n0), writeable=False)
+        _array(Y, "Y", dtype, (m, K), writeable=False)
+        batch_size = int(batch_size)
+        _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
+        bmax = min(batch_size, m)
+        _need(max(dims) * max(bmax, max(dims)) <= _INT_MAX and m <= _INT_MAX,
+              "sizes too large for 32-bit BLAS: layer sizes %s, batch %d", dims, bmax)
+        keep = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
+        _need(len(keep) == L - 1 and all(0 < k <= 1 for k in keep),
+              "keep must hold %d keep probabilities in (0, 1], got %s", L - 1, keep)
+        for value, name, low, high in ((lambd, "lambd", 0, np.inf), (beta, "beta", 0, 1), (beta1, "beta1", 0, 1),
+                                       (beta2, "beta2", 0, 1), (epsilon, "epsilon", 0, np.inf)):
+            _need(np.isfinite(float(value)) and low <= float(value) <= high, "%s must be in [%s, %s], got %r",
+                  name, low, high, value)
+        _need(optimizer != "adam" or (beta1 < 1 and beta2 < 1),
+              "Adam's beta1 and beta2 must be below 1 (its bias correction divides by 1 - beta^t), got %r, %r",
+              beta1, beta2)
+        dropout_seed = int(dropout_seed)
+        _need(0 <= dropout_seed < 2**64, "dropout_seed must be in [0, 2**64), got %d", dropout_seed)
+        need_v, need_s = optimizer in _USES_V, optimizer in _USES_S
+        for state, name, needed in ((v, "v", need_v), (s, "s", need_s)):
+            if needed:
+                _need(state is not None and len(state) == L, "%s must hold %d (v_W, v_b) pairs for %s",
+                      name, L, optimizer)
+        self._keep_alive = keep_alive = [X, Y]
+        self.double_ = dtype == np.float64
+        self.m, self.batch_size = m, bmax
+        net = &self.net
+        net.L, net.m, net.K, net.bmax, net.n0 = L, m, K, bmax, n0
+        net.hidden, net.output, net.opt = (ACTIVATIONS.index(hidden), OUTPUTS.index(output),
+                                           OPTIMIZERS.index(optimizer))
+        net.seed, net.lambd = dropout_seed, float(lambd)
+        net.X = _ptr(X)
+        net.Y = _ptr(Y)
+        net.order = NULL
+        net.n = <int*> calloc(L + 1, sizeof(int))
+        net.keep = <double*> calloc(L, sizeof(double))
+        net.mask = <unsigned char**> calloc(L, sizeof(void*))
+        net.own_nn = <int*> calloc(L, sizeof(int))
+        net.own_nt = <int*> calloc(L, sizeof(int))
+        net.W = <void**> calloc(L, sizeof(void*))
+        net.b = <void**> calloc(L, sizeof(void*))
+        net.dW = <void**> calloc(L, sizeof(void*))
+        net.db = <void**> calloc(L, sizeof(void*))
+        net.vW = <void**> calloc(L, sizeof(void*))
+        net.vb = <void**> calloc(L, sizeof(void*))
+        net.sW = <void**> calloc(L, sizeof(void*))
+        net.sb = <void**> calloc(L, sizeof(void*))
+        net.A = <void**> calloc(L, sizeof(void*))
+        net.H = <void**> calloc(L, sizeof(void*))
+        net.G = <void**> calloc(L, sizeof(void*))
+        if (net.own_nn == NULL or net.own_nt == NULL or net.n == NULL or net.keep == NULL or net.mask == NULL or net.W == NULL or net.b == NULL
+                or net.dW == NULL or net.db == NULL or net.vW == NULL or net.vb == NULL or net.sW == NULL
+                or net.sb == NULL or net.A == NULL or net.H == NULL or net.G == NULL):
+            raise MemoryError()
+        for l in range(L + 1):
+            net.n[l] = dims[l]
+        for l in range(L - 1):
+            net.keep[l] = keep[l]
+        for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
+            net.own_nn[l], net.own_nt[l] = own_nn, own_nt
+        dW_shared = np.empty(max(dims[l] * dims[l - 1] for l in range(1, L + 1)), dtype)
+        for l in range(1, L + 1):
+            shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
+            W, b = layers[l - 1]
+            _array(W, "W%d" % l, dtype, shape_W)
+            _array(b, "b%d" % l, dtype, b.shape if getattr(b, "shape", None) in ((n_l, 1), (n_l,)) else (n_l, 1))
+            net.W[l - 1] = _ptr(W)
+            net.b[l - 1] = _ptr(b)
+            keep_alive += [W, b]
+            if need_v:
+                net.vW[l - 1], net.vb[l - 1] = _state(v, "v", l, dtype, shape_W, keep_alive)
+            if need_s:
+                net.sW[l - 1], net.sb[l - 1] = _state(s, "s", l, dtype, shape_W, keep_alive)
+            # one dW buffer for every layer: each is used up by its update before the next is made
+            work = [dW_shared, np.empty(n_l, dtype), np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, dtype)]
+            keep_alive += work
+            net.dW[l - 1] = _ptr(work[0])
+            net.db[l - 1] = _ptr(work[1])
+            net.A[l - 1] = _ptr(work[2])
+            net.G[l - 1] = _ptr(work[3])
+            if l < L and keep[l - 1] < 1:
+                work = [np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, np.uint8)]
+                keep_alive += work
+                net.H[l - 1] = _ptr(work[0])
+                net.mask[l - 1] = <unsigned char*> _ptr(work[1])
+        work = [np.empty((bmax, n0), dtype), np.empty((bmax, K), dtype)]
+        net.Xb = _ptr(work[0])
+        net.Yb = _ptr(work[1])
+        keep_alive += work
+        self.opt.lr = 0
+        self.opt.lam = 0
+        self.opt.beta = float(beta)
+        self.opt.beta1 = float(beta1)
+        self.opt.beta2 = float(beta2)
+        self.opt.eps = float(epsilon)
+        self.opt.bias1 = self.opt.bias2 = 1
+        self.ready = True
+
+    def __dealloc__(self):
+        free(self.net.n)
+        free(self.net.keep)
+        free(self.net.mask)
+        free(self.net.own_nn)
+        free(self.net.own_nt)
+        free(self.net.W)
+        free(self.net.b)
+        free(self.net.dW)
+        free(self.net.db)
+        free(self.net.vW)
+        free(self.net.vb)
+        free(self.net.sW)
+        free(self.net.sb)
+        free(self.net.A)
+        free(self.net.H)
+        free(self.net.G)
+
+    def epoch(self, order, learning_rate, t=0, step=0):
+        """One epoch: batches of ``batch_size`` rows in ``order`` (an int64
+        permutation of range(m); None: in order), full batches first, the
+        rest last. ``t`` and ``step``: Adam's and dropout's step counters
+        before the epoch. Returns ``(loss_sum, t, step)``: the sum over
+        batches of the summed losses (plus ``lambd / 2 * sum(W^2)`` per
+        batch), and the counters after the epoch."""
+        cdef int64_t[::1] idx
+        cdef int64_t tt, ss, i, m = self.m
+        cdef double total
+        if not self.ready:
+            raise ValueError("the Loop is not initialized")
+        lr = float(learning_rate)
+        _need(np.isfinite(lr) and lr > 0, "learning_rate must be a finite number > 0, got %r", learning_rate)
+        tt, ss = int(t), int(step)
+        _need(tt >= 0 and ss >= 0, "t and step must be >= 0, got %d and %d", tt, ss)
+        _need(ss <= 2**62 and tt <= 2**62, "step counters too large: %d, %d", tt, ss)
+        if order is None:
+            self.net.order = NULL
+        else:
+            if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.shape != (m,):
+                raise ValueError("order must be an int64 permutation array of shape (%d,), got %s %s"
+                                 % (m, getattr(order, "dtype", type(order).__name__), getattr(order, "shape", "")))
+            idx = np.ascontiguousarray(order)
+            for i in range(m):
+                if idx[i] < 0 or idx[i] >= m:
+                    raise ValueError("order must hold indices in [0, %d), got %d at %d" % (m, idx[i], i))
+            self.net.order = &idx[0]
+        self.opt.lr = lr
+        try:
+            if self.double_:
+                with nogil:
+                    total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
+            else:
+                with nogil:
+                    total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
+        finally:
+            self.net.order = NULL
+        return total, tt, ss
+
+
+def dropout_uniform(int n, int m, seed, layer, iteration):
+    """The uniform numbers ``(n, m)`` behind the loop's dropout masks (tests:
+    bit for bit ``dnn.reference.dropout_uniform``)."""
+    cdef double[:, ::1] out = np.empty((n, m))
+    cdef uint64_t key = dnn_dropout_key(<uint64_t> int(seed), <uint64_t> int(layer), <uint64_t> int(iteration))
+    cdef uint64_t row
+    cdef int i, j
+    with nogil:
+        for i in range(n):
+            row = dnn_splitmix(key, <uint64_t> i + 1)
+            for j in range(m):
+                out[i, j] = dnn_dropout_u(row, j)
+    return np.asarray(out)

@@ -1,0 +1,118 @@
+/* dnn/_loop.h without Python: every optimizer, activation and output kernel of
+   every build the CPU runs against plain double loops, and dropout's uniform
+   numbers printed (tests/test_loop.py compares them with dnn.dropout's).
+   Exit status 0 when every check passes. */
+#include <stdio.h>
+#include <math.h>
+#include "_loop.h"
+
+static int failures = 0;
+
+static void check(int ok, const char* what, int level) {
+    if (!ok) {
+        printf("FAIL %s (level %d)\n", what, level);
+        failures++;
+    }
+}
+
+#define N 37
+
+int main(void) {
+    double p[N], g[N], v[N], s[N], p0[N], v0[N], s0[N], want;
+    float pf[N], gf[N], vf[N], sf[N];
+    double A[3 * N], D[3 * N], db[3], Z[2 * 5], Y[5 * 2], Dz[2 * 5], dbz[2], loss;
+    int level, top = dnn_simd_cpu_level(), i, k, r, j;
+    dnn_opt o = {0.01, 0.02, 0.9, 0.9, 0.999, 1e-8, 1 - 0.9, 1 - 0.999};
+    for (i = 0; i < N; i++) {
+        p0[i] = sin(i + 1.0);
+        g[i] = cos(3.0 * i);
+        v0[i] = 0.1 * sin(2.0 * i);
+        s0[i] = 0.01 * (1 + cos(i * 1.0));
+    }
+    for (level = 0; level <= top && level <= DNN_SIMD_TOP; level++) {
+        const dnn_loop_table* t;
+        dnn_simd_use(level);
+        t = dnn_loop_kernels();
+        for (k = 0; k < DNN_OPT_COUNT; k++) {
+            double sumsq = 0, q = 0;
+            for (i = 0; i < N; i++) {
+                p[i] = p0[i]; v[i] = v0[i]; s[i] = s0[i];
+                pf[i] = (float) p0[i]; gf[i] = (float) g[i]; vf[i] = (float) v0[i]; sf[i] = (float) s0[i];
+            }
+            t->opts[k].d(N, p, g, v, s, &o, &sumsq);
+            t->opts[k].f(N, pf, gf, vf, sf, &o, NULL);
+            for (i = 0; i < N; i++) {
+                double gi = g[i] + p0[i] * o.lam, vi = v0[i], si = s0[i];
+                switch (k) {
+                case DNN_OPT_GD: want = p0[i] - o.lr * gi; break;
+                case DNN_OPT_MOMENTUM: vi = o.beta * vi + (1 - o.beta) * gi; want = p0[i] - o.lr * vi; break;
+                case DNN_OPT_HEAVY_BALL: vi = o.beta * vi - o.lr * gi; want = p0[i] + vi; break;
+                case DNN_OPT_NESTEROV: vi = o.beta * vi - o.lr * gi; want = p0[i] + o.beta * vi - o.lr * gi; break;
+                case DNN_OPT_RMSPROP: si = o.beta2 * si + (1 - o.beta2) * gi * gi;
+                    want = p0[i] - o.lr * gi / (sqrt(si) + o.eps); break;
+                default: vi = o.beta1 * vi + (1 - o.beta1) * gi; si = o.beta2 * si + (1 - o.beta2) * gi * gi;
+                    want = p0[i] - o.lr * (vi / o.bias1) / (sqrt(si / o.bias2) + o.eps);
+                }
+                q += want * want;
+                check(fabs(p[i] - want) <= 1e-12 * (1 + fabs(want)), "optimizer (double)", level);
+                check(fabs(pf[i] - want) <= 1e-5 * (1 + fabs(want)), "optimizer (float)", level);
+            }
+            check(fabs(sumsq - q) <= 1e-12 * q, "sum of squares", level);
+        }
+        for (k = 0; k < DNN_ACT_COUNT; k++) {
+            double bias[3] = {0.1, -0.2, 0.3}, Z0[3 * N];
+            for (i = 0; i < 3 * N; i++) {
+                Z0[i] = A[i] = sin(0.7 * i) * 2;
+                D[i] = cos(0.3 * i);
+            }
+            t->acts[k].fwd_d(3, N, A, N, bias);
+            t->acts[k].bwd_d(3, N, D, N, A, N, db, 0.5);
+            for (r = 0; r < 3; r++) {
+                double sum = 0;
+                for (j = 0; j < N; j++) {
+                    double z = Z0[r * N + j] + bias[r], a, d;
+                    a = k == DNN_ACT_RELU ? (z > 0 ? z : 0) : k == DNN_ACT_TANH ? tanh(z) : (z > 0 ? z : 0.01 * z);
+                    d = cos(0.3 * (r * N + j));
+                    d *= k == DNN_ACT_RELU ? (z > 0) : k == DNN_ACT_TANH ? 1 - a * a : (z > 0 ? 1 : 0.01);
+                    sum += d;
+                    check(fabs(A[r * N + j] - a) <= 1e-15 * (1 + fabs(a)), "activation", level);
+                    check(fabs(D[r * N + j] - d) <= 1e-14 * (1 + fabs(d)), "activation backward", level);
+                }
+                check(fabs(db[r] - 0.5 * sum) <= 1e-13, "bias gradient", level);
+            }
+        }
+        for (k = 0; k < 3; k++) {  /* outputs: K = 2 units, 5 examples */
+            double total = 0;
+            for (i = 0; i < 10; i++) Z[i] = 1.5 * sin(i + 0.5);
+            for (j = 0; j < 5; j++) {
+                Y[j * 2] = (k == DNN_OUT_IDENTITY) ? 0.3 * j : (j % 2);
+                Y[j * 2 + 1] = (k == DNN_OUT_IDENTITY) ? -0.1 * j : (k == DNN_OUT_SOFTMAX ? 1 - j % 2 : 0);
+            }
+            loss = t->output_d(k, 2, 5, Z, Y, Dz, dbz, 0.2);
+            for (j = 0; j < 5; j++) {
+                double z0 = Z[j], z1 = Z[5 + j], a0, a1;
+                if (k == DNN_OUT_SOFTMAX) {
+                    double mx = z0 > z1 ? z0 : z1, e0 = exp(z0 - mx), e1 = exp(z1 - mx);
+                    a0 = e0 / (e0 + e1); a1 = e1 / (e0 + e1);
+                    total -= Y[j * 2] * log(a0) + Y[j * 2 + 1] * log(a1);
+                } else if (k == DNN_OUT_SIGMOID) {
+                    a0 = 1 / (1 + exp(-z0)); a1 = 1 / (1 + exp(-z1));
+                    total -= Y[j * 2] * log(a0) + (1 - Y[j * 2]) * log(1 - a0);
+                    total -= Y[j * 2 + 1] * log(a1) + (1 - Y[j * 2 + 1]) * log(1 - a1);
+                } else {
+                    a0 = z0; a1 = z1;
+                    total += 0.5 * ((a0 - Y[j * 2]) * (a0 - Y[j * 2]) + (a1 - Y[j * 2 + 1]) * (a1 - Y[j * 2 + 1]));
+                }
+                check(fabs(Dz[j] - (a0 - Y[j * 2])) <= 1e-14, "output gradient", level);
+                check(fabs(Dz[5 + j] - (a1 - Y[j * 2 + 1])) <= 1e-14, "output gradient", level);
+            }
+            check(fabs(loss - total) <= 1e-12 * (1 + total), "output loss", level);
+        }
+    }
+    {   /* dropout's numbers for (seed 5, layer 2, iteration 9), 3 x 4 */
+        uint64_t key = dnn_dropout_key(5, 2, 9);
+        for (r = 0; r < 3; r++)
+            for (j = 0; j < 4; j++) printf("%.17g\n", dnn_dropout_u(dnn_splitmix(key, (uint64_t) r + 1), j));
+    }
+    return failures != 0;
+}
