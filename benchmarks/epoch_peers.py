@@ -272,7 +272,6 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
     """
     # Objects alive now (torch's and scikit-learn's modules among them) are frozen out of the
     # collector: the collection before each call then takes microseconds, not 0.1 s.
-    gc.collect()
     gc.freeze()
     try:
         ks = {}
