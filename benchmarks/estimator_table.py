@@ -301,10 +301,12 @@ def main(argv=None):
         {k: DATASETS[k] for k in names}, [d for d in args.dtypes.split(",") if d], threads, args.seeds, budget,
         args.min_rounds, args.round_time, clock, args.epochs, log=sys.stderr)
     grid = dask_search(args.dask_rounds, log=sys.stderr) if (args.dask or args.dask_only) else None
-    lines = ep.header_lines(",".join(map(str, threads))) + [
-        "DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating rounds, "
-        "%s clock, budget %gs per cell) and test accuracy (held-out split, mean of %d seed(s)); %.0f s in all"
-        % (args.clock, budget, args.seeds, time.perf_counter() - started)]
+    lines = ep.header_lines(",".join(map(str, threads)))
+    if rows:
+        lines.append("DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating "
+                     "rounds, %s clock, budget %gs per cell) and test accuracy (held-out split, mean of %d seed(s))"
+                     % (args.clock, budget, args.seeds))
+    lines.append("%.0f s in all" % (time.perf_counter() - started))
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     if rows:
         print()
