@@ -295,13 +295,20 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
     return {name: statistics.median(ts) for name, ts in per.items()}, rounds
 
 
-def header_lines(threads_text):
+def load_average():
+    """The 1-minute load average, as text ("n/a" where the system does not tell)."""
+    from dnn import bench
+
+    return bench._loadavg()
+
+
+def header_lines(threads_text, load_at_start):
     """The machine, the versions and the BLAS pools (``dnn.bench``'s header) and the load."""
     from dnn import bench
 
     lines = bench._machine_lines(0)
     lines[0] = lines[0].split("; BLAS threads")[0] + "; BLAS/torch threads: %s" % threads_text
-    return lines + ["load average (1 min): %s" % bench._loadavg()]
+    return lines + ["load average (1 min): %s at the start, %s at the end" % (load_at_start, bench._loadavg())]
 
 
 def mark(ratio, target):

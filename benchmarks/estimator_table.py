@@ -296,12 +296,12 @@ def main(argv=None):
     if bad:
         p.error("unknown data sets %s; choose from %s" % (",".join(bad), ",".join(DATASETS)))
     budget = args.budget if args.budget is not None else (1.0 if args.quick else 3.0)
-    started = time.perf_counter()
+    started, load = time.perf_counter(), ep.load_average()
     rows = [] if args.dask_only else measure(
         {k: DATASETS[k] for k in names}, [d for d in args.dtypes.split(",") if d], threads, args.seeds, budget,
         args.min_rounds, args.round_time, clock, args.epochs, log=sys.stderr)
     grid = dask_search(args.dask_rounds, log=sys.stderr) if (args.dask or args.dask_only) else None
-    lines = ep.header_lines(",".join(map(str, threads)))
+    lines = ep.header_lines(",".join(map(str, threads)), load)
     if rows:
         lines.append("DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating "
                      "rounds, %s clock, budget %gs per cell) and test accuracy (held-out split, mean of %d seed(s))"

@@ -178,10 +178,10 @@ def main(argv=None):
     peers = tuple(_names(args.peers, PEERS, "peer", p))
     for name in peers:  # loaded before the thread limits are set, so that they reach its pools
         ep.missing(name)
-    started = time.perf_counter()
+    started, load = time.perf_counter(), ep.load_average()
     rows = measure(problems, fits, dtypes, threads, args.dnn, peers, budget, args.min_rounds, args.round_time,
                    clock, log=sys.stderr)
-    lines = ep.header_lines(",".join(map(str, threads))) + [
+    lines = ep.header_lines(",".join(map(str, threads)), load) + [
         "time per epoch of mini-batch training, synthetic data; dnn = %s; ratio = peer time / dnn time "
         "(>1: dnn faster), medians of alternating rounds (%s clock, budget %gs per cell); %.0f s in all"
         % (args.dnn, args.clock, budget, time.perf_counter() - started)]
