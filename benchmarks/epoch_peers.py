@@ -295,6 +295,42 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
     return {name: statistics.median(ts) for name, ts in per.items()}, rounds
 
 
+def names(allowed, what):
+    """An argparse ``type``: a comma-separated subset of ``allowed``."""
+    from dnn import bench
+
+    return lambda text: bench._parse_list(text, allowed, what)
+
+
+def add_timing_options(parser):
+    """The options both epoch tables share: threads, dtypes, the rounds' budget, clock, output."""
+    parser.add_argument("--dtypes", default="float64,float32", type=names(("float64", "float32"), "dtype"))
+    parser.add_argument("--threads", default="1,2", help="BLAS/torch thread counts (default 1,2)",
+                        type=lambda text: [int(t) for t in text.split(",") if t.strip()])
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of alternating rounds per cell, after the warm-up (default 3; 1 with "
+                             "--quick); at least --min-rounds rounds run")
+    parser.add_argument("--min-rounds", type=int, default=3)
+    parser.add_argument("--round-time", type=float, default=0.2,
+                        help="seconds a call should last (epochs per call are calibrated to it)")
+    parser.add_argument("--quick", action="store_true", help="--budget 1")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (needs --threads 1), for a shared machine")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
+
+
+def timing(args, parser):
+    """``dict(threads, clock, budget, min_rounds, round_time)`` from the options of ``add_timing_options``."""
+    clock = time.perf_counter
+    if args.clock == "cpu":
+        if args.threads != [1]:
+            parser.error("--clock cpu needs --threads 1 (CPU time adds up threads)")
+        clock = time.process_time
+    return dict(threads=args.threads, clock=clock, min_rounds=args.min_rounds, round_time=args.round_time,
+                budget=args.budget if args.budget is not None else (1.0 if args.quick else 3.0))
+
+
 def load_average():
     """The 1-minute load average, as text ("n/a" where the system does not tell)."""
     from dnn import bench

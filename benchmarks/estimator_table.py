@@ -267,45 +267,26 @@ def dask_line(result):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="compare.py --estimator", description=__doc__.split("\n\n")[0])
-    p.add_argument("--datasets", default=",".join(DATASETS), help="subset of %s" % ",".join(DATASETS))
-    p.add_argument("--dtypes", default="float64,float32")
-    p.add_argument("--threads", default="1,2", help="BLAS thread counts (default 1,2)")
+    p.add_argument("--datasets", default=",".join(DATASETS), type=ep.names(DATASETS, "data set"),
+                   help="subset of %s" % ",".join(DATASETS))
     p.add_argument("--seeds", type=int, default=1, help="random states averaged for the accuracy (default 1)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of every accuracy fit (default: per data set)")
-    p.add_argument("--budget", type=float, default=None,
-                   help="seconds of alternating rounds per cell (default 3; 1 with --quick)")
-    p.add_argument("--min-rounds", type=int, default=3)
-    p.add_argument("--round-time", type=float, default=0.2)
-    p.add_argument("--quick", action="store_true", help="--budget 1")
     p.add_argument("--dask", action="store_true", help="also the Dask grid search (dask and distributed needed)")
     p.add_argument("--dask-only", action="store_true", help="only the Dask grid search")
     p.add_argument("--dask-rounds", type=int, default=3)
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="cpu: this process's CPU time (needs --threads 1), for a shared machine")
-    p.add_argument("--markdown", action="store_true")
-    p.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
+    ep.add_timing_options(p)
     args = p.parse_args(argv)
-    threads = [int(t) for t in args.threads.split(",") if t.strip()]
-    clock = time.perf_counter
-    if args.clock == "cpu":
-        if threads != [1]:
-            p.error("--clock cpu needs --threads 1 (CPU time adds up threads)")
-        clock = time.process_time
-    names = [s.strip() for s in args.datasets.split(",") if s.strip()]
-    bad = [s for s in names if s not in DATASETS]
-    if bad:
-        p.error("unknown data sets %s; choose from %s" % (",".join(bad), ",".join(DATASETS)))
-    budget = args.budget if args.budget is not None else (1.0 if args.quick else 3.0)
+    t = ep.timing(args, p)
     started, load = time.perf_counter(), ep.load_average()
     rows = [] if args.dask_only else measure(
-        {k: DATASETS[k] for k in names}, [d for d in args.dtypes.split(",") if d], threads, args.seeds, budget,
-        args.min_rounds, args.round_time, clock, args.epochs, log=sys.stderr)
+        {k: DATASETS[k] for k in args.datasets}, args.dtypes, t["threads"], args.seeds, t["budget"],
+        t["min_rounds"], t["round_time"], t["clock"], args.epochs, log=sys.stderr)
     grid = dask_search(args.dask_rounds, log=sys.stderr) if (args.dask or args.dask_only) else None
-    lines = ep.header_lines(",".join(map(str, threads)), load)
+    lines = ep.header_lines(",".join(map(str, t["threads"])), load)
     if rows:
         lines.append("DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating "
                      "rounds, %s clock, budget %gs per cell) and test accuracy (held-out split, mean of %d seed(s))"
-                     % (args.clock, budget, args.seeds))
+                     % (args.clock, t["budget"], args.seeds))
     lines.append("%.0f s in all" % (time.perf_counter() - started))
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     if rows:

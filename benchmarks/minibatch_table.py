@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epoch_peers as ep  # noqa: E402  (this folder is not a package)
+from step_loop import _dims_text  # noqa: E402
 
 #: name -> (layers_dims, m); a last layer of more than one unit is a softmax over that many classes.
 PROBLEMS = {
@@ -36,18 +37,6 @@ FITS = {
 PEERS = ("sklearn", "torch")
 #: What the issue asks: peer time / dnn time, at least.
 TARGETS = {"sklearn": 3.0, "torch": 1.5}
-
-
-def _dims_text(dims):
-    """[100, 50 x 8, 1] for runs of equal sizes."""
-    parts, i = [], 0
-    while i < len(dims):
-        j = i
-        while j < len(dims) and dims[j] == dims[i]:
-            j += 1
-        parts.append(str(dims[i]) if j - i == 1 else "%d x %d" % (dims[i], j - i))
-        i = j
-    return "[%s]" % ", ".join(parts)
 
 
 def measure(problems=None, fits=None, dtypes=("float64", "float32"), threads=(1, 2), dnn="dnn.model",
@@ -136,55 +125,29 @@ def summary(rows, peers=PEERS):
     return lines
 
 
-def _names(text, allowed, what, parser):
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [s for s in items if s not in allowed]
-    if bad or not items:
-        parser.error("unknown %s %s; choose from %s" % (what, ",".join(bad) or "(none)", ",".join(allowed)))
-    return items
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="compare.py --minibatch", description=__doc__.split("\n\n")[0])
-    p.add_argument("--problems", default=",".join(PROBLEMS), help="subset of %s" % ",".join(PROBLEMS))
-    p.add_argument("--fits", default=",".join(FITS), help="subset of %s" % ",".join(FITS))
-    p.add_argument("--dtypes", default="float64,float32")
-    p.add_argument("--threads", default="1,2", help="BLAS/torch thread counts (default 1,2)")
+    p.add_argument("--problems", default=",".join(PROBLEMS), type=ep.names(PROBLEMS, "problem"),
+                   help="subset of %s" % ",".join(PROBLEMS))
+    p.add_argument("--fits", default=",".join(FITS), type=ep.names(FITS, "fit"), help="subset of %s" % ",".join(FITS))
     p.add_argument("--dnn", choices=("dnn.model", "DNNClassifier"), default="dnn.model",
                    help="dnn's public API timed (default dnn.model, the course's function)")
-    p.add_argument("--peers", default=",".join(PEERS), help="subset of %s" % ",".join(PEERS))
-    p.add_argument("--budget", type=float, default=None,
-                   help="seconds of alternating rounds per cell, after the warm-up (default 3; 1 with --quick); "
-                        "at least --min-rounds rounds run")
-    p.add_argument("--min-rounds", type=int, default=3)
-    p.add_argument("--round-time", type=float, default=0.2,
-                   help="seconds a call should last (epochs per call are calibrated to it)")
-    p.add_argument("--quick", action="store_true", help="--budget 1: the whole table in about 6 minutes")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="cpu: this process's CPU time (needs --threads 1), for a shared machine")
-    p.add_argument("--markdown", action="store_true")
-    p.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
+    p.add_argument("--peers", default=",".join(PEERS), type=ep.names(PEERS, "peer"),
+                   help="subset of %s" % ",".join(PEERS))
+    ep.add_timing_options(p)
     args = p.parse_args(argv)
-    threads = [int(t) for t in args.threads.split(",") if t.strip()]
-    clock = time.perf_counter
-    if args.clock == "cpu":
-        if threads != [1]:
-            p.error("--clock cpu needs --threads 1 (CPU time adds up threads)")
-        clock = time.process_time
-    budget = args.budget if args.budget is not None else (1.0 if args.quick else 3.0)
-    problems = {k: PROBLEMS[k] for k in _names(args.problems, PROBLEMS, "problem", p)}
-    fits = {k: FITS[k] for k in _names(args.fits, FITS, "fit", p)}
-    dtypes = _names(args.dtypes, ("float64", "float32"), "dtype", p)
-    peers = tuple(_names(args.peers, PEERS, "peer", p))
+    t = ep.timing(args, p)
+    peers = tuple(args.peers)
     for name in peers:  # loaded before the thread limits are set, so that they reach its pools
         ep.missing(name)
     started, load = time.perf_counter(), ep.load_average()
-    rows = measure(problems, fits, dtypes, threads, args.dnn, peers, budget, args.min_rounds, args.round_time,
-                   clock, log=sys.stderr)
-    lines = ep.header_lines(",".join(map(str, threads)), load) + [
+    rows = measure({k: PROBLEMS[k] for k in args.problems}, {k: FITS[k] for k in args.fits}, args.dtypes,
+                   t["threads"], args.dnn, peers, t["budget"], t["min_rounds"], t["round_time"], t["clock"],
+                   log=sys.stderr)
+    lines = ep.header_lines(",".join(map(str, t["threads"])), load) + [
         "time per epoch of mini-batch training, synthetic data; dnn = %s; ratio = peer time / dnn time "
         "(>1: dnn faster), medians of alternating rounds (%s clock, budget %gs per cell); %.0f s in all"
-        % (args.dnn, args.clock, budget, time.perf_counter() - started)]
+        % (args.dnn, args.clock, t["budget"], time.perf_counter() - started)]
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     print()
     print(table(rows, args.markdown))

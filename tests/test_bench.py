@@ -61,7 +61,6 @@ def test_the_matrix_report_merges_runs_and_checks_the_targets(tmp_path, capsys):
 # --------------------------------------------------------------------------
 
 import math  # noqa: E402
-import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
