@@ -39,6 +39,7 @@ spinning threads have stopped.
 import contextlib
 import gc
 import importlib
+import os
 import statistics
 import sys
 import time
@@ -342,9 +343,12 @@ def header_lines(threads_text, load_at_start):
     """The machine, the versions and the BLAS pools (``dnn.bench``'s header) and the load."""
     from dnn import bench
 
+    import dnn
+
     lines = bench._machine_lines(0)
     lines[0] = lines[0].split("; BLAS threads")[0] + "; BLAS/torch threads: %s" % threads_text
-    return lines + ["load average (1 min): %s at the start, %s at the end" % (load_at_start, bench._loadavg())]
+    return lines + ["dnn %s from %s" % (dnn.__version__, os.path.dirname(os.path.abspath(dnn.__file__))),
+                    "load average (1 min): %s at the start, %s at the end" % (load_at_start, bench._loadavg())]
 
 
 def mark(ratio, target):
