@@ -185,6 +185,9 @@ def table(rows, markdown=False):
 # --------------------------------------------------------------------------
 
 GRID = {"hidden_layer_sizes": [(32,), (64,)], "alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 3e-3]}
+#: Epochs of each fit of the search: enough that a fit outlasts Dask's cost per task (a few ms
+#: to schedule it and ship its result), as a search worth a cluster does.
+DASK_EPOCHS = 200
 
 
 @contextlib.contextmanager
@@ -201,7 +204,7 @@ def _environ(name, value):
             os.environ[name] = before
 
 
-def dask_search(rounds=3, max_iter=50, cv=3, log=None):
+def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
     """Wall seconds of the same 8-candidate ``GridSearchCV(DNNClassifier())`` on digits: ``{"loky",
     "dask"}`` medians, and the cluster's start-up; or ``{"skipped": why}``."""
     for mod in ("sklearn", "joblib", "dask", "distributed"):
@@ -274,6 +277,8 @@ def main(argv=None):
     p.add_argument("--dask", action="store_true", help="also the Dask grid search (dask and distributed needed)")
     p.add_argument("--dask-only", action="store_true", help="only the Dask grid search")
     p.add_argument("--dask-rounds", type=int, default=3)
+    p.add_argument("--dask-epochs", type=int, default=DASK_EPOCHS,
+                   help="epochs of each of the search's fits (default %d)" % DASK_EPOCHS)
     ep.add_timing_options(p)
     args = p.parse_args(argv)
     t = ep.timing(args, p)
@@ -281,7 +286,7 @@ def main(argv=None):
     rows = [] if args.dask_only else measure(
         {k: DATASETS[k] for k in args.datasets}, args.dtypes, t["threads"], args.seeds, t["budget"],
         t["min_rounds"], t["round_time"], t["clock"], args.epochs, log=sys.stderr)
-    grid = dask_search(args.dask_rounds, log=sys.stderr) if (args.dask or args.dask_only) else None
+    grid = dask_search(args.dask_rounds, args.dask_epochs, log=sys.stderr) if (args.dask or args.dask_only) else None
     lines = ep.header_lines(",".join(map(str, t["threads"])), load)
     if rows:
         lines.append("DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating "
