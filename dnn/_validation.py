@@ -136,8 +136,11 @@ def real_scalar(x, name):
         raise TypeError("%s must be a real number, got %s" % (name, type(x).__name__))
     try:
         x = float(x)
-    except OverflowError:  # an int beyond float's range
-        raise ValueError("%s must be finite, got an int of %d digits" % (name, len(str(abs(int(x)))))) from None
+    except OverflowError:  # an int (or a Fraction) beyond float's range
+        # Its size from bit_length: str() of an int past 4300 digits raises Python's own ValueError.
+        bits = abs(int(x)).bit_length()
+        raise ValueError("%s must be finite (within float's range, below 1.8e308), got a number of about %d "
+                         "decimal digits" % (name, int(bits * 0.30102999566398120) + 1)) from None
     if not np.isfinite(x):
         raise ValueError("%s must be finite, got %r" % (name, x))
     return x

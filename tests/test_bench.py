@@ -52,3 +52,153 @@ def test_the_matrix_report_merges_runs_and_checks_the_targets(tmp_path, capsys):
     bad.write_text("[]")
     with pytest.raises(SystemExit):
         bench.main(["--report", str(bad)])
+
+
+# --------------------------------------------------------------------------
+# The side-by-side epoch tables (benchmarks/minibatch_table.py, estimator_table.py):
+# each one run at a tiny budget on tiny problems, so the harness cannot rot. Nothing
+# here asserts a speed: only that every contender ran and the report says so.
+# --------------------------------------------------------------------------
+
+import math  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = dict(budget=0.0, min_rounds=1, round_time=0.001)
+
+
+@pytest.fixture
+def tables(monkeypatch):
+    """The benchmark folder's modules (it is not a package: the scripts put it on sys.path)."""
+    if not (BENCHMARKS / "epoch_peers.py").is_file():
+        pytest.skip("benchmarks/ is not beside the tests (installed tests only)")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import epoch_peers
+    import estimator_table
+    import minibatch_table
+
+    return epoch_peers, minibatch_table, estimator_table
+
+
+def _installed(ep):
+    return [name for name in ("sklearn", "torch") if ep.missing(name) is None]
+
+
+def test_paired_alternates_leaves_the_warm_up_out_and_takes_medians(tables):
+    ep = tables[0]
+    now = [0.0]
+    calls = []
+
+    def contender(name, per_epoch, warm_up):
+        def run(k):
+            first = not any(c[0] == name for c in calls)
+            calls.append((name, k))
+            now[0] += warm_up if first else per_epoch * k
+        return run
+
+    runs = {"a": contender("a", 0.002, 1.0), "b": contender("b", 0.010, 1.0)}
+    med, rounds = ep.paired(runs, budget=0.0, min_rounds=4, round_time=0.05, clock=lambda: now[0])
+    assert rounds == 4
+    assert med == {"a": pytest.approx(0.002), "b": pytest.approx(0.010)}
+    # warm-ups of one epoch first, then rounds whose order flips
+    assert calls[:2] == [("a", 1), ("b", 1)]
+    assert [c[0] for c in calls[2:]] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+
+
+def test_the_minibatch_table_runs_every_contender_on_tiny_problems(tables, monkeypatch):
+    ep, mt, _ = tables
+    problems = {"T": ((6, 5, 1), 70), "T-softmax": ((6, 5, 3), 70)}
+    fits = {"adam-16": ("adam", 16, 0.01), "momentum-16": ("momentum", 16, 0.01)}
+    for api in ("dnn.model",) + (("DNNClassifier",) if ep.missing("DNNClassifier") is None else ()):
+        # the other API on one problem and fit: the same harness
+        ps = problems if api == "dnn.model" else {"T-softmax": problems["T-softmax"]}
+        fs = fits if api == "dnn.model" else {"adam-16": fits["adam-16"]}
+        rows = mt.measure(ps, fs, ("float64", "float32"), (1,), dnn=api, **TINY)
+        assert len(rows) == len(ps) * len(fs) * 2
+        for r in rows:
+            timed = set(r["seconds"])
+            assert timed == {"dnn", *_installed(ep)}
+            assert set(r["missing"]) == set(mt.PEERS) - timed
+            assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
+        text = mt.table(rows, markdown=True)
+        assert text.count("\n| T") == len(rows) and "%s ms/epoch" % api in text
+        assert ("not installed" in text) == (len(_installed(ep)) < len(mt.PEERS))
+    # a peer that is not there is a row "not installed" and a summary line, never a crash
+    real = ep.missing
+    monkeypatch.setattr(ep, "missing", lambda name: "not installed (test)" if name == "torch" else real(name))
+    rows = mt.measure({"T": problems["T"]}, {"adam-16": fits["adam-16"]}, ("float32",), (1,), **TINY)
+    assert "torch" not in rows[0]["seconds"] and rows[0]["missing"]["torch"] == "not installed (test)"
+    text = mt.table(rows)
+    assert "not installed" in text and "torch: not run (not installed (test))" in text
+
+
+def test_a_pass_or_miss_mark_follows_the_ratio(tables):
+    ep, mt, _ = tables
+    assert ep.mark(3.0, 3.0) == "3.00x pass" and ep.mark(2.99, 3.0) == "2.99x miss" and ep.mark(None, 3) == "n/a"
+    row = {"problem": "T", "dims": [3, 1], "m": 10, "fit": "adam-16", "dtype": "float64", "threads": 1,
+           "dnn_api": "dnn.model", "rounds": 1, "missing": {},
+           "seconds": {"dnn": 0.001, "sklearn": 0.0031, "torch": 0.0014}}
+    text = mt.table([row])
+    assert "3.10x pass" in text and "1.40x miss" in text
+    assert "MLPClassifier: 1 of 1 cells at >= 3x" in text and "torch: 0 of 1 cells at >= 1.5x" in text
+
+
+def test_the_estimator_table_runs_on_a_tiny_set_and_skips_what_is_absent(tables, monkeypatch, tmp_path):
+    ep, _, et = tables
+    pytest.importorskip("sklearn")
+
+    def tiny():
+        rng = np.random.default_rng(0)
+        X = rng.random((90, 5))
+        y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
+        return X[:60], X[60:], y[:60], y[60:]
+
+    monkeypatch.setenv("DNN_SHARED", str(tmp_path))  # no cat data there
+    rows = et.measure({"tiny": (tiny, (4,), 3, {"batch_size": 16}), "cats": et.DATASETS["cats"]},
+                      ("float64", "float32"), (1,), **TINY)
+    done = [r for r in rows if "skipped" not in r]
+    assert len(done) == 2 and [r["dtype"] for r in done] == ["float64", "float32"]
+    for r in done:
+        assert set(r["seconds"]) == {"DNNClassifier", "sklearn"}
+        assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
+        assert all(0 <= a <= 100 for a in r["accuracy"].values())
+        assert (r["train"], r["test"], r["features"], r["classes"]) == (60, 30, 5, 3)
+    skipped = [r for r in rows if "skipped" in r]
+    assert len(skipped) == 1 and "cat data not found" in skipped[0]["skipped"]
+    text = et.table(rows, markdown=True)
+    assert "skipped: cat data not found" in text and text.count("\n| tiny (60 train") == 2
+    assert ("pass" in text) or ("miss" in text)
+
+
+def test_the_tables_run_from_compare_py_as_the_readme_writes_them(tables):
+    """``python benchmarks/compare.py --minibatch`` / ``--estimator`` from the repository's root."""
+    root = BENCHMARKS.parent
+    tiny = ["--threads", "1", "--dtypes", "float32", "--budget", "0", "--min-rounds", "1", "--round-time", "0.001"]
+    mb = subprocess.run([sys.executable, "benchmarks/compare.py", "--minibatch", "--problems", "S3", "--fits",
+                         "adam-256", "--markdown"] + tiny, cwd=root, capture_output=True, text=True, timeout=300)
+    assert mb.returncode == 0, mb.stderr
+    assert "| S3 [64, 32, 16, 1] m=1797 | adam-256 | float32 | 1 |" in mb.stdout
+    pytest.importorskip("sklearn")
+    est = subprocess.run([sys.executable, "benchmarks/compare.py", "--estimator", "--datasets", "digits",
+                          "--epochs", "2"] + tiny, cwd=root, capture_output=True, text=True, timeout=300)
+    assert est.returncode == 0, est.stderr
+    assert "digits (1347 train, 450 test, 64 features, 10 classes" in est.stdout
+    bad = subprocess.run([sys.executable, "benchmarks/compare.py", "--minibatch", "--problems", "S9"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown problem S9" in bad.stderr
+
+
+def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
+    pytest.importorskip("distributed")
+    pytest.importorskip("sklearn")
+    _, _, et = tables
+    result = et.dask_search(rounds=1, max_iter=1, cv=2)
+    assert set(result) >= {"loky", "dask", "startup"} and result["fits"] == 16
+    assert result["loky"] > 0 and result["dask"] > 0
+    line = et.dask_line(result)
+    assert "LocalCluster of 2 workers x 1 thread" in line and ("pass" in line or "miss" in line)
+    assert "not run, not installed" in et.dask_line({"skipped": "not installed (x)"})

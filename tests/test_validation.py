@@ -10,6 +10,7 @@ Each case below is ``(call, exception, pattern)``: ``call`` makes one bad
 call on otherwise valid inputs; ``pattern`` must be found in the message (it
 names the argument, or the dict key).
 """
+import fractions
 import math
 
 import numpy as np
@@ -401,3 +402,16 @@ def test_valid_edge_inputs_are_not_rejected():
     dAL = -(Y / AL - (1 - Y) / (1 - AL))
     np.testing.assert_array_equal(dnn.linear_activation_backward(dAL, as_lists[1], "sigmoid")[1],
                                   dnn.linear_activation_backward(dAL, caches[1], "sigmoid")[1])
+
+
+@pytest.mark.parametrize("huge, digits", [(10**5000, 5001), (-(10**5000), 5001), (10**400, 401),
+                                          (fractions.Fraction(10**5000, 7), 5000)],
+                         ids=["10**5000", "-10**5000", "10**400", "Fraction(10**5000, 7)"])
+def test_a_number_past_floats_range_is_our_value_error_whatever_its_digits(huge, digits):
+    # Past 4300 digits, str(int) raises Python's own ValueError ("Exceeds the limit ... for
+    # integer string conversion"), which names no argument: the size comes from bit_length.
+    with pytest.raises(ValueError, match=r"learning_rate must be finite .*about %d decimal digits" % digits):
+        dnn.update_parameters({"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))},
+                              {"dW1": np.ones((1, 2)), "db1": np.ones((1, 1))}, huge)
+    with pytest.raises(ValueError, match="learning_rate0 must be finite"):
+        dnn.update_lr(huge, 1, 1.0)

@@ -1,0 +1,310 @@
+"""Issue 12 section 3: ``DNNClassifier`` against scikit-learn's ``MLPClassifier``, and a Dask grid search.
+
+Per data set (scikit-learn's digits; ``make_classification`` with 100,000
+samples x 100 features, 10 classes; the course's cat pictures from the shared
+folder) and dtype, both estimators get the same hyperparameters
+(``MLPClassifier``'s defaults: Adam, ``learning_rate_init=0.001``,
+``alpha=0.0001``, ``batch_size="auto"``, but where ``DATASETS`` says otherwise;
+its hidden layers and number of epochs; ``tol=0`` and ``n_iter_no_change`` out of reach, so both
+run exactly that many epochs; ``random_state`` 0, 1, ... for ``--seeds``):
+
+- accuracy: a fresh fit on the training split, scored on the held-out split
+  (the mean over ``--seeds`` seeds), under the first thread count;
+- time per epoch, for each thread count: the two fitted estimators continue
+  (``warm_start``, k epochs per call), timed in alternating rounds
+  (``epoch_peers.paired``); ratio = MLPClassifier's time over DNNClassifier's.
+
+Targets (issue 12): at least 3x per epoch in every cell, accuracy within one
+point of MLPClassifier's. ``--dask`` adds the grid search of 8 candidates
+(3-fold, on digits) run on a ``LocalCluster`` of 2 worker processes of 1
+thread each through ``joblib.parallel_backend("dask")``, against the same
+search with ``n_jobs=2`` on joblib's default backend (loky, which gives each
+worker one BLAS thread): wall time per search, the pools started before,
+medians of alternating rounds; target: Dask no slower.
+
+Run: ``python benchmarks/compare.py --estimator [--dask] [--markdown]``.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import epoch_peers as ep  # noqa: E402  (this folder is not a package)
+
+TARGET_SPEED = 3.0
+TARGET_POINTS = 1.0
+
+
+class Unavailable(Exception):
+    """A data set that cannot be had here; its message is the row's reason."""
+
+
+def _split(X, y, test_size, seed=0):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return _split(X / 16.0, y, 0.25)
+
+
+def classification_100k():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=100_000, n_features=100, n_informative=30, n_redundant=10,
+                               n_classes=10, random_state=0)
+    return _split(X, y, 0.2)
+
+
+def shared_folder():
+    """``$DNN_SHARED``, else ``shared/`` beside the checkout (as the tests find it)."""
+    env = os.environ.get("DNN_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+def cats():
+    """The course's split (209 training, 50 test pictures), pixels / 255."""
+    folder = shared_folder() / "data" / "catvnoncat"
+    paths = [folder / "train_catvnoncat.h5", folder / "test_catvnoncat.h5"]
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        raise Unavailable("cat data not found: %s (set DNN_SHARED)" % ", ".join(absent))
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        raise Unavailable("h5py not installed (it reads the cat data)") from None
+    import dnn
+
+    train_x, train_y, test_x, test_y, _ = dnn.load_data(*map(str, paths))
+    flat = lambda x: x.reshape(x.shape[0], -1) / 255.0  # noqa: E731  (samples-major)
+    return flat(train_x), flat(test_x), train_y.ravel(), test_y.ravel()
+
+
+#: name -> (loader returning X_train, X_test, y_train, y_test; hidden layers; epochs of the accuracy fit;
+#: batch size and learning rate where MLPClassifier's defaults, "auto" (200) and 0.001, do not train:
+#: on the 209 cat pictures they leave both estimators predicting "non-cat" for every test picture).
+DATASETS = {
+    "digits": (digits, (100,), 100, {}),
+    "classification-100k": (classification_100k, (100,), 10, {}),
+    "cats": (cats, (20, 7, 5), 100, {"batch_size": 64, "learning_rate_init": 0.0003}),
+}
+
+
+def _accuracy(contender, epochs, seeds, X_test, y_test):
+    scores = []
+    for seed in range(seeds):
+        contender.estimator.set_params(random_state=seed)
+        scores.append(contender.fresh_fit(epochs).score(X_test, y_test))
+    return 100.0 * sum(scores) / len(scores)
+
+
+def measure(datasets=None, dtypes=("float64", "float32"), threads=(1, 2), seeds=1, budget=3.0, min_rounds=3,
+            round_time=0.2, clock=time.perf_counter, epochs=None, log=None):
+    """One row per (data set, dtype, threads): ms per epoch and accuracy of each estimator.
+
+    ``datasets``: name -> (loader, hidden, epochs, params) (default ``DATASETS``);
+    ``epochs`` overrides every data set's. A data set that cannot be loaded, or
+    an estimator that cannot be imported, gives rows with ``skipped``.
+    """
+    import numpy as np
+
+    datasets = DATASETS if datasets is None else datasets
+    rows = []
+    why = ep.missing("sklearn") or ep.missing("DNNClassifier")
+    for name, (load, hidden, n_epochs, params) in datasets.items():
+        n_epochs = epochs or n_epochs
+        batch, rate = params.get("batch_size", "auto"), params.get("learning_rate_init", 0.001)
+        base = {"dataset": name, "hidden": list(hidden), "epochs": n_epochs, "batch_size": batch,
+                "learning_rate_init": rate}
+        try:
+            if why:
+                raise Unavailable("scikit-learn %s" % why)
+            X_train, X_test, y_train, y_test = load()
+        except Unavailable as exc:
+            rows.append(dict(base, skipped=str(exc)))
+            if log:
+                print("  %s: skipped (%s)" % (name, exc), file=log, flush=True)
+            continue
+        base.update(train=X_train.shape[0], test=X_test.shape[0], features=X_train.shape[1],
+                    classes=int(len(np.unique(y_train))))
+        for dname in dtypes:
+            train = ep.Data(X_train.astype(dname), y_train, base["classes"])
+            test_X = np.ascontiguousarray(X_test, dtype=dname)
+            fit = ep.Fit("adam", batch, rate, alpha=0.0001)
+            est = {"DNNClassifier": ep.DnnClassifier(train, hidden, fit), "sklearn": ep.SklearnMLP(train, hidden, fit)}
+            with ep.thread_limit(threads[0]):
+                acc = {k: _accuracy(c, n_epochs, seeds, test_X, y_test) for k, c in est.items()}
+            for t in threads:
+                with ep.thread_limit(t):
+                    med, rounds = ep.paired({k: c.run for k, c in est.items()}, budget=budget, min_rounds=min_rounds,
+                                            round_time=round_time, settle=ep.SETTLE_SECONDS if t > 1 else 0.0,
+                                            clock=clock)
+                rows.append(dict(base, dtype=dname, threads=t, seconds=med, accuracy=acc, rounds=rounds,
+                                 seeds=seeds))
+                if log:
+                    print("  %s %s %d thread(s): DNNClassifier %s ms, MLPClassifier %s ms per epoch; accuracy "
+                          "%.2f%% / %.2f%% (%d rounds)" % (name, dname, t, ep.ms(med["DNNClassifier"]),
+                                                           ep.ms(med["sklearn"]), acc["DNNClassifier"],
+                                                           acc["sklearn"], rounds), file=log, flush=True)
+            del est, train
+    return rows
+
+
+def table(rows, markdown=False):
+    header = ["data set", "dtype", "threads", "DNNClassifier ms/epoch", "MLPClassifier ms/epoch",
+              "MLP/DNN (>= %gx)" % TARGET_SPEED, "DNN accuracy", "MLP accuracy",
+              "DNN - MLP (>= -%g pt)" % TARGET_POINTS]
+    body = []
+    for r in rows:
+        what = "%s (%s train, %s test, %s features, %s classes; hidden %s, batch %s, rate %g; %d epochs)" % (
+            r["dataset"], r.get("train", "?"), r.get("test", "?"), r.get("features", "?"), r.get("classes", "?"),
+            tuple(r["hidden"]), r["batch_size"], r["learning_rate_init"], r["epochs"])
+        if "skipped" in r:
+            body.append([r["dataset"], "", "", "skipped: " + r["skipped"]] + [""] * 5)
+            continue
+        d, s = r["seconds"]["DNNClassifier"], r["seconds"]["sklearn"]
+        a, b = r["accuracy"]["DNNClassifier"], r["accuracy"]["sklearn"]
+        diff = a - b
+        body.append([what, r["dtype"], str(r["threads"]), ep.ms(d), ep.ms(s), ep.mark(s / d, TARGET_SPEED),
+                     "%.2f%%" % a, "%.2f%%" % b,
+                     "%+.2f %s" % (diff, "pass" if diff >= -TARGET_POINTS else "miss")])
+    return ep.render(header, body, markdown, right_from=2) if body else ""
+
+
+# --------------------------------------------------------------------------
+# The grid search: Dask's LocalCluster against joblib's default backend
+# --------------------------------------------------------------------------
+
+GRID = {"hidden_layer_sizes": [(32,), (64,)], "alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 3e-3]}
+#: Epochs of each fit of the search: enough that a fit outlasts Dask's cost per task (a few ms
+#: to schedule it and ship its result), as a search worth a cluster does.
+DASK_EPOCHS = 200
+
+
+@contextlib.contextmanager
+def _environ(name, value):
+    """The environment variable ``name`` set to ``value`` for the block (child processes started in it)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
+    """Wall seconds of the same 8-candidate ``GridSearchCV(DNNClassifier())`` on digits: ``{"loky",
+    "dask"}`` medians, and the cluster's start-up; or ``{"skipped": why}``."""
+    for mod in ("sklearn", "joblib", "dask", "distributed"):
+        try:
+            __import__(mod)
+        except ImportError as exc:
+            return {"skipped": "not installed (%s)" % exc}
+    if ep.missing("DNNClassifier"):
+        return {"skipped": ep.missing("DNNClassifier")}
+    import statistics
+
+    import joblib
+    from distributed import Client, LocalCluster
+    from sklearn.model_selection import GridSearchCV
+
+    import dnn
+
+    X, _, y, _ = digits()
+    # A fixed number of epochs per fit (no convergence test): every candidate does the same work.
+    est = dnn.DNNClassifier(max_iter=max_iter, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0)
+
+    def default_backend():
+        ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=2).fit, X, y)
+
+    def on_dask():
+        with joblib.parallel_backend("dask"):
+            ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=-1).fit, X, y)
+
+    runs = {"loky": default_backend, "dask": on_dask}
+    times = {k: [] for k in runs}
+    with contextlib.ExitStack() as stack:
+        with _environ("PYTHONWARNINGS", "ignore::UserWarning"):
+            # Every fit ends at max_iter, which warns (ConvergenceWarning, a UserWarning): the
+            # worker processes started here (Dask's, loky's on its first search) inherit the filter.
+            t0 = time.perf_counter()
+            cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None))
+            stack.enter_context(Client(cluster))
+            startup = time.perf_counter() - t0
+            for run in runs.values():
+                run()  # warm-up: loky's pool started, the workers' imports
+        for r in range(rounds):
+            for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+                t = time.perf_counter()
+                runs[k]()
+                times[k].append(time.perf_counter() - t)
+                if log:
+                    print("  grid search (%s): %.2f s" % (k, times[k][-1]), file=log, flush=True)
+    return {"loky": statistics.median(times["loky"]), "dask": statistics.median(times["dask"]),
+            "startup": startup, "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter}
+
+
+def dask_line(result):
+    if "skipped" in result:
+        return "Dask grid search: not run, %s" % result["skipped"]
+    ratio = result["loky"] / result["dask"]
+    return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on digits): LocalCluster of "
+            "2 workers x 1 thread %.2f s, n_jobs=2 on joblib's default backend (loky) %.2f s: %.2fx %s "
+            "(cluster start-up %.1f s, not counted; medians of %d rounds)"
+            % (result["fits"] // 8, result["max_iter"], result["dask"], result["loky"], ratio,
+               "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"]))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="compare.py --estimator", description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", default=",".join(DATASETS), type=ep.names(DATASETS, "data set"),
+                   help="subset of %s" % ",".join(DATASETS))
+    p.add_argument("--seeds", type=int, default=1, help="random states averaged for the accuracy (default 1)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every accuracy fit (default: per data set)")
+    p.add_argument("--dask", action="store_true", help="also the Dask grid search (dask and distributed needed)")
+    p.add_argument("--dask-only", action="store_true", help="only the Dask grid search")
+    p.add_argument("--dask-rounds", type=int, default=3)
+    p.add_argument("--dask-epochs", type=int, default=DASK_EPOCHS,
+                   help="epochs of each of the search's fits (default %d)" % DASK_EPOCHS)
+    ep.add_timing_options(p)
+    args = p.parse_args(argv)
+    t = ep.timing(args, p)
+    started, load = time.perf_counter(), ep.load_average()
+    rows = [] if args.dask_only else measure(
+        {k: DATASETS[k] for k in args.datasets}, args.dtypes, t["threads"], args.seeds, t["budget"],
+        t["min_rounds"], t["round_time"], t["clock"], args.epochs, log=sys.stderr)
+    grid = dask_search(args.dask_rounds, args.dask_epochs, log=sys.stderr) if (args.dask or args.dask_only) else None
+    lines = ep.header_lines(",".join(map(str, t["threads"])), load)
+    if rows:
+        lines.append("DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating "
+                     "rounds, %s clock, budget %gs per cell) and test accuracy (held-out split, mean of %d seed(s))"
+                     % (args.clock, t["budget"], args.seeds))
+    lines.append("%.0f s in all" % (time.perf_counter() - started))
+    print("\n".join(("- " + l) if args.markdown else l for l in lines))
+    if rows:
+        print()
+        print(table(rows, args.markdown))
+    if grid is not None:
+        print()
+        print(dask_line(grid))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"info": lines, "rows": rows, "dask": grid}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
