@@ -46,6 +46,7 @@ from dnn.functional import *  # noqa: F401,F403
 from dnn.functional import __all__ as _functional_all
 from dnn.models import L_layer_model, two_layer_model
 from dnn._plan import Plan  # noqa: F401  (L_layer_model's plan=; not in __all__)
+from dnn._loop_plan import LoopPlan  # noqa: F401  (dnn.model's plan=; not in __all__)
 from dnn.data import flatten_images, gen_labels, image_to_arr, load_data, load_image
 from dnn.datasets import load_builtin
 from dnn.model_io import Model, load_model, save_model

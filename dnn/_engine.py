@@ -26,7 +26,7 @@ An epoch's loss is the sum over batches of the batch's summed losses plus
 
 import numpy as np
 
-from dnn import _loop, network, optimizers
+from dnn import _loop_plan, network, optimizers
 
 __all__ = ["new_state", "state_fits", "fit_epochs", "forward_output", "layer_keys"]
 
@@ -65,9 +65,10 @@ def _optimizer(opts):
     return "gd"
 
 
-def _loop_for(parameters, state, X, Y, opts, b):
+def _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, shuffled):
     """``dnn._loop.Loop`` over fresh C-contiguous copies of the parameters (put in ``parameters``: the
-    entries are replaced, never the caller's arrays changed) and the state's moments (in place)."""
+    entries are replaced, never the caller's arrays changed) and the state's moments (in place), its
+    products chosen by ``plan`` for ``n_epochs`` epochs (``dnn._loop_plan.make_loop``)."""
     keys = state["keys"]
     for key in keys:
         parameters[key] = np.array(parameters[key], dtype=X.dtype, order="C", copy=True)
@@ -77,15 +78,15 @@ def _loop_for(parameters, state, X, Y, opts, b):
     pairs = lambda d: [(d["d" + keys[i]], d["d" + keys[i + 1]]) for i in range(0, len(keys), 2)]
     optimizer = _optimizer(opts)
     v = state.get("v", state.get("velocity"))
-    return _loop.Loop([(parameters[keys[i]], parameters[keys[i + 1]]) for i in range(0, len(keys), 2)],
-                      X, Y, hidden=opts["hidden"], output=opts["output"], optimizer=optimizer, batch_size=b,
+    return _loop_plan.make_loop(plan, [(parameters[keys[i]], parameters[keys[i + 1]]) for i in range(0, len(keys), 2)],
+                      X, Y, state["learning_rate"], n_epochs, shuffled, state["t"], state["step"], hidden=opts["hidden"], output=opts["output"], optimizer=optimizer, batch_size=b,
                       lambd=opts["alpha"], keep=opts["keep"], dropout_seed=state["dropout_seed"],
                       beta=opts["momentum"] if optimizer != "adam" else 0.9, beta1=opts["beta_1"],
                       beta2=opts["beta_2"], epsilon=opts["epsilon"],
                       v=pairs(v) if v is not None else None, s=pairs(state["s"]) if "s" in state else None)
 
 
-def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None):
+def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, plan="auto"):
     """Run up to ``n_epochs`` epochs; returns the list of epoch losses.
 
     ``opts``: ``solver`` (``"sgd"``, ``"adam"``, ``"gd"``), ``hidden``,
@@ -96,11 +97,13 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None):
     ``state["learning_rate"]`` at each epoch's start. ``epoch_end(loss)``,
     if given, is called after each epoch and may change
     ``state["learning_rate"]``; training stops when it returns False.
+    ``plan``: the loop's products (``dnn._loop_plan.make_loop``: ``"auto"``
+    plans a fit of ``n_epochs`` epochs, timing it once per key if long).
     """
     m = X.shape[0]
     full = opts["solver"] == "gd" or (opts["batch_size"] >= m and not opts["shuffle"])
     b = m if full else min(opts["batch_size"], m)
-    loop = _loop_for(parameters, state, X, Y, opts, b)
+    loop = _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, not full and opts["shuffle"])
     curve = []
     for _ in range(n_epochs):
         order = None if full or not opts["shuffle"] else rng.permutation(m).astype(np.int64, copy=False)

@@ -314,7 +314,7 @@ def _products(products, dims, batch, itemsize):
     """Per layer, whether its ``nn`` products (W H, W^T dZ) and its ``nt`` (dZ H^T) run in
     dnn/_simd.h's kernels: ``"auto"`` takes the step-by-step API's rule for a call on ``batch``
     examples (``dnn._products.for_step``: a mini-batch is such a call), ``"blas"`` none, ``"own"``
-    all, ``"nn"`` the ``nn`` products only. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
+    all, ``"nn"`` the ``nn`` products only, or one ``(nn, nt)`` pair of bools per layer. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
     if products == "auto":
         from dnn import _kernels, _products as rule
         nn, nt = _kernels.OWN_PRODUCTS["nn"], _kernels.OWN_PRODUCTS["nt"]
@@ -326,10 +326,21 @@ def _products(products, dims, batch, itemsize):
         long_sums = batch * itemsize >= NT_MIN_BATCH_BYTES
         tiny = [dims[l] * dims[l - 1] <= rule.TINY_PRODUCT for l in range(1, len(dims))]
         out = [(bool(f & nn), bool(f & nt) and (long_sums or small)) for f, small in zip(flags, tiny)]
-    else:
+    elif isinstance(products, str):
         out = [(products in ("own", "nn"), products == "own")] * (len(dims) - 1)
+    else:  # per layer (nn, nt), e.g. dnn._loop_plan's decision
+        out = [(bool(nn), bool(nt)) for nn, nt in products]
     out[0] = (out[0][0], out[0][0] and out[0][1])
     return out
+
+
+def _layer_pairs(products, L):
+    """Whether ``products`` is a sequence of ``L`` pairs of bools (``Loop``'s per-layer form)."""
+    try:
+        return len(products) == L and all(len(p) == 2 and all(isinstance(f, (bool, np.bool_)) for f in p)
+                                          for p in products)
+    except TypeError:
+        return False
 
 
 def _need(cond, message, *args):
@@ -375,8 +386,6 @@ cdef class Loop:
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  v=None, s=None, products="auto"):
         _need(self.net.n == NULL, "a Loop is initialized once")
-        _need(isinstance(products, str) and products in PRODUCTS, "products must be one of %s, got %r",
-              PRODUCTS, products)
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
             _need(isinstance(value, str) and value in names, "%s must be one of %s, got %r", name, names, value)
@@ -387,6 +396,8 @@ cdef class Loop:
         _need(X.ndim == 2, "X must be 2-D (m, n_0), got shape %s", X.shape)
         m, n0 = X.shape
         layers = list(layers)
+        _need(products in PRODUCTS if isinstance(products, str) else _layer_pairs(products, len(layers)),
+              "products must be one of %s or one (nn, nt) pair of bools per layer, got %r", PRODUCTS, products)
         L = len(layers)
         _need(L >= 1, "layers must hold at least one (W, b)")
         dims = [n0]

@@ -18,7 +18,7 @@ import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import _loop, initializers
+from dnn import _loop_plan, initializers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -70,13 +70,15 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     return X, Y, dims, dtype, opts
 
 
-def _compiled_loop(parameters, X, Y, L, o, seed):
+def _compiled_loop(parameters, X, Y, L, o, seed, plan):
     """The epoch runner (``dnn._loop.Loop``) over ``parameters`` (updated in place): X and Y
-    samples-major (one transposed copy each, made once per fit), the optimizer state zeros."""
+    samples-major (one transposed copy each, made once per fit), the optimizer state zeros, the
+    products ``plan`` decides (``dnn._loop_plan.make_loop``)."""
     layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
     v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("momentum", "adam") else None
     s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("rmsprop", "adam") else None
-    return _loop.Loop(layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), hidden=o["hidden"],
+    return _loop_plan.make_loop(plan, layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
+                      o["learning_rate"], o["num_epochs"], hidden=o["hidden"],
                       output=o["output"], optimizer=o["optimizer"], batch_size=o["mini_batch_size"],
                       lambd=o["lambd"], keep=o["keep"], dropout_seed=0 if seed is None else seed, beta=o["beta"],
                       beta1=o["beta1"], beta2=o["beta2"], epsilon=o["epsilon"], v=v, s=s)
@@ -91,7 +93,7 @@ def _course_order(m, seed):
 def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64, beta=0.9,
           beta1=0.9, beta2=0.999, epsilon=1e-8, num_epochs=5000, print_cost=True, decay=None, decay_rate=1,
           *, lambd=0.0, keep_prob=1.0, hidden_activation="relu", output=None, init=None, seed=None,
-          dtype=None, return_costs=False, cost_every=100, callback=None):
+          dtype=None, return_costs=False, cost_every=100, callback=None, plan="auto"):
     """Train an L-layer network with mini-batches and ``optimizer`` (``"gd"``,
     ``"momentum"``, ``"rmsprop"`` or ``"adam"``), as the course's ``model``.
 
@@ -117,16 +119,26 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     done) and ``costs`` (recorded so far).
 
     Each epoch's mini-batches run in one call of the compiled loop
-    (``dnn._loop``), the numbers of the NumPy loop to rounding.
+    (``dnn._loop``), the numbers of the NumPy loop to rounding. ``plan``
+    decides which of its products run in BLAS and which in dnn's own kernels
+    (``dnn._loop_plan``): ``"auto"`` (default) takes a rule for fits of
+    fewer than ``MIN_BATCHES`` mini-batches and, for longer ones, the
+    fastest of a few candidates timed on copies of this fit's parameters and
+    data the first time its key (layer sizes, batch size, dtype, threads,
+    CPU, BLAS and its kernel set) is met, kept in the process and in the
+    wisdom file (``DNN_WISDOM``) before training starts; ``"blas"`` runs
+    every product on BLAS; a ``dnn.LoopPlan`` is used as given. The plan
+    changes the last bits; once kept, timing never changes it.
     """
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable as callback(epoch, cost) or None, got %s"
                         % type(callback).__name__)
+    plan = _loop_plan.plan_arg(plan)
     reached = []  # [parameters, epochs done, costs], kept up to date by _model
     try:
         return _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon,
                       num_epochs, print_cost, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init,
-                      seed, dtype, return_costs, cost_every, callback, reached)
+                      seed, dtype, return_costs, cost_every, callback, reached, plan)
     except KeyboardInterrupt as exc:
         if reached:
             exc.parameters, exc.iterations, exc.costs = reached
@@ -135,7 +147,7 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
 
 def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon, num_epochs,
            print_cost, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init, seed, dtype, return_costs,
-           cost_every, callback, reached):
+           cost_every, callback, reached, plan):
     """``model``'s training; ``reached`` holds, for an interrupted caller, the parameters (updated in
     place by the compiled loop), the epochs done and the costs, refreshed after every epoch."""
     X, Y, dims, dtype, o = _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1,
@@ -147,7 +159,7 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
     else:
         parameters = initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
     L = len(dims) - 1
-    loop, m = _compiled_loop(parameters, X, Y, L, o, seed), X.shape[1]
+    loop, m = _compiled_loop(parameters, X, Y, L, o, seed, plan), X.shape[1]
     learning_rate = learning_rate0 = o["learning_rate"]
     shuffle_seed = 10 if seed is None else seed
     costs = []

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from dnn import _course2_validation as c2
-from dnn import _loop, _plan, _rng
+from dnn import _loop_plan, _plan, _rng
 from dnn import _validation as v
 from dnn._blas_threads import blas_lent
 from dnn.reference import INIT_RECIPES
@@ -39,8 +39,8 @@ __all__ = ["L_layer_model", "two_layer_model"]
 # Initial weights come from dnn._rng: NumPy's global random state under the
 # one lock every dnn initializer takes, or the caller's random_state.
 RandomState = Union[None, int, np.random.Generator, np.random.RandomState]
-#: ``plan=``: "auto", "blas" or a ``dnn.Plan``.
-PlanArg = Union[str, "_plan.Plan"]
+#: ``plan=``: "auto", "blas", a ``dnn.Plan`` or (the second part's loop) a ``dnn.LoopPlan``.
+PlanArg = Union[str, "_plan.Plan", "_loop_plan.LoopPlan"]
 
 #: Seconds of work per chunk without the GIL: how soon Ctrl-C and a progress
 #: callback get their turn (a chunk also ends at every recorded cost).
@@ -92,10 +92,15 @@ def _learning_rate(learning_rate):
     return lr
 
 
-def _plan_arg(plan):
-    if isinstance(plan, _plan.Plan) or (isinstance(plan, str) and plan in ("auto", "blas")):
+def _plan_arg(plan, loop=False):
+    """``plan=`` checked: a ``dnn.Plan`` for the course's loop (``dnn._train``), a ``dnn.LoopPlan``
+    for the second part's (``dnn._loop``, ``loop``), or ``"auto"``, ``"blas"`` for either."""
+    kind = _loop_plan.LoopPlan if loop else _plan.Plan
+    if isinstance(plan, kind) or (isinstance(plan, str) and plan in ("auto", "blas")):
         return plan
-    raise ValueError('plan must be "auto", "blas" or a dnn.Plan, got %r' % (plan,))
+    raise ValueError('plan must be "auto", "blas" or a dnn.%s%s, got %r' % (
+        kind.__name__, " (lambd, keep_prob, hidden_activation or output train in dnn._loop)"
+        if loop else "", plan))
 
 
 def _callback(callback):
@@ -247,8 +252,8 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     ``"softmax"``: ``layers_dims[-1]`` classes, labels class indices or
     one-hot ``(K, m)``; None is the course's sigmoid). With their defaults the fit is the
     one above; otherwise it runs full-batch gradient descent in the compiled
-    mini-batch loop (``dnn._loop``, one batch of all m examples; ``plan`` does
-    not apply), the cost ``compute_cost_with_regularization``'s, computed from
+    mini-batch loop (``dnn._loop``, one batch of all m examples; ``plan`` is
+    then ``"auto"``, ``"blas"`` or a ``dnn.LoopPlan``, ``dnn.model``'s), the cost ``compute_cost_with_regularization``'s, computed from
     ``Z_L``. Dropout's masks are keyed by ``seed`` (0 if None) and the
     iteration.
 
@@ -273,7 +278,7 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     init = v.init_recipe(init, INIT_RECIPES)
     seed = v.seed_value(seed)
     callback = _callback(callback)
-    plan = _plan_arg(plan)
+    plan = _plan_arg(plan, loop=second is not None)
     rng = _rng.check_random_state(random_state, seed)
     parameters = _rng.initial_parameters(dims, init, seed, dtype, rng, course_seed=1)
     if second is None:
@@ -281,7 +286,7 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
                          cost_every, callback, plan)
     else:
         costs = _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
-                              cost_every, callback, second, 0 if seed is None else seed)
+                              cost_every, callback, second, 0 if seed is None else seed, plan)
     return (parameters, costs) if return_costs else parameters
 
 
@@ -311,13 +316,14 @@ def _no_dropout(keep_prob):
 
 
 def _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,
-                  callback, second, dropout_seed):
+                  callback, second, dropout_seed, plan):
     """Full-batch gradient descent in ``dnn._loop`` (one epoch of one batch per iteration), with
     ``_drive``'s recording, printing, callback and Ctrl-C contract; returns the recorded costs."""
     L = len(second["dims"]) - 1
     m = X.shape[1]
     layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-    loop = _loop.Loop(layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), hidden=second["hidden"],
+    loop = _loop_plan.make_loop(plan, layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), learning_rate,
+                      num_iterations, False, hidden=second["hidden"],
                       output=second["output"], optimizer="gd", batch_size=m, lambd=second["lambd"],
                       keep=second["keep"], dropout_seed=dropout_seed)
     costs = []

@@ -1,0 +1,226 @@
+"""The mini-batch loop's plan: which of each layer's products run in our kernels.
+
+``dnn._loop.Loop`` runs a layer's products (W H and W^T dZ: ``nn``; dZ H^T:
+``nt``) either in SciPy's BLAS or in ``dnn/_simd.h``'s register-blocked
+kernels. Which is faster depends on the CPU, the BLAS and its kernel set
+(OPENBLAS_CORETYPE), the thread count, the dtype and the batch size (one
+CPU: 0.5x to 2.3x either way, ``benchmarks/NOTES.md``, "Mini-batch plans"),
+so it is measured where it runs, as ``dnn._plan`` does for the full-batch
+loop, whose machinery (``MARGIN``, ``pick``, the key's machine part, the
+process cache, the wisdom file, ``forget``) this module reuses:
+
+- Candidates (``candidates``): the loop's rule (``products="auto"``,
+  ``dnn._products.for_step``) first, then every product on BLAS, every one
+  ours, ours for ``nn`` only; duplicates dropped.
+- Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
+  untimed.
+- Long fits time each candidate on copies of the fit's parameters and
+  optimizer state (the caller's are never touched), on the first batches of
+  the fit's own data in a fixed shuffled order (when the fit shuffles), in
+  alternation, ``_plan.ROUNDS`` rounds, within ``_plan.PLAN_BUDGET`` of the
+  fit's time; ``_plan.pick`` keeps the rule unless a candidate's median is
+  ``MARGIN`` lower and it won 4 rounds of 5.
+- The decision is kept per key (layer sizes, batch, dtype, shuffled or not,
+  BLAS threads, cores, SIMD build, CPU, BLAS and its kernel set, dnn's
+  version) in the process and the wisdom file, before training starts: the
+  same call on the same machine gives the same bits.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from dnn import _loop, _plan, _train
+from dnn._blas_threads import blas_threads
+
+__all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg"]
+
+#: Fits of fewer mini-batches (epochs x batches per epoch) get the rule, untimed.
+MIN_BATCHES = 2000
+
+#: A timed run is at least this long (seconds), where the fit's data allow.
+RUN_SECONDS = 0.004
+
+#: The loop's options, in ``candidates``' order: the rule first (the simpler plan ``pick`` keeps).
+OPTIONS = ("auto", "blas", "own", "nn")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopPlan:
+    """Which products of each layer of a ``dnn._loop.Loop`` run in our kernels.
+
+    ``products``: one ``(nn, nt)`` pair of bools per layer (``nn``: W H and
+    W^T dZ; ``nt``: dZ H^T; the first layer's ``nt`` needs its ``nn``, which
+    gathers X_b^T). ``source`` (not compared) says where it came from.
+    """
+
+    products: tuple
+    source: str = dataclasses.field(default="given", compare=False)
+
+    def check(self, dims):
+        """Raise ValueError unless this plan can run a network of layer sizes ``dims``."""
+        L = len(dims) - 1
+        if not _loop._layer_pairs(self.products, L) or not isinstance(self.products, tuple):
+            raise ValueError("plan.products must be a tuple of %d (nn, nt) pairs of bools, got %r"
+                             % (L, self.products))
+        if self.products[0][1] and not self.products[0][0]:
+            raise ValueError("plan.products[0]: the first layer's nt needs its nn (X_b^T), got %r"
+                             % (self.products[0],))
+
+    def code(self):
+        """Two letters per layer, ``nn`` then ``nt``: ``o`` our kernel, ``b`` BLAS, e.g. ``oo.ob.bb``."""
+        return ".".join("ob"[not nn] + "ob"[not nt] for nn, nt in self.products)
+
+    def describe(self):
+        return "mini-batch products %s (%s)" % (self.code(), self.source)
+
+    def to_dict(self):
+        return {"products": [[int(nn), int(nt)] for nn, nt in self.products]}
+
+    @classmethod
+    def from_dict(cls, d, source="wisdom"):
+        return cls(tuple((bool(nn), bool(nt)) for nn, nt in d["products"]), source)
+
+
+def option_plan(option, dims, batch, dtype, source=None):
+    """The plan of one of the loop's ``products=`` options (``OPTIONS``) for this fit."""
+    pairs = _loop._products(option, list(dims), batch, np.dtype(dtype).itemsize)
+    return LoopPlan(tuple((bool(nn), bool(nt)) for nn, nt in pairs), source or option)
+
+
+def candidates(dims, batch, dtype):
+    """The plans a long fit times, the rule first, without duplicates."""
+    out = []
+    for option in OPTIONS:
+        p = option_plan(option, dims, batch, dtype, "measured")
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def plan_key(dims, batch, dtype, shuffled, threads, ncores, build):
+    return "minibatch | %s | batch %d | %s | shuffled %d | threads %d | cores %d | %s | %s" % (
+        ",".join(map(str, dims)), batch, np.dtype(dtype).name, shuffled, threads, ncores, build,
+        _plan._machine_key())
+
+
+def _copies(pairs):
+    return None if pairs is None else [(a.copy(), b.copy()) for a, b in pairs]
+
+
+def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=0, step=0):
+    """Seconds per mini-batch of each plan, one per round, timed in alternation.
+
+    Each plan gets its own Loop on copies of ``layers`` and of the optimizer
+    state in ``loop_kw`` (``v``, ``s``), over the first k batches' rows of X
+    (a view, no copy) in a fixed shuffled order if the fit shuffles; one
+    warm-up epoch each, then up to ``_plan.ROUNDS`` rounds of one epoch each,
+    at least 3, within ``_plan.PLAN_BUDGET`` of the fit's ``n_batches``. On
+    one BLAS thread the clock is this thread's CPU time (blind to other
+    processes), else the wall clock.
+    """
+    b = min(int(loop_kw["batch_size"]), X.shape[0])
+    one = blas_threads() == 1
+    clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
+
+    def build(rows):
+        kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")))
+        order = np.random.default_rng(0).permutation(rows).astype(np.int64) if shuffled else None
+        loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, **kw) for p in plans]
+        return loops, order
+
+    def run(lp, order):
+        t0 = clock()
+        lp.epoch(order, learning_rate, t, step)
+        return clock() - t0
+
+    loops, order = build(b)
+    est = min(run(lp, order) for lp in loops)  # also the warm-up of one batch
+    k = max(1, min(X.shape[0] // b, int(RUN_SECONDS / max(est, 1e-7)) + 1))
+    if k > 1:
+        loops, order = build(k * b)
+        for lp in loops:
+            run(lp, order)
+    budget = _plan.PLAN_BUDGET * n_batches * est
+    times = [[] for _ in plans]
+    t_start = time.perf_counter()
+    for r in range(_plan.ROUNDS):
+        for j, lp in enumerate(loops):
+            times[j].append(run(lp, order) / k)
+        if r >= 2 and time.perf_counter() - t_start > budget:
+            break
+    return times
+
+
+def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
+    """The plan a fit of ``n_batches`` mini-batches of ``batch`` examples gets.
+
+    Short fits: the rule. Long ones: the decision kept for their key, or,
+    with ``measure_with = (layers, X, Y, loop_kw, learning_rate, t, step)``,
+    a new measurement (kept); without it, None if nothing is kept.
+    """
+    dims = tuple(int(d) for d in dims)
+    rule = option_plan("auto", dims, batch, dtype, "rule")
+    if n_batches < MIN_BATCHES:
+        return rule
+    plans = candidates(dims, batch, dtype)
+    if len(plans) == 1:
+        return rule
+    key = plan_key(dims, batch, dtype, shuffled, blas_threads(), _plan.cores(), _train.simd_kernels())
+    with _plan._lock:
+        plan = _plan._cache.get(key)
+        if plan is None:
+            plan = _from_wisdom(key, dims)
+            if plan is not None:
+                _plan._cache[key] = plan
+        if plan is not None or measure_with is None:
+            return plan
+        layers, X, Y, loop_kw, learning_rate, t, step = measure_with
+        times = measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step)
+        plan = _plan.pick(plans, times)
+        _plan._cache[key] = plan
+        path = _plan.wisdom_path()
+        if path is not None:
+            _plan._write_wisdom(path, key, plan)
+        return plan
+
+
+def _from_wisdom(key, dims):
+    path = _plan.wisdom_path()
+    if path is None:
+        return None
+    d = _plan._read_wisdom(path).get(key)
+    if d is None:
+        return None
+    try:
+        plan = LoopPlan.from_dict(d)
+        plan.check(dims)
+        return plan
+    except (KeyError, TypeError, ValueError):
+        return None  # not a plan for this fit: measure again
+
+
+def plan_arg(plan):
+    """``plan=`` of ``dnn.model`` and the estimators, checked: ``"auto"``, ``"blas"`` or a ``LoopPlan``."""
+    if isinstance(plan, LoopPlan) or (isinstance(plan, str) and plan in ("auto", "blas")):
+        return plan
+    raise ValueError('plan must be "auto", "blas" or a dnn.LoopPlan, got %r' % (plan,))
+
+
+def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, step=0, **loop_kw):
+    """``dnn._loop.Loop(layers, X, Y, **loop_kw)`` with the products ``plan`` decides (``plan_arg``):
+    ``"auto"`` plans a fit of ``epochs`` epochs (measuring it if new, before it trains), ``"blas"``
+    every product on BLAS, a ``LoopPlan`` as given. ``t``, ``step``: the fit's counters at its start."""
+    plan = plan_arg(plan)
+    dims = [X.shape[1]] + [W.shape[0] for W, _ in layers]
+    batch = min(int(loop_kw.get("batch_size", 64)), X.shape[0])
+    if plan == "blas":
+        plan = option_plan("blas", dims, batch, X.dtype)
+    elif plan == "auto":
+        n_batches = int(epochs) * -(-X.shape[0] // batch)
+        plan = plan_for(dims, batch, X.dtype, n_batches, shuffled,
+                        (layers, X, Y, loop_kw, learning_rate, t, step))
+    else:
+        plan.check(dims)
+    return _loop.Loop(layers, X, Y, products=plan.products, **loop_kw)
