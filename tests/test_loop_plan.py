@@ -1,0 +1,239 @@
+"""The mini-batch loop's planner (``dnn._loop_plan``): what it times, when, and that it keeps it.
+
+No timing is asserted (which products win is the machine's business). What
+is tested: short fits are never timed, long ones once per key, before
+training; the decision is reused in the process and through the wisdom file,
+so a repeated call gives the same bits; a given plan is honoured; every
+candidate's numbers are the NumPy twin's; the caller's parameters and
+optimizer state are never touched by the timing.
+"""
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import dnn
+from dnn import _engine, _loop, _loop_plan, _plan
+from dnn._loop_plan import LoopPlan
+
+
+def _twin():
+    """``tests/test_loop.py`` (its NumPy twin of ``dnn.model`` and its tolerances)."""
+    path = pathlib.Path(__file__).with_name("test_loop.py")
+    spec = importlib.util.spec_from_file_location("_test_loop_twin", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def wisdom(tmp_path, monkeypatch):
+    """A fresh wisdom file and a planner that has forgotten its decisions."""
+    path = tmp_path / "wisdom.json"
+    monkeypatch.setenv("DNN_WISDOM", str(path))
+    _plan.forget()
+    yield path
+    _plan.forget()
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts the planner's measurements (and still runs them); long fits from 20 batches."""
+    calls = []
+    real = _loop_plan.measure
+
+    def measure(plans, *args):
+        calls.append(len(plans))
+        return real(plans, *args)
+
+    monkeypatch.setattr(_loop_plan, "measure", measure)
+    monkeypatch.setattr(_loop_plan, "MIN_BATCHES", 20)
+    return calls
+
+
+@pytest.fixture
+def products(monkeypatch):
+    """The ``products`` each ``dnn._loop.Loop`` made is given (timing's and training's)."""
+    made = []
+    real = _loop.Loop
+
+    def Loop(*args, **kw):
+        made.append(kw.get("products"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_loop, "Loop", Loop)
+    return made
+
+
+DIMS = [30, 20, 12, 1]
+
+
+def data(m=120, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((DIMS[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) < 0.5).astype(dtype)
+    return X, Y
+
+
+def fit(X, Y, epochs=4, plan="auto", **kw):
+    return dnn.model(X, Y, DIMS, "adam", learning_rate=0.01, mini_batch_size=16, num_epochs=epochs,
+                     print_cost=False, seed=2, plan=plan, **kw)
+
+
+def same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_candidates_start_with_the_rule_and_differ():
+    for dtype in (np.float32, np.float64):
+        plans = _loop_plan.candidates(DIMS, 16, dtype)
+        assert plans[0] == _loop_plan.option_plan("auto", DIMS, 16, dtype)
+        assert _loop_plan.option_plan("blas", DIMS, 16, dtype) in plans
+        assert len(set(plans)) == len(plans) >= 2
+        for p in plans:
+            p.check(DIMS)
+
+
+def test_short_fit_takes_the_rule_untimed(wisdom, counted, products):
+    X, Y = data()
+    fit(X, Y, epochs=2)  # 2 epochs of 8 batches: under MIN_BATCHES
+    assert counted == []
+    assert products == [_loop_plan.option_plan("auto", DIMS, 16, np.float64).products]
+    assert not wisdom.exists()
+
+
+def test_long_fit_timed_once_then_reused_same_bits(wisdom, counted, products):
+    X, Y = data()
+    first = fit(X, Y)
+    assert len(counted) == 1 and counted[0] >= 2
+    trained = products[-1]
+    assert trained in [p.products for p in _loop_plan.candidates(DIMS, 16, np.float64)]
+    again = fit(X, Y)
+    assert len(counted) == 1  # the kept decision, not a new timing
+    assert products[-1] == trained
+    same(first, again)
+
+
+def test_wisdom_round_trips(wisdom, counted, products):
+    X, Y = data()
+    first = fit(X, Y)
+    entries = json.loads(wisdom.read_text())["plans"]
+    keys = [k for k in entries if k.startswith("minibatch | 30,20,12,1 | batch 16 | float64")]
+    assert len(keys) == 1
+    assert LoopPlan.from_dict(entries[keys[0]]).products == products[-1]
+    _plan.forget()  # a new process: only the file remains
+    again = fit(X, Y)
+    assert len(counted) == 1
+    same(first, again)
+    # An entry that is not a plan for this fit is ignored: timed again.
+    entries[keys[0]] = {"products": [[1, 1]]}
+    wisdom.write_text(json.dumps({"format": "dnn-wisdom-1", "plans": entries}))
+    _plan.forget()
+    fit(X, Y)
+    assert len(counted) == 2
+
+
+def test_other_keys_are_planned_apart(wisdom, counted):
+    X, Y = data()
+    fit(X, Y)
+    fit(X.astype(np.float32), Y.astype(np.float32))
+    dnn.model(X, Y, DIMS, "adam", learning_rate=0.01, mini_batch_size=32, num_epochs=8, print_cost=False,
+              seed=2)
+    assert len(counted) == 3
+
+
+@pytest.mark.parametrize("option", ["blas", "own", "nn"])
+def test_a_given_plan_is_honoured(wisdom, counted, products, option):
+    X, Y = data()
+    given = _loop_plan.option_plan(option, DIMS, 16, np.float64)
+    fit(X, Y, plan=given)
+    assert counted == []
+    assert products[0] == given.products
+    assert all(p == given.products for p in products)
+
+
+def test_bad_plans_are_refused():
+    X, Y = data()
+    with pytest.raises(ValueError, match="plan must be"):
+        fit(X, Y, plan="fast")
+    with pytest.raises(ValueError, match="plan must be"):
+        fit(X, Y, plan=_plan.rule_plan(DIMS, 120, np.float64, 10))  # the full-batch loop's
+    with pytest.raises(ValueError, match=r"3 \(nn, nt\) pairs"):
+        fit(X, Y, plan=LoopPlan(((True, True),) * 2))
+    with pytest.raises(ValueError, match="first layer's nt needs its nn"):
+        fit(X, Y, plan=LoopPlan(((False, True), (True, True), (False, False))))
+    with pytest.raises(ValueError, match=r"dnn.LoopPlan \(lambd"):
+        dnn.L_layer_model(X, Y, DIMS, num_iterations=2, lambd=0.1, plan=_plan.rule_plan(DIMS, 120, np.float64, 2))
+    with pytest.raises(ValueError, match="dnn.Plan"):
+        dnn.L_layer_model(X, Y, DIMS, num_iterations=2, plan=LoopPlan(((True, True),) * 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_candidate_is_the_numpy_twin(dtype):
+    twin = _twin()
+    X, Y = data(m=50, dtype=dtype)
+    want, want_costs = twin.numpy_model(X, Y, DIMS, "adam", 0.01, 16, 3, 0.2, 0.85, "tanh", 4)
+    tol = twin.TOL[np.dtype(dtype)]
+    for plan in _loop_plan.candidates(DIMS, 16, dtype):
+        got, costs = dnn.model(X, Y, DIMS, "adam", learning_rate=0.01, mini_batch_size=16, num_epochs=3,
+                               print_cost=False, seed=4, return_costs=True, cost_every=1, lambd=0.2,
+                               keep_prob=0.85, hidden_activation="tanh", plan=plan)
+        np.testing.assert_allclose(costs, want_costs, rtol=tol, err_msg=plan.code())
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=tol, atol=tol, err_msg="%s %s" % (k, plan.code()))
+
+
+def test_timing_never_touches_the_callers_numbers(wisdom, counted):
+    rng = np.random.default_rng(3)
+    m = 96
+    X = np.ascontiguousarray(rng.standard_normal((m, DIMS[0])))
+    Y = np.ascontiguousarray((rng.random((m, 1)) < 0.5).astype(np.float64))
+    layers = [(rng.standard_normal((o, i)), rng.standard_normal((o, 1))) for o, i in zip(DIMS[1:], DIMS)]
+    v = [(rng.random(W.shape), rng.random(b.shape)) for W, b in layers]
+    s = [(rng.random(W.shape), rng.random(b.shape)) for W, b in layers]
+    before = [a.copy() for pair in layers + v + s for a in pair]
+    kw = dict(optimizer="adam", batch_size=16, v=v, s=s, keep=[0.9, 1.0], lambd=0.1)
+    loop = _loop_plan.make_loop("auto", layers, X, Y, 0.01, 10, True, 5, 40, **kw)
+    assert len(counted) == 1
+    for a, b in zip(before, [a for pair in layers + v + s for a in pair]):
+        np.testing.assert_array_equal(a, b)
+    # ... and the loop it returns trains the caller's arrays, as a Loop made directly would.
+    twin_layers = [(W.copy(), b.copy()) for W, b in layers]
+    twin_kw = dict(kw, v=[(a.copy(), b.copy()) for a, b in v], s=[(a.copy(), b.copy()) for a, b in s])
+    products = _loop_plan.plan_for(DIMS, 16, np.float64, 10 * 6).products
+    twin = _loop.Loop(twin_layers, X, Y, products=products, **twin_kw)
+    order = np.random.default_rng(1).permutation(m).astype(np.int64)
+    assert loop.epoch(order, 0.01, 5, 40) == twin.epoch(order, 0.01, 5, 40)
+    for (W, b), (W2, b2) in zip(layers, twin_layers):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_estimators_and_second_part_plan_too(wisdom, counted, products):
+    X, Y = data(m=96)
+    # L_layer_model's second part: full batches, one per iteration.
+    a = dnn.L_layer_model(X, Y, DIMS, num_iterations=30, lambd=0.1, seed=1)
+    b = dnn.L_layer_model(X, Y, DIMS, num_iterations=30, lambd=0.1, seed=1)
+    assert len(counted) == 1
+    same(a, b)
+    dnn.L_layer_model(X, Y, DIMS, num_iterations=30, lambd=0.1, seed=1, plan="blas")
+    assert products[-1] == _loop_plan.option_plan("blas", DIMS, 96, np.float64).products
+    # The estimators' engine: a long fit is timed once, a repeat reuses it.
+    Xs = np.ascontiguousarray(X.T)
+    Ys = np.ascontiguousarray(Y.T)
+    opts = dict(solver="adam", hidden="relu", output="sigmoid", alpha=0.0, keep=[1.0, 1.0], batch_size=16,
+                shuffle=True, momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    results = []
+    for _ in range(2):
+        params = {k: v.copy() for k, v in a.items()}
+        state = _engine.new_state(params, opts, 0)
+        state["learning_rate"] = 0.01
+        curve = _engine.fit_epochs(params, state, Xs, Ys, opts, 5, np.random.default_rng(0))
+        results.append((params, curve))
+    assert len(counted) == 2
+    same(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
