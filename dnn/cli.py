@@ -271,6 +271,11 @@ def _build_parser():
                    help="the fit's num_iterations (default: %(default)s)")
     i.add_argument("--cost-every", type=_int_at_least(0), default=100,
                    help="the fit's cost_every (default: %(default)s)")
+    i.add_argument("--batch-size", type=_int_at_least(1), default=None,
+                   help="with --plan: the mini-batch loop's products (dnn._loop_plan) for batches of "
+                   "this size (dnn.model, the estimators) instead, Adam, a fit of --epochs epochs")
+    i.add_argument("--epochs", type=_int_at_least(1), default=5000,
+                   help="with --batch-size: the fit's epochs (default: %(default)s, dnn.model's)")
     return parser
 
 
@@ -697,6 +702,8 @@ def _print_plan(args):
     from dnn._blas_threads import blas_threads
 
     dims = args.plan
+    if args.batch_size is not None:
+        return _print_loop_plan(args)
     if len(dims) < 2 or dims[-1] != 1:
         raise UserError("--plan: layer sizes from the input to an output layer of 1 unit, "
                         "e.g. 784,256,1; got %s" % ",".join(map(str, dims)))
@@ -726,6 +733,44 @@ def _print_plan(args):
     print("  " + plan.describe())
     others = _plan.candidates(dims, m, dtype, n, chunk)
     if n >= _plan.PLAN_MIN_ITERATIONS and len(others) > 1:
+        print("  candidates timed: " + ", ".join(p.code() for p in others))
+
+
+def _print_loop_plan(args):
+    from dnn import _loop_plan, _plan
+    from dnn._blas_threads import blas_threads
+
+    dims, m, dtype = args.plan, args.m, np.dtype(args.dtype)
+    if len(dims) < 2:
+        raise UserError("--plan: layer sizes from the input to the output, e.g. 784,256,1; got %s"
+                        % ",".join(map(str, dims)))
+    if m is None:
+        raise UserError("--plan needs --m, the number of examples")
+    b = min(args.batch_size, m)
+    if max(dims) * max(b, max(dims)) > 2**31 - 1 or max(dims) * m > 2**31 - 1:
+        raise UserError("--plan: layers of %s on %d examples have too many elements (the limit is "
+                        "2**31 - 1)" % (",".join(map(str, dims)), m))
+    n_batches = args.epochs * -(-m // b)
+    print("mini-batch plan of a fit of %s on %d examples, batches of %d, %s, %d epochs (BLAS threads "
+          "%d, cores %d, wisdom %s):" % (",".join(map(str, dims)), m, b, dtype.name, args.epochs,
+                                         blas_threads(), _plan.cores(), _plan.wisdom_path() or "off"))
+    plan = _loop_plan.plan_for(dims, b, dtype, n_batches)
+    if plan is None:
+        rng = np.random.default_rng(0)
+        K = dims[-1]
+        X = rng.random((m, dims[0])).astype(dtype)
+        Y = ((rng.random((m, 1)) < 0.5).astype(dtype) if K == 1
+             else np.eye(K, dtype=dtype)[rng.integers(0, K, m)])
+        layers = [((rng.standard_normal((o, i)) * np.sqrt(2 / i)).astype(dtype), np.zeros((o, 1), dtype))
+                  for o, i in zip(dims[1:], dims)]
+        zeros = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in layers]
+        kw = dict(output="sigmoid" if K == 1 else "softmax", optimizer="adam", batch_size=b, v=zeros,
+                  s=[(W.copy(), bb.copy()) for W, bb in zeros])
+        plan = _loop_plan.plan_for(dims, b, dtype, n_batches, True, (layers, X, Y, kw, 0.0007, 0, 0))
+        plan = dataclasses.replace(plan, source="measured now")
+    print("  " + plan.describe())
+    others = _loop_plan.candidates(dims, b, dtype)
+    if n_batches >= _loop_plan.MIN_BATCHES and len(others) > 1:
         print("  candidates timed: " + ", ".join(p.code() for p in others))
 
 

@@ -237,3 +237,23 @@ def test_estimators_and_second_part_plan_too(wisdom, counted, products):
     assert len(counted) == 2
     same(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
+
+
+def test_info_shows_the_mini_batch_plan(wisdom, counted, capsys):
+    from dnn import cli
+
+    args = ["info", "--plan", "30,20,12,1", "--m", "120", "--batch-size", "16"]
+    assert cli.main(args + ["--epochs", "2"]) == 0
+    assert "products %s (rule)" % _loop_plan.option_plan("auto", DIMS, 16, np.float64).code() in capsys.readouterr().out
+    assert counted == []
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert len(counted) == 1 and "(measured now)" in out and "candidates timed:" in out
+    kept = _loop_plan.plan_for(DIMS, 16, np.float64, 5000 * 8)
+    assert cli.main(args) == 0
+    assert "products %s (measured)" % kept.code() in capsys.readouterr().out
+    _plan.forget()
+    assert cli.main(args) == 0
+    assert "products %s (wisdom)" % kept.code() in capsys.readouterr().out and len(counted) == 1
+    assert cli.main(["info", "--plan", "30", "--m", "5", "--batch-size", "4"]) != 0
+    assert "--plan" in capsys.readouterr().err
