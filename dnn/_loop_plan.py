@@ -39,8 +39,9 @@ __all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "pl
 #: Fits of fewer mini-batches (epochs x batches per epoch) get the rule, untimed.
 MIN_BATCHES = 2000
 
-#: A timed run is at least this long (seconds), where the fit's data allow.
-RUN_SECONDS = 0.004
+#: A timed run lasts about this long (seconds), where the fit's data and budget allow: a
+#: few milliseconds' runs picked a loser by 4-6% on a loaded machine (benchmarks/NOTES.md).
+RUN_SECONDS = 0.02
 
 #: The loop's options, in ``candidates``' order: the rule first (the simpler plan ``pick`` keeps).
 OPTIONS = ("auto", "blas", "own", "nn")
@@ -116,7 +117,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     state in ``loop_kw`` (``v``, ``s``), over the first k batches' rows of X
     (a view, no copy) in a fixed shuffled order if the fit shuffles; one
     warm-up epoch each, then up to ``_plan.ROUNDS`` rounds of one epoch each,
-    at least 3, within ``_plan.PLAN_BUDGET`` of the fit's ``n_batches``. On
+    at least 3, within ``_plan.PLAN_BUDGET`` of the fit's ``n_batches``; k
+    makes a run last ``RUN_SECONDS`` where that budget allows. On
     one BLAS thread the clock is this thread's CPU time (blind to other
     processes), else the wall clock.
     """
@@ -137,7 +139,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
 
     loops, order = build(b)
     est = min(run(lp, order) for lp in loops)  # also the warm-up of one batch
-    k = max(1, min(X.shape[0] // b, int(RUN_SECONDS / max(est, 1e-7)) + 1))
+    per_round = int(_plan.PLAN_BUDGET * n_batches / (len(plans) * (_plan.ROUNDS + 1)))
+    k = max(1, min(X.shape[0] // b, per_round, int(RUN_SECONDS / max(est, 1e-7)) + 1))
     if k > 1:
         loops, order = build(k * b)
         for lp in loops:
