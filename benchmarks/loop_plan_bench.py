@@ -110,7 +110,9 @@ def harness(argv):
     real = _loop_plan.plan_for
 
     def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
-        return real(dims, batch, dtype, max(n_batches, LONG_BATCHES), shuffled, measure_with)
+        plan = real(dims, batch, dtype, max(n_batches, LONG_BATCHES), shuffled, measure_with)
+        print("  dnn.model's plan: %s" % plan.describe(), file=sys.stderr)
+        return plan
 
     _loop_plan.plan_for = plan_for
     return mt.main(list(argv))  # what compare.py --minibatch runs
