@@ -1,5 +1,5 @@
 """Type stubs for the compiled mini-batch loop (dnn/_loop.pyx)."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +37,7 @@ class Loop:
         epsilon: float = ...,
         v: Optional[Sequence[_Pair]] = ...,
         s: Optional[Sequence[_Pair]] = ...,
-        products: str = ...,
+        products: Union[str, Sequence[Tuple[bool, bool]]] = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...

@@ -122,7 +122,7 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     (``dnn._loop``), the numbers of the NumPy loop to rounding. ``plan``
     decides which of its products run in BLAS and which in dnn's own kernels
     (``dnn._loop_plan``): ``"auto"`` (default) takes a rule for fits of
-    fewer than ``MIN_BATCHES`` mini-batches and, for longer ones, the
+    fewer than 2000 mini-batches (``MIN_BATCHES``) and, for longer ones, the
     fastest of a few candidates timed on copies of this fit's parameters and
     data the first time its key (layer sizes, batch size, dtype, threads,
     CPU, BLAS and its kernel set) is met, kept in the process and in the

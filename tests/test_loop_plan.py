@@ -257,3 +257,14 @@ def test_info_shows_the_mini_batch_plan(wisdom, counted, capsys):
     assert "products %s (wisdom)" % kept.code() in capsys.readouterr().out and len(counted) == 1
     assert cli.main(["info", "--plan", "30", "--m", "5", "--batch-size", "4"]) != 0
     assert "--plan" in capsys.readouterr().err
+
+
+def test_the_loop_refuses_bad_layer_pairs():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, DIMS[0]))
+    Y = np.ones((20, 1))
+    layers = [(rng.standard_normal((o, i)), np.zeros((o, 1))) for o, i in zip(DIMS[1:], DIMS)]
+    for bad in ([(True, True)] * 2, [(True,)] * 3, [(1, 0)] * 3, 7, "fast"):
+        with pytest.raises(ValueError, match="products must be one of"):
+            _loop.Loop(layers, X, Y, products=bad)
+    _loop.Loop(layers, X, Y, products=[(False, True), (True, False), (False, False)])  # nt dropped on layer 1
