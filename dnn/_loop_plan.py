@@ -19,7 +19,8 @@ process cache, the wisdom file, ``forget``) this module reuses:
   the fit's own data in a fixed shuffled order (when the fit shuffles), in
   alternation, ``_plan.ROUNDS`` rounds, within ``_plan.PLAN_BUDGET`` of the
   fit's time; ``_plan.pick`` keeps the rule unless a candidate's median is
-  ``MARGIN`` lower and it won 4 rounds of 5.
+  ``MARGIN`` lower and it won 4 rounds of 5. The candidates' workspaces (a
+  Loop each, over batches of the fit's size) are held while they are timed.
 - The decision is kept per key (layer sizes, batch, dtype, shuffled or not,
   BLAS threads, cores, SIMD build, CPU, BLAS and its kernel set, dnn's
   version) in the process and the wisdom file, before training starts: the

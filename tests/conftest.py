@@ -105,6 +105,19 @@ def simd_build(request):
         _train.simd_kernels(_train.simd_cpu_level())
 
 
+@pytest.fixture
+def wisdom(tmp_path, monkeypatch):
+    """A fresh wisdom file and planners (``dnn._plan``, ``dnn._loop_plan``) that have forgotten
+    their decisions."""
+    from dnn import _plan
+
+    path = tmp_path / "wisdom.json"
+    monkeypatch.setenv("DNN_WISDOM", str(path))
+    _plan.forget()
+    yield path
+    _plan.forget()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _wisdom_in_a_temporary_file(tmp_path_factory):
     """Plans that long fits measure go to a file of this run, never the user's cache."""

@@ -17,16 +17,6 @@ from dnn import reference as R
 
 
 @pytest.fixture
-def wisdom(tmp_path, monkeypatch):
-    """A fresh wisdom file and a planner that has forgotten its decisions."""
-    path = tmp_path / "wisdom.json"
-    monkeypatch.setenv("DNN_WISDOM", str(path))
-    _plan.forget()
-    yield path
-    _plan.forget()
-
-
-@pytest.fixture
 def counted(monkeypatch):
     """Counts the planner's measurements (and still runs them)."""
     calls = []
