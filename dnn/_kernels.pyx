@@ -417,27 +417,109 @@ cdef inline Py_ssize_t cols_of(Held* h):
     return h.bufs[h.n - 1].shape[1]
 
 
+cdef inline void split_range(Py_ssize_t n, int t, int T, int align, Py_ssize_t* lo,
+                             Py_ssize_t* hi) noexcept nogil:
+    """Thread t's share [lo, hi) of 0 .. n in T parts, cut at multiples of ``align``."""
+    cdef Py_ssize_t units = (n + align - 1) // align
+    lo[0] = min(n, (units * t // T) * align)
+    hi[0] = min(n, (units * (t + 1) // T) * align)
+
+
+cdef inline bint split_rows(int R, int m) noexcept nogil:
+    """Whether a product with an output of R rows and m columns is shared out by
+    rows (each thread reads all of the right operand) or by columns (all of
+    the left one): whichever the threads read less of twice."""
+    return m < R or m < 2 * SPLIT_COLS
+
+
+cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, int rs,
+                         int cs, const floating* B, floating* C,
+                         const floating* bias) noexcept nogil:
+    """Thread t's share of ``simd.nn(R, K, m, M, rs, cs, B, m, C, m, bias)``: the
+    same bits as the whole call (each element of C is the same sum, k in order,
+    whichever block computes it; column parts start at multiples of SPLIT_COLS,
+    so no part has a scalar tail the whole has not)."""
+    cdef Py_ssize_t lo, hi
+    if split_rows(R, m):
+        split_range(R, t, T, 1, &lo, &hi)
+        if hi > lo:
+            simd.nn(<int> (hi - lo), K, m, M + lo * rs, rs, cs, B, m, C + lo * m, m,
+                    <const floating*> NULL if bias == NULL else bias + lo, False)
+    else:
+        split_range(m, t, T, SPLIT_COLS, &lo, &hi)
+        if hi > lo:
+            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, False)
+
+
+cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
+                         const floating* D, const floating* A, floating* W) noexcept nogil:
+    """Thread t's share of ``simd.nt(n, k, m, alpha, D, m, A, m, False, W, k)``:
+    the same bits (each W[r, c] is one block's sum over the examples)."""
+    cdef Py_ssize_t lo, hi
+    if k >= n:
+        split_range(k, t, T, 1, &lo, &hi)
+        if hi > lo:
+            simd.nt(n, <int> (hi - lo), m, alpha, D, m, A + lo * m, m, False, W + lo, k)
+    else:
+        split_range(n, t, T, 1, &lo, &hi)
+        if hi > lo:
+            simd.nt(<int> (hi - lo), k, m, alpha, D + lo * m, m, A, m, False, W + lo * k, k)
+
+
+cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
+    """Whether a layer's work is shared among the T threads (else thread 0 does it)."""
+    return T > 1 and <double> n * k * m >= _split_min_work
+
+
+cdef inline void team_wait(int T, dnn_barrier* bar) noexcept nogil:
+    if T > 1:
+        dnn_barrier_wait(bar)
+
+
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
-                        const void** Wp, const void** bp, void** Zp, void** Ap) noexcept nogil:
-    """Every layer of L_model_forward; returns 1 if some Z is not finite."""
+                        const void** Wp, const void** bp, void** Zp, void** Ap,
+                        int t, int T, dnn_barrier* bar) noexcept nogil:
+    """Every layer of L_model_forward, as thread t of T (T = 1: all of it);
+    returns 1 if some Z (of this thread's share) is not finite.
+
+    A layer that is ``shared`` runs its own-kernel product and its activation
+    pass in T shares (the product's: ``nn_part``; the activation's: rows), a
+    BLAS product on thread 0 (BLAS has threads of its own); the bits are those
+    of one thread. A barrier ends each shared layer's product and each layer.
+    """
     cdef int l, i, n, k, bad = 0
+    cdef Py_ssize_t lo, hi
     cdef const floating* A_in = X
     cdef floating* Z
     cdef floating* A
+    cdef bint share
     for l in range(L):
         n = dims[l + 1]
         k = dims[l]
         Z = <floating*> Zp[l]
         A = <floating*> Ap[l]
-        affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
-        if l == L - 1:
-            activate(ops.ACT_SIGMOID, n, m, Z, A)
-            bad |= ops.has_nonfinite(<Py_ssize_t> n * m, Z)
+        share = shared(T, n, k, m)
+        if share and own[l] & (OWN_ALL | OWN_NN):
+            nn_part(t, T, n, k, m, <const floating*> Wp[l], k, 1, A_in, Z,
+                    <const floating*> bp[l])
+        elif t == 0:
+            affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
+        if share:
+            team_wait(T, bar)
+            split_range(n, t, T, 1, &lo, &hi)
         else:
-            for i in range(n):  # relu would hide a nan: test each row of Z as it passes
+            lo = 0
+            hi = n if t == 0 else 0
+        if l == L - 1:
+            for i in range(<int> lo, <int> hi):
+                activate(ops.ACT_SIGMOID, 1, m, Z + <Py_ssize_t> i * m, A + <Py_ssize_t> i * m)
+                bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+        else:
+            for i in range(<int> lo, <int> hi):  # relu would hide a nan: test each row of Z
                 ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
                                        A + <Py_ssize_t> i * m, m)
                 bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+        team_wait(T, bar)
         A_in = A
     return bad
 
@@ -453,6 +535,7 @@ def forward(X, list Ws, list bs, own_of):
     cdef void** ptrs = NULL
     cdef const void* Xp
     cdef int bad
+    cdef Team team
     if kind == 0 or L == 0 or len(bs) != L:
         return None
     dtype = _f64 if kind == b'd' else _f32
@@ -486,13 +569,16 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
             As.append(A)
+        team.L = L
+        team.m = m
+        team.kind = kind
+        team.is_backward = False
+        team.dims = dims
+        team.own = own
+        team.X = Xp
+        team.ptrs = ptrs
         with nogil:
-            if kind == b'd':
-                bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
-                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L)
-            else:
-                bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
-                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L)
+            bad = run_team(&team, team_size(L, m, dims))
         if bad:
             return None
         caches = []
@@ -510,26 +596,50 @@ def forward(X, list Ws, list bs, own_of):
 cdef int backward_layers(int L, int m, const int* dims, const int* own,
                          const floating* AL, const floating* Y, floating* dAL, floating* dZ,
                          const void** Ap, const void** Wp, const void** bp, const void** Zp,
-                         void** dAp, void** dWp, void** dbp) noexcept nogil:
-    """Every layer of L_model_backward; returns 1 if a result or an input the
-    results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
-    is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0)."""
+                         void** dAp, void** dWp, void** dbp,
+                         int t, int T, dnn_barrier* bar) noexcept nogil:
+    """Every layer of L_model_backward, as thread t of T (T = 1: all of it);
+    returns 1 if a result or an input the results cannot show (Z under relu's
+    mask or the sigmoid's saturation, W, b) is not finite, or dAL is not (AL
+    of exactly 0 or 1: a division by 0).
+
+    A ``shared`` layer makes dZ and db in T shares of rows, then (after a
+    barrier) dW and dA_prev in T shares each where the own kernels compute
+    them (``nt_part``, ``nn_part``), on thread 0 where BLAS does; the bits
+    are those of one thread. A barrier ends each layer."""
     cdef int l, i, n, k, act, bad = 0
-    cdef Py_ssize_t j
+    cdef Py_ssize_t lo, hi
     cdef const floating* dA
     cdef const floating* Z
+    cdef const floating* W
+    cdef const floating* A_prev
     cdef floating* db
+    cdef floating* dW
+    cdef floating* dA_prev
     cdef double inv_m = 1.0 / m
-    ops.output_dA(m, AL, Y, dAL)
-    bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
+    cdef bint share
+    if t == 0:
+        ops.output_dA(m, AL, Y, dAL)
+        bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
+    team_wait(T, bar)
     dA = dAL
     for l in range(L - 1, -1, -1):
         n = dims[l + 1]
         k = dims[l]
         act = ops.ACT_SIGMOID if l == L - 1 else ops.ACT_RELU
         Z = <const floating*> Zp[l]
+        W = <const floating*> Wp[l]
+        A_prev = <const floating*> Ap[l]
         db = <floating*> dbp[l]
-        for i in range(n):
+        dW = <floating*> dWp[l]
+        dA_prev = <floating*> dAp[l]
+        share = shared(T, n, k, m)
+        if share:
+            split_range(n, t, T, 1, &lo, &hi)
+        else:
+            lo = 0
+            hi = n if t == 0 else 0
+        for i in range(<int> lo, <int> hi):
             if act == ops.ACT_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)
                 simd.output_grad(m, Z + <Py_ssize_t> i * m, <const floating*> NULL, dZ + <Py_ssize_t> i * m)
                 ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, dZ + <Py_ssize_t> i * m)
@@ -539,14 +649,202 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
                                       dZ + <Py_ssize_t> i * m)
                 db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
             bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
-        weight_grads(own[l], n, k, m, dZ, <const floating*> Ap[l], <const floating*> Wp[l],
-                     <floating*> dWp[l], <floating*> dAp[l])
-        bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, <floating*> dWp[l])
-                | ops.has_nonfinite(n, db)
-                | ops.has_nonfinite(<Py_ssize_t> n * k, <const floating*> Wp[l])
-                | ops.has_nonfinite(n, <const floating*> bp[l]))
-        dA = <const floating*> dAp[l]
+        if share:
+            team_wait(T, bar)
+            if own[l] & (OWN_ALL | OWN_NT):
+                nt_part(t, T, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
+            elif t == 0:
+                ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
+            if own[l] & (OWN_ALL | OWN_NN):
+                nn_part(t, T, k, n, m, W, 1, k, dZ, dA_prev, <const floating*> NULL)
+            elif t == 0:
+                gemm(True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0,
+                     dA_prev, m)
+        elif t == 0:
+            weight_grads(own[l], n, k, m, dZ, A_prev, W, dW, dA_prev)
+        team_wait(T, bar)  # dW, db and dA_prev are complete
+        if t == 0:
+            bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
+                    | ops.has_nonfinite(n, db)
+                    | ops.has_nonfinite(<Py_ssize_t> n * k, W)
+                    | ops.has_nonfinite(n, <const floating*> bp[l]))
+        dA = dA_prev
     return bad
+
+
+# --------------------------------------------------------------------------
+# Threads of the step-by-step calls
+# --------------------------------------------------------------------------
+#
+# ``forward`` and ``backward`` run their layer loop on T threads (this one and
+# T - 1 helpers started for the call and joined at its end) when some layer
+# does at least ``_split_min_work`` multiply-adds in a product, T being the
+# threads BLAS may use (the fewest of the BLAS libraries' counts, read at each
+# call through their ``get_num_threads``: threadpoolctl's limits apply), at
+# most the CPUs. The numbers do not depend on T: the own kernels' shares give
+# the bits of one call, and BLAS products run whole, on thread 0.
+
+cdef extern from "_platform.h":
+    ctypedef struct dnn_barrier:
+        int count
+    ctypedef struct dnn_gate:
+        int open
+    ctypedef struct dnn_threads:
+        int started
+    int dnn_gate_init(dnn_gate* g) nogil
+    void dnn_gate_destroy(dnn_gate* g) nogil
+    void dnn_gate_open(dnn_gate* g) nogil
+    void dnn_gate_wait(dnn_gate* g) nogil
+    int dnn_barrier_init(dnn_barrier* b, int count) nogil
+    void dnn_barrier_destroy(dnn_barrier* b) nogil
+    void dnn_barrier_wait(dnn_barrier* b) nogil
+    int dnn_threads_start(dnn_threads* th, void* (*fn)(void*) noexcept nogil, void* arg) nogil
+    void dnn_threads_join(dnn_threads* th) nogil
+
+ctypedef int (*count_fn)() noexcept nogil
+
+cdef enum:
+    MAX_STEP_THREADS = 8
+    MAX_COUNTERS = 4
+    SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
+
+# A product of fewer multiply-adds stays on one thread: starting and joining
+# a helper (tens of microseconds) would cost more than its half of the work.
+cdef double _split_min_work = 1 << 22
+cdef count_fn _counters[MAX_COUNTERS]
+cdef int _n_counters = 0
+cdef int _cpu_cap = 1
+cdef int _forced_threads = 0
+
+
+def _set_thread_counters(addresses, int cpus):
+    """The BLAS libraries' ``get_num_threads`` (C function addresses; ``dnn._products``
+    finds them once) and the CPUs this process may run on."""
+    global _n_counters, _cpu_cap
+    cdef int i
+    addresses = [int(a) for a in addresses if a][:MAX_COUNTERS]
+    _n_counters = 0
+    for i in range(len(addresses)):
+        _counters[i] = <count_fn> <size_t> addresses[i]
+    _n_counters = len(addresses)
+    _cpu_cap = max(1, min(cpus, MAX_STEP_THREADS))
+
+
+def _set_step_threads(int threads=0, min_work=None):
+    """Tests: run the step calls on ``threads`` threads whatever BLAS's count
+    (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds."""
+    global _forced_threads, _split_min_work
+    _forced_threads = max(0, min(threads, MAX_STEP_THREADS))
+    if min_work is not None:
+        _split_min_work = float(min_work)
+
+
+def _step_threads():
+    """The threads a step call with a large layer runs on now."""
+    return step_threads()
+
+
+cdef int step_threads() noexcept nogil:
+    cdef int i, c, T = 0
+    if _forced_threads:
+        return _forced_threads
+    for i in range(_n_counters):
+        c = _counters[i]()
+        if c >= 1 and (T == 0 or c < T):
+            T = c
+    return max(1, min(T, _cpu_cap))
+
+
+cdef struct Team:
+    int T, L, m
+    char kind
+    bint is_backward
+    const int* dims
+    const int* own
+    const void* X          # forward: X; backward: AL
+    const void* Y
+    void* dAL
+    void* dZ
+    void** ptrs            # forward: W, b, Z, A per layer; backward: A_prev, W, b, Z, dA, dW, db
+    dnn_barrier barrier
+    dnn_gate gate
+    int bad[MAX_STEP_THREADS]
+
+
+cdef struct Member:
+    Team* team
+    int t
+
+
+cdef int team_work(Team* tm, int t) noexcept nogil:
+    cdef int L = tm.L
+    cdef void** p = tm.ptrs
+    if not tm.is_backward:
+        if tm.kind == b'd':
+            return forward_layers(L, tm.m, tm.dims, tm.own, <const double*> tm.X,
+                                  <const void**> p, <const void**> p + L, p + 2 * L, p + 3 * L,
+                                  t, tm.T, &tm.barrier)
+        return forward_layers(L, tm.m, tm.dims, tm.own, <const float*> tm.X,
+                              <const void**> p, <const void**> p + L, p + 2 * L, p + 3 * L,
+                              t, tm.T, &tm.barrier)
+    if tm.kind == b'd':
+        return backward_layers(L, tm.m, tm.dims, tm.own, <const double*> tm.X,
+                               <const double*> tm.Y, <double*> tm.dAL, <double*> tm.dZ,
+                               <const void**> p, <const void**> p + L, <const void**> p + 2 * L,
+                               <const void**> p + 3 * L, p + 4 * L, p + 5 * L, p + 6 * L,
+                               t, tm.T, &tm.barrier)
+    return backward_layers(L, tm.m, tm.dims, tm.own, <const float*> tm.X,
+                           <const float*> tm.Y, <float*> tm.dAL, <float*> tm.dZ,
+                           <const void**> p, <const void**> p + L, <const void**> p + 2 * L,
+                           <const void**> p + 3 * L, p + 4 * L, p + 5 * L, p + 6 * L,
+                           t, tm.T, &tm.barrier)
+
+
+cdef void* team_helper(void* arg) noexcept nogil:
+    cdef Member* me = <Member*> arg
+    dnn_gate_wait(&me.team.gate)  # until the team's size is known
+    me.team.bad[me.t] = team_work(me.team, me.t)
+    return NULL
+
+
+cdef int run_team(Team* tm, int wanted) noexcept nogil:
+    """The layer loop on up to ``wanted`` threads, this one included; returns
+    the OR of the threads' ``bad``. Should a helper fail to start, the threads
+    that did share the work (the numbers are the same)."""
+    cdef dnn_threads helpers
+    cdef Member members[MAX_STEP_THREADS]
+    cdef int k, bad = 0
+    helpers.started = 0
+    tm.T = 1
+    if wanted > 1 and dnn_gate_init(&tm.gate) == 0:
+        if dnn_barrier_init(&tm.barrier, 1) == 0:
+            for k in range(1, wanted):
+                members[k].team = tm
+                members[k].t = k
+                if dnn_threads_start(&helpers, team_helper, &members[k]) != 0:
+                    break
+            tm.T = helpers.started + 1
+            tm.barrier.count = tm.T
+            dnn_gate_open(&tm.gate)
+            bad = team_work(tm, 0)
+            dnn_threads_join(&helpers)
+            for k in range(1, tm.T):
+                bad |= tm.bad[k]
+            dnn_barrier_destroy(&tm.barrier)
+            dnn_gate_destroy(&tm.gate)
+            return bad
+        dnn_gate_destroy(&tm.gate)
+    return team_work(tm, 0)
+
+
+cdef int team_size(int L, int m, const int* dims) noexcept nogil:
+    """The threads a call runs on: ``step_threads()`` if some layer is worth
+    sharing, else 1 (no helper is started for small layers)."""
+    cdef int l
+    for l in range(L):
+        if <double> dims[l] * dims[l + 1] * m >= _split_min_work:
+            return step_threads()
+    return 1
 
 
 cdef inline object cache_parts(object cache):
@@ -573,6 +871,7 @@ def backward(AL, Y, caches, tuple names, own_of):
     cdef const void* Yp
     cdef void* dALp
     cdef int bad
+    cdef Team team
     if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
         return None
     L = len(caches)
@@ -632,19 +931,19 @@ def backward(AL, Y, caches, tuple names, own_of):
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
+        team.L = L
+        team.m = m
+        team.kind = kind
+        team.is_backward = True
+        team.dims = dims
+        team.own = own
+        team.X = ALp
+        team.Y = Yp
+        team.dAL = dALp
+        team.dZ = scratch
+        team.ptrs = ptrs
         with nogil:
-            if kind == b'd':
-                bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
-                                      <double*> dALp, <double*> scratch, <const void**> ptrs,
-                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
-                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
-                                      ptrs + 6 * L)
-            else:
-                bad = backward_layers(L, m, dims, own, <const float*> ALp, <const float*> Yp,
-                                      <float*> dALp, <float*> scratch, <const void**> ptrs,
-                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
-                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
-                                      ptrs + 6 * L)
+            bad = run_team(&team, team_size(L, m, dims))
         if bad:
             return None
         return grads

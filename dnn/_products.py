@@ -1,5 +1,8 @@
 """The step-by-step API's product rule (``for_step``); the training loop's are ``dnn._plan``'s."""
 
+import ctypes
+import os
+
 from dnn import _train
 from dnn._plan import OWN_PRODUCT_BYTES, TINY_PRODUCT
 
@@ -22,6 +25,7 @@ def for_step(n_out, n_in, m, itemsize):
     """
     from dnn import _kernels
 
+    _find_thread_counters(_kernels)
     # In float32, a layer of at most this many units takes dZ H^T from ``nt``
     # past L2 too: H is read once per block of dZ's rows, few blocks here
     # (one thread, with the layer's other products: S1's first layer 2.17 ms
@@ -37,3 +41,38 @@ def for_step(n_out, n_in, m, itemsize):
         few_rows = itemsize == 4 and n_out <= step_nt_rows
         return own["nn"] | (own["nt"] if fits or few_rows else 0)
     return 0
+
+
+_counters_found = False
+
+
+def _find_thread_counters(kernels):
+    """Once per process: give ``dnn._kernels`` each OpenBLAS's ``get_num_threads``
+    (so a step call with a large layer runs on as many threads as BLAS may:
+    threadpoolctl's limits apply) and the CPUs the process may run on. Without
+    threadpoolctl, or a BLAS other than OpenBLAS, the calls run one thread."""
+    global _counters_found
+    if _counters_found:
+        return
+    _counters_found = True
+    from dnn import _blas_threads
+
+    addresses = []
+    for lib in _blas_threads._libraries():
+        if getattr(lib, "internal_api", None) != "openblas":
+            continue
+        dynlib = getattr(lib, "dynlib", None)
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_"):
+                fn = getattr(dynlib, "%sopenblas_get_num_threads%s" % (prefix, suffix), None)
+                if fn is not None:
+                    addresses.append(ctypes.cast(fn, ctypes.c_void_p).value)
+                    break
+            else:
+                continue
+            break
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    kernels._set_thread_counters(addresses, cpus)
