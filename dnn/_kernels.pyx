@@ -151,7 +151,7 @@ cdef inline void weight_grads(int own, int n, int k, int m, const floating* dZ,
     BLAS, or by dnn._simd's ``nt`` (OWN_NT) and ``nn`` (OWN_NN) as ``own`` says,
     rounded alike (the sum, then times 1/m)."""
     if own & (OWN_ALL | OWN_NT):
-        simd.nt(n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m, False, dW, k)
+        nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
     else:
         ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
     if own & (OWN_ALL | OWN_NN):
@@ -419,10 +419,12 @@ cdef inline Py_ssize_t cols_of(Held* h):
 
 cdef inline void split_range(Py_ssize_t n, int t, int T, int align, Py_ssize_t* lo,
                              Py_ssize_t* hi) noexcept nogil:
-    """Thread t's share [lo, hi) of 0 .. n in T parts, cut at multiples of ``align``."""
-    cdef Py_ssize_t units = (n + align - 1) // align
+    """Thread t's share [lo, hi) of 0 .. n in T parts, cut at multiples of
+    ``align``; the last part ends at n, so a part not empty is at least
+    ``align`` long (or is all of n)."""
+    cdef Py_ssize_t units = max(1, n // align)
     lo[0] = min(n, (units * t // T) * align)
-    hi[0] = min(n, (units * (t + 1) // T) * align)
+    hi[0] = n if t == T - 1 else min(n, (units * (t + 1) // T) * align)
 
 
 cdef inline bint split_rows(int R, int m) noexcept nogil:
@@ -437,8 +439,8 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
                          const floating* bias) noexcept nogil:
     """Thread t's share of ``simd.nn(R, K, m, M, rs, cs, B, m, C, m, bias)``: the
     same bits as the whole call (each element of C is the same sum, k in order,
-    whichever block computes it; column parts start at multiples of SPLIT_COLS,
-    so no part has a scalar tail the whole has not)."""
+    whichever block computes it; column parts start at multiples of SPLIT_COLS
+    and are at least that wide, so no part has a scalar tail the whole has not)."""
     cdef Py_ssize_t lo, hi
     if split_rows(R, m):
         split_range(R, t, T, 1, &lo, &hi)
@@ -454,12 +456,24 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
 cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
                          const floating* D, const floating* A, floating* W) noexcept nogil:
     """Thread t's share of ``simd.nt(n, k, m, alpha, D, m, A, m, False, W, k)``:
-    the same bits (each W[r, c] is one block's sum over the examples)."""
-    cdef Py_ssize_t lo, hi
+    the same bits (each W[r, c] is one block's sum over the examples).
+
+    ``nt`` alone reads all of A once per block of D's rows. Where D is small
+    (at most NT_SMALL_D bytes: S1's first layer, 20 x 209), A's rows go in
+    chunks of NT_CHUNK bytes, each passed over by every block of D's rows
+    while in cache: A comes from memory once (S1 float64, one thread: the
+    iteration 8.3 ms against 12.0, benchmarks/NOTES.md)."""
+    cdef Py_ssize_t lo, hi, c, c1, chunk
     if k >= n:
         split_range(k, t, T, 1, &lo, &hi)
-        if hi > lo:
-            simd.nt(n, <int> (hi - lo), m, alpha, D, m, A + lo * m, m, False, W + lo, k)
+        chunk = hi - lo
+        if <Py_ssize_t> n * m * sizeof(floating) <= NT_SMALL_D:
+            chunk = max(<Py_ssize_t> 4, (NT_CHUNK // (m * <Py_ssize_t> sizeof(floating))) // 4 * 4)
+        c = lo
+        while c < hi:
+            c1 = min(hi, c + chunk)
+            simd.nt(n, <int> (c1 - c), m, alpha, D, m, A + c * m, m, False, W + c, k)
+            c = c1
     else:
         split_range(n, t, T, 1, &lo, &hi)
         if hi > lo:
@@ -467,8 +481,9 @@ cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
 
 
 cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
-    """Whether a layer's work is shared among the T threads (else thread 0 does it)."""
-    return T > 1 and <double> n * k * m >= _split_min_work
+    """Whether a layer's work is shared among the T threads (else thread 0 does
+    it); with T = 1 the same code runs, on one thread."""
+    return <double> n * k * m >= _split_min_work
 
 
 cdef inline void team_wait(int T, dnn_barrier* bar) noexcept nogil:
@@ -707,6 +722,12 @@ cdef enum:
     MAX_STEP_THREADS = 8
     MAX_COUNTERS = 4
     SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
+    NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
+    NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
+
+#: ``nt`` reads A once where D (n x m) is at most this many bytes and n <= k
+#: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
+NT_SMALL_D_BYTES = NT_SMALL_D
 
 # A product of fewer multiply-adds stays on one thread: starting and joining
 # a helper (tens of microseconds) would cost more than its half of the work.

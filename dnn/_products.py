@@ -15,13 +15,15 @@ def for_step(n_out, n_in, m, itemsize):
     A layer of ``n_out`` units on ``n_in`` inputs and ``m`` examples: 0 (all
     BLAS), or ``dnn._kernels.OWN_PRODUCTS`` flags: "all" for tiny layers on any
     CPU; on an AVX-512 CPU, "nn" (W H and W^T dZ) for every layer and "nt"
-    (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES``; other
+    (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES`` or dZ is
+    small enough for ``nt`` to read H once (``NT_SMALL_D_BYTES``); other
     builds, BLAS (not measured for this API). A rule, not a timing: the same call gives the
     same bits whatever the load or the thread count. Measured (one thread,
     benchmarks/NOTES.md): own ``nn`` beat SciPy's BLAS on every layer of the
     step loop's shapes, S1's and S4's first layers included; own ``nt`` past
-    L2 lost on S4's first layers and on S1's in float64, and won in float32
-    where dZ has at most 64 rows (S1's and S4's third layers).
+    L2 lost on S4's first layers and, before it read H in chunks, on S1's in
+    float64; it won in float32 where dZ has at most 64 rows (S1's and S4's
+    third layers), and with the chunks on S1's first layer in both dtypes.
     """
     from dnn import _kernels
 
@@ -39,7 +41,10 @@ def for_step(n_out, n_in, m, itemsize):
     fits = (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES
     if build == "avx512":
         few_rows = itemsize == 4 and n_out <= step_nt_rows
-        return own["nn"] | (own["nt"] if fits or few_rows else 0)
+        # dZ small and A_prev taller: ``nt`` takes A_prev in chunks that every
+        # block of dZ's rows passes over in cache, reading A_prev once.
+        streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
+        return own["nn"] | (own["nt"] if fits or few_rows or streams else 0)
     return 0
 
 
