@@ -1020,14 +1020,20 @@ def cost(AL, Y):
 cdef int step_into(Py_ssize_t n, double lr, const floating* p, const floating* g,
                    floating* out) noexcept nogil:
     """out := p - lr * g, rounded as NumPy does (the product, then the difference:
-    two loops, so no compiler may fuse them into one FMA); 1 if out is not finite."""
-    cdef Py_ssize_t i
+    two loops, so no compiler may fuse them into one FMA); 1 if out is not finite.
+    In blocks that stay in L1, so a large W (S1's first) is read and written once."""
+    cdef Py_ssize_t i, j = 0, j1
     cdef floating a = <floating> lr
-    for i in range(n):
-        out[i] = a * g[i]
-    for i in range(n):
-        out[i] = p[i] - out[i]
-    return ops.has_nonfinite(n, out)
+    cdef int bad = 0
+    while j < n:
+        j1 = min(n, j + 2048)
+        for i in range(j, j1):
+            out[i] = a * g[i]
+        for i in range(j, j1):
+            out[i] = p[i] - out[i]
+        bad |= ops.has_nonfinite(j1 - j, out + j)
+        j = j1
+    return bad
 
 
 def update(dict parameters, grads, tuple keys, double lr):
