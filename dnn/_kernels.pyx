@@ -765,6 +765,11 @@ def _step_threads():
     return step_threads()
 
 
+def _step_settings():
+    """``(threads, min_work)`` as ``_set_step_threads`` takes them (tests restore them)."""
+    return _forced_threads, _split_min_work
+
+
 cdef int step_threads() noexcept nogil:
     cdef int i, c, T = 0
     if _forced_threads:
