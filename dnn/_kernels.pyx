@@ -481,33 +481,41 @@ cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
 
 
 cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
-    """Whether a layer's work is shared among the T threads (else thread 0 does
-    it); with T = 1 the same code runs, on one thread."""
-    return <double> n * k * m >= _split_min_work
+    """Whether a layer's work goes to the pool in chunks (else this thread does it alone)."""
+    return T > 1 and <double> n * k * m >= _split_min_work
 
 
-cdef inline void team_wait(int T, dnn_barrier* bar) noexcept nogil:
-    if T > 1:
-        dnn_barrier_wait(bar)
+cdef int run_job(Job* job, int T) noexcept nogil:
+    """Job ``job`` in T * CHUNKS_PER_THREAD chunks on the pool (T > 1; the
+    caller owns it), or in one on this thread; the OR of the chunks' ``bad``."""
+    cdef int c, bad = 0
+    job.nchunks = 1 if T <= 1 else min(T * CHUNKS_PER_THREAD, MAX_CHUNKS)
+    if job.nchunks == 1:
+        job_chunk(job, 0)
+    else:
+        dnn_pool_run(job_chunk, job, job.nchunks)
+    for c in range(job.nchunks):
+        bad |= job.bad[c]
+    return bad
 
 
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
                         const void** Wp, const void** bp, void** Zp, void** Ap,
-                        int t, int T, dnn_barrier* bar) noexcept nogil:
-    """Every layer of L_model_forward, as thread t of T (T = 1: all of it);
-    returns 1 if some Z (of this thread's share) is not finite.
+                        int T) noexcept nogil:
+    """Every layer of L_model_forward; returns 1 if some Z is not finite.
 
-    A layer that is ``shared`` runs its own-kernel product and its activation
-    pass in T shares (the product's: ``nn_part``; the activation's: rows), a
-    BLAS product on thread 0 (BLAS has threads of its own); the bits are those
-    of one thread. A barrier ends each shared layer's product and each layer.
+    With T > 1 (the caller owns the pool), a large layer (``shared``) runs its
+    own-kernel product (``nn_part``) and its activation pass (rows) in chunks
+    on the pool's threads; a BLAS product runs here (BLAS has threads of its
+    own). The chunks give the bits of one call.
     """
     cdef int l, i, n, k, bad = 0
-    cdef Py_ssize_t lo, hi
     cdef const floating* A_in = X
     cdef floating* Z
     cdef floating* A
     cdef bint share
+    cdef Job job
+    job.kind = b'd' if floating is double else b'f'
     for l in range(L):
         n = dims[l + 1]
         k = dims[l]
@@ -515,26 +523,25 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
         A = <floating*> Ap[l]
         share = shared(T, n, k, m)
         if share and own[l] & (OWN_ALL | OWN_NN):
-            nn_part(t, T, n, k, m, <const floating*> Wp[l], k, 1, A_in, Z,
-                    <const floating*> bp[l])
-        elif t == 0:
+            job.what = JOB_NN
+            job.n = n
+            job.k = k
+            job.m = m
+            job.M = Wp[l]
+            job.rs = k
+            job.cs = 1
+            job.B = A_in
+            job.C = Z
+            job.bias = bp[l]
+            run_job(&job, T)
+        else:
             affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
-        if share:
-            team_wait(T, bar)
-            split_range(n, t, T, 1, &lo, &hi)
-        else:
-            lo = 0
-            hi = n if t == 0 else 0
-        if l == L - 1:
-            for i in range(<int> lo, <int> hi):
-                activate(ops.ACT_SIGMOID, 1, m, Z + <Py_ssize_t> i * m, A + <Py_ssize_t> i * m)
-                bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
-        else:
-            for i in range(<int> lo, <int> hi):  # relu would hide a nan: test each row of Z
-                ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
-                                       A + <Py_ssize_t> i * m, m)
-                bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
-        team_wait(T, bar)
+        job.what = JOB_SIGMOID if l == L - 1 else JOB_RELU
+        job.n = n
+        job.m = m
+        job.Z = Z
+        job.C = A
+        bad |= run_job(&job, T if share else 1)
         A_in = A
     return bad
 
@@ -550,7 +557,7 @@ def forward(X, list Ws, list bs, own_of):
     cdef void** ptrs = NULL
     cdef const void* Xp
     cdef int bad
-    cdef Team team
+    cdef int T
     if kind == 0 or L == 0 or len(bs) != L:
         return None
     dtype = _f64 if kind == b'd' else _f32
@@ -584,16 +591,16 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
             As.append(A)
-        team.L = L
-        team.m = m
-        team.kind = kind
-        team.is_backward = False
-        team.dims = dims
-        team.own = own
-        team.X = Xp
-        team.ptrs = ptrs
         with nogil:
-            bad = run_team(&team, team_size(L, m, dims))
+            T = pool_take(team_size(L, m, dims))
+            if kind == b'd':
+                bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
+                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
+            else:
+                bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
+                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
+            if T > 1:
+                dnn_pool_release()
         if bad:
             return None
         caches = []
@@ -611,78 +618,73 @@ def forward(X, list Ws, list bs, own_of):
 cdef int backward_layers(int L, int m, const int* dims, const int* own,
                          const floating* AL, const floating* Y, floating* dAL, floating* dZ,
                          const void** Ap, const void** Wp, const void** bp, const void** Zp,
-                         void** dAp, void** dWp, void** dbp,
-                         int t, int T, dnn_barrier* bar) noexcept nogil:
-    """Every layer of L_model_backward, as thread t of T (T = 1: all of it);
-    returns 1 if a result or an input the results cannot show (Z under relu's
-    mask or the sigmoid's saturation, W, b) is not finite, or dAL is not (AL
-    of exactly 0 or 1: a division by 0).
+                         void** dAp, void** dWp, void** dbp, int T) noexcept nogil:
+    """Every layer of L_model_backward; returns 1 if a result or an input the
+    results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
+    is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0).
 
-    A ``shared`` layer makes dZ and db in T shares of rows, then (after a
-    barrier) dW and dA_prev in T shares each where the own kernels compute
-    them (``nt_part``, ``nn_part``), on thread 0 where BLAS does; the bits
-    are those of one thread. A barrier ends each layer."""
-    cdef int l, i, n, k, act, bad = 0
-    cdef Py_ssize_t lo, hi
+    With T > 1 (the caller owns the pool), a large layer makes dZ and db in
+    chunks of rows, then dW and dA_prev in chunks where the own kernels
+    compute them (``nt_part``, ``nn_part``), here where BLAS does; the bits
+    are those of one call."""
+    cdef int l, n, k, bad = 0
     cdef const floating* dA
-    cdef const floating* Z
     cdef const floating* W
     cdef const floating* A_prev
-    cdef floating* db
     cdef floating* dW
     cdef floating* dA_prev
-    cdef double inv_m = 1.0 / m
     cdef bint share
-    if t == 0:
-        ops.output_dA(m, AL, Y, dAL)
-        bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
-    team_wait(T, bar)
+    cdef Job job
+    job.kind = b'd' if floating is double else b'f'
+    ops.output_dA(m, AL, Y, dAL)
+    bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
     dA = dAL
     for l in range(L - 1, -1, -1):
         n = dims[l + 1]
         k = dims[l]
-        act = ops.ACT_SIGMOID if l == L - 1 else ops.ACT_RELU
-        Z = <const floating*> Zp[l]
         W = <const floating*> Wp[l]
         A_prev = <const floating*> Ap[l]
-        db = <floating*> dbp[l]
         dW = <floating*> dWp[l]
         dA_prev = <floating*> dAp[l]
         share = shared(T, n, k, m)
+        job.what = JOB_BACK_SIGMOID if l == L - 1 else JOB_BACK_RELU
+        job.n = n
+        job.k = k
+        job.m = m
+        job.dA = dA
+        job.Z = Zp[l]
+        job.C = dZ
+        job.db = dbp[l]
+        bad |= run_job(&job, T if share else 1)
         if share:
-            split_range(n, t, T, 1, &lo, &hi)
-        else:
-            lo = 0
-            hi = n if t == 0 else 0
-        for i in range(<int> lo, <int> hi):
-            if act == ops.ACT_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)
-                simd.output_grad(m, Z + <Py_ssize_t> i * m, <const floating*> NULL, dZ + <Py_ssize_t> i * m)
-                ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, dZ + <Py_ssize_t> i * m)
-                db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
-            else:
-                ops.relu_backward_row(m, dA + <Py_ssize_t> i * m, Z + <Py_ssize_t> i * m,
-                                      dZ + <Py_ssize_t> i * m)
-                db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
-            bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
-        if share:
-            team_wait(T, bar)
             if own[l] & (OWN_ALL | OWN_NT):
-                nt_part(t, T, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
-            elif t == 0:
+                job.what = JOB_NT
+                job.D = dZ
+                job.B = A_prev
+                job.W = dW
+                run_job(&job, T)
+            else:
                 ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
             if own[l] & (OWN_ALL | OWN_NN):
-                nn_part(t, T, k, n, m, W, 1, k, dZ, dA_prev, <const floating*> NULL)
-            elif t == 0:
+                job.what = JOB_NN
+                job.n = k
+                job.k = n
+                job.M = W
+                job.rs = 1
+                job.cs = k
+                job.B = dZ
+                job.C = dA_prev
+                job.bias = NULL
+                run_job(&job, T)
+            else:
                 gemm(True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0,
                      dA_prev, m)
-        elif t == 0:
+        else:
             weight_grads(own[l], n, k, m, dZ, A_prev, W, dW, dA_prev)
-        team_wait(T, bar)  # dW, db and dA_prev are complete
-        if t == 0:
-            bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
-                    | ops.has_nonfinite(n, db)
-                    | ops.has_nonfinite(<Py_ssize_t> n * k, W)
-                    | ops.has_nonfinite(n, <const floating*> bp[l]))
+        bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
+                | ops.has_nonfinite(n, <floating*> dbp[l])
+                | ops.has_nonfinite(<Py_ssize_t> n * k, W)
+                | ops.has_nonfinite(n, <const floating*> bp[l]))
         dA = dA_prev
     return bad
 
@@ -691,30 +693,166 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
 # Threads of the step-by-step calls
 # --------------------------------------------------------------------------
 #
-# ``forward`` and ``backward`` run their layer loop on T threads (this one and
-# T - 1 helpers started for the call and joined at its end) when some layer
-# does at least ``_split_min_work`` multiply-adds in a product, T being the
-# threads BLAS may use (the fewest of the BLAS libraries' counts, read at each
-# call through their ``get_num_threads``: threadpoolctl's limits apply), at
-# most the CPUs. The numbers do not depend on T: the own kernels' shares give
-# the bits of one call, and BLAS products run whole, on thread 0.
+# ``forward`` and ``backward`` share a large layer's work (at least
+# ``_split_min_work`` multiply-adds in a product) with the pool's helper
+# threads when BLAS may use T > 1 threads (the fewest of the BLAS libraries'
+# counts, read at each call through their ``get_num_threads``: threadpoolctl's
+# limits apply), at most the CPUs: own-kernel products and elementwise passes
+# in T * CHUNKS_PER_THREAD chunks taken in turn by whichever thread is free,
+# BLAS products whole, on the calling thread. The numbers do not depend on T
+# or on who ran which chunk: a chunk gives the bits of the whole call there.
 
 cdef extern from "_platform.h":
-    ctypedef struct dnn_barrier:
-        int count
-    ctypedef struct dnn_gate:
-        int open
     ctypedef struct dnn_threads:
         int started
-    int dnn_gate_init(dnn_gate* g) nogil
-    void dnn_gate_destroy(dnn_gate* g) nogil
-    void dnn_gate_open(dnn_gate* g) nogil
-    void dnn_gate_wait(dnn_gate* g) nogil
-    int dnn_barrier_init(dnn_barrier* b, int count) nogil
-    void dnn_barrier_destroy(dnn_barrier* b) nogil
-    void dnn_barrier_wait(dnn_barrier* b) nogil
-    int dnn_threads_start(dnn_threads* th, void* (*fn)(void*) noexcept nogil, void* arg) nogil
-    void dnn_threads_join(dnn_threads* th) nogil
+
+cdef extern from *:
+    """
+    /* dnn._kernels' pool of helper threads for the step calls (one per
+       process, started on first need, never joined: they sleep between
+       calls). A caller owns it for one call (``busy``; another caller
+       meanwhile runs on its own thread alone). Work comes in phases of
+       chunks: the owner opens a phase (fn, ctx, n chunks), then it and the
+       helpers take chunks through one 64-bit ticket (phase number << 32 |
+       next chunk, taken by compare-and-swap) and the owner waits until every
+       chunk is done. A helper that is descheduled delays nothing but the
+       chunk it holds; the owner never waits for a helper to arrive. A
+       helper reads the phase's fn/ctx/n before its swap succeeds, which
+       proves the phase was still open: the owner rewrites them only after
+       closing the ticket, which it does only once every chunk is done. */
+    #include "_platform.h"
+    #if !DNN_WIN32
+    #include <unistd.h>
+    #endif
+    typedef void (*dnn_chunk_fn)(void* ctx, int chunk);
+    #if defined(_MSC_VER) && !defined(__clang__)
+    typedef volatile LONG64 dnn_a64;
+    typedef volatile LONG dnn_a32;
+    static unsigned long long dnn_a64_load(dnn_a64* p) { return (unsigned long long) InterlockedCompareExchange64(p, 0, 0); }
+    static void dnn_a64_store(dnn_a64* p, unsigned long long v) { InterlockedExchange64(p, (LONG64) v); }
+    static int dnn_a64_cas(dnn_a64* p, unsigned long long e, unsigned long long w) { return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e; }
+    static int dnn_a32_load(dnn_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
+    static void dnn_a32_store(dnn_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
+    static int dnn_a32_cas(dnn_a32* p, int e, int w) { return InterlockedCompareExchange(p, (LONG) w, (LONG) e) == (LONG) e; }
+    static void dnn_a32_dec(dnn_a32* p) { InterlockedDecrement(p); }
+    #else
+    typedef unsigned long long dnn_a64;
+    typedef int dnn_a32;
+    static unsigned long long dnn_a64_load(dnn_a64* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static void dnn_a64_store(dnn_a64* p, unsigned long long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+    static int dnn_a64_cas(dnn_a64* p, unsigned long long e, unsigned long long w) { return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); }
+    static int dnn_a32_load(dnn_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static void dnn_a32_store(dnn_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+    static int dnn_a32_cas(dnn_a32* p, int e, int w) { return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); }
+    static void dnn_a32_dec(dnn_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
+    #endif
+    #define DNN_CLOSED 0xFFFFFFFFULL
+    typedef struct {
+        dnn_a64 ticket;
+        dnn_a32 remaining;      /* chunks of the open phase not done yet */
+        dnn_a32 busy;           /* a caller owns the pool */
+        dnn_chunk_fn volatile fn;
+        void* volatile ctx;
+        volatile int nchunks;
+        dnn_mutex mutex;        /* with cond: helpers sleep here between phases */
+        dnn_cond cond;
+        dnn_threads threads;
+        int helpers;
+        long pid;
+        int ready;
+    } dnn_step_pool;
+    static dnn_step_pool dnn_pool;
+
+    static long dnn_pool_pid(void) {
+    #if DNN_WIN32
+        return (long) GetCurrentProcessId();
+    #else
+        return (long) getpid();
+    #endif
+    }
+
+    /* Take and run one chunk of the phase ``t`` names: 1 if one was run (or
+       the ticket moved meanwhile: look again), 0 if it has none left. */
+    static int dnn_pool_grab(dnn_step_pool* P, unsigned long long t) {
+        unsigned long long lo = t & DNN_CLOSED;
+        dnn_chunk_fn fn = P->fn;
+        void* ctx = P->ctx;
+        int n = P->nchunks;
+        if (lo == DNN_CLOSED || lo >= (unsigned long long) n) return 0;
+        if (!dnn_a64_cas(&P->ticket, t, t + 1)) return 1;
+        fn(ctx, (int) lo);
+        dnn_a32_dec(&P->remaining);
+        return 1;
+    }
+
+    static void* dnn_pool_helper(void* arg) {
+        dnn_step_pool* P = (dnn_step_pool*) arg;
+        unsigned long long t;
+        int spin;
+        for (;;) {
+            t = dnn_a64_load(&P->ticket);
+            if (dnn_pool_grab(P, t)) continue;
+            for (spin = 0; spin < DNN_SPINS && dnn_a64_load(&P->ticket) == t; spin++)
+                dnn_cpu_relax();
+            if (dnn_a64_load(&P->ticket) != t) continue;
+            dnn_mutex_lock(&P->mutex);
+            while (dnn_a64_load(&P->ticket) == t) dnn_cond_wait(&P->cond, &P->mutex);
+            dnn_mutex_unlock(&P->mutex);
+        }
+        return NULL;
+    }
+
+    /* Own the pool for one call, with up to ``helpers`` helpers started: the
+       helpers it has (>= 0), or -1 if another caller owns it. */
+    static int dnn_pool_acquire(int helpers) {
+        dnn_step_pool* P = &dnn_pool;
+        long pid = dnn_pool_pid();
+        if (!dnn_a32_cas(&P->busy, 0, 1)) return -1;
+        if (!P->ready || P->pid != pid) {  /* first use, or a child after fork: no helpers */
+            if (dnn_mutex_init(&P->mutex) != 0) { dnn_a32_store(&P->busy, 0); return -1; }
+            if (dnn_cond_init(&P->cond) != 0) { dnn_a32_store(&P->busy, 0); return -1; }
+            P->threads.started = 0;
+            P->helpers = 0;
+            P->nchunks = 0;
+            dnn_a64_store(&P->ticket, DNN_CLOSED);
+            P->pid = pid;
+            P->ready = 1;
+        }
+        while (P->helpers < helpers && P->helpers < DNN_MAX_THREADS) {
+            if (dnn_threads_start(&P->threads, dnn_pool_helper, P) != 0) break;
+            P->helpers++;
+        }
+        return P->helpers;
+    }
+
+    static void dnn_pool_release(void) { dnn_a32_store(&dnn_pool.busy, 0); }
+
+    /* Run chunks 0 .. n - 1 of fn(ctx, chunk) on this thread and the helpers;
+       return when every chunk is done. The caller owns the pool. */
+    static void dnn_pool_run(dnn_chunk_fn fn, void* ctx, int n) {
+        dnn_step_pool* P = &dnn_pool;
+        unsigned long long gen = (dnn_a64_load(&P->ticket) >> 32) + 1;
+        int spin = 0;
+        dnn_a64_store(&P->ticket, (gen << 32) | DNN_CLOSED);
+        P->fn = fn;
+        P->ctx = ctx;
+        P->nchunks = n;
+        dnn_a32_store(&P->remaining, n);
+        dnn_a64_store(&P->ticket, gen << 32);
+        dnn_mutex_lock(&P->mutex);
+        dnn_cond_broadcast(&P->cond);
+        dnn_mutex_unlock(&P->mutex);
+        while (dnn_pool_grab(P, dnn_a64_load(&P->ticket))) {}
+        while (dnn_a32_load(&P->remaining) > 0) {
+            if (++spin < DNN_SPINS) dnn_cpu_relax(); else dnn_yield();
+        }
+    }
+    """
+    ctypedef void (*dnn_chunk_fn)(void* ctx, int chunk) noexcept nogil
+    int dnn_pool_acquire(int helpers) nogil
+    void dnn_pool_release() nogil
+    void dnn_pool_run(dnn_chunk_fn fn, void* ctx, int n) nogil
+
 
 ctypedef int (*count_fn)() noexcept nogil
 
@@ -722,6 +860,8 @@ cdef enum:
     MAX_STEP_THREADS = 8
     MAX_COUNTERS = 4
     SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
+    CHUNKS_PER_THREAD = 4   # a phase's chunks per thread: a late thread delays one small chunk
+    MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
     NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
 
@@ -781,96 +921,98 @@ cdef int step_threads() noexcept nogil:
     return max(1, min(T, _cpu_cap))
 
 
-cdef struct Team:
-    int T, L, m
+cdef enum:
+    JOB_NN = 1          # nn_part: C := M B (+ bias)
+    JOB_NT = 2          # nt_part: W := D B^T / m
+    JOB_RELU = 3        # C := relu(Z), rows; bad if Z is not finite
+    JOB_SIGMOID = 4     # C := sigmoid(Z), rows; bad if Z is not finite
+    JOB_BACK_RELU = 5   # C := dA * (Z > 0), db := row sums / m, rows; bad if Z is not finite
+    JOB_BACK_SIGMOID = 6
+
+
+cdef struct Job:
+    int what, nchunks
     char kind
-    bint is_backward
-    const int* dims
-    const int* own
-    const void* X          # forward: X; backward: AL
-    const void* Y
-    void* dAL
-    void* dZ
-    void** ptrs            # forward: W, b, Z, A per layer; backward: A_prev, W, b, Z, dA, dW, db
-    dnn_barrier barrier
-    dnn_gate gate
-    int bad[MAX_STEP_THREADS]
+    int n, k, m, rs, cs
+    const void* M
+    const void* B
+    const void* D
+    const void* bias
+    const void* dA
+    const void* Z
+    void* C
+    void* W
+    void* db
+    int bad[MAX_CHUNKS]
 
 
-cdef struct Member:
-    Team* team
-    int t
+cdef void job_chunk(void* ctx, int c) noexcept nogil:
+    cdef Job* job = <Job*> ctx
+    if job.kind == b'd':
+        job.bad[c] = job_part(job, c, <double> 0)
+    else:
+        job.bad[c] = job_part(job, c, <float> 0)
 
 
-cdef int team_work(Team* tm, int t) noexcept nogil:
-    cdef int L = tm.L
-    cdef void** p = tm.ptrs
-    if not tm.is_backward:
-        if tm.kind == b'd':
-            return forward_layers(L, tm.m, tm.dims, tm.own, <const double*> tm.X,
-                                  <const void**> p, <const void**> p + L, p + 2 * L, p + 3 * L,
-                                  t, tm.T, &tm.barrier)
-        return forward_layers(L, tm.m, tm.dims, tm.own, <const float*> tm.X,
-                              <const void**> p, <const void**> p + L, p + 2 * L, p + 3 * L,
-                              t, tm.T, &tm.barrier)
-    if tm.kind == b'd':
-        return backward_layers(L, tm.m, tm.dims, tm.own, <const double*> tm.X,
-                               <const double*> tm.Y, <double*> tm.dAL, <double*> tm.dZ,
-                               <const void**> p, <const void**> p + L, <const void**> p + 2 * L,
-                               <const void**> p + 3 * L, p + 4 * L, p + 5 * L, p + 6 * L,
-                               t, tm.T, &tm.barrier)
-    return backward_layers(L, tm.m, tm.dims, tm.own, <const float*> tm.X,
-                           <const float*> tm.Y, <float*> tm.dAL, <float*> tm.dZ,
-                           <const void**> p, <const void**> p + L, <const void**> p + 2 * L,
-                           <const void**> p + 3 * L, p + 4 * L, p + 5 * L, p + 6 * L,
-                           t, tm.T, &tm.barrier)
-
-
-cdef void* team_helper(void* arg) noexcept nogil:
-    cdef Member* me = <Member*> arg
-    dnn_gate_wait(&me.team.gate)  # until the team's size is known
-    me.team.bad[me.t] = team_work(me.team, me.t)
-    return NULL
-
-
-cdef int run_team(Team* tm, int wanted) noexcept nogil:
-    """The layer loop on up to ``wanted`` threads, this one included; returns
-    the OR of the threads' ``bad``. Should a helper fail to start, the threads
-    that did share the work (the numbers are the same)."""
-    cdef dnn_threads helpers
-    cdef Member members[MAX_STEP_THREADS]
-    cdef int k, bad = 0
-    helpers.started = 0
-    tm.T = 1
-    if wanted > 1 and dnn_gate_init(&tm.gate) == 0:
-        if dnn_barrier_init(&tm.barrier, 1) == 0:
-            for k in range(1, wanted):
-                members[k].team = tm
-                members[k].t = k
-                if dnn_threads_start(&helpers, team_helper, &members[k]) != 0:
-                    break
-            tm.T = helpers.started + 1
-            tm.barrier.count = tm.T
-            dnn_gate_open(&tm.gate)
-            bad = team_work(tm, 0)
-            dnn_threads_join(&helpers)
-            for k in range(1, tm.T):
-                bad |= tm.bad[k]
-            dnn_barrier_destroy(&tm.barrier)
-            dnn_gate_destroy(&tm.gate)
-            return bad
-        dnn_gate_destroy(&tm.gate)
-    return team_work(tm, 0)
+cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
+    """Chunk c of ``j.nchunks`` of job ``j``; 1 if a Z it read is not finite."""
+    cdef int T = j.nchunks, i, m = j.m, bad = 0
+    cdef Py_ssize_t lo, hi
+    cdef const floating* Z = <const floating*> j.Z
+    cdef const floating* dA = <const floating*> j.dA
+    cdef floating* C = <floating*> j.C
+    cdef floating* db = <floating*> j.db
+    cdef double inv_m = 1.0 / m
+    if j.what == JOB_NN:
+        nn_part(c, T, j.n, j.k, m, <const floating*> j.M, j.rs, j.cs, <const floating*> j.B,
+                C, <const floating*> j.bias)
+        return 0
+    if j.what == JOB_NT:
+        nt_part(c, T, j.n, j.k, m, <floating> (1.0 / m), <const floating*> j.D,
+                <const floating*> j.B, <floating*> j.W)
+        return 0
+    split_range(j.n, c, T, 1, &lo, &hi)
+    for i in range(<int> lo, <int> hi):
+        if j.what == JOB_RELU:  # relu would hide a nan: test each row of Z
+            ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
+                                   C + <Py_ssize_t> i * m, m)
+        elif j.what == JOB_SIGMOID:
+            activate(ops.ACT_SIGMOID, 1, m, Z + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
+        elif j.what == JOB_BACK_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)
+            simd.output_grad(m, Z + <Py_ssize_t> i * m, <const floating*> NULL, C + <Py_ssize_t> i * m)
+            ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
+            db[i] = <floating> (inv_m * ops.sum_row(m, C + <Py_ssize_t> i * m))
+        else:
+            ops.relu_backward_row(m, dA + <Py_ssize_t> i * m, Z + <Py_ssize_t> i * m,
+                                  C + <Py_ssize_t> i * m)
+            db[i] = <floating> (inv_m * ops.sum_row(m, C + <Py_ssize_t> i * m))
+        bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+    return bad
 
 
 cdef int team_size(int L, int m, const int* dims) noexcept nogil:
-    """The threads a call runs on: ``step_threads()`` if some layer is worth
-    sharing, else 1 (no helper is started for small layers)."""
+    """The threads a call's large layers run on: ``step_threads()`` if some
+    layer is large, else 1 (the pool is not touched)."""
     cdef int l
     for l in range(L):
         if <double> dims[l] * dims[l + 1] * m >= _split_min_work:
             return step_threads()
     return 1
+
+
+cdef int pool_take(int T) noexcept nogil:
+    """Own the pool for a call that wants T threads: the threads it may run on
+    (1: the pool stays untouched; another caller owns it, or T is 1)."""
+    cdef int helpers
+    if T <= 1:
+        return 1
+    helpers = dnn_pool_acquire(T - 1)
+    if helpers < 0:
+        return 1
+    if helpers == 0:
+        dnn_pool_release()
+        return 1
+    return min(T, helpers + 1)
 
 
 cdef inline object cache_parts(object cache):
@@ -897,7 +1039,7 @@ def backward(AL, Y, caches, tuple names, own_of):
     cdef const void* Yp
     cdef void* dALp
     cdef int bad
-    cdef Team team
+    cdef int T
     if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
         return None
     L = len(caches)
@@ -957,19 +1099,22 @@ def backward(AL, Y, caches, tuple names, own_of):
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
-        team.L = L
-        team.m = m
-        team.kind = kind
-        team.is_backward = True
-        team.dims = dims
-        team.own = own
-        team.X = ALp
-        team.Y = Yp
-        team.dAL = dALp
-        team.dZ = scratch
-        team.ptrs = ptrs
         with nogil:
-            bad = run_team(&team, team_size(L, m, dims))
+            T = pool_take(team_size(L, m, dims))
+            if kind == b'd':
+                bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
+                                      <double*> dALp, <double*> scratch, <const void**> ptrs,
+                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
+                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
+                                      ptrs + 6 * L, T)
+            else:
+                bad = backward_layers(L, m, dims, own, <const float*> ALp, <const float*> Yp,
+                                      <float*> dALp, <float*> scratch, <const void**> ptrs,
+                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
+                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
+                                      ptrs + 6 * L, T)
+            if T > 1:
+                dnn_pool_release()
         if bad:
             return None
         return grads
