@@ -486,10 +486,10 @@ cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
 
 
 cdef int run_job(Job* job, int T) noexcept nogil:
-    """Job ``job`` in T * CHUNKS_PER_THREAD chunks on the pool (T > 1; the
+    """Job ``job`` in T * _chunks_per_thread chunks on the pool (T > 1; the
     caller owns it), or in one on this thread; the OR of the chunks' ``bad``."""
     cdef int c, bad = 0
-    job.nchunks = 1 if T <= 1 else min(T * CHUNKS_PER_THREAD, MAX_CHUNKS)
+    job.nchunks = 1 if T <= 1 else min(T * _chunks_per_thread, MAX_CHUNKS)
     if job.nchunks == 1:
         job_chunk(job, 0)
     else:
@@ -698,7 +698,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
 # threads when BLAS may use T > 1 threads (the fewest of the BLAS libraries'
 # counts, read at each call through their ``get_num_threads``: threadpoolctl's
 # limits apply), at most the CPUs: own-kernel products and elementwise passes
-# in T * CHUNKS_PER_THREAD chunks taken in turn by whichever thread is free,
+# in T * _chunks_per_thread chunks taken in turn by whichever thread is free,
 # BLAS products whole, on the calling thread. The numbers do not depend on T
 # or on who ran which chunk: a chunk gives the bits of the whole call there.
 
@@ -860,7 +860,6 @@ cdef enum:
     MAX_STEP_THREADS = 8
     MAX_COUNTERS = 4
     SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
-    CHUNKS_PER_THREAD = 4   # a phase's chunks per thread: a late thread delays one small chunk
     MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
     NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
@@ -876,6 +875,10 @@ cdef count_fn _counters[MAX_COUNTERS]
 cdef int _n_counters = 0
 cdef int _cpu_cap = 1
 cdef int _forced_threads = 0
+# A phase's chunks per thread: more balance the threads when one is late (a
+# helper waking up, a core taken by another process), fewer read the operand
+# every chunk reads in full (W in a share of columns) fewer times.
+cdef int _chunks_per_thread = 2
 
 
 def _set_thread_counters(addresses, int cpus):
@@ -891,13 +894,16 @@ def _set_thread_counters(addresses, int cpus):
     _cpu_cap = max(1, min(cpus, MAX_STEP_THREADS))
 
 
-def _set_step_threads(int threads=0, min_work=None):
+def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None):
     """Tests: run the step calls on ``threads`` threads whatever BLAS's count
-    (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds."""
-    global _forced_threads, _split_min_work
+    (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds,
+    in ``chunks_per_thread`` chunks per thread."""
+    global _forced_threads, _split_min_work, _chunks_per_thread
     _forced_threads = max(0, min(threads, MAX_STEP_THREADS))
     if min_work is not None:
         _split_min_work = float(min_work)
+    if chunks_per_thread is not None:
+        _chunks_per_thread = max(1, min(int(chunks_per_thread), 8))
 
 
 def _step_threads():
@@ -906,8 +912,8 @@ def _step_threads():
 
 
 def _step_settings():
-    """``(threads, min_work)`` as ``_set_step_threads`` takes them (tests restore them)."""
-    return _forced_threads, _split_min_work
+    """``(threads, min_work, chunks_per_thread)`` as ``_set_step_threads`` takes them."""
+    return _forced_threads, _split_min_work, _chunks_per_thread
 
 
 cdef int step_threads() noexcept nogil:
