@@ -558,6 +558,7 @@ def forward(X, list Ws, list bs, own_of):
     cdef const void* Xp
     cdef int bad
     cdef int T
+    key = None
     if kind == 0 or L == 0 or len(bs) != L:
         return None
     dtype = _f64 if kind == b'd' else _f32
@@ -591,8 +592,14 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
             As.append(A)
+        T = team_size(L, m, dims)
+        t0 = 0.0
+        if T > 1 and not _forced_threads:  # forced (tests): the pool every time
+            key = (False, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
+            T = threads_for(key, T)
+            t0 = _clock()
         with nogil:
-            T = pool_take(team_size(L, m, dims))
+            T = pool_take(T)
             if kind == b'd':
                 bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
                                      <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
@@ -601,6 +608,8 @@ def forward(X, list Ws, list bs, own_of):
                                      <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
             if T > 1:
                 dnn_pool_release()
+        if key is not None:
+            threads_took(key, T > 1, _clock() - t0)
         if bad:
             return None
         caches = []
@@ -996,6 +1005,47 @@ cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
     return bad
 
 
+# Whether a call's large layers go to the pool is decided by timing it, per
+# call shape and T: the numbers are the same either way, so the choice may
+# follow the machine as it is now (another process on a core makes a
+# helper late; a quiet machine gains the second core). The first
+# 2 * THREADS_TRIALS calls of a shape alternate (pool, alone), later ones take
+# the faster by the moving averages of their times, and every THREADS_REVISIT-th
+# call takes the other, so a change of load is seen.
+THREADS_TRIALS = 3
+THREADS_REVISIT = 32
+cdef dict _threads_seen = {}
+cdef object _clock = __import__("time").perf_counter
+
+
+cdef int threads_for(key, int T):
+    """T (the pool) or 1 for this call of shape ``key`` (see above)."""
+    st = _threads_seen.get(key)
+    if st is None:
+        if len(_threads_seen) > 1024:
+            _threads_seen.clear()
+        st = _threads_seen[key] = [0, 0.0, 0.0]
+    n = st[0]
+    if n < 2 * THREADS_TRIALS:
+        return T if n % 2 == 0 else 1
+    pool_faster = st[1] <= st[2]
+    if n % THREADS_REVISIT == 0:
+        pool_faster = not pool_faster
+    return T if pool_faster else 1
+
+
+cdef void threads_took(key, bint pool, double seconds):
+    st = _threads_seen[key]
+    i = 1 if pool else 2
+    st[i] = seconds if st[i] == 0 else 0.5 * st[i] + 0.5 * seconds
+    st[0] += 1
+
+
+def _threads_choices():
+    """Per call shape: [calls, average seconds with the pool, alone] (benchmarks, tests)."""
+    return {k: list(v) for k, v in _threads_seen.items()}
+
+
 cdef int team_size(int L, int m, const int* dims) noexcept nogil:
     """The threads a call's large layers run on: ``step_threads()`` if some
     layer is large, else 1 (the pool is not touched)."""
@@ -1046,6 +1096,7 @@ def backward(AL, Y, caches, tuple names, own_of):
     cdef void* dALp
     cdef int bad
     cdef int T
+    key = None
     if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
         return None
     L = len(caches)
@@ -1105,8 +1156,14 @@ def backward(AL, Y, caches, tuple names, own_of):
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
+        T = team_size(L, m, dims)
+        t0 = 0.0
+        if T > 1 and not _forced_threads:  # forced (tests): the pool every time
+            key = (True, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
+            T = threads_for(key, T)
+            t0 = _clock()
         with nogil:
-            T = pool_take(team_size(L, m, dims))
+            T = pool_take(T)
             if kind == b'd':
                 bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
                                       <double*> dALp, <double*> scratch, <const void**> ptrs,
@@ -1121,6 +1178,8 @@ def backward(AL, Y, caches, tuple names, own_of):
                                       ptrs + 6 * L, T)
             if T > 1:
                 dnn_pool_release()
+        if key is not None:
+            threads_took(key, T > 1, _clock() - t0)
         if bad:
             return None
         return grads

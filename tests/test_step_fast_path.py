@@ -310,3 +310,28 @@ def test_step_threads_follow_blas_limits(step_threads):
         import os
         assert _kernels._step_threads() <= 2
         assert _kernels._step_threads() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads):
+    # threads follow BLAS (a counter that says 3), every layer large: the
+    # first calls alternate pool / alone, later ones take the faster by
+    # timing; each call gives the bits of one thread
+    import ctypes
+
+    step_threads(1)
+    one, _ = _loop_results([30, 20, 7, 1], 33, dtype)
+    three = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 3)
+    _kernels._set_thread_counters([ctypes.cast(three, ctypes.c_void_p).value], 3)
+    step_threads(0)
+    try:
+        assert _kernels._step_threads() == 3
+        for _ in range(12):
+            many, _ = _loop_results([30, 20, 7, 1], 33, dtype)
+            for k in one:
+                assert np.array_equal(many[k], one[k]), k
+        seen = [v for k, v in _kernels._threads_choices().items() if k[2] == 33 and k[3] == 3]
+        assert len(seen) == 2 and all(v[0] == 12 and v[1] > 0 and v[2] > 0 for v in seen)
+    finally:
+        _kernels._set_thread_counters([], 1)
+        _products._counters_found = False  # found again at the next for_step
