@@ -706,4 +706,113 @@ static int dnn_simd_use(int level) {
     return level;
 }
 
+
+/* ======================================================================
+   dnn._kernels' section: ``nn`` for a short, wide product (S1's first layer)
+   ======================================================================
+   C[r, :] := sum_k M[r, k] B[k, :] (+ bias[r]) where C has few rows (R) and
+   K is long: ``nn``'s blocks of NR rows each stream all of B (S1: X, 10 or
+   20 MB, read 4 times). Here a block of G rows (G = 20, 16, 12, 8, 4, 1, in
+   turn down R) runs over B in chunks of DNN_TALL_K_BYTES of M's rows, one
+   vector of columns at a time, its partial sums kept in C between chunks:
+   exact, as they are of C's type, so each element is ``nn``'s sum (k in
+   order, the same products and adds), the same bits, and B comes from
+   memory once per block of G rows. The last columns: one vector ending at m
+   over all of K (its columns done already get the same values). Callers: m
+   >= LANES. Built for AVX-512 only (dnn._kernels uses it with that table). */
+#define DNN_TALL_K_BYTES (32 * 1024)
+#if defined(__clang__)
+#define DNN_TALL_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define DNN_TALL_UNROLL _Pragma("GCC unroll 32")
+#else
+#define DNN_TALL_UNROLL
+#endif
+#define DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, G)                             \
+DNN_INLINE ATTR void dnn_nn_tall_##S##_##ISA##_##G(int first, int last, int kn,     \
+        const T* wp, const T* Bk, int ldb, T* dst, int ldd, const T* bias) {        \
+    V acc[G], b, zero = {0};                                                        \
+    int i, k;                                                                       \
+    DNN_TALL_UNROLL for (i = 0; i < G; i++) {                                       \
+        if (first) acc[i] = zero;                                                   \
+        else memcpy(&acc[i], dst + (ptrdiff_t) i * ldd, sizeof(V));                 \
+    }                                                                               \
+    for (k = 0; k < kn; k++) {                                                      \
+        const T* w = wp + (ptrdiff_t) k * G;                                        \
+        memcpy(&b, Bk + (ptrdiff_t) k * ldb, sizeof(V));                            \
+        DNN_TALL_UNROLL for (i = 0; i < G; i++) acc[i] += w[i] * b;                 \
+    }                                                                               \
+    DNN_TALL_UNROLL for (i = 0; i < G; i++) {                                       \
+        if (last && bias != NULL) acc[i] = acc[i] + bias[i];                        \
+        memcpy(dst + (ptrdiff_t) i * ldd, &acc[i], sizeof(V));                      \
+    }                                                                               \
+}
+
+/* Rows r .. r + G - 1 while G fit: M's chunk packed k-major (G values per
+   k, one pointer for the block), then every full vector of columns, and the
+   last one (ending at m) into ``tail``, copied to C once K is done. */
+#define DNN_NN_TALL_GROUP(S, ISA, G)                                                \
+    for (; R - r >= G; r += G) {                                                    \
+        int kc = (int) (DNN_TALL_K_BYTES / (G * sizeof(*C)));                       \
+        for (k0 = 0; k0 < K; k0 = k1) {                                             \
+            k1 = K - k0 > kc ? k0 + kc : K;                                         \
+            for (k = k0; k < k1; k++)                                               \
+                for (i = 0; i < G; i++)                                             \
+                    wp[(ptrdiff_t) (k - k0) * G + i] =                              \
+                        M[(ptrdiff_t) (r + i) * rs + (ptrdiff_t) k * cs];           \
+            for (j = 0; j + LANES_ <= m; j += LANES_)                               \
+                dnn_nn_tall_##S##_##ISA##_##G(k0 == 0, k1 == K, k1 - k0, wp,        \
+                    B + (ptrdiff_t) k0 * ldb + j, ldb, C + (ptrdiff_t) r * ldc + j, \
+                    ldc, bias == NULL ? NULL : bias + r);                           \
+            if (m % LANES_)                                                         \
+                dnn_nn_tall_##S##_##ISA##_##G(k0 == 0, k1 == K, k1 - k0, wp,        \
+                    B + (ptrdiff_t) k0 * ldb + m - LANES_, ldb, tail, LANES_,       \
+                    bias == NULL ? NULL : bias + r);                                \
+        }                                                                           \
+        if (m % LANES_)                                                             \
+            for (i = 0; i < G; i++)                                                 \
+                memcpy(C + (ptrdiff_t) (r + i) * ldc + m - LANES_,                  \
+                       tail + (ptrdiff_t) i * LANES_, LANES_ * sizeof(*C));         \
+    }
+
+#define DNN_NN_TALL(T, S, ISA, ATTR, V, LANES)                                      \
+DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 20)                                    \
+DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 16)                                    \
+DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 12)                                    \
+DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 8)                                     \
+DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 4)                                     \
+DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 1)                                     \
+static ATTR void dnn_nn_tall_##S##_##ISA(int R, int K, int m, const T* M, int rs,   \
+        int cs, const T* B, int ldb, T* C, int ldc, const T* bias) {                \
+    enum { LANES_ = LANES };                                                        \
+    T wp[DNN_TALL_K_BYTES / sizeof(T)];                                             \
+    T tail[20 * LANES];                                                             \
+    int r = 0, i, j, k, k0, k1;                                                     \
+    DNN_NN_TALL_GROUP(S, ISA, 20)                                                   \
+    DNN_NN_TALL_GROUP(S, ISA, 16)                                                   \
+    DNN_NN_TALL_GROUP(S, ISA, 12)                                                   \
+    DNN_NN_TALL_GROUP(S, ISA, 8)                                                    \
+    DNN_NN_TALL_GROUP(S, ISA, 4)                                                    \
+    DNN_NN_TALL_GROUP(S, ISA, 1)                                                    \
+}
+
+#if DNN_HAS_X86_BUILDS
+#define DNN_NN_TALL_OK 1
+DNN_NN_TALL(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, 8)
+DNN_NN_TALL(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, 16)
+#else
+#define DNN_NN_TALL_OK 0
+static void dnn_nn_tall_d_avx512(int R, int K, int m, const double* M, int rs, int cs,
+        const double* B, int ldb, double* C, int ldc, const double* bias) {
+    (void) R; (void) K; (void) m; (void) M; (void) rs; (void) cs; (void) B; (void) ldb;
+    (void) C; (void) ldc; (void) bias;
+}
+static void dnn_nn_tall_f_avx512(int R, int K, int m, const float* M, int rs, int cs,
+        const float* B, int ldb, float* C, int ldc, const float* bias) {
+    (void) R; (void) K; (void) m; (void) M; (void) rs; (void) cs; (void) B; (void) ldb;
+    (void) C; (void) ldc; (void) bias;
+}
+#endif
+/* ==== end of dnn._kernels' section ==== */
+
 #endif  /* DNN_SIMD_H */
