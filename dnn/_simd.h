@@ -721,11 +721,6 @@ static int dnn_simd_use(int level) {
    over all of K (its columns done already get the same values). Callers: m
    >= LANES. Built for AVX-512 only (dnn._kernels uses it with that table). */
 #define DNN_TALL_K_BYTES (32 * 1024)
-#if defined(__GNUC__) || defined(__clang__)
-#define DNN_TALL_UNUSED __attribute__((unused))  /* dnn._kernels calls them; other includers not */
-#else
-#define DNN_TALL_UNUSED
-#endif
 #if defined(__clang__)
 #define DNN_TALL_UNROLL _Pragma("clang loop unroll(full)")
 #elif defined(__GNUC__)
@@ -787,7 +782,7 @@ DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 12)                                
 DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 8)                                     \
 DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 4)                                     \
 DNN_NN_TALL_BLOCK(T, S, ISA, ATTR, V, LANES, 1)                                     \
-static DNN_TALL_UNUSED ATTR void dnn_nn_tall_##S##_##ISA(int R, int K, int m, const T* M, int rs,   \
+static ATTR void dnn_nn_tall_##S##_##ISA(int R, int K, int m, const T* M, int rs,   \
         int cs, const T* B, int ldb, T* C, int ldc, const T* bias) {                \
     enum { LANES_ = LANES };                                                        \
     T wp[DNN_TALL_K_BYTES / sizeof(T)];                                             \
@@ -807,12 +802,12 @@ DNN_NN_TALL(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, 8)
 DNN_NN_TALL(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, 16)
 #else
 #define DNN_NN_TALL_OK 0
-static DNN_TALL_UNUSED void dnn_nn_tall_d_avx512(int R, int K, int m, const double* M, int rs, int cs,
+static void dnn_nn_tall_d_avx512(int R, int K, int m, const double* M, int rs, int cs,
         const double* B, int ldb, double* C, int ldc, const double* bias) {
     (void) R; (void) K; (void) m; (void) M; (void) rs; (void) cs; (void) B; (void) ldb;
     (void) C; (void) ldc; (void) bias;
 }
-static DNN_TALL_UNUSED void dnn_nn_tall_f_avx512(int R, int K, int m, const float* M, int rs, int cs,
+static void dnn_nn_tall_f_avx512(int R, int K, int m, const float* M, int rs, int cs,
         const float* B, int ldb, float* C, int ldc, const float* bias) {
     (void) R; (void) K; (void) m; (void) M; (void) rs; (void) cs; (void) B; (void) ldb;
     (void) C; (void) ldc; (void) bias;
