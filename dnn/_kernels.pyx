@@ -121,7 +121,7 @@ cdef inline void affine(int own, int n, int k, int m, const floating* W,
     """Z := W A_prev + b, W (n, k), A_prev (k, m), Z (n, m): by BLAS, or by
     dnn._simd's ``nn`` if ``own`` has OWN_NN or OWN_ALL (dnn._products decides)."""
     if own & (OWN_ALL | OWN_NN):
-        nn_wide(n, k, m, W, k, 1, A_prev, m, Z, m, b)
+        simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False)
     else:
         ops.linear_forward(n, k, m, W, k, A_prev, m, b, Z, m)
 
@@ -434,41 +434,6 @@ cdef inline bint split_rows(int R, int m) noexcept nogil:
     return m < R or m < 2 * SPLIT_COLS
 
 
-cdef extern from "_simd.h":
-    int DNN_NN_TALL_OK
-    void dnn_nn_tall_d_avx512(int R, int K, int m, const double* M, int rs, int cs,
-                              const double* B, int ldb, double* C, int ldc,
-                              const double* bias) noexcept nogil
-    void dnn_nn_tall_f_avx512(int R, int K, int m, const float* M, int rs, int cs,
-                              const float* B, int ldb, float* C, int ldc,
-                              const float* bias) noexcept nogil
-
-
-cdef inline void nn_wide(int R, int K, int m, const floating* M, int rs, int cs,
-                         const floating* B, int ldb, floating* C, int ldc,
-                         const floating* bias) noexcept nogil:
-    """``simd.nn`` (no relu), the same bits; with the AVX-512 table, a product
-    of at most 20 rows over a long K by ``dnn_nn_tall`` (B from memory once,
-    not once per block of 6 rows: S1's first layer)."""
-    if (DNN_NN_TALL_OK and simd.dnn_simd_level == 2 and R <= 20 and K >= 256
-            and m >= 16 and _tall_on):
-        if floating is double:
-            dnn_nn_tall_d_avx512(R, K, m, M, rs, cs, B, ldb, C, ldc, bias)
-        else:
-            dnn_nn_tall_f_avx512(R, K, m, M, rs, cs, B, ldb, C, ldc, bias)
-    else:
-        simd.nn(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, False)
-
-
-cdef bint _tall_on = True
-
-
-def _set_tall(bint on):
-    """Experiments and tests: ``nn_wide`` may use ``dnn_nn_tall`` (True) or not."""
-    global _tall_on
-    _tall_on = on
-
-
 cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, int rs,
                          int cs, const floating* B, floating* C,
                          const floating* bias) noexcept nogil:
@@ -485,7 +450,7 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
     else:
         split_range(m, t, T, SPLIT_COLS, &lo, &hi)
         if hi > lo:
-            nn_wide(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias)
+            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, False)
 
 
 cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,

@@ -336,28 +336,3 @@ def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads):
     finally:
         _kernels._set_thread_counters([], 1)
         _products._counters_found = False  # found again at the next for_step
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_short_wide_nn_gives_the_bits_of_nn(dtype):
-    # dnn._kernels' nn for few rows over a long K (S1's first layer: B from
-    # memory once) keeps partial sums in C between chunks of K: exact, so
-    # every element must be nn's, bit for bit, whatever R, K and m's tail
-    rng = np.random.default_rng(3)
-    try:
-        for R, K, m in [(20, 1000, 209), (20, 300, 16), (17, 1000, 33), (13, 256, 17),
-                        (1, 500, 40), (19, 5000, 31), (3, 2000, 8), (20, 257, 64)]:
-            W = rng.standard_normal((R, K)).astype(dtype)
-            A = rng.standard_normal((K, m)).astype(dtype)
-            b = rng.standard_normal(R).astype(dtype)
-            Z_nn, Z_tall = np.empty((R, m), dtype), np.empty((R, m), dtype)
-            _kernels._set_tall(False)
-            _kernels.linear(W, A, b, Z_nn, _kernels.OWN_PRODUCTS["nn"])
-            _kernels._set_tall(True)
-            _kernels.linear(W, A, b, Z_tall, _kernels.OWN_PRODUCTS["nn"])
-            assert np.array_equal(Z_nn, Z_tall), (R, K, m)
-            want = W.astype(np.float64) @ A.astype(np.float64) + b[:, None]
-            np.testing.assert_allclose(Z_tall, want, rtol=1e-4 if dtype == np.float32 else 1e-10,
-                                       atol=1e-3 if dtype == np.float32 else 1e-10)
-    finally:
-        _kernels._set_tall(True)
