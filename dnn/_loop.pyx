@@ -42,6 +42,8 @@ from libc.string cimport memcpy
 from dnn._blas cimport gemm
 cimport dnn._simd as simd
 
+import threading
+
 import numpy as np
 
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
@@ -292,6 +294,10 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     return total
 
 
+def _address(a):
+    return a.ctypes.data
+
+
 cdef void* _ptr(a):
     cdef Py_ssize_t address = a.ctypes.data
     return <void*> address
@@ -306,7 +312,7 @@ cdef (void*, void*) _state(state, name, int l, dtype, shape_W, list keep_alive):
     _array(sW, "%s[%d] (W%d's)" % (name, l - 1, l), dtype, shape_W)
     _array(sb, "%s[%d] (b%d's)" % (name, l - 1, l), dtype,
            sb.shape if getattr(sb, "shape", None) in ((n_l, 1), (n_l,)) else (n_l, 1))
-    keep_alive += [sW, sb]
+    keep_alive += [("%s[%d] (W%d's)" % (name, l - 1, l), sW, True), ("%s[%d] (b%d's)" % (name, l - 1, l), sb, True)]
     return _ptr(sW), _ptr(sb)
 
 
@@ -347,6 +353,21 @@ def _array(x, name, dtype, shape, writeable=True):
     return x
 
 
+def _no_overlap(arrays):
+    """Refuse a writeable array that shares memory with any other of ``arrays`` ([(name, array,
+    writeable)], all C-contiguous): the loop would read a value it has just overwritten (v given as s, a
+    W passed twice, X a view of a W), silently wrong numbers."""
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, name, w) for name, a, w in arrays)
+    active = []  # spans still open at the current start (only read-only ones overlap, else we raised)
+    for span in spans:
+        active = [a for a in active if a[1] > span[0]]
+        for other in active:
+            if other[3] or span[3]:
+                raise ValueError("%s and %s share memory; the loop updates %s in place, so it needs its own"
+                                 % (other[2], span[2], other[2] if other[3] else span[2]))
+        active.append(span)
+
+
 cdef class Loop:
     """One fit's workspace and its epoch runner (see the module's docstring).
 
@@ -367,6 +388,9 @@ cdef class Loop:
     cdef bint double_
     cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
     cdef readonly int m, batch_size
+    cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
+    cdef object _lock       # one epoch at a time (the workspace is shared)
+    cdef object _seen       # (m,) uint8: order's permutation check
 
     def __cinit__(self):
         self.net.n = NULL
@@ -421,7 +445,7 @@ cdef class Loop:
             if needed:
                 _need(state is not None and len(state) == L, "%s must hold %d (v_W, v_b) pairs for %s",
                       name, L, optimizer)
-        self._keep_alive = keep_alive = [X, Y]
+        keep_alive = [("X", X, False), ("Y", Y, False)]   # (name, the caller's array, written)
         self.double_ = dtype == np.float64
         self.m, self.batch_size = m, bmax
         net = &self.net
@@ -458,6 +482,7 @@ cdef class Loop:
             net.keep[l] = keep[l]
         for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
+        work_alive = []
         dW_shared = np.empty(max(dims[l] * dims[l - 1] for l in range(1, L + 1)), dtype)
         for l in range(1, L + 1):
             shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
@@ -466,27 +491,32 @@ cdef class Loop:
             _array(b, "b%d" % l, dtype, b.shape if getattr(b, "shape", None) in ((n_l, 1), (n_l,)) else (n_l, 1))
             net.W[l - 1] = _ptr(W)
             net.b[l - 1] = _ptr(b)
-            keep_alive += [W, b]
+            keep_alive += [("W%d" % l, W, True), ("b%d" % l, b, True)]
             if need_v:
                 net.vW[l - 1], net.vb[l - 1] = _state(v, "v", l, dtype, shape_W, keep_alive)
             if need_s:
                 net.sW[l - 1], net.sb[l - 1] = _state(s, "s", l, dtype, shape_W, keep_alive)
             # one dW buffer for every layer: each is used up by its update before the next is made
             work = [dW_shared, np.empty(n_l, dtype), np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, dtype)]
-            keep_alive += work
+            work_alive += work
             net.dW[l - 1] = _ptr(work[0])
             net.db[l - 1] = _ptr(work[1])
             net.A[l - 1] = _ptr(work[2])
             net.G[l - 1] = _ptr(work[3])
             if l < L and keep[l - 1] < 1:
                 work = [np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, np.uint8)]
-                keep_alive += work
+                work_alive += work
                 net.H[l - 1] = _ptr(work[0])
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
         work = [np.empty((bmax, n0), dtype), np.empty((bmax, K), dtype)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
-        keep_alive += work
+        work_alive += work
+        _no_overlap(keep_alive)
+        self._arrays = [(name, a, _address(a), a.shape, w) for name, a, w in keep_alive]
+        self._keep_alive = work_alive
+        self._lock = threading.Lock()
+        self._seen = np.zeros(m, np.uint8)
         self.opt.lr = 0
         self.opt.lam = 0
         self.opt.beta = float(beta)
@@ -521,8 +551,9 @@ cdef class Loop:
         before the epoch. Returns ``(loss_sum, t, step)``: the sum over
         batches of the summed losses (plus ``lambd / 2 * sum(W^2)`` per
         batch), and the counters after the epoch."""
-        cdef int64_t[::1] idx
-        cdef int64_t tt, ss, i, m = self.m
+        cdef const int64_t[::1] idx
+        cdef unsigned char[::1] seen
+        cdef int64_t tt, ss, i, j, m = self.m
         cdef double total
         if not self.ready:
             raise ValueError("the Loop is not initialized")
@@ -531,27 +562,42 @@ cdef class Loop:
         tt, ss = int(t), int(step)
         _need(tt >= 0 and ss >= 0, "t and step must be >= 0, got %d and %d", tt, ss)
         _need(ss <= 2**62 and tt <= 2**62, "step counters too large: %d, %d", tt, ss)
-        if order is None:
-            self.net.order = NULL
-        else:
+        if order is not None:
             if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.shape != (m,):
                 raise ValueError("order must be an int64 permutation array of shape (%d,), got %s %s"
                                  % (m, getattr(order, "dtype", type(order).__name__), getattr(order, "shape", "")))
             idx = np.ascontiguousarray(order)
-            for i in range(m):
-                if idx[i] < 0 or idx[i] >= m:
-                    raise ValueError("order must hold indices in [0, %d), got %d at %d" % (m, idx[i], i))
-            self.net.order = &idx[0]
-        self.opt.lr = lr
-        try:
-            if self.double_:
-                with nogil:
-                    total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
+        # One epoch at a time: the workspace, order and rate are the Loop's (another thread's call waits).
+        with self._lock:
+            # The caller's arrays as they were checked: one resized (resize(refcheck=False) frees the
+            # memory the loop points at), replaced in place or made read-only since is refused.
+            for name, a, address, shape, written in self._arrays:
+                _need(a.ctypes.data == address and a.shape == shape and a.flags.c_contiguous
+                      and (a.flags.writeable or not written),
+                      "%s was resized, moved or made read-only since the Loop was made; make a new Loop", name)
+            if order is not None:
+                seen = self._seen
+                seen[:] = 0
+                for i in range(m):
+                    j = idx[i]
+                    if j < 0 or j >= m:
+                        raise ValueError("order must hold indices in [0, %d), got %d at %d" % (m, j, i))
+                    if seen[j]:
+                        raise ValueError("order must be a permutation of range(%d), got %d twice" % (m, j))
+                    seen[j] = 1
+                self.net.order = &idx[0]
             else:
-                with nogil:
-                    total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
-        finally:
-            self.net.order = NULL
+                self.net.order = NULL
+            self.opt.lr = lr
+            try:
+                if self.double_:
+                    with nogil:
+                        total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
+                else:
+                    with nogil:
+                        total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
+            finally:
+                self.net.order = NULL
         return total, tt, ss
 
 
