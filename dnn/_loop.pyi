@@ -17,6 +17,10 @@ class Loop:
 
     m: int
     batch_size: int
+    loss: float
+    t: int
+    step: int
+    epochs: int
 
     def __init__(
         self,

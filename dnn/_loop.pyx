@@ -388,6 +388,10 @@ cdef class Loop:
     cdef bint double_
     cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
     cdef readonly int m, batch_size
+    #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
+    #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
+    cdef readonly double loss
+    cdef readonly int64_t t, step, epochs
     cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
     cdef object _lock       # one epoch at a time (the workspace is shared)
     cdef object _seen       # (m,) uint8: order's permutation check
@@ -598,6 +602,7 @@ cdef class Loop:
                         total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
             finally:
                 self.net.order = NULL
+            self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1
         return total, tt, ss
 
 
