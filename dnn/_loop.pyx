@@ -67,9 +67,14 @@ cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_update:
         dnn_upd_d d
         dnn_upd_f f
+    enum:
+        DNN_ACT_COUNT
+        DNN_OPT_COUNT
+        DNN_OPT_ADAM
+        DNN_OUT_IDENTITY
     ctypedef struct dnn_loop_table:
-        dnn_act acts[3]
-        dnn_update opts[6]
+        dnn_act acts[DNN_ACT_COUNT]
+        dnn_update opts[DNN_OPT_COUNT]
         void dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M, double keep,
                            uint64_t key) noexcept nogil
         void dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M, double keep,
@@ -94,9 +99,15 @@ OUTPUTS = ("sigmoid", "softmax", "identity")
 #: "heavy_ball" and "nesterov" are scikit-learn's (u = beta u - lr g; W += u,
 #: or W += beta u - lr g).
 OPTIMIZERS = ("gd", "momentum", "heavy_ball", "nesterov", "rmsprop", "adam")
-cdef int ADAM = 5  # OPTIMIZERS.index("adam"), the one whose step counts t
-_USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
-_USES_S = ("rmsprop", "adam")
+cdef int ADAM = DNN_OPT_ADAM  # the one whose step counts t
+#: The optimizers that read and update ``v`` (first moments, velocities) and ``s`` (second moments).
+USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
+USES_S = ("rmsprop", "adam")
+
+# A name without its table row would index past dnn/_loop.h's tables: refuse to import instead.
+if (len(ACTIVATIONS), len(OPTIMIZERS), len(OUTPUTS), OPTIMIZERS.index("adam")) != (
+        DNN_ACT_COUNT, DNN_OPT_COUNT, DNN_OUT_IDENTITY + 1, DNN_OPT_ADAM):
+    raise ImportError("dnn._loop: ACTIVATIONS, OPTIMIZERS or OUTPUTS do not match dnn/_loop.h's tables")
 
 #: ``products=``: how a layer's products run (``_products``).
 PRODUCTS = ("auto", "blas", "own", "nn")
@@ -444,7 +455,7 @@ cdef class Loop:
               beta1, beta2)
         dropout_seed = int(dropout_seed)
         _need(0 <= dropout_seed < 2**64, "dropout_seed must be in [0, 2**64), got %d", dropout_seed)
-        need_v, need_s = optimizer in _USES_V, optimizer in _USES_S
+        need_v, need_s = optimizer in USES_V, optimizer in USES_S
         for state, name, needed in ((v, "v", need_v), (s, "s", need_s)):
             if needed:
                 _need(state is not None and len(state) == L, "%s must hold %d (v_W, v_b) pairs for %s",

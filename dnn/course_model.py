@@ -83,8 +83,8 @@ def _compiled_loop(parameters, X, Y, L, o, seed):
     """The epoch runner (``dnn._loop.Loop``) over ``parameters`` (updated in place): X and Y
     samples-major (one transposed copy each, made once per fit), the optimizer state zeros."""
     layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("momentum", "adam") else None
-    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("rmsprop", "adam") else None
+    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in _loop.USES_V else None
+    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in _loop.USES_S else None
     return _loop.Loop(layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), hidden=o["hidden"],
                       output=o["output"], optimizer=o["optimizer"], batch_size=o["mini_batch_size"],
                       lambd=o["lambd"], keep=o["keep"], dropout_seed=0 if seed is None else seed, beta=o["beta"],

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
+pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 
 import dnn
 from dnn import _engine, _loop
