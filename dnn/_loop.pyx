@@ -38,6 +38,7 @@ from libc.math cimport pow
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 
 from dnn._blas cimport gemm
 cimport dnn._simd as simd
@@ -309,6 +310,19 @@ def _address(a):
     return a.ctypes.data
 
 
+cdef bint _same_buffer(a, Py_ssize_t address, Py_ssize_t nbytes, bint written):
+    """Whether ``a`` still exposes ``nbytes`` C-contiguous bytes at ``address`` (writeable if
+    ``written``): the buffer protocol, a fraction of a microsecond (``a.ctypes`` takes several)."""
+    cdef Py_buffer view
+    try:
+        PyObject_GetBuffer(a, &view, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if written else 0))
+    except (BufferError, ValueError, TypeError):
+        return False
+    same = <Py_ssize_t> view.buf == address and view.len == nbytes
+    PyBuffer_Release(&view)
+    return same
+
+
 cdef void* _ptr(a):
     cdef Py_ssize_t address = a.ctypes.data
     return <void*> address
@@ -528,7 +542,7 @@ cdef class Loop:
         net.Yb = _ptr(work[1])
         work_alive += work
         _no_overlap(keep_alive)
-        self._arrays = [(name, a, _address(a), a.shape, w) for name, a, w in keep_alive]
+        self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
         self._keep_alive = work_alive
         self._lock = threading.Lock()
         self._seen = np.zeros(m, np.uint8)
@@ -585,11 +599,11 @@ cdef class Loop:
         # One epoch at a time: the workspace, order and rate are the Loop's (another thread's call waits).
         with self._lock:
             # The caller's arrays as they were checked: one resized (resize(refcheck=False) frees the
-            # memory the loop points at), replaced in place or made read-only since is refused.
-            for name, a, address, shape, written in self._arrays:
-                _need(a.ctypes.data == address and a.shape == shape and a.flags.c_contiguous
-                      and (a.flags.writeable or not written),
-                      "%s was resized, moved or made read-only since the Loop was made; make a new Loop", name)
+            # memory the loop points at), made non-contiguous or read-only since is refused.
+            for name, a, address, nbytes, written in self._arrays:
+                if not _same_buffer(a, address, nbytes, written):
+                    raise ValueError("%s was resized, moved or made read-only since the Loop was made; "
+                                     "make a new Loop" % name)
             if order is not None:
                 seen = self._seen
                 seen[:] = 0
