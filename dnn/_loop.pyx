@@ -406,6 +406,12 @@ cdef class Loop:
     for RMSprop and Adam). ``beta``: the course momentum's beta or
     scikit-learn's momentum. ``keep``: one keep probability per hidden
     layer. ``lambd``: L2 (``lambd / batch * W`` in every dW).
+
+    Safety: an array the loop writes (W, b, v, s) may share memory with no
+    other (``ValueError``); each epoch re-checks that the caller's arrays still
+    expose the memory checked here (resized, moved or made read-only:
+    ``ValueError``, make a new Loop); epochs called from several threads run
+    one at a time (a lock: the workspace is the Loop's).
     """
     cdef Net net
     cdef object _keep_alive
@@ -576,7 +582,7 @@ cdef class Loop:
     def epoch(self, order, learning_rate, t=0, step=0):
         """One epoch: batches of ``batch_size`` rows in ``order`` (an int64
         permutation of range(m); None: in order), full batches first, the
-        rest last. ``t`` and ``step``: Adam's and dropout's step counters
+        rest last (an order that repeats an index is refused). ``t`` and ``step``: Adam's and dropout's step counters
         before the epoch. Returns ``(loss_sum, t, step)``: the sum over
         batches of the summed losses (plus ``lambd / 2 * sum(W^2)`` per
         batch), and the counters after the epoch."""
