@@ -24,6 +24,8 @@ An epoch's loss is the sum over batches of the batch's summed losses plus
 ``alpha / 2 * sum(W^2)`` per batch, over m (scikit-learn's and the course's).
 """
 
+import warnings
+
 import numpy as np
 
 from dnn import _loop_plan, network, optimizers
@@ -97,6 +99,8 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     ``state["learning_rate"]`` at each epoch's start. ``epoch_end(loss)``,
     if given, is called after each epoch and may change
     ``state["learning_rate"]``; training stops when it returns False.
+    Interrupted (Ctrl-C), it stops as scikit-learn's MLP does: a warning,
+    and the epochs that ran are kept (parameters, state and losses agree).
     ``plan``: the loop's products (``dnn._loop_plan.make_loop``: ``"auto"``
     plans a fit of ``n_epochs`` epochs, timing it once per key if long).
     """
@@ -105,12 +109,23 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     b = m if full else min(opts["batch_size"], m)
     loop = _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, not full and opts["shuffle"])
     curve = []
-    for _ in range(n_epochs):
-        order = None if full or not opts["shuffle"] else rng.permutation(m).astype(np.int64, copy=False)
-        total, state["t"], state["step"] = loop.epoch(order, state["learning_rate"], state["t"], state["step"])
-        curve.append(total / m)
-        if epoch_end is not None and epoch_end(curve[-1]) is False:
-            break
+    try:
+        for _ in range(n_epochs):
+            order = None if full or not opts["shuffle"] else rng.permutation(m).astype(np.int64, copy=False)
+            total, state["t"], state["step"] = loop.epoch(order, state["learning_rate"], state["t"], state["step"])
+            curve.append(total / m)
+            if epoch_end is not None and epoch_end(curve[-1]) is False:
+                break
+    except KeyboardInterrupt:
+        # scikit-learn's MLP: Ctrl-C stops the fit with a warning and keeps what it reached. The
+        # counters (and the loss) of an epoch that ended just before the interrupt are the Loop's.
+        if loop.epochs:
+            state["t"], state["step"] = loop.t, loop.step
+        if loop.epochs > len(curve):
+            curve.append(loop.loss / m)
+            if epoch_end is not None:
+                epoch_end(curve[-1])
+        warnings.warn("Training interrupted by user.")
     return curve
 
 

@@ -151,7 +151,7 @@ cdef inline void weight_grads(int own, int n, int k, int m, const floating* dZ,
     BLAS, or by dnn._simd's ``nt`` (OWN_NT) and ``nn`` (OWN_NN) as ``own`` says,
     rounded alike (the sum, then times 1/m)."""
     if own & (OWN_ALL | OWN_NT):
-        simd.nt(n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m, False, dW, k)
+        nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
     else:
         ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
     if own & (OWN_ALL | OWN_NN):
@@ -417,27 +417,131 @@ cdef inline Py_ssize_t cols_of(Held* h):
     return h.bufs[h.n - 1].shape[1]
 
 
+cdef inline void split_range(Py_ssize_t n, int t, int T, int align, Py_ssize_t* lo,
+                             Py_ssize_t* hi) noexcept nogil:
+    """Thread t's share [lo, hi) of 0 .. n in T parts, cut at multiples of
+    ``align``; the last part ends at n, so a part not empty is at least
+    ``align`` long (or is all of n)."""
+    cdef Py_ssize_t units = max(1, n // align)
+    lo[0] = min(n, (units * t // T) * align)
+    hi[0] = n if t == T - 1 else min(n, (units * (t + 1) // T) * align)
+
+
+cdef inline bint split_rows(int R, int m) noexcept nogil:
+    """Whether a product with an output of R rows and m columns is shared out by
+    rows (each thread reads all of the right operand) or by columns (all of
+    the left one): whichever the threads read less of twice."""
+    return m < R or m < 2 * SPLIT_COLS
+
+
+cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, int rs,
+                         int cs, const floating* B, floating* C,
+                         const floating* bias) noexcept nogil:
+    """Thread t's share of ``simd.nn(R, K, m, M, rs, cs, B, m, C, m, bias)``: the
+    same bits as the whole call (each element of C is the same sum, k in order,
+    whichever block computes it; column parts start at multiples of SPLIT_COLS
+    and are at least that wide, so no part has a scalar tail the whole has not)."""
+    cdef Py_ssize_t lo, hi
+    if split_rows(R, m):
+        split_range(R, t, T, 1, &lo, &hi)
+        if hi > lo:
+            simd.nn(<int> (hi - lo), K, m, M + lo * rs, rs, cs, B, m, C + lo * m, m,
+                    <const floating*> NULL if bias == NULL else bias + lo, False)
+    else:
+        split_range(m, t, T, SPLIT_COLS, &lo, &hi)
+        if hi > lo:
+            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, False)
+
+
+cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
+                         const floating* D, const floating* A, floating* W) noexcept nogil:
+    """Thread t's share of ``simd.nt(n, k, m, alpha, D, m, A, m, False, W, k)``:
+    the same bits (each W[r, c] is one block's sum over the examples).
+
+    ``nt`` alone reads all of A once per block of D's rows. Where D is small
+    (at most NT_SMALL_D bytes: S1's first layer, 20 x 209), A's rows go in
+    chunks of NT_CHUNK bytes, each passed over by every block of D's rows
+    while in cache: A comes from memory once (S1 float64, one thread: the
+    iteration 8.3 ms against 12.0, benchmarks/NOTES.md)."""
+    cdef Py_ssize_t lo, hi, c, c1, chunk
+    if k >= n:
+        split_range(k, t, T, 1, &lo, &hi)
+        chunk = hi - lo
+        if <Py_ssize_t> n * m * sizeof(floating) <= NT_SMALL_D:
+            chunk = max(<Py_ssize_t> 4, (NT_CHUNK // (m * <Py_ssize_t> sizeof(floating))) // 4 * 4)
+        c = lo
+        while c < hi:
+            c1 = min(hi, c + chunk)
+            simd.nt(n, <int> (c1 - c), m, alpha, D, m, A + c * m, m, False, W + c, k)
+            c = c1
+    else:
+        split_range(n, t, T, 1, &lo, &hi)
+        if hi > lo:
+            simd.nt(<int> (hi - lo), k, m, alpha, D + lo * m, m, A, m, False, W + lo * k, k)
+
+
+cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
+    """Whether a layer's work goes to the pool in chunks (else this thread does it alone)."""
+    return T > 1 and <double> n * k * m >= _split_min_work
+
+
+cdef int run_job(Job* job, int T) noexcept nogil:
+    """Job ``job`` in T * _chunks_per_thread chunks on the pool (T > 1; the
+    caller owns it), or in one on this thread; the OR of the chunks' ``bad``."""
+    cdef int c, bad = 0
+    job.nchunks = 1 if T <= 1 else min(T * _chunks_per_thread, MAX_CHUNKS)
+    if job.nchunks == 1:
+        job_chunk(job, 0)
+    else:
+        dnn_pool_run(job_chunk, job, job.nchunks)
+    for c in range(job.nchunks):
+        bad |= job.bad[c]
+    return bad
+
+
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
-                        const void** Wp, const void** bp, void** Zp, void** Ap) noexcept nogil:
-    """Every layer of L_model_forward; returns 1 if some Z is not finite."""
+                        const void** Wp, const void** bp, void** Zp, void** Ap,
+                        int T) noexcept nogil:
+    """Every layer of L_model_forward; returns 1 if some Z is not finite.
+
+    With T > 1 (the caller owns the pool), a large layer (``shared``) runs its
+    own-kernel product (``nn_part``) and its activation pass (rows) in chunks
+    on the pool's threads; a BLAS product runs here (BLAS has threads of its
+    own). The chunks give the bits of one call.
+    """
     cdef int l, i, n, k, bad = 0
     cdef const floating* A_in = X
     cdef floating* Z
     cdef floating* A
+    cdef bint share
+    cdef Job job
+    job.kind = b'd' if floating is double else b'f'
     for l in range(L):
         n = dims[l + 1]
         k = dims[l]
         Z = <floating*> Zp[l]
         A = <floating*> Ap[l]
-        affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
-        if l == L - 1:
-            activate(ops.ACT_SIGMOID, n, m, Z, A)
-            bad |= ops.has_nonfinite(<Py_ssize_t> n * m, Z)
+        share = shared(T, n, k, m)
+        if share and own[l] & (OWN_ALL | OWN_NN):
+            job.what = JOB_NN
+            job.n = n
+            job.k = k
+            job.m = m
+            job.M = Wp[l]
+            job.rs = k
+            job.cs = 1
+            job.B = A_in
+            job.C = Z
+            job.bias = bp[l]
+            run_job(&job, T)
         else:
-            for i in range(n):  # relu would hide a nan: test each row of Z as it passes
-                ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
-                                       A + <Py_ssize_t> i * m, m)
-                bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+            affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
+        job.what = JOB_SIGMOID if l == L - 1 else JOB_RELU
+        job.n = n
+        job.m = m
+        job.Z = Z
+        job.C = A
+        bad |= run_job(&job, T if share else 1)
         A_in = A
     return bad
 
@@ -453,6 +557,8 @@ def forward(X, list Ws, list bs, own_of):
     cdef void** ptrs = NULL
     cdef const void* Xp
     cdef int bad
+    cdef int T
+    key = None
     if kind == 0 or L == 0 or len(bs) != L:
         return None
     dtype = _f64 if kind == b'd' else _f32
@@ -486,13 +592,24 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
             As.append(A)
+        T = team_size(L, m, dims)
+        t0 = 0.0
+        if T > 1 and not _forced_threads:  # forced (tests): the pool every time
+            key = (False, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
+            T = threads_for(key, T)
+            t0 = _clock()
         with nogil:
+            T = pool_take(T)
             if kind == b'd':
                 bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
-                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L)
+                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
             else:
                 bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
-                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L)
+                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
+            if T > 1:
+                dnn_pool_release()
+        if key is not None:
+            threads_took(key, T > 1, _clock() - t0)
         if bad:
             return None
         caches = []
@@ -510,43 +627,448 @@ def forward(X, list Ws, list bs, own_of):
 cdef int backward_layers(int L, int m, const int* dims, const int* own,
                          const floating* AL, const floating* Y, floating* dAL, floating* dZ,
                          const void** Ap, const void** Wp, const void** bp, const void** Zp,
-                         void** dAp, void** dWp, void** dbp) noexcept nogil:
+                         void** dAp, void** dWp, void** dbp, int T) noexcept nogil:
     """Every layer of L_model_backward; returns 1 if a result or an input the
     results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
-    is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0)."""
-    cdef int l, i, n, k, act, bad = 0
-    cdef Py_ssize_t j
+    is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0).
+
+    With T > 1 (the caller owns the pool), a large layer makes dZ and db in
+    chunks of rows, then dW and dA_prev in chunks where the own kernels
+    compute them (``nt_part``, ``nn_part``), here where BLAS does; the bits
+    are those of one call."""
+    cdef int l, n, k, bad = 0
     cdef const floating* dA
-    cdef const floating* Z
-    cdef floating* db
-    cdef double inv_m = 1.0 / m
+    cdef const floating* W
+    cdef const floating* A_prev
+    cdef floating* dW
+    cdef floating* dA_prev
+    cdef bint share
+    cdef Job job
+    job.kind = b'd' if floating is double else b'f'
     ops.output_dA(m, AL, Y, dAL)
     bad |= ops.has_nonfinite(m, dAL) | ops.has_nonfinite(m, AL)  # AL = inf gives dAL = 0
     dA = dAL
     for l in range(L - 1, -1, -1):
         n = dims[l + 1]
         k = dims[l]
-        act = ops.ACT_SIGMOID if l == L - 1 else ops.ACT_RELU
-        Z = <const floating*> Zp[l]
-        db = <floating*> dbp[l]
-        for i in range(n):
-            if act == ops.ACT_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)
-                simd.output_grad(m, Z + <Py_ssize_t> i * m, <const floating*> NULL, dZ + <Py_ssize_t> i * m)
-                ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, dZ + <Py_ssize_t> i * m)
-                db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
+        W = <const floating*> Wp[l]
+        A_prev = <const floating*> Ap[l]
+        dW = <floating*> dWp[l]
+        dA_prev = <floating*> dAp[l]
+        share = shared(T, n, k, m)
+        job.what = JOB_BACK_SIGMOID if l == L - 1 else JOB_BACK_RELU
+        job.n = n
+        job.k = k
+        job.m = m
+        job.dA = dA
+        job.Z = Zp[l]
+        job.C = dZ
+        job.db = dbp[l]
+        bad |= run_job(&job, T if share else 1)
+        if share:
+            if own[l] & (OWN_ALL | OWN_NT):
+                job.what = JOB_NT
+                job.D = dZ
+                job.B = A_prev
+                job.W = dW
+                run_job(&job, T)
             else:
-                ops.relu_backward_row(m, dA + <Py_ssize_t> i * m, Z + <Py_ssize_t> i * m,
-                                      dZ + <Py_ssize_t> i * m)
-                db[i] = <floating> (inv_m * ops.sum_row(m, dZ + <Py_ssize_t> i * m))
-            bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
-        weight_grads(own[l], n, k, m, dZ, <const floating*> Ap[l], <const floating*> Wp[l],
-                     <floating*> dWp[l], <floating*> dAp[l])
-        bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, <floating*> dWp[l])
-                | ops.has_nonfinite(n, db)
-                | ops.has_nonfinite(<Py_ssize_t> n * k, <const floating*> Wp[l])
+                ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
+            if own[l] & (OWN_ALL | OWN_NN):
+                job.what = JOB_NN
+                job.n = k
+                job.k = n
+                job.M = W
+                job.rs = 1
+                job.cs = k
+                job.B = dZ
+                job.C = dA_prev
+                job.bias = NULL
+                run_job(&job, T)
+            else:
+                gemm(True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0,
+                     dA_prev, m)
+        else:
+            weight_grads(own[l], n, k, m, dZ, A_prev, W, dW, dA_prev)
+        bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
+                | ops.has_nonfinite(n, <floating*> dbp[l])
+                | ops.has_nonfinite(<Py_ssize_t> n * k, W)
                 | ops.has_nonfinite(n, <const floating*> bp[l]))
-        dA = <const floating*> dAp[l]
+        dA = dA_prev
     return bad
+
+
+# --------------------------------------------------------------------------
+# Threads of the step-by-step calls
+# --------------------------------------------------------------------------
+#
+# ``forward`` and ``backward`` share a large layer's work (at least
+# ``_split_min_work`` multiply-adds in a product) with the pool's helper
+# threads when BLAS may use T > 1 threads (the fewest of the BLAS libraries'
+# counts, read at each call through their ``get_num_threads``: threadpoolctl's
+# limits apply), at most the CPUs: own-kernel products and elementwise passes
+# in T * _chunks_per_thread chunks taken in turn by whichever thread is free,
+# BLAS products whole, on the calling thread. The numbers do not depend on T
+# or on who ran which chunk: a chunk gives the bits of the whole call there.
+
+cdef extern from "_platform.h":
+    ctypedef struct dnn_threads:
+        int started
+
+cdef extern from *:
+    """
+    /* dnn._kernels' pool of helper threads for the step calls (one per
+       process, started on first need, never joined: they sleep between
+       calls). A caller owns it for one call (``busy``; another caller
+       meanwhile runs on its own thread alone). Work comes in phases of
+       chunks: the owner opens a phase (fn, ctx, n chunks), then it and the
+       helpers take chunks through one 64-bit ticket (phase number << 32 |
+       next chunk, taken by compare-and-swap) and the owner waits until every
+       chunk is done. A helper that is descheduled delays nothing but the
+       chunk it holds; the owner never waits for a helper to arrive. A
+       helper reads the phase's fn/ctx/n before its swap succeeds, which
+       proves the phase was still open: the owner rewrites them only after
+       closing the ticket, which it does only once every chunk is done. */
+    #include "_platform.h"
+    #if !DNN_WIN32
+    #include <unistd.h>
+    #endif
+    typedef void (*dnn_chunk_fn)(void* ctx, int chunk);
+    #if defined(_MSC_VER) && !defined(__clang__)
+    typedef volatile LONG64 dnn_a64;
+    typedef volatile LONG dnn_a32;
+    static unsigned long long dnn_a64_load(dnn_a64* p) { return (unsigned long long) InterlockedCompareExchange64(p, 0, 0); }
+    static void dnn_a64_store(dnn_a64* p, unsigned long long v) { InterlockedExchange64(p, (LONG64) v); }
+    static int dnn_a64_cas(dnn_a64* p, unsigned long long e, unsigned long long w) { return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e; }
+    static int dnn_a32_load(dnn_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
+    static void dnn_a32_store(dnn_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
+    static int dnn_a32_cas(dnn_a32* p, int e, int w) { return InterlockedCompareExchange(p, (LONG) w, (LONG) e) == (LONG) e; }
+    static void dnn_a32_dec(dnn_a32* p) { InterlockedDecrement(p); }
+    #else
+    typedef unsigned long long dnn_a64;
+    typedef int dnn_a32;
+    static unsigned long long dnn_a64_load(dnn_a64* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static void dnn_a64_store(dnn_a64* p, unsigned long long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+    static int dnn_a64_cas(dnn_a64* p, unsigned long long e, unsigned long long w) { return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); }
+    static int dnn_a32_load(dnn_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static void dnn_a32_store(dnn_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+    static int dnn_a32_cas(dnn_a32* p, int e, int w) { return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); }
+    static void dnn_a32_dec(dnn_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
+    #endif
+    #define DNN_CLOSED 0xFFFFFFFFULL
+    typedef struct {
+        dnn_a64 ticket;
+        dnn_a32 remaining;      /* chunks of the open phase not done yet */
+        dnn_a32 busy;           /* a caller owns the pool */
+        dnn_chunk_fn volatile fn;
+        void* volatile ctx;
+        volatile int nchunks;
+        dnn_mutex mutex;        /* with cond: helpers sleep here between phases */
+        dnn_cond cond;
+        dnn_threads threads;
+        int helpers;
+        long pid;
+        int ready;
+    } dnn_step_pool;
+    static dnn_step_pool dnn_pool;
+
+    static long dnn_pool_pid(void) {
+    #if DNN_WIN32
+        return (long) GetCurrentProcessId();
+    #else
+        return (long) getpid();
+    #endif
+    }
+
+    /* Take and run one chunk of the phase ``t`` names: 1 if one was run (or
+       the ticket moved meanwhile: look again), 0 if it has none left. */
+    static int dnn_pool_grab(dnn_step_pool* P, unsigned long long t) {
+        unsigned long long lo = t & DNN_CLOSED;
+        dnn_chunk_fn fn = P->fn;
+        void* ctx = P->ctx;
+        int n = P->nchunks;
+        if (lo == DNN_CLOSED || lo >= (unsigned long long) n) return 0;
+        if (!dnn_a64_cas(&P->ticket, t, t + 1)) return 1;
+        fn(ctx, (int) lo);
+        dnn_a32_dec(&P->remaining);
+        return 1;
+    }
+
+    static void* dnn_pool_helper(void* arg) {
+        dnn_step_pool* P = (dnn_step_pool*) arg;
+        unsigned long long t;
+        int spin;
+        for (;;) {
+            t = dnn_a64_load(&P->ticket);
+            if (dnn_pool_grab(P, t)) continue;
+            for (spin = 0; spin < DNN_SPINS && dnn_a64_load(&P->ticket) == t; spin++)
+                dnn_cpu_relax();
+            if (dnn_a64_load(&P->ticket) != t) continue;
+            dnn_mutex_lock(&P->mutex);
+            while (dnn_a64_load(&P->ticket) == t) dnn_cond_wait(&P->cond, &P->mutex);
+            dnn_mutex_unlock(&P->mutex);
+        }
+        return NULL;
+    }
+
+    /* Own the pool for one call, with up to ``helpers`` helpers started: the
+       helpers it has (>= 0), or -1 if another caller owns it. */
+    static int dnn_pool_acquire(int helpers) {
+        dnn_step_pool* P = &dnn_pool;
+        long pid = dnn_pool_pid();
+        if (!dnn_a32_cas(&P->busy, 0, 1)) return -1;
+        if (!P->ready || P->pid != pid) {  /* first use, or a child after fork: no helpers */
+            if (dnn_mutex_init(&P->mutex) != 0) { dnn_a32_store(&P->busy, 0); return -1; }
+            if (dnn_cond_init(&P->cond) != 0) { dnn_a32_store(&P->busy, 0); return -1; }
+            P->threads.started = 0;
+            P->helpers = 0;
+            P->nchunks = 0;
+            dnn_a64_store(&P->ticket, DNN_CLOSED);
+            P->pid = pid;
+            P->ready = 1;
+        }
+        while (P->helpers < helpers && P->helpers < DNN_MAX_THREADS) {
+            if (dnn_threads_start(&P->threads, dnn_pool_helper, P) != 0) break;
+            P->helpers++;
+        }
+        return P->helpers;
+    }
+
+    static void dnn_pool_release(void) { dnn_a32_store(&dnn_pool.busy, 0); }
+
+    /* Run chunks 0 .. n - 1 of fn(ctx, chunk) on this thread and the helpers;
+       return when every chunk is done. The caller owns the pool. */
+    static void dnn_pool_run(dnn_chunk_fn fn, void* ctx, int n) {
+        dnn_step_pool* P = &dnn_pool;
+        unsigned long long gen = (dnn_a64_load(&P->ticket) >> 32) + 1;
+        int spin = 0;
+        dnn_a64_store(&P->ticket, (gen << 32) | DNN_CLOSED);
+        P->fn = fn;
+        P->ctx = ctx;
+        P->nchunks = n;
+        dnn_a32_store(&P->remaining, n);
+        dnn_a64_store(&P->ticket, gen << 32);
+        dnn_mutex_lock(&P->mutex);
+        dnn_cond_broadcast(&P->cond);
+        dnn_mutex_unlock(&P->mutex);
+        while (dnn_pool_grab(P, dnn_a64_load(&P->ticket))) {}
+        while (dnn_a32_load(&P->remaining) > 0) {
+            if (++spin < DNN_SPINS) dnn_cpu_relax(); else dnn_yield();
+        }
+    }
+    """
+    ctypedef void (*dnn_chunk_fn)(void* ctx, int chunk) noexcept nogil
+    int dnn_pool_acquire(int helpers) nogil
+    void dnn_pool_release() nogil
+    void dnn_pool_run(dnn_chunk_fn fn, void* ctx, int n) nogil
+
+
+ctypedef int (*count_fn)() noexcept nogil
+
+cdef enum:
+    MAX_STEP_THREADS = 8
+    MAX_COUNTERS = 4
+    SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
+    MAX_CHUNKS = 64
+    NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
+    NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
+
+#: ``nt`` reads A once where D (n x m) is at most this many bytes and n <= k
+#: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
+NT_SMALL_D_BYTES = NT_SMALL_D
+
+# A product of fewer multiply-adds stays on one thread: starting and joining
+# a helper (tens of microseconds) would cost more than its half of the work.
+cdef double _split_min_work = 1 << 22
+cdef count_fn _counters[MAX_COUNTERS]
+cdef int _n_counters = 0
+cdef int _cpu_cap = 1
+cdef int _forced_threads = 0
+# A phase's chunks per thread: more balance the threads when one is late (a
+# helper waking up, a core taken by another process), fewer read the operand
+# every chunk reads in full (W in a share of columns) fewer times.
+cdef int _chunks_per_thread = 2
+
+
+def _set_thread_counters(addresses, int cpus):
+    """The BLAS libraries' ``get_num_threads`` (C function addresses; ``dnn._products``
+    finds them once) and the CPUs this process may run on."""
+    global _n_counters, _cpu_cap
+    cdef int i
+    addresses = [int(a) for a in addresses if a][:MAX_COUNTERS]
+    _n_counters = 0
+    for i in range(len(addresses)):
+        _counters[i] = <count_fn> <size_t> addresses[i]
+    _n_counters = len(addresses)
+    _cpu_cap = max(1, min(cpus, MAX_STEP_THREADS))
+
+
+def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None):
+    """Tests: run the step calls on ``threads`` threads whatever BLAS's count
+    (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds,
+    in ``chunks_per_thread`` chunks per thread."""
+    global _forced_threads, _split_min_work, _chunks_per_thread
+    _forced_threads = max(0, min(threads, MAX_STEP_THREADS))
+    if min_work is not None:
+        _split_min_work = float(min_work)
+    if chunks_per_thread is not None:
+        _chunks_per_thread = max(1, min(int(chunks_per_thread), 8))
+
+
+def _step_threads():
+    """The threads a step call with a large layer runs on now."""
+    return step_threads()
+
+
+def _step_settings():
+    """``(threads, min_work, chunks_per_thread)`` as ``_set_step_threads`` takes them."""
+    return _forced_threads, _split_min_work, _chunks_per_thread
+
+
+cdef int step_threads() noexcept nogil:
+    cdef int i, c, T = 0
+    if _forced_threads:
+        return _forced_threads
+    for i in range(_n_counters):
+        c = _counters[i]()
+        if c >= 1 and (T == 0 or c < T):
+            T = c
+    return max(1, min(T, _cpu_cap))
+
+
+cdef enum:
+    JOB_NN = 1          # nn_part: C := M B (+ bias)
+    JOB_NT = 2          # nt_part: W := D B^T / m
+    JOB_RELU = 3        # C := relu(Z), rows; bad if Z is not finite
+    JOB_SIGMOID = 4     # C := sigmoid(Z), rows; bad if Z is not finite
+    JOB_BACK_RELU = 5   # C := dA * (Z > 0), db := row sums / m, rows; bad if Z is not finite
+    JOB_BACK_SIGMOID = 6
+
+
+cdef struct Job:
+    int what, nchunks
+    char kind
+    int n, k, m, rs, cs
+    const void* M
+    const void* B
+    const void* D
+    const void* bias
+    const void* dA
+    const void* Z
+    void* C
+    void* W
+    void* db
+    int bad[MAX_CHUNKS]
+
+
+cdef void job_chunk(void* ctx, int c) noexcept nogil:
+    cdef Job* job = <Job*> ctx
+    if job.kind == b'd':
+        job.bad[c] = job_part(job, c, <double> 0)
+    else:
+        job.bad[c] = job_part(job, c, <float> 0)
+
+
+cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
+    """Chunk c of ``j.nchunks`` of job ``j``; 1 if a Z it read is not finite."""
+    cdef int T = j.nchunks, i, m = j.m, bad = 0
+    cdef Py_ssize_t lo, hi
+    cdef const floating* Z = <const floating*> j.Z
+    cdef const floating* dA = <const floating*> j.dA
+    cdef floating* C = <floating*> j.C
+    cdef floating* db = <floating*> j.db
+    cdef double inv_m = 1.0 / m
+    if j.what == JOB_NN:
+        nn_part(c, T, j.n, j.k, m, <const floating*> j.M, j.rs, j.cs, <const floating*> j.B,
+                C, <const floating*> j.bias)
+        return 0
+    if j.what == JOB_NT:
+        nt_part(c, T, j.n, j.k, m, <floating> (1.0 / m), <const floating*> j.D,
+                <const floating*> j.B, <floating*> j.W)
+        return 0
+    split_range(j.n, c, T, 1, &lo, &hi)
+    for i in range(<int> lo, <int> hi):
+        if j.what == JOB_RELU:  # relu would hide a nan: test each row of Z
+            ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
+                                   C + <Py_ssize_t> i * m, m)
+        elif j.what == JOB_SIGMOID:
+            activate(ops.ACT_SIGMOID, 1, m, Z + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
+        elif j.what == JOB_BACK_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)
+            simd.output_grad(m, Z + <Py_ssize_t> i * m, <const floating*> NULL, C + <Py_ssize_t> i * m)
+            ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
+            db[i] = <floating> (inv_m * ops.sum_row(m, C + <Py_ssize_t> i * m))
+        else:
+            ops.relu_backward_row(m, dA + <Py_ssize_t> i * m, Z + <Py_ssize_t> i * m,
+                                  C + <Py_ssize_t> i * m)
+            db[i] = <floating> (inv_m * ops.sum_row(m, C + <Py_ssize_t> i * m))
+        bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
+    return bad
+
+
+# Whether a call's large layers go to the pool is decided by timing it, per
+# call shape and T: the numbers are the same either way, so the choice may
+# follow the machine as it is now (another process on a core makes a
+# helper late; a quiet machine gains the second core). The first
+# 2 * THREADS_TRIALS calls of a shape alternate (pool, alone), later ones take
+# the faster by the moving averages of their times, and every THREADS_REVISIT-th
+# call takes the other, so a change of load is seen.
+THREADS_TRIALS = 3
+THREADS_REVISIT = 32
+cdef dict _threads_seen = {}
+cdef object _clock = __import__("time").perf_counter
+
+
+cdef int threads_for(key, int T):
+    """T (the pool) or 1 for this call of shape ``key`` (see above)."""
+    st = _threads_seen.get(key)
+    if st is None:
+        if len(_threads_seen) > 1024:
+            _threads_seen.clear()
+        st = _threads_seen[key] = [0, 0.0, 0.0]
+    n = st[0]
+    if n < 2 * THREADS_TRIALS:
+        return T if n % 2 == 0 else 1
+    pool_faster = st[1] <= st[2]
+    if n % THREADS_REVISIT == 0:
+        pool_faster = not pool_faster
+    return T if pool_faster else 1
+
+
+cdef void threads_took(key, bint pool, double seconds):
+    st = _threads_seen[key]
+    i = 1 if pool else 2
+    st[i] = seconds if st[i] == 0 else 0.5 * st[i] + 0.5 * seconds
+    st[0] += 1
+
+
+def _threads_choices():
+    """Per call shape: [calls, average seconds with the pool, alone] (benchmarks, tests)."""
+    return {k: list(v) for k, v in _threads_seen.items()}
+
+
+cdef int team_size(int L, int m, const int* dims) noexcept nogil:
+    """The threads a call's large layers run on: ``step_threads()`` if some
+    layer is large, else 1 (the pool is not touched)."""
+    cdef int l
+    for l in range(L):
+        if <double> dims[l] * dims[l + 1] * m >= _split_min_work:
+            return step_threads()
+    return 1
+
+
+cdef int pool_take(int T) noexcept nogil:
+    """Own the pool for a call that wants T threads: the threads it may run on
+    (1: the pool stays untouched; another caller owns it, or T is 1)."""
+    cdef int helpers
+    if T <= 1:
+        return 1
+    helpers = dnn_pool_acquire(T - 1)
+    if helpers < 0:
+        return 1
+    if helpers == 0:
+        dnn_pool_release()
+        return 1
+    return min(T, helpers + 1)
 
 
 cdef inline object cache_parts(object cache):
@@ -573,6 +1095,8 @@ def backward(AL, Y, caches, tuple names, own_of):
     cdef const void* Yp
     cdef void* dALp
     cdef int bad
+    cdef int T
+    key = None
     if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
         return None
     L = len(caches)
@@ -632,19 +1156,30 @@ def backward(AL, Y, caches, tuple names, own_of):
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
+        T = team_size(L, m, dims)
+        t0 = 0.0
+        if T > 1 and not _forced_threads:  # forced (tests): the pool every time
+            key = (True, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
+            T = threads_for(key, T)
+            t0 = _clock()
         with nogil:
+            T = pool_take(T)
             if kind == b'd':
                 bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
                                       <double*> dALp, <double*> scratch, <const void**> ptrs,
                                       <const void**> ptrs + L, <const void**> ptrs + 2 * L,
                                       <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
-                                      ptrs + 6 * L)
+                                      ptrs + 6 * L, T)
             else:
                 bad = backward_layers(L, m, dims, own, <const float*> ALp, <const float*> Yp,
                                       <float*> dALp, <float*> scratch, <const void**> ptrs,
                                       <const void**> ptrs + L, <const void**> ptrs + 2 * L,
                                       <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
-                                      ptrs + 6 * L)
+                                      ptrs + 6 * L, T)
+            if T > 1:
+                dnn_pool_release()
+        if key is not None:
+            threads_took(key, T > 1, _clock() - t0)
         if bad:
             return None
         return grads
@@ -700,14 +1235,20 @@ def cost(AL, Y):
 cdef int step_into(Py_ssize_t n, double lr, const floating* p, const floating* g,
                    floating* out) noexcept nogil:
     """out := p - lr * g, rounded as NumPy does (the product, then the difference:
-    two loops, so no compiler may fuse them into one FMA); 1 if out is not finite."""
-    cdef Py_ssize_t i
+    two loops, so no compiler may fuse them into one FMA); 1 if out is not finite.
+    In blocks that stay in L1, so a large W (S1's first) is read and written once."""
+    cdef Py_ssize_t i, j = 0, j1
     cdef floating a = <floating> lr
-    for i in range(n):
-        out[i] = a * g[i]
-    for i in range(n):
-        out[i] = p[i] - out[i]
-    return ops.has_nonfinite(n, out)
+    cdef int bad = 0
+    while j < n:
+        j1 = min(n, j + 2048)
+        for i in range(j, j1):
+            out[i] = a * g[i]
+        for i in range(j, j1):
+            out[i] = p[i] - out[i]
+        bad |= ops.has_nonfinite(j1 - j, out + j)
+        j = j1
+    return bad
 
 
 def update(dict parameters, grads, tuple keys, double lr):

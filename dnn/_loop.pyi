@@ -8,6 +8,8 @@ ACTIVATIONS: Tuple[str, ...]
 OUTPUTS: Tuple[str, ...]
 OPTIMIZERS: Tuple[str, ...]
 PRODUCTS: Tuple[str, ...]
+USES_V: Tuple[str, ...]
+USES_S: Tuple[str, ...]
 NT_MIN_BATCH_BYTES: int
 
 _Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
@@ -17,6 +19,10 @@ class Loop:
 
     m: int
     batch_size: int
+    loss: float
+    t: int
+    step: int
+    epochs: int
 
     def __init__(
         self,

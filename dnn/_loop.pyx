@@ -38,9 +38,12 @@ from libc.math cimport pow
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 
 from dnn._blas cimport gemm
 cimport dnn._simd as simd
+
+import threading
 
 import numpy as np
 
@@ -65,9 +68,14 @@ cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_update:
         dnn_upd_d d
         dnn_upd_f f
+    enum:
+        DNN_ACT_COUNT
+        DNN_OPT_COUNT
+        DNN_OPT_ADAM
+        DNN_OUT_IDENTITY
     ctypedef struct dnn_loop_table:
-        dnn_act acts[3]
-        dnn_update opts[6]
+        dnn_act acts[DNN_ACT_COUNT]
+        dnn_update opts[DNN_OPT_COUNT]
         void dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M, double keep,
                            uint64_t key) noexcept nogil
         void dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M, double keep,
@@ -92,9 +100,15 @@ OUTPUTS = ("sigmoid", "softmax", "identity")
 #: "heavy_ball" and "nesterov" are scikit-learn's (u = beta u - lr g; W += u,
 #: or W += beta u - lr g).
 OPTIMIZERS = ("gd", "momentum", "heavy_ball", "nesterov", "rmsprop", "adam")
-cdef int ADAM = 5  # OPTIMIZERS.index("adam"), the one whose step counts t
-_USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
-_USES_S = ("rmsprop", "adam")
+cdef int ADAM = DNN_OPT_ADAM  # the one whose step counts t
+#: The optimizers that read and update ``v`` (first moments, velocities) and ``s`` (second moments).
+USES_V = ("momentum", "heavy_ball", "nesterov", "adam")
+USES_S = ("rmsprop", "adam")
+
+# A name without its table row would index past dnn/_loop.h's tables: refuse to import instead.
+if (len(ACTIVATIONS), len(OPTIMIZERS), len(OUTPUTS), OPTIMIZERS.index("adam")) != (
+        DNN_ACT_COUNT, DNN_OPT_COUNT, DNN_OUT_IDENTITY + 1, DNN_OPT_ADAM):
+    raise ImportError("dnn._loop: ACTIVATIONS, OPTIMIZERS or OUTPUTS do not match dnn/_loop.h's tables")
 
 #: ``products=``: how a layer's products run (``_products``).
 PRODUCTS = ("auto", "blas", "own", "nn")
@@ -292,6 +306,23 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     return total
 
 
+def _address(a):
+    return a.ctypes.data
+
+
+cdef bint _same_buffer(a, Py_ssize_t address, Py_ssize_t nbytes, bint written):
+    """Whether ``a`` still exposes ``nbytes`` C-contiguous bytes at ``address`` (writeable if
+    ``written``): the buffer protocol, a fraction of a microsecond (``a.ctypes`` takes several)."""
+    cdef Py_buffer view
+    try:
+        PyObject_GetBuffer(a, &view, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if written else 0))
+    except (BufferError, ValueError, TypeError):
+        return False
+    same = <Py_ssize_t> view.buf == address and view.len == nbytes
+    PyBuffer_Release(&view)
+    return same
+
+
 cdef void* _ptr(a):
     cdef Py_ssize_t address = a.ctypes.data
     return <void*> address
@@ -306,7 +337,7 @@ cdef (void*, void*) _state(state, name, int l, dtype, shape_W, list keep_alive):
     _array(sW, "%s[%d] (W%d's)" % (name, l - 1, l), dtype, shape_W)
     _array(sb, "%s[%d] (b%d's)" % (name, l - 1, l), dtype,
            sb.shape if getattr(sb, "shape", None) in ((n_l, 1), (n_l,)) else (n_l, 1))
-    keep_alive += [sW, sb]
+    keep_alive += [("%s[%d] (W%d's)" % (name, l - 1, l), sW, True), ("%s[%d] (b%d's)" % (name, l - 1, l), sb, True)]
     return _ptr(sW), _ptr(sb)
 
 
@@ -358,6 +389,21 @@ def _array(x, name, dtype, shape, writeable=True):
     return x
 
 
+def _no_overlap(arrays):
+    """Refuse a writeable array that shares memory with any other of ``arrays`` ([(name, array,
+    writeable)], all C-contiguous): the loop would read a value it has just overwritten (v given as s, a
+    W passed twice, X a view of a W), silently wrong numbers."""
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, name, w) for name, a, w in arrays)
+    active = []  # spans still open at the current start (only read-only ones overlap, else we raised)
+    for span in spans:
+        active = [a for a in active if a[1] > span[0]]
+        for other in active:
+            if other[3] or span[3]:
+                raise ValueError("%s and %s share memory; the loop updates %s in place, so it needs its own"
+                                 % (other[2], span[2], other[2] if other[3] else span[2]))
+        active.append(span)
+
+
 cdef class Loop:
     """One fit's workspace and its epoch runner (see the module's docstring).
 
@@ -371,6 +417,12 @@ cdef class Loop:
     for RMSprop and Adam). ``beta``: the course momentum's beta or
     scikit-learn's momentum. ``keep``: one keep probability per hidden
     layer. ``lambd``: L2 (``lambd / batch * W`` in every dW).
+
+    Safety: an array the loop writes (W, b, v, s) may share memory with no
+    other (``ValueError``); each epoch re-checks that the caller's arrays still
+    expose the memory checked here (resized, moved or made read-only:
+    ``ValueError``, make a new Loop); epochs called from several threads run
+    one at a time (a lock: the workspace is the Loop's).
     """
     cdef Net net
     cdef object _keep_alive
@@ -378,6 +430,13 @@ cdef class Loop:
     cdef bint double_
     cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
     cdef readonly int m, batch_size
+    #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
+    #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
+    cdef readonly double loss
+    cdef readonly int64_t t, step, epochs
+    cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
+    cdef object _lock       # one epoch at a time (the workspace is shared)
+    cdef object _seen       # (m,) uint8: order's permutation check
 
     def __cinit__(self):
         self.net.n = NULL
@@ -427,12 +486,12 @@ cdef class Loop:
               beta1, beta2)
         dropout_seed = int(dropout_seed)
         _need(0 <= dropout_seed < 2**64, "dropout_seed must be in [0, 2**64), got %d", dropout_seed)
-        need_v, need_s = optimizer in _USES_V, optimizer in _USES_S
+        need_v, need_s = optimizer in USES_V, optimizer in USES_S
         for state, name, needed in ((v, "v", need_v), (s, "s", need_s)):
             if needed:
                 _need(state is not None and len(state) == L, "%s must hold %d (v_W, v_b) pairs for %s",
                       name, L, optimizer)
-        self._keep_alive = keep_alive = [X, Y]
+        keep_alive = [("X", X, False), ("Y", Y, False)]   # (name, the caller's array, written)
         self.double_ = dtype == np.float64
         self.m, self.batch_size = m, bmax
         net = &self.net
@@ -469,6 +528,7 @@ cdef class Loop:
             net.keep[l] = keep[l]
         for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
+        work_alive = []
         dW_shared = np.empty(max(dims[l] * dims[l - 1] for l in range(1, L + 1)), dtype)
         for l in range(1, L + 1):
             shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
@@ -477,27 +537,32 @@ cdef class Loop:
             _array(b, "b%d" % l, dtype, b.shape if getattr(b, "shape", None) in ((n_l, 1), (n_l,)) else (n_l, 1))
             net.W[l - 1] = _ptr(W)
             net.b[l - 1] = _ptr(b)
-            keep_alive += [W, b]
+            keep_alive += [("W%d" % l, W, True), ("b%d" % l, b, True)]
             if need_v:
                 net.vW[l - 1], net.vb[l - 1] = _state(v, "v", l, dtype, shape_W, keep_alive)
             if need_s:
                 net.sW[l - 1], net.sb[l - 1] = _state(s, "s", l, dtype, shape_W, keep_alive)
             # one dW buffer for every layer: each is used up by its update before the next is made
             work = [dW_shared, np.empty(n_l, dtype), np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, dtype)]
-            keep_alive += work
+            work_alive += work
             net.dW[l - 1] = _ptr(work[0])
             net.db[l - 1] = _ptr(work[1])
             net.A[l - 1] = _ptr(work[2])
             net.G[l - 1] = _ptr(work[3])
             if l < L and keep[l - 1] < 1:
                 work = [np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, np.uint8)]
-                keep_alive += work
+                work_alive += work
                 net.H[l - 1] = _ptr(work[0])
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
         work = [np.empty((bmax, n0), dtype), np.empty((bmax, K), dtype)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
-        keep_alive += work
+        work_alive += work
+        _no_overlap(keep_alive)
+        self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
+        self._keep_alive = work_alive
+        self._lock = threading.Lock()
+        self._seen = np.zeros(m, np.uint8)
         self.opt.lr = 0
         self.opt.lam = 0
         self.opt.beta = float(beta)
@@ -528,12 +593,13 @@ cdef class Loop:
     def epoch(self, order, learning_rate, t=0, step=0):
         """One epoch: batches of ``batch_size`` rows in ``order`` (an int64
         permutation of range(m); None: in order), full batches first, the
-        rest last. ``t`` and ``step``: Adam's and dropout's step counters
+        rest last (an order that repeats an index is refused). ``t`` and ``step``: Adam's and dropout's step counters
         before the epoch. Returns ``(loss_sum, t, step)``: the sum over
         batches of the summed losses (plus ``lambd / 2 * sum(W^2)`` per
         batch), and the counters after the epoch."""
-        cdef int64_t[::1] idx
-        cdef int64_t tt, ss, i, m = self.m
+        cdef const int64_t[::1] idx
+        cdef unsigned char[::1] seen
+        cdef int64_t tt, ss, i, j, m = self.m
         cdef double total
         if not self.ready:
             raise ValueError("the Loop is not initialized")
@@ -542,27 +608,43 @@ cdef class Loop:
         tt, ss = int(t), int(step)
         _need(tt >= 0 and ss >= 0, "t and step must be >= 0, got %d and %d", tt, ss)
         _need(ss <= 2**62 and tt <= 2**62, "step counters too large: %d, %d", tt, ss)
-        if order is None:
-            self.net.order = NULL
-        else:
+        if order is not None:
             if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.shape != (m,):
                 raise ValueError("order must be an int64 permutation array of shape (%d,), got %s %s"
                                  % (m, getattr(order, "dtype", type(order).__name__), getattr(order, "shape", "")))
             idx = np.ascontiguousarray(order)
-            for i in range(m):
-                if idx[i] < 0 or idx[i] >= m:
-                    raise ValueError("order must hold indices in [0, %d), got %d at %d" % (m, idx[i], i))
-            self.net.order = &idx[0]
-        self.opt.lr = lr
-        try:
-            if self.double_:
-                with nogil:
-                    total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
+        # One epoch at a time: the workspace, order and rate are the Loop's (another thread's call waits).
+        with self._lock:
+            # The caller's arrays as they were checked: one resized (resize(refcheck=False) frees the
+            # memory the loop points at), made non-contiguous or read-only since is refused.
+            for name, a, address, nbytes, written in self._arrays:
+                if not _same_buffer(a, address, nbytes, written):
+                    raise ValueError("%s was resized, moved or made read-only since the Loop was made; "
+                                     "make a new Loop" % name)
+            if order is not None:
+                seen = self._seen
+                seen[:] = 0
+                for i in range(m):
+                    j = idx[i]
+                    if j < 0 or j >= m:
+                        raise ValueError("order must hold indices in [0, %d), got %d at %d" % (m, j, i))
+                    if seen[j]:
+                        raise ValueError("order must be a permutation of range(%d), got %d twice" % (m, j))
+                    seen[j] = 1
+                self.net.order = &idx[0]
             else:
-                with nogil:
-                    total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
-        finally:
-            self.net.order = NULL
+                self.net.order = NULL
+            self.opt.lr = lr
+            try:
+                if self.double_:
+                    with nogil:
+                        total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
+                else:
+                    with nogil:
+                        total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
+            finally:
+                self.net.order = NULL
+            self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1
         return total, tt, ss
 
 

@@ -14,11 +14,13 @@ of the reference's loop over dnn's NumPy functions (``dnn.minibatch``,
 ``dnn.network``, ``dnn.optimizers``) to rounding (``tests/test_loop.py``).
 """
 
+import warnings
+
 import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import _loop_plan, initializers
+from dnn import _loop, _loop_plan, initializers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -26,6 +28,13 @@ __all__ = ["model"]
 
 #: The course prints the cost every this many epochs.
 PRINT_EVERY = 1000
+
+
+def warn_diverged(what, i, stacklevel):
+    """A fit's cost became inf or nan (its weights overflowed): warned once, as the course's loop
+    would only show ``nan`` in its printed costs; training goes on (the course's contract)."""
+    warnings.warn("training diverged: the cost at %s %d is not finite, so the parameters are not "
+                  "either; lower the learning rate" % (what, i), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon,
@@ -75,8 +84,8 @@ def _compiled_loop(parameters, X, Y, L, o, seed, plan):
     samples-major (one transposed copy each, made once per fit), the optimizer state zeros, the
     products ``plan`` decides (``dnn._loop_plan.make_loop``)."""
     layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("momentum", "adam") else None
-    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in ("rmsprop", "adam") else None
+    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in _loop.USES_V else None
+    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in _loop.USES_S else None
     return _loop_plan.make_loop(plan, layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
                       o["learning_rate"], o["num_epochs"], hidden=o["hidden"],
                       output=o["output"], optimizer=o["optimizer"], batch_size=o["mini_batch_size"],
@@ -109,7 +118,9 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     ``beta2`` and ``epsilon``. An epoch's cost is the sum of its examples'
     losses (plus ``lambd / 2 * sum(W^2)`` per mini-batch) over m, computed
     stably from ``Z_L``; printed every 1000 epochs, recorded every
-    ``cost_every``. Returns ``parameters``, or ``(parameters, costs)``.
+    ``cost_every``. Returns ``parameters``, or ``(parameters, costs)``. A cost
+    that becomes inf or nan (a learning rate too large: the weights overflow)
+    is warned about once (``RuntimeWarning``); training goes on, as the course's.
 
     ``callback(epochs, cost)``, if given, is called after every epoch with the
     number of epochs done and that epoch's cost, as ``L_layer_model``'s (for a
@@ -164,11 +175,15 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
     shuffle_seed = 10 if seed is None else seed
     costs = []
     t = step = 0
+    diverged = False
     reached[:] = [parameters, 0, costs]
     for i in range(o["num_epochs"]):
         shuffle_seed += 1
         cost_total, t, step = loop.epoch(_course_order(m, shuffle_seed), learning_rate, t, step)
         cost_avg = cost_total / m
+        if not np.isfinite(cost_avg) and not diverged:
+            diverged = True
+            warn_diverged("epoch", i, 3)
         if decay is not None:
             learning_rate = c.scalar_in(decay(learning_rate0, i, o["decay_rate"]), "the learning rate decay returned",
                                         0.0, np.inf, low_open=True)

@@ -255,7 +255,8 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     mini-batch loop (``dnn._loop``, one batch of all m examples; ``plan`` is
     then ``"auto"``, ``"blas"`` or a ``dnn.LoopPlan``, ``dnn.model``'s), the cost ``compute_cost_with_regularization``'s, computed from
     ``Z_L``. Dropout's masks are keyed by ``seed`` (0 if None) and the
-    iteration.
+    iteration. A cost that becomes inf or nan there is warned about once
+    (``RuntimeWarning``, as ``model``'s).
 
     Returns the dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)`` of
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,
@@ -329,11 +330,16 @@ def _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_
     costs = []
     latest = None
     i = 0
+    diverged = False
     last = time.perf_counter()
     try:
         while i < num_iterations:
             total, _, _ = loop.epoch(None, learning_rate, 0, i)
             cost = float(dtype.type(total / m))
+            if not np.isfinite(cost) and not diverged:
+                diverged = True
+                from dnn.course_model import warn_diverged  # (course_model imports functional, models)
+                warn_diverged("iteration", i, 3)
             if cost_every and i % cost_every == 0:
                 costs.append(cost)
                 latest = cost

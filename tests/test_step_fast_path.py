@@ -211,3 +211,128 @@ def test_recycled_buffers_never_change_what_a_caller_still_holds(dtype):
     AL, caches = dnn.L_model_forward(X, p)
     want, _ = reference.L_model_forward(X, p)
     np.testing.assert_allclose(AL, want, rtol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+# --------------------------------------------------------------------------
+# Threads: a large layer's own-kernel products and elementwise passes are
+# shared among as many threads as BLAS may use (dnn._kernels' team). The
+# shares must give the bits of one thread, and every check must still see
+# every element.
+# --------------------------------------------------------------------------
+
+from dnn import _kernels, _products  # noqa: E402
+
+
+@pytest.fixture
+def step_threads():
+    """Set the step calls' threads (and share every layer, however small); restored after."""
+    saved = _kernels._step_settings()
+
+    def use(threads, min_work=0):
+        _kernels._set_step_threads(threads, min_work)
+
+    yield use
+    _kernels._set_step_threads(*saved)
+
+
+def _loop_results(dims, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    p = {}
+    for l in range(1, len(dims)):
+        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
+    AL, caches = dnn.L_model_forward(X, p)
+    grads = dnn.L_model_backward(AL, Y, caches)
+    new = dnn.update_parameters(dict(p), grads, 0.01)
+    out = {"AL": AL, "cost": np.array(dnn.compute_cost(AL, Y))}
+    out.update({"Z%d" % (l + 1): c[1] for l, c in enumerate(caches)})
+    out.update({"A%d" % l: c[0][0] for l, c in enumerate(caches)})
+    out.update(grads)
+    out.update({"new " + k: v for k, v in new.items()})
+    return {k: np.array(v, copy=True) for k, v in out.items()}, (X, Y, p)
+
+
+# (dims, m): rows and columns shares (m < 32 and m < R: rows; else columns
+# cut at multiples of 16, the last part ending at m: 33 gives a part of 17),
+# fewer rows than threads, k < n, an A_prev read in many chunks by nt
+# (dZ small: 8 x 40 examples, 3000 rows of A_prev in chunks of 204 or 408).
+THREAD_CASES = [([6, 5, 4, 1], 9), ([30, 20, 7, 1], 33), ([3000, 8, 3, 1], 40),
+                ([16, 40, 2, 1], 200), ([64, 32, 16, 1], 97), ([5, 3, 1], 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims,m", THREAD_CASES)
+@pytest.mark.parametrize("rule", ["as is", "own all", "BLAS"])
+def test_threads_give_the_bits_of_one_thread(dtype, dims, m, rule, step_threads, monkeypatch):
+    own = _kernels.OWN_PRODUCTS
+    rules = {"as is": _products.for_step,
+             "own all": lambda n, k, mm, i: own["nn"] | own["nt"],
+             "BLAS": lambda n, k, mm, i: 0}
+    monkeypatch.setattr(_products, "for_step", rules[rule])
+    step_threads(1)
+    one, (X, Y, p) = _loop_results(dims, m, dtype)
+    for threads in (2, 3, 5):
+        step_threads(threads)
+        many, _ = _loop_results(dims, m, dtype)
+        assert sorted(many) == sorted(one)
+        for k in one:
+            assert np.array_equal(many[k], one[k]), (threads, k)
+    # and the shares' numbers are the course's
+    want_AL, want_caches = reference.L_model_forward(X, p)
+    tol = dict(rtol=2e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(one["AL"], want_AL, **tol)
+    want = reference.L_model_backward(want_AL, Y, want_caches)
+    for k, v in want.items():
+        np.testing.assert_allclose(one[k], v, **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_threads_still_find_every_nonfinite(dtype, step_threads):
+    # every layer shared among 3 threads: the checks of each share see it
+    step_threads(3)
+    test_forward_refuses_nan_behind_dead_relu_and_zero_weights(dtype)
+    for bad in BAD:
+        test_forward_refuses_nonfinite_everywhere(dtype, bad)
+        test_backward_refuses_nonfinite_everywhere(dtype, bad)
+    test_backward_refuses_inf_in_a_saturated_sigmoid_and_under_relu(dtype)
+
+
+def test_step_threads_follow_blas_limits(step_threads):
+    from threadpoolctl import threadpool_limits
+
+    step_threads(0, 1 << 22)
+    _products.for_step(20, 12288, 209, 8)  # finds the BLAS libraries' thread counts
+    with threadpool_limits(limits=1):
+        assert _kernels._step_threads() == 1
+    with threadpool_limits(limits=2):
+        import os
+        assert _kernels._step_threads() <= 2
+        assert _kernels._step_threads() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads):
+    # threads follow BLAS (a counter that says 3), every layer large: the
+    # first calls alternate pool / alone, later ones take the faster by
+    # timing; each call gives the bits of one thread
+    import ctypes
+
+    step_threads(1)
+    one, _ = _loop_results([30, 20, 7, 1], 33, dtype)
+    three = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 3)
+    _kernels._set_thread_counters([ctypes.cast(three, ctypes.c_void_p).value], 3)
+    step_threads(0)
+    try:
+        assert _kernels._step_threads() == 3
+        for _ in range(12):
+            many, _ = _loop_results([30, 20, 7, 1], 33, dtype)
+            for k in one:
+                assert np.array_equal(many[k], one[k]), k
+        kind = ord("d") if dtype == np.float64 else ord("f")
+        seen = [v for k, v in _kernels._threads_choices().items() if k[1:4] == (kind, 33, 3)]
+        assert len(seen) == 2 and all(v[0] == 12 and v[1] > 0 and v[2] > 0 for v in seen)
+    finally:
+        _kernels._set_thread_counters([], 1)
+        _products._counters_found = False  # found again at the next for_step

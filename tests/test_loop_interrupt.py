@@ -1,0 +1,53 @@
+"""Ctrl-C during an estimator's fit (``dnn._engine.fit_epochs``) stops it as scikit-learn's MLP does
+(a warning, the epochs that ran kept) with parameters, optimizer state (Adam's t, dropout's step),
+``n_iter_``, ``t_`` and ``loss_curve_`` that agree: the interrupted fit is the fit of the epochs it ran,
+and continuing it gives the uninterrupted fit. The interrupt is raised right after an epoch's compiled
+call returns, before Python records its results (where CPython delivers a Ctrl-C that arrived during it).
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
+
+import dnn
+from dnn import _engine, _loop
+
+
+class _Interrupted(_loop.Loop):
+    after = 3  # raise after this many epochs of this Loop
+
+    def epoch(self, *args):
+        result = super().epoch(*args)
+        if self.epochs == self.after:
+            raise KeyboardInterrupt
+        return result
+
+
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 5))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+
+
+@pytest.mark.parametrize("kw", [dict(solver="adam", keep_prob=0.8), dict(solver="sgd", momentum=0.9)])
+def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw):
+    X, y = data()
+    make = lambda n: dnn.DNNClassifier(hidden_layer_sizes=(8,), max_iter=n, random_state=0, tol=0,
+                                       batch_size=32, warm_start=True, **kw)
+    clean = make(3).fit(X, y)
+    monkeypatch.setattr(_engine._loop, "Loop", _Interrupted)
+    with pytest.warns(UserWarning, match="interrupted"):
+        cut = make(5).fit(X, y)
+    assert (cut.n_iter_, cut.t_, cut._state["t"], cut._state["step"]) == (
+        clean.n_iter_, clean.t_, clean._state["t"], clean._state["step"])
+    assert cut.loss_curve_ == clean.loss_curve_
+    for a, b in zip(cut.coefs_ + cut.intercepts_, clean.coefs_ + clean.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.undo()
+    whole = make(5).fit(X, y)
+    cut.set_params(max_iter=2)
+    cut.fit(X, y)  # warm start: epochs 4 and 5
+    assert cut.loss_curve_ == whole.loss_curve_
+    for a, b in zip(cut.coefs_ + cut.intercepts_, whole.coefs_ + whole.intercepts_):
+        np.testing.assert_array_equal(a, b)
