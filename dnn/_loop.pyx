@@ -348,7 +348,9 @@ def _products(products, dims, batch, itemsize):
     all, ``"nn"`` the ``nn`` products only, or one ``(nn, nt)`` pair of bools per layer. The first layer's ``nt`` reads X_b^T, which only its own ``nn`` gathers."""
     if products == "auto":
         from dnn import _kernels, _products as rule
-        nn, nt = _kernels.OWN_PRODUCTS["nn"], _kernels.OWN_PRODUCTS["nt"]
+        # for_step's "all" (a tiny layer) is both products.
+        every = _kernels.OWN_PRODUCTS["all"]
+        nn, nt = _kernels.OWN_PRODUCTS["nn"] | every, _kernels.OWN_PRODUCTS["nt"] | every
         flags = [rule.for_step(dims[l], dims[l - 1], batch, itemsize) for l in range(1, len(dims))]
         # ``nt`` sums each weight's gradient over the batch in vectors, then adds the vector's
         # lanes: on a batch of fewer than 8 vectors (512 bytes: 64 float64, 128 float32 at

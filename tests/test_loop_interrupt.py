@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 
 import dnn
-from dnn import _engine, _loop
+from dnn import _loop
 
 
 class _Interrupted(_loop.Loop):
@@ -36,7 +36,7 @@ def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw):
     make = lambda n: dnn.DNNClassifier(hidden_layer_sizes=(8,), max_iter=n, random_state=0, tol=0,
                                        batch_size=32, warm_start=True, **kw)
     clean = make(3).fit(X, y)
-    monkeypatch.setattr(_engine._loop, "Loop", _Interrupted)
+    monkeypatch.setattr(_loop, "Loop", _Interrupted)
     with pytest.warns(UserWarning, match="interrupted"):
         cut = make(5).fit(X, y)
     assert (cut.n_iter_, cut.t_, cut._state["t"], cut._state["step"]) == (
