@@ -176,14 +176,12 @@ cdef inline void sm_bias_activation(bint relu, int n_out, int m, const floating*
                                     floating* Z) noexcept nogil:
     """Z := Z + b (then relu), in place, Z SM (m, n_out), b along each row."""
     cdef int i, j
-    cdef floating z
     cdef floating* row
     for i in range(m):
         row = Z + <Py_ssize_t> i * n_out
         if relu:
             for j in range(n_out):
-                z = row[j] + b[j]
-                row[j] = z if z > 0 else 0
+                row[j] = simd.relu_scalar(row[j] + b[j])
         else:
             for j in range(n_out):
                 row[j] = row[j] + b[j]
@@ -248,7 +246,7 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
         row = D + <Py_ssize_t> i * n
         hrow = H + <Py_ssize_t> i * n
         for j in range(n):
-            row[j] = row[j] if hrow[j] > 0 else 0
+            row[j] = simd.relu_grad_scalar(row[j], hrow[j])
             acc[j] += row[j]
     for j in range(n):
         db[j] = <floating> (scale * acc[j])
