@@ -10,14 +10,14 @@ records and prints costs, calls the progress callback and lets signals
 (Ctrl-C) through. There is no module-level mutable state, so two trainers can
 run at once in two threads.
 
-Scope, by design: this is the fast path of one network only, ReLU hidden
-layers and one sigmoid unit under binary cross-entropy, full batch, plain
-gradient descent fused into the products. Any other activation, output,
-optimizer, mini-batches or regularization is ``dnn._loop``'s (one table entry
-there per activation; ``dnn._engine`` and ``dnn.course_model`` run such
-fits there), so adding tanh touches nothing here. ReLU itself is ``dnn/_simd.h``'s one definition
-(``simd.relu_scalar``, ``relu_grad_scalar``, the ``bias_act``/``nn``/
-``relu_backward`` kernels); this file spells no comparison of its own.
+Scope, by design: the fast path of one network only, ReLU hidden layers and
+one sigmoid unit under binary cross-entropy, full batch, plain gradient
+descent fused into the products. Any other activation, output, optimizer,
+mini-batches or regularization is ``dnn._loop``'s (one table entry there per
+activation; ``dnn._engine`` and ``dnn.course_model`` run such fits there), so
+adding tanh touches nothing here. ReLU itself is ``dnn/_simd.h``'s one
+definition (``simd.relu_scalar``/``relu_grad_scalar`` and the ``bias_act``,
+``nn``, ``relu_backward`` kernels): no comparison is spelled here.
 
 One iteration, for [LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID:
   forward    H_l = relu(W_l H_{l-1} + b_l) (H_0 = X), Z_L = W_L H_{L-1} + b_L;
