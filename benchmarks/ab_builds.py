@@ -49,7 +49,7 @@ def child(root):
                     ts.append((clock() - t) / k)
                 res["step %s %s" % (shape, dt)] = statistics.median(ts)
                 dims = [X.shape[0]] + [start["W%d" % l].shape[0] for l in range(1, len(start) // 2 + 1)]
-                n = 4 if shape == "S4" else 200
+                n = 4 if shape == "S4" else 1000
                 ts = []
                 for _ in range(3):
                     t = clock()
