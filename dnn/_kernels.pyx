@@ -998,8 +998,8 @@ cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
             ops.sigmoid_backward_from_s(m, dA + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
             db[i] = <floating> (inv_m * ops.sum_row(m, C + <Py_ssize_t> i * m))
         else:
-            ops.relu_backward_row(m, dA + <Py_ssize_t> i * m, Z + <Py_ssize_t> i * m,
-                                  C + <Py_ssize_t> i * m)
+            simd.relu_backward_from(1, m, dA + <Py_ssize_t> i * m, m, Z + <Py_ssize_t> i * m, m,
+                                    C + <Py_ssize_t> i * m, m, <floating*> NULL, 0.0)
             db[i] = <floating> (inv_m * ops.sum_row(m, C + <Py_ssize_t> i * m))
         bad |= ops.has_nonfinite(m, Z + <Py_ssize_t> i * m)
     return bad

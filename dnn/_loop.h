@@ -130,7 +130,7 @@ static ATTR void dnn_relu_fwd_##S##_##ISA(int R, int m, T* C, int ldc, const T* 
 }                                                                                   \
 static ATTR void dnn_relu_bwd_##S##_##ISA(int R, int m, T* D, int ldd, const T* A,  \
                                           int lda, T* db, double scale) {           \
-    dnn_simd->relu_backward_##S(R, m, D, ldd, A, lda, db, scale);                   \
+    dnn_simd->relu_backward_##S(R, m, D, ldd, A, lda, D, ldd, db, scale);           \
 }                                                                                   \
 DNN_ACT(tanh, T, S, ISA, ATTR, TANH(z), ((T) 1 - a * a) * d)                        \
 DNN_ACT(leaky, T, S, ISA, ATTR, z > 0 ? z : z * (T) DNN_LEAKY_SLOPE,                \

@@ -18,6 +18,7 @@ from libc.math cimport exp, expf, log, logf, log1p, fabs
 from libc.stdint cimport uint32_t, uint64_t
 
 from dnn._blas cimport gemm
+cimport dnn._simd as simd  # ReLU's one definition, and its backward kernel
 
 # Activation codes shared by the kernels and the training loop.
 cdef enum:
@@ -50,14 +51,12 @@ cdef inline void activation_forward(int act, int rows, int cols,
     cdef int i, j
     cdef const floating* zrow
     cdef floating* arow
-    cdef floating z
     for i in range(rows):
         zrow = Z + <Py_ssize_t> i * ldz
         arow = A + <Py_ssize_t> i * lda
         if act == ACT_RELU:
             for j in range(cols):
-                z = zrow[j]
-                arow[j] = 0 if z <= 0 else z  # nan stays nan, as np.maximum(0, z)
+                arow[j] = simd.relu_scalar(zrow[j])  # nan stays nan, as np.maximum(0, z)
         else:
             for j in range(cols):
                 arow[j] = sigmoid_scalar(zrow[j])
@@ -131,9 +130,9 @@ cdef inline void activation_backward(int act, int rows, int cols,
     be relu's output instead, since relu(Z) > 0 exactly where Z > 0.
     sigmoid: dZ = (dA * s) * (1 - s) with s = sigmoid(Z).
     dZ may be dA (in place). Each row's bias gradient is summed right after
-    the row is made, while it is in cache. The mask is a loop of its own: a
-    select the compiler vectorizes (fused with the sum it compiled to
-    branches, mispredicted on relu's random pattern).
+    the row is made, while it is in cache. relu's mask is dnn._simd's
+    ``relu_backward`` kernel (vector selects); the sum stays ``sum_row``'s,
+    so db rounds as it always did.
     """
     cdef int i, j
     cdef const floating* darow
@@ -145,8 +144,8 @@ cdef inline void activation_backward(int act, int rows, int cols,
         zrow = Z + <Py_ssize_t> i * ldz
         dzrow = dZ + <Py_ssize_t> i * lddz
         if act == ACT_RELU:
-            for j in range(cols):
-                dzrow[j] = darow[j] if zrow[j] > 0 else 0
+            simd.relu_backward_from(1, cols, darow, ldda, zrow, ldz, dzrow, lddz,
+                                    <floating*> NULL, 0.0)
         else:
             for j in range(cols):
                 s = sigmoid_scalar(zrow[j])
@@ -257,22 +256,6 @@ cdef extern from *:
         for (l = 1; l < 8; l++) bad[0] |= bad[l];
         return (int) (bad[0] >> 31);
     }
-    DNN_NOINLINE void dnn_relu_backward_row_d(Py_ssize_t n, const double* __restrict dA,
-                                               const double* __restrict Z, double* __restrict dZ) {
-        Py_ssize_t j;
-        for (j = 0; j < n; j++) {  /* both loads unconditional: a vector select */
-            double a = dA[j], z = Z[j];
-            dZ[j] = z > 0 ? a : 0.0;
-        }
-    }
-    DNN_NOINLINE void dnn_relu_backward_row_f(Py_ssize_t n, const float* __restrict dA,
-                                               const float* __restrict Z, float* __restrict dZ) {
-        Py_ssize_t j;
-        for (j = 0; j < n; j++) {
-            float a = dA[j], z = Z[j];
-            dZ[j] = z > 0 ? a : 0.0f;
-        }
-    }
     #define DNN_ROW_HELPERS(T, S)                                                       \
     /* 1 if some y is neither 0 nor 1 (nan included). */                            \
     DNN_NOINLINE int dnn_not_binary_##S(Py_ssize_t n, const T* __restrict y) {       \
@@ -325,8 +308,6 @@ cdef extern from *:
     """
     int dnn_nonfinite_d(Py_ssize_t n, const double* x) noexcept nogil
     int dnn_nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
-    void dnn_relu_backward_row_d(Py_ssize_t n, const double* dA, const double* Z, double* dZ) noexcept nogil
-    void dnn_relu_backward_row_f(Py_ssize_t n, const float* dA, const float* Z, float* dZ) noexcept nogil
     double dnn_cross_entropy_d(Py_ssize_t m, const double* AL, const double* Y) noexcept nogil
     double dnn_cross_entropy_f(Py_ssize_t m, const float* AL, const float* Y) noexcept nogil
     int dnn_not_binary_d(Py_ssize_t n, const double* y) noexcept nogil
@@ -377,15 +358,6 @@ cdef inline int has_nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
         return dnn_nonfinite_d(n, x)
     else:
         return dnn_nonfinite_f(n, x)
-
-
-cdef inline void relu_backward_row(Py_ssize_t n, const floating* dA, const floating* Z,
-                                   floating* dZ) noexcept nogil:
-    """dZ := dA where Z > 0, else 0, one row (a vector select; dZ must not overlap)."""
-    if floating is double:
-        dnn_relu_backward_row_d(n, dA, Z, dZ)
-    else:
-        dnn_relu_backward_row_f(n, dA, Z, dZ)
 
 
 cdef inline void sigmoid_backward_from_s(int n, const floating* dA, floating* S) noexcept nogil:

@@ -77,6 +77,25 @@
 DNN_INLINE double dnn_exp_d(double x) { return exp(x); }
 DNN_INLINE float dnn_exp_f(float x) { return expf(x); }
 
+/* ReLU, defined here once for the whole package (dnn/_ops.pxd, dnn/_train.pyx
+   and dnn/_loop.h use these; no other file spells the comparison):
+   forward   relu(z) = z <= 0 ? 0 : z, np.maximum(0, z): -0 gives +0, and a
+             nan stays nan, so a nan the layer's input carried shows in its
+             output (the step-by-step API reads finiteness from results);
+   backward  relu'(z) d = z > 0 ? d : 0 (the derivative at 0 is 0; a nan z
+             gives 0). z may be relu's output: relu(z) > 0 exactly where z > 0.
+   The scalar forms serve every element-by-element loop (the plain-C build,
+   vector builds' tails, Cython's loops); DNN_VRELU / DNN_VRELU_GRAD are the
+   same selects on a vector V of GCC's and clang's extensions (IV: the
+   integer vector its comparisons give; zero: a V of zeros). Both agree bit
+   for bit, nan included (tests/c/check_c.c). */
+DNN_INLINE double dnn_relu_d(double z) { return z <= 0 ? 0.0 : z; }
+DNN_INLINE float dnn_relu_f(float z) { return z <= 0 ? 0.0f : z; }
+DNN_INLINE double dnn_relu_grad_d(double d, double z) { return z > 0 ? d : 0.0; }
+DNN_INLINE float dnn_relu_grad_f(float d, float z) { return z > 0 ? d : 0.0f; }
+#define DNN_VRELU(V, IV, z, zero) ((V) ((IV) (z) & ~((z) <= (zero))))
+#define DNN_VRELU_GRAD(V, IV, d, z, zero) ((V) ((IV) (d) & ((z) > (zero))))
+
 #if DNN_VECTOR_EXT
 
 
@@ -229,7 +248,7 @@ DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,   
                 }                                                                   \
             } else if (e.bias != NULL) {                                           \
                 c = c + e.bias[r0 + i];                                            \
-                if (e.relu) c = (V) ((IV) c & (c > zero));                         \
+                if (e.relu) c = DNN_VRELU(V, IV, c, zero);                         \
             }                                                                       \
             memcpy(crow + v * LANES, &c, sizeof(V));                                \
         }                                                                           \
@@ -298,7 +317,7 @@ DNN_INLINE ATTR void dnn_bias_act_row_##S##_##ISA(int n, T* __restrict c, T bias
     int j;                                                                          \
     for (j = 0; j < n; j++) c[j] = c[j] + bias;                                     \
     if (relu)                                                                       \
-        for (j = 0; j < n; j++) c[j] = c[j] > 0 ? c[j] : 0;                         \
+        for (j = 0; j < n; j++) c[j] = dnn_relu_##S(c[j]);                          \
 }                                                                                   \
                                                                                     \
 static ATTR void dnn_bias_act_##S##_##ISA(int R, int m, T* C, int ldc,              \
@@ -334,7 +353,7 @@ DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int
                 if (e.add) c = C[(ptrdiff_t) (r0 + i) * ldc + j] + c;              \
             } else if (e.bias != NULL) {                                           \
                 c = c + e.bias[r0 + i];                                            \
-                if (e.relu) c = c > 0 ? c : 0;                                     \
+                if (e.relu) c = dnn_relu_##S(c);                                   \
             }                                                                       \
             C[(ptrdiff_t) (r0 + i) * ldc + j] = c;                                  \
         }                                                                           \
@@ -444,27 +463,31 @@ static ATTR void dnn_nt_##S##_##ISA(int R, int K, int m, T alpha, const T* D,   
     }                                                                               \
 }                                                                                   \
                                                                                     \
-static ATTR void dnn_relu_backward_##S##_##ISA(int R, int m, T* D, int ldd,         \
-                                               const T* H, int ldh, T* db,          \
-                                               double scale) {                      \
+/* D := A where H > 0, else 0 (relu's backward, H relu's input or output; */        \
+/* A may be D: in place); db[r] := scale * sum_j D[r, j] in double, unless */       \
+/* db is NULL. */                                                                   \
+static ATTR void dnn_relu_backward_##S##_##ISA(int R, int m, const T* A, int lda,   \
+                                               const T* H, int ldh, T* D, int ldd,  \
+                                               T* db, double scale) {               \
     int r, j, l;                                                                    \
     V d, h, zero = {0};                                                             \
     for (r = 0; r < R; r++) {                                                       \
-        T* row = D + (ptrdiff_t) r * ldd;                                           \
+        const T* arow = A + (ptrdiff_t) r * lda;                                    \
         const T* hrow = H + (ptrdiff_t) r * ldh;                                    \
+        T* row = D + (ptrdiff_t) r * ldd;                                           \
         VD a0 = {0}, a1 = {0};                                                      \
         double s = 0.0;                                                             \
         for (j = 0; j <= m - LANES; j += LANES) {                                   \
-            memcpy(&d, row + j, sizeof(V));                                         \
+            memcpy(&d, arow + j, sizeof(V));                                        \
             memcpy(&h, hrow + j, sizeof(V));                                        \
-            d = (V) ((IV) d & (h > zero));                                          \
+            d = DNN_VRELU_GRAD(V, IV, d, h, zero);                                  \
             memcpy(row + j, &d, sizeof(V));                                         \
-            ACC(VD, HALF, a0, a1, d);                                               \
+            if (db != NULL) ACC(VD, HALF, a0, a1, d);  /* a test GCC hoists */      \
         }                                                                           \
         a0 += a1;                                                                   \
         for (l = 0; l < (int) (sizeof(VD) / sizeof(double)); l++) s += a0[l];       \
         for (; j < m; j++) {                                                        \
-            row[j] = hrow[j] > 0 ? row[j] : 0;                                      \
+            row[j] = dnn_relu_grad_##S(arow[j], hrow[j]);                           \
             s += row[j];                                                            \
         }                                                                           \
         if (db != NULL) db[r] = (T) (scale * s);                                    \
@@ -561,7 +584,7 @@ static void dnn_nn_acc_rows_##S(int R, int K, int N, const T* M, int rs, int cs,
                     if (add) c = crow[j0 + j] + c;                                  \
                 } else if (bias != NULL) {                                          \
                     c = c + bias[r];                                                \
-                    if (relu) c = c > 0 ? c : 0;                                    \
+                    if (relu) c = dnn_relu_##S(c);                                  \
                 }                                                                   \
                 crow[j0 + j] = c;                                                   \
             }                                                                       \
@@ -601,19 +624,20 @@ static void dnn_bias_act_##S##_base(int R, int m, T* C, int ldc, const T* bias, 
         T* c = C + (ptrdiff_t) r * ldc;                                             \
         for (j = 0; j < m; j++) c[j] = c[j] + bias[r];                              \
         if (relu)                                                                   \
-            for (j = 0; j < m; j++) c[j] = c[j] > 0 ? c[j] : 0;                     \
+            for (j = 0; j < m; j++) c[j] = dnn_relu_##S(c[j]);                      \
     }                                                                               \
 }                                                                                   \
                                                                                     \
-static void dnn_relu_backward_##S##_base(int R, int m, T* D, int ldd, const T* H,   \
-                                         int ldh, T* db, double scale) {            \
+static void dnn_relu_backward_##S##_base(int R, int m, const T* A, int lda,         \
+        const T* H, int ldh, T* D, int ldd, T* db, double scale) {                  \
     int r, j;                                                                       \
     for (r = 0; r < R; r++) {                                                       \
-        T* row = D + (ptrdiff_t) r * ldd;                                           \
+        const T* arow = A + (ptrdiff_t) r * lda;                                    \
         const T* hrow = H + (ptrdiff_t) r * ldh;                                    \
+        T* row = D + (ptrdiff_t) r * ldd;                                           \
         double s = 0.0;                                                             \
         for (j = 0; j < m; j++) {                                                   \
-            row[j] = hrow[j] > 0 ? row[j] : 0;                                      \
+            row[j] = dnn_relu_grad_##S(arow[j], hrow[j]);                           \
             s += row[j];                                                            \
         }                                                                           \
         if (db != NULL) db[r] = (T) (scale * s);                                    \
@@ -653,8 +677,10 @@ typedef struct {
                  float*, int);
     void (*bias_act_d)(int, int, double*, int, const double*, int);
     void (*bias_act_f)(int, int, float*, int, const float*, int);
-    void (*relu_backward_d)(int, int, double*, int, const double*, int, double*, double);
-    void (*relu_backward_f)(int, int, float*, int, const float*, int, float*, double);
+    void (*relu_backward_d)(int, int, const double*, int, const double*, int, double*, int,
+                            double*, double);
+    void (*relu_backward_f)(int, int, const float*, int, const float*, int, float*, int,
+                            float*, double);
     double (*output_grad_d)(int, const double*, const double*, double*);
     double (*output_grad_f)(int, const float*, const float*, float*);
 } dnn_simd_table;

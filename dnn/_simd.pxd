@@ -35,8 +35,12 @@ What. For row-major matrices given as (pointer, row stride):
                      each sum's lanes added in halves, rounded to W's type and
                      then scaled, as a gemm with beta = 1 (or 0) rounds;
   ``bias_act``       C[r, :] := C[r, :] + bias[r] (then relu), after a gemm;
-  ``relu_backward``  D := D * (H > 0) and db[r] := scale * sum_j D[r, j]
-                     (summed in double);
+  ``relu_backward``  D := A * (H > 0) (A may be D) and db[r] := scale *
+                     sum_j D[r, j] (summed in double);
+  ReLU itself is defined once, in ``_simd.h`` (``dnn_relu_*``,
+  ``dnn_relu_grad_*`` and their vector forms): every relu of the package,
+  these kernels', ``_ops.pxd``'s and ``_train.pyx``'s loops, is one of those
+  (``relu_scalar`` and ``relu_grad_scalar`` below, for Cython's loops);
   ``output_grad``    D := sigmoid(Z) - Y (Y NULL: sigmoid(Z)), returns sum(D)
                      (in double); sigmoid is the reference's 1 / (1 + exp(-z)),
                      exp a vector polynomial (Taylor series to degree 13 in
@@ -87,10 +91,10 @@ cdef extern from "_simd.h":
                         int relu) noexcept nogil
         void bias_act_f(int R, int m, float* C, int ldc, const float* bias,
                         int relu) noexcept nogil
-        void relu_backward_d(int R, int m, double* D, int ldd, const double* H, int ldh,
-                             double* db, double scale) noexcept nogil
-        void relu_backward_f(int R, int m, float* D, int ldd, const float* H, int ldh,
-                             float* db, double scale) noexcept nogil
+        void relu_backward_d(int R, int m, const double* A, int lda, const double* H, int ldh,
+                             double* D, int ldd, double* db, double scale) noexcept nogil
+        void relu_backward_f(int R, int m, const float* A, int lda, const float* H, int ldh,
+                             float* D, int ldd, float* db, double scale) noexcept nogil
         double output_grad_d(int m, const double* Z, const double* Y,
                              double* D) noexcept nogil
         double output_grad_f(int m, const float* Z, const float* Y,
@@ -101,6 +105,12 @@ cdef extern from "_simd.h":
     int dnn_simd_level
     int DNN_SIMD_TOP
     const char* DNN_SIMD_BASE_NAME  # the baseline build: "sse2", "neon" or "scalar"
+    # ReLU's one definition (see _simd.h): forward z <= 0 ? 0 : z (nan stays
+    # nan), backward z > 0 ? d : 0.
+    double dnn_relu_d(double z) noexcept nogil
+    float dnn_relu_f(float z) noexcept nogil
+    double dnn_relu_grad_d(double d, double z) noexcept nogil
+    float dnn_relu_grad_f(float d, float z) noexcept nogil
 
 
 from cython cimport floating
@@ -154,13 +164,36 @@ cdef inline void bias_act(int R, int m, floating* C, int ldc, const floating* bi
         dnn_simd.bias_act_f(R, m, C, ldc, bias, relu)
 
 
+cdef inline floating relu_scalar(floating z) noexcept nogil:
+    """relu(z): 0 where z <= 0, else z (nan stays nan); _simd.h's one definition."""
+    if floating is double:
+        return dnn_relu_d(z)
+    else:
+        return dnn_relu_f(z)
+
+
+cdef inline floating relu_grad_scalar(floating d, floating z) noexcept nogil:
+    """relu's backward: d where z > 0, else 0; _simd.h's one definition."""
+    if floating is double:
+        return dnn_relu_grad_d(d, z)
+    else:
+        return dnn_relu_grad_f(d, z)
+
+
+cdef inline void relu_backward_from(int R, int m, const floating* A, int lda,
+                                    const floating* H, int ldh, floating* D, int ldd,
+                                    floating* db, double scale) noexcept nogil:
+    """D := A where H > 0, else 0 (A may be D); if db is not NULL, db[r] := scale * sum_j D[r, j]."""
+    if floating is double:
+        dnn_simd.relu_backward_d(R, m, A, lda, H, ldh, D, ldd, db, scale)
+    else:
+        dnn_simd.relu_backward_f(R, m, A, lda, H, ldh, D, ldd, db, scale)
+
+
 cdef inline void relu_backward(int R, int m, floating* D, int ldd, const floating* H, int ldh,
                                floating* db, double scale) noexcept nogil:
     """D := D * (H > 0) in place; if db is not NULL, db[r] := scale * sum_j D[r, j]."""
-    if floating is double:
-        dnn_simd.relu_backward_d(R, m, D, ldd, H, ldh, db, scale)
-    else:
-        dnn_simd.relu_backward_f(R, m, D, ldd, H, ldh, db, scale)
+    relu_backward_from(R, m, D, ldd, H, ldh, D, ldd, db, scale)
 
 
 cdef inline double output_grad(int m, const floating* Z, const floating* Y,

@@ -10,6 +10,15 @@ records and prints costs, calls the progress callback and lets signals
 (Ctrl-C) through. There is no module-level mutable state, so two trainers can
 run at once in two threads.
 
+Scope, by design: the fast path of one network only, ReLU hidden layers and
+one sigmoid unit under binary cross-entropy, full batch, plain gradient
+descent fused into the products. Any other activation, output, optimizer,
+mini-batches or regularization is ``dnn._loop``'s (one table entry there per
+activation; ``dnn._engine`` and ``dnn.course_model`` run such fits there), so
+adding tanh touches nothing here. ReLU itself is ``dnn/_simd.h``'s one
+definition (``simd.relu_scalar``/``relu_grad_scalar`` and the ``bias_act``,
+``nn``, ``relu_backward`` kernels): no comparison is spelled here.
+
 One iteration, for [LINEAR -> RELU] * (L-1) -> LINEAR -> SIGMOID:
   forward    H_l = relu(W_l H_{l-1} + b_l) (H_0 = X), Z_L = W_L H_{L-1} + b_L;
              ReLU is applied in place, and ReLU's backward mask uses H_l > 0,
@@ -176,14 +185,12 @@ cdef inline void sm_bias_activation(bint relu, int n_out, int m, const floating*
                                     floating* Z) noexcept nogil:
     """Z := Z + b (then relu), in place, Z SM (m, n_out), b along each row."""
     cdef int i, j
-    cdef floating z
     cdef floating* row
     for i in range(m):
         row = Z + <Py_ssize_t> i * n_out
         if relu:
             for j in range(n_out):
-                z = row[j] + b[j]
-                row[j] = z if z > 0 else 0
+                row[j] = simd.relu_scalar(row[j] + b[j])
         else:
             for j in range(n_out):
                 row[j] = row[j] + b[j]
@@ -248,7 +255,7 @@ cdef inline void relu_backward_db(bint sm, int n, int m, floating* D,
         row = D + <Py_ssize_t> i * n
         hrow = H + <Py_ssize_t> i * n
         for j in range(n):
-            row[j] = row[j] if hrow[j] > 0 else 0
+            row[j] = simd.relu_grad_scalar(row[j], hrow[j])
             acc[j] += row[j]
     for j in range(n):
         db[j] = <floating> (scale * acc[j])

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
+#include <string.h>
 
 #include "_simd.h"
 #include "_platform.h"
@@ -111,7 +112,7 @@ static void check_##S(int level, int R, int K, int m) {                         
         }                                                                                \
     }                                                                                    \
     memcpy(C, D, sizeof(T) * R * m);  /* relu_backward */                                \
-    dnn_simd->relu_backward_##S(R, m, C, m, H, m, db, 0.5);                              \
+    dnn_simd->relu_backward_##S(R, m, C, m, H, m, C, m, db, 0.5);                        \
     for (r = 0; r < R; r++) {                                                            \
         s = 0; sa = 0;                                                                   \
         for (j = 0; j < m; j++) {                                                        \
@@ -185,6 +186,41 @@ static void check_threads(void) {
     check(t1 >= t0 && t1 - t0 < 60, "dnn_now", 0, 0, 0, 0, t1 - t0);
 }
 
+/* ReLU on special values: every kernel that applies relu (nn's epilogue,
+   bias_act, relu_backward; vector lanes and tails) gives the bits of the one
+   scalar definition (dnn_relu_*, dnn_relu_grad_*): -0 -> +0, nan stays nan
+   forward, a nan z gives 0 backward. */
+#define CHECK_RELU(T, S)                                                                 \
+static void check_relu_##S(int level) {                                                 \
+    enum { n = 37 };  /* vector blocks of every width, and a tail */                     \
+    const T special[] = {(T) NAN, (T) -0.0, (T) 0.0, (T) -1.5, (T) 2.5,                  \
+                         (T) INFINITY, (T) -INFINITY, (T) 1e-30};                        \
+    T z[n], d[n], c[n], g[n], one = 1, zero = 0;                                         \
+    int j, ok;                                                                           \
+    for (j = 0; j < n; j++) { z[j] = special[(j * 5) % 8]; d[j] = (T) (j + 1); }        \
+    memcpy(c, z, sizeof c);                                                              \
+    dnn_simd->bias_act_##S(1, n, c, n, &zero, 1);                                        \
+    for (j = 0, ok = 1; j < n; j++) {                                                    \
+        T want = dnn_relu_##S(z[j] + zero);                                              \
+        ok &= memcmp(&c[j], &want, sizeof(T)) == 0;                                      \
+    }                                                                                    \
+    check(ok && isnan(c[0]) && !signbit(c[1]), "relu_special_bias_act_" #S, level, n, 0, 0, 0); \
+    dnn_simd->nn_##S(1, 1, n, &one, 1, 1, z, n, c, n, &zero, 1);                         \
+    for (j = 0, ok = 1; j < n; j++) {                                                    \
+        T want = dnn_relu_##S(one * z[j] + zero);                                        \
+        ok &= memcmp(&c[j], &want, sizeof(T)) == 0;                                      \
+    }                                                                                    \
+    check(ok, "relu_special_nn_" #S, level, n, 0, 0, 0);                                 \
+    dnn_simd->relu_backward_##S(1, n, d, n, z, n, g, n, NULL, 1.0);                      \
+    for (j = 0, ok = 1; j < n; j++) {                                                    \
+        T want = dnn_relu_grad_##S(d[j], z[j]);                                          \
+        ok &= memcmp(&g[j], &want, sizeof(T)) == 0;                                      \
+    }                                                                                    \
+    check(ok && g[0] == 0, "relu_special_backward_" #S, level, n, 0, 0, 0);              \
+}
+CHECK_RELU(double, d)
+CHECK_RELU(float, f)
+
 int main(void) {
     static const int sizes[][3] = {
         {1, 1, 1}, {1, 3, 7}, {2, 2, 2}, {3, 5, 17}, {4, 4, 31}, {5, 7, 33},
@@ -197,6 +233,8 @@ int main(void) {
             check_d(level, sizes[i][0], sizes[i][1], sizes[i][2]);
             check_f(level, sizes[i][0], sizes[i][1], sizes[i][2]);
         }
+        check_relu_d(level);
+        check_relu_f(level);
     }
     check_threads();
     printf("%s %ld checks, builds 0..%d of %d, baseline %s, vector extensions %d\n",
