@@ -138,9 +138,8 @@ def real_scalar(x, name):
         x = float(x)
     except OverflowError:  # an int (or a Fraction) beyond float's range
         # Its size from bit_length: str() of an int past 4300 digits raises Python's own ValueError.
-        bits = abs(int(x)).bit_length()
         raise ValueError("%s must be finite (within float's range, below 1.8e308), got a number of about %d "
-                         "decimal digits" % (name, int(bits * 0.30102999566398120) + 1)) from None
+                         "decimal digits" % (name, _decimal_digits(x))) from None
     if not np.isfinite(x):
         raise ValueError("%s must be finite, got %r" % (name, x))
     return x
@@ -232,8 +231,21 @@ def count(x, name, minimum=0):
         raise TypeError("%s must be an int, got %s" % (name, type(x).__name__))
     x = int(x)
     if x < minimum:
-        raise ValueError("%s must be >= %d, got %d" % (name, minimum, x))
+        raise ValueError("%s must be >= %d, got %s" % (name, minimum, int_text(x)))
     return x
+
+
+def int_text(x):
+    """``x`` in decimal, or past 1000 digits its size: str() of an int past 4300 digits raises
+    Python's own ValueError, and a message need not hold a number that long."""
+    x = int(x)
+    digits = _decimal_digits(x)
+    return str(x) if digits <= 1000 else "a %snumber of about %d decimal digits" % ("negative " if x < 0 else "", digits)
+
+
+def _decimal_digits(x):
+    """About how many decimal digits ``x`` has, from its bit length (no str())."""
+    return int(abs(int(x)).bit_length() * 0.30102999566398120) + 1
 
 
 def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
@@ -252,7 +264,7 @@ def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
     if one_output and sizes[-1] != 1:
         raise ValueError("%s must end with 1 (one sigmoid output unit), got %s" % (name, sizes))
     if max(sizes) > BLAS_INT_MAX:
-        raise ValueError("%s is too large for 32-bit BLAS: %s" % (name, sizes))
+        raise ValueError("%s is too large for 32-bit BLAS: [%s]" % (name, ", ".join(map(int_text, sizes))))
     return sizes
 
 

@@ -415,3 +415,12 @@ def test_a_number_past_floats_range_is_our_value_error_whatever_its_digits(huge,
                               {"dW1": np.ones((1, 2)), "db1": np.ones((1, 1))}, huge)
     with pytest.raises(ValueError, match="learning_rate0 must be finite"):
         dnn.update_lr(huge, 1, 1.0)
+
+
+@pytest.mark.parametrize("huge, message", [(-(10**5000), r"layer_dims\[1\] must be >= 1, got a negative number of "),
+                                           (10**5000, r"layer_dims is too large for 32-bit BLAS: \[2, a number of ")],
+                         ids=["-10**5000", "10**5000"])
+def test_a_count_of_5000_digits_is_our_value_error(huge, message):
+    # str() of such an int raises Python's own digit-limit ValueError, which names no argument.
+    with pytest.raises(ValueError, match=message + "about 5001 decimal digits"):
+        dnn.initialize_parameters_deep([2, huge, 1])
