@@ -18,21 +18,14 @@ def for_step(n_out, n_in, m, itemsize):
     (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES`` or dZ is
     small enough for ``nt`` to read H once (``NT_SMALL_D_BYTES``); other
     builds, BLAS (not measured for this API). A rule, not a timing: the same call gives the
-    same bits whatever the load or the thread count. Measured (one thread,
-    benchmarks/NOTES.md): own ``nn`` beat SciPy's BLAS on every layer of the
-    step loop's shapes, S1's and S4's first layers included; own ``nt`` past
-    L2 lost on S4's first layers and, before it read H in chunks, on S1's in
-    float64; it won in float32 where dZ has at most 64 rows (S1's and S4's
-    third layers), and with the chunks on S1's first layer in both dtypes.
+    same bits whatever the load or the thread count. The measurements behind it (this
+    project's AVX-512 machine, one thread) are in benchmarks/NOTES.md, issue 9.
     """
     from dnn import _kernels
 
     _find_thread_counters(_kernels)
     # In float32, a layer of at most this many units takes dZ H^T from ``nt``
-    # past L2 too: H is read once per block of dZ's rows, few blocks here
-    # (one thread, with the layer's other products: S1's first layer 2.17 ms
-    # against BLAS's 2.43, S4's third 2.50 against 2.71; S4's second, 128
-    # units, lost, 10.2 against 9.7; in float64 S1's lost, 6.7 against 5.1).
+    # past L2 too: H is read once per block of dZ's rows, and there are few blocks.
     step_nt_rows = 64
     own = _kernels.OWN_PRODUCTS
     if n_out * n_in <= TINY_PRODUCT:
