@@ -7,6 +7,9 @@ threads 1 and 2. Per cell the contenders (``epoch_peers.py``: dnn through
 ``MLPClassifier``; torch) are timed in alternating rounds in this process, and
 each peer's median time per epoch is divided by dnn's (above 1: dnn is faster).
 Targets (issue 11): at least 3x MLPClassifier and 1.5x torch in every cell.
+Each cell also shows its compute floor (``gemm_peak.py``: the epoch's products at
+this machine's measured GEMM peak); a miss whose target time is below the floor
+is marked "beyond floor": no implementation of the same products reaches it here.
 
 Run: ``python benchmarks/compare.py --minibatch [--markdown] [--budget S]``.
 """
@@ -19,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epoch_peers as ep  # noqa: E402  (this folder is not a package)
+import gemm_peak  # noqa: E402
 from step_loop import _dims_text  # noqa: E402
 
 #: name -> (layers_dims, m); a last layer of more than one unit is a softmax over that many classes.
@@ -40,12 +44,13 @@ TARGETS = {"sklearn": 3.0, "torch": 1.5}
 
 
 def measure(problems=None, fits=None, dtypes=("float64", "float32"), threads=(1, 2), dnn="dnn.model",
-            peers=PEERS, budget=3.0, min_rounds=3, round_time=0.2, clock=time.perf_counter, log=None):
+            peers=PEERS, budget=3.0, min_rounds=3, round_time=0.2, clock=time.perf_counter, log=None, rates=None):
     """One row per (problem, fit, dtype, threads): seconds per epoch of dnn and each peer.
 
     ``problems``: name -> (layers_dims, m) (default ``PROBLEMS``); ``fits``:
     name -> (optimizer, batch size, learning rate) (default ``FITS``). A peer
     that is not installed is named in the row's ``missing``, never run.
+    ``rates``: {(dtype, threads): GFLOP/s} for the floors (default: measured, ``gemm_peak.peaks``).
     """
     import numpy as np
 
@@ -54,6 +59,7 @@ def measure(problems=None, fits=None, dtypes=("float64", "float32"), threads=(1,
     why = {name: ep.missing(name) for name in (dnn,) + tuple(peers)}
     if why[dnn]:
         raise SystemExit("minibatch table: %s %s" % (dnn, why[dnn]))
+    rates = gemm_peak.peaks(tuple(dtypes), tuple(threads)) if rates is None else rates
     rows = []
     for pname, (dims, m) in problems.items():
         dims = tuple(dims)
@@ -72,7 +78,9 @@ def measure(problems=None, fits=None, dtypes=("float64", "float32"), threads=(1,
                     row = {"problem": pname, "dims": list(dims), "m": m, "fit": fname, "dtype": dname,
                            "threads": t, "dnn_api": dnn, "seconds": {("dnn" if k == dnn else k): v
                                                                      for k, v in med.items()},
-                           "rounds": rounds, "missing": {p: why[p] for p in peers if why[p]}}
+                           "rounds": rounds, "missing": {p: why[p] for p in peers if why[p]},
+                           "floor": gemm_peak.floor_seconds(dims, m, dname, t, rates),
+                           "peak_gflops": rates[(dname, t)]}
                     rows.append(row)
                     if log:
                         print("  %s %s %s %d thread(s): %s (%d rounds)" % (
@@ -88,23 +96,33 @@ def table(rows, markdown=False):
     """One line per cell: ms per epoch of each, the peers' ratios with pass/miss; then a summary."""
     peers = [p for p in PEERS if any(p in r["seconds"] or p in r["missing"] for r in rows)]
     api = rows[0]["dnn_api"] if rows else "dnn.model"
-    header = ["problem", "fit", "dtype", "threads", "%s ms/epoch" % api]
+    header = ["problem", "fit", "dtype", "threads", "floor ms", "%s ms/epoch" % api]
     for p in peers:
         header += ["%s ms" % ep.LABELS[p], "%s/dnn (>= %gx)" % (ep.LABELS[p], TARGETS[p])]
     body = []
     for r in rows:
         d = r["seconds"]["dnn"]
         line = ["%s %s m=%d" % (r["problem"], _dims_text(r["dims"]), r["m"]), r["fit"], r["dtype"],
-                str(r["threads"]), ep.ms(d)]
+                str(r["threads"]), ep.ms(r.get("floor")), ep.ms(d)]
         for p in peers:
             if p in r["missing"]:
                 line += ["not installed", "n/a"]
             else:
-                line += [ep.ms(r["seconds"][p]), ep.mark(r["seconds"][p] / d, TARGETS[p])]
+                line += [ep.ms(r["seconds"][p]), _mark(r, p)]
         body.append(line)
     out = [ep.render(header, body, markdown, right_from=3)] if body else []
     out += [""] + summary(rows, peers)
     return "\n".join(out)
+
+
+def beyond_floor(row, peer):
+    """True when the time the target asks for (peer time / target) is below the cell's compute floor."""
+    return row.get("floor") is not None and row["seconds"][peer] / TARGETS[peer] < row["floor"]
+
+
+def _mark(row, peer):
+    text = ep.mark(row["seconds"][peer] / row["seconds"]["dnn"], TARGETS[peer])
+    return text + " (beyond floor)" if text.endswith("miss") and beyond_floor(row, peer) else text
 
 
 def summary(rows, peers=PEERS):
@@ -120,8 +138,11 @@ def summary(rows, peers=PEERS):
             continue
         ok = sum(1 for x, _ in ratios if x >= TARGETS[p])
         low = min(ratios)
-        lines.append("%s: %d of %d cells at >= %gx; lowest %.2fx (%s)" % (ep.LABELS[p], ok, len(ratios),
-                                                                          TARGETS[p], low[0], low[1]))
+        unreachable = sum(1 for r in rows if p in r["seconds"] and beyond_floor(r, p)
+                          and r["seconds"][p] / r["seconds"]["dnn"] < TARGETS[p])
+        lines.append("%s: %d of %d cells at >= %gx; lowest %.2fx (%s); %d of the %d misses ask for less than "
+                     "the compute floor" % (ep.LABELS[p], ok, len(ratios), TARGETS[p], low[0], low[1],
+                                            unreachable, len(ratios) - ok))
     return lines
 
 

@@ -109,6 +109,10 @@ def test_paired_alternates_leaves_the_warm_up_out_and_takes_medians(tables):
     assert [c[0] for c in calls[2:]] == ["a", "b", "b", "a", "a", "b", "b", "a"]
 
 
+#: Made-up GEMM rates for the tables' floors in these tests (measuring them takes seconds).
+RATES = {(d, t): 1.0 for d in ("float64", "float32") for t in (1, 2)}
+
+
 def test_the_minibatch_table_runs_every_contender_on_tiny_problems(tables, monkeypatch):
     ep, mt, _ = tables
     problems = {"T": ((6, 5, 1), 70), "T-softmax": ((6, 5, 3), 70)}
@@ -117,7 +121,7 @@ def test_the_minibatch_table_runs_every_contender_on_tiny_problems(tables, monke
         # the other API on one problem and fit: the same harness
         ps = problems if api == "dnn.model" else {"T-softmax": problems["T-softmax"]}
         fs = fits if api == "dnn.model" else {"adam-16": fits["adam-16"]}
-        rows = mt.measure(ps, fs, ("float64", "float32"), (1,), dnn=api, **TINY)
+        rows = mt.measure(ps, fs, ("float64", "float32"), (1,), dnn=api, rates=RATES, **TINY)
         assert len(rows) == len(ps) * len(fs) * 2
         for r in rows:
             timed = set(r["seconds"])
@@ -130,7 +134,7 @@ def test_the_minibatch_table_runs_every_contender_on_tiny_problems(tables, monke
     # a peer that is not there is a row "not installed" and a summary line, never a crash
     real = ep.missing
     monkeypatch.setattr(ep, "missing", lambda name: "not installed (test)" if name == "torch" else real(name))
-    rows = mt.measure({"T": problems["T"]}, {"adam-16": fits["adam-16"]}, ("float32",), (1,), **TINY)
+    rows = mt.measure({"T": problems["T"]}, {"adam-16": fits["adam-16"]}, ("float32",), (1,), rates=RATES, **TINY)
     assert "torch" not in rows[0]["seconds"] and rows[0]["missing"]["torch"] == "not installed (test)"
     text = mt.table(rows)
     assert "not installed" in text and "torch: not run (not installed (test))" in text
@@ -145,6 +149,29 @@ def test_a_pass_or_miss_mark_follows_the_ratio(tables):
     text = mt.table([row])
     assert "3.10x pass" in text and "1.40x miss" in text
     assert "MLPClassifier: 1 of 1 cells at >= 3x" in text and "torch: 0 of 1 cells at >= 1.5x" in text
+
+
+def test_the_compute_floor_counts_an_epochs_products_and_marks_unreachable_targets(tables):
+    _, mt, _ = tables
+    import gemm_peak
+
+    # [3, 4, 2] on 10 examples: forward 3*4 + 4*2, dW the same, dA only for the second layer (4*2)
+    assert gemm_peak.epoch_flops([3, 4, 2], 10) == 2 * 10 * (2 * (12 + 8) + 8)
+    rates = {("float64", 1): 1.0}  # 1 GFLOP/s
+    floor = gemm_peak.floor_seconds([3, 4, 2], 10, "float64", 1, rates)
+    assert floor == pytest.approx(960e-9)
+    row = {"problem": "T", "dims": [3, 4, 2], "m": 10, "fit": "adam-16", "dtype": "float64", "threads": 1,
+           "dnn_api": "dnn.model", "rounds": 1, "missing": {}, "floor": floor,
+           # scikit-learn's target time 1.2e-6 / 3 is below the floor; torch's 1.49e-6 / 1.5 is above it
+           "seconds": {"dnn": 1e-6, "sklearn": 1.2e-6, "torch": 1.49e-6}}
+    assert mt.beyond_floor(row, "sklearn") and not mt.beyond_floor(row, "torch")
+    text = mt.table([row])
+    assert "1.20x miss (beyond floor)" in text and "1.49x miss (beyond" not in text
+    assert "1 of the 1 misses ask for less than the compute floor" in text
+    assert "0 of the 1 misses ask for less than the compute floor" in text
+    # a measured peak is a positive rate for every dtype and thread count asked
+    here = gemm_peak._rates_here(("float32",), (1,), side=64, repeats=1)
+    assert set(here) == {("float32", 1)} and here[("float32", 1)] > 0
 
 
 def test_the_estimator_table_runs_on_a_tiny_set_and_skips_what_is_absent(tables, monkeypatch, tmp_path):
