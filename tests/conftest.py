@@ -129,3 +129,30 @@ def _wisdom_in_a_temporary_file(tmp_path_factory):
         os.environ.pop("DNN_WISDOM", None)
     else:
         os.environ["DNN_WISDOM"] = old
+
+
+class _Cli:
+    """``dnn``'s command line run in this process, its output captured (the ``dnn_cli`` fixture)."""
+
+    def __init__(self, capsys):
+        self._capsys = capsys
+
+    def run(self, argv):
+        """``(exit code, stdout, stderr)`` of ``dnn <argv>``."""
+        from dnn import cli
+
+        code = cli.main([str(a) for a in argv])
+        out, err = self._capsys.readouterr()
+        return code, out, err
+
+    @staticmethod
+    def one_line(err):
+        """The single line of an error message (no traceback)."""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        return lines[0]
+
+
+@pytest.fixture
+def dnn_cli(capsys):
+    return _Cli(capsys)

@@ -20,19 +20,6 @@ from dnn.model_io import load_model
 from dnn.models import L_layer_model
 
 
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
-
 def _picture_folder(folder, n=12, size=8, seed=0):
     """Cats are bright on the left, non-cats bright on the right (learnable in a few iterations)."""
     rng = np.random.default_rng(seed)
@@ -52,9 +39,9 @@ def pictures(tmp_path):
     return (_picture_folder(tmp_path / "train", 16, seed=1), _picture_folder(tmp_path / "test", 8, seed=2))
 
 
-def test_train_builtin_writes_model_plot_and_metrics(tmp_path, capsys):
+def test_train_builtin_writes_model_plot_and_metrics(tmp_path, dnn_cli):
     out_dir = tmp_path / "run"
-    code, out, err = run(["train", "--iterations", 30, "--cost-every", 10, "--out", out_dir, "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--iterations", 30, "--cost-every", 10, "--out", out_dir, "--quiet"])
     assert code == 0, err
     assert "built-in 'bars': 480 train / 240 test pictures of 24x24 RGB" in out
     assert "train accuracy:" in out and "test accuracy:" in out
@@ -69,12 +56,12 @@ def test_train_builtin_writes_model_plot_and_metrics(tmp_path, capsys):
     assert (out_dir / "costs.png").is_file()
 
 
-def test_train_then_predict_gives_the_in_memory_labels(pictures, tmp_path, capsys):
+def test_train_then_predict_gives_the_in_memory_labels(pictures, tmp_path, dnn_cli):
     train, test = pictures
     out_dir = tmp_path / "run"
     argv = ["train", "--train", train, "--test", test, "--image-size", 8, "--layers", "5,3",
             "--iterations", 40, "--learning-rate", 0.05, "--out", out_dir, "--quiet"]
-    code, out, err = run(argv, capsys)
+    code, out, err = dnn_cli.run(argv)
     assert code == 0, err
     assert "16 train / 8 test pictures of 8x8 RGB (192 inputs), classes 0=non-cat 1=cat" in out
 
@@ -86,7 +73,7 @@ def test_train_then_predict_gives_the_in_memory_labels(pictures, tmp_path, capsy
     import dnn
     proba, _ = dnn.L_model_forward(flatten_images(xt, np.float64), params)
 
-    code, out, err = run(["predict", out_dir / "model.npz", test], capsys)
+    code, out, err = dnn_cli.run(["predict", out_dir / "model.npz", test])
     assert code == 0, err
     header, *lines = out.strip().splitlines()
     assert header.split() == ["probability", "label", "class", "file"]
@@ -95,14 +82,14 @@ def test_train_then_predict_gives_the_in_memory_labels(pictures, tmp_path, capsy
     assert [int(r[1]) for r in rows] == [int(p > 0.5) for p in proba[0]]
     np.testing.assert_allclose([float(r[0]) for r in rows], proba[0], atol=5e-5)
 
-    code, out, err = run(["predict", "--json", out_dir / "model.npz", test / test_names[0]], capsys)
+    code, out, err = dnn_cli.run(["predict", "--json", out_dir / "model.npz", test / test_names[0]])
     assert code == 0, err
     record = json.loads(out)
     assert record["probability"] == float(proba[0, 0])
     assert record["class"] == ("cat" if proba[0, 0] > 0.5 else "non-cat")
 
 
-def test_train_on_hdf5_files(tmp_path, capsys):
+def test_train_on_hdf5_files(tmp_path, dnn_cli):
     h5py = pytest.importorskip("h5py")
     rng = np.random.default_rng(4)
     for split, m in (("train", 10), ("test", 4)):
@@ -110,8 +97,8 @@ def test_train_on_hdf5_files(tmp_path, capsys):
             f["%s_set_x" % split] = rng.integers(0, 256, (m, 4, 4, 3)).astype(np.uint8)
             f["%s_set_y" % split] = np.arange(m) % 2
             f["list_classes"] = np.array([b"non-cat", b"cat"])
-    code, out, err = run(["train", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5",
-                          "--iterations", 5, "--out", tmp_path / "run", "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5",
+                                  "--iterations", 5, "--out", tmp_path / "run", "--quiet"])
     assert code == 0, err
     assert "10 train / 4 test pictures of 4x4 RGB (48 inputs)" in out
     assert load_model(tmp_path / "run" / "model.npz").classes == ("non-cat", "cat")
@@ -132,30 +119,30 @@ def test_train_on_hdf5_files(tmp_path, capsys):
     (["predict", "{tmp}/missing.npz", "{tmp}/empty"], 1, "no such model file"),
     (["frobnicate"], 2, "invalid choice"),
 ])
-def test_user_errors_are_one_line(tmp_path, capsys, argv, code, message):
+def test_user_errors_are_one_line(tmp_path, dnn_cli, argv, code, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("hello")
     argv = [a.format(tmp=tmp_path) for a in argv]
-    got, out, err = run(argv, capsys)
+    got, out, err = dnn_cli.run(argv)
     assert got == code
-    line = _one_line_error(err)
+    line = dnn_cli.one_line(err)
     assert message in line
     assert line.startswith("dnn")
 
 
-def test_predict_errors(tmp_path, pictures, capsys):
+def test_predict_errors(tmp_path, pictures, dnn_cli):
     train, test = pictures
     model = tmp_path / "run" / "model.npz"
-    assert run(["train", "--train", train, "--test", test, "--image-size", 8, "--iterations", 2,
-                "--out", tmp_path / "run", "--quiet"], capsys)[0] == 0
+    assert dnn_cli.run(["train", "--train", train, "--test", test, "--image-size", 8, "--iterations", 2,
+                        "--out", tmp_path / "run", "--quiet"])[0] == 0
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
-    code, _, err = run(["predict", model, tmp_path / "broken.png"], capsys)
-    assert code == 1 and "broken.png" in _one_line_error(err)
+    code, _, err = dnn_cli.run(["predict", model, tmp_path / "broken.png"])
+    assert code == 1 and "broken.png" in dnn_cli.one_line(err)
     (tmp_path / "nothing").mkdir()
-    code, _, err = run(["predict", model, tmp_path / "nothing"], capsys)
-    assert code == 1 and "no pictures in folder" in _one_line_error(err)
-    code, _, err = run(["predict", model, tmp_path / "absent.png"], capsys)
-    assert code == 2 and "no such file or folder" in _one_line_error(err)
+    code, _, err = dnn_cli.run(["predict", model, tmp_path / "nothing"])
+    assert code == 1 and "no pictures in folder" in dnn_cli.one_line(err)
+    code, _, err = dnn_cli.run(["predict", model, tmp_path / "absent.png"])
+    assert code == 2 and "no such file or folder" in dnn_cli.one_line(err)
 
 
 def test_python_m_dnn_entry_point(tmp_path):
@@ -168,40 +155,40 @@ def test_python_m_dnn_entry_point(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_info(capsys):
-    code, out, err = run(["info"], capsys)
+def test_info(dnn_cli):
+    code, out, err = dnn_cli.run(["info"])
     assert code == 0, err
     assert out.startswith("dnn ")
     assert "compiled extension:" in out and "BLAS:" in out and "optional:" in out
     assert "own vector kernels: %s build" % _train.simd_kernels() in out
 
 
-def test_info_shows_the_plan_a_fit_would_use(capsys):
+def test_info_shows_the_plan_a_fit_would_use(dnn_cli):
     from dnn import _plan
 
     # a short fit: the rule's plan, never timed
-    code, out, err = run(["info", "--plan", "784,256,128,64,1", "--m", "10000",
-                          "--iterations", "10"], capsys)
+    code, out, err = dnn_cli.run(["info", "--plan", "784,256,128,64,1", "--m", "10000",
+                                  "--iterations", "10"])
     assert code == 0, err
     rule = _plan.rule_plan((784, 256, 128, 64, 1), 10000, np.float64, 10, 10)
     assert "  " + rule.describe() in out
     # a long one: measured now (a small net), then the kept decision
     args = ["info", "--plan", "30,20,1", "--m", "700", "--dtype", "float32"]
-    code, out, err = run(args, capsys)
+    code, out, err = dnn_cli.run(args)
     assert code == 0, err
     kept = _plan.plan_for((30, 20, 1), 700, np.float32, 2500, 100)
     assert kept is not None and kept.describe().replace("(measured)", "(measured now)") in out
-    again = run(args, capsys)[1]
+    again = dnn_cli.run(args)[1]
     assert kept.describe() in again and "candidates timed:" in again
     for bad in (["--plan", "784,256", "--m", "10"], ["--plan", "784,1"],
                 ["--plan", "100000,1", "--m", "100000"]):
-        code, out, err = run(["info"] + bad, capsys)
+        code, out, err = dnn_cli.run(["info"] + bad)
         assert code != 0 and "--plan" in err and "Traceback" not in err
 
 
-def test_version(capsys):
+def test_version(dnn_cli):
     import dnn
-    assert run(["--version"], capsys)[1].strip() == "dnn %s" % dnn.__version__
+    assert dnn_cli.run(["--version"])[1].strip() == "dnn %s" % dnn.__version__
 
 
 def test_bench_forwards_its_arguments(capsys):
@@ -257,20 +244,20 @@ def test_tqdm_bar():
 # --------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_course_recipe_on_cat_folders(shared_dir, tmp_path, capsys, blas_single_thread):
+def test_course_recipe_on_cat_folders(shared_dir, tmp_path, dnn_cli, blas_single_thread):
     root = shared_dir / "data" / "cat-images"
     if not (root / "train").is_dir():
         pytest.skip("cat pictures not found at %s" % root)
-    code, out, err = run(["train", "--train", root / "train", "--test", root / "test",
-                          "--layers", "20,7,5", "--learning-rate", 0.0075, "--iterations", 2500,
-                          "--init", "app-utils", "--out", tmp_path / "run", "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--train", root / "train", "--test", root / "test",
+                                  "--layers", "20,7,5", "--learning-rate", 0.0075, "--iterations", 2500,
+                                  "--init", "app-utils", "--out", tmp_path / "run", "--quiet"])
     assert code == 0, err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     # The course's figures with the HDF5 files: train 0.9856..., test 0.8.
     assert metrics["train_accuracy"] == pytest.approx(206 / 209)
     assert metrics["test_accuracy"] == pytest.approx(0.8)
     # dnn predict on the saved model labels the test pictures as the in-memory model did
-    code, out, err = run(["predict", tmp_path / "run" / "model.npz", root / "test"], capsys)
+    code, out, err = dnn_cli.run(["predict", tmp_path / "run" / "model.npz", root / "test"])
     assert code == 0, err
     labels = np.array([int(line.split()[1]) for line in out.strip().splitlines()[1:]])
     _, y, _, _ = load_folder(root / "test")

@@ -14,23 +14,10 @@ import pytest
 from PIL import Image
 
 import dnn
-from dnn import cli
 from dnn.data import flatten_images, load_folder
 from dnn.model_io import load_model
 
 SIZE = 8
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _class_folders(root, names, per_class, seed):
@@ -60,12 +47,12 @@ def two_classes(tmp_path):
 
 
 def test_three_class_folders_train_a_softmax_network_and_predict_names_the_class(three_classes, tmp_path,
-                                                                                 capsys):
+                                                                                 dnn_cli):
     train, test = three_classes
     out_dir = tmp_path / "run"
-    code, out, err = run(["train", "--train", train, "--test", test, "--image-size", SIZE, "--layers", "6",
-                          "--iterations", 150, "--learning-rate", 0.5, "--cost-every", 10, "--out", out_dir,
-                          "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--train", train, "--test", test, "--image-size", SIZE, "--layers", "6",
+                                  "--iterations", 150, "--learning-rate", 0.5, "--cost-every", 10, "--out", out_dir,
+                                  "--quiet"])
     assert code == 0, err
     assert "24 train / 9 test pictures of 8x8 RGB (192 inputs), classes 0=left 1=middle 2=right" in out
     assert "network: 192-6-3 (relu hidden, softmax output)" in out and "gd, batch 24" in out
@@ -81,7 +68,7 @@ def test_three_class_folders_train_a_softmax_network_and_predict_names_the_class
 
     xt, yt, names, _ = load_folder(test, SIZE, classes=model.classes)
     AL = model.predict_proba(flatten_images(xt, model.dtype))
-    code, out, err = run(["predict", out_dir / "model.npz", test], capsys)
+    code, out, err = dnn_cli.run(["predict", out_dir / "model.npz", test])
     assert code == 0, err
     header, *rows = [line.split() for line in out.strip().splitlines()]
     assert header == ["probability", "label", "class", "file"]
@@ -91,35 +78,34 @@ def test_three_class_folders_train_a_softmax_network_and_predict_names_the_class
     # The network learned the bands: most test pictures get their folder's class.
     assert np.mean([r[2] == n.split("/")[0] for r, n in zip(rows, names)]) >= 2 / 3
 
-    code, out, err = run(["predict", "--json", out_dir / "model.npz", test / "right" / "right00.png"], capsys)
+    code, out, err = dnn_cli.run(["predict", "--json", out_dir / "model.npz", test / "right" / "right00.png"])
     record = json.loads(out)
     assert code == 0 and record["class"] == model.classes[record["label"]]
     assert record["probability"] == pytest.approx(float(AL[:, -3].max()))
 
 
-def test_a_test_folder_with_a_class_the_training_lacks_is_refused(three_classes, tmp_path, capsys):
+def test_a_test_folder_with_a_class_the_training_lacks_is_refused(three_classes, tmp_path, dnn_cli):
     train, test = three_classes
     _class_folders(tmp_path / "other", ("left", "wasp"), 1, seed=5)
-    code, _, err = run(["train", "--train", train, "--test", tmp_path / "other", "--image-size", SIZE,
-                        "--out", tmp_path / "run", "--quiet"], capsys)
-    assert code == 1 and "not among the classes left, middle, right: wasp" in _one_line(err)
+    code, _, err = dnn_cli.run(["train", "--train", train, "--test", tmp_path / "other", "--image-size", SIZE,
+                                "--out", tmp_path / "run", "--quiet"])
+    assert code == 1 and "not among the classes left, middle, right: wasp" in dnn_cli.one_line(err)
     # Two classes to train on, three to test on: refused too (the test folder is read by itself then).
     _class_folders(tmp_path / "two", ("left", "right"), 2, seed=6)
-    code, _, err = run(["train", "--train", tmp_path / "two", "--test", test, "--image-size", SIZE, "--positive",
-                        "right", "--out", tmp_path / "run", "--quiet"], capsys)
+    code, _, err = dnn_cli.run(["train", "--train", tmp_path / "two", "--test", test, "--image-size", SIZE,
+                                "--positive", "right", "--out", tmp_path / "run", "--quiet"])
     assert code == 1 and "the test folder has the classes left, middle, right but the training folder left, right" \
-        in _one_line(err)
+        in dnn_cli.one_line(err)
     assert not (tmp_path / "run").exists()
 
 
-def test_the_options_train_exactly_dnn_model(two_classes, tmp_path, capsys):
+def test_the_options_train_exactly_dnn_model(two_classes, tmp_path, dnn_cli):
     train, test = two_classes
     out_dir = tmp_path / "run"
-    code, out, err = run(["train", "--train", train, "--test", test, "--image-size", SIZE, "--layers", "5,3",
-                          "--optimizer", "adam", "--batch-size", 5, "--epochs", 4, "--activation", "tanh",
-                          "--l2", 0.1, "--keep-prob", 0.8, "--beta1", 0.8, "--beta2", 0.99,
-                          "--learning-rate", 0.01, "--seed", 2, "--cost-every", 1, "--out", out_dir, "--quiet"],
-                         capsys)
+    code, out, err = dnn_cli.run(["train", "--train", train, "--test", test, "--image-size", SIZE, "--layers", "5,3",
+                                  "--optimizer", "adam", "--batch-size", 5, "--epochs", 4, "--activation", "tanh",
+                                  "--l2", 0.1, "--keep-prob", 0.8, "--beta1", 0.8, "--beta2", 0.99,
+                                  "--learning-rate", 0.01, "--seed", 2, "--cost-every", 1, "--out", out_dir, "--quiet"])
     assert code == 0, err
     assert "(tanh hidden, sigmoid output)" in out and "adam, batch 5" in out and "4 epochs, L2 0.1, keep_prob 0.8" in out
     x, y, _, classes = load_folder(train, SIZE)
@@ -141,7 +127,7 @@ def test_the_options_train_exactly_dnn_model(two_classes, tmp_path, capsys):
     AL, caches = dnn.L_model_forward(X, params, hidden_activation="tanh")
     assert metrics["final_cost"] == pytest.approx(
         float(dnn.compute_cost_with_regularization(AL, y, params, 0.1)), rel=1e-12)
-    code, out, err = run(["predict", out_dir / "model.npz", test], capsys)
+    code, out, err = dnn_cli.run(["predict", out_dir / "model.npz", test])
     assert code == 0, err
     proba = model.predict_proba(flatten_images(load_folder(test, SIZE)[0], np.float64))[0]
     assert [int(line.split()[1]) for line in out.strip().splitlines()[1:]] == [int(p > 0.5) for p in proba]
@@ -153,7 +139,7 @@ def test_the_options_train_exactly_dnn_model(two_classes, tmp_path, capsys):
     (["--optimizer", "momentum"], 16, 100),     # mini-batches of 64 on 16 pictures: one batch
     (["--optimizer", "rmsprop", "--batch-size", "4", "--iterations", "3"], 4, 3),
 ])
-def test_defaults_of_the_mini_batch_run(two_classes, tmp_path, capsys, monkeypatch, options, batch, epochs):
+def test_defaults_of_the_mini_batch_run(two_classes, tmp_path, dnn_cli, monkeypatch, options, batch, epochs):
     seen = {}
 
     def fake_model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, *args, num_epochs, **kw):
@@ -162,20 +148,20 @@ def test_defaults_of_the_mini_batch_run(two_classes, tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(dnn.course_model, "model", fake_model)
     train, test = two_classes
-    code, out, err = run(["train", "--train", train, "--test", test, "--image-size", SIZE, *options,
-                          "--out", tmp_path / "run", "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--train", train, "--test", test, "--image-size", SIZE, *options,
+                                  "--out", tmp_path / "run", "--quiet"])
     assert code == 0, err
     assert seen["batch"] == batch and seen["epochs"] == epochs
     assert seen["lambd"] == (0.5 if "--l2" in options else 0.0)
 
 
-def test_without_the_new_options_a_run_is_todays(two_classes, tmp_path, capsys, monkeypatch):
+def test_without_the_new_options_a_run_is_todays(two_classes, tmp_path, dnn_cli, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("dnn.model was called")
     monkeypatch.setattr(dnn.course_model, "model", refuse)
     train, test = two_classes
-    code, out, err = run(["train", "--train", train, "--test", test, "--image-size", SIZE, "--iterations", 3,
-                          "--out", tmp_path / "run", "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--train", train, "--test", test, "--image-size", SIZE, "--iterations", 3,
+                                  "--out", tmp_path / "run", "--quiet"])
     assert code == 0, err
     assert "network: 192-20-7-5-1, init app-utils, float64, learning rate 0.0075, 3 iterations" in out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -194,13 +180,13 @@ def test_without_the_new_options_a_run_is_todays(two_classes, tmp_path, capsys, 
     (["--activation", "gelu"], "argument --activation: invalid choice"),
     (["--batch-size", "0"], "argument --batch-size: must be >= 1"),
 ])
-def test_bad_options_are_one_line_before_training(tmp_path, capsys, argv, message):
-    code, _, err = run(["train", *argv, "--out", tmp_path / "run"], capsys)
-    assert code == 2 and message in _one_line(err)
+def test_bad_options_are_one_line_before_training(tmp_path, dnn_cli, argv, message):
+    code, _, err = dnn_cli.run(["train", *argv, "--out", tmp_path / "run"])
+    assert code == 2 and message in dnn_cli.one_line(err)
     assert not (tmp_path / "run").exists()
 
 
-def test_hdf5_with_three_classes_trains_softmax(tmp_path, capsys):
+def test_hdf5_with_three_classes_trains_softmax(tmp_path, dnn_cli):
     h5py = pytest.importorskip("h5py")
     rng = np.random.default_rng(4)
     for split, m in (("train", 12), ("test", 6)):
@@ -208,9 +194,9 @@ def test_hdf5_with_three_classes_trains_softmax(tmp_path, capsys):
             f["%s_set_x" % split] = rng.integers(0, 256, (m, 4, 4, 3)).astype(np.uint8)
             f["%s_set_y" % split] = np.arange(m) % 3
             f["list_classes"] = np.array([b"ant", b"bee", b"cow"])
-    code, out, err = run(["train", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5",
-                          "--epochs", 3, "--optimizer", "adam", "--batch-size", 4, "--out", tmp_path / "run",
-                          "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5",
+                                  "--epochs", 3, "--optimizer", "adam", "--batch-size", 4, "--out", tmp_path / "run",
+                                  "--quiet"])
     assert code == 0, err
     assert "classes 0=ant 1=bee 2=cow" in out and "softmax output" in out
     model = load_model(tmp_path / "run" / "model.npz")

@@ -18,21 +18,8 @@ import pytest
 from PIL import Image
 
 import dnn
-from dnn import cli
 from dnn._progress import ProgressBar
 from dnn.model_io import load_model, save_model
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _command(*args):
@@ -60,18 +47,18 @@ def _model(tmp_path, size=8):
 # Item 7: output folders, closed pipes, one-line errors
 # --------------------------------------------------------------------------
 
-def test_out_that_is_a_file_or_unwritable_is_one_line_before_training(tmp_path, capsys):
+def test_out_that_is_a_file_or_unwritable_is_one_line_before_training(tmp_path, dnn_cli):
     a_file = tmp_path / "model.npz"
     a_file.write_bytes(b"x")
     t0 = time.perf_counter()
-    code, out, err = run(["train", "--out", a_file, "--iterations", 100000, "--quiet"], capsys)
-    assert code == 2 and "exists and is not a folder" in _one_line(err)
+    code, out, err = dnn_cli.run(["train", "--out", a_file, "--iterations", 100000, "--quiet"])
+    assert code == 2 and "exists and is not a folder" in dnn_cli.one_line(err)
     assert time.perf_counter() - t0 < 5          # refused before any training
-    code, out, err = run(["train", "--out", a_file / "sub", "--iterations", 100000, "--quiet"], capsys)
-    assert code == 1 and "cannot write to the output folder" in _one_line(err)
+    code, out, err = dnn_cli.run(["train", "--out", a_file / "sub", "--iterations", 100000, "--quiet"])
+    assert code == 1 and "cannot write to the output folder" in dnn_cli.one_line(err)
     if os.path.isdir("/proc"):
-        code, out, err = run(["train", "--out", "/proc/nope", "--iterations", 100000, "--quiet"], capsys)
-        assert code == 1 and "cannot write to the output folder /proc/nope" in _one_line(err)
+        code, out, err = dnn_cli.run(["train", "--out", "/proc/nope", "--iterations", 100000, "--quiet"])
+        assert code == 1 and "cannot write to the output folder /proc/nope" in dnn_cli.one_line(err)
 
 
 def test_train_into_a_closed_pipe_still_writes_the_model(tmp_path):
@@ -138,7 +125,7 @@ def test_predict_into_a_closed_pipe_ends_quietly(tmp_path):
 # --------------------------------------------------------------------------
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
-def test_ctrl_c_during_training_saves_the_parameters_reached(tmp_path):
+def test_ctrl_c_during_training_saves_the_parameters_reached(tmp_path, dnn_cli):
     out_dir = tmp_path / "run"
     # A shell's background job starts with SIGINT ignored, and Python then
     # installs no KeyboardInterrupt handler: give the child the default back.
@@ -160,7 +147,7 @@ def test_ctrl_c_during_training_saves_the_parameters_reached(tmp_path):
     err = err.decode()
     assert p.returncode == 130, err
     assert "Traceback" not in err
-    line = _one_line(err)
+    line = dnn_cli.one_line(err)
     assert "interrupted after" in line and "of 10000000 iterations; saved" in line
     done = int(line.split("interrupted after ")[1].split()[0])
     assert 0 < done < 10_000_000
@@ -169,60 +156,60 @@ def test_ctrl_c_during_training_saves_the_parameters_reached(tmp_path):
     assert json.loads((out_dir / "metrics.json").read_text())["interrupted_after"] == done
 
 
-def test_a_truncated_picture_is_reported_and_the_others_labelled(tmp_path, capsys):
+def test_a_truncated_picture_is_reported_and_the_others_labelled(tmp_path, dnn_cli):
     model = _model(tmp_path)
     pictures = _pictures(tmp_path / "pics", n=3)
     raw = (pictures / "cat1.png").read_bytes()
     (pictures / "cat1.png").write_bytes(raw[:len(raw) // 2])
-    code, out, err = run(["predict", model, pictures], capsys)
+    code, out, err = dnn_cli.run(["predict", model, pictures])
     assert code == 1
-    assert "cat1.png" in _one_line(err)
+    assert "cat1.png" in dnn_cli.one_line(err)
     rows = out.strip().splitlines()
     assert rows[0].split() == ["probability", "label", "class", "file"]
     assert [Path(r.split()[-1]).name for r in rows[1:]] == ["dog0.png", "dog2.png"]
 
 
-def test_empty_layers_is_refused(capsys):
-    code, out, err = run(["train", "--layers", ""], capsys)
-    assert code == 2 and "at least one hidden layer" in _one_line(err)
+def test_empty_layers_is_refused(dnn_cli):
+    code, out, err = dnn_cli.run(["train", "--layers", ""])
+    assert code == 2 and "at least one hidden layer" in dnn_cli.one_line(err)
 
 
-def test_a_rerun_leaves_no_stale_plot(tmp_path, capsys, monkeypatch):
+def test_a_rerun_leaves_no_stale_plot(tmp_path, dnn_cli, monkeypatch):
     out_dir = tmp_path / "run"
     out_dir.mkdir()
     (out_dir / "mislabeled.png").write_bytes(b"an earlier run's")
     import dnn.plotting
     monkeypatch.setattr(dnn.plotting, "plot_mislabeled_images", lambda *a, **k: None)
-    code, out, err = run(["train", "--iterations", 3, "--out", out_dir, "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--iterations", 3, "--out", out_dir, "--quiet"])
     assert code == 0, err
     assert not (out_dir / "mislabeled.png").exists()
     assert "mislabeled.png" not in out
 
 
-def test_a_diverging_run_is_warned_about(tmp_path, capsys):
-    code, out, err = run(["train", "--iterations", 40, "--cost-every", 10, "--learning-rate", 50,
-                          "--out", tmp_path / "run", "--quiet"], capsys)
+def test_a_diverging_run_is_warned_about(tmp_path, dnn_cli):
+    code, out, err = dnn_cli.run(["train", "--iterations", 40, "--cost-every", 10, "--learning-rate", 50,
+                                  "--out", tmp_path / "run", "--quiet"])
     assert code == 0
-    assert "warning: the cost did not go down" in _one_line(err)
-    code, out, err = run(["train", "--iterations", 40, "--cost-every", 10, "--learning-rate", 0.05,
-                          "--out", tmp_path / "run2", "--quiet"], capsys)
+    assert "warning: the cost did not go down" in dnn_cli.one_line(err)
+    code, out, err = dnn_cli.run(["train", "--iterations", 40, "--cost-every", 10, "--learning-rate", 0.05,
+                                  "--out", tmp_path / "run2", "--quiet"])
     assert code == 0 and err == ""
 
 
-def test_a_run_diverging_to_inf_fails_with_one_line(tmp_path, capsys):
+def test_a_run_diverging_to_inf_fails_with_one_line(tmp_path, dnn_cli):
     # The weights overflow: no model can be saved or scored (it ended in a traceback).
-    code, out, err = run(["train", "--iterations", 50, "--learning-rate", 1e300,
-                          "--out", tmp_path / "run", "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--iterations", 50, "--learning-rate", 1e300,
+                                  "--out", tmp_path / "run", "--quiet"])
     assert code == 1
     assert "training diverged: the weights are not finite" in err.strip().splitlines()[-1]
     assert "Traceback" not in err
     assert not (tmp_path / "run" / "model.npz").exists()
 
 
-def test_final_cost_is_the_cost_of_the_saved_parameters(tmp_path, capsys):
+def test_final_cost_is_the_cost_of_the_saved_parameters(tmp_path, dnn_cli):
     out_dir = tmp_path / "run"
-    code, out, err = run(["train", "--iterations", 25, "--cost-every", 10, "--out", out_dir,
-                          "--quiet"], capsys)
+    code, out, err = dnn_cli.run(["train", "--iterations", 25, "--cost-every", 10, "--out", out_dir,
+                                  "--quiet"])
     assert code == 0, err
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert len(metrics["costs"]) == 3           # iterations 0, 10, 20
@@ -235,13 +222,13 @@ def test_final_cost_is_the_cost_of_the_saved_parameters(tmp_path, capsys):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux")
-def test_predict_prints_a_file_name_its_stdout_cannot_encode(tmp_path, capsys):
+def test_predict_prints_a_file_name_its_stdout_cannot_encode(tmp_path, dnn_cli):
     # b"\xff" is no UTF-8: Python names the file with a lone surrogate, which a
     # strict UTF-8 stdout (pytest's, a usual desktop locale's) cannot encode.
     folder = tmp_path / "pics"
     folder.mkdir()
     Image.new("RGB", (8, 8)).save(os.fsdecode(os.fsencode(str(folder)) + b"/\xffcat.png"), "PNG")
-    code, out, err = run(["predict", _model(tmp_path), folder], capsys)
+    code, out, err = dnn_cli.run(["predict", _model(tmp_path), folder])
     assert code == 0 and "Traceback" not in err, err
     assert out.splitlines()[1].endswith("\\udcffcat.png")
 
