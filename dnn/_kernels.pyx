@@ -30,11 +30,13 @@ cdef enum:
     OWN_ALL = 1
     OWN_NN = 2      # W H (forward) and W^T dZ (backward): simd.nn
     OWN_NT = 4      # dZ H^T (the weight gradient): simd.nt
-    OWN_NUMPY_BLAS = 8  # the layer's BLAS products on NumPy's BLAS (``npgemm``), where found
-OWN_PRODUCTS = {"all": OWN_ALL, "nn": OWN_NN, "nt": OWN_NT, "numpy_blas": OWN_NUMPY_BLAS}
+    OWN_NUMPY_NN = 8    # W H and W^T dZ, where BLAS runs them, on NumPy's BLAS (``bgemm``)
+    OWN_NUMPY_NT = 16   # dZ H^T likewise
+OWN_PRODUCTS = {"all": OWN_ALL, "nn": OWN_NN, "nt": OWN_NT,
+                "numpy_nn": OWN_NUMPY_NN, "numpy_nt": OWN_NUMPY_NT}
 
 # NumPy's cblas gemm (``dnn._numpy_blas`` finds it, ``_set_numpy_gemm`` sets
-# it): the second BLAS a layer's products may run on (OWN_NUMPY_BLAS). Not
+# it): the second BLAS a layer's products may run on (OWN_NUMPY_NN/NT). Not
 # set (no such library, or another BLAS): those products run on SciPy's.
 cdef extern from *:
     """
@@ -86,7 +88,7 @@ cdef extern from *:
 
 def _set_numpy_gemm(dgemm, sgemm, bint ilp64):
     """NumPy's cblas ``dgemm`` and ``sgemm`` (C function addresses, ``dnn._numpy_blas``;
-    ints 64-bit if ``ilp64``), or 0/None for both: OWN_NUMPY_BLAS products then run on SciPy's."""
+    ints 64-bit if ``ilp64``), or 0/None for both: OWN_NUMPY_* products then run on SciPy's."""
     global dnn_np_dgemm, dnn_np_sgemm, dnn_np_ilp64
     if not dgemm or not sgemm:
         dgemm = sgemm = 0
@@ -96,16 +98,16 @@ def _set_numpy_gemm(dgemm, sgemm, bint ilp64):
 
 
 def _numpy_gemm_set():
-    """Whether OWN_NUMPY_BLAS products run on NumPy's BLAS (else on SciPy's)."""
+    """Whether OWN_NUMPY_* products run on NumPy's BLAS (else on SciPy's)."""
     return dnn_np_dgemm != NULL
 
 
-cdef inline void bgemm(int own, bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
-                       const floating* A, int lda, const floating* B, int ldb, floating beta,
-                       floating* C, int ldc) noexcept nogil:
-    """``dnn._blas.gemm``'s product on NumPy's BLAS where ``own`` has OWN_NUMPY_BLAS
-    and it is set, else on SciPy's."""
-    if own & OWN_NUMPY_BLAS and m > 0 and n > 0:
+cdef inline void bgemm(bint numpy_blas, bint trans_a, bint trans_b, int m, int n, int k,
+                       floating alpha, const floating* A, int lda, const floating* B, int ldb,
+                       floating beta, floating* C, int ldc) noexcept nogil:
+    """``dnn._blas.gemm``'s product on NumPy's BLAS where ``numpy_blas`` and it is
+    set, else on SciPy's."""
+    if numpy_blas and m > 0 and n > 0:
         if floating is double:
             if dnn_npgemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
                 return
@@ -205,7 +207,8 @@ cdef inline void affine(int own, int n, int k, int m, const floating* W,
     if own & (OWN_ALL | OWN_NN):
         simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False)
     else:  # ops.linear_forward's product and bias pass, on either BLAS
-        bgemm(own, False, False, n, m, k, <floating> 1.0, W, k, A_prev, m, <floating> 0.0, Z, m)
+        bgemm(own & OWN_NUMPY_NN, False, False, n, m, k, <floating> 1.0, W, k, A_prev, m,
+              <floating> 0.0, Z, m)
         ops.add_bias(n, m, Z, m, b)
 
 
@@ -236,12 +239,13 @@ cdef inline void weight_grads(int own, int n, int k, int m, const floating* dZ,
     if own & (OWN_ALL | OWN_NT):
         nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
     else:  # ops.linear_backward_gemms' dW, on either BLAS
-        bgemm(own, False, True, n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m,
+        bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m,
               <floating> 0.0, dW, k)
     if own & (OWN_ALL | OWN_NN):
         simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
     else:
-        bgemm(own, True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0, dA_prev, m)
+        bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
+              <floating> 0.0, dA_prev, m)
 
 
 def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
@@ -606,38 +610,44 @@ cdef void forward_product(Job* job, int own, int n, int k, int m, const floating
 
 cdef void backward_products(Job* job, int own, int n, int k, int m, const floating* dZ,
                             const floating* A_prev, const floating* W, floating* dW,
-                            floating* dA_prev, int T, bint share) noexcept nogil:
-    """dW := dZ A_prev^T / m and dA_prev := W^T dZ: with ``share``, our kernels'
-    products in chunks on the pool, BLAS's here; else ``weight_grads``."""
-    if not share:
-        weight_grads(own, n, k, m, dZ, A_prev, W, dW, dA_prev)
-        return
+                            floating* dA_prev, int T, bint share, int parts=3) noexcept nogil:
+    """dW := dZ A_prev^T / m (``parts`` & 2) and dA_prev := W^T dZ (``parts`` & 1),
+    as ``weight_grads`` computes them; with ``share``, our kernels' products in
+    chunks on the pool (BLAS's here, BLAS has threads of its own)."""
     job.n = n
     job.k = k
     job.m = m
-    if own & (OWN_ALL | OWN_NT):
-        job.what = JOB_NT
-        job.D = dZ
-        job.B = A_prev
-        job.W = dW
-        run_job(job, T)
-    else:
-        bgemm(own, False, True, n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m,
-              <floating> 0.0, dW, k)
-    if own & (OWN_ALL | OWN_NN):
-        job.what = JOB_NN
-        job.n = k
-        job.k = n
-        job.M = W
-        job.rs = 1
-        job.cs = k
-        job.B = dZ
-        job.C = dA_prev
-        job.bias = NULL
-        run_job(job, T)
-    else:
-        bgemm(own, True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0,
-              dA_prev, m)
+    if parts & 2:
+        if own & (OWN_ALL | OWN_NT):
+            if share:
+                job.what = JOB_NT
+                job.D = dZ
+                job.B = A_prev
+                job.W = dW
+                run_job(job, T)
+            else:
+                nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
+        else:
+            bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m,
+                  A_prev, m, <floating> 0.0, dW, k)
+    if parts & 1:
+        if own & (OWN_ALL | OWN_NN):
+            if share:
+                job.what = JOB_NN
+                job.n = k
+                job.k = n
+                job.M = W
+                job.rs = 1
+                job.cs = k
+                job.B = dZ
+                job.C = dA_prev
+                job.bias = NULL
+                run_job(job, T)
+            else:
+                simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
+        else:
+            bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
+                  <floating> 0.0, dA_prev, m)
 
 
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
@@ -1413,11 +1423,12 @@ def update(dict parameters, grads, tuple keys, double lr):
 
 def _layer_products(int own, const floating[:, ::1] W, const floating[:, ::1] A_prev,
                     const floating[::1] b, floating[:, ::1] Z, const floating[:, ::1] dZ,
-                    floating[:, ::1] dW, floating[:, ::1] dA_prev):
-    """One layer's three products (Z := W A_prev + b, dW := dZ A_prev^T / m,
-    dA_prev := W^T dZ) as ``forward`` and ``backward`` run them for ``own``, on
-    as many threads (the pool where the layer is large): what ``dnn._products``
-    times to choose a layer's products. Shapes as in ``linear_backward``."""
+                    floating[:, ::1] dW, floating[:, ::1] dA_prev, int which=3):
+    """A layer's products as ``forward`` and ``backward`` run them for ``own``, on
+    as many threads (the pool where the layer is large): with ``which`` & 1,
+    Z := W A_prev + b and dA_prev := W^T dZ (the ``nn`` group), with ``which``
+    & 2, dW := dZ A_prev^T / m (``nt``): what ``dnn._products`` times to choose
+    a layer's products. Shapes as in ``linear_backward``."""
     cdef int n = <int> W.shape[0], k = <int> W.shape[1], m = <int> A_prev.shape[1], T
     cdef int dims[2]
     cdef Job job
@@ -1428,8 +1439,10 @@ def _layer_products(int own, const floating[:, ::1] W, const floating[:, ::1] A_
     with nogil:
         T = pool_take(team_size(1, m, dims))
         share = shared(T, n, k, m)
-        forward_product(&job, own, n, k, m, &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0], T, share)
+        if which & 1:
+            forward_product(&job, own, n, k, m, &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0], T,
+                            share)
         backward_products(&job, own, n, k, m, &dZ[0, 0], &A_prev[0, 0], &W[0, 0], &dW[0, 0],
-                          &dA_prev[0, 0], T, share)
+                          &dA_prev[0, 0], T, share, which)
         if T > 1:
             dnn_pool_release()
