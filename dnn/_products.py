@@ -212,8 +212,10 @@ def _from_wisdom(key):
 
 def choose(n_out, n_in, m, itemsize, rule):
     """The fastest backend of each group for this layer, measured: the ``nn``
-    group's two products, then the ``nt`` group's one, each backend timed in
-    alternating rounds (one warm-up, ``ROUNDS``, or 3 past ``BUDGET_SECONDS``; a
+    group's (``nt`` the rule's), then the ``nt`` group's (``nn`` the one chosen),
+    each candidate timed on the layer's three products in the order a call runs
+    them (so a BLAS pool left spinning beside our pool's next product counts),
+    in alternating rounds (one warm-up, ``ROUNDS``, or 3 past ``BUDGET_SECONDS``; a
     backend out of the race, 2 rounds lost to the rule's, is not timed again);
     ``dnn._plan.pick`` per group (the rule's unless another is ``MARGIN`` faster
     and wins 4 rounds of 5). On synthetic data of the layer's shape, through
@@ -231,10 +233,10 @@ def choose(n_out, n_in, m, itemsize, rule):
     clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
     names = [x for x in BACKENDS if x != "numpy" or _numpy_available()]
 
-    def timed(plans, which):
+    def timed(plans):
         def run(p):
             t0 = clock()
-            _kernels._layer_products(p.own(), W, A_prev, b, Z, dZ, dW, dA_prev, which)
+            _kernels._layer_products(p.own(), W, A_prev, b, Z, dZ, dW, dA_prev)
             return clock() - t0
         for p in plans:
             run(p)  # warm-up: pages touched, threads started
@@ -252,7 +254,7 @@ def choose(n_out, n_in, m, itemsize, rule):
         return times
 
     plans = [rule] + [StepProducts(x, rule.nt, "measured") for x in names if x != rule.nn]
-    best = _plan.pick(plans, timed(plans, 1)) if len(plans) > 1 else rule
+    best = _plan.pick(plans, timed(plans)) if len(plans) > 1 else rule
     plans = [best] + [StepProducts(best.nn, x, "measured") for x in names if x != best.nt]
-    best = _plan.pick(plans, timed(plans, 2)) if len(plans) > 1 else best
+    best = _plan.pick(plans, timed(plans)) if len(plans) > 1 else best
     return dataclasses.replace(best, source="measured")

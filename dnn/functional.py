@@ -4,7 +4,9 @@ Each function has the name, signature, return structure and numbers of its
 twin in ``dnn.reference`` (the course's NumPy code), and runs its arithmetic in
 the kernels of ``dnn._kernels`` (Cython over BLAS, and ``dnn._simd``'s vector
 kernels for the sigmoid and, where ``dnn._products.for_step`` says so, a
-layer's products). Inputs are checked first
+layer's products; a large layer's products run where ``dnn._products``
+measured them fastest on this machine: our kernels, SciPy's or NumPy's BLAS).
+Inputs are checked first
 (``dnn._validation``): a bad input raises a clear error, never a crash.
 
 Shapes: ``X``/``A_prev`` ``(n_{l-1}, m)``, ``W`` ``(n_l, n_{l-1})``, ``b``
