@@ -60,12 +60,7 @@ def layer_backends(n_out, n_in, m, dtype):
     """Callables running a layer's ``nn`` and ``nt`` groups on each backend."""
     from dnn import _kernels, _products
 
-    rng = np.random.default_rng(0)
-    W = rng.standard_normal((n_out, n_in)).astype(dtype)
-    A = rng.standard_normal((n_in, m)).astype(dtype)
-    b = np.zeros(n_out, dtype)
-    dZ = rng.standard_normal((n_out, m)).astype(dtype)
-    Z, dA, dW = np.empty_like(dZ), np.empty_like(A), np.empty_like(W)
+    W, A, b, Z, dZ, dW, dA = _products.layer_arrays(n_out, n_in, m, dtype)
     names = [x for x in _products.BACKENDS if x != "numpy" or _products._numpy_available()]
     out = {}
     for x in names:

@@ -54,28 +54,20 @@ cdef extern from *:
     static int dnn_np_ilp64 = 0;
     /* C := alpha op(A) op(B) + beta C, row-major (cblas: 101 row-major, 111/112 no/trans);
        0 where NumPy's gemm is not set (the caller then runs SciPy's). */
-    static int dnn_npgemm_d(int ta, int tb, int m, int n, int k, double alpha, const double* A,
-                            int lda, const double* B, int ldb, double beta, double* C, int ldc) {
-        if (!dnn_np_dgemm) return 0;
-        if (dnn_np_ilp64)
-            ((dnn_dgemm64) dnn_np_dgemm)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha,
-                                         A, lda, B, ldb, beta, C, ldc);
-        else
-            ((dnn_dgemm32) dnn_np_dgemm)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha,
-                                         A, lda, B, ldb, beta, C, ldc);
-        return 1;
+    #define DNN_NPGEMM(name, T, fn, fn64, fn32)                                               \
+    static int name(int ta, int tb, int m, int n, int k, T alpha, const T* A, int lda,        \
+                    const T* B, int ldb, T beta, T* C, int ldc) {                             \
+        if (!fn) return 0;                                                                   \
+        if (dnn_np_ilp64)                                                                    \
+            ((fn64) fn)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha, A, lda, B, ldb,  \
+                        beta, C, ldc);                                                       \
+        else                                                                                 \
+            ((fn32) fn)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha, A, lda, B, ldb,  \
+                        beta, C, ldc);                                                       \
+        return 1;                                                                            \
     }
-    static int dnn_npgemm_s(int ta, int tb, int m, int n, int k, float alpha, const float* A,
-                            int lda, const float* B, int ldb, float beta, float* C, int ldc) {
-        if (!dnn_np_sgemm) return 0;
-        if (dnn_np_ilp64)
-            ((dnn_sgemm64) dnn_np_sgemm)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha,
-                                         A, lda, B, ldb, beta, C, ldc);
-        else
-            ((dnn_sgemm32) dnn_np_sgemm)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha,
-                                         A, lda, B, ldb, beta, C, ldc);
-        return 1;
-    }
+    DNN_NPGEMM(dnn_npgemm_d, double, dnn_np_dgemm, dnn_dgemm64, dnn_dgemm32)
+    DNN_NPGEMM(dnn_npgemm_s, float, dnn_np_sgemm, dnn_sgemm64, dnn_sgemm32)
     """
     void* dnn_np_dgemm
     void* dnn_np_sgemm

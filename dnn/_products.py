@@ -210,6 +210,17 @@ def _from_wisdom(key):
         return None  # not ours: measure again
 
 
+def layer_arrays(n_out, n_in, m, dtype):
+    """Synthetic ``(W, A_prev, b, Z, dZ, dW, dA_prev)`` of a layer, as
+    ``dnn._kernels._layer_products`` takes them (random inputs, outputs empty)."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    A_prev = rng.standard_normal((n_in, m)).astype(dtype)
+    dZ = rng.standard_normal((n_out, m)).astype(dtype)
+    return (W, A_prev, np.zeros(n_out, dtype), np.empty_like(dZ), dZ, np.empty_like(W),
+            np.empty_like(A_prev))
+
+
 def choose(n_out, n_in, m, itemsize, rule):
     """The fastest backend of each group for this layer, measured: the ``nn``
     group's (``nt`` the rule's), then the ``nt`` group's (``nn`` the one chosen),
@@ -222,13 +233,8 @@ def choose(n_out, n_in, m, itemsize, rule):
     ``dnn._kernels._layer_products``: the call's own code, thread team and BLAS."""
     from dnn import _kernels
 
-    dtype = np.float32 if itemsize == 4 else np.float64
-    rng = np.random.default_rng(0)
-    W = rng.standard_normal((n_out, n_in)).astype(dtype)
-    A_prev = rng.standard_normal((n_in, m)).astype(dtype)
-    b = np.zeros(n_out, dtype)
-    dZ = rng.standard_normal((n_out, m)).astype(dtype)
-    Z, dA_prev, dW = np.empty_like(dZ), np.empty_like(A_prev), np.empty_like(W)
+    W, A_prev, b, Z, dZ, dW, dA_prev = layer_arrays(n_out, n_in, m,
+                                                    np.float32 if itemsize == 4 else np.float64)
     one = step_threads() == 1
     clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
     names = [x for x in BACKENDS if x != "numpy" or _numpy_available()]
