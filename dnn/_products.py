@@ -37,6 +37,11 @@ CHOICE_MIN_WORK = 1 << 24
 #: A layer group's backends, in the order ``choose`` tries them after the rule's.
 BACKENDS = ("own", "scipy", "numpy")
 
+#: ``choose`` times a layer on at most this many of its m columns (examples): the
+#: products' cost is linear in m past a few hundred, and S4's m = 10000 would make
+#: the first call pay about 25 products of its first layer at full size.
+CHOICE_COLUMNS = 2048
+
 #: Timed rounds of each candidate (after one warm-up), and the seconds after
 #: which ``choose`` stops at 3 rounds (a large layer on a slow machine).
 ROUNDS = 5
@@ -227,13 +232,15 @@ def choose(n_out, n_in, m, itemsize, rule):
     each candidate timed on the layer's three products in the order a call runs
     them (so a BLAS pool left spinning beside our pool's next product counts),
     in alternating rounds (one warm-up, ``ROUNDS``, or 3 past ``BUDGET_SECONDS``; a
-    backend out of the race, 2 rounds lost to the rule's, is not timed again);
+    backend out of the race, a warm-up 3 times the rule's or 2 rounds lost to the
+    rule's, is not timed again);
     ``dnn._plan.pick`` per group (the rule's unless another is ``MARGIN`` faster
-    and wins 4 rounds of 5). On synthetic data of the layer's shape, through
-    ``dnn._kernels._layer_products``: the call's own code, thread team and BLAS."""
+    and wins 4 rounds of 5). On synthetic data of the layer's shape (at most
+    ``CHOICE_COLUMNS`` of its m columns), through ``dnn._kernels._layer_products``:
+    the call's own code, thread team and BLAS."""
     from dnn import _kernels
 
-    W, A_prev, b, Z, dZ, dW, dA_prev = layer_arrays(n_out, n_in, m,
+    W, A_prev, b, Z, dZ, dW, dA_prev = layer_arrays(n_out, n_in, min(m, CHOICE_COLUMNS),
                                                     np.float32 if itemsize == 4 else np.float64)
     one = step_threads() == 1
     clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
@@ -244,11 +251,11 @@ def choose(n_out, n_in, m, itemsize, rule):
             t0 = clock()
             _kernels._layer_products(p.own(), W, A_prev, b, Z, dZ, dW, dA_prev)
             return clock() - t0
-        for p in plans:
-            run(p)  # warm-up: pages touched, threads started
+        warm = [run(p) for p in plans]  # warm-up: pages touched, threads started
         times = [[] for _ in plans]
         start = time.perf_counter()
-        order = list(range(len(plans)))
+        # 3 times slower than the rule's warm-up (which also touched the outputs' pages): out
+        order = [j for j in range(len(plans)) if warm[j] <= 3 * warm[0]]
         for r in range(ROUNDS):
             for j in (order if r % 2 == 0 else order[::-1]):
                 times[j].append(run(plans[j]))
@@ -259,8 +266,10 @@ def choose(n_out, n_in, m, itemsize, rule):
                 break
         return times
 
-    plans = [rule] + [StepProducts(x, rule.nt, "measured") for x in names if x != rule.nn]
-    best = _plan.pick(plans, timed(plans)) if len(plans) > 1 else rule
-    plans = [best] + [StepProducts(best.nn, x, "measured") for x in names if x != best.nt]
-    best = _plan.pick(plans, timed(plans)) if len(plans) > 1 else best
-    return dataclasses.replace(best, source="measured")
+    def best(plans):
+        kept = [(p, t) for p, t in zip(plans, timed(plans)) if t]  # the rule's always
+        return _plan.pick([p for p, _ in kept], [t for _, t in kept])
+
+    nn = best([rule] + [StepProducts(x, rule.nt) for x in names if x != rule.nn])
+    return dataclasses.replace(best([nn] + [StepProducts(nn.nn, x) for x in names if x != nn.nt]),
+                               source="measured")
