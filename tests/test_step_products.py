@@ -259,3 +259,40 @@ def test_choose_picks_among_the_backends_found(small_choice, numpy_gemm):
     for _ in range(3):
         got = _products.choose(40, 60, 50, 4, rule)
         assert "numpy" not in (got.nn, got.nt)
+
+
+def test_choose_keeps_the_rule_but_for_a_clear_winner_and_drops_slow_candidates(monkeypatch):
+    # a fake clock that each layer run advances by its backends' cost: the logic, not the timing
+    f = _kernels.OWN_PRODUCTS
+    cost_nn = {"own": 10.0, "scipy": 40.0, "numpy": 5.0}     # numpy: a clear winner
+    cost_nt = {"own": 10.0, "scipy": 9.9, "numpy": 10.2}     # scipy 1% faster: not enough
+    now = [0.0]
+    runs = []
+
+    def backend(own, ours, numpy_flag):
+        return "own" if own & ours else ("numpy" if own & numpy_flag else "scipy")
+
+    def layer_products(own, *arrays):
+        nn, nt = backend(own, f["nn"], f["numpy_nn"]), backend(own, f["nt"], f["numpy_nt"])
+        runs.append((nn, nt))
+        now[0] += cost_nn[nn] + cost_nt[nt]
+
+    class FakeTime:
+        thread_time = perf_counter = staticmethod(lambda: now[0])
+
+    monkeypatch.setattr(_kernels, "_layer_products", layer_products)
+    monkeypatch.setattr(_products, "time", FakeTime)
+    monkeypatch.setattr(_products, "BUDGET_SECONDS", 1e9)
+    got = _products.choose(40, 60, 50, 8, _products.StepProducts("own", "own"))
+    if not _products._numpy_available():
+        assert (got.nn, got.nt, got.source) == ("own", "own", "measured")
+        return
+    assert (got.nn, got.nt, got.source) == ("numpy", "own", "measured")
+    # scipy's nn: a warm-up of 50 against the rule's 20 (within 3 times) is timed, loses
+    # 2 rounds and is dropped: its warm-up and 2 rounds only; the rule and numpy, all 5
+    assert runs.count(("scipy", "own")) == 3
+    assert runs.count(("own", "own")) == 6 and runs.count(("numpy", "own")) >= 6
+    cost_nn["scipy"] = 100.0  # a warm-up 5.5 times the rule's: never timed again
+    runs.clear()
+    _products.choose(40, 60, 50, 8, _products.StepProducts("own", "own"))
+    assert runs.count(("scipy", "own")) == 1
