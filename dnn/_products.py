@@ -37,11 +37,6 @@ CHOICE_MIN_WORK = 1 << 24
 #: A layer group's backends, in the order ``choose`` tries them after the rule's.
 BACKENDS = ("own", "scipy", "numpy")
 
-#: ``choose`` times a layer on at most this many of its m columns (examples): the
-#: products' cost is linear in m past a few hundred, and S4's m = 10000 would make
-#: the first call pay about 25 products of its first layer at full size.
-CHOICE_COLUMNS = 2048
-
 #: Timed rounds of each candidate (after one warm-up), and the seconds after
 #: which ``choose`` stops at 3 rounds (a large layer on a slow machine).
 ROUNDS = 5
@@ -235,12 +230,12 @@ def choose(n_out, n_in, m, itemsize, rule):
     backend out of the race, a warm-up 3 times the rule's or 2 rounds lost to the
     rule's, is not timed again);
     ``dnn._plan.pick`` per group (the rule's unless another is ``MARGIN`` faster
-    and wins 4 rounds of 5). On synthetic data of the layer's shape (at most
-    ``CHOICE_COLUMNS`` of its m columns), through ``dnn._kernels._layer_products``:
-    the call's own code, thread team and BLAS."""
+    and wins 4 rounds of 5). On synthetic data of the layer's shape, all m columns
+    (fewer change which operands stay in cache, and the choice: NOTES.md), through
+    ``dnn._kernels._layer_products``: the call's own code, thread team and BLAS."""
     from dnn import _kernels
 
-    W, A_prev, b, Z, dZ, dW, dA_prev = layer_arrays(n_out, n_in, min(m, CHOICE_COLUMNS),
+    W, A_prev, b, Z, dZ, dW, dA_prev = layer_arrays(n_out, n_in, m,
                                                     np.float32 if itemsize == 4 else np.float64)
     one = step_threads() == 1
     clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
