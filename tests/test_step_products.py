@@ -296,3 +296,39 @@ def test_choose_keeps_the_rule_but_for_a_clear_winner_and_drops_slow_candidates(
     runs.clear()
     _products.choose(40, 60, 50, 8, _products.StepProducts("own", "own"))
     assert runs.count(("scipy", "own")) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend):
+    # what choose times is what a call computes: the same products, bit for bit
+    saved = _kernels._step_settings()
+    _kernels._set_step_threads(threads, 0)
+    try:
+        dims, m = [70, 30, 1], 33
+        X, Y, p = problem(dims, m, dtype)
+        for nn, nt in BACKENDS:
+            backend(nn, nt)
+            AL, caches = dnn.L_model_forward(X, p)
+            grads = dnn.L_model_backward(AL, Y, caches)
+            own = _products.StepProducts(nn, nt).own()
+            W, b = p["W1"], p["b1"].ravel()
+            dZ1 = np.ascontiguousarray(grads["dW1"][:, :1].repeat(m, axis=1))  # any dZ
+            want_dW, want_dA = np.empty_like(W), np.empty_like(X)  # one thread, no pool
+            _kernels.linear_backward(dZ1, X, W, want_dW, np.empty(30, dtype), want_dA, own)
+            np.testing.assert_allclose(want_dA, W.T @ dZ1, **tol(dtype))
+            np.testing.assert_allclose(want_dW, dZ1 @ X.T / m, **tol(dtype))
+            for which in (1, 2, 3):
+                Z, dW, dA = (np.full_like(a, np.nan) for a in (caches[0][1], W, X))
+                _kernels._layer_products(own, W, X, b, Z, dZ1, dW, dA, which)
+                if which & 1:
+                    assert np.array_equal(Z, caches[0][1]), (nn, nt)
+                    assert np.array_equal(dA, want_dA), (nn, nt)
+                else:
+                    assert np.isnan(Z).all() and np.isnan(dA).all()
+                if which & 2:
+                    assert np.array_equal(dW, want_dW), (nn, nt)
+                else:
+                    assert np.isnan(dW).all()
+    finally:
+        _kernels._set_step_threads(*saved)
