@@ -146,6 +146,20 @@ def machine_lines():
             "load average (1 min): %s" % load]
 
 
+def choice_lines():
+    """The backends ``dnn._products`` chose for the large layers timed (measured at their
+    first call, or read from the wisdom file: ``DNN_WISDOM``)."""
+    from dnn import _plan
+
+    out = []
+    for key, c in sorted(_plan._cache.items()):
+        if key.startswith("step |") and hasattr(c, "nn"):
+            f = key.split(" | ")
+            out.append("%s m=%s %s %s: nn %s, nt %s (%s)" % (f[1], f[2][2:], f[3], f[4], c.nn, c.nt,
+                                                            c.source))
+    return ["large layers' products (dnn._products): " + ("; ".join(out) if out else "none chosen")]
+
+
 def _dims_text(dims):
     """[100, 50 x 8, 1] for runs of equal sizes."""
     parts, i = [], 0
@@ -205,7 +219,7 @@ def main(argv=None):
         p.error("unknown shapes %s" % unknown)
     rows = measure(shapes, [d for d in args.dtypes.split(",") if d],
                    [int(t) for t in args.threads.split(",")], budget=args.budget, log=sys.stderr)
-    lines = machine_lines() + ["step-by-step loop (forward, cost, backward, update): ratio = course-NumPy"
+    lines = machine_lines() + choice_lines() + ["step-by-step loop (forward, cost, backward, update): ratio = course-NumPy"
                                " time / dnn time per iteration (>1: dnn faster), medians of"
                                " alternating rounds (%s clock); in brackets course ms / dnn ms" % args.clock]
     print("\n".join(("- " + l) if args.markdown else l for l in lines))

@@ -30,7 +30,83 @@ cdef enum:
     OWN_ALL = 1
     OWN_NN = 2      # W H (forward) and W^T dZ (backward): simd.nn
     OWN_NT = 4      # dZ H^T (the weight gradient): simd.nt
-OWN_PRODUCTS = {"all": OWN_ALL, "nn": OWN_NN, "nt": OWN_NT}
+    OWN_NUMPY_NN = 8    # W H and W^T dZ, where BLAS runs them, on NumPy's BLAS (``bgemm``)
+    OWN_NUMPY_NT = 16   # dZ H^T likewise
+OWN_PRODUCTS = {"all": OWN_ALL, "nn": OWN_NN, "nt": OWN_NT,
+                "numpy_nn": OWN_NUMPY_NN, "numpy_nt": OWN_NUMPY_NT}
+
+# NumPy's cblas gemm (``dnn._numpy_blas`` finds it, ``_set_numpy_gemm`` sets
+# it): the second BLAS a layer's products may run on (OWN_NUMPY_NN/NT). Not
+# set (no such library, or another BLAS): those products run on SciPy's.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    typedef void (*dnn_dgemm64)(int, int, int, int64_t, int64_t, int64_t, double, const double*,
+                                int64_t, const double*, int64_t, double, double*, int64_t);
+    typedef void (*dnn_sgemm64)(int, int, int, int64_t, int64_t, int64_t, float, const float*,
+                                int64_t, const float*, int64_t, float, float*, int64_t);
+    typedef void (*dnn_dgemm32)(int, int, int, int, int, int, double, const double*,
+                                int, const double*, int, double, double*, int);
+    typedef void (*dnn_sgemm32)(int, int, int, int, int, int, float, const float*,
+                                int, const float*, int, float, float*, int);
+    static void* dnn_np_dgemm = 0;
+    static void* dnn_np_sgemm = 0;
+    static int dnn_np_ilp64 = 0;
+    /* C := alpha op(A) op(B) + beta C, row-major (cblas: 101 row-major, 111/112 no/trans);
+       0 where NumPy's gemm is not set (the caller then runs SciPy's). */
+    #define DNN_NPGEMM(name, T, fn, fn64, fn32)                                               \
+    static int name(int ta, int tb, int m, int n, int k, T alpha, const T* A, int lda,        \
+                    const T* B, int ldb, T beta, T* C, int ldc) {                             \
+        if (!fn) return 0;                                                                   \
+        if (dnn_np_ilp64)                                                                    \
+            ((fn64) fn)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha, A, lda, B, ldb,  \
+                        beta, C, ldc);                                                       \
+        else                                                                                 \
+            ((fn32) fn)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha, A, lda, B, ldb,  \
+                        beta, C, ldc);                                                       \
+        return 1;                                                                            \
+    }
+    DNN_NPGEMM(dnn_npgemm_d, double, dnn_np_dgemm, dnn_dgemm64, dnn_dgemm32)
+    DNN_NPGEMM(dnn_npgemm_s, float, dnn_np_sgemm, dnn_sgemm64, dnn_sgemm32)
+    """
+    void* dnn_np_dgemm
+    void* dnn_np_sgemm
+    int dnn_np_ilp64
+    int dnn_npgemm_d(int ta, int tb, int m, int n, int k, double alpha, const double* A,
+                     int lda, const double* B, int ldb, double beta, double* C, int ldc) noexcept nogil
+    int dnn_npgemm_s(int ta, int tb, int m, int n, int k, float alpha, const float* A,
+                     int lda, const float* B, int ldb, float beta, float* C, int ldc) noexcept nogil
+
+
+def _set_numpy_gemm(dgemm, sgemm, bint ilp64):
+    """NumPy's cblas ``dgemm`` and ``sgemm`` (C function addresses, ``dnn._numpy_blas``;
+    ints 64-bit if ``ilp64``), or 0/None for both: OWN_NUMPY_* products then run on SciPy's."""
+    global dnn_np_dgemm, dnn_np_sgemm, dnn_np_ilp64
+    if not dgemm or not sgemm:
+        dgemm = sgemm = 0
+    dnn_np_dgemm = <void*> <size_t> int(dgemm)
+    dnn_np_sgemm = <void*> <size_t> int(sgemm)
+    dnn_np_ilp64 = ilp64
+
+
+def _numpy_gemm_set():
+    """Whether OWN_NUMPY_* products run on NumPy's BLAS (else on SciPy's)."""
+    return dnn_np_dgemm != NULL
+
+
+cdef inline void bgemm(bint numpy_blas, bint trans_a, bint trans_b, int m, int n, int k,
+                       floating alpha, const floating* A, int lda, const floating* B, int ldb,
+                       floating beta, floating* C, int ldc) noexcept nogil:
+    """``dnn._blas.gemm``'s product on NumPy's BLAS where ``numpy_blas`` and it is
+    set, else on SciPy's."""
+    if numpy_blas and m > 0 and n > 0:
+        if floating is double:
+            if dnn_npgemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+                return
+        else:
+            if dnn_npgemm_s(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+                return
+    gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 # This module's copy of dnn._simd's table: the best build this CPU runs.
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
@@ -122,8 +198,10 @@ cdef inline void affine(int own, int n, int k, int m, const floating* W,
     dnn._simd's ``nn`` if ``own`` has OWN_NN or OWN_ALL (dnn._products decides)."""
     if own & (OWN_ALL | OWN_NN):
         simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False)
-    else:
-        ops.linear_forward(n, k, m, W, k, A_prev, m, b, Z, m)
+    else:  # ops.linear_forward's product and bias pass, on either BLAS
+        bgemm(own & OWN_NUMPY_NN, False, False, n, m, k, <floating> 1.0, W, k, A_prev, m,
+              <floating> 0.0, Z, m)
+        ops.add_bias(n, m, Z, m, b)
 
 
 def linear(const floating[:, ::1] W, const floating[:, ::1] A_prev,
@@ -152,12 +230,14 @@ cdef inline void weight_grads(int own, int n, int k, int m, const floating* dZ,
     rounded alike (the sum, then times 1/m)."""
     if own & (OWN_ALL | OWN_NT):
         nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
-    else:
-        ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
+    else:  # ops.linear_backward_gemms' dW, on either BLAS
+        bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m,
+              <floating> 0.0, dW, k)
     if own & (OWN_ALL | OWN_NN):
         simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
     else:
-        gemm(True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0, dA_prev, m)
+        bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
+              <floating> 0.0, dA_prev, m)
 
 
 def linear_backward(const floating[:, ::1] dZ, const floating[:, ::1] A_prev,
@@ -499,6 +579,69 @@ cdef int run_job(Job* job, int T) noexcept nogil:
     return bad
 
 
+cdef void forward_product(Job* job, int own, int n, int k, int m, const floating* W,
+                          const floating* A_in, const floating* b, floating* Z, int T,
+                          bint share) noexcept nogil:
+    """Z := W A_in + b for a layer (n, k) on m examples: in chunks on the pool if
+    ``share`` and our kernel computes it (T > 1, the caller owns the pool), else here."""
+    if share and own & (OWN_ALL | OWN_NN):
+        job.what = JOB_NN
+        job.n = n
+        job.k = k
+        job.m = m
+        job.M = W
+        job.rs = k
+        job.cs = 1
+        job.B = A_in
+        job.C = Z
+        job.bias = b
+        run_job(job, T)
+    else:
+        affine(own, n, k, m, W, A_in, b, Z)
+
+
+cdef void backward_products(Job* job, int own, int n, int k, int m, const floating* dZ,
+                            const floating* A_prev, const floating* W, floating* dW,
+                            floating* dA_prev, int T, bint share, int parts=3) noexcept nogil:
+    """dW := dZ A_prev^T / m (``parts`` & 2) and dA_prev := W^T dZ (``parts`` & 1),
+    as ``weight_grads`` computes them; with ``share``, our kernels' products in
+    chunks on the pool (BLAS's here, BLAS has threads of its own)."""
+    job.n = n
+    job.k = k
+    job.m = m
+    if parts & 2:
+        if own & (OWN_ALL | OWN_NT):
+            if share:
+                job.what = JOB_NT
+                job.D = dZ
+                job.B = A_prev
+                job.W = dW
+                run_job(job, T)
+            else:
+                nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
+        else:
+            bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m,
+                  A_prev, m, <floating> 0.0, dW, k)
+    if parts & 1:
+        if own & (OWN_ALL | OWN_NN):
+            if share:
+                job.what = JOB_NN
+                job.n = k
+                job.k = n
+                job.M = W
+                job.rs = 1
+                job.cs = k
+                job.B = dZ
+                job.C = dA_prev
+                job.bias = NULL
+                run_job(job, T)
+            else:
+                simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
+        else:
+            bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
+                  <floating> 0.0, dA_prev, m)
+
+
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
                         const void** Wp, const void** bp, void** Zp, void** Ap,
                         int T) noexcept nogil:
@@ -522,20 +665,8 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
         Z = <floating*> Zp[l]
         A = <floating*> Ap[l]
         share = shared(T, n, k, m)
-        if share and own[l] & (OWN_ALL | OWN_NN):
-            job.what = JOB_NN
-            job.n = n
-            job.k = k
-            job.m = m
-            job.M = Wp[l]
-            job.rs = k
-            job.cs = 1
-            job.B = A_in
-            job.C = Z
-            job.bias = bp[l]
-            run_job(&job, T)
-        else:
-            affine(own[l], n, k, m, <const floating*> Wp[l], A_in, <const floating*> bp[l], Z)
+        forward_product(&job, own[l], n, k, m, <const floating*> Wp[l], A_in,
+                        <const floating*> bp[l], Z, T, share)
         job.what = JOB_SIGMOID if l == L - 1 else JOB_RELU
         job.n = n
         job.m = m
@@ -665,31 +796,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
         job.C = dZ
         job.db = dbp[l]
         bad |= run_job(&job, T if share else 1)
-        if share:
-            if own[l] & (OWN_ALL | OWN_NT):
-                job.what = JOB_NT
-                job.D = dZ
-                job.B = A_prev
-                job.W = dW
-                run_job(&job, T)
-            else:
-                ops.linear_backward_gemms(n, k, m, dZ, m, A_prev, m, W, k, dW, k, NULL, m)
-            if own[l] & (OWN_ALL | OWN_NN):
-                job.what = JOB_NN
-                job.n = k
-                job.k = n
-                job.M = W
-                job.rs = 1
-                job.cs = k
-                job.B = dZ
-                job.C = dA_prev
-                job.bias = NULL
-                run_job(&job, T)
-            else:
-                gemm(True, False, k, m, n, <floating> 1.0, W, k, dZ, m, <floating> 0.0,
-                     dA_prev, m)
-        else:
-            weight_grads(own[l], n, k, m, dZ, A_prev, W, dW, dA_prev)
+        backward_products(&job, own[l], n, k, m, dZ, A_prev, W, dW, dA_prev, T, share)
         bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
                 | ops.has_nonfinite(n, <floating*> dbp[l])
                 | ops.has_nonfinite(<Py_ssize_t> n * k, W)
@@ -1304,3 +1411,30 @@ def update(dict parameters, grads, tuple keys, double lr):
         return True
     finally:
         held_release(&h)
+
+
+def _layer_products(int own, const floating[:, ::1] W, const floating[:, ::1] A_prev,
+                    const floating[::1] b, floating[:, ::1] Z, const floating[:, ::1] dZ,
+                    floating[:, ::1] dW, floating[:, ::1] dA_prev, int which=3):
+    """A layer's products as ``forward`` and ``backward`` run them for ``own``, on
+    as many threads (the pool where the layer is large): with ``which`` & 1,
+    Z := W A_prev + b and dA_prev := W^T dZ (the ``nn`` group), with ``which``
+    & 2, dW := dZ A_prev^T / m (``nt``): what ``dnn._products`` times to choose
+    a layer's products. Shapes as in ``linear_backward``."""
+    cdef int n = <int> W.shape[0], k = <int> W.shape[1], m = <int> A_prev.shape[1], T
+    cdef int dims[2]
+    cdef Job job
+    cdef bint share
+    job.kind = b'd' if floating is double else b'f'
+    dims[0] = k
+    dims[1] = n
+    with nogil:
+        T = pool_take(team_size(1, m, dims))
+        share = shared(T, n, k, m)
+        if which & 1:
+            forward_product(&job, own, n, k, m, &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0], T,
+                            share)
+        backward_products(&job, own, n, k, m, &dZ[0, 0], &A_prev[0, 0], &W[0, 0], &dW[0, 0],
+                          &dA_prev[0, 0], T, share, which)
+        if T > 1:
+            dnn_pool_release()

@@ -1,12 +1,46 @@
-"""The step-by-step API's product rule (``for_step``); the training loop's are ``dnn._plan``'s."""
+"""The step-by-step API's products: the rule (``for_step``) and, for large
+layers, the per-machine choice (``for_step_call``); the training loop's are ``dnn._plan``'s.
+
+A layer's products come in two groups: ``nn`` (W H forward, W^T dZ
+backward) and ``nt`` (dZ H^T, the weight gradient). Each runs on one of
+three backends: ``own`` (``dnn._simd``'s kernels, on ``dnn._kernels``' pool
+at T > 1 threads), ``scipy`` (SciPy's BLAS, ``scipy.linalg.cython_blas``) or
+``numpy`` (NumPy's own BLAS, where ``dnn._numpy_blas`` finds its gemm). Which
+is fastest depends on the CPU, both BLAS's versions and kernel sets, the
+thread count and the shape (benchmarks/NOTES.md, "Step loop at two
+threads"), so for a layer of at least ``CHOICE_MIN_WORK`` multiply-adds it is
+measured where it runs, once: on the first step call with that layer
+(``choose``), before that call computes anything; kept per key (layer, m,
+dtype, threads, cores, SIMD build, machine: ``dnn._plan``'s) in the process
+and in ``dnn._plan``'s wisdom file. So the same call on the same machine gives
+the same bits whatever the load; the rule decides smaller layers, and any
+layer where nothing is kept and measuring is off (``DNN_STEP_CHOICE=rule``).
+"""
 
 import ctypes
+import dataclasses
 import os
+import time
 
-from dnn import _train
+import numpy as np
+
+from dnn import _plan, _train
 from dnn._plan import OWN_PRODUCT_BYTES, TINY_PRODUCT
 
-__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "for_step"]
+__all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "for_step", "for_step_call", "StepProducts",
+           "CHOICE_MIN_WORK", "BACKENDS"]
+
+#: Layers of fewer multiply-adds (n_out * n_in * m) take the rule, unmeasured: their
+#: products cost microseconds, and the rule's choice there was measured (NOTES.md, issue 9).
+CHOICE_MIN_WORK = 1 << 24
+
+#: A layer group's backends, in the order ``choose`` tries them after the rule's.
+BACKENDS = ("own", "scipy", "numpy")
+
+#: Timed rounds of each candidate (after one warm-up), and the seconds after
+#: which ``choose`` stops at 3 rounds (a large layer on a slow machine).
+ROUNDS = 5
+BUDGET_SECONDS = 0.5
 
 
 def for_step(n_out, n_in, m, itemsize):
@@ -74,3 +108,163 @@ def _find_thread_counters(kernels):
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     kernels._set_thread_counters(addresses, cpus)
+    from dnn import _numpy_blas
+
+    kernels._set_numpy_gemm(*(_numpy_blas.gemm_addresses() or (0, 0, False)))
+
+
+# --------------------------------------------------------------------------
+# The per-machine choice for large layers
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StepProducts:
+    """A layer's backends: ``nn`` and ``nt`` each one of ``BACKENDS``."""
+
+    nn: str
+    nt: str
+    source: str = dataclasses.field(default="rule", compare=False)
+
+    def own(self):
+        """As ``dnn._kernels``' ``own`` flags."""
+        from dnn import _kernels
+
+        f = _kernels.OWN_PRODUCTS
+        return ({"own": f["nn"], "scipy": 0, "numpy": f["numpy_nn"]}[self.nn]
+                | {"own": f["nt"], "scipy": 0, "numpy": f["numpy_nt"]}[self.nt])
+
+    def to_dict(self):
+        return {"step": [self.nn, self.nt]}
+
+    @classmethod
+    def from_dict(cls, d, source="wisdom"):
+        nn, nt = d["step"]
+        if nn not in BACKENDS or nt not in BACKENDS:
+            raise ValueError("not a step choice")
+        return cls(nn, nt, source)
+
+
+def _from_own(own):
+    """The StepProducts a rule's ``own`` means (its BLAS products on SciPy's BLAS)."""
+    from dnn import _kernels
+
+    f = _kernels.OWN_PRODUCTS
+    if own & f["all"]:
+        return StepProducts("own", "own")
+    return StepProducts("own" if own & f["nn"] else "scipy", "own" if own & f["nt"] else "scipy")
+
+
+def step_threads():
+    """The threads a step call with a large layer runs on (``dnn._kernels``' count)."""
+    from dnn import _kernels
+
+    _find_thread_counters(_kernels)
+    return _kernels._step_threads()
+
+
+def _key(n_out, n_in, m, itemsize, threads):
+    return "step | %d,%d | m %d | %s | threads %d | cores %d | %s | %s" % (
+        n_out, n_in, m, "float32" if itemsize == 4 else "float64", threads, _plan.cores(),
+        _train.simd_kernels(), _plan._machine_key())
+
+
+def _numpy_available():
+    from dnn import _kernels
+
+    _find_thread_counters(_kernels)
+    return _kernels._numpy_gemm_set()
+
+
+def for_step_call(n_out, n_in, m, itemsize, threads):
+    """``own`` flags for a layer of a step call on ``threads`` threads: the rule
+    (``for_step``) for small layers; for large ones the kept choice, else a new
+    measurement (``choose``), kept. ``DNN_STEP_CHOICE=rule``: the rule where
+    nothing is kept (no measuring)."""
+    rule = for_step(n_out, n_in, m, itemsize)
+    if n_out * n_in * m < CHOICE_MIN_WORK:
+        return rule
+    key = _key(n_out, n_in, m, itemsize, threads)
+    with _plan._lock:
+        choice = _plan._cache.get(key)
+        if choice is None:
+            choice = _from_wisdom(key)
+        if choice is None:
+            if os.environ.get("DNN_STEP_CHOICE", "").strip().lower() == "rule":
+                return rule
+            choice = choose(n_out, n_in, m, itemsize, _from_own(rule))
+            path = _plan.wisdom_path()
+            if path is not None:
+                _plan._write_wisdom(path, key, choice)
+        _plan._cache[key] = choice
+    return choice.own()
+
+
+def _from_wisdom(key):
+    path = _plan.wisdom_path()
+    if path is None:
+        return None
+    d = _plan._read_wisdom(path).get(key)
+    try:
+        return None if d is None else StepProducts.from_dict(d)
+    except (KeyError, TypeError, ValueError):
+        return None  # not ours: measure again
+
+
+def layer_arrays(n_out, n_in, m, dtype):
+    """Synthetic ``(W, A_prev, b, Z, dZ, dW, dA_prev)`` of a layer, as
+    ``dnn._kernels._layer_products`` takes them (random inputs, outputs empty)."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    A_prev = rng.standard_normal((n_in, m)).astype(dtype)
+    dZ = rng.standard_normal((n_out, m)).astype(dtype)
+    return (W, A_prev, np.zeros(n_out, dtype), np.empty_like(dZ), dZ, np.empty_like(W),
+            np.empty_like(A_prev))
+
+
+def choose(n_out, n_in, m, itemsize, rule):
+    """The fastest backend of each group for this layer, measured: the ``nn``
+    group's (``nt`` the rule's), then the ``nt`` group's (``nn`` the one chosen),
+    each candidate timed on the layer's three products in the order a call runs
+    them (so a BLAS pool left spinning beside our pool's next product counts),
+    in alternating rounds (one warm-up, ``ROUNDS``, or 3 past ``BUDGET_SECONDS``; a
+    backend out of the race, a warm-up 3 times the rule's or 2 rounds lost to the
+    rule's, is not timed again);
+    ``dnn._plan.pick`` per group (the rule's unless another is ``MARGIN`` faster
+    and wins 4 rounds of 5). On synthetic data of the layer's shape, all m columns
+    (fewer change which operands stay in cache, and the choice: NOTES.md), through
+    ``dnn._kernels._layer_products``: the call's own code, thread team and BLAS."""
+    from dnn import _kernels
+
+    W, A_prev, b, Z, dZ, dW, dA_prev = layer_arrays(n_out, n_in, m,
+                                                    np.float32 if itemsize == 4 else np.float64)
+    one = step_threads() == 1
+    clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
+    names = [x for x in BACKENDS if x != "numpy" or _numpy_available()]
+
+    def timed(plans):
+        def run(p):
+            t0 = clock()
+            _kernels._layer_products(p.own(), W, A_prev, b, Z, dZ, dW, dA_prev)
+            return clock() - t0
+        warm = [run(p) for p in plans]  # warm-up: pages touched, threads started
+        times = [[] for _ in plans]
+        start = time.perf_counter()
+        # 3 times slower than the rule's warm-up (which also touched the outputs' pages): out
+        order = [j for j in range(len(plans)) if warm[j] <= 3 * warm[0]]
+        for r in range(ROUNDS):
+            for j in (order if r % 2 == 0 else order[::-1]):
+                times[j].append(run(plans[j]))
+            # a candidate that lost 2 rounds to the rule's cannot win 4 of 5: stop timing it
+            order = [0] + [j for j in order[1:]
+                           if sum(a >= b for a, b in zip(times[j], times[0])) < 2]
+            if len(order) == 1 or (r >= 2 and time.perf_counter() - start > BUDGET_SECONDS):
+                break
+        return times
+
+    def best(plans):
+        kept = [(p, t) for p, t in zip(plans, timed(plans)) if t]  # the rule's always
+        return _plan.pick([p for p, _ in kept], [t for _, t in kept])
+
+    nn = best([rule] + [StepProducts(x, rule.nt) for x in names if x != rule.nn])
+    return dataclasses.replace(best([nn] + [StepProducts(nn.nn, x) for x in names if x != nn.nt]),
+                               source="measured")

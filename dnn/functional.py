@@ -4,7 +4,9 @@ Each function has the name, signature, return structure and numbers of its
 twin in ``dnn.reference`` (the course's NumPy code), and runs its arithmetic in
 the kernels of ``dnn._kernels`` (Cython over BLAS, and ``dnn._simd``'s vector
 kernels for the sigmoid and, where ``dnn._products.for_step`` says so, a
-layer's products). Inputs are checked first
+layer's products; a large layer's products run where ``dnn._products``
+measured them fastest on this machine: our kernels, SciPy's or NumPy's BLAS).
+Inputs are checked first
 (``dnn._validation``): a bad input raises a clear error, never a crash.
 
 Shapes: ``X``/``A_prev`` ``(n_{l-1}, m)``, ``W`` ``(n_l, n_{l-1})``, ``b``
@@ -222,18 +224,28 @@ def _own(W, A_prev):
 
 
 _OWN_MEMO = {}
+_RULE = _products.for_step
 
 
 def _own_of(n_out, n_in, m, itemsize):
-    """``dnn._products.for_step`` as an int of ``_kernels.OWN_PRODUCTS`` flags,
-    memoized per shape, build of the kernels and rule (tests replace the rule)."""
+    """A layer's ``_kernels.OWN_PRODUCTS`` flags: ``dnn._products.for_step`` (the
+    rule), or for a large layer ``for_step_call``'s per-machine choice at the
+    current thread count; memoized per shape, build of the kernels and rule
+    (tests replace the rule: a replaced rule decides alone)."""
     rule = _products.for_step
     key = (rule, _kernels._simd_level(), n_out, n_in, m, itemsize)
     own = _OWN_MEMO.get(key)
     if own is None:
         if len(_OWN_MEMO) > 4096:
             _OWN_MEMO.clear()
-        own = _OWN_MEMO[key] = int(rule(n_out, n_in, m, itemsize))
+        large = rule is _RULE and n_out * n_in * m >= _products.CHOICE_MIN_WORK
+        own = _OWN_MEMO[key] = -1 if large else int(rule(n_out, n_in, m, itemsize))
+    if own < 0:  # large: the choice depends on the threads (small layers pay no such look-up)
+        threads = _products.step_threads()
+        key += (threads,)
+        own = _OWN_MEMO.get(key)
+        if own is None:
+            own = _OWN_MEMO[key] = _products.for_step_call(n_out, n_in, m, itemsize, threads)
     return own
 
 

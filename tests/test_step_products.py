@@ -1,0 +1,334 @@
+"""The step-by-step API's product backends (``dnn._products``, ``dnn._numpy_blas``).
+
+Every backend a layer's products may run on (our kernels, SciPy's BLAS,
+NumPy's BLAS, for each of the ``nn`` and ``nt`` groups) gives the course's
+numbers; a product flagged for NumPy's BLAS really runs there (a recording
+gemm stands in for it) and falls back to SciPy's, bit for bit, where NumPy's
+gemm is not found; the per-machine choice is measured once, kept in the
+wisdom file, and the same call then repeats its bits. Nothing here is timed.
+"""
+
+import ctypes
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import dnn
+from dnn import _kernels, _numpy_blas, _plan, _products, functional, reference
+
+DTYPES = [np.float64, np.float32]
+BACKENDS = list(itertools.product(_products.BACKENDS, repeat=2))
+# (dims, m): rows and column shares, k < n and k > n, m of 1, a long first layer
+CASES = [([6, 5, 4, 1], 9), ([30, 70, 7, 1], 33), ([300, 8, 3, 1], 40), ([5, 3, 1], 1)]
+
+
+def tol(dtype):
+    return dict(rtol=2e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+
+
+def problem(dims, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    p = {}
+    for l in range(1, len(dims)):
+        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
+    return X, Y, p
+
+
+def iteration(X, Y, p):
+    """One iteration of the course's loop; every result, copied."""
+    AL, caches = dnn.L_model_forward(X, p)
+    grads = dnn.L_model_backward(AL, Y, caches)
+    new = dnn.update_parameters(dict(p), grads, 0.01)
+    out = {"AL": AL, "cost": np.array(dnn.compute_cost(AL, Y))}
+    out.update(grads)
+    out.update({"new " + k: v for k, v in new.items()})
+    return {k: np.array(v, copy=True) for k, v in out.items()}
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    """Run every layer's products on the backends given (a rule that replaces ``for_step``)."""
+    _products.step_threads()  # NumPy's gemm found and set, as at a first call
+
+    def use(nn, nt):
+        own = _products.StepProducts(nn, nt).own()
+        monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: own)
+    yield use
+    functional._OWN_MEMO.clear()
+
+
+@pytest.fixture
+def numpy_gemm():
+    """Set NumPy's gemm to ``(dgemm, sgemm, ilp64)`` or None for a test; restored after."""
+    _products.step_threads()
+    found = _numpy_blas.gemm_addresses()
+
+    def use(addresses):
+        _kernels._set_numpy_gemm(*(addresses or (0, 0, False)))
+    yield use
+    use(found)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims,m", CASES)
+@pytest.mark.parametrize("nn,nt", BACKENDS)
+def test_every_backend_gives_the_course_numbers(dtype, dims, m, nn, nt, backend):
+    backend(nn, nt)
+    X, Y, p = problem(dims, m, dtype)
+    got = iteration(X, Y, p)
+    want_AL, caches = reference.L_model_forward(X, p)
+    np.testing.assert_allclose(got["AL"], want_AL, **tol(dtype))
+    for k, v in reference.L_model_backward(want_AL, Y, caches).items():
+        np.testing.assert_allclose(got[k], v, **tol(dtype), err_msg=k)
+    again = iteration(X, Y, p)
+    for k in got:  # the same call, the same bits
+        assert np.array_equal(again[k], got[k]), k
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_layer_functions_take_every_backend(dtype, backend):
+    X, _, p = problem([30, 70, 1], 33, dtype)
+    W, b = p["W1"], p["b1"]
+    dZ = np.random.default_rng(1).standard_normal((70, 33)).astype(dtype)
+    for nn, nt in BACKENDS:
+        backend(nn, nt)
+        Z, _ = dnn.linear_forward(X, W, b)
+        np.testing.assert_allclose(Z, reference.linear_forward(X, W, b)[0], **tol(dtype))
+        got = dnn.linear_backward(dZ, (X, W, b))
+        for g, w in zip(got, reference.linear_backward(dZ, (X, W, b))):
+            np.testing.assert_allclose(g, w, **tol(dtype))
+
+
+def _recording_gemm(real, ilp64, dtype, calls):
+    """A cblas gemm of the real one's signature that counts its calls, then calls it."""
+    i = ctypes.c_int64 if ilp64 else ctypes.c_int
+    f = ctypes.c_double if dtype == np.float64 else ctypes.c_float
+    p = ctypes.c_void_p
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, f, p, i,
+                             p, i, f, p, i)
+    target = proto(real)
+
+    def gemm(*args):
+        calls.append(args[3:6])
+        target(*args)
+    return proto(gemm)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_numpy_flagged_products_run_on_numpy_blas_else_scipy_bit_for_bit(dtype, backend, numpy_gemm):
+    found = _numpy_blas.gemm_addresses()
+    if found is None:
+        pytest.skip("NumPy's BLAS exports no cblas gemm dnn knows (another BLAS)")
+    d, s, ilp64 = found
+    calls = []
+    keep = [_recording_gemm(d, ilp64, np.float64, calls), _recording_gemm(s, ilp64, np.float32, calls)]
+    numpy_gemm([ctypes.cast(keep[0], ctypes.c_void_p).value,
+                ctypes.cast(keep[1], ctypes.c_void_p).value, ilp64])
+    dims, m = [30, 70, 7, 1], 33
+    X, Y, p = problem(dims, m, dtype)
+    backend("numpy", "numpy")
+    on_numpy = iteration(X, Y, p)
+    # each layer: W H, W^T dZ and dZ H^T, as (M, N, K) of row-major cblas
+    L = len(dims) - 1
+    assert len(calls) == 3 * L
+    assert (dims[1], m, dims[0]) in calls and (dims[1], dims[0], m) in calls
+    calls.clear()
+    backend("numpy", "scipy")  # nt on SciPy's: NumPy's gemm only for nn
+    iteration(X, Y, p)
+    assert sorted(calls) == sorted([(dims[l + 1], m, dims[l]) for l in range(L)]
+                                   + [(dims[l], m, dims[l + 1]) for l in range(L)])
+    # NumPy's gemm not found: the flagged products run on SciPy's, bit for bit
+    numpy_gemm(None)
+    assert not _kernels._numpy_gemm_set()
+    calls.clear()
+    backend("numpy", "numpy")
+    fallback = iteration(X, Y, p)
+    backend("scipy", "scipy")
+    scipy = iteration(X, Y, p)
+    assert not calls
+    for k in scipy:
+        assert np.array_equal(fallback[k], scipy[k]), k
+        np.testing.assert_allclose(on_numpy[k], scipy[k], **tol(dtype), err_msg=k)
+
+
+class _Lib:
+    def __init__(self, path, **symbols):
+        self.filepath = path
+        self.dynlib = type("Dyn", (), symbols)()
+
+
+def test_lookup_takes_numpy_folders_and_known_symbols_only():
+    sym = ctypes.CFUNCTYPE(None)(lambda: None)
+    addr = ctypes.cast(sym, ctypes.c_void_p).value
+    numpy_dirs = ["/np/numpy/", "/np/numpy.libs/"]
+    ilp64 = _Lib("/np/numpy.libs/libopenblas.so", scipy_cblas_dgemm64_=sym, scipy_cblas_sgemm64_=sym)
+    lp64 = _Lib("/np/numpy/.libs/libblas.so", scipy_cblas_dgemm=sym, scipy_cblas_sgemm=sym)
+    scipys = _Lib("/np/scipy.libs/libopenblas.so", scipy_cblas_dgemm64_=sym, scipy_cblas_sgemm64_=sym)
+    half = _Lib("/np/numpy.libs/libhalf.so", scipy_cblas_dgemm64_=sym)  # no sgemm: not taken
+    other = _Lib("/np/numpy.libs/libmkl.so", cblas_dgemm=sym, cblas_sgemm=sym)  # unknown names
+    assert _numpy_blas._lookup([scipys, half, other], numpy_dirs) == (None, None)
+    assert _numpy_blas._lookup([scipys, ilp64], numpy_dirs) == ((addr, addr, True), ilp64.filepath)
+    assert _numpy_blas._lookup([lp64], numpy_dirs) == ((addr, addr, False), lp64.filepath)
+    assert _numpy_blas._lookup([], numpy_dirs) == (None, None)
+
+
+# --------------------------------------------------------------------------
+# The per-machine choice
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def small_choice(wisdom, monkeypatch):
+    """Layers of 2**12 multiply-adds and more are chosen by measurement (tests' shapes)."""
+    monkeypatch.setattr(_products, "CHOICE_MIN_WORK", 1 << 12)
+    monkeypatch.delenv("DNN_STEP_CHOICE", raising=False)
+    functional._OWN_MEMO.clear()
+    yield wisdom
+    functional._OWN_MEMO.clear()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_choice_is_measured_once_kept_and_repeats_its_bits(dtype, small_choice, monkeypatch):
+    dims, m = [60, 40, 2, 1], 50  # layer 1 chosen (2400 x 50 multiply-adds), the others the rule's
+    X, Y, p = problem(dims, m, dtype)
+    measured = []
+    choose = _products.choose
+    monkeypatch.setattr(_products, "choose", lambda *a: measured.append(a[:4]) or choose(*a))
+    first = iteration(X, Y, p)
+    assert measured == [(40, 60, m, np.dtype(dtype).itemsize)]
+    entries = json.loads(small_choice.read_text())["plans"]
+    (key, entry), = [(k, v) for k, v in entries.items() if k.startswith("step | 40,60 | m 50")]
+    assert "threads %d" % _products.step_threads() in key
+    assert all(b in _products.BACKENDS for b in entry["step"])
+    # a new process (forgotten decisions) reads the file, measures nothing, repeats the bits
+    _plan.forget()
+    functional._OWN_MEMO.clear()
+    measured.clear()
+    for _ in range(3):
+        again = iteration(X, Y, p)
+        for k in first:
+            assert np.array_equal(again[k], first[k]), k
+    assert not measured
+    np.testing.assert_allclose(first["AL"], reference.L_model_forward(X, p)[0], **tol(dtype))
+
+
+def test_choice_kept_in_the_file_is_obeyed_and_a_bad_entry_measured_again(small_choice, monkeypatch):
+    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    iteration(X, Y, p)
+    data = json.loads(small_choice.read_text())
+    key = next(k for k in data["plans"] if k.startswith("step | 40,60"))
+    data["plans"][key] = {"step": ["scipy", "numpy"]}
+    small_choice.write_text(json.dumps(data))
+    _plan.forget()
+    functional._OWN_MEMO.clear()
+    f = _kernels.OWN_PRODUCTS
+    assert functional._own_of(40, 60, 50, 8) == f["numpy_nt"]
+    for bad in ({"step": ["blas", "own"]}, {"step": "own"}, {"plan": 1}):
+        data["plans"][key] = bad
+        small_choice.write_text(json.dumps(data))
+        _plan.forget()
+        functional._OWN_MEMO.clear()
+        measured = []
+        monkeypatch.setattr(_products, "choose",
+                            lambda *a: measured.append(1) or _products.StepProducts("own", "own"))
+        assert functional._own_of(40, 60, 50, 8) == f["nn"] | f["nt"]
+        assert measured == [1]
+
+
+def test_choice_off_small_layers_and_replaced_rules_measure_nothing(small_choice, monkeypatch):
+    monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured"))
+    rule = _products.for_step(40, 60, 50, 8)
+    monkeypatch.setenv("DNN_STEP_CHOICE", "rule")
+    assert functional._own_of(40, 60, 50, 8) == rule
+    monkeypatch.delenv("DNN_STEP_CHOICE")
+    functional._OWN_MEMO.clear()
+    assert functional._own_of(4, 6, 50, 8) == _products.for_step(4, 6, 50, 8)  # 1200 < 4096
+    monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
+    assert functional._own_of(40, 60, 50, 8) == 0
+
+
+def test_choose_picks_among_the_backends_found(small_choice, numpy_gemm):
+    rule = _products.StepProducts("own", "scipy")
+    got = _products.choose(40, 60, 50, 8, rule)
+    assert got.nn in _products.BACKENDS and got.nt in _products.BACKENDS
+    numpy_gemm(None)
+    for _ in range(3):
+        got = _products.choose(40, 60, 50, 4, rule)
+        assert "numpy" not in (got.nn, got.nt)
+
+
+def test_choose_keeps_the_rule_but_for_a_clear_winner_and_drops_slow_candidates(monkeypatch):
+    # a fake clock that each layer run advances by its backends' cost: the logic, not the timing
+    f = _kernels.OWN_PRODUCTS
+    cost_nn = {"own": 10.0, "scipy": 40.0, "numpy": 5.0}     # numpy: a clear winner
+    cost_nt = {"own": 10.0, "scipy": 9.9, "numpy": 10.2}     # scipy 1% faster: not enough
+    now = [0.0]
+    runs = []
+
+    def backend(own, ours, numpy_flag):
+        return "own" if own & ours else ("numpy" if own & numpy_flag else "scipy")
+
+    def layer_products(own, *arrays):
+        nn, nt = backend(own, f["nn"], f["numpy_nn"]), backend(own, f["nt"], f["numpy_nt"])
+        runs.append((nn, nt))
+        now[0] += cost_nn[nn] + cost_nt[nt]
+
+    class FakeTime:
+        thread_time = perf_counter = staticmethod(lambda: now[0])
+
+    monkeypatch.setattr(_kernels, "_layer_products", layer_products)
+    monkeypatch.setattr(_products, "time", FakeTime)
+    monkeypatch.setattr(_products, "BUDGET_SECONDS", 1e9)
+    got = _products.choose(40, 60, 50, 8, _products.StepProducts("own", "own"))
+    if not _products._numpy_available():
+        assert (got.nn, got.nt, got.source) == ("own", "own", "measured")
+        return
+    assert (got.nn, got.nt, got.source) == ("numpy", "own", "measured")
+    # scipy's nn: a warm-up of 50 against the rule's 20 (within 3 times) is timed, loses
+    # 2 rounds and is dropped: its warm-up and 2 rounds only; the rule and numpy, all 5
+    assert runs.count(("scipy", "own")) == 3
+    assert runs.count(("own", "own")) == 6 and runs.count(("numpy", "own")) >= 6
+    cost_nn["scipy"] = 100.0  # a warm-up 5.5 times the rule's: never timed again
+    runs.clear()
+    _products.choose(40, 60, 50, 8, _products.StepProducts("own", "own"))
+    assert runs.count(("scipy", "own")) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend):
+    # what choose times is what a call computes: the same products, bit for bit
+    saved = _kernels._step_settings()
+    _kernels._set_step_threads(threads, 0)
+    try:
+        dims, m = [70, 30, 1], 33
+        X, Y, p = problem(dims, m, dtype)
+        for nn, nt in BACKENDS:
+            backend(nn, nt)
+            AL, caches = dnn.L_model_forward(X, p)
+            grads = dnn.L_model_backward(AL, Y, caches)
+            own = _products.StepProducts(nn, nt).own()
+            W, b = p["W1"], p["b1"].ravel()
+            dZ1 = np.ascontiguousarray(grads["dW1"][:, :1].repeat(m, axis=1))  # any dZ
+            want_dW, want_dA = np.empty_like(W), np.empty_like(X)  # one thread, no pool
+            _kernels.linear_backward(dZ1, X, W, want_dW, np.empty(30, dtype), want_dA, own)
+            np.testing.assert_allclose(want_dA, W.T @ dZ1, **tol(dtype))
+            np.testing.assert_allclose(want_dW, dZ1 @ X.T / m, **tol(dtype))
+            for which in (1, 2, 3):
+                Z, dW, dA = (np.full_like(a, np.nan) for a in (caches[0][1], W, X))
+                _kernels._layer_products(own, W, X, b, Z, dZ1, dW, dA, which)
+                if which & 1:
+                    assert np.array_equal(Z, caches[0][1]), (nn, nt)
+                    assert np.array_equal(dA, want_dA), (nn, nt)
+                else:
+                    assert np.isnan(Z).all() and np.isnan(dA).all()
+                if which & 2:
+                    assert np.array_equal(dW, want_dW), (nn, nt)
+                else:
+                    assert np.isnan(dW).all()
+    finally:
+        _kernels._set_step_threads(*saved)
