@@ -26,6 +26,7 @@ class Loop:
     step: int
     epochs: int
     wide: bool
+    wide_block: int
 
     def __init__(
         self,
@@ -47,7 +48,7 @@ class Loop:
         v: Optional[Sequence[_Pair]] = ...,
         s: Optional[Sequence[_Pair]] = ...,
         products: Union[str, Sequence[Tuple[bool, bool]]] = ...,
-        wide: Union[str, bool] = ...,
+        wide: Union[str, bool, int] = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...

@@ -49,6 +49,16 @@ import numpy as np
 
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
 
+
+def _use_simd(int level):
+    """Switch this module's copy of the kernels to build ``level`` (or the best below it the CPU runs);
+    returns the level in use. For tests: never while an epoch runs."""
+    return simd.dnn_simd_use(level)
+
+
+def _simd_level():
+    return simd.dnn_simd_level
+
 cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_opt:
         double lr, lam, beta, beta1, beta2, eps, bias1, bias2
@@ -525,7 +535,11 @@ cdef class Loop:
     shapes, updated in place (``v`` for the momentum kinds and Adam, ``s``
     for RMSprop and Adam). ``beta``: the course momentum's beta or
     scikit-learn's momentum. ``keep``: one keep probability per hidden
-    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW).
+    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW). ``wide``: the
+    first layer's wide path (``_wide_forward``): ``"auto"`` from
+    ``WIDE_MIN_INPUTS`` inputs on, True, False, or an int, its block of
+    features (tests, measurements); ``products`` then concern the other
+    layers only.
 
     Safety: an array the loop writes (W, b, v, s) may share memory with no
     other (``ValueError``); each epoch re-checks that the caller's arrays still
@@ -539,8 +553,9 @@ cdef class Loop:
     cdef bint double_
     cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
     cdef readonly int m, batch_size
-    #: Whether the first layer runs the wide path (``wide=``).
+    #: Whether the first layer runs the wide path (``wide=``), and its block of features.
     cdef readonly bint wide
+    cdef readonly int wide_block
     #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
     #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
     cdef readonly double loss
@@ -570,7 +585,8 @@ cdef class Loop:
               "products must be one of %s or one (nn, nt) pair of bools per layer, got %r", PRODUCTS, products)
         L = len(layers)
         _need(L >= 1, "layers must hold at least one (W, b)")
-        _need(wide in ("auto", True, False), 'wide must be "auto", True or False, got %r', wide)
+        _need(isinstance(wide, (bool, np.bool_)) or wide == "auto" or (isinstance(wide, int) and wide >= 1),
+              'wide must be "auto", True, False or a block of features >= 1, got %r', wide)
         dims = [n0]
         for l, pair in enumerate(layers, start=1):
             _need(len(pair) == 2, "layers[%d] must be a pair (W, b)", l - 1)
@@ -640,8 +656,10 @@ cdef class Loop:
             net.keep[l] = keep[l]
         for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
-        net.wide = wide is True or (wide == "auto" and n0 >= WIDE_MIN_INPUTS)
-        net.wide_block = wide_block(n0, bmax, dtype.itemsize)
+        auto = isinstance(wide, str)
+        net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
+        net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
+                          else min(int(wide), n0))
         work_alive = []
         # one dW buffer for every layer but a wide first one (see _wide_backward)
         dW_shared = np.empty(max([dims[l] * dims[l - 1] for l in range(1 + net.wide, L + 1)] + [1]), dtype)
@@ -692,7 +710,7 @@ cdef class Loop:
         self.opt.beta2 = float(beta2)
         self.opt.eps = float(epsilon)
         self.opt.bias1 = self.opt.bias2 = 1
-        self.wide = net.wide
+        self.wide, self.wide_block = net.wide, net.wide_block
         self.ready = True
 
     def __dealloc__(self):
