@@ -410,12 +410,13 @@ static ATTR void dnn_wide_dot_##S##_##ISA(int R, int K, int F, const T* W, int l
     }                                                                               \
 }                                                                                   \
 static ATTR void dnn_wide_axpy_##S##_##ISA(int R, int K, int F, T alpha, const T* D, \
-        int ldd, const T* const* rows, int off, T* G, int ldg) {                    \
+        int ldd, const T* const* rows, int off, int rowlen, T* G, int ldg) {        \
     int r, f = 0, k, ft;                                                            \
     for (; f <= F - AV * LANES; f += AV * LANES) {                                  \
         /* 64 rows read a few lines at a time are too many streams for the */       \
-        /* hardware's prefetcher: ask for the lines DNN_WIDE_AHEAD ahead. */          \
-        if (f + DNN_WIDE_AHEAD / (int) sizeof(T) + AV * LANES <= F)                 \
+        /* hardware's prefetcher: ask for the lines DNN_WIDE_AHEAD ahead */          \
+        /* (into the next block: rowlen elements follow rows[k] + off). */          \
+        if (f + DNN_WIDE_AHEAD / (int) sizeof(T) + AV * LANES <= rowlen)            \
             for (k = 0; k < K; k++)                                                 \
                 DNN_WIDE_PREFETCH(rows[k] + off + f + DNN_WIDE_AHEAD / (int) sizeof(T), \
                                   AV * LANES * (int) sizeof(T));                     \
@@ -464,8 +465,9 @@ static void dnn_wide_dot_##S##_base(int R, int K, int F, const T* W, int ldw,   
         }                                                                           \
 }                                                                                   \
 static void dnn_wide_axpy_##S##_base(int R, int K, int F, T alpha, const T* D,      \
-        int ldd, const T* const* rows, int off, T* G, int ldg) {                    \
+        int ldd, const T* const* rows, int off, int rowlen, T* G, int ldg) {        \
     int r, k, f;                                                                    \
+    (void) rowlen;                                                                  \
     for (r = 0; r < R; r++) {                                                       \
         T* g = G + (ptrdiff_t) r * ldg;                                             \
         for (f = 0; f < F; f++) g[f] = 0;                                           \
@@ -485,8 +487,8 @@ DNN_WIDE_KERNELS(float, f)
 typedef struct {
     void (*dot_d)(int, int, int, const double*, int, const double* const*, int, int, double*, int);
     void (*dot_f)(int, int, int, const float*, int, const float* const*, int, int, float*, int);
-    void (*axpy_d)(int, int, int, double, const double*, int, const double* const*, int, double*, int);
-    void (*axpy_f)(int, int, int, float, const float*, int, const float* const*, int, float*, int);
+    void (*axpy_d)(int, int, int, double, const double*, int, const double* const*, int, int, double*, int);
+    void (*axpy_f)(int, int, int, float, const float*, int, const float* const*, int, int, float*, int);
 } dnn_wide_table;
 
 #define DNN_WIDE_TABLE(I) {dnn_wide_dot_d_##I, dnn_wide_dot_f_##I, dnn_wide_axpy_d_##I, dnn_wide_axpy_f_##I}

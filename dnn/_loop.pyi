@@ -13,6 +13,7 @@ USES_S: Tuple[str, ...]
 NT_MIN_BATCH_BYTES: int
 WIDE_MIN_INPUTS: int
 WIDE_BLOCK_BYTES: int
+WIDE_GATHER_BYTES: int
 
 _Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
 

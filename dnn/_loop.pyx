@@ -105,9 +105,9 @@ cdef extern from "_loop.h" nogil:
         void dot_f(int R, int K, int F, const float* W, int ldw, const float* const* rows, int off, int add,
                    float* Z, int ldz) noexcept nogil
         void axpy_d(int R, int K, int F, double alpha, const double* D, int ldd, const double* const* rows,
-                    int off, double* G, int ldg) noexcept nogil
+                    int off, int rowlen, double* G, int ldg) noexcept nogil
         void axpy_f(int R, int K, int F, float alpha, const float* D, int ldd, const float* const* rows,
-                    int off, float* G, int ldg) noexcept nogil
+                    int off, int rowlen, float* G, int ldg) noexcept nogil
     const dnn_wide_table* dnn_wide_kernels()
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
@@ -141,6 +141,11 @@ NT_MIN_BATCH_BYTES = 512
 WIDE_MIN_INPUTS = 4096
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
 WIDE_BLOCK_BYTES = 256 * 1024
+#: The wide path's backward copies each block of the batch's rows into an L2 buffer before its
+#: product when X is larger than this (its rows then come from memory, where the copy's whole-row
+#: streams beat the product's prefetched reads of a few lines per row); a smaller X, which stays in
+#: L3 from epoch to epoch, is read in place (benchmarks/NOTES.md, "Issue 12: the cat pictures").
+WIDE_GATHER_BYTES = 16 * 2**20
 
 #: Sizes are C ints in the kernels and 32-bit in BLAS.
 _INT_MAX = 2**31 - 1
@@ -174,6 +179,7 @@ cdef struct Net:
     void* Yb
     int wide                # the first layer runs the wide path (``_wide_forward``, ``_wide_backward``)
     int wide_block          # its block of features (columns of W_1)
+    int wide_gather         # its backward gathers each block into Xb first (else reads X's rows in place)
     void* gblk              # the wide path's dW_1 block (n_1, wide_block)
     const void** xrows      # the wide path's pointers to the batch's rows of X (bmax)
     const void** xblk       # and to the rows of its block gathered in Xb (bmax, wide_block)
@@ -258,15 +264,22 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, dnn_update upd, const
     cdef int j
     while f0 < n0:
         fc = F if n0 - f0 > F else n0 - f0
-        # The block's rows gathered into Xb (in L2), xblk[j] pointing at them: the copy's 64 streams
-        # of whole rows are faster than wide_axpy's reads of a few lines of each (measured, float64).
-        for j in range(bb):
-            memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
-        if floating is double:
-            k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xblk, 0, g, fc)
+        if net.wide_gather:
+            # The block's rows gathered into Xb (in L2), xblk[j] pointing at them.
+            for j in range(bb):
+                memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
+            if floating is double:
+                k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xblk, 0, fc, g, fc)
+            else:
+                k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xblk, 0,
+                         fc, g, fc)
         else:
-            k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xblk, 0,
-                     g, fc)
+            if floating is double:
+                k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xrows, f0,
+                         n0 - f0, g, fc)
+            else:
+                k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xrows, f0,
+                         n0 - f0, g, fc)
         for r in range(n1):
             at = <size_t> r * n0 + f0
             _update(upd, W + at, g + <size_t> r * fc, v + at if v != NULL else NULL,
@@ -658,6 +671,7 @@ cdef class Loop:
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
         auto = isinstance(wide, str)
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
+        net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
         work_alive = []

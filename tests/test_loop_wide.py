@@ -92,15 +92,22 @@ def loop_build(request):
     ([67, 5, 1], 12, 100, 5),                # a batch above m; the scalar tails only
     ([90, 20], 30, 8, 32),                   # no hidden layer: the wide layer is the output
 ])
-def test_wide_against_numpy(loop_build, dtype, dims, m, b, wide):
+def test_wide_against_numpy(loop_build, wide_reads, dtype, dims, m, b, wide):
     run(dims, m, b, "adam", "both", dtype, wide)
     run(dims, m, b, "nesterov", "l2", dtype, wide, shuffle=False, seed=1)
+
+
+@pytest.fixture(params=["in place", "gathered"])
+def wide_reads(request, monkeypatch):
+    """The wide backward's two ways to read the batch's rows (chosen by X's size): both tested."""
+    monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 2**62 if request.param == "in place" else 0)
+    return request.param
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer", _loop.OPTIMIZERS)
 @pytest.mark.parametrize("reg", list(REGULARIZATION))
-def test_wide_every_optimizer(dtype, optimizer, reg):
+def test_wide_every_optimizer(wide_reads, dtype, optimizer, reg):
     run([150, 11, 4, 3], 45, 16, optimizer, reg, dtype, 40, lr=0.002 if optimizer == "rmsprop" else 0.02,
         hidden="tanh")
 
