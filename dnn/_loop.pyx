@@ -12,7 +12,7 @@ code runs.
 
 Layout. ``X`` is samples-major ``(m, n_0)`` and ``Y`` ``(m, K)``, both
 C-contiguous; a batch's rows are gathered into one buffer (a plain slice of X
-when ``order`` is None), except for a wide first layer (``wide=``, below:
+when ``order`` is None), except for a wide first layer (``wide=``, ``_wide_forward``:
 read in place through row pointers, block by block of features). Inside, a layer's blocks are features-major
 ``(n_l, batch)``, as the course; products are BLAS gemms with transpose flags
 (no copies): Z_1 = W_1 X_b^T, dW_1 = dZ_1 X_b / b, Z_l = W_l H_{l-1},
