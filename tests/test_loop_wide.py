@@ -29,43 +29,15 @@ def _twin():
 
 
 _t = _twin()
-DTYPES, REGULARIZATION, TOL, numpy_epoch, problem = _t.DTYPES, _t.REGULARIZATION, _t.TOL, _t.numpy_epoch, _t.problem
+DTYPES, REGULARIZATION, TOL = _t.DTYPES, _t.REGULARIZATION, _t.TOL
 
 
 def run(dims, m, b, optimizer, reg, dtype, wide, epochs=2, shuffle=True, lr=0.02, seed=0, hidden="relu",
         output=None):
-    """The loop with ``wide`` against the NumPy twin; returns the loop's parameters."""
+    """The loop with ``wide`` against the NumPy twin (tests/test_loop.py's ``compare``); its parameters."""
     output = output or ("sigmoid" if dims[-1] == 1 else "softmax")
-    rng = np.random.default_rng(seed)
-    X, Y, params = problem(rng, dims, m, output, dtype)
-    lambd, kp = REGULARIZATION[reg]
-    L = len(dims) - 1
-    keep = [kp] * (L - 1)
-    ours = {k: a.copy() for k, a in params.items()}
-    v_np = {"d" + k: np.zeros_like(a) for k, a in params.items()}
-    s_np = {"d" + k: np.zeros_like(a) for k, a in params.items()}
-    pairs = [(ours["W%d" % l], ours["b%d" % l]) for l in range(1, L + 1)]
-    v = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
-    s = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
-    loop = _loop.Loop(pairs, X, Y, hidden=hidden, output=output, optimizer=optimizer, batch_size=b, lambd=lambd,
-                      keep=keep, dropout_seed=7, v=v, s=s, wide=wide)
-    assert loop.wide
-    t = step = t_np = step_np = 0
-    tol = TOL[np.dtype(dtype)]
-    for _ in range(epochs):
-        order = rng.permutation(m) if shuffle else None
-        want, t_np, step_np = numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lambd, 7,
-                                          t_np, step_np, v_np, s_np)
-        got, t, step = loop.epoch(order, lr, t, step)
-        assert (t, step) == (t_np, step_np)
-        assert got == pytest.approx(want, rel=tol, abs=tol)
-    for k in params:
-        np.testing.assert_allclose(ours[k], params[k], rtol=tol, atol=tol, err_msg=k)
-    if optimizer in ("momentum", "heavy_ball", "nesterov", "adam"):
-        np.testing.assert_allclose(v[0][0], v_np["dW1"], rtol=tol, atol=tol)
-    if optimizer in ("rmsprop", "adam"):
-        np.testing.assert_allclose(s[0][0], s_np["dW1"], rtol=tol, atol=tol)
-    return ours
+    return _t.compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=epochs, shuffle=shuffle, lr=lr,
+                      seed=seed, wide=wide)
 
 
 @pytest.fixture(params=_train.SIMD_LEVELS)
