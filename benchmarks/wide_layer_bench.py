@@ -11,7 +11,7 @@ checkout) has them, else uniform numbers of the same shape (an epoch's time
 does not depend on the values). One thread: the thread's CPU time (blind to
 other processes on a shared machine); ``--wall`` for the wall clock.
 
-Run: ``python benchmarks/bench_wide.py [--blocks auto,256,1024] [--rounds 15]``
+Run: ``python benchmarks/wide_layer_bench.py [--blocks auto,256,1024] [--rounds 15]``
 (about 10 s per dtype).
 """
 
