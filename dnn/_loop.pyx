@@ -209,7 +209,6 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
         upd.f(n, p, g, v, s, o, sumsq)
 
 
-
 # --------------------------------------------------------------------------
 # The wide first layer (many inputs, few units: the cat pictures' 12288 x 20).
 # Its cost is memory traffic, not arithmetic: X_b (64 x 12288, 6.3 MB in
@@ -317,7 +316,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
         bb = net.bmax if m - start > net.bmax else m - start
         scale = 1.0 / bb
         if net.wide:
-            xb = NULL  # the wide first layer gathers its own blocks
+            xb = NULL  # the wide first layer reads the batch's rows itself (_wide_forward)
         elif net.own_nn[0]:
             # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
             # so that each write is a run of GATHER_ROWS elements, not one element per line.
