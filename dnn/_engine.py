@@ -15,7 +15,8 @@ Layout and copies. ``X`` comes samples-major, ``(m, n_features)``, and ``Y``
 once; a float32/float64 C-contiguous array or memmap is used as it is). The
 loop reads X in place when the batches follow the rows' order (full batch,
 or no shuffling) and otherwise gathers each batch's rows into one buffer
-allocated once per call; its activations are features-major, the course's
+allocated once per call (a wide first layer, 4096 inputs or more, reads them
+in place: ``dnn._loop``'s ``wide=``); its activations are features-major, the course's
 layout, the products BLAS gemms with transposes. Nothing else of X is copied.
 
 Epoch order: the samples are shuffled per epoch by ``rng.permutation(m)``

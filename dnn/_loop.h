@@ -307,4 +307,211 @@ DNN_INLINE const dnn_loop_table* dnn_loop_kernels(void) {
     return &dnn_loop_tables[dnn_simd_level];
 }
 
+/* ---------------------------------------------------------------------- */
+/* The wide first layer (dnn/_loop.pyx's ``_wide_forward`` and
+   ``_wide_backward``): products with the batch's rows of X read in place
+   through a table of row pointers (``rows[k]``: example k's row), so no
+   copy of the batch is made. Both run on a block of features [off, off + F)
+   that the caller keeps small enough for L2.
+   - ``wide_dot``:  Z[r, k] (+)= sum_f W[r, f] rows[k][off + f] for r < R,
+     k < K (W already offset to the block, row stride ldw): register blocks
+     of WR rows x WK examples of vector sums along f, their lanes then added
+     in double (as ``nt``), the last f < LANES in double after them;
+   - ``wide_axpy``: G[r, f] := alpha * sum_k D[r, k] rows[k][off + f] for
+     r < R, f < F: register blocks of AR rows x AV vectors along f, k in
+     order (as ``nn``), the last f < LANES one at a time, k in order.
+   A build's sums run in its own order: results agree to rounding across
+   builds and bit for bit on one machine. */
+#if DNN_VECTOR_EXT
+
+/* How far ahead (bytes) ``wide_axpy`` prefetches each row; one prefetch per 64-byte line. */
+#define DNN_WIDE_AHEAD 1024
+#define DNN_WIDE_PREFETCH(p, bytes)                                                 \
+    do {                                                                            \
+        const char* p_ = (const char*) (p);                                         \
+        int b_;                                                                     \
+        for (b_ = 0; b_ < (bytes); b_ += 64) __builtin_prefetch(p_ + b_);           \
+    } while (0)
+
+#define DNN_WIDE_DOT_BLOCK(T, S, ISA, ATTR, V, LANES, NAME, NR_, NK_)              \
+DNN_INLINE ATTR void dnn_wide_dot_##S##_##ISA##_##NAME(int r0, int k0, int F,       \
+        const T* W, int ldw, const T* const* rows, int off, int add, T* Z, int ldz,  \
+        int ahead) {                                                                \
+    V acc[NR_][NK_], w[NR_], x, zero = {0};                                         \
+    const T* xr[NK_];                                                               \
+    const T* pr[NK_];                                                               \
+    int i, q, f, ft;                                                                \
+    /* ahead: prefetch the next NK_ rows' block, a line per row per vector */       \
+    DNN_UNROLL for (q = 0; q < NK_; q++) pr[q] = ahead ? rows[k0 + NK_ + q] + off : NULL; \
+    DNN_UNROLL for (q = 0; q < NK_; q++) xr[q] = rows[k0 + q] + off;                \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                      \
+    for (f = 0; f <= F - LANES; f += LANES) {                                       \
+        if (ahead && (f * (int) sizeof(T)) % 64 == 0)                               \
+            DNN_UNROLL for (q = 0; q < NK_; q++) __builtin_prefetch(pr[q] + f);      \
+        DNN_UNROLL for (i = 0; i < NR_; i++)                                        \
+            memcpy(&w[i], W + (ptrdiff_t) (r0 + i) * ldw + f, sizeof(V));           \
+        DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \
+            memcpy(&x, xr[q] + f, sizeof(V));                                       \
+            DNN_UNROLL for (i = 0; i < NR_; i++) acc[i][q] += w[i] * x;             \
+        }                                                                           \
+    }                                                                               \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \
+            const T* wr = W + (ptrdiff_t) (r0 + i) * ldw;                           \
+            T* z = Z + (ptrdiff_t) (r0 + i) * ldz + k0 + q;                         \
+            double sum = dnn_hsum_##S##_##ISA(acc[i][q]);                           \
+            for (ft = f; ft < F; ft++) sum += (double) wr[ft] * xr[q][ft];          \
+            *z = add ? *z + (T) sum : (T) sum;                                      \
+        }                                                                           \
+}
+
+#define DNN_WIDE_AXPY_BLOCK(T, S, ISA, ATTR, V, LANES, NAME, NR_, NV_)             \
+DNN_INLINE ATTR void dnn_wide_axpy_##S##_##ISA##_##NAME(int r0, int f0, int K,      \
+        T alpha, const T* D, int ldd, const T* const* rows, int off, T* G, int ldg) {\
+    V acc[NR_][NV_], x[NV_], c, zero = {0};                                         \
+    int i, v, k;                                                                    \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                      \
+    for (k = 0; k < K; k++) {                                                       \
+        const T* xr = rows[k] + off + f0;                                           \
+        DNN_UNROLL for (v = 0; v < NV_; v++) memcpy(&x[v], xr + v * LANES, sizeof(V)); \
+        DNN_UNROLL for (i = 0; i < NR_; i++) {                                      \
+            const T d = D[(ptrdiff_t) (r0 + i) * ldd + k];                          \
+            DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] += d * x[v];             \
+        }                                                                           \
+    }                                                                               \
+    DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
+        DNN_UNROLL for (v = 0; v < NV_; v++) {                                      \
+            c = acc[i][v] * alpha;                                                  \
+            memcpy(G + (ptrdiff_t) (r0 + i) * ldg + f0 + v * LANES, &c, sizeof(V)); \
+        }                                                                           \
+}
+
+#define DNN_WIDE_KERNELS(T, S, ISA, ATTR, V, LANES, WR, WK, AR, AV)                 \
+DNN_WIDE_DOT_BLOCK(T, S, ISA, ATTR, V, LANES, big, WR, WK)                          \
+DNN_WIDE_DOT_BLOCK(T, S, ISA, ATTR, V, LANES, rows, WR, 1)                          \
+DNN_WIDE_DOT_BLOCK(T, S, ISA, ATTR, V, LANES, cols, 1, WK)                          \
+DNN_WIDE_DOT_BLOCK(T, S, ISA, ATTR, V, LANES, one, 1, 1)                            \
+DNN_WIDE_AXPY_BLOCK(T, S, ISA, ATTR, V, LANES, big, AR, AV)                         \
+DNN_WIDE_AXPY_BLOCK(T, S, ISA, ATTR, V, LANES, rows, AR, 1)                         \
+DNN_WIDE_AXPY_BLOCK(T, S, ISA, ATTR, V, LANES, cols, 1, AV)                         \
+DNN_WIDE_AXPY_BLOCK(T, S, ISA, ATTR, V, LANES, one, 1, 1)                           \
+static ATTR void dnn_wide_dot_##S##_##ISA(int R, int K, int F, const T* W, int ldw, \
+        const T* const* rows, int off, int add, T* Z, int ldz) {                    \
+    int r = 0, k;                                                                   \
+    /* examples outer: a block of WK rows of X is read from memory once, */         \
+    /* then from L1 for every block of rows of W */                                 \
+    for (k = 0; k + WK <= K; k += WK) {                                             \
+        /* the first block of rows of W prefetches the next examples' rows */       \
+        for (r = 0; r + WR <= R; r += WR)                                           \
+            dnn_wide_dot_##S##_##ISA##_big(r, k, F, W, ldw, rows, off, add, Z, ldz,  \
+                                           r == 0 && k + 2 * WK <= K);              \
+        for (; r < R; r++)                                                          \
+            dnn_wide_dot_##S##_##ISA##_cols(r, k, F, W, ldw, rows, off, add, Z, ldz, 0); \
+    }                                                                               \
+    for (; k < K; k++) {                                                            \
+        for (r = 0; r + WR <= R; r += WR)                                           \
+            dnn_wide_dot_##S##_##ISA##_rows(r, k, F, W, ldw, rows, off, add, Z, ldz, 0); \
+        for (; r < R; r++)                                                          \
+            dnn_wide_dot_##S##_##ISA##_one(r, k, F, W, ldw, rows, off, add, Z, ldz, 0); \
+    }                                                                               \
+}                                                                                   \
+static ATTR void dnn_wide_axpy_##S##_##ISA(int R, int K, int F, T alpha, const T* D, \
+        int ldd, const T* const* rows, int off, int rowlen, T* G, int ldg) {        \
+    int r, f = 0, k, ft;                                                            \
+    for (; f <= F - AV * LANES; f += AV * LANES) {                                  \
+        /* 64 rows read a few lines at a time are too many streams for the */       \
+        /* hardware's prefetcher: ask for the lines DNN_WIDE_AHEAD ahead */          \
+        /* (into the next block: rowlen elements follow rows[k] + off). */          \
+        if (f + DNN_WIDE_AHEAD / (int) sizeof(T) + AV * LANES <= rowlen)            \
+            for (k = 0; k < K; k++)                                                 \
+                DNN_WIDE_PREFETCH(rows[k] + off + f + DNN_WIDE_AHEAD / (int) sizeof(T), \
+                                  AV * LANES * (int) sizeof(T));                     \
+        for (r = 0; r + AR <= R; r += AR)                                           \
+            dnn_wide_axpy_##S##_##ISA##_big(r, f, K, alpha, D, ldd, rows, off, G, ldg); \
+        for (; r < R; r++)                                                          \
+            dnn_wide_axpy_##S##_##ISA##_cols(r, f, K, alpha, D, ldd, rows, off, G, ldg); \
+    }                                                                               \
+    for (; f <= F - LANES; f += LANES) {                                            \
+        for (r = 0; r + AR <= R; r += AR)                                           \
+            dnn_wide_axpy_##S##_##ISA##_rows(r, f, K, alpha, D, ldd, rows, off, G, ldg); \
+        for (; r < R; r++)                                                          \
+            dnn_wide_axpy_##S##_##ISA##_one(r, f, K, alpha, D, ldd, rows, off, G, ldg); \
+    }                                                                               \
+    for (r = 0; r < R; r++)                                                         \
+        for (ft = f; ft < F; ft++) {                                                \
+            T sum = 0;                                                              \
+            for (k = 0; k < K; k++) sum += D[(ptrdiff_t) r * ldd + k] * rows[k][off + ft]; \
+            G[(ptrdiff_t) r * ldg + ft] = sum * alpha;                              \
+        }                                                                           \
+}
+
+DNN_WIDE_KERNELS(double, d, base, , dnn_v2d, 2, 2, 4, 3, 3)
+DNN_WIDE_KERNELS(float, f, base, , dnn_v4f, 4, 2, 4, 3, 3)
+#if DNN_HAS_X86_BUILDS
+DNN_WIDE_KERNELS(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, 4, 2, 4, 3, 3)
+DNN_WIDE_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, 8, 2, 4, 3, 3)
+DNN_WIDE_KERNELS(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, 8, 4, 4, 5, 4)
+DNN_WIDE_KERNELS(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, 16, 4, 4, 5, 4)
+#endif
+
+#else  /* !DNN_VECTOR_EXT: plain C, the same sums (dot: in double; axpy: in T, k in order) */
+
+#define DNN_WIDE_KERNELS(T, S)                                                      \
+static void dnn_wide_dot_##S##_base(int R, int K, int F, const T* W, int ldw,       \
+        const T* const* rows, int off, int add, T* Z, int ldz) {                    \
+    int r, k, f;                                                                    \
+    for (k = 0; k < K; k++)                                                         \
+        for (r = 0; r < R; r++) {                                                   \
+            const T* wr = W + (ptrdiff_t) r * ldw;                                  \
+            const T* xr = rows[k] + off;                                            \
+            T* z = Z + (ptrdiff_t) r * ldz + k;                                     \
+            double sum = 0.0;                                                       \
+            for (f = 0; f < F; f++) sum += (double) wr[f] * xr[f];                  \
+            *z = add ? *z + (T) sum : (T) sum;                                      \
+        }                                                                           \
+}                                                                                   \
+static void dnn_wide_axpy_##S##_base(int R, int K, int F, T alpha, const T* D,      \
+        int ldd, const T* const* rows, int off, int rowlen, T* G, int ldg) {        \
+    int r, k, f;                                                                    \
+    (void) rowlen;                                                                  \
+    for (r = 0; r < R; r++) {                                                       \
+        T* g = G + (ptrdiff_t) r * ldg;                                             \
+        for (f = 0; f < F; f++) g[f] = 0;                                           \
+        for (k = 0; k < K; k++) {                                                   \
+            const T d = D[(ptrdiff_t) r * ldd + k];                                 \
+            const T* xr = rows[k] + off;                                            \
+            for (f = 0; f < F; f++) g[f] += d * xr[f];                              \
+        }                                                                           \
+        for (f = 0; f < F; f++) g[f] = g[f] * alpha;                                \
+    }                                                                               \
+}
+DNN_WIDE_KERNELS(double, d)
+DNN_WIDE_KERNELS(float, f)
+
+#endif  /* DNN_VECTOR_EXT */
+
+typedef struct {
+    void (*dot_d)(int, int, int, const double*, int, const double* const*, int, int, double*, int);
+    void (*dot_f)(int, int, int, const float*, int, const float* const*, int, int, float*, int);
+    void (*axpy_d)(int, int, int, double, const double*, int, const double* const*, int, int, double*, int);
+    void (*axpy_f)(int, int, int, float, const float*, int, const float* const*, int, int, float*, int);
+} dnn_wide_table;
+
+#define DNN_WIDE_TABLE(I) {dnn_wide_dot_d_##I, dnn_wide_dot_f_##I, dnn_wide_axpy_d_##I, dnn_wide_axpy_f_##I}
+
+static const dnn_wide_table dnn_wide_tables[] = {
+    DNN_WIDE_TABLE(base),
+#if DNN_HAS_X86_BUILDS
+    DNN_WIDE_TABLE(avx2),
+    DNN_WIDE_TABLE(avx512),
+#endif
+};
+
+/* The wide layer's kernels of the build dnn/_simd.h's dispatch uses now. */
+DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
+    return &dnn_wide_tables[dnn_simd_level];
+}
+
 #endif  /* DNN_LOOP_H */

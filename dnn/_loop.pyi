@@ -11,6 +11,9 @@ PRODUCTS: Tuple[str, ...]
 USES_V: Tuple[str, ...]
 USES_S: Tuple[str, ...]
 NT_MIN_BATCH_BYTES: int
+WIDE_MIN_INPUTS: int
+WIDE_BLOCK_BYTES: int
+WIDE_GATHER_BYTES: int
 
 _Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
 
@@ -23,6 +26,8 @@ class Loop:
     t: int
     step: int
     epochs: int
+    wide: bool
+    wide_block: int
 
     def __init__(
         self,
@@ -44,9 +49,11 @@ class Loop:
         v: Optional[Sequence[_Pair]] = ...,
         s: Optional[Sequence[_Pair]] = ...,
         products: Union[str, Sequence[Tuple[bool, bool]]] = ...,
+        wide: Union[str, bool, int] = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...
     ) -> Tuple[float, int, int]: ...
 
+def wide_block(n0: int, batch: int, itemsize: int) -> int: ...
 def dropout_uniform(n: int, m: int, seed: int, layer: int, iteration: int) -> npt.NDArray[np.float64]: ...

@@ -12,7 +12,8 @@ code runs.
 
 Layout. ``X`` is samples-major ``(m, n_0)`` and ``Y`` ``(m, K)``, both
 C-contiguous; a batch's rows are gathered into one buffer (a plain slice of X
-when ``order`` is None). Inside, a layer's blocks are features-major
+when ``order`` is None), except for a wide first layer (``wide=``, ``_wide_forward``:
+read in place through row pointers, block by block of features). Inside, a layer's blocks are features-major
 ``(n_l, batch)``, as the course; products are BLAS gemms with transpose flags
 (no copies): Z_1 = W_1 X_b^T, dW_1 = dZ_1 X_b / b, Z_l = W_l H_{l-1},
 dW_l = dZ_l H_{l-1}^T / b, dH_{l-1} = W_l^T dZ_l.
@@ -48,6 +49,16 @@ import threading
 import numpy as np
 
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
+
+
+def _use_simd(int level):
+    """Switch this module's copy of the kernels to build ``level`` (or the best below it the CPU runs);
+    returns the level in use. For tests: never while an epoch runs."""
+    return simd.dnn_simd_use(level)
+
+
+def _simd_level():
+    return simd.dnn_simd_level
 
 cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_opt:
@@ -89,6 +100,16 @@ cdef extern from "_loop.h" nogil:
         double sumsq_d(int n, const double* p) noexcept nogil
         double sumsq_f(int n, const float* p) noexcept nogil
     const dnn_loop_table* dnn_loop_kernels()
+    ctypedef struct dnn_wide_table:
+        void dot_d(int R, int K, int F, const double* W, int ldw, const double* const* rows, int off, int add,
+                   double* Z, int ldz) noexcept nogil
+        void dot_f(int R, int K, int F, const float* W, int ldw, const float* const* rows, int off, int add,
+                   float* Z, int ldz) noexcept nogil
+        void axpy_d(int R, int K, int F, double alpha, const double* D, int ldd, const double* const* rows,
+                    int off, int rowlen, double* G, int ldg) noexcept nogil
+        void axpy_f(int R, int K, int F, float alpha, const float* D, int ldd, const float* const* rows,
+                    int off, int rowlen, float* G, int ldg) noexcept nogil
+    const dnn_wide_table* dnn_wide_kernels()
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
@@ -115,6 +136,17 @@ PRODUCTS = ("auto", "blas", "own", "nn")
 
 #: ``nt`` for dZ H^T on batches of at least this many bytes per row (``_products``).
 NT_MIN_BATCH_BYTES = 512
+
+#: ``wide="auto"``: the first layer runs the wide path (``_wide_forward``) from this many inputs on,
+#: where X_b and W_1 outgrow L2 (benchmarks/NOTES.md, "Issue 12: the cat pictures").
+WIDE_MIN_INPUTS = 4096
+#: The wide path's block of features: the batch's rows of one block take about this many bytes.
+WIDE_BLOCK_BYTES = 256 * 1024
+#: The wide path's backward copies each block of the batch's rows into an L2 buffer before its
+#: product when X is larger than this (its rows then come from memory, where the copy's whole-row
+#: streams beat the product's prefetched reads of a few lines per row); a smaller X, which stays in
+#: L3 from epoch to epoch, is read in place (benchmarks/NOTES.md, "Issue 12: the cat pictures").
+WIDE_GATHER_BYTES = 16 * 2**20
 
 #: Sizes are C ints in the kernels and 32-bit in BLAS.
 _INT_MAX = 2**31 - 1
@@ -146,6 +178,12 @@ cdef struct Net:
     void* Y
     void* Xb                # the batch's rows (bmax, n_0), or with own_nn[0] its columns (n_0, bmax)
     void* Yb
+    int wide                # the first layer runs the wide path (``_wide_forward``, ``_wide_backward``)
+    int wide_block          # its block of features (columns of W_1)
+    int wide_gather         # its backward gathers each block into Xb first (else reads X's rows in place)
+    void* gblk              # the wide path's dW_1 block (n_1, wide_block)
+    const void** xrows      # the wide path's pointers to the batch's rows of X (bmax)
+    const void** xblk       # and to the rows of its block gathered in Xb (bmax, wide_block)
     const int64_t* order    # NULL: in order
     uint64_t seed
     double lambd
@@ -169,6 +207,84 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
         upd.d(n, p, g, v, s, o, sumsq)
     else:
         upd.f(n, p, g, v, s, o, sumsq)
+
+
+# --------------------------------------------------------------------------
+# The wide first layer (many inputs, few units: the cat pictures' 12288 x 20).
+# Its cost is memory traffic, not arithmetic: X_b (64 x 12288, 6.3 MB in
+# float64) and W_1 with Adam's two moments (2 MB each) do not stay in L2. So
+# the batch is never copied: dnn/_loop.h's ``wide_dot`` and ``wide_axpy`` read
+# its rows of X in place through a table of row pointers, in blocks of
+# ``wide_block`` features (columns of W_1) that stay in L2:
+# - forward: Z_1 += W_1[:, block] X_b[:, block]^T, blocks in order (the same
+#   bits on every run);
+# - backward: dW_1[:, block] = dZ_1 X_b[:, block] / bb into a small buffer,
+#   and the optimizer applied to that block of W_1 and its state at once,
+#   while the gradient is in cache: no gradient array of W_1's size is
+#   written and read back.
+# Per element, the update is the optimizer's kernel (dnn/_loop.h) as in the
+# other layers; only L2's sum of squares adds its blocks in another order.
+# --------------------------------------------------------------------------
+
+cdef inline void _batch_rows(Net* net, floating* X, int start, int bb) noexcept nogil:
+    """net.xrows[j] := the batch's row j of X (the epoch's order): the wide kernels read them in place."""
+    cdef int j
+    cdef size_t row
+    for j in range(bb):
+        row = <size_t> (net.order[start + j] if net.order != NULL else start + j)
+        net.xrows[j] = <const void*> (X + row * net.n0)
+
+
+cdef void _wide_forward(Net* net, floating* X, int start, int bb) noexcept nogil:
+    """A[0] (n_1, bb) := W_1 X_b^T, block by block of features; sets net.xrows for the backward."""
+    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc
+    cdef floating* W = <floating*> net.W[0]
+    cdef const dnn_wide_table* k = dnn_wide_kernels()
+    _batch_rows(net, X, start, bb)
+    while f0 < n0:
+        fc = F if n0 - f0 > F else n0 - f0
+        if floating is double:
+            k.dot_d(n1, bb, fc, W + f0, n0, <const double* const*> net.xrows, f0, f0 > 0, <double*> net.A[0], bb)
+        else:
+            k.dot_f(n1, bb, fc, W + f0, n0, <const float* const*> net.xrows, f0, f0 > 0, <float*> net.A[0], bb)
+        f0 += fc
+
+
+cdef void _wide_backward(Net* net, floating* kind, int bb, dnn_update upd, const dnn_opt* opt, double* sumsq) noexcept nogil:
+    """dW_1 = dZ_1 X_b / bb block by block (X_b's rows: net.xrows, set by the forward), each block's update
+    applied at once (W_1, v, s in place). ``kind`` (unread) gives the dtype."""
+    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc, r
+    cdef floating* g = <floating*> net.gblk
+    cdef floating* W = <floating*> net.W[0]
+    cdef floating* v = <floating*> net.vW[0]
+    cdef floating* s = <floating*> net.sW[0]
+    cdef const dnn_wide_table* k = dnn_wide_kernels()
+    cdef floating* xb = <floating*> net.Xb
+    cdef size_t at
+    cdef int j
+    while f0 < n0:
+        fc = F if n0 - f0 > F else n0 - f0
+        if net.wide_gather:
+            # The block's rows gathered into Xb (in L2), xblk[j] pointing at them.
+            for j in range(bb):
+                memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
+            if floating is double:
+                k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xblk, 0, fc, g, fc)
+            else:
+                k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xblk, 0,
+                         fc, g, fc)
+        else:
+            if floating is double:
+                k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xrows, f0,
+                         n0 - f0, g, fc)
+            else:
+                k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xrows, f0,
+                         n0 - f0, g, fc)
+        for r in range(n1):
+            at = <size_t> r * n0 + f0
+            _update(upd, W + at, g + <size_t> r * fc, v + at if v != NULL else NULL,
+                    s + at if s != NULL else NULL, fc, opt, sumsq)
+        f0 += fc
 
 
 cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* step) noexcept nogil:
@@ -199,7 +315,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     while start < m:
         bb = net.bmax if m - start > net.bmax else m - start
         scale = 1.0 / bb
-        if net.own_nn[0]:
+        if net.wide:
+            xb = NULL  # the wide first layer reads the batch's rows itself (_wide_forward)
+        elif net.own_nn[0]:
             # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
             # so that each write is a run of GATHER_ROWS elements, not one element per line.
             xb = <floating*> net.Xb
@@ -218,7 +336,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
         # forward
         for l in range(1, L + 1):
             prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
-            if net.own_nn[l - 1]:
+            if l == 1 and net.wide:
+                _wide_forward(net, X, start, bb)
+            elif net.own_nn[l - 1]:
                 simd.nn(n[l], n[l - 1], bb, <floating*> net.W[l - 1], n[l - 1], 1, prev, bb,
                         <floating*> net.A[l - 1], bb, NULL, False)
             elif l == 1:
@@ -268,7 +388,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
             prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
-            if net.own_nt[l - 1]:
+            if l == 1 and net.wide:
+                _wide_backward(net, X, bb, upd, &opt, &new_sumsq if net.lambd > 0 else NULL)
+            elif net.own_nt[l - 1]:
                 simd.nt(n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb, prev, bb, False,
                         <floating*> net.dW[l - 1], n[l - 1])
             elif l == 1 and not net.own_nn[0]:
@@ -284,8 +406,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                 else:
                     gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
                          <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
-            _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
-                    <floating*> net.sW[l - 1], n[l] * n[l - 1], &opt, &new_sumsq if net.lambd > 0 else NULL)
+            if not (l == 1 and net.wide):
+                _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
+                        <floating*> net.sW[l - 1], n[l] * n[l - 1], &opt, &new_sumsq if net.lambd > 0 else NULL)
             _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
                     <floating*> net.sb[l - 1], n[l], &ob, NULL)
             if l > 1:
@@ -367,6 +490,13 @@ def _products(products, dims, batch, itemsize):
     return out
 
 
+def wide_block(n0, batch, itemsize):
+    """The wide path's block of features for a batch of ``batch`` rows: ``WIDE_BLOCK_BYTES`` of them,
+    a multiple of 64 features (whole cache lines), at least 64, at most n_0."""
+    f = max(64, WIDE_BLOCK_BYTES // (batch * itemsize) // 64 * 64)
+    return int(min(f, n0))
+
+
 def _layer_pairs(products, L):
     """Whether ``products`` is a sequence of ``L`` pairs of bools (``Loop``'s per-layer form)."""
     try:
@@ -418,7 +548,11 @@ cdef class Loop:
     shapes, updated in place (``v`` for the momentum kinds and Adam, ``s``
     for RMSprop and Adam). ``beta``: the course momentum's beta or
     scikit-learn's momentum. ``keep``: one keep probability per hidden
-    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW).
+    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW). ``wide``: the
+    first layer's wide path (``_wide_forward``): ``"auto"`` from
+    ``WIDE_MIN_INPUTS`` inputs on, True, False, or an int, its block of
+    features (tests, measurements); ``products`` then concern the other
+    layers only.
 
     Safety: an array the loop writes (W, b, v, s) may share memory with no
     other (``ValueError``); each epoch re-checks that the caller's arrays still
@@ -432,6 +566,9 @@ cdef class Loop:
     cdef bint double_
     cdef bint ready         # __init__ ran to its end (a half-built Loop never runs)
     cdef readonly int m, batch_size
+    #: Whether the first layer runs the wide path (``wide=``), and its block of features.
+    cdef readonly bint wide
+    cdef readonly int wide_block
     #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
     #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
     cdef readonly double loss
@@ -445,7 +582,7 @@ cdef class Loop:
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 v=None, s=None, products="auto"):
+                 v=None, s=None, products="auto", wide="auto"):
         _need(self.net.n == NULL, "a Loop is initialized once")
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
@@ -461,6 +598,8 @@ cdef class Loop:
               "products must be one of %s or one (nn, nt) pair of bools per layer, got %r", PRODUCTS, products)
         L = len(layers)
         _need(L >= 1, "layers must hold at least one (W, b)")
+        _need(isinstance(wide, (bool, np.bool_)) or wide == "auto" or (isinstance(wide, int) and wide >= 1),
+              'wide must be "auto", True, False or a block of features >= 1, got %r', wide)
         dims = [n0]
         for l, pair in enumerate(layers, start=1):
             _need(len(pair) == 2, "layers[%d] must be a pair (W, b)", l - 1)
@@ -530,8 +669,14 @@ cdef class Loop:
             net.keep[l] = keep[l]
         for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
+        auto = isinstance(wide, str)
+        net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
+        net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
+        net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
+                          else min(int(wide), n0))
         work_alive = []
-        dW_shared = np.empty(max(dims[l] * dims[l - 1] for l in range(1, L + 1)), dtype)
+        # one dW buffer for every layer but a wide first one (see _wide_backward)
+        dW_shared = np.empty(max([dims[l] * dims[l - 1] for l in range(1 + net.wide, L + 1)] + [1]), dtype)
         for l in range(1, L + 1):
             shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
             W, b = layers[l - 1]
@@ -556,9 +701,16 @@ cdef class Loop:
                 work_alive += work
                 net.H[l - 1] = _ptr(work[0])
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
-        work = [np.empty((bmax, n0), dtype), np.empty((bmax, K), dtype)]
+        work = [np.empty((bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
+                np.empty(dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
+                np.empty(bmax, np.uintp)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
+        net.gblk = _ptr(work[2])
+        net.xrows = <const void**> _ptr(work[3])
+        net.xblk = <const void**> _ptr(work[4])
+        if net.wide:
+            work[4][:] = work[0].ctypes.data + np.arange(bmax, dtype=np.uintp) * (net.wide_block * dtype.itemsize)
         work_alive += work
         _no_overlap(keep_alive)
         self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
@@ -572,6 +724,7 @@ cdef class Loop:
         self.opt.beta2 = float(beta2)
         self.opt.eps = float(epsilon)
         self.opt.bias1 = self.opt.bias2 = 1
+        self.wide, self.wide_block = net.wide, net.wide_block
         self.ready = True
 
     def __dealloc__(self):

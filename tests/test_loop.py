@@ -74,7 +74,8 @@ def problem(rng, dims, m, output, dtype):
 
 
 def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle=True, lr=0.02, seed=0,
-            products="auto"):
+            products="auto", **loop_kw):
+    """The loop against its NumPy twin (``loop_kw``: more of ``Loop``'s keywords); returns the loop's parameters."""
     rng = np.random.default_rng(seed)
     X, Y, params = problem(rng, dims, m, output, dtype)
     lambd, kp = REGULARIZATION[reg]
@@ -87,7 +88,7 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
     v = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
     s = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
     loop = _loop.Loop(pairs, X, Y, hidden=hidden, output=output, optimizer=optimizer, batch_size=b, lambd=lambd,
-                      keep=keep, dropout_seed=7, v=v, s=s, products=products)
+                      keep=keep, dropout_seed=7, v=v, s=s, products=products, **loop_kw)
     t = step = t_np = step_np = 0
     tol = TOL[np.dtype(dtype)]
     for _ in range(epochs):
@@ -103,7 +104,9 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
     if optimizer in ("momentum", "heavy_ball", "nesterov", "adam"):
         np.testing.assert_allclose(v[0][0], v_np["dW1"], rtol=tol, atol=tol)
     if optimizer in ("rmsprop", "adam"):
+        np.testing.assert_allclose(s[0][0], s_np["dW1"], rtol=tol, atol=tol)
         np.testing.assert_allclose(s[-1][1], s_np["db%d" % L], rtol=tol, atol=tol)
+    return ours
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,5 +1,6 @@
 /* dnn/_loop.h without Python: every optimizer, activation and output kernel of
-   every build the CPU runs against plain double loops, and dropout's uniform
+   every build the CPU runs against plain double loops (and the wide layer's
+   products), and dropout's uniform
    numbers printed (tests/test_loop.py compares them with dnn.dropout's).
    Exit status 0 when every check passes. */
 #include <stdio.h>
@@ -107,6 +108,42 @@ int main(void) {
                 check(fabs(Dz[5 + j] - (a1 - Y[j * 2 + 1])) <= 1e-14, "output gradient", level);
             }
             check(fabs(loss - total) <= 1e-12 * (1 + total), "output loss", level);
+        }
+        {   /* the wide layer's products: 7 units, 6 rows of X (read through pointers, */
+            /* in another order) of 50 features, the block of 37 from feature 5 */
+            enum { WR = 7, WK = 6, WN = 50, WOFF = 5, WF = 37 };
+            static double X[WK][WN], W[WR][WN], Dw[WR][WK], Zw[WR][WK], Gw[WR][WF];
+            static float Xf[WK][WN], Wf[WR][WN], Dwf[WR][WK], Zwf[WR][WK], Gwf[WR][WF];
+            const double* rows[WK];
+            const float* rowsf[WK];
+            for (j = 0; j < WK; j++) {
+                rows[j] = X[WK - 1 - j];
+                rowsf[j] = Xf[WK - 1 - j];
+                for (i = 0; i < WN; i++) Xf[j][i] = (float) (X[j][i] = sin(0.37 * (j * WN + i)));
+            }
+            for (r = 0; r < WR; r++) {
+                for (i = 0; i < WN; i++) Wf[r][i] = (float) (W[r][i] = cos(0.11 * (r * WN + i)));
+                for (j = 0; j < WK; j++) Dwf[r][j] = (float) (Dw[r][j] = sin(1.3 * (r * WK + j)));
+            }
+            dnn_wide_kernels()->dot_d(WR, WK, WF, &W[0][WOFF], WN, rows, WOFF, 0, &Zw[0][0], WK);
+            dnn_wide_kernels()->dot_f(WR, WK, WF, &Wf[0][WOFF], WN, rowsf, WOFF, 0, &Zwf[0][0], WK);
+            dnn_wide_kernels()->axpy_d(WR, WK, WF, 0.5, &Dw[0][0], WK, rows, WOFF, WN - WOFF, &Gw[0][0], WF);
+            dnn_wide_kernels()->axpy_f(WR, WK, WF, 0.5f, &Dwf[0][0], WK, rowsf, WOFF, WN - WOFF, &Gwf[0][0], WF);
+            for (r = 0; r < WR; r++) {
+                for (j = 0; j < WK; j++) {
+                    want = 0;
+                    for (i = WOFF; i < WOFF + WF; i++) want += W[r][i] * rows[j][i];
+                    check(fabs(Zw[r][j] - want) <= 1e-13 * (1 + fabs(want)), "wide dot (double)", level);
+                    check(fabs(Zwf[r][j] - want) <= 1e-5 * (1 + fabs(want)), "wide dot (float)", level);
+                }
+                for (i = 0; i < WF; i++) {
+                    want = 0;
+                    for (j = 0; j < WK; j++) want += Dw[r][j] * rows[j][WOFF + i];
+                    want *= 0.5;
+                    check(fabs(Gw[r][i] - want) <= 1e-13 * (1 + fabs(want)), "wide axpy (double)", level);
+                    check(fabs(Gwf[r][i] - want) <= 1e-5 * (1 + fabs(want)), "wide axpy (float)", level);
+                }
+            }
         }
     }
     {   /* dropout's numbers for (seed 5, layer 2, iteration 9), 3 x 4 */

@@ -1,0 +1,113 @@
+"""The mini-batch loop's wide first layer (``dnn._loop``'s ``wide=``) against its NumPy twin.
+
+The wide path reads the batch's rows of X in place through row pointers and
+applies the optimizer to W_1 block by block of features (dnn/_loop.h's
+``wide_dot``, ``wide_axpy``). Forced on small networks (``wide=True`` or a
+block of features) so that every case is cheap: blocks that divide n_0 and
+that do not, blocks narrower than a vector (the scalar tails), batches of 1,
+of odd sizes, of all m, shuffled and in order, every optimizer with L2 and
+dropout, and each build of the kernels this CPU runs. Tolerances are
+``tests/test_loop.py``'s (rounding compounded over two epochs); a wrong row
+pointer, a block off by one feature or an update applied twice moves the
+weights by far more.
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dnn import _loop, _train
+
+
+def _twin():
+    """tests/test_loop.py's NumPy twin and problems (importlib mode: a test module is no package)."""
+    spec = importlib.util.spec_from_file_location("_dnn_test_loop_twin", Path(__file__).with_name("test_loop.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_t = _twin()
+DTYPES, REGULARIZATION, TOL = _t.DTYPES, _t.REGULARIZATION, _t.TOL
+
+
+def run(dims, m, b, optimizer, reg, dtype, wide, epochs=2, shuffle=True, lr=0.02, seed=0, hidden="relu",
+        output=None):
+    """The loop with ``wide`` against the NumPy twin (tests/test_loop.py's ``compare``); its parameters."""
+    output = output or ("sigmoid" if dims[-1] == 1 else "softmax")
+    return _t.compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=epochs, shuffle=shuffle, lr=lr,
+                      seed=seed, wide=wide)
+
+
+@pytest.fixture(params=_train.SIMD_LEVELS)
+def loop_build(request):
+    """Each build of dnn._loop's copy of the kernels this CPU runs (its wide kernels among them)."""
+    levels = _train.SIMD_LEVELS
+    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % request.param)
+    before = _loop._simd_level()
+    try:
+        assert _loop._use_simd(levels.index(request.param)) == levels.index(request.param)
+        yield request.param
+    finally:
+        _loop._use_simd(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims, m, b, wide", [
+    ([300, 20, 7, 5, 1], 70, 64, True),      # one block of all 300 features, a last batch of 6
+    ([300, 20, 7, 5, 1], 70, 64, 64),        # blocks of 64: 4 whole and one of 44
+    ([301, 9, 1], 33, 7, 100),               # odd everything: n_0, units, batch, block
+    ([200, 13, 3], 41, 1, 48),               # batches of 1, softmax
+    ([130, 6, 1], 25, 25, 13),               # one batch of all m; blocks narrower than a vector
+    ([67, 5, 1], 12, 100, 5),                # a batch above m; the scalar tails only
+    ([90, 20], 30, 8, 32),                   # no hidden layer: the wide layer is the output
+])
+def test_wide_against_numpy(loop_build, wide_reads, dtype, dims, m, b, wide):
+    run(dims, m, b, "adam", "both", dtype, wide)
+    run(dims, m, b, "nesterov", "l2", dtype, wide, shuffle=False, seed=1)
+
+
+@pytest.fixture(params=["in place", "gathered"])
+def wide_reads(request, monkeypatch):
+    """The wide backward's two ways to read the batch's rows (chosen by X's size): both tested."""
+    monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 2**62 if request.param == "in place" else 0)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", _loop.OPTIMIZERS)
+@pytest.mark.parametrize("reg", list(REGULARIZATION))
+def test_wide_every_optimizer(wide_reads, dtype, optimizer, reg):
+    run([150, 11, 4, 3], 45, 16, optimizer, reg, dtype, 40, lr=0.002 if optimizer == "rmsprop" else 0.02,
+        hidden="tanh")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_wide_same_bits_on_repeat_and_close_to_the_other_path(dtype):
+    """Same bits on a repeat; the other path (a full gather, BLAS) agrees to rounding."""
+    got = [run([500, 20, 7, 1], 90, 32, "adam", "l2", dtype, wide) for wide in (True, True, 200)]
+    for k in got[0]:
+        np.testing.assert_array_equal(got[0][k], got[1][k], err_msg=k)
+        np.testing.assert_allclose(got[0][k], got[2][k], rtol=TOL[np.dtype(dtype)], atol=TOL[np.dtype(dtype)])
+
+
+def test_wide_rule_and_block():
+    """``wide="auto"`` from WIDE_MIN_INPUTS inputs; the block: whole lines, about WIDE_BLOCK_BYTES of rows."""
+    rng = np.random.default_rng(0)
+    for n0, want in ((_loop.WIDE_MIN_INPUTS - 1, False), (_loop.WIDE_MIN_INPUTS, True)):
+        X = rng.random((3, n0))
+        loop = _loop.Loop([(np.zeros((2, n0)), np.zeros((2, 1)))], X, np.ones((3, 2)), output="softmax")
+        assert loop.wide == want
+    assert _loop.wide_block(12288, 64, 8) * 64 * 8 == _loop.WIDE_BLOCK_BYTES
+    assert _loop.wide_block(12288, 64, 4) == 2 * _loop.wide_block(12288, 64, 8)
+    assert _loop.wide_block(100, 64, 8) == 100
+    assert _loop.wide_block(10 ** 6, 10 ** 5, 8) == 64
+
+
+@pytest.mark.parametrize("wide", ["yes", 0, -3, 2.5, None])
+def test_wide_bad_argument(wide):
+    X = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="wide must be"):
+        _loop.Loop([(np.zeros((1, 4)), np.zeros((1, 1)))], X, np.zeros((3, 1)), wide=wide)
