@@ -199,6 +199,9 @@ def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     result = et.dask_search(rounds=1, max_iter=1, cv=2)
     assert set(result) >= {"loky", "dask", "startup"} and result["fits"] == 16
     assert result["loky"] > 0 and result["dask"] > 0
+    # What each pool's workers ran with, as they report it: Dask's nanny sets one BLAS thread.
+    assert result["blas"]["loky"] and result["blas"]["dask"] and all(n == 1 for _, n in result["blas"]["dask"])
     line = et.dask_line(result)
     assert "LocalCluster of 2 workers x 1 thread" in line and ("pass" in line or "miss" in line)
+    assert "BLAS threads in the workers: Dask %s, loky" % ", ".join("%s 1" % lib for lib, _ in result["blas"]["dask"]) in line
     assert "not run, not installed" in et.dask_line({"skipped": "not installed (x)"})

@@ -1,0 +1,107 @@
+"""Where a Dask grid search's time goes, against joblib's default backend (issue 12 section 3).
+
+The search of ``estimator_table.dask_search`` (8 ``DNNClassifier`` candidates x 3 folds on
+digits, each contender's pool as there: ``estimator_table.loky_pool`` and ``dask_pool``, the
+README's recipe, and that recipe without ``scatter``), measured in CPU seconds, which the other processes of a shared machine
+disturb far less than the wall clock:
+
+- per search, CPU of this process (loky: dispatch and result threads; Dask: the client and
+  the scheduler, which a ``LocalCluster`` runs here) and of its child processes (the
+  workers, and Dask's nannies), with fits of ``--epochs`` epochs and of 1 epoch (then
+  nearly all of it is the backends' own cost per task); medians of ``--rounds``;
+- the pool at rest: CPU seconds per second with no search running.
+
+On 2 cores whose two workers are busy fitting, every CPU second a backend spends beside
+the fits delays the search by about half a second. Run:
+``python benchmarks/dask_overhead.py [--rounds 5] [--epochs 200]`` (about a minute).
+"""
+
+import argparse
+import functools
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import epoch_peers as ep  # noqa: E402  (this folder is not a package)
+import estimator_table as et  # noqa: E402
+
+
+def cpu_seconds():
+    """``(this process, its child processes)`` CPU seconds so far (psutil, which distributed needs)."""
+    import psutil
+
+    me = psutil.Process()
+    own = sum(me.cpu_times()[:2])
+    children = 0.0
+    for p in me.children(recursive=True):
+        try:
+            children += sum(p.cpu_times()[:2])
+        except psutil.Error:  # ended meanwhile
+            pass
+    return own, children
+
+
+def measure(pool, epochs, rounds, rest_seconds):
+    """``{"wall", "here", "children"}`` medians per search for each of ``epochs`` (a list), and the
+    pool's CPU seconds per second at rest."""
+    import dnn
+
+    X, _, y, _ = et.digits()
+    out = {}
+    ests = {e: dnn.DNNClassifier(max_iter=e, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0) for e in epochs}
+    with et._environ("PYTHONWARNINGS", "ignore::UserWarning"):
+        with pool(ests[epochs[0]], X, y, 3) as (search, _):
+            search()  # warm-up: the workers' imports
+            a = cpu_seconds()
+            time.sleep(rest_seconds)
+            b = cpu_seconds()
+            rest = (sum(b) - sum(a)) / rest_seconds
+        for e in epochs:
+            est = ests[e]
+            with pool(est, X, y, 3) as (search, _):
+                search()  # warm-up
+                runs = []
+                for _ in range(rounds):
+                    a, t = cpu_seconds(), time.perf_counter()
+                    search()
+                    w, b = time.perf_counter() - t, cpu_seconds()
+                    runs.append((w, b[0] - a[0], b[1] - a[1]))
+            out[e] = {k: statistics.median(r[i] for r in runs) for i, k in enumerate(("wall", "here", "children"))}
+    return out, rest
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=et.DASK_EPOCHS)
+    p.add_argument("--rest", type=float, default=3.0, help="seconds the pools are watched at rest")
+    args = p.parse_args(argv)
+    for mod in ("sklearn", "dask", "distributed", "psutil"):
+        try:
+            __import__(mod)
+        except ImportError as exc:
+            print("not run: %s" % exc)
+            return 0
+    load = ep.load_average()
+    print("\n".join(ep.header_lines("1", load)))
+    print("| backend | fit epochs | wall s | CPU s here | CPU s workers | CPU s in all |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rests = {}
+    pools = (("loky, n_jobs=2", et.loky_pool), ("Dask LocalCluster 2 x 1", et.dask_pool),
+             ("the same, no scatter", functools.partial(et.dask_pool, scatter=False)))
+    for name, pool in pools:
+        res, rests[name] = measure(pool, [args.epochs, 1], args.rounds, args.rest)
+        for e, r in res.items():
+            print("| %s | %d | %.3f | %.3f | %.3f | %.3f |" % (name, e, r["wall"], r["here"], r["children"],
+                                                            r["here"] + r["children"]))
+    for name, r in rests.items():
+        print("at rest, %s: %.3f CPU s per second" % (name, r))
+    print("load average (1 min): %s at the start, %s at the end; medians of %d searches each"
+          % (load, ep.load_average(), args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
