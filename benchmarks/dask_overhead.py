@@ -9,7 +9,8 @@ disturb far less than the wall clock:
   the scheduler, which a ``LocalCluster`` runs here) and of its child processes (the
   workers, and Dask's nannies), with fits of ``--epochs`` epochs and of 1 epoch (then
   nearly all of it is the backends' own cost per task); medians of ``--rounds``;
-- the pool at rest: CPU seconds per second with no search running.
+- the pool at rest: CPU seconds per second with no search running;
+- the resident memory of the child processes (workers, nannies) after the searches.
 
 On 2 cores whose two workers are busy fitting, every CPU second a backend spends beside
 the fits delays the search by about half a second. Run:
@@ -28,24 +29,23 @@ import epoch_peers as ep  # noqa: E402  (this folder is not a package)
 import estimator_table as et  # noqa: E402
 
 
-def cpu_seconds():
-    """``(this process, its child processes)`` CPU seconds so far (psutil, which distributed needs)."""
+def children_rss_mib():
+    """Resident memory of this process's child processes (MiB)."""
     import psutil
 
-    me = psutil.Process()
-    own = sum(me.cpu_times()[:2])
-    children = 0.0
-    for p in me.children(recursive=True):
+    total = 0
+    for p in psutil.Process().children(recursive=True):
         try:
-            children += sum(p.cpu_times()[:2])
-        except psutil.Error:  # ended meanwhile
+            total += p.memory_info().rss
+        except psutil.Error:
             pass
-    return own, children
+    return total / 2 ** 20
 
 
 def measure(pool, epochs, rounds, rest_seconds):
-    """``{"wall", "here", "children"}`` medians per search for each of ``epochs`` (a list), and the
-    pool's CPU seconds per second at rest."""
+    """``{"wall", "here", "children", "rss"}`` per search for each of ``epochs`` (a list; medians, and
+    the child processes' resident memory after the last search), and the pool's CPU seconds per
+    second at rest."""
     import dnn
 
     X, _, y, _ = et.digits()
@@ -54,9 +54,9 @@ def measure(pool, epochs, rounds, rest_seconds):
     with et._environ("PYTHONWARNINGS", "ignore::UserWarning"):
         with pool(ests[epochs[0]], X, y, 3) as (search, _):
             search()  # warm-up: the workers' imports
-            a = cpu_seconds()
+            a = et.cpu_seconds()
             time.sleep(rest_seconds)
-            b = cpu_seconds()
+            b = et.cpu_seconds()
             rest = (sum(b) - sum(a)) / rest_seconds
         for e in epochs:
             est = ests[e]
@@ -64,11 +64,13 @@ def measure(pool, epochs, rounds, rest_seconds):
                 search()  # warm-up
                 runs = []
                 for _ in range(rounds):
-                    a, t = cpu_seconds(), time.perf_counter()
+                    a, t = et.cpu_seconds(), time.perf_counter()
                     search()
-                    w, b = time.perf_counter() - t, cpu_seconds()
+                    w, b = time.perf_counter() - t, et.cpu_seconds()
                     runs.append((w, b[0] - a[0], b[1] - a[1]))
+                rss = children_rss_mib()
             out[e] = {k: statistics.median(r[i] for r in runs) for i, k in enumerate(("wall", "here", "children"))}
+            out[e]["rss"] = rss
     return out, rest
 
 
@@ -86,16 +88,16 @@ def main(argv=None):
             return 0
     load = ep.load_average()
     print("\n".join(ep.header_lines("1", load)))
-    print("| backend | fit epochs | wall s | CPU s here | CPU s workers | CPU s in all |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| backend | fit epochs | wall s | CPU s here | CPU s child processes | CPU s in all | children RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     rests = {}
     pools = (("loky, n_jobs=2", et.loky_pool), ("Dask LocalCluster 2 x 1", et.dask_pool),
              ("the same, no scatter", functools.partial(et.dask_pool, scatter=False)))
     for name, pool in pools:
         res, rests[name] = measure(pool, [args.epochs, 1], args.rounds, args.rest)
         for e, r in res.items():
-            print("| %s | %d | %.3f | %.3f | %.3f | %.3f |" % (name, e, r["wall"], r["here"], r["children"],
-                                                            r["here"] + r["children"]))
+            print("| %s | %d | %.3f | %.3f | %.3f | %.3f | %.0f |" % (name, e, r["wall"], r["here"], r["children"],
+                                                                  r["here"] + r["children"], r["rss"]))
     for name, r in rests.items():
         print("at rest, %s: %.3f CPU s per second" % (name, r))
     print("load average (1 min): %s at the start, %s at the end; medians of %d searches each"

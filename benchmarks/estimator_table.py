@@ -204,6 +204,21 @@ def _environ(name, value):
             os.environ[name] = before
 
 
+def cpu_seconds():
+    """``(this process, its child processes)`` CPU seconds so far (psutil, which distributed needs)."""
+    import psutil
+
+    me = psutil.Process()
+    own = sum(me.cpu_times()[:2])
+    children = 0.0
+    for p in me.children(recursive=True):
+        try:
+            children += sum(p.cpu_times()[:2])
+        except psutil.Error:  # ended meanwhile
+            pass
+    return own, children
+
+
 def _blas_threads(run_in_workers):
     """``{(BLAS library, threads)}`` the pool's workers report (threadpoolctl, in the workers)."""
     from threadpoolctl import threadpool_info
@@ -255,15 +270,16 @@ def dask_pool(est, X, y, cv, scatter=True):
 
 def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
     """Wall seconds of the same 8-candidate ``GridSearchCV(DNNClassifier())`` on digits: ``{"loky",
-    "dask"}`` medians, the cluster's start-up and the BLAS threads each pool's workers ran; or
-    ``{"skipped": why}``.
+    "dask"}`` medians, the CPU seconds of all processes per search (``"cpu"``, medians: less
+    disturbed by a loaded machine), the cluster's start-up and the BLAS threads each pool's
+    workers ran; or ``{"skipped": why}``.
 
     Each contender runs alone: per round, its pool is started, warmed by one untimed search (the
     workers' imports, first calls), one search timed, the pool shut; the contenders alternate.
     Neither pays for the other's idle processes (an idle LocalCluster costs about 0.08 CPU
     seconds per second: its heartbeats and monitors; benchmarks/NOTES.md, "Dask grid search").
     """
-    for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl"):
+    for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "psutil"):
         try:
             __import__(mod)
         except ImportError as exc:
@@ -278,7 +294,7 @@ def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
     # A fixed number of epochs per fit (no convergence test): every candidate does the same work.
     est = dnn.DNNClassifier(max_iter=max_iter, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0)
     pools = {"loky": loky_pool, "dask": dask_pool}
-    times, startup, blas = {k: [] for k in pools}, [], {}
+    times, cpu, startup, blas = {k: [] for k in pools}, {k: [] for k in pools}, [], {}
     # Every fit ends at max_iter, which warns (ConvergenceWarning, a UserWarning): the worker
     # processes started here inherit the filter.
     with _environ("PYTHONWARNINGS", "ignore::UserWarning"):
@@ -290,14 +306,15 @@ def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
                         startup.append(time.perf_counter() - t0)
                     search()  # warm-up
                     blas.setdefault(k, _blas_threads(run_in_workers))
-                    t = time.perf_counter()
+                    c, t = cpu_seconds(), time.perf_counter()
                     search()
                     times[k].append(time.perf_counter() - t)
+                    cpu[k].append(sum(cpu_seconds()) - sum(c))
                 if log:
                     print("  grid search (%s): %.2f s" % (k, times[k][-1]), file=log, flush=True)
     return {"loky": statistics.median(times["loky"]), "dask": statistics.median(times["dask"]),
-            "startup": statistics.median(startup), "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter,
-            "blas": blas}
+            "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "startup": statistics.median(startup),
+            "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter, "blas": blas}
 
 
 def dask_line(result):
@@ -308,9 +325,11 @@ def dask_line(result):
     return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on digits): LocalCluster of "
             "2 workers x 1 thread, data scattered, %.2f s; n_jobs=2 on joblib's default backend (loky) %.2f s: "
             "%.2fx %s (each alone, its pool warmed by an untimed search; cluster start-up %.1f s, not counted; "
-            "medians of %d rounds; BLAS threads in the workers: Dask %s, loky %s)"
+            "medians of %d rounds; CPU seconds per search, all processes: Dask %.2f, loky %.2f; BLAS threads "
+            "in the workers: Dask %s, loky %s)"
             % (result["fits"] // 8, result["max_iter"], result["dask"], result["loky"], ratio,
-               "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"], blas("dask"), blas("loky")))
+               "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"], result["cpu"]["dask"],
+               result["cpu"]["loky"], blas("dask"), blas("loky")))
 
 
 def main(argv=None):

@@ -199,6 +199,8 @@ def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     result = et.dask_search(rounds=1, max_iter=1, cv=2)
     assert set(result) >= {"loky", "dask", "startup"} and result["fits"] == 16
     assert result["loky"] > 0 and result["dask"] > 0
+    # CPU of all processes: the fits run in the child processes, so each search costs more than nothing.
+    assert result["cpu"]["loky"] > 0 and result["cpu"]["dask"] > 0
     # What each pool's workers ran with, as they report it: Dask's nanny sets one BLAS thread.
     assert result["blas"]["loky"] and result["blas"]["dask"] and all(n == 1 for _, n in result["blas"]["dask"])
     line = et.dask_line(result)
