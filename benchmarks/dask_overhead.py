@@ -2,7 +2,7 @@
 
 The search of ``estimator_table.dask_search`` (8 ``DNNClassifier`` candidates x 3 folds on
 digits, each contender's pool as there: ``estimator_table.loky_pool`` and ``dask_pool``, the
-README's recipe, and that recipe without ``scatter``), measured in CPU seconds, which the other processes of a shared machine
+README's recipe), measured in CPU seconds, which the other processes of a shared machine
 disturb far less than the wall clock:
 
 - per search, CPU of this process (loky: dispatch and result threads; Dask: the client and
@@ -10,15 +10,15 @@ disturb far less than the wall clock:
   workers, and Dask's nannies), with fits of ``--epochs`` epochs and of 1 epoch (then
   nearly all of it is the backends' own cost per task); medians of ``--rounds``;
 - the pool at rest: CPU seconds per second with no search running;
-- the resident memory of the child processes (workers, nannies) after the searches.
+- the resident memory of the child processes (workers, nannies) after the searches;
+- on one cluster, searches with and without ``scatter=[X, y]``, alternated.
 
 On 2 cores whose two workers are busy fitting, every CPU second a backend spends beside
 the fits delays the search by about half a second. Run:
-``python benchmarks/dask_overhead.py [--rounds 5] [--epochs 200]`` (about a minute).
+``python benchmarks/dask_overhead.py [--rounds 5] [--epochs 200]`` (about two minutes).
 """
 
 import argparse
-import functools
 import os
 import statistics
 import sys
@@ -74,6 +74,25 @@ def measure(pool, epochs, rounds, rest_seconds):
     return out, rest
 
 
+def scatter_ab(epochs, rounds):
+    """``{True: (wall, cpu), False: ...}``: medians of searches with and without ``scatter=[X, y]``,
+    alternated on one cluster (pools measured one after the other drift with the machine's load)."""
+    import dnn
+
+    X, _, y, _ = et.digits()
+    est = dnn.DNNClassifier(max_iter=epochs, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0)
+    runs = {True: [], False: []}
+    with et._environ("PYTHONWARNINGS", "ignore::UserWarning"), et.dask_pool(est, X, y, 3) as (search, _):
+        search()  # warm-up
+        for r in range(rounds):
+            for scatter in ((True, False) if r % 2 == 0 else (False, True)):
+                a, t = et.cpu_seconds(), time.perf_counter()
+                search(scatter)
+                w, b = time.perf_counter() - t, et.cpu_seconds()
+                runs[scatter].append((w, sum(b) - sum(a)))
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
@@ -91,8 +110,7 @@ def main(argv=None):
     print("| backend | fit epochs | wall s | CPU s here | CPU s child processes | CPU s in all | children RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     rests = {}
-    pools = (("loky, n_jobs=2", et.loky_pool), ("Dask LocalCluster 2 x 1", et.dask_pool),
-             ("the same, no scatter", functools.partial(et.dask_pool, scatter=False)))
+    pools = (("loky, n_jobs=2", et.loky_pool), ("Dask LocalCluster 2 x 1", et.dask_pool))
     for name, pool in pools:
         res, rests[name] = measure(pool, [args.epochs, 1], args.rounds, args.rest)
         for e, r in res.items():
@@ -100,6 +118,9 @@ def main(argv=None):
                                                                   r["here"] + r["children"], r["rss"]))
     for name, r in rests.items():
         print("at rest, %s: %.3f CPU s per second" % (name, r))
+    ab = scatter_ab(args.epochs, args.rounds)
+    print("one LocalCluster, searches with and without scatter=[X, y] alternated: %s"
+          % "; ".join("%s %.3f s, %.3f CPU s" % ("with" if k else "without", w, c) for k, (w, c) in ab.items()))
     print("load average (1 min): %s at the start, %s at the end; medians of %d searches each"
           % (load, ep.load_average(), args.rounds))
     return 0

@@ -244,7 +244,9 @@ def loky_pool(est, X, y, cv):
     try:
         yield search, run_in_workers
     finally:
-        get_reusable_executor().shutdown(wait=True)
+        # joblib's pool is loky's reusable executor: reuse=True gets that one (not a new one with
+        # loky's default arguments) to shut it.
+        get_reusable_executor(reuse=True).shutdown(wait=True)
 
 
 @contextlib.contextmanager
@@ -252,14 +254,15 @@ def dask_pool(est, X, y, cv, scatter=True):
     """The README's recipe: a ``LocalCluster`` of 2 worker processes x 1 thread, the search through
     ``joblib.parallel_backend("dask", scatter=[X, y])`` (X and y sent to every worker once per
     search, before its tasks; ``scatter=False``: joblib's default, each sent to one worker with the
-    first task that needs it). Yields ``(search, run_in_workers)``; the cluster is closed on leaving."""
+    first task that needs it; ``search(scatter=...)`` picks per search). Yields ``(search,
+    run_in_workers)``; the cluster is closed on leaving."""
     import logging
 
     import joblib
     from distributed import Client, LocalCluster
     from sklearn.model_selection import GridSearchCV
 
-    def search():
+    def search(scatter=scatter):
         with joblib.parallel_backend("dask", **({"scatter": [X, y]} if scatter else {})):
             ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=-1).fit, X, y)
 
