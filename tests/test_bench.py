@@ -195,8 +195,24 @@ def test_the_tables_run_from_compare_py_as_the_readme_writes_them(tables):
 def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     pytest.importorskip("distributed")
     pytest.importorskip("sklearn")
+    psutil = pytest.importorskip("psutil")
     _, _, et = tables
+
+    def pool_workers():  # loky's workers and Dask's nannies and workers among this process's children
+        found = set()
+        for p in psutil.Process().children(recursive=True):
+            try:
+                cmd = " ".join(p.cmdline())
+            except psutil.Error:
+                continue
+            if "LokyProcess" in cmd or "spawn_main" in cmd:
+                found.add(p.pid)
+        return found
+
+    before = pool_workers()
     result = et.dask_search(rounds=1, max_iter=1, cv=2)
+    # Each contender ran alone: its pool was shut after its round, none left running.
+    assert pool_workers() <= before
     assert set(result) >= {"loky", "dask", "startup"} and result["fits"] == 16
     assert result["loky"] > 0 and result["dask"] > 0
     # CPU of all processes: the fits run in the child processes, so each search costs more than nothing.
