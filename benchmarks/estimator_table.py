@@ -204,10 +204,85 @@ def _environ(name, value):
             os.environ[name] = before
 
 
+def cpu_seconds():
+    """``(this process, its child processes)`` CPU seconds so far (psutil, which distributed needs)."""
+    import psutil
+
+    me = psutil.Process()
+    own = sum(me.cpu_times()[:2])
+    children = 0.0
+    for p in me.children(recursive=True):
+        try:
+            children += sum(p.cpu_times()[:2])
+        except psutil.Error:  # ended meanwhile
+            pass
+    return own, children
+
+
+def _blas_threads(run_in_workers):
+    """``{(BLAS library, threads)}`` the pool's workers report (threadpoolctl, in the workers)."""
+    from threadpoolctl import threadpool_info
+
+    return sorted({(i["internal_api"], i["num_threads"]) for info in run_in_workers(threadpool_info)
+                   for i in info if i["user_api"] == "blas"})
+
+
+@contextlib.contextmanager
+def loky_pool(est, X, y, cv):
+    """joblib's default backend as a user runs it: ``GridSearchCV(n_jobs=2)``. Yields ``(search,
+    run_in_workers)``; loky's workers are shut down on leaving (the next search starts new ones)."""
+    import joblib
+    from joblib.externals.loky import get_reusable_executor
+    from sklearn.model_selection import GridSearchCV
+
+    def search():
+        ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=2).fit, X, y)
+
+    def run_in_workers(f):
+        return joblib.Parallel(n_jobs=2)(joblib.delayed(f)() for _ in range(8))
+
+    try:
+        yield search, run_in_workers
+    finally:
+        # joblib's pool is loky's reusable executor: reuse=True gets that one (not a new one with
+        # loky's default arguments) to shut it.
+        get_reusable_executor(reuse=True).shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def dask_pool(est, X, y, cv, scatter=True):
+    """The README's recipe: a ``LocalCluster`` of 2 worker processes x 1 thread, the search through
+    ``joblib.parallel_backend("dask", scatter=[X, y])`` (X and y sent to every worker once per
+    search, before its tasks; ``scatter=False``: joblib's default, each sent to one worker with the
+    first task that needs it; ``search(scatter=...)`` picks per search). Yields ``(search,
+    run_in_workers)``; the cluster is closed on leaving."""
+    import logging
+
+    import joblib
+    from distributed import Client, LocalCluster
+    from sklearn.model_selection import GridSearchCV
+
+    def search(scatter=scatter):
+        with joblib.parallel_backend("dask", **({"scatter": [X, y]} if scatter else {})):
+            ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=-1).fit, X, y)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield search, lambda f: list(client.run(f).values())
+
+
 def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
     """Wall seconds of the same 8-candidate ``GridSearchCV(DNNClassifier())`` on digits: ``{"loky",
-    "dask"}`` medians, and the cluster's start-up; or ``{"skipped": why}``."""
-    for mod in ("sklearn", "joblib", "dask", "distributed"):
+    "dask"}`` medians, the CPU seconds of all processes per search (``"cpu"``, medians: less
+    disturbed by a loaded machine), the cluster's start-up and the BLAS threads each pool's
+    workers ran; or ``{"skipped": why}``.
+
+    Each contender runs alone: per round, its pool is started, warmed by one untimed search (the
+    workers' imports, first calls), one search timed, the pool shut; the contenders alternate.
+    Neither pays for the other's idle processes (an idle LocalCluster costs about 0.08 CPU
+    seconds per second: its heartbeats and monitors; benchmarks/NOTES.md, "Dask grid search").
+    """
+    for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "psutil"):
         try:
             __import__(mod)
         except ImportError as exc:
@@ -216,56 +291,48 @@ def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
         return {"skipped": ep.missing("DNNClassifier")}
     import statistics
 
-    import joblib
-    from distributed import Client, LocalCluster
-    from sklearn.model_selection import GridSearchCV
-
     import dnn
 
     X, _, y, _ = digits()
     # A fixed number of epochs per fit (no convergence test): every candidate does the same work.
     est = dnn.DNNClassifier(max_iter=max_iter, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0)
-
-    def default_backend():
-        ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=2).fit, X, y)
-
-    def on_dask():
-        with joblib.parallel_backend("dask"):
-            ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=-1).fit, X, y)
-
-    runs = {"loky": default_backend, "dask": on_dask}
-    times = {k: [] for k in runs}
-    with contextlib.ExitStack() as stack:
-        with _environ("PYTHONWARNINGS", "ignore::UserWarning"):
-            # Every fit ends at max_iter, which warns (ConvergenceWarning, a UserWarning): the
-            # worker processes started here (Dask's, loky's on its first search) inherit the filter.
-            t0 = time.perf_counter()
-            cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None))
-            stack.enter_context(Client(cluster))
-            startup = time.perf_counter() - t0
-            for run in runs.values():
-                run()  # warm-up: loky's pool started, the workers' imports
+    pools = {"loky": loky_pool, "dask": dask_pool}
+    times, cpu, startup, blas = {k: [] for k in pools}, {k: [] for k in pools}, [], {}
+    # Every fit ends at max_iter, which warns (ConvergenceWarning, a UserWarning): the worker
+    # processes started here inherit the filter.
+    with _environ("PYTHONWARNINGS", "ignore::UserWarning"):
         for r in range(rounds):
-            for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-                t = time.perf_counter()
-                runs[k]()
-                times[k].append(time.perf_counter() - t)
+            for k in (list(pools) if r % 2 == 0 else list(pools)[::-1]):
+                t0 = time.perf_counter()
+                with pools[k](est, X, y, cv) as (search, run_in_workers):
+                    if k == "dask":
+                        startup.append(time.perf_counter() - t0)
+                    search()  # warm-up
+                    blas.setdefault(k, _blas_threads(run_in_workers))
+                    c, t = cpu_seconds(), time.perf_counter()
+                    search()
+                    times[k].append(time.perf_counter() - t)
+                    cpu[k].append(sum(cpu_seconds()) - sum(c))
                 if log:
                     print("  grid search (%s): %.2f s" % (k, times[k][-1]), file=log, flush=True)
     return {"loky": statistics.median(times["loky"]), "dask": statistics.median(times["dask"]),
-            "startup": startup, "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter}
+            "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "startup": statistics.median(startup),
+            "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter, "blas": blas}
 
 
 def dask_line(result):
     if "skipped" in result:
         return "Dask grid search: not run, %s" % result["skipped"]
     ratio = result["loky"] / result["dask"]
+    blas = lambda k: ", ".join("%s %d" % pair for pair in result["blas"][k]) or "none found"
     return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on digits): LocalCluster of "
-            "2 workers x 1 thread %.2f s, n_jobs=2 on joblib's default backend (loky) %.2f s: %.2fx %s "
-            "(cluster start-up %.1f s, not counted; medians of %d rounds)"
+            "2 workers x 1 thread, data scattered, %.2f s; n_jobs=2 on joblib's default backend (loky) %.2f s: "
+            "%.2fx %s (each alone, its pool warmed by an untimed search; cluster start-up %.1f s, not counted; "
+            "medians of %d rounds; CPU seconds per search, all processes: Dask %.2f, loky %.2f; BLAS threads "
+            "in the workers: Dask %s, loky %s)"
             % (result["fits"] // 8, result["max_iter"], result["dask"], result["loky"], ratio,
-               "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"]))
+               "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"], result["cpu"]["dask"],
+               result["cpu"]["loky"], blas("dask"), blas("loky")))
 
 
 def main(argv=None):

@@ -222,10 +222,31 @@ def test_the_tables_run_from_compare_py_as_the_readme_writes_them(tables):
 def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     pytest.importorskip("distributed")
     pytest.importorskip("sklearn")
+    psutil = pytest.importorskip("psutil")
     _, _, et = tables
+
+    def pool_workers():  # loky's workers and Dask's nannies and workers among this process's children
+        found = set()
+        for p in psutil.Process().children(recursive=True):
+            try:
+                cmd = " ".join(p.cmdline())
+            except psutil.Error:
+                continue
+            if "LokyProcess" in cmd or "spawn_main" in cmd:
+                found.add(p.pid)
+        return found
+
+    before = pool_workers()
     result = et.dask_search(rounds=1, max_iter=1, cv=2)
+    # Each contender ran alone: its pool was shut after its round, none left running.
+    assert pool_workers() <= before
     assert set(result) >= {"loky", "dask", "startup"} and result["fits"] == 16
     assert result["loky"] > 0 and result["dask"] > 0
+    # CPU of all processes: the fits run in the child processes, so each search costs more than nothing.
+    assert result["cpu"]["loky"] > 0 and result["cpu"]["dask"] > 0
+    # What each pool's workers ran with, as they report it: Dask's nanny sets one BLAS thread.
+    assert result["blas"]["loky"] and result["blas"]["dask"] and all(n == 1 for _, n in result["blas"]["dask"])
     line = et.dask_line(result)
     assert "LocalCluster of 2 workers x 1 thread" in line and ("pass" in line or "miss" in line)
+    assert "BLAS threads in the workers: Dask %s, loky" % ", ".join("%s 1" % lib for lib, _ in result["blas"]["dask"]) in line
     assert "not run, not installed" in et.dask_line({"skipped": "not installed (x)"})

@@ -31,14 +31,24 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
     pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
     distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn-course[dask]\")")
     import joblib
-    from sklearn.model_selection import GridSearchCV
+    from sklearn.model_selection import GridSearchCV, cross_validate
     from threadpoolctl import threadpool_limits
 
+    # Defined here, so that they travel to the workers by value: the workers cannot import the tests.
     def _worker_blas_threads():
-        # Defined here, so that it travels to the workers by value: they cannot import the tests.
         from threadpoolctl import threadpool_info
         return sorted({(info["internal_api"], info["num_threads"]) for info in threadpool_info()
                        if info["user_api"] == "blas"})
+
+    class BlasThreadsInFit(DNNClassifier):
+        """Records the BLAS threads in effect while its fit runs (the fit's own view, not the process's)."""
+
+        def fit(self, X, y):
+            from threadpoolctl import threadpool_info
+            out = super().fit(X, y)
+            self.blas_threads_ = sorted({(info["internal_api"], info["num_threads"]) for info in threadpool_info()
+                                         if info["user_api"] == "blas"})
+            return out
 
     X, y = _blobs()
     grid = {"hidden_layer_sizes": [(16,), (16, 8)], "alpha": [1e-4, 1e-1]}
@@ -50,12 +60,18 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
         assert len(threads) == 2
         for per_worker in threads.values():
             assert per_worker and all(n == 1 for _, n in per_worker), threads
-        with joblib.parallel_backend("dask"), warnings.catch_warnings():
+        # The README's recipe: X and y scattered to every worker once, not shipped with each task.
+        with joblib.parallel_backend("dask", scatter=[X, y]), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             on_dask = GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
-        # 4 candidates x 3 folds + the refit: both workers took fits.
-        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
-        assert len(executed) == 2 and all(n > 0 for n in executed.values()), executed
+            # 4 candidates x 3 folds: both workers took fits.
+            executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+            assert len(executed) == 2 and all(n > 0 for n in executed.values()), executed
+            # Inside the fits the workers ran: one BLAS thread each.
+            fitted = cross_validate(BlasThreadsInFit(max_iter=2, random_state=0), X, y, cv=4, n_jobs=-1,
+                                    return_estimator=True)["estimator"]
+        assert all(est.blas_threads_ and all(n == 1 for _, n in est.blas_threads_) for est in fitted), \
+            [est.blas_threads_ for est in fitted]
     assert cluster.status.name == "closed"
     with threadpool_limits(1):
         serial = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
