@@ -467,7 +467,9 @@ def _write_wisdom(path, key, plan):
         pass  # a read-only cache: the decision stays in this process
 
 
-def _from_wisdom(key, dims, m):
+def wisdom_entry(key, parse):
+    """``parse(entry)`` of the wisdom file's entry for ``key``; None if the file is off, has no
+    such entry, or ``parse`` refuses it (KeyError, TypeError, ValueError: measure again)."""
     path = wisdom_path()
     if path is None:
         return None
@@ -475,11 +477,73 @@ def _from_wisdom(key, dims, m):
     if d is None:
         return None
     try:
-        plan = Plan.from_dict(d)
-        plan.check(dims, m)
-        return plan
+        return parse(d)
     except (KeyError, TypeError, ValueError):
-        return None  # not a plan for this fit: measure again
+        return None
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+    """The wisdom file's lock (``path + ".lock"``) across processes, or nothing where it cannot
+    be taken (no file, a read-only cache): then each process keeps its own decision."""
+    if path is None:
+        yield
+        return
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        f = open(path + ".lock", "a+b")
+    except OSError:
+        yield
+        return
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            f.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
+                    break
+                except OSError:
+                    continue
+        else:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+        f.close()  # releases flock
+
+
+def decide(key, parse, measure=None):
+    """The decision kept for ``key``: this process's, else the wisdom file's (``parse``d, see
+    ``wisdom_entry``), else ``measure()``'s, kept in both; None if nothing is kept and
+    ``measure`` is None. Measuring holds the wisdom file's lock and re-reads the file under
+    it, so processes that meet a new key at once (a search's workers) measure it once and
+    all use that one decision: the same call gives the same bits in each of them."""
+    with _lock:
+        got = _cache.get(key)
+        if got is None:
+            got = wisdom_entry(key, parse)
+        if got is None and measure is not None:
+            path = wisdom_path()
+            with _file_lock(path):
+                got = wisdom_entry(key, parse)  # another process may have measured meanwhile
+                if got is None:
+                    got = measure()
+                    if path is not None:
+                        _write_wisdom(path, key, got)
+        if got is not None:
+            _cache[key] = got
+        return got
 
 
 def forget():
@@ -510,22 +574,16 @@ def plan_for(dims, m, dtype, num_iterations, chunk_iterations=100, measure_with=
         return plans[0]
     split = max_shards(dims, m, plans[0].gram, chunk_iterations, threads, ncores)
     key = plan_key(dims, m, dtype, plans[0].gram, split, threads, ncores, build)
-    with _lock:
-        plan = _cache.get(key)
-        if plan is None:
-            plan = _from_wisdom(key, dims, m)
-            if plan is not None:
-                _cache[key] = plan
-        if plan is not None or measure_with is None:
-            return plan
+    def new():
         weights, biases, X, Y, lr = measure_with
-        times = measure(plans, weights, biases, X, Y, lr, num_iterations)
-        plan = pick(plans, times)
-        _cache[key] = plan
-        path = wisdom_path()
-        if path is not None:
-            _write_wisdom(path, key, plan)
+        return pick(plans, measure(plans, weights, biases, X, Y, lr, num_iterations))
+
+    def parse(d):
+        plan = Plan.from_dict(d)
+        plan.check(dims, m)
         return plan
+
+    return decide(key, parse, None if measure_with is None else new)
 
 
 def choose(weights, biases, X, Y, lr, num_iterations, chunk_iterations):

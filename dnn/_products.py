@@ -184,30 +184,10 @@ def for_step_call(n_out, n_in, m, itemsize, threads):
     if n_out * n_in * m < CHOICE_MIN_WORK:
         return rule
     key = _key(n_out, n_in, m, itemsize, threads)
-    with _plan._lock:
-        choice = _plan._cache.get(key)
-        if choice is None:
-            choice = _from_wisdom(key)
-        if choice is None:
-            if os.environ.get("DNN_STEP_CHOICE", "").strip().lower() == "rule":
-                return rule
-            choice = choose(n_out, n_in, m, itemsize, _from_own(rule))
-            path = _plan.wisdom_path()
-            if path is not None:
-                _plan._write_wisdom(path, key, choice)
-        _plan._cache[key] = choice
-    return choice.own()
-
-
-def _from_wisdom(key):
-    path = _plan.wisdom_path()
-    if path is None:
-        return None
-    d = _plan._read_wisdom(path).get(key)
-    try:
-        return None if d is None else StepProducts.from_dict(d)
-    except (KeyError, TypeError, ValueError):
-        return None  # not ours: measure again
+    measuring = os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "rule"
+    choice = _plan.decide(key, StepProducts.from_dict,
+                          (lambda: choose(n_out, n_in, m, itemsize, _from_own(rule))) if measuring else None)
+    return rule if choice is None else choice.own()
 
 
 def layer_arrays(n_out, n_in, m, dtype):

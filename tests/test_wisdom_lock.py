@@ -1,0 +1,78 @@
+"""Processes sharing a wisdom file decide a new key once (``dnn._plan.decide``): a search's
+workers that meet the same long fit at once keep one decision, so their fits give the same bits."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+# Each child waits for the go file, then asks for the same new key; measuring takes 0.5 s and
+# answers with the child's name, so two measurements would leave two different answers.
+CHILD = r"""
+import os, sys, time
+from dnn import _plan
+
+class Decision:
+    def __init__(self, who):
+        self.who = who
+    def to_dict(self):
+        return {"who": self.who}
+
+go, name = sys.argv[1], sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.005)
+measured = []
+def measure():
+    measured.append(name)
+    time.sleep(0.5)
+    return Decision(name)
+got = _plan.decide("test key", lambda d: Decision(d["who"]), measure)
+print(got.who, len(measured))
+"""
+
+
+def test_two_processes_meeting_a_new_key_measure_it_once_and_agree(tmp_path):
+    wisdom = tmp_path / "wisdom.json"
+    go = tmp_path / "go"
+    env = dict(__import__("os").environ, DNN_WISDOM=str(wisdom))
+    children = [subprocess.Popen([sys.executable, "-c", CHILD, str(go), name], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for name in ("a", "b")]
+    time.sleep(1.0)  # both imported and waiting
+    go.write_text("")
+    answers = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        who, n = out.split()
+        answers.append((who, int(n)))
+    assert answers[0][0] == answers[1][0]  # one decision for both
+    assert sorted(n for _, n in answers) == [0, 1]  # measured by one of them only
+    entries = json.loads(wisdom.read_text())["plans"]
+    assert entries == {"test key": {"who": answers[0][0]}}
+
+
+def test_without_a_wisdom_file_a_decision_is_kept_in_the_process(monkeypatch):
+    from dnn import _plan
+
+    monkeypatch.setenv("DNN_WISDOM", "off")
+    _plan.forget()
+    calls = []
+
+    class Decision:
+        def to_dict(self):
+            return {}
+
+    def measure():
+        calls.append(1)
+        return Decision()
+
+    try:
+        first = _plan.decide("another test key", lambda d: pytest.fail("no file to read"), measure)
+        assert _plan.decide("another test key", lambda d: None, measure) is first
+        assert calls == [1]
+        assert _plan.decide("a third key", lambda d: None) is None  # nothing kept, nothing measured
+    finally:
+        _plan.forget()
