@@ -137,16 +137,18 @@ DNN_ACT(leaky, T, S, ISA, ATTR, z > 0 ? z : z * (T) DNN_LEAKY_SLOPE,            
         a > 0 ? d : d * (T) DNN_LEAKY_SLOPE)                                        \
                                                                                     \
 /* ---- dropout: H := mask ? A / keep : 0 (mask drawn); D := mask ? D / keep : 0 */ \
-static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int m, const T* A, T* H, unsigned char* M,   \
-                                double keep, uint64_t key) {                        \
+/* Forward on columns j0 .. j1 - 1 of (R, ld) blocks (a thread's share; element  */ \
+/* (r, j)'s draw depends on r and j only).                                        */ \
+static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int j0, int j1, int ld, const T* A, T* H, \
+                                unsigned char* M, double keep, uint64_t key) {      \
     const T k = (T) keep;                                                           \
     int r, j;                                                                       \
     for (r = 0; r < R; r++) {                                                       \
         uint64_t row = dnn_splitmix(key, (uint64_t) r + 1);                         \
-        const T* a = A + (ptrdiff_t) r * m;                                         \
-        T* h = H + (ptrdiff_t) r * m;                                               \
-        unsigned char* mk = M + (ptrdiff_t) r * m;                                  \
-        for (j = 0; j < m; j++) {                                                   \
+        const T* a = A + (ptrdiff_t) r * ld;                                        \
+        T* h = H + (ptrdiff_t) r * ld;                                              \
+        unsigned char* mk = M + (ptrdiff_t) r * ld;                                 \
+        for (j = j0; j < j1; j++) {                                                 \
             mk[j] = dnn_dropout_u(row, j) < keep;                                   \
             h[j] = mk[j] ? a[j] / k : (T) 0;                                        \
         }                                                                           \
@@ -158,34 +160,35 @@ static ATTR void dnn_dropout_bwd_##S##_##ISA(int n, T* D, const unsigned char* M
     for (i = 0; i < n; i++) D[i] = M[i] ? D[i] / k : (T) 0;                         \
 }                                                                                   \
                                                                                     \
-/* ---- the output layer: Z (K, m) -> D = A - Y, db = scale * row sums; */          \
-/* returns the summed loss. Y is the batch's (m, K) samples-major block. */         \
-static ATTR double dnn_output_##S##_##ISA(int kind, int K, int m, const T* Z, const T* Y,        \
-                             T* D, T* db, double scale) {                           \
+/* ---- the output layer, on columns j0 .. j1 - 1 of (K, ld) blocks: D = A - Y; */ \
+/* returns their summed loss. Y is the batch's (ld, K) samples-major block.      */ \
+/* ``rowsums`` then makes db = scale * row sums (every column: after the team). */ \
+static ATTR double dnn_output_##S##_##ISA(int kind, int K, int j0, int j1, int ld, const T* Z, \
+                                          const T* Y, T* D) {                       \
     double loss = 0.0;                                                              \
     int k, j;                                                                       \
     if (kind == DNN_OUT_SOFTMAX) {                                                  \
-        for (j = 0; j < m; j++) {                                                   \
+        for (j = j0; j < j1; j++) {                                                 \
             T mx = Z[j], sum = 0, lse;                                              \
             for (k = 1; k < K; k++)                                                 \
-                if (Z[(ptrdiff_t) k * m + j] > mx) mx = Z[(ptrdiff_t) k * m + j];   \
+                if (Z[(ptrdiff_t) k * ld + j] > mx) mx = Z[(ptrdiff_t) k * ld + j]; \
             for (k = 0; k < K; k++) {                                               \
-                T e = EXP(Z[(ptrdiff_t) k * m + j] - mx);                           \
-                D[(ptrdiff_t) k * m + j] = e;                                       \
+                T e = EXP(Z[(ptrdiff_t) k * ld + j] - mx);                          \
+                D[(ptrdiff_t) k * ld + j] = e;                                      \
                 sum += e;                                                           \
             }                                                                       \
             lse = LOG(sum);                                                         \
             for (k = 0; k < K; k++) {                                               \
                 T y = Y[(ptrdiff_t) j * K + k];                                     \
-                T* d = D + (ptrdiff_t) k * m + j;                                   \
+                T* d = D + (ptrdiff_t) k * ld + j;                                  \
                 *d = *d / sum - y;                                                  \
-                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * m + j] - mx) - lse)); \
+                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
             }                                                                       \
         }                                                                           \
     } else {                                                                        \
         for (k = 0; k < K; k++)                                                     \
-            for (j = 0; j < m; j++) {                                               \
-                T z = Z[(ptrdiff_t) k * m + j], y = Y[(ptrdiff_t) j * K + k], a;    \
+            for (j = j0; j < j1; j++) {                                             \
+                T z = Z[(ptrdiff_t) k * ld + j], y = Y[(ptrdiff_t) j * K + k], a;   \
                 if (kind == DNN_OUT_SIGMOID) {                                      \
                     a = (T) 1 / ((T) 1 + EXP(-z));                                  \
                     loss += (double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
@@ -194,15 +197,19 @@ static ATTR double dnn_output_##S##_##ISA(int kind, int K, int m, const T* Z, co
                     a = z;                                                          \
                     loss += 0.5 * (double) (a - y) * (double) (a - y);              \
                 }                                                                   \
-                D[(ptrdiff_t) k * m + j] = a - y;                                   \
+                D[(ptrdiff_t) k * ld + j] = a - y;                                  \
             }                                                                       \
     }                                                                               \
-    for (k = 0; k < K; k++) {                                                       \
-        double s = 0.0;                                                             \
-        for (j = 0; j < m; j++) s += D[(ptrdiff_t) k * m + j];                      \
-        db[k] = (T) (scale * s);                                                    \
-    }                                                                               \
     return loss;                                                                    \
+}                                                                                   \
+/* db[r] = scale * (row r of D's sum, in double, in column order) */               \
+static ATTR void dnn_rowsums_##S##_##ISA(int R, int m, const T* D, int ld, T* db, double scale) { \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        double s = 0.0;                                                             \
+        for (j = 0; j < m; j++) s += D[(ptrdiff_t) r * ld + j];                     \
+        db[r] = (T) (scale * s);                                                    \
+    }                                                                               \
 }                                                                                   \
                                                                                     \
 /* sum of squares in double, 8 partial sums (the L2 cost's) */                      \
@@ -269,12 +276,14 @@ typedef struct { dnn_upd_d d; dnn_upd_f f; } dnn_update;
 typedef struct {
     dnn_act acts[DNN_ACT_COUNT];
     dnn_update opts[DNN_OPT_COUNT];
-    void (*dropout_fwd_d)(int, int, const double*, double*, unsigned char*, double, uint64_t);
-    void (*dropout_fwd_f)(int, int, const float*, float*, unsigned char*, double, uint64_t);
+    void (*dropout_fwd_d)(int, int, int, int, const double*, double*, unsigned char*, double, uint64_t);
+    void (*dropout_fwd_f)(int, int, int, int, const float*, float*, unsigned char*, double, uint64_t);
     void (*dropout_bwd_d)(int, double*, const unsigned char*, double);
     void (*dropout_bwd_f)(int, float*, const unsigned char*, double);
-    double (*output_d)(int, int, int, const double*, const double*, double*, double*, double);
-    double (*output_f)(int, int, int, const float*, const float*, float*, float*, double);
+    double (*output_d)(int, int, int, int, int, const double*, const double*, double*);
+    double (*output_f)(int, int, int, int, int, const float*, const float*, float*);
+    void (*rowsums_d)(int, int, const double*, int, double*, double);
+    void (*rowsums_f)(int, int, const float*, int, float*, double);
     double (*sumsq_d)(int, const double*);
     double (*sumsq_f)(int, const float*);
 } dnn_loop_table;
@@ -292,7 +301,8 @@ typedef struct {
      {dnn_opt_adam_d_##I, dnn_opt_adam_f_##I}},                                     \
     dnn_dropout_fwd_d_##I, dnn_dropout_fwd_f_##I,                                   \
     dnn_dropout_bwd_d_##I, dnn_dropout_bwd_f_##I,                                   \
-    dnn_output_d_##I, dnn_output_f_##I, dnn_sumsq_d_##I, dnn_sumsq_f_##I }
+    dnn_output_d_##I, dnn_output_f_##I, dnn_rowsums_d_##I, dnn_rowsums_f_##I,       \
+    dnn_sumsq_d_##I, dnn_sumsq_f_##I }
 
 static const dnn_loop_table dnn_loop_tables[] = {
     DNN_LOOP_TABLE(base),
@@ -305,6 +315,131 @@ static const dnn_loop_table dnn_loop_tables[] = {
 /* The table of the kernels dnn/_simd.h's dispatch uses now. */
 DNN_INLINE const dnn_loop_table* dnn_loop_kernels(void) {
     return &dnn_loop_tables[dnn_simd_level];
+}
+
+/* ---------------------------------------------------------------------- */
+/* The team of one Loop: its caller (member 0) and T - 1 helper threads,
+   started with the Loop and joined when it is freed. An epoch is handed to
+   the helpers through ``go`` (they spin on it briefly, then sleep on the
+   condition variable: between epochs the caller runs Python); inside it the
+   members meet at ``bar`` (dnn/_platform.h's barrier: spin, yield, sleep),
+   and the epoch's last barrier tells the caller that every helper is done. */
+#include "_platform.h"
+#if !DNN_WIN32
+#include <unistd.h>
+#endif
+
+/* The process's id: a team started before a fork has no helpers in the child. */
+static long dnn_team_pid(void) {
+#if DNN_WIN32
+    return (long) GetCurrentProcessId();
+#else
+    return (long) getpid();
+#endif
+}
+
+typedef void (*dnn_team_fn)(void* ctx, int member);
+
+typedef struct dnn_team_s dnn_team;
+typedef struct { dnn_team* team; int member; } dnn_team_seat;
+struct dnn_team_s {
+    int size;                   /* members, the caller included */
+    dnn_barrier bar;
+    dnn_mutex mutex;            /* with cond: idle helpers sleep here */
+    dnn_cond cond;
+    dnn_atomic_uint go;         /* epochs handed out (+1 to quit) */
+    volatile int quit;
+    dnn_team_fn volatile fn;
+    void* volatile ctx;
+    dnn_threads threads;
+    dnn_team_seat seats[DNN_MAX_THREADS];
+};
+
+static void* dnn_team_helper(void* arg) {
+    dnn_team_seat* seat = (dnn_team_seat*) arg;
+    dnn_team* t = seat->team;
+    unsigned int seen = 0;
+    int spin;
+    for (;;) {
+        for (spin = 0; spin < DNN_SPINS && dnn_atomic_load(&t->go) == seen; spin++) dnn_cpu_relax();
+        if (dnn_atomic_load(&t->go) == seen) {
+            dnn_mutex_lock(&t->mutex);
+            while (dnn_atomic_load(&t->go) == seen) dnn_cond_wait(&t->cond, &t->mutex);
+            dnn_mutex_unlock(&t->mutex);
+        }
+        seen = dnn_atomic_load(&t->go);
+        if (t->quit) return NULL;
+        t->fn(t->ctx, seat->member);
+    }
+}
+
+/* Start ``size - 1`` helpers: 0, or -1 (nothing left running) if that fails. */
+static int dnn_team_start(dnn_team* t, int size) {
+    int i;
+    memset(t, 0, sizeof(*t));
+    t->size = size;
+    if (dnn_barrier_init(&t->bar, size) != 0) return -1;
+    if (dnn_mutex_init(&t->mutex) != 0) { dnn_barrier_destroy(&t->bar); return -1; }
+    if (dnn_cond_init(&t->cond) != 0) {
+        dnn_mutex_destroy(&t->mutex);
+        dnn_barrier_destroy(&t->bar);
+        return -1;
+    }
+    for (i = 1; i < size; i++) {
+        t->seats[i].team = t;
+        t->seats[i].member = i;
+        if (dnn_threads_start(&t->threads, dnn_team_helper, &t->seats[i]) != 0) break;
+    }
+    if (i < size) { t->size = 0; return -1; }  /* the caller stops the ones that started */
+    return 0;
+}
+
+static void dnn_team_wake(dnn_team* t) {
+    dnn_mutex_lock(&t->mutex);
+    dnn_atomic_store(&t->go, dnn_atomic_load(&t->go) + 1);
+    dnn_cond_broadcast(&t->cond);
+    dnn_mutex_unlock(&t->mutex);
+}
+
+/* fn(ctx, m) on every member m; returns when member 0's call does (fn ends
+   with a barrier of all members). */
+static void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx) {
+    t->fn = fn;
+    t->ctx = ctx;
+    dnn_team_wake(t);
+    fn(ctx, 0);
+}
+
+/* Stop and join the helpers (after dnn_team_start, whatever it returned). */
+static void dnn_team_stop(dnn_team* t) {
+    t->quit = 1;
+    dnn_team_wake(t);
+    dnn_threads_join(&t->threads);
+    dnn_cond_destroy(&t->cond);
+    dnn_mutex_destroy(&t->mutex);
+    dnn_barrier_destroy(&t->bar);
+}
+
+DNN_INLINE void dnn_team_barrier(dnn_team* t) {
+    if (t != NULL) dnn_barrier_wait(&t->bar);
+}
+
+/* Member ``i`` of ``size``'s share [*lo, *hi) of n items: whole pieces of
+   ``unit`` items, the rest of n with the last piece (so every share but an
+   empty one has at least ``unit`` items: a kernel never takes its short path
+   on a share where one thread's call would not), shares in member order.
+   The same (n, size, unit) give the same items to the same member. */
+DNN_INLINE void dnn_share(int n, int i, int size, int unit, int* lo, int* hi) {
+    int units = n / unit, per = (units + size - 1) / size, a, b;
+    if (units == 0) {  /* fewer than one piece: member 0 takes them */
+        *lo = i == 0 ? 0 : n;
+        *hi = n;
+        return;
+    }
+    a = i * per < units ? i * per : units;
+    b = a + per < units ? a + per : units;
+    *lo = a == b ? n : a * unit;
+    *hi = a == b || b == units ? n : b * unit;
 }
 
 #endif  /* DNN_LOOP_H */

@@ -76,22 +76,33 @@ cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_loop_table:
         dnn_act acts[DNN_ACT_COUNT]
         dnn_update opts[DNN_OPT_COUNT]
-        void dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M, double keep,
-                           uint64_t key) noexcept nogil
-        void dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M, double keep,
-                           uint64_t key) noexcept nogil
+        void dropout_fwd_d(int R, int j0, int j1, int ld, const double* A, double* H, unsigned char* M,
+                           double keep, uint64_t key) noexcept nogil
+        void dropout_fwd_f(int R, int j0, int j1, int ld, const float* A, float* H, unsigned char* M,
+                           double keep, uint64_t key) noexcept nogil
         void dropout_bwd_d(int n, double* D, const unsigned char* M, double keep) noexcept nogil
         void dropout_bwd_f(int n, float* D, const unsigned char* M, double keep) noexcept nogil
-        double output_d(int kind, int K, int m, const double* Z, const double* Y, double* D, double* db,
-                        double scale) noexcept nogil
-        double output_f(int kind, int K, int m, const float* Z, const float* Y, float* D, float* db,
-                        double scale) noexcept nogil
+        double output_d(int kind, int K, int j0, int j1, int ld, const double* Z, const double* Y,
+                        double* D) noexcept nogil
+        double output_f(int kind, int K, int j0, int j1, int ld, const float* Z, const float* Y,
+                        float* D) noexcept nogil
+        void rowsums_d(int R, int m, const double* D, int ld, double* db, double scale) noexcept nogil
+        void rowsums_f(int R, int m, const float* D, int ld, float* db, double scale) noexcept nogil
         double sumsq_d(int n, const double* p) noexcept nogil
         double sumsq_f(int n, const float* p) noexcept nogil
     const dnn_loop_table* dnn_loop_kernels()
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
+    ctypedef void (*dnn_team_fn)(void* ctx, int member) noexcept nogil
+    ctypedef struct dnn_team:
+        int size
+    int dnn_team_start(dnn_team* t, int size)
+    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx)
+    void dnn_team_stop(dnn_team* t)
+    void dnn_team_barrier(dnn_team* t)
+    void dnn_share(int n, int i, int size, int unit, int* lo, int* hi)
+    long dnn_team_pid()
 
 #: Names -> table rows of dnn/_loop.h (the same order).
 ACTIVATIONS = ("relu", "tanh", "leaky_relu")
@@ -121,6 +132,14 @@ _INT_MAX = 2**31 - 1
 
 
 DEF GATHER_ROWS = 16
+# Shares of a team's members (dnn_share) start at multiples of: columns 16 (a vector of floats in
+# AVX-512, GATHER_ROWS), rows 8, elements 64 (an optimizer's vector loop splits where one thread's does).
+DEF SPLIT_COLS = 16
+DEF SPLIT_ROWS = 8
+DEF SPLIT_ELEMS = 64
+#: The most threads a Loop's team has.
+DEF MAX_TEAM = 8
+MAX_THREADS = MAX_TEAM
 
 
 cdef struct Net:
@@ -151,41 +170,73 @@ cdef struct Net:
     double lambd
 
 
+cdef struct Work:
+    # One epoch's arguments and results, shared by the team's members.
+    Net* net
+    dnn_team* team          # NULL: the caller alone
+    int size                # members
+    dnn_opt opt
+    int64_t t, step         # the counters before the epoch; after it (member 0's)
+    double total[MAX_TEAM]  # each member's loss sum
+    double sumsq[MAX_TEAM]  # each member's share of the new weights' squares (L2)
+
+
 cdef inline floating* _rows(floating* buf, floating* src, int width, const int64_t* order, int start,
-                           int count) noexcept nogil:
-    """Rows start .. start + count - 1 of the epoch's order of src (rows of ``width``): gathered into
-    buf, or, in order, src's own rows."""
+                           int lo, int hi) noexcept nogil:
+    """Rows start .. start + hi - 1 of the epoch's order of src (rows of ``width``): lo .. hi - 1
+    gathered into buf; or, in order, src's own rows. Returns the batch's first row."""
     cdef int j
     if order == NULL:
         return src + <size_t> start * width
-    for j in range(count):
+    for j in range(lo, hi):
         memcpy(buf + <size_t> j * width, src + <size_t> order[start + j] * width, <size_t> width * sizeof(floating))
     return buf
 
 
-cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int n,
+cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int lo, int hi,
                          const dnn_opt* o, double* sumsq) noexcept nogil:
+    """The optimizer's pass over elements lo .. hi - 1 (v, s may be NULL: unused)."""
+    if hi <= lo:
+        return
     if floating is double:
-        upd.d(n, p, g, v, s, o, sumsq)
+        upd.d(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, sumsq)
     else:
-        upd.f(n, p, g, v, s, o, sumsq)
+        upd.f(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, sumsq)
 
 
-cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* step) noexcept nogil:
-    """One epoch; returns the sum of its batches' losses (plus L2's per batch)."""
-    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0
+cdef inline floating* _input(Net* net, int l, floating* xb) noexcept nogil:
+    """Layer l's input block: X_b (l = 1), else H_{l-1} (dropout's) or A_{l-1}."""
+    if l == 1:
+        return xb
+    return <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+
+
+cdef double _epoch(Net* net, floating* kind, Work* w, int me) noexcept nogil:
+    """Member ``me``'s part of one epoch (all of it when the team has one member).
+
+    Splits (``dnn_share``): the forward pass by columns (examples: each member's columns depend
+    on its columns only, no meeting between layers), the output pass by columns; then db by rows,
+    dW = dZ H^T by rows of W, dH = W^T dZ by columns, the optimizer by elements, dropout's and the
+    activation's backward by rows. A BLAS product runs whole on member 0 (BLAS has its own
+    threads). Every element is computed by the same code in the same order whichever member runs
+    it: the parameters have the same bits for any team size; the loss (sums over the members'
+    shares) agrees to rounding."""
+    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, size = w.size
     cdef int* n = net.n
-    cdef int l, j, bb, start
+    cdef dnn_team* team = w.team
+    cdef int l, j, bb, start, c0, c1, r0, r1, e0, e1
     cdef floating* xb
     cdef floating* yb
     cdef floating* prev
     cdef floating* dst
+    cdef floating* G
     cdef void* rows[GATHER_ROWS]
     cdef int i, j0, jn
     cdef floating* X = <floating*> net.X
     cdef floating* Y = <floating*> net.Y
     cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
-    cdef dnn_opt ob
+    cdef dnn_opt opt = w.opt, ob
+    cdef int64_t t = w.t, step = w.step
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     cdef dnn_act act = k.acts[net.hidden]
     cdef dnn_update upd = k.opts[net.opt]
@@ -199,12 +250,13 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
     while start < m:
         bb = net.bmax if m - start > net.bmax else m - start
         scale = 1.0 / bb
+        dnn_share(bb, me, size, SPLIT_COLS, &c0, &c1)
         if net.own_nn[0]:
             # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
             # so that each write is a run of GATHER_ROWS elements, not one element per line.
             xb = <floating*> net.Xb
-            for j0 in range(0, bb, GATHER_ROWS):
-                jn = GATHER_ROWS if bb - j0 > GATHER_ROWS else bb - j0
+            for j0 in range(c0, c1, GATHER_ROWS):
+                jn = GATHER_ROWS if c1 - j0 > GATHER_ROWS else c1 - j0
                 for j in range(jn):
                     rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
                                                      else start + j0 + j) * n0)
@@ -213,97 +265,139 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
                     for j in range(jn):
                         dst[j] = (<floating*> rows[j])[i]
         else:
-            xb = _rows(<floating*> net.Xb, X, n0, net.order, start, bb)
-        yb = _rows(<floating*> net.Yb, Y, K, net.order, start, bb)
-        # forward
+            xb = _rows(<floating*> net.Xb, X, n0, net.order, start, 0, bb if me == 0 else 0)
+        yb = _rows(<floating*> net.Yb, Y, K, net.order, start, c0, c1)
+        loss = 0.0
+        # forward, on this member's columns
         for l in range(1, L + 1):
-            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+            prev = _input(net, l, xb)
             if net.own_nn[l - 1]:
-                simd.nn(n[l], n[l - 1], bb, <floating*> net.W[l - 1], n[l - 1], 1, prev, bb,
-                        <floating*> net.A[l - 1], bb, NULL, False)
-            elif l == 1:
-                gemm(False, True, n[1], bb, n0, <floating> 1, <floating*> net.W[0], n0, xb, n0,
-                     <floating> 0, <floating*> net.A[0], bb)
+                if c1 > c0:
+                    simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
+                            <floating*> net.A[l - 1] + c0, bb, NULL, False)
             else:
-                gemm(False, False, n[l], bb, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                     prev, bb, <floating> 0, <floating*> net.A[l - 1], bb)
+                dnn_team_barrier(team)  # every column of the input
+                if me == 0:
+                    if l == 1:
+                        gemm(False, True, n[1], bb, n0, <floating> 1, <floating*> net.W[0], n0, xb, n0,
+                             <floating> 0, <floating*> net.A[0], bb)
+                    else:
+                        gemm(False, False, n[l], bb, n[l - 1], <floating> 1, <floating*> net.W[l - 1],
+                             n[l - 1], prev, bb, <floating> 0, <floating*> net.A[l - 1], bb)
+                dnn_team_barrier(team)
+            if c1 <= c0:
+                continue
             if l < L:
                 if floating is double:
-                    act.fwd_d(n[l], bb, <double*> net.A[l - 1], bb, <double*> net.b[l - 1])
+                    act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
                     if net.H[l - 1] != NULL:
-                        k.dropout_fwd_d(n[l], bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
-                                          net.mask[l - 1], net.keep[l - 1],
-                                          dnn_dropout_key(net.seed, l, step[0]))
+                        k.dropout_fwd_d(n[l], c0, c1, bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
+                                        net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, step))
                 else:
-                    act.fwd_f(n[l], bb, <float*> net.A[l - 1], bb, <float*> net.b[l - 1])
+                    act.fwd_f(n[l], c1 - c0, <float*> net.A[l - 1] + c0, bb, <float*> net.b[l - 1])
                     if net.H[l - 1] != NULL:
-                        k.dropout_fwd_f(n[l], bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
-                                          net.mask[l - 1], net.keep[l - 1],
-                                          dnn_dropout_key(net.seed, l, step[0]))
+                        k.dropout_fwd_f(n[l], c0, c1, bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
+                                        net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, step))
             else:
                 # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
                 if floating is double:
-                    simd.dnn_simd.bias_act_d(n[L], bb, <double*> net.A[L - 1], bb, <double*> net.b[L - 1], 0)
+                    simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb,
+                                             <double*> net.b[L - 1], 0)
+                    loss = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
+                                        <double*> net.G[L - 1])
                 else:
-                    simd.dnn_simd.bias_act_f(n[L], bb, <float*> net.A[L - 1], bb, <float*> net.b[L - 1], 0)
-        if floating is double:
-            loss = k.output_d(net.output, K, bb, <double*> net.A[L - 1], <double*> yb,
-                                <double*> net.G[L - 1], <double*> net.db[L - 1], scale)
-        else:
-            loss = k.output_f(net.output, K, bb, <float*> net.A[L - 1], <float*> yb,
-                                <float*> net.G[L - 1], <float*> net.db[L - 1], scale)
-        if net.lambd > 0:
+                    simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb,
+                                             <float*> net.b[L - 1], 0)
+                    loss = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
+                                        <float*> net.G[L - 1])
+        if net.lambd > 0 and me == 0:
             loss += net.lambd / 2 * sumsq
         total += loss
         # the step's counters and the optimizer's constants
-        step[0] += 1
+        step += 1
         if net.opt == ADAM:
-            t[0] += 1
-        opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
-        opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
+            t += 1
+        opt.bias1 = 1 - pow(opt.beta1, <double> t)
+        opt.bias2 = 1 - pow(opt.beta2, <double> t)
         opt.lam = net.lambd / bb
         ob = opt
         ob.lam = 0
         new_sumsq = 0.0
+        dnn_team_barrier(team)  # dZ_L: every column
+        dnn_share(K, me, size, SPLIT_ROWS, &r0, &r1)
+        if r1 > r0:
+            G = <floating*> net.G[L - 1] + <size_t> r0 * bb
+            if floating is double:
+                k.rowsums_d(r1 - r0, bb, <double*> G, bb, <double*> net.db[L - 1] + r0, scale)
+            else:
+                k.rowsums_f(r1 - r0, bb, <float*> G, bb, <float*> net.db[L - 1] + r0, scale)
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
-            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+            prev = _input(net, l, xb)
+            G = <floating*> net.G[l - 1]
             if net.own_nt[l - 1]:
-                simd.nt(n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb, prev, bb, False,
-                        <floating*> net.dW[l - 1], n[l - 1])
-            elif l == 1 and not net.own_nn[0]:
-                gemm(False, False, n[1], n0, bb, <floating> scale, <floating*> net.G[0], bb, xb, n0,
-                     <floating> 0, <floating*> net.dW[0], n0)
-            else:
-                gemm(False, True, n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb,
-                     prev, bb, <floating> 0, <floating*> net.dW[l - 1], n[l - 1])
+                dnn_share(n[l], me, size, SPLIT_ROWS, &r0, &r1)
+                if r1 > r0:
+                    simd.nt(r1 - r0, n[l - 1], bb, <floating> scale, G + <size_t> r0 * bb, bb, prev, bb, False,
+                            <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+            elif me == 0:
+                if l == 1 and not net.own_nn[0]:
+                    gemm(False, False, n[1], n0, bb, <floating> scale, G, bb, xb, n0,
+                         <floating> 0, <floating*> net.dW[0], n0)
+                else:
+                    gemm(False, True, n[l], n[l - 1], bb, <floating> scale, G, bb,
+                         prev, bb, <floating> 0, <floating*> net.dW[l - 1], n[l - 1])
             if l > 1:
                 if net.own_nn[l - 1]:
-                    simd.nn(n[l - 1], n[l], bb, <floating*> net.W[l - 1], 1, n[l - 1], <floating*> net.G[l - 1],
-                            bb, <floating*> net.G[l - 2], bb, NULL, False)
-                else:
+                    if c1 > c0:
+                        simd.nn(n[l - 1], n[l], c1 - c0, <floating*> net.W[l - 1], 1, n[l - 1], G + c0,
+                                bb, <floating*> net.G[l - 2] + c0, bb, NULL, False)
+                elif me == 0:
                     gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                         <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
+                         G, bb, <floating> 0, <floating*> net.G[l - 2], bb)
+            dnn_team_barrier(team)  # dW_l and dH_{l-1} whole; W_l read for the last time
+            dnn_share(n[l] * n[l - 1], me, size, SPLIT_ELEMS, &e0, &e1)
             _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
-                    <floating*> net.sW[l - 1], n[l] * n[l - 1], &opt, &new_sumsq if net.lambd > 0 else NULL)
+                    <floating*> net.sW[l - 1], e0, e1, &opt, &new_sumsq if net.lambd > 0 else NULL)
+            dnn_share(n[l], me, size, SPLIT_ELEMS, &e0, &e1)
             _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
-                    <floating*> net.sb[l - 1], n[l], &ob, NULL)
+                    <floating*> net.sb[l - 1], e0, e1, &ob, NULL)
             if l > 1:
-                if floating is double:
-                    if net.H[l - 2] != NULL:
-                        k.dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
-                                          net.keep[l - 2])
-                    act.bwd_d(n[l - 1], bb, <double*> net.G[l - 2], bb, <double*> net.A[l - 2], bb,
-                              <double*> net.db[l - 2], scale)
-                else:
-                    if net.H[l - 2] != NULL:
-                        k.dropout_bwd_f(n[l - 1] * bb, <float*> net.G[l - 2], net.mask[l - 2],
-                                          net.keep[l - 2])
-                    act.bwd_f(n[l - 1], bb, <float*> net.G[l - 2], bb, <float*> net.A[l - 2], bb,
-                              <float*> net.db[l - 2], scale)
-        sumsq = new_sumsq
+                dnn_share(n[l - 1], me, size, SPLIT_ROWS, &r0, &r1)
+                if r1 > r0:
+                    G = <floating*> net.G[l - 2] + <size_t> r0 * bb
+                    if floating is double:
+                        if net.H[l - 2] != NULL:
+                            k.dropout_bwd_d((r1 - r0) * bb, <double*> G, net.mask[l - 2] + <size_t> r0 * bb,
+                                            net.keep[l - 2])
+                        act.bwd_d(r1 - r0, bb, <double*> G, bb, <double*> net.A[l - 2] + <size_t> r0 * bb, bb,
+                                  <double*> net.db[l - 2] + r0, scale)
+                    else:
+                        if net.H[l - 2] != NULL:
+                            k.dropout_bwd_f((r1 - r0) * bb, <float*> G, net.mask[l - 2] + <size_t> r0 * bb,
+                                            net.keep[l - 2])
+                        act.bwd_f(r1 - r0, bb, <float*> G, bb, <float*> net.A[l - 2] + <size_t> r0 * bb, bb,
+                                  <float*> net.db[l - 2] + r0, scale)
+            if l == 1:
+                w.sumsq[me] = new_sumsq
+            dnn_team_barrier(team)  # dZ_{l-1} whole; W_l updated (l = 1: the next batch may start)
+        sumsq = 0.0
+        for i in range(size):
+            sumsq += w.sumsq[i]
         start += bb
+    w.total[me] = total
+    if me == 0:
+        w.t, w.step = t, step
+    dnn_team_barrier(team)  # every member's results written (and, for the caller, every helper done)
     return total
+
+
+cdef void _member_d(void* ctx, int me) noexcept nogil:
+    _epoch[double]((<Work*> ctx).net, NULL, <Work*> ctx, me)
+
+
+cdef void _member_f(void* ctx, int me) noexcept nogil:
+    _epoch[float]((<Work*> ctx).net, NULL, <Work*> ctx, me)
 
 
 def _address(a):
@@ -439,13 +533,20 @@ cdef class Loop:
     cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
     cdef object _lock       # one epoch at a time (the workspace is shared)
     cdef object _seen       # (m,) uint8: order's permutation check
+    #: Threads that run an epoch (the caller and ``threads - 1`` helpers, started at the first
+    #: epoch and stopped when the Loop is freed).
+    cdef readonly int threads
+    cdef dnn_team* team     # NULL until the first epoch with threads > 1
+    cdef long team_pid      # the process that started it
 
     def __cinit__(self):
         self.net.n = NULL
+        self.team = NULL
+        self.threads = 1
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 v=None, s=None, products="auto"):
+                 v=None, s=None, products="auto", threads=1):
         _need(self.net.n == NULL, "a Loop is initialized once")
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
@@ -471,6 +572,8 @@ cdef class Loop:
         _need(m >= 1 and min(dims) >= 1, "sizes must be positive, got m=%d and layer sizes %s", m, dims)
         _array(X, "X", dtype, (m, n0), writeable=False)
         _array(Y, "Y", dtype, (m, K), writeable=False)
+        _need(isinstance(threads, (int, np.integer)) and 1 <= threads <= MAX_TEAM,
+              "threads must be an int in [1, %d], got %r", MAX_TEAM, threads)
         batch_size = int(batch_size)
         _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
         bmax = min(batch_size, m)
@@ -572,9 +675,11 @@ cdef class Loop:
         self.opt.beta2 = float(beta2)
         self.opt.eps = float(epsilon)
         self.opt.bias1 = self.opt.bias2 = 1
+        self.threads = int(threads)
         self.ready = True
 
     def __dealloc__(self):
+        self._stop_team()
         free(self.net.n)
         free(self.net.keep)
         free(self.net.mask)
@@ -592,6 +697,32 @@ cdef class Loop:
         free(self.net.H)
         free(self.net.G)
 
+    cdef void _stop_team(self) noexcept:
+        if self.team != NULL:
+            if self.team_pid == dnn_team_pid():  # else: a fork's child, where the helpers never ran
+                with nogil:
+                    dnn_team_stop(self.team)
+            free(self.team)
+            self.team = NULL
+
+    cdef dnn_team* _team(self) noexcept:
+        """The team of ``threads`` members (started now if new or made before a fork), or NULL:
+        one thread (also if helper threads cannot start: the same bits, one core)."""
+        if self.threads <= 1:
+            return NULL
+        if self.team != NULL and self.team_pid != dnn_team_pid():
+            free(self.team)  # copied by fork; its helpers are the parent's
+            self.team = NULL
+        if self.team == NULL:
+            self.team = <dnn_team*> calloc(1, sizeof(dnn_team))
+            if self.team == NULL:
+                return NULL
+            self.team_pid = dnn_team_pid()
+            if dnn_team_start(self.team, self.threads) != 0:
+                self._stop_team()
+                self.threads = 1
+        return self.team
+
     def epoch(self, order, learning_rate, t=0, step=0):
         """One epoch: batches of ``batch_size`` rows in ``order`` (an int64
         permutation of range(m); None: in order), full batches first, the
@@ -602,7 +733,9 @@ cdef class Loop:
         cdef const int64_t[::1] idx
         cdef unsigned char[::1] seen
         cdef int64_t tt, ss, i, j, m = self.m
-        cdef double total
+        cdef double total = 0.0
+        cdef Work w
+        cdef dnn_team* team
         if not self.ready:
             raise ValueError("the Loop is not initialized")
         lr = float(learning_rate)
@@ -637,15 +770,22 @@ cdef class Loop:
             else:
                 self.net.order = NULL
             self.opt.lr = lr
+            team = self._team()
+            w.net, w.team, w.size, w.opt, w.t, w.step = &self.net, team, 1 if team == NULL else self.threads, self.opt, tt, ss
             try:
-                if self.double_:
-                    with nogil:
-                        total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
-                else:
-                    with nogil:
-                        total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
+                with nogil:
+                    if team != NULL:
+                        dnn_team_run(team, _member_d if self.double_ else _member_f, &w)
+                    elif self.double_:
+                        _epoch[double](&self.net, NULL, &w, 0)
+                    else:
+                        _epoch[float](&self.net, NULL, &w, 0)
             finally:
                 self.net.order = NULL
+            total = w.total[0]
+            for i in range(1, w.size):
+                total += w.total[i]
+            tt, ss = w.t, w.step
             self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1
         return total, tt, ss
 

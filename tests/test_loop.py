@@ -441,8 +441,9 @@ def _compile_check_loop(cc, out, *extra):
     headers = here.parent / "dnn"
     if not (headers / "_loop.h").is_file():
         headers = Path(dnn.__file__).parent
-    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra, "-I", str(headers),
-           str(here / "c" / "check_loop.c"), "-o", str(out), "-lm"]
+    threads = [] if "mingw" in Path(cc).name else ["-pthread"]  # the team's POSIX threads
+    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *threads, *extra, "-I", str(headers),
+           str(here / "c" / "check_loop.c"), "-o", str(out), "-lm", *threads]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 

@@ -4,6 +4,8 @@
    Exit status 0 when every check passes. */
 #include <stdio.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include "_loop.h"
 
 static int failures = 0;
@@ -16,6 +18,54 @@ static void check(int ok, const char* what, int level) {
 }
 
 #define N 37
+
+/* The team: TEAM members run ROUNDS rounds of (write one's slot, barrier, check
+   every slot, barrier), each member's items from dnn_share cover 0 .. n - 1. */
+#define TEAM 3
+#define ROUNDS 200
+typedef struct { dnn_team* team; int slot[TEAM]; int bad; } team_ctx;
+
+static void team_fn(void* p, int me) {
+    team_ctx* c = (team_ctx*) p;
+    int round, i, lo, hi, covered;
+    for (round = 0; round < ROUNDS; round++) {
+        c->slot[me] = round * TEAM + me;
+        dnn_team_barrier(c->team);
+        for (i = 0; i < TEAM; i++)
+            if (c->slot[i] != round * TEAM + i) c->bad = 1;
+        dnn_team_barrier(c->team);
+    }
+    for (covered = 0, i = 0; i < TEAM; i++) {  /* shares of 100 items in 16s, in order */
+        dnn_share(100, i, TEAM, 16, &lo, &hi);
+        if (lo != covered || hi < lo || (i + 1 < TEAM && hi != 100 && hi % 16 != 0)) c->bad = 1;
+        covered = hi;
+    }
+    if (covered != 100) c->bad = 1;
+    dnn_team_barrier(c->team);
+}
+
+static void check_team(void) {
+    dnn_team* team = (dnn_team*) calloc(1, sizeof(dnn_team));
+    team_ctx c;
+    int epoch;
+    memset(&c, 0, sizeof(c));
+    c.team = team;
+    check(team != NULL && dnn_team_start(team, TEAM) == 0, "team start", 0);
+    for (epoch = 0; epoch < 5; epoch++) dnn_team_run(team, team_fn, &c);
+    check(!c.bad, "team", 0);
+    check(dnn_team_pid() > 0, "process id", 0);
+    {   /* the rest of dnn/_platform.h, which _loop.h includes (-Werror: none unused) */
+        dnn_gate gate;
+        double t0 = dnn_now();
+        check(dnn_gate_init(&gate) == 0, "gate", 0);
+        dnn_gate_open(&gate);
+        dnn_gate_wait(&gate);
+        dnn_gate_destroy(&gate);
+        check(dnn_now() >= t0, "clock", 0);
+    }
+    dnn_team_stop(team);
+    free(team);
+}
 
 int main(void) {
     double p[N], g[N], v[N], s[N], p0[N], v0[N], s0[N], want;
@@ -88,7 +138,14 @@ int main(void) {
                 Y[j * 2] = (k == DNN_OUT_IDENTITY) ? 0.3 * j : (j % 2);
                 Y[j * 2 + 1] = (k == DNN_OUT_IDENTITY) ? -0.1 * j : (k == DNN_OUT_SOFTMAX ? 1 - j % 2 : 0);
             }
-            loss = t->output_d(k, 2, 5, Z, Y, Dz, dbz, 0.2);
+            {   /* in two shares of columns, as a team's members run it, then the row sums */
+                double D1[2 * 5];
+                loss = t->output_d(k, 2, 0, 2, 5, Z, Y, Dz) + t->output_d(k, 2, 2, 5, 5, Z, Y, Dz);
+                check(fabs(t->output_d(k, 2, 0, 5, 5, Z, Y, D1) - loss) <= 1e-14 * (1 + fabs(loss)),
+                      "output loss by shares", level);
+                check(memcmp(D1, Dz, sizeof(D1)) == 0, "output gradient by shares", level);
+                t->rowsums_d(2, 5, Dz, 5, dbz, 0.2);
+            }
             for (j = 0; j < 5; j++) {
                 double z0 = Z[j], z1 = Z[5 + j], a0, a1;
                 if (k == DNN_OUT_SOFTMAX) {
@@ -106,9 +163,15 @@ int main(void) {
                 check(fabs(Dz[j] - (a0 - Y[j * 2])) <= 1e-14, "output gradient", level);
                 check(fabs(Dz[5 + j] - (a1 - Y[j * 2 + 1])) <= 1e-14, "output gradient", level);
             }
+            for (r = 0; r < 2; r++) {
+                double sum = 0;
+                for (j = 0; j < 5; j++) sum += Dz[r * 5 + j];
+                check(fabs(dbz[r] - 0.2 * sum) <= 1e-15, "output bias gradient", level);
+            }
             check(fabs(loss - total) <= 1e-12 * (1 + total), "output loss", level);
         }
     }
+    check_team();
     {   /* dropout's numbers for (seed 5, layer 2, iteration 9), 3 x 4 */
         uint64_t key = dnn_dropout_key(5, 2, 9);
         for (r = 0; r < 3; r++)
