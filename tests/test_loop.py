@@ -74,7 +74,7 @@ def problem(rng, dims, m, output, dtype):
 
 
 def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle=True, lr=0.02, seed=0,
-            products="auto"):
+            products="auto", threads=1):
     rng = np.random.default_rng(seed)
     X, Y, params = problem(rng, dims, m, output, dtype)
     lambd, kp = REGULARIZATION[reg]
@@ -87,7 +87,7 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
     v = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
     s = [(np.zeros_like(W), np.zeros_like(bb)) for W, bb in pairs]
     loop = _loop.Loop(pairs, X, Y, hidden=hidden, output=output, optimizer=optimizer, batch_size=b, lambd=lambd,
-                      keep=keep, dropout_seed=7, v=v, s=s, products=products)
+                      keep=keep, dropout_seed=7, v=v, s=s, products=products, threads=threads)
     t = step = t_np = step_np = 0
     tol = TOL[np.dtype(dtype)]
     for _ in range(epochs):
@@ -104,6 +104,7 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
         np.testing.assert_allclose(v[0][0], v_np["dW1"], rtol=tol, atol=tol)
     if optimizer in ("rmsprop", "adam"):
         np.testing.assert_allclose(s[-1][1], s_np["db%d" % L], rtol=tol, atol=tol)
+    return ours, v, s
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
