@@ -11,6 +11,7 @@ PRODUCTS: Tuple[str, ...]
 USES_V: Tuple[str, ...]
 USES_S: Tuple[str, ...]
 NT_MIN_BATCH_BYTES: int
+MAX_THREADS: int
 
 _Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
 
@@ -23,6 +24,7 @@ class Loop:
     t: int
     step: int
     epochs: int
+    threads: int
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Loop:
         v: Optional[Sequence[_Pair]] = ...,
         s: Optional[Sequence[_Pair]] = ...,
         products: Union[str, Sequence[Tuple[bool, bool]]] = ...,
+        threads: int = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...

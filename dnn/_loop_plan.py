@@ -114,25 +114,33 @@ def option_plan(option, dims, batch, dtype, source=None):
     return LoopPlan(tuple((bool(nn), bool(nt)) for nn, nt in pairs), source or option)
 
 
+def _all_ours(plan):
+    return all(nn and nt for nn, nt in plan.products)
+
+
 def rule_plan(dims, batch, dtype):
-    """The plan of a short fit: the rule's products, on a team (``team_threads``) when one of
-    them is ours and a batch holds ``TEAM_MIN_WORK`` multiply-adds."""
+    """The plan of a short fit: the rule's products, on a team (``team_threads``) when they are
+    all ours and a batch holds ``TEAM_MIN_WORK`` multiply-adds."""
     p = option_plan("auto", dims, batch, dtype, "rule")
     work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
-    if any(nn or nt for nn, nt in p.products) and work >= TEAM_MIN_WORK and team_threads() > 1:
+    if _all_ours(p) and work >= TEAM_MIN_WORK and team_threads() > 1:
         p = dataclasses.replace(p, threads=team_threads())
     return p
 
 
 def candidates(dims, batch, dtype):
-    """The plans a long fit times, the rule's products on one thread first, without duplicates."""
+    """The plans a long fit times, without duplicates: each option on one thread, the rule's
+    first, then every product ours on a team of ``team_threads()`` if that is more than one.
+    (A team runs a BLAS product on its first thread while the others wait: BLAS's own threads
+    then share the cores with waiting ones, so only all-ours plans are teamed.)"""
     out = []
-    teams = (1, team_threads()) if team_threads() > 1 else (1,)
-    for threads in teams:
-        for option in OPTIONS:
-            p = dataclasses.replace(option_plan(option, dims, batch, dtype, "measured"), threads=threads)
-            if p not in out:
-                out.append(p)
+    for option in OPTIONS:
+        p = option_plan(option, dims, batch, dtype, "measured")
+        if p not in out:
+            out.append(p)
+    if team_threads() > 1:
+        out.append(dataclasses.replace(option_plan("own", dims, batch, dtype, "measured"),
+                                       threads=team_threads()))
     return out
 
 

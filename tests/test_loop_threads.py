@@ -127,11 +127,16 @@ def test_plan_team_follows_threadpoolctl():
         pytest.skip("one CPU: no team")
     with threadpool_limits(2):
         assert _loop_plan.team_threads() == 2
-        assert _loop_plan.rule_plan(S4, 64, np.float64).threads == 2       # 15M multiply-adds a batch
-        assert _loop_plan.rule_plan((4, 8, 1), 64, np.float64).threads == 1  # 2.5 thousand
-        plans = _loop_plan.candidates(S4, 64, np.float64)
-        assert plans[0].threads == 1 and {p.threads for p in plans} == {1, 2}
-        assert len(set(plans)) == len(plans)
+        for dims, batch, dtype in ((S4, 64, np.float64), (S4, 256, np.float32), ((4, 8, 1), 64, np.float64)):
+            rule = _loop_plan.rule_plan(dims, batch, dtype)
+            ours = all(nn and nt for nn, nt in rule.products)
+            big = batch * sum(a * b for a, b in zip(dims, dims[1:])) >= _loop_plan.TEAM_MIN_WORK
+            assert rule.threads == (2 if ours and big else 1), (dims, batch, rule)
+            plans = _loop_plan.candidates(dims, batch, dtype)
+            assert plans[0].threads == 1 and len(set(plans)) == len(plans)
+            assert [p for p in plans if p.threads > 1] == [
+                LoopPlan(_loop_plan.option_plan("own", dims, batch, dtype).products, threads=2)]
+        assert _loop_plan.rule_plan((4, 8, 1), 64, np.float64).threads == 1  # 2.5 thousand multiply-adds
         given = LoopPlan(_loop_plan.option_plan("own", S4, 64, np.float64).products, threads=2)
         assert _loop_plan.make_loop(given, layers, X, Y, 0.1, 1, batch_size=64).threads == 2
         assert _loop_plan.make_loop("blas", layers, X, Y, 0.1, 1, batch_size=64).threads == 1
