@@ -318,12 +318,19 @@ DNN_INLINE const dnn_loop_table* dnn_loop_kernels(void) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* The team of one Loop: its caller (member 0) and T - 1 helper threads,
-   started with the Loop and joined when it is freed. An epoch is handed to
-   the helpers through ``go`` (they spin on it briefly, then sleep on the
-   condition variable: between epochs the caller runs Python); inside it the
-   members meet at ``bar`` (dnn/_platform.h's barrier: spin, yield, sleep),
-   and the epoch's last barrier tells the caller that every helper is done. */
+/* The team of one Loop: its caller and ``size - 1`` helper threads, started
+   with the Loop's first epoch and joined when it is freed. Work comes in
+   phases of chunks (``dnn_team_run``): the caller opens a phase (fn, ctx, n
+   chunks) and takes chunks itself; helpers that are awake take chunks too,
+   through one 64-bit ticket (phase << 32 | next chunk, taken by
+   compare-and-swap); the caller returns when every chunk is done. So no one
+   waits for a thread to arrive: a helper the system has descheduled delays
+   only a chunk it holds, and the caller alone runs the rest. Idle helpers
+   spin on the ticket briefly (the next phase is microseconds away inside an
+   epoch), then sleep on the condition variable (between epochs). A helper
+   reads fn/ctx/n before its swap succeeds, which proves the phase was still
+   open: the caller rewrites them only after closing the ticket, which it
+   does only when every chunk is done. */
 #include "_platform.h"
 #if !DNN_WIN32
 #include <unistd.h>
@@ -338,97 +345,133 @@ static long dnn_team_pid(void) {
 #endif
 }
 
-typedef void (*dnn_team_fn)(void* ctx, int member);
+#if defined(_MSC_VER) && !defined(__clang__)
+typedef volatile LONG64 dnn_team_a64;
+typedef volatile LONG dnn_team_a32;
+static unsigned long long dnn_team_load64(dnn_team_a64* p) {
+    return (unsigned long long) InterlockedCompareExchange64(p, 0, 0);
+}
+static void dnn_team_store64(dnn_team_a64* p, unsigned long long v) { InterlockedExchange64(p, (LONG64) v); }
+static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long long w) {
+    return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e;
+}
+static int dnn_team_load32(dnn_team_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
+static void dnn_team_store32(dnn_team_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
+static void dnn_team_dec32(dnn_team_a32* p) { InterlockedDecrement(p); }
+#else
+typedef unsigned long long dnn_team_a64;
+typedef int dnn_team_a32;
+static unsigned long long dnn_team_load64(dnn_team_a64* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void dnn_team_store64(dnn_team_a64* p, unsigned long long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long long w) {
+    return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+static int dnn_team_load32(dnn_team_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void dnn_team_store32(dnn_team_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static void dnn_team_dec32(dnn_team_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
+#endif
 
-typedef struct dnn_team_s dnn_team;
-typedef struct { dnn_team* team; int member; } dnn_team_seat;
-struct dnn_team_s {
-    int size;                   /* members, the caller included */
-    dnn_barrier bar;
-    dnn_mutex mutex;            /* with cond: idle helpers sleep here */
-    dnn_cond cond;
-    dnn_atomic_uint go;         /* epochs handed out (+1 to quit) */
-    volatile int quit;
+#define DNN_TEAM_CLOSED 0xFFFFFFFFULL
+
+typedef void (*dnn_team_fn)(void* ctx, int chunk);
+
+typedef struct {
+    int size;                   /* threads, the caller included */
+    dnn_team_a64 ticket;
+    dnn_team_a32 remaining;     /* chunks of the open phase not done yet */
+    dnn_team_a32 quit;
     dnn_team_fn volatile fn;
     void* volatile ctx;
+    volatile int nchunks;
+    dnn_mutex mutex;            /* with cond: idle helpers sleep here */
+    dnn_cond cond;
     dnn_threads threads;
-    dnn_team_seat seats[DNN_MAX_THREADS];
-};
+} dnn_team;
 
-static void* dnn_team_helper(void* arg) {
-    dnn_team_seat* seat = (dnn_team_seat*) arg;
-    dnn_team* t = seat->team;
-    unsigned int seen = 0;
-    int spin;
-    for (;;) {
-        for (spin = 0; spin < DNN_SPINS && dnn_atomic_load(&t->go) == seen; spin++) dnn_cpu_relax();
-        if (dnn_atomic_load(&t->go) == seen) {
-            dnn_mutex_lock(&t->mutex);
-            while (dnn_atomic_load(&t->go) == seen) dnn_cond_wait(&t->cond, &t->mutex);
-            dnn_mutex_unlock(&t->mutex);
-        }
-        seen = dnn_atomic_load(&t->go);
-        if (t->quit) return NULL;
-        t->fn(t->ctx, seat->member);
-    }
+/* Take and run one chunk of the phase ``t`` names: 1 if one was run (or the
+   ticket moved meanwhile: look again), 0 if it has none left. */
+static int dnn_team_grab(dnn_team* T, unsigned long long t) {
+    unsigned long long lo = t & DNN_TEAM_CLOSED;
+    dnn_team_fn fn = T->fn;
+    void* ctx = T->ctx;
+    int n = T->nchunks;
+    if (lo == DNN_TEAM_CLOSED || lo >= (unsigned long long) n) return 0;
+    if (!dnn_team_cas64(&T->ticket, t, t + 1)) return 1;
+    fn(ctx, (int) lo);
+    dnn_team_dec32(&T->remaining);
+    return 1;
 }
 
-/* Start ``size - 1`` helpers: 0, or -1 (nothing left running) if that fails. */
-static int dnn_team_start(dnn_team* t, int size) {
+static void* dnn_team_helper(void* arg) {
+    dnn_team* T = (dnn_team*) arg;
+    unsigned long long t;
+    int spin;
+    while (!dnn_team_load32(&T->quit)) {
+        t = dnn_team_load64(&T->ticket);
+        if (dnn_team_grab(T, t)) continue;
+        for (spin = 0; spin < DNN_SPINS && dnn_team_load64(&T->ticket) == t; spin++) dnn_cpu_relax();
+        if (dnn_team_load64(&T->ticket) != t) continue;
+        dnn_mutex_lock(&T->mutex);
+        while (dnn_team_load64(&T->ticket) == t && !dnn_team_load32(&T->quit)) dnn_cond_wait(&T->cond, &T->mutex);
+        dnn_mutex_unlock(&T->mutex);
+    }
+    return NULL;
+}
+
+/* Start ``size - 1`` helpers: 0, or -1 if that fails (then dnn_team_stop
+   still stops the ones that started). */
+static int dnn_team_start(dnn_team* T, int size) {
     int i;
-    memset(t, 0, sizeof(*t));
-    t->size = size;
-    if (dnn_barrier_init(&t->bar, size) != 0) return -1;
-    if (dnn_mutex_init(&t->mutex) != 0) { dnn_barrier_destroy(&t->bar); return -1; }
-    if (dnn_cond_init(&t->cond) != 0) {
-        dnn_mutex_destroy(&t->mutex);
-        dnn_barrier_destroy(&t->bar);
-        return -1;
-    }
-    for (i = 1; i < size; i++) {
-        t->seats[i].team = t;
-        t->seats[i].member = i;
-        if (dnn_threads_start(&t->threads, dnn_team_helper, &t->seats[i]) != 0) break;
-    }
-    if (i < size) { t->size = 0; return -1; }  /* the caller stops the ones that started */
+    memset(T, 0, sizeof(*T));
+    T->size = size;
+    dnn_team_store64(&T->ticket, DNN_TEAM_CLOSED);
+    if (dnn_mutex_init(&T->mutex) != 0) return -1;
+    if (dnn_cond_init(&T->cond) != 0) { dnn_mutex_destroy(&T->mutex); return -1; }
+    for (i = 1; i < size; i++)
+        if (dnn_threads_start(&T->threads, dnn_team_helper, T) != 0) return -1;
     return 0;
 }
 
-static void dnn_team_wake(dnn_team* t) {
-    dnn_mutex_lock(&t->mutex);
-    dnn_atomic_store(&t->go, dnn_atomic_load(&t->go) + 1);
-    dnn_cond_broadcast(&t->cond);
-    dnn_mutex_unlock(&t->mutex);
-}
-
-/* fn(ctx, m) on every member m; returns when member 0's call does (fn ends
-   with a barrier of all members). */
-static void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx) {
-    t->fn = fn;
-    t->ctx = ctx;
-    dnn_team_wake(t);
-    fn(ctx, 0);
+/* fn(ctx, c) for c = 0 .. n - 1, on this thread and the helpers; returns when
+   every chunk is done. T NULL: on this thread, in order. */
+static void dnn_team_run(dnn_team* T, dnn_team_fn fn, void* ctx, int n) {
+    unsigned long long phase;
+    int spin = 0, c;
+    if (T == NULL || n <= 1) {
+        for (c = 0; c < n; c++) fn(ctx, c);
+        return;
+    }
+    phase = (dnn_team_load64(&T->ticket) >> 32) + 1;
+    dnn_team_store64(&T->ticket, (phase << 32) | DNN_TEAM_CLOSED);
+    T->fn = fn;
+    T->ctx = ctx;
+    T->nchunks = n;
+    dnn_team_store32(&T->remaining, n);
+    dnn_team_store64(&T->ticket, phase << 32);
+    dnn_mutex_lock(&T->mutex);
+    dnn_cond_broadcast(&T->cond);
+    dnn_mutex_unlock(&T->mutex);
+    while (dnn_team_grab(T, dnn_team_load64(&T->ticket))) {}
+    while (dnn_team_load32(&T->remaining) > 0) {
+        if (++spin < DNN_SPINS) dnn_cpu_relax(); else dnn_yield();
+    }
 }
 
 /* Stop and join the helpers (after dnn_team_start, whatever it returned). */
-static void dnn_team_stop(dnn_team* t) {
-    t->quit = 1;
-    dnn_team_wake(t);
-    dnn_threads_join(&t->threads);
-    dnn_cond_destroy(&t->cond);
-    dnn_mutex_destroy(&t->mutex);
-    dnn_barrier_destroy(&t->bar);
+static void dnn_team_stop(dnn_team* T) {
+    dnn_mutex_lock(&T->mutex);
+    dnn_team_store32(&T->quit, 1);
+    dnn_cond_broadcast(&T->cond);
+    dnn_mutex_unlock(&T->mutex);
+    dnn_threads_join(&T->threads);
+    dnn_cond_destroy(&T->cond);
+    dnn_mutex_destroy(&T->mutex);
 }
 
-DNN_INLINE void dnn_team_barrier(dnn_team* t) {
-    if (t != NULL) dnn_barrier_wait(&t->bar);
-}
-
-/* Member ``i`` of ``size``'s share [*lo, *hi) of n items: whole pieces of
+/* Share ``i`` of ``size`` shares [*lo, *hi) of n items: whole pieces of
    ``unit`` items, the rest of n with the last piece (so every share but an
    empty one has at least ``unit`` items: a kernel never takes its short path
-   on a share where one thread's call would not), shares in member order.
-   The same (n, size, unit) give the same items to the same member. */
+   on a share where one thread's call would not), shares in order. */
 DNN_INLINE void dnn_share(int n, int i, int size, int unit, int* lo, int* hi) {
     int units = n / unit, per = (units + size - 1) / size, a, b;
     if (units == 0) {  /* fewer than one piece: member 0 takes them */

@@ -94,13 +94,12 @@ cdef extern from "_loop.h" nogil:
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
-    ctypedef void (*dnn_team_fn)(void* ctx, int member) noexcept nogil
+    ctypedef void (*dnn_team_fn)(void* ctx, int chunk) noexcept nogil
     ctypedef struct dnn_team:
         int size
     int dnn_team_start(dnn_team* t, int size)
-    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx)
+    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx, int n)
     void dnn_team_stop(dnn_team* t)
-    void dnn_team_barrier(dnn_team* t)
     void dnn_share(int n, int i, int size, int unit, int* lo, int* hi)
     long dnn_team_pid()
 
@@ -139,6 +138,10 @@ DEF SPLIT_ROWS = 8
 DEF SPLIT_ELEMS = 64
 #: The most threads a Loop's team has.
 DEF MAX_TEAM = 8
+#: Shares of each kind of work per thread of a team (more balance a late thread; each share
+#: of columns reads all of W).
+DEF CHUNKS_PER_THREAD = 2
+DEF MAX_CHUNKS = 16  # MAX_TEAM * CHUNKS_PER_THREAD
 MAX_THREADS = MAX_TEAM
 
 
@@ -170,27 +173,26 @@ cdef struct Net:
     double lambd
 
 
-cdef struct Work:
-    # One epoch's arguments and results, shared by the team's members.
+cdef enum Phase:
+    FORWARD = 0     # chunks: shares of the batch's columns (every layer, then the output's pass)
+    GRADIENTS = 1   # layer l: shares of dW_l's rows (and db_L's), then of dH_{l-1}'s columns
+    UPDATE = 2      # layer l: shares of W_l's (and b_l's) elements, then of dZ_{l-1}'s rows
+
+
+cdef struct Batch:
+    # One batch's state, read by the chunks of its phases (dnn/_loop.h's team).
     Net* net
-    dnn_team* team          # NULL: the caller alone
-    int size                # members
-    dnn_opt opt
-    int64_t t, step         # the counters before the epoch; after it (member 0's)
-    double total[MAX_TEAM]  # each member's loss sum
-    double sumsq[MAX_TEAM]  # each member's share of the new weights' squares (L2)
-
-
-cdef inline floating* _rows(floating* buf, floating* src, int width, const int64_t* order, int start,
-                           int lo, int hi) noexcept nogil:
-    """Rows start .. start + hi - 1 of the epoch's order of src (rows of ``width``): lo .. hi - 1
-    gathered into buf; or, in order, src's own rows. Returns the batch's first row."""
-    cdef int j
-    if order == NULL:
-        return src + <size_t> start * width
-    for j in range(lo, hi):
-        memcpy(buf + <size_t> j * width, src + <size_t> order[start + j] * width, <size_t> width * sizeof(floating))
-    return buf
+    int phase, l, chunks    # chunks: shares of each kind of work (1 on one thread)
+    int start, bb
+    double scale
+    void* xb                # X_b (rows), or X_b^T (columns) with own_nn[0]
+    void* yb
+    int64_t step            # dropout's step of this batch
+    dnn_opt opt             # with L2 (for W)
+    dnn_opt ob              # without (for b)
+    bint sumsq              # sum the new weights' squares (L2)
+    double loss[MAX_CHUNKS]     # the output's loss of each column share
+    double squares[MAX_CHUNKS]  # the new weights' squares of each element share
 
 
 cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int lo, int hi,
@@ -211,193 +213,236 @@ cdef inline floating* _input(Net* net, int l, floating* xb) noexcept nogil:
     return <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
 
 
-cdef double _epoch(Net* net, floating* kind, Work* w, int me) noexcept nogil:
-    """Member ``me``'s part of one epoch (all of it when the team has one member).
-
-    Splits (``dnn_share``): the forward pass by columns (examples: each member's columns depend
-    on its columns only, no meeting between layers), the output pass by columns; then db by rows,
-    dW = dZ H^T by rows of W, dH = W^T dZ by columns, the optimizer by elements, dropout's and the
-    activation's backward by rows. A BLAS product runs whole on member 0 (BLAS has its own
-    threads). Every element is computed by the same code in the same order whichever member runs
-    it: the parameters have the same bits for any team size; the loss (sums over the members'
-    shares) agrees to rounding."""
-    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, size = w.size
+cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexcept nogil:
+    """Columns c0 .. c1 - 1 of the batch: gathered, through every layer, then the output's pass
+    (dZ_L = A_L - Y); their summed loss into ``loss``. Each column depends on its own only."""
+    cdef Net* net = w.net
+    cdef int L = net.L, K = net.K, n0 = net.n0, bb = w.bb, start = w.start, l, i, j, j0, jn
     cdef int* n = net.n
-    cdef dnn_team* team = w.team
-    cdef int l, j, bb, start, c0, c1, r0, r1, e0, e1
-    cdef floating* xb
-    cdef floating* yb
+    cdef floating* X = <floating*> net.X
+    cdef floating* xb = <floating*> w.xb
+    cdef floating* yb = <floating*> w.yb
     cdef floating* prev
     cdef floating* dst
-    cdef floating* G
     cdef void* rows[GATHER_ROWS]
-    cdef int i, j0, jn
-    cdef floating* X = <floating*> net.X
-    cdef floating* Y = <floating*> net.Y
-    cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
-    cdef dnn_opt opt = w.opt, ob
-    cdef int64_t t = w.t, step = w.step
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    cdef dnn_act act = k.acts[net.hidden]
+    if c1 <= c0:
+        return
+    if net.own_nn[0]:
+        # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
+        # so that each write is a run of GATHER_ROWS elements, not one element per line.
+        for j0 in range(c0, c1, GATHER_ROWS):
+            jn = GATHER_ROWS if c1 - j0 > GATHER_ROWS else c1 - j0
+            for j in range(jn):
+                rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
+                                                 else start + j0 + j) * n0)
+            for i in range(n0):
+                dst = xb + <size_t> i * bb + j0
+                for j in range(jn):
+                    dst[j] = (<floating*> rows[j])[i]
+    elif net.order != NULL:
+        for j in range(c0, c1):
+            memcpy(xb + <size_t> j * n0, X + <size_t> net.order[start + j] * n0, <size_t> n0 * sizeof(floating))
+    if net.order != NULL:
+        for j in range(c0, c1):
+            memcpy(yb + <size_t> j * K, <floating*> net.Y + <size_t> net.order[start + j] * K,
+                   <size_t> K * sizeof(floating))
+    for l in range(1, L + 1):
+        prev = _input(net, l, xb)
+        if net.own_nn[l - 1]:
+            simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
+                    <floating*> net.A[l - 1] + c0, bb, NULL, False)
+        elif l == 1:
+            gemm(False, True, n[1], c1 - c0, n0, <floating> 1, <floating*> net.W[0], n0, xb + <size_t> c0 * n0,
+                 n0, <floating> 0, <floating*> net.A[0] + c0, bb)
+        else:
+            gemm(False, False, n[l], c1 - c0, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                 prev + c0, bb, <floating> 0, <floating*> net.A[l - 1] + c0, bb)
+        if l < L:
+            if floating is double:
+                act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
+                if net.H[l - 1] != NULL:
+                    k.dropout_fwd_d(n[l], c0, c1, bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
+                                    net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
+            else:
+                act.fwd_f(n[l], c1 - c0, <float*> net.A[l - 1] + c0, bb, <float*> net.b[l - 1])
+                if net.H[l - 1] != NULL:
+                    k.dropout_fwd_f(n[l], c0, c1, bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
+                                    net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
+    # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
+    if floating is double:
+        simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb, <double*> net.b[L - 1], 0)
+        loss[0] = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
+                             <double*> net.G[L - 1])
+    else:
+        simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb, <float*> net.b[L - 1], 0)
+        loss[0] = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
+                             <float*> net.G[L - 1])
+
+
+cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
+    """Layer l's chunk c: c < chunks, rows of dW_l = scale dZ_l H_{l-1}^T (and of db_L at the
+    output); else columns of dH_{l-1} = W_l^T dZ_l. A BLAS product runs whole (one chunk)."""
+    cdef Net* net = w.net
+    cdef int l = w.l, bb = w.bb, n0 = net.n0, r0, r1
+    cdef int* n = net.n
+    cdef floating* G = <floating*> net.G[l - 1]
+    cdef floating* prev = _input(net, l, <floating*> w.xb)
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    if c < w.chunks:
+        dnn_share(n[l], c, w.chunks, SPLIT_ROWS, &r0, &r1)
+        if r1 <= r0:
+            return
+        if l == net.L:
+            if floating is double:
+                k.rowsums_d(r1 - r0, bb, <double*> G + <size_t> r0 * bb, bb, <double*> net.db[l - 1] + r0, w.scale)
+            else:
+                k.rowsums_f(r1 - r0, bb, <float*> G + <size_t> r0 * bb, bb, <float*> net.db[l - 1] + r0, w.scale)
+        if net.own_nt[l - 1]:
+            simd.nt(r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb, False,
+                    <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+        elif l == 1 and not net.own_nn[0]:
+            gemm(False, False, r1 - r0, n0, bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, n0,
+                 <floating> 0, <floating*> net.dW[0] + <size_t> r0 * n0, n0)
+        else:
+            gemm(False, True, r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb,
+                 <floating> 0, <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+    else:
+        dnn_share(bb, c - w.chunks, w.chunks, SPLIT_COLS, &r0, &r1)
+        if r1 <= r0:
+            return
+        if net.own_nn[l - 1]:
+            simd.nn(n[l - 1], n[l], r1 - r0, <floating*> net.W[l - 1], 1, n[l - 1], G + r0, bb,
+                    <floating*> net.G[l - 2] + r0, bb, NULL, False)
+        else:
+            gemm(True, False, n[l - 1], r1 - r0, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                 G + r0, bb, <floating> 0, <floating*> net.G[l - 2] + r0, bb)
+
+
+cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
+    """Layer l's chunk c: c < chunks, the optimizer on a share of W_l's and b_l's elements; else
+    rows of dZ_{l-1} from dH_{l-1} (dropout's mask, the activation's backward, db_{l-1})."""
+    cdef Net* net = w.net
+    cdef int l = w.l, bb = w.bb, r0, r1
+    cdef int* n = net.n
+    cdef floating* G
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     cdef dnn_act act = k.acts[net.hidden]
     cdef dnn_update upd = k.opts[net.opt]
+    if c < w.chunks:
+        dnn_share(n[l] * n[l - 1], c, w.chunks, SPLIT_ELEMS, &r0, &r1)
+        _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
+                <floating*> net.sW[l - 1], r0, r1, &w.opt, &w.squares[c] if w.sumsq else NULL)
+        dnn_share(n[l], c, w.chunks, SPLIT_ELEMS, &r0, &r1)
+        _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
+                <floating*> net.sb[l - 1], r0, r1, &w.ob, NULL)
+        return
+    dnn_share(n[l - 1], c - w.chunks, w.chunks, SPLIT_ROWS, &r0, &r1)
+    if r1 <= r0:
+        return
+    G = <floating*> net.G[l - 2] + <size_t> r0 * bb
+    if floating is double:
+        if net.H[l - 2] != NULL:
+            k.dropout_bwd_d((r1 - r0) * bb, <double*> G, net.mask[l - 2] + <size_t> r0 * bb, net.keep[l - 2])
+        act.bwd_d(r1 - r0, bb, <double*> G, bb, <double*> net.A[l - 2] + <size_t> r0 * bb, bb,
+                  <double*> net.db[l - 2] + r0, w.scale)
+    else:
+        if net.H[l - 2] != NULL:
+            k.dropout_bwd_f((r1 - r0) * bb, <float*> G, net.mask[l - 2] + <size_t> r0 * bb, net.keep[l - 2])
+        act.bwd_f(r1 - r0, bb, <float*> G, bb, <float*> net.A[l - 2] + <size_t> r0 * bb, bb,
+                  <float*> net.db[l - 2] + r0, w.scale)
+
+
+cdef void _chunk(Batch* w, floating* kind, int c) noexcept nogil:
+    cdef int c0, c1
+    if w.phase == FORWARD:
+        dnn_share(w.bb, c, w.chunks, SPLIT_COLS, &c0, &c1)
+        w.loss[c] = 0.0
+        _forward(w, kind, c0, c1, &w.loss[c])
+    elif w.phase == GRADIENTS:
+        _gradients(w, kind, c)
+    else:
+        _apply(w, kind, c)
+
+
+cdef void _chunk_d(void* ctx, int c) noexcept nogil:
+    _chunk[double](<Batch*> ctx, NULL, c)
+
+
+cdef void _chunk_f(void* ctx, int c) noexcept nogil:
+    _chunk[float](<Batch*> ctx, NULL, c)
+
+
+cdef void _run(dnn_team* team, Batch* w, floating* kind, int phase, int n) noexcept nogil:
+    w.phase = phase
+    if floating is double:
+        dnn_team_run(team, _chunk_d, w, n)
+    else:
+        dnn_team_run(team, _chunk_f, w, n)
+
+
+cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt opt, int64_t* t,
+                   int64_t* step) noexcept nogil:
+    """One epoch; returns the sum of its batches' losses (plus L2's per batch).
+
+    Each batch in phases of chunks (``Phase``), run by ``team`` (NULL: this thread) in
+    ``chunks`` shares of each kind of work (``dnn_share``): the forward pass and the output's by
+    columns (no meeting between layers: a column depends on its own), then per layer from L the
+    gradients (dW by rows, dH = W^T dZ by columns), then the update (the optimizer by elements,
+    dZ_{l-1} by rows). Every element is computed by the same code in the same order whichever
+    thread runs it and however many shares there are: the parameters have the same bits for
+    any team; the loss (summed over the column shares) agrees to rounding."""
+    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, l, c
+    cdef int* n = net.n
+    cdef double total = 0.0, loss, sumsq = 0.0
+    cdef Batch w
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    w.net = net
+    w.chunks = chunks
+    w.sumsq = net.lambd > 0
     if net.lambd > 0:
         for l in range(L):
             if floating is double:
                 sumsq += k.sumsq_d(n[l + 1] * n[l], <double*> net.W[l])
             else:
                 sumsq += k.sumsq_f(n[l + 1] * n[l], <float*> net.W[l])
-    start = 0
-    while start < m:
-        bb = net.bmax if m - start > net.bmax else m - start
-        scale = 1.0 / bb
-        dnn_share(bb, me, size, SPLIT_COLS, &c0, &c1)
-        if net.own_nn[0]:
-            # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
-            # so that each write is a run of GATHER_ROWS elements, not one element per line.
-            xb = <floating*> net.Xb
-            for j0 in range(c0, c1, GATHER_ROWS):
-                jn = GATHER_ROWS if c1 - j0 > GATHER_ROWS else c1 - j0
-                for j in range(jn):
-                    rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
-                                                     else start + j0 + j) * n0)
-                for i in range(n0):
-                    dst = xb + <size_t> i * bb + j0
-                    for j in range(jn):
-                        dst[j] = (<floating*> rows[j])[i]
-        else:
-            xb = _rows(<floating*> net.Xb, X, n0, net.order, start, 0, bb if me == 0 else 0)
-        yb = _rows(<floating*> net.Yb, Y, K, net.order, start, c0, c1)
-        loss = 0.0
-        # forward, on this member's columns
-        for l in range(1, L + 1):
-            prev = _input(net, l, xb)
-            if net.own_nn[l - 1]:
-                if c1 > c0:
-                    simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
-                            <floating*> net.A[l - 1] + c0, bb, NULL, False)
-            else:
-                dnn_team_barrier(team)  # every column of the input
-                if me == 0:
-                    if l == 1:
-                        gemm(False, True, n[1], bb, n0, <floating> 1, <floating*> net.W[0], n0, xb, n0,
-                             <floating> 0, <floating*> net.A[0], bb)
-                    else:
-                        gemm(False, False, n[l], bb, n[l - 1], <floating> 1, <floating*> net.W[l - 1],
-                             n[l - 1], prev, bb, <floating> 0, <floating*> net.A[l - 1], bb)
-                dnn_team_barrier(team)
-            if c1 <= c0:
-                continue
-            if l < L:
-                if floating is double:
-                    act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
-                    if net.H[l - 1] != NULL:
-                        k.dropout_fwd_d(n[l], c0, c1, bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
-                                        net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, step))
-                else:
-                    act.fwd_f(n[l], c1 - c0, <float*> net.A[l - 1] + c0, bb, <float*> net.b[l - 1])
-                    if net.H[l - 1] != NULL:
-                        k.dropout_fwd_f(n[l], c0, c1, bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
-                                        net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, step))
-            else:
-                # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
-                if floating is double:
-                    simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb,
-                                             <double*> net.b[L - 1], 0)
-                    loss = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
-                                        <double*> net.G[L - 1])
-                else:
-                    simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb,
-                                             <float*> net.b[L - 1], 0)
-                    loss = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
-                                        <float*> net.G[L - 1])
-        if net.lambd > 0 and me == 0:
+    w.start = 0
+    while w.start < m:
+        w.bb = net.bmax if m - w.start > net.bmax else m - w.start
+        w.scale = 1.0 / w.bb
+        w.step = step[0]
+        w.xb = net.Xb if net.own_nn[0] or net.order != NULL else <void*> (<floating*> net.X + <size_t> w.start * n0)
+        w.yb = net.Yb if net.order != NULL else <void*> (<floating*> net.Y + <size_t> w.start * K)
+        _run(team, &w, kind, FORWARD, chunks)
+        loss = w.loss[0]
+        for c in range(1, chunks):
+            loss += w.loss[c]
+        if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
         total += loss
         # the step's counters and the optimizer's constants
-        step += 1
+        step[0] += 1
         if net.opt == ADAM:
-            t += 1
-        opt.bias1 = 1 - pow(opt.beta1, <double> t)
-        opt.bias2 = 1 - pow(opt.beta2, <double> t)
-        opt.lam = net.lambd / bb
-        ob = opt
-        ob.lam = 0
-        new_sumsq = 0.0
-        dnn_team_barrier(team)  # dZ_L: every column
-        dnn_share(K, me, size, SPLIT_ROWS, &r0, &r1)
-        if r1 > r0:
-            G = <floating*> net.G[L - 1] + <size_t> r0 * bb
-            if floating is double:
-                k.rowsums_d(r1 - r0, bb, <double*> G, bb, <double*> net.db[L - 1] + r0, scale)
-            else:
-                k.rowsums_f(r1 - r0, bb, <float*> G, bb, <float*> net.db[L - 1] + r0, scale)
+            t[0] += 1
+        opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
+        opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
+        opt.lam = net.lambd / w.bb
+        w.opt = opt
+        w.ob = opt
+        w.ob.lam = 0
+        for c in range(chunks):
+            w.squares[c] = 0.0
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
-            prev = _input(net, l, xb)
-            G = <floating*> net.G[l - 1]
-            if net.own_nt[l - 1]:
-                dnn_share(n[l], me, size, SPLIT_ROWS, &r0, &r1)
-                if r1 > r0:
-                    simd.nt(r1 - r0, n[l - 1], bb, <floating> scale, G + <size_t> r0 * bb, bb, prev, bb, False,
-                            <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
-            elif me == 0:
-                if l == 1 and not net.own_nn[0]:
-                    gemm(False, False, n[1], n0, bb, <floating> scale, G, bb, xb, n0,
-                         <floating> 0, <floating*> net.dW[0], n0)
-                else:
-                    gemm(False, True, n[l], n[l - 1], bb, <floating> scale, G, bb,
-                         prev, bb, <floating> 0, <floating*> net.dW[l - 1], n[l - 1])
-            if l > 1:
-                if net.own_nn[l - 1]:
-                    if c1 > c0:
-                        simd.nn(n[l - 1], n[l], c1 - c0, <floating*> net.W[l - 1], 1, n[l - 1], G + c0,
-                                bb, <floating*> net.G[l - 2] + c0, bb, NULL, False)
-                elif me == 0:
-                    gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                         G, bb, <floating> 0, <floating*> net.G[l - 2], bb)
-            dnn_team_barrier(team)  # dW_l and dH_{l-1} whole; W_l read for the last time
-            dnn_share(n[l] * n[l - 1], me, size, SPLIT_ELEMS, &e0, &e1)
-            _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
-                    <floating*> net.sW[l - 1], e0, e1, &opt, &new_sumsq if net.lambd > 0 else NULL)
-            dnn_share(n[l], me, size, SPLIT_ELEMS, &e0, &e1)
-            _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
-                    <floating*> net.sb[l - 1], e0, e1, &ob, NULL)
-            if l > 1:
-                dnn_share(n[l - 1], me, size, SPLIT_ROWS, &r0, &r1)
-                if r1 > r0:
-                    G = <floating*> net.G[l - 2] + <size_t> r0 * bb
-                    if floating is double:
-                        if net.H[l - 2] != NULL:
-                            k.dropout_bwd_d((r1 - r0) * bb, <double*> G, net.mask[l - 2] + <size_t> r0 * bb,
-                                            net.keep[l - 2])
-                        act.bwd_d(r1 - r0, bb, <double*> G, bb, <double*> net.A[l - 2] + <size_t> r0 * bb, bb,
-                                  <double*> net.db[l - 2] + r0, scale)
-                    else:
-                        if net.H[l - 2] != NULL:
-                            k.dropout_bwd_f((r1 - r0) * bb, <float*> G, net.mask[l - 2] + <size_t> r0 * bb,
-                                            net.keep[l - 2])
-                        act.bwd_f(r1 - r0, bb, <float*> G, bb, <float*> net.A[l - 2] + <size_t> r0 * bb, bb,
-                                  <float*> net.db[l - 2] + r0, scale)
-            if l == 1:
-                w.sumsq[me] = new_sumsq
-            dnn_team_barrier(team)  # dZ_{l-1} whole; W_l updated (l = 1: the next batch may start)
-        sumsq = 0.0
-        for i in range(size):
-            sumsq += w.sumsq[i]
-        start += bb
-    w.total[me] = total
-    if me == 0:
-        w.t, w.step = t, step
-    dnn_team_barrier(team)  # every member's results written (and, for the caller, every helper done)
+            w.l = l
+            _run(team, &w, kind, GRADIENTS, chunks * (2 if l > 1 else 1))
+            _run(team, &w, kind, UPDATE, chunks * (2 if l > 1 else 1))
+        sumsq = w.squares[0]
+        for c in range(1, chunks):
+            sumsq += w.squares[c]
+        w.start += w.bb
     return total
-
-
-cdef void _member_d(void* ctx, int me) noexcept nogil:
-    _epoch[double]((<Work*> ctx).net, NULL, <Work*> ctx, me)
-
-
-cdef void _member_f(void* ctx, int me) noexcept nogil:
-    _epoch[float]((<Work*> ctx).net, NULL, <Work*> ctx, me)
 
 
 def _address(a):
@@ -706,10 +751,14 @@ cdef class Loop:
             self.team = NULL
 
     cdef dnn_team* _team(self) noexcept:
-        """The team of ``threads`` members (started now if new or made before a fork), or NULL:
-        one thread (also if helper threads cannot start: the same bits, one core)."""
+        """The team of ``threads`` threads (started now if new or made before a fork), or NULL: one
+        thread (with a BLAS product, or if helper threads cannot start: the same bits, one core)."""
+        cdef int l
         if self.threads <= 1:
             return NULL
+        for l in range(self.net.L):
+            if not (self.net.own_nn[l] and self.net.own_nt[l]):
+                return NULL  # a BLAS product: BLAS's threads, not a team's (dnn._loop_plan teams all-ours plans)
         if self.team != NULL and self.team_pid != dnn_team_pid():
             free(self.team)  # copied by fork; its helpers are the parent's
             self.team = NULL
@@ -734,8 +783,8 @@ cdef class Loop:
         cdef unsigned char[::1] seen
         cdef int64_t tt, ss, i, j, m = self.m
         cdef double total = 0.0
-        cdef Work w
         cdef dnn_team* team
+        cdef int chunks
         if not self.ready:
             raise ValueError("the Loop is not initialized")
         lr = float(learning_rate)
@@ -771,21 +820,15 @@ cdef class Loop:
                 self.net.order = NULL
             self.opt.lr = lr
             team = self._team()
-            w.net, w.team, w.size, w.opt, w.t, w.step = &self.net, team, 1 if team == NULL else self.threads, self.opt, tt, ss
+            chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
             try:
                 with nogil:
-                    if team != NULL:
-                        dnn_team_run(team, _member_d if self.double_ else _member_f, &w)
-                    elif self.double_:
-                        _epoch[double](&self.net, NULL, &w, 0)
+                    if self.double_:
+                        total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
                     else:
-                        _epoch[float](&self.net, NULL, &w, 0)
+                        total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
             finally:
                 self.net.order = NULL
-            total = w.total[0]
-            for i in range(1, w.size):
-                total += w.total[i]
-            tt, ss = w.t, w.step
             self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1
         return total, tt, ss
 

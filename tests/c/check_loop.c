@@ -19,52 +19,53 @@ static void check(int ok, const char* what, int level) {
 
 #define N 37
 
-/* The team: TEAM members run ROUNDS rounds of (write one's slot, barrier, check
-   every slot, barrier), each member's items from dnn_share cover 0 .. n - 1. */
+/* The team: PHASES phases of CHUNKS chunks on TEAM threads; each chunk runs
+   once per phase, and a phase is over (every chunk done) when run returns. */
 #define TEAM 3
-#define ROUNDS 200
-typedef struct { dnn_team* team; int slot[TEAM]; int bad; } team_ctx;
+#define CHUNKS 7
+#define PHASES 300
+typedef struct { int phase; int runs[CHUNKS]; int bad; } team_ctx;
 
-static void team_fn(void* p, int me) {
+static void team_fn(void* p, int chunk) {
     team_ctx* c = (team_ctx*) p;
-    int round, i, lo, hi, covered;
-    for (round = 0; round < ROUNDS; round++) {
-        c->slot[me] = round * TEAM + me;
-        dnn_team_barrier(c->team);
-        for (i = 0; i < TEAM; i++)
-            if (c->slot[i] != round * TEAM + i) c->bad = 1;
-        dnn_team_barrier(c->team);
-    }
-    for (covered = 0, i = 0; i < TEAM; i++) {  /* shares of 100 items in 16s, in order */
-        dnn_share(100, i, TEAM, 16, &lo, &hi);
-        if (lo != covered || hi < lo || (i + 1 < TEAM && hi != 100 && hi % 16 != 0)) c->bad = 1;
-        covered = hi;
-    }
-    if (covered != 100) c->bad = 1;
-    dnn_team_barrier(c->team);
+    if (chunk < 0 || chunk >= CHUNKS || c->runs[chunk] != c->phase) c->bad = 1;
+    else c->runs[chunk]++;
 }
 
 static void check_team(void) {
     dnn_team* team = (dnn_team*) calloc(1, sizeof(dnn_team));
     team_ctx c;
-    int epoch;
+    int i, lo, hi, covered;
     memset(&c, 0, sizeof(c));
-    c.team = team;
     check(team != NULL && dnn_team_start(team, TEAM) == 0, "team start", 0);
-    for (epoch = 0; epoch < 5; epoch++) dnn_team_run(team, team_fn, &c);
+    for (c.phase = 0; c.phase < PHASES; c.phase++) {
+        dnn_team_run(team, team_fn, &c, CHUNKS);
+        for (i = 0; i < CHUNKS; i++)
+            if (c.runs[i] != c.phase + 1) c.bad = 1;
+    }
+    dnn_team_run(NULL, team_fn, &c, CHUNKS);  /* no team: this thread, in order */
     check(!c.bad, "team", 0);
+    for (covered = 0, i = 0; i < TEAM; i++) {  /* shares of 100 items in 16s, in order */
+        dnn_share(100, i, TEAM, 16, &lo, &hi);
+        check(lo == covered && hi >= lo && (hi == 100 || (hi - lo) % 16 == 0), "shares", 0);
+        covered = hi;
+    }
+    check(covered == 100, "shares cover", 0);
     check(dnn_team_pid() > 0, "process id", 0);
+    dnn_team_stop(team);
+    free(team);
     {   /* the rest of dnn/_platform.h, which _loop.h includes (-Werror: none unused) */
         dnn_gate gate;
+        dnn_barrier bar;
         double t0 = dnn_now();
-        check(dnn_gate_init(&gate) == 0, "gate", 0);
+        check(dnn_gate_init(&gate) == 0 && dnn_barrier_init(&bar, 1) == 0, "gate", 0);
         dnn_gate_open(&gate);
         dnn_gate_wait(&gate);
+        dnn_barrier_wait(&bar);
+        dnn_barrier_destroy(&bar);
         dnn_gate_destroy(&gate);
         check(dnn_now() >= t0, "clock", 0);
     }
-    dnn_team_stop(team);
-    free(team);
 }
 
 int main(void) {
