@@ -2,8 +2,9 @@
 
 Per cell (problem x optimizer-batch x dtype), ms per epoch of ``dnn._loop.Loop``
 with every product on BLAS, every product ours on one thread, ours on a team of
-two, and the rule's products (``"auto"``) on a team of two; BLAS may use two
-threads throughout (a team's BLAS products run on its first thread). Rounds
+two, and the short-fit rule's plan (``dnn._loop_plan.rule_plan``: the rule's
+products, teamed if they are all ours and large); BLAS may use two threads
+throughout. Rounds
 alternate the contenders in this process; medians of the wall clock; the same
 shuffled order every epoch. ``1t/2t``: the median of the rounds' ratios of ours
 on one thread to ours on two (above 1: the team gained). Quote the CPU, the
@@ -19,11 +20,11 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from dnn import _loop
+from dnn import _loop, _loop_plan
 
 PROBLEMS = {"S4": ([784, 256, 128, 64, 1], 10000), "S4-softmax": ([784, 256, 128, 64, 10], 10000)}
 FITS = {"adam-64": ("adam", 64), "adam-256": ("adam", 256), "momentum-64": ("momentum", 64)}
-CONTENDERS = {"blas 1t": ("blas", 1), "own 1t": ("own", 1), "own 2t": ("own", 2), "auto 2t": ("auto", 2)}
+CONTENDERS = ("blas", "own 1t", "own 2t", "rule")
 
 
 def cell(dims, m, dtype, optimizer, batch, rounds):
@@ -33,8 +34,10 @@ def cell(dims, m, dtype, optimizer, batch, rounds):
     Y = (rng.random((m, 1)) < 0.5).astype(dtype) if K == 1 else np.eye(K, dtype=dtype)[rng.integers(0, K, m)]
     layers = [((rng.standard_normal((o, i)) * np.sqrt(2 / i)).astype(dtype), np.zeros((o, 1), dtype))
               for o, i in zip(dims[1:], dims)]
+    rule = _loop_plan.rule_plan(dims, batch, dtype)
+    plans = {"blas": ("blas", 1), "own 1t": ("own", 1), "own 2t": ("own", 2), "rule": (rule.products, rule.threads)}
     loops = {}
-    for name, (products, threads) in CONTENDERS.items():
+    for name, (products, threads) in plans.items():
         own = [(W.copy(), b.copy()) for W, b in layers]
         zeros = lambda: [(np.zeros_like(W), np.zeros_like(b)) for W, b in own]  # noqa: E731
         loops[name] = _loop.Loop(own, X, Y, output="sigmoid" if K == 1 else "softmax", optimizer=optimizer,
@@ -59,7 +62,7 @@ def main(argv=None):
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args(argv)
-    print("| problem | fit | dtype | " + " | ".join(CONTENDERS) + " | 1t/2t |")
+    print("| problem | fit | dtype | " + " | ".join(CONTENDERS) + " ms | 1t/2t |")
     print("|---|---|---|" + "---:|" * (len(CONTENDERS) + 1))
     with threadpool_limits(2):
         for p in args.problems:

@@ -27,6 +27,18 @@ batch's L2 cost), then dropout's mask and the activation's backward with
 db_{l-1} in one pass. One dW buffer serves every layer. What an activation, an output
 kind and an optimizer are lives in one table each: ``dnn/_loop.h``.
 
+Threads (``threads=``, ``dnn._loop_plan`` chooses). With all products ours, a
+Loop of T > 1 threads runs each batch in phases of chunks on a team (its
+caller and T - 1 helpers, dnn/_loop.h): the forward pass and the output's
+by shares of the batch's columns (one phase: a column depends on its own
+only), then per layer the gradients (dW by rows, dH by columns) and the
+update (the optimizer by elements, dZ_{l-1} by rows), 2T shares of each,
+taken by whichever thread is free (a descheduled helper delays only a chunk
+it holds). Shares start at whole blocks of the kernels (``dnn_share``), so
+each element is computed as on one thread: the same bits for any T (the
+loss, summed by shares, agrees to rounding). With a BLAS product a Loop
+runs on its caller alone (BLAS has threads of its own).
+
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
 batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
 ``dnn.reference.dropout_uniform``'s bits.
@@ -557,7 +569,9 @@ cdef class Loop:
     shapes, updated in place (``v`` for the momentum kinds and Adam, ``s``
     for RMSprop and Adam). ``beta``: the course momentum's beta or
     scikit-learn's momentum. ``keep``: one keep probability per hidden
-    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW).
+    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW). ``threads``:
+    the threads of an epoch (1 to ``MAX_THREADS``; see the module's
+    docstring); the numbers do not depend on it.
 
     Safety: an array the loop writes (W, b, v, s) may share memory with no
     other (``ValueError``); each epoch re-checks that the caller's arrays still
