@@ -154,6 +154,12 @@ DEF MAX_TEAM = 8
 #: of columns reads all of W).
 DEF CHUNKS_PER_THREAD = 2
 DEF MAX_CHUNKS = 16  # MAX_TEAM * CHUNKS_PER_THREAD
+# A share of a batch's columns has at least this many columns (float64, float32): each
+# share's ``nn`` reads all of W, so fewer shares read it fewer times, more balance the
+# threads. Measured on S4, batches of 64, 2 threads: 2 shares faster in float64 (W_1 1.6 MB,
+# beyond a Zen 5 core's L2), 4 in float32 (benchmarks/NOTES.md). The bits do not depend on it.
+DEF MIN_SHARE_COLS_D = 32
+DEF MIN_SHARE_COLS_F = 16
 MAX_THREADS = MAX_TEAM
 
 
@@ -194,7 +200,8 @@ cdef enum Phase:
 cdef struct Batch:
     # One batch's state, read by the chunks of its phases (dnn/_loop.h's team).
     Net* net
-    int phase, l, chunks    # chunks: shares of each kind of work (1 on one thread)
+    int phase, l, chunks    # chunks: shares of rows and elements (1 on one thread)
+    int col_chunks          # shares of the batch's columns (each reads all of W: MIN_SHARE_COLS_*)
     int start, bb
     double scale
     void* xb                # X_b (rows), or X_b^T (columns) with own_nn[0]
@@ -321,7 +328,7 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             gemm(False, True, r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb,
                  <floating> 0, <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
     else:
-        dnn_share(bb, c - w.chunks, w.chunks, SPLIT_COLS, &r0, &r1)
+        dnn_share(bb, c - w.chunks, w.col_chunks, SPLIT_COLS, &r0, &r1)
         if r1 <= r0:
             return
         if net.own_nn[l - 1]:
@@ -369,7 +376,7 @@ cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
 cdef void _chunk(Batch* w, floating* kind, int c) noexcept nogil:
     cdef int c0, c1
     if w.phase == FORWARD:
-        dnn_share(w.bb, c, w.chunks, SPLIT_COLS, &c0, &c1)
+        dnn_share(w.bb, c, w.col_chunks, SPLIT_COLS, &c0, &c1)
         w.loss[c] = 0.0
         _forward(w, kind, c0, c1, &w.loss[c])
     elif w.phase == GRADIENTS:
@@ -426,9 +433,10 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         w.step = step[0]
         w.xb = net.Xb if net.own_nn[0] or net.order != NULL else <void*> (<floating*> net.X + <size_t> w.start * n0)
         w.yb = net.Yb if net.order != NULL else <void*> (<floating*> net.Y + <size_t> w.start * K)
-        _run(team, &w, kind, FORWARD, chunks)
+        w.col_chunks = min(chunks, max(1, w.bb // (MIN_SHARE_COLS_D if floating is double else MIN_SHARE_COLS_F)))
+        _run(team, &w, kind, FORWARD, w.col_chunks)
         loss = w.loss[0]
-        for c in range(1, chunks):
+        for c in range(1, w.col_chunks):
             loss += w.loss[c]
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
@@ -448,7 +456,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
             w.l = l
-            _run(team, &w, kind, GRADIENTS, chunks * (2 if l > 1 else 1))
+            _run(team, &w, kind, GRADIENTS, chunks + (w.col_chunks if l > 1 else 0))
             _run(team, &w, kind, UPDATE, chunks * (2 if l > 1 else 1))
         sumsq = w.squares[0]
         for c in range(1, chunks):
