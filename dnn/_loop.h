@@ -10,8 +10,9 @@
      the one ReLU of the package: dnn/_simd.h's ``bias_act`` and
      ``relu_backward`` (vector builds picked at run time).
    - An output kind is one case of ``dnn_output_*``: from Z_L it writes
-     dZ_L = A_L - Y (the same closed form for all three) and db_L, and returns
-     the batch's summed loss computed stably from Z_L.
+     dZ_L = A_L - Y (the same closed form for all three) on a range of columns
+     and returns their summed loss computed stably from Z_L (``dnn_rowsums_*``
+     then makes db_L).
    - An optimizer is one row of ``dnn_opts``: one pass over a parameter and its
      gradient buffer, L2's ``lam * p`` folded into the gradient it reads,
      updating its state (v, s) in place and, if asked, summing the new

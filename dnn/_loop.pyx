@@ -143,7 +143,7 @@ _INT_MAX = 2**31 - 1
 
 
 DEF GATHER_ROWS = 16
-# Shares of a team's members (dnn_share) start at multiples of: columns 16 (a vector of floats in
+# A team's shares of work (dnn_share) start at multiples of: columns 16 (a vector of floats in
 # AVX-512, GATHER_ROWS), rows 8, elements 64 (an optimizer's vector loop splits where one thread's does).
 DEF SPLIT_COLS = 16
 DEF SPLIT_ROWS = 8
