@@ -10,8 +10,9 @@
      the one ReLU of the package: dnn/_simd.h's ``bias_act`` and
      ``relu_backward`` (vector builds picked at run time).
    - An output kind is one case of ``dnn_output_*``: from Z_L it writes
-     dZ_L = A_L - Y (the same closed form for all three) and db_L, and returns
-     the batch's summed loss computed stably from Z_L.
+     dZ_L = A_L - Y (the same closed form for all three) on a range of columns
+     and returns their summed loss computed stably from Z_L (``dnn_rowsums_*``
+     then makes db_L).
    - An optimizer is one row of ``dnn_opts``: one pass over a parameter and its
      gradient buffer, L2's ``lam * p`` folded into the gradient it reads,
      updating its state (v, s) in place and, if asked, summing the new
@@ -137,16 +138,18 @@ DNN_ACT(leaky, T, S, ISA, ATTR, z > 0 ? z : z * (T) DNN_LEAKY_SLOPE,            
         a > 0 ? d : d * (T) DNN_LEAKY_SLOPE)                                        \
                                                                                     \
 /* ---- dropout: H := mask ? A / keep : 0 (mask drawn); D := mask ? D / keep : 0 */ \
-static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int m, const T* A, T* H, unsigned char* M,   \
-                                double keep, uint64_t key) {                        \
+/* Forward on columns j0 .. j1 - 1 of (R, ld) blocks (a thread's share; element  */ \
+/* (r, j)'s draw depends on r and j only).                                        */ \
+static ATTR void dnn_dropout_fwd_##S##_##ISA(int R, int j0, int j1, int ld, const T* A, T* H, \
+                                unsigned char* M, double keep, uint64_t key) {      \
     const T k = (T) keep;                                                           \
     int r, j;                                                                       \
     for (r = 0; r < R; r++) {                                                       \
         uint64_t row = dnn_splitmix(key, (uint64_t) r + 1);                         \
-        const T* a = A + (ptrdiff_t) r * m;                                         \
-        T* h = H + (ptrdiff_t) r * m;                                               \
-        unsigned char* mk = M + (ptrdiff_t) r * m;                                  \
-        for (j = 0; j < m; j++) {                                                   \
+        const T* a = A + (ptrdiff_t) r * ld;                                        \
+        T* h = H + (ptrdiff_t) r * ld;                                              \
+        unsigned char* mk = M + (ptrdiff_t) r * ld;                                 \
+        for (j = j0; j < j1; j++) {                                                 \
             mk[j] = dnn_dropout_u(row, j) < keep;                                   \
             h[j] = mk[j] ? a[j] / k : (T) 0;                                        \
         }                                                                           \
@@ -158,34 +161,35 @@ static ATTR void dnn_dropout_bwd_##S##_##ISA(int n, T* D, const unsigned char* M
     for (i = 0; i < n; i++) D[i] = M[i] ? D[i] / k : (T) 0;                         \
 }                                                                                   \
                                                                                     \
-/* ---- the output layer: Z (K, m) -> D = A - Y, db = scale * row sums; */          \
-/* returns the summed loss. Y is the batch's (m, K) samples-major block. */         \
-static ATTR double dnn_output_##S##_##ISA(int kind, int K, int m, const T* Z, const T* Y,        \
-                             T* D, T* db, double scale) {                           \
+/* ---- the output layer, on columns j0 .. j1 - 1 of (K, ld) blocks: D = A - Y; */ \
+/* returns their summed loss. Y is the batch's (ld, K) samples-major block.      */ \
+/* ``rowsums`` then makes db = scale * row sums (every column: after the team). */ \
+static ATTR double dnn_output_##S##_##ISA(int kind, int K, int j0, int j1, int ld, const T* Z, \
+                                          const T* Y, T* D) {                       \
     double loss = 0.0;                                                              \
     int k, j;                                                                       \
     if (kind == DNN_OUT_SOFTMAX) {                                                  \
-        for (j = 0; j < m; j++) {                                                   \
+        for (j = j0; j < j1; j++) {                                                 \
             T mx = Z[j], sum = 0, lse;                                              \
             for (k = 1; k < K; k++)                                                 \
-                if (Z[(ptrdiff_t) k * m + j] > mx) mx = Z[(ptrdiff_t) k * m + j];   \
+                if (Z[(ptrdiff_t) k * ld + j] > mx) mx = Z[(ptrdiff_t) k * ld + j]; \
             for (k = 0; k < K; k++) {                                               \
-                T e = EXP(Z[(ptrdiff_t) k * m + j] - mx);                           \
-                D[(ptrdiff_t) k * m + j] = e;                                       \
+                T e = EXP(Z[(ptrdiff_t) k * ld + j] - mx);                          \
+                D[(ptrdiff_t) k * ld + j] = e;                                      \
                 sum += e;                                                           \
             }                                                                       \
             lse = LOG(sum);                                                         \
             for (k = 0; k < K; k++) {                                               \
                 T y = Y[(ptrdiff_t) j * K + k];                                     \
-                T* d = D + (ptrdiff_t) k * m + j;                                   \
+                T* d = D + (ptrdiff_t) k * ld + j;                                  \
                 *d = *d / sum - y;                                                  \
-                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * m + j] - mx) - lse)); \
+                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
             }                                                                       \
         }                                                                           \
     } else {                                                                        \
         for (k = 0; k < K; k++)                                                     \
-            for (j = 0; j < m; j++) {                                               \
-                T z = Z[(ptrdiff_t) k * m + j], y = Y[(ptrdiff_t) j * K + k], a;    \
+            for (j = j0; j < j1; j++) {                                             \
+                T z = Z[(ptrdiff_t) k * ld + j], y = Y[(ptrdiff_t) j * K + k], a;   \
                 if (kind == DNN_OUT_SIGMOID) {                                      \
                     a = (T) 1 / ((T) 1 + EXP(-z));                                  \
                     loss += (double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
@@ -194,15 +198,19 @@ static ATTR double dnn_output_##S##_##ISA(int kind, int K, int m, const T* Z, co
                     a = z;                                                          \
                     loss += 0.5 * (double) (a - y) * (double) (a - y);              \
                 }                                                                   \
-                D[(ptrdiff_t) k * m + j] = a - y;                                   \
+                D[(ptrdiff_t) k * ld + j] = a - y;                                  \
             }                                                                       \
     }                                                                               \
-    for (k = 0; k < K; k++) {                                                       \
-        double s = 0.0;                                                             \
-        for (j = 0; j < m; j++) s += D[(ptrdiff_t) k * m + j];                      \
-        db[k] = (T) (scale * s);                                                    \
-    }                                                                               \
     return loss;                                                                    \
+}                                                                                   \
+/* db[r] = scale * (row r of D's sum, in double, in column order) */               \
+static ATTR void dnn_rowsums_##S##_##ISA(int R, int m, const T* D, int ld, T* db, double scale) { \
+    int r, j;                                                                       \
+    for (r = 0; r < R; r++) {                                                       \
+        double s = 0.0;                                                             \
+        for (j = 0; j < m; j++) s += D[(ptrdiff_t) r * ld + j];                     \
+        db[r] = (T) (scale * s);                                                    \
+    }                                                                               \
 }                                                                                   \
                                                                                     \
 /* sum of squares in double, 8 partial sums (the L2 cost's) */                      \
@@ -269,12 +277,14 @@ typedef struct { dnn_upd_d d; dnn_upd_f f; } dnn_update;
 typedef struct {
     dnn_act acts[DNN_ACT_COUNT];
     dnn_update opts[DNN_OPT_COUNT];
-    void (*dropout_fwd_d)(int, int, const double*, double*, unsigned char*, double, uint64_t);
-    void (*dropout_fwd_f)(int, int, const float*, float*, unsigned char*, double, uint64_t);
+    void (*dropout_fwd_d)(int, int, int, int, const double*, double*, unsigned char*, double, uint64_t);
+    void (*dropout_fwd_f)(int, int, int, int, const float*, float*, unsigned char*, double, uint64_t);
     void (*dropout_bwd_d)(int, double*, const unsigned char*, double);
     void (*dropout_bwd_f)(int, float*, const unsigned char*, double);
-    double (*output_d)(int, int, int, const double*, const double*, double*, double*, double);
-    double (*output_f)(int, int, int, const float*, const float*, float*, float*, double);
+    double (*output_d)(int, int, int, int, int, const double*, const double*, double*);
+    double (*output_f)(int, int, int, int, int, const float*, const float*, float*);
+    void (*rowsums_d)(int, int, const double*, int, double*, double);
+    void (*rowsums_f)(int, int, const float*, int, float*, double);
     double (*sumsq_d)(int, const double*);
     double (*sumsq_f)(int, const float*);
 } dnn_loop_table;
@@ -292,7 +302,8 @@ typedef struct {
      {dnn_opt_adam_d_##I, dnn_opt_adam_f_##I}},                                     \
     dnn_dropout_fwd_d_##I, dnn_dropout_fwd_f_##I,                                   \
     dnn_dropout_bwd_d_##I, dnn_dropout_bwd_f_##I,                                   \
-    dnn_output_d_##I, dnn_output_f_##I, dnn_sumsq_d_##I, dnn_sumsq_f_##I }
+    dnn_output_d_##I, dnn_output_f_##I, dnn_rowsums_d_##I, dnn_rowsums_f_##I,       \
+    dnn_sumsq_d_##I, dnn_sumsq_f_##I }
 
 static const dnn_loop_table dnn_loop_tables[] = {
     DNN_LOOP_TABLE(base),
@@ -512,6 +523,174 @@ static const dnn_wide_table dnn_wide_tables[] = {
 /* The wide layer's kernels of the build dnn/_simd.h's dispatch uses now. */
 DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
     return &dnn_wide_tables[dnn_simd_level];
+}
+
+/* ---------------------------------------------------------------------- */
+/* The team of one Loop: its caller and ``size - 1`` helper threads, started
+   with the Loop's first epoch and joined when it is freed. Work comes in
+   phases of chunks (``dnn_team_run``): the caller opens a phase (fn, ctx, n
+   chunks) and takes chunks itself; helpers that are awake take chunks too,
+   through one 64-bit ticket (phase << 32 | next chunk, taken by
+   compare-and-swap); the caller returns when every chunk is done. So no one
+   waits for a thread to arrive: a helper the system has descheduled delays
+   only a chunk it holds, and the caller alone runs the rest. Idle helpers
+   spin on the ticket briefly (the next phase is microseconds away inside an
+   epoch), then sleep on the condition variable (between epochs). A helper
+   reads fn/ctx/n before its swap succeeds, which proves the phase was still
+   open: the caller rewrites them only after closing the ticket, which it
+   does only when every chunk is done. */
+#include "_platform.h"
+#if !DNN_WIN32
+#include <unistd.h>
+#endif
+
+/* The process's id: a team started before a fork has no helpers in the child. */
+static long dnn_team_pid(void) {
+#if DNN_WIN32
+    return (long) GetCurrentProcessId();
+#else
+    return (long) getpid();
+#endif
+}
+
+#if defined(_MSC_VER) && !defined(__clang__)
+typedef volatile LONG64 dnn_team_a64;
+typedef volatile LONG dnn_team_a32;
+static unsigned long long dnn_team_load64(dnn_team_a64* p) {
+    return (unsigned long long) InterlockedCompareExchange64(p, 0, 0);
+}
+static void dnn_team_store64(dnn_team_a64* p, unsigned long long v) { InterlockedExchange64(p, (LONG64) v); }
+static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long long w) {
+    return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e;
+}
+static int dnn_team_load32(dnn_team_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
+static void dnn_team_store32(dnn_team_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
+static void dnn_team_dec32(dnn_team_a32* p) { InterlockedDecrement(p); }
+#else
+typedef unsigned long long dnn_team_a64;
+typedef int dnn_team_a32;
+static unsigned long long dnn_team_load64(dnn_team_a64* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void dnn_team_store64(dnn_team_a64* p, unsigned long long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long long w) {
+    return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+static int dnn_team_load32(dnn_team_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void dnn_team_store32(dnn_team_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static void dnn_team_dec32(dnn_team_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
+#endif
+
+#define DNN_TEAM_CLOSED 0xFFFFFFFFULL
+
+typedef void (*dnn_team_fn)(void* ctx, int chunk);
+
+typedef struct {
+    int size;                   /* threads, the caller included */
+    dnn_team_a64 ticket;
+    dnn_team_a32 remaining;     /* chunks of the open phase not done yet */
+    dnn_team_a32 quit;
+    dnn_team_fn volatile fn;
+    void* volatile ctx;
+    volatile int nchunks;
+    dnn_mutex mutex;            /* with cond: idle helpers sleep here */
+    dnn_cond cond;
+    dnn_threads threads;
+} dnn_team;
+
+/* Take and run one chunk of the phase ``t`` names: 1 if one was run (or the
+   ticket moved meanwhile: look again), 0 if it has none left. */
+static int dnn_team_grab(dnn_team* T, unsigned long long t) {
+    unsigned long long lo = t & DNN_TEAM_CLOSED;
+    dnn_team_fn fn = T->fn;
+    void* ctx = T->ctx;
+    int n = T->nchunks;
+    if (lo == DNN_TEAM_CLOSED || lo >= (unsigned long long) n) return 0;
+    if (!dnn_team_cas64(&T->ticket, t, t + 1)) return 1;
+    fn(ctx, (int) lo);
+    dnn_team_dec32(&T->remaining);
+    return 1;
+}
+
+static void* dnn_team_helper(void* arg) {
+    dnn_team* T = (dnn_team*) arg;
+    unsigned long long t;
+    int spin;
+    while (!dnn_team_load32(&T->quit)) {
+        t = dnn_team_load64(&T->ticket);
+        if (dnn_team_grab(T, t)) continue;
+        for (spin = 0; spin < DNN_SPINS && dnn_team_load64(&T->ticket) == t; spin++) dnn_cpu_relax();
+        if (dnn_team_load64(&T->ticket) != t) continue;
+        dnn_mutex_lock(&T->mutex);
+        while (dnn_team_load64(&T->ticket) == t && !dnn_team_load32(&T->quit)) dnn_cond_wait(&T->cond, &T->mutex);
+        dnn_mutex_unlock(&T->mutex);
+    }
+    return NULL;
+}
+
+/* Start ``size - 1`` helpers: 0, or -1 if that fails (then dnn_team_stop
+   still stops the ones that started). */
+static int dnn_team_start(dnn_team* T, int size) {
+    int i;
+    memset(T, 0, sizeof(*T));
+    T->size = size;
+    dnn_team_store64(&T->ticket, DNN_TEAM_CLOSED);
+    if (dnn_mutex_init(&T->mutex) != 0) return -1;
+    if (dnn_cond_init(&T->cond) != 0) { dnn_mutex_destroy(&T->mutex); return -1; }
+    for (i = 1; i < size; i++)
+        if (dnn_threads_start(&T->threads, dnn_team_helper, T) != 0) return -1;
+    return 0;
+}
+
+/* fn(ctx, c) for c = 0 .. n - 1, on this thread and the helpers; returns when
+   every chunk is done. T NULL: on this thread, in order. */
+static void dnn_team_run(dnn_team* T, dnn_team_fn fn, void* ctx, int n) {
+    unsigned long long phase;
+    int spin = 0, c;
+    if (T == NULL || n <= 1) {
+        for (c = 0; c < n; c++) fn(ctx, c);
+        return;
+    }
+    phase = (dnn_team_load64(&T->ticket) >> 32) + 1;
+    dnn_team_store64(&T->ticket, (phase << 32) | DNN_TEAM_CLOSED);
+    T->fn = fn;
+    T->ctx = ctx;
+    T->nchunks = n;
+    dnn_team_store32(&T->remaining, n);
+    dnn_team_store64(&T->ticket, phase << 32);
+    dnn_mutex_lock(&T->mutex);
+    dnn_cond_broadcast(&T->cond);
+    dnn_mutex_unlock(&T->mutex);
+    while (dnn_team_grab(T, dnn_team_load64(&T->ticket))) {}
+    while (dnn_team_load32(&T->remaining) > 0) {
+        if (++spin < DNN_SPINS) dnn_cpu_relax(); else dnn_yield();
+    }
+}
+
+/* Stop and join the helpers (after dnn_team_start, whatever it returned). */
+static void dnn_team_stop(dnn_team* T) {
+    dnn_mutex_lock(&T->mutex);
+    dnn_team_store32(&T->quit, 1);
+    dnn_cond_broadcast(&T->cond);
+    dnn_mutex_unlock(&T->mutex);
+    dnn_threads_join(&T->threads);
+    dnn_cond_destroy(&T->cond);
+    dnn_mutex_destroy(&T->mutex);
+}
+
+/* Share ``i`` of ``size`` shares [*lo, *hi) of n items: whole pieces of
+   ``unit`` items, the rest of n with the last piece (so every share but an
+   empty one has at least ``unit`` items: a kernel never takes its short path
+   on a share where one thread's call would not), shares in order. */
+DNN_INLINE void dnn_share(int n, int i, int size, int unit, int* lo, int* hi) {
+    int units = n / unit, per = (units + size - 1) / size, a, b;
+    if (units == 0) {  /* fewer than one piece: member 0 takes them */
+        *lo = i == 0 ? 0 : n;
+        *hi = n;
+        return;
+    }
+    a = i * per < units ? i * per : units;
+    b = a + per < units ? a + per : units;
+    *lo = a == b ? n : a * unit;
+    *hi = a == b || b == units ? n : b * unit;
 }
 
 #endif  /* DNN_LOOP_H */

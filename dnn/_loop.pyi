@@ -14,6 +14,7 @@ NT_MIN_BATCH_BYTES: int
 WIDE_MIN_INPUTS: int
 WIDE_BLOCK_BYTES: int
 WIDE_GATHER_BYTES: int
+MAX_THREADS: int
 
 _Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
 
@@ -28,6 +29,7 @@ class Loop:
     epochs: int
     wide: bool
     wide_block: int
+    threads: int
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class Loop:
         s: Optional[Sequence[_Pair]] = ...,
         products: Union[str, Sequence[Tuple[bool, bool]]] = ...,
         wide: Union[str, bool, int] = ...,
+        threads: int = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...

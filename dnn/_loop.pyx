@@ -28,6 +28,18 @@ batch's L2 cost), then dropout's mask and the activation's backward with
 db_{l-1} in one pass. One dW buffer serves every layer. What an activation, an output
 kind and an optimizer are lives in one table each: ``dnn/_loop.h``.
 
+Threads (``threads=``, ``dnn._loop_plan`` chooses). With all products ours, a
+Loop of T > 1 threads runs each batch in phases of chunks on a team (its
+caller and T - 1 helpers, dnn/_loop.h): the forward pass and the output's
+by shares of the batch's columns (one phase: a column depends on its own
+only), then per layer the gradients (dW by rows, dH by columns) and the
+update (the optimizer by elements, dZ_{l-1} by rows), 2T shares of each,
+taken by whichever thread is free (a descheduled helper delays only a chunk
+it holds). Shares start at whole blocks of the kernels (``dnn_share``), so
+each element is computed as on one thread: the same bits for any T (the
+loss, summed by shares, agrees to rounding). With a BLAS product a Loop
+runs on its caller alone (BLAS has threads of its own).
+
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
 batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
 ``dnn.reference.dropout_uniform``'s bits.
@@ -87,16 +99,18 @@ cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_loop_table:
         dnn_act acts[DNN_ACT_COUNT]
         dnn_update opts[DNN_OPT_COUNT]
-        void dropout_fwd_d(int R, int m, const double* A, double* H, unsigned char* M, double keep,
-                           uint64_t key) noexcept nogil
-        void dropout_fwd_f(int R, int m, const float* A, float* H, unsigned char* M, double keep,
-                           uint64_t key) noexcept nogil
+        void dropout_fwd_d(int R, int j0, int j1, int ld, const double* A, double* H, unsigned char* M,
+                           double keep, uint64_t key) noexcept nogil
+        void dropout_fwd_f(int R, int j0, int j1, int ld, const float* A, float* H, unsigned char* M,
+                           double keep, uint64_t key) noexcept nogil
         void dropout_bwd_d(int n, double* D, const unsigned char* M, double keep) noexcept nogil
         void dropout_bwd_f(int n, float* D, const unsigned char* M, double keep) noexcept nogil
-        double output_d(int kind, int K, int m, const double* Z, const double* Y, double* D, double* db,
-                        double scale) noexcept nogil
-        double output_f(int kind, int K, int m, const float* Z, const float* Y, float* D, float* db,
-                        double scale) noexcept nogil
+        double output_d(int kind, int K, int j0, int j1, int ld, const double* Z, const double* Y,
+                        double* D) noexcept nogil
+        double output_f(int kind, int K, int j0, int j1, int ld, const float* Z, const float* Y,
+                        float* D) noexcept nogil
+        void rowsums_d(int R, int m, const double* D, int ld, double* db, double scale) noexcept nogil
+        void rowsums_f(int R, int m, const float* D, int ld, float* db, double scale) noexcept nogil
         double sumsq_d(int n, const double* p) noexcept nogil
         double sumsq_f(int n, const float* p) noexcept nogil
     const dnn_loop_table* dnn_loop_kernels()
@@ -113,6 +127,14 @@ cdef extern from "_loop.h" nogil:
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
+    ctypedef void (*dnn_team_fn)(void* ctx, int chunk) noexcept nogil
+    ctypedef struct dnn_team:
+        int size
+    int dnn_team_start(dnn_team* t, int size)
+    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx, int n)
+    void dnn_team_stop(dnn_team* t)
+    void dnn_share(int n, int i, int size, int unit, int* lo, int* hi)
+    long dnn_team_pid()
 
 #: Names -> table rows of dnn/_loop.h (the same order).
 ACTIVATIONS = ("relu", "tanh", "leaky_relu")
@@ -153,6 +175,24 @@ _INT_MAX = 2**31 - 1
 
 
 DEF GATHER_ROWS = 16
+# A team's shares of work (dnn_share) start at multiples of: columns 16 (a vector of floats in
+# AVX-512, GATHER_ROWS), rows 8, elements 64 (an optimizer's vector loop splits where one thread's does).
+DEF SPLIT_COLS = 16
+DEF SPLIT_ROWS = 8
+DEF SPLIT_ELEMS = 64
+#: The most threads a Loop's team has.
+DEF MAX_TEAM = 8
+#: Shares of each kind of work per thread of a team (more balance a late thread; each share
+#: of columns reads all of W).
+DEF CHUNKS_PER_THREAD = 2
+DEF MAX_CHUNKS = 16  # MAX_TEAM * CHUNKS_PER_THREAD
+# A share of a batch's columns has at least this many columns (float64, float32): each
+# share's ``nn`` reads all of W, so fewer shares read it fewer times, more balance the
+# threads. Measured on S4, batches of 64, 2 threads: 2 shares faster in float64 (W_1 1.6 MB,
+# beyond a Zen 5 core's L2), 4 in float32 (benchmarks/NOTES.md). The bits do not depend on it.
+DEF MIN_SHARE_COLS_D = 32
+DEF MIN_SHARE_COLS_F = 16
+MAX_THREADS = MAX_TEAM
 
 
 cdef struct Net:
@@ -189,24 +229,38 @@ cdef struct Net:
     double lambd
 
 
-cdef inline floating* _rows(floating* buf, floating* src, int width, const int64_t* order, int start,
-                           int count) noexcept nogil:
-    """Rows start .. start + count - 1 of the epoch's order of src (rows of ``width``): gathered into
-    buf, or, in order, src's own rows."""
-    cdef int j
-    if order == NULL:
-        return src + <size_t> start * width
-    for j in range(count):
-        memcpy(buf + <size_t> j * width, src + <size_t> order[start + j] * width, <size_t> width * sizeof(floating))
-    return buf
+cdef enum Phase:
+    FORWARD = 0     # chunks: shares of the batch's columns (every layer, then the output's pass)
+    GRADIENTS = 1   # layer l: shares of dW_l's rows (and db_L's), then of dH_{l-1}'s columns
+    UPDATE = 2      # layer l: shares of W_l's (and b_l's) elements, then of dZ_{l-1}'s rows
 
 
-cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int n,
+cdef struct Batch:
+    # One batch's state, read by the chunks of its phases (dnn/_loop.h's team).
+    Net* net
+    int phase, l, chunks    # chunks: shares of rows and elements (1 on one thread)
+    int col_chunks          # shares of the batch's columns (each reads all of W: MIN_SHARE_COLS_*)
+    int start, bb
+    double scale
+    void* xb                # X_b (rows), or X_b^T (columns) with own_nn[0]
+    void* yb
+    int64_t step            # dropout's step of this batch
+    dnn_opt opt             # with L2 (for W)
+    dnn_opt ob              # without (for b)
+    bint sumsq              # sum the new weights' squares (L2)
+    double loss[MAX_CHUNKS]     # the output's loss of each column share
+    double squares[MAX_CHUNKS]  # the new weights' squares of each element share
+
+
+cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int lo, int hi,
                          const dnn_opt* o, double* sumsq) noexcept nogil:
+    """The optimizer's pass over elements lo .. hi - 1 (v, s may be NULL: unused)."""
+    if hi <= lo:
+        return
     if floating is double:
-        upd.d(n, p, g, v, s, o, sumsq)
+        upd.d(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, sumsq)
     else:
-        upd.f(n, p, g, v, s, o, sumsq)
+        upd.f(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, sumsq)
 
 
 # --------------------------------------------------------------------------
@@ -226,27 +280,31 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
 # other layers; only L2's sum of squares adds its blocks in another order.
 # --------------------------------------------------------------------------
 
-cdef inline void _batch_rows(Net* net, floating* X, int start, int bb) noexcept nogil:
-    """net.xrows[j] := the batch's row j of X (the epoch's order): the wide kernels read them in place."""
+cdef inline void _batch_rows(Net* net, floating* X, int start, int c0, int c1) noexcept nogil:
+    """net.xrows[j] := the batch's row j of X (the epoch's order), c0 <= j < c1: the wide kernels
+    read them in place."""
     cdef int j
     cdef size_t row
-    for j in range(bb):
+    for j in range(c0, c1):
         row = <size_t> (net.order[start + j] if net.order != NULL else start + j)
         net.xrows[j] = <const void*> (X + row * net.n0)
 
 
-cdef void _wide_forward(Net* net, floating* X, int start, int bb) noexcept nogil:
-    """A[0] (n_1, bb) := W_1 X_b^T, block by block of features; sets net.xrows for the backward."""
+cdef void _wide_forward(Net* net, floating* X, int start, int c0, int c1, int bb) noexcept nogil:
+    """Columns c0 .. c1 - 1 of A[0] (n_1, bb) := W_1 X_b^T, block by block of features; sets their
+    net.xrows for the backward. A column's sums do not depend on the others (a team's shares)."""
     cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc
     cdef floating* W = <floating*> net.W[0]
     cdef const dnn_wide_table* k = dnn_wide_kernels()
-    _batch_rows(net, X, start, bb)
+    _batch_rows(net, X, start, c0, c1)
     while f0 < n0:
         fc = F if n0 - f0 > F else n0 - f0
         if floating is double:
-            k.dot_d(n1, bb, fc, W + f0, n0, <const double* const*> net.xrows, f0, f0 > 0, <double*> net.A[0], bb)
+            k.dot_d(n1, c1 - c0, fc, W + f0, n0, <const double* const*> net.xrows + c0, f0, f0 > 0,
+                    <double*> net.A[0] + c0, bb)
         else:
-            k.dot_f(n1, bb, fc, W + f0, n0, <const float* const*> net.xrows, f0, f0 > 0, <float*> net.A[0], bb)
+            k.dot_f(n1, c1 - c0, fc, W + f0, n0, <const float* const*> net.xrows + c0, f0, f0 > 0,
+                    <float*> net.A[0] + c0, bb)
         f0 += fc
 
 
@@ -283,95 +341,234 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, dnn_update upd, const
         for r in range(n1):
             at = <size_t> r * n0 + f0
             _update(upd, W + at, g + <size_t> r * fc, v + at if v != NULL else NULL,
-                    s + at if s != NULL else NULL, fc, opt, sumsq)
+                    s + at if s != NULL else NULL, 0, fc, opt, sumsq)
         f0 += fc
 
 
-cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* step) noexcept nogil:
-    """One epoch; returns the sum of its batches' losses (plus L2's per batch)."""
-    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0
+cdef inline floating* _input(Net* net, int l, floating* xb) noexcept nogil:
+    """Layer l's input block: X_b (l = 1), else H_{l-1} (dropout's) or A_{l-1}."""
+    if l == 1:
+        return xb
+    return <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
+
+
+cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexcept nogil:
+    """Columns c0 .. c1 - 1 of the batch: gathered, through every layer, then the output's pass
+    (dZ_L = A_L - Y); their summed loss into ``loss``. Each column depends on its own only."""
+    cdef Net* net = w.net
+    cdef int L = net.L, K = net.K, n0 = net.n0, bb = w.bb, start = w.start, l, i, j, j0, jn
     cdef int* n = net.n
-    cdef int l, j, bb, start
-    cdef floating* xb
-    cdef floating* yb
+    cdef floating* X = <floating*> net.X
+    cdef floating* xb = <floating*> w.xb
+    cdef floating* yb = <floating*> w.yb
     cdef floating* prev
     cdef floating* dst
     cdef void* rows[GATHER_ROWS]
-    cdef int i, j0, jn
-    cdef floating* X = <floating*> net.X
-    cdef floating* Y = <floating*> net.Y
-    cdef double total = 0.0, loss, sumsq = 0.0, new_sumsq, scale
-    cdef dnn_opt ob
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    cdef dnn_act act = k.acts[net.hidden]
+    if c1 <= c0:
+        return
+    if net.wide:
+        pass  # the wide first layer reads the batch's rows of X in place (_wide_forward)
+    elif net.own_nn[0]:
+        # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
+        # so that each write is a run of GATHER_ROWS elements, not one element per line.
+        for j0 in range(c0, c1, GATHER_ROWS):
+            jn = GATHER_ROWS if c1 - j0 > GATHER_ROWS else c1 - j0
+            for j in range(jn):
+                rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
+                                                 else start + j0 + j) * n0)
+            for i in range(n0):
+                dst = xb + <size_t> i * bb + j0
+                for j in range(jn):
+                    dst[j] = (<floating*> rows[j])[i]
+    elif net.order != NULL:
+        for j in range(c0, c1):
+            memcpy(xb + <size_t> j * n0, X + <size_t> net.order[start + j] * n0, <size_t> n0 * sizeof(floating))
+    if net.order != NULL:
+        for j in range(c0, c1):
+            memcpy(yb + <size_t> j * K, <floating*> net.Y + <size_t> net.order[start + j] * K,
+                   <size_t> K * sizeof(floating))
+    for l in range(1, L + 1):
+        prev = _input(net, l, xb)
+        if l == 1 and net.wide:
+            _wide_forward(net, X, start, c0, c1, bb)
+        elif net.own_nn[l - 1]:
+            simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
+                    <floating*> net.A[l - 1] + c0, bb, NULL, False)
+        elif l == 1:
+            gemm(False, True, n[1], c1 - c0, n0, <floating> 1, <floating*> net.W[0], n0, xb + <size_t> c0 * n0,
+                 n0, <floating> 0, <floating*> net.A[0] + c0, bb)
+        else:
+            gemm(False, False, n[l], c1 - c0, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                 prev + c0, bb, <floating> 0, <floating*> net.A[l - 1] + c0, bb)
+        if l < L:
+            if floating is double:
+                act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
+                if net.H[l - 1] != NULL:
+                    k.dropout_fwd_d(n[l], c0, c1, bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
+                                    net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
+            else:
+                act.fwd_f(n[l], c1 - c0, <float*> net.A[l - 1] + c0, bb, <float*> net.b[l - 1])
+                if net.H[l - 1] != NULL:
+                    k.dropout_fwd_f(n[l], c0, c1, bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
+                                    net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
+    # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
+    if floating is double:
+        simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb, <double*> net.b[L - 1], 0)
+        loss[0] = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
+                             <double*> net.G[L - 1])
+    else:
+        simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb, <float*> net.b[L - 1], 0)
+        loss[0] = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
+                             <float*> net.G[L - 1])
+
+
+cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
+    """Layer l's chunk c: c < chunks, rows of dW_l = scale dZ_l H_{l-1}^T (and of db_L at the
+    output); else columns of dH_{l-1} = W_l^T dZ_l. A BLAS product runs whole (one chunk)."""
+    cdef Net* net = w.net
+    cdef int l = w.l, bb = w.bb, n0 = net.n0, r0, r1
+    cdef int* n = net.n
+    cdef floating* G = <floating*> net.G[l - 1]
+    cdef floating* prev = _input(net, l, <floating*> w.xb)
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    if c < w.chunks:
+        dnn_share(n[l], c, w.chunks, SPLIT_ROWS, &r0, &r1)
+        if l == net.L and r1 > r0:
+            if floating is double:
+                k.rowsums_d(r1 - r0, bb, <double*> G + <size_t> r0 * bb, bb, <double*> net.db[l - 1] + r0, w.scale)
+            else:
+                k.rowsums_f(r1 - r0, bb, <float*> G + <size_t> r0 * bb, bb, <float*> net.db[l - 1] + r0, w.scale)
+        if l == 1 and net.wide:
+            # dW_1 and W_1's update, block by block, by one thread (chunk 0); _apply leaves W_1 alone
+            if c == 0:
+                _wide_backward(net, prev, bb, k.opts[net.opt], &w.opt, &w.squares[0] if w.sumsq else NULL)
+            return
+        if r1 <= r0:
+            return
+        if net.own_nt[l - 1]:
+            simd.nt(r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb, False,
+                    <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+        elif l == 1 and not net.own_nn[0]:
+            gemm(False, False, r1 - r0, n0, bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, n0,
+                 <floating> 0, <floating*> net.dW[0] + <size_t> r0 * n0, n0)
+        else:
+            gemm(False, True, r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb,
+                 <floating> 0, <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+    else:
+        dnn_share(bb, c - w.chunks, w.col_chunks, SPLIT_COLS, &r0, &r1)
+        if r1 <= r0:
+            return
+        if net.own_nn[l - 1]:
+            simd.nn(n[l - 1], n[l], r1 - r0, <floating*> net.W[l - 1], 1, n[l - 1], G + r0, bb,
+                    <floating*> net.G[l - 2] + r0, bb, NULL, False)
+        else:
+            gemm(True, False, n[l - 1], r1 - r0, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
+                 G + r0, bb, <floating> 0, <floating*> net.G[l - 2] + r0, bb)
+
+
+cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
+    """Layer l's chunk c: c < chunks, the optimizer on a share of W_l's and b_l's elements; else
+    rows of dZ_{l-1} from dH_{l-1} (dropout's mask, the activation's backward, db_{l-1})."""
+    cdef Net* net = w.net
+    cdef int l = w.l, bb = w.bb, r0, r1
+    cdef int* n = net.n
+    cdef floating* G
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     cdef dnn_act act = k.acts[net.hidden]
     cdef dnn_update upd = k.opts[net.opt]
+    if c < w.chunks:
+        dnn_share(n[l] * n[l - 1], c, w.chunks, SPLIT_ELEMS, &r0, &r1)
+        if l == 1 and net.wide:
+            r1 = r0  # W_1 was updated by _wide_backward, block by block
+        _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
+                <floating*> net.sW[l - 1], r0, r1, &w.opt, &w.squares[c] if w.sumsq else NULL)
+        dnn_share(n[l], c, w.chunks, SPLIT_ELEMS, &r0, &r1)
+        _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
+                <floating*> net.sb[l - 1], r0, r1, &w.ob, NULL)
+        return
+    dnn_share(n[l - 1], c - w.chunks, w.chunks, SPLIT_ROWS, &r0, &r1)
+    if r1 <= r0:
+        return
+    G = <floating*> net.G[l - 2] + <size_t> r0 * bb
+    if floating is double:
+        if net.H[l - 2] != NULL:
+            k.dropout_bwd_d((r1 - r0) * bb, <double*> G, net.mask[l - 2] + <size_t> r0 * bb, net.keep[l - 2])
+        act.bwd_d(r1 - r0, bb, <double*> G, bb, <double*> net.A[l - 2] + <size_t> r0 * bb, bb,
+                  <double*> net.db[l - 2] + r0, w.scale)
+    else:
+        if net.H[l - 2] != NULL:
+            k.dropout_bwd_f((r1 - r0) * bb, <float*> G, net.mask[l - 2] + <size_t> r0 * bb, net.keep[l - 2])
+        act.bwd_f(r1 - r0, bb, <float*> G, bb, <float*> net.A[l - 2] + <size_t> r0 * bb, bb,
+                  <float*> net.db[l - 2] + r0, w.scale)
+
+
+cdef void _chunk(Batch* w, floating* kind, int c) noexcept nogil:
+    cdef int c0, c1
+    if w.phase == FORWARD:
+        dnn_share(w.bb, c, w.col_chunks, SPLIT_COLS, &c0, &c1)
+        w.loss[c] = 0.0
+        _forward(w, kind, c0, c1, &w.loss[c])
+    elif w.phase == GRADIENTS:
+        _gradients(w, kind, c)
+    else:
+        _apply(w, kind, c)
+
+
+cdef void _chunk_d(void* ctx, int c) noexcept nogil:
+    _chunk[double](<Batch*> ctx, NULL, c)
+
+
+cdef void _chunk_f(void* ctx, int c) noexcept nogil:
+    _chunk[float](<Batch*> ctx, NULL, c)
+
+
+cdef void _run(dnn_team* team, Batch* w, floating* kind, int phase, int n) noexcept nogil:
+    w.phase = phase
+    if floating is double:
+        dnn_team_run(team, _chunk_d, w, n)
+    else:
+        dnn_team_run(team, _chunk_f, w, n)
+
+
+cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt opt, int64_t* t,
+                   int64_t* step) noexcept nogil:
+    """One epoch; returns the sum of its batches' losses (plus L2's per batch).
+
+    Each batch in phases of chunks (``Phase``), run by ``team`` (NULL: this thread) in
+    ``chunks`` shares of each kind of work (``dnn_share``): the forward pass and the output's by
+    columns (no meeting between layers: a column depends on its own), then per layer from L the
+    gradients (dW by rows, dH = W^T dZ by columns), then the update (the optimizer by elements,
+    dZ_{l-1} by rows). Every element is computed by the same code in the same order whichever
+    thread runs it and however many shares there are: the parameters have the same bits for
+    any team; the loss (summed over the column shares) agrees to rounding."""
+    cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, l, c
+    cdef int* n = net.n
+    cdef double total = 0.0, loss, sumsq = 0.0
+    cdef Batch w
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    w.net = net
+    w.chunks = chunks
+    w.sumsq = net.lambd > 0
     if net.lambd > 0:
         for l in range(L):
             if floating is double:
                 sumsq += k.sumsq_d(n[l + 1] * n[l], <double*> net.W[l])
             else:
                 sumsq += k.sumsq_f(n[l + 1] * n[l], <float*> net.W[l])
-    start = 0
-    while start < m:
-        bb = net.bmax if m - start > net.bmax else m - start
-        scale = 1.0 / bb
-        if net.wide:
-            xb = NULL  # the wide first layer reads the batch's rows itself (_wide_forward)
-        elif net.own_nn[0]:
-            # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
-            # so that each write is a run of GATHER_ROWS elements, not one element per line.
-            xb = <floating*> net.Xb
-            for j0 in range(0, bb, GATHER_ROWS):
-                jn = GATHER_ROWS if bb - j0 > GATHER_ROWS else bb - j0
-                for j in range(jn):
-                    rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
-                                                     else start + j0 + j) * n0)
-                for i in range(n0):
-                    dst = xb + <size_t> i * bb + j0
-                    for j in range(jn):
-                        dst[j] = (<floating*> rows[j])[i]
-        else:
-            xb = _rows(<floating*> net.Xb, X, n0, net.order, start, bb)
-        yb = _rows(<floating*> net.Yb, Y, K, net.order, start, bb)
-        # forward
-        for l in range(1, L + 1):
-            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
-            if l == 1 and net.wide:
-                _wide_forward(net, X, start, bb)
-            elif net.own_nn[l - 1]:
-                simd.nn(n[l], n[l - 1], bb, <floating*> net.W[l - 1], n[l - 1], 1, prev, bb,
-                        <floating*> net.A[l - 1], bb, NULL, False)
-            elif l == 1:
-                gemm(False, True, n[1], bb, n0, <floating> 1, <floating*> net.W[0], n0, xb, n0,
-                     <floating> 0, <floating*> net.A[0], bb)
-            else:
-                gemm(False, False, n[l], bb, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                     prev, bb, <floating> 0, <floating*> net.A[l - 1], bb)
-            if l < L:
-                if floating is double:
-                    act.fwd_d(n[l], bb, <double*> net.A[l - 1], bb, <double*> net.b[l - 1])
-                    if net.H[l - 1] != NULL:
-                        k.dropout_fwd_d(n[l], bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
-                                          net.mask[l - 1], net.keep[l - 1],
-                                          dnn_dropout_key(net.seed, l, step[0]))
-                else:
-                    act.fwd_f(n[l], bb, <float*> net.A[l - 1], bb, <float*> net.b[l - 1])
-                    if net.H[l - 1] != NULL:
-                        k.dropout_fwd_f(n[l], bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
-                                          net.mask[l - 1], net.keep[l - 1],
-                                          dnn_dropout_key(net.seed, l, step[0]))
-            else:
-                # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
-                if floating is double:
-                    simd.dnn_simd.bias_act_d(n[L], bb, <double*> net.A[L - 1], bb, <double*> net.b[L - 1], 0)
-                else:
-                    simd.dnn_simd.bias_act_f(n[L], bb, <float*> net.A[L - 1], bb, <float*> net.b[L - 1], 0)
-        if floating is double:
-            loss = k.output_d(net.output, K, bb, <double*> net.A[L - 1], <double*> yb,
-                                <double*> net.G[L - 1], <double*> net.db[L - 1], scale)
-        else:
-            loss = k.output_f(net.output, K, bb, <float*> net.A[L - 1], <float*> yb,
-                                <float*> net.G[L - 1], <float*> net.db[L - 1], scale)
+    w.start = 0
+    while w.start < m:
+        w.bb = net.bmax if m - w.start > net.bmax else m - w.start
+        w.scale = 1.0 / w.bb
+        w.step = step[0]
+        w.xb = net.Xb if net.own_nn[0] or net.order != NULL else <void*> (<floating*> net.X + <size_t> w.start * n0)
+        w.yb = net.Yb if net.order != NULL else <void*> (<floating*> net.Y + <size_t> w.start * K)
+        w.col_chunks = min(chunks, max(1, w.bb // (MIN_SHARE_COLS_D if floating is double else MIN_SHARE_COLS_F)))
+        _run(team, &w, kind, FORWARD, w.col_chunks)
+        loss = w.loss[0]
+        for c in range(1, w.col_chunks):
+            loss += w.loss[c]
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
         total += loss
@@ -381,51 +578,21 @@ cdef double _epoch(Net* net, floating* kind, dnn_opt opt, int64_t* t, int64_t* s
             t[0] += 1
         opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
         opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
-        opt.lam = net.lambd / bb
-        ob = opt
-        ob.lam = 0
-        new_sumsq = 0.0
+        opt.lam = net.lambd / w.bb
+        w.opt = opt
+        w.ob = opt
+        w.ob.lam = 0
+        for c in range(chunks):
+            w.squares[c] = 0.0
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
-            prev = xb if l == 1 else <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
-            if l == 1 and net.wide:
-                _wide_backward(net, X, bb, upd, &opt, &new_sumsq if net.lambd > 0 else NULL)
-            elif net.own_nt[l - 1]:
-                simd.nt(n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb, prev, bb, False,
-                        <floating*> net.dW[l - 1], n[l - 1])
-            elif l == 1 and not net.own_nn[0]:
-                gemm(False, False, n[1], n0, bb, <floating> scale, <floating*> net.G[0], bb, xb, n0,
-                     <floating> 0, <floating*> net.dW[0], n0)
-            else:
-                gemm(False, True, n[l], n[l - 1], bb, <floating> scale, <floating*> net.G[l - 1], bb,
-                     prev, bb, <floating> 0, <floating*> net.dW[l - 1], n[l - 1])
-            if l > 1:
-                if net.own_nn[l - 1]:
-                    simd.nn(n[l - 1], n[l], bb, <floating*> net.W[l - 1], 1, n[l - 1], <floating*> net.G[l - 1],
-                            bb, <floating*> net.G[l - 2], bb, NULL, False)
-                else:
-                    gemm(True, False, n[l - 1], bb, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                         <floating*> net.G[l - 1], bb, <floating> 0, <floating*> net.G[l - 2], bb)
-            if not (l == 1 and net.wide):
-                _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
-                        <floating*> net.sW[l - 1], n[l] * n[l - 1], &opt, &new_sumsq if net.lambd > 0 else NULL)
-            _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
-                    <floating*> net.sb[l - 1], n[l], &ob, NULL)
-            if l > 1:
-                if floating is double:
-                    if net.H[l - 2] != NULL:
-                        k.dropout_bwd_d(n[l - 1] * bb, <double*> net.G[l - 2], net.mask[l - 2],
-                                          net.keep[l - 2])
-                    act.bwd_d(n[l - 1], bb, <double*> net.G[l - 2], bb, <double*> net.A[l - 2], bb,
-                              <double*> net.db[l - 2], scale)
-                else:
-                    if net.H[l - 2] != NULL:
-                        k.dropout_bwd_f(n[l - 1] * bb, <float*> net.G[l - 2], net.mask[l - 2],
-                                          net.keep[l - 2])
-                    act.bwd_f(n[l - 1], bb, <float*> net.G[l - 2], bb, <float*> net.A[l - 2], bb,
-                              <float*> net.db[l - 2], scale)
-        sumsq = new_sumsq
-        start += bb
+            w.l = l
+            _run(team, &w, kind, GRADIENTS, chunks + (w.col_chunks if l > 1 else 0))
+            _run(team, &w, kind, UPDATE, chunks * (2 if l > 1 else 1))
+        sumsq = w.squares[0]
+        for c in range(1, chunks):
+            sumsq += w.squares[c]
+        w.start += w.bb
     return total
 
 
@@ -552,7 +719,8 @@ cdef class Loop:
     first layer's wide path (``_wide_forward``): ``"auto"`` from
     ``WIDE_MIN_INPUTS`` inputs on, True, False, or an int, its block of
     features (tests, measurements); ``products`` then concern the other
-    layers only.
+    layers only. ``threads``: the threads of an epoch (1 to ``MAX_THREADS``;
+    see the module's docstring); the numbers do not depend on it.
 
     Safety: an array the loop writes (W, b, v, s) may share memory with no
     other (``ValueError``); each epoch re-checks that the caller's arrays still
@@ -576,13 +744,20 @@ cdef class Loop:
     cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
     cdef object _lock       # one epoch at a time (the workspace is shared)
     cdef object _seen       # (m,) uint8: order's permutation check
+    #: Threads that run an epoch (the caller and ``threads - 1`` helpers, started at the first
+    #: epoch and stopped when the Loop is freed).
+    cdef readonly int threads
+    cdef dnn_team* team     # NULL until the first epoch with threads > 1
+    cdef long team_pid      # the process that started it
 
     def __cinit__(self):
         self.net.n = NULL
+        self.team = NULL
+        self.threads = 1
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 v=None, s=None, products="auto", wide="auto"):
+                 v=None, s=None, products="auto", wide="auto", threads=1):
         _need(self.net.n == NULL, "a Loop is initialized once")
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
@@ -610,6 +785,8 @@ cdef class Loop:
         _need(m >= 1 and min(dims) >= 1, "sizes must be positive, got m=%d and layer sizes %s", m, dims)
         _array(X, "X", dtype, (m, n0), writeable=False)
         _array(Y, "Y", dtype, (m, K), writeable=False)
+        _need(isinstance(threads, (int, np.integer)) and 1 <= threads <= MAX_TEAM,
+              "threads must be an int in [1, %d], got %r", MAX_TEAM, threads)
         batch_size = int(batch_size)
         _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
         bmax = min(batch_size, m)
@@ -725,9 +902,11 @@ cdef class Loop:
         self.opt.eps = float(epsilon)
         self.opt.bias1 = self.opt.bias2 = 1
         self.wide, self.wide_block = net.wide, net.wide_block
+        self.threads = int(threads)
         self.ready = True
 
     def __dealloc__(self):
+        self._stop_team()
         free(self.net.n)
         free(self.net.keep)
         free(self.net.mask)
@@ -745,6 +924,36 @@ cdef class Loop:
         free(self.net.H)
         free(self.net.G)
 
+    cdef void _stop_team(self) noexcept:
+        if self.team != NULL:
+            if self.team_pid == dnn_team_pid():  # else: a fork's child, where the helpers never ran
+                with nogil:
+                    dnn_team_stop(self.team)
+            free(self.team)
+            self.team = NULL
+
+    cdef dnn_team* _team(self) noexcept:
+        """The team of ``threads`` threads (started now if new or made before a fork), or NULL: one
+        thread (with a BLAS product, or if helper threads cannot start: the same bits, one core)."""
+        cdef int l
+        if self.threads <= 1:
+            return NULL
+        for l in range(self.net.L):
+            if not (self.net.own_nn[l] and self.net.own_nt[l]):
+                return NULL  # a BLAS product: BLAS's threads, not a team's (dnn._loop_plan teams all-ours plans)
+        if self.team != NULL and self.team_pid != dnn_team_pid():
+            free(self.team)  # copied by fork; its helpers are the parent's
+            self.team = NULL
+        if self.team == NULL:
+            self.team = <dnn_team*> calloc(1, sizeof(dnn_team))
+            if self.team == NULL:
+                return NULL
+            self.team_pid = dnn_team_pid()
+            if dnn_team_start(self.team, self.threads) != 0:
+                self._stop_team()
+                self.threads = 1
+        return self.team
+
     def epoch(self, order, learning_rate, t=0, step=0):
         """One epoch: batches of ``batch_size`` rows in ``order`` (an int64
         permutation of range(m); None: in order), full batches first, the
@@ -755,7 +964,9 @@ cdef class Loop:
         cdef const int64_t[::1] idx
         cdef unsigned char[::1] seen
         cdef int64_t tt, ss, i, j, m = self.m
-        cdef double total
+        cdef double total = 0.0
+        cdef dnn_team* team
+        cdef int chunks
         if not self.ready:
             raise ValueError("the Loop is not initialized")
         lr = float(learning_rate)
@@ -790,13 +1001,14 @@ cdef class Loop:
             else:
                 self.net.order = NULL
             self.opt.lr = lr
+            team = self._team()
+            chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
             try:
-                if self.double_:
-                    with nogil:
-                        total = _epoch[double](&self.net, NULL, self.opt, &tt, &ss)
-                else:
-                    with nogil:
-                        total = _epoch[float](&self.net, NULL, self.opt, &tt, &ss)
+                with nogil:
+                    if self.double_:
+                        total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
+                    else:
+                        total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
             finally:
                 self.net.order = NULL
             self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1

@@ -11,9 +11,13 @@ process cache, the wisdom file, ``forget``) this module reuses:
 
 - Candidates (``candidates``): the loop's rule (``products="auto"``,
   ``dnn._products.for_step``) first, then every product on BLAS, every one
-  ours, ours for ``nn`` only; duplicates dropped.
+  ours, ours for ``nn`` only; where BLAS may use several threads
+  (threadpoolctl's limits apply) each of those again on a team of that many
+  threads (``Loop(threads=)``: our products, the output and the optimizer
+  split between them, the same bits); duplicates dropped.
 - Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
-  untimed.
+  untimed: its products, on a team where several threads are allowed, one
+  of its products is ours and a batch holds ``TEAM_MIN_WORK`` multiply-adds.
 - Long fits time each candidate on copies of the fit's parameters and
   optimizer state (the caller's are never touched), on the first batches of
   the fit's own data in a fixed shuffled order (when the fit shuffles), in
@@ -37,7 +41,7 @@ import numpy as np
 from dnn import _loop, _plan, _train
 from dnn._blas_threads import blas_threads
 
-__all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg"]
+__all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg", "rule_plan", "team_threads"]
 
 #: Fits of fewer mini-batches (epochs x batches per epoch) get the rule, untimed.
 MIN_BATCHES = 2000
@@ -45,6 +49,11 @@ MIN_BATCHES = 2000
 #: A timed run lasts about this long (seconds), where the fit's data and budget allow: a
 #: few milliseconds' runs picked a loser by 4-6% on a loaded machine (benchmarks/NOTES.md).
 RUN_SECONDS = 0.02
+
+#: The short-fit rule's team: a batch of fewer multiply-adds runs on one thread (its 2L + 1
+#: meetings of the threads, a few microseconds each, would cost more than half its work;
+#: ``dnn._kernels`` shares a step call's layer from the same size).
+TEAM_MIN_WORK = 1 << 22
 
 #: The loop's options, in ``candidates``' order: the rule first (the simpler plan ``pick`` keeps).
 OPTIONS = ("auto", "blas", "own", "nn")
@@ -56,11 +65,13 @@ class LoopPlan:
 
     ``products``: one ``(nn, nt)`` pair of bools per layer (``nn``: W H and
     W^T dZ; ``nt``: dZ H^T; the first layer's ``nt`` needs its ``nn``, which
-    gathers X_b^T). ``source`` (not compared) says where it came from.
+    gathers X_b^T). ``threads``: the Loop's team (at most the threads
+    BLAS may use when it runs). ``source`` (not compared) says where it came from.
     """
 
     products: tuple
     source: str = dataclasses.field(default="given", compare=False)
+    threads: int = 1
 
     def check(self, dims):
         """Raise ValueError unless this plan can run a network of layer sizes ``dims``."""
@@ -71,20 +82,30 @@ class LoopPlan:
         if self.products[0][1] and not self.products[0][0]:
             raise ValueError("plan.products[0]: the first layer's nt needs its nn (X_b^T), got %r"
                              % (self.products[0],))
+        if not isinstance(self.threads, int) or not 1 <= self.threads <= _loop.MAX_THREADS:
+            raise ValueError("plan.threads must be an int in [1, %d], got %r" % (_loop.MAX_THREADS, self.threads))
 
     def code(self):
-        """Two letters per layer, ``nn`` then ``nt``: ``o`` our kernel, ``b`` BLAS, e.g. ``oo.ob.bb``."""
-        return ".".join("ob"[not nn] + "ob"[not nt] for nn, nt in self.products)
+        """Two letters per layer, ``nn`` then ``nt``: ``o`` our kernel, ``b`` BLAS, e.g. ``oo.ob.bb``;
+        then `` xT`` for a team of T threads."""
+        return ".".join("ob"[not nn] + "ob"[not nt] for nn, nt in self.products) + (
+            " x%d" % self.threads if self.threads > 1 else "")
 
     def describe(self):
         return "mini-batch products %s (%s)" % (self.code(), self.source)
 
     def to_dict(self):
-        return {"products": [[int(nn), int(nt)] for nn, nt in self.products]}
+        return {"products": [[int(nn), int(nt)] for nn, nt in self.products], "threads": self.threads}
 
     @classmethod
     def from_dict(cls, d, source="wisdom"):
-        return cls(tuple((bool(nn), bool(nt)) for nn, nt in d["products"]), source)
+        return cls(tuple((bool(nn), bool(nt)) for nn, nt in d["products"]), source, int(d.get("threads", 1)))
+
+
+def team_threads():
+    """The largest team a Loop may have now: the threads BLAS may use (threadpoolctl's limits
+    apply), at most the CPUs and ``dnn._loop.MAX_THREADS``."""
+    return max(1, min(blas_threads(), _plan.cores(), _loop.MAX_THREADS))
 
 
 def option_plan(option, dims, batch, dtype, source=None):
@@ -93,13 +114,33 @@ def option_plan(option, dims, batch, dtype, source=None):
     return LoopPlan(tuple((bool(nn), bool(nt)) for nn, nt in pairs), source or option)
 
 
+def _all_ours(plan):
+    return all(nn and nt for nn, nt in plan.products)
+
+
+def rule_plan(dims, batch, dtype):
+    """The plan of a short fit: the rule's products, on a team (``team_threads``) when they are
+    all ours and a batch holds ``TEAM_MIN_WORK`` multiply-adds."""
+    p = option_plan("auto", dims, batch, dtype, "rule")
+    work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
+    if _all_ours(p) and work >= TEAM_MIN_WORK and team_threads() > 1:
+        p = dataclasses.replace(p, threads=team_threads())
+    return p
+
+
 def candidates(dims, batch, dtype):
-    """The plans a long fit times, the rule first, without duplicates."""
+    """The plans a long fit times, without duplicates: each option on one thread, the rule's
+    first, then every product ours on a team of ``team_threads()`` if that is more than one.
+    (A team runs a BLAS product on its first thread while the others wait: BLAS's own threads
+    then share the cores with waiting ones, so only all-ours plans are teamed.)"""
     out = []
     for option in OPTIONS:
         p = option_plan(option, dims, batch, dtype, "measured")
         if p not in out:
             out.append(p)
+    if team_threads() > 1:
+        out.append(dataclasses.replace(option_plan("own", dims, batch, dtype, "measured"),
+                                       threads=team_threads()))
     return out
 
 
@@ -132,7 +173,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     def build(rows):
         kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")))
         order = np.random.default_rng(0).permutation(rows).astype(np.int64) if shuffled else None
-        loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, **kw) for p in plans]
+        loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, threads=p.threads, **kw)
+                 for p in plans]
         return loops, order
 
     def run(lp, order):
@@ -167,7 +209,7 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     a new measurement (kept); without it, None if nothing is kept.
     """
     dims = tuple(int(d) for d in dims)
-    rule = option_plan("auto", dims, batch, dtype, "rule")
+    rule = rule_plan(dims, batch, dtype)
     if n_batches < MIN_BATCHES:
         return rule
     plans = candidates(dims, batch, dtype)
@@ -215,9 +257,11 @@ def plan_arg(plan):
 
 
 def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, step=0, **loop_kw):
-    """``dnn._loop.Loop(layers, X, Y, **loop_kw)`` with the products ``plan`` decides (``plan_arg``):
-    ``"auto"`` plans a fit of ``epochs`` epochs (measuring it if new, before it trains), ``"blas"``
-    every product on BLAS, a ``LoopPlan`` as given. ``t``, ``step``: the fit's counters at its start."""
+    """``dnn._loop.Loop(layers, X, Y, **loop_kw)`` with the products and team ``plan`` decides
+    (``plan_arg``): ``"auto"`` plans a fit of ``epochs`` epochs (measuring it if new, before it
+    trains), ``"blas"`` every product on BLAS on one thread, a ``LoopPlan`` as given, its team at
+    most ``team_threads()`` (the team does not change the numbers). ``t``, ``step``: the fit's
+    counters at its start."""
     plan = plan_arg(plan)
     dims = [X.shape[1]] + [W.shape[0] for W, _ in layers]
     batch = min(int(loop_kw.get("batch_size", 64)), X.shape[0])
@@ -229,4 +273,4 @@ def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, ste
                         (layers, X, Y, loop_kw, learning_rate, t, step))
     else:
         plan.check(dims)
-    return _loop.Loop(layers, X, Y, products=plan.products, **loop_kw)
+    return _loop.Loop(layers, X, Y, products=plan.products, threads=min(plan.threads, team_threads()), **loop_kw)

@@ -75,7 +75,7 @@ def problem(rng, dims, m, output, dtype):
 
 def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle=True, lr=0.02, seed=0,
             products="auto", **loop_kw):
-    """The loop against its NumPy twin (``loop_kw``: more of ``Loop``'s keywords); returns the loop's parameters."""
+    """The loop against its NumPy twin (``loop_kw``: more of ``Loop``'s keywords); returns the loop's parameters, v and s."""
     rng = np.random.default_rng(seed)
     X, Y, params = problem(rng, dims, m, output, dtype)
     lambd, kp = REGULARIZATION[reg]
@@ -106,7 +106,7 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
     if optimizer in ("rmsprop", "adam"):
         np.testing.assert_allclose(s[0][0], s_np["dW1"], rtol=tol, atol=tol)
         np.testing.assert_allclose(s[-1][1], s_np["db%d" % L], rtol=tol, atol=tol)
-    return ours
+    return ours, v, s
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -444,8 +444,9 @@ def _compile_check_loop(cc, out, *extra):
     headers = here.parent / "dnn"
     if not (headers / "_loop.h").is_file():
         headers = Path(dnn.__file__).parent
-    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra, "-I", str(headers),
-           str(here / "c" / "check_loop.c"), "-o", str(out), "-lm"]
+    threads = [] if "mingw" in Path(cc).name else ["-pthread"]  # the team's POSIX threads
+    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *threads, *extra, "-I", str(headers),
+           str(here / "c" / "check_loop.c"), "-o", str(out), "-lm", *threads]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 

@@ -33,11 +33,11 @@ DTYPES, REGULARIZATION, TOL = _t.DTYPES, _t.REGULARIZATION, _t.TOL
 
 
 def run(dims, m, b, optimizer, reg, dtype, wide, epochs=2, shuffle=True, lr=0.02, seed=0, hidden="relu",
-        output=None):
+        output=None, **loop_kw):
     """The loop with ``wide`` against the NumPy twin (tests/test_loop.py's ``compare``); its parameters."""
     output = output or ("sigmoid" if dims[-1] == 1 else "softmax")
     return _t.compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=epochs, shuffle=shuffle, lr=lr,
-                      seed=seed, wide=wide)
+                      seed=seed, wide=wide, **loop_kw)[0]
 
 
 @pytest.fixture(params=_train.SIMD_LEVELS)
@@ -91,6 +91,17 @@ def test_wide_same_bits_on_repeat_and_close_to_the_other_path(dtype):
     for k in got[0]:
         np.testing.assert_array_equal(got[0][k], got[1][k], err_msg=k)
         np.testing.assert_allclose(got[0][k], got[2][k], rtol=TOL[np.dtype(dtype)], atol=TOL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims", [[500, 20, 7, 1], [300, 12, 3]])
+def test_wide_on_a_team_gives_the_bits_of_one_thread(wide_reads, dtype, dims):
+    """All products ours, so the Loop runs on a team: the wide layer's columns are shared out in the
+    forward pass and its backward runs in one chunk; the parameters keep the bits of one thread."""
+    got = [run(dims, 90, 32, "adam", "both", dtype, 64, products="own", threads=t) for t in (1, 2, 3)]
+    for other in got[1:]:
+        for k in got[0]:
+            np.testing.assert_array_equal(got[0][k], other[k], err_msg=k)
 
 
 def test_wide_rule_and_block():

@@ -5,6 +5,8 @@
    Exit status 0 when every check passes. */
 #include <stdio.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include "_loop.h"
 
 static int failures = 0;
@@ -17,6 +19,55 @@ static void check(int ok, const char* what, int level) {
 }
 
 #define N 37
+
+/* The team: PHASES phases of CHUNKS chunks on TEAM threads; each chunk runs
+   once per phase, and a phase is over (every chunk done) when run returns. */
+#define TEAM 3
+#define CHUNKS 7
+#define PHASES 300
+typedef struct { int phase; int runs[CHUNKS]; int bad; } team_ctx;
+
+static void team_fn(void* p, int chunk) {
+    team_ctx* c = (team_ctx*) p;
+    if (chunk < 0 || chunk >= CHUNKS || c->runs[chunk] != c->phase) c->bad = 1;
+    else c->runs[chunk]++;
+}
+
+static void check_team(void) {
+    dnn_team* team = (dnn_team*) calloc(1, sizeof(dnn_team));
+    team_ctx c;
+    int i, lo, hi, covered;
+    memset(&c, 0, sizeof(c));
+    check(team != NULL && dnn_team_start(team, TEAM) == 0, "team start", 0);
+    for (c.phase = 0; c.phase < PHASES; c.phase++) {
+        dnn_team_run(team, team_fn, &c, CHUNKS);
+        for (i = 0; i < CHUNKS; i++)
+            if (c.runs[i] != c.phase + 1) c.bad = 1;
+    }
+    dnn_team_run(NULL, team_fn, &c, CHUNKS);  /* no team: this thread, in order */
+    check(!c.bad, "team", 0);
+    for (covered = 0, i = 0; i < TEAM; i++) {  /* shares of 100 items in 16s, in order */
+        dnn_share(100, i, TEAM, 16, &lo, &hi);
+        check(lo == covered && hi >= lo && (hi == 100 || (hi - lo) % 16 == 0), "shares", 0);
+        covered = hi;
+    }
+    check(covered == 100, "shares cover", 0);
+    check(dnn_team_pid() > 0, "process id", 0);
+    dnn_team_stop(team);
+    free(team);
+    {   /* the rest of dnn/_platform.h, which _loop.h includes (-Werror: none unused) */
+        dnn_gate gate;
+        dnn_barrier bar;
+        double t0 = dnn_now();
+        check(dnn_gate_init(&gate) == 0 && dnn_barrier_init(&bar, 1) == 0, "gate", 0);
+        dnn_gate_open(&gate);
+        dnn_gate_wait(&gate);
+        dnn_barrier_wait(&bar);
+        dnn_barrier_destroy(&bar);
+        dnn_gate_destroy(&gate);
+        check(dnn_now() >= t0, "clock", 0);
+    }
+}
 
 int main(void) {
     double p[N], g[N], v[N], s[N], p0[N], v0[N], s0[N], want;
@@ -89,7 +140,14 @@ int main(void) {
                 Y[j * 2] = (k == DNN_OUT_IDENTITY) ? 0.3 * j : (j % 2);
                 Y[j * 2 + 1] = (k == DNN_OUT_IDENTITY) ? -0.1 * j : (k == DNN_OUT_SOFTMAX ? 1 - j % 2 : 0);
             }
-            loss = t->output_d(k, 2, 5, Z, Y, Dz, dbz, 0.2);
+            {   /* in two shares of columns, as a team's members run it, then the row sums */
+                double D1[2 * 5];
+                loss = t->output_d(k, 2, 0, 2, 5, Z, Y, Dz) + t->output_d(k, 2, 2, 5, 5, Z, Y, Dz);
+                check(fabs(t->output_d(k, 2, 0, 5, 5, Z, Y, D1) - loss) <= 1e-14 * (1 + fabs(loss)),
+                      "output loss by shares", level);
+                check(memcmp(D1, Dz, sizeof(D1)) == 0, "output gradient by shares", level);
+                t->rowsums_d(2, 5, Dz, 5, dbz, 0.2);
+            }
             for (j = 0; j < 5; j++) {
                 double z0 = Z[j], z1 = Z[5 + j], a0, a1;
                 if (k == DNN_OUT_SOFTMAX) {
@@ -106,6 +164,11 @@ int main(void) {
                 }
                 check(fabs(Dz[j] - (a0 - Y[j * 2])) <= 1e-14, "output gradient", level);
                 check(fabs(Dz[5 + j] - (a1 - Y[j * 2 + 1])) <= 1e-14, "output gradient", level);
+            }
+            for (r = 0; r < 2; r++) {
+                double sum = 0;
+                for (j = 0; j < 5; j++) sum += Dz[r * 5 + j];
+                check(fabs(dbz[r] - 0.2 * sum) <= 1e-15, "output bias gradient", level);
             }
             check(fabs(loss - total) <= 1e-12 * (1 + total), "output loss", level);
         }
@@ -146,6 +209,7 @@ int main(void) {
             }
         }
     }
+    check_team();
     {   /* dropout's numbers for (seed 5, layer 2, iteration 9), 3 x 4 */
         uint64_t key = dnn_dropout_key(5, 2, 9);
         for (r = 0; r < 3; r++)
