@@ -216,37 +216,16 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     if len(plans) == 1:
         return rule
     key = plan_key(dims, batch, dtype, shuffled, blas_threads(), _plan.cores(), _train.simd_kernels())
-    with _plan._lock:
-        plan = _plan._cache.get(key)
-        if plan is None:
-            plan = _from_wisdom(key, dims)
-            if plan is not None:
-                _plan._cache[key] = plan
-        if plan is not None or measure_with is None:
-            return plan
+    def new():
         layers, X, Y, loop_kw, learning_rate, t, step = measure_with
-        times = measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step)
-        plan = _plan.pick(plans, times)
-        _plan._cache[key] = plan
-        path = _plan.wisdom_path()
-        if path is not None:
-            _plan._write_wisdom(path, key, plan)
-        return plan
+        return _plan.pick(plans, measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
 
-
-def _from_wisdom(key, dims):
-    path = _plan.wisdom_path()
-    if path is None:
-        return None
-    d = _plan._read_wisdom(path).get(key)
-    if d is None:
-        return None
-    try:
+    def parse(d):
         plan = LoopPlan.from_dict(d)
         plan.check(dims)
         return plan
-    except (KeyError, TypeError, ValueError):
-        return None  # not a plan for this fit: measure again
+
+    return _plan.decide(key, parse, None if measure_with is None else new)
 
 
 def plan_arg(plan):
