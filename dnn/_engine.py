@@ -22,7 +22,10 @@ layout, the products BLAS gemms with transposes. Nothing else of X is copied.
 Epoch order: the samples are shuffled per epoch by ``rng.permutation(m)``
 (``opts["shuffle"]``), else taken in order; full batches first, the rest last.
 An epoch's loss is the sum over batches of the batch's summed losses plus
-``alpha / 2 * sum(W^2)`` per batch, over m (scikit-learn's and the course's).
+``alpha / 2 * sum(W^2)`` per batch, over m (scikit-learn's and the course's);
+with K > 1 identity outputs the squared error is averaged over them, as
+scikit-learn's ``squared_loss`` does (the gradient is not: scikit-learn's
+isn't either).
 """
 
 import warnings
@@ -114,7 +117,7 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
         for _ in range(n_epochs):
             order = None if full or not opts["shuffle"] else rng.permutation(m).astype(np.int64, copy=False)
             total, state["t"], state["step"] = loop.epoch(order, state["learning_rate"], state["t"], state["step"])
-            curve.append(total / m)
+            curve.append(_epoch_loss(loop, opts, m, Y.shape[1]))
             if epoch_end is not None and epoch_end(curve[-1]) is False:
                 break
     except KeyboardInterrupt:
@@ -123,11 +126,17 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
         if loop.epochs:
             state["t"], state["step"] = loop.t, loop.step
         if loop.epochs > len(curve):
-            curve.append(loop.loss / m)
+            curve.append(_epoch_loss(loop, opts, m, Y.shape[1]))
             if epoch_end is not None:
                 epoch_end(curve[-1])
         warnings.warn("Training interrupted by user.")
     return curve
+
+
+def _epoch_loss(loop, opts, m, K):
+    """The last epoch's loss as scikit-learn reports it (see the module's docstring)."""
+    outputs = K if opts["output"] == "identity" else 1
+    return ((loop.loss - loop.loss_l2) / outputs + loop.loss_l2) / m
 
 
 def forward_output(parameters, X, hidden, output):

@@ -24,6 +24,7 @@ class Loop:
     m: int
     batch_size: int
     loss: float
+    loss_l2: float
     t: int
     step: int
     epochs: int

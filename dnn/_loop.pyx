@@ -227,6 +227,7 @@ cdef struct Net:
     const int64_t* order    # NULL: in order
     uint64_t seed
     double lambd
+    double l2_sum           # the last epoch's L2 part of its loss sum (lambd / 2 * sum(W^2) per batch)
 
 
 cdef enum Phase:
@@ -545,7 +546,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     any team; the loss (summed over the column shares) agrees to rounding."""
     cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, l, c
     cdef int* n = net.n
-    cdef double total = 0.0, loss, sumsq = 0.0
+    cdef double total = 0.0, loss, sumsq = 0.0, l2 = 0.0
     cdef Batch w
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     w.net = net
@@ -571,6 +572,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
             loss += w.loss[c]
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
+            l2 += net.lambd / 2 * sumsq
         total += loss
         # the step's counters and the optimizer's constants
         step[0] += 1
@@ -593,6 +595,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         for c in range(1, chunks):
             sumsq += w.squares[c]
         w.start += w.bb
+    net.l2_sum = l2
     return total
 
 
@@ -740,6 +743,8 @@ cdef class Loop:
     #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
     #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
     cdef readonly double loss
+    #: The L2 part of ``loss`` (``lambd / 2 * sum(W^2)`` per batch): the data's part is the rest.
+    cdef readonly double loss_l2
     cdef readonly int64_t t, step, epochs
     cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
     cdef object _lock       # one epoch at a time (the workspace is shared)
@@ -1012,6 +1017,7 @@ cdef class Loop:
             finally:
                 self.net.order = NULL
             self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1
+            self.loss_l2 = self.net.l2_sum
         return total, tt, ss
 
 

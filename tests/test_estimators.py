@@ -510,3 +510,23 @@ def test_training_reads_X_in_place(dtype, tmp_path, rng, monkeypatch):
         assert np.shares_memory(seen[-1], inp) and seen[-1].dtype == dtype
         DNNClassifier((4,), max_iter=2, solver="gd").fit(inp, y)
         assert np.shares_memory(seen[-1], inp)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_the_regressors_loss_is_scikit_learns_squared_loss(dtype, alpha, outputs):
+    """loss_ = 0.5 * mean over samples and outputs of the squared error + alpha / 2 * sum(W^2) / m, as
+    MLPRegressor reports it: one full batch, the loss of the weights the epoch started from."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 5)).astype(dtype)
+    Y = (X[:, :outputs] * 2 - X[:, 1:1 + outputs]).astype(dtype)
+    est = DNNRegressor((7,), solver="sgd", batch_size=60, max_iter=1, shuffle=False, alpha=alpha, momentum=0.0,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, Y)
+        W, P = [c.astype(np.float64) for c in est.coefs_], est.predict(X).reshape(60, outputs)
+        est.set_params(warm_start=True).fit(X, Y)
+    want = 0.5 * np.mean((P - Y) ** 2) + alpha / 2 * sum((w ** 2).sum() for w in W) / 60
+    assert est.loss_ == pytest.approx(want, rel=1e-5 if dtype == np.float32 else 1e-12)
