@@ -613,8 +613,9 @@ cdef class Loop:
         batch_size = int(batch_size)
         _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
         bmax = min(batch_size, m)
-        _need(max(dims) * max(bmax, max(dims)) <= _INT_MAX and m <= _INT_MAX,
-              "sizes too large for 32-bit BLAS: layer sizes %s, batch %d", dims, bmax)
+        # every W (n_l, n_{l-1}) and every batch block (n_l, batch) counts its elements in a C int
+        _need(max(dims[l] * dims[l - 1] for l in range(1, L + 1)) <= _INT_MAX and max(dims) * bmax <= _INT_MAX
+              and m <= _INT_MAX, "sizes too large for 32-bit BLAS: layer sizes %s, batch %d", dims, bmax)
         keep = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
         _need(len(keep) == L - 1 and all(0 < k <= 1 for k in keep),
               "keep must hold %d keep probabilities in (0, 1], got %s", L - 1, keep)
