@@ -31,6 +31,7 @@ thread count, so it is measured, not written down (tables and history:
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import platform
@@ -485,7 +486,8 @@ def wisdom_entry(key, parse):
 @contextlib.contextmanager
 def _file_lock(path):
     """The wisdom file's lock (``path + ".lock"``) across processes, or nothing where it cannot
-    be taken (no file, a read-only cache): then each process keeps its own decision."""
+    be taken (no file, a read-only cache, a file system without locks): then each process keeps
+    its own decision. It waits only while another process holds the lock."""
     if path is None:
         yield
         return
@@ -495,25 +497,32 @@ def _file_lock(path):
     except OSError:
         yield
         return
+    locked = False
     try:
-        if sys.platform == "win32":
-            import msvcrt
+        try:
+            if sys.platform == "win32":
+                import msvcrt
 
-            f.seek(0)
-            while True:
-                try:
-                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
-                    break
-                except OSError:
-                    continue
-        else:
-            import fcntl
+                f.seek(0)
+                while True:
+                    try:
+                        msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                        break
+                    except OSError as e:
+                        # held by another process: LK_LOCK gave up after 10 s of retries; wait on
+                        if e.errno not in (errno.EDEADLOCK, errno.EACCES):
+                            raise
+            else:
+                import fcntl
 
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            locked = True
+        except OSError:
+            pass  # cannot be locked (ENOLCK on NFS, EINVAL): unlocked, as a read-only cache
         yield
     finally:
         try:
-            if sys.platform == "win32":
+            if locked and sys.platform == "win32":
                 import msvcrt
 
                 f.seek(0)

@@ -76,3 +76,63 @@ def test_without_a_wisdom_file_a_decision_is_kept_in_the_process(monkeypatch):
         assert _plan.decide("a third key", lambda d: None) is None  # nothing kept, nothing measured
     finally:
         _plan.forget()
+
+
+class _Kept:
+    def __init__(self, who="measured"):
+        self.who = who
+
+    def to_dict(self):
+        return {"who": self.who}
+
+
+def _decide_new_key(monkeypatch, tmp_path, key):
+    from dnn import _plan
+
+    monkeypatch.setenv("DNN_WISDOM", str(tmp_path / "wisdom.json"))
+    _plan.forget()
+    try:
+        return _plan.decide(key, lambda d: _Kept(d["who"]), _Kept)
+    finally:
+        _plan.forget()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fcntl's flock")
+def test_a_file_system_without_locks_still_decides(monkeypatch, tmp_path):
+    """flock can fail (ENOLCK: NFS without its lock daemon): the decision is then taken unlocked, as
+    where the cache is read-only, not an OSError out of the user's fit or step call."""
+    import errno
+    import fcntl
+
+    def flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    assert _decide_new_key(monkeypatch, tmp_path, "no locks").who == "measured"
+
+
+def test_windows_lock_waits_only_while_another_process_holds_it(monkeypatch, tmp_path):
+    """msvcrt.locking raises after 10 s while another process holds the lock (EDEADLOCK: wait on), or
+    at once where the file cannot be locked at all (EINVAL, EBADF): that must not loop for ever."""
+    import errno
+    import types
+
+    calls = []
+
+    def locking(fd, mode, n):
+        calls.append(mode)
+        if mode == fake.LK_UNLCK:
+            return
+        if len(calls) > 50:
+            raise RuntimeError("locking retried a permanent error %d times" % len(calls))
+        if len(calls) <= 2:
+            raise OSError(errno.EDEADLOCK, "Resource deadlock avoided")  # held by another: waits
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    fake = types.SimpleNamespace(LK_LOCK=1, LK_UNLCK=0, locking=locking)
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    monkeypatch.setattr(sys, "platform", "win32")
+    got = _decide_new_key(monkeypatch, tmp_path, "windows")
+    monkeypatch.undo()
+    assert got.who == "measured"
+    assert calls[:3] == [1, 1, 1] and len(calls) <= 4
