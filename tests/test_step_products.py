@@ -332,3 +332,23 @@ def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend):
                     assert np.isnan(dW).all()
     finally:
         _kernels._set_step_threads(*saved)
+
+
+def test_a_call_refused_for_bad_input_measures_nothing(small_choice, monkeypatch):
+    """The step calls' compiled paths check every layer before any is measured: a call that ends in
+    a ValueError (a later layer's W or cache does not fit) costs its checks, not the seconds of
+    measuring its first layer (and keeps no decision)."""
+    monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured before the input was checked"))
+    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    bad = dict(p, W2=p["W2"][:, :-1].copy())  # layer 1 (chosen by measurement) fine, W2 does not fit
+    with pytest.raises(ValueError):
+        dnn.L_model_forward(X, bad)
+    monkeypatch.setattr(_products, "choose", lambda *a: _products.StepProducts("own", "own"))
+    AL, caches = dnn.L_model_forward(X, p)
+    _plan.forget()
+    functional._OWN_MEMO.clear()
+    monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured before the input was checked"))
+    (A_prev, W, b), Z = caches[1]
+    bad_caches = [caches[0], ((A_prev, W, b), Z[:, :-1].copy()), caches[2]]
+    with pytest.raises(ValueError):
+        dnn.L_model_backward(AL, Y, bad_caches)
