@@ -352,3 +352,40 @@ def test_a_call_refused_for_bad_input_measures_nothing(small_choice, monkeypatch
     bad_caches = [caches[0], ((A_prev, W, b), Z[:, :-1].copy()), caches[2]]
     with pytest.raises(ValueError):
         dnn.L_model_backward(AL, Y, bad_caches)
+
+
+def test_a_second_thread_waits_for_the_first_to_find_the_thread_counters(monkeypatch):
+    """The first step calls of two threads: the second must not read the thread count (1: no
+    counters yet) and NumPy's gemm (not found yet) while the first is still finding them, or its
+    large layer's choice is measured without NumPy's BLAS and kept under the wrong thread count."""
+    import threading
+
+    from dnn import _blas_threads
+
+    found = []
+    real = _blas_threads._libraries
+    entered, release = threading.Event(), threading.Event()
+
+    def slow():
+        entered.set()
+        release.wait(10)
+        return real()
+
+    _kernels._set_thread_counters([], 1)  # as before a process's first step call
+    _kernels._set_numpy_gemm(0, 0, False)
+    monkeypatch.setattr(_products, "_counters_found", False)
+    monkeypatch.setattr(_blas_threads, "_libraries", slow)
+    first = threading.Thread(target=lambda: found.append(("first", _products.step_threads())))
+    second = threading.Thread(target=lambda: found.append(
+        ("second", _products.step_threads(), _products._numpy_available())))
+    first.start()
+    assert entered.wait(10)
+    second.start()
+    second.join(0.3)
+    waited = second.is_alive()
+    release.set()
+    first.join(10)
+    second.join(10)
+    monkeypatch.setattr(_blas_threads, "_libraries", real)
+    assert waited, "the second thread went on before the counters were found: %s" % found
+    assert found[1] == ("second", found[0][1], _numpy_blas.gemm_addresses() is not None)
