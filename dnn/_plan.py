@@ -380,6 +380,16 @@ _cache = {}
 _machine = None
 
 
+def _after_fork_in_child():
+    # A child forked while another thread held ``_lock`` (measuring, seconds) would wait for ever.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def cpu_name():
     """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
     cpu = platform.processor() or platform.machine()
@@ -527,9 +537,14 @@ def _file_lock(path):
 
                 f.seek(0)
                 msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+            elif locked:
+                import fcntl
+
+                # explicitly: close() alone leaves it held while a forked child keeps a copy of f
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
         except OSError:
             pass
-        f.close()  # releases flock
+        f.close()
 
 
 def decide(key, parse, measure=None):

@@ -136,3 +136,50 @@ def test_windows_lock_waits_only_while_another_process_holds_it(monkeypatch, tmp
     monkeypatch.undo()
     assert got.who == "measured"
     assert calls[:3] == [1, 1, 1] and len(calls) <= 4
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_child_forked_while_another_thread_measures_can_decide(monkeypatch, tmp_path):
+    """A measurement holds the process's decision lock and the wisdom file's lock for seconds; a
+    process forked meanwhile (multiprocessing's fork, a pool's workers) inherits the first held by a
+    thread it does not have, and a copy of the second's open file: once the parent's measurement
+    ends, the child's own decisions (a new key: the file lock too) must not wait for ever."""
+    import os
+    import threading
+
+    from dnn import _plan
+
+    monkeypatch.setenv("DNN_WISDOM", str(tmp_path / "wisdom.json"))
+    _plan.forget()
+    inside, release = threading.Event(), threading.Event()
+
+    def slow():
+        inside.set()
+        release.wait(20)
+        return _Kept("parent")
+
+    parent = threading.Thread(target=lambda: _plan.decide("parent key", lambda d: _Kept(d["who"]), slow))
+    parent.start()
+    try:
+        assert inside.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: decide a new key in a thread, give up after 10 s
+            code = 1
+            try:
+                got = []
+                t = threading.Thread(target=lambda: got.append(
+                    _plan.decide("child key", lambda d: _Kept(d["who"]), _Kept)))
+                t.daemon = True
+                t.start()
+                t.join(10)
+                code = 0 if got and got[0].who == "measured" else 1
+            finally:
+                os._exit(code)
+        release.set()  # the parent's measurement ends: its locks are released
+        parent.join(20)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the forked child's decide hung"
+    finally:
+        release.set()
+        parent.join(20)
+        _plan.forget()
