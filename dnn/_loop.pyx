@@ -576,6 +576,7 @@ cdef class Loop:
     cdef object _arrays     # [(array, address, shape, writeable)]: the caller's, re-checked every epoch
     cdef object _lock       # one epoch at a time (the workspace is shared)
     cdef object _seen       # (m,) uint8: order's permutation check
+    cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
 
     def __cinit__(self):
         self.net.n = NULL
@@ -718,6 +719,7 @@ cdef class Loop:
         self._keep_alive = work_alive
         self._lock = threading.Lock()
         self._seen = np.zeros(m, np.uint8)
+        self._order = np.empty(m, np.int64)
         self.opt.lr = 0
         self.opt.lam = 0
         self.opt.beta = float(beta)
@@ -768,7 +770,6 @@ cdef class Loop:
             if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.shape != (m,):
                 raise ValueError("order must be an int64 permutation array of shape (%d,), got %s %s"
                                  % (m, getattr(order, "dtype", type(order).__name__), getattr(order, "shape", "")))
-            idx = np.ascontiguousarray(order)
         # One epoch at a time: the workspace, order and rate are the Loop's (another thread's call waits).
         with self._lock:
             # The caller's arrays as they were checked: one resized (resize(refcheck=False) frees the
@@ -778,6 +779,9 @@ cdef class Loop:
                     raise ValueError("%s was resized, moved or made read-only since the Loop was made; "
                                      "make a new Loop" % name)
             if order is not None:
+                # read without the GIL: our copy, which no other thread can change meanwhile
+                self._order[:] = order
+                idx = self._order
                 seen = self._seen
                 seen[:] = 0
                 for i in range(m):
