@@ -177,6 +177,37 @@ def test_lookup_takes_numpy_folders_and_known_symbols_only():
     assert _numpy_blas._lookup([], numpy_dirs) == (None, None)
 
 
+def test_lookup_refuses_names_whose_int_width_the_library_contradicts():
+    """The names say the ints' width by convention only (``64_``): an OpenBLAS that says otherwise in
+    its ``openblas_get_config`` (``USE64BITINT``), e.g. ILP64 under the plain ``scipy_`` names, would
+    get 32-bit ints where it reads 64 (wrong products or a crash): refused, SciPy's BLAS only."""
+    sym = ctypes.CFUNCTYPE(None)(lambda: None)
+    addr = ctypes.cast(sym, ctypes.c_void_p).value
+    numpy_dirs = ["/np/numpy.libs/"]
+    kept = []
+
+    def config(text):
+        buf = ctypes.create_string_buffer(text)
+        fn = ctypes.CFUNCTYPE(ctypes.c_void_p)(lambda: ctypes.addressof(buf))
+        kept.append((buf, fn))
+        return fn
+
+    ilp64_plain = _Lib("/np/numpy.libs/a.so", scipy_cblas_dgemm=sym, scipy_cblas_sgemm=sym,
+                       scipy_openblas_get_config=config(b"OpenBLAS 0.3.30 USE64BITINT DYNAMIC_ARCH"))
+    lp64_suffixed = _Lib("/np/numpy.libs/b.so", scipy_cblas_dgemm64_=sym, scipy_cblas_sgemm64_=sym,
+                         scipy_openblas_get_config64_=config(b"OpenBLAS 0.3.30 DYNAMIC_ARCH"))
+    assert _numpy_blas._lookup([ilp64_plain], numpy_dirs) == (None, None)
+    assert _numpy_blas._lookup([lp64_suffixed], numpy_dirs) == (None, None)
+    honest = _Lib("/np/numpy.libs/c.so", scipy_cblas_dgemm64_=sym, scipy_cblas_sgemm64_=sym,
+                  scipy_openblas_get_config64_=config(b"OpenBLAS 0.3.30 USE64BITINT DYNAMIC_ARCH"))
+    assert _numpy_blas._lookup([ilp64_plain, honest], numpy_dirs) == ((addr, addr, True), honest.filepath)
+    if _numpy_blas.library_path() is not None:  # this process's NumPy: its own config agrees
+        from dnn import _blas_threads
+
+        found = _numpy_blas._lookup(_blas_threads._libraries(), _numpy_blas._numpy_dirs())
+        assert found == _numpy_blas._find()
+
+
 # --------------------------------------------------------------------------
 # The per-machine choice
 # --------------------------------------------------------------------------
