@@ -80,6 +80,7 @@ _counters_found = False
 _counters_lock = threading.Lock()
 
 
+
 def _find_thread_counters(kernels):
     """Once per process: give ``dnn._kernels`` each OpenBLAS's ``get_num_threads``
     (so a step call with a large layer runs on as many threads as BLAS may:
@@ -197,8 +198,11 @@ def for_step_call(n_out, n_in, m, itemsize, threads):
         return rule
     key = _key(n_out, n_in, m, itemsize, threads)
     measuring = os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "rule"
-    choice = _plan.decide(key, StepProducts.from_dict,
-                          (lambda: choose(n_out, n_in, m, itemsize, _from_own(rule))) if measuring else None)
+    try:
+        choice = _plan.decide(key, StepProducts.from_dict,
+                              (lambda: choose(n_out, n_in, m, itemsize, _from_own(rule))) if measuring else None)
+    except MemoryError:  # no room for the measurement's copies of the operands: the rule, not kept
+        choice = None
     return rule if choice is None else choice.own()
 
 

@@ -420,3 +420,19 @@ def test_a_second_thread_waits_for_the_first_to_find_the_thread_counters(monkeyp
     monkeypatch.setattr(_blas_threads, "_libraries", real)
     assert waited, "the second thread went on before the counters were found: %s" % found
     assert found[1] == ("second", found[0][1], _numpy_blas.gemm_addresses() is not None)
+
+
+def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice, monkeypatch):
+    """Measuring a layer's products runs on synthetic copies of its operands (the call's memory
+    again): a layer that fits but whose copies do not takes the rule (not kept), not a MemoryError
+    out of a call that would have run."""
+    def no_memory(*a):
+        raise MemoryError("synthetic operands")
+
+    monkeypatch.setattr(_products, "layer_arrays", no_memory)
+    assert functional._own_of(40, 60, 50, 8) == _products.for_step(40, 60, 50, 8)
+    assert "step | 40,60" not in (small_choice.read_text() if small_choice.exists() else "")
+    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    functional._OWN_MEMO.clear()
+    np.testing.assert_allclose(iteration(X, Y, p)["AL"], reference.L_model_forward(X, p)[0], **tol(np.float64))
+
