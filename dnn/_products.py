@@ -80,6 +80,15 @@ _counters_found = False
 _counters_lock = threading.Lock()
 
 
+def _after_fork_in_child():
+    # a child forked while another thread held the lock (finding the counters) would wait for ever
+    global _counters_lock
+    _counters_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def _find_thread_counters(kernels):
     """Once per process: give ``dnn._kernels`` each OpenBLAS's ``get_num_threads``

@@ -436,3 +436,43 @@ def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice
     functional._OWN_MEMO.clear()
     np.testing.assert_allclose(iteration(X, Y, p)["AL"], reference.L_model_forward(X, p)[0], **tol(np.float64))
 
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(monkeypatch):
+    import os
+    import threading
+
+    from dnn import _blas_threads
+
+    real = _blas_threads._libraries
+    entered, release = threading.Event(), threading.Event()
+
+    parent = os.getpid()
+
+    def slow():  # the parent's first thread only waits
+        if os.getpid() == parent and threading.current_thread() is not threading.main_thread():
+            entered.set()
+            release.wait(20)
+        return real()
+
+    monkeypatch.setattr(_products, "_counters_found", False)
+    monkeypatch.setattr(_blas_threads, "_libraries", slow)
+    first = threading.Thread(target=_products.step_threads)
+    first.start()
+    try:
+        assert entered.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                t = threading.Thread(target=_products.step_threads, daemon=True)
+                t.start()
+                t.join(10)
+                code = 1 if t.is_alive() else 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the forked child's first step call hung"
+    finally:
+        release.set()
+        first.join(20)
