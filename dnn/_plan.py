@@ -471,9 +471,14 @@ def _write_wisdom(path, key, plan):
         entries = _read_wisdom(path)
         entries[key] = plan.to_dict()
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": "dnn-wisdom-1", "plans": entries}, f, indent=0)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"format": "dnn-wisdom-1", "plans": entries}, f, indent=0)
+            os.replace(tmp, path)
+        except OSError:
+            if os.path.exists(tmp):
+                os.remove(tmp)  # not left beside a path that cannot be replaced
+            raise
     except OSError:
         pass  # a read-only cache: the decision stays in this process
 

@@ -183,3 +183,19 @@ def test_a_child_forked_while_another_thread_measures_can_decide(monkeypatch, tm
         release.set()
         parent.join(20)
         _plan.forget()
+
+
+def test_a_wisdom_file_that_cannot_be_replaced_leaves_no_temporary_file(monkeypatch, tmp_path):
+    """DNN_WISDOM naming a directory (or a file that cannot be replaced): the decision stays in the
+    process, and the temporary file written beside it is removed, not left at every new decision."""
+    target = tmp_path / "wisdom.json"
+    target.mkdir()
+    monkeypatch.setenv("DNN_WISDOM", str(target))
+    from dnn import _plan
+
+    _plan.forget()
+    try:
+        assert _plan.decide("dir key", lambda d: _Kept(d["who"]), _Kept).who == "measured"
+    finally:
+        _plan.forget()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wisdom.json", "wisdom.json.lock"]
