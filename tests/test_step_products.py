@@ -438,6 +438,7 @@ def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")  # Python >= 3.12
 def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(monkeypatch):
     import os
     import threading

@@ -139,6 +139,7 @@ def test_windows_lock_waits_only_while_another_process_holds_it(monkeypatch, tmp
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")  # Python >= 3.12
 def test_a_child_forked_while_another_thread_measures_can_decide(monkeypatch, tmp_path):
     """A measurement holds the process's decision lock and the wisdom file's lock for seconds; a
     process forked meanwhile (multiprocessing's fork, a pool's workers) inherits the first held by a
