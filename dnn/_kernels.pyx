@@ -713,6 +713,8 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[L + l] = grab(&h, bs[l], kind, 2, dims[l + 1], 1)
             if ptrs[L + l] == NULL:
                 return None
+        # every layer checked first: a large layer's first call measures its products (seconds)
+        for l in range(L):
             own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
         Zs = []
         As = []
@@ -1244,9 +1246,10 @@ def backward(AL, Y, caches, tuple names, own_of):
             ptrs[3 * L + l] = grab(&h, Z, kind, 2, dims[l + 1], m)
             if ptrs[2 * L + l] == NULL or ptrs[3 * L + l] == NULL:
                 return None
-            own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
         if dims[L] != 1:
             return None
+        for l in range(L):  # every layer checked first, as in ``forward``
+            own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
         grads = {}
         outs = []
         for l in range(L - 1, -1, -1):

@@ -754,6 +754,7 @@ cdef class Loop:
     cdef readonly int threads
     cdef dnn_team* team     # NULL until the first epoch with threads > 1
     cdef long team_pid      # the process that started it
+    cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
 
     def __cinit__(self):
         self.net.n = NULL
@@ -795,8 +796,9 @@ cdef class Loop:
         batch_size = int(batch_size)
         _need(batch_size >= 1, "batch_size must be at least 1, got %d", batch_size)
         bmax = min(batch_size, m)
-        _need(max(dims) * max(bmax, max(dims)) <= _INT_MAX and m <= _INT_MAX,
-              "sizes too large for 32-bit BLAS: layer sizes %s, batch %d", dims, bmax)
+        # every W (n_l, n_{l-1}) and every batch block (n_l, batch) counts its elements in a C int
+        _need(max(dims[l] * dims[l - 1] for l in range(1, L + 1)) <= _INT_MAX and max(dims) * bmax <= _INT_MAX
+              and m <= _INT_MAX, "sizes too large for 32-bit BLAS: layer sizes %s, batch %d", dims, bmax)
         keep = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
         _need(len(keep) == L - 1 and all(0 < k <= 1 for k in keep),
               "keep must hold %d keep probabilities in (0, 1], got %s", L - 1, keep)
@@ -899,6 +901,7 @@ cdef class Loop:
         self._keep_alive = work_alive
         self._lock = threading.Lock()
         self._seen = np.zeros(m, np.uint8)
+        self._order = np.empty(m, np.int64)
         self.opt.lr = 0
         self.opt.lam = 0
         self.opt.beta = float(beta)
@@ -983,7 +986,6 @@ cdef class Loop:
             if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.shape != (m,):
                 raise ValueError("order must be an int64 permutation array of shape (%d,), got %s %s"
                                  % (m, getattr(order, "dtype", type(order).__name__), getattr(order, "shape", "")))
-            idx = np.ascontiguousarray(order)
         # One epoch at a time: the workspace, order and rate are the Loop's (another thread's call waits).
         with self._lock:
             # The caller's arrays as they were checked: one resized (resize(refcheck=False) frees the
@@ -993,6 +995,9 @@ cdef class Loop:
                     raise ValueError("%s was resized, moved or made read-only since the Loop was made; "
                                      "make a new Loop" % name)
             if order is not None:
+                # read without the GIL: our copy, which no other thread can change meanwhile
+                self._order[:] = order
+                idx = self._order
                 seen = self._seen
                 seen[:] = 0
                 for i in range(m):

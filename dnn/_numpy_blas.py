@@ -60,10 +60,22 @@ def _lookup(libraries, numpy_dirs, symbols=SYMBOLS):
         for dname, sname, ilp64 in symbols:
             d = getattr(dynlib, dname, None)
             s = getattr(dynlib, sname, None) if d is not None else None
-            if d is not None and s is not None:
+            if d is not None and s is not None and _says_ilp64(dynlib, dname) in (None, ilp64):
                 return ((ctypes.cast(d, ctypes.c_void_p).value,
                          ctypes.cast(s, ctypes.c_void_p).value, ilp64), path)
     return None, None
+
+
+def _says_ilp64(dynlib, dname):
+    """Whether the OpenBLAS exporting ``dname`` says its ints are 64-bit (``USE64BITINT`` in its
+    ``openblas_get_config``, same prefix and suffix), or None where it has no such function: the
+    names give the width by convention only, and a wrong width is wrong products or a crash."""
+    prefix, _, suffix = dname.partition("cblas_dgemm")
+    fn = getattr(dynlib, "%sopenblas_get_config%s" % (prefix, suffix), None)
+    if fn is None:
+        return None
+    text = ctypes.CFUNCTYPE(ctypes.c_char_p)(ctypes.cast(fn, ctypes.c_void_p).value)()
+    return b"USE64BITINT" in (text or b"")
 
 
 def _find():

@@ -31,6 +31,7 @@ thread count, so it is measured, not written down (tables and history:
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import platform
@@ -379,6 +380,16 @@ _cache = {}
 _machine = None
 
 
+def _after_fork_in_child():
+    # A child forked while another thread held ``_lock`` (measuring, seconds) would wait for ever.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def cpu_name():
     """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
     cpu = platform.processor() or platform.machine()
@@ -460,9 +471,14 @@ def _write_wisdom(path, key, plan):
         entries = _read_wisdom(path)
         entries[key] = plan.to_dict()
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": "dnn-wisdom-1", "plans": entries}, f, indent=0)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"format": "dnn-wisdom-1", "plans": entries}, f, indent=0)
+            os.replace(tmp, path)
+        except OSError:
+            if os.path.exists(tmp):
+                os.remove(tmp)  # not left beside a path that cannot be replaced
+            raise
     except OSError:
         pass  # a read-only cache: the decision stays in this process
 
@@ -485,7 +501,8 @@ def wisdom_entry(key, parse):
 @contextlib.contextmanager
 def _file_lock(path):
     """The wisdom file's lock (``path + ".lock"``) across processes, or nothing where it cannot
-    be taken (no file, a read-only cache): then each process keeps its own decision."""
+    be taken (no file, a read-only cache, a file system without locks): then each process keeps
+    its own decision. It waits only while another process holds the lock."""
     if path is None:
         yield
         return
@@ -495,32 +512,44 @@ def _file_lock(path):
     except OSError:
         yield
         return
+    locked = False
     try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            f.seek(0)
-            while True:
-                try:
-                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
-                    break
-                except OSError:
-                    continue
-        else:
-            import fcntl
-
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        yield
-    finally:
         try:
             if sys.platform == "win32":
                 import msvcrt
 
                 f.seek(0)
+                while True:
+                    try:
+                        msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                        break
+                    except OSError as e:
+                        # held by another process: LK_LOCK gave up after 10 s of retries; wait on
+                        if e.errno not in (errno.EDEADLOCK, errno.EACCES):
+                            raise
+            else:
+                import fcntl
+
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            locked = True
+        except OSError:
+            pass  # cannot be locked (ENOLCK on NFS, EINVAL): unlocked, as a read-only cache
+        yield
+    finally:
+        try:
+            if locked and sys.platform == "win32":
+                import msvcrt
+
+                f.seek(0)
                 msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+            elif locked:
+                import fcntl
+
+                # explicitly: close() alone leaves it held while a forked child keeps a copy of f
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
         except OSError:
             pass
-        f.close()  # releases flock
+        f.close()
 
 
 def decide(key, parse, measure=None):

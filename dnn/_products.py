@@ -20,6 +20,7 @@ layer where nothing is kept and measuring is off (``DNN_STEP_CHOICE=rule``).
 import ctypes
 import dataclasses
 import os
+import threading
 import time
 
 import numpy as np
@@ -76,17 +77,38 @@ def for_step(n_out, n_in, m, itemsize):
 
 
 _counters_found = False
+_counters_lock = threading.Lock()
+
+
+def _after_fork_in_child():
+    # a child forked while another thread held the lock (finding the counters) would wait for ever
+    global _counters_lock
+    _counters_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _find_thread_counters(kernels):
     """Once per process: give ``dnn._kernels`` each OpenBLAS's ``get_num_threads``
     (so a step call with a large layer runs on as many threads as BLAS may:
     threadpoolctl's limits apply) and the CPUs the process may run on. Without
-    threadpoolctl, or a BLAS other than OpenBLAS, the calls run one thread."""
+    threadpoolctl, or a BLAS other than OpenBLAS, the calls run one thread.
+    Another thread's first call waits until they are set (it would read 1 thread
+    and no NumPy gemm, and key a choice by them)."""
     global _counters_found
     if _counters_found:
         return
-    _counters_found = True
+    with _counters_lock:
+        if not _counters_found:
+            try:
+                _set_thread_counters(kernels)
+            finally:
+                _counters_found = True  # once, as before, even if threadpoolctl failed
+
+
+def _set_thread_counters(kernels):
     from dnn import _blas_threads
 
     addresses = []
@@ -185,8 +207,11 @@ def for_step_call(n_out, n_in, m, itemsize, threads):
         return rule
     key = _key(n_out, n_in, m, itemsize, threads)
     measuring = os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "rule"
-    choice = _plan.decide(key, StepProducts.from_dict,
-                          (lambda: choose(n_out, n_in, m, itemsize, _from_own(rule))) if measuring else None)
+    try:
+        choice = _plan.decide(key, StepProducts.from_dict,
+                              (lambda: choose(n_out, n_in, m, itemsize, _from_own(rule))) if measuring else None)
+    except MemoryError:  # no room for the measurement's copies of the operands: the rule, not kept
+        choice = None
     return rule if choice is None else choice.own()
 
 

@@ -122,3 +122,15 @@ def test_wide_bad_argument(wide):
     X = np.zeros((3, 4))
     with pytest.raises(ValueError, match="wide must be"):
         _loop.Loop([(np.zeros((1, 4)), np.zeros((1, 1)))], X, np.zeros((3, 1)), wide=wide)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_wide_many_inputs_are_not_refused(dtype):
+    """A first layer of more than 46340 inputs (a 224 x 224 RGB picture has 150528) is what the wide
+    path is for: only a product that does not fit 32-bit ints (a W or a batch block of more than
+    2**31 - 1 elements) is too large, not n_0 squared."""
+    run([50003, 3, 1], 9, 4, "adam", "l2", dtype, True, epochs=1)
+    # W1 of 40000 x 70000 elements: refused from its shape (a broadcast view: nothing allocated)
+    W = np.broadcast_to(np.zeros(1, dtype), (40000, 70000))
+    with pytest.raises(ValueError, match="too large for 32-bit"):
+        _loop.Loop([(W, np.zeros((40000, 1), dtype))], np.zeros((2, 70000), dtype), np.zeros((2, 40000), dtype))

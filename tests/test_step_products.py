@@ -177,6 +177,37 @@ def test_lookup_takes_numpy_folders_and_known_symbols_only():
     assert _numpy_blas._lookup([], numpy_dirs) == (None, None)
 
 
+def test_lookup_refuses_names_whose_int_width_the_library_contradicts():
+    """The names say the ints' width by convention only (``64_``): an OpenBLAS that says otherwise in
+    its ``openblas_get_config`` (``USE64BITINT``), e.g. ILP64 under the plain ``scipy_`` names, would
+    get 32-bit ints where it reads 64 (wrong products or a crash): refused, SciPy's BLAS only."""
+    sym = ctypes.CFUNCTYPE(None)(lambda: None)
+    addr = ctypes.cast(sym, ctypes.c_void_p).value
+    numpy_dirs = ["/np/numpy.libs/"]
+    kept = []
+
+    def config(text):
+        buf = ctypes.create_string_buffer(text)
+        fn = ctypes.CFUNCTYPE(ctypes.c_void_p)(lambda: ctypes.addressof(buf))
+        kept.append((buf, fn))
+        return fn
+
+    ilp64_plain = _Lib("/np/numpy.libs/a.so", scipy_cblas_dgemm=sym, scipy_cblas_sgemm=sym,
+                       scipy_openblas_get_config=config(b"OpenBLAS 0.3.30 USE64BITINT DYNAMIC_ARCH"))
+    lp64_suffixed = _Lib("/np/numpy.libs/b.so", scipy_cblas_dgemm64_=sym, scipy_cblas_sgemm64_=sym,
+                         scipy_openblas_get_config64_=config(b"OpenBLAS 0.3.30 DYNAMIC_ARCH"))
+    assert _numpy_blas._lookup([ilp64_plain], numpy_dirs) == (None, None)
+    assert _numpy_blas._lookup([lp64_suffixed], numpy_dirs) == (None, None)
+    honest = _Lib("/np/numpy.libs/c.so", scipy_cblas_dgemm64_=sym, scipy_cblas_sgemm64_=sym,
+                  scipy_openblas_get_config64_=config(b"OpenBLAS 0.3.30 USE64BITINT DYNAMIC_ARCH"))
+    assert _numpy_blas._lookup([ilp64_plain, honest], numpy_dirs) == ((addr, addr, True), honest.filepath)
+    if _numpy_blas.library_path() is not None:  # this process's NumPy: its own config agrees
+        from dnn import _blas_threads
+
+        found = _numpy_blas._lookup(_blas_threads._libraries(), _numpy_blas._numpy_dirs())
+        assert found == _numpy_blas._find()
+
+
 # --------------------------------------------------------------------------
 # The per-machine choice
 # --------------------------------------------------------------------------
@@ -332,3 +363,117 @@ def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend):
                     assert np.isnan(dW).all()
     finally:
         _kernels._set_step_threads(*saved)
+
+
+def test_a_call_refused_for_bad_input_measures_nothing(small_choice, monkeypatch):
+    """The step calls' compiled paths check every layer before any is measured: a call that ends in
+    a ValueError (a later layer's W or cache does not fit) costs its checks, not the seconds of
+    measuring its first layer (and keeps no decision)."""
+    monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured before the input was checked"))
+    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    bad = dict(p, W2=p["W2"][:, :-1].copy())  # layer 1 (chosen by measurement) fine, W2 does not fit
+    with pytest.raises(ValueError):
+        dnn.L_model_forward(X, bad)
+    monkeypatch.setattr(_products, "choose", lambda *a: _products.StepProducts("own", "own"))
+    AL, caches = dnn.L_model_forward(X, p)
+    _plan.forget()
+    functional._OWN_MEMO.clear()
+    monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured before the input was checked"))
+    (A_prev, W, b), Z = caches[1]
+    bad_caches = [caches[0], ((A_prev, W, b), Z[:, :-1].copy()), caches[2]]
+    with pytest.raises(ValueError):
+        dnn.L_model_backward(AL, Y, bad_caches)
+
+
+def test_a_second_thread_waits_for_the_first_to_find_the_thread_counters(monkeypatch):
+    """The first step calls of two threads: the second must not read the thread count (1: no
+    counters yet) and NumPy's gemm (not found yet) while the first is still finding them, or its
+    large layer's choice is measured without NumPy's BLAS and kept under the wrong thread count."""
+    import threading
+
+    from dnn import _blas_threads
+
+    found = []
+    real = _blas_threads._libraries
+    entered, release = threading.Event(), threading.Event()
+
+    def slow():
+        entered.set()
+        release.wait(10)
+        return real()
+
+    _kernels._set_thread_counters([], 1)  # as before a process's first step call
+    _kernels._set_numpy_gemm(0, 0, False)
+    monkeypatch.setattr(_products, "_counters_found", False)
+    monkeypatch.setattr(_blas_threads, "_libraries", slow)
+    first = threading.Thread(target=lambda: found.append(("first", _products.step_threads())))
+    second = threading.Thread(target=lambda: found.append(
+        ("second", _products.step_threads(), _products._numpy_available())))
+    first.start()
+    assert entered.wait(10)
+    second.start()
+    second.join(0.3)
+    waited = second.is_alive()
+    release.set()
+    first.join(10)
+    second.join(10)
+    monkeypatch.setattr(_blas_threads, "_libraries", real)
+    assert waited, "the second thread went on before the counters were found: %s" % found
+    assert found[1] == ("second", found[0][1], _numpy_blas.gemm_addresses() is not None)
+
+
+def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice, monkeypatch):
+    """Measuring a layer's products runs on synthetic copies of its operands (the call's memory
+    again): a layer that fits but whose copies do not takes the rule (not kept), not a MemoryError
+    out of a call that would have run."""
+    def no_memory(*a):
+        raise MemoryError("synthetic operands")
+
+    monkeypatch.setattr(_products, "layer_arrays", no_memory)
+    assert functional._own_of(40, 60, 50, 8) == _products.for_step(40, 60, 50, 8)
+    assert "step | 40,60" not in (small_choice.read_text() if small_choice.exists() else "")
+    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    functional._OWN_MEMO.clear()
+    np.testing.assert_allclose(iteration(X, Y, p)["AL"], reference.L_model_forward(X, p)[0], **tol(np.float64))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")  # Python >= 3.12
+def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(monkeypatch):
+    import os
+    import threading
+
+    from dnn import _blas_threads
+
+    real = _blas_threads._libraries
+    entered, release = threading.Event(), threading.Event()
+
+    parent = os.getpid()
+
+    def slow():  # the parent's first thread only waits
+        if os.getpid() == parent and threading.current_thread() is not threading.main_thread():
+            entered.set()
+            release.wait(20)
+        return real()
+
+    monkeypatch.setattr(_products, "_counters_found", False)
+    monkeypatch.setattr(_blas_threads, "_libraries", slow)
+    first = threading.Thread(target=_products.step_threads)
+    first.start()
+    try:
+        assert entered.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                t = threading.Thread(target=_products.step_threads, daemon=True)
+                t.start()
+                t.join(10)
+                code = 1 if t.is_alive() else 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the forked child's first step call hung"
+    finally:
+        release.set()
+        first.join(20)

@@ -76,3 +76,127 @@ def test_without_a_wisdom_file_a_decision_is_kept_in_the_process(monkeypatch):
         assert _plan.decide("a third key", lambda d: None) is None  # nothing kept, nothing measured
     finally:
         _plan.forget()
+
+
+class _Kept:
+    def __init__(self, who="measured"):
+        self.who = who
+
+    def to_dict(self):
+        return {"who": self.who}
+
+
+def _decide_new_key(monkeypatch, tmp_path, key):
+    from dnn import _plan
+
+    monkeypatch.setenv("DNN_WISDOM", str(tmp_path / "wisdom.json"))
+    _plan.forget()
+    try:
+        return _plan.decide(key, lambda d: _Kept(d["who"]), _Kept)
+    finally:
+        _plan.forget()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fcntl's flock")
+def test_a_file_system_without_locks_still_decides(monkeypatch, tmp_path):
+    """flock can fail (ENOLCK: NFS without its lock daemon): the decision is then taken unlocked, as
+    where the cache is read-only, not an OSError out of the user's fit or step call."""
+    import errno
+    import fcntl
+
+    def flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    assert _decide_new_key(monkeypatch, tmp_path, "no locks").who == "measured"
+
+
+def test_windows_lock_waits_only_while_another_process_holds_it(monkeypatch, tmp_path):
+    """msvcrt.locking raises after 10 s while another process holds the lock (EDEADLOCK: wait on), or
+    at once where the file cannot be locked at all (EINVAL, EBADF): that must not loop for ever."""
+    import errno
+    import types
+
+    calls = []
+
+    def locking(fd, mode, n):
+        calls.append(mode)
+        if mode == fake.LK_UNLCK:
+            return
+        if len(calls) > 50:
+            raise RuntimeError("locking retried a permanent error %d times" % len(calls))
+        if len(calls) <= 2:
+            raise OSError(errno.EDEADLOCK, "Resource deadlock avoided")  # held by another: waits
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    fake = types.SimpleNamespace(LK_LOCK=1, LK_UNLCK=0, locking=locking)
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    monkeypatch.setattr(sys, "platform", "win32")
+    got = _decide_new_key(monkeypatch, tmp_path, "windows")
+    monkeypatch.undo()
+    assert got.who == "measured"
+    assert calls[:3] == [1, 1, 1] and len(calls) <= 4
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")  # Python >= 3.12
+def test_a_child_forked_while_another_thread_measures_can_decide(monkeypatch, tmp_path):
+    """A measurement holds the process's decision lock and the wisdom file's lock for seconds; a
+    process forked meanwhile (multiprocessing's fork, a pool's workers) inherits the first held by a
+    thread it does not have, and a copy of the second's open file: once the parent's measurement
+    ends, the child's own decisions (a new key: the file lock too) must not wait for ever."""
+    import os
+    import threading
+
+    from dnn import _plan
+
+    monkeypatch.setenv("DNN_WISDOM", str(tmp_path / "wisdom.json"))
+    _plan.forget()
+    inside, release = threading.Event(), threading.Event()
+
+    def slow():
+        inside.set()
+        release.wait(20)
+        return _Kept("parent")
+
+    parent = threading.Thread(target=lambda: _plan.decide("parent key", lambda d: _Kept(d["who"]), slow))
+    parent.start()
+    try:
+        assert inside.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: decide a new key in a thread, give up after 10 s
+            code = 1
+            try:
+                got = []
+                t = threading.Thread(target=lambda: got.append(
+                    _plan.decide("child key", lambda d: _Kept(d["who"]), _Kept)))
+                t.daemon = True
+                t.start()
+                t.join(10)
+                code = 0 if got and got[0].who == "measured" else 1
+            finally:
+                os._exit(code)
+        release.set()  # the parent's measurement ends: its locks are released
+        parent.join(20)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the forked child's decide hung"
+    finally:
+        release.set()
+        parent.join(20)
+        _plan.forget()
+
+
+def test_a_wisdom_file_that_cannot_be_replaced_leaves_no_temporary_file(monkeypatch, tmp_path):
+    """DNN_WISDOM naming a directory (or a file that cannot be replaced): the decision stays in the
+    process, and the temporary file written beside it is removed, not left at every new decision."""
+    target = tmp_path / "wisdom.json"
+    target.mkdir()
+    monkeypatch.setenv("DNN_WISDOM", str(target))
+    from dnn import _plan
+
+    _plan.forget()
+    try:
+        assert _plan.decide("dir key", lambda d: _Kept(d["who"]), _Kept).who == "measured"
+    finally:
+        _plan.forget()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wisdom.json", "wisdom.json.lock"]
