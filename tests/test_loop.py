@@ -30,8 +30,9 @@ REGULARIZATION = {"none": (0.0, 1.0), "l2": (0.7, 1.0), "dropout": (0.0, 0.8), "
 
 
 def numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lambd, seed, t, step, v, s,
-                beta=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
-    """The NumPy twin of ``Loop.epoch`` over the dict ``params`` (X, Y samples-major)."""
+                beta=0.9, beta1=0.9, beta2=0.999, eps=1e-8, l2_parts=None):
+    """The NumPy twin of ``Loop.epoch`` over the dict ``params`` (X, Y samples-major); ``l2_parts``, a
+    list, gets each batch's L2 part of the loss (``Loop.loss_l2`` sums them)."""
     L = len(params) // 2
     keys = [k for l in range(1, L + 1) for k in ("W%d" % l, "b%d" % l)]
     m = X.shape[0]
@@ -40,6 +41,8 @@ def numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lam
     for start in range(0, m, b):
         idx = order[start:start + b]
         layers = [(params["W%d" % l], params["b%d" % l]) for l in range(1, L + 1)]
+        if l2_parts is not None:
+            l2_parts.append(lambd / 2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W, _ in layers))
         loss, grads = network._batch_step(X[idx].T, Y[idx].T, layers, hidden, output, keep, lambd, seed, step)
         total += loss
         step += 1
@@ -269,13 +272,16 @@ def numpy_fit_epochs(parameters, state, X, Y, opts, n_epochs, rng):
     for _ in range(n_epochs):
         order = rng.permutation(m) if opts["shuffle"] and not full else None
         params = {k: parameters[k] for k in keys}
+        l2 = []
         total, state["t"], state["step"] = numpy_epoch(
             params, X, Y, order, b, optimizer, state["learning_rate"], opts["hidden"], opts["output"],
             opts["keep"], opts["alpha"], state["dropout_seed"], state["t"], state["step"],
             state.get("v", state.get("velocity")), state.get("s"), beta=opts["momentum"], beta1=opts["beta_1"],
-            beta2=opts["beta_2"], eps=opts["epsilon"])
+            beta2=opts["beta_2"], eps=opts["epsilon"], l2_parts=l2)
         parameters.update(params)
-        curve.append(total / m)
+        # scikit-learn's squared loss averages over the outputs, its L2 term does not
+        outputs = Y.shape[1] if opts["output"] == "identity" else 1
+        curve.append(((total - sum(l2)) / outputs + sum(l2)) / m)
     return curve
 
 
@@ -474,3 +480,21 @@ def test_c_kernels_cross_compile(tmp_path, cc, package):
         pytest.skip("%s not found (Debian: apt-get install %s)" % (cc, package))
     _compile_check_loop(path, tmp_path / "check_loop.exe")
     _compile_check_loop(path, tmp_path / "check_loop_scalar.exe", "-DDNN_NO_VECTOR_EXT")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loss_l2_is_the_epochs_l2_part(dtype):
+    """``Loop.loss_l2``: the L2 part of the epoch's loss sum, lambd / 2 * sum(W^2) before each batch."""
+    rng = np.random.default_rng(4)
+    X, Y, params = problem(rng, [5, 6, 2], 30, "identity", dtype)
+    pairs = [(params["W%d" % l].copy(), params["b%d" % l].copy()) for l in (1, 2)]
+    theirs = {k: a.copy() for k, a in params.items()}
+    loop = _loop.Loop(pairs, X, Y, output="identity", optimizer="gd", batch_size=8, lambd=0.2)
+    total, _, _ = loop.epoch(None, 0.05, 0, 0)
+    l2 = []
+    want, _, _ = numpy_epoch(theirs, X, Y, None, 8, "gd", 0.05, "relu", "identity", [1.0], 0.2, 0, 0, 0, None, None,
+                             l2_parts=l2)
+    tol = TOL[np.dtype(dtype)]
+    assert len(l2) == 4 and loop.loss == total
+    assert loop.loss_l2 == pytest.approx(sum(l2), rel=tol) and total == pytest.approx(want, rel=tol)
+    assert 0 < loop.loss_l2 < total
