@@ -7,7 +7,8 @@ large layers' backends measured at the first call or read from the wisdom
 file). Ratios: course time / dnn time. Run:
 ``python benchmarks/step_choice_ab.py [--shapes S1,S4] [--threads 1,2] [--clock cpu]``
 (``--clock cpu`` needs ``--threads 1``: this process's CPU time, for a shared
-machine). Set ``DNN_WISDOM`` to a fresh file to measure the choice anew.
+machine). Set ``DNN_WISDOM`` to a fresh file to measure the choice anew. The choice is
+opt-in (``DNN_STEP_CHOICE=measure``), which this script sets for itself.
 """
 
 import argparse
@@ -34,6 +35,7 @@ def main(argv=None):
         if args.threads != "1":
             p.error("--clock cpu needs --threads 1")
         step_loop._clock = time.process_time
+    os.environ["DNN_STEP_CHOICE"] = "measure"  # the contender "chosen"; "rule" replaces it per run
     import dnn
     from dnn import _products
     from threadpoolctl import threadpool_limits

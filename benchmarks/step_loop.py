@@ -75,8 +75,16 @@ def _calibrate(run, round_time):
     return max(1, int(round_time / one))
 
 
-def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03):
-    """Median seconds per iteration of each ``runs[name]``, timed in alternating rounds."""
+#: Idle seconds before each timed call at more than one thread (``--settle``), then one untimed
+#: iteration: a contender's OpenBLAS workers spin for a while after its last call (on 2 cores,
+#: the whole of the next contender's 30 ms round), which no user running one of the two loops
+#: meets; the untimed iteration wakes the timed contender's own threads, as its loop would have.
+SETTLE_SECONDS = 0.15
+
+
+def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03, settle=0.0):
+    """Median seconds per iteration of each ``runs[name]``, timed in alternating rounds (with
+    ``settle``: each timed call after ``settle`` idle seconds and one untimed iteration)."""
     ks = {name: _calibrate(run, round_time) for name, run in runs.items()}
     times = {name: [] for name in runs}
     names = list(runs)
@@ -85,6 +93,9 @@ def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03):
     while r < min_rounds or (r < max_rounds and time.perf_counter() - t0 < budget):
         for name in (names if r % 2 == 0 else names[::-1]):
             k = ks[name]
+            if settle:
+                time.sleep(settle)
+                runs[name](1)  # untimed: this contender's own threads awake, as in a loop of its own
             t = _clock()
             runs[name](k)
             times[name].append((_clock() - t) / k)
@@ -92,7 +103,8 @@ def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03):
     return {name: statistics.median(ts) for name, ts in times.items()}, r
 
 
-def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budget=4.0, log=None):
+def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budget=4.0, log=None,
+            settle=SETTLE_SECONDS):
     """Rows ``{shape, dtype, threads, course, dnn, ratio, rounds}`` (seconds per iteration)."""
     import dnn
     from threadpoolctl import threadpool_limits
@@ -105,7 +117,7 @@ def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budge
             for t in threads:
                 with threadpool_limits(limits=t):
                     time.sleep(0.3)  # the last cell's idle BLAS threads stop spinning
-                    med, rounds = paired(runs, budget=budget)
+                    med, rounds = paired(runs, budget=budget, settle=settle if t > 1 else 0.0)
                 rows.append({"shape": shape, "dtype": dname, "threads": t, "course": med["course"],
                              "dnn": med["dnn"], "ratio": med["course"] / med["dnn"], "rounds": rounds})
                 if log:
@@ -204,6 +216,9 @@ def main(argv=None):
     p.add_argument("--dtypes", default="float64,float32")
     p.add_argument("--threads", default="1,2", help="BLAS thread counts (default 1,2)")
     p.add_argument("--budget", type=float, default=4.0, help="seconds of alternating rounds per cell")
+    p.add_argument("--settle", type=float, default=SETTLE_SECONDS,
+                   help="idle seconds before each timed call at more than one thread (default %g; 0: none)"
+                        % SETTLE_SECONDS)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: this process's CPU time (needs --threads 1), for a shared machine")
     p.add_argument("--markdown", action="store_true")
@@ -218,10 +233,12 @@ def main(argv=None):
     if unknown:
         p.error("unknown shapes %s" % unknown)
     rows = measure(shapes, [d for d in args.dtypes.split(",") if d],
-                   [int(t) for t in args.threads.split(",")], budget=args.budget, log=sys.stderr)
+                   [int(t) for t in args.threads.split(",")], budget=args.budget, log=sys.stderr,
+                   settle=args.settle)
     lines = machine_lines() + choice_lines() + ["step-by-step loop (forward, cost, backward, update): ratio = course-NumPy"
                                " time / dnn time per iteration (>1: dnn faster), medians of"
-                               " alternating rounds (%s clock); in brackets course ms / dnn ms" % args.clock]
+                               " alternating rounds (%s clock; at more than one thread each timed call after %g s"
+                               " idle and one untimed iteration); in brackets course ms / dnn ms" % (args.clock, args.settle)]
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     print()
     print(table(rows, args.markdown))

@@ -8,13 +8,18 @@ at T > 1 threads), ``scipy`` (SciPy's BLAS, ``scipy.linalg.cython_blas``) or
 ``numpy`` (NumPy's own BLAS, where ``dnn._numpy_blas`` finds its gemm). Which
 is fastest depends on the CPU, both BLAS's versions and kernel sets, the
 thread count and the shape (benchmarks/NOTES.md, "Step loop at two
-threads"), so for a layer of at least ``CHOICE_MIN_WORK`` multiply-adds it is
-measured where it runs, once: on the first step call with that layer
-(``choose``), before that call computes anything; kept per key (layer, m,
-dtype, threads, cores, SIMD build, machine: ``dnn._plan``'s) in the process
-and in ``dnn._plan``'s wisdom file. So the same call on the same machine gives
-the same bits whatever the load; the rule decides smaller layers, and any
-layer where nothing is kept and measuring is off (``DNN_STEP_CHOICE=rule``).
+threads"), so with ``DNN_STEP_CHOICE=measure`` a layer of at least
+``CHOICE_MIN_WORK`` multiply-adds has it measured where it runs, once: on the
+first step call with that layer (``choose``), before that call computes
+anything; kept per key (layer, m, dtype, threads, cores, SIMD build, machine:
+``dnn._plan``'s) in the process and in ``dnn._plan``'s wisdom file. So the
+same call on the same machine gives the same bits whatever the load.
+
+Without ``DNN_STEP_CHOICE=measure`` every layer takes the rule (the default).
+On this project's machine the measured choice cost S4's first call about 6 s
+and then ran its loop slower than the rule at two threads (each layer is
+timed alone, so the interplay of one layer's BLAS pool with the next layer's
+own kernels escapes it): benchmarks/NOTES.md, "The step choice, quiet".
 """
 
 import ctypes
@@ -199,17 +204,16 @@ def _numpy_available():
 
 def for_step_call(n_out, n_in, m, itemsize, threads):
     """``own`` flags for a layer of a step call on ``threads`` threads: the rule
-    (``for_step``) for small layers; for large ones the kept choice, else a new
-    measurement (``choose``), kept. ``DNN_STEP_CHOICE=rule``: the rule where
-    nothing is kept (no measuring)."""
+    (``for_step``), unless ``DNN_STEP_CHOICE=measure``: then for a large layer the
+    kept choice, else a new measurement (``choose``), kept."""
     rule = for_step(n_out, n_in, m, itemsize)
-    if n_out * n_in * m < CHOICE_MIN_WORK:
+    if (n_out * n_in * m < CHOICE_MIN_WORK
+            or os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "measure"):
         return rule
     key = _key(n_out, n_in, m, itemsize, threads)
-    measuring = os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "rule"
     try:
         choice = _plan.decide(key, StepProducts.from_dict,
-                              (lambda: choose(n_out, n_in, m, itemsize, _from_own(rule))) if measuring else None)
+                              lambda: choose(n_out, n_in, m, itemsize, _from_own(rule)))
     except MemoryError:  # no room for the measurement's copies of the operands: the rule, not kept
         choice = None
     return rule if choice is None else choice.own()

@@ -216,7 +216,7 @@ def test_lookup_refuses_names_whose_int_width_the_library_contradicts():
 def small_choice(wisdom, monkeypatch):
     """Layers of 2**12 multiply-adds and more are chosen by measurement (tests' shapes)."""
     monkeypatch.setattr(_products, "CHOICE_MIN_WORK", 1 << 12)
-    monkeypatch.delenv("DNN_STEP_CHOICE", raising=False)
+    monkeypatch.setenv("DNN_STEP_CHOICE", "measure")
     functional._OWN_MEMO.clear()
     yield wisdom
     functional._OWN_MEMO.clear()
@@ -273,9 +273,14 @@ def test_choice_kept_in_the_file_is_obeyed_and_a_bad_entry_measured_again(small_
 def test_choice_off_small_layers_and_replaced_rules_measure_nothing(small_choice, monkeypatch):
     monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured"))
     rule = _products.for_step(40, 60, 50, 8)
-    monkeypatch.setenv("DNN_STEP_CHOICE", "rule")
-    assert functional._own_of(40, 60, 50, 8) == rule
-    monkeypatch.delenv("DNN_STEP_CHOICE")
+    for off in ("rule", None):  # the rule unless measuring is asked for (the default: off)
+        if off is None:
+            monkeypatch.delenv("DNN_STEP_CHOICE")
+        else:
+            monkeypatch.setenv("DNN_STEP_CHOICE", off)
+        functional._OWN_MEMO.clear()
+        assert functional._own_of(40, 60, 50, 8) == rule
+    monkeypatch.setenv("DNN_STEP_CHOICE", "measure")
     functional._OWN_MEMO.clear()
     assert functional._own_of(4, 6, 50, 8) == _products.for_step(4, 6, 50, 8)  # 1200 < 4096
     monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
