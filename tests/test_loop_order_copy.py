@@ -43,6 +43,8 @@ print("survived")
 
 
 @pytest.mark.parametrize("path", ["wide", "gathered"])
-def test_order_changed_by_another_thread_during_an_epoch_is_not_read(path):
-    child = subprocess.run([sys.executable, "-c", CHILD, path], capture_output=True, text=True, timeout=300)
+def test_order_changed_by_another_thread_during_an_epoch_is_not_read(path, tmp_path):
+    # cwd: not the checkout, whose dnn/ (no compiled extensions) "-c" would import first
+    child = subprocess.run([sys.executable, "-c", CHILD, path], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)
     assert child.returncode == 0 and "survived" in child.stdout, (child.returncode, child.stderr[-2000:])

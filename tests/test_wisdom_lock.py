@@ -37,7 +37,8 @@ def test_two_processes_meeting_a_new_key_measure_it_once_and_agree(tmp_path):
     wisdom = tmp_path / "wisdom.json"
     go = tmp_path / "go"
     env = dict(__import__("os").environ, DNN_WISDOM=str(wisdom))
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, str(go), name], env=env,
+    # cwd: not the checkout, whose dnn/ (no compiled extensions) "-c" would import first
+    children = [subprocess.Popen([sys.executable, "-c", CHILD, str(go), name], env=env, cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for name in ("a", "b")]
     time.sleep(1.0)  # both imported and waiting
