@@ -579,22 +579,28 @@ cdef int run_job(Job* job, int T) noexcept nogil:
     return bad
 
 
+cdef inline void nn_job(Job* job, int n, int k, int m, const floating* M, int rs, int cs, const floating* B,
+                        floating* C, const floating* bias) noexcept nogil:
+    """``job`` := C (n, m) = M B (+ bias), M (n, k) read with strides (rs, cs): ``nn``'s work for the pool."""
+    job.what = JOB_NN
+    job.n = n
+    job.k = k
+    job.m = m
+    job.M = M
+    job.rs = rs
+    job.cs = cs
+    job.B = B
+    job.C = C
+    job.bias = bias
+
+
 cdef void forward_product(Job* job, int own, int n, int k, int m, const floating* W,
                           const floating* A_in, const floating* b, floating* Z, int T,
                           bint share) noexcept nogil:
     """Z := W A_in + b for a layer (n, k) on m examples: in chunks on the pool if
     ``share`` and our kernel computes it (T > 1, the caller owns the pool), else here."""
     if share and own & (OWN_ALL | OWN_NN):
-        job.what = JOB_NN
-        job.n = n
-        job.k = k
-        job.m = m
-        job.M = W
-        job.rs = k
-        job.cs = 1
-        job.B = A_in
-        job.C = Z
-        job.bias = b
+        nn_job(job, n, k, m, W, k, 1, A_in, Z, b)
         run_job(job, T)
     else:
         affine(own, n, k, m, W, A_in, b, Z)
@@ -625,15 +631,7 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
     if parts & 1:
         if own & (OWN_ALL | OWN_NN):
             if share:
-                job.what = JOB_NN
-                job.n = k
-                job.k = n
-                job.M = W
-                job.rs = 1
-                job.cs = k
-                job.B = dZ
-                job.C = dA_prev
-                job.bias = NULL
+                nn_job(job, k, n, m, W, 1, k, dZ, dA_prev, <const floating*> NULL)
                 run_job(job, T)
             else:
                 simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
