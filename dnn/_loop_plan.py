@@ -49,6 +49,12 @@ MIN_BATCHES = 2000
 #: A timed run lasts about this long (seconds), where the fit's data and budget allow: a
 #: few milliseconds' runs picked a loser by 4-6% on a loaded machine (benchmarks/NOTES.md).
 RUN_SECONDS = 0.02
+#: Quiet before a team is timed: longer than an OpenBLAS's workers spin after a call (measured
+#: up to ~0.1 s here; ``measure``), so that a gemm just before the fit does not slow the team.
+BLAS_IDLE_SECONDS = 0.15
+#: Untimed runs of a team before its rounds: its helpers' first epochs (threads just started,
+#: a core just woken) ran up to twice as long as the later ones here.
+TEAM_WARM_UPS = 3
 
 #: The short-fit rule's team: a batch of fewer multiply-adds runs on one thread (its 2L + 1
 #: meetings of the threads, a few microseconds each, would cost more than half its work;
@@ -165,6 +171,14 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     makes a run last ``RUN_SECONDS`` where that budget allows. On
     one BLAS thread the clock is this thread's CPU time (blind to other
     processes), else the wall clock.
+
+    Plans that call no BLAS (all ours: one thread or a team) are timed first,
+    among themselves, after ``BLAS_IDLE_SECONDS`` of quiet; the others after
+    them. An OpenBLAS's workers spin for tens of milliseconds after each call
+    (measured: a team's epoch right after a two-thread gemm ran 1.4-1.9x
+    slower for up to 50 ms), so in one alternation a BLAS plan's run would
+    take the second core from the next team's, and the team would lose runs it
+    wins in a fit of its own (benchmarks/NOTES.md, the planner's blind spot).
     """
     b = min(int(loop_kw["batch_size"]), X.shape[0])
     one = blas_threads() == 1
@@ -182,22 +196,27 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
         lp.epoch(order, learning_rate, t, step)
         return clock() - t0
 
+    groups = [[j for j, p in enumerate(plans) if _all_ours(p)], [j for j, p in enumerate(plans) if not _all_ours(p)]]
+    if any(plans[j].threads > 1 for j in groups[0]):
+        time.sleep(BLAS_IDLE_SECONDS)  # other pools' workers (the caller's NumPy too) go idle
     loops, order = build(b)
-    est = min(run(lp, order) for lp in loops)  # also the warm-up of one batch
+    est = min(run(loops[j], order) for group in groups for j in group)  # also the warm-up of one batch
     per_round = int(_plan.PLAN_BUDGET * n_batches / (len(plans) * (_plan.ROUNDS + 1)))
     k = max(1, min(X.shape[0] // b, per_round, int(RUN_SECONDS / max(est, 1e-7)) + 1))
     if k > 1:
         loops, order = build(k * b)
-        for lp in loops:
-            run(lp, order)
-    budget = _plan.PLAN_BUDGET * n_batches * est
     times = [[] for _ in plans]
-    t_start = time.perf_counter()
-    for r in range(_plan.ROUNDS):
-        for j, lp in enumerate(loops):
-            times[j].append(run(lp, order) / k)
-        if r >= 2 and time.perf_counter() - t_start > budget:
-            break
+    for group in groups:
+        for j in group:
+            for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
+                run(loops[j], order)  # warm-up
+        budget = _plan.PLAN_BUDGET * n_batches * est * len(group) / len(plans)
+        t_start = time.perf_counter()
+        for r in range(_plan.ROUNDS):
+            for j in group:
+                times[j].append(run(loops[j], order) / k)
+            if r >= 2 and time.perf_counter() - t_start > budget:
+                break
     return times
 
 
