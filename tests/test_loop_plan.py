@@ -258,3 +258,43 @@ def test_the_loop_refuses_bad_layer_pairs():
         with pytest.raises(ValueError, match="products must be one of"):
             _loop.Loop(layers, X, Y, products=bad)
     _loop.Loop(layers, X, Y, products=[(False, True), (True, False), (False, False)])  # nt dropped on layer 1
+
+
+def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
+    """``measure`` times the all-ours plans (one thread, teams) among themselves first, after a
+    quiet pause and the team's warm-ups, then the BLAS plans: no timed team run follows a BLAS run
+    (only the untimed estimate pass takes every plan once before)."""
+    runs = []
+    real = _loop.Loop
+
+    class Recorded(real):
+        def epoch(self, order, learning_rate, t=0, step=0):
+            runs.append((self._plan_index, self.threads))
+            return super().epoch(order, learning_rate, t, step)
+
+    plans = [LoopPlan(((True, False), (True, False)), "rule"), LoopPlan(((False, False), (False, False)), "blas"),
+             LoopPlan(((True, True), (True, True)), "own"), LoopPlan(((True, True), (True, True)), "team", threads=2)]
+
+    def make(layers, X, Y, products, threads, **kw):
+        lp = Recorded(layers, X, Y, products=products, threads=threads, **kw)
+        lp._plan_index = next(j for j, p in enumerate(plans) if tuple(p.products) == tuple(map(tuple, products))
+                              and p.threads == threads)
+        return lp
+
+    monkeypatch.setattr(_loop_plan._loop, "Loop", make)
+    slept = []
+    monkeypatch.setattr(_loop_plan.time, "sleep", slept.append)
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((64, 5)), (rng.random((64, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((4, 5)), np.zeros((4, 1))), (rng.standard_normal((1, 4)), np.zeros((1, 1)))]
+    times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, 10 ** 6, True)
+    assert all(len(t) >= 3 for t in times)
+    assert slept == [_loop_plan.BLAS_IDLE_SECONDS]
+    kinds = ["ours" if j >= 2 else "blas" for j, _ in runs]
+    # every pass over the plans (the estimate, then the rounds) takes all-ours plans first
+    first_blas = kinds.index("blas")
+    assert set(kinds[:first_blas]) == {"ours"}
+    last_ours = len(kinds) - 1 - kinds[::-1].index("ours")
+    assert set(kinds[last_ours + 1:]) == {"blas"}
+    # the team warms up TEAM_WARM_UPS times before its rounds
+    assert sum(1 for j, _ in runs if j == 3) == 1 + _loop_plan.TEAM_WARM_UPS + len(times[3])
