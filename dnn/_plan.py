@@ -375,15 +375,18 @@ def pick(plans, times):
 # Keys, cache and wisdom
 # --------------------------------------------------------------------------
 
-_lock = threading.Lock()
+_lock = threading.Lock()       # the cache
+_measuring = threading.Lock()  # one measurement at a time in this process (``decide``)
 _cache = {}
 _machine = None
 
 
 def _after_fork_in_child():
-    # A child forked while another thread held ``_lock`` (measuring, seconds) would wait for ever.
-    global _lock
+    # A child forked while another thread held ``_lock`` or ``_measuring`` (measuring, seconds)
+    # would wait for ever.
+    global _lock, _measuring
     _lock = threading.Lock()
+    _measuring = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -557,22 +560,30 @@ def decide(key, parse, measure=None):
     ``wisdom_entry``), else ``measure()``'s, kept in both; None if nothing is kept and
     ``measure`` is None. Measuring holds the wisdom file's lock and re-reads the file under
     it, so processes that meet a new key at once (a search's workers) measure it once and
-    all use that one decision: the same call gives the same bits in each of them."""
+    all use that one decision: the same call gives the same bits in each of them. In the
+    process, one measurement runs at a time (``_measuring``); a thread asking for a key
+    already decided does not wait for it (``_lock`` guards the cache alone)."""
     with _lock:
         got = _cache.get(key)
-        if got is None:
-            got = wisdom_entry(key, parse)
-        if got is None and measure is not None:
-            path = wisdom_path()
-            with _file_lock(path):
-                got = wisdom_entry(key, parse)  # another process may have measured meanwhile
-                if got is None:
-                    got = measure()
-                    if path is not None:
-                        _write_wisdom(path, key, got)
-        if got is not None:
-            _cache[key] = got
+    if got is not None:
         return got
+    got = wisdom_entry(key, parse)
+    if got is None and measure is not None:
+        with _measuring:
+            with _lock:
+                got = _cache.get(key)  # another thread measured it meanwhile
+            if got is None:
+                path = wisdom_path()
+                with _file_lock(path):
+                    got = wisdom_entry(key, parse)  # another process may have measured meanwhile
+                    if got is None:
+                        got = measure()
+                        if path is not None:
+                            _write_wisdom(path, key, got)
+    if got is not None:
+        with _lock:
+            got = _cache.setdefault(key, got)  # the first kept wins: every caller gets the same
+    return got
 
 
 def forget():

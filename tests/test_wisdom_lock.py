@@ -201,3 +201,43 @@ def test_a_wisdom_file_that_cannot_be_replaced_leaves_no_temporary_file(monkeypa
     finally:
         _plan.forget()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wisdom.json", "wisdom.json.lock"]
+
+
+def test_a_decided_key_does_not_wait_for_another_threads_measurement(monkeypatch, tmp_path):
+    import threading
+
+    from dnn import _plan
+
+    monkeypatch.setenv("DNN_WISDOM", str(tmp_path / "wisdom.json"))
+    _plan.forget()
+
+    class Decision:
+        def __init__(self, who):
+            self.who = who
+
+        def to_dict(self):
+            return {"who": self.who}
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        assert release.wait(60)
+        return Decision("slow")
+
+    try:
+        assert _plan.decide("decided key", lambda d: Decision(d["who"]), lambda: Decision("fast")).who == "fast"
+        worker = threading.Thread(target=_plan.decide, args=("new key", lambda d: Decision(d["who"]), slow))
+        worker.start()
+        assert started.wait(60)
+        done = []
+        asker = threading.Thread(target=lambda: done.append(_plan.decide("decided key", lambda d: None).who))
+        asker.start()
+        asker.join(10)
+        assert done == ["fast"]  # answered while the other key is still being measured
+        release.set()
+        worker.join(60)
+        assert _plan.decide("new key", lambda d: None).who == "slow"
+    finally:
+        release.set()
+        _plan.forget()
