@@ -84,9 +84,13 @@ def _set_numpy_gemm(dgemm, sgemm, bint ilp64):
     global dnn_np_dgemm, dnn_np_sgemm, dnn_np_ilp64
     if not dgemm or not sgemm:
         dgemm = sgemm = 0
-    dnn_np_dgemm = <void*> <size_t> int(dgemm)
-    dnn_np_sgemm = <void*> <size_t> int(sgemm)
+    # The int width before the pointers: a call in another thread never pairs a pointer with
+    # the other library's width (with no pointer set it takes SciPy's BLAS).
+    dnn_np_dgemm = NULL
+    dnn_np_sgemm = NULL
     dnn_np_ilp64 = ilp64
+    dnn_np_sgemm = <void*> <size_t> int(sgemm)
+    dnn_np_dgemm = <void*> <size_t> int(dgemm)
 
 
 def _numpy_gemm_set():
