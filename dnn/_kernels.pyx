@@ -727,12 +727,8 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
             As.append(A)
-        T = team_size(L, m, dims)
-        t0 = 0.0
-        if T > 1 and not _forced_threads:  # forced (tests): the pool every time
-            key = (False, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
-            T = threads_for(key, T)
-            t0 = _clock()
+        T, key = threads_of_call(False, kind, m, L, dims)
+        t0 = _clock() if key is not None else 0.0
         with nogil:
             T = pool_take(T)
             if kind == b'd':
@@ -1145,6 +1141,17 @@ cdef int threads_for(key, int T):
     return T if pool_faster else 1
 
 
+cdef object threads_of_call(bint backward, kind, int m, int L, const int* dims):
+    """``(T, key)``: the threads of a forward or backward call (``team_size``, then the timed
+    pool-or-alone choice of its shape ``key``); key None where nothing is timed (one thread, or
+    the pool forced by the tests)."""
+    cdef int T = team_size(L, m, dims)
+    if T <= 1 or _forced_threads:
+        return T, None
+    key = (backward, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
+    return threads_for(key, T), key
+
+
 cdef void threads_took(key, bint pool, double seconds):
     st = _threads_seen[key]
     i = 1 if pool else 2
@@ -1268,12 +1275,8 @@ def backward(AL, Y, caches, tuple names, own_of):
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
-        T = team_size(L, m, dims)
-        t0 = 0.0
-        if T > 1 and not _forced_threads:  # forced (tests): the pool every time
-            key = (True, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
-            T = threads_for(key, T)
-            t0 = _clock()
+        T, key = threads_of_call(True, kind, m, L, dims)
+        t0 = _clock() if key is not None else 0.0
         with nogil:
             T = pool_take(T)
             if kind == b'd':
