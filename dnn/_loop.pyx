@@ -188,8 +188,8 @@ DEF CHUNKS_PER_THREAD = 2
 DEF MAX_CHUNKS = 16  # MAX_TEAM * CHUNKS_PER_THREAD
 # A share of a batch's columns has at least this many columns (float64, float32): each
 # share's ``nn`` reads all of W, so fewer shares read it fewer times, more balance the
-# threads. Measured on S4, batches of 64, 2 threads: 2 shares faster in float64 (W_1 1.6 MB,
-# beyond a Zen 5 core's L2), 4 in float32 (benchmarks/NOTES.md). The bits do not depend on it.
+# threads. One machine's choice (benchmarks/NOTES.md, the team's section): a candidate for
+# the measured plan. The bits do not depend on it.
 DEF MIN_SHARE_COLS_D = 32
 DEF MIN_SHARE_COLS_F = 16
 MAX_THREADS = MAX_TEAM

@@ -49,11 +49,12 @@ MIN_BATCHES = 2000
 #: A timed run lasts about this long (seconds), where the fit's data and budget allow: a
 #: few milliseconds' runs picked a loser by 4-6% on a loaded machine (benchmarks/NOTES.md).
 RUN_SECONDS = 0.02
-#: Quiet before a team is timed: longer than an OpenBLAS's workers spin after a call (measured
-#: up to ~0.1 s here; ``measure``), so that a gemm just before the fit does not slow the team.
+#: Quiet before a team is timed: longer than OpenBLAS's workers spin after a call (its default
+#: thread timeout, 2**28 cycles: about 0.1 s at 2.5 GHz; ``measure``), so that a gemm just
+#: before the fit does not slow the team.
 BLAS_IDLE_SECONDS = 0.15
 #: Untimed runs of a team before its rounds: its helpers' first epochs (threads just started,
-#: a core just woken) ran up to twice as long as the later ones here.
+#: a core just woken) are not what the fit's later epochs cost.
 TEAM_WARM_UPS = 3
 
 #: The short-fit rule's team: a batch of fewer multiply-adds runs on one thread (its 2L + 1
@@ -174,11 +175,10 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
 
     Plans that call no BLAS (all ours: one thread or a team) are timed first,
     among themselves, after ``BLAS_IDLE_SECONDS`` of quiet; the others after
-    them. An OpenBLAS's workers spin for tens of milliseconds after each call
-    (measured: a team's epoch right after a two-thread gemm ran 1.4-1.9x
-    slower for up to 50 ms), so in one alternation a BLAS plan's run would
-    take the second core from the next team's, and the team would lose runs it
-    wins in a fit of its own (benchmarks/NOTES.md, the planner's blind spot).
+    them. An OpenBLAS's workers spin for a while after each call, so in one
+    alternation a BLAS plan's run would take the second core from the next
+    team's, and the team would lose runs it wins in a fit of its own
+    (figures: benchmarks/NOTES.md, "The planner's blind spot, fixed and rerun").
     """
     b = min(int(loop_kw["batch_size"]), X.shape[0])
     one = blas_threads() == 1

@@ -15,11 +15,10 @@ anything; kept per key (layer, m, dtype, threads, cores, SIMD build, machine:
 ``dnn._plan``'s) in the process and in ``dnn._plan``'s wisdom file. So the
 same call on the same machine gives the same bits whatever the load.
 
-Without ``DNN_STEP_CHOICE=measure`` every layer takes the rule (the default).
-On this project's machine the measured choice cost S4's first call about 6 s
-and then ran its loop slower than the rule at two threads (each layer is
-timed alone, so the interplay of one layer's BLAS pool with the next layer's
-own kernels escapes it): benchmarks/NOTES.md, "The step choice, quiet".
+Without ``DNN_STEP_CHOICE=measure`` every layer takes the rule (the default):
+measuring costs a first call many runs of its layers, and timing each layer
+alone cannot see one layer's BLAS pool still spinning beside the next layer's
+own kernels (figures: benchmarks/NOTES.md, "The step choice, quiet").
 """
 
 import ctypes
