@@ -325,8 +325,11 @@ cdef Py_ssize_t _INT_MAX = 2147483647
 
 from cpython.ref cimport PyObject
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+import contextlib
 import sysconfig
 import weakref
+
+from dnn._blas_threads import blas_lent
 
 cdef extern from "Python.h":
     Py_ssize_t refcount "Py_REFCNT"(PyObject* o)
@@ -564,20 +567,31 @@ cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
             simd.nt(<int> (hi - lo), k, m, alpha, D + lo * m, m, A, m, False, W + lo * k, k)
 
 
+cdef inline bint large(int n, int k, int m) noexcept nogil:
+    """Whether a layer is large: its work goes to the pool's threads where there are some."""
+    return <double> n * k * m >= _split_min_work
+
+
 cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
     """Whether a layer's work goes to the pool in chunks (else this thread does it alone)."""
-    return T > 1 and <double> n * k * m >= _split_min_work
+    return T > 1 and large(n, k, m)
 
 
 cdef int run_job(Job* job, int T) noexcept nogil:
     """Job ``job`` in T * _chunks_per_thread chunks on the pool (T > 1; the
-    caller owns it), or in one on this thread; the OR of the chunks' ``bad``."""
+    caller owns it), or in one on this thread; the OR of the chunks' ``bad``.
+    A BLAS product's slabs (``gemm_job``) are its chunks whatever T is: on the
+    pool, or one after the other here."""
     cdef int c, bad = 0
-    job.nchunks = 1 if T <= 1 else min(T * _chunks_per_thread, MAX_CHUNKS)
+    if job.what < JOB_GEMM_NN:
+        job.nchunks = 1 if T <= 1 else min(T * _chunks_per_thread, MAX_CHUNKS)
     if job.nchunks == 1:
         job_chunk(job, 0)
-    else:
+    elif T > 1:
         dnn_pool_run(job_chunk, job, job.nchunks)
+    else:
+        for c in range(job.nchunks):
+            job_chunk(job, c)
     for c in range(job.nchunks):
         bad |= job.bad[c]
     return bad
@@ -598,24 +612,68 @@ cdef inline void nn_job(Job* job, int n, int k, int m, const floating* M, int rs
     job.bias = bias
 
 
+cdef inline int slab_count(int what, int n, int k, int m) noexcept nogil:
+    """The slabs a large BLAS product runs in: GEMM_SLABS where each is at least
+    GEMM_SLAB_MIN multiply-adds and 64 wide in the dimension ``gemm_part`` cuts,
+    else fewer, down to 1 (whole). A function of the shape alone: the slabs,
+    whichever threads run them, give the same bits (a slab changes how OpenBLAS
+    blocks the product, so a count following the threads would change the last
+    bits of some shapes). No slab is small enough for OpenBLAS's paths for small
+    or thin products (its small-matrix and direct kernels, gemv)."""
+    cdef int S = GEMM_SLABS, cut
+    if what == JOB_GEMM_NN:
+        cut = n if split_rows(n, m) else m
+    elif what == JOB_GEMM_TN:
+        cut = k if split_rows(k, m) else m
+    else:
+        cut = n if n >= k else k
+    while S > 1 and (cut < 64 * S or <double> n * k * m < <double> S * GEMM_SLAB_MIN):
+        S //= 2
+    return S
+
+
+cdef inline bint gemm_job(Job* job, int what, int own, int n, int k, int m, const void* M,
+                          const void* B, void* C, const void* bias) noexcept nogil:
+    """``job`` := a BLAS product in slabs (``gemm_part``); False if it is one slab."""
+    job.nchunks = slab_count(what, n, k, m)
+    if job.nchunks <= 1:
+        return False
+    job.what = what
+    job.own = own
+    job.n = n
+    job.k = k
+    job.m = m
+    job.M = M
+    job.B = B
+    job.C = C
+    job.bias = bias
+    return True
+
+
 cdef void forward_product(Job* job, int own, int n, int k, int m, const floating* W,
                           const floating* A_in, const floating* b, floating* Z, int T,
-                          bint share) noexcept nogil:
-    """Z := W A_in + b for a layer (n, k) on m examples: in chunks on the pool if
-    ``share`` and our kernel computes it (T > 1, the caller owns the pool), else here."""
+                          bint share, bint blas_one) noexcept nogil:
+    """Z := W A_in + b for a layer (n, k) on m examples: our kernel's in chunks on
+    the pool if ``share`` (T > 1, the caller owns the pool), a large BLAS product in
+    slabs where BLAS runs one thread (``blas_one``: on the pool if ``share``); else here."""
     if share and own & (OWN_ALL | OWN_NN):
         nn_job(job, n, k, m, W, k, 1, A_in, Z, b)
         run_job(job, T)
+    elif (blas_one and not own & (OWN_ALL | OWN_NN) and large(n, k, m)
+          and gemm_job(job, JOB_GEMM_NN, own, n, k, m, W, A_in, Z, b)):
+        run_job(job, T if share else 1)
     else:
         affine(own, n, k, m, W, A_in, b, Z)
 
 
 cdef void backward_products(Job* job, int own, int n, int k, int m, const floating* dZ,
                             const floating* A_prev, const floating* W, floating* dW,
-                            floating* dA_prev, int T, bint share, int parts=3) noexcept nogil:
+                            floating* dA_prev, int T, bint share, bint blas_one,
+                            int parts=3) noexcept nogil:
     """dW := dZ A_prev^T / m (``parts`` & 2) and dA_prev := W^T dZ (``parts`` & 1),
     as ``weight_grads`` computes them; with ``share``, our kernels' products in
-    chunks on the pool (BLAS's here, BLAS has threads of its own)."""
+    chunks on the pool; a large BLAS product in slabs where BLAS runs one thread
+    (``blas_one``: on the pool if ``share``); else here (BLAS's own threads)."""
     job.n = n
     job.k = k
     job.m = m
@@ -629,6 +687,9 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
                 run_job(job, T)
             else:
                 nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
+        elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_NT, own, n, k, m, dZ,
+                                                        A_prev, dW, NULL):
+            run_job(job, T if share else 1)
         else:
             bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m,
                   A_prev, m, <floating> 0.0, dW, k)
@@ -639,6 +700,9 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
                 run_job(job, T)
             else:
                 simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
+        elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_TN, own, n, k, m, W, dZ,
+                                                        dA_prev, NULL):
+            run_job(job, T if share else 1)
         else:
             bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
                   <floating> 0.0, dA_prev, m)
@@ -646,7 +710,7 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
 
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
                         const void** Wp, const void** bp, void** Zp, void** Ap,
-                        int T) noexcept nogil:
+                        int T, bint blas_one) noexcept nogil:
     """Every layer of L_model_forward; returns 1 if some Z is not finite.
 
     With T > 1 (the caller owns the pool), a large layer (``shared``) runs its
@@ -668,7 +732,7 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
         A = <floating*> Ap[l]
         share = shared(T, n, k, m)
         forward_product(&job, own[l], n, k, m, <const floating*> Wp[l], A_in,
-                        <const floating*> bp[l], Z, T, share)
+                        <const floating*> bp[l], Z, T, share, blas_one)
         job.what = JOB_SIGMOID if l == L - 1 else JOB_RELU
         job.n = n
         job.m = m
@@ -691,6 +755,7 @@ def forward(X, list Ws, list bs, own_of):
     cdef const void* Xp
     cdef int bad
     cdef int T
+    cdef bint blas_one
     key = None
     if kind == 0 or L == 0 or len(bs) != L:
         return None
@@ -729,16 +794,19 @@ def forward(X, list Ws, list bs, own_of):
             As.append(A)
         T, key = threads_of_call(False, kind, m, L, dims)
         t0 = _clock() if key is not None else 0.0
-        with nogil:
-            T = pool_take(T)
-            if kind == b'd':
-                bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
-                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
-            else:
-                bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
-                                     <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T)
-            if T > 1:
-                dnn_pool_release()
+        with lend_blas(L, m, dims, own, OWN_NN) as blas_one:
+            with nogil:
+                T = pool_take(T)
+                if kind == b'd':
+                    bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
+                                         <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T,
+                                         blas_one)
+                else:
+                    bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
+                                         <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T,
+                                         blas_one)
+                if T > 1:
+                    dnn_pool_release()
         if key is not None:
             threads_took(key, T > 1, _clock() - t0)
         if bad:
@@ -758,7 +826,8 @@ def forward(X, list Ws, list bs, own_of):
 cdef int backward_layers(int L, int m, const int* dims, const int* own,
                          const floating* AL, const floating* Y, floating* dAL, floating* dZ,
                          const void** Ap, const void** Wp, const void** bp, const void** Zp,
-                         void** dAp, void** dWp, void** dbp, int T) noexcept nogil:
+                         void** dAp, void** dWp, void** dbp, int T,
+                         bint blas_one) noexcept nogil:
     """Every layer of L_model_backward; returns 1 if a result or an input the
     results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
     is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0).
@@ -796,7 +865,8 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
         job.C = dZ
         job.db = dbp[l]
         bad |= run_job(&job, T if share else 1)
-        backward_products(&job, own[l], n, k, m, dZ, A_prev, W, dW, dA_prev, T, share)
+        backward_products(&job, own[l], n, k, m, dZ, A_prev, W, dW, dA_prev, T, share,
+                          blas_one)
         bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
                 | ops.has_nonfinite(n, <floating*> dbp[l])
                 | ops.has_nonfinite(<Py_ssize_t> n * k, W)
@@ -979,6 +1049,9 @@ cdef enum:
     MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
     NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
+    GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most
+    GEMM_SLAB_MIN = 1 << 23  # slab_count: multiply-adds of a slab, at least (above OpenBLAS's
+                             # small-matrix sizes: 1e6 for dgemm, 7.3e6 for sgemm_direct)
 
 #: ``nt`` reads A once where D (n x m) is at most this many bytes and n <= k
 #: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
@@ -995,6 +1068,7 @@ cdef int _forced_threads = 0
 # helper waking up, a core taken by another process), fewer read the operand
 # every chunk reads in full (W in a share of columns) fewer times.
 cdef int _chunks_per_thread = 2
+cdef bint _blas_slabs = True
 
 
 def _set_thread_counters(addresses, int cpus):
@@ -1010,16 +1084,19 @@ def _set_thread_counters(addresses, int cpus):
     _cpu_cap = max(1, min(cpus, MAX_STEP_THREADS))
 
 
-def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None):
+def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas_slabs=None):
     """Tests: run the step calls on ``threads`` threads whatever BLAS's count
     (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds,
-    in ``chunks_per_thread`` chunks per thread."""
-    global _forced_threads, _split_min_work, _chunks_per_thread
+    in ``chunks_per_thread`` chunks per thread; with ``blas_slabs`` False, a
+    large layer's BLAS products run whole on the calling thread (``lend_blas``)."""
+    global _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs
     _forced_threads = max(0, min(threads, MAX_STEP_THREADS))
     if min_work is not None:
         _split_min_work = float(min_work)
     if chunks_per_thread is not None:
         _chunks_per_thread = max(1, min(int(chunks_per_thread), 8))
+    if blas_slabs is not None:
+        _blas_slabs = bool(blas_slabs)
 
 
 def _step_threads():
@@ -1028,19 +1105,24 @@ def _step_threads():
 
 
 def _step_settings():
-    """``(threads, min_work, chunks_per_thread)`` as ``_set_step_threads`` takes them."""
-    return _forced_threads, _split_min_work, _chunks_per_thread
+    """``(threads, min_work, chunks_per_thread, blas_slabs)`` as ``_set_step_threads`` takes them."""
+    return _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs
 
 
-cdef int step_threads() noexcept nogil:
+cdef int blas_count() noexcept nogil:
+    """The threads BLAS may use now: the fewest of the libraries' counts (1 without any)."""
     cdef int i, c, T = 0
-    if _forced_threads:
-        return _forced_threads
     for i in range(_n_counters):
         c = _counters[i]()
         if c >= 1 and (T == 0 or c < T):
             T = c
-    return max(1, min(T, _cpu_cap))
+    return max(1, T)
+
+
+cdef int step_threads() noexcept nogil:
+    if _forced_threads:
+        return _forced_threads
+    return min(blas_count(), _cpu_cap)
 
 
 cdef enum:
@@ -1050,10 +1132,13 @@ cdef enum:
     JOB_SIGMOID = 4     # C := sigmoid(Z), rows; bad if Z is not finite
     JOB_BACK_RELU = 5   # C := dA * (Z > 0), db := row sums / m, rows; bad if Z is not finite
     JOB_BACK_SIGMOID = 6
+    JOB_GEMM_NN = 7     # BLAS, a slab: C := M B (+ bias)     (forward's W A_prev + b)
+    JOB_GEMM_TN = 8     # BLAS, a slab: C := M^T B            (dA_prev := W^T dZ)
+    JOB_GEMM_NT = 9     # BLAS, a slab: W := D B^T / m        (dW := dZ A_prev^T / m)
 
 
 cdef struct Job:
-    int what, nchunks
+    int what, nchunks, own
     char kind
     int n, k, m, rs, cs
     const void* M
@@ -1066,6 +1151,61 @@ cdef struct Job:
     void* W
     void* db
     int bad[MAX_CHUNKS]
+
+
+cdef inline void gemm_part(Job* j, int t, int T, floating tag) noexcept nogil:
+    """Slab t of T of a BLAS product (``j.what``: JOB_GEMM_NN, _TN or _NT), one
+    gemm on a block of the result's rows or columns, BLAS held at one thread by
+    the caller (``blas_lent``): each thread of the pool runs its own slab, and
+    no BLAS thread is left spinning on a core the pool wants. The slabs give the
+    bits of the whole gemm: a slab changes how BLAS blocks the rows and columns
+    of the result, never the order of an element's sum over the inner dimension
+    (``tests/test_step_fast_path.py`` checks it against one thread, bit for bit).
+    The result is cut the way its two operands are read less twice
+    (``split_rows``; for dW, whichever of dZ and A_prev is the smaller)."""
+    cdef int n = j.n, k = j.k, m = j.m
+    cdef bint nb = j.own & OWN_NUMPY_NN
+    cdef const floating* M = <const floating*> j.M
+    cdef const floating* B = <const floating*> j.B
+    cdef floating* C = <floating*> j.C
+    cdef const floating* bias = <const floating*> j.bias
+    cdef Py_ssize_t lo, hi
+    if j.what == JOB_GEMM_NN:  # C (n, m) := M (n, k) B (k, m) + bias
+        if split_rows(n, m):
+            split_range(n, t, T, 1, &lo, &hi)
+            if hi > lo:
+                bgemm(nb, False, False, <int> (hi - lo), m, k, <floating> 1.0, M + lo * k, k,
+                      B, m, <floating> 0.0, C + lo * m, m)
+                ops.add_bias(<int> (hi - lo), m, C + lo * m, m, bias + lo)
+        else:
+            split_range(m, t, T, SPLIT_COLS, &lo, &hi)
+            if hi > lo:
+                bgemm(nb, False, False, n, <int> (hi - lo), k, <floating> 1.0, M, k,
+                      B + lo, m, <floating> 0.0, C + lo, m)
+                ops.add_bias(n, <int> (hi - lo), C + lo, m, bias)
+    elif j.what == JOB_GEMM_TN:  # C (k, m) := M^T B, M (n, k), B (n, m)
+        if split_rows(k, m):
+            split_range(k, t, T, 1, &lo, &hi)
+            if hi > lo:
+                bgemm(nb, True, False, <int> (hi - lo), m, n, <floating> 1.0, M + lo, k,
+                      B, m, <floating> 0.0, C + lo * m, m)
+        else:
+            split_range(m, t, T, SPLIT_COLS, &lo, &hi)
+            if hi > lo:
+                bgemm(nb, True, False, k, <int> (hi - lo), n, <floating> 1.0, M, k,
+                      B + lo, m, <floating> 0.0, C + lo, m)
+    else:  # C (n, k) := M B^T / m, M = dZ (n, m), B = A_prev (k, m)
+        nb = j.own & OWN_NUMPY_NT
+        if n >= k:
+            split_range(n, t, T, 1, &lo, &hi)
+            if hi > lo:
+                bgemm(nb, False, True, <int> (hi - lo), k, m, <floating> (1.0 / m), M + lo * m, m,
+                      B, m, <floating> 0.0, C + lo * k, k)
+        else:
+            split_range(k, t, T, 1, &lo, &hi)
+            if hi > lo:
+                bgemm(nb, False, True, n, <int> (hi - lo), m, <floating> (1.0 / m), M, m,
+                      B + lo * m, m, <floating> 0.0, C + lo, k)
 
 
 cdef void job_chunk(void* ctx, int c) noexcept nogil:
@@ -1092,6 +1232,9 @@ cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
     if j.what == JOB_NT:
         nt_part(c, T, j.n, j.k, m, <floating> (1.0 / m), <const floating*> j.D,
                 <const floating*> j.B, <floating*> j.W)
+        return 0
+    if j.what >= JOB_GEMM_NN:
+        gemm_part(j, c, T, tag)
         return 0
     split_range(j.n, c, T, 1, &lo, &hi)
     for i in range(<int> lo, <int> hi):
@@ -1189,6 +1332,41 @@ cdef int pool_take(int T) noexcept nogil:
     return min(T, helpers + 1)
 
 
+_not_lent = contextlib.nullcontext(False)
+_one_thread = contextlib.nullcontext(True)
+
+
+cdef object lend_blas(int L, int m, const int* dims, const int* own, int products):
+    """A context whose value says whether BLAS runs one thread for the call.
+
+    A large layer's BLAS products (among ``products``; OWN_NN: W H and W^T dZ,
+    OWN_NT: dZ H^T) run in slabs fixed by their shape (``slab_count``), each on
+    one BLAS thread, on the pool's threads or one after the other: the same bits
+    whatever the threads. Where BLAS may use more, it is held at one thread for
+    the call (``dnn._blas_threads.blas_lent``, about 20 us): no BLAS thread is
+    then left spinning, for tens of milliseconds after each product, on the
+    cores the pool's next phase wants (S4 at two threads: the iteration 159 ms
+    against 121, benchmarks/NOTES.md). False where BLAS cannot be held at one
+    thread for the pool's threads (an OpenMP BLAS): its products then run whole
+    here, on its own threads."""
+    cdef int l
+    if not _blas_slabs:
+        return _not_lent
+    if blas_count() <= 1:
+        return _one_thread
+    for l in range(L):
+        if (<double> dims[l + 1] * dims[l] * m >= _split_min_work
+                and not own[l] & OWN_ALL and (products & ~own[l]) & (OWN_NN | OWN_NT)):
+            return _lent()
+    return _not_lent
+
+
+@contextlib.contextmanager
+def _lent():
+    with blas_lent(2) as threads:
+        yield threads > 1 or blas_count() <= 1  # held here, or by a fit that holds it
+
+
 cdef inline object cache_parts(object cache):
     """((A_prev, W, b), Z) of a layer cache as a 4-tuple, or None."""
     if (type(cache) is not tuple and type(cache) is not list) or len(cache) != 2:
@@ -1214,6 +1392,7 @@ def backward(AL, Y, caches, tuple names, own_of):
     cdef void* dALp
     cdef int bad
     cdef int T
+    cdef bint blas_one
     key = None
     if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
         return None
@@ -1277,22 +1456,23 @@ def backward(AL, Y, caches, tuple names, own_of):
         scratch = grab_out(&h, scratch_array, kind, 2)
         T, key = threads_of_call(True, kind, m, L, dims)
         t0 = _clock() if key is not None else 0.0
-        with nogil:
-            T = pool_take(T)
-            if kind == b'd':
-                bad = backward_layers(L, m, dims, own, <const double*> ALp, <const double*> Yp,
-                                      <double*> dALp, <double*> scratch, <const void**> ptrs,
-                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
-                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
-                                      ptrs + 6 * L, T)
-            else:
-                bad = backward_layers(L, m, dims, own, <const float*> ALp, <const float*> Yp,
-                                      <float*> dALp, <float*> scratch, <const void**> ptrs,
-                                      <const void**> ptrs + L, <const void**> ptrs + 2 * L,
-                                      <const void**> ptrs + 3 * L, ptrs + 4 * L, ptrs + 5 * L,
-                                      ptrs + 6 * L, T)
-            if T > 1:
-                dnn_pool_release()
+        with lend_blas(L, m, dims, own, OWN_NN | OWN_NT) as blas_one:
+            with nogil:
+                T = pool_take(T)
+                if kind == b'd':
+                    bad = backward_layers(L, m, dims, own, <const double*> ALp,
+                                          <const double*> Yp, <double*> dALp, <double*> scratch,
+                                          <const void**> ptrs, <const void**> ptrs + L,
+                                          <const void**> ptrs + 2 * L, <const void**> ptrs + 3 * L,
+                                          ptrs + 4 * L, ptrs + 5 * L, ptrs + 6 * L, T, blas_one)
+                else:
+                    bad = backward_layers(L, m, dims, own, <const float*> ALp,
+                                          <const float*> Yp, <float*> dALp, <float*> scratch,
+                                          <const void**> ptrs, <const void**> ptrs + L,
+                                          <const void**> ptrs + 2 * L, <const void**> ptrs + 3 * L,
+                                          ptrs + 4 * L, ptrs + 5 * L, ptrs + 6 * L, T, blas_one)
+                if T > 1:
+                    dnn_pool_release()
         if key is not None:
             threads_took(key, T > 1, _clock() - t0)
         if bad:
@@ -1433,16 +1613,19 @@ def _layer_products(int own, const floating[:, ::1] W, const floating[:, ::1] A_
     cdef int dims[2]
     cdef Job job
     cdef bint share
+    cdef bint blas_one
     job.kind = b'd' if floating is double else b'f'
     dims[0] = k
     dims[1] = n
-    with nogil:
-        T = pool_take(team_size(1, m, dims))
-        share = shared(T, n, k, m)
-        if which & 1:
-            forward_product(&job, own, n, k, m, &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0], T,
-                            share)
-        backward_products(&job, own, n, k, m, &dZ[0, 0], &A_prev[0, 0], &W[0, 0], &dW[0, 0],
-                          &dA_prev[0, 0], T, share, which)
-        if T > 1:
-            dnn_pool_release()
+    T = team_size(1, m, dims)
+    with lend_blas(1, m, dims, &own, OWN_NN | OWN_NT) as blas_one:
+        with nogil:
+            T = pool_take(T)
+            share = shared(T, n, k, m)
+            if which & 1:
+                forward_product(&job, own, n, k, m, &W[0, 0], &A_prev[0, 0], &b[0], &Z[0, 0], T,
+                                share, blas_one)
+            backward_products(&job, own, n, k, m, &dZ[0, 0], &A_prev[0, 0], &W[0, 0], &dW[0, 0],
+                              &dA_prev[0, 0], T, share, blas_one, which)
+            if T > 1:
+                dnn_pool_release()

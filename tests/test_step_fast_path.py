@@ -222,6 +222,7 @@ def test_recycled_buffers_never_change_what_a_caller_still_holds(dtype):
 # --------------------------------------------------------------------------
 
 from dnn import _kernels, _products  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 @pytest.fixture
@@ -337,3 +338,27 @@ def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads):
     finally:
         _kernels._set_thread_counters([], 1)
         _products._counters_found = False  # found again at the next for_step
+
+
+# BLAS products large enough to run in slabs on the pool (BLAS held at one
+# thread, ``_kernels.gemm_part``): the result cut by columns (m >= rows) and by
+# rows, dW cut by its rows (n >= k) and its columns; at 5 threads the first
+# case's slabs are too small and run whole on the calling thread. Every BLAS
+# product of such a call runs on one BLAS thread, so the bits are those of
+# BLAS limited to one thread by the user (OpenBLAS's two threads sum some of
+# these shapes otherwise).
+SLAB_CASES = [([300, 160, 64, 1], 700), ([64, 2000, 40, 1], 300)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims,m", SLAB_CASES)
+def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, step_threads, monkeypatch):
+    _products._find_thread_counters(_kernels)  # what for_step does first: BLAS's counts
+    monkeypatch.setattr(_products, "for_step", lambda n, k, mm, i: 0)  # every product on BLAS
+    with threadpool_limits(1):
+        one, _ = _loop_results(dims, m, dtype)
+    for threads in (1, 2, 3, 5):
+        step_threads(threads)
+        many, _ = _loop_results(dims, m, dtype)
+        for k in one:
+            assert np.array_equal(many[k], one[k]), (threads, k)
