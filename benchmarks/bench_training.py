@@ -21,13 +21,13 @@ def test_step_by_step_iteration(benchmark, fn, problem, label):
     forward, cost, backward, update = (fn("L_model_forward"), fn("compute_cost"),
                                        fn("L_model_backward"), fn("update_parameters"))
     start = dict(params)
+    held = {}  # results live until the next iteration's replace them, as in the course's loop
 
     def iteration():
-        p = dict(start)  # update_parameters returns new arrays; start stays the same
-        AL, caches = forward(X, p)
-        cost(AL, Y)
-        grads = backward(AL, Y, caches)
-        return update(p, grads, LEARNING_RATE)
+        held["AL"], held["caches"] = forward(X, dict(start))  # start stays the same
+        cost(held["AL"], Y)
+        held["grads"] = backward(held["AL"], Y, held["caches"])
+        held["parameters"] = update(dict(start), held["grads"], LEARNING_RATE)
 
     benchmark.group = label("step-by-step iteration")
     benchmark(iteration)

@@ -341,25 +341,45 @@ cdef extern from "Python.h":
 # holder (no caller, cache, view or buffer refers to it: each of those holds a
 # reference) and no weak reference exists, so a caller never sees data change.
 # Arrays below POOL_MIN_BYTES come from malloc's heap without faults and are
-# not pooled; the pool holds at most POOL_BYTES, arrays up to a quarter of it
-# (the course's loop holds one call's results while the next call makes its
-# own: three iterations' worth covers it; S4's, in float64, only in part).
+# not pooled. The pool holds at most ``_pool_cap`` bytes, arrays up to a
+# quarter of it: POOL_BYTES, or four times the largest forward or backward
+# call's results if more (up to POOL_MAX_BYTES): the course's loop holds one
+# iteration's results while the next iteration makes its own, so two
+# iterations' arrays are in use at once (S4 in float64: 390 MB; with 256 MiB
+# its two-thread iteration took 161 ms against 103, benchmarks/NOTES.md).
 # The pool's arrays stay allocated after the last call (``_pool_clear`` frees
 # them). Not on a free-threaded Python, where a reference count does not
 # prove that nothing else holds an array.
 POOL_BYTES = 256 << 20
+POOL_MAX_BYTES = 1 << 30
 POOL_MIN_BYTES = 64 << 10
 cdef dict _pool = {}
 cdef Py_ssize_t _pool_bytes = 0
+cdef Py_ssize_t _pool_cap = POOL_BYTES
+cdef Py_ssize_t _call_bytes = 0  # the pooled bytes of the call being made (``pool_fits``)
 cdef bint _pool_on = not sysconfig.get_config_var("Py_GIL_DISABLED")
 cdef object _weakrefs = weakref.getweakrefcount
 
 
 def _pool_clear():
     """Drop the recycled buffers (they are freed once nothing else holds them)."""
-    global _pool_bytes
+    global _pool_bytes, _pool_cap
     _pool.clear()
     _pool_bytes = 0
+    _pool_cap = POOL_BYTES
+
+
+def _pool_state():
+    """``(bytes held, cap)`` of the pool (tests)."""
+    return _pool_bytes, _pool_cap
+
+
+cdef void pool_fits(Py_ssize_t call_bytes):
+    """After a call made ``call_bytes`` of pooled results: let the pool hold four times
+    that, up to POOL_MAX_BYTES (see above)."""
+    global _pool_cap
+    if 4 * call_bytes > _pool_cap:
+        _pool_cap = min(<Py_ssize_t> POOL_MAX_BYTES, 4 * call_bytes)
 
 
 cdef void _pool_evict(Py_ssize_t wanted):
@@ -370,21 +390,21 @@ cdef void _pool_evict(Py_ssize_t wanted):
     for key in list(_pool):
         lst = _pool[key]
         i = PyList_GET_SIZE(lst) - 1
-        while i >= 0 and _pool_bytes + wanted > POOL_BYTES:
+        while i >= 0 and _pool_bytes + wanted > _pool_cap:
             if refcount(<PyObject*> PyList_GET_ITEM(lst, i)) == 1:
                 _pool_bytes -= (<object> PyList_GET_ITEM(lst, i)).nbytes
                 del lst[i]
             i -= 1
         if not lst:
             del _pool[key]
-        if _pool_bytes + wanted <= POOL_BYTES:
+        if _pool_bytes + wanted <= _pool_cap:
             return
 
 
 cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
     """An uninitialized C-contiguous array (rows, cols) (ndim 1: (cols,)), from the pool
     when one there is free (see above)."""
-    global _pool_bytes
+    global _pool_bytes, _call_bytes
     cdef Py_ssize_t nbytes = rows * cols * (8 if kind == b'd' else 4), i
     cdef PyObject* p
     dtype = _f64 if kind == b'd' else _f32
@@ -392,7 +412,10 @@ cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
         shape = (rows, cols)
     else:
         shape = (cols,)
-    if not _pool_on or nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES // 4:
+    if not _pool_on or nbytes < POOL_MIN_BYTES:
+        return _empty(shape, dtype)
+    _call_bytes += nbytes
+    if nbytes > _pool_cap // 4:
         return _empty(shape, dtype)
     key = (kind, shape)
     lst = _pool.get(key)
@@ -408,9 +431,9 @@ cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
                 _pool_bytes -= nbytes
                 break
     arr = _empty(shape, dtype)
-    if _pool_bytes + nbytes > POOL_BYTES:
+    if _pool_bytes + nbytes > _pool_cap:
         _pool_evict(nbytes)
-    if _pool_bytes + nbytes <= POOL_BYTES:
+    if _pool_bytes + nbytes <= _pool_cap:
         if lst is None:
             lst = _pool[key] = []
         lst.append(arr)
@@ -746,6 +769,7 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
 def forward(X, list Ws, list bs, own_of):
     """L_model_forward's ``(AL, caches)``, or None (see above). ``own_of(n, k, m,
     itemsize)`` gives a layer's ``own`` (dnn._products.for_step)."""
+    global _call_bytes
     cdef int L = len(Ws), l, m
     cdef char kind = kind_of(X)
     cdef Held h
@@ -785,6 +809,7 @@ def forward(X, list Ws, list bs, own_of):
             own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
         Zs = []
         As = []
+        _call_bytes = 0
         for l in range(L):
             Z = new_array(kind, dims[l + 1], m, 2)
             A = new_array(kind, dims[l + 1], m, 2)
@@ -792,6 +817,7 @@ def forward(X, list Ws, list bs, own_of):
             ptrs[3 * L + l] = grab_out(&h, A, kind, 2)
             Zs.append(Z)
             As.append(A)
+        pool_fits(_call_bytes)
         T, key = threads_of_call(False, kind, m, L, dims)
         t0 = _clock() if key is not None else 0.0
         with lend_blas(L, m, dims, own, OWN_NN) as blas_one:
@@ -1049,6 +1075,8 @@ cdef enum:
     MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
     NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
+    BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
+                                 # (65536 x GEMM_MULTITHREAD_THRESHOLD = 4, interface/gemm.c)
     GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most
     GEMM_SLAB_MIN = 1 << 23  # slab_count: multiply-adds of a slab, at least (above OpenBLAS's
                              # small-matrix sizes: 1e6 for dgemm, 7.3e6 for sgemm_direct)
@@ -1339,23 +1367,26 @@ _one_thread = contextlib.nullcontext(True)
 cdef object lend_blas(int L, int m, const int* dims, const int* own, int products):
     """A context whose value says whether BLAS runs one thread for the call.
 
-    A large layer's BLAS products (among ``products``; OWN_NN: W H and W^T dZ,
-    OWN_NT: dZ H^T) run in slabs fixed by their shape (``slab_count``), each on
-    one BLAS thread, on the pool's threads or one after the other: the same bits
-    whatever the threads. Where BLAS may use more, it is held at one thread for
-    the call (``dnn._blas_threads.blas_lent``, about 20 us): no BLAS thread is
-    then left spinning, for tens of milliseconds after each product, on the
-    cores the pool's next phase wants (S4 at two threads: the iteration 159 ms
-    against 121, benchmarks/NOTES.md). False where BLAS cannot be held at one
-    thread for the pool's threads (an OpenMP BLAS): its products then run whole
-    here, on its own threads."""
+    Where BLAS may use more threads and the call has a BLAS product (among
+    ``products``; OWN_NN: W H and W^T dZ, OWN_NT: dZ H^T) that OpenBLAS would
+    share among them (BLAS_THREADED_MIN multiply-adds), BLAS is held at one
+    thread for the call (``dnn._blas_threads.blas_lent``, about 20 us). A large
+    layer's BLAS products then run in slabs fixed by their shape (``slab_count``),
+    on the pool's threads or one after the other, the others whole: the same
+    bits whatever the threads, the pool's or BLAS's. And no BLAS thread is left
+    spinning, for tens of milliseconds after each product, on the cores the
+    pool's next phase wants (S4 at two threads: the iteration 159 ms against 121),
+    or woken for a product too small to gain from it (S3's dW1 with SkylakeX
+    kernels: the backward 1.14 ms against 0.57 at one thread; benchmarks/NOTES.md).
+    False where BLAS cannot be held at one thread for the pool's threads (an
+    OpenMP BLAS): its products then run whole here, on its own threads."""
     cdef int l
     if not _blas_slabs:
         return _not_lent
     if blas_count() <= 1:
         return _one_thread
     for l in range(L):
-        if (<double> dims[l + 1] * dims[l] * m >= _split_min_work
+        if (<double> dims[l + 1] * dims[l] * m >= BLAS_THREADED_MIN
                 and not own[l] & OWN_ALL and (products & ~own[l]) & (OWN_NN | OWN_NT)):
             return _lent()
     return _not_lent
@@ -1380,6 +1411,7 @@ cdef inline object cache_parts(object cache):
 def backward(AL, Y, caches, tuple names, own_of):
     """L_model_backward's grads dict, or None (see above). ``names[l]`` is
     ("dA{l}", "dW{l+1}", "db{l+1}"); ``own_of`` as in ``forward``."""
+    global _call_bytes
     cdef int L, l, m, n_max
     cdef char kind = kind_of(AL)
     cdef Held h
@@ -1440,6 +1472,7 @@ def backward(AL, Y, caches, tuple names, own_of):
             own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
         grads = {}
         outs = []
+        _call_bytes = 0
         for l in range(L - 1, -1, -1):
             dA = new_array(kind, dims[l], m, 2)
             dW = new_array(kind, dims[l + 1], dims[l], 2)
@@ -1454,6 +1487,7 @@ def backward(AL, Y, caches, tuple names, own_of):
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
+        pool_fits(_call_bytes)
         T, key = threads_of_call(True, kind, m, L, dims)
         t0 = _clock() if key is not None else 0.0
         with lend_blas(L, m, dims, own, OWN_NN | OWN_NT) as blas_one:

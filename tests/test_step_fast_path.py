@@ -214,6 +214,37 @@ def test_recycled_buffers_never_change_what_a_caller_still_holds(dtype):
     np.testing.assert_allclose(AL, want, rtol=1e-4 if dtype == np.float32 else 1e-12)
 
 
+def test_the_pool_holds_two_iterations_of_a_large_loop():
+    # The course's loop keeps one iteration's results while the next makes its
+    # own. Here a backward call makes 124 MB (dA0 75 MB), two iterations 350 MB:
+    # more than the pool's first 256 MiB, so it grows to four times the largest
+    # call, and from the third iteration on every large result is recycled (no
+    # fresh array, whose pages would fault in again).
+    from dnn import _kernels
+
+    rng = np.random.default_rng(2)
+    m = 12000
+    X = rng.standard_normal((784, m))
+    Y = (rng.random((1, m)) > 0.5).astype(np.float64)
+    parameters = {"W1": 0.05 * rng.standard_normal((256, 784)), "b1": np.zeros((256, 1)),
+                  "W2": 0.05 * rng.standard_normal((1, 256)), "b2": np.zeros((1, 1))}
+    _kernels._pool_clear()
+    try:
+        held = []
+        for it in range(5):
+            AL, caches = dnn.L_model_forward(X, parameters)
+            grads = dnn.L_model_backward(AL, Y, caches)
+            parameters = dnn.update_parameters(parameters, grads, 0.01)
+            held.append(_kernels._pool_state()[0])
+        cap = _kernels._pool_state()[1]
+        backward_bytes = (784 + 256 + 256) * m * 8 + 256 * 784 * 8  # dA0, dA1, dZ scratch, dW1
+        assert cap == min(_kernels.POOL_MAX_BYTES, 4 * backward_bytes) > _kernels.POOL_BYTES
+        # from the third iteration on, no array is made: every large result is a recycled one
+        assert held[2] == held[3] == held[4] > _kernels.POOL_BYTES
+    finally:
+        _kernels._pool_clear()
+
+
 # --------------------------------------------------------------------------
 # Threads: a large layer's own-kernel products and elementwise passes are
 # shared among as many threads as BLAS may use (dnn._kernels' team). The
