@@ -12,7 +12,9 @@
    - An output kind is one case of ``dnn_output_*``: from Z_L it writes
      dZ_L = A_L - Y (the same closed form for all three) on a range of columns
      and returns their summed loss computed stably from Z_L (``dnn_rowsums_*``
-     then makes db_L).
+     then makes db_L). With sample weights, column j's dZ and loss are times
+     its weight: the one place weights enter (the caller then scales the
+     gradients by 1 / the batch's weight sum instead of 1 / batch).
    - An optimizer is one row of ``dnn_opts``: one pass over a parameter and its
      gradient buffer, L2's ``lam * p`` folded into the gradient it reads,
      updating its state (v, s) in place and, if asked, summing the new
@@ -163,13 +165,16 @@ static ATTR void dnn_dropout_bwd_##S##_##ISA(int n, T* D, const unsigned char* M
                                                                                     \
 /* ---- the output layer, on columns j0 .. j1 - 1 of (K, ld) blocks: D = A - Y; */ \
 /* returns their summed loss. Y is the batch's (ld, K) samples-major block.      */ \
+/* SW: the batch's weights (column j's is SW[j]), which multiply column j's D  */ \
+/* and loss; NULL: none (weight 1 multiplies exactly: the unweighted bits).     */ \
 /* ``rowsums`` then makes db = scale * row sums (every column: after the team). */ \
 static ATTR double dnn_output_##S##_##ISA(int kind, int K, int j0, int j1, int ld, const T* Z, \
-                                          const T* Y, T* D) {                       \
+                                          const T* Y, const T* SW, T* D) {          \
     double loss = 0.0;                                                              \
     int k, j;                                                                       \
     if (kind == DNN_OUT_SOFTMAX) {                                                  \
         for (j = j0; j < j1; j++) {                                                 \
+            const T w = SW ? SW[j] : (T) 1;                                         \
             T mx = Z[j], sum = 0, lse;                                              \
             for (k = 1; k < K; k++)                                                 \
                 if (Z[(ptrdiff_t) k * ld + j] > mx) mx = Z[(ptrdiff_t) k * ld + j]; \
@@ -182,23 +187,24 @@ static ATTR double dnn_output_##S##_##ISA(int kind, int K, int j0, int j1, int l
             for (k = 0; k < K; k++) {                                               \
                 T y = Y[(ptrdiff_t) j * K + k];                                     \
                 T* d = D + (ptrdiff_t) k * ld + j;                                  \
-                *d = *d / sum - y;                                                  \
-                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
+                *d = (*d / sum - y) * w;                                            \
+                if (y != 0) loss -= (double) ((w * y) * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
             }                                                                       \
         }                                                                           \
     } else {                                                                        \
         for (k = 0; k < K; k++)                                                     \
             for (j = j0; j < j1; j++) {                                             \
                 T z = Z[(ptrdiff_t) k * ld + j], y = Y[(ptrdiff_t) j * K + k], a;   \
+                const T w = SW ? SW[j] : (T) 1;                                     \
                 if (kind == DNN_OUT_SIGMOID) {                                      \
                     a = (T) 1 / ((T) 1 + EXP(-z));                                  \
-                    loss += (double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
-                                      - z * y);                                     \
+                    loss += (double) w * (double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
+                                                   - z * y);                        \
                 } else {                                                            \
                     a = z;                                                          \
-                    loss += 0.5 * (double) (a - y) * (double) (a - y);              \
+                    loss += 0.5 * ((double) w * (double) (a - y)) * (double) (a - y); \
                 }                                                                   \
-                D[(ptrdiff_t) k * ld + j] = a - y;                                  \
+                D[(ptrdiff_t) k * ld + j] = (a - y) * w;                            \
             }                                                                       \
     }                                                                               \
     return loss;                                                                    \
@@ -281,8 +287,8 @@ typedef struct {
     void (*dropout_fwd_f)(int, int, int, int, const float*, float*, unsigned char*, double, uint64_t);
     void (*dropout_bwd_d)(int, double*, const unsigned char*, double);
     void (*dropout_bwd_f)(int, float*, const unsigned char*, double);
-    double (*output_d)(int, int, int, int, int, const double*, const double*, double*);
-    double (*output_f)(int, int, int, int, int, const float*, const float*, float*);
+    double (*output_d)(int, int, int, int, int, const double*, const double*, const double*, double*);
+    double (*output_f)(int, int, int, int, int, const float*, const float*, const float*, float*);
     void (*rowsums_d)(int, int, const double*, int, double*, double);
     void (*rowsums_f)(int, int, const float*, int, float*, double);
     double (*sumsq_d)(int, const double*);
