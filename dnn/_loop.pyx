@@ -596,16 +596,19 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         loss = w.loss[0]
         for c in range(1, w.col_chunks):
             loss += w.loss[c]
-        part = net.lambd / 2 * sumsq if net.lambd > 0 else 0.0
-        if net.SW != NULL:
-            # scikit-learn's batch loss, the weighted mean plus L2 over the weight sum, counted
-            # bb times (as an unweighted batch's mean is)
-            loss = (loss + part) * (w.bb / weights)
-            part = part * (w.bb / weights)
-        elif net.lambd > 0:
-            loss += part
-        l2 += part
-        total += loss
+        if net.lambd > 0:
+            loss += net.lambd / 2 * sumsq
+        if net.SW == NULL:
+            if net.lambd > 0:
+                l2 += net.lambd / 2 * sumsq
+            total += loss
+        else:
+            # scikit-learn's batch loss, the weighted mean plus L2 over the weight sum, counted bb
+            # times (as an unweighted batch's mean is)
+            part = w.bb / weights
+            if net.lambd > 0:
+                l2 += net.lambd / 2 * (sumsq * part)
+            total += loss * part
         # the step's counters and the optimizer's constants
         step[0] += 1
         if net.opt == ADAM:
