@@ -25,7 +25,12 @@ layer from L: dW_l, then dH_{l-1} = W_l^T dZ_l (the last use of W_l), then
 the optimizer's one pass over W_l and b_l while dW_l is in cache (L2 folded
 into the gradient it reads; the new weights' squares summed for the next
 batch's L2 cost), then dropout's mask and the activation's backward with
-db_{l-1} in one pass. One dW buffer serves every layer. What an activation, an output
+db_{l-1} in one pass. One dW buffer serves every layer. Sample weights
+(``sample_weight=``, scikit-learn's MLP semantics) enter in one place, the
+output's pass (each column's dZ_L and loss times its weight), and set the
+batch's scale: 1 / its weight sum (gathered with the batch, summed in
+order) for every gradient and L2 instead of 1 / bb; without them nothing
+of this runs. What an activation, an output
 kind and an optimizer are lives in one table each: ``dnn/_loop.h``.
 
 Threads (``threads=``, ``dnn._loop_plan`` chooses). With all products ours, a
@@ -833,8 +838,9 @@ cdef class Loop:
         _array(Y, "Y", dtype, (m, K), writeable=False)
         if sample_weight is not None:
             _array(sample_weight, "sample_weight", dtype, (m,), writeable=False)
-            _need(bool(np.isfinite(sample_weight).all()) and not (sample_weight < 0).any(),
-                  "sample_weight must hold finite weights >= 0")
+            _need(bool(np.isfinite(sample_weight).all()) and not (sample_weight < 0).any()
+                  and np.isfinite(np.sum(sample_weight, dtype=np.float64)),
+                  "sample_weight must hold finite weights >= 0 with a finite sum")
         _need(isinstance(threads, (int, np.integer)) and 1 <= threads <= MAX_TEAM,
               "threads must be an int in [1, %d], got %r", MAX_TEAM, threads)
         batch_size = int(batch_size)

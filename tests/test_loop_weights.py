@@ -178,6 +178,7 @@ def test_a_batch_of_zero_weights_is_skipped(dtype):
     (lambda w: -w, ValueError, "sample_weight must hold finite weights >= 0"),
     (lambda w: np.where(np.arange(w.size) == 3, np.nan, w), ValueError, "finite"),
     (lambda w: np.where(np.arange(w.size) == 3, np.inf, w), ValueError, "finite"),
+    (lambda w: np.full_like(w, 1e308), ValueError, "with a finite sum"),
     (lambda w: w[:-1], ValueError, r"sample_weight must have shape \(61,\), got \(60,\)"),
     (lambda w: w.reshape(-1, 1), ValueError, "sample_weight must have shape"),
     (lambda w: w.astype(np.float32), ValueError, "sample_weight must have dtype float64, got float32"),
@@ -206,3 +207,33 @@ def test_read_only_weights_are_read_in_place():
     loop = _loop.Loop([(params["W1"], params["b1"]), (params["W2"], params["b2"])], X, Y, sample_weight=w)
     loop.epoch(np.arange(10, dtype=np.int64)[::-1].copy(), 0.1)
     assert np.isfinite(loop.loss)
+
+
+def test_a_timed_plan_trains_with_the_weights(wisdom, monkeypatch):
+    """``dnn._loop_plan.make_loop`` times its candidates unweighted (on the first batches' rows), then
+    makes the fit's Loop with the weights: the same numbers as a Loop made directly with that plan."""
+    from dnn import _loop_plan
+    timed = []
+    real = _loop_plan.measure
+    monkeypatch.setattr(_loop_plan, "measure", lambda plans, *a: timed.append(1) or real(plans, *a))
+    monkeypatch.setattr(_loop_plan, "MIN_BATCHES", 20)
+    dims, m = [30, 20, 12, 1], 96
+    X, Y, params = _t.problem(np.random.default_rng(3), dims, m, "sigmoid", np.float64)
+    w = weights(m, np.float64)
+    layers = [(params["W%d" % l], params["b%d" % l]) for l in (1, 2, 3)]
+    twin_layers = [(W.copy(), b.copy()) for W, b in layers]
+    loop = _loop_plan.make_loop("auto", layers, X, Y, 0.01, 10, True, sample_weight=w, optimizer="gd",
+                                batch_size=16, lambd=0.1)
+    assert timed == [1]
+    plan = _loop_plan.plan_for(dims, 16, np.float64, 10 * 6)
+    twin = _loop.Loop(twin_layers, X, Y, products=plan.products, optimizer="gd", batch_size=16, lambd=0.1,
+                      sample_weight=w)
+    order = np.random.default_rng(1).permutation(m).astype(np.int64)
+    assert loop.epoch(order, 0.01) == twin.epoch(order, 0.01)
+    for (W, b), (W2, b2) in zip(layers, twin_layers):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+    # and the weights were read: the unweighted Loop of that plan trains otherwise
+    plain = [(p["W%d" % l].copy(), p["b%d" % l].copy()) for p in [params] for l in (1, 2, 3)]
+    _loop.Loop(plain, X, Y, products=plan.products, optimizer="gd", batch_size=16, lambd=0.1).epoch(order, 0.01)
+    assert not np.allclose(plain[0][0], layers[0][0], rtol=1e-6, atol=0)
