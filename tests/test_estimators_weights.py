@@ -81,17 +81,16 @@ def test_the_same_numbers_as_scikit_learns_mlp(dtype, kind, nesterov):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["K2", "K3", "reg2"])
 @pytest.mark.parametrize("hyper", [dict(solver="gd", learning_rate_init=0.1, alpha=0.01),
-                                   dict(solver="adam", batch_size=1000, shuffle=False, keep_prob=0.7),
+                                   dict(solver="adam", batch_size=1000, shuffle=False),
                                    dict(solver="sgd", batch_size=1000, shuffle=False, momentum=0.5)])
 def test_integer_weights_are_repeated_rows(dtype, kind, hyper):
     """One full batch, in order: weight k is the row k times (0: absent), as scikit-learn's semantics make
-    it; dropout's masks follow the example's column, so only the L2-free cases (alpha / sum) compare then."""
+    it (L2 included: alpha over the weight sum, the repeated rows' count). Not with dropout, whose masks
+    are drawn per column of the batch (repeated rows get other masks)."""
     X, y, _ = _problem(kind, m=30, dtype=dtype)
     counts = np.random.default_rng(4).integers(0, 4, 30)
     Est = DNNRegressor if kind.startswith("reg") else DNNClassifier
     kw = dict(hidden_layer_sizes=(8,), max_iter=30, random_state=1, **hyper)
-    if "keep_prob" in kw:
-        kw["keep_prob"] = 1.0  # masks are drawn per column of the batch: repeated rows shift them
     weighted = Est(**kw).fit(X, y, sample_weight=counts)
     repeated = Est(**kw).fit(np.repeat(X, counts, axis=0), np.repeat(y, counts, axis=0))
     tol = TOL[dtype]
