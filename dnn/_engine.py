@@ -22,7 +22,9 @@ layout, the products BLAS gemms with transposes. Nothing else of X is copied.
 Epoch order: the samples are shuffled per epoch by ``rng.permutation(m)``
 (``opts["shuffle"]``), else taken in order; full batches first, the rest last.
 An epoch's loss is the sum over batches of the batch's summed losses plus
-``alpha / 2 * sum(W^2)`` per batch, over m (scikit-learn's and the course's);
+``alpha / 2 * sum(W^2)`` per batch, over m (scikit-learn's and the course's;
+with sample weights, scikit-learn's too: each batch's weighted mean loss plus
+``alpha / 2 * sum(W^2)`` over its weight sum, times its size);
 with K > 1 identity outputs the squared error is averaged over them, as
 scikit-learn's ``squared_loss`` does (the gradient is not: scikit-learn's
 isn't either).
@@ -71,10 +73,11 @@ def _optimizer(opts):
     return "gd"
 
 
-def _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, shuffled):
+def _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, shuffled, sample_weight=None):
     """``dnn._loop.Loop`` over fresh C-contiguous copies of the parameters (put in ``parameters``: the
     entries are replaced, never the caller's arrays changed) and the state's moments (in place), its
-    products chosen by ``plan`` for ``n_epochs`` epochs (``dnn._loop_plan.make_loop``)."""
+    products chosen by ``plan`` for ``n_epochs`` epochs (``dnn._loop_plan.make_loop``), with the
+    examples' ``sample_weight`` (or None)."""
     keys = state["keys"]
     for key in keys:
         parameters[key] = np.array(parameters[key], dtype=X.dtype, order="C", copy=True)
@@ -89,10 +92,11 @@ def _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, shuffled):
                       lambd=opts["alpha"], keep=opts["keep"], dropout_seed=state["dropout_seed"],
                       beta=opts["momentum"] if optimizer != "adam" else 0.9, beta1=opts["beta_1"],
                       beta2=opts["beta_2"], epsilon=opts["epsilon"],
-                      v=pairs(v) if v is not None else None, s=pairs(state["s"]) if "s" in state else None)
+                      v=pairs(v) if v is not None else None, s=pairs(state["s"]) if "s" in state else None,
+                      sample_weight=sample_weight)
 
 
-def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, plan="auto"):
+def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, plan="auto", sample_weight=None):
     """Run up to ``n_epochs`` epochs; returns the list of epoch losses.
 
     ``opts``: ``solver`` (``"sgd"``, ``"adam"``, ``"gd"``), ``hidden``,
@@ -107,11 +111,13 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     and the epochs that ran are kept (parameters, state and losses agree).
     ``plan``: the loop's products (``dnn._loop_plan.make_loop``: ``"auto"``
     plans a fit of ``n_epochs`` epochs, timing it once per key if long).
+    ``sample_weight``: None, or ``(m,)`` finite weights >= 0 of X's dtype,
+    C-contiguous, scikit-learn's semantics (``dnn._loop.Loop``'s).
     """
     m = X.shape[0]
     full = opts["solver"] == "gd" or (opts["batch_size"] >= m and not opts["shuffle"])
     b = m if full else min(opts["batch_size"], m)
-    loop = _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, not full and opts["shuffle"])
+    loop = _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, not full and opts["shuffle"], sample_weight)
     curve = []
     try:
         for _ in range(n_epochs):

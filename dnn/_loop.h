@@ -12,7 +12,9 @@
    - An output kind is one case of ``dnn_output_*``: from Z_L it writes
      dZ_L = A_L - Y (the same closed form for all three) on a range of columns
      and returns their summed loss computed stably from Z_L (``dnn_rowsums_*``
-     then makes db_L).
+     then makes db_L). With sample weights, column j's dZ and loss are times
+     its weight: the one place weights enter (the caller then scales the
+     gradients by 1 / the batch's weight sum instead of 1 / batch).
    - An optimizer is one row of ``dnn_opts``: one pass over a parameter and its
      gradient buffer, L2's ``lam * p`` folded into the gradient it reads,
      updating its state (v, s) in place and, if asked, summing the new
@@ -123,6 +125,49 @@ static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,           
     if (sumsq) *sumsq += dnn_sumsq_##S##_##ISA(n, p);                               \
 }
 
+/* The output kinds' loops (``dnn_output_*``): WD(x) weighs x in T, WL(x) in
+   double, by column j's weight ``SW[j]`` (or leaves it as it is: DNN_AS_IS).
+   Weights of 1 give the unweighted dZ exactly (so the same parameters), the
+   loss to rounding: the compiler may vectorize or contract (FMA) the two
+   instances' sums differently. */
+#define DNN_AS_IS(x) (x)
+#define DNN_WEIGH_T(x) ((x) * SW[j])
+#define DNN_WEIGH_D(x) ((double) SW[j] * (x))
+#define DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, WD, WL)                                \
+    if (kind == DNN_OUT_SOFTMAX) {                                                  \
+        for (j = j0; j < j1; j++) {                                                 \
+            T mx = Z[j], sum = 0, lse;                                              \
+            for (k = 1; k < K; k++)                                                 \
+                if (Z[(ptrdiff_t) k * ld + j] > mx) mx = Z[(ptrdiff_t) k * ld + j]; \
+            for (k = 0; k < K; k++) {                                               \
+                T e = EXP(Z[(ptrdiff_t) k * ld + j] - mx);                          \
+                D[(ptrdiff_t) k * ld + j] = e;                                      \
+                sum += e;                                                           \
+            }                                                                       \
+            lse = LOG(sum);                                                         \
+            for (k = 0; k < K; k++) {                                               \
+                T y = Y[(ptrdiff_t) j * K + k];                                     \
+                T* d = D + (ptrdiff_t) k * ld + j;                                  \
+                *d = WD(*d / sum - y);                                              \
+                if (y != 0) loss -= (double) (WD(y) * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
+            }                                                                       \
+        }                                                                           \
+    } else {                                                                        \
+        for (k = 0; k < K; k++)                                                     \
+            for (j = j0; j < j1; j++) {                                             \
+                T z = Z[(ptrdiff_t) k * ld + j], y = Y[(ptrdiff_t) j * K + k], a;   \
+                if (kind == DNN_OUT_SIGMOID) {                                      \
+                    a = (T) 1 / ((T) 1 + EXP(-z));                                  \
+                    loss += WL((double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
+                                         - z * y));                                 \
+                } else {                                                            \
+                    a = z;                                                          \
+                    loss += 0.5 * WL((double) (a - y)) * (double) (a - y);          \
+                }                                                                   \
+                D[(ptrdiff_t) k * ld + j] = WD(a - y);                              \
+            }                                                                       \
+    }
+
 #define DNN_LOOP_KERNELS(T, S, ISA, ATTR, EXP, LOG, LOG1P, TANH, SQRT)                          \
                                                                                     \
 /* ---- hidden activations: forward C := act(C + bias), backward from A ---- */    \
@@ -163,43 +208,18 @@ static ATTR void dnn_dropout_bwd_##S##_##ISA(int n, T* D, const unsigned char* M
                                                                                     \
 /* ---- the output layer, on columns j0 .. j1 - 1 of (K, ld) blocks: D = A - Y; */ \
 /* returns their summed loss. Y is the batch's (ld, K) samples-major block.      */ \
+/* SW: the batch's weights (column j's is SW[j]), which multiply column j's D  */ \
+/* and loss; NULL: none (the unweighted loops are their own instance of        */ \
+/* DNN_OUTPUT_LOOPS, compiled as before weights: the same bits).               */ \
 /* ``rowsums`` then makes db = scale * row sums (every column: after the team). */ \
 static ATTR double dnn_output_##S##_##ISA(int kind, int K, int j0, int j1, int ld, const T* Z, \
-                                          const T* Y, T* D) {                       \
+                                          const T* Y, const T* SW, T* D) {          \
     double loss = 0.0;                                                              \
     int k, j;                                                                       \
-    if (kind == DNN_OUT_SOFTMAX) {                                                  \
-        for (j = j0; j < j1; j++) {                                                 \
-            T mx = Z[j], sum = 0, lse;                                              \
-            for (k = 1; k < K; k++)                                                 \
-                if (Z[(ptrdiff_t) k * ld + j] > mx) mx = Z[(ptrdiff_t) k * ld + j]; \
-            for (k = 0; k < K; k++) {                                               \
-                T e = EXP(Z[(ptrdiff_t) k * ld + j] - mx);                          \
-                D[(ptrdiff_t) k * ld + j] = e;                                      \
-                sum += e;                                                           \
-            }                                                                       \
-            lse = LOG(sum);                                                         \
-            for (k = 0; k < K; k++) {                                               \
-                T y = Y[(ptrdiff_t) j * K + k];                                     \
-                T* d = D + (ptrdiff_t) k * ld + j;                                  \
-                *d = *d / sum - y;                                                  \
-                if (y != 0) loss -= (double) (y * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
-            }                                                                       \
-        }                                                                           \
+    if (SW == NULL) {                                                               \
+        DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, DNN_AS_IS, DNN_AS_IS)                  \
     } else {                                                                        \
-        for (k = 0; k < K; k++)                                                     \
-            for (j = j0; j < j1; j++) {                                             \
-                T z = Z[(ptrdiff_t) k * ld + j], y = Y[(ptrdiff_t) j * K + k], a;   \
-                if (kind == DNN_OUT_SIGMOID) {                                      \
-                    a = (T) 1 / ((T) 1 + EXP(-z));                                  \
-                    loss += (double) ((LOG1P(EXP(-(z > 0 ? z : -z))) + (z > 0 ? z : 0)) \
-                                      - z * y);                                     \
-                } else {                                                            \
-                    a = z;                                                          \
-                    loss += 0.5 * (double) (a - y) * (double) (a - y);              \
-                }                                                                   \
-                D[(ptrdiff_t) k * ld + j] = a - y;                                  \
-            }                                                                       \
+        DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, DNN_WEIGH_T, DNN_WEIGH_D)              \
     }                                                                               \
     return loss;                                                                    \
 }                                                                                   \
@@ -281,8 +301,8 @@ typedef struct {
     void (*dropout_fwd_f)(int, int, int, int, const float*, float*, unsigned char*, double, uint64_t);
     void (*dropout_bwd_d)(int, double*, const unsigned char*, double);
     void (*dropout_bwd_f)(int, float*, const unsigned char*, double);
-    double (*output_d)(int, int, int, int, int, const double*, const double*, double*);
-    double (*output_f)(int, int, int, int, int, const float*, const float*, float*);
+    double (*output_d)(int, int, int, int, int, const double*, const double*, const double*, double*);
+    double (*output_f)(int, int, int, int, int, const float*, const float*, const float*, float*);
     void (*rowsums_d)(int, int, const double*, int, double*, double);
     void (*rowsums_f)(int, int, const float*, int, float*, double);
     double (*sumsq_d)(int, const double*);

@@ -54,6 +54,7 @@ class Loop:
         products: Union[str, Sequence[Tuple[bool, bool]]] = ...,
         wide: Union[str, bool, int] = ...,
         threads: int = ...,
+        sample_weight: Optional[npt.NDArray[np.floating]] = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...

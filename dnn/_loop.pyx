@@ -25,7 +25,12 @@ layer from L: dW_l, then dH_{l-1} = W_l^T dZ_l (the last use of W_l), then
 the optimizer's one pass over W_l and b_l while dW_l is in cache (L2 folded
 into the gradient it reads; the new weights' squares summed for the next
 batch's L2 cost), then dropout's mask and the activation's backward with
-db_{l-1} in one pass. One dW buffer serves every layer. What an activation, an output
+db_{l-1} in one pass. One dW buffer serves every layer. Sample weights
+(``sample_weight=``, scikit-learn's MLP semantics) enter in one place, the
+output's pass (each column's dZ_L and loss times its weight), and set the
+batch's scale: 1 / its weight sum (gathered with the batch, summed in
+order) for every gradient and L2 instead of 1 / bb; without them nothing
+of this runs. What an activation, an output
 kind and an optimizer are lives in one table each: ``dnn/_loop.h``.
 
 Threads (``threads=``, ``dnn._loop_plan`` chooses). With all products ours, a
@@ -106,9 +111,9 @@ cdef extern from "_loop.h" nogil:
         void dropout_bwd_d(int n, double* D, const unsigned char* M, double keep) noexcept nogil
         void dropout_bwd_f(int n, float* D, const unsigned char* M, double keep) noexcept nogil
         double output_d(int kind, int K, int j0, int j1, int ld, const double* Z, const double* Y,
-                        double* D) noexcept nogil
+                        const double* SW, double* D) noexcept nogil
         double output_f(int kind, int K, int j0, int j1, int ld, const float* Z, const float* Y,
-                        float* D) noexcept nogil
+                        const float* SW, float* D) noexcept nogil
         void rowsums_d(int R, int m, const double* D, int ld, double* db, double scale) noexcept nogil
         void rowsums_f(int R, int m, const float* D, int ld, float* db, double scale) noexcept nogil
         double sumsq_d(int n, const double* p) noexcept nogil
@@ -216,6 +221,8 @@ cdef struct Net:
     double* keep
     void* X
     void* Y
+    void* SW                # the samples' weights (m,), or NULL: every weight 1
+    void* SWb               # the batch's weights gathered (bmax), with SW and an order
     void* Xb                # the batch's rows (bmax, n_0), or with own_nn[0] its columns (n_0, bmax)
     void* Yb
     int wide                # the first layer runs the wide path (``_wide_forward``, ``_wide_backward``)
@@ -242,9 +249,10 @@ cdef struct Batch:
     int phase, l, chunks    # chunks: shares of rows and elements (1 on one thread)
     int col_chunks          # shares of the batch's columns (each reads all of W: MIN_SHARE_COLS_*)
     int start, bb
-    double scale
+    double scale            # of the gradients: 1 / the batch's weight sum (1 / bb unweighted)
     void* xb                # X_b (rows), or X_b^T (columns) with own_nn[0]
     void* yb
+    void* swb               # the batch's weights, or NULL
     int64_t step            # dropout's step of this batch
     dnn_opt opt             # with L2 (for W)
     dnn_opt ob              # without (for b)
@@ -309,8 +317,9 @@ cdef void _wide_forward(Net* net, floating* X, int start, int c0, int c1, int bb
         f0 += fc
 
 
-cdef void _wide_backward(Net* net, floating* kind, int bb, dnn_update upd, const dnn_opt* opt, double* sumsq) noexcept nogil:
-    """dW_1 = dZ_1 X_b / bb block by block (X_b's rows: net.xrows, set by the forward), each block's update
+cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_update upd, const dnn_opt* opt,
+                         double* sumsq) noexcept nogil:
+    """dW_1 = scale dZ_1 X_b block by block (X_b's rows: net.xrows, set by the forward), each block's update
     applied at once (W_1, v, s in place). ``kind`` (unread) gives the dtype."""
     cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc, r
     cdef floating* g = <floating*> net.gblk
@@ -328,16 +337,16 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, dnn_update upd, const
             for j in range(bb):
                 memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
             if floating is double:
-                k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xblk, 0, fc, g, fc)
+                k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> net.xblk, 0, fc, g, fc)
             else:
-                k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xblk, 0,
+                k.axpy_f(n1, bb, fc, <float> scale, <float*> net.G[0], bb, <const float* const*> net.xblk, 0,
                          fc, g, fc)
         else:
             if floating is double:
-                k.axpy_d(n1, bb, fc, 1.0 / bb, <double*> net.G[0], bb, <const double* const*> net.xrows, f0,
+                k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> net.xrows, f0,
                          n0 - f0, g, fc)
             else:
-                k.axpy_f(n1, bb, fc, <float> (1.0 / bb), <float*> net.G[0], bb, <const float* const*> net.xrows, f0,
+                k.axpy_f(n1, bb, fc, <float> scale, <float*> net.G[0], bb, <const float* const*> net.xrows, f0,
                          n0 - f0, g, fc)
         for r in range(n1):
             at = <size_t> r * n0 + f0
@@ -418,11 +427,11 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexc
     if floating is double:
         simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb, <double*> net.b[L - 1], 0)
         loss[0] = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
-                             <double*> net.G[L - 1])
+                             <double*> w.swb, <double*> net.G[L - 1])
     else:
         simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb, <float*> net.b[L - 1], 0)
         loss[0] = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
-                             <float*> net.G[L - 1])
+                             <float*> w.swb, <float*> net.G[L - 1])
 
 
 cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
@@ -444,7 +453,7 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
         if l == 1 and net.wide:
             # dW_1 and W_1's update, block by block, by one thread (chunk 0); _apply leaves W_1 alone
             if c == 0:
-                _wide_backward(net, prev, bb, k.opts[net.opt], &w.opt, &w.squares[0] if w.sumsq else NULL)
+                _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, &w.squares[0] if w.sumsq else NULL)
             return
         if r1 <= r0:
             return
@@ -505,6 +514,21 @@ cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
                   <float*> net.db[l - 2] + r0, w.scale)
 
 
+cdef floating* _batch_weights(Net* net, floating* kind, int start, int bb, double* total) noexcept nogil:
+    """The batch's weights (gathered into net.SWb in the epoch's order, else a slice of SW) and
+    their sum, in double, in the batch's order (the same for any team)."""
+    cdef floating* sw = <floating*> net.SW
+    cdef floating* swb = <floating*> net.SWb if net.order != NULL else sw + start
+    cdef double sum = 0.0
+    cdef int j
+    for j in range(bb):
+        if net.order != NULL:
+            swb[j] = sw[net.order[start + j]]
+        sum += swb[j]
+    total[0] = sum
+    return swb
+
+
 cdef void _chunk(Batch* w, floating* kind, int c) noexcept nogil:
     cdef int c0, c1
     if w.phase == FORWARD:
@@ -546,7 +570,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     any team; the loss (summed over the column shares) agrees to rounding."""
     cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, l, c
     cdef int* n = net.n
-    cdef double total = 0.0, loss, sumsq = 0.0, l2 = 0.0
+    cdef double total = 0.0, loss, sumsq = 0.0, l2 = 0.0, weights, part
     cdef Batch w
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     w.net = net
@@ -561,7 +585,14 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     w.start = 0
     while w.start < m:
         w.bb = net.bmax if m - w.start > net.bmax else m - w.start
-        w.scale = 1.0 / w.bb
+        weights = w.bb
+        w.swb = NULL
+        if net.SW != NULL:
+            w.swb = _batch_weights(net, kind, w.start, w.bb, &weights)
+            if weights == 0:
+                w.start += w.bb  # every weight 0: the batch is absent (no step, no update)
+                continue
+        w.scale = 1.0 / weights
         w.step = step[0]
         w.xb = net.Xb if net.own_nn[0] or net.order != NULL else <void*> (<floating*> net.X + <size_t> w.start * n0)
         w.yb = net.Yb if net.order != NULL else <void*> (<floating*> net.Y + <size_t> w.start * K)
@@ -572,15 +603,24 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
             loss += w.loss[c]
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
-            l2 += net.lambd / 2 * sumsq
-        total += loss
+        if net.SW == NULL:
+            if net.lambd > 0:
+                l2 += net.lambd / 2 * sumsq
+            total += loss
+        else:
+            # scikit-learn's batch loss, the weighted mean plus L2 over the weight sum, counted bb
+            # times (as an unweighted batch's mean is)
+            part = w.bb / weights
+            if net.lambd > 0:
+                l2 += net.lambd / 2 * (sumsq * part)
+            total += loss * part
         # the step's counters and the optimizer's constants
         step[0] += 1
         if net.opt == ADAM:
             t[0] += 1
         opt.bias1 = 1 - pow(opt.beta1, <double> t[0])
         opt.bias2 = 1 - pow(opt.beta2, <double> t[0])
-        opt.lam = net.lambd / w.bb
+        opt.lam = net.lambd / weights
         w.opt = opt
         w.ob = opt
         w.ob.lam = 0
@@ -718,7 +758,12 @@ cdef class Loop:
     shapes, updated in place (``v`` for the momentum kinds and Adam, ``s``
     for RMSprop and Adam). ``beta``: the course momentum's beta or
     scikit-learn's momentum. ``keep``: one keep probability per hidden
-    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW). ``wide``: the
+    layer. ``lambd``: L2 (``lambd / batch * W`` in every dW). ``sample_weight``:
+    None, or ``(m,)`` finite weights >= 0 of X's dtype, scikit-learn's: each
+    example's dZ_L and loss times its weight, and the batch's weight sum in
+    place of its size (``1 / sum`` scales the gradients, ``lambd / sum`` is
+    L2's); a batch whose weights are all 0 is skipped (no step); the loss
+    sum counts a batch's weighted mean ``bb`` times. ``wide``: the
     first layer's wide path (``_wide_forward``): ``"auto"`` from
     ``WIDE_MIN_INPUTS`` inputs on, True, False, or an int, its block of
     features (tests, measurements); ``products`` then concern the other
@@ -763,7 +808,7 @@ cdef class Loop:
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 v=None, s=None, products="auto", wide="auto", threads=1):
+                 v=None, s=None, products="auto", wide="auto", threads=1, sample_weight=None):
         _need(self.net.n == NULL, "a Loop is initialized once")
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
@@ -791,6 +836,11 @@ cdef class Loop:
         _need(m >= 1 and min(dims) >= 1, "sizes must be positive, got m=%d and layer sizes %s", m, dims)
         _array(X, "X", dtype, (m, n0), writeable=False)
         _array(Y, "Y", dtype, (m, K), writeable=False)
+        if sample_weight is not None:
+            _array(sample_weight, "sample_weight", dtype, (m,), writeable=False)
+            _need(bool(np.isfinite(sample_weight).all()) and not (sample_weight < 0).any()
+                  and np.isfinite(np.sum(sample_weight, dtype=np.float64)),
+                  "sample_weight must hold finite weights >= 0 with a finite sum")
         _need(isinstance(threads, (int, np.integer)) and 1 <= threads <= MAX_TEAM,
               "threads must be an int in [1, %d], got %r", MAX_TEAM, threads)
         batch_size = int(batch_size)
@@ -817,6 +867,8 @@ cdef class Loop:
                 _need(state is not None and len(state) == L, "%s must hold %d (v_W, v_b) pairs for %s",
                       name, L, optimizer)
         keep_alive = [("X", X, False), ("Y", Y, False)]   # (name, the caller's array, written)
+        if sample_weight is not None:
+            keep_alive.append(("sample_weight", sample_weight, False))
         self.double_ = dtype == np.float64
         self.m, self.batch_size = m, bmax
         net = &self.net
@@ -826,6 +878,7 @@ cdef class Loop:
         net.seed, net.lambd = dropout_seed, float(lambd)
         net.X = _ptr(X)
         net.Y = _ptr(Y)
+        net.SW = _ptr(sample_weight) if sample_weight is not None else NULL
         net.order = NULL
         net.n = <int*> calloc(L + 1, sizeof(int))
         net.keep = <double*> calloc(L, sizeof(double))
@@ -887,12 +940,13 @@ cdef class Loop:
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
         work = [np.empty((bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
                 np.empty(dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
-                np.empty(bmax, np.uintp)]
+                np.empty(bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
         net.gblk = _ptr(work[2])
         net.xrows = <const void**> _ptr(work[3])
         net.xblk = <const void**> _ptr(work[4])
+        net.SWb = _ptr(work[5])
         if net.wide:
             work[4][:] = work[0].ctypes.data + np.arange(bmax, dtype=np.uintp) * (net.wide_block * dtype.itemsize)
         work_alive += work

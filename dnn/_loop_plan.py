@@ -254,12 +254,13 @@ def plan_arg(plan):
     raise ValueError('plan must be "auto", "blas" or a dnn.LoopPlan, got %r' % (plan,))
 
 
-def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, step=0, **loop_kw):
-    """``dnn._loop.Loop(layers, X, Y, **loop_kw)`` with the products and team ``plan`` decides
+def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, step=0, sample_weight=None, **loop_kw):
+    """``dnn._loop.Loop(layers, X, Y, sample_weight=, **loop_kw)`` with the products and team ``plan`` decides
     (``plan_arg``): ``"auto"`` plans a fit of ``epochs`` epochs (measuring it if new, before it
     trains), ``"blas"`` every product on BLAS on one thread, a ``LoopPlan`` as given, its team at
     most ``team_threads()`` (the team does not change the numbers). ``t``, ``step``: the fit's
-    counters at its start."""
+    counters at its start. The plan is measured without ``sample_weight`` (weights cost one
+    pass over the batch's outputs, whatever the products)."""
     plan = plan_arg(plan)
     dims = [X.shape[1]] + [W.shape[0] for W, _ in layers]
     batch = min(int(loop_kw.get("batch_size", 64)), X.shape[0])
@@ -271,4 +272,5 @@ def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, ste
                         (layers, X, Y, loop_kw, learning_rate, t, step))
     else:
         plan.check(dims)
-    return _loop.Loop(layers, X, Y, products=plan.products, threads=min(plan.threads, team_threads()), **loop_kw)
+    return _loop.Loop(layers, X, Y, products=plan.products, threads=min(plan.threads, team_threads()),
+                      sample_weight=sample_weight, **loop_kw)

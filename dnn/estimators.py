@@ -20,7 +20,11 @@ learning-rate schedules apply to it as to ``"sgd"``); no ``"lbfgs"``;
 ``init`` picks the weights' distribution (``"glorot_uniform"``, as
 scikit-learn, by default); ``keep_prob`` adds inverted dropout to the hidden
 layers; ``dtype`` (None: float32 when X is float32, else float64).
-``early_stopping`` copies the training and validation parts it splits off;
+``fit(X, y, sample_weight=None)`` and ``partial_fit`` weigh samples as
+scikit-learn's MLP does (each sample's loss and output gradient times its
+weight, a batch's gradients over its weight sum; ``dnn._loop``'s
+``sample_weight``); weights must be >= 0 (scikit-learn's MLP also takes
+negative ones). ``early_stopping`` copies the training and validation parts it splits off;
 no other copy of a C-contiguous float32/float64 X is made (see
 ``dnn._engine``).
 
@@ -44,7 +48,7 @@ try:
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets, \
         type_of_target
-    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("dnn.DNNClassifier and dnn.DNNRegressor need scikit-learn >= 1.6: "
                       "pip install \"dnn-course[sklearn]\" (%s)" % exc) from exc
@@ -203,8 +207,9 @@ class _BaseDNN(BaseEstimator):
 
     # ---------------------------------------------------------- the training
 
-    def _fit(self, X, Y, incremental, first):
-        """Train on X ``(m, n)`` and encoded targets Y ``(m, K)`` (both of ``self._dtype``, C-contiguous)."""
+    def _fit(self, X, Y, incremental, first, sample_weight=None):
+        """Train on X ``(m, n)`` and encoded targets Y ``(m, K)`` (both of ``self._dtype``, C-contiguous),
+        weighted by ``sample_weight`` ``(m,)`` (checked, of the same dtype) or not."""
         sizes, keep = self._hidden_sizes, self._keep
         m = X.shape[0]
         rng = self._rng
@@ -223,12 +228,21 @@ class _BaseDNN(BaseEstimator):
         if self.early_stopping and not incremental:
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)
-            X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rng, test_size=self.validation_fraction,
-                                                  stratify=stratify)
+            # scikit-learn's split: the weights (if any) split with their samples, the same indices
+            parts = train_test_split(X, Y, *([] if sample_weight is None else [sample_weight]), random_state=rng,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X, X_val, Y, Y_val = parts[:4]
             X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+            sw_val = None
+            if sample_weight is not None:
+                sample_weight, sw_val = np.ascontiguousarray(parts[4]), parts[5]
             if X.shape[0] < 2 or X_val.shape[0] < 2:
                 raise ValueError("The training or validation set is too small for early_stopping "
                                  "(validation_fraction=%r of %d samples)" % (self.validation_fraction, m))
+            for part, name in ((sample_weight, "training"), (sw_val, "validation")):
+                if part is not None and not part.any():
+                    raise ValueError("sample_weight is 0 for every sample of the early_stopping %s part "
+                                     "(validation_fraction=%r)" % (name, self.validation_fraction))
             best = [None]
         m_train = X.shape[0]
 
@@ -240,7 +254,7 @@ class _BaseDNN(BaseEstimator):
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
             if self.early_stopping and not incremental:
-                score = self._score_encoded(parameters, X_val, Y_val)
+                score = self._score_encoded(parameters, X_val, Y_val, sw_val)
                 self.validation_scores_.append(score)
                 if self.verbose:
                     print("Validation score: %f" % score)
@@ -271,7 +285,8 @@ class _BaseDNN(BaseEstimator):
             return True
 
         n_epochs = 1 if incremental else self.max_iter
-        ran = len(_engine.fit_epochs(parameters, self._state, X, Y, opts, n_epochs, rng, epoch_end))
+        ran = len(_engine.fit_epochs(parameters, self._state, X, Y, opts, n_epochs, rng, epoch_end,
+                                     sample_weight=sample_weight))
         # (This call's epochs: a warm-started fit that runs out of max_iter warns too.)
         if not incremental and ran == self.max_iter and self._no_improvement_count <= self.n_iter_no_change:
             warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
@@ -322,7 +337,7 @@ class _BaseDNN(BaseEstimator):
         if state.get("rate_from") != self._rate_from():
             state["learning_rate"], state["rate_from"] = float(self.learning_rate_init), self._rate_from()
 
-    def _start(self, X, y, incremental, classes=None):
+    def _start(self, X, y, incremental, classes=None, sample_weight=None):
         """Validate, encode, and decide whether this call starts a new network."""
         sizes, keep = self._check_hyperparameters()
         first = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
@@ -333,6 +348,8 @@ class _BaseDNN(BaseEstimator):
                              multi_output=self._multi_output, y_numeric=not self._is_classifier)
         if first:
             self._dtype = X.dtype
+        if sample_weight is not None:
+            sample_weight = self._check_weights(sample_weight, X)
         if first:
             self._hidden_sizes, self._keep = sizes, keep
             self._rng = check_random_state(self.random_state)
@@ -342,7 +359,16 @@ class _BaseDNN(BaseEstimator):
         else:
             self._keep = keep
         Y = self._encode(y, first, incremental, classes)
-        return self._fit(X, Y, incremental, first)
+        return self._fit(X, Y, incremental, first, sample_weight)
+
+    @staticmethod
+    def _check_weights(sample_weight, X):
+        """scikit-learn's ``_check_sample_weight`` (a scalar or ``(m,)``, finite, not all 0) in X's
+        dtype, and >= 0: the loop divides by each batch's weight sum."""
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        if not np.isfinite(np.sum(sample_weight, dtype=np.float64)):
+            raise ValueError("sample_weight must have a finite sum, got weights up to %g" % sample_weight.max())
+        return sample_weight
 
     def save_model(self, path, *, metadata=None):
         """Write the network with ``dnn.save_model`` (the safe ``.npz`` format: its activation
@@ -376,9 +402,15 @@ class _BaseDNN(BaseEstimator):
         est._store(parameters)
         return est
 
-    def fit(self, X, y):
-        """Train for up to ``max_iter`` epochs (from the fitted network when ``warm_start``); returns self."""
-        return self._start(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Train for up to ``max_iter`` epochs (from the fitted network when ``warm_start``); returns self.
+
+        ``sample_weight`` ``(n_samples,)`` (or None: every weight 1), scikit-learn's MLP's: each
+        sample's loss and output gradient times its weight, each mini-batch's gradients and L2
+        term over the batch's weight sum; weights must be finite and >= 0, not all 0 (a batch
+        whose weights are all 0 is skipped); with ``early_stopping`` the validation part's
+        weights weigh its score."""
+        return self._start(X, y, incremental=False, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -454,16 +486,19 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         est.classes_ = classes
         return est
 
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y) (no early-stopping split, as scikit-learn); ``classes``, every
-        label, is required on the first call."""
-        return self._start(X, y, incremental=True, classes=classes)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y) (no early-stopping split, as scikit-learn); ``sample_weight`` as
+        in ``fit``; ``classes``, every label, is required on the first call."""
+        return self._start(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
-    def _score_encoded(self, parameters, X, Y):
+    def _score_encoded(self, parameters, X, Y, sample_weight=None):
+        """The accuracy (weighted by ``sample_weight`` if given) on encoded targets."""
         _, AL = _engine.forward_output(parameters, X, self.activation, self._output)
         if self._output == "sigmoid":
-            return float(np.mean((AL[0] > 0.5) == (Y[:, 0] > 0.5)))
-        return float(np.mean(AL.argmax(axis=0) == Y.argmax(axis=1)))
+            right = (AL[0] > 0.5) == (Y[:, 0] > 0.5)
+        else:
+            right = AL.argmax(axis=0) == Y.argmax(axis=1)
+        return float(np.mean(right) if sample_weight is None else np.average(right, weights=sample_weight))
 
     def decision_function(self, X):
         """The output layer's ``Z``: ``(m,)`` for two classes (the logit of ``classes_[1]``), else ``(m, K)``."""
@@ -518,9 +553,9 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
             raise ValueError("y has %d outputs, the fitted network %d" % (Y.shape[1], self.n_outputs_))
         return Y
 
-    def partial_fit(self, X, y):
-        """One epoch over (X, y), from the fitted network if there is one."""
-        return self._start(X, y, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), from the fitted network if there is one; ``sample_weight`` as in ``fit``."""
+        return self._start(X, y, incremental=True, sample_weight=sample_weight)
 
     def _model_metadata(self):
         return {"y_1d": bool(self._y_1d)}
@@ -538,10 +573,16 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         est._y_1d = bool(y_1d) if isinstance(y_1d, bool) else model.layer_dims[-1] == 1
         return est
 
-    def _score_encoded(self, parameters, X, Y):
+    def _score_encoded(self, parameters, X, Y, sample_weight=None):
+        """R^2 averaged over the outputs (weighted by ``sample_weight`` if given; 0 for a constant target)."""
         _, AL = _engine.forward_output(parameters, X, self.activation, self._output)
-        resid = ((Y - AL.T) ** 2).sum(axis=0)
-        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        if sample_weight is None:
+            resid = ((Y - AL.T) ** 2).sum(axis=0)
+            total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        else:
+            w = np.asarray(sample_weight, np.float64).reshape(-1, 1)
+            resid = (w * (Y - AL.T) ** 2).sum(axis=0)
+            total = (w * (Y - np.average(Y, axis=0, weights=w[:, 0])) ** 2).sum(axis=0)
         r2 = np.where(total > 0, 1 - resid / np.where(total > 0, total, 1), 0.0)
         return float(np.mean(r2))
 

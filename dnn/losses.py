@@ -44,15 +44,20 @@ def _softmax_loss_sum(ZL, Y_one_hot):
     return -np.sum(log_probs)
 
 
-def _sigmoid_loss_sum(ZL, Y):
-    """The sum of the binary cross-entropy from Z: ``max(z, 0) - z y + log(1 + exp(-|z|))``."""
+def _sigmoid_losses(ZL, Y):
+    """The binary cross-entropy of each element, from Z: ``max(z, 0) - z y + log(1 + exp(-|z|))``."""
     loss = np.abs(ZL)
     np.negative(loss, out=loss)
     np.exp(loss, out=loss)
     np.log1p(loss, out=loss)
     loss += np.maximum(ZL, 0)
     loss -= ZL * Y
-    return np.sum(loss)
+    return loss
+
+
+def _sigmoid_loss_sum(ZL, Y):
+    """The sum of the binary cross-entropy from Z (``_sigmoid_losses``)."""
+    return np.sum(_sigmoid_losses(ZL, Y))
 
 
 def softmax_cost(ZL, Y):

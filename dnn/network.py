@@ -81,8 +81,9 @@ def _forward(X, layers, hidden, output, keep, seed, iteration, keep_caches=True)
     return AL, caches
 
 
-def _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=True):
-    m = A_prev.shape[1]
+def _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=True, m=None):
+    """``m``: what the gradients are divided by (the batch's size, or its weight sum)."""
+    m = A_prev.shape[1] if m is None else m
     dW = dZ.dot(A_prev.T)
     dW *= 1. / m
     db = np.sum(dZ, axis=1, keepdims=True)
@@ -92,11 +93,17 @@ def _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=True):
     return (W.T.dot(dZ) if with_dA_prev else None), dW, db
 
 
-def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True):
-    """Gradients; ``Y`` (1, m) 0/1 labels for a sigmoid output, one-hot (K, m) for softmax."""
+def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True, weights=None):
+    """Gradients; ``Y`` (1, m) 0/1 labels for a sigmoid output, one-hot (K, m) for softmax.
+    ``weights`` (1, m): scikit-learn's sample weights, which multiply dZ_L's columns; the
+    gradients are then over their sum instead of m."""
     grads = {}
     L = len(caches)
     dZ = np.subtract(AL, Y)
+    total = None
+    if weights is not None:
+        dZ *= weights
+        total = float(np.sum(weights, dtype=np.float64))
     for l in range(L, 0, -1):
         (A_prev, W, _), Z = caches[l - 1][0], caches[l - 1][1]
         if l < L:
@@ -106,14 +113,25 @@ def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True):
                 dA /= keep[l - 1]
             dZ = _HIDDEN[hidden][1](dA, Z)
         grads["dA%d" % (l - 1)], grads["dW%d" % l], grads["db%d" % l] = \
-            _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=with_dA0 or l > 1)
+            _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=with_dA0 or l > 1, m=total)
     if not with_dA0:
         del grads["dA0"]
     return grads
 
 
-def _loss_sum(ZL, AL, Y, output):
-    """A batch's summed loss: the cross-entropy from ``Z_L`` (stable), or half the squared error."""
+def _loss_sum(ZL, AL, Y, output, weights=None):
+    """A batch's summed loss: the cross-entropy from ``Z_L`` (stable), or half the squared error;
+    each example's times its weight if ``weights`` (1, m) is given."""
+    if weights is not None:
+        if output == "sigmoid":
+            each = losses._sigmoid_losses(ZL, Y)
+        elif output == "softmax":
+            each = -(losses._log_softmax(ZL) * Y)
+        else:
+            each = np.subtract(AL, Y)
+            each *= each
+            each *= 0.5
+        return float(np.sum(each * weights, dtype=np.float64))
     if output == "sigmoid":
         return float(losses._sigmoid_loss_sum(ZL, Y))
     if output == "softmax":
@@ -122,15 +140,22 @@ def _loss_sum(ZL, AL, Y, output):
     return 0.5 * float(np.vdot(diff, diff))
 
 
-def _batch_step(X, Y, layers, hidden, output, keep, lambd, seed, iteration):
+def _batch_step(X, Y, layers, hidden, output, keep, lambd, seed, iteration, sample_weight=None):
     """One mini-batch forward and backward: ``(loss, grads)``, the batch's summed loss plus
     ``lambd / 2 * sum(W^2)``, and the gradients (no ``dA0``). What ``dnn.model`` and the
-    estimators' engine (``dnn._engine``) run per batch before their optimizer's update."""
+    estimators' engine (``dnn._engine``) run per batch before their optimizer's update.
+
+    ``sample_weight`` (m,), scikit-learn's: the examples' losses and dZ_L weighted, the
+    gradients and L2 over the weights' sum instead of m, and the loss scaled to count the
+    weighted mean m times (``dnn._loop.Loop``'s twin; the caller skips a batch of zero weights)."""
     AL, caches = _forward(X, layers, hidden, output, keep, seed, iteration)
-    loss = _loss_sum(caches[-1][1], AL, Y, output)
+    weights = None if sample_weight is None else np.asarray(sample_weight, AL.dtype).reshape(1, -1)
+    loss = _loss_sum(caches[-1][1], AL, Y, output, weights)
     if lambd:
         loss += lambd / 2 * sum(float(np.vdot(W, W)) for W, _ in layers)
-    return loss, _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=False)
+    if weights is not None:
+        loss *= X.shape[1] / float(np.sum(weights, dtype=np.float64))
+    return loss, _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=False, weights=weights)
 
 
 # --------------------------------------------------------------------------

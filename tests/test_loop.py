@@ -30,9 +30,10 @@ REGULARIZATION = {"none": (0.0, 1.0), "l2": (0.7, 1.0), "dropout": (0.0, 0.8), "
 
 
 def numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lambd, seed, t, step, v, s,
-                beta=0.9, beta1=0.9, beta2=0.999, eps=1e-8, l2_parts=None):
+                beta=0.9, beta1=0.9, beta2=0.999, eps=1e-8, l2_parts=None, sample_weight=None):
     """The NumPy twin of ``Loop.epoch`` over the dict ``params`` (X, Y samples-major); ``l2_parts``, a
-    list, gets each batch's L2 part of the loss (``Loop.loss_l2`` sums them)."""
+    list, gets each batch's L2 part of the loss (``Loop.loss_l2`` sums them); ``sample_weight`` (m,):
+    the loop's (a batch of zero weights is skipped)."""
     L = len(params) // 2
     keys = [k for l in range(1, L + 1) for k in ("W%d" % l, "b%d" % l)]
     m = X.shape[0]
@@ -40,10 +41,15 @@ def numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lam
     total = 0.0
     for start in range(0, m, b):
         idx = order[start:start + b]
+        weights = None if sample_weight is None else sample_weight[idx]
+        if weights is not None and not weights.any():
+            continue
         layers = [(params["W%d" % l], params["b%d" % l]) for l in range(1, L + 1)]
         if l2_parts is not None:
-            l2_parts.append(lambd / 2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W, _ in layers))
-        loss, grads = network._batch_step(X[idx].T, Y[idx].T, layers, hidden, output, keep, lambd, seed, step)
+            l2_parts.append(lambd / 2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W, _ in layers)
+                            * (1 if weights is None else len(idx) / float(np.sum(weights, dtype=np.float64))))
+        loss, grads = network._batch_step(X[idx].T, Y[idx].T, layers, hidden, output, keep, lambd, seed, step,
+                                          sample_weight=weights)
         total += loss
         step += 1
         if optimizer == "gd":
@@ -97,7 +103,7 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
     for _ in range(epochs):
         order = rng.permutation(m) if shuffle else None
         want, t_np, step_np = numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lambd, 7,
-                                          t_np, step_np, v_np, s_np)
+                                          t_np, step_np, v_np, s_np, sample_weight=loop_kw.get("sample_weight"))
         got, t, step = loop.epoch(order, lr, t, step)
         assert (t, step) == (t_np, step_np)
         assert got == pytest.approx(want, rel=tol, abs=tol)

@@ -133,8 +133,9 @@ int main(void) {
                 check(fabs(db[r] - 0.5 * sum) <= 1e-13, "bias gradient", level);
             }
         }
-        for (k = 0; k < 3; k++) {  /* outputs: K = 2 units, 5 examples */
-            double total = 0;
+        for (k = 0; k < 3; k++) {  /* outputs: K = 2 units, 5 examples; then weighted */
+            double total = 0, wtotal = 0, wloss, Dw[2 * 5];
+            const double SW[5] = {0.5, 0, 2, 1, 3};
             for (i = 0; i < 10; i++) Z[i] = 1.5 * sin(i + 0.5);
             for (j = 0; j < 5; j++) {
                 Y[j * 2] = (k == DNN_OUT_IDENTITY) ? 0.3 * j : (j % 2);
@@ -142,14 +143,15 @@ int main(void) {
             }
             {   /* in two shares of columns, as a team's members run it, then the row sums */
                 double D1[2 * 5];
-                loss = t->output_d(k, 2, 0, 2, 5, Z, Y, Dz) + t->output_d(k, 2, 2, 5, 5, Z, Y, Dz);
-                check(fabs(t->output_d(k, 2, 0, 5, 5, Z, Y, D1) - loss) <= 1e-14 * (1 + fabs(loss)),
+                loss = t->output_d(k, 2, 0, 2, 5, Z, Y, NULL, Dz) + t->output_d(k, 2, 2, 5, 5, Z, Y, NULL, Dz);
+                check(fabs(t->output_d(k, 2, 0, 5, 5, Z, Y, NULL, D1) - loss) <= 1e-14 * (1 + fabs(loss)),
                       "output loss by shares", level);
                 check(memcmp(D1, Dz, sizeof(D1)) == 0, "output gradient by shares", level);
                 t->rowsums_d(2, 5, Dz, 5, dbz, 0.2);
+                wloss = t->output_d(k, 2, 0, 5, 5, Z, Y, SW, Dw);
             }
             for (j = 0; j < 5; j++) {
-                double z0 = Z[j], z1 = Z[5 + j], a0, a1;
+                double z0 = Z[j], z1 = Z[5 + j], a0, a1, before = total;
                 if (k == DNN_OUT_SOFTMAX) {
                     double mx = z0 > z1 ? z0 : z1, e0 = exp(z0 - mx), e1 = exp(z1 - mx);
                     a0 = e0 / (e0 + e1); a1 = e1 / (e0 + e1);
@@ -164,7 +166,12 @@ int main(void) {
                 }
                 check(fabs(Dz[j] - (a0 - Y[j * 2])) <= 1e-14, "output gradient", level);
                 check(fabs(Dz[5 + j] - (a1 - Y[j * 2 + 1])) <= 1e-14, "output gradient", level);
+                /* a weight multiplies its column's gradient and loss */
+                check(fabs(Dw[j] - SW[j] * (a0 - Y[j * 2])) <= 1e-14, "weighted output gradient", level);
+                check(fabs(Dw[5 + j] - SW[j] * (a1 - Y[j * 2 + 1])) <= 1e-14, "weighted output gradient", level);
+                wtotal += SW[j] * (total - before);
             }
+            check(fabs(wloss - wtotal) <= 1e-12 * (1 + wtotal), "weighted output loss", level);
             for (r = 0; r < 2; r++) {
                 double sum = 0;
                 for (j = 0; j < 5; j++) sum += Dz[r * 5 + j];
