@@ -54,6 +54,17 @@ from dnn.plotting import plot_costs, plot_mislabeled_images, print_mislabeled_im
 
 __version__ = "0.1.0"
 
+
+def release_buffers():
+    """Free the result arrays the step-by-step functions keep for reuse.
+
+    ``L_model_forward`` and ``L_model_backward`` hand out a result array again once
+    nothing refers to it (a fresh large array costs a page fault per page); after a
+    large loop the arrays kept may reach two iterations' results (at most 1 GiB).
+    They are made again when needed."""
+    _kernels._pool_clear()
+
+
 __all__ = list(_functional_all) + [
     "L_layer_model", "two_layer_model",
     "load_data", "load_image", "image_to_arr", "gen_labels", "flatten_images", "load_builtin",

@@ -838,9 +838,10 @@ cdef class Loop:
         _array(Y, "Y", dtype, (m, K), writeable=False)
         if sample_weight is not None:
             _array(sample_weight, "sample_weight", dtype, (m,), writeable=False)
+            with np.errstate(over="ignore"):  # an infinite sum is refused, not warned about
+                total = np.sum(sample_weight, dtype=np.float64)
             _need(bool(np.isfinite(sample_weight).all()) and not (sample_weight < 0).any()
-                  and np.isfinite(np.sum(sample_weight, dtype=np.float64)),
-                  "sample_weight must hold finite weights >= 0 with a finite sum")
+                  and np.isfinite(total), "sample_weight must hold finite weights >= 0 with a finite sum")
         _need(isinstance(threads, (int, np.integer)) and 1 <= threads <= MAX_TEAM,
               "threads must be an int in [1, %d], got %r", MAX_TEAM, threads)
         batch_size = int(batch_size)

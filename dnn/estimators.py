@@ -365,8 +365,10 @@ class _BaseDNN(BaseEstimator):
     def _check_weights(sample_weight, X):
         """scikit-learn's ``_check_sample_weight`` (a scalar or ``(m,)``, finite, not all 0) in X's
         dtype, and >= 0: the loop divides by each batch's weight sum."""
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        if not np.isfinite(np.sum(sample_weight, dtype=np.float64)):
+        with np.errstate(over="ignore"):  # weights beyond X's dtype become inf: refused below
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+            total = np.sum(sample_weight, dtype=np.float64)
+        if not np.isfinite(total):
             raise ValueError("sample_weight must have a finite sum, got weights up to %g" % sample_weight.max())
         return sample_weight
 

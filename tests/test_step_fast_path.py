@@ -241,6 +241,8 @@ def test_the_pool_holds_two_iterations_of_a_large_loop():
         assert cap == min(_kernels.POOL_MAX_BYTES, 4 * backward_bytes) > _kernels.POOL_BYTES
         # from the third iteration on, no array is made: every large result is a recycled one
         assert held[2] == held[3] == held[4] > _kernels.POOL_BYTES
+        dnn.release_buffers()
+        assert _kernels._pool_state() == (0, _kernels.POOL_BYTES)
     finally:
         _kernels._pool_clear()
 
