@@ -40,7 +40,9 @@ by shares of the batch's columns (one phase: a column depends on its own
 only), then per layer the gradients (dW by rows, dH by columns) and the
 update (the optimizer by elements, dZ_{l-1} by rows), 2T shares of each,
 taken by whichever thread is free (a descheduled helper delays only a chunk
-it holds). Shares start at whole blocks of the kernels (``dnn_share``), so
+it holds); a wide first layer's backward shares out its blocks of features,
+and a layer of under TEAM_MIN_WORK multiply-adds per batch runs its shares
+on the caller. Shares start at whole blocks of the kernels (``dnn_share``), so
 each element is computed as on one thread: the same bits for any T (the
 loss, summed by shares, agrees to rounding). With a BLAS product a Loop
 runs on its caller alone (BLAS has threads of its own).
@@ -191,6 +193,10 @@ DEF MAX_TEAM = 8
 #: of columns reads all of W).
 DEF CHUNKS_PER_THREAD = 2
 DEF MAX_CHUNKS = 16  # MAX_TEAM * CHUNKS_PER_THREAD
+# A layer of fewer multiply-adds per batch runs its backward phases' chunks on the calling
+# thread (the same chunks, so the same bits): waking the team for a few microseconds of work
+# cost more than it saved (the cat pictures' 20 x 7, 7 x 5 and 5 x 1 layers; NOTES.md).
+DEF TEAM_MIN_WORK = 65536
 # A share of a batch's columns has at least this many columns (float64, float32): each
 # share's ``nn`` reads all of W, so fewer shares read it fewer times, more balance the
 # threads. One machine's choice (benchmarks/NOTES.md, the team's section): a candidate for
@@ -318,28 +324,32 @@ cdef void _wide_forward(Net* net, floating* X, int start, int c0, int c1, int bb
 
 
 cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_update upd, const dnn_opt* opt,
-                         double* sumsq) noexcept nogil:
-    """dW_1 = scale dZ_1 X_b block by block (X_b's rows: net.xrows, set by the forward), each block's update
-    applied at once (W_1, v, s in place). ``kind`` (unread) gives the dtype."""
-    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc, r
-    cdef floating* g = <floating*> net.gblk
+                         int c, int b0, int b1, double* sumsq) noexcept nogil:
+    """dW_1 = scale dZ_1 X_b for blocks b0 .. b1 - 1 of features (X_b's rows: net.xrows, set by the
+    forward), each block's update applied at once (W_1, v, s in place), in chunk c's buffers (a
+    team's chunks take shares of the blocks: each block is computed alike whoever runs it).
+    ``kind`` (unread) gives the dtype."""
+    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = b0 * F, f1, fc, r
+    cdef floating* g = <floating*> net.gblk + <size_t> c * n1 * F
     cdef floating* W = <floating*> net.W[0]
     cdef floating* v = <floating*> net.vW[0]
     cdef floating* s = <floating*> net.sW[0]
     cdef const dnn_wide_table* k = dnn_wide_kernels()
-    cdef floating* xb = <floating*> net.Xb
+    cdef floating* xb = <floating*> net.Xb + <size_t> c * net.bmax * F
+    cdef const void** xblk = net.xblk + <size_t> c * net.bmax
     cdef size_t at
     cdef int j
-    while f0 < n0:
-        fc = F if n0 - f0 > F else n0 - f0
+    f1 = n0 if <size_t> b1 * F > <size_t> n0 else b1 * F
+    while f0 < f1:
+        fc = F if f1 - f0 > F else f1 - f0
         if net.wide_gather:
             # The block's rows gathered into Xb (in L2), xblk[j] pointing at them.
             for j in range(bb):
                 memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
             if floating is double:
-                k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> net.xblk, 0, fc, g, fc)
+                k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> xblk, 0, fc, g, fc)
             else:
-                k.axpy_f(n1, bb, fc, <float> scale, <float*> net.G[0], bb, <const float* const*> net.xblk, 0,
+                k.axpy_f(n1, bb, fc, <float> scale, <float*> net.G[0], bb, <const float* const*> xblk, 0,
                          fc, g, fc)
         else:
             if floating is double:
@@ -451,9 +461,12 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             else:
                 k.rowsums_f(r1 - r0, bb, <float*> G + <size_t> r0 * bb, bb, <float*> net.db[l - 1] + r0, w.scale)
         if l == 1 and net.wide:
-            # dW_1 and W_1's update, block by block, by one thread (chunk 0); _apply leaves W_1 alone
-            if c == 0:
-                _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, &w.squares[0] if w.sumsq else NULL)
+            # dW_1 and W_1's update, block by block, the chunks taking shares of the blocks; _apply
+            # leaves W_1 alone
+            dnn_share((n0 + net.wide_block - 1) // net.wide_block, c, w.chunks, 1, &r0, &r1)
+            if r1 > r0:
+                _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, c, r0, r1,
+                               &w.squares[c] if w.sumsq else NULL)
             return
         if r1 <= r0:
             return
@@ -572,6 +585,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     cdef int* n = net.n
     cdef double total = 0.0, loss, sumsq = 0.0, l2 = 0.0, weights, part
     cdef Batch w
+    cdef dnn_team* lt
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     w.net = net
     w.chunks = chunks
@@ -629,8 +643,11 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
             w.l = l
-            _run(team, &w, kind, GRADIENTS, chunks + (w.col_chunks if l > 1 else 0))
-            _run(team, &w, kind, UPDATE, chunks * (2 if l > 1 else 1))
+            # a small layer's phases run their chunks here: handing them to the team costs more
+            # (a wide first layer's update phase has b_1 alone: W_1 was updated in its gradients')
+            lt = team if <double> n[l] * n[l - 1] * w.bb >= TEAM_MIN_WORK else NULL
+            _run(team if l == 1 and net.wide else lt, &w, kind, GRADIENTS, chunks + (w.col_chunks if l > 1 else 0))
+            _run(NULL if l == 1 and net.wide else lt, &w, kind, UPDATE, chunks * (2 if l > 1 else 1))
         sumsq = w.squares[0]
         for c in range(1, chunks):
             sumsq += w.squares[c]
@@ -939,9 +956,12 @@ cdef class Loop:
                 work_alive += work
                 net.H[l - 1] = _ptr(work[0])
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
-        work = [np.empty((bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
-                np.empty(dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
-                np.empty(bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype)]
+        # the wide path's backward: a dW_1 block, a gathered block of X_b and its row pointers per
+        # chunk of a team (_wide_backward)
+        wide_chunks = (threads * CHUNKS_PER_THREAD if threads > 1 else 1) if net.wide else 1
+        work = [np.empty((wide_chunks * bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
+                np.empty(wide_chunks * dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
+                np.empty(wide_chunks * bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
         net.gblk = _ptr(work[2])
@@ -949,7 +969,7 @@ cdef class Loop:
         net.xblk = <const void**> _ptr(work[4])
         net.SWb = _ptr(work[5])
         if net.wide:
-            work[4][:] = work[0].ctypes.data + np.arange(bmax, dtype=np.uintp) * (net.wide_block * dtype.itemsize)
+            work[4][:] = work[0].ctypes.data + np.arange(wide_chunks * bmax, dtype=np.uintp) * (net.wide_block * dtype.itemsize)
         work_alive += work
         _no_overlap(keep_alive)
         self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]

@@ -97,7 +97,8 @@ def test_wide_same_bits_on_repeat_and_close_to_the_other_path(dtype):
 @pytest.mark.parametrize("dims", [[500, 20, 7, 1], [300, 12, 3]])
 def test_wide_on_a_team_gives_the_bits_of_one_thread(wide_reads, dtype, dims):
     """All products ours, so the Loop runs on a team: the wide layer's columns are shared out in the
-    forward pass and its backward runs in one chunk; the parameters keep the bits of one thread."""
+    forward pass and its backward's blocks of features among the chunks; the parameters keep the bits
+    of one thread."""
     got = [run(dims, 90, 32, "adam", "both", dtype, 64, products="own", threads=t) for t in (1, 2, 3)]
     for other in got[1:]:
         for k in got[0]:
