@@ -10,8 +10,9 @@ shuffled order every epoch. ``1t/2t``: the median of the rounds' ratios of ours
 on one thread to ours on two (above 1: the team gained). Quote the CPU, the
 kernel set (OPENBLAS_CORETYPE) and the load.
 
-    python benchmarks/loop_threads.py                      # S4 and S4-softmax, ~3 min on a quiet machine
+    python benchmarks/loop_threads.py                      # S4, S4-softmax, cats: ~3 min on a quiet machine
     python benchmarks/loop_threads.py --problems S4 --fits adam-64 --rounds 5
+    python benchmarks/loop_threads.py --problems cats --fits adam-64 --rounds 25
 """
 import argparse
 import statistics
@@ -22,7 +23,9 @@ from threadpoolctl import threadpool_limits
 
 from dnn import _loop, _loop_plan
 
-PROBLEMS = {"S4": ([784, 256, 128, 64, 1], 10000), "S4-softmax": ([784, 256, 128, 64, 10], 10000)}
+#: "cats": the cat pictures' network and size (synthetic pixels): a wide first layer.
+PROBLEMS = {"S4": ([784, 256, 128, 64, 1], 10000), "S4-softmax": ([784, 256, 128, 64, 10], 10000),
+            "cats": ([12288, 20, 7, 5, 1], 209)}
 FITS = {"adam-64": ("adam", 64), "adam-256": ("adam", 256), "momentum-64": ("momentum", 64)}
 CONTENDERS = ("blas", "own 1t", "own 2t", "rule")
 
