@@ -62,14 +62,37 @@ def child(root):
     print(json.dumps(res))
 
 
-def run_child(root):
+def run_child(script, root, args=()):
+    """``script --child root *args`` with ``root`` first on the path (one build, one process:
+    two builds of one package cannot share one): the JSON object on its last line."""
     env = dict(os.environ, PYTHONPATH=os.path.abspath(root), DNN_WISDOM="off",
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", root],
+    out = subprocess.run([sys.executable, os.path.abspath(script), "--child", root, *args],
                          env=env, capture_output=True, text=True, cwd=HERE)
     if out.returncode:
         sys.exit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def alternate(script, before, after, rounds, args=(), each_round=None):
+    """Rounds of ``run_child`` for the two builds in alternating order. Returns ``(times, ratios)``:
+    per build, per key, the seconds of every round; per key, every round's after / before.
+    ``each_round(got)`` sees each round's ``{build: results}``."""
+    times = {before: {}, after: {}}
+    ratios = {}
+    for r in range(rounds):
+        order = (before, after) if r % 2 == 0 else (after, before)
+        got = {d: run_child(script, d, args) for d in order}
+        for d in order:
+            for k, v in got[d].items():
+                times[d].setdefault(k, []).append(v)
+        for k in got[before]:
+            if k in got[after]:
+                ratios.setdefault(k, []).append(got[after][k] / got[before][k])
+        if each_round is not None:
+            each_round(got)
+        print("round %d, load average %.2f" % (r + 1, os.getloadavg()[0]), flush=True)
+    return times, ratios
 
 
 def main(argv=None):
@@ -83,17 +106,7 @@ def main(argv=None):
         return child(a.child)
     if not (a.before and a.after):
         ap.error("give BEFORE_DIR and AFTER_DIR")
-    times = {a.before: {}, a.after: {}}
-    ratios = {}
-    for r in range(a.rounds):
-        order = (a.before, a.after) if r % 2 == 0 else (a.after, a.before)
-        got = {d: run_child(d) for d in order}
-        for d in order:
-            for k, v in got[d].items():
-                times[d].setdefault(k, []).append(v)
-        for k in got[a.before]:
-            ratios.setdefault(k, []).append(got[a.after][k] / got[a.before][k])
-        print("round %d, load average %.2f" % (r + 1, os.getloadavg()[0]), flush=True)
+    times, ratios = alternate(__file__, a.before, a.after, a.rounds)
     print("%-18s %11s %11s %12s   per round" % ("ms / iteration", "before", "after", "after/before"))
     for k, rs in ratios.items():
         print("%-18s %11.3f %11.3f %12.3f   %s" % (

@@ -18,11 +18,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ab_builds  # noqa: E402  (this folder is not a package)
+
 FITS = {"adam-64": ("adam", 64), "adam-256": ("adam", 256), "momentum-64": ("momentum", 64)}
 
 
@@ -72,16 +74,6 @@ def child(root, fits):
     print(json.dumps(res))
 
 
-def run_child(root, fits):
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(root), DNN_WISDOM="off",
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", root, "--fits", *fits],
-                         env=env, capture_output=True, text=True, cwd=HERE)
-    if out.returncode:
-        sys.exit(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("before", nargs="?")
@@ -94,21 +86,14 @@ def main(argv=None):
         return child(a.child, a.fits)
     if not (a.before and a.after):
         ap.error("give BEFORE_DIR and AFTER_DIR")
-    times = {a.before: {}, a.after: {}}
-    ratios, weighted = {}, {}
-    for r in range(a.rounds):
-        order = (a.before, a.after) if r % 2 == 0 else (a.after, a.before)
-        got = {d: run_child(d, a.fits) for d in order}
-        for d in order:
-            for k, v in got[d].items():
-                times[d].setdefault(k, []).append(v)
-        for k in got[a.before]:
-            if k in got[a.after]:
-                ratios.setdefault(k, []).append(got[a.after][k] / got[a.before][k])
+    weighted = {}
+
+    def weights_cost(got):
         for k, v in got[a.after].items():
             if k.endswith(" weighted"):
                 weighted.setdefault(k[:-len(" weighted")], []).append(v / got[a.after][k[:-len("weighted")] + "plain"])
-        print("round %d, load average %.2f" % (r + 1, os.getloadavg()[0]), flush=True)
+
+    times, ratios = ab_builds.alternate(__file__, a.before, a.after, a.rounds, ["--fits", *a.fits], weights_cost)
     print("%-26s %9s %9s %12s   per round" % ("ms / epoch, one thread", "before", "after", "after/before"))
     for k, rs in ratios.items():
         print("%-26s %9.1f %9.1f %12.3f   %s" % (
