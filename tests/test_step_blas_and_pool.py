@@ -1,0 +1,62 @@
+"""The step calls' BLAS lending, BLAS slabs and result pool, as users meet them.
+
+- the README's ``dnn.release_buffers()`` frees the pool a large loop grew;
+- a step call that relies on BLAS running one thread holds it for the whole
+  call, also when another lender (a sharded fit) is what holds it at its start;
+- a large layer's BLAS products run in slabs, whose bits are not those of one
+  whole gemm (OpenBLAS's kernels round a block's edges their own way): the
+  same values give the same bits through the fast and the checked paths.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import dnn
+from dnn import _blas_threads, _kernels, _products
+
+DTYPES = [np.float64, np.float32]
+
+
+def _network(dims, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    p = {}
+    for l in range(1, len(dims)):
+        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
+    return X, Y, p
+
+
+@pytest.fixture
+def blas_products(monkeypatch):
+    """Every product of the step calls on BLAS (as on a CPU without AVX-512)."""
+    _products._find_thread_counters(_kernels)
+    monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333)])
+def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims, m, blas_products):
+    # The course's X (X.reshape(m, -1).T) is Fortran-ordered, and caches that went
+    # through a copy come back as lists: both take the checked path. Was: the
+    # checked path ran each BLAS product whole, the fast path in slabs, and
+    # OpenBLAS's slabs do not give the whole gemm's bits.
+    X, Y, p = _network(dims, m, dtype)
+    AL, caches = dnn.L_model_forward(X, p)
+    AL_f, caches_f = dnn.L_model_forward(np.asfortranarray(X), p)
+    assert np.array_equal(AL_f, AL)
+    for (_, Z), (_, Z_f) in zip(caches, caches_f):
+        assert np.array_equal(Z_f, Z)
+    grads = dnn.L_model_backward(AL, Y, caches)
+    listed = [((a.tolist(), w.tolist(), b.tolist()), z.tolist()) for (a, w, b), z in caches]
+    grads_l = dnn.L_model_backward(AL.tolist(), Y, listed)
+    assert sorted(grads_l) == sorted(grads)
+    for k in grads:
+        assert grads_l[k].dtype == np.float64  # lists are float64, as the course's would be
+    if dtype == np.float64:
+        for k in grads:
+            assert np.array_equal(grads_l[k], grads[k]), k
