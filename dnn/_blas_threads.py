@@ -131,14 +131,22 @@ def blas_lent(wanted):
             else:
                 threads = 1
         except BaseException:
-            _lenders -= 1
-            if _lenders == 0:
-                _give_back()
+            _end_lending()
             raise
     try:
         yield threads
     finally:
         with _lock:
-            _lenders -= 1
-            if _lenders == 0:
-                _give_back()
+            _end_lending()
+
+
+def _end_lending():
+    """Under ``_lock``, for each lender: the last gives the limits back, and only then does
+    ``_lenders`` drop to 0 (``dnn._kernels.lend_blas`` reads a one-thread BLAS with no
+    lender as the user's own limit)."""
+    global _lenders
+    try:
+        if _lenders == 1:
+            _give_back()
+    finally:
+        _lenders -= 1

@@ -38,6 +38,33 @@ def blas_products(monkeypatch):
     monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
 
 
+def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, monkeypatch):
+    # Was: a step call that found BLAS at one thread because a sharded fit in
+    # another thread held it there took that for the user's limit and did not
+    # lend; the fit ending mid-call gave BLAS its threads back under the call's
+    # slabs (each then a threaded gemm, beside the pool's threads).
+    with threadpool_limits(2):
+        if _blas_threads.blas_threads() < 2:
+            pytest.skip("BLAS cannot run two threads here")
+        real = _kernels.blas_lent
+        lenders = []
+
+        @contextlib.contextmanager
+        def watched(wanted):
+            with real(wanted) as threads:
+                lenders.append(_blas_threads._lenders)
+                yield threads
+
+        monkeypatch.setattr(_kernels, "blas_lent", watched)
+        X, Y, p = _network([300, 160, 1], 700, np.float64)  # 33.6e6 multiply-adds: slabs
+        with real(2):  # what a sharded fit in another thread does while it runs
+            assert _blas_threads._current_threads() == 1
+            AL, caches = dnn.L_model_forward(X, p)
+            dnn.L_model_backward(AL, Y, caches)
+        assert lenders == [2, 2]  # each call one more lender: the fit's end cannot give BLAS back
+        assert _blas_threads._lenders == 0 and _blas_threads._current_threads() == 2
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333)])
 def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims, m, blas_products):
