@@ -54,6 +54,14 @@ from dnn.plotting import plot_costs, plot_mislabeled_images, print_mislabeled_im
 
 __version__ = "0.1.0"
 
+
+def release_buffers():
+    """Free the step functions' recycled result arrays (``dnn._kernels``' pool, which grows
+    to hold two iterations of the largest loop, at most 1 GiB, and keeps them until this
+    call). Arrays a caller still holds stay valid; later calls allocate afresh."""
+    _kernels._pool_clear()
+
+
 __all__ = list(_functional_all) + [
     "L_layer_model", "two_layer_model",
     "load_data", "load_image", "image_to_arr", "gen_labels", "flatten_images", "load_builtin",

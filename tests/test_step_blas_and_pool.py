@@ -38,6 +38,24 @@ def blas_products(monkeypatch):
     monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
 
 
+def test_release_buffers_frees_the_pool_a_large_loop_grew():
+    # README: "the pool of them grows to hold two iterations of the largest loop
+    # (at most 1 GiB; dnn.release_buffers() frees it)". Was: no such function.
+    X, Y, p = _network([784, 256, 1], 3000, np.float64)
+    _kernels._pool_clear()
+    try:
+        for _ in range(3):
+            AL, caches = dnn.L_model_forward(X, p)
+            grads = dnn.L_model_backward(AL, Y, caches)
+        del AL, caches, grads
+        assert _kernels._pool_state()[0] > 0
+        assert dnn.release_buffers() is None
+        assert _kernels._pool_state() == (0, _kernels.POOL_BYTES)
+        assert "release_buffers" not in dnn.__all__  # `from dnn import *` stays the course's names
+    finally:
+        _kernels._pool_clear()
+
+
 def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, monkeypatch):
     # Was: a step call that found BLAS at one thread because a sharded fit in
     # another thread held it there took that for the user's limit and did not
