@@ -29,6 +29,7 @@ numbers, only slower.
 """
 
 import contextlib
+import os
 import threading
 
 __all__ = ["blas_threads", "blas_lent"]
@@ -38,6 +39,22 @@ _controller = None    # threadpoolctl's view of the BLAS libraries, found once
 _lenders = 0          # fits holding the limits
 _allowed = 1          # threads the user allowed before the limits were taken
 _limiter = None       # restores the user's limits
+
+
+def _after_fork_in_child():
+    """A child has only the forking thread: a lender of the parent never ends there, and
+    ``_lock`` may be held by a thread that does not exist (threadpoolctl's calls under it
+    release the GIL). The child starts with a free lock, no lender and the user's limits."""
+    global _lock, _lenders
+    _lock = threading.Lock()
+    if _lenders:
+        _lenders = 1
+        with contextlib.suppress(Exception):  # else the limits stay as they were
+            _end_lending()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _blas_controller():

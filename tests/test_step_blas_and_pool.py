@@ -9,6 +9,7 @@
 """
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -105,3 +106,33 @@ def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims
     if dtype == np.float64:
         for k in grads:
             assert np.array_equal(grads_l[k], grads[k]), k
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_blas_is_lent_starts_unlent():
+    # Step calls now lend BLAS on every call with a product OpenBLAS would thread,
+    # and the lock is held across threadpoolctl's calls (which release the GIL).
+    # Was: a child forked meanwhile by another thread waited for ever on the lock
+    # at its first large step call or fit, and one forked while a call held BLAS
+    # at one thread kept it there (its lender does not exist in the child).
+    with threadpool_limits(2):
+        if _blas_threads.blas_threads() < 2:
+            pytest.skip("BLAS cannot run two threads here")
+        with _blas_threads.blas_lent(2):
+            assert _blas_threads._current_threads() == 1
+            _blas_threads._lock.acquire()  # as another thread lending or giving back holds it
+            try:
+                pid = os.fork()
+                if pid == 0:  # the child: report by exit status only
+                    code = 3
+                    try:
+                        got = _blas_threads._lock.acquire(timeout=5)
+                        code = 0 if (got and _blas_threads._lenders == 0
+                                     and _blas_threads._current_threads() == 2) else 1
+                    finally:
+                        os._exit(code)
+            finally:
+                _blas_threads._lock.release()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert _blas_threads._current_threads() == 2
