@@ -1,4 +1,6 @@
-"""BLAS's threads, lent to dnn's own training threads while a sharded fit runs.
+"""BLAS's threads, lent to dnn's own training threads while a sharded fit runs
+(and to the pool of a step call with a product OpenBLAS would thread:
+``dnn._kernels.lend_blas``; "fit" below means either).
 
 A fit whose examples are split into shards (``dnn._train.Trainer``) runs one
 shard per thread of its own, each calling BLAS: BLAS must then run one thread
