@@ -348,8 +348,8 @@ cdef extern from "Python.h":
 # iteration's results while the next iteration makes its own, so two
 # iterations' arrays are in use at once (S4 in float64: 390 MB; with 256 MiB
 # its two-thread iteration took 161 ms against 103, benchmarks/NOTES.md).
-# The pool's arrays stay allocated after the last call (``_pool_clear`` frees
-# them). Not on a free-threaded Python, where a reference count does not
+# The pool's arrays stay allocated after the last call (``_pool_clear``,
+# ``dnn.release_buffers()``, frees them). Not on a free-threaded Python, where a reference count does not
 # prove that nothing else holds an array.
 POOL_BYTES = 256 << 20
 POOL_MAX_BYTES = 1 << 30
@@ -739,8 +739,9 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
 
     With T > 1 (the caller owns the pool), a large layer (``shared``) runs its
     own-kernel product (``nn_part``) and its activation pass (rows) in chunks
-    on the pool's threads; a BLAS product runs here (BLAS has threads of its
-    own). The chunks give the bits of one call.
+    on the pool's threads, and its BLAS product in slabs there where BLAS is
+    held at one thread (``blas_one``, ``forward_product``), else here on BLAS's
+    own threads. The chunks and slabs give the bits of one thread.
     """
     cdef int l, i, n, k, bad = 0
     cdef const floating* A_in = X
