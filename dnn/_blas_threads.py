@@ -1,4 +1,6 @@
-"""BLAS's threads, lent to dnn's own training threads while a sharded fit runs.
+"""BLAS's threads, lent to dnn's own training threads while a sharded fit runs
+(and to the pool of a step call with a product OpenBLAS would thread:
+``dnn._kernels.lend_blas``; "fit" below means either).
 
 A fit whose examples are split into shards (``dnn._train.Trainer``) runs one
 shard per thread of its own, each calling BLAS: BLAS must then run one thread
@@ -29,6 +31,7 @@ numbers, only slower.
 """
 
 import contextlib
+import os
 import threading
 
 __all__ = ["blas_threads", "blas_lent"]
@@ -38,6 +41,22 @@ _controller = None    # threadpoolctl's view of the BLAS libraries, found once
 _lenders = 0          # fits holding the limits
 _allowed = 1          # threads the user allowed before the limits were taken
 _limiter = None       # restores the user's limits
+
+
+def _after_fork_in_child():
+    """A child has only the forking thread: a lender of the parent never ends there, and
+    ``_lock`` may be held by a thread that does not exist (threadpoolctl's calls under it
+    release the GIL). The child starts with a free lock, no lender and the user's limits."""
+    global _lock, _lenders
+    _lock = threading.Lock()
+    if _lenders:
+        _lenders = 1
+        with contextlib.suppress(Exception):  # else the limits stay as they were
+            _end_lending()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _blas_controller():
@@ -131,14 +150,22 @@ def blas_lent(wanted):
             else:
                 threads = 1
         except BaseException:
-            _lenders -= 1
-            if _lenders == 0:
-                _give_back()
+            _end_lending()
             raise
     try:
         yield threads
     finally:
         with _lock:
-            _lenders -= 1
-            if _lenders == 0:
-                _give_back()
+            _end_lending()
+
+
+def _end_lending():
+    """Under ``_lock``, for each lender: the last gives the limits back, and only then does
+    ``_lenders`` drop to 0 (``dnn._kernels.lend_blas`` reads a one-thread BLAS with no
+    lender as the user's own limit)."""
+    global _lenders
+    try:
+        if _lenders == 1:
+            _give_back()
+    finally:
+        _lenders -= 1

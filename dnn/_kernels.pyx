@@ -329,6 +329,7 @@ import contextlib
 import sysconfig
 import weakref
 
+from dnn import _blas_threads
 from dnn._blas_threads import blas_lent
 
 cdef extern from "Python.h":
@@ -347,8 +348,8 @@ cdef extern from "Python.h":
 # iteration's results while the next iteration makes its own, so two
 # iterations' arrays are in use at once (S4 in float64: 390 MB; with 256 MiB
 # its two-thread iteration took 161 ms against 103, benchmarks/NOTES.md).
-# The pool's arrays stay allocated after the last call (``_pool_clear`` frees
-# them). Not on a free-threaded Python, where a reference count does not
+# The pool's arrays stay allocated after the last call (``_pool_clear``,
+# ``dnn.release_buffers()``, frees them). Not on a free-threaded Python, where a reference count does not
 # prove that nothing else holds an array.
 POOL_BYTES = 256 << 20
 POOL_MAX_BYTES = 1 << 30
@@ -738,8 +739,9 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
 
     With T > 1 (the caller owns the pool), a large layer (``shared``) runs its
     own-kernel product (``nn_part``) and its activation pass (rows) in chunks
-    on the pool's threads; a BLAS product runs here (BLAS has threads of its
-    own). The chunks give the bits of one call.
+    on the pool's threads, and its BLAS product in slabs there where BLAS is
+    held at one thread (``blas_one``, ``forward_product``), else here on BLAS's
+    own threads. The chunks and slabs give the bits of one thread.
     """
     cdef int l, i, n, k, bad = 0
     cdef const floating* A_in = X
@@ -1185,10 +1187,12 @@ cdef inline void gemm_part(Job* j, int t, int T, floating tag) noexcept nogil:
     """Slab t of T of a BLAS product (``j.what``: JOB_GEMM_NN, _TN or _NT), one
     gemm on a block of the result's rows or columns, BLAS held at one thread by
     the caller (``blas_lent``): each thread of the pool runs its own slab, and
-    no BLAS thread is left spinning on a core the pool wants. The slabs give the
-    bits of the whole gemm: a slab changes how BLAS blocks the rows and columns
-    of the result, never the order of an element's sum over the inner dimension
-    (``tests/test_step_fast_path.py`` checks it against one thread, bit for bit).
+    no BLAS thread is left spinning on a core the pool wants. The slabs are fixed
+    by the shape, so whichever threads run them give the same bits
+    (``tests/test_step_fast_path.py``); those are not always the whole gemm's
+    (OpenBLAS's kernels sum a block's edge tiles their own way: sgemm's Haswell
+    and dgemm's SkylakeX kernels differ in the last bits), so the checked paths
+    of ``dnn.functional`` run the same calls (``tests/test_step_blas_and_pool.py``).
     The result is cut the way its two operands are read less twice
     (``split_rows``; for dW, whichever of dZ and A_prev is the smaller)."""
     cdef int n = j.n, k = j.k, m = j.m
@@ -1379,11 +1383,15 @@ cdef object lend_blas(int L, int m, const int* dims, const int* own, int product
     or woken for a product too small to gain from it (S3's dW1 with SkylakeX
     kernels: the backward 1.14 ms against 0.57 at one thread; benchmarks/NOTES.md).
     False where BLAS cannot be held at one thread for the pool's threads (an
-    OpenMP BLAS): its products then run whole here, on its own threads."""
+    OpenMP BLAS): its products then run whole here, on its own threads.
+    BLAS found at one thread by a lender (a sharded fit) is lent again, so that
+    lender's end cannot give BLAS its threads back during the call; at the
+    user's one thread nothing is lent (a lender holds ``_lenders`` above 0 until
+    its limits are given back, and this thread holds the GIL between the reads)."""
     cdef int l
     if not _blas_slabs:
         return _not_lent
-    if blas_count() <= 1:
+    if blas_count() <= 1 and not _blas_threads._lenders:
         return _one_thread
     for l in range(L):
         if (<double> dims[l + 1] * dims[l] * m >= BLAS_THREADED_MIN

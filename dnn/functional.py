@@ -319,6 +319,11 @@ def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike], *,
     X_checked, layers = v.network_parameters(parameters, X)
     if layers[-1][0].shape[0] != 1:  # K output units: softmax (or output="sigmoid", refused there)
         return _network().L_model_forward(X, parameters, output=output)
+    # Converted (a Fortran-ordered X, the course's): the compiled call, so the same values give
+    # the same bits (its BLAS products run in slabs, whose bits a whole gemm's may not be).
+    out = _kernels.forward(X_checked, [W for W, _ in layers], [b for _, b in layers], _own_of)
+    if out is not None:
+        return out
     caches = []
     A = X_checked
     for l, (W, b) in enumerate(layers, start=1):
@@ -505,6 +510,12 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
         return _network().L_model_backward(AL_given, Y, caches, output=output)
     Y = v.labels_row(Y, "Y", AL.shape[1], AL.dtype)
     L = len(layers)
+    # Converted caches: the compiled call, for the same bits as the same values there (see
+    # L_model_forward); None if something is off, which the loop below names.
+    grads = _kernels.backward(AL, Y, [((A_prev, W, b), Z) for A_prev, W, b, Z in layers],
+                              _grad_names(L), _own_of)
+    if grads is not None:
+        return grads
     dAL = np.empty_like(AL)
     _kernels.cross_entropy_output_grad(AL.reshape(-1), Y.reshape(-1), dAL.reshape(-1))
     if not _kernels.all_finite(dAL.reshape(-1)):

@@ -375,8 +375,8 @@ def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads):
 
 # BLAS products large enough to run in slabs on the pool (BLAS held at one
 # thread, ``_kernels.gemm_part``): the result cut by columns (m >= rows) and by
-# rows, dW cut by its rows (n >= k) and its columns; at 5 threads the first
-# case's slabs are too small and run whole on the calling thread. Every BLAS
+# rows, dW cut by its rows (n >= k) and its columns; the slabs follow the
+# shape alone (``slab_count``), whatever the threads. Every BLAS
 # product of such a call runs on one BLAS thread, so the bits are those of
 # BLAS limited to one thread by the user (OpenBLAS's two threads sum some of
 # these shapes otherwise).

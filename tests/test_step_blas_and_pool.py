@@ -1,0 +1,137 @@
+"""The step calls' BLAS lending, BLAS slabs and result pool, as users meet them.
+
+- the README's ``dnn.release_buffers()`` frees the pool a large loop grew;
+- a step call that relies on BLAS running one thread holds it for the whole
+  call, also when another lender (a sharded fit) is what holds it at its start;
+- a large layer's BLAS products run in slabs, whose bits are not those of one
+  whole gemm (OpenBLAS's kernels round a block's edges their own way): the
+  same values give the same bits through the fast and the checked paths.
+"""
+
+import contextlib
+import os
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import dnn
+from dnn import _blas_threads, _kernels, _products
+
+DTYPES = [np.float64, np.float32]
+
+
+def _network(dims, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    p = {}
+    for l in range(1, len(dims)):
+        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
+    return X, Y, p
+
+
+@pytest.fixture
+def blas_products(monkeypatch):
+    """Every product of the step calls on BLAS (as on a CPU without AVX-512)."""
+    _products._find_thread_counters(_kernels)
+    monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
+
+
+def test_release_buffers_frees_the_pool_a_large_loop_grew():
+    # README: "the pool of them grows to hold two iterations of the largest loop
+    # (at most 1 GiB; dnn.release_buffers() frees it)". Was: no such function.
+    X, Y, p = _network([784, 256, 1], 3000, np.float64)
+    _kernels._pool_clear()
+    try:
+        for _ in range(3):
+            AL, caches = dnn.L_model_forward(X, p)
+            grads = dnn.L_model_backward(AL, Y, caches)
+        del AL, caches, grads
+        assert _kernels._pool_state()[0] > 0
+        assert dnn.release_buffers() is None
+        assert _kernels._pool_state() == (0, _kernels.POOL_BYTES)
+    finally:
+        _kernels._pool_clear()
+
+
+def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, monkeypatch):
+    # Was: a step call that found BLAS at one thread because a sharded fit in
+    # another thread held it there took that for the user's limit and did not
+    # lend; the fit ending mid-call gave BLAS its threads back under the call's
+    # slabs (each then a threaded gemm, beside the pool's threads).
+    with threadpool_limits(2):
+        if _blas_threads.blas_threads() < 2:
+            pytest.skip("BLAS cannot run two threads here")
+        real = _kernels.blas_lent
+        lenders = []
+
+        @contextlib.contextmanager
+        def watched(wanted):
+            with real(wanted) as threads:
+                lenders.append(_blas_threads._lenders)
+                yield threads
+
+        monkeypatch.setattr(_kernels, "blas_lent", watched)
+        X, Y, p = _network([300, 160, 1], 700, np.float64)  # 33.6e6 multiply-adds: slabs
+        with real(2):  # what a sharded fit in another thread does while it runs
+            assert _blas_threads._current_threads() == 1
+            AL, caches = dnn.L_model_forward(X, p)
+            dnn.L_model_backward(AL, Y, caches)
+        assert lenders == [2, 2]  # each call one more lender: the fit's end cannot give BLAS back
+        assert _blas_threads._lenders == 0 and _blas_threads._current_threads() == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333)])
+def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims, m, blas_products):
+    # The course's X (X.reshape(m, -1).T) is Fortran-ordered, and caches that went
+    # through a copy come back as lists: both take the checked path. Was: the
+    # checked path ran each BLAS product whole, the fast path in slabs, and
+    # OpenBLAS's slabs do not give the whole gemm's bits.
+    X, Y, p = _network(dims, m, dtype)
+    AL, caches = dnn.L_model_forward(X, p)
+    AL_f, caches_f = dnn.L_model_forward(np.asfortranarray(X), p)
+    assert np.array_equal(AL_f, AL)
+    for (_, Z), (_, Z_f) in zip(caches, caches_f):
+        assert np.array_equal(Z_f, Z)
+    grads = dnn.L_model_backward(AL, Y, caches)
+    listed = [((a.tolist(), w.tolist(), b.tolist()), z.tolist()) for (a, w, b), z in caches]
+    grads_l = dnn.L_model_backward(AL.tolist(), Y, listed)
+    assert sorted(grads_l) == sorted(grads)
+    for k in grads:
+        assert grads_l[k].dtype == np.float64  # lists are float64, as the course's would be
+    if dtype == np.float64:
+        for k in grads:
+            assert np.array_equal(grads_l[k], grads[k]), k
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_blas_is_lent_starts_unlent():
+    # Step calls now lend BLAS on every call with a product OpenBLAS would thread,
+    # and the lock is held across threadpoolctl's calls (which release the GIL).
+    # Was: a child forked meanwhile by another thread waited for ever on the lock
+    # at its first large step call or fit, and one forked while a call held BLAS
+    # at one thread kept it there (its lender does not exist in the child).
+    with threadpool_limits(2):
+        if _blas_threads.blas_threads() < 2:
+            pytest.skip("BLAS cannot run two threads here")
+        with _blas_threads.blas_lent(2):
+            assert _blas_threads._current_threads() == 1
+            _blas_threads._lock.acquire()  # as another thread lending or giving back holds it
+            try:
+                pid = os.fork()
+                if pid == 0:  # the child: report by exit status only
+                    code = 3
+                    try:
+                        got = _blas_threads._lock.acquire(timeout=5)
+                        code = 0 if (got and _blas_threads._lenders == 0
+                                     and _blas_threads._current_threads() == 2) else 1
+                    finally:
+                        os._exit(code)
+            finally:
+                _blas_threads._lock.release()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert _blas_threads._current_threads() == 2
