@@ -104,9 +104,10 @@ def test_paired_alternates_leaves_the_warm_up_out_and_takes_medians(tables):
     med, rounds = ep.paired(runs, budget=0.0, min_rounds=4, round_time=0.05, clock=lambda: now[0])
     assert rounds == 4
     assert med == {"a": pytest.approx(0.002), "b": pytest.approx(0.010)}
-    # warm-ups of one epoch first, then rounds whose order flips
-    assert calls[:2] == [("a", 1), ("b", 1)]
-    assert [c[0] for c in calls[2:]] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    # per contender a warm-up and a calibration of one epoch each (left out), then rounds whose
+    # order flips
+    assert calls[:4] == [("a", 1), ("a", 1), ("b", 1), ("b", 1)]
+    assert [c[0] for c in calls[4:]] == ["a", "b", "b", "a", "a", "b", "b", "a"]
 
 
 #: Made-up GEMM rates for the tables' floors in these tests (measuring them takes seconds).
