@@ -311,7 +311,8 @@ def cross_entropy_output_grad(const floating[::1] AL, const floating[::1] Y,
 # culprit (or, where every input was finite and the arithmetic overflowed,
 # returns what the course's code returns).
 
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_F_CONTIGUOUS,
+                            PyBUF_FORMAT, PyBUF_WRITABLE)
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memset
 
@@ -512,6 +513,30 @@ cdef void* grab(Held* h, object x, char kind, int ndim, Py_ssize_t rows, Py_ssiz
     return b.buf
 
 
+cdef void* grab_either(Held* h, object x, char kind, Py_ssize_t rows, Py_ssize_t cols,
+                       bint* transposed) except? NULL:
+    """``grab`` of a 2-D x; else, where x is Fortran-ordered (the course's ``X``: a picture
+    array reshaped and transposed), its data as x^T's, C-contiguous (cols, rows), with
+    ``transposed[0]`` set. The shape asked for and ``rows_of``/``cols_of`` are x's."""
+    cdef Py_buffer* b
+    cdef void* p = grab(h, x, kind, 2, rows, cols)
+    transposed[0] = False
+    if p != NULL or h.n >= h.cap or type(x) is not _ndarray or not (<object> x).flags.f_contiguous:
+        return p
+    b = &h.bufs[h.n]
+    try:
+        PyObject_GetBuffer(x, b, PyBUF_F_CONTIGUOUS | PyBUF_FORMAT)
+    except (BufferError, ValueError, TypeError):
+        return NULL
+    h.n += 1
+    if (b.ndim != 2 or b.format == NULL or b.format[0] != kind or b.format[1] != 0
+            or b.shape[0] < 1 or b.shape[0] > _INT_MAX or (rows >= 0 and b.shape[0] != rows)
+            or b.shape[1] < 1 or b.shape[1] > _INT_MAX or (cols >= 0 and b.shape[1] != cols)):
+        return NULL
+    transposed[0] = True
+    return b.buf
+
+
 cdef void* grab_out(Held* h, object x, char kind, int ndim) except NULL:
     """The data of a new array of ours (ndim-D, C-contiguous, of ``kind``), held."""
     cdef void* p = grab(h, x, kind, ndim, -1, -1, True)
@@ -596,6 +621,33 @@ cdef inline bint large(int n, int k, int m) noexcept nogil:
     return <double> n * k * m >= _split_min_work
 
 
+cdef inline int xt_block(int k, int m, int itemsize) noexcept nogil:
+    """``nt_xt``'s block of the inner dimension m (X's features): XT's k rows of it take about
+    XT_BLOCK bytes, so they stay in L2 while W's rows pass over them; a multiple of SPLIT_COLS,
+    from the shape alone (the blocks' partial sums are added in order: the same bits on any
+    number of threads)."""
+    cdef Py_ssize_t b = XT_BLOCK // (<Py_ssize_t> k * itemsize) // SPLIT_COLS * SPLIT_COLS
+    return <int> max(<Py_ssize_t> 4 * SPLIT_COLS, min(<Py_ssize_t> m, b))
+
+
+cdef void nt_xt(int t, int T, int n, int k, int m, const floating* D, const floating* A,
+                floating* W) noexcept nogil:
+    """Thread t's share (columns of W) of W (n, k) := D (n, m) A (k, m)^T, summed in blocks of
+    m (``xt_block``) whose partial sums are added in order: the first layer's Z for a
+    Fortran-ordered X (A = X^T: the examples' rows, each all of the features). ``nt`` over the
+    whole of m reads A from memory once per block of D's rows; by blocks, once."""
+    cdef Py_ssize_t lo, hi
+    cdef int f0 = 0, fb = xt_block(k, m, sizeof(floating)), fc
+    split_range(k, t, T, 1, &lo, &hi)
+    if hi <= lo:
+        return
+    while f0 < m:
+        fc = fb if m - f0 > fb else m - f0
+        simd.nt(n, <int> (hi - lo), fc, <floating> 1.0, D + f0, m, A + lo * m + f0, m, f0 > 0,
+                W + lo, k)
+        f0 += fc
+
+
 cdef inline bint shared(int T, int n, int k, int m) noexcept nogil:
     """Whether a layer's work goes to the pool in chunks (else this thread does it alone)."""
     return T > 1 and large(n, k, m)
@@ -657,12 +709,13 @@ cdef inline int slab_count(int what, int n, int k, int m) noexcept nogil:
 
 
 cdef inline bint gemm_job(Job* job, int what, int own, int n, int k, int m, const void* M,
-                          const void* B, void* C, const void* bias) noexcept nogil:
+                          const void* B, void* C, const void* bias, double alpha) noexcept nogil:
     """``job`` := a BLAS product in slabs (``gemm_part``); False if it is one slab."""
     job.nchunks = slab_count(what, n, k, m)
     if job.nchunks <= 1:
         return False
     job.what = what
+    job.alpha = alpha
     job.own = own
     job.n = n
     job.k = k
@@ -684,16 +737,65 @@ cdef void forward_product(Job* job, int own, int n, int k, int m, const floating
         nn_job(job, n, k, m, W, k, 1, A_in, Z, b)
         run_job(job, T)
     elif (blas_one and not own & (OWN_ALL | OWN_NN) and large(n, k, m)
-          and gemm_job(job, JOB_GEMM_NN, own, n, k, m, W, A_in, Z, b)):
+          and gemm_job(job, JOB_GEMM_NN, own, n, k, m, W, A_in, Z, b, 1.0)):
         run_job(job, T if share else 1)
     else:
         affine(own, n, k, m, W, A_in, b, Z)
 
 
+cdef void forward_product_xt(Job* job, int own, int n, int k, int m, const floating* W,
+                             const floating* XT, const floating* b, floating* Z, int T,
+                             bint share, bint blas_one) noexcept nogil:
+    """``forward_product`` for an X (k, m) given as XT (m, k), C-contiguous (a Fortran-ordered
+    X, the course's): Z := W XT^T + b, ``nt``'s form (our kernel, or BLAS's with its second
+    operand transposed), read in place as NumPy's ``W.dot(X)`` reads it. Equal to the
+    C-ordered X's Z to rounding (another kernel sums the same products)."""
+    if own & (OWN_ALL | OWN_NN):
+        if share:
+            job.what = JOB_NT_XT
+            job.n = n
+            job.k = m
+            job.m = k
+            job.D = W
+            job.B = XT
+            job.W = Z
+            run_job(job, T)
+        else:
+            nt_xt(0, 1, n, m, k, W, XT, Z)
+    elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_NT, own, n, m, k, W, XT, Z, NULL, 1.0):
+        run_job(job, T if share else 1)
+    else:
+        bgemm(own & OWN_NUMPY_NN, False, True, n, m, k, <floating> 1.0, W, k, XT, k, <floating> 0.0, Z, m)
+    ops.add_bias(n, m, Z, m, b)
+
+
+cdef void weight_grad_xt(Job* job, int own, int n, int k, int m, const floating* dZ,
+                         const floating* XT, floating* dW, int T, bint share,
+                         bint blas_one) noexcept nogil:
+    """dW := dZ A_prev^T / m for an A_prev (k, m) given as XT (m, k) (``forward_product_xt``):
+    ``nn``'s form, dZ XT, then times 1/m (the sum, then the scale, as ``nt`` rounds)."""
+    cdef Py_ssize_t i
+    cdef floating inv_m = <floating> (1.0 / m)
+    if own & (OWN_ALL | OWN_NT):
+        if share:
+            nn_job(job, n, m, k, dZ, m, 1, XT, dW, <const floating*> NULL)
+            run_job(job, T)
+        else:
+            simd.nn(n, m, k, dZ, m, 1, XT, k, dW, k, <const floating*> NULL, False)
+        for i in range(<Py_ssize_t> n * k):
+            dW[i] = dW[i] * inv_m
+    elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_NN, own, n, m, k, dZ, XT, dW, NULL,
+                                                  1.0 / m):
+        run_job(job, T if share else 1)
+    else:
+        bgemm(own & OWN_NUMPY_NT, False, False, n, k, m, <floating> (1.0 / m), dZ, m, XT, k,
+              <floating> 0.0, dW, k)
+
+
 cdef void backward_products(Job* job, int own, int n, int k, int m, const floating* dZ,
                             const floating* A_prev, const floating* W, floating* dW,
                             floating* dA_prev, int T, bint share, bint blas_one,
-                            int parts=3) noexcept nogil:
+                            int parts=3, bint xt=False) noexcept nogil:
     """dW := dZ A_prev^T / m (``parts`` & 2) and dA_prev := W^T dZ (``parts`` & 1),
     as ``weight_grads`` computes them; with ``share``, our kernels' products in
     chunks on the pool; a large BLAS product in slabs where BLAS runs one thread
@@ -701,10 +803,16 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
     job.n = n
     job.k = k
     job.m = m
-    if parts & 2:
+    if parts & 2 and xt:  # A_prev given as its transpose (the first layer's Fortran-ordered X)
+        weight_grad_xt(job, own, n, k, m, dZ, A_prev, dW, T, share, blas_one)
+        job.n = n
+        job.k = k
+        job.m = m
+    elif parts & 2:
         if own & (OWN_ALL | OWN_NT):
             if share:
                 job.what = JOB_NT
+                job.alpha = 1.0 / m
                 job.D = dZ
                 job.B = A_prev
                 job.W = dW
@@ -712,7 +820,7 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
             else:
                 nt_part(0, 1, n, k, m, <floating> (1.0 / m), dZ, A_prev, dW)
         elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_NT, own, n, k, m, dZ,
-                                                        A_prev, dW, NULL):
+                                                        A_prev, dW, NULL, 1.0 / m):
             run_job(job, T if share else 1)
         else:
             bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m,
@@ -725,7 +833,7 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
             else:
                 simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
         elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_TN, own, n, k, m, W, dZ,
-                                                        dA_prev, NULL):
+                                                        dA_prev, NULL, 1.0):
             run_job(job, T if share else 1)
         else:
             bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
@@ -734,7 +842,7 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
 
 cdef int forward_layers(int L, int m, const int* dims, const int* own, const floating* X,
                         const void** Wp, const void** bp, void** Zp, void** Ap,
-                        int T, bint blas_one) noexcept nogil:
+                        int T, bint blas_one, bint xt) noexcept nogil:
     """Every layer of L_model_forward; returns 1 if some Z is not finite.
 
     With T > 1 (the caller owns the pool), a large layer (``shared``) runs its
@@ -756,8 +864,12 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
         Z = <floating*> Zp[l]
         A = <floating*> Ap[l]
         share = shared(T, n, k, m)
-        forward_product(&job, own[l], n, k, m, <const floating*> Wp[l], A_in,
-                        <const floating*> bp[l], Z, T, share, blas_one)
+        if l == 0 and xt:  # X given as X^T (Fortran-ordered)
+            forward_product_xt(&job, own[l], n, k, m, <const floating*> Wp[l], A_in,
+                               <const floating*> bp[l], Z, T, share, blas_one)
+        else:
+            forward_product(&job, own[l], n, k, m, <const floating*> Wp[l], A_in,
+                            <const floating*> bp[l], Z, T, share, blas_one)
         job.what = JOB_SIGMOID if l == L - 1 else JOB_RELU
         job.n = n
         job.m = m
@@ -781,7 +893,7 @@ def forward(X, list Ws, list bs, own_of):
     cdef const void* Xp
     cdef int bad
     cdef int T
-    cdef bint blas_one
+    cdef bint blas_one, xt = False
     key = None
     if kind == 0 or L == 0 or len(bs) != L:
         return None
@@ -793,7 +905,7 @@ def forward(X, list Ws, list bs, own_of):
         if dims == NULL or ptrs == NULL:
             raise MemoryError()
         own = dims + L + 1
-        Xp = grab(&h, X, kind, 2, -1, -1)
+        Xp = grab_either(&h, X, kind, -1, -1, &xt)
         if Xp == NULL:
             return None
         dims[0] = <int> rows_of(&h)
@@ -828,11 +940,11 @@ def forward(X, list Ws, list bs, own_of):
                 if kind == b'd':
                     bad = forward_layers(L, m, dims, own, <const double*> Xp, <const void**> ptrs,
                                          <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T,
-                                         blas_one)
+                                         blas_one, xt)
                 else:
                     bad = forward_layers(L, m, dims, own, <const float*> Xp, <const void**> ptrs,
                                          <const void**> ptrs + L, ptrs + 2 * L, ptrs + 3 * L, T,
-                                         blas_one)
+                                         blas_one, xt)
                 if T > 1:
                     dnn_pool_release()
         if key is not None:
@@ -855,7 +967,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
                          const floating* AL, const floating* Y, floating* dAL, floating* dZ,
                          const void** Ap, const void** Wp, const void** bp, const void** Zp,
                          void** dAp, void** dWp, void** dbp, int T,
-                         bint blas_one) noexcept nogil:
+                         bint blas_one, bint xt) noexcept nogil:
     """Every layer of L_model_backward; returns 1 if a result or an input the
     results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
     is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0).
@@ -894,7 +1006,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
         job.db = dbp[l]
         bad |= run_job(&job, T if share else 1)
         backward_products(&job, own[l], n, k, m, dZ, A_prev, W, dW, dA_prev, T, share,
-                          blas_one)
+                          blas_one, 3, l == 0 and xt)
         bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
                 | ops.has_nonfinite(n, <floating*> dbp[l])
                 | ops.has_nonfinite(<Py_ssize_t> n * k, W)
@@ -1077,6 +1189,7 @@ cdef enum:
     MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
     NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
+    XT_BLOCK = 256 << 10    # nt_xt: bytes of X^T's rows per block of features
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
                                  # (65536 x GEMM_MULTITHREAD_THRESHOLD = 4, interface/gemm.c)
     GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most
@@ -1162,13 +1275,15 @@ cdef enum:
     JOB_SIGMOID = 4     # C := sigmoid(Z), rows; bad if Z is not finite
     JOB_BACK_RELU = 5   # C := dA * (Z > 0), db := row sums / m, rows; bad if Z is not finite
     JOB_BACK_SIGMOID = 6
-    JOB_GEMM_NN = 7     # BLAS, a slab: C := M B (+ bias)     (forward's W A_prev + b)
-    JOB_GEMM_TN = 8     # BLAS, a slab: C := M^T B            (dA_prev := W^T dZ)
-    JOB_GEMM_NT = 9     # BLAS, a slab: W := D B^T / m        (dW := dZ A_prev^T / m)
+    JOB_NT_XT = 7       # nt_xt: Z := W X for X given as X^T (a Fortran-ordered X)
+    JOB_GEMM_NN = 8     # BLAS, a slab: C := alpha M B (+ bias)  (forward's W A_prev + b)
+    JOB_GEMM_TN = 9     # BLAS, a slab: C := alpha M^T B         (dA_prev := W^T dZ)
+    JOB_GEMM_NT = 10    # BLAS, a slab: W := alpha D B^T         (dW := dZ A_prev^T / m)
 
 
 cdef struct Job:
     int what, nchunks, own
+    double alpha            # JOB_NT's and the gemms' scale of the product
     char kind
     int n, k, m, rs, cs
     const void* M
@@ -1202,41 +1317,43 @@ cdef inline void gemm_part(Job* j, int t, int T, floating tag) noexcept nogil:
     cdef floating* C = <floating*> j.C
     cdef const floating* bias = <const floating*> j.bias
     cdef Py_ssize_t lo, hi
-    if j.what == JOB_GEMM_NN:  # C (n, m) := M (n, k) B (k, m) + bias
+    if j.what == JOB_GEMM_NN:  # C (n, m) := alpha M (n, k) B (k, m) (+ bias)
         if split_rows(n, m):
             split_range(n, t, T, 1, &lo, &hi)
             if hi > lo:
-                bgemm(nb, False, False, <int> (hi - lo), m, k, <floating> 1.0, M + lo * k, k,
+                bgemm(nb, False, False, <int> (hi - lo), m, k, <floating> j.alpha, M + lo * k, k,
                       B, m, <floating> 0.0, C + lo * m, m)
-                ops.add_bias(<int> (hi - lo), m, C + lo * m, m, bias + lo)
+                if bias != NULL:
+                    ops.add_bias(<int> (hi - lo), m, C + lo * m, m, bias + lo)
         else:
             split_range(m, t, T, SPLIT_COLS, &lo, &hi)
             if hi > lo:
-                bgemm(nb, False, False, n, <int> (hi - lo), k, <floating> 1.0, M, k,
+                bgemm(nb, False, False, n, <int> (hi - lo), k, <floating> j.alpha, M, k,
                       B + lo, m, <floating> 0.0, C + lo, m)
-                ops.add_bias(n, <int> (hi - lo), C + lo, m, bias)
+                if bias != NULL:
+                    ops.add_bias(n, <int> (hi - lo), C + lo, m, bias)
     elif j.what == JOB_GEMM_TN:  # C (k, m) := M^T B, M (n, k), B (n, m)
         if split_rows(k, m):
             split_range(k, t, T, 1, &lo, &hi)
             if hi > lo:
-                bgemm(nb, True, False, <int> (hi - lo), m, n, <floating> 1.0, M + lo, k,
+                bgemm(nb, True, False, <int> (hi - lo), m, n, <floating> j.alpha, M + lo, k,
                       B, m, <floating> 0.0, C + lo * m, m)
         else:
             split_range(m, t, T, SPLIT_COLS, &lo, &hi)
             if hi > lo:
-                bgemm(nb, True, False, k, <int> (hi - lo), n, <floating> 1.0, M, k,
+                bgemm(nb, True, False, k, <int> (hi - lo), n, <floating> j.alpha, M, k,
                       B + lo, m, <floating> 0.0, C + lo, m)
-    else:  # C (n, k) := M B^T / m, M = dZ (n, m), B = A_prev (k, m)
+    else:  # C (n, k) := alpha M B^T, M = dZ (n, m), B = A_prev (k, m)
         nb = j.own & OWN_NUMPY_NT
         if n >= k:
             split_range(n, t, T, 1, &lo, &hi)
             if hi > lo:
-                bgemm(nb, False, True, <int> (hi - lo), k, m, <floating> (1.0 / m), M + lo * m, m,
+                bgemm(nb, False, True, <int> (hi - lo), k, m, <floating> j.alpha, M + lo * m, m,
                       B, m, <floating> 0.0, C + lo * k, k)
         else:
             split_range(k, t, T, 1, &lo, &hi)
             if hi > lo:
-                bgemm(nb, False, True, n, <int> (hi - lo), m, <floating> (1.0 / m), M, m,
+                bgemm(nb, False, True, n, <int> (hi - lo), m, <floating> j.alpha, M, m,
                       B + lo * m, m, <floating> 0.0, C + lo, k)
 
 
@@ -1262,8 +1379,11 @@ cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
                 C, <const floating*> j.bias)
         return 0
     if j.what == JOB_NT:
-        nt_part(c, T, j.n, j.k, m, <floating> (1.0 / m), <const floating*> j.D,
+        nt_part(c, T, j.n, j.k, m, <floating> j.alpha, <const floating*> j.D,
                 <const floating*> j.B, <floating*> j.W)
+        return 0
+    if j.what == JOB_NT_XT:
+        nt_xt(c, T, j.n, j.k, m, <const floating*> j.D, <const floating*> j.B, <floating*> j.W)
         return 0
     if j.what >= JOB_GEMM_NN:
         gemm_part(j, c, T, tag)
@@ -1432,7 +1552,7 @@ def backward(AL, Y, caches, tuple names, own_of):
     cdef void* dALp
     cdef int bad
     cdef int T
-    cdef bint blas_one
+    cdef bint blas_one, xt = False
     key = None
     if kind == 0 or (type(caches) is not list and type(caches) is not tuple):
         return None
@@ -1461,7 +1581,10 @@ def backward(AL, Y, caches, tuple names, own_of):
         for l in range(L):
             A_prev, W, b, Z = parts[l]
             # A_prev (k, m) chains with the previous layer's Z; the last Z is AL's shape
-            ptrs[l] = grab(&h, A_prev, kind, 2, dims[l] if l else -1, m)
+            if l:
+                ptrs[l] = grab(&h, A_prev, kind, 2, dims[l], m)
+            else:  # the first layer's input: X, Fortran-ordered too (``grab_either``)
+                ptrs[l] = grab_either(&h, A_prev, kind, -1, m, &xt)
             if ptrs[l] == NULL:
                 return None
             dims[l] = <int> rows_of(&h)
@@ -1506,13 +1629,13 @@ def backward(AL, Y, caches, tuple names, own_of):
                                           <const double*> Yp, <double*> dALp, <double*> scratch,
                                           <const void**> ptrs, <const void**> ptrs + L,
                                           <const void**> ptrs + 2 * L, <const void**> ptrs + 3 * L,
-                                          ptrs + 4 * L, ptrs + 5 * L, ptrs + 6 * L, T, blas_one)
+                                          ptrs + 4 * L, ptrs + 5 * L, ptrs + 6 * L, T, blas_one, xt)
                 else:
                     bad = backward_layers(L, m, dims, own, <const float*> ALp,
                                           <const float*> Yp, <float*> dALp, <float*> scratch,
                                           <const void**> ptrs, <const void**> ptrs + L,
                                           <const void**> ptrs + 2 * L, <const void**> ptrs + 3 * L,
-                                          ptrs + 4 * L, ptrs + 5 * L, ptrs + 6 * L, T, blas_one)
+                                          ptrs + 4 * L, ptrs + 5 * L, ptrs + 6 * L, T, blas_one, xt)
                 if T > 1:
                     dnn_pool_release()
         if key is not None:
