@@ -85,7 +85,7 @@ def main(argv=None):
 
     print("\n".join(step_loop.machine_lines()))
     for shape in args.shapes.split(","):
-        dims, m, _ = bench.SHAPES[shape]
+        dims, m, _ = bench.SHAPES[step_loop.base_shape(shape)]
         for dname in args.dtypes.split(","):
             dtype = bench.DTYPES[dname]
             X, Y, start = step_loop.problem(shape, dtype)
