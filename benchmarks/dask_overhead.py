@@ -87,7 +87,7 @@ def scatter_ab(epochs, rounds):
         for r in range(rounds):
             for scatter in ((True, False) if r % 2 == 0 else (False, True)):
                 a, t = et.cpu_seconds(), time.perf_counter()
-                search(scatter)
+                search(scatter=scatter)
                 w, b = time.perf_counter() - t, et.cpu_seconds()
                 runs[scatter].append((w, sum(b) - sum(a)))
     return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
