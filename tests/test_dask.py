@@ -105,6 +105,37 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
         np.testing.assert_array_equal(a, b)
 
 
+def test_grid_search_on_a_thread_cluster_equals_the_serial_search():
+    """The one-machine alternative the README measures: LocalCluster(processes=False), its two
+    workers threads of this process (dnn's fits release the GIL in their compiled epochs), BLAS
+    capped by threadpoolctl as no nanny sets it: both threads fit, and the scores and the refitted
+    network are the serial search's, bit for bit."""
+    dask = pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn-course[dask]\")")
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    from threadpoolctl import threadpool_limits
+
+    X, y = _blobs()
+    grid = {"hidden_layer_sizes": [(16,), (16, 8)], "alpha": [1e-4, 1e-1]}
+    estimator = DNNClassifier(max_iter=15, random_state=0)
+    with threadpool_limits(1):
+        serial = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
+        with dask.config.set(SMALL_CLUSTER_CONFIG), \
+                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                         silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+            with joblib.parallel_backend("dask"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                on_threads = GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
+            executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+            assert len(executed) == 2 and all(n > 0 for n in executed.values()), executed
+    for key in ("mean_test_score", "std_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(on_threads.cv_results_[key], serial.cv_results_[key])
+    assert on_threads.best_params_ == serial.best_params_
+    for a, b in zip(on_threads.best_estimator_.coefs_, serial.best_estimator_.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_partial_fit_over_dask_array_blocks():
     da = pytest.importorskip("dask.array", reason="dask is not installed (pip install \"dnn-course[dask]\")")
     X, y = _blobs(m=1200)
