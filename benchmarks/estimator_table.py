@@ -16,8 +16,9 @@ run exactly that many epochs; ``random_state`` 0, 1, ... for ``--seeds``):
 
 Targets (issue 12): at least 3x per epoch in every cell, accuracy within one
 point of MLPClassifier's. ``--dask`` adds the grid search of 8 candidates
-(3-fold, on digits) run on a ``LocalCluster`` of 2 worker processes of 1
-thread each through ``joblib.parallel_backend("dask")``, against the same
+(3-fold, on the 100,000 x 100 set or, ``--dask-data digits``, on digits) run on a
+``LocalCluster`` of 2 worker processes of 1 thread each under the README's
+settings (``SMALL_CLUSTER_CONFIG``) through ``joblib.parallel_backend("dask")``, against the same
 search with ``n_jobs=2`` on joblib's default backend (loky, which gives each
 worker one BLAS thread): wall time per search, the pools started before,
 medians of alternating rounds; target: Dask no slower.
