@@ -301,20 +301,24 @@ def dask_pool(est, X, y, cv, scatter=True, config=None):
 
 
 def _decide_plans(est, X, y, cv):
-    """Fit each of the grid's networks once here, on one BLAS thread as the workers' fits run, on
-    as many samples as a fold's fit: a fit long enough to be planned (``dnn._loop_plan``) measures
-    its plan once per machine and keeps it in the wisdom file, where the workers of both pools
-    then read it. The timed searches measure no plan, whichever pool meets a network first."""
+    """Fit each of the grid's networks here as the search will: on as many samples as a fold's fit
+    on one BLAS thread (the workers'), and on all of them on this process's threads (the refit). A
+    fit long enough to be planned (``dnn._loop_plan``) measures its plan once per machine and key and
+    keeps it in the wisdom file, where both pools' workers and refits then read it: the timed
+    searches measure no plan, whichever pool meets a network first."""
+    import contextlib
     import warnings
 
     from sklearn.base import clone
     from threadpoolctl import threadpool_limits
 
     n = len(y) * (cv - 1) // cv
-    with threadpool_limits(1), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for hidden in GRID["hidden_layer_sizes"]:
-            clone(est).set_params(hidden_layer_sizes=hidden).fit(X[:n], y[:n])
+            for rows, limit in ((n, threadpool_limits(1)), (len(y), contextlib.nullcontext())):
+                with limit:
+                    clone(est).set_params(hidden_layer_sizes=hidden).fit(X[:rows], y[:rows])
 
 
 def dask_search(rounds=3, max_iter=None, cv=3, log=None, data="digits", config=None):
