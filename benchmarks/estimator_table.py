@@ -316,8 +316,8 @@ def _decide_plans(est, X, y, cv):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for hidden in GRID["hidden_layer_sizes"]:
-            for rows, limit in ((n, threadpool_limits(1)), (len(y), contextlib.nullcontext())):
-                with limit:
+            for rows, limit in ((n, lambda: threadpool_limits(1)), (len(y), contextlib.nullcontext)):
+                with limit():  # threadpool_limits caps when it is made: made here, undone on leaving
                     clone(est).set_params(hidden_layer_sizes=hidden).fit(X[:rows], y[:rows])
 
 
