@@ -115,12 +115,9 @@ def main(argv=None):
     unknown = [n for n in names if n not in table]
     if unknown:
         p.error("unknown variant(s) %s; known: %s" % (",".join(unknown), ",".join(table)))
-    for mod in ("sklearn", "dask", "distributed", "psutil"):
-        try:
-            __import__(mod)
-        except ImportError as exc:
-            print("not run: %s" % exc)
-            return 0
+    if et.dask_missing():
+        print("not run: %s" % et.dask_missing())
+        return 0
     load = ep.load_average()
     print("\n".join(ep.header_lines("1", load)))
     res, epochs = run(names, args.rounds, args.searches, args.rest, args.epochs, log=sys.stderr, data=args.data)

@@ -300,6 +300,16 @@ def dask_pool(est, X, y, cv, scatter=True, config=None):
         yield search, lambda f: list(client.run(f).values())
 
 
+def dask_missing():
+    """Why the Dask search cannot run here (the first of its modules that does not import), or None."""
+    for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "psutil"):
+        try:
+            __import__(mod)
+        except ImportError as exc:
+            return str(exc)
+    return None
+
+
 def _decide_plans(est, X, y, cv):
     """Fit each of the grid's networks here as the search will: on as many samples as a fold's fit
     on one BLAS thread (the workers'), and on all of them on this process's threads (the refit). A
@@ -335,11 +345,8 @@ def dask_search(rounds=3, max_iter=None, cv=3, log=None, data="digits", config=N
     for the other's idle processes (an idle LocalCluster under Dask's defaults costs about 0.1 CPU
     seconds per second: its heartbeats and monitors; benchmarks/NOTES.md, "Dask grid search").
     """
-    for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "psutil"):
-        try:
-            __import__(mod)
-        except ImportError as exc:
-            return {"skipped": "not installed (%s)" % exc}
+    if dask_missing():
+        return {"skipped": "not installed (%s)" % dask_missing()}
     if ep.missing("DNNClassifier"):
         return {"skipped": ep.missing("DNNClassifier")}
     import statistics
