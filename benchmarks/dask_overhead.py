@@ -87,7 +87,7 @@ def scatter_ab(epochs, rounds):
         for r in range(rounds):
             for scatter in ((True, False) if r % 2 == 0 else (False, True)):
                 a, t = et.cpu_seconds(), time.perf_counter()
-                search(scatter)
+                search(scatter=scatter)
                 w, b = time.perf_counter() - t, et.cpu_seconds()
                 runs[scatter].append((w, sum(b) - sum(a)))
     return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
@@ -99,12 +99,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=et.DASK_EPOCHS)
     p.add_argument("--rest", type=float, default=3.0, help="seconds the pools are watched at rest")
     args = p.parse_args(argv)
-    for mod in ("sklearn", "dask", "distributed", "psutil"):
-        try:
-            __import__(mod)
-        except ImportError as exc:
-            print("not run: %s" % exc)
-            return 0
+    if et.dask_missing():
+        print("not run: %s" % et.dask_missing())
+        return 0
     load = ep.load_average()
     print("\n".join(ep.header_lines("1", load)))
     print("| backend | fit epochs | wall s | CPU s here | CPU s child processes | CPU s in all | children RSS MiB |")

@@ -16,8 +16,9 @@ run exactly that many epochs; ``random_state`` 0, 1, ... for ``--seeds``):
 
 Targets (issue 12): at least 3x per epoch in every cell, accuracy within one
 point of MLPClassifier's. ``--dask`` adds the grid search of 8 candidates
-(3-fold, on digits) run on a ``LocalCluster`` of 2 worker processes of 1
-thread each through ``joblib.parallel_backend("dask")``, against the same
+(3-fold, on the 100,000 x 100 set or, ``--dask-data digits``, on digits) run on a
+``LocalCluster`` of 2 worker processes of 1 thread each under the README's
+settings (``SMALL_CLUSTER_CONFIG``) through ``joblib.parallel_backend("dask")``, against the same
 search with ``n_jobs=2`` on joblib's default backend (loky, which gives each
 worker one BLAS thread): wall time per search, the pools started before,
 medians of alternating rounds; target: Dask no slower.
@@ -185,9 +186,33 @@ def table(rows, markdown=False):
 # --------------------------------------------------------------------------
 
 GRID = {"hidden_layer_sizes": [(32,), (64,)], "alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 3e-3]}
-#: Epochs of each fit of the search: enough that a fit outlasts Dask's cost per task (a few ms
-#: to schedule it and ship its result), as a search worth a cluster does.
-DASK_EPOCHS = 200
+
+#: The searches: name -> (loader of X_train, X_test, y_train, y_test; epochs of each fit). The search
+#: runs on the training split. "classification-100k" (the table's 100,000 x 100 set, its 10 epochs):
+#: a fold's fit takes 0.25-0.35 CPU s, a search about 8, as a search worth a cluster does.
+#: "digits" (200 epochs): fits of about 60 ms, where a backend's own cost per task (Dask: 10 to 20
+#: ms of CPU over the client, scheduler and worker) is a fifth of the work: the worst case.
+DASK_SEARCHES = {"classification-100k": (classification_100k, 10), "digits": (digits, 200)}
+#: Epochs of each fit of the digits search (kept for the callers that name it).
+DASK_EPOCHS = DASK_SEARCHES["digits"][1]
+
+#: The README's settings for a LocalCluster on one machine, passed as ``dask.config.set(...)`` before
+#: the cluster starts (the nannies hand the config to the worker processes). Each is a documented
+#: Dask option; together they take an idle 2-worker cluster from about 0.12 to 0.02 CPU s per second
+#: and its workers' event loops from 0.08 to 0.05 CPU s per search (benchmarks/NOTES.md, "Dask
+#: settings for one machine"; ``benchmarks/dask_recipe_ab.py`` measures each alone):
+SMALL_CLUSTER_CONFIG = {
+    # the statistical profiler samples the running task's stack every 10 ms (the dashboard's
+    # Profile page): off.
+    "distributed.worker.profile.enabled": False,
+    # event-loop health check, 20 ms by default in every scheduler, nanny and worker (it only warns
+    # after tick.limit, 3 s, of a blocked loop): once a second.
+    "distributed.admin.tick.interval": "1s",
+    # CPU/memory/network samples for the dashboard and heartbeats, 500 ms by default: 5 s.
+    "distributed.admin.system-monitor.interval": "5s",
+    # the spill/pause/terminate memory checks, 100 ms by default: once a second.
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 @contextlib.contextmanager
@@ -235,8 +260,8 @@ def loky_pool(est, X, y, cv):
     from joblib.externals.loky import get_reusable_executor
     from sklearn.model_selection import GridSearchCV
 
-    def search():
-        ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=2).fit, X, y)
+    def search(estimator=est):
+        ep._quiet(GridSearchCV(estimator, GRID, cv=cv, n_jobs=2).fit, X, y)
 
     def run_in_workers(f):
         return joblib.Parallel(n_jobs=2)(joblib.delayed(f)() for _ in range(8))
@@ -250,54 +275,93 @@ def loky_pool(est, X, y, cv):
 
 
 @contextlib.contextmanager
-def dask_pool(est, X, y, cv, scatter=True):
-    """The README's recipe: a ``LocalCluster`` of 2 worker processes x 1 thread, the search through
-    ``joblib.parallel_backend("dask", scatter=[X, y])`` (X and y sent to every worker once per
-    search, before its tasks; ``scatter=False``: joblib's default, each sent to one worker with the
-    first task that needs it; ``search(scatter=...)`` picks per search). Yields ``(search,
-    run_in_workers)``; the cluster is closed on leaving."""
+def dask_pool(est, X, y, cv, scatter=True, config=None):
+    """The README's recipe: a ``LocalCluster`` of 2 worker processes x 1 thread, started under
+    ``dask.config.set(config)`` (default ``SMALL_CLUSTER_CONFIG``; ``{}``: Dask's defaults), the
+    search through ``joblib.parallel_backend("dask", scatter=[X, y])`` (X and y sent to every
+    worker once per search, before its tasks; ``scatter=False``: joblib's default, each sent to one
+    worker with the first task that needs it; ``search(estimator, scatter=...)`` picks per search). Yields
+    ``(search, run_in_workers)``; the cluster is closed on leaving."""
     import logging
 
+    import dask
     import joblib
     from distributed import Client, LocalCluster
     from sklearn.model_selection import GridSearchCV
 
-    def search(scatter=scatter):
+    def search(estimator=est, scatter=scatter):
         with joblib.parallel_backend("dask", **({"scatter": [X, y]} if scatter else {})):
-            ep._quiet(GridSearchCV(est, GRID, cv=cv, n_jobs=-1).fit, X, y)
+            ep._quiet(GridSearchCV(estimator, GRID, cv=cv, n_jobs=-1).fit, X, y)
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # The nannies pass the client's config to the worker processes they start.
+    with dask.config.set(SMALL_CLUSTER_CONFIG if config is None else config), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield search, lambda f: list(client.run(f).values())
 
 
-def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
-    """Wall seconds of the same 8-candidate ``GridSearchCV(DNNClassifier())`` on digits: ``{"loky",
-    "dask"}`` medians, the CPU seconds of all processes per search (``"cpu"``, medians: less
-    disturbed by a loaded machine), the cluster's start-up and the BLAS threads each pool's
-    workers ran; or ``{"skipped": why}``.
-
-    Each contender runs alone: per round, its pool is started, warmed by one untimed search (the
-    workers' imports, first calls), one search timed, the pool shut; the contenders alternate.
-    Neither pays for the other's idle processes (an idle LocalCluster costs about 0.08 CPU
-    seconds per second: its heartbeats and monitors; benchmarks/NOTES.md, "Dask grid search").
-    """
+def dask_missing():
+    """Why the Dask search cannot run here (the first of its modules that does not import), or None."""
     for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "psutil"):
         try:
             __import__(mod)
         except ImportError as exc:
-            return {"skipped": "not installed (%s)" % exc}
+            return str(exc)
+    return None
+
+
+def _decide_plans(est, X, y, cv):
+    """Fit each of the grid's networks here as the search will: on as many samples as a fold's fit
+    on one BLAS thread (the workers'), and on all of them on this process's threads (the refit). A
+    fit long enough to be planned (``dnn._loop_plan``) measures its plan once per machine and key and
+    keeps it in the wisdom file, where both pools' workers and refits then read it: the timed
+    searches measure no plan, whichever pool meets a network first."""
+    import contextlib
+    import warnings
+
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
+
+    n = len(y) * (cv - 1) // cv
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for hidden in GRID["hidden_layer_sizes"]:
+            for rows, limit in ((n, lambda: threadpool_limits(1)), (len(y), contextlib.nullcontext)):
+                with limit():  # threadpool_limits caps when it is made: made here, undone on leaving
+                    clone(est).set_params(hidden_layer_sizes=hidden).fit(X[:rows], y[:rows])
+
+
+def dask_search(rounds=3, max_iter=None, cv=3, log=None, data="digits", config=None):
+    """Wall seconds of the same 8-candidate ``GridSearchCV(DNNClassifier())`` on the training split of
+    ``data`` (a key of ``DASK_SEARCHES``; ``max_iter`` None: its epochs): ``{"loky", "dask"}``
+    medians, the CPU seconds of all processes per search (``"cpu"``, medians: less disturbed by a
+    loaded machine), the cluster's start-up and the BLAS threads each pool's workers ran; or
+    ``{"skipped": why}``. ``config``: the Dask config of the cluster (None: ``SMALL_CLUSTER_CONFIG``,
+    the README's; ``{}``: Dask's defaults).
+
+    Each contender runs alone: per round, its pool is started, warmed by one untimed search of
+    1-epoch fits (the workers' imports, first calls; the fits' plans are decided before the rounds,
+    ``_decide_plans``), one search timed, the pool shut; the contenders alternate. Neither pays
+    for the other's idle processes (an idle LocalCluster under Dask's defaults costs about 0.1 CPU
+    seconds per second: its heartbeats and monitors; benchmarks/NOTES.md, "Dask grid search").
+    """
+    if dask_missing():
+        return {"skipped": "not installed (%s)" % dask_missing()}
     if ep.missing("DNNClassifier"):
         return {"skipped": ep.missing("DNNClassifier")}
     import statistics
 
     import dnn
 
-    X, _, y, _ = digits()
+    load, epochs = DASK_SEARCHES[data]
+    max_iter = epochs if max_iter is None else max_iter
+    X, _, y, _ = load()
     # A fixed number of epochs per fit (no convergence test): every candidate does the same work.
     est = dnn.DNNClassifier(max_iter=max_iter, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0)
-    pools = {"loky": loky_pool, "dask": dask_pool}
+    pools = {"loky": loky_pool, "dask": lambda *a: dask_pool(*a, config=config)}
     times, cpu, startup, blas = {k: [] for k in pools}, {k: [] for k in pools}, [], {}
+    _decide_plans(est, X, y, cv)
+    one_epoch = dnn.DNNClassifier(**dict(est.get_params(), max_iter=1))
     # Every fit ends at max_iter, which warns (ConvergenceWarning, a UserWarning): the worker
     # processes started here inherit the filter.
     with _environ("PYTHONWARNINGS", "ignore::UserWarning"):
@@ -307,17 +371,19 @@ def dask_search(rounds=3, max_iter=DASK_EPOCHS, cv=3, log=None):
                 with pools[k](est, X, y, cv) as (search, run_in_workers):
                     if k == "dask":
                         startup.append(time.perf_counter() - t0)
-                    search()  # warm-up
+                    search(one_epoch)  # warm-up: imports, first calls, the data's paths
                     blas.setdefault(k, _blas_threads(run_in_workers))
                     c, t = cpu_seconds(), time.perf_counter()
                     search()
                     times[k].append(time.perf_counter() - t)
                     cpu[k].append(sum(cpu_seconds()) - sum(c))
                 if log:
-                    print("  grid search (%s): %.2f s" % (k, times[k][-1]), file=log, flush=True)
+                    print("  grid search (%s, %s): %.2f s" % (data, k, times[k][-1]), file=log, flush=True)
     return {"loky": statistics.median(times["loky"]), "dask": statistics.median(times["dask"]),
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "startup": statistics.median(startup),
-            "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter, "blas": blas}
+            "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter, "blas": blas, "data": data,
+            "samples": len(y), "config": "Dask's defaults" if config == {} else (
+                "SMALL_CLUSTER_CONFIG" if config is None else "config %r" % (config,))}
 
 
 def dask_line(result):
@@ -325,12 +391,13 @@ def dask_line(result):
         return "Dask grid search: not run, %s" % result["skipped"]
     ratio = result["loky"] / result["dask"]
     blas = lambda k: ", ".join("%s %d" % pair for pair in result["blas"][k]) or "none found"
-    return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on digits): LocalCluster of "
-            "2 workers x 1 thread, data scattered, %.2f s; n_jobs=2 on joblib's default backend (loky) %.2f s: "
-            "%.2fx %s (each alone, its pool warmed by an untimed search; cluster start-up %.1f s, not counted; "
-            "medians of %d rounds; CPU seconds per search, all processes: Dask %.2f, loky %.2f; BLAS threads "
-            "in the workers: Dask %s, loky %s)"
-            % (result["fits"] // 8, result["max_iter"], result["dask"], result["loky"], ratio,
+    return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on %s, %d samples): "
+            "LocalCluster of 2 workers x 1 thread under %s, data scattered, %.2f s; n_jobs=2 on joblib's "
+            "default backend (loky) %.2f s: %.2fx %s (each alone, its pool warmed by an untimed search of "
+            "1-epoch fits; cluster start-up %.1f s, not counted; medians of %d rounds; CPU seconds per search, "
+            "all processes: Dask %.2f, loky %.2f; BLAS threads in the workers: Dask %s, loky %s)"
+            % (result["fits"] // 8, result["max_iter"], result.get("data", "digits"), result.get("samples", 0),
+               result.get("config", "SMALL_CLUSTER_CONFIG"), result["dask"], result["loky"], ratio,
                "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"], result["cpu"]["dask"],
                result["cpu"]["loky"], blas("dask"), blas("loky")))
 
@@ -344,8 +411,14 @@ def main(argv=None):
     p.add_argument("--dask", action="store_true", help="also the Dask grid search (dask and distributed needed)")
     p.add_argument("--dask-only", action="store_true", help="only the Dask grid search")
     p.add_argument("--dask-rounds", type=int, default=3)
-    p.add_argument("--dask-epochs", type=int, default=DASK_EPOCHS,
-                   help="epochs of each of the search's fits (default %d)" % DASK_EPOCHS)
+    p.add_argument("--dask-data", default="classification-100k", type=ep.names(DASK_SEARCHES, "search"),
+                   help="the searches, of %s (default classification-100k; digits: the overhead-bound one)"
+                   % ",".join(DASK_SEARCHES))
+    p.add_argument("--dask-epochs", type=int, default=None,
+                   help="epochs of each of the search's fits (default: per search, %s)"
+                   % ", ".join("%s %d" % (k, v[1]) for k, v in DASK_SEARCHES.items()))
+    p.add_argument("--dask-defaults", action="store_true",
+                   help="the cluster under Dask's default config, not the README's SMALL_CLUSTER_CONFIG")
     ep.add_timing_options(p)
     args = p.parse_args(argv)
     t = ep.timing(args, p)
@@ -353,7 +426,9 @@ def main(argv=None):
     rows = [] if args.dask_only else measure(
         {k: DATASETS[k] for k in args.datasets}, args.dtypes, t["threads"], args.seeds, t["budget"],
         t["min_rounds"], t["round_time"], t["clock"], args.epochs, log=sys.stderr)
-    grid = dask_search(args.dask_rounds, args.dask_epochs, log=sys.stderr) if (args.dask or args.dask_only) else None
+    grids = [dask_search(args.dask_rounds, args.dask_epochs, log=sys.stderr, data=d,
+                         config={} if args.dask_defaults else None)
+             for d in args.dask_data] if (args.dask or args.dask_only) else []
     lines = ep.header_lines(",".join(map(str, t["threads"])), load)
     if rows:
         lines.append("DNNClassifier vs MLPClassifier, same hyperparameters: time per epoch (medians of alternating "
@@ -364,12 +439,12 @@ def main(argv=None):
     if rows:
         print()
         print(table(rows, args.markdown))
-    if grid is not None:
+    if grids:
         print()
-        print(dask_line(grid))
+        print("\n".join(dask_line(g) for g in grids))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"info": lines, "rows": rows, "dask": grid}, f, indent=1)
+            json.dump({"info": lines, "rows": rows, "dask": grids}, f, indent=1)
     return 0
 
 

@@ -18,6 +18,16 @@ from dnn.estimators import DNNClassifier  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
+#: The README's settings for a LocalCluster on one machine (benchmarks/estimator_table.SMALL_CLUSTER_CONFIG):
+#: no statistical profiler, event-loop health checks once a second, system monitor every 5 s, memory checks
+#: once a second.
+SMALL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
 
 def _blobs(m=600, n=12, K=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -28,7 +38,7 @@ def _blobs(m=600, n=12, K=3, seed=0):
 
 
 def test_grid_search_on_a_local_cluster_equals_the_serial_search():
-    pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
+    dask = pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
     distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn-course[dask]\")")
     import joblib
     from sklearn.model_selection import GridSearchCV, cross_validate
@@ -53,8 +63,21 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
     X, y = _blobs()
     grid = {"hidden_layer_sizes": [(16,), (16, 8)], "alpha": [1e-4, 1e-1]}
     estimator = DNNClassifier(max_iter=15, random_state=0)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+
+    def _periodic_callbacks(dask_worker):  # a worker's or a nanny's (client.run passes either by that name), in ms
+        return {name: pc.callback_time for name, pc in dask_worker.periodic_callbacks.items()}
+
+    # The README's recipe: the settings set before the cluster starts (the nannies hand them to the workers).
+    with dask.config.set(SMALL_CLUSTER_CONFIG), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                     silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        # They reached every server: workers (their own processes), nannies and scheduler (this one).
+        workers, nannies = client.run(_periodic_callbacks), client.run(_periodic_callbacks, nanny=True)
+        assert len(workers) == len(nannies) == 2
+        for callbacks in [*workers.values(), *nannies.values(), _periodic_callbacks(cluster.scheduler)]:
+            assert callbacks["tick"] == 1000 and callbacks["monitor"] == 5000, callbacks
+        for callbacks in [*workers.values(), *nannies.values()]:
+            assert callbacks["memory_monitor"] == 1000 and "profile" not in callbacks, callbacks
         # The nanny starts each worker process with OPENBLAS/MKL/OMP_NUM_THREADS=1: one BLAS thread per fit.
         threads = client.run(_worker_blas_threads)
         assert len(threads) == 2
@@ -79,6 +102,37 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
         np.testing.assert_array_equal(on_dask.cv_results_[key], serial.cv_results_[key])
     assert on_dask.best_params_ == serial.best_params_
     for a, b in zip(on_dask.best_estimator_.coefs_, serial.best_estimator_.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_grid_search_on_a_thread_cluster_equals_the_serial_search():
+    """The one-machine alternative the README measures: LocalCluster(processes=False), its two
+    workers threads of this process (dnn's fits release the GIL in their compiled epochs), BLAS
+    capped by threadpoolctl as no nanny sets it: both threads fit, and the scores and the refitted
+    network are the serial search's, bit for bit."""
+    dask = pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn-course[dask]\")")
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    from threadpoolctl import threadpool_limits
+
+    X, y = _blobs()
+    grid = {"hidden_layer_sizes": [(16,), (16, 8)], "alpha": [1e-4, 1e-1]}
+    estimator = DNNClassifier(max_iter=15, random_state=0)
+    with threadpool_limits(1):
+        serial = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
+        with dask.config.set(SMALL_CLUSTER_CONFIG), \
+                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                         silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+            with joblib.parallel_backend("dask"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                on_threads = GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
+            executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+            assert len(executed) == 2 and all(n > 0 for n in executed.values()), executed
+    for key in ("mean_test_score", "std_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(on_threads.cv_results_[key], serial.cv_results_[key])
+    assert on_threads.best_params_ == serial.best_params_
+    for a, b in zip(on_threads.best_estimator_.coefs_, serial.best_estimator_.coefs_):
         np.testing.assert_array_equal(a, b)
 
 
