@@ -10,6 +10,9 @@
 - ``simd_build``: runs the test once per build of dnn._simd's kernels
   (baseline, avx2, avx512), switched in both extensions; skips the builds
   this CPU does not run and restores the best one after.
+- ``random_network``: ``(dims, m, dtype, seed=0) -> (X, Y, parameters)``, a random
+  problem for the step functions (X standard normal, 0/1 labels, W_l scaled by
+  1 / sqrt(n_{l-1})).
 - ``blas_single_thread``: limits BLAS to one thread for the test using it (the
   big cat-data runs): on a shared, loaded 2-core machine OpenBLAS's threads
   oversubscribe the cores and a 4 s run takes a minute.
@@ -156,3 +159,20 @@ class _Cli:
 @pytest.fixture
 def dnn_cli(capsys):
     return _Cli(capsys)
+
+
+def _random_network(dims, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    p = {}
+    for l in range(1, len(dims)):
+        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
+    return X, Y, p
+
+
+@pytest.fixture
+def random_network():
+    """``(dims, m, dtype, seed=0) -> (X, Y, parameters)``: see the module's docstring."""
+    return _random_network

@@ -20,18 +20,6 @@ from dnn import _blas_threads, _kernels, _products, reference
 
 DTYPES = [np.float64, np.float32]
 
-
-def _network(dims, m, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((1, m)) > 0.5).astype(dtype)
-    p = {}
-    for l in range(1, len(dims)):
-        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
-        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
-    return X, Y, p
-
-
 @pytest.fixture
 def blas_products(monkeypatch):
     """Every product of the step calls on BLAS (as on a CPU without AVX-512)."""
@@ -39,10 +27,10 @@ def blas_products(monkeypatch):
     monkeypatch.setattr(_products, "for_step", lambda n, k, m, i: 0)
 
 
-def test_release_buffers_frees_the_pool_a_large_loop_grew():
+def test_release_buffers_frees_the_pool_a_large_loop_grew(random_network):
     # README: "the pool of them grows to hold two iterations of the largest loop
     # (at most 1 GiB; dnn.release_buffers() frees it)". Was: no such function.
-    X, Y, p = _network([784, 256, 1], 3000, np.float64)
+    X, Y, p = random_network([784, 256, 1], 3000, np.float64)
     _kernels._pool_clear()
     try:
         for _ in range(3):
@@ -56,7 +44,7 @@ def test_release_buffers_frees_the_pool_a_large_loop_grew():
         _kernels._pool_clear()
 
 
-def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, monkeypatch):
+def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, monkeypatch, random_network):
     # Was: a step call that found BLAS at one thread because a sharded fit in
     # another thread held it there took that for the user's limit and did not
     # lend; the fit ending mid-call gave BLAS its threads back under the call's
@@ -74,7 +62,7 @@ def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, mon
                 yield threads
 
         monkeypatch.setattr(_kernels, "blas_lent", watched)
-        X, Y, p = _network([300, 160, 1], 700, np.float64)  # 33.6e6 multiply-adds: slabs
+        X, Y, p = random_network([300, 160, 1], 700, np.float64)  # 33.6e6 multiply-adds: slabs
         with real(2):  # what a sharded fit in another thread does while it runs
             assert _blas_threads._current_threads() == 1
             AL, caches = dnn.L_model_forward(X, p)
@@ -85,11 +73,12 @@ def test_a_step_call_holds_blas_while_a_fit_that_held_it_ends(blas_products, mon
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333)])
-def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims, m, blas_products):
+def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims, m, blas_products,
+                                                                    random_network):
     # Caches that went through a copy come back as lists and take the checked path.
     # Was: the checked path ran each BLAS product whole, the fast path in slabs, and
     # OpenBLAS's slabs do not give the whole gemm's bits.
-    X, Y, p = _network(dims, m, dtype)
+    X, Y, p = random_network(dims, m, dtype)
     AL, caches = dnn.L_model_forward(X, p)
     grads = dnn.L_model_backward(AL, Y, caches)
     listed = [((a.tolist(), w.tolist(), b.tolist()), z.tolist()) for (a, w, b), z in caches]
@@ -105,7 +94,7 @@ def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333), ([12288, 20, 7, 1], 209)])
 @pytest.mark.parametrize("products", ["as is", "BLAS"])
-def test_a_fortran_ordered_X_is_read_in_place(dtype, dims, m, products, monkeypatch):
+def test_a_fortran_ordered_X_is_read_in_place(dtype, dims, m, products, monkeypatch, random_network):
     # The course's X (X.reshape(m, -1).T, then / 255) is Fortran-ordered. Was: each
     # L_model_forward copied it to C order (20 MB for the cat pictures, with its page
     # faults): the course's loop over dnn ran 1.5x-2x slower than over NumPy. Now the
@@ -115,7 +104,7 @@ def test_a_fortran_ordered_X_is_read_in_place(dtype, dims, m, products, monkeypa
     if products == "BLAS":
         _products._find_thread_counters(_kernels)
         monkeypatch.setattr(_products, "for_step", lambda n, k, mm, i: 0)
-    X, Y, p = _network(dims, m, dtype)
+    X, Y, p = random_network(dims, m, dtype)
     XF = np.asfortranarray(X)
     AL, caches = dnn.L_model_forward(X, p)
     grads = dnn.L_model_backward(AL, Y, caches)

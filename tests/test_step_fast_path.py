@@ -270,14 +270,9 @@ def step_threads():
     _kernels._set_step_threads(*saved)
 
 
-def _loop_results(dims, m, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((1, m)) > 0.5).astype(dtype)
-    p = {}
-    for l in range(1, len(dims)):
-        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
-        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
+def _loop_results(problem):
+    """One iteration of the course's loop on ``problem`` (X, Y, parameters): every array it makes."""
+    X, Y, p = problem
     AL, caches = dnn.L_model_forward(X, p)
     grads = dnn.L_model_backward(AL, Y, caches)
     new = dnn.update_parameters(dict(p), grads, 0.01)
@@ -300,17 +295,17 @@ THREAD_CASES = [([6, 5, 4, 1], 9), ([30, 20, 7, 1], 33), ([3000, 8, 3, 1], 40),
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", THREAD_CASES)
 @pytest.mark.parametrize("rule", ["as is", "own all", "BLAS"])
-def test_threads_give_the_bits_of_one_thread(dtype, dims, m, rule, step_threads, monkeypatch):
+def test_threads_give_the_bits_of_one_thread(dtype, dims, m, rule, step_threads, monkeypatch, random_network):
     own = _kernels.OWN_PRODUCTS
     rules = {"as is": _products.for_step,
              "own all": lambda n, k, mm, i: own["nn"] | own["nt"],
              "BLAS": lambda n, k, mm, i: 0}
     monkeypatch.setattr(_products, "for_step", rules[rule])
     step_threads(1)
-    one, (X, Y, p) = _loop_results(dims, m, dtype)
+    one, (X, Y, p) = _loop_results(random_network(dims, m, dtype))
     for threads in (2, 3, 5):
         step_threads(threads)
-        many, _ = _loop_results(dims, m, dtype)
+        many, _ = _loop_results(random_network(dims, m, dtype))
         assert sorted(many) == sorted(one)
         for k in one:
             assert np.array_equal(many[k], one[k]), (threads, k)
@@ -348,21 +343,21 @@ def test_step_threads_follow_blas_limits(step_threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads):
+def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads, random_network):
     # threads follow BLAS (a counter that says 3), every layer large: the
     # first calls alternate pool / alone, later ones take the faster by
     # timing; each call gives the bits of one thread
     import ctypes
 
     step_threads(1)
-    one, _ = _loop_results([30, 20, 7, 1], 33, dtype)
+    one, _ = _loop_results(random_network([30, 20, 7, 1], 33, dtype))
     three = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 3)
     _kernels._set_thread_counters([ctypes.cast(three, ctypes.c_void_p).value], 3)
     step_threads(0)
     try:
         assert _kernels._step_threads() == 3
         for _ in range(12):
-            many, _ = _loop_results([30, 20, 7, 1], 33, dtype)
+            many, _ = _loop_results(random_network([30, 20, 7, 1], 33, dtype))
             for k in one:
                 assert np.array_equal(many[k], one[k]), k
         kind = ord("d") if dtype == np.float64 else ord("f")
@@ -385,13 +380,13 @@ SLAB_CASES = [([300, 160, 64, 1], 700), ([64, 2000, 40, 1], 300)]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", SLAB_CASES)
-def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, step_threads, monkeypatch):
+def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, step_threads, monkeypatch, random_network):
     _products._find_thread_counters(_kernels)  # what for_step does first: BLAS's counts
     monkeypatch.setattr(_products, "for_step", lambda n, k, mm, i: 0)  # every product on BLAS
     with threadpool_limits(1):
-        one, _ = _loop_results(dims, m, dtype)
+        one, _ = _loop_results(random_network(dims, m, dtype))
     for threads in (1, 2, 3, 5):
         step_threads(threads)
-        many, _ = _loop_results(dims, m, dtype)
+        many, _ = _loop_results(random_network(dims, m, dtype))
         for k in one:
             assert np.array_equal(many[k], one[k]), (threads, k)

@@ -28,17 +28,6 @@ def tol(dtype):
     return dict(rtol=2e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
 
 
-def problem(dims, m, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((1, m)) > 0.5).astype(dtype)
-    p = {}
-    for l in range(1, len(dims)):
-        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
-        p["b%d" % l] = (0.1 * rng.standard_normal((dims[l], 1))).astype(dtype)
-    return X, Y, p
-
-
 def iteration(X, Y, p):
     """One iteration of the course's loop; every result, copied."""
     AL, caches = dnn.L_model_forward(X, p)
@@ -77,9 +66,9 @@ def numpy_gemm():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", CASES)
 @pytest.mark.parametrize("nn,nt", BACKENDS)
-def test_every_backend_gives_the_course_numbers(dtype, dims, m, nn, nt, backend):
+def test_every_backend_gives_the_course_numbers(dtype, dims, m, nn, nt, backend, random_network):
     backend(nn, nt)
-    X, Y, p = problem(dims, m, dtype)
+    X, Y, p = random_network(dims, m, dtype)
     got = iteration(X, Y, p)
     want_AL, caches = reference.L_model_forward(X, p)
     np.testing.assert_allclose(got["AL"], want_AL, **tol(dtype))
@@ -91,8 +80,8 @@ def test_every_backend_gives_the_course_numbers(dtype, dims, m, nn, nt, backend)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_the_layer_functions_take_every_backend(dtype, backend):
-    X, _, p = problem([30, 70, 1], 33, dtype)
+def test_the_layer_functions_take_every_backend(dtype, backend, random_network):
+    X, _, p = random_network([30, 70, 1], 33, dtype)
     W, b = p["W1"], p["b1"]
     dZ = np.random.default_rng(1).standard_normal((70, 33)).astype(dtype)
     for nn, nt in BACKENDS:
@@ -120,7 +109,8 @@ def _recording_gemm(real, ilp64, dtype, calls):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_numpy_flagged_products_run_on_numpy_blas_else_scipy_bit_for_bit(dtype, backend, numpy_gemm):
+def test_numpy_flagged_products_run_on_numpy_blas_else_scipy_bit_for_bit(dtype, backend, numpy_gemm,
+                                                                         random_network):
     found = _numpy_blas.gemm_addresses()
     if found is None:
         pytest.skip("NumPy's BLAS exports no cblas gemm dnn knows (another BLAS)")
@@ -130,7 +120,7 @@ def test_numpy_flagged_products_run_on_numpy_blas_else_scipy_bit_for_bit(dtype, 
     numpy_gemm([ctypes.cast(keep[0], ctypes.c_void_p).value,
                 ctypes.cast(keep[1], ctypes.c_void_p).value, ilp64])
     dims, m = [30, 70, 7, 1], 33
-    X, Y, p = problem(dims, m, dtype)
+    X, Y, p = random_network(dims, m, dtype)
     backend("numpy", "numpy")
     on_numpy = iteration(X, Y, p)
     # each layer: W H, W^T dZ and dZ H^T, as (M, N, K) of row-major cblas
@@ -223,9 +213,10 @@ def small_choice(wisdom, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_choice_is_measured_once_kept_and_repeats_its_bits(dtype, small_choice, monkeypatch):
+def test_choice_is_measured_once_kept_and_repeats_its_bits(dtype, small_choice, monkeypatch,
+                                                           random_network):
     dims, m = [60, 40, 2, 1], 50  # layer 1 chosen (2400 x 50 multiply-adds), the others the rule's
-    X, Y, p = problem(dims, m, dtype)
+    X, Y, p = random_network(dims, m, dtype)
     measured = []
     choose = _products.choose
     monkeypatch.setattr(_products, "choose", lambda *a: measured.append(a[:4]) or choose(*a))
@@ -247,8 +238,9 @@ def test_choice_is_measured_once_kept_and_repeats_its_bits(dtype, small_choice, 
     np.testing.assert_allclose(first["AL"], reference.L_model_forward(X, p)[0], **tol(dtype))
 
 
-def test_choice_kept_in_the_file_is_obeyed_and_a_bad_entry_measured_again(small_choice, monkeypatch):
-    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+def test_choice_kept_in_the_file_is_obeyed_and_a_bad_entry_measured_again(small_choice, monkeypatch,
+                                                                          random_network):
+    X, Y, p = random_network([60, 40, 2, 1], 50, np.float64)
     iteration(X, Y, p)
     data = json.loads(small_choice.read_text())
     key = next(k for k in data["plans"] if k.startswith("step | 40,60"))
@@ -336,13 +328,13 @@ def test_choose_keeps_the_rule_but_for_a_clear_winner_and_drops_slow_candidates(
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", [1, 3])
-def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend):
+def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend, random_network):
     # what choose times is what a call computes: the same products, bit for bit
     saved = _kernels._step_settings()
     _kernels._set_step_threads(threads, 0)
     try:
         dims, m = [70, 30, 1], 33
-        X, Y, p = problem(dims, m, dtype)
+        X, Y, p = random_network(dims, m, dtype)
         for nn, nt in BACKENDS:
             backend(nn, nt)
             AL, caches = dnn.L_model_forward(X, p)
@@ -370,12 +362,12 @@ def test_the_timed_layer_runs_the_calls_products(dtype, threads, backend):
         _kernels._set_step_threads(*saved)
 
 
-def test_a_call_refused_for_bad_input_measures_nothing(small_choice, monkeypatch):
+def test_a_call_refused_for_bad_input_measures_nothing(small_choice, monkeypatch, random_network):
     """The step calls' compiled paths check every layer before any is measured: a call that ends in
     a ValueError (a later layer's W or cache does not fit) costs its checks, not the seconds of
     measuring its first layer (and keeps no decision)."""
     monkeypatch.setattr(_products, "choose", lambda *a: pytest.fail("measured before the input was checked"))
-    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    X, Y, p = random_network([60, 40, 2, 1], 50, np.float64)
     bad = dict(p, W2=p["W2"][:, :-1].copy())  # layer 1 (chosen by measurement) fine, W2 does not fit
     with pytest.raises(ValueError):
         dnn.L_model_forward(X, bad)
@@ -427,7 +419,8 @@ def test_a_second_thread_waits_for_the_first_to_find_the_thread_counters(monkeyp
     assert found[1] == ("second", found[0][1], _numpy_blas.gemm_addresses() is not None)
 
 
-def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice, monkeypatch):
+def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice, monkeypatch,
+                                                                    random_network):
     """Measuring a layer's products runs on synthetic copies of its operands (the call's memory
     again): a layer that fits but whose copies do not takes the rule (not kept), not a MemoryError
     out of a call that would have run."""
@@ -437,7 +430,7 @@ def test_a_measurement_without_memory_for_its_copies_takes_the_rule(small_choice
     monkeypatch.setattr(_products, "layer_arrays", no_memory)
     assert functional._own_of(40, 60, 50, 8) == _products.for_step(40, 60, 50, 8)
     assert "step | 40,60" not in (small_choice.read_text() if small_choice.exists() else "")
-    X, Y, p = problem([60, 40, 2, 1], 50, np.float64)
+    X, Y, p = random_network([60, 40, 2, 1], 50, np.float64)
     functional._OWN_MEMO.clear()
     np.testing.assert_allclose(iteration(X, Y, p)["AL"], reference.L_model_forward(X, p)[0], **tol(np.float64))
 
