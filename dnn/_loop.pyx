@@ -41,7 +41,7 @@ only), then per layer the gradients (dW by rows, dH by columns) and the
 update (the optimizer by elements, dZ_{l-1} by rows), 2T shares of each,
 taken by whichever thread is free (a descheduled helper delays only a chunk
 it holds); a wide first layer's backward shares out its blocks of features,
-and a layer of under TEAM_MIN_WORK multiply-adds per batch runs its shares
+and a layer of under TEAM_LAYER_MIN_WORK multiply-adds per batch runs its shares
 on the caller. Shares start at whole blocks of the kernels (``dnn_share``), so
 each element is computed as on one thread: the same bits for any T (the
 loss, summed by shares, agrees to rounding). With a BLAS product a Loop
@@ -196,7 +196,7 @@ DEF MAX_CHUNKS = 16  # MAX_TEAM * CHUNKS_PER_THREAD
 # A layer of fewer multiply-adds per batch runs its backward phases' chunks on the calling
 # thread (the same chunks, so the same bits): waking the team for a few microseconds of work
 # cost more than it saved (the cat pictures' 20 x 7, 7 x 5 and 5 x 1 layers; NOTES.md).
-DEF TEAM_MIN_WORK = 65536
+DEF TEAM_LAYER_MIN_WORK = 65536
 # A share of a batch's columns has at least this many columns (float64, float32): each
 # share's ``nn`` reads all of W, so fewer shares read it fewer times, more balance the
 # threads. One machine's choice (benchmarks/NOTES.md, the team's section): a candidate for
@@ -265,6 +265,35 @@ cdef struct Batch:
     bint sumsq              # sum the new weights' squares (L2)
     double loss[MAX_CHUNKS]     # the output's loss of each column share
     double squares[MAX_CHUNKS]  # the new weights' squares of each element share
+
+
+cdef bint _teamable(int L, const int* n, const int* own_nn, const int* own_nt, bint wide,
+                    int bmax) noexcept nogil:
+    """Whether a Loop may run on a team: every product ours, but a wide first layer's (its own
+    kernels whatever the flags) and a small layer's weight gradient (under TEAM_LAYER_MIN_WORK
+    multiply-adds per batch: its phases run on the caller in one chunk, the gradient BLAS's,
+    whole, as on one thread). The forward's products must be ours: it runs in column shares."""
+    cdef int l
+    for l in range(L):
+        if l == 0 and wide:
+            continue
+        if not own_nn[l]:
+            return False
+        if not own_nt[l] and <double> n[l + 1] * n[l] * bmax >= TEAM_LAYER_MIN_WORK:
+            return False
+    return True
+
+
+def teamable(dims, batch, products, wide):
+    """``_teamable`` for a plan: ``dims`` (n_0 .. n_L), ``products`` [(own_nn, own_nt)] per layer,
+    ``wide`` whether the first layer runs the wide path (``dnn._loop_plan`` asks it of a rule's plan)."""
+    cdef int L = len(dims) - 1
+    cdef int[::1] n = np.asarray(dims, dtype=np.intc)
+    cdef int[::1] nn = np.asarray([bool(p[0]) for p in products] + [0], dtype=np.intc)
+    cdef int[::1] nt = np.asarray([bool(p[1]) for p in products] + [0], dtype=np.intc)
+    if L < 1 or len(products) != L:
+        return False
+    return _teamable(L, &n[0], &nn[0], &nt[0], bool(wide), min(int(batch), 1 << 30))
 
 
 cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int lo, int hi,
@@ -585,7 +614,8 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     cdef int* n = net.n
     cdef double total = 0.0, loss, sumsq = 0.0, l2 = 0.0, weights, part
     cdef Batch w
-    cdef dnn_team* lt
+    cdef int col_chunks
+    cdef bint small
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     w.net = net
     w.chunks = chunks
@@ -611,6 +641,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         w.xb = net.Xb if net.own_nn[0] or net.order != NULL else <void*> (<floating*> net.X + <size_t> w.start * n0)
         w.yb = net.Yb if net.order != NULL else <void*> (<floating*> net.Y + <size_t> w.start * K)
         w.col_chunks = min(chunks, max(1, w.bb // (MIN_SHARE_COLS_D if floating is double else MIN_SHARE_COLS_F)))
+        col_chunks = w.col_chunks
         _run(team, &w, kind, FORWARD, w.col_chunks)
         loss = w.loss[0]
         for c in range(1, w.col_chunks):
@@ -643,11 +674,19 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
             w.l = l
-            # a small layer's phases run their chunks here: handing them to the team costs more
-            # (a wide first layer's update phase has b_1 alone: W_1 was updated in its gradients')
-            lt = team if <double> n[l] * n[l - 1] * w.bb >= TEAM_MIN_WORK else NULL
-            _run(team if l == 1 and net.wide else lt, &w, kind, GRADIENTS, chunks + (w.col_chunks if l > 1 else 0))
-            _run(NULL if l == 1 and net.wide else lt, &w, kind, UPDATE, chunks * (2 if l > 1 else 1))
+            # a small layer's phases run here, in one chunk each, as on one thread (the same bits;
+            # its weight gradient may be BLAS's, whole: ``_teamable``): handing them to the team
+            # costs more (a wide first layer's update phase has b_1 alone: W_1 was updated in its
+            # gradients')
+            small = not (l == 1 and net.wide) and <double> n[l] * n[l - 1] * w.bb < TEAM_LAYER_MIN_WORK
+            if small:
+                w.chunks = 1
+                w.col_chunks = 1
+            _run(NULL if small else team, &w, kind, GRADIENTS, w.chunks + (w.col_chunks if l > 1 else 0))
+            _run(NULL if small or (l == 1 and net.wide) else team, &w, kind, UPDATE,
+                 w.chunks * (2 if l > 1 else 1))
+            w.chunks = chunks
+            w.col_chunks = col_chunks
         sumsq = w.squares[0]
         for c in range(1, chunks):
             sumsq += w.squares[c]
@@ -1015,15 +1054,20 @@ cdef class Loop:
             free(self.team)
             self.team = NULL
 
+    @property
+    def teamed(self):
+        """Whether the epochs run on a team: ``threads`` > 1 and the products allow one (``teamable``)."""
+        return self.threads > 1 and _teamable(self.net.L, self.net.n, self.net.own_nn, self.net.own_nt,
+                                              self.net.wide, self.net.bmax)
+
     cdef dnn_team* _team(self) noexcept:
         """The team of ``threads`` threads (started now if new or made before a fork), or NULL: one
         thread (with a BLAS product, or if helper threads cannot start: the same bits, one core)."""
         cdef int l
         if self.threads <= 1:
             return NULL
-        for l in range(self.net.L):
-            if not (self.net.own_nn[l] and self.net.own_nt[l]):
-                return NULL  # a BLAS product: BLAS's threads, not a team's (dnn._loop_plan teams all-ours plans)
+        if not _teamable(self.net.L, self.net.n, self.net.own_nn, self.net.own_nt, self.net.wide, self.net.bmax):
+            return NULL  # a large layer's BLAS product: BLAS's threads, not a team's
         if self.team != NULL and self.team_pid != dnn_team_pid():
             free(self.team)  # copied by fork; its helpers are the parent's
             self.team = NULL

@@ -16,8 +16,9 @@ process cache, the wisdom file, ``forget``) this module reuses:
   threads (``Loop(threads=)``: our products, the output and the optimizer
   split between them, the same bits); duplicates dropped.
 - Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
-  untimed: its products, on a team where several threads are allowed, one
-  of its products is ours and a batch holds ``TEAM_MIN_WORK`` multiply-adds.
+  untimed: its products, on a team where several threads are allowed, a Loop
+  may run them on one (``dnn._loop.teamable``) and a batch holds
+  ``TEAM_MIN_WORK`` multiply-adds.
 - Long fits time each candidate on copies of the fit's parameters and
   optimizer state (the caller's are never touched), on the first batches of
   the fit's own data in a fixed shuffled order (when the fit shuffles), in
@@ -126,11 +127,13 @@ def _all_ours(plan):
 
 
 def rule_plan(dims, batch, dtype):
-    """The plan of a short fit: the rule's products, on a team (``team_threads``) when they are
-    all ours and a batch holds ``TEAM_MIN_WORK`` multiply-adds."""
+    """The plan of a short fit: the rule's products, on a team (``team_threads``) when a Loop may
+    run them on one (``dnn._loop.teamable``: ours, but small layers' weight gradients and a wide
+    first layer's flags) and a batch holds ``TEAM_MIN_WORK`` multiply-adds."""
     p = option_plan("auto", dims, batch, dtype, "rule")
     work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
-    if _all_ours(p) and work >= TEAM_MIN_WORK and team_threads() > 1:
+    wide = dims[0] >= _loop.WIDE_MIN_INPUTS  # Loop(wide="auto")
+    if _loop.teamable(list(dims), batch, p.products, wide) and work >= TEAM_MIN_WORK and team_threads() > 1:
         p = dataclasses.replace(p, threads=team_threads())
     return p
 

@@ -105,6 +105,27 @@ def test_wide_on_a_team_gives_the_bits_of_one_thread(wide_reads, dtype, dims):
             np.testing.assert_array_equal(got[0][k], other[k], err_msg=k)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims, products", [
+    ([500, 20, 7, 1], ((True, False), (True, False), (True, True))),   # the float32 rule's cat network
+    ([600, 40, 5, 1], ((True, True), (True, False), (False, False))),  # a small layer's forward on BLAS
+])
+def test_small_layers_on_blas_keep_the_team_and_the_bits_of_one_thread(wide_reads, dtype, dims, products):
+    """A small layer's weight gradient on BLAS (whole, on the caller, in one chunk) lets the Loop run
+    on a team; its bits are one thread's. BLAS in a forward product does not (its column shares
+    would sum otherwise): that Loop runs on one thread."""
+    got = [run(dims, 90, 32, "adam", "both", dtype, 64, products=products, threads=t) for t in (1, 2, 3)]
+    for other in got[1:]:
+        for k in got[0]:
+            np.testing.assert_array_equal(got[0][k], other[k], err_msg=k)
+    X = np.zeros((90, dims[0]), dtype)
+    Y = np.zeros((90, 1), dtype)
+    layers = [(np.zeros((o, i), dtype), np.zeros(o, dtype)) for i, o in zip(dims, dims[1:])]
+    loop = _loop.Loop(layers, X, Y, batch_size=32, products=products, threads=2, wide=64)
+    assert loop.teamed == all(nn for nn, _ in products[1:])
+    assert _loop.teamable(dims, 32, products, True) == loop.teamed
+
+
 def test_wide_rule_and_block():
     """``wide="auto"`` from WIDE_MIN_INPUTS inputs; the block: whole lines, about WIDE_BLOCK_BYTES of rows."""
     rng = np.random.default_rng(0)
