@@ -44,8 +44,9 @@ it holds); a wide first layer's backward shares out its blocks of features,
 and a layer of under TEAM_LAYER_MIN_WORK multiply-adds per batch runs its shares
 on the caller. Shares start at whole blocks of the kernels (``dnn_share``), so
 each element is computed as on one thread: the same bits for any T (the
-loss, summed by shares, agrees to rounding). With a BLAS product a Loop
-runs on its caller alone (BLAS has threads of its own).
+loss, summed by shares, agrees to rounding). With a BLAS product in a
+forward pass or in a layer of TEAM_LAYER_MIN_WORK multiply-adds or more a Loop
+runs on its caller alone (BLAS has threads of its own; ``teamable``).
 
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
 batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
