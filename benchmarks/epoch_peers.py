@@ -270,8 +270,8 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
 
     Returns ``({name: seconds per epoch}, rounds)``. Every contender's first
     call (one epoch) is a warm-up, left out; its second, also left out, sets its k
-    (a first call may do one-time work: dnn's plan of a new key is measured then,
-    0.2 s at two threads, which made k 1 and timed a fresh fit per epoch).
+    (a first call may do one-time work, such as measuring dnn's plan of a new key,
+    which would make k too small: benchmarks/NOTES.md, "The mini-batch table's calibration").
     """
     # Objects alive now (torch's and scikit-learn's modules among them) are frozen out of the
     # collector: the collection before each call then takes microseconds, not 0.1 s.

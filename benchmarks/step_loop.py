@@ -60,9 +60,8 @@ def loop(module, X, Y, start):
     Each result stays referenced until the next iteration's replaces it, as the
     course's loop keeps ``AL, caches``, ``grads`` and ``parameters`` in variables:
     deleting them at the end of each iteration instead let the allocator hand the
-    memory back and fault it in again, which made the course's loop up to 3 times
-    slower than it runs for its users (S3 float64: 2.4 ms against 0.84; dnn's
-    recycled buffers do not depend on it; benchmarks/NOTES.md)."""
+    memory back and fault it in again, which slowed the course's loop well beyond
+    what its users see (benchmarks/NOTES.md, "Step calls at two threads")."""
     forward, cost, backward, update = (module.L_model_forward, module.compute_cost,
                                        module.L_model_backward, module.update_parameters)
     held = {}

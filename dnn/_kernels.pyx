@@ -347,8 +347,8 @@ cdef extern from "Python.h":
 # quarter of it: POOL_BYTES, or four times the largest forward or backward
 # call's results if more (up to POOL_MAX_BYTES): the course's loop holds one
 # iteration's results while the next iteration makes its own, so two
-# iterations' arrays are in use at once (S4 in float64: 390 MB; with 256 MiB
-# its two-thread iteration took 161 ms against 103, benchmarks/NOTES.md).
+# iterations' arrays are in use at once (benchmarks/NOTES.md, "Step calls at
+# two threads").
 # The pool's arrays stay allocated after the last call (``_pool_clear``,
 # ``dnn.release_buffers()``, frees them). Not on a free-threaded Python, where a reference count does not
 # prove that nothing else holds an array.
@@ -1499,9 +1499,8 @@ cdef object lend_blas(int L, int m, const int* dims, const int* own, int product
     on the pool's threads or one after the other, the others whole: the same
     bits whatever the threads, the pool's or BLAS's. And no BLAS thread is left
     spinning, for tens of milliseconds after each product, on the cores the
-    pool's next phase wants (S4 at two threads: the iteration 159 ms against 121),
-    or woken for a product too small to gain from it (S3's dW1 with SkylakeX
-    kernels: the backward 1.14 ms against 0.57 at one thread; benchmarks/NOTES.md).
+    pool's next phase wants, or woken for a product too small to gain from it
+    (benchmarks/NOTES.md, "Step calls at two threads").
     False where BLAS cannot be held at one thread for the pool's threads (an
     OpenMP BLAS): its products then run whole here, on its own threads.
     BLAS found at one thread by a lender (a sharded fit) is lent again, so that
