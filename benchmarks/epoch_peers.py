@@ -252,26 +252,52 @@ def thread_limit(threads):
                 torch.set_num_threads(before)
 
 
-def _timed(run, k, clock):
+def steal_seconds():
+    """Seconds the hypervisor has kept this machine's virtual CPUs from running,
+    summed over them, since boot (``/proc/stat``'s steal column; 0 where there is
+    none to read). On a shared virtual machine a vCPU taken away for a few
+    milliseconds stalls a thread team far more than its share of time (one slow
+    call in the mini-batch table ran 4x its usual time with 90 ms of steal)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return 0.0
+
+
+#: A call during which the vCPUs lost more than this share of its wall time to steal is
+#: timed again (``paired``): the host's doing, not the contender's.
+STOLEN_SHARE = 0.05
+
+
+def _timed(run, k, clock, steal=steal_seconds):
+    """``(seconds, seconds stolen by the hypervisor meanwhile)`` of ``run(k)``."""
     gc.collect()
     was = gc.isenabled()
     gc.disable()
     try:
+        s = steal()
         t = clock()
         run(k)
-        return clock() - t
+        return clock() - t, steal() - s
     finally:
         if was:
             gc.enable()
 
 
-def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle=0.0, clock=time.perf_counter):
+def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle=0.0, clock=time.perf_counter,
+           stats=None, steal=steal_seconds):
     """Median seconds per epoch of each ``runs[name](k)``, in alternating rounds.
 
     Returns ``({name: seconds per epoch}, rounds)``. Every contender's first
     call (one epoch) is a warm-up, left out; its second, also left out, sets its k
     (a first call may do one-time work, such as measuring dnn's plan of a new key,
     which would make k too small: benchmarks/NOTES.md, "The mini-batch table's calibration").
+    A call that lost more than ``STOLEN_SHARE`` of its time to the hypervisor (``steal_seconds``)
+    is left out and the rounds go on until every contender has ``min_rounds`` calls kept (or
+    ``max_rounds``; then all its calls count); ``stats``, a dict, gets ``stolen_calls``.
+    ``clock`` and ``steal`` are the clocks (tests give their own).
     """
     # Objects alive now (torch's and scikit-learn's modules among them) are frozen out of the
     # collector: the collection before each call then takes microseconds, not 0.1 s.
@@ -282,21 +308,32 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
             run(1)
             if settle:
                 time.sleep(settle)
-            one = max(_timed(run, 1, clock), 1e-6)
+            one = max(_timed(run, 1, clock, steal)[0], 1e-6)
             ks[name] = max(1, min(10000, int(round_time / one)))
         names = list(runs)
-        per = {name: [] for name in names}
+        kept = {name: [] for name in names}
+        every = {name: [] for name in names}
+        stolen = 0
         t0 = time.perf_counter()
         rounds = 0
-        while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - t0 < budget):
+        while rounds < max_rounds and (min(len(v) for v in kept.values()) < min_rounds
+                                       or time.perf_counter() - t0 < budget):
             for name in (names if rounds % 2 == 0 else names[::-1]):
                 if settle:
                     time.sleep(settle)
-                per[name].append(_timed(runs[name], ks[name], clock) / ks[name])
+                seconds, lost = _timed(runs[name], ks[name], clock, steal)
+                every[name].append(seconds / ks[name])
+                if lost > STOLEN_SHARE * seconds:
+                    stolen += 1
+                else:
+                    kept[name].append(seconds / ks[name])
             rounds += 1
     finally:
         gc.unfreeze()
-    return {name: statistics.median(ts) for name, ts in per.items()}, rounds
+    if stats is not None:
+        stats["stolen_calls"] = stolen
+    return {name: statistics.median(kept[name] if len(kept[name]) >= min_rounds else every[name])
+            for name in names}, rounds
 
 
 def names(allowed, what):

@@ -145,17 +145,19 @@ def measure(datasets=None, dtypes=("float64", "float32"), threads=(1, 2), seeds=
             with ep.thread_limit(threads[0]):
                 acc = {k: _accuracy(c, n_epochs, seeds, test_X, y_test) for k, c in est.items()}
             for t in threads:
+                stats = {}
                 with ep.thread_limit(t):
                     med, rounds = ep.paired({k: c.run for k, c in est.items()}, budget=budget, min_rounds=min_rounds,
                                             round_time=round_time, settle=ep.SETTLE_SECONDS if t > 1 else 0.0,
-                                            clock=clock)
+                                            clock=clock, stats=stats)
                 rows.append(dict(base, dtype=dname, threads=t, seconds=med, accuracy=acc, rounds=rounds,
-                                 seeds=seeds))
+                                 seeds=seeds, stolen_calls=stats["stolen_calls"]))
                 if log:
                     print("  %s %s %d thread(s): DNNClassifier %s ms, MLPClassifier %s ms per epoch; accuracy "
-                          "%.2f%% / %.2f%% (%d rounds)" % (name, dname, t, ep.ms(med["DNNClassifier"]),
-                                                           ep.ms(med["sklearn"]), acc["DNNClassifier"],
-                                                           acc["sklearn"], rounds), file=log, flush=True)
+                          "%.2f%% / %.2f%% (%d rounds, %d calls timed again after steal)"
+                          % (name, dname, t, ep.ms(med["DNNClassifier"]), ep.ms(med["sklearn"]),
+                             acc["DNNClassifier"], acc["sklearn"], rounds, stats["stolen_calls"]),
+                          file=log, flush=True)
             del est, train
     return rows
 

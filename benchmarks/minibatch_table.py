@@ -71,21 +71,23 @@ def measure(problems=None, fits=None, dtypes=("float64", "float32"), threads=(1,
                 runnable = [name for name in (dnn,) + tuple(peers) if not why[name]]
                 runs = {name: ep.CONTENDERS[name](data, dims[1:-1], fit).run for name in runnable}
                 for t in threads:
+                    stats = {}
                     with ep.thread_limit(t):
                         med, rounds = ep.paired(runs, budget=budget, min_rounds=min_rounds,
                                                 round_time=round_time, settle=ep.SETTLE_SECONDS if t > 1 else 0.0,
-                                                clock=clock)
+                                                clock=clock, stats=stats)
                     row = {"problem": pname, "dims": list(dims), "m": m, "fit": fname, "dtype": dname,
                            "threads": t, "dnn_api": dnn, "seconds": {("dnn" if k == dnn else k): v
                                                                      for k, v in med.items()},
-                           "rounds": rounds, "missing": {p: why[p] for p in peers if why[p]},
+                           "rounds": rounds, "stolen_calls": stats["stolen_calls"], "missing": {p: why[p] for p in peers if why[p]},
                            "floor": gemm_peak.floor_seconds(dims, m, dname, t, rates),
                            "peak_gflops": rates[(dname, t)]}
                     rows.append(row)
                     if log:
-                        print("  %s %s %s %d thread(s): %s (%d rounds)" % (
+                        print("  %s %s %s %d thread(s): %s (%d rounds, %d calls timed again after steal)" % (
                             pname, fname, dname, t, ", ".join("%s %s ms" % (k, ep.ms(v))
-                                                             for k, v in row["seconds"].items()), rounds),
+                                                             for k, v in row["seconds"].items()), rounds,
+                            stats["stolen_calls"]),
                               file=log, flush=True)
                 del runs
             del data

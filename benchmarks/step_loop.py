@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import course_numpy  # noqa: E402  (this folder is not a package)
+import epoch_peers  # noqa: E402
 
 from dnn import bench  # noqa: E402
 
@@ -95,25 +96,40 @@ def _calibrate(run, round_time):
 SETTLE_SECONDS = 0.15
 
 
-def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03, settle=0.0):
+def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03, settle=0.0,
+           steal=epoch_peers.steal_seconds, stats=None):
     """Median seconds per iteration of each ``runs[name]``, timed in alternating rounds (with
-    ``settle``: each timed call after ``settle`` idle seconds and one untimed iteration)."""
+    ``settle``: each timed call after ``settle`` idle seconds and one untimed iteration). A
+    call that lost more than ``epoch_peers.STOLEN_SHARE`` of its time to the hypervisor is
+    timed again, as ``epoch_peers.paired`` does (``stats`` gets ``stolen_calls``)."""
     ks = {name: _calibrate(run, round_time) for name, run in runs.items()}
-    times = {name: [] for name in runs}
+    kept = {name: [] for name in runs}
+    every = {name: [] for name in runs}
     names = list(runs)
+    stolen = 0
     t0 = time.perf_counter()
     r = 0
-    while r < min_rounds or (r < max_rounds and time.perf_counter() - t0 < budget):
+    while r < max_rounds and (min(len(v) for v in kept.values()) < min_rounds
+                              or time.perf_counter() - t0 < budget):
         for name in (names if r % 2 == 0 else names[::-1]):
             k = ks[name]
             if settle:
                 time.sleep(settle)
                 runs[name](1)  # untimed: this contender's own threads awake, as in a loop of its own
+            s = steal()
             t = _clock()
             runs[name](k)
-            times[name].append((_clock() - t) / k)
+            seconds = _clock() - t
+            every[name].append(seconds / k)
+            if steal() - s > epoch_peers.STOLEN_SHARE * seconds:
+                stolen += 1
+            else:
+                kept[name].append(seconds / k)
         r += 1
-    return {name: statistics.median(ts) for name, ts in times.items()}, r
+    if stats is not None:
+        stats["stolen_calls"] = stolen
+    return {name: statistics.median(kept[name] if len(kept[name]) >= min_rounds else every[name])
+            for name in names}, r
 
 
 def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budget=4.0, log=None,
@@ -130,13 +146,16 @@ def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budge
             for t in threads:
                 with threadpool_limits(limits=t):
                     time.sleep(0.3)  # the last cell's idle BLAS threads stop spinning
-                    med, rounds = paired(runs, budget=budget, settle=settle if t > 1 else 0.0)
+                    stats = {}
+                    med, rounds = paired(runs, budget=budget, settle=settle if t > 1 else 0.0, stats=stats)
                 rows.append({"shape": shape, "dtype": dname, "threads": t, "course": med["course"],
-                             "dnn": med["dnn"], "ratio": med["course"] / med["dnn"], "rounds": rounds})
+                             "dnn": med["dnn"], "ratio": med["course"] / med["dnn"], "rounds": rounds,
+                             "stolen_calls": stats["stolen_calls"]})
                 if log:
-                    print("  %s %s %d thread(s): course %.4g ms, dnn %.4g ms, %.2fx (%d rounds)"
-                          % (shape, dname, t, med["course"] * 1e3, med["dnn"] * 1e3,
-                             rows[-1]["ratio"], rounds), file=log, flush=True)
+                    print("  %s %s %d thread(s): course %.4g ms, dnn %.4g ms, %.2fx (%d rounds, %d calls "
+                          "timed again after steal)" % (shape, dname, t, med["course"] * 1e3, med["dnn"] * 1e3,
+                                                         rows[-1]["ratio"], rounds, stats["stolen_calls"]),
+                          file=log, flush=True)
             del runs, X, Y, start
     return rows
 

@@ -101,13 +101,36 @@ def test_paired_alternates_leaves_the_warm_up_out_and_takes_medians(tables):
         return run
 
     runs = {"a": contender("a", 0.002, 1.0), "b": contender("b", 0.010, 1.0)}
-    med, rounds = ep.paired(runs, budget=0.0, min_rounds=4, round_time=0.05, clock=lambda: now[0])
+    med, rounds = ep.paired(runs, budget=0.0, min_rounds=4, round_time=0.05, clock=lambda: now[0],
+                            steal=lambda: 0.0)
     assert rounds == 4
     assert med == {"a": pytest.approx(0.002), "b": pytest.approx(0.010)}
     # per contender a warm-up and a calibration of one epoch each (left out), then rounds whose
     # order flips
     assert calls[:4] == [("a", 1), ("a", 1), ("b", 1), ("b", 1)]
     assert [c[0] for c in calls[4:]] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+
+
+def test_paired_times_again_a_call_the_hypervisor_stole_from(tables):
+    ep = tables[0]
+    now, stolen, calls = [0.0], [0.0], []
+
+    def contender(name, per_epoch):
+        def run(k):
+            calls.append(name)
+            now[0] += per_epoch * k
+            if name == "a" and len(calls) == 8:  # a's second timed call (round 2): its vCPU taken away
+                now[0] += 1.0
+                stolen[0] += 0.5
+        return run
+
+    runs = {"a": contender("a", 0.002), "b": contender("b", 0.010)}
+    stats = {}
+    med, rounds = ep.paired(runs, budget=0.0, min_rounds=3, round_time=0.05, clock=lambda: now[0],
+                            steal=lambda: stolen[0], stats=stats)
+    assert stats == {"stolen_calls": 1}
+    assert rounds == 4  # one more round, so that a has 3 calls kept
+    assert med == {"a": pytest.approx(0.002), "b": pytest.approx(0.010)}
 
 
 #: Made-up GEMM rates for the tables' floors in these tests (measuring them takes seconds).
