@@ -91,12 +91,20 @@ def _calibrate(run, round_time):
 
 #: Idle seconds before each timed call at more than one thread (``--settle``), then one untimed
 #: iteration: a contender's OpenBLAS workers spin for a while after its last call (on 2 cores,
-#: the whole of the next contender's 30 ms round), which no user running one of the two loops
+#: the whole of the next contender's round), which no user running one of the two loops
 #: meets; the untimed iteration wakes the timed contender's own threads, as its loop would have.
 SETTLE_SECONDS = 0.15
 
 
-def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03, settle=0.0,
+#: Seconds a timed round lasts (``--round-time``). A user's loop runs for thousands of iterations
+#: without a pause; a round that follows the settle above times the first iterations after an
+#: idle, during which a pool whose helper has gone to sleep, an idle virtual CPU, or memory
+#: touched by the other loop cost more than in a loop that runs on (benchmarks/NOTES.md, "The
+#: step loop's rounds"). The mini-batch tables' calls last 0.2 s too.
+ROUND_SECONDS = 0.2
+
+
+def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=ROUND_SECONDS, settle=0.0,
            steal=epoch_peers.steal_seconds, stats=None):
     """Median seconds per iteration of each ``runs[name]``, timed in alternating rounds (with
     ``settle``: each timed call after ``settle`` idle seconds and one untimed iteration). A
@@ -133,7 +141,7 @@ def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=0.03, settl
 
 
 def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budget=4.0, log=None,
-            settle=SETTLE_SECONDS):
+            settle=SETTLE_SECONDS, round_time=ROUND_SECONDS):
     """Rows ``{shape, dtype, threads, course, dnn, ratio, rounds}`` (seconds per iteration)."""
     import dnn
     from threadpoolctl import threadpool_limits
@@ -147,7 +155,8 @@ def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budge
                 with threadpool_limits(limits=t):
                     time.sleep(0.3)  # the last cell's idle BLAS threads stop spinning
                     stats = {}
-                    med, rounds = paired(runs, budget=budget, settle=settle if t > 1 else 0.0, stats=stats)
+                    med, rounds = paired(runs, budget=budget, settle=settle if t > 1 else 0.0, stats=stats,
+                                         round_time=round_time)
                 rows.append({"shape": shape, "dtype": dname, "threads": t, "course": med["course"],
                              "dnn": med["dnn"], "ratio": med["course"] / med["dnn"], "rounds": rounds,
                              "stolen_calls": stats["stolen_calls"]})
@@ -251,6 +260,8 @@ def main(argv=None):
     p.add_argument("--settle", type=float, default=SETTLE_SECONDS,
                    help="idle seconds before each timed call at more than one thread (default %g; 0: none)"
                         % SETTLE_SECONDS)
+    p.add_argument("--round-time", type=float, default=ROUND_SECONDS,
+                   help="seconds a timed round lasts (default %g)" % ROUND_SECONDS)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: this process's CPU time (needs --threads 1), for a shared machine")
     p.add_argument("--markdown", action="store_true")
@@ -266,11 +277,12 @@ def main(argv=None):
         p.error("unknown shapes %s" % unknown)
     rows = measure(shapes, [d for d in args.dtypes.split(",") if d],
                    [int(t) for t in args.threads.split(",")], budget=args.budget, log=sys.stderr,
-                   settle=args.settle)
+                   settle=args.settle, round_time=args.round_time)
     lines = machine_lines() + choice_lines() + ["step-by-step loop (forward, cost, backward, update): ratio = course-NumPy"
                                " time / dnn time per iteration (>1: dnn faster), medians of"
-                               " alternating rounds (%s clock; at more than one thread each timed call after %g s"
-                               " idle and one untimed iteration); in brackets course ms / dnn ms" % (args.clock, args.settle)]
+                               " alternating rounds of %g s (%s clock; at more than one thread each timed call after %g s"
+                               " idle and one untimed iteration); in brackets course ms / dnn ms"
+                               % (args.round_time, args.clock, args.settle)]
     print("\n".join(("- " + l) if args.markdown else l for l in lines))
     print()
     print(table(rows, args.markdown))

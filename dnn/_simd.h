@@ -212,13 +212,19 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
 
 /* What ``nn`` does with a sum before it stores it: + bias (then relu), or
    scale by alpha (and add to what C holds: ``nn_acc``). */
-typedef struct { const double* bias; int relu; int scale; double alpha; int add; } dnn_epi_d;
-typedef struct { const float* bias; int relu; int scale; float alpha; int add; } dnn_epi_f;
+/* What ``nn``'s blocks do with their sums: bias, then relu; or times alpha, plus C
+   if add. A product whose K is summed in chunks (``dnn_nn_*``) has ``chunked`` set;
+   a chunk after the first starts from the partial sums in C (``cont``), one before
+   the last stores them as they are (``partial``). */
+typedef struct { const double* bias; int relu; int scale; double alpha; int add;
+                 int chunked, cont, partial; } dnn_epi_d;
+typedef struct { const float* bias; int relu; int scale; float alpha; int add;
+                 int chunked, cont, partial; } dnn_epi_f;
 
 /* One register block of ``nn``: C[r, j] := sum_k M[r, k] B[k, j] (+ bias[r],
    then relu) for rows r0 <= r < r0 + NR_ and columns j0 <= j < j0 + NV_ *
    LANES, in NR_ x NV_ vector accumulators, k in order, one store per
-   element. NR_ and NV_ are constants of each instantiation, so the
+   element (per chunk of K, where ``dnn_nn_*`` sums K in chunks). NR_ and NV_ are constants of each instantiation, so the
    accumulators live in registers. */
 #define DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NV_)                 \
 DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,       \
@@ -227,7 +233,13 @@ DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,   
     V acc[NR_][NV_], b[NV_], c, old, zero = {0};                                    \
     int i, v, k;                                                                    \
     DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
-        DNN_UNROLL for (v = 0; v < NV_; v++) acc[i][v] = zero;                      \
+        DNN_UNROLL for (v = 0; v < NV_; v++) {                                      \
+            if (e.cont)                                                            \
+                memcpy(&acc[i][v], C + (ptrdiff_t) (r0 + i) * ldc + j0 + v * LANES, \
+                       sizeof(V));                                                  \
+            else                                                                    \
+                acc[i][v] = zero;                                                   \
+        }                                                                           \
     for (k = 0; k < K; k++) {                                                       \
         const T* brow = B + (ptrdiff_t) k * ldb + j0;                               \
         DNN_UNROLL for (v = 0; v < NV_; v++) memcpy(&b[v], brow + v * LANES, sizeof(V)); \
@@ -240,7 +252,8 @@ DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,   
         T* crow = C + (ptrdiff_t) (r0 + i) * ldc + j0;                              \
         DNN_UNROLL for (v = 0; v < NV_; v++) {                                      \
             c = acc[i][v];                                                          \
-            if (e.scale) {                                                         \
+            if (e.partial) {  /* a partial sum: stored as it is */                \
+            } else if (e.scale) {                                                  \
                 c = c * e.alpha;                                                   \
                 if (e.add) {                                                       \
                     memcpy(&old, crow + v * LANES, sizeof(V));                      \
@@ -344,11 +357,12 @@ DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int
     int i, j, k;                                                                    \
     for (i = 0; i < NR_; i++)                                                       \
         for (j = j0; j < m; j++) {                                                  \
-            T c = 0;                                                                \
+            T c = e.cont ? C[(ptrdiff_t) (r0 + i) * ldc + j] : 0;                   \
             for (k = 0; k < K; k++)                                                 \
                 c = c + M[(ptrdiff_t) (r0 + i) * rs + (ptrdiff_t) k * cs]           \
                         * B[(ptrdiff_t) k * ldb + j];                               \
-            if (e.scale) {                                                         \
+            if (e.partial) {  /* a partial sum: stored as it is */                \
+            } else if (e.scale) {                                                  \
                 c = c * e.alpha;                                                   \
                 if (e.add) c = C[(ptrdiff_t) (r0 + i) * ldc + j] + c;              \
             } else if (e.bias != NULL) {                                           \
@@ -374,7 +388,7 @@ DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int
         for (; j <= m - LANES; j += LANES)                                          \
             dnn_nn_block_##S##_##ISA##_one(r0, j, K, M, rs, cs, B, ldb, C, ldc, e);\
     }                                                                               \
-    if (j < m && m >= LANES && !e.scale) {                                         \
+    if (j < m && m >= LANES && !e.scale && !e.chunked) {                           \
         /* The last columns as one vector ending at m, overlapping columns */       \
         /* already done: they are computed again to the same bits (the same */      \
         /* products in the same order), where a scalar loop over the k's   */       \
@@ -391,22 +405,38 @@ DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int
 }                                                                                   \
                                                                                     \
 /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \
-/* every block of rows of C passes over them. */                                    \
+/* every block of rows of C passes over them. Where K is so long that   */           \
+/* even the narrowest panel outgrows that (a wide first layer: K the    */           \
+/* features), K goes in chunks too, each block carrying its sums        */           \
+/* through C: the same sums, k in order, as one pass (a stored sum is   */           \
+/* reloaded exactly), so the same bits; the last chunk adds the bias.   */           \
 static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \
         const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \
-    int r, p0, p1;                                                                  \
-    dnn_epi_##S e = {bias, relu, 0, 1, 0};                                          \
+    int r, p0, p1, k0, k1;                                                          \
+    dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
+    int chunk = K;                                                                  \
     panel -= panel % (NV * LANES);                                                  \
-    if (panel < NV * LANES) panel = NV * LANES;                                     \
+    if (panel < NV * LANES) {                                                       \
+        panel = NV * LANES;                                                         \
+        chunk = (int) (DNN_NN_PANEL_BYTES / ((size_t) panel * sizeof(T)));          \
+        e.chunked = chunk < K;                                                      \
+    }                                                                               \
     for (p0 = 0; p0 < m; p0 = p1) {                                                \
         p1 = m - p0 > panel ? p0 + panel : m;                                       \
-        for (r = 0; r + NR <= R; r += NR)                                           \
-            dnn_nn_rows_##S##_##ISA(NR, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,    \
-                                    e);                                             \
-        for (; r < R; r++)                                                          \
-            dnn_nn_rows_##S##_##ISA(1, r, K, p0, p1, M, rs, cs, B, ldb, C, ldc,     \
-                                    e);                                             \
+        for (k0 = 0; k0 < K || k0 == 0; k0 = k1) {                                 \
+            k1 = K - k0 > chunk ? k0 + chunk : K;                                   \
+            e.cont = k0 > 0;                                                        \
+            e.partial = k1 < K;                                                     \
+            for (r = 0; r + NR <= R; r += NR)                                       \
+                dnn_nn_rows_##S##_##ISA(NR, r, k1 - k0, p0, p1,                     \
+                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
+                    C, ldc, e);                                                    \
+            for (; r < R; r++)                                                      \
+                dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1,                      \
+                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
+                    C, ldc, e);                                                    \
+        }                                                                           \
     }                                                                               \
 }                                                                                   \
                                                                                     \
@@ -419,7 +449,7 @@ static ATTR void dnn_nn_acc_##S##_##ISA(int R, int K, int N, T alpha, const T* M
     int r, p0, p1, k0, k1;                                                          \
     int panel = 4 * NV * LANES;                                                     \
     int chunk = (int) (DNN_NN_PANEL_BYTES / ((size_t) panel * sizeof(T)));          \
-    dnn_epi_##S e = {NULL, 0, 1, alpha, add};                                       \
+    dnn_epi_##S e = {NULL, 0, 1, alpha, add, 0, 0, 0};                              \
     if (K <= 0 && !add) {  /* an empty sum: C := 0, as a gemm gives */              \
         for (r = 0; r < R; r++)                                                     \
             memset(C + (ptrdiff_t) r * ldc, 0, (size_t) N * sizeof(T));             \

@@ -287,9 +287,12 @@ def _loop_results(problem):
 # (dims, m): rows and columns shares (m < 32 and m < R: rows; else columns
 # cut at multiples of 16, the last part ending at m: 33 gives a part of 17),
 # fewer rows than threads, k < n, an A_prev read in many chunks by nt
-# (dZ small: 8 x 40 examples, 3000 rows of A_prev in chunks of 204 or 408).
+# (dZ small: 8 x 40 examples, 3000 rows of A_prev in chunks of 204 or 408);
+# first layers whose K (2000 to 3000 features) nn sums in chunks, with columns
+# shared out (70) and fewer columns than a vector (6).
 THREAD_CASES = [([6, 5, 4, 1], 9), ([30, 20, 7, 1], 33), ([3000, 8, 3, 1], 40),
-                ([16, 40, 2, 1], 200), ([64, 32, 16, 1], 97), ([5, 3, 1], 1)]
+                ([16, 40, 2, 1], 200), ([64, 32, 16, 1], 97), ([5, 3, 1], 1),
+                ([2000, 9, 1], 70), ([2500, 5, 1], 6)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

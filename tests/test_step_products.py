@@ -20,8 +20,10 @@ from dnn import _kernels, _numpy_blas, _plan, _products, functional, reference
 
 DTYPES = [np.float64, np.float32]
 BACKENDS = list(itertools.product(_products.BACKENDS, repeat=2))
-# (dims, m): rows and column shares, k < n and k > n, m of 1, a long first layer
-CASES = [([6, 5, 4, 1], 9), ([30, 70, 7, 1], 33), ([300, 8, 3, 1], 40), ([5, 3, 1], 1)]
+# (dims, m): rows and column shares, k < n and k > n, m of 1, a long first layer, one
+# whose K nn sums in chunks
+CASES = [([6, 5, 4, 1], 9), ([30, 70, 7, 1], 33), ([300, 8, 3, 1], 40), ([5, 3, 1], 1),
+         ([2500, 7, 1], 45)]
 
 
 def tol(dtype):
