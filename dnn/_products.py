@@ -39,6 +39,20 @@ __all__ = ["TINY_PRODUCT", "OWN_PRODUCT_BYTES", "for_step", "for_step_call", "St
 #: products cost microseconds, and the rule's choice there was measured (NOTES.md, issue 9).
 CHOICE_MIN_WORK = 1 << 24
 
+#: OpenBLAS kernel sets (threadpoolctl's ``architecture``) with 512-bit vectors, as dnn's
+#: AVX-512 build has: against any other, ``for_step`` gives ``nt`` more layers.
+WIDE_BLAS_KERNELS = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+
+#: Where SciPy's OpenBLAS runs narrower kernels than dnn's AVX-512 build (on this project's
+#: EPYC, ``OPENBLAS_CORETYPE=Haswell``), ``nt`` takes dZ H^T for H (A_prev) of up to this many
+#: bytes: it ran 1.1x-1.7x faster there on every layer measured up to 8 MiB, and 1.7x-3x
+#: slower from 10 MiB (benchmarks/NOTES.md, "The rule's nt against 256-bit BLAS kernels").
+OWN_NT_A_BYTES = 8 << 20
+
+#: Whether SciPy's OpenBLAS runs kernels narrower than ``WIDE_BLAS_KERNELS`` (set with the
+#: thread counters; False where its kernel set is not known).
+_scipy_kernels_narrow = False
+
 #: A layer group's backends, in the order ``choose`` tries them after the rule's.
 BACKENDS = ("own", "scipy", "numpy")
 
@@ -56,7 +70,9 @@ def for_step(n_out, n_in, m, itemsize):
     CPU; on an AVX-512 CPU, "nn" (W H and W^T dZ) for every layer and "nt"
     (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES`` or dZ is
     small enough for ``nt`` to read H once (``NT_SMALL_D_BYTES``); other
-    builds, BLAS (not measured for this API). A rule, not a timing: the same call gives the
+    builds, BLAS (not measured for this API). Against SciPy's BLAS running narrower kernels
+    than ours, "nt" also where A_prev takes at most ``OWN_NT_A_BYTES``; "nt" for a few rows
+    only there too. A rule, not a timing: the same call gives the
     same bits whatever the load or the thread count. The measurements behind it (this
     project's AVX-512 machine, one thread) are in benchmarks/NOTES.md, issue 9.
     """
@@ -72,11 +88,13 @@ def for_step(n_out, n_in, m, itemsize):
     build = _train.simd_kernels()
     fits = (n_out + n_in) * m * itemsize <= OWN_PRODUCT_BYTES
     if build == "avx512":
-        few_rows = itemsize == 4 and n_out <= step_nt_rows
+        a_fits = n_in * m * itemsize <= OWN_NT_A_BYTES
+        few_rows = itemsize == 4 and n_out <= step_nt_rows and a_fits
         # dZ small and A_prev taller: ``nt`` takes A_prev in chunks that every
         # block of dZ's rows passes over in cache, reading A_prev once.
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
-        return own["nn"] | (own["nt"] if fits or few_rows or streams else 0)
+        narrow = _scipy_kernels_narrow and a_fits
+        return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
     return 0
 
 
@@ -113,12 +131,16 @@ def _find_thread_counters(kernels):
 
 
 def _set_thread_counters(kernels):
+    global _scipy_kernels_narrow
     from dnn import _blas_threads
 
     addresses = []
     for lib in _blas_threads._libraries():
         if getattr(lib, "internal_api", None) != "openblas":
             continue
+        kernel_set = str(getattr(lib, "architecture", None) or "").lower()
+        if "scipy" in str(getattr(lib, "filepath", "")).lower() and kernel_set:
+            _scipy_kernels_narrow = kernel_set not in WIDE_BLAS_KERNELS
         dynlib = getattr(lib, "dynlib", None)
         for prefix in ("", "scipy_"):
             for suffix in ("", "64_"):
