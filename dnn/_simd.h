@@ -211,11 +211,10 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
 
 
 /* What ``nn`` does with a sum before it stores it: + bias (then relu), or
-   scale by alpha (and add to what C holds: ``nn_acc``). */
-/* What ``nn``'s blocks do with their sums: bias, then relu; or times alpha, plus C
-   if add. A product whose K is summed in chunks (``dnn_nn_*``) has ``chunked`` set;
-   a chunk after the first starts from the partial sums in C (``cont``), one before
-   the last stores them as they are (``partial``). */
+   scale by alpha (and add to what C holds: ``nn_acc``). A product whose K is
+   summed in chunks (``dnn_nn_*``) has ``chunked`` set; a chunk after the first
+   starts from the partial sums in C (``cont``), one before the last stores
+   them as they are (``partial``). */
 typedef struct { const double* bias; int relu; int scale; double alpha; int add;
                  int chunked, cont, partial; } dnn_epi_d;
 typedef struct { const float* bias; int relu; int scale; float alpha; int add;
@@ -224,8 +223,9 @@ typedef struct { const float* bias; int relu; int scale; float alpha; int add;
 /* One register block of ``nn``: C[r, j] := sum_k M[r, k] B[k, j] (+ bias[r],
    then relu) for rows r0 <= r < r0 + NR_ and columns j0 <= j < j0 + NV_ *
    LANES, in NR_ x NV_ vector accumulators, k in order, one store per
-   element (per chunk of K, where ``dnn_nn_*`` sums K in chunks). NR_ and NV_ are constants of each instantiation, so the
-   accumulators live in registers. */
+   element (per chunk of K, where ``dnn_nn_*`` sums K in chunks). NR_ and
+   NV_ are constants of each instantiation, so the accumulators live in
+   registers. */
 #define DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, NAME, NR_, NV_)                 \
 DNN_INLINE ATTR void dnn_nn_block_##S##_##ISA##_##NAME(int r0, int j0, int K,       \
         const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \
