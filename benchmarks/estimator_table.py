@@ -215,8 +215,9 @@ SMALL_CLUSTER_CONFIG = {
     # glibc's own malloc thresholds in the workers: the nanny starts them with
     # MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at 128 KiB, so every
     # larger temporary of a fit or a score (a layer's activations, an epoch's permutation) is a
-    # fresh mmap, faulted in page by page and unmapped again: 3% more CPU in the fits, 2 to 3 times
-    # more in the scores (benchmarks/dask_fit_cost.py). None unsets it (Dask's documented way).
+    # fresh mmap, faulted in page by page and unmapped again: 8 times the page faults, 0.7 CPU s
+    # (7%) more per 100k search, most in the scores (benchmarks/dask_fit_cost.py; NOTES.md, "Dask's
+    # workers: the fits' own cost"). None unsets it (Dask's documented way to drop a variable).
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
