@@ -38,7 +38,8 @@ def variants():
     out = {"loky": (et.loky_pool, "joblib's default backend, n_jobs=2"),
            "dask": (dask_with({}), "LocalCluster, Dask's default config")}
     for key, value in et.SMALL_CLUSTER_CONFIG.items():
-        name = key.rsplit(".", 2)[-2] if key.endswith((".enabled", ".interval")) else key.rsplit(".", 1)[-1]
+        name = key.rsplit(".", 2)[-2] if key.endswith((".enabled", ".interval")) else (
+            "no-malloc-trim" if key.endswith(".MALLOC_TRIM_THRESHOLD_") else key.rsplit(".", 1)[-1])
         out[name] = (dask_with({key: value}), "LocalCluster, %s: %s" % (key, value))
     out["small"] = (dask_with(et.SMALL_CLUSTER_CONFIG), "LocalCluster, all of SMALL_CLUSTER_CONFIG (the README's)")
     out["threads"] = (threads_pool, "LocalCluster(processes=False): 2 workers of 1 thread in this process, "

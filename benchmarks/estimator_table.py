@@ -214,6 +214,13 @@ SMALL_CLUSTER_CONFIG = {
     "distributed.admin.system-monitor.interval": "5s",
     # the spill/pause/terminate memory checks, 100 ms by default: once a second.
     "distributed.worker.memory.monitor-interval": "1s",
+    # glibc's own malloc thresholds in the workers: the nanny starts them with
+    # MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at 128 KiB, so every
+    # larger temporary of a fit or a score (a layer's activations, an epoch's permutation) is a
+    # fresh mmap, faulted in page by page and unmapped again: 8 times the page faults, 0.7 CPU s
+    # (7%) more per 100k search, most in the scores (benchmarks/dask_fit_cost.py; NOTES.md, "Dask's
+    # workers: the fits' own cost"). None unsets it (Dask's documented way to drop a variable).
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
 
@@ -295,11 +302,19 @@ def dask_pool(est, X, y, cv, scatter=True, config=None):
         with joblib.parallel_backend("dask", **({"scatter": [X, y]} if scatter else {})):
             ep._quiet(GridSearchCV(estimator, GRID, cv=cv, n_jobs=-1).fit, X, y)
 
-    # The nannies pass the client's config to the worker processes they start.
-    with dask.config.set(SMALL_CLUSTER_CONFIG if config is None else config), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        yield search, lambda f: list(client.run(f).values())
+    # The nannies pass the client's config to the worker processes they start. They run in this
+    # process and leave their pre-spawn variables in os.environ (MALLOC_TRIM_THRESHOLD_,
+    # *_NUM_THREADS; distributed's Nanny docs say so): restored after, or loky's workers started
+    # later in this process would inherit them.
+    before = dict(os.environ)
+    try:
+        with dask.config.set(SMALL_CLUSTER_CONFIG if config is None else config), \
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            yield search, lambda f: list(client.run(f).values())
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 def dask_missing():

@@ -2,6 +2,7 @@
 partial_fit over chunks (a Dask array's blocks, dask-ml's Incremental, an HDF5 dataset, a
 memmap larger than the memory cap a subprocess sets for itself)."""
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,13 +21,25 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 #: The README's settings for a LocalCluster on one machine (benchmarks/estimator_table.SMALL_CLUSTER_CONFIG):
 #: no statistical profiler, event-loop health checks once a second, system monitor every 5 s, memory checks
-#: once a second.
+#: once a second, and the workers started without the nanny's MALLOC_TRIM_THRESHOLD_ (glibc's own thresholds).
 SMALL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
+
+
+@pytest.fixture
+def environ_kept():
+    """A LocalCluster's nannies run in the calling process and leave their pre-spawn variables
+    (``OPENBLAS_NUM_THREADS=1``, ...) in its ``os.environ``: restored after the test, so that later
+    tests' subprocesses start with the environment the suite started with."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
 
 
 def _blobs(m=600, n=12, K=3, seed=0):
@@ -37,7 +50,7 @@ def _blobs(m=600, n=12, K=3, seed=0):
     return X, y
 
 
-def test_grid_search_on_a_local_cluster_equals_the_serial_search():
+def test_grid_search_on_a_local_cluster_equals_the_serial_search(environ_kept):
     dask = pytest.importorskip("dask", reason="dask is not installed (pip install \"dnn-course[dask]\")")
     distributed = pytest.importorskip("distributed", reason="distributed is not installed (pip install \"dnn-course[dask]\")")
     import joblib
@@ -78,6 +91,10 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search():
             assert callbacks["tick"] == 1000 and callbacks["monitor"] == 5000, callbacks
         for callbacks in [*workers.values(), *nannies.values()]:
             assert callbacks["memory_monitor"] == 1000 and "profile" not in callbacks, callbacks
+        # The workers started without MALLOC_TRIM_THRESHOLD_ (Dask's default sets 65536, which freezes glibc's
+        # mmap threshold at 128 KiB: every larger temporary of a fit is mapped and faulted in afresh).
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(trim.values()) == [None, None], trim
         # The nanny starts each worker process with OPENBLAS/MKL/OMP_NUM_THREADS=1: one BLAS thread per fit.
         threads = client.run(_worker_blas_threads)
         assert len(threads) == 2
