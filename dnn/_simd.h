@@ -404,6 +404,20 @@ DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int
     dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, e);        \
 }                                                                                   \
                                                                                     \
+/* Every block of rows of C over columns p0 <= j < p1 and the chunk      */         \
+/* k0 <= k < k1 of the sum (``e`` says what the blocks do with it).     */         \
+DNN_INLINE ATTR void dnn_nn_chunk_##S##_##ISA(int R, int k0, int k1, int p0, int p1, \
+        const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \
+        dnn_epi_##S e) {                                                            \
+    int r;                                                                          \
+    M += (ptrdiff_t) k0 * cs;                                                       \
+    B += (ptrdiff_t) k0 * ldb;                                                      \
+    for (r = 0; r + NR <= R; r += NR)                                               \
+        dnn_nn_rows_##S##_##ISA(NR, r, k1 - k0, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
+    for (; r < R; r++)                                                              \
+        dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
+}                                                                                   \
+                                                                                    \
 /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \
 /* every block of rows of C passes over them. Where K is so long that   */           \
 /* even the narrowest panel outgrows that (a wide first layer: K the    */           \
@@ -412,7 +426,7 @@ DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int
 /* reloaded exactly), so the same bits; the last chunk adds the bias.   */           \
 static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \
         const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \
-    int r, p0, p1, k0, k1;                                                          \
+    int p0, p1, k0, k1;                                                             \
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
     int chunk = K;                                                                  \
@@ -428,14 +442,7 @@ static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int
             k1 = K - k0 > chunk ? k0 + chunk : K;                                   \
             e.cont = k0 > 0;                                                        \
             e.partial = k1 < K;                                                     \
-            for (r = 0; r + NR <= R; r += NR)                                       \
-                dnn_nn_rows_##S##_##ISA(NR, r, k1 - k0, p0, p1,                     \
-                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
-                    C, ldc, e);                                                    \
-            for (; r < R; r++)                                                      \
-                dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1,                      \
-                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
-                    C, ldc, e);                                                    \
+            dnn_nn_chunk_##S##_##ISA(R, k0, k1, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
         }                                                                           \
     }                                                                               \
 }                                                                                   \
@@ -460,14 +467,7 @@ static ATTR void dnn_nn_acc_##S##_##ISA(int R, int K, int N, T alpha, const T* M
         for (k0 = 0; k0 < K; k0 = k1) {                                             \
             k1 = K - k0 > chunk ? k0 + chunk : K;                                   \
             e.add = add || k0 > 0;                                                  \
-            for (r = 0; r + NR <= R; r += NR)                                       \
-                dnn_nn_rows_##S##_##ISA(NR, r, k1 - k0, p0, p1,                     \
-                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
-                    C, ldc, e);                                                    \
-            for (; r < R; r++)                                                      \
-                dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1,                      \
-                    M + (ptrdiff_t) k0 * cs, rs, cs, B + (ptrdiff_t) k0 * ldb, ldb, \
-                    C, ldc, e);                                                    \
+            dnn_nn_chunk_##S##_##ISA(R, k0, k1, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
         }                                                                           \
     }                                                                               \
 }                                                                                   \
