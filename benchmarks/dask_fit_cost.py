@@ -171,10 +171,7 @@ def main(argv=None):
     p.add_argument("--data", default="classification-100k", choices=list(et.DASK_SEARCHES))
     p.add_argument("--json", help="write every record here")
     args = p.parse_args(argv)
-    names = [n for n in args.variants.split(",") if n]
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        p.error("unknown variant(s) %s; known: %s" % (",".join(unknown), ",".join(table)))
+    names = et.chosen_variants(p, args.variants, table)
     if et.dask_missing():
         print("not run: %s" % et.dask_missing())
         return 0

@@ -112,10 +112,7 @@ def main(argv=None):
                    help="the search (estimator_table.DASK_SEARCHES; default digits, the overhead-bound one)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of each fit (default: the search's)")
     args = p.parse_args(argv)
-    names = [n for n in args.variants.split(",") if n]
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        p.error("unknown variant(s) %s; known: %s" % (",".join(unknown), ",".join(table)))
+    names = et.chosen_variants(p, args.variants, table)
     if et.dask_missing():
         print("not run: %s" % et.dask_missing())
         return 0

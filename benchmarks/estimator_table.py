@@ -317,6 +317,16 @@ def dask_pool(est, X, y, cv, scatter=True, config=None):
         os.environ.update(before)
 
 
+def chosen_variants(parser, text, table):
+    """The names in the comma-separated ``text``, each a key of ``table`` (else the parser's
+    error, naming the known ones): the Dask probes' ``--variants``."""
+    names = [n for n in text.split(",") if n]
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        parser.error("unknown variant(s) %s; known: %s" % (",".join(unknown), ",".join(table)))
+    return names
+
+
 def dask_missing():
     """Why the Dask search cannot run here (the first of its modules that does not import), or None."""
     for mod in ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "psutil"):
