@@ -67,7 +67,7 @@ def cell(dims, m, dtype, optimizer, batch, rounds, lambd=0.0):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", nargs="+", default=["S4", "S4-softmax", "cats"], choices=list(PROBLEMS))
-    ap.add_argument("--fits", nargs="+", default=list(FITS), choices=list(FITS))
+    ap.add_argument("--fits", nargs="+", default=["adam-64", "adam-256", "momentum-64"], choices=list(FITS))
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--lambd", type=float, default=0.0)
