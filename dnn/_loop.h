@@ -549,6 +549,21 @@ DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time (the
+   mini-batch gather's next rows of X). A hint: no effect on any number; a
+   no-op where the compiler has no prefetch builtin. */
+DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    int r;
+    size_t b;
+    for (r = 0; r < n; r++)
+        for (b = 0; b < bytes; b += 64) __builtin_prefetch((const char*) rows[r] + off + b, 0, 3);
+#else
+    (void) rows; (void) n; (void) off; (void) bytes;
+#endif
+}
+
+/* ---------------------------------------------------------------------- */
 /* The team of one Loop: its caller and ``size - 1`` helper threads, started
    with the Loop's first epoch and joined when it is freed. Work comes in
    phases of chunks (``dnn_team_run``): the caller opens a phase (fn, ctx, n
