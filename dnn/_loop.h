@@ -233,13 +233,16 @@ static ATTR void dnn_rowsums_##S##_##ISA(int R, int m, const T* D, int ld, T* db
     }                                                                               \
 }                                                                                   \
                                                                                     \
-/* sum of squares in double, 8 partial sums (the L2 cost's) */                      \
+/* sum of squares in double, 8 partial sums (the L2 cost's): q[k] sums elements */ \
+/* k mod 8, so the compiler may keep q in one vector (a pointer per step of 8,   */ \
+/* not int indices it cannot prove contiguous); the same sums in any build.      */ \
 static ATTR double dnn_sumsq_##S##_##ISA(int n, const T* p) {                       \
     double q[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                         \
-    int i, k;                                                                       \
-    for (i = 0; i <= n - 8; i += 8)                                                 \
-        for (k = 0; k < 8; k++) q[k] += (double) p[i + k] * p[i + k];               \
-    for (; i < n; i++) q[0] += (double) p[i] * p[i];                                \
+    const T* end8 = p + (n - n % 8);                                                \
+    int k;                                                                          \
+    for (; p < end8; p += 8)                                                        \
+        for (k = 0; k < 8; k++) q[k] += (double) p[k] * p[k];                       \
+    for (k = 0; k < n % 8; k++) q[0] += (double) p[k] * p[k];                       \
     return ((q[0] + q[4]) + (q[1] + q[5])) + ((q[2] + q[6]) + (q[3] + q[7]));       \
 }                                                                                   \
                                                                                     \
@@ -543,6 +546,21 @@ static const dnn_wide_table dnn_wide_tables[] = {
 /* The wide layer's kernels of the build dnn/_simd.h's dispatch uses now. */
 DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
     return &dnn_wide_tables[dnn_simd_level];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time (the
+   mini-batch gather's next rows of X). A hint: no effect on any number; a
+   no-op where the compiler has no prefetch builtin. */
+DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    int r;
+    size_t b;
+    for (r = 0; r < n; r++)
+        for (b = 0; b < bytes; b += 64) __builtin_prefetch((const char*) rows[r] + off + b, 0, 3);
+#else
+    (void) rows; (void) n; (void) off; (void) bytes;
+#endif
 }
 
 /* ---------------------------------------------------------------------- */

@@ -143,6 +143,7 @@ cdef extern from "_loop.h" nogil:
     void dnn_team_stop(dnn_team* t)
     void dnn_share(int n, int i, int size, int unit, int* lo, int* hi)
     long dnn_team_pid()
+    void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes)
 
 #: Names -> table rows of dnn/_loop.h (the same order).
 ACTIVATIONS = ("relu", "tanh", "leaky_relu")
@@ -183,6 +184,9 @@ _INT_MAX = 2**31 - 1
 
 
 DEF GATHER_ROWS = 16
+# The transposing gather prefetches whole rows of X up to this many bytes (16 rows: 256 KiB, within
+# L2); longer rows are left to the hardware.
+DEF GATHER_PREFETCH_ROW_BYTES = 16384
 # A team's shares of work (dnn_share) start at multiples of: columns 16 (a vector of floats in
 # AVX-512, GATHER_ROWS), rows 8, elements 64 (an optimizer's vector loop splits where one thread's does).
 DEF SPLIT_COLS = 16
@@ -395,6 +399,16 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
         f0 += fc
 
 
+cdef inline int _group_rows(Net* net, floating* X, int start, int j0, int c1, void** rows) noexcept nogil:
+    """rows[j] := the row of X of the batch's column j0 + j, for the up to GATHER_ROWS columns from
+    j0 below c1; returns how many."""
+    cdef int j, jn = GATHER_ROWS if c1 - j0 > GATHER_ROWS else c1 - j0
+    for j in range(jn):
+        rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL else start + j0 + j)
+                           * net.n0)
+    return jn
+
+
 cdef inline floating* _input(Net* net, int l, floating* xb) noexcept nogil:
     """Layer l's input block: X_b (l = 1), else H_{l-1} (dropout's) or A_{l-1}."""
     if l == 1:
@@ -414,6 +428,8 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexc
     cdef floating* prev
     cdef floating* dst
     cdef void* rows[GATHER_ROWS]
+    cdef void* next_rows[GATHER_ROWS]
+    cdef bint ahead
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     cdef dnn_act act = k.acts[net.hidden]
     if c1 <= c0:
@@ -422,12 +438,20 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexc
         pass  # the wide first layer reads the batch's rows of X in place (_wide_forward)
     elif net.own_nn[0]:
         # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
-        # so that each write is a run of GATHER_ROWS elements, not one element per line.
+        # so that each write is a run of GATHER_ROWS elements, not one element per line. The
+        # rows of a shuffled batch come from memory in no order a prefetcher follows, and the
+        # transposition reads a line of each in turn: each group's lines are asked for in full
+        # before it (the first group) or while the group before it is transposed.
+        ahead = <size_t> n0 * sizeof(floating) <= GATHER_PREFETCH_ROW_BYTES
+        if ahead:
+            _group_rows(net, X, start, c0, c1, rows)
+            dnn_prefetch_rows_r(<const void* const*> rows, c1 - c0 if c1 - c0 < GATHER_ROWS else GATHER_ROWS,
+                                0, <size_t> n0 * sizeof(floating))
         for j0 in range(c0, c1, GATHER_ROWS):
-            jn = GATHER_ROWS if c1 - j0 > GATHER_ROWS else c1 - j0
-            for j in range(jn):
-                rows[j] = <void*> (X + <size_t> (net.order[start + j0 + j] if net.order != NULL
-                                                 else start + j0 + j) * n0)
+            jn = _group_rows(net, X, start, j0, c1, rows)
+            if ahead and j0 + jn < c1:
+                dnn_prefetch_rows_r(<const void* const*> next_rows, _group_rows(net, X, start, j0 + jn, c1, next_rows),
+                                    0, <size_t> n0 * sizeof(floating))
             for i in range(n0):
                 dst = xb + <size_t> i * bb + j0
                 for j in range(jn):
