@@ -271,6 +271,34 @@ def steal_seconds():
 STOLEN_SHARE = 0.05
 
 
+class Kept:
+    """Each contender's times per unit (epoch, iteration) in the rounds of a ``paired``, and
+    which of them to keep: a call that lost more than ``STOLEN_SHARE`` of its time to the
+    hypervisor (``steal_seconds``) is left out; until each contender has ``min_rounds`` kept,
+    the rounds go on (``wanting``); a contender that never gets there is judged on all its
+    calls."""
+
+    def __init__(self, names, min_rounds):
+        self.min_rounds = min_rounds
+        self.kept = {name: [] for name in names}
+        self.every = {name: [] for name in names}
+        self.stolen = 0
+
+    def add(self, name, seconds, units, lost):
+        self.every[name].append(seconds / units)
+        if lost > STOLEN_SHARE * seconds:
+            self.stolen += 1
+        else:
+            self.kept[name].append(seconds / units)
+
+    def wanting(self):
+        return min(len(v) for v in self.kept.values()) < self.min_rounds
+
+    def medians(self):
+        return {name: statistics.median(kept if len(kept) >= self.min_rounds else self.every[name])
+                for name, kept in self.kept.items()}
+
+
 def _timed(run, k, clock, steal=steal_seconds):
     """``(seconds, seconds stolen by the hypervisor meanwhile)`` of ``run(k)``."""
     gc.collect()
@@ -294,9 +322,8 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
     call (one epoch) is a warm-up, left out; its second, also left out, sets its k
     (a first call may do one-time work, such as measuring dnn's plan of a new key,
     which would make k too small: benchmarks/NOTES.md, "The mini-batch table's calibration").
-    A call that lost more than ``STOLEN_SHARE`` of its time to the hypervisor (``steal_seconds``)
-    is left out and the rounds go on until every contender has ``min_rounds`` calls kept (or
-    ``max_rounds``; then all its calls count); ``stats``, a dict, gets ``stolen_calls``.
+    A call the hypervisor stole from is timed again (``Kept``); ``stats``, a dict, gets
+    ``stolen_calls``.
     ``clock`` and ``steal`` are the clocks (tests give their own).
     """
     # Objects alive now (torch's and scikit-learn's modules among them) are frozen out of the
@@ -311,29 +338,21 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
             one = max(_timed(run, 1, clock, steal)[0], 1e-6)
             ks[name] = max(1, min(10000, int(round_time / one)))
         names = list(runs)
-        kept = {name: [] for name in names}
-        every = {name: [] for name in names}
-        stolen = 0
+        times = Kept(names, min_rounds)
         t0 = time.perf_counter()
         rounds = 0
-        while rounds < max_rounds and (min(len(v) for v in kept.values()) < min_rounds
-                                       or time.perf_counter() - t0 < budget):
+        while rounds < max_rounds and (times.wanting() or time.perf_counter() - t0 < budget):
             for name in (names if rounds % 2 == 0 else names[::-1]):
                 if settle:
                     time.sleep(settle)
                 seconds, lost = _timed(runs[name], ks[name], clock, steal)
-                every[name].append(seconds / ks[name])
-                if lost > STOLEN_SHARE * seconds:
-                    stolen += 1
-                else:
-                    kept[name].append(seconds / ks[name])
+                times.add(name, seconds, ks[name], lost)
             rounds += 1
     finally:
         gc.unfreeze()
     if stats is not None:
-        stats["stolen_calls"] = stolen
-    return {name: statistics.median(kept[name] if len(kept[name]) >= min_rounds else every[name])
-            for name in names}, rounds
+        stats["stolen_calls"] = times.stolen
+    return times.medians(), rounds
 
 
 def names(allowed, what):

@@ -19,7 +19,6 @@ faster. Run it as ``python benchmarks/compare.py --step-loop [--markdown]``.
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -99,8 +98,8 @@ SETTLE_SECONDS = 0.15
 #: Seconds a timed round lasts (``--round-time``). A user's loop runs for thousands of iterations
 #: without a pause; a round that follows the settle above times the first iterations after an
 #: idle, during which a pool whose helper has gone to sleep, an idle virtual CPU, or memory
-#: touched by the other loop cost more than in a loop that runs on (benchmarks/NOTES.md, "The
-#: step loop's rounds"). The mini-batch tables' calls last 0.2 s too.
+#: touched by the other loop cost more than in a loop that runs on (benchmarks/NOTES.md, "Steal,
+#: the step loop's rounds and a long K in chunks"). The mini-batch tables' calls last 0.2 s too.
 ROUND_SECONDS = 0.2
 
 
@@ -108,17 +107,14 @@ def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=ROUND_SECON
            steal=epoch_peers.steal_seconds, stats=None):
     """Median seconds per iteration of each ``runs[name]``, timed in alternating rounds (with
     ``settle``: each timed call after ``settle`` idle seconds and one untimed iteration). A
-    call that lost more than ``epoch_peers.STOLEN_SHARE`` of its time to the hypervisor is
-    timed again, as ``epoch_peers.paired`` does (``stats`` gets ``stolen_calls``)."""
+    call the hypervisor stole from is timed again (``epoch_peers.Kept``; ``stats`` gets
+    ``stolen_calls``)."""
     ks = {name: _calibrate(run, round_time) for name, run in runs.items()}
-    kept = {name: [] for name in runs}
-    every = {name: [] for name in runs}
     names = list(runs)
-    stolen = 0
+    times = epoch_peers.Kept(names, min_rounds)
     t0 = time.perf_counter()
     r = 0
-    while r < max_rounds and (min(len(v) for v in kept.values()) < min_rounds
-                              or time.perf_counter() - t0 < budget):
+    while r < max_rounds and (times.wanting() or time.perf_counter() - t0 < budget):
         for name in (names if r % 2 == 0 else names[::-1]):
             k = ks[name]
             if settle:
@@ -128,16 +124,11 @@ def paired(runs, min_rounds=5, max_rounds=41, budget=4.0, round_time=ROUND_SECON
             t = _clock()
             runs[name](k)
             seconds = _clock() - t
-            every[name].append(seconds / k)
-            if steal() - s > epoch_peers.STOLEN_SHARE * seconds:
-                stolen += 1
-            else:
-                kept[name].append(seconds / k)
+            times.add(name, seconds, k, steal() - s)
         r += 1
     if stats is not None:
-        stats["stolen_calls"] = stolen
-    return {name: statistics.median(kept[name] if len(kept[name]) >= min_rounds else every[name])
-            for name in names}, r
+        stats["stolen_calls"] = times.stolen
+    return times.medians(), r
 
 
 def measure(shapes=SHAPES, dtypes=("float64", "float32"), threads=THREADS, budget=4.0, log=None,
