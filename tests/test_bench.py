@@ -133,6 +133,30 @@ def test_paired_times_again_a_call_the_hypervisor_stole_from(tables):
     assert med == {"a": pytest.approx(0.002), "b": pytest.approx(0.010)}
 
 
+def test_the_step_loop_times_again_a_round_the_hypervisor_stole_from(tables, monkeypatch):
+    import step_loop
+
+    now, stolen, calls = [0.0], [0.0], []
+
+    def contender(name, per_iteration):
+        def run(k):
+            calls.append((name, k))
+            now[0] += per_iteration * k
+            if name == "dnn" and len(calls) == 7:  # dnn's second timed round: its vCPU taken away
+                now[0] += 1.0
+                stolen[0] += 0.5
+        return run
+
+    monkeypatch.setattr(step_loop, "_clock", lambda: now[0])
+    runs = {"course": contender("course", 0.003), "dnn": contender("dnn", 0.001)}
+    stats = {}
+    med, rounds = step_loop.paired(runs, min_rounds=2, budget=0.0, round_time=0.03,
+                                   steal=lambda: stolen[0], stats=stats)
+    assert stats == {"stolen_calls": 1}
+    assert rounds == 3  # one more round, so that dnn has 2 rounds kept
+    assert med == {"course": pytest.approx(0.003), "dnn": pytest.approx(0.001)}
+
+
 #: Made-up GEMM rates for the tables' floors in these tests (measuring them takes seconds).
 RATES = {(d, t): 1.0 for d in ("float64", "float32") for t in (1, 2)}
 
