@@ -171,8 +171,10 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     state in ``loop_kw`` (``v``, ``s``), over the first k batches' rows of X
     (a view, no copy) in a fixed shuffled order if the fit shuffles; one
     warm-up epoch each, then up to ``_plan.ROUNDS`` rounds of one epoch each,
-    at least 3, within ``_plan.PLAN_BUDGET`` of the fit's ``n_batches``; k
-    makes a run last ``RUN_SECONDS`` where that budget allows. On
+    at least 3, within ``_plan.PLAN_BUDGET`` of the fit's ``n_batches`` (a round
+    the hypervisor stole from, ``_plan.steal_seconds``, is run again, at most
+    ``_plan.STOLEN_ROUNDS`` times); k makes a run last ``RUN_SECONDS`` where
+    that budget allows. On
     one BLAS thread the clock is this thread's CPU time (blind to other
     processes), else the wall clock.
 
@@ -209,16 +211,24 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     if k > 1:
         loops, order = build(k * b)
     times = [[] for _ in plans]
-    for group in groups:
+    for group in filter(None, groups):
         for j in group:
             for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
                 run(loops[j], order)  # warm-up
         budget = _plan.PLAN_BUDGET * n_batches * est * len(group) / len(plans)
         t_start = time.perf_counter()
-        for r in range(_plan.ROUNDS):
-            for j in group:
-                times[j].append(run(loops[j], order) / k)
-            if r >= 2 and time.perf_counter() - t_start > budget:
+        kept = retries = 0
+        while kept < _plan.ROUNDS:
+            stolen, wall = _plan.steal_seconds(), time.perf_counter()
+            row = [run(loops[j], order) / k for j in group]
+            stolen, wall = _plan.steal_seconds() - stolen, time.perf_counter() - wall
+            if stolen > _plan.STOLEN_SHARE * wall and retries < _plan.STOLEN_ROUNDS:
+                retries += 1  # the host's doing, not a plan's: this round again
+                continue
+            for j, x in zip(group, row):
+                times[j].append(x)
+            kept += 1
+            if kept >= 3 and time.perf_counter() - t_start > budget:
                 break
     return times
 

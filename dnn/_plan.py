@@ -78,6 +78,27 @@ MARGIN = 0.03
 #: Timed rounds per candidate (after one warm-up iteration).
 ROUNDS = 5
 
+#: A round of the mini-batch planner during which the hypervisor kept this
+#: machine's virtual CPUs from running for more than this share of the round's
+#: wall time is timed again (``steal_seconds``), at most ``STOLEN_ROUNDS`` times.
+STOLEN_SHARE = 0.05
+STOLEN_ROUNDS = 3
+
+
+def steal_seconds():
+    """Seconds the hypervisor has taken from this machine's virtual CPUs since
+    boot, summed over them (Linux's ``/proc/stat``; 0 elsewhere). A thread team
+    whose helper's vCPU is taken for milliseconds stalls every phase until it
+    comes back: on a shared virtual machine such a round made a team lose to one
+    thread that it beats in a fit of its own (benchmarks/NOTES.md, "Steal, the
+    step loop's rounds and a long K in chunks")."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return 0.0
+
 #: The most shards a plan may have: the training loop's thread limit. Each
 #: shard holds a copy of the weight gradients, so the cap also bounds what a
 #: given (or tampered) plan can allocate.

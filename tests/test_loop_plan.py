@@ -298,3 +298,42 @@ def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
     assert set(kinds[last_ours + 1:]) == {"blas"}
     # the team warms up TEAM_WARM_UPS times before its rounds
     assert sum(1 for j, _ in runs if j == 3) == 1 + _loop_plan.TEAM_WARM_UPS + len(times[3])
+
+
+def test_measure_runs_again_a_round_the_hypervisor_stole_from(monkeypatch):
+    """A round during which the host took the virtual CPUs away (``_plan.steal_seconds``) is
+    not one of the plans' times: it runs again, at most ``STOLEN_ROUNDS`` times."""
+    rounds = []
+    real = _loop_plan._loop.Loop
+
+    class Counted(real):
+        def epoch(self, order, learning_rate, t=0, step=0):
+            rounds.append(self.threads)
+            return super().epoch(order, learning_rate, t, step)
+
+    monkeypatch.setattr(_loop_plan._loop, "Loop", Counted)
+    monkeypatch.setattr(_loop_plan.time, "sleep", lambda s: None)
+    clock = [0.0]
+    reads = []
+
+    def steal():  # read before and after each round: the first two rounds lose 1 s each
+        reads.append(1)
+        clock[0] += 1.0 if len(reads) in (2, 4) else 0.0
+        return clock[0]
+
+    monkeypatch.setattr(_loop_plan._plan, "steal_seconds", steal)
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((64, 5)), (rng.random((64, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((4, 5)), np.zeros((4, 1))), (rng.standard_normal((1, 4)), np.zeros((1, 1)))]
+    # both all ours: one group of rounds, two reads of the counter a round
+    plans = [LoopPlan(((True, True), (True, True)), "own"),
+             LoopPlan(((True, True), (True, True)), "team", threads=2)]
+    times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, 10 ** 6, True)
+    assert all(len(t) >= 3 for t in times) and len(times[0]) == len(times[1])
+    assert len(times[0]) == len(reads) // 2 - 2  # the 2 stolen rounds ran again, not kept
+
+    # a machine that is always robbed: STOLEN_ROUNDS runs again, then the rounds count as they are
+    reads.clear()
+    monkeypatch.setattr(_loop_plan._plan, "steal_seconds", lambda: (reads.append(1), len(reads))[1] * 1.0)
+    times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, 10 ** 6, True)
+    assert len(reads) // 2 == len(times[0]) + _loop_plan._plan.STOLEN_ROUNDS
