@@ -47,6 +47,10 @@ import warnings
 
 import numpy as np
 
+# The hypervisor's steal, and the share of a call's wall time past which the call is timed
+# again: the mini-batch planner's own.
+from dnn._plan import STOLEN_SHARE, steal_seconds
+
 #: What each contender needs, beside numpy: the module that must import.
 NEEDS = {"dnn.model": "dnn", "DNNClassifier": "sklearn", "sklearn": "sklearn", "torch": "torch"}
 #: Names of contenders as the tables print them.
@@ -250,25 +254,6 @@ def thread_limit(threads):
         finally:
             if torch is not None:
                 torch.set_num_threads(before)
-
-
-def steal_seconds():
-    """Seconds the hypervisor has kept this machine's virtual CPUs from running,
-    summed over them, since boot (``/proc/stat``'s steal column; 0 where there is
-    none to read). On a shared virtual machine a vCPU taken away for a few
-    milliseconds stalls a thread team far more than its share of time (one slow
-    call in the mini-batch table ran 4x its usual time with 90 ms of steal)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError, AttributeError):
-        return 0.0
-
-
-#: A call during which the vCPUs lost more than this share of its wall time to steal is
-#: timed again (``paired``): the host's doing, not the contender's.
-STOLEN_SHARE = 0.05
 
 
 class Kept:
