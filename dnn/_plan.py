@@ -99,6 +99,7 @@ def steal_seconds():
     except (OSError, IndexError, ValueError, AttributeError):
         return 0.0
 
+
 #: The most shards a plan may have: the training loop's thread limit. Each
 #: shard holds a copy of the weight gradients, so the cap also bounds what a
 #: given (or tampered) plan can allocate.
