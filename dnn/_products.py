@@ -43,10 +43,10 @@ CHOICE_MIN_WORK = 1 << 24
 #: AVX-512 build has: against any other, ``for_step`` gives ``nt`` more layers.
 WIDE_BLAS_KERNELS = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 
-#: Where SciPy's OpenBLAS runs narrower kernels than dnn's AVX-512 build (on this project's
-#: EPYC, ``OPENBLAS_CORETYPE=Haswell``), ``nt`` takes dZ H^T for H (A_prev) of up to this many
-#: bytes: it ran 1.1x-1.7x faster there on every layer measured up to 8 MiB, and 1.7x-3x
-#: slower from 10 MiB (benchmarks/NOTES.md, "The rule's nt against 256-bit BLAS kernels").
+#: Where SciPy's OpenBLAS runs narrower kernels than dnn's AVX-512 build, ``nt`` takes dZ H^T
+#: for H (A_prev) of up to this many bytes: where it won against BLAS's 256-bit kernels on this
+#: project's EPYC (``OPENBLAS_CORETYPE=Haswell``); one machine's bound, as the rule's others are
+#: (benchmarks/NOTES.md, "The rule's nt against 256-bit BLAS kernels").
 OWN_NT_A_BYTES = 8 << 20
 
 #: Whether SciPy's OpenBLAS runs kernels narrower than ``WIDE_BLAS_KERNELS`` (set with the
