@@ -49,6 +49,13 @@ WIDE_BLAS_KERNELS = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 #: (benchmarks/NOTES.md, "The rule's nt against 256-bit BLAS kernels").
 OWN_NT_A_BYTES = 8 << 20
 
+#: On the AVX2 build, ``nn`` (W H, with H packed, and W^T dZ) takes a layer of at most
+#: ``AVX2_NN_MAX_UNITS`` units whose inputs take at least ``AVX2_NN_MIN_ROW_BYTES`` per example
+#: (S1's first layer, 20 units on 12,288 features); OpenBLAS's 256-bit kernels keep the rest.
+#: One machine's bounds (AMD EPYC Zen 3: benchmarks/NOTES.md, "nn packs B on the AVX2 build").
+AVX2_NN_MIN_ROW_BYTES = 32 << 10
+AVX2_NN_MAX_UNITS = 32
+
 #: Whether SciPy's OpenBLAS runs kernels narrower than ``WIDE_BLAS_KERNELS`` (set with the
 #: thread counters; False where its kernel set is not known).
 _scipy_kernels_narrow = False
@@ -69,12 +76,14 @@ def for_step(n_out, n_in, m, itemsize):
     BLAS), or ``dnn._kernels.OWN_PRODUCTS`` flags: "all" for tiny layers on any
     CPU; on an AVX-512 CPU, "nn" (W H and W^T dZ) for every layer and "nt"
     (dZ H^T) too where the operands fit in ``OWN_PRODUCT_BYTES`` or dZ is
-    small enough for ``nt`` to read H once (``NT_SMALL_D_BYTES``); other
-    builds, BLAS (not measured for this API). Against SciPy's BLAS running narrower kernels
-    than ours, "nt" also where A_prev takes at most ``OWN_NT_A_BYTES``; "nt" for a few rows
-    only there too. A rule, not a timing: the same call gives the
-    same bits whatever the load or the thread count. The measurements behind it (this
-    project's AVX-512 machine, one thread) are in benchmarks/NOTES.md, issue 9.
+    small enough for ``nt`` to read H once (``NT_SMALL_D_BYTES``). Against
+    SciPy's BLAS running narrower kernels than ours, "nt" also where A_prev
+    takes at most ``OWN_NT_A_BYTES``; "nt" for a few rows only there too. On an
+    AVX2 CPU, "nn" for a layer of a few units on very many inputs
+    (``AVX2_NN_MAX_UNITS``, ``AVX2_NN_MIN_ROW_BYTES``), else BLAS; other builds,
+    BLAS (not measured for this API). A rule, not a timing: the same call gives
+    the same bits whatever the load or the thread count. The measurements behind
+    it (an AVX-512 and an AVX2 machine) are in benchmarks/NOTES.md, issue 9.
     """
     from dnn import _kernels
 
@@ -95,6 +104,8 @@ def for_step(n_out, n_in, m, itemsize):
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
+    if build == "avx2" and n_in * itemsize >= AVX2_NN_MIN_ROW_BYTES and n_out <= AVX2_NN_MAX_UNITS:
+        return own["nn"]
     return 0
 
 

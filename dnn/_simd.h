@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* __builtin_convertvector: clang, GCC 9 and later. */
@@ -64,6 +65,22 @@
 #endif
 /* ``nn``'s column panels: K rows of B this long (in bytes) at most. */
 #define DNN_NN_PANEL_BYTES (256 * 1024)
+/* ``nn``'s packed B, in the builds that pack it (their PACK): a chunk of rows under a
+   group of at most DNN_NN_PACK_COLS columns, in DNN_NN_PACK_BYTES (L2 holds it). */
+#define DNN_NN_PACK_BYTES (256 * 1024)
+#define DNN_NN_PACK_COLS 256
+
+/* Whether ``nn`` packs B (rows of ``size``-byte elements, ldb apart): where K is long
+   (K elements take 4 KiB or more: a column panel's K rows outgrow L1, and every block of
+   C's rows fetches them again) and B is large, or where B's rows lie 32 KiB or more apart
+   (a TLB entry each). Packing gives the same bits, so this chooses speed only. Measured
+   on the AVX2 build on an AMD EPYC (Zen 3): 1.1-3.8x where it packs, 0.6-1.0x on most of
+   the smaller shapes it leaves (benchmarks/NOTES.md, "nn packs B on the AVX2 build"). */
+DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size) {
+    double k_bytes = (double) K * size, row_bytes = (double) ldb * size;
+    return (k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
+           || (row_bytes >= 32 * 1024 && K >= 64);
+}
 /* Unroll a loop of a constant, small trip count in full, so that the
    arrays it indexes become registers. */
 #if defined(__clang__)
@@ -323,7 +340,7 @@ DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,   
    run in (HALF: half a V, widened to a VD), ACC how a V is added to them,
    VEXP the vector exp, good for |x| <= EXP_LIMIT. */
 #define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT, \
-                         NR, NV, NTR, NTK)                                          \
+                         NR, NV, NTR, NTK, PACK)                                          \
                                                                                     \
 DNN_INLINE ATTR void dnn_bias_act_row_##S##_##ISA(int n, T* __restrict c, T bias,   \
                                                   int relu) {                       \
@@ -418,6 +435,103 @@ DNN_INLINE ATTR void dnn_nn_chunk_##S##_##ISA(int R, int k0, int k1, int p0, int
         dnn_nn_rows_##S##_##ISA(1, r, k1 - k0, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
 }                                                                                   \
                                                                                     \
+/* B's chunk of rows k0 <= k < k1 under columns g0 <= j < g0 + cols,  */           \
+/* panel by panel (NV * LANES columns, the last padded with zeros): each */         \
+/* panel's rows one after the other, as the register blocks read them.  */          \
+DNN_INLINE ATTR void dnn_nn_pack_##S##_##ISA(int k0, int k1, int g0, int cols,      \
+        const T* B, int ldb, T* buf) {                                              \
+    const int w = NV * LANES, kc = k1 - k0;                                         \
+    int k, p, n;                                                                    \
+    for (k = k0; k < k1; k++) {                                                     \
+        const T* src = B + (ptrdiff_t) k * ldb + g0;                                \
+        T* dst = buf + (ptrdiff_t) (k - k0) * w;                                    \
+        for (p = 0; p <= cols - w; p += w, dst += (ptrdiff_t) kc * w)               \
+            memcpy(dst, src + p, sizeof(T) * NV * LANES);  /* a constant: inlined */ \
+        if (p < cols) {                                                             \
+            n = cols - p;                                                           \
+            memcpy(dst, src + p, (size_t) n * sizeof(T));                           \
+            memset(dst + n, 0, (size_t) (w - n) * sizeof(T));                       \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+/* One packed panel (kc rows of NV * LANES columns, ``dnn_nn_pack``) for */         \
+/* every block of rows of C; ``cols`` (< a panel) columns of C where the */         \
+/* panel is the padded last one: its blocks go through a tile, whose     */         \
+/* padding columns are not stored. */                                               \
+DNN_INLINE ATTR void dnn_nn_panel_##S##_##ISA(int R, int kc, int cols,              \
+        const T* M, int rs, int cs, const T* P, T* C, int ldc, dnn_epi_##S e) {     \
+    const int w = NV * LANES;                                                       \
+    T tile[NR * NV * LANES];                                                        \
+    dnn_epi_##S te;                                                                 \
+    int r, i, n;                                                                    \
+    if (cols == w) {                                                                \
+        for (r = 0; r + NR <= R; r += NR)                                           \
+            dnn_nn_block_##S##_##ISA##_big(r, 0, kc, M, rs, cs, P, w, C, ldc, e);  \
+        for (; r < R; r++)                                                          \
+            dnn_nn_block_##S##_##ISA##_cols(r, 0, kc, M, rs, cs, P, w, C, ldc, e); \
+        return;                                                                     \
+    }                                                                               \
+    for (r = 0; r < R; r += n) {                                                    \
+        n = R - r >= NR ? NR : 1;                                                   \
+        te = e;                                                                     \
+        if (e.bias != NULL) te.bias = e.bias + r;                                   \
+        memset(tile, 0, sizeof tile);                                               \
+        if (e.cont)                                                                 \
+            for (i = 0; i < n; i++)                                                 \
+                memcpy(tile + i * w, C + (ptrdiff_t) (r + i) * ldc,                 \
+                       (size_t) cols * sizeof(T));                                  \
+        if (n == NR)                                                                \
+            dnn_nn_block_##S##_##ISA##_big(0, 0, kc, M + (ptrdiff_t) r * rs, rs, cs, \
+                                           P, w, tile, w, te);                      \
+        else                                                                        \
+            dnn_nn_block_##S##_##ISA##_cols(0, 0, kc, M + (ptrdiff_t) r * rs, rs, cs, \
+                                            P, w, tile, w, te);                     \
+        for (i = 0; i < n; i++)                                                     \
+            memcpy(C + (ptrdiff_t) (r + i) * ldc, tile + i * w,                     \
+                   (size_t) cols * sizeof(T));                                      \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+/* ``nn`` with B packed (``dnn_nn_packs``): rows of B far apart, read    */         \
+/* NV * LANES columns at a time down a long K, cost a cache line or two  */         \
+/* and a TLB entry per row, and every block of rows of C reads them     */          \
+/* again (S1's first layer: 2.3-2.7x slower than packed, benchmarks/NOTES.md). */   \
+/* Here a chunk of B's rows under a group of columns (whole rows where m */         \
+/* allows: one contiguous read) is copied once into panels that then    */          \
+/* stream from L1 to every block. Each block carries its sums through C */          \
+/* from chunk to chunk, k in order: the same sums as unpacked, so the   */          \
+/* same bits; the last chunk adds the bias. 0 if there was no memory    */          \
+/* for the buffer (nothing computed: the caller goes unpacked). */                  \
+static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int rs,  \
+        int cs, const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {      \
+    const int w = NV * LANES;                                                       \
+    int gw = (m + w - 1) / w * w, kc, g0, g1, k0, k1, p;                            \
+    T* buf;                                                                         \
+    dnn_epi_##S e = {bias, relu, 0, 1, 0, 1, 0, 0};                                 \
+    if (gw > DNN_NN_PACK_COLS) gw = DNN_NN_PACK_COLS / w * w;                       \
+    kc = (int) (DNN_NN_PACK_BYTES / sizeof(T) / (size_t) gw);                       \
+    if (kc < 1) kc = 1;                                                             \
+    buf = (T*) malloc((size_t) kc * gw * sizeof(T));                                \
+    if (buf == NULL) return 0;                                                      \
+    for (g0 = 0; g0 < m; g0 = g1) {                                                 \
+        g1 = m - g0 > gw ? g0 + gw : m;                                             \
+        for (k0 = 0; k0 < K; k0 = k1) {                                             \
+            k1 = K - k0 > kc ? k0 + kc : K;                                         \
+            e.cont = k0 > 0;                                                        \
+            e.partial = k1 < K;                                                     \
+            dnn_nn_pack_##S##_##ISA(k0, k1, g0, g1 - g0, B, ldb, buf);              \
+            for (p = 0; p < g1 - g0; p += w)                                        \
+                dnn_nn_panel_##S##_##ISA(R, k1 - k0, g1 - g0 - p < w ? g1 - g0 - p : w, \
+                                         M + (ptrdiff_t) k0 * cs, rs, cs,            \
+                                         buf + (ptrdiff_t) p * (k1 - k0),            \
+                                         C + g0 + p, ldc, e);                       \
+        }                                                                           \
+    }                                                                               \
+    free(buf);                                                                      \
+    return 1;                                                                       \
+}                                                                                   \
+                                                                                    \
 /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \
 /* every block of rows of C passes over them. Where K is so long that   */           \
 /* even the narrowest panel outgrows that (a wide first layer: K the    */           \
@@ -430,6 +544,9 @@ static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
     int chunk = K;                                                                  \
+    if (PACK && dnn_nn_packs(K, ldb, sizeof(T))                                     \
+            && dnn_nn_packed_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)) \
+        return;                                                                     \
     panel -= panel % (NV * LANES);                                                  \
     if (panel < NV * LANES) {                                                       \
         panel = NV * LANES;                                                         \
@@ -564,22 +681,22 @@ static ATTR double dnn_output_grad_##S##_##ISA(int m, const T* Z, const T* Y,   
 DNN_VEXP_D(dnn_vexp_d_base, , dnn_v2d, dnn_v2di)
 DNN_VEXP_F(dnn_vexp_f_base, , dnn_v4f, dnn_v4i)
 DNN_SIMD_KERNELS(double, d, base, , dnn_v2d, dnn_v2di, 2, dnn_v2d, dnn_v2d,
-                 DNN_ACC_SAME, dnn_vexp_d_base, 708.0, 4, 2, 3, 3)
+                 DNN_ACC_SAME, dnn_vexp_d_base, 708.0, 4, 2, 3, 3, 0)
 DNN_SIMD_KERNELS(float, f, base, , dnn_v4f, dnn_v4i, 4, dnn_v2d, dnn_v2f,
-                 DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f, 4, 2, 3, 3)
+                 DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f, 4, 2, 3, 3, 0)
 #if DNN_HAS_X86_BUILDS
 DNN_VEXP_D(dnn_vexp_d_avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di)
 DNN_VEXP_F(dnn_vexp_f_avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i)
 DNN_SIMD_KERNELS(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di, 4, dnn_v4d,
-                 dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0, 6, 2, 3, 3)
+                 dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0, 6, 2, 3, 3, 1)
 DNN_SIMD_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i, 8, dnn_v4d,
-                 dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f, 6, 2, 3, 3)
+                 dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f, 6, 2, 3, 3, 1)
 DNN_VEXP_D(dnn_vexp_d_avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di)
 DNN_VEXP_F(dnn_vexp_f_avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i)
 DNN_SIMD_KERNELS(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di, 8, dnn_v8d,
-                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4)
+                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4, 0)
 DNN_SIMD_KERNELS(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i, 16, dnn_v8d,
-                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4)
+                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4, 0)
 #endif
 
 #else  /* !DNN_VECTOR_EXT: the baseline in plain C */

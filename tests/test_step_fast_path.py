@@ -289,10 +289,11 @@ def _loop_results(problem):
 # fewer rows than threads, k < n, an A_prev read in many chunks by nt
 # (dZ small: 8 x 40 examples, 3000 rows of A_prev in chunks of 204 or 408);
 # first layers whose K (2000 to 3000 features) nn sums in chunks, with columns
-# shared out (70) and fewer columns than a vector (6).
+# shared out (70) and fewer columns than a vector (6); rows of A_prev 32 KiB and more
+# apart (8200 examples), which the AVX2 build's nn packs, as it packs the long K's.
 THREAD_CASES = [([6, 5, 4, 1], 9), ([30, 20, 7, 1], 33), ([3000, 8, 3, 1], 40),
                 ([16, 40, 2, 1], 200), ([64, 32, 16, 1], 97), ([5, 3, 1], 1),
-                ([2000, 9, 1], 70), ([2500, 5, 1], 6)]
+                ([2000, 9, 1], 70), ([2500, 5, 1], 6), ([70, 9, 1], 8200)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

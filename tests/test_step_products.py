@@ -477,3 +477,18 @@ def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(
     finally:
         release.set()
         first.join(20)
+
+
+def test_the_avx2_rule_gives_nn_to_few_units_on_very_many_inputs(monkeypatch):
+    # S1's first layer (20 units on 12,288 features) in either dtype: nn, H packed;
+    # wider layers, fewer inputs, and every other build's BLAS layers: BLAS
+    f = _kernels.OWN_PRODUCTS
+    monkeypatch.setattr(_products._train, "simd_kernels", lambda: "avx2")
+    assert _products.for_step(20, 12288, 209, 8) == f["nn"]
+    assert _products.for_step(20, 12288, 209, 4) == f["nn"]
+    assert _products.for_step(_products.AVX2_NN_MAX_UNITS + 1, 12288, 209, 8) == 0
+    assert _products.for_step(20, 2048, 209, 8) == 0  # 16 KiB an example
+    assert _products.for_step(256, 784, 10000, 8) == 0
+    assert _products.for_step(4, 2, 400, 8) == f["all"]  # tiny: as on every build
+    monkeypatch.setattr(_products._train, "simd_kernels", lambda: "sse2")
+    assert _products.for_step(20, 12288, 209, 8) == 0

@@ -65,6 +65,19 @@ static void check_##S(int level, int R, int K, int m) {                         
             check(CLOSE(C[r * m + j], s, sa, TOL), "nn_" #S, level, R, K, m, s - C[r * m + j]); \
         }                                                                                \
     }                                                                                    \
+    /* nn's parts, as dnn/_kernels.pyx shares it out: rows, or columns from a multiple  \
+       of 16, give the same bits as the whole call */                                    \
+    if (m > 16 && R > 1) {                                                               \
+        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1);                         \
+        dnn_simd->nn_##S(R / 2, K, m, M, K, 1, B, m, H, m, bias, 1);                     \
+        dnn_simd->nn_##S(R - R / 2, K, m, M + (R / 2) * K, K, 1, B, m, H + (R / 2) * m, m, \
+                         bias + R / 2, 1);                                               \
+        check(!memcmp(C, H, sizeof(T) * R * m), "nn_rows_" #S, level, R, K, m, 0);       \
+        dnn_simd->nn_##S(R, K, 16, M, K, 1, B, m, H, m, bias, 1);                        \
+        dnn_simd->nn_##S(R, K, m - 16, M, K, 1, B + 16, m, H + 16, m, bias, 1);          \
+        check(!memcmp(C, H, sizeof(T) * R * m), "nn_cols_" #S, level, R, K, m, 0);       \
+        for (j = 0; j < R * m; j++) H[j] = (T) uniform();                                \
+    }                                                                                    \
     /* nn through the transpose: C (R, m) = M^T B with M read as (K, R)^T */             \
     if (R == K) {                                                                        \
         dnn_simd->nn_##S(R, K, m, M, 1, R, B, m, C, m, NULL, 0);                         \
@@ -225,6 +238,9 @@ int main(void) {
     static const int sizes[][3] = {
         {1, 1, 1}, {1, 3, 7}, {2, 2, 2}, {3, 5, 17}, {4, 4, 31}, {5, 7, 33},
         {7, 7, 64}, {6, 9, 65}, {9, 9, 100}, {13, 11, 129}, {16, 16, 200}, {1, 40, 257},
+        /* B large, K long or B's rows far apart: where a build packs B (dnn_nn_packs) */
+        {20, 700, 209}, {7, 1100, 3}, {13, 530, 600}, {1, 520, 17}, {20, 1100, 300},
+        {9, 64, 4200}, {5, 70, 8200},
     };
     int level, i, top = dnn_simd_use(DNN_SIMD_TOP);
     for (level = 0; level <= top; level++) {
