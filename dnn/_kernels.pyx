@@ -749,8 +749,10 @@ cdef void forward_product_xt(Job* job, int own, int n, int k, int m, const float
     """``forward_product`` for an X (k, m) given as XT (m, k), C-contiguous (a Fortran-ordered
     X, the course's): Z := W XT^T + b, ``nt``'s form (our kernel, or BLAS's with its second
     operand transposed), read in place as NumPy's ``W.dot(X)`` reads it. Equal to the
-    C-ordered X's Z to rounding (another kernel sums the same products)."""
-    if own & (OWN_ALL | OWN_NN):
+    C-ordered X's Z to rounding (another kernel sums the same products). On the AVX2 build,
+    whose rule gives a wide layer ``nn`` alone (for W H packed), the product stays BLAS's
+    unless ``nt`` is ours too: ``nt_xt`` lost to BLAS there (benchmarks/NOTES.md)."""
+    if own & OWN_ALL or (own & OWN_NN and (own & OWN_NT or simd.dnn_simd_level != 1)):
         if share:
             job.what = JOB_NT_XT
             job.n = n

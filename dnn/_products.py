@@ -52,7 +52,8 @@ OWN_NT_A_BYTES = 8 << 20
 #: On the AVX2 build, ``nn`` (W H, with H packed, and W^T dZ) takes a layer of at most
 #: ``AVX2_NN_MAX_UNITS`` units whose inputs take at least ``AVX2_NN_MIN_ROW_BYTES`` per example
 #: (S1's first layer, 20 units on 12,288 features); OpenBLAS's 256-bit kernels keep the rest.
-#: One machine's bounds (AMD EPYC Zen 3: benchmarks/NOTES.md, "nn packs B on the AVX2 build").
+#: At one thread only (``for_step_call``); one machine's bounds (AMD EPYC Zen 3:
+#: benchmarks/NOTES.md, "nn packs B on the AVX2 build").
 AVX2_NN_MIN_ROW_BYTES = 32 << 10
 AVX2_NN_MAX_UNITS = 32
 
@@ -104,9 +105,15 @@ def for_step(n_out, n_in, m, itemsize):
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
-    if build == "avx2" and n_in * itemsize >= AVX2_NN_MIN_ROW_BYTES and n_out <= AVX2_NN_MAX_UNITS:
+    if _avx2_wide_nn(n_out, n_in, itemsize):
         return own["nn"]
     return 0
+
+
+def _avx2_wide_nn(n_out, n_in, itemsize):
+    """Whether ``for_step`` gives ``nn`` to a layer for being wide on the AVX2 build."""
+    return (_train.simd_kernels() == "avx2" and n_in * itemsize >= AVX2_NN_MIN_ROW_BYTES
+            and n_out <= AVX2_NN_MAX_UNITS)
 
 
 _counters_found = False
@@ -239,6 +246,9 @@ def for_step_call(n_out, n_in, m, itemsize, threads):
     (``for_step``), unless ``DNN_STEP_CHOICE=measure``: then for a large layer the
     kept choice, else a new measurement (``choose``), kept."""
     rule = for_step(n_out, n_in, m, itemsize)
+    if threads > 1 and _avx2_wide_nn(n_out, n_in, itemsize):
+        # on more threads the packed W H, shared out by columns, lost to BLAS (NOTES.md)
+        rule = 0
     if (n_out * n_in * m < CHOICE_MIN_WORK
             or os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "measure"):
         return rule

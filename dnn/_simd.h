@@ -338,9 +338,11 @@ DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,   
    ISA (function attribute ATTR): V the vector of LANES T's, IV the integer
    vector a comparison of V's gives, VD the vector of doubles the sums
    run in (HALF: half a V, widened to a VD), ACC how a V is added to them,
-   VEXP the vector exp, good for |x| <= EXP_LIMIT. */
+   VEXP the vector exp, good for |x| <= EXP_LIMIT; NR x NV vectors, ``nn``'s
+   register block, NTR x NTK ``nt``'s; PACK 1 where ``nn`` packs B
+   (``dnn_nn_packs``). */
 #define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT, \
-                         NR, NV, NTR, NTK, PACK)                                          \
+                         NR, NV, NTR, NTK, PACK)                                    \
                                                                                     \
 DNN_INLINE ATTR void dnn_bias_act_row_##S##_##ISA(int n, T* __restrict c, T bias,   \
                                                   int relu) {                       \

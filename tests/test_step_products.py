@@ -480,8 +480,8 @@ def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(
 
 
 def test_the_avx2_rule_gives_nn_to_few_units_on_very_many_inputs(monkeypatch):
-    # S1's first layer (20 units on 12,288 features) in either dtype: nn, H packed;
-    # wider layers, fewer inputs, and every other build's BLAS layers: BLAS
+    # S1's first layer (20 units on 12,288 features) in either dtype: nn, H packed, at one
+    # thread; wider layers, fewer inputs, more threads and every other build's BLAS layers: BLAS
     f = _kernels.OWN_PRODUCTS
     monkeypatch.setattr(_products._train, "simd_kernels", lambda: "avx2")
     assert _products.for_step(20, 12288, 209, 8) == f["nn"]
@@ -490,5 +490,8 @@ def test_the_avx2_rule_gives_nn_to_few_units_on_very_many_inputs(monkeypatch):
     assert _products.for_step(20, 2048, 209, 8) == 0  # 16 KiB an example
     assert _products.for_step(256, 784, 10000, 8) == 0
     assert _products.for_step(4, 2, 400, 8) == f["all"]  # tiny: as on every build
+    monkeypatch.delenv("DNN_STEP_CHOICE", raising=False)
+    assert _products.for_step_call(20, 12288, 209, 8, 1) == f["nn"]
+    assert _products.for_step_call(20, 12288, 209, 8, 2) == 0  # packed W H, shared: BLAS's
     monkeypatch.setattr(_products._train, "simd_kernels", lambda: "sse2")
     assert _products.for_step(20, 12288, 209, 8) == 0
