@@ -31,6 +31,7 @@ numbers, only slower.
 """
 
 import contextlib
+import ctypes
 import os
 import threading
 
@@ -40,7 +41,9 @@ _lock = threading.Lock()
 _controller = None    # threadpoolctl's view of the BLAS libraries, found once
 _lenders = 0          # fits holding the limits
 _allowed = 1          # threads the user allowed before the limits were taken
-_limiter = None       # restores the user's limits
+_limiter = None       # restores the user's limits (through threadpoolctl)
+_restore = None       # or: (set_num_threads, count) to call back (_openblas_calls)
+_calls = None         # _openblas_calls: not looked for yet
 
 
 def _after_fork_in_child():
@@ -82,7 +85,8 @@ def _libraries():
 
 
 def _current_threads():
-    counts = [lib.num_threads for lib in _libraries()]
+    calls = _openblas_calls()
+    counts = [get() for get, _ in calls] if calls else [lib.num_threads for lib in _libraries()]
     counts = [c for c in counts if c]
     return max(1, min(counts)) if counts else 1
 
@@ -106,15 +110,55 @@ def blas_threads():
         return _allowed if _lenders else _current_threads()
 
 
+def _openblas_calls():
+    """Each library's OpenBLAS ``(get_num_threads, set_num_threads)`` as ctypes functions, found
+    once; None unless every BLAS library is a pthreads OpenBLAS that exports both.
+
+    A step call lends BLAS's threads a few times per iteration: through threadpoolctl that
+    costs about 70 us, through these about 3 (benchmarks/NOTES.md, "Lending BLAS's threads")."""
+    global _calls
+    if _calls is None:
+        _calls = False
+        found = []
+        for lib in _libraries():
+            dynlib = getattr(lib, "dynlib", None)
+            if (getattr(lib, "internal_api", None) != "openblas" or dynlib is None
+                    or getattr(lib, "threading_layer", None) != "pthreads"):
+                return None
+            pair = None
+            for prefix in ("", "scipy_"):
+                for suffix in ("", "64_"):
+                    get = getattr(dynlib, "%sopenblas_get_num_threads%s" % (prefix, suffix), None)
+                    put = getattr(dynlib, "%sopenblas_set_num_threads%s" % (prefix, suffix), None)
+                    if get is not None and put is not None:
+                        get.restype, put.restype = ctypes.c_int, None
+                        put.argtypes = [ctypes.c_int]
+                        pair = (get, put)
+                        break
+                if pair:
+                    break
+            if pair is None:
+                return None
+            found.append(pair)
+        _calls = found or False
+    return _calls or None
+
+
 def _lend():
     """Under ``_lock``, for the first lender: take the limits; whether they hold."""
-    global _allowed, _limiter
+    global _allowed, _limiter, _restore
     _allowed = _current_threads()
     libraries = _libraries()
     if not libraries or _allowed == 1:
         return bool(libraries)
     if any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries):
         return False  # a per-thread limit: it would not reach dnn's threads
+    calls = _openblas_calls()
+    if calls is not None:
+        _restore = [(put, get()) for get, put in calls]
+        for _, put in calls:
+            put(1)
+        return all(get() == 1 for get, _ in calls)
     _take_control()
     _limiter = _blas_controller().limit(limits=1)
     _take_control()
@@ -123,7 +167,11 @@ def _lend():
 
 def _give_back():
     """Under ``_lock``, for the last lender: restore the user's limits."""
-    global _limiter
+    global _limiter, _restore
+    restore, _restore = _restore, None
+    if restore is not None:
+        for put, threads in restore:
+            put(threads)
     limiter, _limiter = _limiter, None
     if limiter is not None:
         _take_control()

@@ -160,3 +160,27 @@ def test_a_child_forked_while_blas_is_lent_starts_unlent():
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert _blas_threads._current_threads() == 2
+
+
+def test_lending_sets_and_gives_back_every_openblas_directly():
+    # every BLAS library a pthreads OpenBLAS (the wheels'): lent through its own
+    # get/set_num_threads, not threadpoolctl's limiter; held at one thread inside,
+    # the counts as they were after, and nothing lent at the user's one thread
+    from threadpoolctl import threadpool_info
+
+    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    if not libs or any(lib.get("internal_api") != "openblas"
+                       or lib.get("threading_layer") != "pthreads" for lib in libs):
+        pytest.skip("BLAS is not a pthreads OpenBLAS here")
+    assert len(_blas_threads._openblas_calls()) == len(libs)
+    with threadpool_limits(limits=2):
+        before = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
+        with _blas_threads.blas_lent(2) as threads:
+            assert threads == min(2, min(before))
+            assert all(lib["num_threads"] == 1 for lib in threadpool_info()
+                       if lib.get("user_api") == "blas")
+            assert _blas_threads.blas_threads() == min(before)  # the user's count, not the lent one
+        assert [lib["num_threads"] for lib in threadpool_info()
+                if lib.get("user_api") == "blas"] == before
+    with threadpool_limits(limits=1), _blas_threads.blas_lent(2) as threads:
+        assert threads == 1
