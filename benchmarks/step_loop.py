@@ -80,8 +80,15 @@ def loop(module, X, Y, start):
 _clock = time.perf_counter
 
 
+#: Untimed iterations of each loop before its rounds: dnn's result buffers are recycled once
+#: its pool has grown to two iterations' results, and until then (S4 at two threads: about six
+#: iterations on the AVX2 machine) its iterations alternate between fresh arrays' page faults
+#: and none (270 and 520 ms); a user's loop of thousands of iterations runs on recycled ones.
+WARM_ITERATIONS = 8
+
+
 def _calibrate(run, round_time):
-    run(1)  # warm: first touch of caches, BLAS threads started
+    run(WARM_ITERATIONS)  # warm: first touch of caches, BLAS threads started, buffers pooled
     t = _clock()
     run(1)
     one = max(_clock() - t, 1e-7)
