@@ -114,8 +114,9 @@ def _openblas_calls():
     """Each library's OpenBLAS ``(get_num_threads, set_num_threads)`` as ctypes functions, found
     once; None unless every BLAS library is a pthreads OpenBLAS that exports both.
 
-    A step call lends BLAS's threads a few times per iteration: through threadpoolctl that
-    costs about 70 us, through these about 3 (benchmarks/NOTES.md, "Lending BLAS's threads")."""
+    A step call lends BLAS's threads a few times per iteration: a lend through threadpoolctl
+    cost about 70 us on an EPYC Zen 3, through these 16, the calls themselves 3
+    (benchmarks/NOTES.md, "Two threads on the AVX2 machine")."""
     global _calls
     if _calls is None:
         _calls = False
