@@ -49,11 +49,12 @@ WIDE_BLAS_KERNELS = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 #: (benchmarks/NOTES.md, "The rule's nt against 256-bit BLAS kernels").
 OWN_NT_A_BYTES = 8 << 20
 
-#: On the AVX2 build, ``nn`` (W H, with H packed, and W^T dZ) takes a layer of at most
-#: ``AVX2_NN_MAX_UNITS`` units whose inputs take at least ``AVX2_NN_MIN_ROW_BYTES`` per example
-#: (S1's first layer, 20 units on 12,288 features); OpenBLAS's 256-bit kernels keep the rest.
-#: At one thread only (``for_step_call``); one machine's bounds (AMD EPYC Zen 3:
-#: benchmarks/NOTES.md, "nn packs B on the AVX2 build").
+#: On the AVX2 build, a layer of at most ``AVX2_NN_MAX_UNITS`` units whose inputs take at least
+#: ``AVX2_NN_MIN_ROW_BYTES`` per example (S1's first layer, 20 units on 12,288 features) runs on
+#: NumPy's OpenBLAS where the process has it, else ``nn`` (W H, with H packed, and W^T dZ) at
+#: one thread (``for_step_call``); SciPy's OpenBLAS keeps the rest. One machine's bounds and
+#: choice (AMD EPYC Zen 3, NumPy's OpenBLAS 0.3.31 against SciPy's 0.3.30: benchmarks/NOTES.md,
+#: "nn packs B on the AVX2 build" and the fifth session's final run).
 AVX2_NN_MIN_ROW_BYTES = 32 << 10
 AVX2_NN_MAX_UNITS = 32
 
@@ -80,8 +81,9 @@ def for_step(n_out, n_in, m, itemsize):
     small enough for ``nt`` to read H once (``NT_SMALL_D_BYTES``). Against
     SciPy's BLAS running narrower kernels than ours, "nt" also where A_prev
     takes at most ``OWN_NT_A_BYTES``; "nt" for a few rows only there too. On an
-    AVX2 CPU, "nn" for a layer of a few units on very many inputs
-    (``AVX2_NN_MAX_UNITS``, ``AVX2_NN_MIN_ROW_BYTES``), else BLAS; other builds,
+    AVX2 CPU, a layer of a few units on very many inputs (``AVX2_NN_MAX_UNITS``,
+    ``AVX2_NN_MIN_ROW_BYTES``) on NumPy's BLAS ("numpy_nn", "numpy_nt"), or "nn"
+    where NumPy's gemm was not found, else SciPy's BLAS; other builds,
     BLAS (not measured for this API). A rule, not a timing: the same call gives
     the same bits whatever the load or the thread count. The measurements behind
     it (an AVX-512 and an AVX2 machine) are in benchmarks/NOTES.md, issue 9.
@@ -106,8 +108,15 @@ def for_step(n_out, n_in, m, itemsize):
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
     if _avx2_wide_nn(n_out, n_in, itemsize):
-        return own["nn"]
+        # NumPy's OpenBLAS where the process has one (faster than ours and SciPy's there), else nn
+        return own["numpy_nn"] | own["numpy_nt"] if _kernels._numpy_gemm_set() else own["nn"]
     return 0
+
+
+def _kernels_flags():
+    from dnn import _kernels
+
+    return _kernels.OWN_PRODUCTS
 
 
 def _avx2_wide_nn(n_out, n_in, itemsize):
@@ -246,7 +255,7 @@ def for_step_call(n_out, n_in, m, itemsize, threads):
     (``for_step``), unless ``DNN_STEP_CHOICE=measure``: then for a large layer the
     kept choice, else a new measurement (``choose``), kept."""
     rule = for_step(n_out, n_in, m, itemsize)
-    if threads > 1 and _avx2_wide_nn(n_out, n_in, itemsize):
+    if threads > 1 and rule == _kernels_flags()["nn"] and _avx2_wide_nn(n_out, n_in, itemsize):
         # on more threads the packed W H, shared out by columns, lost to BLAS (NOTES.md)
         rule = 0
     if (n_out * n_in * m < CHOICE_MIN_WORK

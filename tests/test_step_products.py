@@ -479,19 +479,25 @@ def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(
         first.join(20)
 
 
-def test_the_avx2_rule_gives_nn_to_few_units_on_very_many_inputs(monkeypatch):
-    # S1's first layer (20 units on 12,288 features) in either dtype: nn, H packed, at one
-    # thread; wider layers, fewer inputs, more threads and every other build's BLAS layers: BLAS
+def test_the_avx2_rule_gives_few_units_on_very_many_inputs_to_numpy_or_nn(monkeypatch):
+    # S1's first layer (20 units on 12,288 features) in either dtype: NumPy's BLAS where
+    # its gemm is found, at any thread count; else nn (H packed) at one thread. Wider
+    # layers, fewer inputs and every other build's BLAS layers: SciPy's BLAS
     f = _kernels.OWN_PRODUCTS
     monkeypatch.setattr(_products._train, "simd_kernels", lambda: "avx2")
-    assert _products.for_step(20, 12288, 209, 8) == f["nn"]
-    assert _products.for_step(20, 12288, 209, 4) == f["nn"]
-    assert _products.for_step(_products.AVX2_NN_MAX_UNITS + 1, 12288, 209, 8) == 0
-    assert _products.for_step(20, 2048, 209, 8) == 0  # 16 KiB an example
-    assert _products.for_step(256, 784, 10000, 8) == 0
-    assert _products.for_step(4, 2, 400, 8) == f["all"]  # tiny: as on every build
     monkeypatch.delenv("DNN_STEP_CHOICE", raising=False)
-    assert _products.for_step_call(20, 12288, 209, 8, 1) == f["nn"]
-    assert _products.for_step_call(20, 12288, 209, 8, 2) == 0  # packed W H, shared: BLAS's
+    _products.step_threads()  # NumPy's gemm looked for
+    for numpy_found in (True, False):
+        monkeypatch.setattr(_kernels, "_numpy_gemm_set", lambda: numpy_found)
+        wide = f["numpy_nn"] | f["numpy_nt"] if numpy_found else f["nn"]
+        assert _products.for_step(20, 12288, 209, 8) == wide
+        assert _products.for_step(20, 12288, 209, 4) == wide
+        assert _products.for_step_call(20, 12288, 209, 8, 1) == wide
+        # more threads: NumPy's BLAS still; the packed W H, shared out, lost to BLAS
+        assert _products.for_step_call(20, 12288, 209, 8, 2) == (wide if numpy_found else 0)
+        assert _products.for_step(_products.AVX2_NN_MAX_UNITS + 1, 12288, 209, 8) == 0
+        assert _products.for_step(20, 2048, 209, 8) == 0  # 16 KiB an example
+        assert _products.for_step(256, 784, 10000, 8) == 0
+        assert _products.for_step(4, 2, 400, 8) == f["all"]  # tiny: as on every build
     monkeypatch.setattr(_products._train, "simd_kernels", lambda: "sse2")
     assert _products.for_step(20, 12288, 209, 8) == 0
