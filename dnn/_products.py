@@ -107,20 +107,14 @@ def for_step(n_out, n_in, m, itemsize):
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
-    if _avx2_wide_nn(n_out, n_in, itemsize):
+    if _avx2_wide(n_out, n_in, itemsize):
         # NumPy's OpenBLAS where the process has one (faster than ours and SciPy's there), else nn
         return own["numpy_nn"] | own["numpy_nt"] if _kernels._numpy_gemm_set() else own["nn"]
     return 0
 
 
-def _kernels_flags():
-    from dnn import _kernels
-
-    return _kernels.OWN_PRODUCTS
-
-
-def _avx2_wide_nn(n_out, n_in, itemsize):
-    """Whether ``for_step`` gives ``nn`` to a layer for being wide on the AVX2 build."""
+def _avx2_wide(n_out, n_in, itemsize):
+    """Whether a layer takes the AVX2 build's wide-layer clause (NumPy's BLAS, or ``nn``)."""
     return (_train.simd_kernels() == "avx2" and n_in * itemsize >= AVX2_NN_MIN_ROW_BYTES
             and n_out <= AVX2_NN_MAX_UNITS)
 
@@ -254,8 +248,10 @@ def for_step_call(n_out, n_in, m, itemsize, threads):
     """``own`` flags for a layer of a step call on ``threads`` threads: the rule
     (``for_step``), unless ``DNN_STEP_CHOICE=measure``: then for a large layer the
     kept choice, else a new measurement (``choose``), kept."""
+    from dnn import _kernels
+
     rule = for_step(n_out, n_in, m, itemsize)
-    if threads > 1 and rule == _kernels_flags()["nn"] and _avx2_wide_nn(n_out, n_in, itemsize):
+    if threads > 1 and rule == _kernels.OWN_PRODUCTS["nn"] and _avx2_wide(n_out, n_in, itemsize):
         # on more threads the packed W H, shared out by columns, lost to BLAS (NOTES.md)
         rule = 0
     if (n_out * n_in * m < CHOICE_MIN_WORK
