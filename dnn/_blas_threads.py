@@ -110,13 +110,24 @@ def blas_threads():
         return _allowed if _lenders else _current_threads()
 
 
+def openblas_function(dynlib, verb):
+    """An OpenBLAS library's ``openblas_<verb>_num_threads`` under the names its builds
+    export (NumPy's and SciPy's wheels prefix ``scipy_``, the 64-bit-index ones end in
+    ``64_``), or None."""
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_"):
+            fn = getattr(dynlib, "%sopenblas_%s_num_threads%s" % (prefix, verb, suffix), None)
+            if fn is not None:
+                return fn
+    return None
+
+
 def _openblas_calls():
     """Each library's OpenBLAS ``(get_num_threads, set_num_threads)`` as ctypes functions, found
     once; None unless every BLAS library is a pthreads OpenBLAS that exports both.
 
-    A step call lends BLAS's threads a few times per iteration: a lend through threadpoolctl
-    cost about 70 us on an EPYC Zen 3, through these 16, the calls themselves 3
-    (benchmarks/NOTES.md, "Two threads on the AVX2 machine")."""
+    A step call lends BLAS's threads a few times per iteration, and threadpoolctl's limiter
+    costs several times these calls (benchmarks/NOTES.md, "Two threads on the AVX2 machine")."""
     global _calls
     if _calls is None:
         _calls = False
@@ -126,21 +137,12 @@ def _openblas_calls():
             if (getattr(lib, "internal_api", None) != "openblas" or dynlib is None
                     or getattr(lib, "threading_layer", None) != "pthreads"):
                 return None
-            pair = None
-            for prefix in ("", "scipy_"):
-                for suffix in ("", "64_"):
-                    get = getattr(dynlib, "%sopenblas_get_num_threads%s" % (prefix, suffix), None)
-                    put = getattr(dynlib, "%sopenblas_set_num_threads%s" % (prefix, suffix), None)
-                    if get is not None and put is not None:
-                        get.restype, put.restype = ctypes.c_int, None
-                        put.argtypes = [ctypes.c_int]
-                        pair = (get, put)
-                        break
-                if pair:
-                    break
-            if pair is None:
+            get, put = openblas_function(dynlib, "get"), openblas_function(dynlib, "set")
+            if get is None or put is None:
                 return None
-            found.append(pair)
+            get.restype, put.restype = ctypes.c_int, None
+            put.argtypes = [ctypes.c_int]
+            found.append((get, put))
         _calls = found or False
     return _calls or None
 

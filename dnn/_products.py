@@ -162,16 +162,9 @@ def _set_thread_counters(kernels):
         kernel_set = str(getattr(lib, "architecture", None) or "").lower()
         if "scipy" in str(getattr(lib, "filepath", "")).lower() and kernel_set:
             _scipy_kernels_narrow = kernel_set not in WIDE_BLAS_KERNELS
-        dynlib = getattr(lib, "dynlib", None)
-        for prefix in ("", "scipy_"):
-            for suffix in ("", "64_"):
-                fn = getattr(dynlib, "%sopenblas_get_num_threads%s" % (prefix, suffix), None)
-                if fn is not None:
-                    addresses.append(ctypes.cast(fn, ctypes.c_void_p).value)
-                    break
-            else:
-                continue
-            break
+        fn = _blas_threads.openblas_function(getattr(lib, "dynlib", None), "get")
+        if fn is not None:
+            addresses.append(ctypes.cast(fn, ctypes.c_void_p).value)
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
