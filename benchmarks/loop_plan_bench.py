@@ -4,8 +4,8 @@ Per cell (problem x fit x dtype x BLAS threads), the decision a long fit
 gets (``plan_for`` timing its candidates, wisdom off so it is made afresh),
 then ms per epoch of ``dnn._loop.Loop`` with the short-fit rule
 (``rule_plan``: ``products="auto"``, teamed where it teams), with the planned
-products and team, with every product on BLAS and on our kernels (one
-thread), and ours on a team of the BLAS threads (``own/team`` above 1: the
+products and team, with every product on SciPy's BLAS, on NumPy's (``npblas``)
+and on our kernels (one thread), and ours on a team of the BLAS threads (``own/team`` above 1: the
 team gained), in alternating rounds in this
 process (medians; the same shuffled order every epoch; at one thread this
 thread's CPU time, else the wall clock). ``rule/plan`` (the median of the
@@ -58,12 +58,14 @@ def cell(dims, m, dtype, optimizer, batch, lr, threads, rounds):
         plan = _loop_plan.plan_for(dims, batch, dtype, LONG_BATCHES, True, (layers, X, Y, kw, lr, 0, 0))
         planning = time.perf_counter() - t0
         rule = _loop_plan.rule_plan(dims, batch, dtype)
-        contenders = {"rule": (rule.products, rule.threads), "plan": (plan.products, plan.threads),
-                      "blas": ("blas", 1), "own": ("own", 1), "team": ("own", _loop_plan.team_threads())}
+        contenders = {"rule": (rule.products, rule.threads, False),
+                      "plan": (plan.products, plan.threads, plan.numpy_blas),
+                      "blas": ("blas", 1, False), "npblas": ("blas", 1, True), "own": ("own", 1, False),
+                      "team": ("own", _loop_plan.team_threads(), False)}
         loops = {}
-        for name, (products, team) in contenders.items():
+        for name, (products, team, numpy_blas) in contenders.items():
             ls = [(W.copy(), b.copy()) for W, b in layers]
-            loops[name] = _loop.Loop(ls, X, Y, products=products, threads=team,
+            loops[name] = _loop.Loop(ls, X, Y, products=products, threads=team, numpy_blas=numpy_blas,
                                      **dict(kw, v=zeros(), s=kw["s"] and zeros()))
         order = rng.permutation(m).astype(np.int64)
         # One thread: this thread's CPU time, blind to other processes (the planner's clock too).
@@ -96,9 +98,9 @@ def main(argv=None):
     print("CPU %s; OPENBLAS_CORETYPE=%s; %s; load %s" % (
         _plan.cpu_name(), os.environ.get("OPENBLAS_CORETYPE", "(unset)"), _plan._machine_key().split(" | ")[1],
         " ".join("%.1f" % x for x in os.getloadavg())))
-    print("%-11s %-12s %-7s %2s  %-17s %6s %8s %8s %8s %8s %8s %9s %8s" % (
-        "problem", "fit", "dtype", "th", "plan", "plan s", "rule ms", "plan ms", "blas ms", "own ms", "team ms",
-        "rule/plan", "own/team"))
+    print("%-11s %-12s %-7s %2s  %-17s %6s %8s %8s %8s %8s %8s %8s %9s %8s" % (
+        "problem", "fit", "dtype", "th", "plan", "plan s", "rule ms", "plan ms", "blas ms", "npblas ms", "own ms",
+        "team ms", "rule/plan", "own/team"))
     for pname in args.problems.split(","):
         dims, m = mt.PROBLEMS[pname]
         for fname in args.fits.split(","):
@@ -106,9 +108,9 @@ def main(argv=None):
             for dname in args.dtypes.split(","):
                 for t in map(int, args.threads.split(",")):
                     plan, planning, ms = cell(list(dims), m, np.dtype(dname), optimizer, batch, lr, t, args.rounds)
-                    print("%-11s %-12s %-7s %2d  %-17s %6.2f %8.1f %8.1f %8.1f %8.1f %8.1f %9.2f %8.2f" % (
+                    print("%-11s %-12s %-7s %2d  %-17s %6.2f %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.2f %8.2f" % (
                         pname, fname, dname, t, plan.code(), planning, ms["rule"], ms["plan"], ms["blas"],
-                        ms["own"], ms["team"], ms["paired"], ms["own/team"]), flush=True)
+                        ms["npblas"], ms["own"], ms["team"], ms["paired"], ms["own/team"]), flush=True)
     return 0
 
 

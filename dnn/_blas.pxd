@@ -9,6 +9,9 @@ column-major ``C^T = op(B)^T op(A)^T``: gemm with the operands swapped.
 
 SciPy's BLAS takes 32-bit ints and non-const pointers: callers check sizes
 below 2**31 in Python, and const inputs are cast here, at the call.
+
+``bgemm`` runs the same product on NumPy's BLAS (``dnn/_numpy_gemm.h``) where
+its caller asks and the including module's pointers are set, else on SciPy's.
 """
 
 from cython cimport floating
@@ -35,3 +38,27 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     else:
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*> B, &ldb, <double*> A, &lda,
               &beta, C, &ldc)
+
+
+cdef extern from "_numpy_gemm.h" nogil:
+    void dnn_npgemm_set(void* d, void* s, int ilp64)
+    int dnn_npgemm_is_set()
+    int dnn_npgemm_d(int ta, int tb, int m, int n, int k, double alpha, const double* A,
+                     int lda, const double* B, int ldb, double beta, double* C, int ldc)
+    int dnn_npgemm_s(int ta, int tb, int m, int n, int k, float alpha, const float* A,
+                     int lda, const float* B, int ldb, float beta, float* C, int ldc)
+
+
+cdef inline void bgemm(bint numpy_blas, bint trans_a, bint trans_b, int m, int n, int k,
+                       floating alpha, const floating* A, int lda, const floating* B, int ldb,
+                       floating beta, floating* C, int ldc) noexcept nogil:
+    """``gemm``'s product on NumPy's BLAS where ``numpy_blas`` and its pointers are set,
+    else on SciPy's."""
+    if numpy_blas and m > 0 and n > 0:
+        if floating is double:
+            if dnn_npgemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+                return
+        else:
+            if dnn_npgemm_s(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+                return
+    gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)

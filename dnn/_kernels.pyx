@@ -19,7 +19,7 @@ from libc.stdint cimport uint32_t, uint64_t
 
 cimport dnn._ops as ops
 cimport dnn._simd as simd
-from dnn._blas cimport gemm
+from dnn._blas cimport bgemm, dnn_npgemm_is_set, dnn_npgemm_set, gemm
 
 ACT_RELU = ops.ACT_RELU
 ACT_SIGMOID = ops.ACT_SIGMOID
@@ -35,82 +35,18 @@ cdef enum:
 OWN_PRODUCTS = {"all": OWN_ALL, "nn": OWN_NN, "nt": OWN_NT,
                 "numpy_nn": OWN_NUMPY_NN, "numpy_nt": OWN_NUMPY_NT}
 
-# NumPy's cblas gemm (``dnn._numpy_blas`` finds it, ``_set_numpy_gemm`` sets
-# it): the second BLAS a layer's products may run on (OWN_NUMPY_NN/NT). Not
-# set (no such library, or another BLAS): those products run on SciPy's.
-cdef extern from *:
-    """
-    #include <stdint.h>
-    typedef void (*dnn_dgemm64)(int, int, int, int64_t, int64_t, int64_t, double, const double*,
-                                int64_t, const double*, int64_t, double, double*, int64_t);
-    typedef void (*dnn_sgemm64)(int, int, int, int64_t, int64_t, int64_t, float, const float*,
-                                int64_t, const float*, int64_t, float, float*, int64_t);
-    typedef void (*dnn_dgemm32)(int, int, int, int, int, int, double, const double*,
-                                int, const double*, int, double, double*, int);
-    typedef void (*dnn_sgemm32)(int, int, int, int, int, int, float, const float*,
-                                int, const float*, int, float, float*, int);
-    static void* dnn_np_dgemm = 0;
-    static void* dnn_np_sgemm = 0;
-    static int dnn_np_ilp64 = 0;
-    /* C := alpha op(A) op(B) + beta C, row-major (cblas: 101 row-major, 111/112 no/trans);
-       0 where NumPy's gemm is not set (the caller then runs SciPy's). */
-    #define DNN_NPGEMM(name, T, fn, fn64, fn32)                                               \
-    static int name(int ta, int tb, int m, int n, int k, T alpha, const T* A, int lda,        \
-                    const T* B, int ldb, T beta, T* C, int ldc) {                             \
-        if (!fn) return 0;                                                                   \
-        if (dnn_np_ilp64)                                                                    \
-            ((fn64) fn)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha, A, lda, B, ldb,  \
-                        beta, C, ldc);                                                       \
-        else                                                                                 \
-            ((fn32) fn)(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, alpha, A, lda, B, ldb,  \
-                        beta, C, ldc);                                                       \
-        return 1;                                                                            \
-    }
-    DNN_NPGEMM(dnn_npgemm_d, double, dnn_np_dgemm, dnn_dgemm64, dnn_dgemm32)
-    DNN_NPGEMM(dnn_npgemm_s, float, dnn_np_sgemm, dnn_sgemm64, dnn_sgemm32)
-    """
-    void* dnn_np_dgemm
-    void* dnn_np_sgemm
-    int dnn_np_ilp64
-    int dnn_npgemm_d(int ta, int tb, int m, int n, int k, double alpha, const double* A,
-                     int lda, const double* B, int ldb, double beta, double* C, int ldc) noexcept nogil
-    int dnn_npgemm_s(int ta, int tb, int m, int n, int k, float alpha, const float* A,
-                     int lda, const float* B, int ldb, float beta, float* C, int ldc) noexcept nogil
-
 
 def _set_numpy_gemm(dgemm, sgemm, bint ilp64):
     """NumPy's cblas ``dgemm`` and ``sgemm`` (C function addresses, ``dnn._numpy_blas``;
-    ints 64-bit if ``ilp64``), or 0/None for both: OWN_NUMPY_* products then run on SciPy's."""
-    global dnn_np_dgemm, dnn_np_sgemm, dnn_np_ilp64
-    if not dgemm or not sgemm:
-        dgemm = sgemm = 0
-    # The int width before the pointers: a call in another thread never pairs a pointer with
-    # the other library's width (with no pointer set it takes SciPy's BLAS).
-    dnn_np_dgemm = NULL
-    dnn_np_sgemm = NULL
-    dnn_np_ilp64 = ilp64
-    dnn_np_sgemm = <void*> <size_t> int(sgemm)
-    dnn_np_dgemm = <void*> <size_t> int(dgemm)
+    ints 64-bit if ``ilp64``), or 0/None for both: OWN_NUMPY_* products then run on SciPy's
+    (``dnn/_numpy_gemm.h``)."""
+    dnn_npgemm_set(<void*> <size_t> int(dgemm or 0), <void*> <size_t> int(sgemm or 0), ilp64)
 
 
 def _numpy_gemm_set():
     """Whether OWN_NUMPY_* products run on NumPy's BLAS (else on SciPy's)."""
-    return dnn_np_dgemm != NULL
+    return bool(dnn_npgemm_is_set())
 
-
-cdef inline void bgemm(bint numpy_blas, bint trans_a, bint trans_b, int m, int n, int k,
-                       floating alpha, const floating* A, int lda, const floating* B, int ldb,
-                       floating beta, floating* C, int ldc) noexcept nogil:
-    """``dnn._blas.gemm``'s product on NumPy's BLAS where ``numpy_blas`` and it is
-    set, else on SciPy's."""
-    if numpy_blas and m > 0 and n > 0:
-        if floating is double:
-            if dnn_npgemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
-                return
-        else:
-            if dnn_npgemm_s(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
-                return
-    gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 # This module's copy of dnn._simd's table: the best build this CPU runs.
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)

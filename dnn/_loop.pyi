@@ -31,6 +31,7 @@ class Loop:
     wide: bool
     wide_block: int
     threads: int
+    numpy_blas: bool
 
     def __init__(
         self,
@@ -55,10 +56,12 @@ class Loop:
         wide: Union[str, bool, int] = ...,
         threads: int = ...,
         sample_weight: Optional[npt.NDArray[np.floating]] = ...,
+        numpy_blas: bool = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...
     ) -> Tuple[float, int, int]: ...
 
+def numpy_gemm_found() -> bool: ...
 def wide_block(n0: int, batch: int, itemsize: int) -> int: ...
 def dropout_uniform(n: int, m: int, seed: int, layer: int, iteration: int) -> npt.NDArray[np.float64]: ...

@@ -61,7 +61,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 
-from dnn._blas cimport gemm
+from dnn._blas cimport bgemm, dnn_npgemm_is_set, dnn_npgemm_set
 cimport dnn._simd as simd
 
 import threading
@@ -229,6 +229,7 @@ cdef struct Net:
     unsigned char** mask
     int* own_nn             # layer l's W H and W^T dZ in dnn/_simd.h's ``nn`` (else BLAS)
     int* own_nt             # layer l's dZ H^T in ``nt`` (else BLAS)
+    int numpy_blas          # the BLAS products on NumPy's BLAS where its gemm is set (else SciPy's)
     double* keep
     void* X
     void* Y
@@ -471,11 +472,11 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexc
             simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
                     <floating*> net.A[l - 1] + c0, bb, NULL, False)
         elif l == 1:
-            gemm(False, True, n[1], c1 - c0, n0, <floating> 1, <floating*> net.W[0], n0, xb + <size_t> c0 * n0,
-                 n0, <floating> 0, <floating*> net.A[0] + c0, bb)
+            bgemm(net.numpy_blas, False, True, n[1], c1 - c0, n0, <floating> 1, <floating*> net.W[0], n0,
+                  xb + <size_t> c0 * n0, n0, <floating> 0, <floating*> net.A[0] + c0, bb)
         else:
-            gemm(False, False, n[l], c1 - c0, n[l - 1], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                 prev + c0, bb, <floating> 0, <floating*> net.A[l - 1] + c0, bb)
+            bgemm(net.numpy_blas, False, False, n[l], c1 - c0, n[l - 1], <floating> 1, <floating*> net.W[l - 1],
+                  n[l - 1], prev + c0, bb, <floating> 0, <floating*> net.A[l - 1] + c0, bb)
         if l < L:
             if floating is double:
                 act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
@@ -528,11 +529,11 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             simd.nt(r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb, False,
                     <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
         elif l == 1 and not net.own_nn[0]:
-            gemm(False, False, r1 - r0, n0, bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, n0,
-                 <floating> 0, <floating*> net.dW[0] + <size_t> r0 * n0, n0)
+            bgemm(net.numpy_blas, False, False, r1 - r0, n0, bb, <floating> w.scale, G + <size_t> r0 * bb, bb,
+                  prev, n0, <floating> 0, <floating*> net.dW[0] + <size_t> r0 * n0, n0)
         else:
-            gemm(False, True, r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb,
-                 <floating> 0, <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+            bgemm(net.numpy_blas, False, True, r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb,
+                  prev, bb, <floating> 0, <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
     else:
         dnn_share(bb, c - w.chunks, w.col_chunks, SPLIT_COLS, &r0, &r1)
         if r1 <= r0:
@@ -541,8 +542,8 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             simd.nn(n[l - 1], n[l], r1 - r0, <floating*> net.W[l - 1], 1, n[l - 1], G + r0, bb,
                     <floating*> net.G[l - 2] + r0, bb, NULL, False)
         else:
-            gemm(True, False, n[l - 1], r1 - r0, n[l], <floating> 1, <floating*> net.W[l - 1], n[l - 1],
-                 G + r0, bb, <floating> 0, <floating*> net.G[l - 2] + r0, bb)
+            bgemm(net.numpy_blas, True, False, n[l - 1], r1 - r0, n[l], <floating> 1, <floating*> net.W[l - 1],
+                  n[l - 1], G + r0, bb, <floating> 0, <floating*> net.G[l - 2] + r0, bb)
 
 
 cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
@@ -788,6 +789,27 @@ def wide_block(n0, batch, itemsize):
     return int(min(f, n0))
 
 
+_numpy_gemm_lock = threading.Lock()
+
+
+def numpy_gemm_found():
+    """Whether this module's BLAS products can run on NumPy's BLAS (``Loop(numpy_blas=True)``):
+    its cblas gemm found by ``dnn._numpy_blas`` and set here (once, and only where unset: an
+    epoch running in another thread never sees it change)."""
+    with _numpy_gemm_lock:
+        if not dnn_npgemm_is_set():
+            from dnn import _numpy_blas
+
+            _set_numpy_gemm(*(_numpy_blas.gemm_addresses() or (0, 0, False)))
+    return bool(dnn_npgemm_is_set())
+
+
+def _set_numpy_gemm(dgemm, sgemm, bint ilp64):
+    """Set this module's NumPy gemm (``dnn._kernels._set_numpy_gemm``'s twin): tests only, never
+    while an epoch runs; 0 for both unsets it."""
+    dnn_npgemm_set(<void*> <size_t> int(dgemm or 0), <void*> <size_t> int(sgemm or 0), ilp64)
+
+
 def _layer_pairs(products, L):
     """Whether ``products`` is a sequence of ``L`` pairs of bools (``Loop``'s per-layer form)."""
     try:
@@ -850,6 +872,10 @@ cdef class Loop:
     features (tests, measurements); ``products`` then concern the other
     layers only. ``threads``: the threads of an epoch (1 to ``MAX_THREADS``;
     see the module's docstring); the numbers do not depend on it.
+    ``numpy_blas``: the products ``products`` leaves to BLAS run on NumPy's
+    BLAS rather than SciPy's where ``numpy_gemm_found()`` (another OpenBLAS
+    version: faster or slower by shape, equal to rounding; ``dnn._loop_plan``
+    measures which).
 
     Safety: an array the loop writes (W, b, v, s) may share memory with no
     other (``ValueError``); each epoch re-checks that the caller's arrays still
@@ -866,6 +892,8 @@ cdef class Loop:
     #: Whether the first layer runs the wide path (``wide=``), and its block of features.
     cdef readonly bint wide
     cdef readonly int wide_block
+    #: Whether its BLAS products run on NumPy's BLAS (``numpy_blas=`` and ``numpy_gemm_found()``).
+    cdef readonly bint numpy_blas
     #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
     #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
     cdef readonly double loss
@@ -889,8 +917,10 @@ cdef class Loop:
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 v=None, s=None, products="auto", wide="auto", threads=1, sample_weight=None):
+                 v=None, s=None, products="auto", wide="auto", threads=1, sample_weight=None,
+                 numpy_blas=False):
         _need(self.net.n == NULL, "a Loop is initialized once")
+        _need(isinstance(numpy_blas, (bool, np.bool_)), "numpy_blas must be a bool, got %r", numpy_blas)
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
                                    (optimizer, "optimizer", OPTIMIZERS)):
             _need(isinstance(value, str) and value in names, "%s must be one of %s, got %r", name, names, value)
@@ -988,6 +1018,7 @@ cdef class Loop:
             net.keep[l] = keep[l]
         for l, (own_nn, own_nt) in enumerate(_products(products, dims, bmax, dtype.itemsize)):
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
+        net.numpy_blas = bool(numpy_blas) and numpy_gemm_found()
         auto = isinstance(wide, str)
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
         net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
@@ -1049,6 +1080,7 @@ cdef class Loop:
         self.opt.eps = float(epsilon)
         self.opt.bias1 = self.opt.bias2 = 1
         self.wide, self.wide_block = net.wide, net.wide_block
+        self.numpy_blas = net.numpy_blas
         self.threads = int(threads)
         self.ready = True
 

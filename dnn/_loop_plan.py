@@ -1,8 +1,8 @@
 """The mini-batch loop's plan: which of each layer's products run in our kernels.
 
 ``dnn._loop.Loop`` runs a layer's products (W H and W^T dZ: ``nn``; dZ H^T:
-``nt``) either in SciPy's BLAS or in ``dnn/_simd.h``'s register-blocked
-kernels. Which is faster depends on the CPU, the BLAS and its kernel set
+``nt``) either in BLAS (SciPy's, or NumPy's: another OpenBLAS version) or in
+``dnn/_simd.h``'s register-blocked kernels. Which is faster depends on the CPU, the BLAS and its kernel set
 (OPENBLAS_CORETYPE), the thread count, the dtype and the batch size (one
 CPU: 0.5x to 2.3x either way, ``benchmarks/NOTES.md``, "Mini-batch plans"),
 so it is measured where it runs, as ``dnn._plan`` does for the full-batch
@@ -11,10 +11,11 @@ process cache, the wisdom file, ``forget``) this module reuses:
 
 - Candidates (``candidates``): the loop's rule (``products="auto"``,
   ``dnn._products.for_step``) first, then every product on BLAS, every one
-  ours, ours for ``nn`` only; where BLAS may use several threads
-  (threadpoolctl's limits apply) each of those again on a team of that many
-  threads (``Loop(threads=)``: our products, the output and the optimizer
-  split between them, the same bits); duplicates dropped.
+  ours, ours for ``nn`` only; each of those with a BLAS product again on
+  NumPy's BLAS where ``dnn._loop.numpy_gemm_found()``; where BLAS may use
+  several threads (threadpoolctl's limits apply) every product ours on a team
+  of that many threads (``Loop(threads=)``: our products, the output and the
+  optimizer split between them, the same bits); duplicates dropped.
 - Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
   untimed: its products, on a team where several threads are allowed, a Loop
   may run them on one (``dnn._loop.teamable``) and a batch holds
@@ -74,12 +75,15 @@ class LoopPlan:
     ``products``: one ``(nn, nt)`` pair of bools per layer (``nn``: W H and
     W^T dZ; ``nt``: dZ H^T; the first layer's ``nt`` needs its ``nn``, which
     gathers X_b^T). ``threads``: the Loop's team (at most the threads
-    BLAS may use when it runs). ``source`` (not compared) says where it came from.
+    BLAS may use when it runs). ``numpy_blas``: the BLAS products on NumPy's
+    BLAS, where found (``Loop(numpy_blas=)``). ``source`` (not compared) says
+    where it came from.
     """
 
     products: tuple
     source: str = dataclasses.field(default="given", compare=False)
     threads: int = 1
+    numpy_blas: bool = False
 
     def check(self, dims):
         """Raise ValueError unless this plan can run a network of layer sizes ``dims``."""
@@ -92,22 +96,27 @@ class LoopPlan:
                              % (self.products[0],))
         if not isinstance(self.threads, int) or not 1 <= self.threads <= _loop.MAX_THREADS:
             raise ValueError("plan.threads must be an int in [1, %d], got %r" % (_loop.MAX_THREADS, self.threads))
+        if not isinstance(self.numpy_blas, bool):
+            raise ValueError("plan.numpy_blas must be a bool, got %r" % (self.numpy_blas,))
 
     def code(self):
-        """Two letters per layer, ``nn`` then ``nt``: ``o`` our kernel, ``b`` BLAS, e.g. ``oo.ob.bb``;
-        then `` xT`` for a team of T threads."""
-        return ".".join("ob"[not nn] + "ob"[not nt] for nn, nt in self.products) + (
+        """Two letters per layer, ``nn`` then ``nt``: ``o`` our kernel, ``b`` SciPy's BLAS, ``n``
+        NumPy's, e.g. ``oo.ob.bb``; then `` xT`` for a team of T threads."""
+        blas = "n" if self.numpy_blas else "b"
+        return ".".join(("o" if nn else blas) + ("o" if nt else blas) for nn, nt in self.products) + (
             " x%d" % self.threads if self.threads > 1 else "")
 
     def describe(self):
         return "mini-batch products %s (%s)" % (self.code(), self.source)
 
     def to_dict(self):
-        return {"products": [[int(nn), int(nt)] for nn, nt in self.products], "threads": self.threads}
+        return {"products": [[int(nn), int(nt)] for nn, nt in self.products], "threads": self.threads,
+                "numpy_blas": int(self.numpy_blas)}
 
     @classmethod
     def from_dict(cls, d, source="wisdom"):
-        return cls(tuple((bool(nn), bool(nt)) for nn, nt in d["products"]), source, int(d.get("threads", 1)))
+        return cls(tuple((bool(nn), bool(nt)) for nn, nt in d["products"]), source, int(d.get("threads", 1)),
+                   bool(d.get("numpy_blas", 0)))
 
 
 def team_threads():
@@ -140,7 +149,8 @@ def rule_plan(dims, batch, dtype):
 
 def candidates(dims, batch, dtype):
     """The plans a long fit times, without duplicates: each option on one thread, the rule's
-    first, then every product ours on a team of ``team_threads()`` if that is more than one.
+    first, then those with a BLAS product on NumPy's BLAS (where found), then every product
+    ours on a team of ``team_threads()`` if that is more than one.
     (A team runs a BLAS product on its first thread while the others wait: BLAS's own threads
     then share the cores with waiting ones, so only all-ours plans are teamed.)"""
     out = []
@@ -148,6 +158,8 @@ def candidates(dims, batch, dtype):
         p = option_plan(option, dims, batch, dtype, "measured")
         if p not in out:
             out.append(p)
+    if _loop.numpy_gemm_found():
+        out += [dataclasses.replace(p, numpy_blas=True) for p in list(out) if not _all_ours(p)]
     if team_threads() > 1:
         out.append(dataclasses.replace(option_plan("own", dims, batch, dtype, "measured"),
                                        threads=team_threads()))
@@ -178,12 +190,15 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     one BLAS thread the clock is this thread's CPU time (blind to other
     processes), else the wall clock.
 
-    Plans that call no BLAS (all ours: one thread or a team) are timed first,
-    among themselves, after ``BLAS_IDLE_SECONDS`` of quiet; the others after
-    them. An OpenBLAS's workers spin for a while after each call, so in one
-    alternation a BLAS plan's run would take the second core from the next
-    team's, and the team would lose runs it wins in a fit of its own
-    (figures: benchmarks/NOTES.md, "The planner's blind spot, fixed and rerun").
+    Plans are timed in groups that share no thread pool, each among itself
+    and, where more than one thread may run, after ``BLAS_IDLE_SECONDS`` of
+    quiet: those that call no BLAS (all ours: one thread or a team) first,
+    then those on SciPy's BLAS, then those on NumPy's. An OpenBLAS's workers
+    spin for a while after each call, so in one alternation a BLAS plan's run
+    would take the second core from the next team's, or from the other
+    OpenBLAS's workers, and lose runs it wins in a fit of its own (figures:
+    benchmarks/NOTES.md, "The planner's blind spot, fixed and rerun" and
+    "NumPy's BLAS in the mini-batch loop").
     """
     b = min(int(loop_kw["batch_size"]), X.shape[0])
     one = blas_threads() == 1
@@ -192,8 +207,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     def build(rows):
         kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")))
         order = np.random.default_rng(0).permutation(rows).astype(np.int64) if shuffled else None
-        loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, threads=p.threads, **kw)
-                 for p in plans]
+        loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, threads=p.threads,
+                            numpy_blas=p.numpy_blas, **kw) for p in plans]
         return loops, order
 
     def run(lp, order):
@@ -201,8 +216,12 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
         lp.epoch(order, learning_rate, t, step)
         return clock() - t0
 
-    groups = [[j for j, p in enumerate(plans) if _all_ours(p)], [j for j, p in enumerate(plans) if not _all_ours(p)]]
-    if any(plans[j].threads > 1 for j in groups[0]):
+    groups = [[j for j, p in enumerate(plans) if _all_ours(p)],
+              [j for j, p in enumerate(plans) if not _all_ours(p) and not p.numpy_blas],
+              [j for j, p in enumerate(plans) if not _all_ours(p) and p.numpy_blas]]
+    groups = [group for group in groups if group]
+    threaded = not one or any(p.threads > 1 for p in plans)
+    if threaded:
         time.sleep(BLAS_IDLE_SECONDS)  # other pools' workers (the caller's NumPy too) go idle
     loops, order = build(b)
     est = min(run(loops[j], order) for group in groups for j in group)  # also the warm-up of one batch
@@ -211,7 +230,9 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     if k > 1:
         loops, order = build(k * b)
     times = [[] for _ in plans]
-    for group in filter(None, groups):
+    for g, group in enumerate(groups):
+        if g and threaded:
+            time.sleep(BLAS_IDLE_SECONDS)  # the pool of the group before goes idle
         for j in group:
             for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
                 run(loops[j], order)  # warm-up
@@ -286,4 +307,4 @@ def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, ste
     else:
         plan.check(dims)
     return _loop.Loop(layers, X, Y, products=plan.products, threads=min(plan.threads, team_threads()),
-                      sample_weight=sample_weight, **loop_kw)
+                      numpy_blas=plan.numpy_blas, sample_weight=sample_weight, **loop_kw)

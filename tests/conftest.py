@@ -176,3 +176,33 @@ def _random_network(dims, m, dtype, seed=0):
 def random_network():
     """``(dims, m, dtype, seed=0) -> (X, Y, parameters)``: see the module's docstring."""
     return _random_network
+
+
+@pytest.fixture
+def recording_gemm():
+    """``record(found, calls)``: for NumPy's cblas gemm ``found = (dgemm, sgemm, ilp64)``
+    (``dnn._numpy_blas.gemm_addresses()``), the addresses of gemms of the same signature that
+    append each call's ``(M, N, K)`` to ``calls``, then call the real one; kept alive for the
+    test."""
+    import ctypes
+
+    alive = []
+
+    def one(real, ilp64, dtype, calls):
+        i = ctypes.c_int64 if ilp64 else ctypes.c_int
+        f = ctypes.c_double if dtype == np.float64 else ctypes.c_float
+        p = ctypes.c_void_p
+        proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, f, p, i, p, i, f, p, i)
+        target = proto(real)
+
+        def gemm(*args):
+            calls.append(args[3:6])
+            target(*args)
+        alive.append((target, proto(gemm)))
+        return ctypes.cast(alive[-1][1], ctypes.c_void_p).value
+
+    def record(found, calls):
+        d, s, ilp64 = found
+        return one(d, ilp64, np.float64, calls), one(s, ilp64, np.float32, calls), ilp64
+    yield record
+    alive.clear()

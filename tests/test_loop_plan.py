@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import dnn
-from dnn import _engine, _loop, _loop_plan, _plan
+from dnn import _engine, _loop, _loop_plan, _numpy_blas, _plan
 from dnn._loop_plan import LoopPlan
 
 
@@ -262,8 +262,9 @@ def test_the_loop_refuses_bad_layer_pairs():
 
 def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
     """``measure`` times the all-ours plans (one thread, teams) among themselves first, after a
-    quiet pause and the team's warm-ups, then the BLAS plans: no timed team run follows a BLAS run
-    (only the untimed estimate pass takes every plan once before)."""
+    quiet pause and the team's warm-ups, then the plans on SciPy's BLAS, then those on NumPy's,
+    each group after a pause: no timed run follows a run of another group's pool (only the
+    untimed estimate pass takes every plan once before)."""
     runs = []
     real = _loop.Loop
 
@@ -273,12 +274,13 @@ def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
             return super().epoch(order, learning_rate, t, step)
 
     plans = [LoopPlan(((True, False), (True, False)), "rule"), LoopPlan(((False, False), (False, False)), "blas"),
-             LoopPlan(((True, True), (True, True)), "own"), LoopPlan(((True, True), (True, True)), "team", threads=2)]
+             LoopPlan(((True, True), (True, True)), "own"), LoopPlan(((True, True), (True, True)), "team", threads=2),
+             LoopPlan(((False, False), (False, False)), "numpy", numpy_blas=True)]
 
-    def make(layers, X, Y, products, threads, **kw):
+    def make(layers, X, Y, products, threads, numpy_blas, **kw):
         lp = Recorded(layers, X, Y, products=products, threads=threads, **kw)
         lp._plan_index = next(j for j, p in enumerate(plans) if tuple(p.products) == tuple(map(tuple, products))
-                              and p.threads == threads)
+                              and p.threads == threads and p.numpy_blas == numpy_blas)
         return lp
 
     monkeypatch.setattr(_loop_plan._loop, "Loop", make)
@@ -289,13 +291,14 @@ def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
     layers = [(rng.standard_normal((4, 5)), np.zeros((4, 1))), (rng.standard_normal((1, 4)), np.zeros((1, 1)))]
     times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, 10 ** 6, True)
     assert all(len(t) >= 3 for t in times)
-    assert slept == [_loop_plan.BLAS_IDLE_SECONDS]
-    kinds = ["ours" if j >= 2 else "blas" for j, _ in runs]
-    # every pass over the plans (the estimate, then the rounds) takes all-ours plans first
+    assert slept == [_loop_plan.BLAS_IDLE_SECONDS] * 3  # before each group
+    kinds = ["numpy" if j == 4 else "ours" if j >= 2 else "blas" for j, _ in runs]
+    # every pass over the plans (the estimate, then the rounds) takes all-ours plans first, NumPy's last
     first_blas = kinds.index("blas")
     assert set(kinds[:first_blas]) == {"ours"}
-    last_ours = len(kinds) - 1 - kinds[::-1].index("ours")
-    assert set(kinds[last_ours + 1:]) == {"blas"}
+    estimate, rounds = kinds[:len(plans)], kinds[len(plans):]
+    assert estimate == ["ours", "ours", "blas", "blas", "numpy"]
+    assert rounds == sorted(rounds, key=["ours", "blas", "numpy"].index)
     # the team warms up TEAM_WARM_UPS times before its rounds
     assert sum(1 for j, _ in runs if j == 3) == 1 + _loop_plan.TEAM_WARM_UPS + len(times[3])
 
@@ -337,3 +340,82 @@ def test_measure_runs_again_a_round_the_hypervisor_stole_from(monkeypatch):
     monkeypatch.setattr(_loop_plan._plan, "steal_seconds", lambda: (reads.append(1), len(reads))[1] * 1.0)
     times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, 10 ** 6, True)
     assert len(reads) // 2 == len(times[0]) + _loop_plan._plan.STOLEN_ROUNDS
+
+
+@pytest.fixture
+def loop_numpy_gemm():
+    """Set ``dnn._loop``'s NumPy gemm to ``(dgemm, sgemm, ilp64)`` or None for a test; restored after."""
+    found = _numpy_blas.gemm_addresses()
+
+    def use(addresses):
+        _loop._set_numpy_gemm(*(addresses or (0, 0, False)))
+    yield use
+    use(found)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_blas_loops_run_their_blas_products_on_numpy_blas(dtype, loop_numpy_gemm, recording_gemm,
+                                                                monkeypatch):
+    """``Loop(numpy_blas=True)`` runs every product ``products`` leaves to BLAS on NumPy's gemm
+    (per batch: each layer's W H and dW, each but the first's W^T dZ), the numbers SciPy's to
+    rounding; where NumPy's gemm is not set it runs SciPy's, bit for bit, and says so."""
+    found = _numpy_blas.gemm_addresses()
+    if found is None:
+        pytest.skip("NumPy's BLAS exports no cblas gemm dnn knows (another BLAS)")
+    calls = []
+    loop_numpy_gemm(recording_gemm(found, calls))
+    rng = np.random.default_rng(5)
+    m, b = 40, 16
+    X = rng.standard_normal((m, DIMS[0])).astype(dtype)
+    Y = (rng.random((m, 1)) < 0.5).astype(dtype)
+    start = [(rng.standard_normal((o, i)).astype(dtype), np.zeros((o, 1), dtype)) for o, i in zip(DIMS[1:], DIMS)]
+    order = rng.permutation(m).astype(np.int64)
+
+    def run(numpy_blas, products="blas"):
+        layers = [(W.copy(), c.copy()) for W, c in start]
+        lp = _loop.Loop(layers, X, Y, optimizer="momentum", batch_size=b, products=products,
+                        v=[(np.zeros_like(W), np.zeros_like(c)) for W, c in start], numpy_blas=numpy_blas)
+        return lp, lp.epoch(order, 0.05), layers
+
+    lp, on_numpy, numpy_layers = run(True)
+    assert lp.numpy_blas
+    L, batches = len(DIMS) - 1, -(-m // b)
+    assert len(calls) == batches * (3 * L - 1)
+    assert (DIMS[1], b, DIMS[0]) in calls  # W_1 X_b^T
+    calls.clear()
+    _, _, mixed = run(True, products=[(True, True), (False, False), (True, True)])
+    assert len(calls) == batches * 3 and all(c[0] in (DIMS[2], DIMS[1]) for c in calls)  # layer 2's only
+    calls.clear()
+    _, on_scipy, scipy_layers = run(False)
+    assert not calls
+    np.testing.assert_allclose(on_numpy[0], on_scipy[0], rtol=1e-5 if dtype == np.float32 else 1e-12)
+    for (W, c), (W2, c2) in zip(numpy_layers, scipy_layers):
+        np.testing.assert_allclose(W, W2, rtol=1e-4 if dtype == np.float32 else 1e-11, atol=1e-6)
+    monkeypatch.setattr(_numpy_blas, "gemm_addresses", lambda: None)  # not found (another BLAS)
+    loop_numpy_gemm(None)
+    lp, fallback, fallback_layers = run(True)
+    assert not lp.numpy_blas and not calls
+    assert fallback == on_scipy
+    for (W, c), (W2, c2) in zip(fallback_layers, scipy_layers):
+        np.testing.assert_array_equal(W, W2)
+    with pytest.raises(ValueError, match="numpy_blas must be a bool"):
+        _loop.Loop(start, X, Y, numpy_blas="yes")
+
+
+def test_numpy_blas_plans_are_candidates_where_numpy_gemm_is_found(monkeypatch):
+    for found in (True, False):
+        monkeypatch.setattr(_loop, "numpy_gemm_found", lambda: found)
+        plans = _loop_plan.candidates(DIMS, 16, np.float64)
+        scipy = [p for p in plans if not p.numpy_blas]
+        numpy = [p for p in plans if p.numpy_blas]
+        with_blas = [p for p in scipy if not all(nn and nt for nn, nt in p.products)]
+        assert with_blas and [p.products for p in numpy] == ([p.products for p in with_blas] if found else [])
+        for p in numpy:
+            p.check(DIMS)
+            assert p.threads == 1 and "n" in p.code() and "b" not in p.code()
+    plan = LoopPlan(((True, True), (False, True), (False, False)), numpy_blas=True)
+    assert plan.code() == "oo.no.nn"
+    assert LoopPlan.from_dict(plan.to_dict()) == plan
+    assert not LoopPlan.from_dict({"products": [[1, 1], [0, 1], [0, 0]]}).numpy_blas  # an older file's entry
+    with pytest.raises(ValueError, match="numpy_blas must be a bool"):
+        LoopPlan(plan.products, numpy_blas=1).check(DIMS)

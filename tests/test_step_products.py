@@ -95,32 +95,14 @@ def test_the_layer_functions_take_every_backend(dtype, backend, random_network):
             np.testing.assert_allclose(g, w, **tol(dtype))
 
 
-def _recording_gemm(real, ilp64, dtype, calls):
-    """A cblas gemm of the real one's signature that counts its calls, then calls it."""
-    i = ctypes.c_int64 if ilp64 else ctypes.c_int
-    f = ctypes.c_double if dtype == np.float64 else ctypes.c_float
-    p = ctypes.c_void_p
-    proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, f, p, i,
-                             p, i, f, p, i)
-    target = proto(real)
-
-    def gemm(*args):
-        calls.append(args[3:6])
-        target(*args)
-    return proto(gemm)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_numpy_flagged_products_run_on_numpy_blas_else_scipy_bit_for_bit(dtype, backend, numpy_gemm,
-                                                                         random_network):
+                                                                         random_network, recording_gemm):
     found = _numpy_blas.gemm_addresses()
     if found is None:
         pytest.skip("NumPy's BLAS exports no cblas gemm dnn knows (another BLAS)")
-    d, s, ilp64 = found
     calls = []
-    keep = [_recording_gemm(d, ilp64, np.float64, calls), _recording_gemm(s, ilp64, np.float32, calls)]
-    numpy_gemm([ctypes.cast(keep[0], ctypes.c_void_p).value,
-                ctypes.cast(keep[1], ctypes.c_void_p).value, ilp64])
+    numpy_gemm(recording_gemm(found, calls))
     dims, m = [30, 70, 7, 1], 33
     X, Y, p = random_network(dims, m, dtype)
     backend("numpy", "numpy")
