@@ -4,8 +4,9 @@ NumPy and SciPy wheels each bundle an OpenBLAS, of different versions, with
 kernels that differ by shape (``benchmarks/NOTES.md``, "Step loop at two
 threads"), and each has its own thread pool. The course's NumPy code runs on
 NumPy's; dnn's products run on SciPy's (``scipy.linalg.cython_blas``) unless
-this module finds NumPy's cblas gemm and ``dnn._products`` picks it for a
-shape by measurement.
+this module finds NumPy's cblas gemm and ``dnn._products``' rule (from the two
+libraries' ``versions()``) or a measurement picks it: the step calls' choice,
+or ``dnn._loop_plan``'s for the mini-batch loop.
 
 ``gemm_addresses()`` gives ``(dgemm, sgemm, ilp64)``: the addresses of the
 cblas ``dgemm``/``sgemm`` of the BLAS library loaded from NumPy's own
@@ -20,7 +21,7 @@ gemm pointer (``dnn._kernels._set_numpy_gemm``).
 import ctypes
 import os
 
-__all__ = ["gemm_addresses", "library_path", "SYMBOLS"]
+__all__ = ["gemm_addresses", "library_path", "versions", "SYMBOLS"]
 
 #: Symbol names tried, in order: (dgemm, sgemm, ilp64). NumPy >= 2's wheels
 #: bundle scipy-openblas64 (prefix ``scipy_``, ILP64 suffix ``64_``).
@@ -33,13 +34,44 @@ SYMBOLS = (
 _found = None  # (addresses or None, path or None), once per process
 
 
-def _numpy_dirs():
-    import numpy
+def _package_dirs(name):
+    """The folders where package ``name``'s wheel bundles its libraries: inside the package
+    (``name/.dylibs`` on macOS) or beside it (``name.libs``: Linux, Windows' delvewheel)."""
+    import importlib
 
-    root = os.path.dirname(os.path.realpath(numpy.__file__))
-    # Wheels put the bundled library in numpy.libs beside the package (Linux),
-    # numpy/.dylibs (macOS) or numpy.libs (Windows, delvewheel).
-    return [root + os.sep, os.path.join(os.path.dirname(root), "numpy.libs") + os.sep]
+    root = os.path.dirname(os.path.realpath(importlib.import_module(name).__file__))
+    return [root + os.sep, os.path.join(os.path.dirname(root), name + ".libs") + os.sep]
+
+
+def _numpy_dirs():
+    return _package_dirs("numpy")
+
+
+def _under(lib, dirs):
+    path = os.path.realpath(getattr(lib, "filepath", "") or "")
+    return bool(path) and any(path.startswith(d) for d in dirs)
+
+
+def versions():
+    """``(numpy's, scipy's)`` OpenBLAS versions as int tuples (threadpoolctl's ``version``), each
+    None where that package's BLAS is not an OpenBLAS of its own folders, or not known."""
+    out = []
+    for name in ("numpy", "scipy"):
+        try:
+            dirs = _package_dirs(name)
+            found = [lib for lib in _libraries()
+                     if getattr(lib, "internal_api", None) == "openblas" and _under(lib, dirs)]
+            out.append(_version_tuple(getattr(found[0], "version", None)) if found else None)
+        except Exception:  # threadpoolctl failed to inspect the process, or no such package
+            out.append(None)
+    return tuple(out)
+
+
+def _version_tuple(text):
+    """``"0.3.31.188.0"`` -> ``(0, 3, 31)``: the release (a wheel's build suffix dropped); None if
+    not of that form."""
+    parts = str(text or "").split(".")[:3]
+    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
 
 
 def _libraries():
@@ -51,9 +83,9 @@ def _libraries():
 def _lookup(libraries, numpy_dirs, symbols=SYMBOLS):
     """(addresses, path) of the first library under ``numpy_dirs`` exporting one of ``symbols``."""
     for lib in libraries:
-        path = os.path.realpath(getattr(lib, "filepath", "") or "")
-        if not path or not any(path.startswith(d) for d in numpy_dirs):
+        if not _under(lib, numpy_dirs):
             continue
+        path = os.path.realpath(lib.filepath)
         dynlib = getattr(lib, "dynlib", None)
         if dynlib is None:
             continue

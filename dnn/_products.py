@@ -52,15 +52,19 @@ OWN_NT_A_BYTES = 8 << 20
 #: On the AVX2 build, a layer of at most ``AVX2_NN_MAX_UNITS`` units whose inputs take at least
 #: ``AVX2_NN_MIN_ROW_BYTES`` per example (S1's first layer, 20 units on 12,288 features) runs on
 #: NumPy's OpenBLAS where the process has it, else ``nn`` (W H, with H packed, and W^T dZ) at
-#: one thread (``for_step_call``); SciPy's OpenBLAS keeps the rest. One machine's bounds and
-#: choice (AMD EPYC Zen 3, NumPy's OpenBLAS 0.3.31 against SciPy's 0.3.30: benchmarks/NOTES.md,
-#: "nn packs B on the AVX2 build" and the fifth session's final run).
+#: one thread (``for_step_call``); the rest run on the newer of the two OpenBLAS libraries
+#: (``_numpy_blas_not_older``). One machine's bounds and choice (AMD EPYC Zen 3, NumPy's OpenBLAS
+#: 0.3.31 against SciPy's 0.3.30: benchmarks/NOTES.md, "nn packs B on the AVX2 build", the fifth
+#: session's final run and "The step calls' BLAS layers on NumPy's OpenBLAS").
 AVX2_NN_MIN_ROW_BYTES = 32 << 10
 AVX2_NN_MAX_UNITS = 32
 
 #: Whether SciPy's OpenBLAS runs kernels narrower than ``WIDE_BLAS_KERNELS`` (set with the
 #: thread counters; False where its kernel set is not known).
 _scipy_kernels_narrow = False
+#: Whether NumPy's OpenBLAS is of SciPy's release or a later one (set with the thread counters;
+#: False where either version is not known): the AVX2 build's rule then runs BLAS's products on it.
+_numpy_blas_not_older = False
 
 #: A layer group's backends, in the order ``choose`` tries them after the rule's.
 BACKENDS = ("own", "scipy", "numpy")
@@ -83,7 +87,8 @@ def for_step(n_out, n_in, m, itemsize):
     takes at most ``OWN_NT_A_BYTES``; "nt" for a few rows only there too. On an
     AVX2 CPU, a layer of a few units on very many inputs (``AVX2_NN_MAX_UNITS``,
     ``AVX2_NN_MIN_ROW_BYTES``) on NumPy's BLAS ("numpy_nn", "numpy_nt"), or "nn"
-    where NumPy's gemm was not found, else SciPy's BLAS; other builds,
+    where NumPy's gemm was not found; every other layer on NumPy's BLAS too where
+    its OpenBLAS is of SciPy's release or later, else on SciPy's; other builds,
     BLAS (not measured for this API). A rule, not a timing: the same call gives
     the same bits whatever the load or the thread count. The measurements behind
     it (an AVX-512 and an AVX2 machine) are in benchmarks/NOTES.md, issue 9.
@@ -107,9 +112,13 @@ def for_step(n_out, n_in, m, itemsize):
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
+    numpy_blas = _kernels._numpy_gemm_set()
     if _avx2_wide(n_out, n_in, itemsize):
         # NumPy's OpenBLAS where the process has one (faster than ours and SciPy's there), else nn
-        return own["numpy_nn"] | own["numpy_nt"] if _kernels._numpy_gemm_set() else own["nn"]
+        return own["numpy_nn"] | own["numpy_nt"] if numpy_blas else own["nn"]
+    if build == "avx2" and numpy_blas and _numpy_blas_not_older:
+        # BLAS's layers on the newer OpenBLAS, NumPy's on a tie (the caller's NumPy shares its pool)
+        return own["numpy_nn"] | own["numpy_nt"]
     return 0
 
 
@@ -152,15 +161,16 @@ def _find_thread_counters(kernels):
 
 
 def _set_thread_counters(kernels):
-    global _scipy_kernels_narrow
-    from dnn import _blas_threads
+    global _scipy_kernels_narrow, _numpy_blas_not_older
+    from dnn import _blas_threads, _numpy_blas
 
     addresses = []
+    scipy_dirs = _numpy_blas._package_dirs("scipy")
     for lib in _blas_threads._libraries():
         if getattr(lib, "internal_api", None) != "openblas":
             continue
         kernel_set = str(getattr(lib, "architecture", None) or "").lower()
-        if "scipy" in str(getattr(lib, "filepath", "")).lower() and kernel_set:
+        if _numpy_blas._under(lib, scipy_dirs) and kernel_set:
             _scipy_kernels_narrow = kernel_set not in WIDE_BLAS_KERNELS
         fn = _blas_threads.openblas_function(getattr(lib, "dynlib", None), "get")
         if fn is not None:
@@ -170,9 +180,9 @@ def _set_thread_counters(kernels):
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     kernels._set_thread_counters(addresses, cpus)
-    from dnn import _numpy_blas
-
     kernels._set_numpy_gemm(*(_numpy_blas.gemm_addresses() or (0, 0, False)))
+    numpy_version, scipy_version = _numpy_blas.versions()
+    _numpy_blas_not_older = None not in (numpy_version, scipy_version) and numpy_version >= scipy_version
 
 
 # --------------------------------------------------------------------------

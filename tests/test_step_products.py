@@ -464,22 +464,50 @@ def test_a_child_forked_while_the_thread_counters_are_being_found_finds_its_own(
 def test_the_avx2_rule_gives_few_units_on_very_many_inputs_to_numpy_or_nn(monkeypatch):
     # S1's first layer (20 units on 12,288 features) in either dtype: NumPy's BLAS where
     # its gemm is found, at any thread count; else nn (H packed) at one thread. Wider
-    # layers, fewer inputs and every other build's BLAS layers: SciPy's BLAS
+    # layers and fewer inputs: NumPy's BLAS where its OpenBLAS is not older than SciPy's,
+    # else SciPy's; every other build's BLAS layers: SciPy's BLAS
     f = _kernels.OWN_PRODUCTS
+    numpy = f["numpy_nn"] | f["numpy_nt"]
     monkeypatch.setattr(_products._train, "simd_kernels", lambda: "avx2")
     monkeypatch.delenv("DNN_STEP_CHOICE", raising=False)
     _products.step_threads()  # NumPy's gemm looked for
     for numpy_found in (True, False):
-        monkeypatch.setattr(_kernels, "_numpy_gemm_set", lambda: numpy_found)
-        wide = f["numpy_nn"] | f["numpy_nt"] if numpy_found else f["nn"]
-        assert _products.for_step(20, 12288, 209, 8) == wide
-        assert _products.for_step(20, 12288, 209, 4) == wide
-        assert _products.for_step_call(20, 12288, 209, 8, 1) == wide
-        # more threads: NumPy's BLAS still; the packed W H, shared out, lost to BLAS
-        assert _products.for_step_call(20, 12288, 209, 8, 2) == (wide if numpy_found else 0)
-        assert _products.for_step(_products.AVX2_NN_MAX_UNITS + 1, 12288, 209, 8) == 0
-        assert _products.for_step(20, 2048, 209, 8) == 0  # 16 KiB an example
-        assert _products.for_step(256, 784, 10000, 8) == 0
-        assert _products.for_step(4, 2, 400, 8) == f["all"]  # tiny: as on every build
+        for not_older in (True, False):
+            monkeypatch.setattr(_kernels, "_numpy_gemm_set", lambda: numpy_found)
+            monkeypatch.setattr(_products, "_numpy_blas_not_older", not_older)
+            wide = numpy if numpy_found else f["nn"]
+            assert _products.for_step(20, 12288, 209, 8) == wide
+            assert _products.for_step(20, 12288, 209, 4) == wide
+            assert _products.for_step_call(20, 12288, 209, 8, 1) == wide
+            # more threads: NumPy's BLAS still; the packed W H, shared out, lost to BLAS
+            assert _products.for_step_call(20, 12288, 209, 8, 2) == (wide if numpy_found else 0)
+            other = numpy if numpy_found and not_older else 0
+            assert _products.for_step(_products.AVX2_NN_MAX_UNITS + 1, 12288, 209, 8) == other
+            assert _products.for_step(20, 2048, 209, 8) == other  # 16 KiB an example
+            assert _products.for_step(256, 784, 10000, 8) == other
+            assert _products.for_step_call(256, 784, 10000, 8, 2) == other
+            assert _products.for_step(4, 2, 400, 8) == f["all"]  # tiny: as on every build
     monkeypatch.setattr(_products._train, "simd_kernels", lambda: "sse2")
     assert _products.for_step(20, 12288, 209, 8) == 0
+    assert _products.for_step(256, 784, 10000, 8) == 0
+
+
+def test_versions_name_each_package_s_own_openblas(monkeypatch):
+    """``_numpy_blas.versions``: the release of the OpenBLAS in NumPy's and in SciPy's own
+    folders (a path naming the other package, as NumPy's ``libscipy_openblas64_`` does, is not
+    taken for it), None where a package has none; and this process's agree with threadpoolctl."""
+    numpy_dirs, scipy_dirs = _numpy_blas._package_dirs("numpy"), _numpy_blas._package_dirs("scipy")
+    libs = [type("L", (), dict(internal_api="openblas", version="0.3.31.188.0",
+                               filepath=numpy_dirs[1] + "libscipy_openblas64_-1.so"))(),
+            type("L", (), dict(internal_api="openblas", version="0.3.30",
+                               filepath=scipy_dirs[1] + "libscipy_openblas-2.so"))()]
+    monkeypatch.setattr(_numpy_blas, "_libraries", lambda: libs)
+    assert _numpy_blas.versions() == ((0, 3, 31), (0, 3, 30))
+    monkeypatch.setattr(_numpy_blas, "_libraries", lambda: libs[:1])
+    assert _numpy_blas.versions() == ((0, 3, 31), None)
+    libs[0].version = "unknown"
+    assert _numpy_blas.versions() == (None, None)
+    assert _numpy_blas._version_tuple("0.3.9") == (0, 3, 9) and _numpy_blas._version_tuple("0.3") is None
+    monkeypatch.undo()
+    if _numpy_blas.library_path() is not None:  # this process: NumPy's gemm's library has a version
+        assert _numpy_blas.versions()[0] is not None
