@@ -11,8 +11,10 @@ process cache, the wisdom file, ``forget``) this module reuses:
 
 - Candidates (``candidates``): the loop's rule (``products="auto"``,
   ``dnn._products.for_step``) first, then every product on BLAS, every one
-  ours, ours for ``nn`` only; each of those with a BLAS product again on
-  NumPy's BLAS where ``dnn._loop.numpy_gemm_found()``; where BLAS may use
+  ours, ours for ``nn`` only (the rule's BLAS products on NumPy's BLAS where
+  ``dnn._products.numpy_blas_rule()``, the others' on SciPy's); each of those
+  with a BLAS product again on the other BLAS where
+  ``dnn._loop.numpy_gemm_found()``; where BLAS may use
   several threads (threadpoolctl's limits apply) every product ours on a team
   of that many threads (``Loop(threads=)``: our products, the output and the
   optimizer split between them, the same bits); duplicates dropped.
@@ -40,7 +42,7 @@ import time
 
 import numpy as np
 
-from dnn import _loop, _plan, _train
+from dnn import _loop, _plan, _products, _train
 from dnn._blas_threads import blas_threads
 
 __all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg", "rule_plan", "team_threads"]
@@ -126,9 +128,14 @@ def team_threads():
 
 
 def option_plan(option, dims, batch, dtype, source=None):
-    """The plan of one of the loop's ``products=`` options (``OPTIONS``) for this fit."""
+    """The plan of one of the loop's ``products=`` options (``OPTIONS``) for this fit: ``"auto"``'s
+    BLAS products on NumPy's BLAS where the step rule's are (``dnn._products.numpy_blas_rule``),
+    the others' on SciPy's."""
     pairs = _loop._products(option, list(dims), batch, np.dtype(dtype).itemsize)
-    return LoopPlan(tuple((bool(nn), bool(nt)) for nn, nt in pairs), source or option)
+    plan = LoopPlan(tuple((bool(nn), bool(nt)) for nn, nt in pairs), source or option)
+    if option == "auto" and not _all_ours(plan) and _products.numpy_blas_rule():
+        plan = dataclasses.replace(plan, numpy_blas=True)
+    return plan
 
 
 def _all_ours(plan):
@@ -149,8 +156,9 @@ def rule_plan(dims, batch, dtype):
 
 def candidates(dims, batch, dtype):
     """The plans a long fit times, without duplicates: each option on one thread, the rule's
-    first, then those with a BLAS product on NumPy's BLAS (where found), then every product
-    ours on a team of ``team_threads()`` if that is more than one.
+    first, then those with a BLAS product on the other BLAS (NumPy's where found, or SciPy's
+    for a rule on NumPy's), then every product ours on a team of ``team_threads()`` if that is
+    more than one.
     (A team runs a BLAS product on its first thread while the others wait: BLAS's own threads
     then share the cores with waiting ones, so only all-ours plans are teamed.)"""
     out = []
@@ -158,8 +166,9 @@ def candidates(dims, batch, dtype):
         p = option_plan(option, dims, batch, dtype, "measured")
         if p not in out:
             out.append(p)
-    if _loop.numpy_gemm_found():
-        out += [dataclasses.replace(p, numpy_blas=True) for p in list(out) if not _all_ours(p)]
+    if _loop.numpy_gemm_found():  # each plan with a BLAS product on the other BLAS too
+        out += [q for q in (dataclasses.replace(p, numpy_blas=not p.numpy_blas) for p in list(out)
+                            if not _all_ours(p)) if q not in out]
     if team_threads() > 1:
         out.append(dataclasses.replace(option_plan("own", dims, batch, dtype, "measured"),
                                        threads=team_threads()))

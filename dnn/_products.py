@@ -112,14 +112,21 @@ def for_step(n_out, n_in, m, itemsize):
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
-    numpy_blas = _kernels._numpy_gemm_set()
     if _avx2_wide(n_out, n_in, itemsize):
         # NumPy's OpenBLAS where the process has one (faster than ours and SciPy's there), else nn
-        return own["numpy_nn"] | own["numpy_nt"] if numpy_blas else own["nn"]
-    if build == "avx2" and numpy_blas and _numpy_blas_not_older:
-        # BLAS's layers on the newer OpenBLAS, NumPy's on a tie (the caller's NumPy shares its pool)
-        return own["numpy_nn"] | own["numpy_nt"]
-    return 0
+        return own["numpy_nn"] | own["numpy_nt"] if _kernels._numpy_gemm_set() else own["nn"]
+    return own["numpy_nn"] | own["numpy_nt"] if numpy_blas_rule() else 0
+
+
+def numpy_blas_rule():
+    """Whether the rule runs BLAS's layers on NumPy's OpenBLAS: on the AVX2 build, where its gemm
+    is found and it is of SciPy's release or later (the newer one; NumPy's on a tie, whose pool
+    the caller's own NumPy code shares). Else SciPy's (``for_step``; the mini-batch loop's rule,
+    ``dnn._loop_plan.rule_plan``, follows it)."""
+    from dnn import _kernels
+
+    _find_thread_counters(_kernels)
+    return _train.simd_kernels() == "avx2" and _numpy_blas_not_older and _kernels._numpy_gemm_set()
 
 
 def _avx2_wide(n_out, n_in, itemsize):

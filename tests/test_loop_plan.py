@@ -403,16 +403,23 @@ def test_numpy_blas_loops_run_their_blas_products_on_numpy_blas(dtype, loop_nump
 
 
 def test_numpy_blas_plans_are_candidates_where_numpy_gemm_is_found(monkeypatch):
+    """Every candidate with a BLAS product runs on SciPy's BLAS and, where NumPy's gemm is found,
+    on NumPy's too; the rule's (the first) on NumPy's where the step rule's are."""
     for found in (True, False):
-        monkeypatch.setattr(_loop, "numpy_gemm_found", lambda: found)
-        plans = _loop_plan.candidates(DIMS, 16, np.float64)
-        scipy = [p for p in plans if not p.numpy_blas]
-        numpy = [p for p in plans if p.numpy_blas]
-        with_blas = [p for p in scipy if not all(nn and nt for nn, nt in p.products)]
-        assert with_blas and [p.products for p in numpy] == ([p.products for p in with_blas] if found else [])
-        for p in numpy:
-            p.check(DIMS)
-            assert p.threads == 1 and "n" in p.code() and "b" not in p.code()
+        for rule_numpy in (True, False):
+            monkeypatch.setattr(_loop, "numpy_gemm_found", lambda: found)
+            monkeypatch.setattr(_loop_plan._products, "numpy_blas_rule", lambda: found and rule_numpy)
+            plans = _loop_plan.candidates(DIMS, 16, np.float64)
+            assert plans[0] == _loop_plan.rule_plan(DIMS, 16, np.float64)
+            assert plans[0].numpy_blas == (found and rule_numpy)
+            assert len(set(plans)) == len(plans)
+            scipy = {p.products for p in plans if not p.numpy_blas and not _loop_plan._all_ours(p)}
+            numpy = {p.products for p in plans if p.numpy_blas}
+            assert scipy and numpy == (scipy if found else set())
+            for p in plans:
+                p.check(DIMS)
+                if p.numpy_blas:
+                    assert p.threads == 1 and "n" in p.code() and "b" not in p.code()
     plan = LoopPlan(((True, True), (False, True), (False, False)), numpy_blas=True)
     assert plan.code() == "oo.no.nn"
     assert LoopPlan.from_dict(plan.to_dict()) == plan
