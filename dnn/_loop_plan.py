@@ -1,9 +1,10 @@
-"""The mini-batch loop's plan: which of each layer's products run in our kernels.
+"""The mini-batch loop's plan: which of each layer's products run in our kernels, on which BLAS the rest.
 
 ``dnn._loop.Loop`` runs a layer's products (W H and W^T dZ: ``nn``; dZ H^T:
 ``nt``) either in BLAS (SciPy's, or NumPy's: another OpenBLAS version) or in
-``dnn/_simd.h``'s register-blocked kernels. Which is faster depends on the CPU, the BLAS and its kernel set
-(OPENBLAS_CORETYPE), the thread count, the dtype and the batch size (one
+``dnn/_simd.h``'s register-blocked kernels. Which is faster depends on the
+CPU, the BLAS and its kernel set (OPENBLAS_CORETYPE), the thread count, the
+dtype and the batch size (one
 CPU: 0.5x to 2.3x either way, ``benchmarks/NOTES.md``, "Mini-batch plans"),
 so it is measured where it runs, as ``dnn._plan`` does for the full-batch
 loop, whose machinery (``MARGIN``, ``pick``, the key's machine part, the

@@ -13,6 +13,7 @@
 
 #include "_simd.h"
 #include "_platform.h"
+#include "_numpy_gemm.h"
 
 static int failures = 0;
 static long checks = 0;
@@ -234,6 +235,45 @@ static void check_relu_##S(int level) {                                         
 CHECK_RELU(double, d)
 CHECK_RELU(float, f)
 
+/* dnn/_numpy_gemm.h: a call reaches the set cblas gemm with its arguments (row-major, the
+   transposes as cblas's codes), in both int widths; unset, it reports 0 (SciPy's BLAS then). */
+static int np_calls;
+static int np_args[7];
+static void fake_dgemm32(int order, int ta, int tb, int m, int n, int k, double alpha, const double* A,
+                         int lda, const double* B, int ldb, double beta, double* C, int ldc) {
+    (void) alpha; (void) A; (void) B; (void) beta; (void) C;
+    np_calls++;
+    np_args[0] = order; np_args[1] = ta; np_args[2] = tb; np_args[3] = m; np_args[4] = n;
+    np_args[5] = k; np_args[6] = lda + ldb + ldc;
+}
+static void fake_sgemm64(int order, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                         int64_t ldc) {
+    (void) alpha; (void) A; (void) B; (void) beta; (void) C;
+    np_calls += 10;
+    np_args[0] = order; np_args[1] = ta; np_args[2] = tb; np_args[3] = (int) m; np_args[4] = (int) n;
+    np_args[5] = (int) k; np_args[6] = (int) (lda + ldb + ldc);
+}
+
+static void check_numpy_gemm(void) {
+    double d = 0;
+    float f = 0;
+    dnn_npgemm_set(0, 0, 0);
+    check(!dnn_npgemm_is_set() && !dnn_npgemm_d(0, 0, 1, 1, 1, 1, &d, 1, &d, 1, 0, &d, 1) && np_calls == 0,
+          "numpy gemm unset", 0, 0, 0, 0, 0);
+    dnn_npgemm_set((void*) fake_dgemm32, (void*) fake_dgemm32, 0);
+    check(dnn_npgemm_is_set() && dnn_npgemm_d(1, 0, 2, 3, 4, 1, &d, 5, &d, 6, 0, &d, 7) && np_calls == 1
+          && np_args[0] == 101 && np_args[1] == 112 && np_args[2] == 111 && np_args[3] == 2
+          && np_args[4] == 3 && np_args[5] == 4 && np_args[6] == 18, "numpy dgemm, 32-bit ints", 0, 2, 3, 4, 0);
+    dnn_npgemm_set((void*) fake_dgemm32, (void*) fake_sgemm64, 1);
+    check(dnn_npgemm_s(0, 1, 5, 6, 7, 1, &f, 1, &f, 2, 0, &f, 3) && np_calls == 11 && np_args[1] == 111
+          && np_args[2] == 112 && np_args[3] == 5 && np_args[5] == 7 && np_args[6] == 6,
+          "numpy sgemm, 64-bit ints", 0, 5, 6, 7, 0);
+    dnn_npgemm_set((void*) fake_dgemm32, 0, 0);  /* half a pair: neither */
+    check(!dnn_npgemm_is_set() && !dnn_npgemm_s(0, 0, 1, 1, 1, 1, &f, 1, &f, 1, 0, &f, 1) && np_calls == 11,
+          "numpy gemm, half a pair", 0, 0, 0, 0, 0);
+}
+
 int main(void) {
     static const int sizes[][3] = {
         {1, 1, 1}, {1, 3, 7}, {2, 2, 2}, {3, 5, 17}, {4, 4, 31}, {5, 7, 33},
@@ -253,6 +293,7 @@ int main(void) {
         check_relu_f(level);
     }
     check_threads();
+    check_numpy_gemm();
     printf("%s %ld checks, builds 0..%d of %d, baseline %s, vector extensions %d\n",
            failures ? "FAILED" : "ok", checks, top, DNN_SIMD_TOP, DNN_SIMD_BASE_NAME,
            DNN_VECTOR_EXT);
