@@ -626,7 +626,7 @@ cdef inline void nn_job(Job* job, int n, int k, int m, const floating* M, int rs
 
 cdef inline int slab_count(int what, int n, int k, int m) noexcept nogil:
     """The slabs a large BLAS product runs in: GEMM_SLABS where each is at least
-    GEMM_SLAB_MIN multiply-adds and 64 wide in the dimension ``gemm_part`` cuts,
+    ``_gemm_slab_min`` multiply-adds and 64 wide in the dimension ``gemm_part`` cuts,
     else fewer, down to 1 (whole). A function of the shape alone: the slabs,
     whichever threads run them, give the same bits (a slab changes how OpenBLAS
     blocks the product, so a count following the threads would change the last
@@ -639,7 +639,7 @@ cdef inline int slab_count(int what, int n, int k, int m) noexcept nogil:
         cut = k if split_rows(k, m) else m
     else:
         cut = n if n >= k else k
-    while S > 1 and (cut < 64 * S or <double> n * k * m < <double> S * GEMM_SLAB_MIN):
+    while S > 1 and (cut < 64 * S or <double> n * k * m < S * _gemm_slab_min):
         S //= 2
     return S
 
@@ -1131,8 +1131,6 @@ cdef enum:
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
                                  # (65536 x GEMM_MULTITHREAD_THRESHOLD = 4, interface/gemm.c)
     GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most
-    GEMM_SLAB_MIN = 1 << 23  # slab_count: multiply-adds of a slab, at least (above OpenBLAS's
-                             # small-matrix sizes: 1e6 for dgemm, 7.3e6 for sgemm_direct)
 
 #: ``nt`` reads A once where D (n x m) is at most this many bytes and n <= k
 #: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
@@ -1141,6 +1139,9 @@ NT_SMALL_D_BYTES = NT_SMALL_D
 # A product of fewer multiply-adds stays on one thread: starting and joining
 # a helper (tens of microseconds) would cost more than its half of the work.
 cdef double _split_min_work = 1 << 22
+# slab_count: multiply-adds of a slab, at least (above OpenBLAS's small-matrix sizes: 1e6 for
+# dgemm, 7.3e6 for sgemm_direct)
+cdef double _gemm_slab_min = 1 << 23
 cdef count_fn _counters[MAX_COUNTERS]
 cdef int _n_counters = 0
 cdef int _cpu_cap = 1
@@ -1165,12 +1166,13 @@ def _set_thread_counters(addresses, int cpus):
     _cpu_cap = max(1, min(cpus, MAX_STEP_THREADS))
 
 
-def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas_slabs=None):
+def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas_slabs=None, slab_min=None):
     """Tests: run the step calls on ``threads`` threads whatever BLAS's count
     (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds,
     in ``chunks_per_thread`` chunks per thread; with ``blas_slabs`` False, a
-    large layer's BLAS products run whole on the calling thread (``lend_blas``)."""
-    global _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs
+    large layer's BLAS products run whole on the calling thread (``lend_blas``);
+    a BLAS product's slabs of at least ``slab_min`` multiply-adds (``slab_count``)."""
+    global _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs, _gemm_slab_min
     _forced_threads = max(0, min(threads, MAX_STEP_THREADS))
     if min_work is not None:
         _split_min_work = float(min_work)
@@ -1178,6 +1180,8 @@ def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas
         _chunks_per_thread = max(1, min(int(chunks_per_thread), 8))
     if blas_slabs is not None:
         _blas_slabs = bool(blas_slabs)
+    if slab_min is not None:
+        _gemm_slab_min = max(1.0, float(slab_min))
 
 
 def _step_threads():
@@ -1186,8 +1190,8 @@ def _step_threads():
 
 
 def _step_settings():
-    """``(threads, min_work, chunks_per_thread, blas_slabs)`` as ``_set_step_threads`` takes them."""
-    return _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs
+    """``(threads, min_work, chunks_per_thread, blas_slabs, slab_min)`` as ``_set_step_threads`` takes them."""
+    return _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs, _gemm_slab_min
 
 
 cdef int blas_count() noexcept nogil:
