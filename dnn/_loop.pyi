@@ -15,6 +15,7 @@ WIDE_MIN_INPUTS: int
 WIDE_BLOCK_BYTES: int
 WIDE_GATHER_BYTES: int
 MAX_THREADS: int
+TEAM_SMALL_LAYER_WORK: int
 
 _Pair = Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]
 

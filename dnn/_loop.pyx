@@ -209,6 +209,8 @@ DEF TEAM_LAYER_MIN_WORK = 65536
 DEF MIN_SHARE_COLS_D = 32
 DEF MIN_SHARE_COLS_F = 16
 MAX_THREADS = MAX_TEAM
+#: A layer of fewer multiply-adds per batch runs its team phases on the caller (``TEAM_LAYER_MIN_WORK``).
+TEAM_SMALL_LAYER_WORK = TEAM_LAYER_MIN_WORK
 
 
 cdef struct Net:

@@ -146,12 +146,22 @@ def _all_ours(plan):
 def rule_plan(dims, batch, dtype):
     """The plan of a short fit: the rule's products, on a team (``team_threads``) when a Loop may
     run them on one (``dnn._loop.teamable``: ours, but small layers' weight gradients and a wide
-    first layer's flags) and a batch holds ``TEAM_MIN_WORK`` multiply-adds."""
+    first layer's flags) and a batch holds ``TEAM_MIN_WORK`` multiply-adds. Where only small
+    layers' BLAS products (under ``dnn._loop.TEAM_SMALL_LAYER_WORK`` multiply-adds a batch: the
+    cat pictures' 20 x 7 beside a wide first layer, which the AVX2 build's rule gives BLAS) keep
+    the rule's from a team, those run ours instead, on the team (benchmarks/NOTES.md, "A team for
+    the cat pictures on the AVX2 build")."""
     p = option_plan("auto", dims, batch, dtype, "rule")
     work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
+    if work < TEAM_MIN_WORK or team_threads() < 2:
+        return p
     wide = dims[0] >= _loop.WIDE_MIN_INPUTS  # Loop(wide="auto")
-    if _loop.teamable(list(dims), batch, p.products, wide) and work >= TEAM_MIN_WORK and team_threads() > 1:
-        p = dataclasses.replace(p, threads=team_threads())
+    small = tuple((True, True) if dims[l] * dims[l + 1] * batch < _loop.TEAM_SMALL_LAYER_WORK else pair
+                  for l, pair in enumerate(p.products))
+    for products in (p.products, small):
+        if _loop.teamable(list(dims), batch, products, wide):
+            ours = dataclasses.replace(p, products=products)
+            return dataclasses.replace(ours, threads=team_threads(), numpy_blas=p.numpy_blas and not _all_ours(ours))
     return p
 
 

@@ -426,3 +426,23 @@ def test_numpy_blas_plans_are_candidates_where_numpy_gemm_is_found(monkeypatch):
     assert not LoopPlan.from_dict({"products": [[1, 1], [0, 1], [0, 0]]}).numpy_blas  # an older file's entry
     with pytest.raises(ValueError, match="numpy_blas must be a bool"):
         LoopPlan(plan.products, numpy_blas=1).check(DIMS)
+
+
+def test_the_rule_runs_small_blas_layers_ours_to_run_on_a_team(monkeypatch):
+    """A short fit's rule whose only BLAS products are small layers' (under
+    ``TEAM_SMALL_LAYER_WORK`` multiply-adds a batch) beside a wide first layer runs those ours, on
+    a team where several threads may run; a large BLAS layer keeps the rule's, on one thread."""
+    every_blas = lambda products, dims, batch, itemsize: [(False, False)] * (len(dims) - 1)  # noqa: E731
+    monkeypatch.setattr(_loop, "_products", every_blas)
+    monkeypatch.setattr(_loop_plan, "team_threads", lambda: 2)
+    wide = _loop.WIDE_MIN_INPUTS
+    batch = 64
+    assert 20 * 7 * batch < _loop.TEAM_SMALL_LAYER_WORK <= 300 * 7 * batch
+    plan = _loop_plan.rule_plan([wide, 20, 7, 5, 1], batch, np.float64)
+    assert plan.threads == 2
+    assert plan.products == ((False, False), (True, True), (True, True), (True, True))  # the wide layer's flags unread
+    assert _loop.teamable([wide, 20, 7, 5, 1], batch, plan.products, True)
+    large = _loop_plan.rule_plan([wide, 300, 7, 1], batch, np.float64)
+    assert large.threads == 1 and large.products == ((False, False),) * 3
+    monkeypatch.setattr(_loop_plan, "team_threads", lambda: 1)
+    assert _loop_plan.rule_plan([wide, 20, 7, 5, 1], batch, np.float64).threads == 1
