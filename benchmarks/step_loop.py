@@ -81,9 +81,9 @@ _clock = time.perf_counter
 
 
 #: Untimed iterations of each loop before its rounds: dnn's result buffers are recycled once
-#: its pool has grown to two iterations' results, and until then (S4 at two threads: about six
-#: iterations on the AVX2 machine) its iterations alternate between fresh arrays' page faults
-#: and none (270 and 520 ms); a user's loop of thousands of iterations runs on recycled ones.
+#: its pool has grown to two iterations' results, and until then its iterations alternate
+#: between fresh arrays' page faults and none; a user's loop of thousands of iterations runs on
+#: recycled ones (benchmarks/NOTES.md, "Final run, fifth session of 2026-12-02").
 WARM_ITERATIONS = 8
 
 

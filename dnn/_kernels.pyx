@@ -1436,7 +1436,7 @@ cdef object lend_blas(int L, int m, const int* dims, const int* own, int product
     Where BLAS may use more threads and the call has a BLAS product (among
     ``products``; OWN_NN: W H and W^T dZ, OWN_NT: dZ H^T) that OpenBLAS would
     share among them (BLAS_THREADED_MIN multiply-adds), BLAS is held at one
-    thread for the call (``dnn._blas_threads.blas_lent``, 3-20 us). A large
+    thread for the call (``dnn._blas_threads.blas_lent``). A large
     layer's BLAS products then run in slabs fixed by their shape (``slab_count``),
     on the pool's threads or one after the other, the others whole: the same
     bits whatever the threads, the pool's or BLAS's. And no BLAS thread is left

@@ -53,9 +53,9 @@ OWN_NT_A_BYTES = 8 << 20
 #: ``AVX2_NN_MIN_ROW_BYTES`` per example (S1's first layer, 20 units on 12,288 features) runs on
 #: NumPy's OpenBLAS where the process has it, else ``nn`` (W H, with H packed, and W^T dZ) at
 #: one thread (``for_step_call``); the rest run on the newer of the two OpenBLAS libraries
-#: (``_numpy_blas_not_older``). One machine's bounds and choice (AMD EPYC Zen 3, NumPy's OpenBLAS
-#: 0.3.31 against SciPy's 0.3.30: benchmarks/NOTES.md, "nn packs B on the AVX2 build", the fifth
-#: session's final run and "The step calls' BLAS layers on NumPy's OpenBLAS").
+#: (``_numpy_blas_not_older``). One machine's bounds and choice, with one pair of OpenBLAS
+#: versions (benchmarks/NOTES.md, "nn packs B on the AVX2 build" and "The step calls' BLAS layers
+#: on NumPy's OpenBLAS"); ``DNN_STEP_CHOICE=measure`` measures a large layer's where it runs.
 AVX2_NN_MIN_ROW_BYTES = 32 << 10
 AVX2_NN_MAX_UNITS = 32
 
@@ -112,10 +112,11 @@ def for_step(n_out, n_in, m, itemsize):
         streams = n_out <= n_in and n_out * m * itemsize <= _kernels.NT_SMALL_D_BYTES
         narrow = _scipy_kernels_narrow and a_fits
         return own["nn"] | (own["nt"] if fits or few_rows or streams or narrow else 0)
+    numpy = own["numpy_nn"] | own["numpy_nt"]
     if _avx2_wide(n_out, n_in, itemsize):
         # NumPy's OpenBLAS where the process has one (faster than ours and SciPy's there), else nn
-        return own["numpy_nn"] | own["numpy_nt"] if _kernels._numpy_gemm_set() else own["nn"]
-    return own["numpy_nn"] | own["numpy_nt"] if numpy_blas_rule() else 0
+        return numpy if _kernels._numpy_gemm_set() else own["nn"]
+    return numpy if numpy_blas_rule() else 0
 
 
 def numpy_blas_rule():
