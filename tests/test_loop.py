@@ -14,7 +14,12 @@ bias gradients and losses, libm's tanh and exp against NumPy's), so the
 numbers agree to rounding, compounded over a few steps: rtol 1e-9 in float64,
 2e-4 in float32 after 2 epochs. A wrong formula (a missing L2 term, a mask
 off by one example, beta for 1 - beta, a bias-correction off by a step)
-moves the weights by 1e-3 or more.
+moves the weights by 1e-3 or more, and float64 catches it at 1e-9. Adam and
+RMSprop in float32 get 1e-3: they divide each weight's gradient by its own
+running size, so a weight whose batch gradients cancel to rounding level
+moves by a step that rounding sets. On OpenBLAS's SkylakeX kernels the NumPy
+twin's own float32 weights sit 5.4e-4 from its float64 run in
+``test_products[sigmoid-1-tanh-*-float32]`` (the loop's: 2.2e-4).
 """
 import numpy as np
 import pytest
@@ -26,6 +31,7 @@ from dnn import _engine, _loop, dropout, network, optimizers
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-9}
+ADAPTIVE_TOL32 = 1e-3  # Adam and RMSprop in float32: see the module's docstring
 REGULARIZATION = {"none": (0.0, 1.0), "l2": (0.7, 1.0), "dropout": (0.0, 0.8), "both": (0.4, 0.7)}
 
 
@@ -100,6 +106,8 @@ def compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=2, shuffle
                       keep=keep, dropout_seed=7, v=v, s=s, products=products, **loop_kw)
     t = step = t_np = step_np = 0
     tol = TOL[np.dtype(dtype)]
+    if np.dtype(dtype) == np.float32 and optimizer in ("adam", "rmsprop"):
+        tol = ADAPTIVE_TOL32
     for _ in range(epochs):
         order = rng.permutation(m) if shuffle else None
         want, t_np, step_np = numpy_epoch(params, X, Y, order, b, optimizer, lr, hidden, output, keep, lambd, 7,
