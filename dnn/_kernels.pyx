@@ -508,7 +508,7 @@ cdef inline bint split_rows(int R, int m) noexcept nogil:
 
 cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, int rs,
                          int cs, const floating* B, floating* C,
-                         const floating* bias) noexcept nogil:
+                         const floating* bias, int flags=0) noexcept nogil:
     """Thread t's share of ``simd.nn(R, K, m, M, rs, cs, B, m, C, m, bias)``: the
     same bits as the whole call (each element of C is the same sum, k in order,
     whichever block computes it; column parts start at multiples of SPLIT_COLS
@@ -518,11 +518,11 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
         split_range(R, t, T, 1, &lo, &hi)
         if hi > lo:
             simd.nn(<int> (hi - lo), K, m, M + lo * rs, rs, cs, B, m, C + lo * m, m,
-                    <const floating*> NULL if bias == NULL else bias + lo, False)
+                    <const floating*> NULL if bias == NULL else bias + lo, flags)
     else:
         split_range(m, t, T, SPLIT_COLS, &lo, &hi)
         if hi > lo:
-            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, False)
+            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, flags)
 
 
 cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
@@ -610,9 +610,11 @@ cdef int run_job(Job* job, int T) noexcept nogil:
 
 
 cdef inline void nn_job(Job* job, int n, int k, int m, const floating* M, int rs, int cs, const floating* B,
-                        floating* C, const floating* bias) noexcept nogil:
-    """``job`` := C (n, m) = M B (+ bias), M (n, k) read with strides (rs, cs): ``nn``'s work for the pool."""
+                        floating* C, const floating* bias, int flags=0) noexcept nogil:
+    """``job`` := C (n, m) = M B (+ bias), M (n, k) read with strides (rs, cs): ``nn``'s work for the
+    pool (``flags``: ``simd.nn``'s)."""
     job.what = JOB_NN
+    job.flags = flags
     job.n = n
     job.k = k
     job.m = m
@@ -733,11 +735,13 @@ cdef void weight_grad_xt(Job* job, int own, int n, int k, int m, const floating*
 cdef void backward_products(Job* job, int own, int n, int k, int m, const floating* dZ,
                             const floating* A_prev, const floating* W, floating* dW,
                             floating* dA_prev, int T, bint share, bint blas_one,
-                            int parts=3, bint xt=False) noexcept nogil:
+                            int parts=3, bint xt=False, bint out=False) noexcept nogil:
     """dW := dZ A_prev^T / m (``parts`` & 2) and dA_prev := W^T dZ (``parts`` & 1),
     as ``weight_grads`` computes them; with ``share``, our kernels' products in
     chunks on the pool; a large BLAS product in slabs where BLAS runs one thread
-    (``blas_one``: on the pool if ``share``); else here (BLAS's own threads)."""
+    (``blas_one``: on the pool if ``share``); else here (BLAS's own threads).
+    ``out``: no one reads dA_prev soon (dA0), so our kernels store it past the cache."""
+    cdef int flags = simd.DNN_NN_OUT if out else 0
     job.n = n
     job.k = k
     job.m = m
@@ -766,10 +770,10 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
     if parts & 1:
         if own & (OWN_ALL | OWN_NN):
             if share:
-                nn_job(job, k, n, m, W, 1, k, dZ, dA_prev, <const floating*> NULL)
+                nn_job(job, k, n, m, W, 1, k, dZ, dA_prev, <const floating*> NULL, flags)
                 run_job(job, T)
             else:
-                simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
+                simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, flags)
         elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_TN, own, n, k, m, W, dZ,
                                                         dA_prev, NULL, 1.0):
             run_job(job, T if share else 1)
@@ -944,7 +948,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
         job.db = dbp[l]
         bad |= run_job(&job, T if share else 1)
         backward_products(&job, own[l], n, k, m, dZ, A_prev, W, dW, dA_prev, T, share,
-                          blas_one, 3, l == 0 and xt)
+                          blas_one, 3, l == 0 and xt, l == 0)
         bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
                 | ops.has_nonfinite(n, <floating*> dbp[l])
                 | ops.has_nonfinite(<Py_ssize_t> n * k, W)
@@ -1225,6 +1229,7 @@ cdef enum:
 
 cdef struct Job:
     int what, nchunks, own
+    int flags               # JOB_NN's: simd.nn's flags
     double alpha            # JOB_NT's and the gemms' scale of the product
     char kind
     int n, k, m, rs, cs
@@ -1318,7 +1323,7 @@ cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
     cdef double inv_m = 1.0 / m
     if j.what == JOB_NN:
         nn_part(c, T, j.n, j.k, m, <const floating*> j.M, j.rs, j.cs, <const floating*> j.B,
-                C, <const floating*> j.bias)
+                C, <const floating*> j.bias, j.flags)
         return 0
     if j.what == JOB_NT:
         nt_part(c, T, j.n, j.k, m, <floating> j.alpha, <const floating*> j.D,

@@ -81,6 +81,55 @@ DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size) {
     return (k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
            || (row_bytes >= 32 * 1024 && K >= 64);
 }
+/* Ask for the cache lines of ``bytes`` bytes from ``p`` (into L2 where the
+   compiler says where: a hint, nothing is read). */
+DNN_INLINE void dnn_prefetch(const void* p, size_t bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    const char* c = (const char*) p;
+    size_t i;
+    for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
+    if (bytes > 0) __builtin_prefetch(c + bytes - 1, 0, 2);
+#else
+    (void) p;
+    (void) bytes;
+#endif
+}
+
+/* ``nn``'s last argument: flags. DNN_NN_RELU applies relu after the bias;
+   DNN_NN_OUT says no one reads C soon (the first layer's W^T dZ, dA0, which
+   the course's L_model_backward returns and its loop drops): where the build
+   can, C's rows go out with non-temporal stores, which skip reading C's lines
+   into the cache before writing them (``dnn_nn_out``). Same bits either way. */
+#define DNN_NN_RELU 1
+#define DNN_NN_OUT 2
+
+/* Copy ``bytes`` (a multiple of 4) from ``src`` to ``dst`` with non-temporal
+   stores where x86's SSE2 has them (16 bytes at a time from dst's first
+   16-byte boundary; WC buffers merge them into whole lines), else memcpy;
+   dnn_stream_fence() after the last one orders them before later stores. */
+#if DNN_HAS_X86_BUILDS
+#include <emmintrin.h>
+#include <stdint.h>
+#define DNN_CAN_STREAM 1
+DNN_INLINE void dnn_stream_copy(void* dst, const void* src, size_t bytes) {
+    char* d = (char*) dst;
+    const char* s = (const char*) src;
+    size_t head = (16 - ((uintptr_t) d & 15)) & 15, i;
+    if (head > bytes) head = bytes;
+    memcpy(d, s, head);
+    for (i = head; i + 16 <= bytes; i += 16)
+        _mm_stream_si128((__m128i*) (d + i), _mm_loadu_si128((const __m128i*) (s + i)));
+    memcpy(d + i, s + i, bytes - i);
+}
+DNN_INLINE void dnn_stream_fence(void) { _mm_sfence(); }
+#else
+#define DNN_CAN_STREAM 0
+DNN_INLINE void dnn_stream_copy(void* dst, const void* src, size_t bytes) { memcpy(dst, src, bytes); }
+DNN_INLINE void dnn_stream_fence(void) {}
+#endif
+/* ``dnn_nn_out``'s tile: NR rows of C at most this many bytes. */
+#define DNN_NN_TILE_BYTES (32 * 1024)
+
 /* Unroll a loop of a constant, small trip count in full, so that the
    arrays it indexes become registers. */
 #if defined(__clang__)
@@ -534,35 +583,96 @@ static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int r
     return 1;                                                                       \
 }                                                                                   \
                                                                                     \
+/* ``nn`` on a K so long that even the narrowest panel's K rows outgrow */          \
+/* L2 (a wide first layer: K the features): groups of at most            */         \
+/* DNN_NN_PACK_COLS columns, each summed over chunks of K whose rows      */         \
+/* under the group fill DNN_NN_PANEL_BYTES, panel by panel; every block   */         \
+/* carries its sums through C from chunk to chunk, k in order (a stored   */         \
+/* sum reloads exactly: the bits of one pass), the last chunk adds the    */         \
+/* bias. While a chunk's panels run, the next chunk's rows are fetched    */         \
+/* ahead, a share before each panel: B's rows lie far apart and each      */         \
+/* panel reads a few lines of each, which the hardware prefetcher does    */         \
+/* not fetch ahead (benchmarks/NOTES.md, "S1's wide layer streamed").    */          \
+static ATTR void dnn_nn_streamed_##S##_##ISA(int R, int K, int m, const T* M,        \
+        int rs, int cs, const T* B, int ldb, T* C, int ldc, dnn_epi_##S e) {        \
+    const int w = NV * LANES;                                                       \
+    const int gw = m < DNN_NN_PACK_COLS ? m : DNN_NN_PACK_COLS;                     \
+    const int kc = (int) (DNN_NN_PANEL_BYTES / ((size_t) gw * sizeof(T)));          \
+    int g0, g1, k0, k1, p0, p1, nk, nk1, ng0, ng1, share, r;                        \
+    e.chunked = 1;                                                                  \
+    for (g0 = 0; g0 < m; g0 = g1) {                                                 \
+        g1 = m - g0 > gw ? g0 + gw : m;                                             \
+        for (k0 = 0; k0 < K; k0 = k1) {                                             \
+            k1 = K - k0 > kc ? k0 + kc : K;                                         \
+            if (k1 < K) {  /* the next chunk: this group's, or the next group's first */ \
+                nk = k1;                                                            \
+                ng0 = g0;                                                           \
+                ng1 = g1;                                                           \
+            } else {                                                                \
+                nk = 0;                                                             \
+                ng0 = g1;                                                           \
+                ng1 = m - g1 > gw ? g1 + gw : m;                                    \
+            }                                                                       \
+            nk1 = ng0 < m ? (K - nk > kc ? nk + kc : K) : nk;                       \
+            share = (nk1 - nk + (g1 - g0 + w - 1) / w - 1) / ((g1 - g0 + w - 1) / w); \
+            e.cont = k0 > 0;                                                        \
+            e.partial = k1 < K;                                                     \
+            for (p0 = g0; p0 < g1; p0 = p1) {                                       \
+                p1 = g1 - p0 > w ? p0 + w : g1;                                     \
+                for (r = 0; r < share && nk < nk1; r++, nk++)                       \
+                    dnn_prefetch(B + (ptrdiff_t) nk * ldb + ng0,                    \
+                                 (size_t) (ng1 - ng0) * sizeof(T));                 \
+                dnn_nn_chunk_##S##_##ISA(R, k0, k1, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+/* ``nn`` (one panel: K rows of B in L2) of C's rows that no one reads     */        \
+/* soon (DNN_NN_OUT), C contiguous (ldc = m): each block of rows is       */        \
+/* computed into a tile, by the blocks ``dnn_nn_rows`` runs anyway, then  */        \
+/* stored with non-temporal stores (dA0 of S1: 12,288 x 209 from K = 20,  */        \
+/* bound by its stores; benchmarks/NOTES.md, "S1's wide layer streamed"). */        \
+static ATTR void dnn_nn_out_##S##_##ISA(int R, int K, int m, const T* M, int rs,     \
+        int cs, const T* B, int ldb, T* C, dnn_epi_##S e) {                         \
+    T tile[DNN_NN_TILE_BYTES / sizeof(T)];                                          \
+    dnn_epi_##S te = e;                                                             \
+    int r, n;                                                                       \
+    for (r = 0; r < R; r += n) {                                                    \
+        n = R - r >= NR ? NR : 1;                                                   \
+        if (e.bias != NULL) te.bias = e.bias + r;                                   \
+        dnn_nn_rows_##S##_##ISA(n, 0, K, 0, m, M + (ptrdiff_t) r * rs, rs, cs, B, ldb, \
+                                tile, m, te);                                       \
+        dnn_stream_copy(C + (ptrdiff_t) r * m, tile, (size_t) n * m * sizeof(T));   \
+    }                                                                               \
+    dnn_stream_fence();                                                             \
+}                                                                                   \
+                                                                                    \
 /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \
-/* every block of rows of C passes over them. Where K is so long that   */           \
-/* even the narrowest panel outgrows that (a wide first layer: K the    */           \
-/* features), K goes in chunks too, each block carrying its sums        */           \
-/* through C: the same sums, k in order, as one pass (a stored sum is   */           \
-/* reloaded exactly), so the same bits; the last chunk adds the bias.   */           \
+/* every block of rows of C passes over them; a longer K is streamed    */           \
+/* (above), where the build does not pack B. ``flags``: DNN_NN_RELU,    */           \
+/* DNN_NN_OUT.                                                          */           \
 static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \
-        const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \
-    int p0, p1, k0, k1;                                                             \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int flags) {             \
+    int p0, p1, relu = flags & DNN_NN_RELU;                                         \
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
-    int chunk = K;                                                                  \
     if (PACK && dnn_nn_packs(K, ldb, sizeof(T))                                     \
             && dnn_nn_packed_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)) \
         return;                                                                     \
     panel -= panel % (NV * LANES);                                                  \
-    if (panel < NV * LANES) {                                                       \
-        panel = NV * LANES;                                                         \
-        chunk = (int) (DNN_NN_PANEL_BYTES / ((size_t) panel * sizeof(T)));          \
-        e.chunked = chunk < K;                                                      \
+    if (panel < NV * LANES && m > 0) {                                              \
+        dnn_nn_streamed_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, ldc, e);         \
+        return;                                                                     \
     }                                                                               \
-    for (p0 = 0; p0 < m; p0 = p1) {                                                \
+    if ((flags & DNN_NN_OUT) && DNN_CAN_STREAM && ldc == m && panel >= m && m > 0   \
+            && (size_t) NR * m * sizeof(T) <= DNN_NN_TILE_BYTES) {                  \
+        dnn_nn_out_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, e);                   \
+        return;                                                                     \
+    }                                                                               \
+    for (p0 = 0; p0 < m; p0 = p1) {                                                 \
         p1 = m - p0 > panel ? p0 + panel : m;                                       \
-        for (k0 = 0; k0 < K || k0 == 0; k0 = k1) {                                 \
-            k1 = K - k0 > chunk ? k0 + chunk : K;                                   \
-            e.cont = k0 > 0;                                                        \
-            e.partial = k1 < K;                                                     \
-            dnn_nn_chunk_##S##_##ISA(R, k0, k1, p0, p1, M, rs, cs, B, ldb, C, ldc, e); \
-        }                                                                           \
+        dnn_nn_chunk_##S##_##ISA(R, 0, K, p0, p1, M, rs, cs, B, ldb, C, ldc, e);    \
     }                                                                               \
 }                                                                                   \
                                                                                     \
@@ -742,8 +852,9 @@ static void dnn_nn_acc_rows_##S(int R, int K, int N, const T* M, int rs, int cs,
 }                                                                                   \
                                                                                     \
 static void dnn_nn_##S##_base(int R, int K, int m, const T* M, int rs, int cs,      \
-        const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {              \
-    dnn_nn_acc_rows_##S(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu, 0, 1, 0);   \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int flags) {             \
+    dnn_nn_acc_rows_##S(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, flags & DNN_NN_RELU, \
+                        0, 1, 0);                                                   \
 }                                                                                   \
                                                                                     \
 static void dnn_nn_acc_##S##_base(int R, int K, int N, T alpha, const T* M, int rs, \

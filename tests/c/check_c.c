@@ -79,6 +79,18 @@ static void check_##S(int level, int R, int K, int m) {                         
         check(!memcmp(C, H, sizeof(T) * R * m), "nn_cols_" #S, level, R, K, m, 0);       \
         for (j = 0; j < R * m; j++) H[j] = (T) uniform();                                \
     }                                                                                    \
+    /* nn with DNN_NN_OUT (stored past the cache where the build can): the bits of  \
+       the plain call, whole and in row parts, bias and relu on */                      \
+    dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1);                             \
+    dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, H, m, bias, 1 | DNN_NN_OUT);                \
+    check(!memcmp(C, H, sizeof(T) * R * m), "nn_out_" #S, level, R, K, m, 0);            \
+    if (R > 1) {                                                                         \
+        dnn_simd->nn_##S(R / 2, K, m, M, K, 1, B, m, H, m, bias, 1 | DNN_NN_OUT);         \
+        dnn_simd->nn_##S(R - R / 2, K, m, M + (R / 2) * K, K, 1, B, m, H + (R / 2) * m, m, \
+                         bias + R / 2, 1 | DNN_NN_OUT);                                  \
+        check(!memcmp(C, H, sizeof(T) * R * m), "nn_out_rows_" #S, level, R, K, m, 0);   \
+    }                                                                                    \
+    for (j = 0; j < R * m; j++) H[j] = (T) uniform();                                    \
     /* nn through the transpose: C (R, m) = M^T B with M read as (K, R)^T */             \
     if (R == K) {                                                                        \
         dnn_simd->nn_##S(R, K, m, M, 1, R, B, m, C, m, NULL, 0);                         \
