@@ -544,6 +544,8 @@ cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
         c = lo
         while c < hi:
             c1 = min(hi, c + chunk)
+            if c1 < hi:  # the next chunk's rows, fetched while this one's are summed
+                simd.prefetch(A + c1 * m, (min(hi, c1 + chunk) - c1) * m * sizeof(floating))
             simd.nt(n, <int> (c1 - c), m, alpha, D, m, A + c * m, m, False, W + c, k)
             c = c1
     else:

@@ -127,6 +127,10 @@ DNN_INLINE void dnn_stream_fence(void) { _mm_sfence(); }
 DNN_INLINE void dnn_stream_copy(void* dst, const void* src, size_t bytes) { memcpy(dst, src, bytes); }
 DNN_INLINE void dnn_stream_fence(void) {}
 #endif
+/* ``nn`` fetches the next panel of B ahead where B's rows lie a page apart
+   and B takes at least this many bytes (below, on an AMD EPYC Zen 4, it cost
+   S6's and S3's layers 7-17%: benchmarks/NOTES.md, "S1's wide layer streamed"). */
+#define DNN_NN_FAR_BYTES (4 << 20)
 /* ``dnn_nn_out``'s tile: NR rows of C at most this many bytes. */
 #define DNN_NN_TILE_BYTES (32 * 1024)
 
@@ -654,7 +658,12 @@ static ATTR void dnn_nn_out_##S##_##ISA(int R, int K, int m, const T* M, int rs,
 /* DNN_NN_OUT.                                                          */           \
 static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \
         const T* B, int ldb, T* C, int ldc, const T* bias, int flags) {             \
-    int p0, p1, relu = flags & DNN_NN_RELU;                                         \
+    int p0, p1, k, relu = flags & DNN_NN_RELU;                                      \
+    /* B's rows a page apart or more, and B past what L2 keeps between calls     */    \
+    /* (S1's dW for a Fortran-ordered X: 209 rows of 12,288 features): the       */    \
+    /* hardware prefetcher, which stays within a page, does not fetch them ahead */    \
+    const int far = (size_t) ldb * sizeof(T) >= 4096                                \
+                    && (double) K * ldb * sizeof(T) >= (double) DNN_NN_FAR_BYTES;    \
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
     if (PACK && dnn_nn_packs(K, ldb, sizeof(T))                                     \
@@ -672,6 +681,10 @@ static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int
     }                                                                               \
     for (p0 = 0; p0 < m; p0 = p1) {                                                 \
         p1 = m - p0 > panel ? p0 + panel : m;                                       \
+        if (p1 < m && far)  /* the next panel's rows, fetched while this one runs */ \
+            for (k = 0; k < K; k++)                                                 \
+                dnn_prefetch(B + (ptrdiff_t) k * ldb + p1,                          \
+                             (size_t) ((m - p1 > panel ? panel : m - p1)) * sizeof(T)); \
         dnn_nn_chunk_##S##_##ISA(R, 0, K, p0, p1, M, rs, cs, B, ldb, C, ldc, e);    \
     }                                                                               \
 }                                                                                   \

@@ -102,6 +102,7 @@ cdef extern from "_simd.h":
     const dnn_simd_table* dnn_simd
     enum:
         DNN_NN_OUT  # nn's flag: no one reads C soon (non-temporal stores where the build has them)
+    void prefetch "dnn_prefetch"(const void* p, size_t nbytes) noexcept nogil  # a hint: into L2
     int dnn_simd_use(int level) nogil
     int dnn_simd_cpu_level() nogil
     int dnn_simd_level
