@@ -131,8 +131,10 @@ DNN_INLINE void dnn_stream_fence(void) {}
    and B takes at least this many bytes (below, on an AMD EPYC Zen 4, it cost
    S6's and S3's layers 7-17%: benchmarks/NOTES.md, "S1's wide layer streamed"). */
 #define DNN_NN_FAR_BYTES (4 << 20)
-/* ``dnn_nn_out``'s tile: NR rows of C at most this many bytes. */
+/* ``dnn_nn_out``'s tile: NR rows of C at most this many bytes; and the least C it
+   stores past the cache (a small C stays in cache whoever reads it next). */
 #define DNN_NN_TILE_BYTES (32 * 1024)
+#define DNN_NN_OUT_MIN_BYTES (1 << 20)
 
 /* Unroll a loop of a constant, small trip count in full, so that the
    arrays it indexes become registers. */
@@ -675,7 +677,8 @@ static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int
         return;                                                                     \
     }                                                                               \
     if ((flags & DNN_NN_OUT) && DNN_CAN_STREAM && ldc == m && panel >= m && m > 0   \
-            && (size_t) NR * m * sizeof(T) <= DNN_NN_TILE_BYTES) {                  \
+            && (size_t) NR * m * sizeof(T) <= DNN_NN_TILE_BYTES                     \
+            && (double) R * m * sizeof(T) >= (double) DNN_NN_OUT_MIN_BYTES) {       \
         dnn_nn_out_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, e);                   \
         return;                                                                     \
     }                                                                               \

@@ -293,6 +293,8 @@ int main(void) {
         /* B large, K long or B's rows far apart: where a build packs B (dnn_nn_packs) */
         {20, 520, 130}, {7, 1100, 3}, {13, 520, 130}, {1, 520, 17}, {7, 1030, 130},
         {3, 64, 4100}, {2, 65, 8200},
+        /* C of 1 MiB or more in both dtypes: where DNN_NN_OUT stores past the cache */
+        {3000, 3, 100},
     };
     int level, i, top = dnn_simd_use(DNN_SIMD_TOP);
     for (level = 0; level <= top; level++) {
