@@ -128,8 +128,8 @@ DNN_INLINE void dnn_stream_copy(void* dst, const void* src, size_t bytes) { memc
 DNN_INLINE void dnn_stream_fence(void) {}
 #endif
 /* ``nn`` fetches the next panel of B ahead where B's rows lie a page apart
-   and B takes at least this many bytes (below, on an AMD EPYC Zen 4, it cost
-   S6's and S3's layers 7-17%: benchmarks/NOTES.md, "S1's wide layer streamed"). */
+   and B takes at least this many bytes: a smaller B stays in L2 between calls,
+   and fetching it ahead only costs (benchmarks/NOTES.md, "S1's wide layer streamed"). */
 #define DNN_NN_FAR_BYTES (4 << 20)
 /* ``dnn_nn_out``'s tile: NR rows of C at most this many bytes; and the least C it
    stores past the cache (a small C stays in cache whoever reads it next). */
