@@ -15,6 +15,7 @@ dnn/_platform.h and dnn/_simd.h, behind compiler checks.
 import json
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -54,14 +55,16 @@ directives = {
     "cdivision": True,
     "embedsignature": True,
 }
-macros = [("DNN_DEBUG_BUILD", "1" if DEBUG else "0")]
+macros = [("DNN_DEBUG_BUILD", "1" if DEBUG else "0"),
+          # NumPy's C API as of 1.7 only (dnn._kernels makes and checks its arrays with it)
+          ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if NO_VECTOR_EXT:
     macros.append(("DNN_NO_VECTOR_EXT", "1"))
 
 HEADERS = ["dnn/_simd.h", "dnn/_loop.h", "dnn/_numpy_gemm.h", "dnn/_platform.h", "dnn/_simd.pxd", "dnn/_ops.pxd", "dnn/_blas.pxd"]
 
 extensions = [
-    Extension(name, [path], include_dirs=["dnn"], define_macros=macros, depends=HEADERS)
+    Extension(name, [path], include_dirs=["dnn", numpy.get_include()], define_macros=macros, depends=HEADERS)
     for name, path in [
         ("dnn._kernels", "dnn/_kernels.pyx"),
         ("dnn._train", "dnn/_train.pyx"),

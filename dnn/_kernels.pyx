@@ -247,20 +247,22 @@ def cross_entropy_output_grad(const floating[::1] AL, const floating[::1] Y,
 # culprit (or, where every input was finite and the arithmetic overflowed,
 # returns what the course's code returns).
 
-from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_F_CONTIGUOUS,
-                            PyBUF_FORMAT, PyBUF_WRITABLE)
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memset
 
 import numpy as np
+# NumPy's C API for the calls' own arrays and their checks: a few field reads
+# where np.empty's argument parsing and the buffer protocol's format string cost
+# microseconds per array, which is most of a small network's step call.
+cimport numpy as cnp
+cnp.import_array()
 
 cdef object _ndarray = np.ndarray
-cdef object _empty = np.empty
 cdef object _f64 = np.dtype(np.float64)
 cdef object _f32 = np.dtype(np.float32)
 cdef Py_ssize_t _INT_MAX = 2147483647
 
-from cpython.ref cimport PyObject
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 import contextlib
 import sysconfig
@@ -339,22 +341,30 @@ cdef void _pool_evict(Py_ssize_t wanted):
             return
 
 
+cdef inline object empty_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
+    """A new uninitialized C-contiguous array (rows, cols) of ``kind``; ndim 1: (cols,), 0: 0-d."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows if ndim == 2 else cols
+    dims[1] = cols
+    return cnp.PyArray_EMPTY(ndim, dims, cnp.NPY_DOUBLE if kind == b'd' else cnp.NPY_FLOAT, 0)
+
+
 cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
     """An uninitialized C-contiguous array (rows, cols) (ndim 1: (cols,)), from the pool
     when one there is free (see above)."""
     global _pool_bytes, _call_bytes
     cdef Py_ssize_t nbytes = rows * cols * (8 if kind == b'd' else 4), i
     cdef PyObject* p
+    if not _pool_on or nbytes < POOL_MIN_BYTES:
+        return empty_array(kind, rows, cols, ndim)
+    _call_bytes += nbytes
+    if nbytes > _pool_cap // 4:
+        return empty_array(kind, rows, cols, ndim)
     dtype = _f64 if kind == b'd' else _f32
     if ndim == 2:
         shape = (rows, cols)
     else:
         shape = (cols,)
-    if not _pool_on or nbytes < POOL_MIN_BYTES:
-        return _empty(shape, dtype)
-    _call_bytes += nbytes
-    if nbytes > _pool_cap // 4:
-        return _empty(shape, dtype)
     key = (kind, shape)
     lst = _pool.get(key)
     if lst is not None:
@@ -368,7 +378,7 @@ cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
                 del lst[i]  # changed in place by a former holder: forget it
                 _pool_bytes -= nbytes
                 break
-    arr = _empty(shape, dtype)
+    arr = empty_array(kind, rows, cols, ndim)
     if _pool_bytes + nbytes > _pool_cap:
         _pool_evict(nbytes)
     if _pool_bytes + nbytes <= _pool_cap:
@@ -379,15 +389,18 @@ cdef object new_array(char kind, Py_ssize_t rows, Py_ssize_t cols, int ndim):
     return arr
 
 
-# The buffers a fast call holds, released together at its end.
+# The arrays a fast call reads or writes, each with a reference held until the
+# call's end (``held_release``): while the GIL is released, another thread that
+# drops a list's item or a dict's value cannot free data the call is using.
 cdef struct Held:
-    Py_buffer* bufs
+    PyObject** objs
     int n, cap
+    Py_ssize_t rows, cols  # the shape of the array held last (``rows_of``, ``cols_of``)
 
 
 cdef int held_init(Held* h, int cap) except -1:
-    h.bufs = <Py_buffer*> PyMem_Malloc(cap * sizeof(Py_buffer))
-    if h.bufs == NULL:
+    h.objs = <PyObject**> PyMem_Malloc(cap * sizeof(PyObject*))
+    if h.objs == NULL:
         raise MemoryError()
     h.n = 0
     h.cap = cap
@@ -397,56 +410,57 @@ cdef int held_init(Held* h, int cap) except -1:
 cdef void held_release(Held* h) noexcept:
     cdef int i
     for i in range(h.n):
-        PyBuffer_Release(&h.bufs[i])
-    PyMem_Free(h.bufs)
-    h.bufs = NULL
+        Py_XDECREF(h.objs[i])
+    PyMem_Free(h.objs)
+    h.objs = NULL
     h.n = 0
 
 
 cdef inline char kind_of(object x):
-    """b'd' or b'f' for an exact float64 / float32 ndarray, else 0."""
-    if type(x) is not _ndarray:
+    """b'd' or b'f' for an exact ndarray of float64 / float32 in native byte order, else 0."""
+    cdef int t
+    if type(x) is not _ndarray or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray> x):
         return 0
-    d = (<object> x).dtype
-    if d is _f64:
+    t = cnp.PyArray_TYPE(<cnp.ndarray> x)
+    if t == cnp.NPY_DOUBLE:
         return b'd'
-    if d is _f32:
-        return b'f'
-    if d == _f64:
-        return b'd'
-    if d == _f32:
+    if t == cnp.NPY_FLOAT:
         return b'f'
     return 0
 
 
+cdef inline bint size_ok(cnp.npy_intp n, Py_ssize_t want) noexcept:
+    """A dimension from 1 to 2**31 - 1, and ``want`` unless that is -1."""
+    return 1 <= n <= _INT_MAX and (want < 0 or n == want)
+
+
 cdef void* grab(Held* h, object x, char kind, int ndim, Py_ssize_t rows, Py_ssize_t cols,
                 bint writable=False) except? NULL:
-    """x's data if x is an exact ndarray of ``kind`` ('d'/'f'), C-contiguous,
-    ``ndim``-D (1 or 2), shape (rows, cols) (a size of -1: any, from 1 to
-    2**31 - 1; for ndim 1 only ``cols`` counts); NULL otherwise. The buffer
-    stays held until ``held_release``."""
-    cdef Py_buffer* b
-    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-    if h.n >= h.cap or type(x) is not _ndarray:
+    """x's data if x is an exact ndarray of ``kind`` ('d'/'f') in native byte
+    order, C-contiguous, ``ndim``-D (1 or 2), shape (rows, cols) (a size of -1:
+    any, from 1 to 2**31 - 1; for ndim 1 only ``cols`` counts), writeable if
+    asked; NULL otherwise. x stays referenced until ``held_release``."""
+    cdef cnp.ndarray a
+    cdef cnp.npy_intp* d
+    if h.n >= h.cap or kind_of(x) != kind or (ndim != 1 and ndim != 2):
         return NULL
-    if writable:
-        flags |= PyBUF_WRITABLE
-    b = &h.bufs[h.n]
-    try:
-        PyObject_GetBuffer(x, b, flags)
-    except (BufferError, ValueError, TypeError):
+    a = <cnp.ndarray> x
+    if (cnp.PyArray_NDIM(a) != ndim or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or (writable and not cnp.PyArray_ISWRITEABLE(a))):
         return NULL
-    h.n += 1
-    if (b.ndim != ndim or b.format == NULL or b.format[0] != kind or b.format[1] != 0):
-        return NULL
+    d = cnp.PyArray_DIMS(a)
     if ndim == 2:
-        if (b.shape[0] < 1 or b.shape[0] > _INT_MAX or (rows >= 0 and b.shape[0] != rows)
-                or b.shape[1] < 1 or b.shape[1] > _INT_MAX or (cols >= 0 and b.shape[1] != cols)):
+        if not (size_ok(d[0], rows) and size_ok(d[1], cols)):
             return NULL
+        h.rows, h.cols = d[0], d[1]
     else:
-        if b.shape[0] < 1 or b.shape[0] > _INT_MAX or (cols >= 0 and b.shape[0] != cols):
+        if not size_ok(d[0], cols):
             return NULL
-    return b.buf
+        h.rows, h.cols = 1, d[0]
+    Py_INCREF(x)
+    h.objs[h.n] = <PyObject*> x
+    h.n += 1
+    return cnp.PyArray_DATA(a)
 
 
 cdef void* grab_either(Held* h, object x, char kind, Py_ssize_t rows, Py_ssize_t cols,
@@ -454,23 +468,24 @@ cdef void* grab_either(Held* h, object x, char kind, Py_ssize_t rows, Py_ssize_t
     """``grab`` of a 2-D x; else, where x is Fortran-ordered (the course's ``X``: a picture
     array reshaped and transposed), its data as x^T's, C-contiguous (cols, rows), with
     ``transposed[0]`` set. The shape asked for and ``rows_of``/``cols_of`` are x's."""
-    cdef Py_buffer* b
+    cdef cnp.ndarray a
+    cdef cnp.npy_intp* d
     cdef void* p = grab(h, x, kind, 2, rows, cols)
     transposed[0] = False
-    if p != NULL or h.n >= h.cap or type(x) is not _ndarray or not (<object> x).flags.f_contiguous:
+    if p != NULL or h.n >= h.cap or kind_of(x) != kind:
         return p
-    b = &h.bufs[h.n]
-    try:
-        PyObject_GetBuffer(x, b, PyBUF_F_CONTIGUOUS | PyBUF_FORMAT)
-    except (BufferError, ValueError, TypeError):
+    a = <cnp.ndarray> x
+    if cnp.PyArray_NDIM(a) != 2 or not cnp.PyArray_IS_F_CONTIGUOUS(a):
         return NULL
+    d = cnp.PyArray_DIMS(a)
+    if not (size_ok(d[0], rows) and size_ok(d[1], cols)):
+        return NULL
+    h.rows, h.cols = d[0], d[1]
+    Py_INCREF(x)
+    h.objs[h.n] = <PyObject*> x
     h.n += 1
-    if (b.ndim != 2 or b.format == NULL or b.format[0] != kind or b.format[1] != 0
-            or b.shape[0] < 1 or b.shape[0] > _INT_MAX or (rows >= 0 and b.shape[0] != rows)
-            or b.shape[1] < 1 or b.shape[1] > _INT_MAX or (cols >= 0 and b.shape[1] != cols)):
-        return NULL
     transposed[0] = True
-    return b.buf
+    return cnp.PyArray_DATA(a)
 
 
 cdef void* grab_out(Held* h, object x, char kind, int ndim) except NULL:
@@ -482,11 +497,11 @@ cdef void* grab_out(Held* h, object x, char kind, int ndim) except NULL:
 
 
 cdef inline Py_ssize_t rows_of(Held* h):
-    return h.bufs[h.n - 1].shape[0]
+    return h.rows
 
 
 cdef inline Py_ssize_t cols_of(Held* h):
-    return h.bufs[h.n - 1].shape[1]
+    return h.cols
 
 
 cdef inline void split_range(Py_ssize_t n, int t, int T, int align, Py_ssize_t* lo,
@@ -822,6 +837,26 @@ cdef int forward_layers(int L, int m, const int* dims, const int* own, const flo
         bad |= run_job(&job, T if share else 1)
         A_in = A
     return bad
+
+
+cdef object _missing = object()
+
+
+def layer_lists(dict parameters, tuple keys):
+    """``([W1..WL], [b1..bL])`` from ``parameters`` by ``keys`` (``_validation.layer_keys``:
+    per layer the W key and the b key first), or None if a key is missing."""
+    cdef Py_ssize_t L = len(keys), l
+    cdef list Ws = [None] * L, bs = [None] * L
+    cdef tuple k
+    for l in range(L):
+        k = keys[l]
+        W = parameters.get(k[0], _missing)
+        b = parameters.get(k[1], _missing)
+        if W is _missing or b is _missing:
+            return None
+        Ws[l] = W
+        bs[l] = b
+    return Ws, bs
 
 
 def forward(X, list Ws, list bs, own_of):
@@ -1433,8 +1468,23 @@ cdef int pool_take(int T) noexcept nogil:
     return min(T, helpers + 1)
 
 
-_not_lent = contextlib.nullcontext(False)
-_one_thread = contextlib.nullcontext(True)
+cdef class _Fixed:
+    """A context whose value is fixed and whose exit does nothing (a compiled
+    ``contextlib.nullcontext``: its enter and exit are C calls, not Python frames)."""
+    cdef bint value
+
+    def __cinit__(self, bint value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return False
+
+
+cdef _Fixed _not_lent = _Fixed(False)
+cdef _Fixed _one_thread = _Fixed(True)
 
 
 cdef object lend_blas(int L, int m, const int* dims, const int* own, int products):
@@ -1522,7 +1572,8 @@ def backward(AL, Y, caches, tuple names, own_of):
         if ALp == NULL:
             return None
         m = <int> cols_of(&h)
-        Yp = grab(&h, Y, kind, 2 if (type(Y) is _ndarray and (<object> Y).ndim == 2) else 1, 1, m)
+        Yp = grab(&h, Y, kind, 2 if (type(Y) is _ndarray and cnp.PyArray_NDIM(<cnp.ndarray> Y) == 2) else 1,
+                  1, m)
         if Yp == NULL or not _binary(kind, Yp, m):
             return None
         n_max = 1
@@ -1555,14 +1606,14 @@ def backward(AL, Y, caches, tuple names, own_of):
         for l in range(L - 1, -1, -1):
             dA = new_array(kind, dims[l], m, 2)
             dW = new_array(kind, dims[l + 1], dims[l], 2)
-            db = _empty((dims[l + 1], 1), dtype)
+            db = empty_array(kind, dims[l + 1], 1, 2)
             ptrs[4 * L + l] = grab_out(&h, dA, kind, 2)
             ptrs[5 * L + l] = grab_out(&h, dW, kind, 2)
             ptrs[6 * L + l] = grab_out(&h, db, kind, 2)
             grads[names[l][0]] = dA
             grads[names[l][1]] = dW
             grads[names[l][2]] = db
-        dAL = _empty(m, dtype)
+        dAL = empty_array(kind, 1, m, 1)
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
@@ -1612,7 +1663,8 @@ cdef int cost_of(int m, const floating* AL, const floating* Y, double* cost) noe
 
 
 def cost(AL, Y):
-    """compute_cost's value as a Python float, or None (fast path does not apply)."""
+    """compute_cost's value as a 0-d array of AL's dtype, or None (the fast path does not
+    apply, or AL is not a probability)."""
     cdef char kind = kind_of(AL)
     cdef Held h
     cdef const void* ALp
@@ -1627,7 +1679,7 @@ def cost(AL, Y):
         if ALp == NULL:
             return None
         m = <int> cols_of(&h)
-        Yp = grab(&h, Y, kind, 2 if (<object> Y).ndim == 2 else 1, 1, m)
+        Yp = grab(&h, Y, kind, 2 if cnp.PyArray_NDIM(<cnp.ndarray> Y) == 2 else 1, 1, m)
         if Yp == NULL or not _binary(kind, Yp, m):
             return None
         with nogil:
@@ -1635,7 +1687,14 @@ def cost(AL, Y):
                 bad = cost_of(m, <const double*> ALp, <const double*> Yp, &c)
             else:
                 bad = cost_of(m, <const float*> ALp, <const float*> Yp, &c)
-        return None if bad else c
+        if bad:
+            return None
+        out = empty_array(kind, 1, 1, 0)  # 0-d, AL's dtype (c rounded to it once, as np.asarray)
+        if kind == b'd':
+            (<double*> cnp.PyArray_DATA(<cnp.ndarray> out))[0] = c
+        else:
+            (<float*> cnp.PyArray_DATA(<cnp.ndarray> out))[0] = <float> c
+        return out
     finally:
         held_release(&h)
 
@@ -1668,42 +1727,52 @@ def update(dict parameters, grads, tuple keys, double lr):
     cdef Py_ssize_t n = 2 * len(keys), i
     cdef char kind
     cdef Held h
-    cdef const void* pp
-    cdef const void* gp
-    cdef void* op
+    cdef void** ptrs = NULL  # per array: p, g, out
+    cdef Py_ssize_t* sizes = NULL
     cdef int bad = 0
-    cdef Py_ssize_t size
     if n == 0 or len(parameters) != n or type(grads) is not dict:
         return None
-    try:
-        ps = [parameters[k[j]] for k in keys for j in (0, 1)]
-        gs = [grads[k[j]] for k in keys for j in (2, 3)]
-    except KeyError:
-        return None
+    ps = [None] * n
+    gs = [None] * n
+    for i in range(n):
+        k = keys[i // 2]
+        p = parameters.get(k[i % 2], _missing)
+        g = (<dict> grads).get(k[2 + i % 2], _missing)
+        if p is _missing or g is _missing:
+            return None
+        ps[i] = p
+        gs[i] = g
     kind = kind_of(ps[0])
     if kind == 0:
         return None
     held_init(&h, 3 * n)
     try:
-        outs = []
+        ptrs = <void**> PyMem_Malloc(3 * n * sizeof(void*))
+        sizes = <Py_ssize_t*> PyMem_Malloc(n * sizeof(Py_ssize_t))
+        if ptrs == NULL or sizes == NULL:
+            raise MemoryError()
+        outs = [None] * n
         for i in range(n):
-            pp = grab(&h, ps[i], kind, 2, -1, -1)
-            if pp == NULL:
+            ptrs[3 * i] = grab(&h, ps[i], kind, 2, -1, -1)
+            if ptrs[3 * i] == NULL:
                 return None
-            rows = h.bufs[h.n - 1].shape[0]
-            cols = h.bufs[h.n - 1].shape[1]
-            gp = grab(&h, gs[i], kind, 2, rows, cols)
-            if gp == NULL:
+            rows = h.rows
+            cols = h.cols
+            ptrs[3 * i + 1] = grab(&h, gs[i], kind, 2, rows, cols)
+            if ptrs[3 * i + 1] == NULL:
                 return None
             out = new_array(kind, rows, cols, 2)
-            op = grab_out(&h, out, kind, 2)
-            outs.append(out)
-            size = rows * cols
-            with nogil:
+            ptrs[3 * i + 2] = grab_out(&h, out, kind, 2)
+            outs[i] = out
+            sizes[i] = rows * cols
+        with nogil:
+            for i in range(n):
                 if kind == b'd':
-                    bad |= step_into(size, lr, <const double*> pp, <const double*> gp, <double*> op)
+                    bad |= step_into(sizes[i], lr, <const double*> ptrs[3 * i],
+                                     <const double*> ptrs[3 * i + 1], <double*> ptrs[3 * i + 2])
                 else:
-                    bad |= step_into(size, lr, <const float*> pp, <const float*> gp, <float*> op)
+                    bad |= step_into(sizes[i], lr, <const float*> ptrs[3 * i],
+                                     <const float*> ptrs[3 * i + 1], <float*> ptrs[3 * i + 2])
         if bad:
             return None
         for i in range(n // 2):
@@ -1712,6 +1781,8 @@ def update(dict parameters, grads, tuple keys, double lr):
         return True
     finally:
         held_release(&h)
+        PyMem_Free(ptrs)
+        PyMem_Free(sizes)
 
 
 def _layer_products(int own, const floating[:, ::1] W, const floating[:, ::1] A_prev,

@@ -221,41 +221,6 @@ cdef extern from *:
     #else
     #define DNN_NOINLINE static __attribute__((noinline))
     #endif
-    /* Not inlined: inside the fast path's long functions GCC left them scalar. */
-    DNN_NOINLINE int dnn_nonfinite_d(Py_ssize_t n, const double* __restrict x) {
-        /* An exponent of all ones means inf or nan: adding one to the exponent
-           field carries into the top bit exactly then. Four accumulators: one
-           chain of ORs waits on its latency. */
-        uint64_t bad[4] = {0, 0, 0, 0}, b;
-        Py_ssize_t i = 0;
-        int l;
-        for (; i + 4 <= n; i += 4)
-            for (l = 0; l < 4; l++) {
-                memcpy(&b, x + i + l, 8);
-                bad[l] |= (b & 0x7ff0000000000000ULL) + 0x0010000000000000ULL;
-            }
-        for (; i < n; i++) {
-            memcpy(&b, x + i, 8);
-            bad[0] |= (b & 0x7ff0000000000000ULL) + 0x0010000000000000ULL;
-        }
-        return (int) (((bad[0] | bad[1]) | (bad[2] | bad[3])) >> 63);
-    }
-    DNN_NOINLINE int dnn_nonfinite_f(Py_ssize_t n, const float* __restrict x) {
-        uint32_t bad[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b;
-        Py_ssize_t i = 0;
-        int l;
-        for (; i + 8 <= n; i += 8)
-            for (l = 0; l < 8; l++) {
-                memcpy(&b, x + i + l, 4);
-                bad[l] |= (b & 0x7f800000U) + 0x00800000U;
-            }
-        for (; i < n; i++) {
-            memcpy(&b, x + i, 4);
-            bad[0] |= (b & 0x7f800000U) + 0x00800000U;
-        }
-        for (l = 1; l < 8; l++) bad[0] |= bad[l];
-        return (int) (bad[0] >> 31);
-    }
     #define DNN_ROW_HELPERS(T, S)                                                       \
     /* 1 if some y is neither 0 nor 1 (nan included). */                            \
     DNN_NOINLINE int dnn_not_binary_##S(Py_ssize_t n, const T* __restrict y) {       \
@@ -306,8 +271,6 @@ cdef extern from *:
     DNN_COST_BLOCKS(double, d)
     DNN_COST_BLOCKS(float, f)
     """
-    int dnn_nonfinite_d(Py_ssize_t n, const double* x) noexcept nogil
-    int dnn_nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
     double dnn_cross_entropy_d(Py_ssize_t m, const double* AL, const double* Y) noexcept nogil
     double dnn_cross_entropy_f(Py_ssize_t m, const float* AL, const float* Y) noexcept nogil
     int dnn_not_binary_d(Py_ssize_t n, const double* y) noexcept nogil
@@ -353,11 +316,8 @@ cdef inline void output_dA(Py_ssize_t n, const floating* AL, const floating* Y,
 
 
 cdef inline int has_nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
-    """1 when some x[i] is nan or +-inf, else 0 (integer and/add/or only: vectorized)."""
-    if floating is double:
-        return dnn_nonfinite_d(n, x)
-    else:
-        return dnn_nonfinite_f(n, x)
+    """1 when some x[i] is nan or +-inf, else 0 (``_simd.h``'s vector kernel)."""
+    return simd.nonfinite(n, x)
 
 
 cdef inline void sigmoid_backward_from_s(int n, const floating* dA, floating* S) noexcept nogil:

@@ -414,6 +414,24 @@ static ATTR void dnn_bias_act_##S##_##ISA(int R, int m, T* C, int ldc,          
         dnn_bias_act_row_##S##_##ISA(m, C + (ptrdiff_t) r * ldc, bias[r], relu);    \
 }                                                                                   \
                                                                                     \
+/* 1 if some x is nan or +-inf: x * 0 is nan exactly then, and a nan stays  */   \
+/* in a sum (two sums: one chain of adds waits on its latency). */                  \
+static ATTR int dnn_nonfinite_##S##_##ISA(ptrdiff_t n, const T* x) {               \
+    V v, w, a0 = {0}, a1 = {0}, zero = {0};                                         \
+    ptrdiff_t j = 0;                                                                \
+    int l, bad = 0;                                                                 \
+    for (; j + 2 * LANES <= n; j += 2 * LANES) {                                    \
+        memcpy(&v, x + j, sizeof(V));                                               \
+        memcpy(&w, x + j + LANES, sizeof(V));                                       \
+        a0 += v * zero;                                                             \
+        a1 += w * zero;                                                             \
+    }                                                                               \
+    a0 += a1;                                                                       \
+    for (l = 0; l < LANES; l++) bad |= a0[l] != a0[l];                              \
+    for (; j < n; j++) bad |= x[j] * (T) 0 != 0;                                    \
+    return bad;                                                                     \
+}                                                                                   \
+                                                                                    \
 DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, big, NR, NV)                            \
 DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NR, 1)                            \
 DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NV)                            \
@@ -920,6 +938,17 @@ static void dnn_relu_backward_##S##_base(int R, int m, const T* A, int lda,     
     }                                                                               \
 }                                                                                   \
                                                                                     \
+static int dnn_nonfinite_##S##_base(ptrdiff_t n, const T* x) {                     \
+    T a0 = 0, a1 = 0;  /* x * 0 is nan exactly where x is nan or +-inf */           \
+    ptrdiff_t j = 0;                                                                \
+    for (; j + 2 <= n; j += 2) {                                                    \
+        a0 += x[j] * (T) 0;                                                         \
+        a1 += x[j + 1] * (T) 0;                                                     \
+    }                                                                               \
+    if (j < n) a0 += x[j] * (T) 0;                                                  \
+    return a0 + a1 != 0;                                                            \
+}                                                                                   \
+                                                                                    \
 static double dnn_output_grad_##S##_base(int m, const T* Z, const T* Y, T* D) {     \
     const T one = 1;                                                                \
     double s = 0.0;                                                                 \
@@ -959,6 +988,8 @@ typedef struct {
                             float*, double);
     double (*output_grad_d)(int, const double*, const double*, double*);
     double (*output_grad_f)(int, const float*, const float*, float*);
+    int (*nonfinite_d)(ptrdiff_t, const double*);
+    int (*nonfinite_f)(ptrdiff_t, const float*);
 } dnn_simd_table;
 
 #define DNN_SIMD_TABLE(ISA) {                                                       \
@@ -966,7 +997,8 @@ typedef struct {
     dnn_nn_acc_d_##ISA, dnn_nn_acc_f_##ISA, dnn_nt_f_##ISA,                         \
     dnn_bias_act_d_##ISA, dnn_bias_act_f_##ISA,                                     \
     dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \
-    dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA }
+    dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA,                               \
+    dnn_nonfinite_d_##ISA, dnn_nonfinite_f_##ISA }
 
 /* Indexed by level: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (F, DQ). */
 static const dnn_simd_table dnn_simd_tables[] = {

@@ -46,7 +46,8 @@ What. For row-major matrices given as (pointer, row stride):
                      exp a vector polynomial (Taylor series to degree 13 in
                      float64, 7 in float32, after the reduction x = k ln 2 + r:
                      within an ulp or two of libm's), libm's exp wherever |z|
-                     is too large for it (708 in float64, 87 in float32).
+                     is too large for it (708 in float64, 87 in float32);
+  ``nonfinite``      1 if some x is nan or +-inf (x * 0 summed: nan exactly then).
 ``nt`` reads its operands in place, without cache blocking: the caller keeps
 them to sizes that stay in L2 (``dnn._products``). Used by ``dnn._train``
 (the training loop) and ``dnn._kernels`` (the step-by-step API), each with
@@ -99,6 +100,8 @@ cdef extern from "_simd.h":
                              double* D) noexcept nogil
         double output_grad_f(int m, const float* Z, const float* Y,
                              float* D) noexcept nogil
+        int nonfinite_d(Py_ssize_t n, const double* x) noexcept nogil
+        int nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
     const dnn_simd_table* dnn_simd
     enum:
         DNN_NN_OUT  # nn's flag: no one reads C soon (non-temporal stores where the build has them)
@@ -207,3 +210,11 @@ cdef inline double output_grad(int m, const floating* Z, const floating* Y,
         return dnn_simd.output_grad_d(m, Z, Y, D)
     else:
         return dnn_simd.output_grad_f(m, Z, Y, D)
+
+
+cdef inline int nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
+    """1 when some x[i] is nan or +-inf, else 0."""
+    if floating is double:
+        return dnn_simd.nonfinite_d(n, x)
+    else:
+        return dnn_simd.nonfinite_f(n, x)

@@ -254,11 +254,7 @@ def _fast_layers(parameters):
     W1..WL, b1..bL (then its layer count is the course's ``len // 2``), else None."""
     if type(parameters) is not dict or not parameters or len(parameters) % 2:
         return None
-    keys = v.layer_keys(len(parameters) // 2)
-    try:
-        return [parameters[k[0]] for k in keys], [parameters[k[1]] for k in keys]
-    except KeyError:
-        return None
+    return _kernels.layer_lists(parameters, v.layer_keys(len(parameters) // 2))
 
 
 def linear_forward(A: ArrayLike, W: ArrayLike, b: ArrayLike) -> Tuple[Array, LinearCache]:
@@ -343,7 +339,7 @@ def compute_cost(AL: ArrayLike, Y: ArrayLike) -> Array:
     """
     cost = _kernels.cost(AL, Y)
     if cost is not None:
-        return np.asarray(cost, dtype=AL.dtype)
+        return cost
     AL = v.as_real_array(AL, "AL")
     dtype = v.common_float_dtype(AL, v.as_real_array(Y, "Y"))
     AL = v.as_float_array(AL, "AL", dtype)

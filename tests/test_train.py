@@ -837,6 +837,23 @@ def output_gradient_inputs(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_nonfinite_kernel_finds_every_nan_and_inf_and_nothing_else(dtype, simd_build):
+    # dnn._simd's ``nonfinite`` (x * 0 summed): every length through two vectors of
+    # the widest build and a tail, each position, against extreme finite values.
+    info = np.finfo(dtype)
+    finite = np.array([info.max, -info.max, info.tiny, info.tiny / 4, -0.0, 0.0, 1.0, -3.5],
+                      dtype=dtype)
+    for n in range(1, 2 * 16 + 8):
+        x = np.resize(finite, n)
+        assert _kernels.all_finite(x), n
+        for bad in (np.nan, np.inf, -np.inf):
+            for i in range(n):
+                y = x.copy()
+                y[i] = bad
+                assert not _kernels.all_finite(y), (n, i, bad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_output_gradient_matches_numpy_to_a_few_ulps(dtype, simd_build):
     # The reference's formula in the same dtype, 1 / (1 + exp(-z)) - y; the
     # vector exp is within ~1 ulp of libm's, so d is within 2 ulps of NumPy's

@@ -160,6 +160,12 @@ static void check_##S(int level, int R, int K, int m) {                         
         }                                                                                \
         check(CLOSE(sum, s, m, TOL), "output_grad_sum_" #S, level, m, add, 0, s - sum);  \
     }                                                                                    \
+    for (j = -1; j < m; j++) {  /* nonfinite: Z finite, then one nan or inf at j */   \
+        T keep = j >= 0 ? Z[j] : 0;                                                      \
+        if (j >= 0) Z[j] = (T) (j % 2 ? INFINITY : NAN);                                 \
+        check(dnn_simd->nonfinite_##S(m, Z) == (j >= 0), "nonfinite_" #S, level, m, j, 0, 0); \
+        if (j >= 0) Z[j] = keep;                                                         \
+    }                                                                                    \
     free(M); free(B); free(C); free(bias); free(D); free(A); free(W); free(W0);          \
     free(H); free(db); free(Z); free(Y); free(G);                                        \
 }
