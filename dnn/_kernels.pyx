@@ -1177,9 +1177,11 @@ cdef enum:
 #: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
 NT_SMALL_D_BYTES = NT_SMALL_D
 
-# A product of fewer multiply-adds stays on one thread: starting and joining
-# a helper (tens of microseconds) would cost more than its half of the work.
-cdef double _split_min_work = 1 << 22
+# A product of fewer multiply-adds stays on one thread: handing a helper its
+# share and joining it would cost more than half the work saves. Above it, whether
+# a call's layers go to the pool is timed per call shape (``threads_for``), so this
+# only bounds what is tried (benchmarks/NOTES.md, "Step calls' overhead").
+cdef double _split_min_work = 1 << 20
 # slab_count: multiply-adds of a slab, at least (above OpenBLAS's small-matrix sizes: 1e6 for
 # dgemm, 7.3e6 for sgemm_direct)
 cdef double _gemm_slab_min = 1 << 23
