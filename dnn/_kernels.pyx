@@ -1376,9 +1376,9 @@ cdef int job_part(Job* j, int c, floating tag) noexcept nogil:
         return 0
     split_range(j.n, c, T, 1, &lo, &hi)
     for i in range(<int> lo, <int> hi):
-        if j.what == JOB_RELU:  # relu would hide a nan: test each row of Z
-            ops.activation_forward(ops.ACT_RELU, 1, m, Z + <Py_ssize_t> i * m, m,
-                                   C + <Py_ssize_t> i * m, m)
+        if j.what == JOB_RELU:  # relu would hide a nan: each row of Z tested as it is read
+            bad |= simd.relu_checked(m, Z + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
+            continue
         elif j.what == JOB_SIGMOID:
             activate(ops.ACT_SIGMOID, 1, m, Z + <Py_ssize_t> i * m, C + <Py_ssize_t> i * m)
         elif j.what == JOB_BACK_SIGMOID:  # s by the vector sigmoid, then dZ = (dA s)(1 - s)

@@ -432,6 +432,26 @@ static ATTR int dnn_nonfinite_##S##_##ISA(ptrdiff_t n, const T* x) {            
     return bad;                                                                     \
 }                                                                                   \
                                                                                     \
+/* A := relu(Z) (n,), and 1 if some z is nan or +-inf (``nonfinite``'s test: */    \
+/* relu's 0 would hide a -inf, and a caller must see it), in one pass.       */     \
+static ATTR int dnn_relu_checked_##S##_##ISA(ptrdiff_t n, const T* Z, T* A) {       \
+    V z, a0 = {0}, zero = {0};                                                      \
+    ptrdiff_t j = 0;                                                                \
+    int l, bad = 0;                                                                 \
+    for (; j + LANES <= n; j += LANES) {                                            \
+        memcpy(&z, Z + j, sizeof(V));                                               \
+        a0 += z * zero;                                                             \
+        z = DNN_VRELU(V, IV, z, zero);                                              \
+        memcpy(A + j, &z, sizeof(V));                                               \
+    }                                                                               \
+    for (l = 0; l < LANES; l++) bad |= a0[l] != a0[l];                              \
+    for (; j < n; j++) {                                                            \
+        bad |= Z[j] * (T) 0 != 0;                                                   \
+        A[j] = dnn_relu_##S(Z[j]);                                                  \
+    }                                                                               \
+    return bad;                                                                     \
+}                                                                                   \
+                                                                                    \
 DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, big, NR, NV)                            \
 DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, rows, NR, 1)                            \
 DNN_NN_BLOCK(T, S, ISA, ATTR, V, IV, LANES, cols, 1, NV)                            \
@@ -949,6 +969,16 @@ static int dnn_nonfinite_##S##_base(ptrdiff_t n, const T* x) {                  
     return a0 + a1 != 0;                                                            \
 }                                                                                   \
                                                                                     \
+static int dnn_relu_checked_##S##_base(ptrdiff_t n, const T* Z, T* A) {             \
+    T acc = 0;  /* z * 0 is nan exactly where z is nan or +-inf */                  \
+    ptrdiff_t j;                                                                    \
+    for (j = 0; j < n; j++) {                                                       \
+        acc += Z[j] * (T) 0;                                                        \
+        A[j] = dnn_relu_##S(Z[j]);                                                  \
+    }                                                                               \
+    return acc != 0;                                                                \
+}                                                                                   \
+                                                                                    \
 static double dnn_output_grad_##S##_base(int m, const T* Z, const T* Y, T* D) {     \
     const T one = 1;                                                                \
     double s = 0.0;                                                                 \
@@ -990,6 +1020,8 @@ typedef struct {
     double (*output_grad_f)(int, const float*, const float*, float*);
     int (*nonfinite_d)(ptrdiff_t, const double*);
     int (*nonfinite_f)(ptrdiff_t, const float*);
+    int (*relu_checked_d)(ptrdiff_t, const double*, double*);
+    int (*relu_checked_f)(ptrdiff_t, const float*, float*);
 } dnn_simd_table;
 
 #define DNN_SIMD_TABLE(ISA) {                                                       \
@@ -998,7 +1030,8 @@ typedef struct {
     dnn_bias_act_d_##ISA, dnn_bias_act_f_##ISA,                                     \
     dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \
     dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA,                               \
-    dnn_nonfinite_d_##ISA, dnn_nonfinite_f_##ISA }
+    dnn_nonfinite_d_##ISA, dnn_nonfinite_f_##ISA,                                   \
+    dnn_relu_checked_d_##ISA, dnn_relu_checked_f_##ISA }
 
 /* Indexed by level: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (F, DQ). */
 static const dnn_simd_table dnn_simd_tables[] = {

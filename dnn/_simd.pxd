@@ -48,6 +48,7 @@ What. For row-major matrices given as (pointer, row stride):
                      within an ulp or two of libm's), libm's exp wherever |z|
                      is too large for it (708 in float64, 87 in float32);
   ``nonfinite``      1 if some x is nan or +-inf (x * 0 summed: nan exactly then).
+  ``relu_checked``   A := relu(Z), returning ``nonfinite(Z)``, in one pass.
 ``nt`` reads its operands in place, without cache blocking: the caller keeps
 them to sizes that stay in L2 (``dnn._products``). Used by ``dnn._train``
 (the training loop) and ``dnn._kernels`` (the step-by-step API), each with
@@ -102,6 +103,8 @@ cdef extern from "_simd.h":
                              float* D) noexcept nogil
         int nonfinite_d(Py_ssize_t n, const double* x) noexcept nogil
         int nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
+        int relu_checked_d(Py_ssize_t n, const double* Z, double* A) noexcept nogil
+        int relu_checked_f(Py_ssize_t n, const float* Z, float* A) noexcept nogil
     const dnn_simd_table* dnn_simd
     enum:
         DNN_NN_OUT  # nn's flag: no one reads C soon (non-temporal stores where the build has them)
@@ -218,3 +221,11 @@ cdef inline int nonfinite(Py_ssize_t n, const floating* x) noexcept nogil:
         return dnn_simd.nonfinite_d(n, x)
     else:
         return dnn_simd.nonfinite_f(n, x)
+
+
+cdef inline int relu_checked(Py_ssize_t n, const floating* Z, floating* A) noexcept nogil:
+    """A := relu(Z) (n,); 1 when some Z[i] is nan or +-inf, else 0."""
+    if floating is double:
+        return dnn_simd.relu_checked_d(n, Z, A)
+    else:
+        return dnn_simd.relu_checked_f(n, Z, A)

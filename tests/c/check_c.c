@@ -160,10 +160,14 @@ static void check_##S(int level, int R, int K, int m) {                         
         }                                                                                \
         check(CLOSE(sum, s, m, TOL), "output_grad_sum_" #S, level, m, add, 0, s - sum);  \
     }                                                                                    \
-    for (j = -1; j < m; j++) {  /* nonfinite: Z finite, then one nan or inf at j */   \
+    for (j = -1; j < m; j++) {  /* nonfinite, relu_checked: Z finite, then a nan or inf at j */ \
         T keep = j >= 0 ? Z[j] : 0;                                                      \
-        if (j >= 0) Z[j] = (T) (j % 2 ? INFINITY : NAN);                                 \
+        int i2;                                                                          \
+        if (j >= 0) Z[j] = (T) (j % 3 == 0 ? NAN : j % 3 == 1 ? INFINITY : -INFINITY);   \
         check(dnn_simd->nonfinite_##S(m, Z) == (j >= 0), "nonfinite_" #S, level, m, j, 0, 0); \
+        check(dnn_simd->relu_checked_##S(m, Z, G) == (j >= 0), "relu_checked_bad_" #S, level, m, j, 0, 0); \
+        for (i2 = 0; i2 < m; i2++)                                                       \
+            check(i2 == j || G[i2] == (Z[i2] > 0 ? Z[i2] : 0), "relu_checked_" #S, level, m, i2, j, 0); \
         if (j >= 0) Z[j] = keep;                                                         \
     }                                                                                    \
     free(M); free(B); free(C); free(bias); free(D); free(A); free(W); free(W0);          \
