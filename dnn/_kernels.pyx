@@ -876,7 +876,6 @@ def forward(X, list Ws, list bs, own_of):
     key = None
     if kind == 0 or L == 0 or len(bs) != L:
         return None
-    dtype = _f64 if kind == b'd' else _f32
     held_init(&h, 4 * L + 1)
     try:
         dims = <int*> PyMem_Malloc((2 * L + 1) * sizeof(int))
@@ -1562,7 +1561,6 @@ def backward(AL, Y, caches, tuple names, own_of):
     parts = [cache_parts(c) for c in caches]
     if None in parts:
         return None
-    dtype = _f64 if kind == b'd' else _f32
     held_init(&h, 8 * L + 4)
     try:
         dims = <int*> PyMem_Malloc((2 * L + 1) * sizeof(int))
