@@ -15,7 +15,6 @@ it calls them. Do not call them directly with unchecked input.
 
 cimport cython
 from cython cimport floating
-from libc.stdint cimport uint32_t, uint64_t
 
 cimport dnn._ops as ops
 cimport dnn._simd as simd

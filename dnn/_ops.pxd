@@ -15,7 +15,6 @@ the same order), so that results agree to rounding: ``Z = (W A) + b``,
 
 from cython cimport floating
 from libc.math cimport exp, expf, log, logf, log1p, fabs
-from libc.stdint cimport uint32_t, uint64_t
 
 from dnn._blas cimport gemm
 cimport dnn._simd as simd  # ReLU's one definition, and its backward kernel
