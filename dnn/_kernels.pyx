@@ -415,6 +415,14 @@ cdef void held_release(Held* h) noexcept:
     h.n = 0
 
 
+cdef inline void* held_data(Held* h, cnp.ndarray a):
+    """a's data, a referenced until ``held_release`` (the caller checked h.n < h.cap)."""
+    Py_INCREF(a)
+    h.objs[h.n] = <PyObject*> a
+    h.n += 1
+    return cnp.PyArray_DATA(a)
+
+
 cdef inline char kind_of(object x):
     """b'd' or b'f' for an exact ndarray of float64 / float32 in native byte order, else 0."""
     cdef int t
@@ -456,10 +464,7 @@ cdef void* grab(Held* h, object x, char kind, int ndim, Py_ssize_t rows, Py_ssiz
         if not size_ok(d[0], cols):
             return NULL
         h.rows, h.cols = 1, d[0]
-    Py_INCREF(x)
-    h.objs[h.n] = <PyObject*> x
-    h.n += 1
-    return cnp.PyArray_DATA(a)
+    return held_data(h, a)
 
 
 cdef void* grab_either(Held* h, object x, char kind, Py_ssize_t rows, Py_ssize_t cols,
@@ -480,11 +485,8 @@ cdef void* grab_either(Held* h, object x, char kind, Py_ssize_t rows, Py_ssize_t
     if not (size_ok(d[0], rows) and size_ok(d[1], cols)):
         return NULL
     h.rows, h.cols = d[0], d[1]
-    Py_INCREF(x)
-    h.objs[h.n] = <PyObject*> x
-    h.n += 1
     transposed[0] = True
-    return cnp.PyArray_DATA(a)
+    return held_data(h, a)
 
 
 cdef void* grab_out(Held* h, object x, char kind, int ndim) except NULL:
