@@ -575,12 +575,12 @@ cdef inline bint large(int n, int k, int m) noexcept nogil:
     return <double> n * k * m >= _split_min_work
 
 
-cdef inline int xt_block(int k, int m, int itemsize) noexcept nogil:
-    """``nt_xt``'s block of the inner dimension m (X's features): XT's k rows of it take about
-    XT_BLOCK bytes, so they stay in L2 while W's rows pass over them; a multiple of SPLIT_COLS,
-    from the shape alone (the blocks' partial sums are added in order: the same bits on any
-    number of threads)."""
-    cdef Py_ssize_t b = XT_BLOCK // (<Py_ssize_t> k * itemsize) // SPLIT_COLS * SPLIT_COLS
+cdef inline int xt_block(int n, int m, int itemsize) noexcept nogil:
+    """``nt_xt``'s block of the inner dimension m (X's features): W's n rows of it and a group
+    of XT's rows take about XT_BLOCK bytes, so W's block stays in L2 while XT's rows pass
+    under it; a multiple of SPLIT_COLS, from the shape alone (the blocks' partial sums are
+    added in order: the same bits on any number of threads)."""
+    cdef Py_ssize_t b = XT_BLOCK // ((<Py_ssize_t> n + XT_GROUP) * itemsize) // SPLIT_COLS * SPLIT_COLS
     return <int> max(<Py_ssize_t> 4 * SPLIT_COLS, min(<Py_ssize_t> m, b))
 
 
@@ -588,17 +588,29 @@ cdef void nt_xt(int t, int T, int n, int k, int m, const floating* D, const floa
                 floating* W) noexcept nogil:
     """Thread t's share (columns of W) of W (n, k) := D (n, m) A (k, m)^T, summed in blocks of
     m (``xt_block``) whose partial sums are added in order: the first layer's Z for a
-    Fortran-ordered X (A = X^T: the examples' rows, each all of the features). ``nt`` over the
-    whole of m reads A from memory once per block of D's rows; by blocks, once."""
-    cdef Py_ssize_t lo, hi
-    cdef int f0 = 0, fb = xt_block(k, m, sizeof(floating)), fc
+    Fortran-ordered X (A = X^T: the examples' rows, each all of the features). Block by
+    block, a group of A's rows at a time passes under all of D's block (in L2): A is read
+    from memory once."""
+    cdef Py_ssize_t lo, hi, r, r1, r2, q
+    cdef int f0 = 0, fb = xt_block(n, m, sizeof(floating)), fc, g = XT_GROUP
     split_range(k, t, T, 1, &lo, &hi)
     if hi <= lo:
         return
     while f0 < m:
         fc = fb if m - f0 > fb else m - f0
-        simd.nt(n, <int> (hi - lo), fc, <floating> 1.0, D + f0, m, A + lo * m + f0, m, f0 > 0,
-                W + lo, k)
+        r = lo
+        while r < hi:
+            r1 = min(hi, r + g)
+            r2 = min(hi, r1 + g)
+            if r2 > r1:  # the next group's rows, fetched while this one's are summed
+                for q in range(r1, r2):
+                    simd.prefetch(A + q * m + f0, fc * sizeof(floating))
+            elif f0 + fc < m:
+                for q in range(lo, min(hi, lo + g)):
+                    simd.prefetch(A + q * m + f0 + fc, min(fb, m - f0 - fc) * sizeof(floating))
+            simd.nt(n, <int> (r1 - r), fc, <floating> 1.0, D + f0, m, A + r * m + f0, m, f0 > 0,
+                    W + r, k)
+            r = r1
         f0 += fc
 
 
@@ -1168,7 +1180,8 @@ cdef enum:
     MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
     NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
-    XT_BLOCK = 256 << 10    # nt_xt: bytes of X^T's rows per block of features
+    XT_BLOCK = 512 << 10    # nt_xt: bytes of W's rows and a group of X^T's per block of features
+    XT_GROUP = 8            # nt_xt: X^T's rows that pass under W's block together
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
                                  # (65536 x GEMM_MULTITHREAD_THRESHOLD = 4, interface/gemm.c)
     GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most

@@ -92,8 +92,9 @@ def test_the_same_values_give_the_same_bits_through_the_checked_path(dtype, dims
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333), ([12288, 20, 7, 1], 209)])
-@pytest.mark.parametrize("products", ["as is", "BLAS"])
+@pytest.mark.parametrize("dims,m", [([300, 160, 64, 1], 700), ([1000, 700, 1], 333), ([12288, 20, 7, 1], 209),
+                                    ([7001, 3, 1], 37)])
+@pytest.mark.parametrize("products", ["as is", "BLAS", "own"])
 def test_a_fortran_ordered_X_is_read_in_place(dtype, dims, m, products, monkeypatch, random_network):
     # The course's X (X.reshape(m, -1).T, then / 255) is Fortran-ordered. Was: each
     # L_model_forward copied it to C order (20 MB for the cat pictures, with its page
@@ -104,6 +105,8 @@ def test_a_fortran_ordered_X_is_read_in_place(dtype, dims, m, products, monkeypa
     if products == "BLAS":
         _products._find_thread_counters(_kernels)
         monkeypatch.setattr(_products, "for_step", lambda n, k, mm, i: 0)
+    elif products == "own":  # nt_xt's blocks of features and groups of X^T's rows, every tail
+        monkeypatch.setattr(_products, "for_step", lambda n, k, mm, i: _kernels.OWN_PRODUCTS["all"])
     X, Y, p = random_network(dims, m, dtype)
     XF = np.asfortranarray(X)
     AL, caches = dnn.L_model_forward(X, p)
