@@ -70,15 +70,18 @@
 #define DNN_NN_PACK_BYTES (256 * 1024)
 #define DNN_NN_PACK_COLS 256
 
-/* Whether ``nn`` packs B (rows of ``size``-byte elements, ldb apart): where K is long
-   (K elements take 4 KiB or more: a column panel's K rows outgrow L1, and every block of
-   C's rows fetches them again) and B is large, or where B's rows lie 32 KiB or more apart
-   (a TLB entry each). Packing gives the same bits, so this chooses speed only. Measured
-   on the AVX2 build on an AMD EPYC (Zen 3): 1.1-3.8x where it packs, 0.6-1.0x on most of
-   the smaller shapes it leaves (benchmarks/NOTES.md, "nn packs B on the AVX2 build"). */
-DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size) {
+/* Whether ``nn`` packs B (rows of ``size``-byte elements, ldb apart) in a build whose PACK
+   is ``pack``: where B's rows lie 32 KiB or more apart (a TLB entry each; PACK 1 and 2),
+   and, with PACK 1, where K is long (K elements take 4 KiB or more: a column panel's K rows
+   outgrow L1, and every block of C's rows fetches them again) and B is large. Packing
+   gives the same bits, so this chooses speed only. Measured on the AVX2 build on an AMD
+   EPYC (Zen 3): 1.1-3.8x where it packs, 0.6-1.0x on most of the smaller shapes it leaves
+   (benchmarks/NOTES.md, "nn packs B on the AVX2 build"); the AVX-512 build (PACK 2) streams
+   a long K instead, and packs far rows since the packed path fetches the next chunk while
+   the current one is summed ("Far rows packed on the AVX-512 build"). */
+DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size, int pack) {
     double k_bytes = (double) K * size, row_bytes = (double) ldb * size;
-    return (k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
+    return (pack == 1 && k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
            || (row_bytes >= 32 * 1024 && K >= 64);
 }
 /* Ask for the cache lines of ``bytes`` bytes from ``p`` (into L2 where the
@@ -394,8 +397,8 @@ DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,   
    vector a comparison of V's gives, VD the vector of doubles the sums
    run in (HALF: half a V, widened to a VD), ACC how a V is added to them,
    VEXP the vector exp, good for |x| <= EXP_LIMIT; NR x NV vectors, ``nn``'s
-   register block, NTR x NTK ``nt``'s; PACK 1 where ``nn`` packs B
-   (``dnn_nn_packs``). */
+   register block, NTR x NTK ``nt``'s; PACK 0, 1 or 2: where ``nn`` packs B
+   (never, or as ``dnn_nn_packs`` says). */
 #define DNN_SIMD_KERNELS(T, S, ISA, ATTR, V, IV, LANES, VD, HALF, ACC, VEXP, EXP_LIMIT, \
                          NR, NV, NTR, NTK, PACK)                                    \
                                                                                     \
@@ -596,12 +599,14 @@ DNN_INLINE ATTR void dnn_nn_panel_##S##_##ISA(int R, int kc, int cols,          
 /* allows: one contiguous read) is copied once into panels that then    */          \
 /* stream from L1 to every block. Each block carries its sums through C */          \
 /* from chunk to chunk, k in order: the same sums as unpacked, so the   */          \
-/* same bits; the last chunk adds the bias. 0 if there was no memory    */          \
-/* for the buffer (nothing computed: the caller goes unpacked). */                  \
+/* same bits; the last chunk adds the bias. While a chunk's panels run, */         \
+/* the next chunk's rows are fetched, a share before each panel. 0 if   */          \
+/* there was no memory for the buffer (nothing computed: the caller    */          \
+/* goes unpacked). */                                                              \
 static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int rs,  \
         int cs, const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {      \
     const int w = NV * LANES;                                                       \
-    int gw = (m + w - 1) / w * w, kc, g0, g1, k0, k1, p;                            \
+    int gw = (m + w - 1) / w * w, kc, g0, g1, k0, k1, p, nk, nk1, ng0, ng1, share, r;  \
     T* buf;                                                                         \
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 1, 0, 0};                                 \
     if (gw > DNN_NN_PACK_COLS) gw = DNN_NN_PACK_COLS / w * w;                       \
@@ -616,11 +621,26 @@ static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int r
             e.cont = k0 > 0;                                                        \
             e.partial = k1 < K;                                                     \
             dnn_nn_pack_##S##_##ISA(k0, k1, g0, g1 - g0, B, ldb, buf);              \
-            for (p = 0; p < g1 - g0; p += w)                                        \
+            if (k1 < K) {  /* the next chunk: this group's, or the next group's first */ \
+                nk = k1;                                                            \
+                ng0 = g0;                                                           \
+                ng1 = g1;                                                           \
+            } else {                                                                \
+                nk = 0;                                                             \
+                ng0 = g1;                                                           \
+                ng1 = m - g1 > gw ? g1 + gw : m;                                    \
+            }                                                                       \
+            nk1 = ng0 < m ? (K - nk > kc ? nk + kc : K) : nk;                       \
+            share = (nk1 - nk + (g1 - g0 + w - 1) / w - 1) / ((g1 - g0 + w - 1) / w); \
+            for (p = 0; p < g1 - g0; p += w) {                                      \
+                for (r = 0; r < share && nk < nk1; r++, nk++)                       \
+                    dnn_prefetch(B + (ptrdiff_t) nk * ldb + ng0,                    \
+                                 (size_t) (ng1 - ng0) * sizeof(T));                 \
                 dnn_nn_panel_##S##_##ISA(R, k1 - k0, g1 - g0 - p < w ? g1 - g0 - p : w, \
                                          M + (ptrdiff_t) k0 * cs, rs, cs,            \
                                          buf + (ptrdiff_t) p * (k1 - k0),            \
                                          C + g0 + p, ldc, e);                       \
+            }                                                                       \
         }                                                                           \
     }                                                                               \
     free(buf);                                                                      \
@@ -706,7 +726,7 @@ static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int
                     && (double) K * ldb * sizeof(T) >= (double) DNN_NN_FAR_BYTES;    \
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
-    if (PACK && dnn_nn_packs(K, ldb, sizeof(T))                                     \
+    if (PACK && dnn_nn_packs(K, ldb, sizeof(T), PACK)                               \
             && dnn_nn_packed_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)) \
         return;                                                                     \
     panel -= panel % (NV * LANES);                                                  \
@@ -860,9 +880,9 @@ DNN_SIMD_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i, 8, dnn_v4d,
 DNN_VEXP_D(dnn_vexp_d_avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di)
 DNN_VEXP_F(dnn_vexp_f_avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i)
 DNN_SIMD_KERNELS(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di, 8, dnn_v8d,
-                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4, 0)
+                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4, 2)
 DNN_SIMD_KERNELS(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i, 16, dnn_v8d,
-                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4, 0)
+                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4, 2)
 #endif
 
 #else  /* !DNN_VECTOR_EXT: the baseline in plain C */

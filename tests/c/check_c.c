@@ -302,7 +302,7 @@ int main(void) {
         {7, 7, 64}, {6, 9, 65}, {9, 9, 100}, {13, 11, 129}, {16, 16, 200}, {1, 40, 257},
         /* B large, K long or B's rows far apart: where a build packs B (dnn_nn_packs) */
         {20, 520, 130}, {7, 1100, 3}, {13, 520, 130}, {1, 520, 17}, {7, 1030, 130},
-        {3, 64, 4100}, {2, 65, 8200},
+        {3, 64, 4100}, {2, 65, 8200}, {3, 300, 4100},
         /* C of 1 MiB or more in both dtypes: where DNN_NN_OUT stores past the cache */
         {3000, 3, 100},
     };
