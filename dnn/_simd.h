@@ -488,6 +488,33 @@ DNN_INLINE ATTR void dnn_nn_tail_##S##_##ISA(int NR_, int r0, int j0, int m, int
         }                                                                           \
 }                                                                                   \
                                                                                     \
+/* The same columns (m >= LANES) where C's columns before j0 hold sums    */        \
+/* under way (a product in chunks of K, or one adding to C), which       */        \
+/* computing them again would add twice: the vector ending at m in a     */        \
+/* tile (from C's values where the sums go on), and only its lanes from   */       \
+/* j0 on stored. Lane by lane the scalar loop's sums (the same products,  */       \
+/* k in order), without its chain of dependent adds per column.           */       \
+DNN_INLINE ATTR void dnn_nn_tile_tail_##S##_##ISA(int NR_, int r0, int j0, int m,    \
+        int K, const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,      \
+        dnn_epi_##S e) {                                                            \
+    T tile[NR * LANES];                                                             \
+    const int s = m - LANES;  /* C's column of the tile's first lane */             \
+    int i;                                                                          \
+    if (e.bias != NULL) e.bias += r0;                                               \
+    if (e.cont || (e.scale && e.add))                                               \
+        for (i = 0; i < NR_; i++)                                                   \
+            memcpy(tile + i * LANES, C + (ptrdiff_t) (r0 + i) * ldc + s, sizeof(V)); \
+    if (NR_ == NR)                                                                  \
+        dnn_nn_block_##S##_##ISA##_rows(0, 0, K, M + (ptrdiff_t) r0 * rs, rs, cs,   \
+                                        B + s, ldb, tile, LANES, e);                \
+    else                                                                            \
+        dnn_nn_block_##S##_##ISA##_one(0, 0, K, M + (ptrdiff_t) r0 * rs, rs, cs,    \
+                                       B + s, ldb, tile, LANES, e);                 \
+    for (i = 0; i < NR_; i++)                                                       \
+        memcpy(C + (ptrdiff_t) (r0 + i) * ldc + j0, tile + i * LANES + (j0 - s),    \
+               (size_t) (m - j0) * sizeof(T));                                      \
+}                                                                                   \
+                                                                                    \
 DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int m, \
         const T* M, int rs, int cs, const T* B, int ldb, T* C, int ldc,             \
         dnn_epi_##S e) {                                                            \
@@ -514,6 +541,9 @@ DNN_INLINE ATTR void dnn_nn_rows_##S##_##ISA(int NR_, int r0, int K, int j0, int
         else                                                                        \
             dnn_nn_block_##S##_##ISA##_one(r0, m - LANES, K, M, rs, cs, B, ldb,     \
                                            C, ldc, e);                              \
+        j = m;                                                                      \
+    } else if (j < m && m >= LANES) {                                              \
+        dnn_nn_tile_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, e); \
         j = m;                                                                      \
     }                                                                               \
     dnn_nn_tail_##S##_##ISA(NR_, r0, j, m, K, M, rs, cs, B, ldb, C, ldc, e);        \
