@@ -541,6 +541,11 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
             simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, flags)
 
 
+cdef inline int nt_rows() noexcept nogil:
+    """A's rows in ``nt``'s register block (its NTK) in the build in use: 4 on AVX-512, else 3."""
+    return 4 if simd.dnn_simd_level == 2 else 3
+
+
 cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
                          const floating* D, const floating* A, floating* W) noexcept nogil:
     """Thread t's share of ``simd.nt(n, k, m, alpha, D, m, A, m, False, W, k)``:
@@ -548,19 +553,21 @@ cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
 
     ``nt`` alone reads all of A once per block of D's rows. Where D is small
     (at most NT_SMALL_D bytes: S1's first layer, 20 x 209), A's rows go in
-    chunks of NT_CHUNK bytes, each passed over by every block of D's rows
-    while in cache: A comes from memory once (S1 float64, one thread: the
-    iteration 8.3 ms against 12.0, benchmarks/NOTES.md)."""
+    groups of ``nt``'s register block, each passed under every block of D's
+    rows while in L1, the next group fetched meanwhile: A streams from memory
+    once (S1's backward, one thread, against chunks of 64 KiB fetched ahead
+    whole: float32 4.3-4.4 -> 3.6-3.7 ms, float64 7.1-7.8 -> 7.0-7.1;
+    benchmarks/NOTES.md, "S1's and S1-F's first layer, again")."""
     cdef Py_ssize_t lo, hi, c, c1, chunk
     if k >= n:
         split_range(k, t, T, 1, &lo, &hi)
         chunk = hi - lo
         if <Py_ssize_t> n * m * sizeof(floating) <= NT_SMALL_D:
-            chunk = max(<Py_ssize_t> 4, (NT_CHUNK // (m * <Py_ssize_t> sizeof(floating))) // 4 * 4)
+            chunk = nt_rows()
         c = lo
         while c < hi:
             c1 = min(hi, c + chunk)
-            if c1 < hi:  # the next chunk's rows, fetched while this one's are summed
+            if c1 < hi:  # the next group's rows, fetched while this one's are summed
                 simd.prefetch(A + c1 * m, (min(hi, c1 + chunk) - c1) * m * sizeof(floating))
             simd.nt(n, <int> (c1 - c), m, alpha, D, m, A + c * m, m, False, W + c, k)
             c = c1
@@ -1179,7 +1186,6 @@ cdef enum:
     SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
     MAX_CHUNKS = 64
     NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
-    NT_CHUNK = 64 << 10     # nt_part: bytes of A's rows per chunk
     XT_BLOCK = 512 << 10    # nt_xt: bytes of W's rows and a group of X^T's per block of features
     XT_GROUP = 8            # nt_xt: X^T's rows that pass under W's block together
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
