@@ -1185,7 +1185,7 @@ cdef enum:
     MAX_COUNTERS = 4
     SPLIT_COLS = 16     # column shares start at multiples of 16 (a vector of floats in AVX-512)
     MAX_CHUNKS = 64
-    NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's chunks pass
+    NT_SMALL_D = 256 << 10  # nt_part: D this small stays in cache while A's rows pass in groups
     XT_BLOCK = 512 << 10    # nt_xt: bytes of W's rows and a group of X^T's per block of features
     XT_GROUP = 8            # nt_xt: X^T's rows that pass under W's block together
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds

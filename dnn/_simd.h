@@ -84,6 +84,26 @@ DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size, int pack) {
     return (pack == 1 && k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
            || (row_bytes >= 32 * 1024 && K >= 64);
 }
+/* ``nn``'s walk over B (groups of gw columns, each in chunks of kc of K's rows): the chunk
+   after rows up to k1 of the group [g0, g1), this group's next or the next group's first,
+   as rows [*nk, *nk1) under columns [*ng0, *ng1) (no rows after the last); returns how
+   many of them to fetch before each of the current group's panels of w columns, so that
+   they arrive spread over its work. */
+DNN_INLINE int dnn_nn_next_chunk(int K, int m, int kc, int gw, int w, int k1, int g0, int g1,
+                                 int* nk, int* nk1, int* ng0, int* ng1) {
+    int panels = (g1 - g0 + w - 1) / w;
+    if (k1 < K) {
+        *nk = k1;
+        *ng0 = g0;
+        *ng1 = g1;
+    } else {
+        *nk = 0;
+        *ng0 = g1;
+        *ng1 = m - g1 > gw ? g1 + gw : m;
+    }
+    *nk1 = *ng0 < m ? (K - *nk > kc ? *nk + kc : K) : *nk;
+    return (*nk1 - *nk + panels - 1) / panels;
+}
 /* Ask for the cache lines of ``bytes`` bytes from ``p`` (into L2 where the
    compiler says where: a hint, nothing is read). */
 DNN_INLINE void dnn_prefetch(const void* p, size_t bytes) {
@@ -651,17 +671,7 @@ static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int r
             e.cont = k0 > 0;                                                        \
             e.partial = k1 < K;                                                     \
             dnn_nn_pack_##S##_##ISA(k0, k1, g0, g1 - g0, B, ldb, buf);              \
-            if (k1 < K) {  /* the next chunk: this group's, or the next group's first */ \
-                nk = k1;                                                            \
-                ng0 = g0;                                                           \
-                ng1 = g1;                                                           \
-            } else {                                                                \
-                nk = 0;                                                             \
-                ng0 = g1;                                                           \
-                ng1 = m - g1 > gw ? g1 + gw : m;                                    \
-            }                                                                       \
-            nk1 = ng0 < m ? (K - nk > kc ? nk + kc : K) : nk;                       \
-            share = (nk1 - nk + (g1 - g0 + w - 1) / w - 1) / ((g1 - g0 + w - 1) / w); \
+            share = dnn_nn_next_chunk(K, m, kc, gw, w, k1, g0, g1, &nk, &nk1, &ng0, &ng1); \
             for (p = 0; p < g1 - g0; p += w) {                                      \
                 for (r = 0; r < share && nk < nk1; r++, nk++)                       \
                     dnn_prefetch(B + (ptrdiff_t) nk * ldb + ng0,                    \
@@ -698,17 +708,7 @@ static ATTR void dnn_nn_streamed_##S##_##ISA(int R, int K, int m, const T* M,   
         g1 = m - g0 > gw ? g0 + gw : m;                                             \
         for (k0 = 0; k0 < K; k0 = k1) {                                             \
             k1 = K - k0 > kc ? k0 + kc : K;                                         \
-            if (k1 < K) {  /* the next chunk: this group's, or the next group's first */ \
-                nk = k1;                                                            \
-                ng0 = g0;                                                           \
-                ng1 = g1;                                                           \
-            } else {                                                                \
-                nk = 0;                                                             \
-                ng0 = g1;                                                           \
-                ng1 = m - g1 > gw ? g1 + gw : m;                                    \
-            }                                                                       \
-            nk1 = ng0 < m ? (K - nk > kc ? nk + kc : K) : nk;                       \
-            share = (nk1 - nk + (g1 - g0 + w - 1) / w - 1) / ((g1 - g0 + w - 1) / w); \
+            share = dnn_nn_next_chunk(K, m, kc, gw, w, k1, g0, g1, &nk, &nk1, &ng0, &ng1); \
             e.cont = k0 > 0;                                                        \
             e.partial = k1 < K;                                                     \
             for (p0 = g0; p0 < g1; p0 = p1) {                                       \
