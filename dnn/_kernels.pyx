@@ -541,11 +541,6 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
             simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, flags)
 
 
-cdef inline int nt_rows() noexcept nogil:
-    """A's rows in ``nt``'s register block (its NTK) in the build in use: 4 on AVX-512, else 3."""
-    return 4 if simd.dnn_simd_level == 2 else 3
-
-
 cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
                          const floating* D, const floating* A, floating* W) noexcept nogil:
     """Thread t's share of ``simd.nt(n, k, m, alpha, D, m, A, m, False, W, k)``:
@@ -555,15 +550,13 @@ cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
     (at most NT_SMALL_D bytes: S1's first layer, 20 x 209), A's rows go in
     groups of ``nt``'s register block, each passed under every block of D's
     rows while in L1, the next group fetched meanwhile: A streams from memory
-    once (S1's backward, one thread, against chunks of 64 KiB fetched ahead
-    whole: float32 4.3-4.4 -> 3.6-3.7 ms, float64 7.1-7.8 -> 7.0-7.1;
-    benchmarks/NOTES.md, "S1's and S1-F's first layer, again")."""
+    once (benchmarks/NOTES.md, "S1's and S1-F's first layer, again")."""
     cdef Py_ssize_t lo, hi, c, c1, chunk
     if k >= n:
         split_range(k, t, T, 1, &lo, &hi)
         chunk = hi - lo
         if <Py_ssize_t> n * m * sizeof(floating) <= NT_SMALL_D:
-            chunk = nt_rows()
+            chunk = simd.dnn_simd.nt_rows
         c = lo
         while c < hi:
             c1 = min(hi, c + chunk)

@@ -78,7 +78,8 @@
    EPYC (Zen 3): 1.1-3.8x where it packs, 0.6-1.0x on most of the smaller shapes it leaves
    (benchmarks/NOTES.md, "nn packs B on the AVX2 build"); the AVX-512 build (PACK 2) streams
    a long K instead, and packs far rows since the packed path fetches the next chunk while
-   the current one is summed ("Far rows packed on the AVX-512 build"). */
+   the current one is summed (measured on one AVX-512 machine, an AMD Zen 4:
+   benchmarks/NOTES.md, "S1's and S1-F's first layer, again"). */
 DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size, int pack) {
     double k_bytes = (double) K * size, row_bytes = (double) ldb * size;
     return (pack == 1 && k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
@@ -190,6 +191,12 @@ DNN_INLINE double dnn_relu_grad_d(double d, double z) { return z > 0 ? d : 0.0; 
 DNN_INLINE float dnn_relu_grad_f(float d, float z) { return z > 0 ? d : 0.0f; }
 #define DNN_VRELU(V, IV, z, zero) ((V) ((IV) (z) & ~((z) <= (zero))))
 #define DNN_VRELU_GRAD(V, IV, d, z, zero) ((V) ((IV) (d) & ((z) > (zero))))
+
+/* ``nt``'s register block of A's rows (its NTK) in each build; the table's
+   ``nt_rows`` gives the one in use (a caller passing A's rows in groups). */
+#define DNN_NTK_base 3
+#define DNN_NTK_avx2 3
+#define DNN_NTK_avx512 4
 
 #if DNN_VECTOR_EXT
 
@@ -897,22 +904,22 @@ static ATTR double dnn_output_grad_##S##_##ISA(int m, const T* Z, const T* Y,   
 DNN_VEXP_D(dnn_vexp_d_base, , dnn_v2d, dnn_v2di)
 DNN_VEXP_F(dnn_vexp_f_base, , dnn_v4f, dnn_v4i)
 DNN_SIMD_KERNELS(double, d, base, , dnn_v2d, dnn_v2di, 2, dnn_v2d, dnn_v2d,
-                 DNN_ACC_SAME, dnn_vexp_d_base, 708.0, 4, 2, 3, 3, 0)
+                 DNN_ACC_SAME, dnn_vexp_d_base, 708.0, 4, 2, 3, DNN_NTK_base, 0)
 DNN_SIMD_KERNELS(float, f, base, , dnn_v4f, dnn_v4i, 4, dnn_v2d, dnn_v2f,
-                 DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f, 4, 2, 3, 3, 0)
+                 DNN_ACC_SPLIT, dnn_vexp_f_base, 87.0f, 4, 2, 3, DNN_NTK_base, 0)
 #if DNN_HAS_X86_BUILDS
 DNN_VEXP_D(dnn_vexp_d_avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di)
 DNN_VEXP_F(dnn_vexp_f_avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i)
 DNN_SIMD_KERNELS(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, dnn_v4di, 4, dnn_v4d,
-                 dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0, 6, 2, 3, 3, 1)
+                 dnn_v4d, DNN_ACC_SAME, dnn_vexp_d_avx2, 708.0, 6, 2, 3, DNN_NTK_avx2, 1)
 DNN_SIMD_KERNELS(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, dnn_v8i, 8, dnn_v4d,
-                 dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f, 6, 2, 3, 3, 1)
+                 dnn_v4f, DNN_ACC_SPLIT, dnn_vexp_f_avx2, 87.0f, 6, 2, 3, DNN_NTK_avx2, 1)
 DNN_VEXP_D(dnn_vexp_d_avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di)
 DNN_VEXP_F(dnn_vexp_f_avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i)
 DNN_SIMD_KERNELS(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, dnn_v8di, 8, dnn_v8d,
-                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, 4, 2)
+                 dnn_v8d, DNN_ACC_SAME, dnn_vexp_d_avx512, 708.0, 6, 4, 4, DNN_NTK_avx512, 2)
 DNN_SIMD_KERNELS(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, dnn_v16i, 16, dnn_v8d,
-                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, 4, 2)
+                 dnn_v8f, DNN_ACC_SPLIT, dnn_vexp_f_avx512, 87.0f, 6, 4, 4, DNN_NTK_avx512, 2)
 #endif
 
 #else  /* !DNN_VECTOR_EXT: the baseline in plain C */
@@ -1072,6 +1079,7 @@ typedef struct {
     int (*nonfinite_f)(ptrdiff_t, const float*);
     int (*relu_checked_d)(ptrdiff_t, const double*, double*);
     int (*relu_checked_f)(ptrdiff_t, const float*, float*);
+    int nt_rows;  /* DNN_NTK of the build */
 } dnn_simd_table;
 
 #define DNN_SIMD_TABLE(ISA) {                                                       \
@@ -1081,7 +1089,7 @@ typedef struct {
     dnn_relu_backward_d_##ISA, dnn_relu_backward_f_##ISA,                           \
     dnn_output_grad_d_##ISA, dnn_output_grad_f_##ISA,                               \
     dnn_nonfinite_d_##ISA, dnn_nonfinite_f_##ISA,                                   \
-    dnn_relu_checked_d_##ISA, dnn_relu_checked_f_##ISA }
+    dnn_relu_checked_d_##ISA, dnn_relu_checked_f_##ISA, DNN_NTK_##ISA }
 
 /* Indexed by level: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (F, DQ). */
 static const dnn_simd_table dnn_simd_tables[] = {

@@ -105,6 +105,7 @@ cdef extern from "_simd.h":
         int nonfinite_f(Py_ssize_t n, const float* x) noexcept nogil
         int relu_checked_d(Py_ssize_t n, const double* Z, double* A) noexcept nogil
         int relu_checked_f(Py_ssize_t n, const float* Z, float* A) noexcept nogil
+        int nt_rows  # nt's register block of A's rows in the build in use
     const dnn_simd_table* dnn_simd
     enum:
         DNN_NN_OUT  # nn's flag: no one reads C soon (non-temporal stores where the build has them)
