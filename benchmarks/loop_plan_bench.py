@@ -7,7 +7,8 @@ then ms per epoch of ``dnn._loop.Loop`` with the short-fit rule
 products and team, with every product on SciPy's BLAS, on NumPy's (``npblas``)
 and on our kernels (one thread), and ours on a team of the BLAS threads (``own/team`` above 1: the
 team gained), in alternating rounds in this
-process (medians; the same shuffled order every epoch; at one thread this
+process (at two threads each after ``BLAS_IDLE_SECONDS`` of quiet, as in a fit of its own;
+medians; the same shuffled order every epoch; at one thread this
 thread's CPU time, else the wall clock). ``rule/plan`` (the median of the
 rounds' ratios) above 1: the planner gained. Quote the CPU, the kernel set (OPENBLAS_CORETYPE) and
 the load: on a shared machine the ratios are rough.
@@ -74,6 +75,8 @@ def cell(dims, m, dtype, optimizer, batch, lr, threads, rounds):
         names = list(loops)
         for r in range(rounds + 1):
             for name in (names if r % 2 else names[::-1]):
+                if threads > 1:  # the contender before's BLAS workers go idle, as in a fit of its own
+                    time.sleep(_loop_plan.BLAS_IDLE_SECONDS)
                 t0 = clock()
                 loops[name].epoch(order, lr, 0, 0)
                 if r:  # round 0 warms up

@@ -210,15 +210,18 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     one BLAS thread the clock is this thread's CPU time (blind to other
     processes), else the wall clock.
 
-    Plans are timed in groups that share no thread pool, each among itself
-    and, where more than one thread may run, after ``BLAS_IDLE_SECONDS`` of
-    quiet: those that call no BLAS (all ours: one thread or a team) first,
-    then those on SciPy's BLAS, then those on NumPy's. An OpenBLAS's workers
-    spin for a while after each call, so in one alternation a BLAS plan's run
-    would take the second core from the next team's, or from the other
-    OpenBLAS's workers, and lose runs it wins in a fit of its own (figures:
-    benchmarks/NOTES.md, "The planner's blind spot, fixed and rerun" and
-    "NumPy's BLAS in the mini-batch loop").
+    Plans are timed in groups that share no thread pool: those that call no
+    BLAS (all ours: one thread or a team), those on SciPy's BLAS, those on
+    NumPy's. A round runs the groups in turn (in reverse order every other
+    round), and where more than one thread may run, a group starts after
+    ``BLAS_IDLE_SECONDS`` of quiet. An OpenBLAS's workers spin for a while
+    after each call, so in one alternation a BLAS plan's run would take the
+    second core from the next team's, or from the other OpenBLAS's workers,
+    and lose runs it wins in a fit of its own; and a round must be of one
+    moment, for ``_plan.pick`` compares plans round by round (figures:
+    benchmarks/NOTES.md, "The planner's blind spot, fixed and rerun", "NumPy's
+    BLAS in the mini-batch loop" and "The mini-batch planner's rounds,
+    interleaved").
     """
     b = min(int(loop_kw["batch_size"]), X.shape[0])
     one = blas_threads() == 1
@@ -250,27 +253,46 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     if k > 1:
         loops, order = build(k * b)
     times = [[] for _ in plans]
-    for g, group in enumerate(groups):
-        if g and threaded:
+    last = [groups[-1]]  # the group that ran last (the estimate's end): its pool may still spin
+
+    def run_group(group, warm_up=False):
+        if threaded and last[0] is not group:
             time.sleep(BLAS_IDLE_SECONDS)  # the pool of the group before goes idle
-        for j in group:
-            for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
-                run(loops[j], order)  # warm-up
-        budget = _plan.PLAN_BUDGET * n_batches * est * len(group) / len(plans)
-        t_start = time.perf_counter()
-        kept = retries = 0
-        while kept < _plan.ROUNDS:
-            stolen, wall = _plan.steal_seconds(), time.perf_counter()
-            row = [run(loops[j], order) / k for j in group]
-            stolen, wall = _plan.steal_seconds() - stolen, time.perf_counter() - wall
-            if stolen > _plan.STOLEN_SHARE * wall and retries < _plan.STOLEN_ROUNDS:
-                retries += 1  # the host's doing, not a plan's: this round again
-                continue
-            for j, x in zip(group, row):
-                times[j].append(x)
-            kept += 1
-            if kept >= 3 and time.perf_counter() - t_start > budget:
-                break
+        last[0] = group
+        if warm_up:
+            for j in group:
+                for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
+                    run(loops[j], order)
+            return None
+        stolen, wall = _plan.steal_seconds(), time.perf_counter()
+        row = [run(loops[j], order) / k for j in group]
+        return row, _plan.steal_seconds() - stolen, time.perf_counter() - wall
+
+    for group in groups:
+        run_group(group, warm_up=True)
+    budget = _plan.PLAN_BUDGET * n_batches * est
+    spent = 0.0
+    kept = retries = 0
+    while kept < _plan.ROUNDS:
+        # A round takes every group, in turn (alternate rounds in the reverse order: the group
+        # that ended a round starts the next, without a pause), so that each round's times are
+        # of one moment, as ``_plan.pick``'s paired comparison needs: a host whose speed moves
+        # between groups timed one after another made a plan 1.4-1.7x slower win
+        # (benchmarks/NOTES.md, "The mini-batch planner's rounds, interleaved").
+        rows, stolen, wall = {}, 0.0, 0.0
+        for group in (groups if kept % 2 == 0 else groups[::-1]):
+            row, s, w = run_group(group)
+            rows.update(zip(group, row))
+            stolen, wall = stolen + s, wall + w
+        spent += wall
+        if stolen > _plan.STOLEN_SHARE * wall and retries < _plan.STOLEN_ROUNDS:
+            retries += 1  # the host's doing, not a plan's: this round again
+            continue
+        for j, x in rows.items():
+            times[j].append(x)
+        kept += 1
+        if kept >= 3 and spent > budget:
+            break
     return times
 
 

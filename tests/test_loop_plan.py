@@ -260,22 +260,24 @@ def test_the_loop_refuses_bad_layer_pairs():
     _loop.Loop(layers, X, Y, products=[(False, True), (True, False), (False, False)])  # nt dropped on layer 1
 
 
-def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
-    """``measure`` times the all-ours plans (one thread, teams) among themselves first, after a
-    quiet pause and the team's warm-ups, then the plans on SciPy's BLAS, then those on NumPy's,
-    each group after a pause: no timed run follows a run of another group's pool (only the
-    untimed estimate pass takes every plan once before)."""
-    runs = []
+def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeypatch):
+    """``measure`` runs a round of every plan at one moment (``_plan.pick`` compares plans round
+    by round): the plans grouped by pool (all ours: one thread and teams; SciPy's BLAS; NumPy's),
+    the groups in turn, in reverse order every other round, and a quiet pause before each run
+    that follows another group's (never between runs of one group); each team warms up
+    ``TEAM_WARM_UPS`` times before the rounds."""
+    events = []
     real = _loop.Loop
 
     class Recorded(real):
         def epoch(self, order, learning_rate, t=0, step=0):
-            runs.append((self._plan_index, self.threads))
+            events.append(self._plan_index)
             return super().epoch(order, learning_rate, t, step)
 
     plans = [LoopPlan(((True, False), (True, False)), "rule"), LoopPlan(((False, False), (False, False)), "blas"),
              LoopPlan(((True, True), (True, True)), "own"), LoopPlan(((True, True), (True, True)), "team", threads=2),
              LoopPlan(((False, False), (False, False)), "numpy", numpy_blas=True)]
+    group = {0: "blas", 1: "blas", 2: "ours", 3: "ours", 4: "numpy"}
 
     def make(layers, X, Y, products, threads, numpy_blas, **kw):
         lp = Recorded(layers, X, Y, products=products, threads=threads, **kw)
@@ -284,24 +286,37 @@ def test_plans_without_blas_are_timed_before_any_blas_plan(monkeypatch):
         return lp
 
     monkeypatch.setattr(_loop_plan._loop, "Loop", make)
-    slept = []
-    monkeypatch.setattr(_loop_plan.time, "sleep", slept.append)
+    monkeypatch.setattr(_loop_plan.time, "sleep", lambda s: events.append(("sleep", s)))
     monkeypatch.setattr(_loop_plan._plan, "steal_seconds", lambda: 0.0)  # no round run again: counts exact
     rng = np.random.default_rng(0)
     X, Y = rng.random((64, 5)), (rng.random((64, 1)) < 0.5).astype(float)
     layers = [(rng.standard_normal((4, 5)), np.zeros((4, 1))), (rng.standard_normal((1, 4)), np.zeros((1, 1)))]
     times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, 10 ** 6, True)
-    assert all(len(t) >= 3 for t in times)
-    assert slept == [_loop_plan.BLAS_IDLE_SECONDS] * 3  # before each group
-    kinds = ["numpy" if j == 4 else "ours" if j >= 2 else "blas" for j, _ in runs]
-    # every pass over the plans (the estimate, then the rounds) takes all-ours plans first, NumPy's last
-    first_blas = kinds.index("blas")
-    assert set(kinds[:first_blas]) == {"ours"}
-    estimate, rounds = kinds[:len(plans)], kinds[len(plans):]
-    assert estimate == ["ours", "ours", "blas", "blas", "numpy"]
-    assert rounds == sorted(rounds, key=["ours", "blas", "numpy"].index)
-    # the team warms up TEAM_WARM_UPS times before its rounds
-    assert sum(1 for j, _ in runs if j == 3) == 1 + _loop_plan.TEAM_WARM_UPS + len(times[3])
+    n_rounds = len(times[0])
+    assert n_rounds >= 3 and all(len(t) == n_rounds for t in times)
+    assert all(e == ("sleep", _loop_plan.BLAS_IDLE_SECONDS) for e in events if isinstance(e, tuple))
+    assert events[0] == ("sleep", _loop_plan.BLAS_IDLE_SECONDS)  # the caller's pools go idle first
+    estimate = events[1:1 + len(plans)]
+    assert [group[j] for j in estimate] == ["ours", "ours", "blas", "blas", "numpy"]
+    rest = events[1 + len(plans):]
+    # a pause before a run of another group than the run before, and only there
+    last = group[estimate[-1]]
+    for e, nxt in zip(rest, rest[1:] + [None]):
+        if isinstance(e, tuple):
+            assert nxt is not None and not isinstance(nxt, tuple) and group[nxt] != last
+        else:
+            last = group[e]
+    for a, b in zip(rest, rest[1:]):
+        if not isinstance(a, tuple) and not isinstance(b, tuple):
+            assert group[a] == group[b]
+    runs = [e for e in rest if not isinstance(e, tuple)]
+    warm_ups = len(plans) - 1 + _loop_plan.TEAM_WARM_UPS
+    assert runs.count(3) == _loop_plan.TEAM_WARM_UPS + n_rounds
+    order = ["ours", "blas", "numpy"]
+    for r in range(n_rounds):
+        kinds = [group[j] for j in runs[warm_ups + r * len(plans):warm_ups + (r + 1) * len(plans)]]
+        assert sorted(kinds) == sorted(group.values())  # every plan once a round
+        assert kinds == sorted(kinds, key=(order if r % 2 == 0 else order[::-1]).index)
 
 
 def test_measure_runs_again_a_round_the_hypervisor_stole_from(monkeypatch):
