@@ -136,7 +136,7 @@ cdef inline void affine(int own, int n, int k, int m, const floating* W,
     """Z := W A_prev + b, W (n, k), A_prev (k, m), Z (n, m): by BLAS, or by
     dnn._simd's ``nn`` if ``own`` has OWN_NN or OWN_ALL (dnn._products decides)."""
     if own & (OWN_ALL | OWN_NN):
-        simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False)
+        simd.nn(n, k, m, W, k, 1, A_prev, m, Z, m, b, False, NULL)
     else:  # ops.linear_forward's product and bias pass, on either BLAS
         bgemm(own & OWN_NUMPY_NN, False, False, n, m, k, <floating> 1.0, W, k, A_prev, m,
               <floating> 0.0, Z, m)
@@ -173,7 +173,7 @@ cdef inline void weight_grads(int own, int n, int k, int m, const floating* dZ,
         bgemm(own & OWN_NUMPY_NT, False, True, n, k, m, <floating> (1.0 / m), dZ, m, A_prev, m,
               <floating> 0.0, dW, k)
     if own & (OWN_ALL | OWN_NN):
-        simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False)
+        simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, False, NULL)
     else:
         bgemm(own & OWN_NUMPY_NN, True, False, k, m, n, <floating> 1.0, W, k, dZ, m,
               <floating> 0.0, dA_prev, m)
@@ -534,11 +534,11 @@ cdef inline void nn_part(int t, int T, int R, int K, int m, const floating* M, i
         split_range(R, t, T, 1, &lo, &hi)
         if hi > lo:
             simd.nn(<int> (hi - lo), K, m, M + lo * rs, rs, cs, B, m, C + lo * m, m,
-                    <const floating*> NULL if bias == NULL else bias + lo, flags)
+                    <const floating*> NULL if bias == NULL else bias + lo, flags, NULL)
     else:
         split_range(m, t, T, SPLIT_COLS, &lo, &hi)
         if hi > lo:
-            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, flags)
+            simd.nn(R, K, <int> (hi - lo), M, rs, cs, B + lo, m, C + lo, m, bias, flags, NULL)
 
 
 cdef inline void nt_part(int t, int T, int n, int k, int m, floating alpha,
@@ -751,7 +751,7 @@ cdef void weight_grad_xt(Job* job, int own, int n, int k, int m, const floating*
             nn_job(job, n, m, k, dZ, m, 1, XT, dW, <const floating*> NULL)
             run_job(job, T)
         else:
-            simd.nn(n, m, k, dZ, m, 1, XT, k, dW, k, <const floating*> NULL, False)
+            simd.nn(n, m, k, dZ, m, 1, XT, k, dW, k, <const floating*> NULL, False, NULL)
         for i in range(<Py_ssize_t> n * k):
             dW[i] = dW[i] * inv_m
     elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_NN, own, n, m, k, dZ, XT, dW, NULL,
@@ -803,7 +803,7 @@ cdef void backward_products(Job* job, int own, int n, int k, int m, const floati
                 nn_job(job, k, n, m, W, 1, k, dZ, dA_prev, <const floating*> NULL, flags)
                 run_job(job, T)
             else:
-                simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, flags)
+                simd.nn(k, n, m, W, 1, k, dZ, m, dA_prev, m, <const floating*> NULL, flags, NULL)
         elif blas_one and large(n, k, m) and gemm_job(job, JOB_GEMM_TN, own, n, k, m, W, dZ,
                                                         dA_prev, NULL, 1.0):
             run_job(job, T if share else 1)

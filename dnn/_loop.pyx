@@ -245,6 +245,7 @@ cdef struct Net:
     void* gblk              # the wide path's dW_1 block (n_1, wide_block)
     const void** xrows      # the wide path's pointers to the batch's rows of X (bmax)
     const void** xblk       # and to the rows of its block gathered in Xb (bmax, wide_block)
+    void* scratch           # simd.nn's packed path: DNN_NN_SCRATCH_BYTES per column share (_nn_scratch)
     const int64_t* order    # NULL: in order
     uint64_t seed
     double lambd
@@ -419,7 +420,12 @@ cdef inline floating* _input(Net* net, int l, floating* xb) noexcept nogil:
     return <floating*> (net.H[l - 2] if net.H[l - 2] != NULL else net.A[l - 2])
 
 
-cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexcept nogil:
+cdef inline void* _nn_scratch(Net* net, int share) noexcept nogil:
+    """Column share ``share``'s scratch for ``simd.nn`` (the shares of one phase run at once)."""
+    return <char*> net.scratch + <size_t> share * simd.DNN_NN_SCRATCH_BYTES
+
+
+cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void* scratch) noexcept nogil:
     """Columns c0 .. c1 - 1 of the batch: gathered, through every layer, then the output's pass
     (dZ_L = A_L - Y); their summed loss into ``loss``. Each column depends on its own only."""
     cdef Net* net = w.net
@@ -472,7 +478,7 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss) noexc
             _wide_forward(net, X, start, c0, c1, bb)
         elif net.own_nn[l - 1]:
             simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
-                    <floating*> net.A[l - 1] + c0, bb, NULL, False)
+                    <floating*> net.A[l - 1] + c0, bb, NULL, False, scratch)
         elif l == 1:
             bgemm(net.numpy_blas, False, True, n[1], c1 - c0, n0, <floating> 1, <floating*> net.W[0], n0,
                   xb + <size_t> c0 * n0, n0, <floating> 0, <floating*> net.A[0] + c0, bb)
@@ -542,7 +548,7 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             return
         if net.own_nn[l - 1]:
             simd.nn(n[l - 1], n[l], r1 - r0, <floating*> net.W[l - 1], 1, n[l - 1], G + r0, bb,
-                    <floating*> net.G[l - 2] + r0, bb, NULL, False)
+                    <floating*> net.G[l - 2] + r0, bb, NULL, False, _nn_scratch(net, c - w.chunks))
         else:
             bgemm(net.numpy_blas, True, False, n[l - 1], r1 - r0, n[l], <floating> 1, <floating*> net.W[l - 1],
                   n[l - 1], G + r0, bb, <floating> 0, <floating*> net.G[l - 2] + r0, bb)
@@ -604,7 +610,7 @@ cdef void _chunk(Batch* w, floating* kind, int c) noexcept nogil:
     if w.phase == FORWARD:
         dnn_share(w.bb, c, w.col_chunks, SPLIT_COLS, &c0, &c1)
         w.loss[c] = 0.0
-        _forward(w, kind, c0, c1, &w.loss[c])
+        _forward(w, kind, c0, c1, &w.loss[c], _nn_scratch(w.net, c))
     elif w.phase == GRADIENTS:
         _gradients(w, kind, c)
     else:
@@ -1058,13 +1064,16 @@ cdef class Loop:
         wide_chunks = (threads * CHUNKS_PER_THREAD if threads > 1 else 1) if net.wide else 1
         work = [np.empty((wide_chunks * bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
                 np.empty(wide_chunks * dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
-                np.empty(wide_chunks * bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype)]
+                np.empty(wide_chunks * bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype),
+                # simd.nn's packed path, per column share (pages touched only where it packs)
+                np.empty((threads * CHUNKS_PER_THREAD if threads > 1 else 1) * simd.DNN_NN_SCRATCH_BYTES, np.uint8)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
         net.gblk = _ptr(work[2])
         net.xrows = <const void**> _ptr(work[3])
         net.xblk = <const void**> _ptr(work[4])
         net.SWb = _ptr(work[5])
+        net.scratch = _ptr(work[6])
         if net.wide:
             work[4][:] = work[0].ctypes.data + np.arange(wide_chunks * bmax, dtype=np.uintp) * (net.wide_block * dtype.itemsize)
         work_alive += work

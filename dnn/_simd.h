@@ -69,6 +69,10 @@
    group of at most DNN_NN_PACK_COLS columns, in DNN_NN_PACK_BYTES (L2 holds it). */
 #define DNN_NN_PACK_BYTES (256 * 1024)
 #define DNN_NN_PACK_COLS 256
+/* ``nn``'s ``scratch``: NULL, or a buffer of this many bytes that the packed path uses instead
+   of one of its own (a training loop's workspace owns one per thread, so that nothing is
+   allocated per iteration; the other callers let ``nn`` allocate it, where it packs). */
+#define DNN_NN_SCRATCH_BYTES DNN_NN_PACK_BYTES
 
 /* Whether ``nn`` packs B (rows of ``size``-byte elements, ldb apart) in a build whose PACK
    is ``pack``: where B's rows lie 32 KiB or more apart (a TLB entry each; PACK 1 and 2),
@@ -659,9 +663,10 @@ DNN_INLINE ATTR void dnn_nn_panel_##S##_##ISA(int R, int kc, int cols,          
 /* same bits; the last chunk adds the bias. While a chunk's panels run, */         \
 /* the next chunk's rows are fetched, a share before each panel. 0 if   */          \
 /* there was no memory for the buffer (nothing computed: the caller    */          \
-/* goes unpacked). */                                                              \
+/* goes unpacked). ``scratch``: the buffer, or NULL (then malloc'd here). */         \
 static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int rs,  \
-        int cs, const T* B, int ldb, T* C, int ldc, const T* bias, int relu) {      \
+        int cs, const T* B, int ldb, T* C, int ldc, const T* bias, int relu,        \
+        void* scratch) {                                                            \
     const int w = NV * LANES;                                                       \
     int gw = (m + w - 1) / w * w, kc, g0, g1, k0, k1, p, nk, nk1, ng0, ng1, share, r;  \
     T* buf;                                                                         \
@@ -669,7 +674,7 @@ static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int r
     if (gw > DNN_NN_PACK_COLS) gw = DNN_NN_PACK_COLS / w * w;                       \
     kc = (int) (DNN_NN_PACK_BYTES / sizeof(T) / (size_t) gw);                       \
     if (kc < 1) kc = 1;                                                             \
-    buf = (T*) malloc((size_t) kc * gw * sizeof(T));                                \
+    buf = scratch != NULL ? (T*) scratch : (T*) malloc((size_t) kc * gw * sizeof(T)); \
     if (buf == NULL) return 0;                                                      \
     for (g0 = 0; g0 < m; g0 = g1) {                                                 \
         g1 = m - g0 > gw ? g0 + gw : m;                                             \
@@ -690,7 +695,7 @@ static ATTR int dnn_nn_packed_##S##_##ISA(int R, int K, int m, const T* M, int r
             }                                                                       \
         }                                                                           \
     }                                                                               \
-    free(buf);                                                                      \
+    if (scratch == NULL) free(buf);                                                 \
     return 1;                                                                       \
 }                                                                                   \
                                                                                     \
@@ -752,9 +757,9 @@ static ATTR void dnn_nn_out_##S##_##ISA(int R, int K, int m, const T* M, int rs,
 /* Panels of columns, whose K rows of B (K x panel) stay in L2 while    */           \
 /* every block of rows of C passes over them; a longer K is streamed    */           \
 /* (above), where the build does not pack B. ``flags``: DNN_NN_RELU,    */           \
-/* DNN_NN_OUT.                                                          */           \
+/* DNN_NN_OUT. ``scratch``: NULL or DNN_NN_SCRATCH_BYTES for the packed path. */    \
 static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int cs, \
-        const T* B, int ldb, T* C, int ldc, const T* bias, int flags) {             \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int flags, void* scratch) { \
     int p0, p1, k, relu = flags & DNN_NN_RELU;                                      \
     /* B's rows a page apart or more, and B past what L2 keeps between calls     */    \
     /* (S1's dW for a Fortran-ordered X: 209 rows of 12,288 features): the       */    \
@@ -764,7 +769,8 @@ static ATTR void dnn_nn_##S##_##ISA(int R, int K, int m, const T* M, int rs, int
     dnn_epi_##S e = {bias, relu, 0, 1, 0, 0, 0, 0};                                 \
     int panel = (int) (DNN_NN_PANEL_BYTES / ((size_t) K * sizeof(T)));              \
     if (PACK && dnn_nn_packs(K, ldb, sizeof(T), PACK)                               \
-            && dnn_nn_packed_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu)) \
+            && dnn_nn_packed_##S##_##ISA(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, relu, \
+                                         scratch))                                  \
         return;                                                                     \
     panel -= panel % (NV * LANES);                                                  \
     if (panel < NV * LANES && m > 0) {                                              \
@@ -963,7 +969,8 @@ static void dnn_nn_acc_rows_##S(int R, int K, int N, const T* M, int rs, int cs,
 }                                                                                   \
                                                                                     \
 static void dnn_nn_##S##_base(int R, int K, int m, const T* M, int rs, int cs,      \
-        const T* B, int ldb, T* C, int ldc, const T* bias, int flags) {             \
+        const T* B, int ldb, T* C, int ldc, const T* bias, int flags, void* scratch) { \
+    (void) scratch;  /* the scalar build does not pack */                           \
     dnn_nn_acc_rows_##S(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, flags & DNN_NN_RELU, \
                         0, 1, 0);                                                   \
 }                                                                                   \
@@ -1056,9 +1063,9 @@ DNN_SCALAR_KERNELS(float, f)
 /* One table of kernels per instruction set, and the one in use. */
 typedef struct {
     void (*nn_d)(int, int, int, const double*, int, int, const double*, int,
-                 double*, int, const double*, int);
+                 double*, int, const double*, int, void*);
     void (*nn_f)(int, int, int, const float*, int, int, const float*, int,
-                 float*, int, const float*, int);
+                 float*, int, const float*, int, void*);
     void (*nt_d)(int, int, int, double, const double*, int, const double*, int, int,
                  double*, int);
     void (*nn_acc_d)(int, int, int, double, const double*, int, int, const double*, int,

@@ -77,10 +77,10 @@ cdef extern from "_simd.h":
     ctypedef struct dnn_simd_table:
         void nn_d(int R, int K, int m, const double* M, int rs, int cs,
                   const double* B, int ldb, double* C, int ldc,
-                  const double* bias, int flags) noexcept nogil
+                  const double* bias, int flags, void* scratch) noexcept nogil
         void nn_f(int R, int K, int m, const float* M, int rs, int cs,
                   const float* B, int ldb, float* C, int ldc,
-                  const float* bias, int flags) noexcept nogil
+                  const float* bias, int flags, void* scratch) noexcept nogil
         void nt_d(int R, int K, int m, double alpha, const double* D, int ldd,
                   const double* A, int lda, int add, double* W, int ldw) noexcept nogil
         void nn_acc_d(int R, int K, int N, double alpha, const double* M, int rs, int cs,
@@ -109,6 +109,7 @@ cdef extern from "_simd.h":
     const dnn_simd_table* dnn_simd
     enum:
         DNN_NN_OUT  # nn's flag: no one reads C soon (non-temporal stores where the build has them)
+        DNN_NN_SCRATCH_BYTES  # nn's scratch: NULL, or a buffer this long (a training loop's, per thread)
     void prefetch "dnn_prefetch"(const void* p, size_t nbytes) noexcept nogil  # a hint: into L2
     int dnn_simd_use(int level) nogil
     int dnn_simd_cpu_level() nogil
@@ -128,16 +129,19 @@ from cython cimport floating
 
 cdef inline void nn(int R, int K, int m, const floating* M, int rs, int cs,
                     const floating* B, int ldb, floating* C, int ldc,
-                    const floating* bias, int flags) noexcept nogil:
+                    const floating* bias, int flags, void* scratch) noexcept nogil:
     """C[r, :] := sum_k M[r*rs + k*cs] B[k, :] (+ bias[r], then relu if ``flags`` & 1); C (R, m).
 
     M is (R, K) through strides: W (rs = K, cs = 1) or W^T (rs = 1, cs = R).
     ``flags`` & DNN_NN_OUT: no one reads C soon (the same bits, stored past the cache).
+    ``scratch``: NULL, or ``DNN_NN_SCRATCH_BYTES`` of the caller's for the packed path (far
+    rows of B), which otherwise allocates its own per call: a training loop passes its own,
+    one per thread (the same bits either way).
     """
     if floating is double:
-        dnn_simd.nn_d(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, flags)
+        dnn_simd.nn_d(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, flags, scratch)
     else:
-        dnn_simd.nn_f(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, flags)
+        dnn_simd.nn_f(R, K, m, M, rs, cs, B, ldb, C, ldc, bias, flags, scratch)
 
 
 cdef inline void nt(int R, int K, int m, floating alpha, const floating* D, int ldd,

@@ -173,6 +173,8 @@ cdef struct Net:
     bint partial          # a shard of a Team: gradients go to dWp and dbp, W and b untouched
     void** dWp            # dWp[l]: (n_l, n_{l-1}), this shard's dZ_l A_{l-1}^T (not scaled)
     void** dbp            # dbp[l]: (n_l,), this shard's row sums of dZ_l
+    void* scratch         # simd.nn's packed path (DNN_NN_SCRATCH_BYTES): one per net, as a net
+                          # runs on one thread at a time
 
 
 # --------------------------------------------------------------------------
@@ -398,7 +400,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
             gram_first_layer(net, exact, Z)
         elif not sm and net.own[l] & OWN_NN:
             simd.nn(n_out, n_in, m, <const floating*> net.W[l], n_in, 1, A, lda, Z, m,
-                    <const floating*> net.b[l], l < L)
+                    <const floating*> net.b[l], l < L, net.scratch)
         elif not sm:
             # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
             gemm(False, False, n_out, m, n_in, <floating> 1.0, <const floating*> net.W[l], n_in,
@@ -429,7 +431,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         if l > 1 and own & OWN_NN:
             # dA = W^T dZ: W read through its transpose's strides.
             simd.nn(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
-                    NULL, False)
+                    NULL, False, net.scratch)
         elif l > 1:
             backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
         if l == 1 and net.gram and not partial:
@@ -881,6 +883,7 @@ cdef class Trainer:
         P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
         G = np.empty(m * m if gram else 1, dtype=dtype)
         S = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
+        scratch = np.empty(simd.DNN_NN_SCRATCH_BYTES, dtype=np.uint8)  # pages touched only if it packs
         net.L = L
         net.m = m
         net.n = <const int*> address(dims)
@@ -908,6 +911,7 @@ cdef class Trainer:
         net.partial = partial
         net.dWp = <void**> address(dw_ptr)
         net.dbp = <void**> address(db_ptr)
+        net.scratch = <void*> address(scratch)
         cdef uintptr_t g_addr = address(G)
         if gram:
             with nogil:
@@ -919,7 +923,7 @@ cdef class Trainer:
             # does not (|x| near 1e19). Then train in the direct form instead.
             if not np.isfinite(G).all():
                 net.gram = False
-        return (hidden, grads, db, acc, h_ptr, dW, dbs, dw_ptr, db_ptr, P, G, S, XT)
+        return (hidden, grads, db, acc, h_ptr, dW, dbs, dw_ptr, db_ptr, P, G, S, XT, scratch)
 
     @property
     def gram(self):

@@ -3,6 +3,7 @@ regularization and activation options train by ``dnn.model``; more than two clas
 network and ``dnn predict`` names the class; ``dnn.model``'s callback drives the progress bar and
 Ctrl-C. Small pictures and few epochs: every test runs in a second or two."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -253,13 +254,16 @@ def test_ctrl_c_during_a_mini_batch_run_saves_the_parameters_reached(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "dnn", "train", "--optimizer", "adam", "--batch-size", "32",
                           "--epochs", "10000000", "--layers", "8", "--out", str(out_dir)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                         # one BLAS thread: the long fit's plan is measured without the pauses
+                         # between thread pools (dnn._loop_plan.measure), well within the sleep below
+                         env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
     watchdog = threading.Timer(120, p.kill)   # the test fails, it never hangs
     watchdog.start()
     try:
         assert p.stdout.readline().startswith(b"data:")
         assert b"adam, batch 32" in p.stdout.readline()
-        time.sleep(2.0)                      # a few epochs are done
+        time.sleep(3.0)                      # the plan is measured, a few epochs are done
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=120)
     finally:

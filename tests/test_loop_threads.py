@@ -85,6 +85,14 @@ def test_team_small_shapes(dims, m, b, products):
     assert_same_bits(fit(2, *args), fit(1, *args))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_far_rows_packed_in_each_share_s_scratch(threads):
+    # Batches of 4,100 float64 columns: X_b^T's and H_1's rows 32 KiB apart or more, which
+    # ``nn`` packs (AVX-512 build) into the Loop's scratch of each column share, not a malloc.
+    args = ([70, 80, 3], 4100, 4100, "adam", "none", "relu", "softmax", np.float64, "own")
+    assert_same_bits(fit(threads, *args, epochs=1), fit(1, *args, epochs=1))
+
+
 def test_team_same_bits_on_repeat():
     args = ([20, 40, 24, 10], 150, 48, "adam", "dropout", "leaky_relu", "softmax", np.float32, "own")
     assert_same_bits(fit(2, *args), fit(2, *args))

@@ -55,7 +55,7 @@ static void check_##S(int level, int R, int K, int m) {                         
     for (r = 0; r < R; r++) bias[r] = (T) uniform();                                     \
     for (j = 0; j < m; j++) { Z[j] = (T) (40 * uniform()); Y[j] = (T) (uniform() > 0); } \
     for (relu = 0; relu < 2; relu++) {  /* nn: C = M B + bias (relu) */                  \
-        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, relu);                      \
+        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, relu, NULL);                      \
         for (r = 0; r < R; r++) for (j = 0; j < m; j++) {                                \
             s = bias[r]; sa = fabs((double) bias[r]);                                    \
             for (k = 0; k < K; k++) {                                                    \
@@ -69,31 +69,40 @@ static void check_##S(int level, int R, int K, int m) {                         
     /* nn's parts, as dnn/_kernels.pyx shares it out: rows, or columns from a multiple  \
        of 16, give the same bits as the whole call */                                    \
     if (m > 16 && R > 1) {                                                               \
-        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1);                         \
-        dnn_simd->nn_##S(R / 2, K, m, M, K, 1, B, m, H, m, bias, 1);                     \
+        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1, NULL);                         \
+        dnn_simd->nn_##S(R / 2, K, m, M, K, 1, B, m, H, m, bias, 1, NULL);                     \
         dnn_simd->nn_##S(R - R / 2, K, m, M + (R / 2) * K, K, 1, B, m, H + (R / 2) * m, m, \
-                         bias + R / 2, 1);                                               \
+                         bias + R / 2, 1, NULL);                                               \
         check(!memcmp(C, H, sizeof(T) * R * m), "nn_rows_" #S, level, R, K, m, 0);       \
-        dnn_simd->nn_##S(R, K, 16, M, K, 1, B, m, H, m, bias, 1);                        \
-        dnn_simd->nn_##S(R, K, m - 16, M, K, 1, B + 16, m, H + 16, m, bias, 1);          \
+        dnn_simd->nn_##S(R, K, 16, M, K, 1, B, m, H, m, bias, 1, NULL);                        \
+        dnn_simd->nn_##S(R, K, m - 16, M, K, 1, B + 16, m, H + 16, m, bias, 1, NULL);          \
         check(!memcmp(C, H, sizeof(T) * R * m), "nn_cols_" #S, level, R, K, m, 0);       \
         for (j = 0; j < R * m; j++) H[j] = (T) uniform();                                \
     }                                                                                    \
+    /* nn with a scratch buffer (a training loop's): the bits of the call without */  \
+    {                                                                                    \
+        void* scratch = malloc(DNN_NN_SCRATCH_BYTES);                                    \
+        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1, NULL);                   \
+        dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, H, m, bias, 1, scratch);                \
+        check(!memcmp(C, H, sizeof(T) * R * m), "nn_scratch_" #S, level, R, K, m, 0);    \
+        free(scratch);                                                                   \
+    }                                                                                    \
+    for (j = 0; j < R * m; j++) H[j] = (T) uniform();                                    \
     /* nn with DNN_NN_OUT (stored past the cache where the build can): the bits of  \
        the plain call, whole and in row parts, bias and relu on */                      \
-    dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1);                             \
-    dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, H, m, bias, 1 | DNN_NN_OUT);                \
+    dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, C, m, bias, 1, NULL);                             \
+    dnn_simd->nn_##S(R, K, m, M, K, 1, B, m, H, m, bias, 1 | DNN_NN_OUT, NULL);                \
     check(!memcmp(C, H, sizeof(T) * R * m), "nn_out_" #S, level, R, K, m, 0);            \
     if (R > 1) {                                                                         \
-        dnn_simd->nn_##S(R / 2, K, m, M, K, 1, B, m, H, m, bias, 1 | DNN_NN_OUT);         \
+        dnn_simd->nn_##S(R / 2, K, m, M, K, 1, B, m, H, m, bias, 1 | DNN_NN_OUT, NULL);         \
         dnn_simd->nn_##S(R - R / 2, K, m, M + (R / 2) * K, K, 1, B, m, H + (R / 2) * m, m, \
-                         bias + R / 2, 1 | DNN_NN_OUT);                                  \
+                         bias + R / 2, 1 | DNN_NN_OUT, NULL);                                  \
         check(!memcmp(C, H, sizeof(T) * R * m), "nn_out_rows_" #S, level, R, K, m, 0);   \
     }                                                                                    \
     for (j = 0; j < R * m; j++) H[j] = (T) uniform();                                    \
     /* nn through the transpose: C (R, m) = M^T B with M read as (K, R)^T */             \
     if (R == K) {                                                                        \
-        dnn_simd->nn_##S(R, K, m, M, 1, R, B, m, C, m, NULL, 0);                         \
+        dnn_simd->nn_##S(R, K, m, M, 1, R, B, m, C, m, NULL, 0, NULL);                         \
         for (r = 0; r < R; r++) for (j = 0; j < m; j++) {                                \
             s = 0; sa = 0;                                                               \
             for (k = 0; k < K; k++) {                                                    \
@@ -241,7 +250,7 @@ static void check_relu_##S(int level) {                                         
         ok &= memcmp(&c[j], &want, sizeof(T)) == 0;                                      \
     }                                                                                    \
     check(ok && isnan(c[0]) && !signbit(c[1]), "relu_special_bias_act_" #S, level, n, 0, 0, 0); \
-    dnn_simd->nn_##S(1, 1, n, &one, 1, 1, z, n, c, n, &zero, 1);                         \
+    dnn_simd->nn_##S(1, 1, n, &one, 1, 1, z, n, c, n, &zero, 1, NULL);                         \
     for (j = 0, ok = 1; j < n; j++) {                                                    \
         T want = dnn_relu_##S(one * z[j] + zero);                                        \
         ok &= memcmp(&c[j], &want, sizeof(T)) == 0;                                      \
