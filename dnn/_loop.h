@@ -549,15 +549,17 @@ DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time (the
-   mini-batch gather's next rows of X). A hint: no effect on any number; a
-   no-op where the compiler has no prefetch builtin. */
+/* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time, into L2
+   (the mini-batch gather's next rows of X: into L1, the prefetches waited on
+   L1's few outstanding misses, a third of the gather's time; benchmarks/NOTES.md,
+   "The mini-batch gather's prefetches into L2"). A hint: no effect on any number;
+   a no-op where the compiler has no prefetch builtin. */
 DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes) {
 #if defined(__GNUC__) || defined(__clang__)
     int r;
     size_t b;
     for (r = 0; r < n; r++)
-        for (b = 0; b < bytes; b += 64) __builtin_prefetch((const char*) rows[r] + off + b, 0, 3);
+        for (b = 0; b < bytes; b += 64) __builtin_prefetch((const char*) rows[r] + off + b, 0, 2);
 #else
     (void) rows; (void) n; (void) off; (void) bytes;
 #endif

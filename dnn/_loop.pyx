@@ -466,8 +466,16 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
                 for j in range(jn):
                     dst[j] = (<floating*> rows[j])[i]
     elif net.order != NULL:
-        for j in range(c0, c1):
-            memcpy(xb + <size_t> j * n0, X + <size_t> net.order[start + j] * n0, <size_t> n0 * sizeof(floating))
+        # X_b's rows (bb, n_0), GATHER_ROWS at a time, the next group's asked for while this one is
+        # copied (as above: the rows of a shuffled batch come in no order a prefetcher follows).
+        ahead = <size_t> n0 * sizeof(floating) <= GATHER_PREFETCH_ROW_BYTES
+        for j0 in range(c0, c1, GATHER_ROWS):
+            jn = _group_rows(net, X, start, j0, c1, rows)
+            if ahead and j0 + jn < c1:
+                dnn_prefetch_rows_r(<const void* const*> next_rows, _group_rows(net, X, start, j0 + jn, c1, next_rows),
+                                    0, <size_t> n0 * sizeof(floating))
+            for j in range(jn):
+                memcpy(xb + <size_t> (j0 + j) * n0, rows[j], <size_t> n0 * sizeof(floating))
     if net.order != NULL:
         for j in range(c0, c1):
             memcpy(yb + <size_t> j * K, <floating*> net.Y + <size_t> net.order[start + j] * K,
