@@ -125,6 +125,68 @@ static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,           
     if (sumsq) *sumsq += dnn_sumsq_##S##_##ISA(n, p);                               \
 }
 
+/* The softmax's exps of row k for a group of n <= SM_LANES columns: d[l] := exp(z[l] - mx[l])
+   and sum[l] += d[l], l < n (the lanes past n add exp(0) to sums no one reads). The build's
+   vector exp (``dnn/_simd.h``, within an ulp or two of libm's) where it holds (|x| <= its
+   limit: 708 in float64, 87 in float32), libm's for the other lanes (underflows, nan, inf),
+   lane by lane: each value's exp depends on that value only, not on the group it is in (a
+   team's column shares do not change a bit). A build without vector extensions: libm's, one
+   lane. */
+#if DNN_VECTOR_EXT
+#define DNN_SOFTMAX_EXP(T, S, ISA, ATTR, V, LANES, VEXP, LIMIT)                     \
+enum { DNN_SM_LANES_##S##_##ISA = LANES };                                         \
+DNN_INLINE ATTR void dnn_sm_exps_##S##_##ISA(int n, const T* z, const T* mx, T* d, T* sum) { \
+    V x, m, e, c, acc;                                                              \
+    T pad[LANES];                                                                   \
+    int l, out = 0;                                                                 \
+    if (n == LANES) {                                                               \
+        memcpy(&x, z, sizeof x);                                                    \
+    } else {                                                                        \
+        for (l = 0; l < LANES; l++) pad[l] = l < n ? z[l] : (T) 0;                  \
+        memcpy(&x, pad, sizeof x);                                                  \
+    }                                                                               \
+    memcpy(&m, mx, sizeof m);                                                       \
+    x = x - m;                                                                      \
+    for (l = 0; l < LANES; l++) out |= !(x[l] >= -(LIMIT) && x[l] <= (LIMIT));      \
+    if (!out) {                                                                     \
+        e = VEXP(x);                                                                \
+    } else {                                                                        \
+        c = x;                                                                      \
+        for (l = 0; l < LANES; l++)                                                 \
+            if (!(x[l] >= -(LIMIT) && x[l] <= (LIMIT))) c[l] = 0;                   \
+        e = VEXP(c);                                                                \
+        for (l = 0; l < LANES; l++)                                                 \
+            if (!(x[l] >= -(LIMIT) && x[l] <= (LIMIT))) e[l] = dnn_exp_##S(x[l]);   \
+    }                                                                               \
+    memcpy(&acc, sum, sizeof acc);                                                  \
+    acc += e;                                                                       \
+    memcpy(sum, &acc, sizeof acc);                                                  \
+    if (n == LANES) memcpy(d, &e, sizeof e);                                        \
+    else for (l = 0; l < n; l++) d[l] = e[l];                                       \
+}
+DNN_SOFTMAX_EXP(double, d, base, , dnn_v2d, 2, dnn_vexp_d_base, 708.0)
+DNN_SOFTMAX_EXP(float, f, base, , dnn_v4f, 4, dnn_vexp_f_base, 87.0f)
+#if DNN_HAS_X86_BUILDS
+DNN_SOFTMAX_EXP(double, d, avx2, DNN_TARGET_AVX2, dnn_v4d, 4, dnn_vexp_d_avx2, 708.0)
+DNN_SOFTMAX_EXP(float, f, avx2, DNN_TARGET_AVX2, dnn_v8f, 8, dnn_vexp_f_avx2, 87.0f)
+DNN_SOFTMAX_EXP(double, d, avx512, DNN_TARGET_AVX512, dnn_v8d, 8, dnn_vexp_d_avx512, 708.0)
+DNN_SOFTMAX_EXP(float, f, avx512, DNN_TARGET_AVX512, dnn_v16f, 16, dnn_vexp_f_avx512, 87.0f)
+#endif
+#else
+enum { DNN_SM_LANES_d_base = 1, DNN_SM_LANES_f_base = 1 };
+DNN_INLINE void dnn_sm_exps_d_base(int n, const double* z, const double* mx, double* d, double* sum) {
+    (void) n;
+    d[0] = exp(z[0] - mx[0]);
+    sum[0] += d[0];
+}
+DNN_INLINE void dnn_sm_exps_f_base(int n, const float* z, const float* mx, float* d, float* sum) {
+    (void) n;
+    d[0] = expf(z[0] - mx[0]);
+    sum[0] += d[0];
+}
+#endif
+#define DNN_SM_LANES_MAX 16
+
 /* The output kinds' loops (``dnn_output_*``): WD(x) weighs x in T, WL(x) in
    double, by column j's weight ``SW[j]`` (or leaves it as it is: DNN_AS_IS).
    Weights of 1 give the unweighted dZ exactly (so the same parameters), the
@@ -133,23 +195,33 @@ static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,           
 #define DNN_AS_IS(x) (x)
 #define DNN_WEIGH_T(x) ((x) * SW[j])
 #define DNN_WEIGH_D(x) ((double) SW[j] * (x))
-#define DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, WD, WL)                                \
+#define DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, WD, WL, SM_EXP, SM_LANES)             \
     if (kind == DNN_OUT_SOFTMAX) {                                                  \
-        for (j = j0; j < j1; j++) {                                                 \
-            T mx = Z[j], sum = 0, lse;                                              \
-            for (k = 1; k < K; k++)                                                 \
-                if (Z[(ptrdiff_t) k * ld + j] > mx) mx = Z[(ptrdiff_t) k * ld + j]; \
-            for (k = 0; k < K; k++) {                                               \
-                T e = EXP(Z[(ptrdiff_t) k * ld + j] - mx);                          \
-                D[(ptrdiff_t) k * ld + j] = e;                                      \
-                sum += e;                                                           \
+        /* columns in groups of SM_LANES (the last group's other lanes are 0s),  */ \
+        /* each column's operations and order as one at a time: max, exps and   */ \
+        /* their sum over k, then log, D and the loss column by column, k in order */ \
+        T mx[DNN_SM_LANES_MAX], sum[DNN_SM_LANES_MAX], lse;                         \
+        int g, n, l;                                                                \
+        for (g = j0; g < j1; g += n) {                                              \
+            n = j1 - g < SM_LANES ? j1 - g : SM_LANES;                              \
+            for (l = 0; l < SM_LANES; l++) {                                        \
+                mx[l] = l < n ? Z[g + l] : (T) 0;                                   \
+                sum[l] = 0;                                                         \
             }                                                                       \
-            lse = LOG(sum);                                                         \
-            for (k = 0; k < K; k++) {                                               \
-                T y = Y[(ptrdiff_t) j * K + k];                                     \
-                T* d = D + (ptrdiff_t) k * ld + j;                                  \
-                *d = WD(*d / sum - y);                                              \
-                if (y != 0) loss -= (double) (WD(y) * ((Z[(ptrdiff_t) k * ld + j] - mx) - lse)); \
+            for (k = 1; k < K; k++)                                                 \
+                for (l = 0; l < n; l++)                                             \
+                    if (Z[(ptrdiff_t) k * ld + g + l] > mx[l]) mx[l] = Z[(ptrdiff_t) k * ld + g + l]; \
+            for (k = 0; k < K; k++)                                                 \
+                SM_EXP(n, Z + (ptrdiff_t) k * ld + g, mx, D + (ptrdiff_t) k * ld + g, sum); \
+            for (j = g; j < g + n; j++) {                                           \
+                l = j - g;                                                          \
+                lse = LOG(sum[l]);                                                  \
+                for (k = 0; k < K; k++) {                                           \
+                    T y = Y[(ptrdiff_t) j * K + k];                                 \
+                    T* d = D + (ptrdiff_t) k * ld + j;                              \
+                    *d = WD(*d / sum[l] - y);                                       \
+                    if (y != 0) loss -= (double) (WD(y) * ((Z[(ptrdiff_t) k * ld + j] - mx[l]) - lse)); \
+                }                                                                   \
             }                                                                       \
         }                                                                           \
     } else {                                                                        \
@@ -217,9 +289,11 @@ static ATTR double dnn_output_##S##_##ISA(int kind, int K, int j0, int j1, int l
     double loss = 0.0;                                                              \
     int k, j;                                                                       \
     if (SW == NULL) {                                                               \
-        DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, DNN_AS_IS, DNN_AS_IS)                  \
+        DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, DNN_AS_IS, DNN_AS_IS,                  \
+                         dnn_sm_exps_##S##_##ISA, DNN_SM_LANES_##S##_##ISA)          \
     } else {                                                                        \
-        DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, DNN_WEIGH_T, DNN_WEIGH_D)              \
+        DNN_OUTPUT_LOOPS(T, EXP, LOG, LOG1P, DNN_WEIGH_T, DNN_WEIGH_D,              \
+                         dnn_sm_exps_##S##_##ISA, DNN_SM_LANES_##S##_##ISA)          \
     }                                                                               \
     return loss;                                                                    \
 }                                                                                   \

@@ -179,6 +179,37 @@ int main(void) {
             }
             check(fabs(loss - total) <= 1e-12 * (1 + total), "output loss", level);
         }
+        {   /* softmax over 3 units, 19 examples (groups of a build's lanes and a tail), */
+            /* with logits past exp's vector range (lanes on libm's exp): the reference's */
+            /* gradient, and the same bits in shares starting anywhere */
+            enum { SK = 3, SM = 19 };
+            double Zs[SK * SM], Ys[SM * SK], Ds[SK * SM], Dp[SK * SM], ls, lp;
+            float Zsf[SK * SM], Ysf[SM * SK], Dsf[SK * SM], Dpf[SK * SM];
+            for (i = 0; i < SK * SM; i++)
+                Zsf[i] = (float) (Zs[i] = (i % 7 == 3) ? -900.0 - i : (i % 11 == 5) ? 100.0 : 3 * sin(0.7 * i));
+            for (j = 0; j < SM; j++)
+                for (r = 0; r < SK; r++) Ysf[j * SK + r] = (float) (Ys[j * SK + r] = (j % SK) == r);
+            ls = t->output_d(DNN_OUT_SOFTMAX, SK, 0, SM, SM, Zs, Ys, NULL, Ds);
+            lp = t->output_d(DNN_OUT_SOFTMAX, SK, 0, 5, SM, Zs, Ys, NULL, Dp)
+                 + t->output_d(DNN_OUT_SOFTMAX, SK, 5, 13, SM, Zs, Ys, NULL, Dp)
+                 + t->output_d(DNN_OUT_SOFTMAX, SK, 13, SM, SM, Zs, Ys, NULL, Dp);
+            check(memcmp(Ds, Dp, sizeof Ds) == 0 && fabs(ls - lp) <= 1e-12 * (1 + fabs(ls)),
+                  "softmax by shares", level);
+            t->output_f(DNN_OUT_SOFTMAX, SK, 0, SM, SM, Zsf, Ysf, NULL, Dsf);
+            t->output_f(DNN_OUT_SOFTMAX, SK, 0, 7, SM, Zsf, Ysf, NULL, Dpf);
+            t->output_f(DNN_OUT_SOFTMAX, SK, 7, SM, SM, Zsf, Ysf, NULL, Dpf);
+            check(memcmp(Dsf, Dpf, sizeof Dsf) == 0, "softmax by shares (float)", level);
+            for (j = 0; j < SM; j++) {
+                double mx = Zs[j], sum = 0, a;
+                for (r = 1; r < SK; r++) if (Zs[r * SM + j] > mx) mx = Zs[r * SM + j];
+                for (r = 0; r < SK; r++) sum += exp(Zs[r * SM + j] - mx);
+                for (r = 0; r < SK; r++) {
+                    a = exp(Zs[r * SM + j] - mx) / sum - Ys[j * SK + r];
+                    check(fabs(Ds[r * SM + j] - a) <= 1e-14, "softmax gradient", level);
+                    check(fabs(Dsf[r * SM + j] - a) <= 1e-6, "softmax gradient (float)", level);
+                }
+            }
+        }
         {   /* the wide layer's products: 7 units, 6 rows of X (read through pointers, */
             /* in another order) of 50 features, the block of 37 from feature 5 */
             enum { WR = 7, WK = 6, WN = 50, WOFF = 5, WF = 37 };
