@@ -163,6 +163,16 @@ def test_products(dtype, products, hidden, output, K):
     compare([40, 33, 20, K], 150, 64, "adam", "both", hidden, output, dtype, products=products)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, K", [("sigmoid", 1), ("softmax", 5)])
+def test_every_build(simd_build, dtype, output, K):
+    # Each build of the kernels this CPU runs (conftest's ``simd_build``), our products and
+    # BLAS's: the softmax's groups of a build's lanes with a tail (37 examples in batches of 19),
+    # the gathers, the optimizer and the activations' kernels of that build, against the twin.
+    for products in ("own", "blas"):
+        compare([30, 24, 17, K], 37, 19, "adam", "both", "relu", output, dtype, products=products)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(hidden_dims=st.lists(st.integers(1, 12), min_size=0, max_size=3), n0=st.integers(1, 12),
        m=st.integers(1, 40), b=st.integers(1, 50), optimizer=st.sampled_from(_loop.OPTIMIZERS),
