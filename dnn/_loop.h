@@ -185,7 +185,7 @@ DNN_INLINE void dnn_sm_exps_f_base(int n, const float* z, const float* mx, float
     sum[0] += d[0];
 }
 #endif
-#define DNN_SM_LANES_MAX 16
+#define DNN_SM_LANES_MAX 16  /* the most of any build's SM_LANES (float32, AVX-512) */
 
 /* The output kinds' loops (``dnn_output_*``): WD(x) weighs x in T, WL(x) in
    double, by column j's weight ``SW[j]`` (or leaves it as it is: DNN_AS_IS).

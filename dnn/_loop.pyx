@@ -445,37 +445,30 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
         return
     if net.wide:
         pass  # the wide first layer reads the batch's rows of X in place (_wide_forward)
-    elif net.own_nn[0]:
-        # X_b^T (n_0, bb), features-major, for ``nn`` and ``nt``: GATHER_ROWS rows at a time,
-        # so that each write is a run of GATHER_ROWS elements, not one element per line. The
-        # rows of a shuffled batch come from memory in no order a prefetcher follows, and the
-        # transposition reads a line of each in turn: each group's lines are asked for in full
-        # before it (the first group) or while the group before it is transposed.
+    elif net.own_nn[0] or net.order != NULL:
+        # X_b, GATHER_ROWS rows at a time: transposed, X_b^T (n_0, bb) features-major for ``nn``
+        # and ``nt`` (each write a run of GATHER_ROWS elements, not one element per line), else
+        # its rows (bb, n_0) for BLAS. The rows of a shuffled batch come from memory in no order a
+        # prefetcher follows (and the transposition reads a line of each in turn): each group's
+        # lines are asked for in full before it (the first group) or while the group before it
+        # is copied.
         ahead = <size_t> n0 * sizeof(floating) <= GATHER_PREFETCH_ROW_BYTES
         if ahead:
-            _group_rows(net, X, start, c0, c1, rows)
-            dnn_prefetch_rows_r(<const void* const*> rows, c1 - c0 if c1 - c0 < GATHER_ROWS else GATHER_ROWS,
+            dnn_prefetch_rows_r(<const void* const*> rows, _group_rows(net, X, start, c0, c1, rows),
                                 0, <size_t> n0 * sizeof(floating))
         for j0 in range(c0, c1, GATHER_ROWS):
             jn = _group_rows(net, X, start, j0, c1, rows)
             if ahead and j0 + jn < c1:
                 dnn_prefetch_rows_r(<const void* const*> next_rows, _group_rows(net, X, start, j0 + jn, c1, next_rows),
                                     0, <size_t> n0 * sizeof(floating))
-            for i in range(n0):
-                dst = xb + <size_t> i * bb + j0
+            if net.own_nn[0]:
+                for i in range(n0):
+                    dst = xb + <size_t> i * bb + j0
+                    for j in range(jn):
+                        dst[j] = (<floating*> rows[j])[i]
+            else:
                 for j in range(jn):
-                    dst[j] = (<floating*> rows[j])[i]
-    elif net.order != NULL:
-        # X_b's rows (bb, n_0), GATHER_ROWS at a time, the next group's asked for while this one is
-        # copied (as above: the rows of a shuffled batch come in no order a prefetcher follows).
-        ahead = <size_t> n0 * sizeof(floating) <= GATHER_PREFETCH_ROW_BYTES
-        for j0 in range(c0, c1, GATHER_ROWS):
-            jn = _group_rows(net, X, start, j0, c1, rows)
-            if ahead and j0 + jn < c1:
-                dnn_prefetch_rows_r(<const void* const*> next_rows, _group_rows(net, X, start, j0 + jn, c1, next_rows),
-                                    0, <size_t> n0 * sizeof(floating))
-            for j in range(jn):
-                memcpy(xb + <size_t> (j0 + j) * n0, rows[j], <size_t> n0 * sizeof(floating))
+                    memcpy(xb + <size_t> (j0 + j) * n0, rows[j], <size_t> n0 * sizeof(floating))
     if net.order != NULL:
         for j in range(c0, c1):
             memcpy(yb + <size_t> j * K, <floating*> net.Y + <size_t> net.order[start + j] * K,
@@ -1069,12 +1062,13 @@ cdef class Loop:
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
         # the wide path's backward: a dW_1 block, a gathered block of X_b and its row pointers per
         # chunk of a team (_wide_backward)
-        wide_chunks = (threads * CHUNKS_PER_THREAD if threads > 1 else 1) if net.wide else 1
+        chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1  # an epoch's shares of a phase, at most
+        wide_chunks = chunks if net.wide else 1
         work = [np.empty((wide_chunks * bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
                 np.empty(wide_chunks * dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
                 np.empty(wide_chunks * bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype),
                 # simd.nn's packed path, per column share (pages touched only where it packs)
-                np.empty((threads * CHUNKS_PER_THREAD if threads > 1 else 1) * simd.DNN_NN_SCRATCH_BYTES, np.uint8)]
+                np.empty(chunks * simd.DNN_NN_SCRATCH_BYTES, np.uint8)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
         net.gblk = _ptr(work[2])

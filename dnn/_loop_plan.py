@@ -253,12 +253,13 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     if k > 1:
         loops, order = build(k * b)
     times = [[] for _ in plans]
-    last = [groups[-1]]  # the group that ran last (the estimate's end): its pool may still spin
+    last = groups[-1]  # the group that ran last (the estimate's end): its pool may still spin
 
     def run_group(group, warm_up=False):
-        if threaded and last[0] is not group:
+        nonlocal last
+        if threaded and last is not group:
             time.sleep(BLAS_IDLE_SECONDS)  # the pool of the group before goes idle
-        last[0] = group
+        last = group
         if warm_up:
             for j in group:
                 for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
