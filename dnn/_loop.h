@@ -365,7 +365,10 @@ typedef void (*dnn_fwd_d)(int, int, double*, int, const double*);
 typedef void (*dnn_fwd_f)(int, int, float*, int, const float*);
 typedef void (*dnn_bwd_d)(int, int, double*, int, const double*, int, double*, double);
 typedef void (*dnn_bwd_f)(int, int, float*, int, const float*, int, float*, double);
-typedef struct { dnn_fwd_d fwd_d; dnn_fwd_f fwd_f; dnn_bwd_d bwd_d; dnn_bwd_f bwd_f; } dnn_act;
+/* in_nn: ``nn``'s epilogue applies the forward (after the bias) with these flags (DNN_NN_RELU),
+   0 if it cannot: our products then take the bias and the activation in registers, no pass of
+   its own (the same operations on each element: the same bits as fwd after the product). */
+typedef struct { dnn_fwd_d fwd_d; dnn_fwd_f fwd_f; dnn_bwd_d bwd_d; dnn_bwd_f bwd_f; int in_nn; } dnn_act;
 
 typedef void (*dnn_upd_d)(int, double*, const double*, double*, double*, const dnn_opt*, double*);
 typedef void (*dnn_upd_f)(int, float*, const float*, float*, float*, const dnn_opt*, double*);
@@ -387,10 +390,11 @@ typedef struct {
 } dnn_loop_table;
 
 #define DNN_LOOP_TABLE(I) {                                                          \
-    {{dnn_relu_fwd_d_##I, dnn_relu_fwd_f_##I, dnn_relu_bwd_d_##I, dnn_relu_bwd_f_##I},  \
-     {dnn_tanh_fwd_d_##I, dnn_tanh_fwd_f_##I, dnn_tanh_bwd_d_##I, dnn_tanh_bwd_f_##I},  \
+    {{dnn_relu_fwd_d_##I, dnn_relu_fwd_f_##I, dnn_relu_bwd_d_##I, dnn_relu_bwd_f_##I, \
+      DNN_NN_RELU},                                                                 \
+     {dnn_tanh_fwd_d_##I, dnn_tanh_fwd_f_##I, dnn_tanh_bwd_d_##I, dnn_tanh_bwd_f_##I, 0}, \
      {dnn_leaky_fwd_d_##I, dnn_leaky_fwd_f_##I, dnn_leaky_bwd_d_##I,                 \
-      dnn_leaky_bwd_f_##I}},                                                        \
+      dnn_leaky_bwd_f_##I, 0}},                                                     \
     {{dnn_opt_gd_d_##I, dnn_opt_gd_f_##I},                                          \
      {dnn_opt_momentum_d_##I, dnn_opt_momentum_f_##I},                              \
      {dnn_opt_heavy_ball_d_##I, dnn_opt_heavy_ball_f_##I},                          \

@@ -92,6 +92,7 @@ cdef extern from "_loop.h" nogil:
         dnn_fwd_f fwd_f
         dnn_bwd_d bwd_d
         dnn_bwd_f bwd_f
+        int in_nn           # nn's flags that apply the forward in its epilogue (0: it cannot)
     ctypedef void (*dnn_upd_d)(int, double*, const double*, double*, double*, const dnn_opt*,
                                double*) noexcept nogil
     ctypedef void (*dnn_upd_f)(int, float*, const float*, float*, float*, const dnn_opt*,
@@ -438,7 +439,7 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
     cdef floating* dst
     cdef void* rows[GATHER_ROWS]
     cdef void* next_rows[GATHER_ROWS]
-    cdef bint ahead
+    cdef bint ahead, fused = False
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     cdef dnn_act act = k.acts[net.hidden]
     if c1 <= c0:
@@ -475,8 +476,14 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
                    <size_t> K * sizeof(floating))
     for l in range(1, L + 1):
         prev = _input(net, l, xb)
+        fused = False  # the product applied the bias (and the activation) itself
         if l == 1 and net.wide:
             _wide_forward(net, X, start, c0, c1, bb)
+        elif net.own_nn[l - 1] and (l == L or act.in_nn):
+            simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
+                    <floating*> net.A[l - 1] + c0, bb, <floating*> net.b[l - 1], act.in_nn if l < L else 0,
+                    scratch)
+            fused = True
         elif net.own_nn[l - 1]:
             simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
                     <floating*> net.A[l - 1] + c0, bb, NULL, False, scratch)
@@ -488,22 +495,26 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
                   n[l - 1], prev + c0, bb, <floating> 0, <floating*> net.A[l - 1] + c0, bb)
         if l < L:
             if floating is double:
-                act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
+                if not fused:
+                    act.fwd_d(n[l], c1 - c0, <double*> net.A[l - 1] + c0, bb, <double*> net.b[l - 1])
                 if net.H[l - 1] != NULL:
                     k.dropout_fwd_d(n[l], c0, c1, bb, <double*> net.A[l - 1], <double*> net.H[l - 1],
                                     net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
             else:
-                act.fwd_f(n[l], c1 - c0, <float*> net.A[l - 1] + c0, bb, <float*> net.b[l - 1])
+                if not fused:
+                    act.fwd_f(n[l], c1 - c0, <float*> net.A[l - 1] + c0, bb, <float*> net.b[l - 1])
                 if net.H[l - 1] != NULL:
                     k.dropout_fwd_f(n[l], c0, c1, bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
                                     net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
-    # Z_L + b_L (the bias pass without an activation), then the output kind's pass.
+    # Z_L + b_L (the bias pass without an activation, unless nn added it), then the output kind's pass.
     if floating is double:
-        simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb, <double*> net.b[L - 1], 0)
+        if not fused:
+            simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb, <double*> net.b[L - 1], 0)
         loss[0] = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
                              <double*> w.swb, <double*> net.G[L - 1])
     else:
-        simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb, <float*> net.b[L - 1], 0)
+        if not fused:
+            simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb, <float*> net.b[L - 1], 0)
         loss[0] = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
                              <float*> w.swb, <float*> net.G[L - 1])
 
