@@ -136,9 +136,9 @@ static ATTR void dnn_opt_##NAME##_##S##_##ISA(int n, T* __restrict p,           
 #define DNN_SOFTMAX_EXP(T, S, ISA, ATTR, V, LANES, VEXP, LIMIT)                     \
 enum { DNN_SM_LANES_##S##_##ISA = LANES };                                         \
 DNN_INLINE ATTR void dnn_sm_exps_##S##_##ISA(int n, const T* z, const T* mx, T* d, T* sum) { \
-    V x, m, e, c, acc;                                                              \
+    V x, m, e, acc;                                                                 \
     T pad[LANES];                                                                   \
-    int l, out = 0;                                                                 \
+    int l, in[LANES], all = 1;                                                      \
     if (n == LANES) {                                                               \
         memcpy(&x, z, sizeof x);                                                    \
     } else {                                                                        \
@@ -147,17 +147,16 @@ DNN_INLINE ATTR void dnn_sm_exps_##S##_##ISA(int n, const T* z, const T* mx, T* 
     }                                                                               \
     memcpy(&m, mx, sizeof m);                                                       \
     x = x - m;                                                                      \
-    for (l = 0; l < LANES; l++) out |= !(x[l] >= -(LIMIT) && x[l] <= (LIMIT));      \
-    if (!out) {                                                                     \
-        e = VEXP(x);                                                                \
-    } else {                                                                        \
-        c = x;                                                                      \
-        for (l = 0; l < LANES; l++)                                                 \
-            if (!(x[l] >= -(LIMIT) && x[l] <= (LIMIT))) c[l] = 0;                   \
-        e = VEXP(c);                                                                \
-        for (l = 0; l < LANES; l++)                                                 \
-            if (!(x[l] >= -(LIMIT) && x[l] <= (LIMIT))) e[l] = dnn_exp_##S(x[l]);   \
+    for (l = 0; l < LANES; l++) {                                                   \
+        in[l] = x[l] >= -(LIMIT) && x[l] <= (LIMIT);                                \
+        all &= in[l];                                                               \
     }                                                                               \
+    e = x;                                                                          \
+    if (!all)  /* the vector exp on 0 in the other lanes, libm's for them after */ \
+        for (l = 0; l < LANES; l++) if (!in[l]) e[l] = 0;                           \
+    e = VEXP(e);                                                                    \
+    if (!all)                                                                       \
+        for (l = 0; l < LANES; l++) if (!in[l]) e[l] = dnn_exp_##S(x[l]);           \
     memcpy(&acc, sum, sizeof acc);                                                  \
     acc += e;                                                                       \
     memcpy(sum, &acc, sizeof acc);                                                  \
@@ -628,10 +627,10 @@ DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
 
 /* ---------------------------------------------------------------------- */
 /* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time, into L2
-   (the mini-batch gather's next rows of X: into L1, the prefetches waited on
-   L1's few outstanding misses, a third of the gather's time; benchmarks/NOTES.md,
-   "The mini-batch gather's prefetches into L2"). A hint: no effect on any number;
-   a no-op where the compiler has no prefetch builtin. */
+   (the mini-batch gather's next rows of X: L2 keeps more misses in flight than
+   L1, whose few stalled the gather; benchmarks/NOTES.md, "The mini-batch
+   gather's prefetches into L2"). A hint: no effect on any number; a no-op where
+   the compiler has no prefetch builtin. */
 DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes) {
 #if defined(__GNUC__) || defined(__clang__)
     int r;

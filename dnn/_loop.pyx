@@ -479,14 +479,11 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
         fused = False  # the product applied the bias (and the activation) itself
         if l == 1 and net.wide:
             _wide_forward(net, X, start, c0, c1, bb)
-        elif net.own_nn[l - 1] and (l == L or act.in_nn):
-            simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
-                    <floating*> net.A[l - 1] + c0, bb, <floating*> net.b[l - 1], act.in_nn if l < L else 0,
-                    scratch)
-            fused = True
         elif net.own_nn[l - 1]:
+            fused = l == L or act.in_nn != 0  # the output's bias, or an activation nn applies
             simd.nn(n[l], n[l - 1], c1 - c0, <floating*> net.W[l - 1], n[l - 1], 1, prev + c0, bb,
-                    <floating*> net.A[l - 1] + c0, bb, NULL, False, scratch)
+                    <floating*> net.A[l - 1] + c0, bb, <floating*> net.b[l - 1] if fused else NULL,
+                    act.in_nn if fused and l < L else 0, scratch)
         elif l == 1:
             bgemm(net.numpy_blas, False, True, n[1], c1 - c0, n0, <floating> 1, <floating*> net.W[0], n0,
                   xb + <size_t> c0 * n0, n0, <floating> 0, <floating*> net.A[0] + c0, bb)

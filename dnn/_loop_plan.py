@@ -255,36 +255,33 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     times = [[] for _ in plans]
     last = groups[-1]  # the group that ran last (the estimate's end): its pool may still spin
 
-    def run_group(group, warm_up=False):
+    def switch_to(group):
         nonlocal last
         if threaded and last is not group:
             time.sleep(BLAS_IDLE_SECONDS)  # the pool of the group before goes idle
         last = group
-        if warm_up:
-            for j in group:
-                for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
-                    run(loops[j], order)
-            return None
-        stolen, wall = _plan.steal_seconds(), time.perf_counter()
-        row = [run(loops[j], order) / k for j in group]
-        return row, _plan.steal_seconds() - stolen, time.perf_counter() - wall
 
-    for group in groups:
-        run_group(group, warm_up=True)
+    for group in groups:  # warm-ups
+        switch_to(group)
+        for j in group:
+            for _ in range(TEAM_WARM_UPS if plans[j].threads > 1 else 1):
+                run(loops[j], order)
     budget = _plan.PLAN_BUDGET * n_batches * est
     spent = 0.0
     kept = retries = 0
     while kept < _plan.ROUNDS:
         # A round takes every group, in turn (alternate rounds in the reverse order: the group
         # that ended a round starts the next, without a pause), so that each round's times are
-        # of one moment, as ``_plan.pick``'s paired comparison needs: a host whose speed moves
-        # between groups timed one after another made a plan 1.4-1.7x slower win
-        # (benchmarks/NOTES.md, "The mini-batch planner's rounds, interleaved").
+        # of one moment, as ``_plan.pick``'s paired comparison needs (benchmarks/NOTES.md,
+        # "The mini-batch planner's rounds, interleaved"). Stolen time and the wall clock count
+        # the runs, not the pauses.
         rows, stolen, wall = {}, 0.0, 0.0
         for group in (groups if kept % 2 == 0 else groups[::-1]):
-            row, s, w = run_group(group)
-            rows.update(zip(group, row))
-            stolen, wall = stolen + s, wall + w
+            switch_to(group)
+            s0, w0 = _plan.steal_seconds(), time.perf_counter()
+            rows.update((j, run(loops[j], order) / k) for j in group)
+            stolen += _plan.steal_seconds() - s0
+            wall += time.perf_counter() - w0
         spent += wall
         if stolen > _plan.STOLEN_SHARE * wall and retries < _plan.STOLEN_ROUNDS:
             retries += 1  # the host's doing, not a plan's: this round again

@@ -77,13 +77,10 @@
 /* Whether ``nn`` packs B (rows of ``size``-byte elements, ldb apart) in a build whose PACK
    is ``pack``: where B's rows lie 32 KiB or more apart (a TLB entry each; PACK 1 and 2),
    and, with PACK 1, where K is long (K elements take 4 KiB or more: a column panel's K rows
-   outgrow L1, and every block of C's rows fetches them again) and B is large. Packing
-   gives the same bits, so this chooses speed only. Measured on the AVX2 build on an AMD
-   EPYC (Zen 3): 1.1-3.8x where it packs, 0.6-1.0x on most of the smaller shapes it leaves
-   (benchmarks/NOTES.md, "nn packs B on the AVX2 build"); the AVX-512 build (PACK 2) streams
-   a long K instead, and packs far rows since the packed path fetches the next chunk while
-   the current one is summed (measured on one AVX-512 machine, an AMD Zen 4:
-   benchmarks/NOTES.md, "S1's and S1-F's first layer, again"). */
+   outgrow L1, and every block of C's rows fetches them again) and B is large; the AVX-512
+   build (PACK 2) streams a long K instead. Packing gives the same bits, so this chooses
+   speed only (the measurements behind the thresholds: benchmarks/NOTES.md, "nn packs B on
+   the AVX2 build" and "S1's and S1-F's first layer, again"). */
 DNN_INLINE int dnn_nn_packs(int K, int ldb, size_t size, int pack) {
     double k_bytes = (double) K * size, row_bytes = (double) ldb * size;
     return (pack == 1 && k_bytes >= 4096 && k_bytes * ldb >= 512 * 1024)
