@@ -248,7 +248,7 @@ def cross_entropy_output_grad(const floating[::1] AL, const floating[::1] Y,
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 # NumPy's C API for the calls' own arrays and their checks: a few field reads
@@ -262,12 +262,15 @@ cdef object _f64 = np.dtype(np.float64)
 cdef object _f32 = np.dtype(np.float32)
 cdef Py_ssize_t _INT_MAX = 2147483647
 
+from cpython.dict cimport PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 import contextlib
+import functools
 import sysconfig
 import weakref
 
 from dnn import _blas_threads
+from dnn._gradients import Gradients
 from dnn._blas_threads import blas_lent
 
 cdef extern from "Python.h":
@@ -872,6 +875,10 @@ def layer_lists(dict parameters, tuple keys):
     return Ws, bs
 
 
+cdef enum:  # the step calls that may run on the pool, each timed apart (``threads_of_call``)
+    CALL_FORWARD, CALL_BACKWARD, CALL_INPUT_GRAD
+
+
 def forward(X, list Ws, list bs, own_of):
     """L_model_forward's ``(AL, caches)``, or None (see above). ``own_of(n, k, m,
     itemsize)`` gives a layer's ``own`` (dnn._products.for_step)."""
@@ -923,7 +930,7 @@ def forward(X, list Ws, list bs, own_of):
             Zs.append(Z)
             As.append(A)
         pool_fits(_call_bytes)
-        T, key = threads_of_call(False, kind, m, L, dims)
+        T, key = threads_of_call(CALL_FORWARD, kind, m, L, dims)
         t0 = _clock() if key is not None else 0.0
         with lend_blas(L, m, dims, own, OWN_NN) as blas_one:
             with nogil:
@@ -962,6 +969,8 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
     """Every layer of L_model_backward; returns 1 if a result or an input the
     results cannot show (Z under relu's mask or the sigmoid's saturation, W, b)
     is not finite, or dAL is not (AL of exactly 0 or 1: a division by 0).
+    ``dAp[0]`` NULL: dA0 is left out (``input_grad`` makes it from the dZ left
+    at the start of ``dZ``).
 
     With T > 1 (the caller owns the pool), a large layer makes dZ and db in
     chunks of rows, then dW and dA_prev in chunks where the own kernels
@@ -997,7 +1006,7 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
         job.db = dbp[l]
         bad |= run_job(&job, T if share else 1)
         backward_products(&job, own[l], n, k, m, dZ, A_prev, W, dW, dA_prev, T, share,
-                          blas_one, 3, l == 0 and xt, l == 0)
+                          blas_one, 3 if dA_prev != NULL else 2, l == 0 and xt, l == 0)
         bad |= (ops.has_nonfinite(<Py_ssize_t> n * k, dW)
                 | ops.has_nonfinite(n, <floating*> dbp[l])
                 | ops.has_nonfinite(<Py_ssize_t> n * k, W)
@@ -1434,14 +1443,14 @@ cdef int threads_for(key, int T):
     return T if pool_faster else 1
 
 
-cdef object threads_of_call(bint backward, kind, int m, int L, const int* dims):
-    """``(T, key)``: the threads of a forward or backward call (``team_size``, then the timed
-    pool-or-alone choice of its shape ``key``); key None where nothing is timed (one thread, or
-    the pool forced by the tests)."""
+cdef object threads_of_call(int call, kind, int m, int L, const int* dims):
+    """``(T, key)``: the threads of a call (``call``: CALL_FORWARD, CALL_BACKWARD or
+    CALL_INPUT_GRAD; ``team_size``, then the timed pool-or-alone choice of its shape ``key``);
+    key None where nothing is timed (one thread, or the pool forced by the tests)."""
     cdef int T = team_size(L, m, dims)
     if T <= 1 or _forced_threads:
         return T, None
-    key = (backward, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
+    key = (call, kind, m, T) + tuple([dims[l] for l in range(L + 1)])
     return threads_for(key, T), key
 
 
@@ -1548,9 +1557,11 @@ cdef inline object cache_parts(object cache):
     return lin[0], lin[1], lin[2], cache[1]
 
 
-def backward(AL, Y, caches, tuple names, own_of):
-    """L_model_backward's grads dict, or None (see above). ``names[l]`` is
-    ("dA{l}", "dW{l+1}", "db{l+1}"); ``own_of`` as in ``forward``."""
+def backward(AL, Y, caches, tuple names, own_of, bint defer_dA0=True):
+    """L_model_backward's grads, or None (see above). ``names[l]`` is
+    ("dA{l}", "dW{l+1}", "db{l+1}"); ``own_of`` as in ``forward``. A
+    ``dnn._gradients.Gradients`` whose dA0 is pending (``input_grad``, from a
+    copy of W1 and the call's dZ1), unless ``defer_dA0`` is False."""
     global _call_bytes
     cdef int L, l, m, n_max
     cdef char kind = kind_of(AL)
@@ -1613,25 +1624,27 @@ def backward(AL, Y, caches, tuple names, own_of):
             return None
         for l in range(L):  # every layer checked first, as in ``forward``
             own[l] = own_of(dims[l + 1], dims[l], m, 8 if kind == b'd' else 4)
-        grads = {}
-        outs = []
+        grads = Gradients()
         _call_bytes = 0
         for l in range(L - 1, -1, -1):
-            dA = new_array(kind, dims[l], m, 2)
+            if l or not defer_dA0:
+                dA = new_array(kind, dims[l], m, 2)
+                ptrs[4 * L + l] = grab_out(&h, dA, kind, 2)
+                PyDict_SetItem(grads, names[l][0], dA)
+            else:
+                ptrs[4 * L] = NULL
             dW = new_array(kind, dims[l + 1], dims[l], 2)
             db = empty_array(kind, dims[l + 1], 1, 2)
-            ptrs[4 * L + l] = grab_out(&h, dA, kind, 2)
             ptrs[5 * L + l] = grab_out(&h, dW, kind, 2)
             ptrs[6 * L + l] = grab_out(&h, db, kind, 2)
-            grads[names[l][0]] = dA
-            grads[names[l][1]] = dW
-            grads[names[l][2]] = db
+            PyDict_SetItem(grads, names[l][1], dW)
+            PyDict_SetItem(grads, names[l][2], db)
         dAL = empty_array(kind, 1, m, 1)
         dALp = grab_out(&h, dAL, kind, 1)
         scratch_array = new_array(kind, n_max, m, 2)  # dZ of each layer in turn
         scratch = grab_out(&h, scratch_array, kind, 2)
         pool_fits(_call_bytes)
-        T, key = threads_of_call(True, kind, m, L, dims)
+        T, key = threads_of_call(CALL_BACKWARD, kind, m, L, dims)
         t0 = _clock() if key is not None else 0.0
         with lend_blas(L, m, dims, own, OWN_NN | OWN_NT) as blas_one:
             with nogil:
@@ -1654,11 +1667,72 @@ def backward(AL, Y, caches, tuple names, own_of):
             threads_took(key, T > 1, _clock() - t0)
         if bad:
             return None
+        if defer_dA0:
+            W1 = empty_array(kind, dims[1], dims[0], 2)
+            memcpy(cnp.PyArray_DATA(<cnp.ndarray> W1), ptrs[L],
+                   <size_t> dims[1] * dims[0] * (8 if kind == b'd' else 4))
+            dZ1 = scratch_array[:dims[1]]  # left there by the first layer, the last one made
+            grads._defer(names[0][0], functools.partial(input_grad, W1, dZ1, own[0]), 2)
         return grads
     finally:
         held_release(&h)
         PyMem_Free(dims)
         PyMem_Free(ptrs)
+
+
+def input_grad(W, dZ, int own):
+    """dA_prev := W^T dZ (W (n, k), dZ (n, m): C-contiguous arrays of one dtype) with the
+    product ``backward`` runs for a first layer of that ``own``: the same bits; a
+    ``Gradients``' pending dA0."""
+    global _call_bytes
+    cdef char kind = kind_of(W)
+    cdef Held h
+    cdef int dims[2]
+    cdef int owns[1]
+    cdef int n, k, m, T
+    cdef const void* Wp
+    cdef const void* dZp
+    cdef void* dAp
+    cdef bint blas_one
+    cdef Job job
+    held_init(&h, 3)
+    try:
+        Wp = grab(&h, W, kind, 2, -1, -1)
+        n = <int> rows_of(&h)
+        k = <int> cols_of(&h)
+        dZp = grab(&h, dZ, kind, 2, n, -1)
+        if Wp == NULL or dZp == NULL:
+            raise TypeError("input_grad: W (n, k) and dZ (n, m) must be C-contiguous float32 or "
+                            "float64 arrays of one dtype")
+        m = <int> cols_of(&h)
+        dims[0] = k
+        dims[1] = n
+        owns[0] = own
+        _call_bytes = 0
+        dA = new_array(kind, k, m, 2)
+        dAp = grab_out(&h, dA, kind, 2)
+        pool_fits(_call_bytes)
+        T, key = threads_of_call(CALL_INPUT_GRAD, kind, m, 1, dims)
+        t0 = _clock() if key is not None else 0.0
+        job.kind = kind
+        with lend_blas(1, m, dims, owns, OWN_NN) as blas_one:
+            with nogil:
+                T = pool_take(T)
+                if kind == b'd':
+                    backward_products(&job, own, n, k, m, <const double*> dZp, NULL,
+                                      <const double*> Wp, NULL, <double*> dAp, T, shared(T, n, k, m),
+                                      blas_one, 1, False, True)
+                else:
+                    backward_products(&job, own, n, k, m, <const float*> dZp, NULL,
+                                      <const float*> Wp, NULL, <float*> dAp, T, shared(T, n, k, m),
+                                      blas_one, 1, False, True)
+                if T > 1:
+                    dnn_pool_release()
+        if key is not None:
+            threads_took(key, T > 1, _clock() - t0)
+        return dA
+    finally:
+        held_release(&h)
 
 
 cdef bint _binary(char kind, const void* y, Py_ssize_t n) noexcept:
@@ -1743,7 +1817,7 @@ def update(dict parameters, grads, tuple keys, double lr):
     cdef void** ptrs = NULL  # per array: p, g, out
     cdef Py_ssize_t* sizes = NULL
     cdef int bad = 0
-    if n == 0 or len(parameters) != n or type(grads) is not dict:
+    if n == 0 or len(parameters) != n or (type(grads) is not dict and type(grads) is not Gradients):
         return None
     ps = [None] * n
     gs = [None] * n

@@ -470,7 +470,8 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
 
     AL (1, m) from ``L_model_forward``, Y (1, m) labels, ``caches`` its list.
     Returns a dict with ``dA0..dA{L-1}`` (dA0 is the gradient with respect to
-    X), ``dW1..dWL`` and ``db1..dbL``. Starts, as the reference does, from
+    X; the compiled path computes it when first read: ``dnn._gradients``),
+    ``dW1..dWL`` and ``db1..dbL``. Starts, as the reference does, from
     dAL = -(Y / AL - (1 - Y) / (1 - AL)); any finite AL is taken, as the
     course's code takes it, but one that makes that a division by 0 (AL of
     exactly 0 or 1) raises ValueError.

@@ -13,6 +13,8 @@
 - ``random_network``: ``(dims, m, dtype, seed=0) -> (X, Y, parameters)``, a random
   problem for the step functions (X standard normal, 0/1 labels, W_l scaled by
   1 / sqrt(n_{l-1})).
+- ``step_threads``: ``use(threads, min_work=0)`` sets the step calls' threads
+  (sharing every layer, however small), restored after the test.
 - ``blas_single_thread``: limits BLAS to one thread for the test using it (the
   big cat-data runs): on a shared, loaded 2-core machine OpenBLAS's threads
   oversubscribe the cores and a 4 s run takes a minute.
@@ -206,3 +208,17 @@ def recording_gemm():
         return one(d, ilp64, np.float64, calls), one(s, ilp64, np.float32, calls), ilp64
     yield record
     alive.clear()
+
+
+@pytest.fixture
+def step_threads():
+    """Set the step calls' threads (and share every layer, however small); restored after."""
+    from dnn import _kernels
+
+    saved = _kernels._step_settings()
+
+    def use(threads, min_work=0):
+        _kernels._set_step_threads(threads, min_work)
+
+    yield use
+    _kernels._set_step_threads(*saved)

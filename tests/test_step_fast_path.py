@@ -214,12 +214,15 @@ def test_recycled_buffers_never_change_what_a_caller_still_holds(dtype):
     np.testing.assert_allclose(AL, want, rtol=1e-4 if dtype == np.float32 else 1e-12)
 
 
-def test_the_pool_holds_two_iterations_of_a_large_loop():
+@pytest.mark.parametrize("read_dA0", [False, True])
+def test_the_pool_holds_two_iterations_of_a_large_loop(read_dA0):
     # The course's loop keeps one iteration's results while the next makes its
-    # own. Here a backward call makes 124 MB (dA0 75 MB), two iterations 350 MB:
-    # more than the pool's first 256 MiB, so it grows to four times the largest
-    # call, and from the third iteration on every large result is recycled (no
-    # fresh array, whose pages would fault in again).
+    # own. Here a backward call makes 51 MB (dA1, the dZ scratch that also keeps
+    # its pending dA0's dZ1, dW1) and a read of its dA0 75 MB more. Read each
+    # iteration, two iterations make 350 MB: more than the pool's first 256 MiB,
+    # so it grows to four times the largest call. From the third iteration on
+    # every large result is recycled (no fresh array, whose pages would fault in
+    # again), dA0 read or not.
     from dnn import _kernels
 
     rng = np.random.default_rng(2)
@@ -234,13 +237,16 @@ def test_the_pool_holds_two_iterations_of_a_large_loop():
         for it in range(5):
             AL, caches = dnn.L_model_forward(X, parameters)
             grads = dnn.L_model_backward(AL, Y, caches)
+            if read_dA0:
+                grads["dA0"]
             parameters = dnn.update_parameters(parameters, grads, 0.01)
             held.append(_kernels._pool_state()[0])
         cap = _kernels._pool_state()[1]
-        backward_bytes = (784 + 256 + 256) * m * 8 + 256 * 784 * 8  # dA0, dA1, dZ scratch, dW1
-        assert cap == min(_kernels.POOL_MAX_BYTES, 4 * backward_bytes) > _kernels.POOL_BYTES
+        largest = max((256 + 256) * m * 8 + 256 * 784 * 8, 784 * m * 8 if read_dA0 else 0)
+        assert cap == max(_kernels.POOL_BYTES, min(_kernels.POOL_MAX_BYTES, 4 * largest))
+        assert (cap > _kernels.POOL_BYTES) == read_dA0
         # from the third iteration on, no array is made: every large result is a recycled one
-        assert held[2] == held[3] == held[4] > _kernels.POOL_BYTES
+        assert held[2] == held[3] == held[4] > 4 * 256 * m * 8
         dnn.release_buffers()
         assert _kernels._pool_state() == (0, _kernels.POOL_BYTES)
     finally:
@@ -256,18 +262,6 @@ def test_the_pool_holds_two_iterations_of_a_large_loop():
 
 from dnn import _kernels, _products  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
-
-
-@pytest.fixture
-def step_threads():
-    """Set the step calls' threads (and share every layer, however small); restored after."""
-    saved = _kernels._step_settings()
-
-    def use(threads, min_work=0):
-        _kernels._set_step_threads(threads, min_work)
-
-    yield use
-    _kernels._set_step_threads(*saved)
 
 
 def _loop_results(problem):
@@ -366,7 +360,8 @@ def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads, rand
                 assert np.array_equal(many[k], one[k]), k
         kind = ord("d") if dtype == np.float64 else ord("f")
         seen = [v for k, v in _kernels._threads_choices().items() if k[1:4] == (kind, 33, 3)]
-        assert len(seen) == 2 and all(v[0] == 12 and v[1] > 0 and v[2] > 0 for v in seen)
+        # forward, backward and the pending dA0 (read by ``_loop_results``), each timed apart
+        assert len(seen) == 3 and all(v[0] == 12 and v[1] > 0 and v[2] > 0 for v in seen)
     finally:
         _kernels._set_thread_counters([], 1)
         _products._counters_found = False  # found again at the next for_step
