@@ -135,6 +135,13 @@ static void check_##S(int level, int R, int K, int m) {                         
             }                                                                            \
             check(CLOSE(W[r * K + k], s, sa, TOL), "nt_" #S, level, R, K, m, s - W[r * K + k]); \
         }                                                                                \
+        /* the same bits for a row and a column computed alone (other blocks) */         \
+        for (r = 0; r < R; r++) for (k = 0; k < K; k++) {                                \
+            T w1 = W0[r * K + k];                                                        \
+            dnn_simd->nt_##S(1, 1, m, alpha, D + r * m, m, A + k * m, m, add, &w1, 1);   \
+            check(w1 == W[r * K + k], "nt_" #S " element alone", level, R, K, m,          \
+                  (double) (w1 - W[r * K + k]));                                         \
+        }                                                                                \
     }                                                                                    \
     for (relu = 0; relu < 2; relu++) {  /* bias_act */                                   \
         memcpy(C, D, sizeof(T) * R * m);                                                 \
