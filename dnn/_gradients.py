@@ -4,7 +4,9 @@
 but no update reads it, and on a wide first layer it is a third of the
 backward's multiply-adds (and an array the size of X). ``Gradients`` is a
 ``dict`` whose ``dA0`` is made on first use, from a copy of W1 and the dZ1 of
-the call, with the product ``L_model_backward`` would have run: the same bits.
+the call, with the product ``L_model_backward`` would have run: the same bits
+(``dnn._kernels.backward`` for the course's network, ``dnn.network._backward``
+for the second part's keywords).
 
 The invariant: while ``dA0`` is pending it is not in the dict's storage, and
 every method that could show or change the storage (iteration, views, repr,

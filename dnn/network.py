@@ -17,11 +17,14 @@ the closed form ``dZ_L = A_L - Y`` for both outputs (the course's sigmoid
 path divides by ``A_L`` and ``1 - A_L``, which a saturated network makes inf).
 """
 
+import functools
+
 import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
 from dnn import activations, dropout, losses
+from dnn._gradients import Gradients
 
 __all__ = ["L_model_forward", "L_model_backward", "predict"]
 
@@ -81,6 +84,11 @@ def _forward(X, layers, hidden, output, keep, seed, iteration, keep_caches=True)
     return AL, caches
 
 
+def _input_grad(W, dZ):
+    """dA_prev = W^T dZ (also a ``Gradients``' pending dA0: the same expression, the same bits)."""
+    return W.T.dot(dZ)
+
+
 def _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=True, m=None):
     """``m``: what the gradients are divided by (the batch's size, or its weight sum)."""
     m = A_prev.shape[1] if m is None else m
@@ -90,13 +98,15 @@ def _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=True, m=None):
     db *= 1. / m
     if lambd:
         dW += W * (lambd / m)
-    return (W.T.dot(dZ) if with_dA_prev else None), dW, db
+    return (_input_grad(W, dZ) if with_dA_prev else None), dW, db
 
 
 def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True, weights=None):
     """Gradients; ``Y`` (1, m) 0/1 labels for a sigmoid output, one-hot (K, m) for softmax.
     ``weights`` (1, m): scikit-learn's sample weights, which multiply dZ_L's columns; the
-    gradients are then over their sum instead of m."""
+    gradients are then over their sum instead of m. ``with_dA0``: a ``Gradients`` whose dA0
+    is computed when first read (``dnn._gradients``), from a copy of W_1 and dZ_1; else a
+    dict without dA0."""
     grads = {}
     L = len(caches)
     dZ = np.subtract(AL, Y)
@@ -113,9 +123,12 @@ def _backward(AL, Y, caches, lambd, keep, hidden, with_dA0=True, weights=None):
                 dA /= keep[l - 1]
             dZ = _HIDDEN[hidden][1](dA, Z)
         grads["dA%d" % (l - 1)], grads["dW%d" % l], grads["db%d" % l] = \
-            _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=with_dA0 or l > 1, m=total)
+            _linear_backward(dZ, A_prev, W, lambd, with_dA_prev=l > 1, m=total)
+    del grads["dA0"]
     if not with_dA0:
-        del grads["dA0"]
+        return grads
+    grads = Gradients(grads)
+    grads._defer("dA0", functools.partial(_input_grad, np.array(W, copy=True), dZ), 2)
     return grads
 
 
@@ -240,7 +253,8 @@ def L_model_forward(X, parameters, *, hidden_activation="relu", output=None, kee
 
 
 def L_model_backward(AL, Y, caches, *, lambd=0.0, keep_prob=1.0, hidden_activation="relu", output=None):
-    """Gradients ``dA0..dA{L-1}``, ``dW1..dWL``, ``db1..dbL`` of the (L2-regularized) cost.
+    """Gradients ``dA0..dA{L-1}``, ``dW1..dWL``, ``db1..dbL`` of the (L2-regularized) cost
+    (``dA0`` computed when first read: ``dnn._gradients``).
 
     ``AL`` and ``caches`` from ``L_model_forward`` with the same keywords;
     ``Y``: ``(1, m)`` 0/1 labels for a sigmoid output, class indices or

@@ -216,3 +216,37 @@ def test_two_threads_reading_dA0_get_one_array(random_network):
         for t in ts:
             t.join()
         assert seen[0] is seen[1] is grads["dA0"] and list(grads)[-3:] == ["dA0", "dW1", "db1"]
+
+
+# The second part's keywords run in dnn.network (NumPy): the same pending dA0.
+KEYWORD_CASES = [dict(output="softmax"), dict(hidden_activation="tanh"), dict(keep_prob=0.8, seed=3),
+                 dict(lambd=0.7), dict(hidden_activation="leaky_relu", output="softmax", keep_prob=0.9, seed=1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", KEYWORD_CASES, ids=lambda kw: ",".join(sorted(kw)))
+def test_the_second_part_s_keywords_leave_dA0_pending_too(dtype, kw, random_network, monkeypatch):
+    from dnn import network
+
+    made = []
+    real = network._input_grad
+    monkeypatch.setattr(network, "_input_grad", lambda W, dZ: made.extend([1] * (W.shape == (7, 9)))
+                        or real(W, dZ))  # the hidden layers' dA_prev are made as before
+    X, _, p = random_network([9, 7, 5, 3], 13, dtype)
+    Y = np.random.default_rng(1).integers(0, 3, 13) if kw.get("output") == "softmax" else \
+        (np.random.default_rng(1).random((1, 13)) > 0.5).astype(dtype)
+    if kw.get("output") != "softmax":
+        p["W3"], p["b3"] = p["W3"][:1], p["b3"][:1]
+    fkw = {k: v for k, v in kw.items() if k != "lambd"}
+    bkw = {k: v for k, v in kw.items() if k != "seed"}
+    AL, caches = dnn.L_model_forward(X, p, **fkw)
+    grads = dnn.L_model_backward(AL, Y, caches, **bkw)
+    assert type(grads) is Gradients and "dA0" in grads and made == []
+    W1 = caches[0][0][1]
+    want_AL, want_caches = reference.L_model_forward(X, p, **fkw)
+    want = reference.L_model_backward(want_AL, Y, want_caches, **bkw)
+    W1 += 1.0  # in place: dA0 is still the call's
+    assert list(grads) == list(want) and made == [1]
+    tol = dict(rtol=2e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-13)
+    for k in want:
+        np.testing.assert_allclose(grads[k], want[k], **tol, err_msg=k)
