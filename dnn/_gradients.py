@@ -20,7 +20,10 @@ wrong value.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Optional
+
+_settling_lock = threading.Lock()
 
 
 class Gradients(dict):  # type: ignore[type-arg]
@@ -44,27 +47,35 @@ class Gradients(dict):  # type: ignore[type-arg]
         if compute is None:
             return
         value = compute()  # may release the GIL: another thread may settle meanwhile
-        if self._pending is not compute:
-            return
-        self._pending = None
-        tail = [dict.popitem(self) for _ in range(self._followers)]
-        dict.__setitem__(self, self._pending_key, value)
-        for k, v in reversed(tail):
-            dict.__setitem__(self, k, v)
+        with _settling_lock:  # one insertion, also where threads run without a GIL
+            if self._pending is not compute:
+                return
+            tail = [dict.popitem(self) for _ in range(self._followers)]
+            dict.__setitem__(self, self._pending_key, value)
+            for k, v in reversed(tail):
+                dict.__setitem__(self, k, v)
+            self._pending = None
 
     def __missing__(self, key: Any) -> Any:
         if self._pending is not None and key == self._pending_key:
             self._settle()
             return dict.__getitem__(self, key)
+        with _settling_lock:  # a settle moving the last keys on another thread (no GIL)
+            if dict.__contains__(self, key):
+                return dict.__getitem__(self, key)
         raise KeyError(key)
 
     def get(self, key: Any, default: Any = None) -> Any:
-        if self._pending is not None and key == self._pending_key:
-            self._settle()
-        return dict.get(self, key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __contains__(self, key: Any) -> bool:
-        return (self._pending is not None and key == self._pending_key) or dict.__contains__(self, key)
+        if (self._pending is not None and key == self._pending_key) or dict.__contains__(self, key):
+            return True
+        with _settling_lock:
+            return dict.__contains__(self, key)
 
     def __len__(self) -> int:
         return dict.__len__(self) + (self._pending is not None)
