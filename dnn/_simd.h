@@ -306,9 +306,9 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
    pairs of vectors are folded, n vectors of 8 lanes into n / 8 vectors of
    8 sums, each sum's additions the very ones ``dnn_hsum_d_avx512`` makes
    (lane l + lane l+4, then + 2, then + 1): the same bits. ``sums[f]`` is the
-   sum of ``acc[f]``'s lanes. Other builds and types: one hsum each
-   (DNN_NT_JOINT 0). */
-#define DNN_NT_JOINT(T, LANES, n) (sizeof(T) == 8 && (LANES) == 8 && (n) % 8 == 0)
+   sum of ``acc[f]``'s lanes (n <= 32 accumulators: its arrays). Other builds
+   and types: one hsum each (DNN_NT_JOINT 0). */
+#define DNN_NT_JOINT(T, LANES, n) (sizeof(T) == 8 && (LANES) == 8 && (n) % 8 == 0 && (n) <= 32)
 #if DNN_HAS_X86_BUILDS
 DNN_INLINE DNN_TARGET_AVX512 dnn_v8d dnn_fold4_d(dnn_v8d a, dnn_v8d b) {
     dnn_v8d x = {a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
