@@ -300,15 +300,17 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
 }
 #endif
 
-/* ``nt``'s register block of AVX-512 float64 accumulators summed jointly:
-   instead of one ``dnn_hsum`` per accumulator (three shuffles and adds
-   each, a fifth of ``nt``'s time where its sums are short: 200 examples),
-   pairs of vectors are folded, n vectors of 8 lanes into n / 8 vectors of
-   8 sums, each sum's additions the very ones ``dnn_hsum_d_avx512`` makes
-   (lane l + lane l+4, then + 2, then + 1): the same bits. ``sums[f]`` is the
-   sum of ``acc[f]``'s lanes (n <= 32 accumulators: its arrays). Other builds
-   and types: one hsum each (DNN_NT_JOINT 0). */
-#define DNN_NT_JOINT(T, LANES, n) (sizeof(T) == 8 && (LANES) == 8 && (n) % 8 == 0 && (n) <= 32)
+/* ``nt``'s register block of AVX-512 accumulators summed jointly: instead
+   of one ``dnn_hsum`` per accumulator (three or four shuffles and adds each,
+   a fifth of ``nt``'s time where its sums are short: 200 examples), pairs of
+   vectors are folded, n accumulators into n / 8 vectors of 8 sums, each
+   sum's additions the very ones ``dnn_hsum_*_avx512`` makes (float64: lane l
+   + lane l+4, then + 2, then + 1; float32: + 8, + 4, + 2 in float, then the
+   two lanes left added in double): the same bits. ``sums[f]`` is the sum of
+   ``acc[f]``'s lanes (n <= 32 accumulators: its arrays). The AVX2 and
+   baseline builds: one hsum each (DNN_NT_JOINT 0). */
+#define DNN_NT_JOINT(T, LANES, n) \
+    ((LANES) * sizeof(T) == 64 && (n) % 8 == 0 && (n) <= 32)
 #if DNN_HAS_X86_BUILDS
 DNN_INLINE DNN_TARGET_AVX512 dnn_v8d dnn_fold4_d(dnn_v8d a, dnn_v8d b) {
     dnn_v8d x = {a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
@@ -325,7 +327,8 @@ DNN_INLINE DNN_TARGET_AVX512 dnn_v8d dnn_fold1_d(dnn_v8d a, dnn_v8d b) {
     dnn_v8d y = {a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]};
     return x + y;
 }
-DNN_INLINE DNN_TARGET_AVX512 void dnn_nt_joint_avx512(const dnn_v8d* acc, int n, double* sums) {
+DNN_INLINE DNN_TARGET_AVX512 void dnn_nt_joint_d_avx512(const void* accs, int n, double* sums) {
+    const dnn_v8d* acc = (const dnn_v8d*) accs;
     dnn_v8d h[16], g[8];
     int i;
     DNN_UNROLL for (i = 0; i < n / 2; i++) h[i] = dnn_fold4_d(acc[2 * i], acc[2 * i + 1]);
@@ -335,10 +338,47 @@ DNN_INLINE DNN_TARGET_AVX512 void dnn_nt_joint_avx512(const dnn_v8d* acc, int n,
         memcpy(sums + 8 * i, &f, sizeof f);
     }
 }
+DNN_INLINE DNN_TARGET_AVX512 dnn_v16f dnn_fold8_f(dnn_v16f a, dnn_v16f b) {
+    dnn_v16f x = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                  b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]};
+    dnn_v16f y = {a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
+                  b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX512 dnn_v16f dnn_fold4_f(dnn_v16f a, dnn_v16f b) {
+    dnn_v16f x = {a[0], a[1], a[2], a[3], a[8], a[9], a[10], a[11],
+                  b[0], b[1], b[2], b[3], b[8], b[9], b[10], b[11]};
+    dnn_v16f y = {a[4], a[5], a[6], a[7], a[12], a[13], a[14], a[15],
+                  b[4], b[5], b[6], b[7], b[12], b[13], b[14], b[15]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX512 dnn_v16f dnn_fold2_f(dnn_v16f a, dnn_v16f b) {
+    dnn_v16f x = {a[0], a[1], a[4], a[5], a[8], a[9], a[12], a[13],
+                  b[0], b[1], b[4], b[5], b[8], b[9], b[12], b[13]};
+    dnn_v16f y = {a[2], a[3], a[6], a[7], a[10], a[11], a[14], a[15],
+                  b[2], b[3], b[6], b[7], b[10], b[11], b[14], b[15]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX512 void dnn_nt_joint_f_avx512(const void* accs, int n, double* sums) {
+    const dnn_v16f* acc = (const dnn_v16f*) accs;
+    dnn_v16f h[16], g[8];
+    int i;
+    DNN_UNROLL for (i = 0; i < n / 2; i++) h[i] = dnn_fold8_f(acc[2 * i], acc[2 * i + 1]);
+    DNN_UNROLL for (i = 0; i < n / 4; i++) g[i] = dnn_fold4_f(h[2 * i], h[2 * i + 1]);
+    DNN_UNROLL for (i = 0; i < n / 8; i++) {
+        dnn_v16f f = dnn_fold2_f(g[2 * i], g[2 * i + 1]);  /* 8 pairs: (even, odd) lanes */
+        dnn_v8f e = {f[0], f[2], f[4], f[6], f[8], f[10], f[12], f[14]};
+        dnn_v8f o = {f[1], f[3], f[5], f[7], f[9], f[11], f[13], f[15]};
+        dnn_v8d s = __builtin_convertvector(e, dnn_v8d) + __builtin_convertvector(o, dnn_v8d);
+        memcpy(sums + 8 * i, &s, sizeof s);
+    }
+}
 #endif
 /* Never called (DNN_NT_JOINT is 0 there): for the other builds to compile. */
-#define dnn_nt_joint_base(acc, n, sums) ((void) (acc), (void) (sums))
-#define dnn_nt_joint_avx2(acc, n, sums) ((void) (acc), (void) (sums))
+#define dnn_nt_joint_d_base(acc, n, sums) ((void) (acc), (void) (sums))
+#define dnn_nt_joint_f_base(acc, n, sums) ((void) (acc), (void) (sums))
+#define dnn_nt_joint_d_avx2(acc, n, sums) ((void) (acc), (void) (sums))
+#define dnn_nt_joint_f_avx2(acc, n, sums) ((void) (acc), (void) (sums))
 
 /* Sums in double: a vector of doubles adds as it is, one of floats in two
    halves, each widened to VD. */
@@ -451,7 +491,7 @@ DNN_INLINE ATTR void dnn_nt_block_##S##_##ISA##_##NAME(int r0, int k0, int m,   
     if (DNN_NT_JOINT(T, LANES, NR_ * NK_) && j == m) {                              \
         /* every accumulator's lanes summed at once (see DNN_NT_JOINT) */           \
         double sums[NR_ * NK_ + 1];                                                 \
-        dnn_nt_joint_##ISA((const dnn_v8d*) (const void*) acc, NR_ * NK_, sums);    \
+        dnn_nt_joint_##S##_##ISA((const void*) acc, NR_ * NK_, sums);               \
         DNN_UNROLL for (i = 0; i < NR_; i++)                                        \
             DNN_UNROLL for (q = 0; q < NK_; q++) {                                  \
                 T* w = W + (ptrdiff_t) (r0 + i) * ldw + k0 + q;                     \
