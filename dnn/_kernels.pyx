@@ -1668,7 +1668,7 @@ def backward(AL, Y, caches, tuple names, own_of, bint defer_dA0=True):
         if bad:
             return None
         if defer_dA0:
-            W1 = empty_array(kind, dims[1], dims[0], 2)
+            W1 = new_array(kind, dims[1], dims[0], 2)  # pooled: back once the dict lets go
             memcpy(cnp.PyArray_DATA(<cnp.ndarray> W1), ptrs[L],
                    <size_t> dims[1] * dims[0] * (8 if kind == b'd' else 4))
             dZ1 = scratch_array[:dims[1]]  # left there by the first layer, the last one made

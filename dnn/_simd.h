@@ -302,9 +302,9 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
 
 /* ``nt``'s register block of AVX-512 accumulators summed jointly: instead
    of one ``dnn_hsum`` per accumulator (three or four shuffles and adds each,
-   a fifth of ``nt``'s time where its sums are short: 200 examples), pairs of
-   vectors are folded, n accumulators into n / 8 vectors of 8 sums, each
-   sum's additions the very ones ``dnn_hsum_*_avx512`` makes (float64: lane l
+   costly where the sums are short; benchmarks/NOTES.md, "nt's sums folded
+   jointly"), pairs of vectors are folded, n accumulators into n / 8 vectors
+   of 8 sums, each sum's additions the very ones ``dnn_hsum_*_avx512`` makes (float64: lane l
    + lane l+4, then + 2, then + 1; float32: + 8, + 4, + 2 in float, then the
    two lanes left added in double): the same bits. ``sums[f]`` is the sum of
    ``acc[f]``'s lanes (n <= 32 accumulators: its arrays). The AVX2 and
