@@ -307,11 +307,56 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
    of 8 sums, each sum's additions the very ones ``dnn_hsum_*_avx512`` makes (float64: lane l
    + lane l+4, then + 2, then + 1; float32: + 8, + 4, + 2 in float, then the
    two lanes left added in double): the same bits. ``sums[f]`` is the sum of
-   ``acc[f]``'s lanes (n <= 32 accumulators: its arrays). The AVX2 and
-   baseline builds: one hsum each (DNN_NT_JOINT 0). */
+   ``acc[f]``'s lanes (n <= 32 accumulators: its arrays). AVX2 alike, four
+   accumulators into a vector of 4 sums (``dnn_hsum_*_avx2``'s additions), a
+   block's last n mod 4 by one hsum each; the baseline build: one hsum each
+   (DNN_NT_JOINT 0). */
 #define DNN_NT_JOINT(T, LANES, n) \
-    ((LANES) * sizeof(T) == 64 && (n) % 8 == 0 && (n) <= 32)
+    (((LANES) * sizeof(T) == 64 && (n) % 8 == 0 && (n) <= 32) || \
+     ((LANES) * sizeof(T) == 32 && (n) >= 4 && (n) <= 32))
 #if DNN_HAS_X86_BUILDS
+DNN_INLINE DNN_TARGET_AVX2 dnn_v4d dnn_fold2_d4(dnn_v4d a, dnn_v4d b) {
+    dnn_v4d x = {a[0], a[1], b[0], b[1]}, y = {a[2], a[3], b[2], b[3]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX2 dnn_v4d dnn_fold1_d4(dnn_v4d a, dnn_v4d b) {
+    dnn_v4d x = {a[0], a[2], b[0], b[2]}, y = {a[1], a[3], b[1], b[3]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX2 void dnn_nt_joint_d_avx2(const void* accs, int n, double* sums) {
+    const dnn_v4d* acc = (const dnn_v4d*) accs;
+    dnn_v4d h[16];
+    int i;
+    DNN_UNROLL for (i = 0; i < n / 4 * 2; i++) h[i] = dnn_fold2_d4(acc[2 * i], acc[2 * i + 1]);
+    DNN_UNROLL for (i = 0; i < n / 4; i++) {
+        dnn_v4d f = dnn_fold1_d4(h[2 * i], h[2 * i + 1]);
+        memcpy(sums + 4 * i, &f, sizeof f);
+    }
+    for (i = n / 4 * 4; i < n; i++) sums[i] = dnn_hsum_d_avx2(acc[i]);
+}
+DNN_INLINE DNN_TARGET_AVX2 dnn_v8f dnn_fold4_f8(dnn_v8f a, dnn_v8f b) {
+    dnn_v8f x = {a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
+    dnn_v8f y = {a[4], a[5], a[6], a[7], b[4], b[5], b[6], b[7]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX2 dnn_v8f dnn_fold2_f8(dnn_v8f a, dnn_v8f b) {
+    dnn_v8f x = {a[0], a[1], a[4], a[5], b[0], b[1], b[4], b[5]};
+    dnn_v8f y = {a[2], a[3], a[6], a[7], b[2], b[3], b[6], b[7]};
+    return x + y;
+}
+DNN_INLINE DNN_TARGET_AVX2 void dnn_nt_joint_f_avx2(const void* accs, int n, double* sums) {
+    const dnn_v8f* acc = (const dnn_v8f*) accs;
+    dnn_v8f h[16];
+    int i;
+    DNN_UNROLL for (i = 0; i < n / 4 * 2; i++) h[i] = dnn_fold4_f8(acc[2 * i], acc[2 * i + 1]);
+    DNN_UNROLL for (i = 0; i < n / 4; i++) {
+        dnn_v8f f = dnn_fold2_f8(h[2 * i], h[2 * i + 1]);  /* 4 pairs: (even, odd) lanes */
+        dnn_v4f e = {f[0], f[2], f[4], f[6]}, o = {f[1], f[3], f[5], f[7]};
+        dnn_v4d s = __builtin_convertvector(e, dnn_v4d) + __builtin_convertvector(o, dnn_v4d);
+        memcpy(sums + 4 * i, &s, sizeof s);
+    }
+    for (i = n / 4 * 4; i < n; i++) sums[i] = dnn_hsum_f_avx2(acc[i]);
+}
 DNN_INLINE DNN_TARGET_AVX512 dnn_v8d dnn_fold4_d(dnn_v8d a, dnn_v8d b) {
     dnn_v8d x = {a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
     dnn_v8d y = {a[4], a[5], a[6], a[7], b[4], b[5], b[6], b[7]};
@@ -377,8 +422,6 @@ DNN_INLINE DNN_TARGET_AVX512 void dnn_nt_joint_f_avx512(const void* accs, int n,
 /* Never called (DNN_NT_JOINT is 0 there): for the other builds to compile. */
 #define dnn_nt_joint_d_base(acc, n, sums) ((void) (acc), (void) (sums))
 #define dnn_nt_joint_f_base(acc, n, sums) ((void) (acc), (void) (sums))
-#define dnn_nt_joint_d_avx2(acc, n, sums) ((void) (acc), (void) (sums))
-#define dnn_nt_joint_f_avx2(acc, n, sums) ((void) (acc), (void) (sums))
 
 /* Sums in double: a vector of doubles adds as it is, one of floats in two
    halves, each widened to VD. */
