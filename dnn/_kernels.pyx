@@ -1671,7 +1671,13 @@ def backward(AL, Y, caches, tuple names, own_of, bint defer_dA0=True):
             W1 = new_array(kind, dims[1], dims[0], 2)  # pooled: back once the dict lets go
             memcpy(cnp.PyArray_DATA(<cnp.ndarray> W1), ptrs[L],
                    <size_t> dims[1] * dims[0] * (8 if kind == b'd' else 4))
-            dZ1 = scratch_array[:dims[1]]  # left there by the first layer, the last one made
+            # dZ1: left in the scratch by the first layer, the last one made; copied out where a
+            # wider later layer made the scratch larger, which a view would keep alive
+            dZ1 = scratch_array[:dims[1]]
+            if n_max > dims[1]:
+                dZ1 = new_array(kind, dims[1], m, 2)
+                memcpy(cnp.PyArray_DATA(<cnp.ndarray> dZ1), scratch,
+                       <size_t> dims[1] * m * (8 if kind == b'd' else 4))
             grads._defer(names[0][0], functools.partial(input_grad, W1, dZ1, own[0]), 2)
         return grads
     finally:

@@ -87,6 +87,23 @@ def test_dA0_is_of_the_call_after_W1_changed_in_place_and_more_calls(dtype, rand
     assert np.array_equal(grads["dA0"], want["dA0"])
 
 
+@pytest.mark.parametrize("dims", [[10, 1, 300, 1], [10, 40, 30, 1], [8, 20, 60, 20, 1]])
+def test_a_pending_dA0_holds_no_more_than_dZ1(dims, random_network):
+    # The backward's dZ scratch is as wide as the widest layer: a view of it would keep
+    # (n_max, m) alive for as long as the caller keeps the dict.
+    X, Y, p = random_network(dims, 500, np.float64)
+    want, _ = _backward(X, Y, p, defer=False)
+    grads, _ = _backward(X, Y, p)
+    held = [a for a in grads._pending.args if isinstance(a, np.ndarray)]
+    assert [a.shape for a in held] == [(dims[1], dims[0]), (dims[1], 500)]
+    for a in held:
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        assert root.nbytes == a.nbytes, (a.shape, root.shape)
+    assert np.array_equal(grads["dA0"], want["dA0"])
+
+
 def test_reads_of_other_keys_in_and_len_leave_dA0_pending(random_network, monkeypatch):
     made = []
     real = _kernels.input_grad
