@@ -315,8 +315,9 @@ def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike], *,
     X_checked, layers = v.network_parameters(parameters, X)
     if layers[-1][0].shape[0] != 1:  # K output units: softmax (or output="sigmoid", refused there)
         return _network().L_model_forward(X, parameters, output=output)
-    # Converted (a Fortran-ordered X, the course's): the compiled call, so the same values give
-    # the same bits (its BLAS products run in slabs, whose bits a whole gemm's may not be).
+    # Converted (lists, other dtypes, strided views): the compiled call, so the converted values
+    # give the bits an array of them in that layout gives (its BLAS products run in slabs, whose
+    # bits a whole gemm's may not be; a Fortran-ordered X runs the transposed products).
     out = _kernels.forward(X_checked, [W for W, _ in layers], [b for _, b in layers], _own_of)
     if out is not None:
         return out
