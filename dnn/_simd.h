@@ -315,45 +315,47 @@ DNN_INLINE DNN_TARGET_AVX512 double dnn_hsum_f_avx512(dnn_v16f v) {
     (((LANES) * sizeof(T) == 64 && (n) % 8 == 0 && (n) <= 32) || \
      ((LANES) * sizeof(T) == 32 && (n) >= 4 && (n) <= 32))
 #if DNN_HAS_X86_BUILDS
+/* (AVX2: each fold's shuffles within 128-bit lanes or whole halves, one
+   instruction each; the four sums come out in order.) */
 DNN_INLINE DNN_TARGET_AVX2 dnn_v4d dnn_fold2_d4(dnn_v4d a, dnn_v4d b) {
     dnn_v4d x = {a[0], a[1], b[0], b[1]}, y = {a[2], a[3], b[2], b[3]};
     return x + y;
 }
-DNN_INLINE DNN_TARGET_AVX2 dnn_v4d dnn_fold1_d4(dnn_v4d a, dnn_v4d b) {
-    dnn_v4d x = {a[0], a[2], b[0], b[2]}, y = {a[1], a[3], b[1], b[3]};
-    return x + y;
-}
 DNN_INLINE DNN_TARGET_AVX2 void dnn_nt_joint_d_avx2(const void* accs, int n, double* sums) {
     const dnn_v4d* acc = (const dnn_v4d*) accs;
-    dnn_v4d h[16];
     int i;
-    DNN_UNROLL for (i = 0; i < n / 4 * 2; i++) h[i] = dnn_fold2_d4(acc[2 * i], acc[2 * i + 1]);
     DNN_UNROLL for (i = 0; i < n / 4; i++) {
-        dnn_v4d f = dnn_fold1_d4(h[2 * i], h[2 * i + 1]);
+        /* h: accumulators 0 and 2 of the four (lane l + l+2), g: 1 and 3 */
+        dnn_v4d h = dnn_fold2_d4(acc[4 * i], acc[4 * i + 2]);
+        dnn_v4d g = dnn_fold2_d4(acc[4 * i + 1], acc[4 * i + 3]);
+        dnn_v4d x = {h[0], g[0], h[2], g[2]}, y = {h[1], g[1], h[3], g[3]};
+        dnn_v4d f = x + y;
         memcpy(sums + 4 * i, &f, sizeof f);
     }
     for (i = n / 4 * 4; i < n; i++) sums[i] = dnn_hsum_d_avx2(acc[i]);
 }
-DNN_INLINE DNN_TARGET_AVX2 dnn_v8f dnn_fold4_f8(dnn_v8f a, dnn_v8f b) {
-    dnn_v8f x = {a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
-    dnn_v8f y = {a[4], a[5], a[6], a[7], b[4], b[5], b[6], b[7]};
-    return x + y;
-}
-DNN_INLINE DNN_TARGET_AVX2 dnn_v8f dnn_fold2_f8(dnn_v8f a, dnn_v8f b) {
-    dnn_v8f x = {a[0], a[1], a[4], a[5], b[0], b[1], b[4], b[5]};
-    dnn_v8f y = {a[2], a[3], a[6], a[7], b[2], b[3], b[6], b[7]};
-    return x + y;
-}
 DNN_INLINE DNN_TARGET_AVX2 void dnn_nt_joint_f_avx2(const void* accs, int n, double* sums) {
     const dnn_v8f* acc = (const dnn_v8f*) accs;
-    dnn_v8f h[16];
     int i;
-    DNN_UNROLL for (i = 0; i < n / 4 * 2; i++) h[i] = dnn_fold4_f8(acc[2 * i], acc[2 * i + 1]);
     DNN_UNROLL for (i = 0; i < n / 4; i++) {
-        dnn_v8f f = dnn_fold2_f8(h[2 * i], h[2 * i + 1]);  /* 4 pairs: (even, odd) lanes */
-        dnn_v4f e = {f[0], f[2], f[4], f[6]}, o = {f[1], f[3], f[5], f[7]};
-        dnn_v4d s = __builtin_convertvector(e, dnn_v4d) + __builtin_convertvector(o, dnn_v4d);
-        memcpy(sums + 4 * i, &s, sizeof s);
+        const dnn_v8f *a = &acc[4 * i], *b = a + 1, *c = a + 2, *d = a + 3;
+        /* lane l + l+4: a | b and c | d, one accumulator per half */
+        dnn_v8f h = {(*a)[0], (*a)[1], (*a)[2], (*a)[3], (*b)[0], (*b)[1], (*b)[2], (*b)[3]};
+        dnn_v8f hy = {(*a)[4], (*a)[5], (*a)[6], (*a)[7], (*b)[4], (*b)[5], (*b)[6], (*b)[7]};
+        dnn_v8f g = {(*c)[0], (*c)[1], (*c)[2], (*c)[3], (*d)[0], (*d)[1], (*d)[2], (*d)[3]};
+        dnn_v8f gy = {(*c)[4], (*c)[5], (*c)[6], (*c)[7], (*d)[4], (*d)[5], (*d)[6], (*d)[7]};
+        h = h + hy;
+        g = g + gy;
+        /* + 2 within each half: (a even, a odd, c even, c odd | b ..., d ...) */
+        dnn_v8f x = {h[0], h[1], g[0], g[1], h[4], h[5], g[4], g[5]};
+        dnn_v8f y = {h[2], h[3], g[2], g[3], h[6], h[7], g[6], g[7]};
+        dnn_v8f f = x + y;
+        /* the last pair in double */
+        dnn_v4f flo = {f[0], f[1], f[2], f[3]}, fhi = {f[4], f[5], f[6], f[7]};
+        dnn_v4d lo = __builtin_convertvector(flo, dnn_v4d), hi = __builtin_convertvector(fhi, dnn_v4d);
+        dnn_v4d e = {lo[0], hi[0], lo[2], hi[2]}, o = {lo[1], hi[1], lo[3], hi[3]};
+        dnn_v4d sum = e + o;
+        memcpy(sums + 4 * i, &sum, sizeof sum);
     }
     for (i = n / 4 * 4; i < n; i++) sums[i] = dnn_hsum_f_avx2(acc[i]);
 }
