@@ -46,6 +46,7 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import InvalidParameterError
     from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets, \
         type_of_target
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
@@ -92,6 +93,11 @@ def _is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+def _is_bool(x):
+    """True or False, Python's or NumPy's (scikit-learn's ``"boolean"``: not 0, 1 or the string "False")."""
+    return isinstance(x, (bool, np.bool_))
+
+
 def _is_real(x):
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
@@ -133,8 +139,10 @@ class _BaseDNN(BaseEstimator):
     # ------------------------------------------------------------------ checks
 
     def _check_hyperparameters(self):
+        """The hyperparameters checked as scikit-learn's MLP checks them at fit, ``InvalidParameterError``
+        (a ``ValueError``) naming the one refused; returns the hidden sizes and keep probabilities as lists."""
         def bad(name, expected):
-            raise ValueError("%s must be %s, got %r" % (name, expected, getattr(self, name)))
+            raise InvalidParameterError("%s must be %s, got %r" % (name, expected, getattr(self, name)))
 
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if _is_int(sizes) else sizes
@@ -159,6 +167,11 @@ class _BaseDNN(BaseEstimator):
         for name in ("max_iter", "n_iter_no_change"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 bad(name, "an int >= 1")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not _is_bool(getattr(self, name)):
+                bad(name, "a bool (True or False)")
+        if not (_is_bool(self.verbose) or (_is_int(self.verbose) and self.verbose >= 0)):
+            bad("verbose", "a bool or an int >= 0")
         if not (self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1)):
             bad("batch_size", "'auto' or an int >= 1")
         keep = self.keep_prob

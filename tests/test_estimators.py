@@ -238,6 +238,37 @@ def test_bad_hyperparameters_raise_at_fit(params, message, rng):
         est.fit(X, y)
 
 
+@pytest.mark.parametrize("name", ["shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "verbose"])
+def test_flags_take_what_scikit_learns_mlp_takes(name, rng):
+    """A flag is a bool (Python's or NumPy's; verbose also an int >= 0), never a truthy string or None:
+    shuffle="False" used to shuffle, early_stopping="no" to stop early."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = _data(rng, m=20)
+    for value in ("False", "no", None, 5, 1, 0, -1, 0.0, np.True_, np.False_, True, False, np.int64(2)):
+        try:
+            MLPClassifier(**{name: value})._validate_params()
+            theirs = None
+        except InvalidParameterError as exc:
+            theirs = exc
+        est = DNNClassifier((3,), max_iter=1, **{name: value})
+        if theirs is None:
+            est.fit(X, y)
+        else:
+            with pytest.raises(InvalidParameterError, match="%s must be a bool" % name):
+                est.fit(X, y)
+
+
+def test_numpy_bools_mean_what_they_say(rng):
+    X, y = _data(rng, m=40)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=2, batch_size=10, random_state=0, solver="sgd")
+    for name in ("shuffle", "nesterovs_momentum"):
+        ours = DNNClassifier(**kw, **{name: np.False_}).fit(X, y)
+        plain = DNNClassifier(**kw, **{name: False}).fit(X, y)
+        np.testing.assert_array_equal(ours.coefs_[0], plain.coefs_[0])
+    assert DNNClassifier(**kw, early_stopping=np.False_).fit(X, y).validation_scores_ is None
+
+
 def test_early_stopping_and_convergence_warning(rng):
     X, y = _data(rng, m=200)
     clf = DNNClassifier((8,), early_stopping=True, n_iter_no_change=3, max_iter=300, random_state=0,
