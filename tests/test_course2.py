@@ -362,6 +362,34 @@ def test_model_seed_and_init():
     assert not np.allclose(a["W1"], c["W1"])
 
 
+def unaligned(a):
+    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert u.flags.c_contiguous and not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unaligned_inputs_train_as_their_aligned_copies(dtype):
+    """One feature or a label row, unaligned (a memmap at an odd offset), reached the compiled loop
+    as it was (its transpose is a view) and was refused: "X must be an aligned, C-contiguous array"."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((1, 40)).astype(dtype)
+    Y = (X > 0).astype(dtype)
+    calls = [lambda X, Y: dnn.model(X, Y, [1, 3, 1], "adam", num_epochs=3, print_cost=False),
+             lambda X, Y: dnn.L_layer_model(X, Y, [1, 3, 1], num_iterations=3, lambd=0.1),
+             lambda X, Y: dnn.L_layer_model(X, Y, [1, 3, 1], num_iterations=3),
+             lambda X, Y: dnn.two_layer_model(X, Y, [1, 3, 1], num_iterations=3)]
+    for call in calls:
+        want = call(X, Y)
+        for Xu, Yu in ((unaligned(X), Y), (X, unaligned(Y))):
+            got = call(Xu, Yu)
+            for k in want:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
 # --------------------------------------------------------------------------
 # A digits-like multi-class run
 # --------------------------------------------------------------------------

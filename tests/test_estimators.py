@@ -543,6 +543,50 @@ def test_training_reads_X_in_place(dtype, tmp_path, rng, monkeypatch):
         assert np.shares_memory(seen[-1], inp)
 
 
+def _unaligned(a):
+    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert u.flags.c_contiguous and not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unaligned_input_is_copied_aligned_input_is_not(dtype, tmp_path, rng, monkeypatch):
+    """The compiled loop needs aligned arrays: an unaligned X, y or sample_weight (a memmap at an
+    odd offset) trains as its aligned copy would (it was refused: "X must be an aligned,
+    C-contiguous array"), an aligned one reaches the loop uncopied."""
+    from dnn import _loop_plan
+    seen = []
+    real = _loop_plan.make_loop
+
+    def spy(plan, layers, X, Y, *args, sample_weight=None, **kwargs):
+        seen.append((X, Y, sample_weight))
+        return real(plan, layers, X, Y, *args, sample_weight=sample_weight, **kwargs)
+
+    monkeypatch.setattr(_loop_plan, "make_loop", spy)
+    X, y = _data(rng, m=60, dtype=dtype)
+    path = tmp_path / "X.bin"
+    path.write_bytes(b"HDR" + X.tobytes())
+    mm = np.memmap(path, dtype, "r", offset=3, shape=X.shape)
+    w = np.linspace(0.5, 2, 60).astype(dtype)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    for solver in ("adam", "gd"):
+        aligned = DNNClassifier(solver=solver, **kw).fit(X, y, sample_weight=w)
+        assert np.shares_memory(seen[-1][0], X) and np.shares_memory(seen[-1][2], w)
+        for Xu, wu in ((mm, w), (_unaligned(X), w), (X, _unaligned(w))):
+            clf = DNNClassifier(solver=solver, **kw).fit(Xu, y, sample_weight=wu)
+            assert all(a.flags.aligned for a in seen[-1])
+            np.testing.assert_array_equal(clf.coefs_[0], aligned.coefs_[0])
+            np.testing.assert_array_equal(clf.predict_proba(Xu), aligned.predict_proba(X))
+    target = (X[:, 0] * 2).astype(dtype)
+    reg = DNNRegressor(**kw).fit(X, _unaligned(target))
+    np.testing.assert_array_equal(reg.coefs_[0], DNNRegressor(**kw).fit(X, target).coefs_[0])
+    partial = DNNRegressor(**kw).partial_fit(mm, _unaligned(target)).partial_fit(mm, target)
+    assert partial.n_iter_ == 2
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("alpha", [0.0, 0.3])
 @pytest.mark.parametrize("outputs", [1, 3])
