@@ -350,6 +350,19 @@ def test_model_prints_and_decays_like_the_reference():
     assert out.splitlines()[1] == "learning rate after epoch 0: 0.000700"
 
 
+def test_model_refuses_a_seed_its_epochs_would_run_past_before_any_work():
+    """Epoch i reshuffles with seed + 1 + i: NumPy refused seed + 3 at epoch 2, after two epochs' work."""
+    X = np.random.default_rng(6).standard_normal((3, 30))
+    Y = (X[:1] > 0).astype(float)
+    epochs = []
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*32 - 1 - num_epochs\] = \[0, 4294967290\] "
+                                         r"with num_epochs=5 .*got 4294967293"):
+        dnn.model(X, Y, [3, 4, 1], "adam", num_epochs=5, print_cost=False, seed=2**32 - 3,
+                  callback=lambda i, cost: epochs.append(i))
+    assert epochs == []
+    dnn.model(X, Y, [3, 4, 1], "adam", num_epochs=5, print_cost=False, seed=2**32 - 6)  # the largest allowed
+
+
 def test_model_seed_and_init():
     rng = np.random.default_rng(6)
     X = rng.standard_normal((3, 30))
