@@ -149,6 +149,8 @@ def _aligned(a):
 
 def _epoch_loss(loop, opts, m, K):
     """The last epoch's loss as scikit-learn reports it (see the module's docstring)."""
+    if not np.isfinite(loop.loss_l2):
+        return loop.loss / m  # the L2 term overflowed: inf, as scikit-learn's sum (not inf - inf)
     outputs = K if opts["output"] == "identity" else 1
     return ((loop.loss - loop.loss_l2) / outputs + loop.loss_l2) / m
 

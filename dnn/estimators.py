@@ -159,14 +159,20 @@ class _BaseDNN(BaseEstimator):
         for name, low, high, low_open, high_open in (
                 ("alpha", 0, np.inf, False, True), ("learning_rate_init", 0, np.inf, True, True),
                 ("power_t", 0, np.inf, False, True), ("tol", 0, np.inf, False, True),
-                ("momentum", 0, 1, False, False), ("validation_fraction", 0, 1, True, True),
+                ("momentum", 0, 1, False, False), ("validation_fraction", 0, 1, False, True),
                 ("beta_1", 0, 1, False, True), ("beta_2", 0, 1, False, True), ("epsilon", 0, np.inf, True, True)):
             x = getattr(self, name)
             if not _is_real(x) or not (low < x if low_open else low <= x) or not (x < high if high_open else x <= high):
                 bad(name, "a number in %s%g, %g%s" % ("(" if low_open else "[", low, high, ")" if high_open else "]"))
-        for name in ("max_iter", "n_iter_no_change"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                bad(name, "an int >= 1")
+        if not _is_int(self.max_iter) or self.max_iter < 1:
+            bad("max_iter", "an int >= 1")
+        if not ((_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1) or
+                (_is_real(self.n_iter_no_change) and self.n_iter_no_change == np.inf)):
+            bad("n_iter_no_change", "an int >= 1 or numpy.inf (no limit)")
+        seed = self.random_state
+        if not (seed is None or isinstance(seed, np.random.RandomState) or
+                (isinstance(seed, numbers.Integral) and 0 <= seed <= 2 ** 32 - 1)):
+            bad("random_state", "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState")
         for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
             if not _is_bool(getattr(self, name)):
                 bad(name, "a bool (True or False)")
@@ -182,8 +188,13 @@ class _BaseDNN(BaseEstimator):
             bad("keep_prob", "a number in (0, 1] or one per hidden layer")
         if len(keep) != len(sizes) or not all(0 < k <= 1 for k in keep):
             bad("keep_prob", "a number in (0, 1] or one per hidden layer (%d)" % len(sizes))
-        if self.dtype is not None and np.dtype(self.dtype) not in (np.float32, np.float64):
-            bad("dtype", "None, float32 or float64")
+        if self.dtype is not None:
+            try:
+                dtype = np.dtype(self.dtype)
+            except (TypeError, ValueError):
+                dtype = None
+            if dtype not in (np.float32, np.float64):
+                bad("dtype", "None, float32 or float64")
         return sizes, keep
 
     def _opts(self, keep, output, m):
@@ -239,6 +250,9 @@ class _BaseDNN(BaseEstimator):
             if not (self.early_stopping and not incremental) and self.best_loss_ is None:
                 self.best_loss_ = np.inf  # after an early-stopping fit, which tracks no training loss
         if self.early_stopping and not incremental:
+            if self.validation_fraction == 0:
+                raise InvalidParameterError("validation_fraction must be in (0, 1) with early_stopping=True (the "
+                                            "validation part it splits off), got %r" % (self.validation_fraction,))
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)
             # scikit-learn's split: the weights (if any) split with their samples, the same indices

@@ -230,6 +230,14 @@ def test_float32_trains_in_float32(rng):
     (dict(init="orthogonal"), "init must be one of"),
     (dict(batch_size=0), "batch_size"),
     (dict(momentum=1.5), "momentum"),
+    (dict(random_state=-1), r"random_state must be None, an int in \[0, 2\*\*32 - 1\] .*got -1"),
+    (dict(random_state=np.random.default_rng(0)), "random_state must be"),
+    (dict(dtype="garbage"), "dtype must be None, float32 or float64, got 'garbage'"),
+    (dict(dtype=np.int32), "dtype must be None, float32 or float64"),
+    (dict(n_iter_no_change=0), "n_iter_no_change must be an int >= 1 or numpy.inf"),
+    (dict(n_iter_no_change=2.5), "n_iter_no_change"),
+    (dict(validation_fraction=1.0), r"validation_fraction must be a number in \[0, 1\)"),
+    (dict(validation_fraction=0.0, early_stopping=True), r"validation_fraction must be in \(0, 1\) with early_st"),
 ])
 def test_bad_hyperparameters_raise_at_fit(params, message, rng):
     X, y = _data(rng, m=20)
@@ -267,6 +275,22 @@ def test_numpy_bools_mean_what_they_say(rng):
         plain = DNNClassifier(**kw, **{name: False}).fit(X, y)
         np.testing.assert_array_equal(ours.coefs_[0], plain.coefs_[0])
     assert DNNClassifier(**kw, early_stopping=np.False_).fit(X, y).validation_scores_ is None
+
+
+def test_scikit_learns_edge_values_are_taken(rng):
+    """validation_fraction=0 without early stopping, n_iter_no_change=inf (no stop) as MLPClassifier
+    takes them; an L2 term that overflows reports an inf loss, as scikit-learn's (it was nan)."""
+    from sklearn.neural_network import MLPClassifier
+    X, y = _data(rng, m=40)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=6, random_state=0)
+    assert DNNClassifier(validation_fraction=0.0, **kw).fit(X, y).n_iter_ == 6
+    assert DNNClassifier(n_iter_no_change=2, tol=1e9, **kw).fit(X, y).n_iter_ < 6
+    assert DNNClassifier(n_iter_no_change=np.inf, tol=1e9, **kw).fit(X, y).n_iter_ == 6
+    ours = DNNClassifier(alpha=1e308, **kw).fit(X, y).loss_curve_
+    with np.errstate(over="ignore"):
+        theirs = MLPClassifier(alpha=1e308, **kw).fit(X, y).loss_curve_
+    assert ours == theirs == [np.inf] * 6
+    assert DNNClassifier(**dict(kw, random_state=np.random.RandomState(0))).fit(X, y).n_iter_ == 6
 
 
 def test_early_stopping_and_convergence_warning(rng):
