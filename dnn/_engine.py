@@ -12,7 +12,9 @@ NumPy-level functions (``dnn.network``'s forward and backward passes,
 
 Layout and copies. ``X`` comes samples-major, ``(m, n_features)``, and ``Y``
 ``(m, K)``, both C-contiguous in the training dtype (the estimators convert
-once; a float32/float64 C-contiguous array or memmap is used as it is). The
+once; a float32/float64 C-contiguous array or memmap is used as it is, but
+for one the loop cannot read, an unaligned one, e.g. a memmap at an odd
+offset: ``fit_epochs`` copies that, as it does an unaligned ``sample_weight``). The
 loop reads X in place when the batches follow the rows' order (full batch,
 or no shuffling) and otherwise gathers each batch's rows into one buffer
 allocated once per call (a wide first layer, 4096 inputs or more, reads them
@@ -114,6 +116,7 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     ``sample_weight``: None, or ``(m,)`` finite weights >= 0 of X's dtype,
     C-contiguous, scikit-learn's semantics (``dnn._loop.Loop``'s).
     """
+    X, Y, sample_weight = _aligned(X), _aligned(Y), None if sample_weight is None else _aligned(sample_weight)
     m = X.shape[0]
     full = opts["solver"] == "gd" or (opts["batch_size"] >= m and not opts["shuffle"])
     b = m if full else min(opts["batch_size"], m)
@@ -139,8 +142,15 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     return curve
 
 
+def _aligned(a):
+    """``a`` itself if aligned (the compiled loop's requirement), else an aligned C-contiguous copy."""
+    return a if a.flags.aligned else np.array(a, order="C")
+
+
 def _epoch_loss(loop, opts, m, K):
     """The last epoch's loss as scikit-learn reports it (see the module's docstring)."""
+    if not np.isfinite(loop.loss_l2):
+        return loop.loss / m  # the L2 term overflowed: inf, as scikit-learn's sum (not inf - inf)
     outputs = K if opts["output"] == "identity" else 1
     return ((loop.loss - loop.loss_l2) / outputs + loop.loss_l2) / m
 

@@ -9,8 +9,8 @@ expected and what was given.
 
 The dtype contract: when every floating input is float32 the computation is
 float32; anything else (float64, integers, booleans, a mix) is float64. Inputs
-are converted once, to a C-contiguous array of that dtype; an input that is
-already so is used as it is, not copied.
+are converted once, to an aligned C-contiguous array of that dtype; an input
+that is already so is used as it is, not copied.
 """
 
 import functools
@@ -48,7 +48,9 @@ def common_float_dtype(*arrays):
 
 
 def as_float_array(arr, name, dtype, ndim=2, finite=True):
-    """Check ``arr`` (from ``as_real_array``) and return it C-contiguous in ``dtype``.
+    """Check ``arr`` (from ``as_real_array``) and return it C-contiguous and aligned in ``dtype``
+    (copied only if it is not: an unaligned array, a memmap at an odd offset, is; the compiled loop
+    refuses it).
 
     ``ndim=None`` accepts any rank. Empty arrays, dimensions of 2**31 or more
     and (with ``finite``) nan or inf raise ValueError.
@@ -61,6 +63,8 @@ def as_float_array(arr, name, dtype, ndim=2, finite=True):
     if arr.size > BLAS_INT_MAX and max(arr.shape) > BLAS_INT_MAX:
         raise ValueError("%s is too large for 32-bit BLAS: shape %s" % (name, arr.shape))
     out = np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
+    if not out.flags.aligned:
+        out = out.copy()
     if finite and not _kernels.all_finite(out.ravel()):
         raise ValueError("%s must contain only finite values (no nan or inf)" % name)
     return out

@@ -510,7 +510,11 @@ def _cmd_train(args):
     bar = None if args.quiet else ProgressBar(steps)
     start = time.perf_counter()
     try:
-        parameters, costs = train(bar)
+        with warnings.catch_warnings():
+            # A run that diverges is told in one line below (_check_finite, or the cost that did not go
+            # down), not also by the library's RuntimeWarning and the source line it quotes.
+            warnings.filterwarnings("ignore", "training diverged", RuntimeWarning)
+            parameters, costs = train(bar)
     except KeyboardInterrupt as exc:
         if bar is not None:
             bar.close()

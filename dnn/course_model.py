@@ -55,6 +55,7 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
         seed=v.seed_value(seed),
         cost_every=v.count(cost_every, "cost_every"),
     )
+    _check_shuffle_seeds(opts["seed"], opts["num_epochs"])
     if decay is not None and not callable(decay):
         raise TypeError("decay must be None or a function (learning_rate0, epoch_num, decay_rate), "
                         "such as dnn.update_lr, got %s" % type(decay).__name__)
@@ -77,6 +78,15 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     else:
         Y = c.class_labels(Y, "Y", dims[-1], m, dtype)
     return X, Y, dims, dtype, opts
+
+
+def _check_shuffle_seeds(seed, num_epochs):
+    """Epoch i reshuffles with ``seed + 1 + i``, a seed of NumPy's legacy seeding too: all of them, up
+    to ``seed + num_epochs``, must be below 2**32 (checked before any work, not at the failing epoch)."""
+    if seed is not None and seed + num_epochs > 2**32 - 1:
+        raise ValueError("seed must be in [0, 2**32 - 1 - num_epochs] = [0, %d] with num_epochs=%d (epoch i "
+                         "shuffles with seed + 1 + i, below 2**32), got %d"
+                         % (2**32 - 1 - num_epochs, num_epochs, seed))
 
 
 def _compiled_loop(parameters, X, Y, L, o, seed, plan):
@@ -111,8 +121,9 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     ``layers_dims[-1] > 1``). As the course: He initialization with seed 3
     (``init`` names a recipe of ``dnn.reference.INIT_RECIPES`` instead),
     epoch i shuffled by ``random_mini_batches(X, Y, mini_batch_size, 11 + i)``
-    (with ``seed`` s: s + 1 + i; s also seeds the initialization and the
-    dropout masks, whose ``iteration`` counts mini-batch steps from 0), Adam's
+    (with ``seed`` s: s + 1 + i, so s + num_epochs must be below 2**32; s also
+    seeds the initialization and the dropout masks, whose ``iteration`` counts
+    mini-batch steps from 0), Adam's
     ``t`` counting steps from 1, ``learning_rate = decay(learning_rate0, i,
     decay_rate)`` after epoch i (e.g. ``decay=dnn.update_lr``); RMSprop uses
     ``beta2`` and ``epsilon``. An epoch's cost is the sum of its examples'

@@ -46,6 +46,7 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import InvalidParameterError
     from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets, \
         type_of_target
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
@@ -92,6 +93,11 @@ def _is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+def _is_bool(x):
+    """True or False, Python's or NumPy's (scikit-learn's ``"boolean"``: not 0, 1 or the string "False")."""
+    return isinstance(x, (bool, np.bool_))
+
+
 def _is_real(x):
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
@@ -133,8 +139,10 @@ class _BaseDNN(BaseEstimator):
     # ------------------------------------------------------------------ checks
 
     def _check_hyperparameters(self):
+        """The hyperparameters checked as scikit-learn's MLP checks them at fit, ``InvalidParameterError``
+        (a ``ValueError``) naming the one refused; returns the hidden sizes and keep probabilities as lists."""
         def bad(name, expected):
-            raise ValueError("%s must be %s, got %r" % (name, expected, getattr(self, name)))
+            raise InvalidParameterError("%s must be %s, got %r" % (name, expected, getattr(self, name)))
 
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if _is_int(sizes) else sizes
@@ -151,14 +159,25 @@ class _BaseDNN(BaseEstimator):
         for name, low, high, low_open, high_open in (
                 ("alpha", 0, np.inf, False, True), ("learning_rate_init", 0, np.inf, True, True),
                 ("power_t", 0, np.inf, False, True), ("tol", 0, np.inf, False, True),
-                ("momentum", 0, 1, False, False), ("validation_fraction", 0, 1, True, True),
+                ("momentum", 0, 1, False, False), ("validation_fraction", 0, 1, False, True),
                 ("beta_1", 0, 1, False, True), ("beta_2", 0, 1, False, True), ("epsilon", 0, np.inf, True, True)):
             x = getattr(self, name)
             if not _is_real(x) or not (low < x if low_open else low <= x) or not (x < high if high_open else x <= high):
                 bad(name, "a number in %s%g, %g%s" % ("(" if low_open else "[", low, high, ")" if high_open else "]"))
-        for name in ("max_iter", "n_iter_no_change"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                bad(name, "an int >= 1")
+        if not _is_int(self.max_iter) or self.max_iter < 1:
+            bad("max_iter", "an int >= 1")
+        if not ((_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1) or
+                (_is_real(self.n_iter_no_change) and self.n_iter_no_change == np.inf)):
+            bad("n_iter_no_change", "an int >= 1 or numpy.inf (no limit)")
+        seed = self.random_state
+        if not (seed is None or isinstance(seed, np.random.RandomState) or
+                (isinstance(seed, numbers.Integral) and 0 <= seed <= 2 ** 32 - 1)):
+            bad("random_state", "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not _is_bool(getattr(self, name)):
+                bad(name, "a bool (True or False)")
+        if not (_is_bool(self.verbose) or (_is_int(self.verbose) and self.verbose >= 0)):
+            bad("verbose", "a bool or an int >= 0")
         if not (self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1)):
             bad("batch_size", "'auto' or an int >= 1")
         keep = self.keep_prob
@@ -169,8 +188,13 @@ class _BaseDNN(BaseEstimator):
             bad("keep_prob", "a number in (0, 1] or one per hidden layer")
         if len(keep) != len(sizes) or not all(0 < k <= 1 for k in keep):
             bad("keep_prob", "a number in (0, 1] or one per hidden layer (%d)" % len(sizes))
-        if self.dtype is not None and np.dtype(self.dtype) not in (np.float32, np.float64):
-            bad("dtype", "None, float32 or float64")
+        if self.dtype is not None:
+            try:
+                dtype = np.dtype(self.dtype)
+            except (TypeError, ValueError):
+                dtype = None
+            if dtype not in (np.float32, np.float64):
+                bad("dtype", "None, float32 or float64")
         return sizes, keep
 
     def _opts(self, keep, output, m):
@@ -226,6 +250,9 @@ class _BaseDNN(BaseEstimator):
             if not (self.early_stopping and not incremental) and self.best_loss_ is None:
                 self.best_loss_ = np.inf  # after an early-stopping fit, which tracks no training loss
         if self.early_stopping and not incremental:
+            if self.validation_fraction == 0:
+                raise InvalidParameterError("validation_fraction must be in (0, 1) with early_stopping=True (the "
+                                            "validation part it splits off), got %r" % (self.validation_fraction,))
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)
             # scikit-learn's split: the weights (if any) split with their samples, the same indices

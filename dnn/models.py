@@ -24,6 +24,7 @@ from __future__ import annotations  # signatures read as written (help(), docs)
 from typing import Callable, Optional, Sequence, Union
 
 import time
+import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -127,17 +128,34 @@ def _next_event(i, num_iterations, cost_every, print_every):
 
 def _descend(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost, cost_every,
              callback, plan="auto"):
-    """``_train_in_place``, telling an interrupted caller where it stopped.
+    """``_train_in_place``, telling an interrupted caller where it stopped, and warning once
+    (``_warn_if_diverged``) when the fit diverged.
 
     On Ctrl-C the ``KeyboardInterrupt`` carries ``parameters`` (updated in
     place up to the last whole chunk), ``iterations`` and ``costs``.
     """
     try:
-        return _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations,
-                               print_cost, cost_every, callback, plan)
+        costs = _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations,
+                                print_cost, cost_every, callback, plan)
     except KeyboardInterrupt as exc:
         exc.parameters = parameters
         raise
+    _warn_if_diverged(parameters, costs, cost_every, num_iterations)
+    return costs
+
+
+def _warn_if_diverged(parameters, costs, cost_every, num_iterations):
+    """Warn once (``RuntimeWarning``, ``model``'s and ``_descend_loop``'s words) when the fit
+    diverged. The course's loop computes the cost only where it is recorded or printed, so this
+    looks after the fit, never per iteration: at the first recorded cost that is not finite, else
+    at the parameters reached (the course's contract: they are returned as they are)."""
+    from dnn.course_model import warn_diverged  # (course_model imports functional, models)
+    bad = next((k for k, cost in enumerate(costs) if not np.isfinite(cost)), None)
+    if bad is not None:
+        warn_diverged("iteration", bad * cost_every, 4)
+    elif not all(np.isfinite(a).all() for a in parameters.values()):
+        warnings.warn("training diverged: the parameters after iteration %d are not finite; lower the "
+                      "learning rate" % (num_iterations - 1), RuntimeWarning, stacklevel=4)
 
 
 def _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations, print_cost,
@@ -255,8 +273,13 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     mini-batch loop (``dnn._loop``, one batch of all m examples; ``plan`` is
     then ``"auto"``, ``"blas"`` or a ``dnn.LoopPlan``, ``dnn.model``'s), the cost ``compute_cost_with_regularization``'s, computed from
     ``Z_L``. Dropout's masks are keyed by ``seed`` (0 if None) and the
-    iteration. A cost that becomes inf or nan there is warned about once
-    (``RuntimeWarning``, as ``model``'s).
+    iteration.
+
+    A fit that diverges is warned about once (``RuntimeWarning``, as
+    ``model``'s) and goes on: in the loop above at the first cost that is
+    inf or nan; in the course's loop, which computes the cost only where it is
+    recorded or printed, after the fit, at the first recorded cost that is
+    not finite, or else when the returned weights are not.
 
     Returns the dict ``W1..WL`` ``(n_l, n_{l-1})``, ``b1..bL`` ``(n_l, 1)`` of
     the training dtype, or ``(parameters, costs)`` with ``return_costs=True``,

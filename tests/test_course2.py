@@ -350,6 +350,19 @@ def test_model_prints_and_decays_like_the_reference():
     assert out.splitlines()[1] == "learning rate after epoch 0: 0.000700"
 
 
+def test_model_refuses_a_seed_its_epochs_would_run_past_before_any_work():
+    """Epoch i reshuffles with seed + 1 + i: NumPy refused seed + 3 at epoch 2, after two epochs' work."""
+    X = np.random.default_rng(6).standard_normal((3, 30))
+    Y = (X[:1] > 0).astype(float)
+    epochs = []
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*32 - 1 - num_epochs\] = \[0, 4294967290\] "
+                                         r"with num_epochs=5 .*got 4294967293"):
+        dnn.model(X, Y, [3, 4, 1], "adam", num_epochs=5, print_cost=False, seed=2**32 - 3,
+                  callback=lambda i, cost: epochs.append(i))
+    assert epochs == []
+    dnn.model(X, Y, [3, 4, 1], "adam", num_epochs=5, print_cost=False, seed=2**32 - 6)  # the largest allowed
+
+
 def test_model_seed_and_init():
     rng = np.random.default_rng(6)
     X = rng.standard_normal((3, 30))
@@ -360,6 +373,34 @@ def test_model_seed_and_init():
     for k in a:
         close(a[k], b[k], np.float64, rtol_scale=1e3, what=k)
     assert not np.allclose(a["W1"], c["W1"])
+
+
+def unaligned(a):
+    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert u.flags.c_contiguous and not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unaligned_inputs_train_as_their_aligned_copies(dtype):
+    """One feature or a label row, unaligned (a memmap at an odd offset), reached the compiled loop
+    as it was (its transpose is a view) and was refused: "X must be an aligned, C-contiguous array"."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((1, 40)).astype(dtype)
+    Y = (X > 0).astype(dtype)
+    calls = [lambda X, Y: dnn.model(X, Y, [1, 3, 1], "adam", num_epochs=3, print_cost=False),
+             lambda X, Y: dnn.L_layer_model(X, Y, [1, 3, 1], num_iterations=3, lambd=0.1),
+             lambda X, Y: dnn.L_layer_model(X, Y, [1, 3, 1], num_iterations=3),
+             lambda X, Y: dnn.two_layer_model(X, Y, [1, 3, 1], num_iterations=3)]
+    for call in calls:
+        want = call(X, Y)
+        for Xu, Yu in ((unaligned(X), Y), (X, unaligned(Y))):
+            got = call(Xu, Yu)
+            for k in want:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=k)
 
 
 # --------------------------------------------------------------------------

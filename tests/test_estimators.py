@@ -230,12 +230,67 @@ def test_float32_trains_in_float32(rng):
     (dict(init="orthogonal"), "init must be one of"),
     (dict(batch_size=0), "batch_size"),
     (dict(momentum=1.5), "momentum"),
+    (dict(random_state=-1), r"random_state must be None, an int in \[0, 2\*\*32 - 1\] .*got -1"),
+    (dict(random_state=np.random.default_rng(0)), "random_state must be"),
+    (dict(dtype="garbage"), "dtype must be None, float32 or float64, got 'garbage'"),
+    (dict(dtype=np.int32), "dtype must be None, float32 or float64"),
+    (dict(n_iter_no_change=0), "n_iter_no_change must be an int >= 1 or numpy.inf"),
+    (dict(n_iter_no_change=2.5), "n_iter_no_change"),
+    (dict(validation_fraction=1.0), r"validation_fraction must be a number in \[0, 1\)"),
+    (dict(validation_fraction=0.0, early_stopping=True), r"validation_fraction must be in \(0, 1\) with early_st"),
 ])
 def test_bad_hyperparameters_raise_at_fit(params, message, rng):
     X, y = _data(rng, m=20)
     est = DNNClassifier(**params)  # constructing never validates (scikit-learn's rule)
     with pytest.raises(ValueError, match=message):
         est.fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "verbose"])
+def test_flags_take_what_scikit_learns_mlp_takes(name, rng):
+    """A flag is a bool (Python's or NumPy's; verbose also an int >= 0), never a truthy string or None:
+    shuffle="False" used to shuffle, early_stopping="no" to stop early."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = _data(rng, m=20)
+    for value in ("False", "no", None, 5, 1, 0, -1, 0.0, np.True_, np.False_, True, False, np.int64(2)):
+        try:
+            MLPClassifier(**{name: value})._validate_params()
+            theirs = None
+        except InvalidParameterError as exc:
+            theirs = exc
+        est = DNNClassifier((3,), max_iter=1, **{name: value})
+        if theirs is None:
+            est.fit(X, y)
+        else:
+            with pytest.raises(InvalidParameterError, match="%s must be a bool" % name):
+                est.fit(X, y)
+
+
+def test_numpy_bools_mean_what_they_say(rng):
+    X, y = _data(rng, m=40)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=2, batch_size=10, random_state=0, solver="sgd")
+    for name in ("shuffle", "nesterovs_momentum"):
+        ours = DNNClassifier(**kw, **{name: np.False_}).fit(X, y)
+        plain = DNNClassifier(**kw, **{name: False}).fit(X, y)
+        np.testing.assert_array_equal(ours.coefs_[0], plain.coefs_[0])
+    assert DNNClassifier(**kw, early_stopping=np.False_).fit(X, y).validation_scores_ is None
+
+
+def test_scikit_learns_edge_values_are_taken(rng):
+    """validation_fraction=0 without early stopping, n_iter_no_change=inf (no stop) as MLPClassifier
+    takes them; an L2 term that overflows reports an inf loss, as scikit-learn's (it was nan)."""
+    from sklearn.neural_network import MLPClassifier
+    X, y = _data(rng, m=40)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=6, random_state=0)
+    assert DNNClassifier(validation_fraction=0.0, **kw).fit(X, y).n_iter_ == 6
+    assert DNNClassifier(n_iter_no_change=2, tol=1e9, **kw).fit(X, y).n_iter_ < 6
+    assert DNNClassifier(n_iter_no_change=np.inf, tol=1e9, **kw).fit(X, y).n_iter_ == 6
+    ours = DNNClassifier(alpha=1e308, **kw).fit(X, y).loss_curve_
+    with np.errstate(over="ignore"):
+        theirs = MLPClassifier(alpha=1e308, **kw).fit(X, y).loss_curve_
+    assert ours == theirs == [np.inf] * 6
+    assert DNNClassifier(**dict(kw, random_state=np.random.RandomState(0))).fit(X, y).n_iter_ == 6
 
 
 def test_early_stopping_and_convergence_warning(rng):
@@ -510,6 +565,50 @@ def test_training_reads_X_in_place(dtype, tmp_path, rng, monkeypatch):
         assert np.shares_memory(seen[-1], inp) and seen[-1].dtype == dtype
         DNNClassifier((4,), max_iter=2, solver="gd").fit(inp, y)
         assert np.shares_memory(seen[-1], inp)
+
+
+def _unaligned(a):
+    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert u.flags.c_contiguous and not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unaligned_input_is_copied_aligned_input_is_not(dtype, tmp_path, rng, monkeypatch):
+    """The compiled loop needs aligned arrays: an unaligned X, y or sample_weight (a memmap at an
+    odd offset) trains as its aligned copy would (it was refused: "X must be an aligned,
+    C-contiguous array"), an aligned one reaches the loop uncopied."""
+    from dnn import _loop_plan
+    seen = []
+    real = _loop_plan.make_loop
+
+    def spy(plan, layers, X, Y, *args, sample_weight=None, **kwargs):
+        seen.append((X, Y, sample_weight))
+        return real(plan, layers, X, Y, *args, sample_weight=sample_weight, **kwargs)
+
+    monkeypatch.setattr(_loop_plan, "make_loop", spy)
+    X, y = _data(rng, m=60, dtype=dtype)
+    path = tmp_path / "X.bin"
+    path.write_bytes(b"HDR" + X.tobytes())
+    mm = np.memmap(path, dtype, "r", offset=3, shape=X.shape)
+    w = np.linspace(0.5, 2, 60).astype(dtype)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    for solver in ("adam", "gd"):
+        aligned = DNNClassifier(solver=solver, **kw).fit(X, y, sample_weight=w)
+        assert np.shares_memory(seen[-1][0], X) and np.shares_memory(seen[-1][2], w)
+        for Xu, wu in ((mm, w), (_unaligned(X), w), (X, _unaligned(w))):
+            clf = DNNClassifier(solver=solver, **kw).fit(Xu, y, sample_weight=wu)
+            assert all(a.flags.aligned for a in seen[-1])
+            np.testing.assert_array_equal(clf.coefs_[0], aligned.coefs_[0])
+            np.testing.assert_array_equal(clf.predict_proba(Xu), aligned.predict_proba(X))
+    target = (X[:, 0] * 2).astype(dtype)
+    reg = DNNRegressor(**kw).fit(X, _unaligned(target))
+    np.testing.assert_array_equal(reg.coefs_[0], DNNRegressor(**kw).fit(X, target).coefs_[0])
+    partial = DNNRegressor(**kw).partial_fit(mm, _unaligned(target)).partial_fit(mm, target)
+    assert partial.n_iter_ == 2
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
