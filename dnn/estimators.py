@@ -272,6 +272,7 @@ class _BaseDNN(BaseEstimator):
                                      "(validation_fraction=%r)" % (name, self.validation_fraction))
             best = [None]
         m_train = X.shape[0]
+        self.n_iter_ = 0  # this call's epochs, as scikit-learn >= 1.3 counts them (t_ counts on)
 
         def epoch_end(loss):
             self.n_iter_ += 1

@@ -323,14 +323,33 @@ def test_early_stopping_keeps_the_best_network_of_a_stratified_split(rng, monkey
     assert clf.validation_scores_[-1] < clf.best_validation_score_  # the last epoch's network is not the one kept
 
 
+def test_n_iter_counts_each_call_as_scikit_learns_mlp_does(rng):
+    # scikit-learn >= 1.3: n_iter_ is the epochs of the last fit or partial_fit; t_ counts on.
+    from sklearn.neural_network import MLPClassifier
+    X, y = _data(rng, m=80)
+    seen = []
+    for est in (MLPClassifier((4,), max_iter=3, warm_start=True, random_state=0, n_iter_no_change=99),
+                DNNClassifier((4,), max_iter=3, warm_start=True, random_state=0, n_iter_no_change=99)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            counts = [(est.n_iter_, est.t_)]
+            est.set_params(max_iter=2).fit(X, y)
+            counts.append((est.n_iter_, est.t_))
+            est.partial_fit(X, y)
+            counts.append((est.n_iter_, est.t_))
+        seen.append(counts)
+    assert seen[1] == seen[0] == [(3, 240), (2, 400), (1, 480)]
+
+
 def test_continuing_an_early_stopping_fit_without_it(rng):
     X, y = _data(rng, m=100)
     clf = DNNClassifier((4,), max_iter=3, early_stopping=True, random_state=0).fit(X, y)
     clf.partial_fit(X, y)  # was: TypeError from best_loss_ None
-    assert clf.best_loss_ == clf.loss_ and clf.n_iter_ == 4
+    assert clf.best_loss_ == clf.loss_ and clf.n_iter_ == 1 and len(clf.loss_curve_) == 4
     clf = DNNClassifier((4,), max_iter=3, early_stopping=True, warm_start=True, random_state=0).fit(X, y)
     clf.set_params(early_stopping=False).fit(X, y)
-    assert clf.best_loss_ == min(clf.loss_curve_[3:]) and clf.n_iter_ == 6
+    assert clf.best_loss_ == min(clf.loss_curve_[3:]) and clf.n_iter_ == 3 and len(clf.loss_curve_) == 6
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -374,7 +393,7 @@ def test_partial_fit_and_warm_start(rng):
         part = slice(50 * (i % 3), 50 * (i % 3) + 50)
         clf.partial_fit(X[part], y[part], classes=[0, 1, 2])
         losses.append(clf.loss_)
-    assert clf.n_iter_ == 20 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert clf.n_iter_ == 1 and clf.t_ == 20 * 50 and np.mean(losses[-3:]) < np.mean(losses[:3])
     with pytest.raises(ValueError, match="not in classes_"):
         clf.partial_fit(X[:5], np.full(5, 7))
     # warm_start continues from the fitted network, its Adam state and its shuffles: 3 + 2 epochs = 5 epochs.
@@ -383,7 +402,8 @@ def test_partial_fit_and_warm_start(rng):
     with pytest.warns(ConvergenceWarning):
         warm.set_params(max_iter=2).fit(X, y)
     np.testing.assert_array_equal(warm.coefs_[0], full.coefs_[0])
-    assert warm.n_iter_ == 5 and warm.loss_curve_ == full.loss_curve_
+    # n_iter_: this call's epochs (scikit-learn's); t_ and loss_curve_ run on
+    assert warm.n_iter_ == 2 and warm.t_ == full.t_ and warm.loss_curve_ == full.loss_curve_
 
 
 def test_warm_start_takes_a_changed_solver_and_rate(rng):
@@ -396,9 +416,9 @@ def test_warm_start_takes_a_changed_solver_and_rate(rng):
         clf = DNNClassifier((4,), max_iter=3, random_state=0, warm_start=True, **first).fit(X, y)
         before = clf.coefs_[0].copy()
         clf.set_params(**then).fit(X, y)
-        assert clf.n_iter_ == 6 and np.all(np.isfinite(clf.coefs_[0])) and not np.array_equal(clf.coefs_[0], before)
+        assert clf.n_iter_ == 3 and np.all(np.isfinite(clf.coefs_[0])) and not np.array_equal(clf.coefs_[0], before)
         clf.partial_fit(X, y)
-        assert clf.n_iter_ == 7
+        assert clf.n_iter_ == 1 and clf.t_ == 7 * X.shape[0]
     # A changed learning_rate_init is the rate the continued fit trains with (was silently the old one).
     clf = DNNClassifier((4,), solver="sgd", max_iter=3, random_state=0, warm_start=True).fit(X, y)
     clf.set_params(learning_rate_init=0.5, max_iter=1).fit(X, y)
@@ -608,7 +628,7 @@ def test_unaligned_input_is_copied_aligned_input_is_not(dtype, tmp_path, rng, mo
     reg = DNNRegressor(**kw).fit(X, _unaligned(target))
     np.testing.assert_array_equal(reg.coefs_[0], DNNRegressor(**kw).fit(X, target).coefs_[0])
     partial = DNNRegressor(**kw).partial_fit(mm, _unaligned(target)).partial_fit(mm, target)
-    assert partial.n_iter_ == 2
+    assert partial.n_iter_ == 1 and partial.t_ == 2 * X.shape[0]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -163,7 +163,7 @@ def test_partial_fit_with_weights():
     clf.partial_fit(X, y, w, [0, 1, 2])  # positional, as MLPClassifier's
     first = [c.copy() for c in clf.coefs_]
     clf.partial_fit(X, y, sample_weight=w)
-    assert clf.n_iter_ == 2 and not np.array_equal(first[0], clf.coefs_[0])
+    assert clf.n_iter_ == 1 and clf.t_ == 2 * X.shape[0] and not np.array_equal(first[0], clf.coefs_[0])
     reg = DNNRegressor((5,), random_state=0)
     X, y, w = _problem("reg1")
     reg.partial_fit(X, y, w)
