@@ -235,6 +235,16 @@ def count(x, name, minimum=0):
     return x
 
 
+def length(x, name):
+    """``len(x)`` of a sized ``x``; one too long for ``len()`` (a ``range(2**64)``: OverflowError
+    past ``sys.maxsize``) raises ValueError naming ``name``."""
+    try:
+        return len(x)
+    except OverflowError:
+        raise ValueError("%s must have at most 2**63 - 1 entries, got a %s too long for len()"
+                         % (name, type(x).__name__)) from None
+
+
 def int_text(x):
     """``x`` in decimal, or past 1000 digits its size: str() of an int past 4300 digits raises
     Python's own ValueError, and a message need not hold a number that long."""
