@@ -20,7 +20,7 @@ import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import _loop, _loop_plan, initializers
+from dnn import _loop, _loop_plan, _rng, initializers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -94,9 +94,11 @@ def _compiled_loop(parameters, X, Y, L, o, seed, plan):
 
 
 def _course_order(m, seed):
-    """The course's shuffle (``random_mini_batches``): NumPy's global state seeded, one permutation."""
-    np.random.seed(seed)
-    return np.random.permutation(m).astype(np.int64, copy=False)
+    """The course's shuffle (``random_mini_batches``): NumPy's global state seeded, one permutation,
+    under ``dnn._rng.GLOBAL_RNG_LOCK``."""
+    with _rng.course_seeded(seed):
+        permutation = np.random.permutation(m)
+    return permutation.astype(np.int64, copy=False)
 
 
 def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64, beta=0.9,

@@ -7,6 +7,8 @@ kind, the dtype of the gradients with labels of another dtype, ``class_indices``
 O(m) memory, ``ValueError`` where huge numbers raised ``OverflowError``, and
 big-endian float32 kept float32.
 """
+import sys
+import threading
 import tracemalloc
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 
 import dnn
 from dnn import reference as R
+from dnn._rng import GLOBAL_RNG_LOCK
 
 
 # --------------------------------------------------------------------------
@@ -62,3 +65,99 @@ def test_dropout_mask_allocates_little_beside_its_result():
         tracemalloc.stop()
     # before: three full-size 8-byte temporaries (uint64 draws, their scratch, float64 uniforms)
     assert peak < D.nbytes * 1.5, "peak %d bytes for a result of %d" % (peak, D.nbytes)
+
+
+# --------------------------------------------------------------------------
+# 2. NumPy's global random state under dnn._rng.GLOBAL_RNG_LOCK
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def switch_often():
+    """Hand the GIL over often, as a loaded machine would (the race shows up sooner)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _hammer(*calls):
+    """Run each ``call`` in a loop on its own thread until the returned ``stop()``."""
+    done = threading.Event()
+    errors = []
+
+    def loop(call):
+        try:
+            while not done.is_set():
+                call()
+        except BaseException as exc:  # pragma: no cover - reported by stop()
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+
+    def stop():
+        done.set()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+    return stop
+
+
+def test_seeded_calls_on_two_threads_give_the_reference_bits(switch_often):
+    dims = [60] + [8] * 12 + [1]   # many draws: a wide window between the seed and the last
+    X = np.arange(3 * 500, dtype=np.float64).reshape(3, 500)
+    Y = (np.arange(500) % 2).reshape(1, 500)
+    want_he = R.initialize_parameters_he(dims, seed=3)
+    want_xavier = R.initialize_parameters_xavier(dims, seed=11)
+    want_batches = R.random_mini_batches(X, Y, 64, seed=5)
+    fit = lambda: dnn.model(X / 1500, Y, [3, 4, 1], "gd", 0.1, 16, num_epochs=4, print_cost=False)  # noqa: E731
+    want_fit = fit()   # dnn.model's shuffles are the course's seeds 11 + i: its bits alone
+    stop = _hammer(lambda: dnn.initialize_parameters_xavier([50, 40, 30, 1], seed=7),
+                   lambda: dnn.random_mini_batches(X, Y, 100, seed=9))
+    bad = []
+    try:
+        for _ in range(100):
+            got = dnn.initialize_parameters_he(dims, seed=3)
+            bad += [k for k in want_he if not np.array_equal(got[k], want_he[k])]
+            got = dnn.initialize_parameters_xavier(dims, seed=11)
+            bad += [k for k in want_xavier if not np.array_equal(got[k], want_xavier[k])]
+            got = dnn.random_mini_batches(X, Y, 64, seed=5)
+            bad += ["batches" for (gx, gy), (wx, wy) in zip(got, want_batches)
+                    if not (np.array_equal(gx, wx) and np.array_equal(gy, wy))]
+        for _ in range(10):
+            got = fit()
+            bad += ["model " + k for k in want_fit if not np.array_equal(got[k], want_fit[k])]
+    finally:
+        stop()
+    assert not bad, bad
+
+
+def test_every_second_part_seeding_function_holds_the_lock_from_its_seed_to_its_last_draw(monkeypatch):
+    """The race above shows up in some runs only; this asks, at every seed and draw, whether
+    another thread could take ``GLOBAL_RNG_LOCK`` then."""
+    free = []
+
+    def asked(real):
+        def call(*args, **kwargs):
+            got = []
+            other = threading.Thread(target=lambda: got.append(GLOBAL_RNG_LOCK.acquire(blocking=False)))
+            other.start()
+            other.join()
+            if got[0]:
+                GLOBAL_RNG_LOCK.release()
+            free.append((real.__name__, got[0]))
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("seed", "randn", "permutation"):
+        monkeypatch.setattr(np.random, name, asked(getattr(np.random, name)))
+    X, Y = np.ones((4, 6)), np.array([[0, 1, 0, 1, 1, 0]])
+    for init in (dnn.initialize_parameters_random, dnn.initialize_parameters_he, dnn.initialize_parameters_xavier,
+                 dnn.initialize_parameters_glorot):
+        init([4, 3, 1])
+    dnn.random_mini_batches(X, Y, 4)
+    dnn.model(X, Y, [4, 3, 1], "gd", num_epochs=2, print_cost=False)
+    dnn.model(X, Y, [4, 3, 1], "adam", num_epochs=2, print_cost=False, init="glorot", seed=4)
+    assert {name for name, _ in free} == {"seed", "randn", "permutation"}
+    assert len(free) >= 25 and not [call for call in free if call[1]], free
