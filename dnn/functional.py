@@ -568,7 +568,9 @@ def predict(X: ArrayLike, y: ArrayLike, parameters: Dict[str, ArrayLike], *,
     Prints ``"Accuracy: ..."`` against the labels ``y`` (1, m), as the course.
     Runs the forward pass without keeping caches. Another network (the
     keywords of ``dnn.network.predict``, or a last layer of more than one
-    unit: softmax, whose predictions are int64 class indices) runs there.
+    unit: softmax, whose predictions are int64 class indices) runs there; an
+    identity output (regression) predicts its values, ``(K, m)`` float64, and
+    prints their mean squared error against ``y``.
     """
     if (hidden_activation is not _RELU or output is not None) and not _course_network(
             hidden_activation, output, _KEEP_ALL):

@@ -273,13 +273,19 @@ def L_model_backward(AL, Y, caches, *, lambd=0.0, keep_prob=1.0, hidden_activati
 def predict(X, y, parameters, *, hidden_activation="relu", output=None):
     """Predictions ``(1, m)``: 0/1 float64 (output > 0.5) for a sigmoid network,
     class indices int64 (the argmax) for a softmax one; prints ``"Accuracy: ..."``
-    against ``y`` as the course does."""
+    against ``y`` as the course does. An identity network (regression) predicts
+    its outputs, ``(K, m)`` float64, and prints ``"Mean squared error: ..."``
+    against the real targets ``y`` ``(K, m)`` (``dnn.reference.predict``'s)."""
     hidden = c.choice(hidden_activation, "hidden_activation", c.HIDDEN_ACTIVATIONS)
     X, layers = v.network_parameters(parameters, X)
     K, m = layers[-1][0].shape[0], X.shape[1]
     output = c.output_kind(output, K, "W%d" % len(layers))
     y = _labels(y, output, K, m, np.float64)
     AL, _ = _forward(X, layers, hidden, output, [1.0] * (len(layers) - 1), 0, 0, keep_caches=False)
+    if output == "identity":
+        p = AL.astype(np.float64)
+        print("Mean squared error: " + str(np.mean(np.square(p - y))))
+        return p
     if output == "sigmoid":
         p = (AL > 0.5).astype(np.float64)
     else:

@@ -314,10 +314,16 @@ def predict(X, y, parameters, *, hidden_activation="relu", output=None):
     A softmax network (``output="softmax"``, the default when the last layer
     has more than one unit) predicts class indices instead, ``p`` ``(1, m)``
     int64, the argmax of the output; ``y`` is then a row of class indices or
-    one-hot ``(K, m)``.
+    one-hot ``(K, m)``. An identity network (``output="identity"``: regression)
+    predicts its outputs themselves, ``p`` ``(K, m)`` float64, and prints their
+    mean squared error against the real targets ``y`` ``(K, m)`` instead.
     """
     m = X.shape[1]
     probas, caches = L_model_forward(X, parameters, hidden_activation=hidden_activation, output=output)
+    if _output_kind(output, probas.shape[0]) == "identity":
+        p = probas.astype(np.float64)
+        print("Mean squared error: " + str(np.mean(np.square(p - np.asarray(y, dtype=np.float64).reshape(p.shape)))))
+        return p
     if _output_kind(output, probas.shape[0]) == "softmax":
         p = np.argmax(probas, axis=0).reshape(1, m)
         y = class_indices(y, probas.shape[0])

@@ -161,3 +161,57 @@ def test_every_second_part_seeding_function_holds_the_lock_from_its_seed_to_its_
     dnn.model(X, Y, [4, 3, 1], "adam", num_epochs=2, print_cost=False, init="glorot", seed=4)
     assert {name for name, _ in free} == {"seed", "randn", "permutation"}
     assert len(free) >= 25 and not [call for call in free if call[1]], free
+
+
+# --------------------------------------------------------------------------
+# 3. predict for every output kind and number of output units
+# --------------------------------------------------------------------------
+
+def _net(dims, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    p = {}
+    for l in range(1, len(dims)):
+        p["W%d" % l] = (rng.standard_normal((dims[l], dims[l - 1])) * 0.7).astype(dtype)
+        p["b%d" % l] = (rng.standard_normal((dims[l], 1)) * 0.1).astype(dtype)
+    return p
+
+
+def _printed(capsys, f, *args, **kw):
+    capsys.readouterr()
+    p = f(*args, **kw)
+    text, value = capsys.readouterr().out.strip().split(": ")
+    return p, text, float(value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("output, K", [("identity", 1), ("identity", 2), ("identity", 3), (None, 1),
+                                       ("sigmoid", 1), (None, 2), ("softmax", 3)])
+def test_predict_agrees_with_the_reference(capsys, dtype, output, K):
+    P = _net((4, 5, K), dtype)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4, 9)).astype(dtype)
+    if output == "identity":
+        y = rng.standard_normal((K, 9))
+    else:
+        y = rng.integers(0, max(K, 2), (1, 9))
+    p, text, value = _printed(capsys, dnn.predict, X, y, P, output=output)
+    p_ref, text_ref, value_ref = _printed(capsys, R.predict, X, y, P, output=output)
+    assert (p.dtype, p.shape, text) == (p_ref.dtype, p_ref.shape, text_ref)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(p, p_ref, rtol=rtol)
+    assert value == pytest.approx(value_ref, rel=rtol)
+
+
+def test_predict_identity_gives_the_outputs_and_their_squared_error(capsys):
+    """Was: one identity output unit predicted all zeros (the argmax of one row) with accuracy 1.0,
+    whatever the labels; the reference thresholded it at 0.5."""
+    P = _net((2, 3, 1))
+    P["b2"] = np.full((1, 1), 0.6)
+    X = np.random.default_rng(0).standard_normal((2, 6))
+    y = np.array([[1., 0, 1, 1, 0, 1]])
+    AL = R.L_model_forward(X, P, output="identity")[0]
+    for predict in (dnn.predict, dnn.network.predict, R.predict):
+        p, text, value = _printed(capsys, predict, X, y, P, output="identity")
+        assert text == "Mean squared error" and p.dtype == np.float64 and p.shape == (1, 6)
+        np.testing.assert_allclose(p, AL, rtol=1e-12)
+        assert value == pytest.approx(np.mean((AL - y) ** 2), rel=1e-12)
