@@ -215,3 +215,50 @@ def test_predict_identity_gives_the_outputs_and_their_squared_error(capsys):
         assert text == "Mean squared error" and p.dtype == np.float64 and p.shape == (1, 6)
         np.testing.assert_allclose(p, AL, rtol=1e-12)
         assert value == pytest.approx(np.mean((AL - y) ** 2), rel=1e-12)
+
+
+# --------------------------------------------------------------------------
+# 4. L_model_backward's dtype with labels of another dtype
+# --------------------------------------------------------------------------
+
+BACKWARDS = {
+    "compiled": lambda AL, Y, c: dnn.L_model_backward(AL, Y, c),
+    "checked": lambda AL, Y, c: dnn.L_model_backward(np.repeat(AL, 2, axis=1)[:, ::2], Y, c),  # not contiguous
+    "keywords": lambda AL, Y, c: dnn.L_model_backward(AL, Y, c, lambd=0.0, output="sigmoid"),
+    "network": lambda AL, Y, c: dnn.network.L_model_backward(AL, Y, c),
+}
+
+
+@pytest.mark.parametrize("path", BACKWARDS)
+@pytest.mark.parametrize("net_dtype, y_dtype", [(np.float32, np.float64), (np.float32, np.float32),
+                                                (np.float32, np.int64), (np.float32, np.int32),
+                                                (np.float32, bool), (np.float64, np.float32),
+                                                (np.float64, np.int64)])
+def test_backward_dtype_follows_the_labels_as_the_reference_and_compute_cost(path, net_dtype, y_dtype):
+    """Was: float32 AL and caches with float64 (or int64) labels gave float32 gradients, the
+    reference and compute_cost float64."""
+    P = _net((5, 4, 3, 1), net_dtype)
+    X = np.random.default_rng(1).standard_normal((5, 7)).astype(net_dtype)
+    Y = np.array([[0, 1, 1, 0, 1, 0, 1]]).astype(y_dtype)
+    AL, caches = R.L_model_forward(X, P)
+    ref = R.L_model_backward(AL, Y, caches)
+    grads = BACKWARDS[path](AL, Y, caches)
+    want = ref["dW1"].dtype
+    assert want == dnn.compute_cost(AL, Y).dtype
+    rtol = 1e-4 if want == np.float32 else 1e-6   # the reference's sigmoid of a float32 Z is float32
+    for k in ("dW1", "db1", "dW2", "db2", "dW3", "db3", "dA1", "dA2"):
+        assert grads[k].dtype == want, (k, grads[k].dtype, want)
+        np.testing.assert_allclose(grads[k], ref[k], rtol=rtol, atol=rtol * np.abs(ref[k]).max(), err_msg=k)
+
+
+@pytest.mark.parametrize("y_dtype", [np.int8, np.uint8, np.float16])
+def test_backward_with_small_labels_computes_in_float64_as_compute_cost(y_dtype):
+    """NumPy would promote these with float32 to float32 (the reference does); dnn's contract,
+    compute_cost's too, is float32 only when every input is float32."""
+    P = _net((5, 3, 1), np.float32)
+    X = np.random.default_rng(1).standard_normal((5, 7)).astype(np.float32)
+    Y = np.array([[0, 1, 1, 0, 1, 0, 1]]).astype(y_dtype)
+    AL, caches = dnn.L_model_forward(X, P)
+    assert dnn.compute_cost(AL, Y).dtype == np.float64
+    for backward in BACKWARDS.values():
+        assert backward(AL, Y, caches)["dW1"].dtype == np.float64
