@@ -262,3 +262,38 @@ def test_backward_with_small_labels_computes_in_float64_as_compute_cost(y_dtype)
     assert dnn.compute_cost(AL, Y).dtype == np.float64
     for backward in BACKWARDS.values():
         assert backward(AL, Y, caches)["dW1"].dtype == np.float64
+
+
+# --------------------------------------------------------------------------
+# 5. class_indices in O(m) memory
+# --------------------------------------------------------------------------
+
+def test_class_indices_of_indices_does_not_build_a_one_hot():
+    """Was: a (K, m) one-hot, then its argmax (K = 10**8: 2.4 GB for 3 labels)."""
+    Y = np.array([[0, 9_999_999, 1]])
+    tracemalloc.start()
+    try:
+        got = dnn.class_indices(Y, 10**7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**16, peak
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, R.class_indices(Y, 10**7))
+
+
+@pytest.mark.parametrize("Y, K", [([[0, 2, 1]], 3), ([0, 1, 1], 2), (np.array([[0., 1., 1.]]), 2),
+                                  (np.eye(3)[[0, 2, 1]].T, 3), (np.eye(2)[[1, 0, 1]].T.astype(np.float32), 2)])
+def test_class_indices_agree_with_the_reference(Y, K):
+    got = dnn.class_indices(Y, K)
+    assert got.dtype == np.int64 and got.shape == (1, 3)
+    np.testing.assert_array_equal(got, R.class_indices(Y, K))
+
+
+@pytest.mark.parametrize("Y, K, match", [([[0, 3, 1]], 3, r"class indices 0..2, got also \[3.0\]"),
+                                         ([[0, 0.5]], 10**6, "class indices"),
+                                         ([[-1, 0]], 2, "class indices"),
+                                         (np.ones((3, 2)), 3, "must be one-hot")])
+def test_class_indices_checks_the_indices_against_K(Y, K, match):
+    with pytest.raises(ValueError, match=match):
+        dnn.class_indices(Y, K)
