@@ -55,7 +55,7 @@ def keep_probs(keep_prob, L):
     if isinstance(keep_prob, (str, bytes, dict)) or not hasattr(keep_prob, "__len__"):
         raise TypeError("keep_prob must be a number or one number per hidden layer, got %s"
                         % type(keep_prob).__name__)
-    if len(keep_prob) != L - 1:
+    if v.length(keep_prob, "keep_prob") != L - 1:
         raise ValueError("keep_prob must have one entry per hidden layer, %d, got %d"
                          % (L - 1, len(keep_prob)))
     return [scalar_in(k, "keep_prob[%d]" % i, 0.0, 1.0, low_open=True) for i, k in enumerate(keep_prob)]

@@ -29,12 +29,15 @@ ACTIVATIONS = {"relu": _kernels.ACT_RELU, "sigmoid": _kernels.ACT_SIGMOID}
 def as_real_array(x, name):
     """``x`` as an ndarray of real numbers (bool, int or float), not converted.
 
-    Raises TypeError for None, strings, objects and complex numbers.
+    Raises TypeError for None, strings, objects and complex numbers; ValueError
+    for a sequence too long for ``len()``.
     """
     if x is None or isinstance(x, (str, bytes, dict)):
         raise TypeError("%s must be an array of real numbers, got %s" % (name, type(x).__name__))
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
     if arr.dtype.kind not in "biuf":
+        if arr.ndim == 0 and hasattr(x, "__len__"):  # NumPy takes a range(2**64) for one object
+            length(x, name)
         raise TypeError("%s must be an array of real numbers, got an array of dtype %s"
                         % (name, arr.dtype))
     return arr
@@ -168,7 +171,7 @@ def layer_count(parameters, name="parameters"):
         raise TypeError("%s must be a dict with keys W1..WL and b1..bL, got %s"
                         % (name, type(parameters).__name__))
     # isascii: str.isdigit also accepts digits such as "²" that int() rejects.
-    numbers_seen = {int(k[1:]) for k in parameters
+    numbers_seen = {_layer_number(k, name) for k in parameters
                     if isinstance(k, str) and k[:1] in ("W", "b")
                     and k[1:].isascii() and k[1:].isdigit()}
     L = max(numbers_seen, default=0)
@@ -186,6 +189,16 @@ def layer_count(parameters, name="parameters"):
             if key not in parameters:
                 raise KeyError("%s has layers up to %d but no key %r" % (name, L, key))
     return L
+
+
+def _layer_number(key, name):
+    """The layer number of a key "W<digits>" or "b<digits>"; ValueError naming the key where
+    int() refuses the digits (past Python's limit for int(str), 4300 digits by default)."""
+    try:
+        return int(key[1:])
+    except ValueError:
+        raise ValueError("%s has a key %r... of %d digits: not a layer number"
+                         % (name, key[:20], len(key) - 1)) from None
 
 
 _NO_X = object()
@@ -225,13 +238,19 @@ def network_parameters(parameters, X=_NO_X, x_name="X"):
     return X, layers
 
 
-def count(x, name, minimum=0):
-    """A Python int >= ``minimum`` (bools and floats are rejected)."""
+#: The largest step or epoch count (a compiled loop counts them in int64).
+COUNTER_MAX = 2**63 - 1
+
+
+def count(x, name, minimum=0, maximum=None):
+    """A Python int >= ``minimum`` (and <= ``maximum`` if given; bools and floats are rejected)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
         raise TypeError("%s must be an int, got %s" % (name, type(x).__name__))
     x = int(x)
     if x < minimum:
         raise ValueError("%s must be >= %d, got %s" % (name, minimum, int_text(x)))
+    if maximum is not None and x > maximum:
+        raise ValueError("%s must be <= %d, got %s" % (name, maximum, int_text(x)))
     return x
 
 

@@ -306,7 +306,7 @@ def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike], *,
     if fast is not None:
         try:  # W_L of one row (the course's output unit), or something the checks below name
             course = len(fast[0][-1]) == 1 or type(fast[0][-1]) is not np.ndarray
-        except TypeError:
+        except (TypeError, OverflowError):  # (OverflowError: a range(2**64), too long for len())
             course = True
         if course:
             out = _kernels.forward(X, fast[0], fast[1], _own_of)
@@ -488,7 +488,7 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
                                         hidden_activation=hidden_activation, output=output)
     try:  # an AL of K > 1 rows: softmax (len first: the course's (1, m) pays one len)
         several = len(AL) != 1 and type(AL) is np.ndarray and AL.ndim == 2
-    except TypeError:
+    except (TypeError, OverflowError):  # (OverflowError: a range(2**64), too long for len())
         several = False
     if several:
         return _network().L_model_backward(AL, Y, caches, output=output)

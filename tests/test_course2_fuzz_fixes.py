@@ -297,3 +297,48 @@ def test_class_indices_agree_with_the_reference(Y, K):
 def test_class_indices_checks_the_indices_against_K(Y, K, match):
     with pytest.raises(ValueError, match=match):
         dnn.class_indices(Y, K)
+
+
+# --------------------------------------------------------------------------
+# 6. ValueError where huge numbers and sequences raised OverflowError
+# --------------------------------------------------------------------------
+
+_P = _net((3, 2, 1))
+_X = np.random.default_rng(0).standard_normal((3, 4))
+_Y = np.array([[0, 1, 1, 0]])
+_G = {"d" + k: np.ones_like(a) for k, a in _P.items()}
+_HUGE = range(2**64)   # len() raises OverflowError; np.asarray takes it for one object
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: dnn.update_lr(0.1, 10**400, 0.5), "epoch_num must be <= 9223372036854775807"),
+    (lambda: dnn.schedule_lr_decay(0.1, 10**400, 0.5), "epoch_num must be <= 9223372036854775807"),
+    (lambda: dnn.schedule_lr_decay(0.1, 2**63, 0.5, time_interval=10**400), "epoch_num must be <="),
+    (lambda: dnn.update_parameters_with_adam(dict(_P), _G, *dnn.initialize_adam(_P), 10**400), "t must be <="),
+    (lambda: dnn.labels_one_hot([0, 1], 10**400), "K must be at most 2\\*\\*31 - 1"),
+    (lambda: dnn.labels_one_hot([0, 1], 2**31 - 1), r"K \* m must be at most 2\*\*31 - 1"),
+    (lambda: dnn.class_indices(np.array([[0, 1]]), 10**400), "K must be at most 2\\*\\*31 - 1"),
+    (lambda: dnn.L_model_forward(_X, _P, keep_prob=_HUGE), "keep_prob must have at most 2\\*\\*63 - 1 entries"),
+    (lambda: dnn.network.L_model_forward(_X, _P, keep_prob=_HUGE), "keep_prob must have at most"),
+    (lambda: dnn.model(_X, _Y, [3, 2, 1], "gd", keep_prob=_HUGE, num_epochs=1), "keep_prob must have at most"),
+    (lambda: dnn.L_model_forward(_X, dict(_P, W2=_HUGE)), r"parameters\['W2'\] must have at most 2\*\*63 - 1"),
+    (lambda: dnn.predict(_X, _Y, dict(_P, W2=_HUGE)), r"parameters\['W2'\] must have at most"),
+    (lambda: dnn.L_model_backward(_HUGE, _Y, dnn.L_model_forward(_X, _P)[1]), "AL must have at most"),
+    (lambda: dnn.L_model_backward(dnn.L_model_forward(_X, _P)[0], _HUGE, dnn.L_model_forward(_X, _P)[1]),
+     "Y must have at most"),
+    (lambda: dnn.compute_cost(_HUGE, _Y), "AL must have at most"),
+    (lambda: dnn.dropout_mask((2, 2), 0.5, seed=10**5000), "seed must be below 2\\*\\*64, got a number of about"),
+    (lambda: dnn.L_model_forward(_X, dict(_P, **{"W" + "1" * 5000: np.ones((1, 1))})),
+     r"parameters has a key 'W1111111111111111111'\.\.\. of 5000 digits: not a layer number"),
+    (lambda: dnn.update_parameters(dict(_P, **{"b" + "2" * 5000: 0}), _G, 0.1), "of 5000 digits"),
+])
+def test_huge_numbers_and_sequences_are_value_errors_naming_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_counters_up_to_int64_are_taken():
+    assert dnn.update_lr(0.1, 2**63 - 1, 0.5) == pytest.approx(0.1 / (1 + 0.5 * (2**63 - 1)))
+    assert dnn.schedule_lr_decay(0.1, 2**63 - 1, 0.5, 10**400) == 0.1
+    params, *_ = dnn.update_parameters_with_adam(dict(_P), _G, *dnn.initialize_adam(_P), 2**63 - 1)
+    assert np.all(np.isfinite(params["W1"]))
