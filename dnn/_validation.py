@@ -44,8 +44,9 @@ def as_real_array(x, name):
 
 
 def common_float_dtype(*arrays):
-    """float32 when every array is float32, else float64."""
-    if all(a.dtype == np.float32 for a in arrays):
+    """float32 when every array is float32 (in either byte order), else float64; native."""
+    # dtype.type, not ``dtype == np.float32``: a big-endian '>f4' is float32 too.
+    if all(a.dtype.type is np.float32 for a in arrays):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -298,14 +299,14 @@ def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
 
 
 def float_dtype(dtype, name="dtype"):
-    """``dtype`` as np.float32 or np.float64; anything else raises."""
+    """``dtype`` as np.float32 or np.float64, native (either byte order is taken); anything else raises."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError("%s must be float32 or float64, got %r" % (name, dtype)) from None
-    if dt not in (np.float32, np.float64):
+    if dt.type not in (np.float32, np.float64):
         raise ValueError("%s must be float32 or float64, got %s" % (name, dt))
-    return dt
+    return np.dtype(dt.type)  # native byte order ('>f4' asks for float32)
 
 
 def init_recipe(init, recipes):

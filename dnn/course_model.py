@@ -67,7 +67,7 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     opts["keep"] = c.keep_probs(keep_prob, len(dims) - 1)
     X = v.as_real_array(X, "X")
     dtype = v.float_dtype(dtype) if dtype is not None else (
-        np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
+        v.common_float_dtype(X))
     X = v.as_float_array(X, "X", dtype)
     if X.shape[0] != dims[0]:
         raise ValueError("X must have %d rows (layers_dims[0] features), got shape %s" % (dims[0], X.shape))

@@ -25,7 +25,7 @@ def random_mini_batches(X, Y, mini_batch_size=64, seed=0):
     mini_batch_size = v.count(mini_batch_size, "mini_batch_size", minimum=1)
     seed = v.seed_value(seed)
     X = v.as_real_array(X, "X")
-    X = v.as_float_array(X, "X", np.float32 if X.dtype == np.float32 else np.float64)
+    X = v.as_float_array(X, "X", v.common_float_dtype(X))
     m = X.shape[1]
     Y = v.as_real_array(Y, "Y")
     if Y.shape == (m,):
@@ -33,7 +33,7 @@ def random_mini_batches(X, Y, mini_batch_size=64, seed=0):
     if Y.ndim != 2 or Y.shape[1] != m:
         raise ValueError("Y must have shape (k, %d) to match the %d examples of X, got shape %s" % (m, m, Y.shape))
     if Y.dtype.kind == "f":
-        v.as_float_array(Y, "Y", Y.dtype)  # no nan or inf
+        v.as_float_array(Y, "Y", Y.dtype.newbyteorder("="))  # no nan or inf (checked natively)
     return _mini_batches(X, Y, mini_batch_size, seed)
 
 

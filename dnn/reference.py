@@ -346,7 +346,7 @@ def predict(X, y, parameters, *, hidden_activation="relu", output=None):
 def _training_dtype(X, dtype):
     if dtype is not None:
         return np.dtype(dtype)
-    return np.dtype(np.float32) if np.asarray(X).dtype == np.float32 else np.dtype(np.float64)
+    return np.dtype(np.float32) if np.asarray(X).dtype.type is np.float32 else np.dtype(np.float64)  # '>f4' too
 
 
 def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False,
@@ -666,12 +666,12 @@ def random_mini_batches(X, Y, mini_batch_size=64, seed=0):
 # --------------------------------------------------------------------------
 
 def _zeros_like_parameters(parameters):
-    # The course's np.zeros(shape) is float64; float32 parameters get float32 state.
+    # The course's np.zeros(shape) is float64; float32 parameters (either byte order) get float32 state.
     state = {}
     for l in range(1, len(parameters) // 2 + 1):
         for key in ("W" + str(l), "b" + str(l)):
             p = parameters[key]
-            state["d" + key] = np.zeros(p.shape, dtype=np.float32 if p.dtype == np.float32 else np.float64)
+            state["d" + key] = np.zeros(p.shape, dtype=np.float32 if p.dtype.type is np.float32 else np.float64)
     return state
 
 

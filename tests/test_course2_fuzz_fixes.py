@@ -342,3 +342,66 @@ def test_counters_up_to_int64_are_taken():
     assert dnn.schedule_lr_decay(0.1, 2**63 - 1, 0.5, 10**400) == 0.1
     params, *_ = dnn.update_parameters_with_adam(dict(_P), _G, *dnn.initialize_adam(_P), 2**63 - 1)
     assert np.all(np.isfinite(params["W1"]))
+
+
+# --------------------------------------------------------------------------
+# 7. big-endian float32 is float32
+# --------------------------------------------------------------------------
+
+def _big_endian(x):
+    return x.astype(x.dtype.newbyteorder(">"))
+
+
+_P32 = {k: a.astype(np.float32) for k, a in _net((4, 3, 1)).items()}
+_X32 = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
+_Y32 = np.array([[0, 1, 1, 0, 1, 0]], dtype=np.float32)
+_G32 = {"d" + k: np.full_like(a, 0.5) for k, a in _P32.items()}
+
+BIG_ENDIAN_CALLS = {
+    "sigmoid": lambda X, Y, P, G: dnn.sigmoid(X)[0],
+    "relu_backward": lambda X, Y, P, G: dnn.relu_backward(X, X),
+    "tanh": lambda X, Y, P, G: dnn.tanh(X)[0],
+    "softmax": lambda X, Y, P, G: dnn.softmax(X)[0],
+    "linear_forward": lambda X, Y, P, G: dnn.linear_forward(X, P["W1"], P["b1"])[0],
+    "L_model_forward": lambda X, Y, P, G: dnn.L_model_forward(X, P)[0],
+    "compute_cost": lambda X, Y, P, G: dnn.compute_cost(dnn.L_model_forward(X, P)[0], Y),
+    "L_model_backward": lambda X, Y, P, G: dnn.L_model_backward(*dnn.L_model_forward(X, P)[:1], Y,
+                                                                dnn.L_model_forward(X, P)[1])["dW1"],
+    "update_parameters": lambda X, Y, P, G: dnn.update_parameters(dict(P), G, 0.1)["W1"],
+    "adam": lambda X, Y, P, G: dnn.update_parameters_with_adam(dict(P), G, *dnn.initialize_adam(P), 2)[0]["W1"],
+    "random_mini_batches": lambda X, Y, P, G: dnn.random_mini_batches(X, Y, 4)[0][0],
+    "compute_cost_with_regularization": lambda X, Y, P, G: dnn.compute_cost_with_regularization(
+        dnn.L_model_forward(X, P)[0], Y, P, 0.1),
+    "model": lambda X, Y, P, G: dnn.model(X, Y, [4, 3, 1], "adam", num_epochs=2, print_cost=False)["W1"],
+    "flatten_images": lambda X, Y, P, G: dnn.flatten_images(X.reshape(2, 3, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", BIG_ENDIAN_CALLS)
+def test_big_endian_float32_computes_in_float32(name):
+    """Was: '>f4' compared unequal to np.float32, so it was computed (and returned) in float64."""
+    call = BIG_ENDIAN_CALLS[name]
+    want = call(_X32, _Y32, _P32, _G32)
+    got = call(_big_endian(_X32), _big_endian(_Y32), {k: _big_endian(a) for k, a in _P32.items()},
+               {k: _big_endian(a) for k, a in _G32.items()})
+    assert got.dtype == np.float32 and got.dtype.isnative, got.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("make", [
+    lambda dt: dnn.dropout_mask((2, 3), 0.5, dtype=dt),
+    lambda dt: dnn.initialize_parameters_he([3, 2, 1], dtype=dt)["W1"],
+    lambda dt: dnn.initialize_parameters_deep([3, 2, 1], dtype=dt)["W1"],
+    lambda dt: dnn.flatten_images(np.ones((2, 2, 2, 3), np.uint8), dtype=dt),
+], ids=["dropout_mask", "initialize_parameters_he", "initialize_parameters_deep", "flatten_images"])
+@pytest.mark.parametrize("dtype", [">f4", ">f8"])
+def test_a_big_endian_dtype_argument_is_its_native_twin(make, dtype):
+    got = make(np.dtype(dtype))
+    assert got.dtype == np.dtype(dtype).newbyteorder("=")
+    np.testing.assert_array_equal(got, make(np.dtype(dtype).newbyteorder("=")))
+
+
+def test_the_reference_keeps_big_endian_float32_state_float32():
+    P = {k: _big_endian(a) for k, a in _P32.items()}
+    v, s = R.initialize_adam(P)
+    assert all(a.dtype.type is np.float32 for a in (*v.values(), *s.values()))
