@@ -55,7 +55,7 @@ def keep_probs(keep_prob, L):
     if isinstance(keep_prob, (str, bytes, dict)) or not hasattr(keep_prob, "__len__"):
         raise TypeError("keep_prob must be a number or one number per hidden layer, got %s"
                         % type(keep_prob).__name__)
-    if len(keep_prob) != L - 1:
+    if v.length(keep_prob, "keep_prob") != L - 1:
         raise ValueError("keep_prob must have one entry per hidden layer, %d, got %d"
                          % (L - 1, len(keep_prob)))
     return [scalar_in(k, "keep_prob[%d]" % i, 0.0, 1.0, low_open=True) for i, k in enumerate(keep_prob)]
@@ -69,10 +69,32 @@ def class_labels(Y, name, K, m, dtype):
     """
     Y = v.as_real_array(Y, name)
     if Y.shape == (K, m) and K > 1:
-        Y = v.as_float_array(Y, name, dtype)
-        if not (np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=0) == 1)):
-            raise ValueError("%s of shape %s must be one-hot: one 1 per column, the rest 0" % (name, Y.shape))
-        return Y
+        return _one_hot(Y, name, dtype)
+    idx = _index_row(Y, name, K, m)
+    one_hot = np.zeros((K, m), dtype=dtype)
+    one_hot[idx, np.arange(m)] = 1
+    return one_hot
+
+
+def class_index_row(Y, name, K, m):
+    """Softmax labels (as ``class_labels`` takes them) as an ``(m,)`` intp row of class
+    indices; from indices in O(m) memory, whatever K."""
+    Y = v.as_real_array(Y, name)
+    if Y.shape == (K, m) and K > 1:
+        return np.argmax(_one_hot(Y, name, np.float64), axis=0)
+    return _index_row(Y, name, K, m)
+
+
+def _one_hot(Y, name, dtype):
+    """``Y`` (an array of shape (K, m)) checked one-hot, in ``dtype``."""
+    Y = v.as_float_array(Y, name, dtype)
+    if not (np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=0) == 1)):
+        raise ValueError("%s of shape %s must be one-hot: one 1 per column, the rest 0" % (name, Y.shape))
+    return Y
+
+
+def _index_row(Y, name, K, m):
+    """``Y`` (an array of shape (1, m) or (m,)) checked class indices in [0, K), an (m,) intp row."""
     if Y.shape not in ((1, m), (m,)):
         raise ValueError("%s must be class indices of shape (1, %d) or one-hot of shape (%d, %d), got shape %s"
                          % (name, m, K, m, Y.shape))
@@ -80,9 +102,7 @@ def class_labels(Y, name, K, m, dtype):
     bad = idx[(idx != np.floor(idx)) | (idx < 0) | (idx >= K)]
     if bad.size:
         raise ValueError("%s must hold class indices 0..%d, got also %s" % (name, K - 1, np.unique(bad)[:5].tolist()))
-    one_hot = np.zeros((K, m), dtype=dtype)
-    one_hot[idx.astype(np.intp), np.arange(m)] = 1
-    return one_hot
+    return idx.astype(np.intp)
 
 
 def state_arrays(parameters, **dicts):

@@ -17,6 +17,7 @@ out of the global state altogether.)
   (``standard_normal``), advancing it; the global state untouched.
 """
 
+import contextlib
 import numbers
 import threading
 
@@ -24,10 +25,20 @@ import numpy as np
 
 from dnn import reference
 
-__all__ = ["GLOBAL_RNG_LOCK", "check_random_state", "initial_parameters"]
+__all__ = ["GLOBAL_RNG_LOCK", "course_seeded", "check_random_state", "initial_parameters"]
 
 #: Held by every dnn function that seeds or draws from NumPy's global random state.
 GLOBAL_RNG_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def course_seeded(seed):
+    """``np.random.seed(seed)`` (None: fresh entropy, as NumPy's) under ``GLOBAL_RNG_LOCK``,
+    held until the block ends: the course's seed and the block's draws, not interleaved with
+    another thread's."""
+    with GLOBAL_RNG_LOCK:
+        np.random.seed(seed)
+        yield
 
 
 def check_random_state(random_state, seed=None):

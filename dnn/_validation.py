@@ -29,20 +29,24 @@ ACTIVATIONS = {"relu": _kernels.ACT_RELU, "sigmoid": _kernels.ACT_SIGMOID}
 def as_real_array(x, name):
     """``x`` as an ndarray of real numbers (bool, int or float), not converted.
 
-    Raises TypeError for None, strings, objects and complex numbers.
+    Raises TypeError for None, strings, objects and complex numbers; ValueError
+    for a sequence too long for ``len()``.
     """
     if x is None or isinstance(x, (str, bytes, dict)):
         raise TypeError("%s must be an array of real numbers, got %s" % (name, type(x).__name__))
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
     if arr.dtype.kind not in "biuf":
+        if arr.ndim == 0 and hasattr(x, "__len__"):  # NumPy takes a range(2**64) for one object
+            length(x, name)
         raise TypeError("%s must be an array of real numbers, got an array of dtype %s"
                         % (name, arr.dtype))
     return arr
 
 
 def common_float_dtype(*arrays):
-    """float32 when every array is float32, else float64."""
-    if all(a.dtype == np.float32 for a in arrays):
+    """float32 when every array is float32 (in either byte order), else float64; native."""
+    # dtype.type, not ``dtype == np.float32``: a big-endian '>f4' is float32 too.
+    if all(a.dtype.type is np.float32 for a in arrays):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -172,7 +176,7 @@ def layer_count(parameters, name="parameters"):
         raise TypeError("%s must be a dict with keys W1..WL and b1..bL, got %s"
                         % (name, type(parameters).__name__))
     # isascii: str.isdigit also accepts digits such as "²" that int() rejects.
-    numbers_seen = {int(k[1:]) for k in parameters
+    numbers_seen = {_layer_number(k, name) for k in parameters
                     if isinstance(k, str) and k[:1] in ("W", "b")
                     and k[1:].isascii() and k[1:].isdigit()}
     L = max(numbers_seen, default=0)
@@ -190,6 +194,16 @@ def layer_count(parameters, name="parameters"):
             if key not in parameters:
                 raise KeyError("%s has layers up to %d but no key %r" % (name, L, key))
     return L
+
+
+def _layer_number(key, name):
+    """The layer number of a key "W<digits>" or "b<digits>"; ValueError naming the key where
+    int() refuses the digits (past Python's limit for int(str), 4300 digits by default)."""
+    try:
+        return int(key[1:])
+    except ValueError:
+        raise ValueError("%s has a key %r... of %d digits: not a layer number"
+                         % (name, key[:20], len(key) - 1)) from None
 
 
 _NO_X = object()
@@ -229,14 +243,30 @@ def network_parameters(parameters, X=_NO_X, x_name="X"):
     return X, layers
 
 
-def count(x, name, minimum=0):
-    """A Python int >= ``minimum`` (bools and floats are rejected)."""
+#: The largest step or epoch count (a compiled loop counts them in int64).
+COUNTER_MAX = 2**63 - 1
+
+
+def count(x, name, minimum=0, maximum=None):
+    """A Python int >= ``minimum`` (and <= ``maximum`` if given; bools and floats are rejected)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
         raise TypeError("%s must be an int, got %s" % (name, type(x).__name__))
     x = int(x)
     if x < minimum:
         raise ValueError("%s must be >= %d, got %s" % (name, minimum, int_text(x)))
+    if maximum is not None and x > maximum:
+        raise ValueError("%s must be <= %d, got %s" % (name, maximum, int_text(x)))
     return x
+
+
+def length(x, name):
+    """``len(x)`` of a sized ``x``; one too long for ``len()`` (a ``range(2**64)``: OverflowError
+    past ``sys.maxsize``) raises ValueError naming ``name``."""
+    try:
+        return len(x)
+    except OverflowError:
+        raise ValueError("%s must have at most 2**63 - 1 entries, got a %s too long for len()"
+                         % (name, type(x).__name__)) from None
 
 
 def int_text(x):
@@ -273,14 +303,14 @@ def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
 
 
 def float_dtype(dtype, name="dtype"):
-    """``dtype`` as np.float32 or np.float64; anything else raises."""
+    """``dtype`` as np.float32 or np.float64, native (either byte order is taken); anything else raises."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError("%s must be float32 or float64, got %r" % (name, dtype)) from None
-    if dt not in (np.float32, np.float64):
+    if dt.type not in (np.float32, np.float64):
         raise ValueError("%s must be float32 or float64, got %s" % (name, dt))
-    return dt
+    return np.dtype(dt.type)  # native byte order ('>f4' asks for float32)
 
 
 def init_recipe(init, recipes):

@@ -20,7 +20,7 @@ import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import _loop, _loop_plan, initializers
+from dnn import _loop, _loop_plan, _rng, initializers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -68,7 +68,7 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
     opts["keep"] = c.keep_probs(keep_prob, len(dims) - 1)
     X = v.as_real_array(X, "X")
     dtype = v.float_dtype(dtype) if dtype is not None else (
-        np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
+        v.common_float_dtype(X))
     X = v.as_float_array(X, "X", dtype)
     if X.shape[0] != dims[0]:
         raise ValueError("X must have %d rows (layers_dims[0] features), got shape %s" % (dims[0], X.shape))
@@ -104,9 +104,11 @@ def _compiled_loop(parameters, X, Y, L, o, seed, plan):
 
 
 def _course_order(m, seed):
-    """The course's shuffle (``random_mini_batches``): NumPy's global state seeded, one permutation."""
-    np.random.seed(seed)
-    return np.random.permutation(m).astype(np.int64, copy=False)
+    """The course's shuffle (``random_mini_batches``): NumPy's global state seeded, one permutation,
+    under ``dnn._rng.GLOBAL_RNG_LOCK``."""
+    with _rng.course_seeded(seed):
+        permutation = np.random.permutation(m)
+    return permutation.astype(np.int64, copy=False)
 
 
 def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64, beta=0.9,

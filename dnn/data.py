@@ -483,12 +483,13 @@ def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndar
     if x_orig.dtype.kind not in "buif":
         raise TypeError("x_orig must hold numbers (pixel values), got dtype %s" % x_orig.dtype)
     if dtype is None:
-        dtype = np.float32 if x_orig.dtype == np.float32 else np.float64
+        dtype = np.float32 if x_orig.dtype.type is np.float32 else np.float64  # '>f4' too
     try:
         dtype = np.dtype(dtype)
     except TypeError:
         raise TypeError("dtype must be float32 or float64, got %r" % (dtype,)) from None
-    if dtype not in (np.float32, np.float64):
+    if dtype.type not in (np.float32, np.float64):
         raise ValueError("dtype must be float32 or float64, got %s" % dtype)
+    dtype = np.dtype(dtype.type)  # native byte order
     flat = x_orig.reshape(x_orig.shape[0], -1).T.astype(dtype)
     return np.ascontiguousarray(flat / dtype.type(255.0))

@@ -306,7 +306,7 @@ def L_model_forward(X: ArrayLike, parameters: Dict[str, ArrayLike], *,
     if fast is not None:
         try:  # W_L of one row (the course's output unit), or something the checks below name
             course = len(fast[0][-1]) == 1 or type(fast[0][-1]) is not np.ndarray
-        except TypeError:
+        except (TypeError, OverflowError):  # (OverflowError: a range(2**64), too long for len())
             course = True
         if course:
             out = _kernels.forward(X, fast[0], fast[1], _own_of)
@@ -470,6 +470,8 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
     """Gradients of the cost with respect to every layer.
 
     AL (1, m) from ``L_model_forward``, Y (1, m) labels, ``caches`` its list.
+    The gradients are float32 when AL, the caches and Y all are, else float64
+    (as ``compute_cost``: float64 or integer labels make float64 gradients).
     Returns a dict with ``dA0..dA{L-1}`` (dA0 is the gradient with respect to
     X; the compiled path computes it when first read: ``dnn._gradients``),
     ``dW1..dWL`` and ``db1..dbL``. Starts, as the reference does, from
@@ -487,7 +489,7 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
                                         hidden_activation=hidden_activation, output=output)
     try:  # an AL of K > 1 rows: softmax (len first: the course's (1, m) pays one len)
         several = len(AL) != 1 and type(AL) is np.ndarray and AL.ndim == 2
-    except TypeError:
+    except (TypeError, OverflowError):  # (OverflowError: a range(2**64), too long for len())
         several = False
     if several:
         return _network().L_model_backward(AL, Y, caches, output=output)
@@ -496,8 +498,9 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
         grads = _kernels.backward(AL, Y, caches, names, _own_of)
         if (grads is None and type(AL) is np.ndarray and type(Y) is np.ndarray
                 and Y.dtype != AL.dtype and AL.dtype in (np.float32, np.float64)
-                and AL.ndim == 2):
-            # labels of another dtype (the course's are int64): converted, then fast
+                and AL.ndim == 2 and v.common_float_dtype(AL, Y) == AL.dtype):
+            # float64 AL, labels of another dtype (the course's are int64): converted, then fast
+            # (float32 AL with labels not float32 computes in float64, below)
             Y = v.labels_row(Y, "Y", AL.shape[1], AL.dtype)
             grads = _kernels.backward(AL, Y, caches, names, _own_of)
         if grads is not None:
@@ -506,7 +509,11 @@ def L_model_backward(AL: ArrayLike, Y: ArrayLike, caches: Sequence[Any], *,
     AL, layers = _checked_caches(AL, caches)
     if AL.shape[0] != 1:  # K output units: softmax (or output="sigmoid", refused there)
         return _network().L_model_backward(AL_given, Y, caches, output=output)
-    Y = v.labels_row(Y, "Y", AL.shape[1], AL.dtype)
+    Y = v.as_real_array(Y, "Y")
+    dtype = v.common_float_dtype(AL, Y)  # the labels join the contract, as in compute_cost
+    if dtype != AL.dtype:
+        AL, layers = AL.astype(dtype), [tuple(x.astype(dtype) for x in layer) for layer in layers]
+    Y = v.labels_row(Y, "Y", AL.shape[1], dtype)
     L = len(layers)
     # Converted caches: the compiled call, for the same bits as the same values there (see
     # L_model_forward); None if something is off, which the loop below names.
@@ -569,7 +576,9 @@ def predict(X: ArrayLike, y: ArrayLike, parameters: Dict[str, ArrayLike], *,
     Prints ``"Accuracy: ..."`` against the labels ``y`` (1, m), as the course.
     Runs the forward pass without keeping caches. Another network (the
     keywords of ``dnn.network.predict``, or a last layer of more than one
-    unit: softmax, whose predictions are int64 class indices) runs there.
+    unit: softmax, whose predictions are int64 class indices) runs there; an
+    identity output (regression) predicts its values, ``(K, m)`` float64, and
+    prints their mean squared error against ``y``.
     """
     if (hidden_activation is not _RELU or output is not None) and not _course_network(
             hidden_activation, output, _KEEP_ALL):

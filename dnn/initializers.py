@@ -6,11 +6,13 @@
 and ``initialize_parameters_glorot`` (``randn * sqrt(2 / (n_{l-1} + n_l))``):
 ``W_l`` ``(n_l, n_{l-1})``, ``b_l`` zeros ``(n_l, 1)``. As in the course they
 seed NumPy's global random state (3, or ``seed``), draw in float64 and give
-the reference's values to the bit; ``dtype`` casts the draws.
+the reference's values to the bit; ``dtype`` casts the draws. The seed and the
+draws hold ``dnn._rng.GLOBAL_RNG_LOCK``, so threads do not interleave them.
 """
 
 import numpy as np
 
+from dnn import _rng
 from dnn import _validation as v
 
 __all__ = ["initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he",
@@ -18,12 +20,20 @@ __all__ = ["initialize_parameters_zeros", "initialize_parameters_random", "initi
 
 
 def _initialize(layers_dims, scale, seed, dtype):
-    """``scale(W, n_prev, n)`` turns layer l's float64 draw into its weights; None: zeros."""
+    """``scale(W, n_prev, n)`` turns layer l's float64 draw into its weights; None: zeros.
+
+    The seed and every draw run under ``dnn._rng.GLOBAL_RNG_LOCK`` (``course_seeded``).
+    """
     dims = v.layer_sizes(layers_dims, "layers_dims")
     dtype = v.float_dtype(dtype)
-    if scale is not None:
-        seed = v.seed_value(seed)
-        np.random.seed(seed)
+    if scale is None:  # draws nothing: the global state is left alone, as the course's
+        return _layers(dims, None, dtype)
+    with _rng.course_seeded(v.seed_value(seed)):
+        return _layers(dims, scale, dtype)
+
+
+def _layers(dims, scale, dtype):
+    """Unchecked: the parameters for ``dims``, drawing from NumPy's global state (the caller's seed)."""
     parameters = {}
     for l in range(1, len(dims)):
         if scale is None:

@@ -17,16 +17,34 @@ __all__ = ["labels_one_hot", "class_indices", "softmax_cost", "compute_cost_with
 
 
 def labels_one_hot(Y, K, dtype=np.float64):
-    """Labels as one-hot ``(K, m)`` in ``dtype``, from one-hot ``(K, m)`` or class indices."""
-    K = v.count(K, "K", minimum=2)
+    """Labels as one-hot ``(K, m)`` in ``dtype``, from one-hot ``(K, m)`` or class indices.
+
+    K is an int >= 2 and the result at most 2**31 - 1 elements (32-bit indexing), else ValueError.
+    """
+    K = _classes(K)
     Y_arr = v.as_real_array(Y, "Y")
     m = Y_arr.shape[-1] if Y_arr.ndim else 0
+    if K * m > v.BLAS_INT_MAX:
+        raise ValueError("K * m must be at most 2**31 - 1 (the one-hot (K, m), 32-bit indexing), "
+                         "got K = %d, m = %d" % (K, m))
     return c.class_labels(Y_arr, "Y", K, m, v.float_dtype(dtype))
 
 
 def class_indices(Y, K):
-    """Labels as a ``(1, m)`` int64 row of class indices, from one-hot ``(K, m)`` or class indices."""
-    return np.argmax(labels_one_hot(Y, K), axis=0).reshape(1, -1).astype(np.int64)
+    """Labels as a ``(1, m)`` int64 row of class indices, from one-hot ``(K, m)`` or class indices
+    (checked in [0, K); O(m) memory for indices, whatever K). K is an int from 2 to 2**31 - 1."""
+    K = _classes(K)
+    Y_arr = v.as_real_array(Y, "Y")
+    m = Y_arr.shape[-1] if Y_arr.ndim else 0
+    return c.class_index_row(Y_arr, "Y", K, m).reshape(1, -1).astype(np.int64)
+
+
+def _classes(K):
+    """The number of classes K: an int from 2 to 2**31 - 1 (an output layer's units), else ValueError."""
+    K = v.count(K, "K", minimum=2)
+    if K > v.BLAS_INT_MAX:
+        raise ValueError("K must be at most 2**31 - 1 (the units of an output layer), got %s" % v.int_text(K))
+    return K
 
 
 def _log_softmax(Z):

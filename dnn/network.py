@@ -186,6 +186,17 @@ def _labels(Y, output, K, m, dtype):
     return c.class_labels(Y, "Y", K, m, dtype)
 
 
+def _with_labels_dtype(AL, layers, Y):
+    """``(AL, layers)`` in the dtype that 0/1 labels ``Y`` (an array) make with them: float64
+    unless Y is float32 too (``compute_cost``'s and the reference's; softmax and identity labels
+    take the network's dtype, as the reference's)."""
+    dtype = v.common_float_dtype(AL, Y)
+    if dtype == AL.dtype:
+        return AL, layers
+    return AL.astype(dtype), [tuple(tuple(x.astype(dtype) for x in part) if isinstance(part, tuple)
+                                    else part.astype(dtype) for part in cache) for cache in layers]
+
+
 def _checked_caches(AL, caches, keep_prob):
     if not isinstance(caches, (list, tuple)) or len(caches) == 0:
         raise ValueError("caches must be the non-empty list returned by L_model_forward, got %s"
@@ -258,7 +269,8 @@ def L_model_backward(AL, Y, caches, *, lambd=0.0, keep_prob=1.0, hidden_activati
 
     ``AL`` and ``caches`` from ``L_model_forward`` with the same keywords;
     ``Y``: ``(1, m)`` 0/1 labels for a sigmoid output, class indices or
-    one-hot ``(K, m)`` for softmax. ``dZ_L = AL - Y``; every ``dW_l`` gets
+    one-hot ``(K, m)`` for softmax (a sigmoid's labels join the dtype contract: float64
+    gradients unless they are float32 too). ``dZ_L = AL - Y``; every ``dW_l`` gets
     ``lambd / m * W_l``; a dropped-out layer's ``dA_l`` is multiplied by
     ``D_l / keep_prob`` before its activation's backward step.
     """
@@ -266,6 +278,8 @@ def L_model_backward(AL, Y, caches, *, lambd=0.0, keep_prob=1.0, hidden_activati
     lambd = c.scalar_in(lambd, "lambd", 0.0, np.inf)
     AL, layers, keep = _checked_caches(AL, caches, keep_prob)
     output = c.output_kind(output, AL.shape[0], "AL")
+    if output == "sigmoid":
+        AL, layers = _with_labels_dtype(AL, layers, v.as_real_array(Y, "Y"))
     Y = _labels(Y, output, AL.shape[0], AL.shape[1], AL.dtype)
     return _backward(AL, Y, layers, lambd, keep, hidden)
 
@@ -273,13 +287,19 @@ def L_model_backward(AL, Y, caches, *, lambd=0.0, keep_prob=1.0, hidden_activati
 def predict(X, y, parameters, *, hidden_activation="relu", output=None):
     """Predictions ``(1, m)``: 0/1 float64 (output > 0.5) for a sigmoid network,
     class indices int64 (the argmax) for a softmax one; prints ``"Accuracy: ..."``
-    against ``y`` as the course does."""
+    against ``y`` as the course does. An identity network (regression) predicts
+    its outputs, ``(K, m)`` float64, and prints ``"Mean squared error: ..."``
+    against the real targets ``y`` ``(K, m)`` (``dnn.reference.predict``'s)."""
     hidden = c.choice(hidden_activation, "hidden_activation", c.HIDDEN_ACTIVATIONS)
     X, layers = v.network_parameters(parameters, X)
     K, m = layers[-1][0].shape[0], X.shape[1]
     output = c.output_kind(output, K, "W%d" % len(layers))
     y = _labels(y, output, K, m, np.float64)
     AL, _ = _forward(X, layers, hidden, output, [1.0] * (len(layers) - 1), 0, 0, keep_caches=False)
+    if output == "identity":
+        p = AL.astype(np.float64)
+        print("Mean squared error: " + str(np.mean(np.square(p - y))))
+        return p
     if output == "sigmoid":
         p = (AL > 0.5).astype(np.float64)
     else:

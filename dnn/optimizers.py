@@ -203,7 +203,7 @@ def update_parameters_with_rmsprop(parameters, grads, s, beta2, learning_rate, e
 
 def update_parameters_with_adam(parameters, grads, v, s, t, learning_rate=0.01, beta1=0.9, beta2=0.999,
                                 epsilon=1e-8):
-    """One Adam step with bias correction; ``t`` counts the steps from 1.
+    """One Adam step with bias correction; ``t`` counts the steps from 1 (to 2**63 - 1).
 
     ``v = beta1 v + (1 - beta1) grad``, ``v_corrected = v / (1 - beta1^t)``,
     ``s = beta2 s + (1 - beta2) grad^2``, ``s_corrected = s / (1 - beta2^t)``,
@@ -211,7 +211,7 @@ def update_parameters_with_adam(parameters, grads, v, s, t, learning_rate=0.01, 
     Returns ``(parameters, v, s, v_corrected, s_corrected)``, as the course.
     """
     vel = v
-    t = _v.count(t, "t", minimum=1)
+    t = _v.count(t, "t", minimum=1, maximum=_v.COUNTER_MAX)
     learning_rate = _v.real_scalar(learning_rate, "learning_rate")
     beta1 = c.scalar_in(beta1, "beta1", 0.0, 1.0, high_open=True)
     beta2 = c.scalar_in(beta2, "beta2", 0.0, 1.0, high_open=True)
@@ -228,17 +228,19 @@ def update_parameters_with_adam(parameters, grads, v, s, t, learning_rate=0.01, 
 # --------------------------------------------------------------------------
 
 def update_lr(learning_rate0, epoch_num, decay_rate):
-    """``learning_rate0 / (1 + decay_rate * epoch_num)``, as a float."""
+    """``learning_rate0 / (1 + decay_rate * epoch_num)``, as a float (``epoch_num`` an int
+    from 0 to 2**63 - 1)."""
     learning_rate0 = _v.real_scalar(learning_rate0, "learning_rate0")
-    epoch_num = _v.count(epoch_num, "epoch_num")
+    epoch_num = _v.count(epoch_num, "epoch_num", maximum=_v.COUNTER_MAX)
     decay_rate = c.scalar_in(decay_rate, "decay_rate", 0.0, np.inf)
     return 1 / (1 + decay_rate * epoch_num) * learning_rate0
 
 
 def schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000):
-    """``learning_rate0 / (1 + decay_rate * floor(epoch_num / time_interval))``, as a float."""
+    """``learning_rate0 / (1 + decay_rate * floor(epoch_num / time_interval))``, as a float
+    (``epoch_num`` as ``update_lr``'s)."""
     learning_rate0 = _v.real_scalar(learning_rate0, "learning_rate0")
-    epoch_num = _v.count(epoch_num, "epoch_num")
+    epoch_num = _v.count(epoch_num, "epoch_num", maximum=_v.COUNTER_MAX)
     decay_rate = c.scalar_in(decay_rate, "decay_rate", 0.0, np.inf)
     time_interval = _v.count(time_interval, "time_interval", minimum=1)
     return 1 / (1 + decay_rate * float(np.floor(epoch_num / time_interval))) * learning_rate0

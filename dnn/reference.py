@@ -314,10 +314,16 @@ def predict(X, y, parameters, *, hidden_activation="relu", output=None):
     A softmax network (``output="softmax"``, the default when the last layer
     has more than one unit) predicts class indices instead, ``p`` ``(1, m)``
     int64, the argmax of the output; ``y`` is then a row of class indices or
-    one-hot ``(K, m)``.
+    one-hot ``(K, m)``. An identity network (``output="identity"``: regression)
+    predicts its outputs themselves, ``p`` ``(K, m)`` float64, and prints their
+    mean squared error against the real targets ``y`` ``(K, m)`` instead.
     """
     m = X.shape[1]
     probas, caches = L_model_forward(X, parameters, hidden_activation=hidden_activation, output=output)
+    if _output_kind(output, probas.shape[0]) == "identity":
+        p = probas.astype(np.float64)
+        print("Mean squared error: " + str(np.mean(np.square(p - np.asarray(y, dtype=np.float64).reshape(p.shape)))))
+        return p
     if _output_kind(output, probas.shape[0]) == "softmax":
         p = np.argmax(probas, axis=0).reshape(1, m)
         y = class_indices(y, probas.shape[0])
@@ -340,7 +346,7 @@ def predict(X, y, parameters, *, hidden_activation="relu", output=None):
 def _training_dtype(X, dtype):
     if dtype is not None:
         return np.dtype(dtype)
-    return np.dtype(np.float32) if np.asarray(X).dtype == np.float32 else np.dtype(np.float64)
+    return np.dtype(np.float32) if np.asarray(X).dtype.type is np.float32 else np.dtype(np.float64)  # '>f4' too
 
 
 def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False,
@@ -660,12 +666,12 @@ def random_mini_batches(X, Y, mini_batch_size=64, seed=0):
 # --------------------------------------------------------------------------
 
 def _zeros_like_parameters(parameters):
-    # The course's np.zeros(shape) is float64; float32 parameters get float32 state.
+    # The course's np.zeros(shape) is float64; float32 parameters (either byte order) get float32 state.
     state = {}
     for l in range(1, len(parameters) // 2 + 1):
         for key in ("W" + str(l), "b" + str(l)):
             p = parameters[key]
-            state["d" + key] = np.zeros(p.shape, dtype=np.float32 if p.dtype == np.float32 else np.float64)
+            state["d" + key] = np.zeros(p.shape, dtype=np.float32 if p.dtype.type is np.float32 else np.float64)
     return state
 
 

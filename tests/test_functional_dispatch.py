@@ -84,8 +84,14 @@ def test_other_networks_run_in_dnn_network(kw, capsys):
         for k in grads_n:
             np.testing.assert_array_equal(grads[k], grads_n[k])
     pred_kw = {k: v for k, v in kw.items() if k in ("hidden_activation", "output")}
-    if pred_kw.get("output") != "identity":
-        np.testing.assert_array_equal(dnn.predict(X, Y, P, **pred_kw), network.predict(X, Y, P, **pred_kw))
+    np.testing.assert_array_equal(dnn.predict(X, Y, P, **pred_kw), network.predict(X, Y, P, **pred_kw))
+    capsys.readouterr()
+    p = dnn.predict(X, Y, P, **pred_kw)
+    out = capsys.readouterr().out
+    p_ref = R.predict(X, Y, P, **pred_kw)
+    assert out == capsys.readouterr().out
+    assert p.dtype == p_ref.dtype and p.shape == p_ref.shape
+    np.testing.assert_allclose(p, p_ref, rtol=1e-12)
 
 
 def test_l2_alone_runs_in_dnn_network_and_adds_its_term():
