@@ -58,7 +58,7 @@ PRINT_EVERY = 100
 def _training_dtype(X, dtype):
     """The reference's rule: ``dtype`` if given, else float32 for float32 ``X``, else float64."""
     if dtype is None:
-        return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+        return np.dtype(np.float32) if X.dtype.type is np.float32 else np.dtype(np.float64)  # either byte order
     return v.float_dtype(dtype)
 
 

@@ -374,6 +374,7 @@ BIG_ENDIAN_CALLS = {
         dnn.L_model_forward(X, P)[0], Y, P, 0.1),
     "model": lambda X, Y, P, G: dnn.model(X, Y, [4, 3, 1], "adam", num_epochs=2, print_cost=False)["W1"],
     "flatten_images": lambda X, Y, P, G: dnn.flatten_images(X.reshape(2, 3, 2, 2)),
+    "L_layer_model": lambda X, Y, P, G: dnn.L_layer_model(X, Y, [4, 3, 1], num_iterations=2)["W1"],
 }
 
 
