@@ -123,7 +123,10 @@ def test_L_model_backward_test_case(dtype):
     A2, W2, b2, Z2 = (np.random.randn(*s) for s in ((3, 2), (1, 3), (1, 1), (1, 2)))
     caches = (((A1, W1, b1), Z1), ((A2, W2, b2), Z2))  # a tuple, as the course's test case
     c = lambda x: x.astype(dtype)  # noqa: E731
-    grads = dnn.L_model_backward(c(AL), Y, tuple(((c(a), c(w), c(b)), c(z)) for (a, w, b), z in caches))
+    # The course's int labels; float32 labels in float32 (int labels with a float32 network give
+    # float64 gradients, as NumPy's promotion in the course's code and compute_cost do)
+    labels = Y if dtype == np.float64 else c(Y)
+    grads = dnn.L_model_backward(c(AL), labels, tuple(((c(a), c(w), c(b)), c(z)) for (a, w, b), z in caches))
     want = reference.L_model_backward(AL, Y, caches)
     assert sorted(grads) == sorted(want)
     check(grads["dW1"], [[0.41010002, 0.07807203, 0.13798444, 0.10502167], [0, 0, 0, 0],
