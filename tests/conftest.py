@@ -174,6 +174,21 @@ def _random_network(dims, m, dtype, seed=0):
     return X, Y, p
 
 
+def _unaligned(a):
+    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert u.flags.c_contiguous and not u.flags.aligned
+    return u
+
+
+@pytest.fixture
+def unaligned():
+    """``(a) -> u``: ``a``'s values in a C-contiguous, unaligned array."""
+    return _unaligned
+
+
 @pytest.fixture
 def random_network():
     """``(dims, m, dtype, seed=0) -> (X, Y, parameters)``: see the module's docstring."""

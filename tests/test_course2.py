@@ -375,17 +375,8 @@ def test_model_seed_and_init():
     assert not np.allclose(a["W1"], c["W1"])
 
 
-def unaligned(a):
-    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    u[...] = a
-    assert u.flags.c_contiguous and not u.flags.aligned
-    return u
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_unaligned_inputs_train_as_their_aligned_copies(dtype):
+def test_unaligned_inputs_train_as_their_aligned_copies(dtype, unaligned):
     """One feature or a label row, unaligned (a memmap at an odd offset), reached the compiled loop
     as it was (its transpose is a view) and was refused: "X must be an aligned, C-contiguous array"."""
     rng = np.random.default_rng(8)

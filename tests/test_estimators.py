@@ -587,17 +587,8 @@ def test_training_reads_X_in_place(dtype, tmp_path, rng, monkeypatch):
         assert np.shares_memory(seen[-1], inp)
 
 
-def _unaligned(a):
-    """A C-contiguous copy of ``a`` one byte past an aligned address (a memmap at an odd offset)."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    u[...] = a
-    assert u.flags.c_contiguous and not u.flags.aligned
-    return u
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_unaligned_input_is_copied_aligned_input_is_not(dtype, tmp_path, rng, monkeypatch):
+def test_unaligned_input_is_copied_aligned_input_is_not(dtype, tmp_path, rng, monkeypatch, unaligned):
     """The compiled loop needs aligned arrays: an unaligned X, y or sample_weight (a memmap at an
     odd offset) trains as its aligned copy would (it was refused: "X must be an aligned,
     C-contiguous array"), an aligned one reaches the loop uncopied."""
@@ -619,15 +610,15 @@ def test_unaligned_input_is_copied_aligned_input_is_not(dtype, tmp_path, rng, mo
     for solver in ("adam", "gd"):
         aligned = DNNClassifier(solver=solver, **kw).fit(X, y, sample_weight=w)
         assert np.shares_memory(seen[-1][0], X) and np.shares_memory(seen[-1][2], w)
-        for Xu, wu in ((mm, w), (_unaligned(X), w), (X, _unaligned(w))):
+        for Xu, wu in ((mm, w), (unaligned(X), w), (X, unaligned(w))):
             clf = DNNClassifier(solver=solver, **kw).fit(Xu, y, sample_weight=wu)
             assert all(a.flags.aligned for a in seen[-1])
             np.testing.assert_array_equal(clf.coefs_[0], aligned.coefs_[0])
             np.testing.assert_array_equal(clf.predict_proba(Xu), aligned.predict_proba(X))
     target = (X[:, 0] * 2).astype(dtype)
-    reg = DNNRegressor(**kw).fit(X, _unaligned(target))
+    reg = DNNRegressor(**kw).fit(X, unaligned(target))
     np.testing.assert_array_equal(reg.coefs_[0], DNNRegressor(**kw).fit(X, target).coefs_[0])
-    partial = DNNRegressor(**kw).partial_fit(mm, _unaligned(target)).partial_fit(mm, target)
+    partial = DNNRegressor(**kw).partial_fit(mm, unaligned(target)).partial_fit(mm, target)
     assert partial.n_iter_ == 1 and partial.t_ == 2 * X.shape[0]
 
 
