@@ -129,11 +129,16 @@ def _model_with(tmp_path, name, replace=None, extra=(), **overrides):
 # A subprocess with a capped address space
 # --------------------------------------------------------------------------
 
-_PRELUDE = textwrap.dedent("""
+#: Where the dnn under test lives: the subprocesses run with -I (no PYTHONPATH),
+#: and without it would import whatever dnn the interpreter has installed.
+_DNN_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(data.__file__)))
+
+_PRELUDE = "import sys\nsys.path.insert(0, %r)\n" % _DNN_ROOT + textwrap.dedent("""
     import resource, sys, time
     import numpy as np
     import dnn
     from dnn import data, model_io
+    assert dnn.__file__.startswith(sys.path[0]), dnn.__file__
     from PIL import Image
     try:
         import h5py
@@ -154,6 +159,13 @@ _PRELUDE = textwrap.dedent("""
     except MemoryError:
         pass
 """) % (HEADROOM_MIB, HEADROOM_MIB)
+
+
+def _run_isolated(code, timeout=30):
+    """Run ``code`` after ``from dnn import data`` (the dnn under test) in a subprocess; returns it."""
+    code = "import sys\nsys.path.insert(0, %r)\nfrom dnn import data\n" % _DNN_ROOT + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                          timeout=timeout, cwd=tempfile.gettempdir())
 
 
 def _run_capped(code, timeout=120):
@@ -503,10 +515,8 @@ def test_hdf5_external_links_are_refused_unfollowed(tmp_path, key):
         if key in f:
             del f[key]
         f[key] = h5py.ExternalLink(str(fifo), "/x")
-    code = "from dnn import data\ntry:\n    data.load_data(%r, %r)\nexcept ValueError as exc:\n" \
-           "    print(exc)\n" % (str(path), str(ok))
-    res = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=30,
-                         cwd=tempfile.gettempdir())
+    res = _run_isolated("try:\n    data.load_data(%r, %r)\nexcept ValueError as exc:\n    print(exc)\n"
+                        % (str(path), str(ok)))
     assert "%s must be a data set of this file, got a link (ExternalLink)" % key in res.stdout, \
         res.stdout + res.stderr
 
