@@ -345,7 +345,25 @@ def _dataset(f, key, path, h5py):
     node = f.get(key)
     if not isinstance(node, h5py.Dataset):
         raise ValueError("%s: %s must be a data set, got %s" % (path, key, type(node).__name__))
+    _check_layout(node, key, path, h5py)
     return node
+
+
+def _check_layout(dset, key, path, h5py):
+    """Refuse a data set whose raw data lives in other files, from its creation properties alone.
+
+    External storage names files (any file: a text file read as pixels,
+    ``/dev/zero``, a FIFO that blocks) and a virtual data set maps other files'
+    data sets; neither is opened.
+    """
+    plist = dset.id.get_create_plist()
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        raise ValueError("%s: %s must store its data in this file, got a virtual data set "
+                         "(data mapped from other files)" % (path, key))
+    if plist.get_external_count():
+        name = os.fsdecode(plist.get_external(0)[0])
+        raise ValueError("%s: %s must store its data in this file, got external storage "
+                         "(raw data in %s)" % (path, key, name if len(name) <= 80 else name[:77] + "..."))
 
 
 def _check_stored(dset, key, path, nbytes):

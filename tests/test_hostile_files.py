@@ -521,6 +521,63 @@ def test_hdf5_external_links_are_refused_unfollowed(tmp_path, key):
         res.stdout + res.stderr
 
 
+def _external_storage_files(tmp_path, h5py):
+    """HDF5 files whose data sets keep their raw data in other files: ``[(path, key, target)]``."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"PASSWORD=hunter2\n" * 64)
+    targets = {"text": secret, "zero": "/dev/zero"}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo")
+        targets["fifo"] = tmp_path / "fifo"
+    made = []
+    for name, target in targets.items():
+        for key in ("train_set_x", "train_set_y", "list_classes"):
+            path = tmp_path / ("%s_%s.h5" % (name, key))
+            with h5py.File(path, "w") as f:
+                for k, a in (("train_set_x", np.zeros((2, 4, 4, 3), np.uint8)),
+                             ("train_set_y", np.array([0, 1])), ("list_classes", np.array([b"a", b"b"]))):
+                    if k == key:
+                        f.create_dataset(k, a.shape, a.dtype, external=[(str(target), 0, a.nbytes)])
+                    else:
+                        f[k] = a
+            made.append((path, key, str(target)))
+    # A virtual data set maps another file's data set.
+    layout = h5py.VirtualLayout(shape=(2, 4, 4, 3), dtype=np.uint8)
+    layout[:] = h5py.VirtualSource(str(tmp_path / "ok.h5"), "test_set_x", shape=(2, 4, 4, 3))
+    with h5py.File(tmp_path / "virtual.h5", "w") as f:
+        f.create_virtual_dataset("train_set_x", layout)
+        f["train_set_y"] = np.array([0, 1])
+    made.append((tmp_path / "virtual.h5", "train_set_x", None))
+    return made
+
+
+def test_hdf5_external_storage_is_refused_unread(tmp_path):
+    # External storage is not a link: the data set is in the file, its bytes are
+    # in another one. A text file's bytes came back as pixels, /dev/zero
+    # "stored" gigabytes, and a FIFO blocked load_data for good.
+    h5py = pytest.importorskip("h5py")
+    _, ok = _h5_pair(tmp_path, lambda f: None)
+    files = _external_storage_files(tmp_path, h5py)
+    res = _run_isolated("""
+        for path in %r:
+            try:
+                data.load_data(path, %r)
+            except ValueError as exc:
+                print(exc)
+            else:
+                print(path, "loaded")
+    """ % ([str(p) for p, _, _ in files], str(ok)))
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(files), res.stdout + res.stderr
+    for line, (path, key, target) in zip(lines, files):
+        if target is None:
+            assert line == "%s: %s must store its data in this file, got a virtual data set " \
+                           "(data mapped from other files)" % (path, key)
+        else:
+            assert line == "%s: %s must store its data in this file, got external storage " \
+                           "(raw data in %s)" % (path, key, target)
+
+
 # --------------------------------------------------------------------------
 # Item 4: the decompression-bomb promise
 # --------------------------------------------------------------------------
