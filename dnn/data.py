@@ -36,6 +36,7 @@ networks take.
 """
 
 import os
+import stat
 from pathlib import Path
 from typing import Sequence
 
@@ -124,6 +125,31 @@ def _existing_dir(path):
     return path
 
 
+#: What a path that is not a regular file is, for the error naming it.
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _regular_file(path, what, refuse):
+    """``os.stat(path)`` of a regular file (symbolic links followed), checked before anything opens it.
+
+    A FIFO blocks whoever opens it for reading and a device never ends, so
+    anything but a regular file is refused by its kind: ``refuse(reason)``
+    builds the exception raised. A path that does not exist raises
+    ``FileNotFoundError`` ("no such ``what``").
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError("no such %s: %s" % (what, path)) from None
+    except OSError as exc:
+        raise refuse("cannot be read (%s)" % exc) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "a special file")
+        raise refuse("not a regular file (%s)" % kind)
+    return st
+
+
 def _to_rgb(im):
     """``im`` (any mode) as an 8-bit RGB picture."""
     Image = _pil()
@@ -149,15 +175,15 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
     """One picture as a ``(height, width, 3)`` uint8 RGB array resized to ``size`` (width, height).
 
     Raises ``FileNotFoundError`` if ``file`` does not exist and ``ImageReadError``
-    (a ValueError) naming it if it cannot be decoded, is truncated, or is
+    (a ValueError) naming it if it is not a regular file (a FIFO, a device, a
+    folder: refused before it is opened), cannot be decoded, is truncated, or is
     larger than Pillow's decompression-bomb limit.
     """
     Image = _pil()
     from PIL import ImageOps
     width, height = _size(size)
     file = Path(file)
-    if not file.is_file():
-        raise FileNotFoundError("no such image file: %s" % file)
+    _regular_file(file, "image file", lambda reason: ImageReadError(file, reason))
     try:
         with Image.open(file, formats=_formats()) as im:
             limit = Image.MAX_IMAGE_PIXELS
@@ -424,8 +450,7 @@ def _class_set(f, key, path, h5py):
 
 def _read_h5_split(path, h5py):
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError("no such HDF5 file: %s" % path)
+    _regular_file(path, "HDF5 file", lambda reason: ValueError("%s: %s" % (path, reason)))
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -471,6 +496,11 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
     label). Each file holds ``<name>_set_x`` and ``<name>_set_y``; labels are
     0 and 1, or class indices 0 to K-1 where ``list_classes`` names K > 2
     classes (up to 16). Needs h5py: ``pip install "dnn-course[hdf5]"``.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming
+    the file (and the data set) for anything else: not a regular file (a FIFO
+    or a device, refused before it is opened), not HDF5, or a data set that
+    is refused from its metadata (see ``_read_h5_split``).
     """
     h5py = _h5py()
     train_x, train_y, train_classes = _read_h5_split(train_path, h5py)

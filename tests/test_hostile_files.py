@@ -578,6 +578,42 @@ def test_hdf5_external_storage_is_refused_unread(tmp_path):
                            "(raw data in %s)" % (path, key, target)
 
 
+def _not_regular_files(tmp_path):
+    """``{path: kind}``: a FIFO, a symbolic link to it, a folder and a character device."""
+    made = {tmp_path / "dir.png": "a folder", os.devnull: "a character device"}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo.png")
+        made[tmp_path / "fifo.png"] = "a FIFO"
+        (tmp_path / "link.h5").symlink_to(tmp_path / "fifo.png")
+        made[tmp_path / "link.h5"] = "a FIFO"
+    (tmp_path / "dir.png").mkdir()
+    return made
+
+
+def test_what_is_not_a_regular_file_is_refused_unopened(tmp_path):
+    # Opening a FIFO for reading blocks until a writer comes, and a device
+    # never ends: both entry points refuse them by kind, before any open.
+    pytest.importorskip("h5py")
+    made = _not_regular_files(tmp_path)
+    res = _run_isolated("""
+        for path in %r:
+            for load in (data.read_image, lambda p: data.load_data(p, p)):
+                try:
+                    load(path)
+                except ValueError as exc:
+                    print(type(exc).__name__, exc)
+    """ % [str(p) for p in made])
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 * len(made), res.stdout + res.stderr
+    for i, (path, kind) in enumerate(made.items()):
+        assert lines[2 * i] == "ImageReadError cannot read image %s: not a regular file (%s)" % (path, kind)
+        assert lines[2 * i + 1] == "ValueError %s: not a regular file (%s)" % (path, kind)
+    with pytest.raises(FileNotFoundError, match="no such image file"):
+        data.read_image(tmp_path / "missing.png")
+    with pytest.raises(FileNotFoundError, match="no such HDF5 file"):
+        data.load_data(tmp_path / "missing.h5", tmp_path / "missing.h5")
+
+
 # --------------------------------------------------------------------------
 # Item 4: the decompression-bomb promise
 # --------------------------------------------------------------------------
