@@ -352,12 +352,18 @@ def _h5py():
 
 
 #: Limits of an HDF5 data set ``load_data`` reads, checked from its metadata
-#: before any data is read: a picture's side, the bytes of pictures, and how
-#: far compressed storage may inflate (pictures compress a few times; a
-#: data set declaring far more than it stores is refused unread).
+#: before any data is read: a picture's side, the bytes of pictures, and what
+#: compressed storage may cost. Loading a data set and the float64 copy
+#: ``flatten_images`` (and training) make of it take ``itemsize + 8`` bytes a
+#: value (9 for uint8 pixels); for compressed data that is at most
+#: ``MAX_HDF5_INFLATION`` times the bytes the file stores for it plus
+#: ``MAX_HDF5_SLACK`` (uint8 pictures may compress about 7 times; a small set
+#: of pictures, any amount). Uncompressed data declares at most what it
+#: stores, and nothing stores more than the file's size.
 MAX_PICTURE_SIDE = 16384
 MAX_HDF5_BYTES = 2 ** 33
-MAX_HDF5_INFLATION = 256
+MAX_HDF5_INFLATION = 64
+MAX_HDF5_SLACK = 2 ** 24
 MAX_CLASS_NAME_BYTES = 4096
 
 
@@ -392,14 +398,39 @@ def _check_layout(dset, key, path, h5py):
                          "(raw data in %s)" % (path, key, name if len(name) <= 80 else name[:77] + "..."))
 
 
-def _check_stored(dset, key, path, nbytes):
-    """Refuse a data set that declares more bytes than its storage can hold."""
+def _stored_bytes(dset, key, path):
+    """The bytes the file stores for ``dset``, refused past the file's own size.
+
+    HDF5 adds up the sizes its chunk index lists, and a hostile index points
+    thousands of chunks at the same bytes: a 165 KB file "stored" 24 MB.
+    """
     stored = dset.id.get_storage_size()
-    filters = dset.id.get_create_plist().get_nfilters()
-    most = stored * (MAX_HDF5_INFLATION if filters else 1) + (2 ** 20 if filters else 0)
-    if nbytes > most:
-        raise ValueError("%s: %s declares %d bytes but stores %d (unwritten or hostile data)"
-                         % (path, key, nbytes, stored))
+    size = dset.file.id.get_filesize()
+    if stored > size:
+        raise ValueError("%s: %s claims to store %d bytes in a file of %d (chunks sharing their bytes: "
+                         "hostile data)" % (path, key, stored, size))
+    return stored
+
+
+def _check_stored(dset, key, path, nvalues):
+    """Refuse a data set of ``nvalues`` values that declares more than its storage holds.
+
+    Uncompressed data declares at most the bytes it stores; compressed data,
+    at most what keeps it and a float64 copy (``itemsize + 8`` bytes a value)
+    within ``MAX_HDF5_INFLATION`` times the bytes stored plus ``MAX_HDF5_SLACK``.
+    """
+    stored = _stored_bytes(dset, key, path)
+    nbytes = nvalues * dset.dtype.itemsize
+    if not dset.id.get_create_plist().get_nfilters():
+        if nbytes > stored:
+            raise ValueError("%s: %s declares %d bytes but stores %d (unwritten or hostile data)"
+                             % (path, key, nbytes, stored))
+        return
+    cost = nvalues * (dset.dtype.itemsize + 8)
+    if cost > MAX_HDF5_INFLATION * stored + MAX_HDF5_SLACK:
+        raise ValueError("%s: %s declares %d bytes, %d with the float64 copy training makes, but stores %d "
+                         "compressed; loading may cost %d times the bytes stored plus %d MiB (a decompression bomb?)"
+                         % (path, key, nbytes, cost, stored, MAX_HDF5_INFLATION, MAX_HDF5_SLACK >> 20))
 
 
 def _picture_set(f, key, path, h5py):
@@ -413,10 +444,11 @@ def _picture_set(f, key, path, h5py):
     if not (1 <= shape[1] <= MAX_PICTURE_SIDE and 1 <= shape[2] <= MAX_PICTURE_SIDE):
         raise ValueError("%s: %s holds pictures of %dx%d; at most %d on a side"
                          % (path, key, shape[2], shape[1], MAX_PICTURE_SIDE))
-    nbytes = int(np.prod(shape, dtype=object)) * dt.itemsize
-    if nbytes > MAX_HDF5_BYTES:
-        raise ValueError("%s: %s would take %d bytes (at most %d)" % (path, key, nbytes, MAX_HDF5_BYTES))
-    _check_stored(dset, key, path, nbytes)
+    nvalues = int(np.prod(shape, dtype=object))
+    if nvalues * dt.itemsize > MAX_HDF5_BYTES:
+        raise ValueError("%s: %s would take %d bytes (at most %d)"
+                         % (path, key, nvalues * dt.itemsize, MAX_HDF5_BYTES))
+    _check_stored(dset, key, path, nvalues)
     return dset, shape[0]
 
 
@@ -428,7 +460,7 @@ def _label_set(f, key, path, m, h5py):
     size = int(np.prod(dset.shape, dtype=object)) if dset.shape is not None else 0
     if size != m or len(dset.shape) > 2:
         raise ValueError("%s: %s holds %d labels for %d images" % (path, key, size, m))
-    _check_stored(dset, key, path, size * dt.itemsize)
+    _check_stored(dset, key, path, size)
     return dset
 
 
@@ -444,7 +476,7 @@ def _class_set(f, key, path, h5py):
     if dt.kind != "S" or dt.itemsize > MAX_CLASS_NAME_BYTES:
         raise ValueError("%s: %s must hold names of at most %d bytes, got dtype %s"
                          % (path, key, MAX_CLASS_NAME_BYTES, dt))
-    _check_stored(dset, key, path, shape[0] * dt.itemsize)
+    _check_stored(dset, key, path, shape[0])
     return dset
 
 
@@ -523,7 +555,8 @@ def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndar
 
     ``x_orig.reshape(m, -1).T / 255``, computed in ``dtype`` (default float32
     for float32 input, else float64); the cast comes first, so integer pixels
-    give the same values whatever container they came in. The result is C-contiguous.
+    give the same values whatever container they came in. The result is C-contiguous,
+    and the only array allocated (no float temporaries of the same size).
     """
     x_orig = np.asarray(x_orig)
     if x_orig.ndim < 2 or x_orig.shape[0] == 0:
@@ -539,5 +572,8 @@ def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndar
     if dtype.type not in (np.float32, np.float64):
         raise ValueError("dtype must be float32 or float64, got %s" % dtype)
     dtype = np.dtype(dtype.type)  # native byte order
-    flat = x_orig.reshape(x_orig.shape[0], -1).T.astype(dtype)
-    return np.ascontiguousarray(flat / dtype.type(255.0))
+    src = x_orig.reshape(x_orig.shape[0], -1).T
+    out = np.empty(src.shape, dtype)
+    # dtype= casts each value to dtype before dividing: astype(dtype) / 255, in place.
+    np.divide(src, dtype.type(255.0), out=out, dtype=dtype, casting="unsafe")
+    return out

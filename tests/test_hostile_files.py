@@ -614,6 +614,94 @@ def test_what_is_not_a_regular_file_is_refused_unopened(tmp_path):
         data.load_data(tmp_path / "missing.h5", tmp_path / "missing.h5")
 
 
+def _sparse_pictures(m, side, every):
+    """``m`` pictures of ``side`` x ``side``, zero but for one random byte in ``every``: they compress ~``every``/2 times."""
+    x = np.zeros((m, side, side, 3), np.uint8)
+    flat = x.reshape(-1)
+    flat[::every] = np.random.default_rng(0).integers(1, 256, flat[::every].size)
+    return x
+
+
+def test_compressed_hdf5_costs_a_bounded_multiple_of_what_it_stores(tmp_path):
+    # A 1 MB file declaring 197 MB of pixels inflated 200 times, within the old
+    # 256x allowance: load_data read it and flatten_images' float64 copies took 3.3 GB.
+    # What loading and the float64 copy take (9 bytes a uint8 value) is now at
+    # most MAX_HDF5_INFLATION times the bytes stored, plus MAX_HDF5_SLACK.
+    h5py = pytest.importorskip("h5py")
+
+    def write(x, name):
+        with h5py.File(tmp_path / name, "w") as f:
+            f.create_dataset("%s_set_x" % name[:-3], data=x, chunks=(1,) + x.shape[1:], compression="gzip")
+            f["%s_set_y" % name[:-3]] = np.arange(len(x)) % 2
+            return f["%s_set_x" % name[:-3]].id.get_storage_size()
+    x = _sparse_pictures(400, 100, 60)
+    stored = write(x, "train.h5")
+    write(x[:2], "test.h5")
+    assert x.nbytes < 256 * stored and 9 * x.nbytes > 64 * stored + 2 ** 24   # in the old allowance, past the new
+    with pytest.raises(ValueError, match=r"train_set_x declares 12000000 bytes, 108000000 with the float64 "
+                                         r"copy training makes, but stores \d+ compressed; loading may cost "
+                                         r"64 times the bytes stored plus 16 MiB \(a decompression bomb\?\)"):
+        data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")
+    # Pictures that compress a few times load, and so does a small set that compresses any amount.
+    for x in (_sparse_pictures(400, 100, 4), np.zeros((100, 64, 64, 3), np.uint8)):
+        write(x, "train.h5")
+        write(x[:2], "test.h5")
+        np.testing.assert_array_equal(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[0], x)
+
+
+def _shared_chunks_file(path, m, side):
+    """An HDF5 file whose ``m`` chunks (one picture each) all point at the first one's bytes.
+
+    Written with h5py (a version 1 B-tree chunk index), then every index entry
+    but the first patched to the first chunk's address and size: HDF5 reads
+    it without complaint and counts ``m`` chunks as stored.
+    """
+    import re
+    import h5py
+    n = side * side * 3
+    with h5py.File(path, "w", libver="earliest") as f:
+        d = f.create_dataset("train_set_x", (m, side, side, 3), np.uint8, chunks=(1, side, side, 3))
+        d.id.write_direct_chunk((0, 0, 0, 0), (np.arange(n) % 251).astype(np.uint8).tobytes())
+        for i in range(1, m):
+            d.id.write_direct_chunk((i, 0, 0, 0), b"\x07")
+        f["train_set_y"] = np.arange(m) % 2
+        chunks = [d.id.get_chunk_info(i) for i in range(m)]
+    raw = bytearray(path.read_bytes())
+    first = chunks[0]
+    for c in chunks[1:]:
+        # A leaf entry: the chunk's size, filter mask and offsets, then its address.
+        key = struct.pack("<II", c.size, 0) + struct.pack("<%dQ" % (len(c.chunk_offset) + 1), *c.chunk_offset, 0)
+        address = struct.pack("<Q", c.byte_offset)
+        at = [i.start() for i in re.finditer(re.escape(key), raw) if raw[i.end():i.end() + 8] == address]
+        assert len(at) == 1
+        raw[at[0]:at[0] + 4] = struct.pack("<I", first.size)
+        raw[at[0] + len(key):at[0] + len(key) + 8] = struct.pack("<Q", first.byte_offset)
+    path.write_bytes(raw)
+    return path
+
+
+def test_hdf5_chunks_sharing_their_bytes_are_refused_unread(tmp_path):
+    # Every chunk of a 100 KB file pointing at the same 3 KB: HDF5 counts 3 MB
+    # stored, uncompressed, so the file passed "declares no more than it stores"
+    # and loaded 30 times its size (and as much as the index can list).
+    h5py = pytest.importorskip("h5py")
+    path = _shared_chunks_file(tmp_path / "shared.h5", 1000, 32)
+    with h5py.File(path, "r") as f:
+        assert f["train_set_x"].id.get_storage_size() == 1000 * 32 * 32 * 3 > 20 * path.stat().st_size
+    with pytest.raises(ValueError, match=r"train_set_x claims to store 3072000 bytes in a file of %d "
+                                         r"\(chunks sharing their bytes: hostile data\)" % path.stat().st_size):
+        data.load_data(path, path)
+
+
+def test_flatten_images_allocates_only_its_result():
+    # (h*w*3, m) float64 of 16 MiB of uint8 pixels: 128 MiB. It took three times
+    # that (the cast, the quotient, the C-contiguous copy), past a 256 MiB cap.
+    out = _run_capped("""
+        x = np.full((1024, 64, 64, 4), 255, np.uint8)[..., :3]
+        flat = data.flatten_images(x)
+        print(flat.shape, flat.dtype, flat.flags.c_contiguous, flat.min(), flat.max())
+    """)
+    assert out.strip() == "(12288, 1024) float64 True 1.0 1.0", out
 # --------------------------------------------------------------------------
 # Item 4: the decompression-bomb promise
 # --------------------------------------------------------------------------
