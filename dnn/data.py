@@ -513,6 +513,28 @@ def _read_h5_split(path, h5py):
     return x, y.reshape(1, -1), classes
 
 
+def _class_names(classes):
+    return "[%s]" % _short_list(c.decode("utf-8", "replace")[:40] for c in classes)
+
+
+def _common_classes(train_path, train_classes, test_path, test_classes):
+    """The class names both files' labels index: ``[b"0", b"1"]`` if neither file names them.
+
+    Files that both name their classes must list the same names in the same
+    order: a label is an index into its own file's list, so a test file
+    listing ``[cat, non-cat]`` against a training file's ``[non-cat, cat]``
+    would invert every test label. Refused (``ValueError`` naming both), not remapped.
+    """
+    if train_classes is None or test_classes is None:
+        classes = test_classes if test_classes is not None else train_classes
+        return np.array([b"0", b"1"]) if classes is None else classes
+    if list(map(bytes, train_classes)) != list(map(bytes, test_classes)):
+        raise ValueError("%s names the classes %s but %s names %s: labels index their file's list_classes, "
+                         "so both files must list the same names in the same order"
+                         % (train_path, _class_names(train_classes), test_path, _class_names(test_classes)))
+    return test_classes
+
+
 def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
               test_path: PathLike = "datasets/test_catvnoncat.h5",
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -524,8 +546,9 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
 
     Returns ``(train_set_x_orig, train_set_y, test_set_x_orig, test_set_y, classes)``:
     pictures ``(m, h, w, 3)`` (uint8 in the course's files), labels ``(1, m)``
-    and ``classes`` from the test file's ``list_classes`` (bytes, indexed by
-    label). Each file holds ``<name>_set_x`` and ``<name>_set_y``; labels are
+    and ``classes`` from the files' ``list_classes`` (bytes, indexed by
+    label; where both files have one, they must name the same classes in
+    the same order, or the labels would mean different things). Each file holds ``<name>_set_x`` and ``<name>_set_y``; labels are
     0 and 1, or class indices 0 to K-1 where ``list_classes`` names K > 2
     classes (up to 16). Needs h5py: ``pip install "dnn-course[hdf5]"``.
 
@@ -540,9 +563,7 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
     if train_x.shape[1:] != test_x.shape[1:]:
         raise ValueError("train pictures are %s but test pictures are %s"
                          % ("x".join(map(str, train_x.shape[1:])), "x".join(map(str, test_x.shape[1:]))))
-    classes = test_classes if test_classes is not None else train_classes
-    if classes is None:
-        classes = np.array([b"0", b"1"])
+    classes = _common_classes(train_path, train_classes, test_path, test_classes)
     for path, y in ((train_path, train_y), (test_path, test_y)):
         if y.max() >= len(classes):
             raise ValueError("%s: label %d has no name among the %d classes of list_classes"

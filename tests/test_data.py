@@ -260,6 +260,31 @@ def test_load_data_errors(tmp_path):
         data.load_data(tmp_path / "ok.h5", tmp_path / "missing.h5")
 
 
+def test_load_data_refuses_train_and_test_files_naming_different_classes(tmp_path):
+    # Each file's labels index its own list_classes: a test file listing
+    # [cat, non-cat] against the training file's [non-cat, cat] had every test
+    # label inverted, silently (one list was used for both).
+    h5py = pytest.importorskip("h5py")
+    x = np.zeros((3, 4, 4, 3), np.uint8)
+    _write_h5(tmp_path / "train.h5", "train", x, np.array([0, 1, 0]), (b"non-cat", b"cat"))
+    for classes in ((b"cat", b"non-cat"), (b"non-cat", b"cat", b"dog"), (b"non-cat", b"kat")):
+        _write_h5(tmp_path / "test.h5", "test", x, np.array([1, 0, 1]), classes)
+        with pytest.raises(ValueError) as err:
+            data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")
+        assert str(err.value) == (
+            "%s names the classes [non-cat, cat] but %s names [%s]: labels index their file's list_classes, "
+            "so both files must list the same names in the same order"
+            % (tmp_path / "train.h5", tmp_path / "test.h5", ", ".join(c.decode() for c in classes)))
+    # The same names load, stored either way, and a file without names takes the other's.
+    with h5py.File(tmp_path / "test.h5", "w") as f:
+        f["test_set_x"], f["test_set_y"] = x, np.array([1, 0, 1])
+        f["list_classes"] = np.array(["non-cat", "cat"], dtype=h5py.string_dtype())
+    assert list(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[4]) == [b"non-cat", b"cat"]
+    with h5py.File(tmp_path / "test.h5", "a") as f:
+        del f["list_classes"]
+    assert list(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[4]) == [b"non-cat", b"cat"]
+
+
 def test_load_data_without_h5py_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(ImportError, match=r'pip install "dnn-course\[hdf5\]"'):
