@@ -35,6 +35,7 @@ is the optional extra ``dnn-course[hdf5]``) and ``flatten_images`` turns
 networks take.
 """
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -145,9 +146,59 @@ def _regular_file(path, what, refuse):
     except OSError as exc:
         raise refuse("cannot be read (%s)" % exc) from None
     if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "a special file")
-        raise refuse("not a regular file (%s)" % kind)
+        raise refuse(_not_regular(st))
     return st
+
+
+def _not_regular(st):
+    kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "a special file")
+    return "not a regular file (%s)" % kind
+
+
+class _SizedFile(io.BufferedReader):
+    """A picture file for Pillow whose reads never ask for more than the file has left.
+
+    Pillow asks ``read`` for the lengths a file declares (a 99-byte PNG's
+    4 GB IDAT chunk), and a buffered read allocates all it is asked for
+    before it reads: a large ask is cut to the bytes left in the file.
+    """
+
+    def __init__(self, raw, size):
+        super().__init__(raw)
+        self._size = size
+
+    def read(self, size=-1):
+        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
+            size = min(size, max(0, self._size - self.tell()))
+        return super().read(size)
+
+
+def _open_picture(file):
+    """``file`` opened for Pillow (a ``_SizedFile``), refused if the opened file is not regular.
+
+    ``_regular_file`` checked the path before; the descriptor is checked again
+    (opened non-blocking, so a FIFO swapped in since returns at once).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    raw = io.FileIO(file, "rb", opener=lambda name, _: os.open(name, flags))
+    try:
+        st = os.fstat(raw.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageReadError(file, _not_regular(st))
+        return _SizedFile(raw, st.st_size)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _reason(exc):
+    """What went wrong with a picture, for ``ImageReadError``: the exception's type unless an OSError or ValueError."""
+    if type(exc).__name__ == "UnidentifiedImageError":
+        return "cannot identify the picture's format"
+    text = str(exc)
+    if isinstance(exc, (OSError, ValueError)) and text:
+        return text
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 
 
 def _to_rgb(im):
@@ -175,9 +226,12 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
     """One picture as a ``(height, width, 3)`` uint8 RGB array resized to ``size`` (width, height).
 
     Raises ``FileNotFoundError`` if ``file`` does not exist and ``ImageReadError``
-    (a ValueError) naming it if it is not a regular file (a FIFO, a device, a
-    folder: refused before it is opened), cannot be decoded, is truncated, or is
-    larger than Pillow's decompression-bomb limit.
+    (a ValueError) naming it for anything else: not a regular file (a FIFO, a
+    device, a folder: refused before it is opened), larger than Pillow's
+    decompression-bomb limit (refused from its header, before it is decoded),
+    or anything Pillow raises while opening or decoding it (a corrupt,
+    truncated or unsupported file: OSError, SyntaxError, NotImplementedError,
+    MemoryError, ...). One bad picture never escapes as another exception.
     """
     Image = _pil()
     from PIL import ImageOps
@@ -185,7 +239,7 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
     file = Path(file)
     _regular_file(file, "image file", lambda reason: ImageReadError(file, reason))
     try:
-        with Image.open(file, formats=_formats()) as im:
+        with _open_picture(file) as fp, Image.open(fp, formats=_formats()) as im:
             limit = Image.MAX_IMAGE_PIXELS
             if limit and im.size[0] * im.size[1] > limit:
                 raise Image.DecompressionBombError(
@@ -196,12 +250,15 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
             if im.size != (width, height):
                 im = im.resize((width, height), Image.Resampling.BICUBIC)
             arr = np.asarray(im, dtype=np.uint8)
+    except ImageReadError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageReadError(file, "larger than Pillow's decompression-bomb limit (%s)" % exc) from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        # Pillow reports undecodable or truncated data as OSError
-        # (UnidentifiedImageError), ValueError or SyntaxError depending on the format.
-        raise ImageReadError(file, exc) from exc
+    except Exception as exc:
+        # Pillow's plugins report bad data with whatever they hit: OSError,
+        # ValueError, SyntaxError, EOFError, but also NotImplementedError (DDS,
+        # BLP), AttributeError (SPIDER), IndexError, struct.error, MemoryError.
+        raise ImageReadError(file, _reason(exc)) from exc
     return arr.reshape(height, width, 3)
 
 

@@ -752,6 +752,81 @@ def test_a_postscript_picture_never_reaches_ghostscript(tmp_path, monkeypatch):
     assert ran == []
 
 
+def _crafted_picture(path, fmt, mode, patches):
+    """A 16x12 picture saved as ``fmt`` with the bytes at ``patches`` (offset, value) replaced."""
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize((16, 12)).convert(mode).save(buf, fmt)
+    raw = bytearray(buf.getvalue())
+    for at, value in patches:
+        raw[at] = value
+    path.write_bytes(raw)
+    return path
+
+
+#: Mutations the fuzzer found whose exceptions escaped read_image as tracebacks.
+_PILLOW_ESCAPES = [("DDS", "RGBA", [(80, 154)], "NotImplementedError"),       # pixel format flags
+                   ("BLP", "P", [(5, 128)], "BLPFormatError"),                 # compression
+                   ("SPIDER", "F", [(107, 127)], "AttributeError")]            # image number
+
+
+@pytest.mark.parametrize("fmt, mode, patches, error", _PILLOW_ESCAPES)
+def test_whatever_pillow_raises_on_a_picture_is_an_image_read_error(tmp_path, fmt, mode, patches, error):
+    path = _crafted_picture(tmp_path / ("bad." + fmt.lower()), fmt, mode, patches)
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:
+        assert type(exc).__name__ == error
+    else:
+        pytest.skip("this Pillow reads the crafted %s file" % fmt)
+    with pytest.raises(data.ImageReadError, match=r"bad\.%s: %s: " % (fmt.lower(), error)) as err:
+        data.read_image(path)
+    assert err.value.filename == str(path)
+
+
+def test_an_exception_of_any_kind_while_decoding_is_an_image_read_error(tmp_path, monkeypatch):
+    path = _save_png(tmp_path / "ok.png")
+    for exc in (MemoryError(), IndexError("list index out of range"), KeyError("I;17")):
+        def fail(im, exc=exc):
+            raise exc
+        monkeypatch.setattr(data, "_to_rgb", fail)
+        with pytest.raises(data.ImageReadError, match="ok.png: %s" % type(exc).__name__):
+            data.read_image(path)
+
+
+def _save_png(path):
+    Image.linear_gradient("L").resize((16, 12)).convert("RGB").save(path)
+    return path
+
+
+def test_a_chunk_length_past_the_end_of_the_file_allocates_nothing(tmp_path):
+    # A 99-byte PNG whose IDAT chunk declares 4 GB: Pillow read()s the declared
+    # length after decoding, and a buffered read allocates it first (MemoryError).
+    raw = bytearray(_save_png(tmp_path / "idat.png").read_bytes())
+    expected = data.read_image(tmp_path / "idat.png", (16, 12))
+    at = raw.index(b"IDAT") - 4
+    raw[at:at + 4] = struct.pack(">I", 0xFF00002A)
+    (tmp_path / "idat.png").write_bytes(raw)
+    out = _run_capped("""
+        print(data.read_image(%r, (16, 12)).tolist())
+    """ % str(tmp_path / "idat.png"))
+    assert out.strip() == str(expected.tolist()), out   # the pixels were all there
+
+
+def test_predict_labels_the_good_pictures_beside_bad_ones(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((1, 48)), "b1": np.zeros((1, 1))}
+    model = save_model(tmp_path / "m.npz", params, image_shape=(4, 4, 3))
+    bad = [_crafted_picture(tmp_path / ("bad." + fmt.lower()), fmt, mode, patches)
+           for fmt, mode, patches, _ in _PILLOW_ESCAPES]
+    good = _save_png(tmp_path / "good.png")
+    code = cli.main(["predict", str(model)] + [str(p) for p in bad] + [str(good)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert len(err.strip().splitlines()) == len(bad), err
+    assert out.strip().splitlines()[-1].endswith("good.png"), out
+
+
 def test_predict_on_a_bomb_fails_with_one_line(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(0)
     params = {"W1": rng.standard_normal((1, 48)), "b1": np.zeros((1, 1))}
