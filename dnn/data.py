@@ -537,6 +537,16 @@ def _class_set(f, key, path, h5py):
     return dset
 
 
+def _check_finite(x, key, path):
+    """Refuse float pictures holding nan or inf (checked a few MiB at a time: no copy of ``x``)."""
+    if x.dtype.kind != "f":
+        return
+    step = max(1, 2 ** 22 // x[0].size)
+    for i in range(0, len(x), step):
+        if not np.isfinite(x[i:i + step]).all():
+            raise ValueError("%s: %s holds nan or infinite pixel values" % (path, key))
+
+
 def _read_h5_split(path, h5py):
     path = Path(path)
     _regular_file(path, "HDF5 file", lambda reason: ValueError("%s: %s" % (path, reason)))
@@ -560,6 +570,7 @@ def _read_h5_split(path, h5py):
             if f.get("list_classes", getlink=True) is not None:
                 classes = np.array(_class_set(f, "list_classes", path, h5py))
             x = np.array(x_set)
+            _check_finite(x, x_keys[0], path)
             y = np.array(y_set)
     except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors on damaged files
         raise ValueError("%s: damaged HDF5 file (%s)" % (path, exc)) from None

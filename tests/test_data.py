@@ -285,6 +285,22 @@ def test_load_data_refuses_train_and_test_files_naming_different_classes(tmp_pat
     assert list(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[4]) == [b"non-cat", b"cat"]
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, ">f8"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_load_data_refuses_pixels_that_are_not_finite(tmp_path, dtype, bad):
+    # They loaded, and failed later as a network's "X must contain only finite values".
+    x = np.full((40, 4, 4, 3), 128, dtype)
+    x[33, 2, 1, 0] = bad
+    _write_h5(tmp_path / "train.h5", "train", x, np.arange(40) % 2)
+    _write_h5(tmp_path / "test.h5", "test", x[:2], np.array([1, 0]))
+    with pytest.raises(ValueError) as err:
+        data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")
+    assert str(err.value) == "%s: train_set_x holds nan or infinite pixel values" % (tmp_path / "train.h5")
+    x[33, 2, 1, 0] = 255
+    _write_h5(tmp_path / "train.h5", "train", x, np.arange(40) % 2)
+    np.testing.assert_array_equal(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[0], x)
+
+
 def test_load_data_without_h5py_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(ImportError, match=r'pip install "dnn-course\[hdf5\]"'):
