@@ -8,7 +8,11 @@ The first article's helpers keep their names and return values, made robust:
 - ``load_image(train_dir, test_dir)`` -> ``(train_x_orig, train_y, test_x_orig, test_y)``.
 
 Any Pillow mode (RGB, RGBA, LA, P, L, 1, CMYK, YCbCr, 16-bit I;16, I, F)
-becomes RGB; transparency is composited over white. Pictures are resized to
+becomes RGB; transparency (an alpha band, a palette's, a PNG's tRNS colour
+key) is composited over white. 16-bit values are scaled onto 8 bits, float
+values taken as 0..255, and a 32-bit ``I`` picture, whose mode does not tell
+its range, is read as 8-bit values if none exceeds 255, else as 16-bit ones
+if none exceeds 65535, else over the int32 range. Pictures are resized to
 ``size`` (64x64 by default) with bicubic resampling after their EXIF
 orientation is applied. Folder listings are sorted by name (code-point
 order, the same on every machine). Files whose extension is not an image
@@ -201,25 +205,68 @@ def _reason(exc):
     return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 
 
+#: Modes of more than 8 bits a value, converted by ``_wide_to_grey``.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def _to_rgb(im):
-    """``im`` (any mode) as an 8-bit RGB picture."""
+    """``im`` (any mode) as an 8-bit RGB picture, transparency composited over white.
+
+    Transparency is an alpha band, a palette's, or a PNG's tRNS colour key
+    (``info["transparency"]`` of an L, 1, RGB or 16-bit grey picture).
+    """
     Image = _pil()
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # Pillow's own conversion clips 16-bit values at 255 (a white picture);
-        # scale the 16-bit range onto 8 bits instead.
-        a = np.asarray(im, dtype=np.float64)
-        a = np.clip(np.floor(a / 257.0 + 0.5), 0, 255).astype(np.uint8)
-        im = Image.fromarray(a, mode="L")
-    elif im.mode == "F":
-        a = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float64)), 0, 255)
-        im = Image.fromarray(np.floor(a + 0.5).astype(np.uint8), mode="L")
-    if im.mode == "P" and "transparency" in im.info:
+    if im.mode in _WIDE_MODES:
+        im = Image.fromarray(_wide_to_grey(im))
+    if "transparency" in im.info and im.mode in ("1", "L", "RGB", "P"):
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im)
     return im.convert("RGB")
+
+
+def _wide_scale(im):
+    """What ``im``'s values are divided by to land on 0..255.
+
+    16-bit modes: 257 (65535 -> 255). ``F``: 1 (values taken as 0..255). ``I``
+    (32-bit integers: 16-bit PGMs, 32-bit TIFFs of any range; the mode does
+    not say which) by its largest value: 8-bit values if none exceeds 255,
+    else 16-bit ones if none exceeds 65535, else the int32 range.
+    """
+    if im.mode == "F":
+        return 1.0
+    if im.mode != "I":
+        return 257.0
+    top = im.getextrema()[1]
+    return 1.0 if top <= 255 else 257.0 if top <= 65535 else (2 ** 31 - 1) / 255
+
+
+def _wide_to_grey(im):
+    """A 16-bit, 32-bit integer or float picture as 8-bit grey values (a uint8 array).
+
+    Pillow's own conversion clips such values at 255 (a white picture); they
+    are scaled instead (``_wide_scale``), rounded, nan taken as 0, clipped to
+    0..255, and pixels of a tRNS grey key made white. Converted a block of
+    rows at a time: a few MiB of float64 and no copy of the picture, besides
+    the 1 byte a pixel of the result.
+    """
+    scale = _wide_scale(im)
+    key = im.info.get("transparency")
+    key = key if isinstance(key, int) and im.mode != "F" else None
+    width, height = im.size
+    out = np.empty((height, width), np.uint8)
+    rows = max(1, 2 ** 19 // width)
+    for i in range(0, height, rows):
+        block = np.asarray(im.crop((0, i, width, min(i + rows, height))))
+        b = np.nan_to_num(block.astype(np.float64)) / scale
+        np.floor(b + 0.5, out=b)
+        np.clip(b, 0, 255, out=b)
+        if key is not None:
+            b[block == key] = 255
+        out[i:i + rows] = b
+    return out
 
 
 def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:

@@ -44,6 +44,34 @@ def test_every_mode_becomes_rgb(tmp_path, mode):
     np.testing.assert_array_equal(arr, np.broadcast_to(np.array(rgb, np.uint8), (16, 16, 3)))
 
 
+@pytest.mark.parametrize("make, expected", [
+    # tRNS colour keys: the pixels of that value are transparent, composited over white
+    (lambda p: Image.new("RGB", (8, 8), (1, 2, 3)).save(p, transparency=(1, 2, 3)), 255),
+    (lambda p: Image.new("RGB", (8, 8), (1, 2, 3)).save(p, transparency=(1, 2, 4)), (1, 2, 3)),
+    (lambda p: Image.new("L", (8, 8), 7).save(p, transparency=7), 255),
+    (lambda p: Image.new("I;16", (8, 8), 300).save(p, transparency=300), 255),
+    (lambda p: Image.new("I;16", (8, 8), 300).save(p, transparency=301), 1),
+])
+def test_a_png_colour_key_is_composited_over_white(tmp_path, make, expected):
+    # Pillow keeps a tRNS colour key in info["transparency"]: read_image ignored
+    # it for RGB and grey pictures, though transparency is composited over white.
+    make(tmp_path / "key.png")
+    assert "transparency" in Image.open(tmp_path / "key.png").info
+    np.testing.assert_array_equal(data.read_image(tmp_path / "key.png", 8), np.broadcast_to(expected, (8, 8, 3)))
+
+
+@pytest.mark.parametrize("values, expected", [
+    ((0, 200, 255), (0, 200, 255)),                  # 8-bit values, as they are (were divided by 257)
+    ((0, 257 * 200, 65535), (0, 200, 255)),          # 16-bit values (a 16-bit PGM), scaled by 257
+    ((0, 2 ** 30, 2 ** 31 - 1), (0, 128, 255)),      # the int32 range
+])
+def test_an_i_mode_picture_is_scaled_by_the_range_its_values_need(tmp_path, values, expected):
+    a = np.repeat(np.array(values, np.int32), 4).reshape(3, 4)
+    Image.fromarray(a).save(tmp_path / "i.tif")
+    assert Image.open(tmp_path / "i.tif").mode == "I"
+    np.testing.assert_array_equal(data.read_image(tmp_path / "i.tif", (4, 3))[:, 0, 0], expected)
+
+
 def test_palette_with_transparency_is_composited_over_white(tmp_path):
     im = Image.new("P", (4, 4), 0)
     im.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)

@@ -827,6 +827,18 @@ def test_predict_labels_the_good_pictures_beside_bad_ones(tmp_path, capsys):
     assert out.strip().splitlines()[-1].endswith("good.png"), out
 
 
+@pytest.mark.parametrize("mode", ["I;16", "F"])
+def test_a_wide_picture_converts_in_about_its_own_memory(tmp_path, mode):
+    # 16 M pixels of 16-bit grey (32 MB decoded) or float (64 MB): the whole
+    # picture as float64, twice more, took 400-500 MB; now a few rows at a time.
+    path = tmp_path / ("wide.tif" if mode == "F" else "wide.png")
+    Image.new(mode, (4000, 4000), 30000 if mode != "F" else 117.0).save(path)
+    out = _run_capped("""
+        print(data.read_image(%r)[0, 0].tolist())
+    """ % str(path))
+    assert out.strip() == "[117, 117, 117]", out     # 30000 / 257, rounded; 117.0
+
+
 def test_predict_on_a_bomb_fails_with_one_line(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(0)
     params = {"W1": rng.standard_normal((1, 48)), "b1": np.zeros((1, 1))}
