@@ -595,6 +595,14 @@ def _check_finite(x, key, path):
 
 
 def _read_h5_split(path, h5py):
+    """``(x, y, classes)`` of one HDF5 file, each data set checked before it is read.
+
+    In order, each failure a ``ValueError`` naming the file: a regular file,
+    then for each data set a hard link of this file whose data is in this
+    file (no external storage, no virtual data set), its dtype and shape,
+    the bytes it stores against what it declares (``_check_stored``); then
+    the data, read: float pixels finite, labels 0 to K-1.
+    """
     path = Path(path)
     _regular_file(path, "HDF5 file", lambda reason: ValueError("%s: %s" % (path, reason)))
     try:
