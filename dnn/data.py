@@ -8,7 +8,11 @@ The first article's helpers keep their names and return values, made robust:
 - ``load_image(train_dir, test_dir)`` -> ``(train_x_orig, train_y, test_x_orig, test_y)``.
 
 Any Pillow mode (RGB, RGBA, LA, P, L, 1, CMYK, YCbCr, 16-bit I;16, I, F)
-becomes RGB; transparency is composited over white. Pictures are resized to
+becomes RGB; transparency (an alpha band, a palette's, a PNG's tRNS colour
+key) is composited over white. 16-bit values are scaled onto 8 bits, float
+values taken as 0..255, and a 32-bit ``I`` picture, whose mode does not tell
+its range, is read as 8-bit values if none exceeds 255, else as 16-bit ones
+if none exceeds 65535, else over the int32 range. Pictures are resized to
 ``size`` (64x64 by default) with bicubic resampling after their EXIF
 orientation is applied. Folder listings are sorted by name (code-point
 order, the same on every machine). Files whose extension is not an image
@@ -35,7 +39,9 @@ is the optional extra ``dnn-course[hdf5]``) and ``flatten_images`` turns
 networks take.
 """
 
+import io
 import os
+import stat
 from pathlib import Path
 from typing import Sequence
 
@@ -124,19 +130,95 @@ def _existing_dir(path):
     return path
 
 
+#: What a path that is not a regular file is, for the error naming it.
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _regular_file(path, what, refuse):
+    """``os.stat(path)`` of a regular file (symbolic links followed), checked before anything opens it.
+
+    A FIFO blocks whoever opens it for reading and a device never ends, so
+    anything but a regular file is refused by its kind: ``refuse(reason)``
+    builds the exception raised. A path that does not exist raises
+    ``FileNotFoundError`` ("no such ``what``").
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError("no such %s: %s" % (what, path)) from None
+    except OSError as exc:
+        raise refuse("cannot be read (%s)" % exc) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise refuse(_not_regular(st))
+    return st
+
+
+def _not_regular(st):
+    kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "a special file")
+    return "not a regular file (%s)" % kind
+
+
+class _SizedFile(io.BufferedReader):
+    """A picture file for Pillow whose reads never ask for more than the file has left.
+
+    Pillow asks ``read`` for the lengths a file declares (a 99-byte PNG's
+    4 GB IDAT chunk), and a buffered read allocates all it is asked for
+    before it reads: a large ask is cut to the bytes left in the file.
+    """
+
+    def __init__(self, raw, size):
+        super().__init__(raw)
+        self._size = size
+
+    def read(self, size=-1):
+        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
+            size = min(size, max(0, self._size - self.tell()))
+        return super().read(size)
+
+
+def _open_picture(file):
+    """``file`` opened for Pillow (a ``_SizedFile``), refused if the opened file is not regular.
+
+    ``_regular_file`` checked the path before; the descriptor is checked again
+    (opened non-blocking, so a FIFO swapped in since returns at once).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    raw = io.FileIO(file, "rb", opener=lambda name, _: os.open(name, flags))
+    try:
+        st = os.fstat(raw.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageReadError(file, _not_regular(st))
+        return _SizedFile(raw, st.st_size)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _reason(exc):
+    """What went wrong with a picture, for ``ImageReadError``: the exception's type unless an OSError or ValueError."""
+    if type(exc).__name__ == "UnidentifiedImageError":
+        return "cannot identify the picture's format"
+    text = str(exc)
+    if isinstance(exc, (OSError, ValueError)) and text:
+        return text
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
+
+
+#: Modes of more than 8 bits a value, converted by ``_wide_to_grey``.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def _to_rgb(im):
-    """``im`` (any mode) as an 8-bit RGB picture."""
+    """``im`` (any mode) as an 8-bit RGB picture, transparency composited over white.
+
+    Transparency is an alpha band, a palette's, or a PNG's tRNS colour key
+    (``info["transparency"]`` of an L, 1, RGB or 16-bit grey picture).
+    """
     Image = _pil()
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # Pillow's own conversion clips 16-bit values at 255 (a white picture);
-        # scale the 16-bit range onto 8 bits instead.
-        a = np.asarray(im, dtype=np.float64)
-        a = np.clip(np.floor(a / 257.0 + 0.5), 0, 255).astype(np.uint8)
-        im = Image.fromarray(a, mode="L")
-    elif im.mode == "F":
-        a = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float64)), 0, 255)
-        im = Image.fromarray(np.floor(a + 0.5).astype(np.uint8), mode="L")
-    if im.mode == "P" and "transparency" in im.info:
+    if im.mode in _WIDE_MODES:
+        im = Image.fromarray(_wide_to_grey(im))
+    if "transparency" in im.info and im.mode in ("1", "L", "RGB", "P"):
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
@@ -145,21 +227,66 @@ def _to_rgb(im):
     return im.convert("RGB")
 
 
+def _wide_scale(im):
+    """What ``im``'s values are divided by to land on 0..255.
+
+    16-bit modes: 257 (65535 -> 255). ``F``: 1 (values taken as 0..255). ``I``
+    (32-bit integers: 16-bit PGMs, 32-bit TIFFs of any range; the mode does
+    not say which) by its largest value: 8-bit values if none exceeds 255,
+    else 16-bit ones if none exceeds 65535, else the int32 range.
+    """
+    if im.mode == "F":
+        return 1.0
+    if im.mode != "I":
+        return 257.0
+    top = im.getextrema()[1]
+    return 1.0 if top <= 255 else 257.0 if top <= 65535 else (2 ** 31 - 1) / 255
+
+
+def _wide_to_grey(im):
+    """A 16-bit, 32-bit integer or float picture as 8-bit grey values (a uint8 array).
+
+    Pillow's own conversion clips such values at 255 (a white picture); they
+    are scaled instead (``_wide_scale``), rounded, nan taken as 0, clipped to
+    0..255, and pixels of a tRNS grey key made white. Converted a block of
+    rows at a time: a few MiB of float64 and no copy of the picture, besides
+    the 1 byte a pixel of the result.
+    """
+    scale = _wide_scale(im)
+    key = im.info.get("transparency")
+    key = key if isinstance(key, int) and im.mode != "F" else None
+    width, height = im.size
+    out = np.empty((height, width), np.uint8)
+    rows = max(1, 2 ** 19 // width)
+    for i in range(0, height, rows):
+        block = np.asarray(im.crop((0, i, width, min(i + rows, height))))
+        b = np.nan_to_num(block.astype(np.float64)) / scale
+        np.floor(b + 0.5, out=b)
+        np.clip(b, 0, 255, out=b)
+        if key is not None:
+            b[block == key] = 255
+        out[i:i + rows] = b
+    return out
+
+
 def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
     """One picture as a ``(height, width, 3)`` uint8 RGB array resized to ``size`` (width, height).
 
     Raises ``FileNotFoundError`` if ``file`` does not exist and ``ImageReadError``
-    (a ValueError) naming it if it cannot be decoded, is truncated, or is
-    larger than Pillow's decompression-bomb limit.
+    (a ValueError) naming it for anything else: not a regular file (a FIFO, a
+    device, a folder: refused before it is opened), larger than Pillow's
+    decompression-bomb limit (refused from its header, before it is decoded),
+    or anything Pillow raises while opening or decoding it (a corrupt,
+    truncated or unsupported file: OSError, SyntaxError, NotImplementedError,
+    MemoryError, ...). One bad picture never escapes as another exception.
     """
     Image = _pil()
     from PIL import ImageOps
     width, height = _size(size)
     file = Path(file)
-    if not file.is_file():
-        raise FileNotFoundError("no such image file: %s" % file)
+    _regular_file(file, "image file", lambda reason: ImageReadError(file, reason))
     try:
-        with Image.open(file, formats=_formats()) as im:
+        with _open_picture(file) as fp, Image.open(fp, formats=_formats()) as im:
             limit = Image.MAX_IMAGE_PIXELS
             if limit and im.size[0] * im.size[1] > limit:
                 raise Image.DecompressionBombError(
@@ -170,12 +297,15 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
             if im.size != (width, height):
                 im = im.resize((width, height), Image.Resampling.BICUBIC)
             arr = np.asarray(im, dtype=np.uint8)
+    except ImageReadError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageReadError(file, "larger than Pillow's decompression-bomb limit (%s)" % exc) from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        # Pillow reports undecodable or truncated data as OSError
-        # (UnidentifiedImageError), ValueError or SyntaxError depending on the format.
-        raise ImageReadError(file, exc) from exc
+    except Exception as exc:
+        # Pillow's plugins report bad data with whatever they hit: OSError,
+        # ValueError, SyntaxError, EOFError, but also NotImplementedError (DDS,
+        # BLP), AttributeError (SPIDER), IndexError, struct.error, MemoryError.
+        raise ImageReadError(file, _reason(exc)) from exc
     return arr.reshape(height, width, 3)
 
 
@@ -326,12 +456,18 @@ def _h5py():
 
 
 #: Limits of an HDF5 data set ``load_data`` reads, checked from its metadata
-#: before any data is read: a picture's side, the bytes of pictures, and how
-#: far compressed storage may inflate (pictures compress a few times; a
-#: data set declaring far more than it stores is refused unread).
+#: before any data is read: a picture's side, the bytes of pictures, and what
+#: compressed storage may cost. Loading a data set and the float64 copy
+#: ``flatten_images`` (and training) make of it take ``itemsize + 8`` bytes a
+#: value (9 for uint8 pixels); for compressed data that is at most
+#: ``MAX_HDF5_INFLATION`` times the bytes the file stores for it plus
+#: ``MAX_HDF5_SLACK`` (uint8 pictures may compress about 7 times; a small set
+#: of pictures, any amount). Uncompressed data declares at most what it
+#: stores, and nothing stores more than the file's size.
 MAX_PICTURE_SIDE = 16384
 MAX_HDF5_BYTES = 2 ** 33
-MAX_HDF5_INFLATION = 256
+MAX_HDF5_INFLATION = 64
+MAX_HDF5_SLACK = 2 ** 24
 MAX_CLASS_NAME_BYTES = 4096
 
 
@@ -345,17 +481,60 @@ def _dataset(f, key, path, h5py):
     node = f.get(key)
     if not isinstance(node, h5py.Dataset):
         raise ValueError("%s: %s must be a data set, got %s" % (path, key, type(node).__name__))
+    _check_layout(node, key, path, h5py)
     return node
 
 
-def _check_stored(dset, key, path, nbytes):
-    """Refuse a data set that declares more bytes than its storage can hold."""
+def _check_layout(dset, key, path, h5py):
+    """Refuse a data set whose raw data lives in other files, from its creation properties alone.
+
+    External storage names files (any file: a text file read as pixels,
+    ``/dev/zero``, a FIFO that blocks) and a virtual data set maps other files'
+    data sets; neither is opened.
+    """
+    plist = dset.id.get_create_plist()
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        raise ValueError("%s: %s must store its data in this file, got a virtual data set "
+                         "(data mapped from other files)" % (path, key))
+    if plist.get_external_count():
+        name = os.fsdecode(plist.get_external(0)[0])
+        raise ValueError("%s: %s must store its data in this file, got external storage "
+                         "(raw data in %s)" % (path, key, name if len(name) <= 80 else name[:77] + "..."))
+
+
+def _stored_bytes(dset, key, path):
+    """The bytes the file stores for ``dset``, refused past the file's own size.
+
+    HDF5 adds up the sizes its chunk index lists, and a hostile index points
+    thousands of chunks at the same bytes: a 165 KB file "stored" 24 MB.
+    """
     stored = dset.id.get_storage_size()
-    filters = dset.id.get_create_plist().get_nfilters()
-    most = stored * (MAX_HDF5_INFLATION if filters else 1) + (2 ** 20 if filters else 0)
-    if nbytes > most:
-        raise ValueError("%s: %s declares %d bytes but stores %d (unwritten or hostile data)"
-                         % (path, key, nbytes, stored))
+    size = dset.file.id.get_filesize()
+    if stored > size:
+        raise ValueError("%s: %s claims to store %d bytes in a file of %d (chunks sharing their bytes: "
+                         "hostile data)" % (path, key, stored, size))
+    return stored
+
+
+def _check_stored(dset, key, path, nvalues):
+    """Refuse a data set of ``nvalues`` values that declares more than its storage holds.
+
+    Uncompressed data declares at most the bytes it stores; compressed data,
+    at most what keeps it and a float64 copy (``itemsize + 8`` bytes a value)
+    within ``MAX_HDF5_INFLATION`` times the bytes stored plus ``MAX_HDF5_SLACK``.
+    """
+    stored = _stored_bytes(dset, key, path)
+    nbytes = nvalues * dset.dtype.itemsize
+    if not dset.id.get_create_plist().get_nfilters():
+        if nbytes > stored:
+            raise ValueError("%s: %s declares %d bytes but stores %d (unwritten or hostile data)"
+                             % (path, key, nbytes, stored))
+        return
+    cost = nvalues * (dset.dtype.itemsize + 8)
+    if cost > MAX_HDF5_INFLATION * stored + MAX_HDF5_SLACK:
+        raise ValueError("%s: %s declares %d bytes, %d with the float64 copy training makes, but stores %d "
+                         "compressed; loading may cost %d times the bytes stored plus %d MiB (a decompression bomb?)"
+                         % (path, key, nbytes, cost, stored, MAX_HDF5_INFLATION, MAX_HDF5_SLACK >> 20))
 
 
 def _picture_set(f, key, path, h5py):
@@ -369,10 +548,11 @@ def _picture_set(f, key, path, h5py):
     if not (1 <= shape[1] <= MAX_PICTURE_SIDE and 1 <= shape[2] <= MAX_PICTURE_SIDE):
         raise ValueError("%s: %s holds pictures of %dx%d; at most %d on a side"
                          % (path, key, shape[2], shape[1], MAX_PICTURE_SIDE))
-    nbytes = int(np.prod(shape, dtype=object)) * dt.itemsize
-    if nbytes > MAX_HDF5_BYTES:
-        raise ValueError("%s: %s would take %d bytes (at most %d)" % (path, key, nbytes, MAX_HDF5_BYTES))
-    _check_stored(dset, key, path, nbytes)
+    nvalues = int(np.prod(shape, dtype=object))
+    if nvalues * dt.itemsize > MAX_HDF5_BYTES:
+        raise ValueError("%s: %s would take %d bytes (at most %d)"
+                         % (path, key, nvalues * dt.itemsize, MAX_HDF5_BYTES))
+    _check_stored(dset, key, path, nvalues)
     return dset, shape[0]
 
 
@@ -384,7 +564,7 @@ def _label_set(f, key, path, m, h5py):
     size = int(np.prod(dset.shape, dtype=object)) if dset.shape is not None else 0
     if size != m or len(dset.shape) > 2:
         raise ValueError("%s: %s holds %d labels for %d images" % (path, key, size, m))
-    _check_stored(dset, key, path, size * dt.itemsize)
+    _check_stored(dset, key, path, size)
     return dset
 
 
@@ -400,14 +580,31 @@ def _class_set(f, key, path, h5py):
     if dt.kind != "S" or dt.itemsize > MAX_CLASS_NAME_BYTES:
         raise ValueError("%s: %s must hold names of at most %d bytes, got dtype %s"
                          % (path, key, MAX_CLASS_NAME_BYTES, dt))
-    _check_stored(dset, key, path, shape[0] * dt.itemsize)
+    _check_stored(dset, key, path, shape[0])
     return dset
 
 
+def _check_finite(x, key, path):
+    """Refuse float pictures holding nan or inf (checked a few MiB at a time: no copy of ``x``)."""
+    if x.dtype.kind != "f":
+        return
+    step = max(1, 2 ** 22 // x[0].size)
+    for i in range(0, len(x), step):
+        if not np.isfinite(x[i:i + step]).all():
+            raise ValueError("%s: %s holds nan or infinite pixel values" % (path, key))
+
+
 def _read_h5_split(path, h5py):
+    """``(x, y, classes)`` of one HDF5 file, each data set checked before it is read.
+
+    In order, each failure a ``ValueError`` naming the file: a regular file,
+    then for each data set a hard link of this file whose data is in this
+    file (no external storage, no virtual data set), its dtype and shape,
+    the bytes it stores against what it declares (``_check_stored``); then
+    the data, read: float pixels finite, labels 0 to K-1.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError("no such HDF5 file: %s" % path)
+    _regular_file(path, "HDF5 file", lambda reason: ValueError("%s: %s" % (path, reason)))
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -428,6 +625,7 @@ def _read_h5_split(path, h5py):
             if f.get("list_classes", getlink=True) is not None:
                 classes = np.array(_class_set(f, "list_classes", path, h5py))
             x = np.array(x_set)
+            _check_finite(x, x_keys[0], path)
             y = np.array(y_set)
     except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors on damaged files
         raise ValueError("%s: damaged HDF5 file (%s)" % (path, exc)) from None
@@ -436,6 +634,28 @@ def _read_h5_split(path, h5py):
         raise ValueError("%s: labels in %s must be %s" % (
             path, y_key, "0 or 1" if K == 2 else "class indices 0 to %d (list_classes names %d)" % (K - 1, K)))
     return x, y.reshape(1, -1), classes
+
+
+def _class_names(classes):
+    return "[%s]" % _short_list(c.decode("utf-8", "replace")[:40] for c in classes)
+
+
+def _common_classes(train_path, train_classes, test_path, test_classes):
+    """The class names both files' labels index: ``[b"0", b"1"]`` if neither file names them.
+
+    Files that both name their classes must list the same names in the same
+    order: a label is an index into its own file's list, so a test file
+    listing ``[cat, non-cat]`` against a training file's ``[non-cat, cat]``
+    would invert every test label. Refused (``ValueError`` naming both), not remapped.
+    """
+    if train_classes is None or test_classes is None:
+        classes = test_classes if test_classes is not None else train_classes
+        return np.array([b"0", b"1"]) if classes is None else classes
+    if list(map(bytes, train_classes)) != list(map(bytes, test_classes)):
+        raise ValueError("%s names the classes %s but %s names %s: labels index their file's list_classes, "
+                         "so both files must list the same names in the same order"
+                         % (train_path, _class_names(train_classes), test_path, _class_names(test_classes)))
+    return test_classes
 
 
 def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
@@ -449,10 +669,16 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
 
     Returns ``(train_set_x_orig, train_set_y, test_set_x_orig, test_set_y, classes)``:
     pictures ``(m, h, w, 3)`` (uint8 in the course's files), labels ``(1, m)``
-    and ``classes`` from the test file's ``list_classes`` (bytes, indexed by
-    label). Each file holds ``<name>_set_x`` and ``<name>_set_y``; labels are
+    and ``classes`` from the files' ``list_classes`` (bytes, indexed by
+    label; where both files have one, they must name the same classes in
+    the same order, or the labels would mean different things). Each file holds ``<name>_set_x`` and ``<name>_set_y``; labels are
     0 and 1, or class indices 0 to K-1 where ``list_classes`` names K > 2
     classes (up to 16). Needs h5py: ``pip install "dnn-course[hdf5]"``.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming
+    the file (and the data set) for anything else: not a regular file (a FIFO
+    or a device, refused before it is opened), not HDF5, or a data set that
+    is refused from its metadata (see ``_read_h5_split``).
     """
     h5py = _h5py()
     train_x, train_y, train_classes = _read_h5_split(train_path, h5py)
@@ -460,9 +686,7 @@ def load_data(train_path: PathLike = "datasets/train_catvnoncat.h5",
     if train_x.shape[1:] != test_x.shape[1:]:
         raise ValueError("train pictures are %s but test pictures are %s"
                          % ("x".join(map(str, train_x.shape[1:])), "x".join(map(str, test_x.shape[1:]))))
-    classes = test_classes if test_classes is not None else train_classes
-    if classes is None:
-        classes = np.array([b"0", b"1"])
+    classes = _common_classes(train_path, train_classes, test_path, test_classes)
     for path, y in ((train_path, train_y), (test_path, test_y)):
         if y.max() >= len(classes):
             raise ValueError("%s: label %d has no name among the %d classes of list_classes"
@@ -475,7 +699,8 @@ def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndar
 
     ``x_orig.reshape(m, -1).T / 255``, computed in ``dtype`` (default float32
     for float32 input, else float64); the cast comes first, so integer pixels
-    give the same values whatever container they came in. The result is C-contiguous.
+    give the same values whatever container they came in. The result is C-contiguous,
+    and the only array allocated (no float temporaries of the same size).
     """
     x_orig = np.asarray(x_orig)
     if x_orig.ndim < 2 or x_orig.shape[0] == 0:
@@ -491,5 +716,8 @@ def flatten_images(x_orig: ArrayLike, dtype: DTypeLike | None = None) -> np.ndar
     if dtype.type not in (np.float32, np.float64):
         raise ValueError("dtype must be float32 or float64, got %s" % dtype)
     dtype = np.dtype(dtype.type)  # native byte order
-    flat = x_orig.reshape(x_orig.shape[0], -1).T.astype(dtype)
-    return np.ascontiguousarray(flat / dtype.type(255.0))
+    src = x_orig.reshape(x_orig.shape[0], -1).T
+    out = np.empty(src.shape, dtype)
+    # dtype= casts each value to dtype before dividing: astype(dtype) / 255, in place.
+    np.divide(src, dtype.type(255.0), out=out, dtype=dtype, casting="unsafe")
+    return out

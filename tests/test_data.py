@@ -44,6 +44,34 @@ def test_every_mode_becomes_rgb(tmp_path, mode):
     np.testing.assert_array_equal(arr, np.broadcast_to(np.array(rgb, np.uint8), (16, 16, 3)))
 
 
+@pytest.mark.parametrize("make, expected", [
+    # tRNS colour keys: the pixels of that value are transparent, composited over white
+    (lambda p: Image.new("RGB", (8, 8), (1, 2, 3)).save(p, transparency=(1, 2, 3)), 255),
+    (lambda p: Image.new("RGB", (8, 8), (1, 2, 3)).save(p, transparency=(1, 2, 4)), (1, 2, 3)),
+    (lambda p: Image.new("L", (8, 8), 7).save(p, transparency=7), 255),
+    (lambda p: Image.new("I;16", (8, 8), 300).save(p, transparency=300), 255),
+    (lambda p: Image.new("I;16", (8, 8), 300).save(p, transparency=301), 1),
+])
+def test_a_png_colour_key_is_composited_over_white(tmp_path, make, expected):
+    # Pillow keeps a tRNS colour key in info["transparency"]: read_image ignored
+    # it for RGB and grey pictures, though transparency is composited over white.
+    make(tmp_path / "key.png")
+    assert "transparency" in Image.open(tmp_path / "key.png").info
+    np.testing.assert_array_equal(data.read_image(tmp_path / "key.png", 8), np.broadcast_to(expected, (8, 8, 3)))
+
+
+@pytest.mark.parametrize("values, expected", [
+    ((0, 200, 255), (0, 200, 255)),                  # 8-bit values, as they are (were divided by 257)
+    ((0, 257 * 200, 65535), (0, 200, 255)),          # 16-bit values (a 16-bit PGM), scaled by 257
+    ((0, 2 ** 30, 2 ** 31 - 1), (0, 128, 255)),      # the int32 range
+])
+def test_an_i_mode_picture_is_scaled_by_the_range_its_values_need(tmp_path, values, expected):
+    a = np.repeat(np.array(values, np.int32), 4).reshape(3, 4)
+    Image.fromarray(a).save(tmp_path / "i.tif")
+    assert Image.open(tmp_path / "i.tif").mode == "I"
+    np.testing.assert_array_equal(data.read_image(tmp_path / "i.tif", (4, 3))[:, 0, 0], expected)
+
+
 def test_palette_with_transparency_is_composited_over_white(tmp_path):
     im = Image.new("P", (4, 4), 0)
     im.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
@@ -258,6 +286,47 @@ def test_load_data_errors(tmp_path):
         data.load_data(tmp_path / "ok.h5", tmp_path / "junk.h5")
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         data.load_data(tmp_path / "ok.h5", tmp_path / "missing.h5")
+
+
+def test_load_data_refuses_train_and_test_files_naming_different_classes(tmp_path):
+    # Each file's labels index its own list_classes: a test file listing
+    # [cat, non-cat] against the training file's [non-cat, cat] had every test
+    # label inverted, silently (one list was used for both).
+    h5py = pytest.importorskip("h5py")
+    x = np.zeros((3, 4, 4, 3), np.uint8)
+    _write_h5(tmp_path / "train.h5", "train", x, np.array([0, 1, 0]), (b"non-cat", b"cat"))
+    for classes in ((b"cat", b"non-cat"), (b"non-cat", b"cat", b"dog"), (b"non-cat", b"kat")):
+        _write_h5(tmp_path / "test.h5", "test", x, np.array([1, 0, 1]), classes)
+        with pytest.raises(ValueError) as err:
+            data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")
+        assert str(err.value) == (
+            "%s names the classes [non-cat, cat] but %s names [%s]: labels index their file's list_classes, "
+            "so both files must list the same names in the same order"
+            % (tmp_path / "train.h5", tmp_path / "test.h5", ", ".join(c.decode() for c in classes)))
+    # The same names load, stored either way, and a file without names takes the other's.
+    with h5py.File(tmp_path / "test.h5", "w") as f:
+        f["test_set_x"], f["test_set_y"] = x, np.array([1, 0, 1])
+        f["list_classes"] = np.array(["non-cat", "cat"], dtype=h5py.string_dtype())
+    assert list(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[4]) == [b"non-cat", b"cat"]
+    with h5py.File(tmp_path / "test.h5", "a") as f:
+        del f["list_classes"]
+    assert list(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[4]) == [b"non-cat", b"cat"]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, ">f8"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_load_data_refuses_pixels_that_are_not_finite(tmp_path, dtype, bad):
+    # They loaded, and failed later as a network's "X must contain only finite values".
+    x = np.full((40, 4, 4, 3), 128, dtype)
+    x[33, 2, 1, 0] = bad
+    _write_h5(tmp_path / "train.h5", "train", x, np.arange(40) % 2)
+    _write_h5(tmp_path / "test.h5", "test", x[:2], np.array([1, 0]))
+    with pytest.raises(ValueError) as err:
+        data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")
+    assert str(err.value) == "%s: train_set_x holds nan or infinite pixel values" % (tmp_path / "train.h5")
+    x[33, 2, 1, 0] = 255
+    _write_h5(tmp_path / "train.h5", "train", x, np.arange(40) % 2)
+    np.testing.assert_array_equal(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[0], x)
 
 
 def test_load_data_without_h5py_names_the_extra(tmp_path, monkeypatch):

@@ -129,11 +129,16 @@ def _model_with(tmp_path, name, replace=None, extra=(), **overrides):
 # A subprocess with a capped address space
 # --------------------------------------------------------------------------
 
-_PRELUDE = textwrap.dedent("""
+#: Where the dnn under test lives: the subprocesses run with -I (no PYTHONPATH),
+#: and without it would import whatever dnn the interpreter has installed.
+_DNN_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(data.__file__)))
+
+_PRELUDE = "import sys\nsys.path.insert(0, %r)\n" % _DNN_ROOT + textwrap.dedent("""
     import resource, sys, time
     import numpy as np
     import dnn
     from dnn import data, model_io
+    assert dnn.__file__.startswith(sys.path[0]), dnn.__file__
     from PIL import Image
     try:
         import h5py
@@ -154,6 +159,13 @@ _PRELUDE = textwrap.dedent("""
     except MemoryError:
         pass
 """) % (HEADROOM_MIB, HEADROOM_MIB)
+
+
+def _run_isolated(code, timeout=30):
+    """Run ``code`` after ``from dnn import data`` (the dnn under test) in a subprocess; returns it."""
+    code = "import sys\nsys.path.insert(0, %r)\nfrom dnn import data\n" % _DNN_ROOT + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                          timeout=timeout, cwd=tempfile.gettempdir())
 
 
 def _run_capped(code, timeout=120):
@@ -503,14 +515,193 @@ def test_hdf5_external_links_are_refused_unfollowed(tmp_path, key):
         if key in f:
             del f[key]
         f[key] = h5py.ExternalLink(str(fifo), "/x")
-    code = "from dnn import data\ntry:\n    data.load_data(%r, %r)\nexcept ValueError as exc:\n" \
-           "    print(exc)\n" % (str(path), str(ok))
-    res = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=30,
-                         cwd=tempfile.gettempdir())
+    res = _run_isolated("try:\n    data.load_data(%r, %r)\nexcept ValueError as exc:\n    print(exc)\n"
+                        % (str(path), str(ok)))
     assert "%s must be a data set of this file, got a link (ExternalLink)" % key in res.stdout, \
         res.stdout + res.stderr
 
 
+def _external_storage_files(tmp_path, h5py):
+    """HDF5 files whose data sets keep their raw data in other files: ``[(path, key, target)]``."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"PASSWORD=hunter2\n" * 64)
+    targets = {"text": secret, "zero": "/dev/zero"}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo")
+        targets["fifo"] = tmp_path / "fifo"
+    made = []
+    for name, target in targets.items():
+        for key in ("train_set_x", "train_set_y", "list_classes"):
+            path = tmp_path / ("%s_%s.h5" % (name, key))
+            with h5py.File(path, "w") as f:
+                for k, a in (("train_set_x", np.zeros((2, 4, 4, 3), np.uint8)),
+                             ("train_set_y", np.array([0, 1])), ("list_classes", np.array([b"a", b"b"]))):
+                    if k == key:
+                        f.create_dataset(k, a.shape, a.dtype, external=[(str(target), 0, a.nbytes)])
+                    else:
+                        f[k] = a
+            made.append((path, key, str(target)))
+    # A virtual data set maps another file's data set.
+    layout = h5py.VirtualLayout(shape=(2, 4, 4, 3), dtype=np.uint8)
+    layout[:] = h5py.VirtualSource(str(tmp_path / "ok.h5"), "test_set_x", shape=(2, 4, 4, 3))
+    with h5py.File(tmp_path / "virtual.h5", "w") as f:
+        f.create_virtual_dataset("train_set_x", layout)
+        f["train_set_y"] = np.array([0, 1])
+    made.append((tmp_path / "virtual.h5", "train_set_x", None))
+    return made
+
+
+def test_hdf5_external_storage_is_refused_unread(tmp_path):
+    # External storage is not a link: the data set is in the file, its bytes are
+    # in another one. A text file's bytes came back as pixels, /dev/zero
+    # "stored" gigabytes, and a FIFO blocked load_data for good.
+    h5py = pytest.importorskip("h5py")
+    _, ok = _h5_pair(tmp_path, lambda f: None)
+    files = _external_storage_files(tmp_path, h5py)
+    res = _run_isolated("""
+        for path in %r:
+            try:
+                data.load_data(path, %r)
+            except ValueError as exc:
+                print(exc)
+            else:
+                print(path, "loaded")
+    """ % ([str(p) for p, _, _ in files], str(ok)))
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(files), res.stdout + res.stderr
+    for line, (path, key, target) in zip(lines, files):
+        if target is None:
+            assert line == "%s: %s must store its data in this file, got a virtual data set " \
+                           "(data mapped from other files)" % (path, key)
+        else:
+            assert line == "%s: %s must store its data in this file, got external storage " \
+                           "(raw data in %s)" % (path, key, target)
+
+
+def _not_regular_files(tmp_path):
+    """``{path: kind}``: a FIFO, a symbolic link to it, a folder and a character device."""
+    made = {tmp_path / "dir.png": "a folder", os.devnull: "a character device"}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo.png")
+        made[tmp_path / "fifo.png"] = "a FIFO"
+        (tmp_path / "link.h5").symlink_to(tmp_path / "fifo.png")
+        made[tmp_path / "link.h5"] = "a FIFO"
+    (tmp_path / "dir.png").mkdir()
+    return made
+
+
+def test_what_is_not_a_regular_file_is_refused_unopened(tmp_path):
+    # Opening a FIFO for reading blocks until a writer comes, and a device
+    # never ends: both entry points refuse them by kind, before any open.
+    pytest.importorskip("h5py")
+    made = _not_regular_files(tmp_path)
+    res = _run_isolated("""
+        for path in %r:
+            for load in (data.read_image, lambda p: data.load_data(p, p)):
+                try:
+                    load(path)
+                except ValueError as exc:
+                    print(type(exc).__name__, exc)
+    """ % [str(p) for p in made])
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 * len(made), res.stdout + res.stderr
+    for i, (path, kind) in enumerate(made.items()):
+        assert lines[2 * i] == "ImageReadError cannot read image %s: not a regular file (%s)" % (path, kind)
+        assert lines[2 * i + 1] == "ValueError %s: not a regular file (%s)" % (path, kind)
+    with pytest.raises(FileNotFoundError, match="no such image file"):
+        data.read_image(tmp_path / "missing.png")
+    with pytest.raises(FileNotFoundError, match="no such HDF5 file"):
+        data.load_data(tmp_path / "missing.h5", tmp_path / "missing.h5")
+
+
+def _sparse_pictures(m, side, every):
+    """``m`` pictures of ``side`` x ``side``, zero but for one random byte in ``every``: they compress ~``every``/2 times."""
+    x = np.zeros((m, side, side, 3), np.uint8)
+    flat = x.reshape(-1)
+    flat[::every] = np.random.default_rng(0).integers(1, 256, flat[::every].size)
+    return x
+
+
+def test_compressed_hdf5_costs_a_bounded_multiple_of_what_it_stores(tmp_path):
+    # A 1 MB file declaring 197 MB of pixels inflated 200 times, within the old
+    # 256x allowance: load_data read it and flatten_images' float64 copies took 3.3 GB.
+    # What loading and the float64 copy take (9 bytes a uint8 value) is now at
+    # most MAX_HDF5_INFLATION times the bytes stored, plus MAX_HDF5_SLACK.
+    h5py = pytest.importorskip("h5py")
+
+    def write(x, name):
+        with h5py.File(tmp_path / name, "w") as f:
+            f.create_dataset("%s_set_x" % name[:-3], data=x, chunks=(1,) + x.shape[1:], compression="gzip")
+            f["%s_set_y" % name[:-3]] = np.arange(len(x)) % 2
+            return f["%s_set_x" % name[:-3]].id.get_storage_size()
+    x = _sparse_pictures(400, 100, 60)
+    stored = write(x, "train.h5")
+    write(x[:2], "test.h5")
+    assert x.nbytes < 256 * stored and 9 * x.nbytes > 64 * stored + 2 ** 24   # in the old allowance, past the new
+    with pytest.raises(ValueError, match=r"train_set_x declares 12000000 bytes, 108000000 with the float64 "
+                                         r"copy training makes, but stores \d+ compressed; loading may cost "
+                                         r"64 times the bytes stored plus 16 MiB \(a decompression bomb\?\)"):
+        data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")
+    # Pictures that compress a few times load, and so does a small set that compresses any amount.
+    for x in (_sparse_pictures(400, 100, 4), np.zeros((100, 64, 64, 3), np.uint8)):
+        write(x, "train.h5")
+        write(x[:2], "test.h5")
+        np.testing.assert_array_equal(data.load_data(tmp_path / "train.h5", tmp_path / "test.h5")[0], x)
+
+
+def _shared_chunks_file(path, m, side):
+    """An HDF5 file whose ``m`` chunks (one picture each) all point at the first one's bytes.
+
+    Written with h5py (a version 1 B-tree chunk index), then every index entry
+    but the first patched to the first chunk's address and size: HDF5 reads
+    it without complaint and counts ``m`` chunks as stored.
+    """
+    import re
+    import h5py
+    n = side * side * 3
+    with h5py.File(path, "w", libver="earliest") as f:
+        d = f.create_dataset("train_set_x", (m, side, side, 3), np.uint8, chunks=(1, side, side, 3))
+        d.id.write_direct_chunk((0, 0, 0, 0), (np.arange(n) % 251).astype(np.uint8).tobytes())
+        for i in range(1, m):
+            d.id.write_direct_chunk((i, 0, 0, 0), b"\x07")
+        f["train_set_y"] = np.arange(m) % 2
+        chunks = [d.id.get_chunk_info(i) for i in range(m)]
+    raw = bytearray(path.read_bytes())
+    first = chunks[0]
+    for c in chunks[1:]:
+        # A leaf entry: the chunk's size, filter mask and offsets, then its address.
+        key = struct.pack("<II", c.size, 0) + struct.pack("<%dQ" % (len(c.chunk_offset) + 1), *c.chunk_offset, 0)
+        address = struct.pack("<Q", c.byte_offset)
+        at = [i.start() for i in re.finditer(re.escape(key), raw) if raw[i.end():i.end() + 8] == address]
+        assert len(at) == 1
+        raw[at[0]:at[0] + 4] = struct.pack("<I", first.size)
+        raw[at[0] + len(key):at[0] + len(key) + 8] = struct.pack("<Q", first.byte_offset)
+    path.write_bytes(raw)
+    return path
+
+
+def test_hdf5_chunks_sharing_their_bytes_are_refused_unread(tmp_path):
+    # Every chunk of a 100 KB file pointing at the same 3 KB: HDF5 counts 3 MB
+    # stored, uncompressed, so the file passed "declares no more than it stores"
+    # and loaded 30 times its size (and as much as the index can list).
+    h5py = pytest.importorskip("h5py")
+    path = _shared_chunks_file(tmp_path / "shared.h5", 1000, 32)
+    with h5py.File(path, "r") as f:
+        assert f["train_set_x"].id.get_storage_size() == 1000 * 32 * 32 * 3 > 20 * path.stat().st_size
+    with pytest.raises(ValueError, match=r"train_set_x claims to store 3072000 bytes in a file of %d "
+                                         r"\(chunks sharing their bytes: hostile data\)" % path.stat().st_size):
+        data.load_data(path, path)
+
+
+def test_flatten_images_allocates_only_its_result():
+    # (h*w*3, m) float64 of 16 MiB of uint8 pixels: 128 MiB. It took three times
+    # that (the cast, the quotient, the C-contiguous copy), past a 256 MiB cap.
+    out = _run_capped("""
+        x = np.full((1024, 64, 64, 4), 255, np.uint8)[..., :3]
+        flat = data.flatten_images(x)
+        print(flat.shape, flat.dtype, flat.flags.c_contiguous, flat.min(), flat.max())
+    """)
+    assert out.strip() == "(12288, 1024) float64 True 1.0 1.0", out
 # --------------------------------------------------------------------------
 # Item 4: the decompression-bomb promise
 # --------------------------------------------------------------------------
@@ -559,6 +750,93 @@ def test_a_postscript_picture_never_reaches_ghostscript(tmp_path, monkeypatch):
         data.read_image(folder / "cat.png")
     assert ".eps" not in data._image_extensions() and ".png" in data._image_extensions()
     assert ran == []
+
+
+def _crafted_picture(path, fmt, mode, patches):
+    """A 16x12 picture saved as ``fmt`` with the bytes at ``patches`` (offset, value) replaced."""
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize((16, 12)).convert(mode).save(buf, fmt)
+    raw = bytearray(buf.getvalue())
+    for at, value in patches:
+        raw[at] = value
+    path.write_bytes(raw)
+    return path
+
+
+#: Mutations the fuzzer found whose exceptions escaped read_image as tracebacks.
+_PILLOW_ESCAPES = [("DDS", "RGBA", [(80, 154)], "NotImplementedError"),       # pixel format flags
+                   ("BLP", "P", [(5, 128)], "BLPFormatError"),                 # compression
+                   ("SPIDER", "F", [(107, 127)], "AttributeError")]            # image number
+
+
+@pytest.mark.parametrize("fmt, mode, patches, error", _PILLOW_ESCAPES)
+def test_whatever_pillow_raises_on_a_picture_is_an_image_read_error(tmp_path, fmt, mode, patches, error):
+    path = _crafted_picture(tmp_path / ("bad." + fmt.lower()), fmt, mode, patches)
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:
+        assert type(exc).__name__ == error
+    else:
+        pytest.skip("this Pillow reads the crafted %s file" % fmt)
+    with pytest.raises(data.ImageReadError, match=r"bad\.%s: %s: " % (fmt.lower(), error)) as err:
+        data.read_image(path)
+    assert err.value.filename == str(path)
+
+
+def test_an_exception_of_any_kind_while_decoding_is_an_image_read_error(tmp_path, monkeypatch):
+    path = _save_png(tmp_path / "ok.png")
+    for exc in (MemoryError(), IndexError("list index out of range"), KeyError("I;17")):
+        def fail(im, exc=exc):
+            raise exc
+        monkeypatch.setattr(data, "_to_rgb", fail)
+        with pytest.raises(data.ImageReadError, match="ok.png: %s" % type(exc).__name__):
+            data.read_image(path)
+
+
+def _save_png(path):
+    Image.linear_gradient("L").resize((16, 12)).convert("RGB").save(path)
+    return path
+
+
+def test_a_chunk_length_past_the_end_of_the_file_allocates_nothing(tmp_path):
+    # A 99-byte PNG whose IDAT chunk declares 4 GB: Pillow read()s the declared
+    # length after decoding, and a buffered read allocates it first (MemoryError).
+    raw = bytearray(_save_png(tmp_path / "idat.png").read_bytes())
+    expected = data.read_image(tmp_path / "idat.png", (16, 12))
+    at = raw.index(b"IDAT") - 4
+    raw[at:at + 4] = struct.pack(">I", 0xFF00002A)
+    (tmp_path / "idat.png").write_bytes(raw)
+    out = _run_capped("""
+        print(data.read_image(%r, (16, 12)).tolist())
+    """ % str(tmp_path / "idat.png"))
+    assert out.strip() == str(expected.tolist()), out   # the pixels were all there
+
+
+def test_predict_labels_the_good_pictures_beside_bad_ones(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((1, 48)), "b1": np.zeros((1, 1))}
+    model = save_model(tmp_path / "m.npz", params, image_shape=(4, 4, 3))
+    bad = [_crafted_picture(tmp_path / ("bad." + fmt.lower()), fmt, mode, patches)
+           for fmt, mode, patches, _ in _PILLOW_ESCAPES]
+    good = _save_png(tmp_path / "good.png")
+    code = cli.main(["predict", str(model)] + [str(p) for p in bad] + [str(good)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert len(err.strip().splitlines()) == len(bad), err
+    assert out.strip().splitlines()[-1].endswith("good.png"), out
+
+
+@pytest.mark.parametrize("mode", ["I;16", "F"])
+def test_a_wide_picture_converts_in_about_its_own_memory(tmp_path, mode):
+    # 16 M pixels of 16-bit grey (32 MB decoded) or float (64 MB): the whole
+    # picture as float64, twice more, took 400-500 MB; now a few rows at a time.
+    path = tmp_path / ("wide.tif" if mode == "F" else "wide.png")
+    Image.new(mode, (4000, 4000), 30000 if mode != "F" else 117.0).save(path)
+    out = _run_capped("""
+        print(data.read_image(%r)[0, 0].tolist())
+    """ % str(path))
+    assert out.strip() == "[117, 117, 117]", out     # 30000 / 257, rounded; 117.0
 
 
 def test_predict_on_a_bomb_fails_with_one_line(tmp_path, capsys, monkeypatch):
