@@ -10,9 +10,9 @@ The first article's helpers keep their names and return values, made robust:
 Any Pillow mode (RGB, RGBA, LA, P, L, 1, CMYK, YCbCr, 16-bit I;16, I, F)
 becomes RGB; transparency (an alpha band, a palette's, a PNG's tRNS colour
 key) is composited over white. 16-bit values are scaled onto 8 bits, float
-values taken as 0..255, and a 32-bit ``I`` picture, whose mode does not tell
-its range, is read as 8-bit values if none exceeds 255, else as 16-bit ones
-if none exceeds 65535, else over the int32 range. Pictures are resized to
+values taken as 0..255, and a 32-bit ``I`` picture as 16-bit values (what
+Pillow opens 16-bit PGMs as; larger values clip at white): one rule for every
+picture, never one chosen from a picture's own values. Pictures are resized to
 ``size`` (64x64 by default) with bicubic resampling after their EXIF
 orientation is applied. Folder listings are sorted by name (code-point
 order, the same on every machine). Files whose extension is not an image
@@ -228,19 +228,11 @@ def _to_rgb(im):
 
 
 def _wide_scale(im):
-    """What ``im``'s values are divided by to land on 0..255.
-
-    16-bit modes: 257 (65535 -> 255). ``F``: 1 (values taken as 0..255). ``I``
-    (32-bit integers: 16-bit PGMs, 32-bit TIFFs of any range; the mode does
-    not say which) by its largest value: 8-bit values if none exceeds 255,
-    else 16-bit ones if none exceeds 65535, else the int32 range.
-    """
-    if im.mode == "F":
-        return 1.0
-    if im.mode != "I":
-        return 257.0
-    top = im.getextrema()[1]
-    return 1.0 if top <= 255 else 257.0 if top <= 65535 else (2 ** 31 - 1) / 255
+    """What ``im``'s values are divided by to land on 0..255: ``F`` 1 (values taken as 0..255),
+    the 16-bit modes and ``I`` 257 (65535 -> 255). ``I`` holds 32-bit integers whose mode does
+    not say their range (16-bit PGMs, 32-bit TIFFs); a scale chosen per picture from its own
+    values would map the same value to other greys in two pictures of one data set."""
+    return 1.0 if im.mode == "F" else 257.0
 
 
 def _wide_to_grey(im):

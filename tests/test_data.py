@@ -61,11 +61,11 @@ def test_a_png_colour_key_is_composited_over_white(tmp_path, make, expected):
 
 
 @pytest.mark.parametrize("values, expected", [
-    ((0, 200, 255), (0, 200, 255)),                  # 8-bit values, as they are (were divided by 257)
     ((0, 257 * 200, 65535), (0, 200, 255)),          # 16-bit values (a 16-bit PGM), scaled by 257
-    ((0, 2 ** 30, 2 ** 31 - 1), (0, 128, 255)),      # the int32 range
+    ((0, 200, 255), (0, 1, 1)),                      # the same rule whatever a picture's own range
+    ((0, 2 ** 30, 2 ** 31 - 1), (0, 255, 255)),      # past 16 bits: white
 ])
-def test_an_i_mode_picture_is_scaled_by_the_range_its_values_need(tmp_path, values, expected):
+def test_an_i_mode_picture_is_read_as_16_bit_values(tmp_path, values, expected):
     a = np.repeat(np.array(values, np.int32), 4).reshape(3, 4)
     Image.fromarray(a).save(tmp_path / "i.tif")
     assert Image.open(tmp_path / "i.tif").mode == "I"
