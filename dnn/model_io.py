@@ -27,16 +27,17 @@ Safety: nothing in a model file can run code, and a hostile file costs about
 its own size. ``load_model`` checks, in this order and before reading any
 array's data: the file (a regular file of at most ``MAX_FILE_BYTES``), the
 zip's end record (at most ``MAX_ENTRIES`` entries in ``MAX_DIRECTORY_BYTES``), its member list (known names, at most ``MAX_ENTRIES``, no encryption or
-exotic compression, no entry inflating more than ``MAX_INFLATION`` times), each descriptive entry's ``.npy`` header (dtype, shape
+exotic compression, no entry inflating more than ``MAX_INFLATION`` times, nor all of them together
+more than ``MAX_INFLATION`` times the file's size), each descriptive entry's ``.npy`` header (dtype, shape
 and size within ``_META_SPECS``'s limits), then the weights' headers against
 the shapes ``layer_dims`` implies (at most ``MAX_LAYERS`` layers and
 ``MAX_TOTAL_BYTES`` of weights). Headers are read by NumPy's literal parser
 (no pickle) after their length is checked; only the dtypes above are
-accepted; ``metadata`` is JSON of bounded size and nesting. Every
+accepted; ``metadata`` is JSON of bounded size and nesting, its numbers finite. Every
 inconsistency raises ``ValueError`` naming the file and the problem in at
 most a few hundred characters; so does any error the zip or ``.npy``
 readers raise on a malformed file. ``save_model`` refuses what ``load_model``
-would (and stores, rather than deflates, an entry that compresses too well).
+would (and stores, rather than deflates, entries that compress too well).
 
 Versions: 1 held the course's network only (ReLU hidden layers, one sigmoid
 unit, two classes); 2 (``save_model`` writes it) adds the other hidden
@@ -79,8 +80,10 @@ MAX_JSON_DEPTH = 64
 MAX_CLASS_NAME_CHARS = 1024
 #: Class names a softmax network's file holds at most (each up to ``MAX_CLASS_NAME_CHARS``).
 MAX_CLASSES = 1024
-#: An entry may inflate at most this much beyond 1 MiB: trained weights
-#: hardly compress, so more is a zip bomb, refused before it is inflated.
+#: An entry may inflate at most this much beyond 1 MiB, and all entries
+#: together this much times the file's size beyond 1 MiB (once, not once an
+#: entry): trained weights hardly compress, so more is a zip bomb, refused
+#: before it is inflated.
 MAX_INFLATION = 64
 MAX_MESSAGE_CHARS = 300
 #: SciPy's BLAS takes 32-bit sizes.
@@ -153,8 +156,16 @@ class Model:
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels ``(1, m)``: float64 0/1 where the probability is > 0.5, as the course's
         ``predict`` (sigmoid); int64 class indices, the argmax (softmax); the
-        outputs ``(n_L, m)`` themselves (identity)."""
+        outputs ``(n_L, m)`` themselves (identity). An output that is not finite
+        (finite weights can still overflow to inf - inf) is never made a label:
+        it raises ``ValueError``."""
         AL = self.predict_proba(X)
+        if self.output != "identity":
+            bad = np.flatnonzero(~np.isfinite(AL).all(axis=0))
+            if bad.size:
+                raise ValueError("the network's output is not finite (nan or inf) for %d of %d examples "
+                                 "(the first: column %d): its weights overflow on them; no label is given"
+                                 % (bad.size, AL.shape[1], bad[0]))
         if self.output == "sigmoid":
             return (AL > 0.5).astype(np.float64)
         if self.output == "softmax":
@@ -224,17 +235,39 @@ def _inflates_too_much(info):
     return info.file_size > MAX_INFLATION * info.compress_size + 2 ** 20
 
 
+def _all_inflate_too_much(declared, file_size):
+    """Whether entries declaring ``declared`` bytes in all inflate more than ``load_model`` accepts
+    from a file of ``file_size`` bytes: ``MAX_INFLATION`` times it, plus 1 MiB once (not once an
+    entry: a thousand layers of zeros would inflate a 1.4 MB file to 1 GiB)."""
+    return declared > MAX_INFLATION * file_size + 2 ** 20
+
+
+def _to_store(infos):
+    """The names of the entries ``save_model`` stores rather than deflates, from a deflated
+    write's ``infos``: each that inflates too much, then, while all of them together would,
+    those that gain most by being stored (a file of stored entries always passes)."""
+    names = {i.filename[:-4] for i in infos if _inflates_too_much(i)}
+    declared = sum(i.file_size for i in infos)
+    size = sum(i.file_size if i.filename[:-4] in names else i.compress_size for i in infos)
+    for info in sorted(infos, key=lambda i: i.compress_size - i.file_size):   # the largest gain first
+        if not _all_inflate_too_much(declared, size):
+            break
+        if info.filename[:-4] not in names:
+            names.add(info.filename[:-4])
+            size += info.file_size - info.compress_size
+    return names
+
+
 def _write_entries(fh, arrays, stored):
     """``arrays`` as a zip of ``.npy`` entries into ``fh`` (from its start), deflated but for
-    the names in ``stored``; returns the names whose deflated entry inflates too much.
+    the names in ``stored``; returns the zip's ``ZipInfo`` list.
 
-    Only the deflated size itself tells (zlib's levels differ by several
-    times on sparse data), so ``save_model`` writes, asks, and in that rare
-    case writes again with those entries stored.
+    Only the deflated sizes themselves tell what inflates too much (zlib's
+    levels differ by several times on sparse data), so ``save_model`` writes,
+    asks ``_to_store``, and in that rare case writes again with those entries stored.
     """
     fh.seek(0)
     fh.truncate()
-    too_much = set()
     with zipfile.ZipFile(fh, "w") as zf:
         for name, a in arrays.items():
             buf = io.BytesIO()
@@ -242,9 +275,7 @@ def _write_entries(fh, arrays, stored):
             info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
             zf.writestr(info, buf.getvalue())
-            if _inflates_too_much(zf.getinfo(info.filename)):
-                too_much.add(name)
-    return too_much
+        return zf.infolist()
 
 
 _FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
@@ -264,29 +295,13 @@ def _check_target(path):
                               "file, nothing else" % (path, kind))
 
 
-def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
-               image_shape: tuple[int, int, int] | None = None,
-               classes: Sequence[str] | None = None, metadata: dict | None = None,
-               hidden_activation: str = "relu", output: str | None = None) -> Path:
-    """Write ``parameters`` (``W1..WL``, ``b1..bL``) and what describes them to ``path`` (.npz).
-
-    ``image_shape``: ``(height, width, 3)`` of the pictures the network reads
-    (its product must be ``n_x``), or None for a network on other data.
-    ``classes``: the class names, label 0 first: two for a sigmoid output
-    (default ``("0", "1")``), K for a softmax one (default ``"0"`` to
-    ``"K-1"``), none for identity. ``metadata``: a JSON-serializable dict
-    stored as is (e.g. the training settings). ``hidden_activation``
-    (``"relu"``, ``"tanh"``, ``"leaky_relu"``) and ``output`` (``"sigmoid"``,
-    ``"softmax"``, ``"identity"``; None: sigmoid for one output unit, softmax
-    for more, as ``dnn.L_model_forward`` infers) name the activations; the
-    layer sizes and dtype follow from ``parameters``.
-    The file is written to a temporary name beside ``path`` and renamed over
-    it, so a crash never leaves half a file; the same inputs give the same
-    bytes. Only a regular file or nothing is replaced: a directory, symbolic
-    link, FIFO, device or socket at ``path`` raises ``FileExistsError``.
-    Returns the ``Path`` written (exactly ``path``; no extension is added).
-    """
-    L, dtype, dims = _check_parameters(parameters)
+def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
+                 hidden_activation="relu", output=None):
+    """What ``save_model`` stores beside the weights of a network of layer sizes ``dims`` and
+    ``dtype``, checked as ``save_model`` checks it: ``(activations, image_shape, classes,
+    metadata_json)``. Raises what ``save_model`` raises, so a caller can ask before it trains."""
+    dtype = np.dtype(dtype)
+    L = len(dims) - 1
     for x, name, allowed in ((hidden_activation, "hidden_activation", _HIDDEN),
                              (output, "output", _OUTPUTS + (None,))):
         if not (x is None or isinstance(x, str)) or x not in allowed:
@@ -321,13 +336,44 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
     # What load_model would refuse is refused here, before anything is written.
     if L > MAX_LAYERS:
         raise ValueError("a model file holds at most %d layers, got %d" % (MAX_LAYERS, L))
-    if sum(np.asarray(a).nbytes for a in parameters.values()) > MAX_TOTAL_BYTES:
-        raise ValueError("a model file holds at most %d bytes of weights" % MAX_TOTAL_BYTES)
+    nbytes = sum(o * (i + 1) for i, o in zip(dims, dims[1:])) * dtype.itemsize
+    if nbytes > MAX_TOTAL_BYTES:
+        raise ValueError("a model file holds at most %d bytes of weights, these layers take %d"
+                         % (MAX_TOTAL_BYTES, nbytes))
     if classes and max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
         raise ValueError("class names are at most %d characters" % MAX_CLASS_NAME_CHARS)
     if len(text) > MAX_METADATA_CHARS or _json_depth(text) > MAX_JSON_DEPTH:
         raise ValueError("metadata must be at most %d characters of JSON nested at most %d deep"
                          % (MAX_METADATA_CHARS, MAX_JSON_DEPTH))
+    return activations, image_shape, classes, text
+
+
+def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
+               image_shape: tuple[int, int, int] | None = None,
+               classes: Sequence[str] | None = None, metadata: dict | None = None,
+               hidden_activation: str = "relu", output: str | None = None) -> Path:
+    """Write ``parameters`` (``W1..WL``, ``b1..bL``) and what describes them to ``path`` (.npz).
+
+    ``image_shape``: ``(height, width, 3)`` of the pictures the network reads
+    (its product must be ``n_x``), or None for a network on other data.
+    ``classes``: the class names, label 0 first: two for a sigmoid output
+    (default ``("0", "1")``), K for a softmax one (default ``"0"`` to
+    ``"K-1"``), none for identity. ``metadata``: a JSON-serializable dict
+    stored as is (e.g. the training settings). ``hidden_activation``
+    (``"relu"``, ``"tanh"``, ``"leaky_relu"``) and ``output`` (``"sigmoid"``,
+    ``"softmax"``, ``"identity"``; None: sigmoid for one output unit, softmax
+    for more, as ``dnn.L_model_forward`` infers) name the activations; the
+    layer sizes and dtype follow from ``parameters``.
+    The file is written to a temporary name beside ``path`` and renamed over
+    it, so a crash never leaves half a file; the same inputs give the same
+    bytes. Only a regular file or nothing is replaced: a directory, symbolic
+    link, FIFO, device or socket at ``path`` raises ``FileExistsError``.
+    Returns the ``Path`` written (exactly ``path``; no extension is added).
+    """
+    L, dtype, dims = _check_parameters(parameters)
+    activations, image_shape, classes, text = _description(
+        dims, dtype, image_shape=image_shape, classes=classes, metadata=metadata,
+        hidden_activation=hidden_activation, output=output)
     arrays = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -349,9 +395,12 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
     tmp = path.with_name(".%s.%d.%s.tmp" % (path.name, os.getpid(), os.urandom(4).hex()))
     try:
         with open(tmp, "xb") as fh:
-            stored = _write_entries(fh, arrays, set())
-            if stored:  # stored, what load_model would take for a zip bomb
-                _write_entries(fh, arrays, stored)
+            stored = set()
+            while True:  # stored, what load_model would take for a zip bomb
+                more = _to_store(_write_entries(fh, arrays, stored))
+                if more <= stored:
+                    break
+                stored |= more
         _check_target(path)  # again: the slow part is over, the window is a rename
         os.replace(tmp, path)
     except BaseException:
@@ -450,6 +499,11 @@ def _members(zf, path, file_size):
             raise _invalid(path, "entry %r uses compression method %d; model files use deflate"
                            % (name, info.compress_type))
         members[name] = info
+    declared = sum(i.file_size for i in infos)
+    if _all_inflate_too_much(declared, file_size):
+        raise _invalid(path, "its entries would inflate to %d bytes in all from a file of %d (a zip "
+                             "bomb?); a model's inflate to at most %d times the file's size plus 1 MiB"
+                       % (declared, file_size, MAX_INFLATION))
     if "format" not in members:
         raise _invalid(path, "it has no 'format' entry saying %r (a file from something else?)"
                        % FORMAT)
@@ -544,6 +598,8 @@ def _meta_check(name, path):
             raise _invalid(path, "%r must be %s %s" % (name, what, "scalar" if ranks == (0,) else "array"))
         if math.prod(shape) > most or dt.itemsize > itemsize:
             raise _invalid(path, "%r is too large (shape %s, %s)" % (name, shape, dt))
+        if dt.itemsize == 0:   # '<U0': NumPy never writes it (its strings have at least one character)
+            raise _invalid(path, "%r has the empty dtype %s" % (name, dt))
     return check
 
 
@@ -576,6 +632,13 @@ def _json_depth(text):
 
 def _no_constant(name):
     raise ValueError("%s is not JSON (save_model writes none)" % name)
+
+
+def _finite_float(text):
+    x = float(text)
+    if not math.isfinite(x):
+        raise ValueError("%s is beyond float's range (save_model writes no inf)" % _short(text, 40))
+    return x
 
 
 def _read_model(zf, path, file_size):
@@ -639,7 +702,8 @@ def _read_model(zf, path, file_size):
     if _json_depth(text) > MAX_JSON_DEPTH:
         raise _invalid(path, "metadata nests deeper than %d levels" % MAX_JSON_DEPTH)
     try:
-        metadata = json.loads(text, parse_constant=_no_constant)   # as save_model writes it
+        # as save_model writes it: no NaN, Infinity or 1e999
+        metadata = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer of too many digits
         raise _invalid(path, "metadata is not valid JSON (%s)" % exc) from None
     if not isinstance(metadata, dict):

@@ -936,3 +936,38 @@ def test_sparse_weights_that_deflate_past_the_bomb_limit_are_saved_loadable(tmp_
     np.testing.assert_array_equal(load_model(path).parameters["W1"], W1)
     assert save_model(tmp_path / "again.npz", params).read_bytes() == path.read_bytes()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_inflation_allowance_does_not_add_up_over_entries(tmp_path):
+    # An entry may inflate 1 MiB beyond MAX_INFLATION times its size: once per entry, a
+    # thousand layers of 362x362 zeros made a 1.4 MB file that took 1005 MiB and 7-10 s to load.
+    # Once per file: here 100 layers, 100 MiB declared in a file of 150 KB.
+    L, n = 100, 362
+    dims = [n] * L + [1]
+    meta = {"format": np.array("dnn-model"), "format_version": np.array(2), "layer_dims": np.array(dims),
+            "activations": np.array(["relu"] * (L - 1) + ["sigmoid"]), "dtype": np.array("float64"),
+            "image_shape": np.array([], dtype=np.int64), "classes": np.array(["0", "1"]),
+            "metadata": np.array("{}")}
+    zeros = _deflated_zeros(_npy_header((n, n)), 8 * n * n)
+    entries = [_entry(k + ".npy", _npy(a)) for k, a in meta.items()]
+    for l in range(1, L + 1):
+        W = _entry("W%d.npy" % l, deflated=zeros[0], crc=zeros[1], size=zeros[2]) if l < L \
+            else _entry("W%d.npy" % l, _npy(np.zeros((1, n))))
+        entries += [W, _entry("b%d.npy" % l, _npy(np.zeros((dims[l], 1))))]
+    path = _write_zip(tmp_path / "slack.npz", entries)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ValueError, match=r"its entries would inflate to 10\d{7} bytes in all from a file "
+                                         r"of \d+ \(a zip bomb\?\); a model's inflate to at most 64 times"):
+        load_model(path)
+    # save_model stores what the whole would inflate too much from (the entries that gain most),
+    # so what it writes loads.
+    params = {"W%d" % l: np.zeros((dims[l], n)) for l in range(1, L + 1)}
+    params.update({"b%d" % l: np.zeros((dims[l], 1)) for l in range(1, L + 1)})
+    saved = save_model(tmp_path / "zeros.npz", params)
+    with zipfile.ZipFile(saved) as zf:
+        infos = zf.infolist()
+    stored = [i.filename for i in infos if i.compress_type == zipfile.ZIP_STORED]
+    assert 0 < len(stored) < L // 2
+    assert sum(i.file_size for i in infos) <= 64 * saved.stat().st_size + 2**20
+    assert load_model(saved).layer_dims == dims
+    assert save_model(tmp_path / "again.npz", params).read_bytes() == saved.read_bytes()

@@ -234,3 +234,56 @@ def test_metadata_is_json_only(tmp_path):
     with pytest.raises((TypeError, ValueError)):
         save_model(tmp_path / "n.npz", _parameters(), metadata={"f": float("nan")})
     assert json.loads(str(_entries(path)["metadata"])) == {"k": {"nested": [1.5, None, "s"]}}
+
+
+def test_load_refuses_what_save_model_never_writes(saved):
+    # JSON's 1e999 is inf (save_model writes allow_nan=False JSON), and a '<U0' text
+    # entry (NumPy's strings have a character at least) made the class names empty.
+    _tampered(saved, metadata=np.array('{"a": 1e999}'))
+    with pytest.raises(ValueError, match="metadata is not valid JSON .*1e999 is beyond float's range"):
+        load_model(saved)
+    _tampered(saved, metadata=np.array('{"a": 1e308, "b": -2.5e-300}'))
+    assert load_model(saved).metadata == {"a": 1e308, "b": -2.5e-300}
+    arrays = _entries(saved)
+    with zipfile.ZipFile(saved, "w") as zf:
+        for k, a in arrays.items():
+            b = io.BytesIO()
+            np.lib.format.write_array(b, np.array(["", ""]) if k == "classes" else a)
+            raw = b.getvalue()
+            if k == "classes":   # the header of "<U1" (2,), its length unchanged, and no data
+                raw = raw[:raw.index(b"\n") + 1].replace(b"'<U1'", b"'<U0'")
+            zf.writestr(k + ".npy", raw)
+    with pytest.raises(ValueError, match="'classes' has the empty dtype <U0"):
+        load_model(saved)
+
+
+def test_what_save_model_writes_loads_back(tmp_path):
+    # A lone surrogate (a file name of bytes that are not UTF-8, as Python names it) and
+    # empty class names are written by save_model, so load_model takes them back.
+    path = save_model(tmp_path / "m.npz", _parameters(), classes=("", "\udcff"),
+                      metadata={"data": "folders \udcffcats"})
+    model = load_model(path)
+    assert model.classes == ("", "\udcff") and model.metadata == {"data": "folders \udcffcats"}
+
+
+def test_predict_never_labels_an_output_that_is_not_finite(tmp_path):
+    # Finite weights pass load_model's checks; 1e308 * 6 overflows and inf - inf is nan,
+    # which predict made label 0 (sigmoid: nan > 0.5 is False; softmax: argmax of nans).
+    big = np.full((2, 12), 1e308)
+    X = np.zeros((12, 3))
+    X[:, 1] = 0.5
+    for W2 in ([[1e308, -1e308]], [[1e308, -1e308], [1, 1], [0, 0]]):
+        W2 = np.array(W2, dtype=np.float64)
+        model = load_model(save_model(tmp_path / "m.npz", {"W1": big, "b1": np.zeros((2, 1)), "W2": W2,
+                                                            "b2": np.zeros((len(W2), 1))}))
+        with np.errstate(all="ignore"):
+            assert np.isnan(model.predict_proba(X)[:, 1]).all()
+            with pytest.raises(ValueError, match=r"not finite \(nan or inf\) for 1 of 3 examples "
+                                                 r"\(the first: column 1\)"):
+                model.predict(X)
+            assert model.predict(X[:, [0, 2]]).tolist() == [[0, 0]]
+    identity = load_model(save_model(tmp_path / "r.npz", {"W1": big, "b1": np.zeros((2, 1)),
+                                                          "W2": W2[:1], "b2": np.zeros((1, 1))},
+                                     output="identity"))
+    with np.errstate(all="ignore"):
+        assert np.isnan(identity.predict(X)[0, 1])   # the values themselves, as predict_proba
