@@ -16,7 +16,10 @@
 Errors a user can make (a bad option, a missing or empty folder, a picture or
 model file that cannot be read, an output folder that cannot be written)
 print one line ``dnn: error: ...`` on stderr and exit with status 2 (usage)
-or 1 (data); they never show a traceback. Results are written before they
+or 1 (data); they never show a traceback. Sizes past what a run can hold (counts
+past 2**63 - 1, a network larger than a model file holds, a run larger than the
+memory the process may use) and whatever ``save_model`` would refuse are refused
+before anything of that size is allocated or trained. Results are written before they
 are printed, and a closed stdout (``dnn train | head -1``) is the normal end
 of the output, not of the work. Ctrl-C during ``dnn train`` saves the
 parameters reached and exits with status 130.
@@ -25,8 +28,10 @@ parameters reached and exits with status 130.
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
+import stat
 import sys
 import tempfile
 import time
@@ -45,6 +50,9 @@ DEFAULT_ITERATIONS = 2500
 # dnn.model's runs: epochs with mini-batches (full batch: DEFAULT_ITERATIONS), the course's batch size.
 DEFAULT_EPOCHS = 100
 DEFAULT_BATCH_SIZE = 64
+#: Counts (iterations, epochs...) are C longs in the compiled loops; seeds are NumPy's legacy ones.
+INT64_MAX = 2**63 - 1
+SEED_MAX = 2**32 - 1
 #: The options that train by dnn.model (mini-batches, optimizers, regularization, activations).
 COURSE2_OPTIONS = ("optimizer", "batch_size", "epochs", "l2", "keep_prob", "activation", "beta", "beta1", "beta2")
 
@@ -152,7 +160,8 @@ def _float_in(low, high, low_open=False, high_open=False):
     return parse
 
 
-def _int_at_least(minimum):
+def _int_at_least(minimum, maximum=INT64_MAX):
+    """An integer from ``minimum`` to ``maximum`` (by default the largest count the compiled loops take)."""
     def parse(text):
         try:
             n = int(text)
@@ -160,12 +169,15 @@ def _int_at_least(minimum):
             raise argparse.ArgumentTypeError("%r is not an integer" % text) from None
         if n < minimum:
             raise argparse.ArgumentTypeError("must be >= %d, got %d" % (minimum, n))
+        if n > maximum:
+            raise argparse.ArgumentTypeError("must be <= %d, got %d" % (maximum, n))
         return n
     return parse
 
 
 def _image_size(text):
-    """``"64"`` -> (64, 64); ``"64x48"`` -> (64, 48) as (width, height)."""
+    """``"64"`` -> (64, 64); ``"64x48"`` -> (64, 48) as (width, height), of at most Pillow's
+    ``MAX_IMAGE_PIXELS`` pixels (no picture larger than that is read, none is made)."""
     try:
         parts = [int(s) for s in text.lower().split("x")]
     except ValueError:
@@ -174,6 +186,11 @@ def _image_size(text):
         parts = parts * 2
     if len(parts) != 2 or min(parts) < 1:
         raise argparse.ArgumentTypeError("%r is not an image size, e.g. 64 or 64x48 (width x height)" % text)
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and parts[0] * parts[1] > limit:
+        raise argparse.ArgumentTypeError("%dx%d is %d pixels, more than Pillow's MAX_IMAGE_PIXELS (%d)"
+                                         % (parts[0], parts[1], parts[0] * parts[1], limit))
     return tuple(parts)
 
 
@@ -207,7 +224,7 @@ def _build_parser():
                    help="full-batch gradient descent iterations (default: %d)" % DEFAULT_ITERATIONS)
     t.add_argument("--init", choices=sorted(INIT_RECIPES), default="app-utils",
                    help="weight initialization recipe (default: %(default)s)")
-    t.add_argument("--seed", type=_int_at_least(0), default=None,
+    t.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=None,
                    help="random seed for the initial weights (default: the recipe's)")
     t.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="floating-point type of the training (default: %(default)s)")
@@ -283,9 +300,36 @@ def _build_parser():
 # Data for `train`
 # --------------------------------------------------------------------------
 
-def _is_hdf5(path):
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+def _not_regular(path, mode):
+    from dnn.model_io import _FILE_KINDS
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+    return UserError("%s is a %s, not a folder of pictures or an HDF5 file" % (path, kind), code=2)
+
+
+def _data_kind(path):
+    """``"folder"``, ``"hdf5"`` or None (another file). Only a regular file is opened, and without
+    waiting: reading a FIFO or a device could block for ever."""
+    if path.is_dir():
+        return "folder"
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path, mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # a FIFO put there meanwhile
+    with open(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        return "hdf5" if f.read(8) == b"\x89HDF\r\n\x1a\n" else None
+
+
+def _count_pictures(folder):
+    """At most how many pictures ``dnn.data.load_folder`` reads: the folder's own and its class folders'."""
+    from dnn.data import list_images
+    n = len(list_images(folder))
+    for e in os.scandir(folder):
+        if e.is_dir() and not e.name.startswith("."):
+            n += len(list_images(e.path))
+    return n
 
 
 def _load_training_data(args):
@@ -305,7 +349,7 @@ def _load_training_data(args):
     for p in paths:
         if not p.exists():
             raise UserError("no such file or folder: %s" % p, code=2)
-    kinds = ["folder" if p.is_dir() else "hdf5" if _is_hdf5(p) else None for p in paths]
+    kinds = [_data_kind(p) for p in paths]
     if None in kinds:
         bad = paths[kinds.index(None)]
         raise UserError("%s is neither a folder of pictures nor an HDF5 file" % bad, code=2)
@@ -320,6 +364,11 @@ def _load_training_data(args):
             desc = "HDF5 %s, %s" % tuple(paths)
         else:
             size = args.image_size or data.DEFAULT_IMAGE_SIZE
+            # Before a picture is read: the network and the run's memory, as for two classes
+            # (a K-class output adds next to nothing to either).
+            n_x, counts = size[0] * size[1] * 3, [_count_pictures(p) for p in paths]
+            _check_size(args, n_x, counts[0], counts[1], 2,
+                        sum(counts) * n_x * (4 + np.dtype(args.dtype).itemsize), folders=True)
             train_x, train_y, _, classes = data.load_folder(paths[0], size, args.positive)
             # More than two classes: the test folder is labelled by the training folder's names.
             test_x, test_y, _, test_classes = data.load_folder(
@@ -354,13 +403,83 @@ class _Net:
 
 
 def _accuracy(parameters, X, Y, net=_Net()):
-    """``(accuracy, p)``: p ``(1, m)`` the predicted labels (0/1, or class indices for softmax)."""
-    AL, _ = net.forward(parameters, X)
+    """``(accuracy, p)``: p ``(1, m)`` the predicted labels (0/1, or class indices for softmax);
+    None if an output is not finite (finite weights can overflow): no label is made of it."""
+    with np.errstate(all="ignore"):
+        AL, _ = net.forward(parameters, X)
+    if not np.isfinite(AL).all():
+        return None
     if net.output == "softmax":
         p = np.argmax(AL, axis=0).astype(np.float64).reshape(1, -1)
     else:
         p = (AL > 0.5).astype(np.float64)
     return float(np.mean(p == Y)), p
+
+
+# --------------------------------------------------------------------------
+# What a run needs, checked before it allocates it
+# --------------------------------------------------------------------------
+
+def _memory_limit():
+    """The bytes this process may use: the machine's memory, or ``ulimit -v`` if lower (None if
+    neither is known)."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):   # not POSIX
+        pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    return min(limits) if limits else None
+
+
+def _n_weights(dims):
+    return sum(o * (i + 1) for i, o in zip(dims, dims[1:]))
+
+
+def _fit_bytes(dims, m, itemsize, data_bytes):
+    """Roughly what a fit of layer sizes ``dims`` holds at once: ``data_bytes`` (the data), the
+    weights four times (the parameters, their gradients, an optimizer's two moments) and three
+    arrays (Z, A and a gradient) of each layer's units for ``m`` examples (a batch, or the
+    whole set that the accuracy is measured on)."""
+    return data_bytes + itemsize * (4 * _n_weights(dims) + 3 * m * sum(dims[1:]))
+
+
+def _gib(n):
+    return "%.1f GiB" % (n / 2**30)
+
+
+def _dims_text(dims, sep="-"):
+    dims = [str(d) for d in dims]
+    return sep.join(dims if len(dims) <= 8 else dims[:4] + ["..."] + dims[-2:])
+
+
+def _check_memory(needed, what, advice):
+    limit = _memory_limit()
+    if limit is not None and needed > limit:
+        raise UserError("%s needs about %s of memory, more than the %s this process may use (the "
+                        "machine's, or ulimit -v); %s" % (what, _gib(needed), _gib(limit), advice))
+
+
+def _check_size(args, n_x, m, m_test, K, data_bytes, folders=False):
+    """Before the run's arrays are made: its network fits a model file (``save_model``'s
+    ``MAX_TOTAL_BYTES`` of weights) and the run fits in memory (``_fit_bytes``)."""
+    from dnn.model_io import MAX_TOTAL_BYTES
+    dims = [n_x] + list(args.layers) + [1 if K <= 2 else K]
+    itemsize = np.dtype(args.dtype).itemsize
+    smaller = "use a smaller --layers or --image-size" if folders else "use a smaller --layers"
+    weights = _n_weights(dims)
+    if weights * itemsize > MAX_TOTAL_BYTES:
+        raise UserError("a network of %s has %d weights, %s of %s; a model file holds at most %s: %s"
+                        % (_dims_text(dims), weights, _gib(weights * itemsize), args.dtype,
+                           _gib(MAX_TOTAL_BYTES), smaller))
+    _check_memory(_fit_bytes(dims, max(m, m_test), itemsize, data_bytes),
+                  "training %s on %d + %d pictures" % (_dims_text(dims), m, m_test), smaller)
 
 
 # --------------------------------------------------------------------------
@@ -399,12 +518,18 @@ def _final_cost(parameters, X, Y, net=_Net()):
     return cost if np.isfinite(cost) else None
 
 
-def _check_finite(parameters, iterations, learning_rate, unit="iterations"):
+def _diverged(what, iterations, learning_rate, unit="iterations", lambd=0.0):
+    """The one line of a run that diverged; it names --l2 when it is set (it can be the cause)."""
+    return UserError("training diverged: %s not finite (inf or nan) after %d %s at learning rate %g%s; "
+                     "nothing was written (try a smaller %s)"
+                     % (what, iterations, unit, learning_rate, ", L2 %g" % lambd if lambd else "",
+                        "--l2 or --learning-rate" if lambd else "--learning-rate"))
+
+
+def _check_finite(parameters, iterations, learning_rate, unit="iterations", lambd=0.0):
     """A run that diverged to inf or nan has nothing to save or measure: one line, status 1."""
     if not all(np.isfinite(a).all() for a in parameters.values()):
-        raise UserError("training diverged: the weights are not finite (inf or nan) after %d "
-                        "%s at learning rate %g; nothing was written (try a smaller "
-                        "--learning-rate)" % (iterations, unit, learning_rate))
+        raise _diverged("the weights are", iterations, learning_rate, unit, lambd)
 
 
 def _write_results(out, parameters, image_shape, classes, metadata, metrics, plots, net=_Net()):
@@ -448,11 +573,14 @@ def _course2_settings(args, m, K):
 def _cmd_train(args):
     from dnn import __version__
     from dnn.data import flatten_images
-    from dnn.model_io import MAX_CLASSES
+    from dnn.model_io import MAX_CLASSES, MAX_LAYERS, _description
     from dnn.models import L_layer_model
     from dnn._progress import ProgressBar
 
     _check_out(args.out)
+    if len(args.layers) >= MAX_LAYERS:
+        raise UserError("--layers: a model file holds at most %d layers, so at most %d hidden ones; got %d"
+                        % (MAX_LAYERS, MAX_LAYERS - 1, len(args.layers)), code=2)
     train_x, train_y, test_x, test_y, classes, desc = _load_training_data(args)
     dtype = np.dtype(args.dtype)
     image_shape = tuple(int(s) for s in train_x.shape[1:])
@@ -461,22 +589,16 @@ def _cmd_train(args):
     K = len(classes)
     if K > MAX_CLASSES:
         raise UserError("%d classes; a model file holds at most %d" % (K, MAX_CLASSES))
-    # Cast before scaling: integer pixels give the same X from a folder or an HDF5 file.
-    X, Xt = flatten_images(train_x, dtype), flatten_images(test_x, dtype)
-    # Labels: 0/1 for two classes (a sigmoid output), class indices 0..K-1 for more (softmax).
-    Y, Yt = train_y.reshape(1, -1).astype(dtype), test_y.reshape(1, -1).astype(dtype)
-    course2 = _course2_settings(args, X.shape[1], K)
-    layers_dims = [X.shape[0]] + list(args.layers) + [1 if K <= 2 else K]
-    _prepare_out(args.out)
-
-    names = " ".join("%d=%s" % kc for kc in enumerate(classes[:10])) + (" ..." if K > 10 else "")
-    _say("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes %s"
-         % (desc, X.shape[1], Xt.shape[1], image_shape[1], image_shape[0], X.shape[0], names))
+    m, m_test, n_x = train_x.shape[0], test_x.shape[0], math.prod(image_shape)
+    _check_size(args, n_x, m, m_test, K,
+                train_x.nbytes + test_x.nbytes + (m + m_test) * n_x * dtype.itemsize)   # the data, and X
+    course2 = _course2_settings(args, m, K)
+    layers_dims = [n_x] + list(args.layers) + [1 if K <= 2 else K]
     if course2 is None:
         net, unit = _Net(), "iterations"
         steps = args.iterations or DEFAULT_ITERATIONS
-        _say("network: %s, init %s, %s, learning rate %g, %d iterations"
-             % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, steps))
+        network = ("network: %s, init %s, %s, learning rate %g, %d iterations"
+                   % ("-".join(map(str, layers_dims)), args.init, dtype.name, args.learning_rate, steps))
         settings = {
             "layers_dims": layers_dims, "learning_rate": args.learning_rate,
             "num_iterations": steps, "init": args.init, "seed": args.seed,
@@ -487,11 +609,30 @@ def _cmd_train(args):
         unit, steps = "epochs", extra["num_epochs"]
         regular = "".join((", L2 %g" % net.lambd if net.lambd else "",
                            ", keep_prob %g" % extra["keep_prob"] if extra["keep_prob"] < 1 else ""))
-        _say("network: %s (%s hidden, %s output), init %s, %s, %s, batch %d, learning rate %g, %d epochs%s"
-             % ("-".join(map(str, layers_dims)), net.hidden, net.output, args.init, dtype.name,
-                extra["optimizer"], extra["mini_batch_size"], args.learning_rate, steps, regular))
+        network = ("network: %s (%s hidden, %s output), init %s, %s, %s, batch %d, learning rate %g, "
+                   "%d epochs%s" % ("-".join(map(str, layers_dims)), net.hidden, net.output, args.init,
+                                    dtype.name, extra["optimizer"], extra["mini_batch_size"],
+                                    args.learning_rate, steps, regular))
         settings = {"layers_dims": layers_dims, "learning_rate": args.learning_rate, "init": args.init,
                     "seed": args.seed, "dtype": dtype.name, "cost_every": args.cost_every, **extra}
+    # What save_model would refuse after the run (a class name too long, ...) is refused before it.
+    try:
+        _description(layers_dims, dtype, image_shape=image_shape, classes=classes,
+                     metadata={"dnn_version": __version__, "data": desc, **settings},
+                     hidden_activation=net.hidden, output=net.output)
+    except (ValueError, TypeError) as exc:
+        raise UserError("this run's model could not be saved: %s" % exc) from None
+
+    # Cast before scaling: integer pixels give the same X from a folder or an HDF5 file.
+    X, Xt = flatten_images(train_x, dtype), flatten_images(test_x, dtype)
+    # Labels: 0/1 for two classes (a sigmoid output), class indices 0..K-1 for more (softmax).
+    Y, Yt = train_y.reshape(1, -1).astype(dtype), test_y.reshape(1, -1).astype(dtype)
+    _prepare_out(args.out)
+
+    names = " ".join("%d=%s" % kc for kc in enumerate(classes[:10])) + (" ..." if K > 10 else "")
+    _say("data: %s: %d train / %d test pictures of %dx%d RGB (%d inputs), classes %s"
+         % (desc, m, m_test, image_shape[1], image_shape[0], n_x, names))
+    _say(network)
 
     def train(callback):
         if course2 is None:
@@ -522,7 +663,7 @@ def _cmd_train(args):
         if parameters is None:
             raise
         done = getattr(exc, "iterations", 0)
-        _check_finite(parameters, done, args.learning_rate, unit)
+        _check_finite(parameters, done, args.learning_rate, unit, net.lambd)
         metadata = {"dnn_version": __version__, "data": desc, **settings, "interrupted_after": done}
         metrics = {**metadata, "costs": getattr(exc, "costs", [])}
         written = _write_results(args.out, parameters, image_shape, classes, metadata, metrics, None, net)
@@ -532,10 +673,14 @@ def _cmd_train(args):
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start
-    _check_finite(parameters, steps, args.learning_rate, unit)
+    _check_finite(parameters, steps, args.learning_rate, unit, net.lambd)
 
-    train_acc, _ = _accuracy(parameters, X, Y, net)
-    test_acc, test_p = _accuracy(parameters, Xt, Yt, net)
+    scores = _accuracy(parameters, X, Y, net), _accuracy(parameters, Xt, Yt, net)
+    if None in scores:   # finite weights that overflow: no accuracy is made of nan outputs
+        which = "training" if scores[0] is None else "test"
+        raise _diverged("the network's outputs on the %s set are" % which, steps, args.learning_rate, unit,
+                        net.lambd)
+    (train_acc, _), (test_acc, test_p) = scores
     final_cost = _final_cost(parameters, X, Y, net)
     metrics = {
         "dnn_version": __version__, "data": desc, "classes": classes,
@@ -566,9 +711,9 @@ def _cmd_train(args):
     _say("train accuracy: %.4f (%d/%d)" % (train_acc, round(train_acc * X.shape[1]), X.shape[1]))
     _say("test accuracy:  %.4f (%d/%d)" % (test_acc, round(test_acc * Xt.shape[1]), Xt.shape[1]))
     if costs and (final_cost is None or final_cost >= costs[0]):
-        _warn("warning: the cost did not go down (%.6f at %s 0, %s at the end): the "
-              "learning rate may be too large" % (costs[0], unit[:-1], "%.6f" % final_cost if final_cost is not None
-                                                 else "not finite"))
+        _warn("warning: the cost did not go down (%.6f at %s 0, %s at the end): the learning rate%s "
+              "may be too large" % (costs[0], unit[:-1], "%.6f" % final_cost if final_cost is not None
+                                    else "not finite", " or --l2" if net.lambd else ""))
     _say("wrote %s" % ", ".join(str(p) for p in written))
     return 0
 
@@ -617,7 +762,9 @@ def _cmd_predict(args):
             _warn("error: %s" % exc)
             failed += 1
     if pictures:
-        AL = model.predict_proba(flatten_images(np.stack(pictures), model.dtype))
+        with np.errstate(all="ignore"):   # an output that is not finite is reported below
+            AL = model.predict_proba(flatten_images(np.stack(pictures), model.dtype))
+        finite = np.isfinite(AL).all(axis=0)
         if model.output == "softmax":   # the predicted class and its probability
             labels = np.argmax(AL, axis=0)
             proba = AL[labels, np.arange(AL.shape[1])]
@@ -626,7 +773,12 @@ def _cmd_predict(args):
             labels = (proba > 0.5).astype(int)
         if not args.json:
             _say("%-11s %-5s %-12s %s" % ("probability", "label", "class", "file"))
-        for f, pr, label in zip(files, proba, labels):
+        for f, pr, label, ok in zip(files, proba, labels, finite):
+            if not ok:   # never a label: reported as an unreadable picture is
+                _warn("error: %s: the model's output is not finite (nan or inf) for this picture: "
+                      "its weights overflow; no label" % f)
+                failed += 1
+                continue
             label = int(label)
             if args.json:
                 _say(json.dumps({"file": str(f), "probability": float(pr), "label": label,
@@ -719,10 +871,14 @@ def _print_plan(args):
     dtype = np.dtype(args.dtype)
     n, m = args.iterations, args.m
     chunk = min(([args.cost_every] if args.cost_every else []) + [n])
+    plan = _plan.plan_for(dims, m, dtype, n, chunk)
+    if plan is None:   # to be measured on X (n_x, m) and a network of these sizes
+        _check_memory(_fit_bytes(dims, m, dtype.itemsize, dims[0] * m * dtype.itemsize),
+                      "--plan: measuring the plan of %s on %d examples" % (_dims_text(dims, ","), m),
+                      "use smaller --plan sizes or --m")
     print("plan of a fit of %s on %d examples, %s, %d iterations (BLAS threads %d, cores %d, "
           "wisdom %s):" % (",".join(map(str, dims)), m, dtype.name, n, blas_threads(),
                            _plan.cores(), _plan.wisdom_path() or "off"))
-    plan = _plan.plan_for(dims, m, dtype, n, chunk)
     if plan is None:
         from dnn.reference import initialize_parameters_deep
 
@@ -755,10 +911,14 @@ def _print_loop_plan(args):
         raise UserError("--plan: layers of %s on %d examples have too many elements (the limit is "
                         "2**31 - 1)" % (",".join(map(str, dims)), m))
     n_batches = args.epochs * -(-m // b)
+    plan = _loop_plan.plan_for(dims, b, dtype, n_batches)
+    if plan is None:   # to be measured on X (m, n_x), Y (m, K) and Adam's state for these sizes
+        _check_memory(_fit_bytes(dims, b, dtype.itemsize, m * (dims[0] + dims[-1]) * dtype.itemsize),
+                      "--plan: measuring the plan of %s on %d examples" % (_dims_text(dims, ","), m),
+                      "use smaller --plan sizes or --m")
     print("mini-batch plan of a fit of %s on %d examples, batches of %d, %s, %d epochs (BLAS threads "
           "%d, cores %d, wisdom %s):" % (",".join(map(str, dims)), m, b, dtype.name, args.epochs,
                                          blas_threads(), _plan.cores(), _plan.wisdom_path() or "off"))
-    plan = _loop_plan.plan_for(dims, b, dtype, n_batches)
     if plan is None:
         rng = np.random.default_rng(0)
         K = dims[-1]
@@ -824,6 +984,9 @@ def _main(argv):
         return 0
     except OSError as exc:  # writing results: a full disk, a folder removed meanwhile...
         _warn("error: %s" % " ".join(str(exc).split()))
+        return 1
+    except MemoryError as exc:  # what the size checks could not foresee
+        _warn("error: out of memory%s" % (": " + " ".join(str(exc).split()) if str(exc) else ""))
         return 1
     except KeyboardInterrupt:
         _warn("interrupted")

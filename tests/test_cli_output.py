@@ -243,3 +243,148 @@ def test_model_repr_is_short(tmp_path):
     text = repr(model)
     assert len(text) < 200 and "array" not in text
     assert text.startswith("Model(layer_dims=[3072, 3, 1], dtype=float64")
+
+
+# --------------------------------------------------------------------------
+# Fuzz findings: sizes without bounds, checks that came after training,
+# special files, outputs that are not finite
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", 2**32], "argument --seed: must be <= 4294967295, got 4294967296"),
+    (["--iterations", 10**20], "argument --iterations: must be <= 9223372036854775807"),
+    (["--epochs", 2**63], "argument --epochs: must be <= 9223372036854775807"),
+    (["--cost-every", 2**64], "argument --cost-every: must be <= 9223372036854775807"),
+    (["--image-size", 30000], "argument --image-size: 30000x30000 is 900000000 pixels, more than "
+                              "Pillow's MAX_IMAGE_PIXELS"),
+    (["--layers", ",".join(["1"] * 1000)], "--layers: a model file holds at most 1000 layers, so at "
+                                           "most 999 hidden ones; got 1000"),
+])
+def test_values_past_what_the_run_takes_are_refused_by_the_parser(tmp_path, dnn_cli, argv, message):
+    # --seed and --iterations ended in a traceback (ValueError, OverflowError), --image-size 30000
+    # tried 201 GiB, and 1000 hidden layers trained, then failed in save_model.
+    code, out, err = dnn_cli.run(["train", "--train", _pictures(tmp_path / "a"), "--test",
+                                  _pictures(tmp_path / "b"), "--iterations", 1, "--out", tmp_path / "run",
+                                  "--quiet"] + argv)
+    assert code == 2 and message in dnn_cli.one_line(err)
+    assert out == "" and not (tmp_path / "run").exists()
+
+
+def test_a_network_larger_than_a_model_file_is_refused_before_training(tmp_path, dnn_cli, monkeypatch):
+    # --layers 1000000 made W1 of 12.9 GiB (a MemoryError traceback, or the OOM killer);
+    # a model file holds MAX_TOTAL_BYTES of weights: here 1 MB, so that nothing large is tried.
+    from dnn import model_io
+    monkeypatch.setattr(model_io, "MAX_TOTAL_BYTES", 10**6)
+    code, out, err = dnn_cli.run(["train", "--layers", 1000, "--iterations", 1, "--out", tmp_path / "run",
+                                  "--quiet"])
+    assert code == 1 and out == ""
+    line = dnn_cli.one_line(err)
+    assert "a network of 1728-1000-1 has 1730001 weights" in line and "use a smaller --layers" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_larger_than_memory_is_refused_before_it_allocates(tmp_path, dnn_cli, monkeypatch):
+    from dnn import cli, data
+    loaded = []
+    monkeypatch.setattr(data, "load_folder", lambda *a, **k: loaded.append(a) or 1 / 0)
+    monkeypatch.setattr(cli, "_memory_limit", lambda: 10 * 2**20)
+    # 12 pictures of 400x400: 5.8 MB of pixels as read, 11.5 MB of X; refused before one is read.
+    code, out, err = dnn_cli.run(["train", "--train", _pictures(tmp_path / "a"), "--test",
+                                  _pictures(tmp_path / "b"), "--image-size", 400, "--out", tmp_path / "run",
+                                  "--quiet"])
+    assert code == 1 and loaded == []
+    line = dnn_cli.one_line(err)
+    assert "training 480000-20-7-5-1 on 6 + 6 pictures needs about" in line
+    assert "more than the 0.0 GiB this process may use" in line and "--image-size" in line
+    # dnn info --plan measures a plan on synthetic data of that shape (40000,40000,1: 11.9 GiB).
+    code, out, err = dnn_cli.run(["info", "--plan", "2000,2000,1", "--m", 1, "--batch-size", 1])
+    assert code == 1 and "--plan: measuring the plan of 2000,2000,1 on 1 examples needs about 0.1 GiB" \
+        in dnn_cli.one_line(err)
+
+
+def test_what_save_model_would_refuse_is_refused_before_training(tmp_path, dnn_cli):
+    # A class name of 2000 characters trained, then failed in save_model with a traceback.
+    h5py = pytest.importorskip("h5py")
+    for split, m in (("train", 6), ("test", 2)):
+        with h5py.File(tmp_path / ("%s.h5" % split), "w") as f:
+            f["%s_set_x" % split] = np.zeros((m, 2, 2, 3), np.uint8)
+            f["%s_set_y" % split] = np.arange(m) % 2
+            f["list_classes"] = np.array([b"x" * 2000, b"cat"])
+    code, out, err = dnn_cli.run(["train", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5",
+                                  "--iterations", 1, "--out", tmp_path / "run", "--quiet"])
+    assert code == 1 and out == ""
+    assert "this run's model could not be saved: class names are at most 1024 characters" \
+        in dnn_cli.one_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_of_memory_is_one_line(tmp_path, dnn_cli, monkeypatch):
+    from dnn import cli
+
+    def load(args):
+        raise MemoryError("Unable to allocate 201. GiB for an array with shape (20, 30000, 30000, 3)")
+    monkeypatch.setattr(cli, "_load_training_data", load)
+    code, out, err = dnn_cli.run(["train", "--out", tmp_path / "run", "--quiet"])
+    assert code == 1
+    assert dnn_cli.one_line(err) == ("dnn: error: out of memory: Unable to allocate 201. GiB for an array "
+                                     "with shape (20, 30000, 30000, 3)")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs: POSIX")
+def test_train_on_a_fifo_is_refused_unopened(tmp_path):
+    # _is_hdf5 opened --train to read its signature: a FIFO with no writer waited for ever.
+    fifo = tmp_path / "data.h5"
+    os.mkfifo(fifo)
+    res = subprocess.run(_command("train", "--train", fifo, "--test", fifo, "--out", tmp_path / "run"),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == "dnn: error: %s is a FIFO, not a folder of pictures or an HDF5 file" % fifo
+    folder = _pictures(tmp_path / "pics")
+    res = subprocess.run(_command("train", "--train", folder, "--test", fifo, "--out", tmp_path / "run"),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "is a FIFO" in res.stderr
+
+
+def test_predict_never_labels_an_output_that_is_not_finite(tmp_path, dnn_cli):
+    # Finite weights pass load_model's checks, yet 1e308 * 0.5 * 12 overflows: inf - inf = nan,
+    # which `dnn predict` printed as "nan  0  non-cat" (exit 0), a confident label.
+    big = np.full((2, 12), 1e308)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.new("RGB", (2, 2), (200, 10, 10)).save(folder / "bright.png")
+    Image.new("RGB", (2, 2), (0, 0, 0)).save(folder / "black.png")   # 0 * 1e308: finite
+    for name, W2, first in (("sigmoid.npz", [[1e308, -1e308]], ["0.5000", "0", "non-cat"]),
+                            ("softmax.npz", [[1e308, -1e308], [1, 1], [0, 0]], ["0.3333", "0", "x"])):
+        W2 = np.array(W2, dtype=np.float64)
+        path = save_model(tmp_path / name, {"W1": big, "b1": np.zeros((2, 1)), "W2": W2,
+                                            "b2": np.zeros((len(W2), 1))}, image_shape=(2, 2, 3),
+                          classes=("non-cat", "cat") if len(W2) == 1 else ("x", "y", "z"))
+        code, out, err = dnn_cli.run(["predict", path, folder])
+        assert code == 1
+        assert dnn_cli.one_line(err) == ("dnn: error: %s: the model's output is not finite (nan or inf) "
+                                         "for this picture: its weights overflow; no label"
+                                         % (folder / "bright.png"))
+        rows = out.strip().splitlines()
+        assert len(rows) == 2 and rows[1].split() == first + [str(folder / "black.png")]
+        code, out, err = dnn_cli.run(["predict", "--json", path, folder / "bright.png"])
+        assert code == 1 and out == "" and "not finite" in dnn_cli.one_line(err)
+
+
+def test_divergence_with_l2_names_l2_in_one_line(tmp_path, dnn_cli):
+    # --l2 1e308 printed a RuntimeWarning and its source line, then blamed --learning-rate.
+    code, out, err = dnn_cli.run(["train", "--iterations", 2, "--l2", 1e308, "--out", tmp_path / "run",
+                                  "--quiet"])
+    assert code == 1
+    assert dnn_cli.one_line(err) == ("dnn: error: training diverged: the weights are not finite (inf or "
+                                     "nan) after 2 epochs at learning rate 0.0075, L2 1e+308; nothing "
+                                     "was written (try a smaller --l2 or --learning-rate)")
+    # One epoch: the weights are still finite, but the outputs are nan (the final cost was a
+    # ValueError traceback, the accuracy would have counted nan as label 0).
+    code, out, err = dnn_cli.run(["train", "--iterations", 1, "--l2", 1e308, "--out", tmp_path / "run",
+                                  "--quiet"])
+    assert code == 1
+    assert dnn_cli.one_line(err) == ("dnn: error: training diverged: the network's outputs on the training "
+                                     "set are not finite (inf or nan) after 1 epochs at learning rate "
+                                     "0.0075, L2 1e+308; nothing was written (try a smaller --l2 or "
+                                     "--learning-rate)")
+    assert not (tmp_path / "run" / "model.npz").exists()
