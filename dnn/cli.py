@@ -301,9 +301,8 @@ def _build_parser():
 # --------------------------------------------------------------------------
 
 def _not_regular(path, mode):
-    from dnn.model_io import _FILE_KINDS
-    kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
-    return UserError("%s is a %s, not a folder of pictures or an HDF5 file" % (path, kind), code=2)
+    from dnn._files import kind_of
+    return UserError("%s is %s, not a folder of pictures or an HDF5 file" % (path, kind_of(mode)), code=2)
 
 
 def _data_kind(path):
@@ -314,7 +313,9 @@ def _data_kind(path):
     mode = path.stat().st_mode
     if not stat.S_ISREG(mode):
         raise _not_regular(path, mode)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # a FIFO put there meanwhile
+    # non-blocking: a FIFO put there meanwhile; binary: Windows' text mode would end at the
+    # signature's \x1a and turn its \r\n into \n
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     with open(fd, "rb") as f:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

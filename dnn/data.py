@@ -48,6 +48,8 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from dnn._files import kind_of
+
 #: A file or folder name.
 PathLike = str | os.PathLike
 #: A picture size: an int (square) or (width, height).
@@ -130,11 +132,6 @@ def _existing_dir(path):
     return path
 
 
-#: What a path that is not a regular file is, for the error naming it.
-_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
 def _regular_file(path, what, refuse):
     """``os.stat(path)`` of a regular file (symbolic links followed), checked before anything opens it.
 
@@ -155,8 +152,7 @@ def _regular_file(path, what, refuse):
 
 
 def _not_regular(st):
-    kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "a special file")
-    return "not a regular file (%s)" % kind
+    return "not a regular file (%s)" % kind_of(st.st_mode)
 
 
 class _SizedFile(io.BufferedReader):

@@ -59,6 +59,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from dnn._files import kind_of
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "save_model", "load_model"]
 
 FORMAT = "dnn-model"
@@ -278,11 +280,6 @@ def _write_entries(fh, arrays, stored):
         return zf.infolist()
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
-               (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
-               (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
-
-
 def _check_target(path):
     """Refuse to replace anything but a regular file (``os.replace`` would replace it all)."""
     try:
@@ -290,9 +287,8 @@ def _check_target(path):
     except FileNotFoundError:
         return
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
-        raise FileExistsError("%s is a %s; save_model writes a new file or replaces a regular "
-                              "file, nothing else" % (path, kind))
+        raise FileExistsError("%s is %s; save_model writes a new file or replaces a regular "
+                              "file, nothing else" % (path, kind_of(mode)))
 
 
 def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
@@ -752,7 +748,7 @@ def load_model(path: str | os.PathLike) -> Model:
     except OSError as exc:
         raise _invalid(path, "cannot be read (%s)" % exc) from None
     if not stat.S_ISREG(st.st_mode):
-        raise _invalid(path, "not a regular file")
+        raise _invalid(path, "not a regular file (%s)" % kind_of(st.st_mode))
     if st.st_size > MAX_FILE_BYTES:
         raise _invalid(path, "it is %d bytes; model files are at most %d" % (st.st_size, MAX_FILE_BYTES))
     try:

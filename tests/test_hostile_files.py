@@ -864,8 +864,8 @@ def _special_files(tmp_path):
     if hasattr(os, "mkfifo"):
         made["FIFO"] = tmp_path / "fifo"
         os.mkfifo(made["FIFO"])
-    made["directory"] = tmp_path / "dir"
-    made["directory"].mkdir()
+    made["folder"] = tmp_path / "dir"
+    made["folder"].mkdir()
     target = tmp_path / "target.npz"
     target.write_bytes(b"keep me")
     try:
@@ -888,7 +888,7 @@ def _special_files(tmp_path):
 
 def test_save_model_refuses_anything_but_a_regular_file(tmp_path):
     specials = _special_files(tmp_path)
-    assert "directory" in specials
+    assert "folder" in specials
     for kind, path in specials.items():
         before = os.lstat(path)
         with pytest.raises(FileExistsError, match="is a %s; save_model" % kind.strip()):
