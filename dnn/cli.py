@@ -452,7 +452,7 @@ def _fit_bytes(dims, m, itemsize, data_bytes):
 
 
 def _gib(n):
-    return "%.1f GiB" % (n / 2**30)
+    return "%.1f GiB" % (n / 2**30) if n >= 2**30 else "%.0f MiB" % (n / 2**20)
 
 
 def _dims_text(dims, sep="-"):
@@ -575,6 +575,7 @@ def _cmd_train(args):
     from dnn import __version__
     from dnn.data import flatten_images
     from dnn.model_io import MAX_CLASSES, MAX_LAYERS, _description
+    from dnn.course_model import _check_shuffle_seeds
     from dnn.models import L_layer_model
     from dnn._progress import ProgressBar
 
@@ -608,6 +609,11 @@ def _cmd_train(args):
     else:
         extra, net = course2
         unit, steps = "epochs", extra["num_epochs"]
+        try:  # dnn.model's refusal, before anything is written
+            _check_shuffle_seeds(args.seed, steps)
+        except ValueError:
+            raise UserError("--seed %d with --epochs %d: epoch i shuffles with seed + 1 + i, which must stay "
+                            "below 2**32" % (args.seed, steps), code=2) from None
         regular = "".join((", L2 %g" % net.lambd if net.lambd else "",
                            ", keep_prob %g" % extra["keep_prob"] if extra["keep_prob"] < 1 else ""))
         network = ("network: %s (%s hidden, %s output), init %s, %s, %s, batch %d, learning rate %g, "

@@ -48,7 +48,7 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
         beta1=c.scalar_in(beta1, "beta1", 0.0, 1.0, high_open=True),
         beta2=c.scalar_in(beta2, "beta2", 0.0, 1.0, high_open=True),
         epsilon=c.scalar_in(epsilon, "epsilon", 0.0, np.inf, low_open=True),
-        num_epochs=v.count(num_epochs, "num_epochs"),
+        num_epochs=v.count(num_epochs, "num_epochs", maximum=v.COUNTER_MAX),
         decay_rate=c.scalar_in(decay_rate, "decay_rate", 0.0, np.inf),
         lambd=c.scalar_in(lambd, "lambd", 0.0, np.inf),
         hidden=c.choice(hidden_activation, "hidden_activation", c.HIDDEN_ACTIVATIONS),
@@ -83,6 +83,9 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
 def _check_shuffle_seeds(seed, num_epochs):
     """Epoch i reshuffles with ``seed + 1 + i``, a seed of NumPy's legacy seeding too: all of them, up
     to ``seed + num_epochs``, must be below 2**32 (checked before any work, not at the failing epoch)."""
+    if seed is not None and num_epochs > 2**32 - 1:
+        raise ValueError("num_epochs=%d with a seed: epoch i shuffles with seed + 1 + i, below 2**32, so at "
+                         "most 2**32 - 1 epochs take a seed, got %d" % (num_epochs, num_epochs))
     if seed is not None and seed + num_epochs > 2**32 - 1:
         raise ValueError("seed must be in [0, 2**32 - 1 - num_epochs] = [0, %d] with num_epochs=%d (epoch i "
                          "shuffles with seed + 1 + i, below 2**32), got %d"

@@ -205,16 +205,24 @@ def _reason(exc):
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-def _to_rgb(im):
+def _reduced_rgb(im):
+    """Whether ``im`` (opened, not yet loaded) is RGB read from 16-bit samples: Pillow keeps 8 bits
+    of each, while a PNG's colour key stays in 16-bit units (it would match other pixels)."""
+    return im.mode == "RGB" and any(";16" in str(getattr(t, "args", t[-1])) for t in im.tile)
+
+
+def _to_rgb(im, reduced=False):
     """``im`` (any mode) as an 8-bit RGB picture, transparency composited over white.
 
     Transparency is an alpha band, a palette's, or a PNG's tRNS colour key
-    (``info["transparency"]`` of an L, 1, RGB or 16-bit grey picture).
+    (``info["transparency"]`` of an L, 1, RGB or 16-bit grey picture); the
+    key of RGB read from 16-bit samples (``reduced``, ``_reduced_rgb``) is
+    ignored: no 8-bit pixel can be told to have been its value.
     """
     Image = _pil()
     if im.mode in _WIDE_MODES:
         im = Image.fromarray(_wide_to_grey(im))
-    if "transparency" in im.info and im.mode in ("1", "L", "RGB", "P"):
+    if "transparency" in im.info and im.mode in ("1", "L", "RGB", "P") and not (reduced and im.mode == "RGB"):
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
@@ -279,9 +287,10 @@ def read_image(file: PathLike, size: Size = DEFAULT_IMAGE_SIZE) -> np.ndarray:
             if limit and im.size[0] * im.size[1] > limit:
                 raise Image.DecompressionBombError(
                     "%d x %d pixels, more than %d" % (im.size[0], im.size[1], limit))
+            reduced = _reduced_rgb(im)
             im.load()  # decode now: truncated or corrupt data fails here, inside the try
             im = ImageOps.exif_transpose(im)
-            im = _to_rgb(im)
+            im = _to_rgb(im, reduced)
             if im.size != (width, height):
                 im = im.resize((width, height), Image.Resampling.BICUBIC)
             arr = np.asarray(im, dtype=np.uint8)
@@ -576,9 +585,9 @@ def _check_finite(x, key, path):
     """Refuse float pictures holding nan or inf (checked a few MiB at a time: no copy of ``x``)."""
     if x.dtype.kind != "f":
         return
-    step = max(1, 2 ** 22 // x[0].size)
-    for i in range(0, len(x), step):
-        if not np.isfinite(x[i:i + step]).all():
+    flat = x.reshape(-1)  # a view: the data set was read C-ordered
+    for i in range(0, flat.size, 2 ** 22):
+        if not np.isfinite(flat[i:i + 2 ** 22]).all():
             raise ValueError("%s: %s holds nan or infinite pixel values" % (path, key))
 
 

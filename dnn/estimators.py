@@ -164,6 +164,9 @@ class _BaseDNN(BaseEstimator):
             x = getattr(self, name)
             if not _is_real(x) or not (low < x if low_open else low <= x) or not (x < high if high_open else x <= high):
                 bad(name, "a number in %s%g, %g%s" % ("(" if low_open else "[", low, high, ")" if high_open else "]"))
+        if self.early_stopping is True and self.validation_fraction == 0:  # (a bad flag is named below)
+            raise InvalidParameterError("validation_fraction must be in (0, 1) with early_stopping=True (the "
+                                        "validation part it splits off), got %r" % (self.validation_fraction,))
         if not _is_int(self.max_iter) or self.max_iter < 1:
             bad("max_iter", "an int >= 1")
         if not ((_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1) or
@@ -193,7 +196,7 @@ class _BaseDNN(BaseEstimator):
                 dtype = np.dtype(self.dtype)
             except (TypeError, ValueError):
                 dtype = None
-            if dtype not in (np.float32, np.float64):
+            if dtype is None or dtype.type not in (np.float32, np.float64):  # '>f4' is float32 too
                 bad("dtype", "None, float32 or float64")
         return sizes, keep
 
@@ -250,9 +253,6 @@ class _BaseDNN(BaseEstimator):
             if not (self.early_stopping and not incremental) and self.best_loss_ is None:
                 self.best_loss_ = np.inf  # after an early-stopping fit, which tracks no training loss
         if self.early_stopping and not incremental:
-            if self.validation_fraction == 0:
-                raise InvalidParameterError("validation_fraction must be in (0, 1) with early_stopping=True (the "
-                                            "validation part it splits off), got %r" % (self.validation_fraction,))
             stratify = Y.argmax(axis=1) if (self._output == "softmax") else (
                 Y[:, 0] if self._output == "sigmoid" else None)
             # scikit-learn's split: the weights (if any) split with their samples, the same indices
@@ -370,8 +370,12 @@ class _BaseDNN(BaseEstimator):
         sizes, keep = self._check_hyperparameters()
         first = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
         # dtype=None: float32 input (an array, or a frame of float32 columns) trains in float32, else float64.
-        dtype = self._dtype if not first else np.dtype(self.dtype) if self.dtype is not None else (np.float64,
-                                                                                                    np.float32)
+        if not first:
+            dtype = self._dtype
+        elif self.dtype is not None:
+            dtype = np.dtype(self.dtype).newbyteorder("=")  # '>f4' trains in (native) float32
+        else:
+            dtype = (np.float64, np.float32)
         X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C",
                              multi_output=self._multi_output, y_numeric=not self._is_classifier)
         if first:

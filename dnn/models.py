@@ -297,7 +297,7 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
         dims = second["dims"]
         X, Y, dtype = _training_data(X, Y, dims, dtype, second["output"])
     learning_rate = _learning_rate(learning_rate)
-    num_iterations = v.count(num_iterations, "num_iterations")
+    num_iterations = v.count(num_iterations, "num_iterations", maximum=v.COUNTER_MAX)
     cost_every = v.count(cost_every, "cost_every")
     init = v.init_recipe(init, INIT_RECIPES)
     seed = v.seed_value(seed)
@@ -396,7 +396,7 @@ def two_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     dims = v.layer_sizes(layers_dims, "layers_dims", length=3, one_output=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
     learning_rate = _learning_rate(learning_rate)
-    num_iterations = v.count(num_iterations, "num_iterations")
+    num_iterations = v.count(num_iterations, "num_iterations", maximum=v.COUNTER_MAX)
     callback = _callback(callback)
     plan = _plan_arg(plan)
     rng = _rng.check_random_state(random_state)

@@ -283,6 +283,17 @@ def test_a_network_larger_than_a_model_file_is_refused_before_training(tmp_path,
     assert not (tmp_path / "run").exists()
 
 
+def test_a_seed_the_epochs_shuffles_would_overflow_is_one_line_before_anything_is_written(tmp_path, dnn_cli):
+    # dnn.model refuses seed + num_epochs past 2**32 - 1; the parser takes any seed below 2**32.
+    out = tmp_path / "run"
+    code, _, err = dnn_cli.run(["train", "--train", _pictures(tmp_path / "a"), "--test", _pictures(tmp_path / "b"),
+                                "--optimizer", "adam", "--epochs", 2, "--seed", 2**32 - 1, "--out", out, "--quiet"])
+    assert code == 2 and dnn_cli.one_line(err) == (
+        "dnn: error: --seed 4294967295 with --epochs 2: epoch i shuffles with seed + 1 + i, which must stay "
+        "below 2**32")
+    assert not out.exists()
+
+
 def test_a_run_larger_than_memory_is_refused_before_it_allocates(tmp_path, dnn_cli, monkeypatch):
     from dnn import cli, data
     loaded = []
@@ -295,10 +306,10 @@ def test_a_run_larger_than_memory_is_refused_before_it_allocates(tmp_path, dnn_c
     assert code == 1 and loaded == []
     line = dnn_cli.one_line(err)
     assert "training 480000-20-7-5-1 on 6 + 6 pictures needs about" in line
-    assert "more than the 0.0 GiB this process may use" in line and "--image-size" in line
+    assert "more than the 10 MiB this process may use" in line and "--image-size" in line
     # dnn info --plan measures a plan on synthetic data of that shape (40000,40000,1: 11.9 GiB).
     code, out, err = dnn_cli.run(["info", "--plan", "2000,2000,1", "--m", 1, "--batch-size", 1])
-    assert code == 1 and "--plan: measuring the plan of 2000,2000,1 on 1 examples needs about 0.1 GiB" \
+    assert code == 1 and "--plan: measuring the plan of 2000,2000,1 on 1 examples needs about 122 MiB" \
         in dnn_cli.one_line(err)
 
 

@@ -312,6 +312,10 @@ _HUGE = range(2**64)   # len() raises OverflowError; np.asarray takes it for one
 
 @pytest.mark.parametrize("call, match", [
     (lambda: dnn.update_lr(0.1, 10**400, 0.5), "epoch_num must be <= 9223372036854775807"),
+    (lambda: dnn.L_layer_model(_X, _Y, [3, 2, 1], num_iterations=2**64), "num_iterations must be <="),
+    (lambda: dnn.two_layer_model(_X, _Y, (3, 2, 1), num_iterations=2**64), "num_iterations must be <="),
+    (lambda: dnn.L_layer_model(_X, _Y, [3, 2, 1], num_iterations=2**64, lambd=0.1), "num_iterations must be <="),
+    (lambda: dnn.model(_X, _Y, [3, 2, 1], "gd", num_epochs=2**64), "num_epochs must be <="),
     (lambda: dnn.schedule_lr_decay(0.1, 10**400, 0.5), "epoch_num must be <= 9223372036854775807"),
     (lambda: dnn.schedule_lr_decay(0.1, 2**63, 0.5, time_interval=10**400), "epoch_num must be <="),
     (lambda: dnn.update_parameters_with_adam(dict(_P), _G, *dnn.initialize_adam(_P), 10**400), "t must be <="),

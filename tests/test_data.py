@@ -3,7 +3,9 @@
 Pictures are made here with Pillow (solid colours, so the expected RGB value
 of every pixel is known); the shared cat data is used when present.
 """
+import struct
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -42,6 +44,26 @@ def test_every_mode_becomes_rgb(tmp_path, mode):
     arr = data.read_image(path, size=16)
     assert arr.shape == (16, 16, 3) and arr.dtype == np.uint8
     np.testing.assert_array_equal(arr, np.broadcast_to(np.array(rgb, np.uint8), (16, 16, 3)))
+
+
+def _png_rgb16(path, pixels, key):
+    """A 16-bit RGB PNG of one row of grey ``pixels`` (16-bit values) with the tRNS grey ``key``."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    row = b"\0" + b"".join(struct.pack(">3H", p, p, p) for p in pixels)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", len(pixels), 1, 16, 2, 0, 0, 0))
+                     + chunk(b"tRNS", struct.pack(">3H", key, key, key)) + chunk(b"IDAT", zlib.compress(row))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_16_bit_rgb_png_s_colour_key_is_ignored(tmp_path):
+    # Pillow reads 16-bit RGB as its high bytes but keeps the key in 16-bit units: 51400 (high
+    # byte 200) was whitened by the key 200, and the pixel of value 200 itself turned black.
+    path = _png_rgb16(tmp_path / "rgb16.png", [51400, 200], 200)
+    im = Image.open(path)
+    assert im.mode == "RGB" and "transparency" in im.info
+    np.testing.assert_array_equal(data.read_image(path, (2, 1))[0], [[200, 200, 200], [0, 0, 0]])
 
 
 @pytest.mark.parametrize("make, expected", [

@@ -244,6 +244,15 @@ def test_bad_hyperparameters_raise_at_fit(params, message, rng):
     est = DNNClassifier(**params)  # constructing never validates (scikit-learn's rule)
     with pytest.raises(ValueError, match=message):
         est.fit(X, y)
+    assert not hasattr(est, "coefs_") and not hasattr(est, "n_iter_")  # refused before anything is set
+
+
+def test_a_big_endian_dtype_trains_as_its_native_twin(rng):
+    X, y = _data(rng, m=40)
+    native = DNNClassifier((4,), max_iter=2, random_state=0, dtype=np.float32).fit(X, y)
+    swapped = DNNClassifier((4,), max_iter=2, random_state=0, dtype=">f4").fit(X, y)
+    assert swapped.coefs_[0].dtype == np.float32 and swapped.coefs_[0].dtype.isnative
+    np.testing.assert_array_equal(swapped.coefs_[0], native.coefs_[0])
 
 
 @pytest.mark.parametrize("name", ["shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "verbose"])

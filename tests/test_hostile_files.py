@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from dnn import cli, data
 from dnn.model_io import MAX_MESSAGE_CHARS, load_model, save_model
@@ -789,7 +789,7 @@ def test_an_exception_of_any_kind_while_decoding_is_an_image_read_error(tmp_path
     for exc in (MemoryError(), IndexError("list index out of range"), KeyError("I;17")):
         def fail(im, exc=exc):
             raise exc
-        monkeypatch.setattr(data, "_to_rgb", fail)
+        monkeypatch.setattr(ImageFile.ImageFile, "load", fail)  # Pillow's decoder, whatever it raises
         with pytest.raises(data.ImageReadError, match="ok.png: %s" % type(exc).__name__):
             data.read_image(path)
 
