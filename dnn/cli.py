@@ -327,9 +327,10 @@ def _count_pictures(folder):
     """At most how many pictures ``dnn.data.load_folder`` reads: the folder's own and its class folders'."""
     from dnn.data import list_images
     n = len(list_images(folder))
-    for e in os.scandir(folder):
-        if e.is_dir() and not e.name.startswith("."):
-            n += len(list_images(e.path))
+    with os.scandir(folder) as entries:
+        for e in entries:
+            if e.is_dir() and not e.name.startswith("."):
+                n += len(list_images(e.path))
     return n
 
 
