@@ -346,13 +346,14 @@ def test_train_on_a_fifo_is_refused_unopened(tmp_path):
     # _is_hdf5 opened --train to read its signature: a FIFO with no writer waited for ever.
     fifo = tmp_path / "data.h5"
     os.mkfifo(fifo)
+    # (cwd: not the checkout, whose dnn/ would shadow the installed package)
     res = subprocess.run(_command("train", "--train", fifo, "--test", fifo, "--out", tmp_path / "run"),
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip() == "dnn: error: %s is a FIFO, not a folder of pictures or an HDF5 file" % fifo
     folder = _pictures(tmp_path / "pics")
     res = subprocess.run(_command("train", "--train", folder, "--test", fifo, "--out", tmp_path / "run"),
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert res.returncode == 2 and "is a FIFO" in res.stderr
 
 
