@@ -334,18 +334,18 @@ DNN_INLINE DNN_TARGET_AVX2 void dnn_nt_joint_d_avx2(const void* accs, int n, dou
     }
     for (i = n / 4 * 4; i < n; i++) sums[i] = dnn_hsum_d_avx2(acc[i]);
 }
+DNN_INLINE DNN_TARGET_AVX2 dnn_v8f dnn_fold4_f8(dnn_v8f a, dnn_v8f b) {
+    /* lane l + l+4: a in the low half, b in the high one */
+    dnn_v8f x = {a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
+    dnn_v8f y = {a[4], a[5], a[6], a[7], b[4], b[5], b[6], b[7]};
+    return x + y;
+}
 DNN_INLINE DNN_TARGET_AVX2 void dnn_nt_joint_f_avx2(const void* accs, int n, double* sums) {
     const dnn_v8f* acc = (const dnn_v8f*) accs;
     int i;
     DNN_UNROLL for (i = 0; i < n / 4; i++) {
-        const dnn_v8f *a = &acc[4 * i], *b = a + 1, *c = a + 2, *d = a + 3;
-        /* lane l + l+4: a | b and c | d, one accumulator per half */
-        dnn_v8f h = {(*a)[0], (*a)[1], (*a)[2], (*a)[3], (*b)[0], (*b)[1], (*b)[2], (*b)[3]};
-        dnn_v8f hy = {(*a)[4], (*a)[5], (*a)[6], (*a)[7], (*b)[4], (*b)[5], (*b)[6], (*b)[7]};
-        dnn_v8f g = {(*c)[0], (*c)[1], (*c)[2], (*c)[3], (*d)[0], (*d)[1], (*d)[2], (*d)[3]};
-        dnn_v8f gy = {(*c)[4], (*c)[5], (*c)[6], (*c)[7], (*d)[4], (*d)[5], (*d)[6], (*d)[7]};
-        h = h + hy;
-        g = g + gy;
+        dnn_v8f h = dnn_fold4_f8(acc[4 * i], acc[4 * i + 1]);       /* a | b */
+        dnn_v8f g = dnn_fold4_f8(acc[4 * i + 2], acc[4 * i + 3]);   /* c | d */
         /* + 2 within each half: (a even, a odd, c even, c odd | b ..., d ...) */
         dnn_v8f x = {h[0], h[1], g[0], g[1], h[4], h[5], g[4], g[5]};
         dnn_v8f y = {h[2], h[3], g[2], g[3], h[6], h[7], g[6], g[7]};
