@@ -44,9 +44,11 @@ it holds); a wide first layer's backward shares out its blocks of features,
 and a layer of under TEAM_LAYER_MIN_WORK multiply-adds per batch runs its shares
 on the caller. Shares start at whole blocks of the kernels (``dnn_share``), so
 each element is computed as on one thread: the same bits for any T (the
-loss, summed by shares, agrees to rounding). With a BLAS product in a
-forward pass or in a layer of TEAM_LAYER_MIN_WORK multiply-adds or more a Loop
-runs on its caller alone (BLAS has threads of its own; ``teamable``).
+loss, summed by shares, agrees to rounding). A weight gradient on BLAS runs
+whole in one chunk, as on one thread; a BLAS ``nn`` product (the forward's,
+or dH's) keeps a Loop on its caller alone (``teamable``). An epoch with any
+BLAS product holds BLAS at one thread (``dnn._blas_threads.blas_lent``):
+BLAS's sums change with its thread count, and the Loop's must not.
 
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
 batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
@@ -64,9 +66,12 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIG
 from dnn._blas cimport bgemm, dnn_npgemm_is_set, dnn_npgemm_set
 cimport dnn._simd as simd
 
+import contextlib
 import threading
 
 import numpy as np
+
+from dnn._blas_threads import blas_lent
 
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
 
@@ -279,17 +284,15 @@ cdef struct Batch:
 
 cdef bint _teamable(int L, const int* n, const int* own_nn, const int* own_nt, bint wide,
                     int bmax) noexcept nogil:
-    """Whether a Loop may run on a team: every product ours, but a wide first layer's (its own
-    kernels whatever the flags) and a small layer's weight gradient (under TEAM_LAYER_MIN_WORK
-    multiply-adds per batch: its phases run on the caller in one chunk, the gradient BLAS's,
-    whole, as on one thread). The forward's products must be ours: it runs in column shares."""
+    """Whether a Loop may run on a team: every ``nn`` product ours (the forward runs in column
+    shares, and so does dH = W^T dZ), but a wide first layer's (its own kernels whatever the
+    flags). A weight gradient may be BLAS's: it runs whole, one thread, in one chunk of its
+    phase (``_gradients``), as on one thread."""
     cdef int l
     for l in range(L):
         if l == 0 and wide:
             continue
         if not own_nn[l]:
-            return False
-        if not own_nt[l] and <double> n[l + 1] * n[l] * bmax >= TEAM_LAYER_MIN_WORK:
             return False
     return True
 
@@ -518,7 +521,9 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
 
 cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
     """Layer l's chunk c: c < chunks, rows of dW_l = scale dZ_l H_{l-1}^T (and of db_L at the
-    output); else columns of dH_{l-1} = W_l^T dZ_l. A BLAS product runs whole (one chunk)."""
+    output); else columns of dH_{l-1} = W_l^T dZ_l. A BLAS dW_l runs whole in chunk 0 (the
+    same call as on one thread: BLAS's sums may change with the rows it is given), while the
+    other chunks take dH's columns."""
     cdef Net* net = w.net
     cdef int l = w.l, bb = w.bb, n0 = net.n0, r0, r1
     cdef int* n = net.n
@@ -540,12 +545,15 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
                 _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, c, r0, r1,
                                &w.squares[c] if w.sumsq else NULL)
             return
-        if r1 <= r0:
-            return
         if net.own_nt[l - 1]:
-            simd.nt(r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb, False,
-                    <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
-        elif l == 1 and not net.own_nn[0]:
+            if r1 > r0:
+                simd.nt(r1 - r0, n[l - 1], bb, <floating> w.scale, G + <size_t> r0 * bb, bb, prev, bb, False,
+                        <floating*> net.dW[l - 1] + <size_t> r0 * n[l - 1], n[l - 1])
+            return
+        if c != 0:
+            return
+        r0, r1 = 0, n[l]
+        if l == 1 and not net.own_nn[0]:
             bgemm(net.numpy_blas, False, False, r1 - r0, n0, bb, <floating> w.scale, G + <size_t> r0 * bb, bb,
                   prev, n0, <floating> 0, <floating*> net.dW[0] + <size_t> r0 * n0, n0)
         else:
@@ -911,6 +919,8 @@ cdef class Loop:
     cdef readonly int wide_block
     #: Whether its BLAS products run on NumPy's BLAS (``numpy_blas=`` and ``numpy_gemm_found()``).
     cdef readonly bint numpy_blas
+    #: Whether any product runs on BLAS: its epochs then hold BLAS at one thread.
+    cdef readonly bint uses_blas
     #: After the last epoch that ran to its end: its loss sum, the counters, and how many epochs ran
     #: (set before ``epoch`` returns, so a caller interrupted right after the call can read them).
     cdef readonly double loss
@@ -1102,6 +1112,10 @@ cdef class Loop:
         self.opt.bias1 = self.opt.bias2 = 1
         self.wide, self.wide_block = net.wide, net.wide_block
         self.numpy_blas = net.numpy_blas
+        self.uses_blas = False
+        for l in range(1 if net.wide else 0, L):
+            if not (net.own_nn[l] and net.own_nt[l]):
+                self.uses_blas = True
         self.threads = int(threads)
         self.ready = True
 
@@ -1211,11 +1225,13 @@ cdef class Loop:
             team = self._team()
             chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
             try:
-                with nogil:
-                    if self.double_:
-                        total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
-                    else:
-                        total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
+                # BLAS at one thread: its sums are then the same at any thread count
+                with blas_lent(1) if self.uses_blas else contextlib.nullcontext():
+                    with nogil:
+                        if self.double_:
+                            total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
+                        else:
+                            total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
             finally:
                 self.net.order = NULL
             self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1

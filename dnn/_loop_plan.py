@@ -3,26 +3,24 @@
 ``dnn._loop.Loop`` runs a layer's products (W H and W^T dZ: ``nn``; dZ H^T:
 ``nt``) either in BLAS (SciPy's, or NumPy's: another OpenBLAS version) or in
 ``dnn/_simd.h``'s register-blocked kernels. Which is faster depends on the
-CPU, the BLAS and its kernel set (OPENBLAS_CORETYPE), the thread count, the
-dtype and the batch size (one
-CPU: 0.5x to 2.3x either way, ``benchmarks/NOTES.md``, "Mini-batch plans"),
-so it is measured where it runs, as ``dnn._plan`` does for the full-batch
-loop, whose machinery (``MARGIN``, ``pick``, the key's machine part, the
-process cache, the wisdom file, ``forget``) this module reuses:
+CPU, the BLAS and its kernel set (OPENBLAS_CORETYPE), the dtype and the
+batch size (one CPU: 0.5x to 2.3x either way, ``benchmarks/NOTES.md``,
+"Mini-batch plans"), so it is measured where it runs, as ``dnn._plan`` does
+for the full-batch loop, whose machinery (``MARGIN``, ``pick``, the key's
+machine part, the process cache, the wisdom file, ``forget``) this module
+reuses. The threads allowed change no number: a Loop's BLAS runs one thread
+a call, and its team (``scheduled``: the threads allowed, where the products
+allow one) computes every element as one thread does.
 
 - Candidates (``candidates``): the loop's rule (``products="auto"``,
   ``dnn._products.for_step``) first, then every product on BLAS, every one
   ours, ours for ``nn`` only (the rule's BLAS products on NumPy's BLAS where
   ``dnn._products.numpy_blas_rule()``, the others' on SciPy's); each of those
   with a BLAS product again on the other BLAS where
-  ``dnn._loop.numpy_gemm_found()``; where BLAS may use
-  several threads (threadpoolctl's limits apply) every product ours on a team
-  of that many threads (``Loop(threads=)``: our products, the output and the
-  optimizer split between them, the same bits); duplicates dropped.
+  ``dnn._loop.numpy_gemm_found()``; duplicates dropped. Each is timed on the
+  team it would run on.
 - Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
-  untimed: its products, on a team where several threads are allowed, a Loop
-  may run them on one (``dnn._loop.teamable``) and a batch holds
-  ``TEAM_MIN_WORK`` multiply-adds.
+  untimed (``rule_plan``).
 - Long fits time each candidate on copies of the fit's parameters and
   optimizer state (the caller's are never touched), on the first batches of
   the fit's own data in a fixed shuffled order (when the fit shuffles), in
@@ -30,12 +28,14 @@ process cache, the wisdom file, ``forget``) this module reuses:
   fit's time; ``_plan.pick`` keeps the rule unless a candidate's median is
   ``MARGIN`` lower and it won 4 rounds of 5. The candidates' workspaces (a
   Loop each, over batches of the fit's size) are held while they are timed.
-- The decision is kept per key (layer sizes, batch, dtype, shuffled or not,
-  BLAS threads, cores, SIMD build, CPU, BLAS and its kernel set, dnn's
-  version) in the process and the wisdom file, before training starts: the
-  same call on the same machine gives the same bits. Not in the key: the
-  optimizer, activations, output kind, L2, dropout and m, whose work is the
-  same whichever products run (measured: Adam and momentum picked alike).
+- The decision (products, which BLAS) is kept per key (layer sizes, batch,
+  dtype, shuffled or not, cores, SIMD build, CPU, BLAS and its kernel set,
+  dnn's version; not the threads allowed) in the process and the wisdom file,
+  before training starts: the same call on the same machine gives the same
+  bits, at any thread count. It is timed with the threads the first such fit
+  may use. Not in the key: the optimizer, activations, output kind, L2,
+  dropout and m, whose work is the same whichever products run (measured:
+  Adam and momentum picked alike).
 """
 
 import dataclasses
@@ -46,7 +46,8 @@ import numpy as np
 from dnn import _loop, _plan, _products, _train
 from dnn._blas_threads import blas_threads
 
-__all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg", "rule_plan", "team_threads"]
+__all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg", "rule_plan", "scheduled",
+           "team_threads"]
 
 #: Fits of fewer mini-batches (epochs x batches per epoch) get the rule, untimed.
 MIN_BATCHES = 2000
@@ -143,52 +144,59 @@ def _all_ours(plan):
     return all(nn and nt for nn, nt in plan.products)
 
 
+def scheduled(plan, dims, batch):
+    """``plan`` on the team it runs on: ``team_threads()`` threads where a Loop may run its
+    products on one (``dnn._loop.teamable``) and a batch holds ``TEAM_MIN_WORK`` multiply-adds,
+    else one. The team changes no number, so the threads allowed decide it, at each fit."""
+    work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
+    team = (work >= TEAM_MIN_WORK and team_threads() > 1
+            and _loop.teamable(list(dims), batch, plan.products, dims[0] >= _loop.WIDE_MIN_INPUTS))
+    return dataclasses.replace(plan, threads=team_threads() if team else 1)
+
+
 def rule_plan(dims, batch, dtype):
-    """The plan of a short fit: the rule's products, on a team (``team_threads``) when a Loop may
-    run them on one (``dnn._loop.teamable``: ours, but small layers' weight gradients and a wide
-    first layer's flags) and a batch holds ``TEAM_MIN_WORK`` multiply-adds. Where only small
-    layers' BLAS products (under ``dnn._loop.TEAM_SMALL_LAYER_WORK`` multiply-adds a batch: the
-    cat pictures' 20 x 7 beside a wide first layer, which the AVX2 build's rule gives BLAS) keep
-    the rule's from a team, those run ours instead, on the team (benchmarks/NOTES.md, "A team for
-    the cat pictures on the AVX2 build")."""
+    """The plan of a short fit: the rule's products (``option_plan("auto")``), on the team
+    ``scheduled`` gives it. Where only small layers' BLAS ``nn`` products (under
+    ``dnn._loop.TEAM_SMALL_LAYER_WORK`` multiply-adds a batch: the cat pictures' 20 x 7 beside a
+    wide first layer, which the AVX2 build's rule gives BLAS) would keep a Loop from a team,
+    and this machine has cores for one, those layers' products are ours instead
+    (benchmarks/NOTES.md, "A team for the cat pictures on the AVX2 build"). That choice
+    follows the machine's cores (``dnn._plan.cores``), not the threads allowed: it changes the
+    sums."""
     p = option_plan("auto", dims, batch, dtype, "rule")
     work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
-    if work < TEAM_MIN_WORK or team_threads() < 2:
-        return p
     wide = dims[0] >= _loop.WIDE_MIN_INPUTS  # Loop(wide="auto")
-    small = tuple((True, True) if dims[l] * dims[l + 1] * batch < _loop.TEAM_SMALL_LAYER_WORK else pair
-                  for l, pair in enumerate(p.products))
-    for products in (p.products, small):
-        if _loop.teamable(list(dims), batch, products, wide):
-            ours = dataclasses.replace(p, products=products)
-            return dataclasses.replace(ours, threads=team_threads(), numpy_blas=p.numpy_blas and not _all_ours(ours))
-    return p
+    if (work >= TEAM_MIN_WORK and min(_plan.cores(), _loop.MAX_THREADS) > 1
+            and not _loop.teamable(list(dims), batch, p.products, wide)):
+        small = tuple((True, True) if dims[l] * dims[l + 1] * batch < _loop.TEAM_SMALL_LAYER_WORK else pair
+                      for l, pair in enumerate(p.products))
+        if _loop.teamable(list(dims), batch, small, wide):
+            p = dataclasses.replace(p, products=small, numpy_blas=p.numpy_blas and not _all_ours(
+                dataclasses.replace(p, products=small)))
+    return scheduled(p, dims, batch)
 
 
 def candidates(dims, batch, dtype):
-    """The plans a long fit times, without duplicates: each option on one thread, the rule's
+    """The plans a long fit times, without duplicates: each option (``OPTIONS``), the rule's
     first, then those with a BLAS product on the other BLAS (NumPy's where found, or SciPy's
-    for a rule on NumPy's), then every product ours on a team of ``team_threads()`` if that is
-    more than one.
-    (A team runs a BLAS product on its first thread while the others wait: BLAS's own threads
-    then share the cores with waiting ones, so only all-ours plans are teamed.)"""
-    out = []
-    for option in OPTIONS:
+    for a rule on NumPy's); each on the team ``scheduled`` gives it. Nothing here depends on
+    the threads allowed but the teams, which change no number."""
+    out = [rule_plan(dims, batch, dtype)]
+    for option in OPTIONS[1:]:
         p = option_plan(option, dims, batch, dtype, "measured")
-        if p not in out:
-            out.append(p)
+        if all(p.products != q.products or p.numpy_blas != q.numpy_blas for q in out):
+            out.append(scheduled(p, dims, batch))
     if _loop.numpy_gemm_found():  # each plan with a BLAS product on the other BLAS too
-        out += [q for q in (dataclasses.replace(p, numpy_blas=not p.numpy_blas) for p in list(out)
-                            if not _all_ours(p)) if q not in out]
-    if team_threads() > 1:
-        out.append(dataclasses.replace(option_plan("own", dims, batch, dtype, "measured"),
-                                       threads=team_threads()))
-    return out
+        out += [q for q in (dataclasses.replace(p, numpy_blas=not p.numpy_blas, source="measured")
+                            for p in list(out) if not _all_ours(p)) if q not in out]
+    return [dataclasses.replace(p, source="measured") if i else p for i, p in enumerate(out)]
 
 
-def plan_key(dims, batch, dtype, shuffled, threads, ncores, build):
-    return "minibatch | %s | batch %d | %s | shuffled %d | threads %d | cores %d | %s | %s" % (
-        ",".join(map(str, dims)), batch, np.dtype(dtype).name, shuffled, threads, ncores, build,
+def plan_key(dims, batch, dtype, shuffled, ncores, build):
+    """A mini-batch fit's key. Not the threads allowed: the decision (the products, which BLAS)
+    holds at every thread count, and the team is ``scheduled`` at each fit."""
+    return "minibatch | %s | batch %d | %s | shuffled %d | cores %d | %s | %s" % (
+        ",".join(map(str, dims)), batch, np.dtype(dtype).name, shuffled, ncores, build,
         _plan._machine_key())
 
 
@@ -308,7 +316,7 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     plans = candidates(dims, batch, dtype)
     if len(plans) == 1:
         return rule
-    key = plan_key(dims, batch, dtype, shuffled, blas_threads(), _plan.cores(), _train.simd_kernels())
+    key = plan_key(dims, batch, dtype, shuffled, _plan.cores(), _train.simd_kernels())
     def new():
         layers, X, Y, loop_kw, learning_rate, t, step = measure_with
         return _plan.pick(plans, measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
@@ -318,7 +326,8 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
         plan.check(dims)
         return plan
 
-    return _plan.decide(key, parse, None if measure_with is None else new)
+    got = _plan.decide(key, parse, None if measure_with is None else new)
+    return None if got is None else scheduled(got, dims, batch)
 
 
 def plan_arg(plan):

@@ -7,26 +7,33 @@ shards the examples are split, whether the first layer runs in the Gram form,
 and the memory layout. ``dnn.models`` asks ``choose`` for it; a caller may
 pass one (``L_layer_model(..., plan=...)``), and tests build the one they want.
 
-Which plan is fastest depends on the CPU, its BLAS and kernel set, and the
-thread count, so it is measured, not written down (tables and history:
-``benchmarks/NOTES.md``):
+Which plan is fastest depends on the CPU, its BLAS and kernel set, so it is
+measured, not written down (tables and history: ``benchmarks/NOTES.md``).
+The thread count decides nothing that changes a number: a plan's arithmetic
+(shards, Gram form, layout, who computes each product) follows from the
+shape, the dtype and the machine, BLAS runs one thread per call for the
+whole fit, and the threads allowed only say how many of the fit's shards run
+at once (one thread takes them in turn). So a fit gives the same bits under
+``threadpool_limits(1)`` as with every core.
 
 - Fixed by arithmetic, on every machine: the Gram form (when it saves more
-  FLOPs than X^T X costs) and the layout (samples-major for a float32
-  narrow-on-wide first layer, where sgemm's transposed operands win).
+  FLOPs than X^T X costs), the layout (samples-major for a float32
+  narrow-on-wide first layer, where sgemm's transposed operands win) and the
+  shards (``max_shards``: one per core, up to ``SPLIT_SHARDS``, where the
+  split pays).
 - Short fits (fewer than ``PLAN_MIN_ITERATIONS``) get ``rule_plan``: BLAS for
-  every product but the tiny ones (``TINY_PRODUCT``), shards where the
-  activations outweigh the parameters. Never timed.
-- Long fits time the candidates (``candidates``: shards or not, own kernels
-  where they may win or BLAS) for a few iterations each on the fit's own data,
-  on copies of its parameters, in alternation (``measure``); the fastest wins,
-  and only by ``MARGIN`` over the simpler plan listed first, so noise cannot
+  every product but the tiny ones (``TINY_PRODUCT``). Never timed.
+- Long fits time the candidates (``candidates``: BLAS, or own kernels where
+  they may win) for a few iterations each on the fit's own data, on copies
+  of its parameters, in alternation (``measure``); the fastest wins, and
+  only by ``MARGIN`` over the simpler plan listed first, so noise cannot
   pick a loser. About ``PLAN_BUDGET`` of the fit's time is spent on it, and
   the candidates' workspaces are held meanwhile.
-- A decision is kept per key (layer sizes, m, dtype, Gram form, threads,
-  cores, CPU, SIMD build, BLAS and its kernel set) in the process and in the
-  wisdom file (``wisdom_path``), and reused: the same call on the same
-  machine gives the same bits.
+- A decision is kept per key (layer sizes, m, dtype, Gram form, shards,
+  cores, CPU, SIMD build, BLAS and its kernel set; not the thread count) in
+  the process and in the wisdom file (``wisdom_path``), and reused: the same
+  call on the same machine gives the same bits, at any thread count. It is
+  timed with the threads the first such fit may use.
 """
 
 import contextlib
@@ -104,6 +111,12 @@ def steal_seconds():
 #: shard holds a copy of the weight gradients, so the cap also bounds what a
 #: given (or tampered) plan can allocate.
 MAX_SHARDS = 64
+
+#: The most shards ``max_shards`` splits a fit into. The split is fixed by the
+#: machine, not by the threads allowed, so a fit limited to one thread runs
+#: every shard in turn: the cap bounds that cost (and the shards' gradient
+#: copies) on a machine of many cores.
+SPLIT_SHARDS = 8
 
 _LAYOUTS = ("features-major", "samples-major")
 
@@ -205,19 +218,20 @@ def cores():
         return max(1, os.cpu_count() or 1)
 
 
-def max_shards(dims, m, gram, chunk_iterations, threads=None, ncores=None):
-    """Shards a split fit would use (1: the fit is not split).
-
-    One per thread the fit may run, the fewer of the cores and the BLAS thread
-    limit (a split fit lends BLAS's threads to its shards), if the split can
+def max_shards(dims, m, gram, chunk_iterations, ncores=None):
+    """Shards a fit is split into (1: the fit is not split): one per core this
+    process may run on (``cores``), up to ``SPLIT_SHARDS``, if the split can
     pay: not with the Gram form, not on fewer than 64 examples a shard, not
     where the parameters outweigh the activations (the shards' weight
     gradients are added every iteration), not where a chunk (up to the next
     recorded cost) is too little work to start threads for.
+
+    Not the threads BLAS is allowed: the split decides the sums, and a fit
+    gives the same bits at any thread count (fewer threads take the same
+    shards in turn).
     """
-    threads = blas_threads() if threads is None else threads
     ncores = cores() if ncores is None else ncores
-    limit = min(threads, ncores, m // 64, MAX_SHARDS)
+    limit = min(ncores, m // 64, SPLIT_SHARDS)
     if gram or limit < 2:
         return 1
     params = sum(a * b for a, b in zip(dims[1:], dims))
@@ -239,17 +253,16 @@ def _base(dims, m, dtype, num_iterations):
     return gram_form(dims, m, num_iterations), samples_major(dims, dtype)
 
 
-def rule_plan(dims, m, dtype, num_iterations, chunk_iterations=100, threads=None, ncores=None):
+def rule_plan(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None):
     """The short fit's plan: BLAS for every product but the tiny ones, shards where they pay."""
     gram, sm = _base(dims, m, dtype, num_iterations)
     own = tuple(NN | NT if _tiny(o, i) else 0 for o, i in zip(dims[1:], dims))
-    return Plan(own, max_shards(dims, m, gram, chunk_iterations, threads, ncores), gram, sm,
-                "rule")
+    return Plan(own, max_shards(dims, m, gram, chunk_iterations, ncores), gram, sm, "rule")
 
 
-def blas_plan(dims, m, dtype, num_iterations, chunk_iterations=100, threads=None, ncores=None):
+def blas_plan(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None):
     """``plan="blas"``: every product on BLAS; shards, Gram form and layout as ``rule_plan``."""
-    p = rule_plan(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores)
+    p = rule_plan(dims, m, dtype, num_iterations, chunk_iterations, ncores)
     return Plan((0,) * (len(dims) - 1), p.shards, p.gram, p.samples_major, "blas")
 
 
@@ -271,29 +284,20 @@ def _own_kernels(dims, m, itemsize, shards, gram, build):
     return tuple(own)
 
 
-def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=None, ncores=None,
-               build=None):
-    """The plans a long fit times, simplest first (``rule_plan``), without duplicates.
-
-    The rule's shards (and, on one thread, two shards in turn); products:
-    BLAS (but the tiny), or our kernels where they may win, which is where BLAS runs one thread a call (a split fit, or
-    one BLAS thread) and the SIMD build has wide vectors.
-    """
-    threads = blas_threads() if threads is None else threads
+def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None, build=None):
+    """The plans a long fit times, simplest first (``rule_plan``), without duplicates: the
+    rule's shards, with BLAS (but the tiny) or with our kernels where they may win (BLAS runs
+    one thread a call, and the SIMD build has wide vectors). On one core, also two shards in
+    turn: smaller blocks of examples stay in cache (S3, S6: up to 1.25x, benchmarks/NOTES.md).
+    Nothing here depends on the threads allowed (the module's docstring)."""
     build = _train.simd_kernels() if build is None else build
-    base = rule_plan(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores)
+    ncores = cores() if ncores is None else ncores
+    base = rule_plan(dims, m, dtype, num_iterations, chunk_iterations, ncores)
     itemsize = np.dtype(dtype).itemsize
-    split = max_shards(dims, m, base.gram, chunk_iterations, threads, ncores)
+    options = [base.shards]
+    if base.shards == 1 and ncores == 1 and max_shards(dims, m, base.gram, chunk_iterations, 2) == 2:
+        options.append(2)
     out = [base]
-    # Where the rule splits, the unsplit fit on a threaded BLAS is no candidate: in short
-    # trials on a busy machine it could look fast and then lose 10-300x in the long run
-    # (benchmarks/NOTES.md). On one thread, two shards in turn are: smaller blocks of
-    # examples stay in cache (S3, S6: up to 1.25x).
-    options = [split]
-    if threads == 1 and split == 1:
-        two = max_shards(dims, m, base.gram, chunk_iterations, 2, 2)
-        if two == 2:
-            options.append(2)
     for shards in options:
         blas = Plan(base.own, shards, base.gram, base.samples_major, "measured")
         own = Plan(_own_kernels(dims, m, itemsize, shards, base.gram, build), shards, base.gram,
@@ -301,8 +305,6 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, threads=Non
         for p in (blas, own):
             if p.samples_major and p.own != base.own:
                 continue  # samples-major ignores own
-            if (p.shards == 1 and threads > 1) and p.own != base.own:
-                continue  # ours run one thread a call beside a threaded BLAS
             if p not in out:
                 out.append(p)
     return out
@@ -317,12 +319,8 @@ def _trainer(plan, weights, biases, X, Y, lr):
                           list(plan.own))
 
 
-def _lent(plan):
-    return blas_lent(plan.shards) if plan.shards > 1 else contextlib.nullcontext(1)
-
-
 def _timed_run(plan, trainer, start, k, clock=time.perf_counter):
-    with _lent(plan) as threads:
+    with blas_lent(plan.shards) as threads:
         t0 = clock()
         trainer.run(start, start + k, -1, 1e9, threads)
         return clock() - t0
@@ -353,8 +351,9 @@ def measure(plans, weights, biases, X, Y, lr, num_iterations):
     """
     copies = [([w.copy() for w in weights], [b.copy() for b in biases]) for _ in plans]
     trainers = [_trainer(p, ws, bs, X, Y, lr) for p, (ws, bs) in zip(plans, copies)]
-    # Where every plan runs on this one thread, its CPU time: blind to other processes.
-    one = blas_threads() == 1 and all(p.shards == 1 for p in plans)
+    # Where every plan runs on this one thread (BLAS is held at one thread), its CPU time:
+    # blind to other processes.
+    one = blas_threads() == 1 or all(p.shards == 1 for p in plans)
     clock = time.thread_time if one and _thread_clock_ok() else time.perf_counter
     est = min(_timed_run(p, tr, 0, 1, clock) for p, tr in zip(plans, trainers))
     done = 1
@@ -448,10 +447,12 @@ def _machine_key():
     return _machine
 
 
-def plan_key(dims, m, dtype, gram, chunk_split, threads, ncores, build):
-    return "%s | m %d | %s | gram %d | split %d | threads %d | cores %d | %s | %s" % (
-        ",".join(map(str, dims)), m, np.dtype(dtype).name, gram, chunk_split, threads, ncores,
-        build, _machine_key())
+def plan_key(dims, m, dtype, gram, chunk_split, ncores, build):
+    """A full-batch fit's key: its shape and what about the machine decides its plan. Not the
+    threads allowed: a decision holds at every thread count (the same bits)."""
+    return "%s | m %d | %s | gram %d | split %d | cores %d | %s | %s" % (
+        ",".join(map(str, dims)), m, np.dtype(dtype).name, gram, chunk_split, ncores, build,
+        _machine_key())
 
 
 def wisdom_path():
@@ -628,14 +629,13 @@ def plan_for(dims, m, dtype, num_iterations, chunk_iterations=100, measure_with=
     (kept); without it, None if nothing is kept.
     """
     dims = tuple(int(d) for d in dims)
-    threads, ncores, build = blas_threads(), cores(), _train.simd_kernels()
+    ncores, build = cores(), _train.simd_kernels()
     if num_iterations < PLAN_MIN_ITERATIONS:
-        return rule_plan(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores)
-    plans = candidates(dims, m, dtype, num_iterations, chunk_iterations, threads, ncores, build)
+        return rule_plan(dims, m, dtype, num_iterations, chunk_iterations, ncores)
+    plans = candidates(dims, m, dtype, num_iterations, chunk_iterations, ncores, build)
     if len(plans) == 1:
         return plans[0]
-    split = max_shards(dims, m, plans[0].gram, chunk_iterations, threads, ncores)
-    key = plan_key(dims, m, dtype, plans[0].gram, split, threads, ncores, build)
+    key = plan_key(dims, m, dtype, plans[0].gram, plans[0].shards, ncores, build)
     def new():
         weights, biases, X, Y, lr = measure_with
         return pick(plans, measure(plans, weights, biases, X, Y, lr, num_iterations))

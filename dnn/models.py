@@ -166,10 +166,11 @@ def _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations, prin
     iteration whose cost is recorded or printed, or for ``CHUNK_SECONDS``;
     back in Python, that cost is recorded and printed, pending signals are
     handled (Ctrl-C raises here) and ``callback(iterations_done, cost)`` runs,
-    with the latest recorded cost or None. A fit split into shards holds
-    BLAS at one thread from start to end, callbacks included
-    (``dnn._blas_threads``): a BLAS thread left spinning by a call between
-    two chunks would take a core from the next one.
+    with the latest recorded cost or None. A fit holds BLAS at one thread
+    from start to end, callbacks included (``dnn._blas_threads``): its
+    products' sums are then one thread's whatever the threads allowed (the
+    same bits at any count: ``dnn._plan``), and a BLAS thread left spinning
+    by a call between two chunks cannot take a core from the next one.
     """
     L = len(parameters) // 2
     dims = [X.shape[0]] + [parameters["W%d" % l].shape[0] for l in range(1, L + 1)]
@@ -184,9 +185,6 @@ def _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations, prin
         plan = _plan.blas_plan(dims, m, dtype, num_iterations, chunk)
     else:
         plan = _plan.choose(weights, biases, X, Y, learning_rate, num_iterations, chunk)
-    if plan.shards == 1:
-        trainer = _plan._trainer(plan, weights, biases, X, Y, learning_rate)
-        return _drive(trainer, 1, dtype, num_iterations, print_cost, cost_every, callback)
     with blas_lent(plan.shards) as threads:
         trainer = _plan._trainer(plan, weights, biases, X, Y, learning_rate)
         return _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every,

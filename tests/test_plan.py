@@ -9,6 +9,7 @@ and a bad ``plan=`` is refused with a message that names it.
 import json
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 import pytest
 
 from dnn import _plan, models
@@ -129,13 +130,17 @@ def test_a_wisdom_entry_that_cannot_run_the_fit_is_measured_again(wisdom, counte
 
 
 def test_the_key_holds_what_decides():
-    base = dict(dims=DIMS, m=M, dtype=np.float64, gram=False, chunk_split=2, threads=2,
-                ncores=2, build="avx512")
+    base = dict(dims=DIMS, m=M, dtype=np.float64, gram=False, chunk_split=2, ncores=2,
+                build="avx512")
     key = _plan.plan_key(**base)
-    for field, other in [("m", M + 1), ("dtype", np.float32), ("threads", 1), ("ncores", 8),
+    for field, other in [("m", M + 1), ("dtype", np.float32), ("ncores", 8), ("chunk_split", 1),
                          ("build", "avx2"), ("dims", [40, 24, 13, 1]), ("gram", True)]:
         assert _plan.plan_key(**dict(base, **{field: other})) != key, field
     assert "dnn" in key and "|" in key  # the machine: CPU, BLAS and its kernel set, version
+    # not the threads allowed: a decision holds at every count (the same bits)
+    with threadpool_limits(1):
+        one = _plan.plan_key(**base)
+    assert one == key and "threads" not in key
 
 
 def test_a_given_plan_is_used_and_checked():

@@ -97,7 +97,7 @@ EXTRA_NETS = {
 
 def forced_plan(dims, m, dtype, iters, **fields):
     """The rule's plan for this fit with ``fields`` replaced; ``own`` may be one int for all layers."""
-    base = _plan.rule_plan(dims, m, dtype, iters, threads=1, ncores=1)
+    base = _plan.rule_plan(dims, m, dtype, iters, ncores=1)
     if isinstance(fields.get("own"), int):
         fields["own"] = (fields["own"],) * (len(dims) - 1)
     if fields.get("shards", 1) > 1:
@@ -222,30 +222,32 @@ def test_own_kernel_candidates():
 def test_candidates_simplest_first_without_duplicates():
     nn, nt = _plan.NN, _plan.NT
     s4 = (784, 256, 128, 64, 1)
-    # two threads on two cores: split, BLAS or ours
-    got = _plan.candidates(s4, 10000, np.float64, 2500, threads=2, ncores=2, build="avx512")
-    assert [(p.shards, p.own) for p in got] == [
-        (2, (0, 0, 0, nn | nt)), (2, (nn | _plan.XT, nn, nn, nn | nt))]
-    assert got[0] == _plan.rule_plan(s4, 10000, np.float64, 2500, threads=2, ncores=2)
-    # one thread: no split, or two shards in turn (cache blocking); BLAS or ours
-    got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="avx512")
+    # two cores: split, BLAS or ours, whatever the threads allowed (they change no number)
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            got = _plan.candidates(s4, 10000, np.float64, 2500, ncores=2, build="avx512")
+        assert [(p.shards, p.own) for p in got] == [
+            (2, (0, 0, 0, nn | nt)), (2, (nn | _plan.XT, nn, nn, nn | nt))]
+        assert got[0] == _plan.rule_plan(s4, 10000, np.float64, 2500, ncores=2)
+    # one core: no split, or two shards in turn (cache blocking); BLAS or ours
+    got = _plan.candidates(s4, 10000, np.float64, 2500, ncores=1, build="avx512")
     assert [p.shards for p in got] == [1, 1, 2, 2] and got[0].own != got[1].own
     assert got[2].own == got[0].own and got[3].own == _plan._own_kernels(
         s4, 10000, 8, 2, False, "avx512")
     # with SSE2 only ours never win: the rule's products, split or not
-    got = _plan.candidates(s4, 10000, np.float64, 2500, threads=1, ncores=2, build="baseline")
+    got = _plan.candidates(s4, 10000, np.float64, 2500, ncores=1, build="baseline")
     assert [(p.shards, p.own) for p in got] == [(1, got[0].own), (2, got[0].own)]
     # the tiny S2 net: nothing to choose
-    assert len(_plan.candidates((2, 4, 1), 400, np.float32, 2500, threads=2, ncores=2,
+    assert len(_plan.candidates((2, 4, 1), 400, np.float32, 2500, ncores=2,
                                 build="avx512")) == 1
-    # S5 in the Gram form with threaded BLAS: nothing to choose either
-    s5 = _plan.candidates((3072, 1024, 1024, 1), 512, np.float64, 2500, threads=2, ncores=2,
+    # S5 in the Gram form: nothing but the rule's products or ours, unsplit
+    s5 = _plan.candidates((3072, 1024, 1024, 1), 512, np.float64, 2500, ncores=2,
                           build="avx512")
-    assert len(s5) == 1 and s5[0].gram and s5[0].shards == 1
+    assert all(p.gram and p.shards == 1 for p in s5)
 
 
 def test_blas_plan_runs_every_product_on_blas():
-    p = _plan.blas_plan((2, 4, 1), 400, np.float64, 2500, threads=2, ncores=2)
+    p = _plan.blas_plan((2, 4, 1), 400, np.float64, 2500, ncores=2)
     assert p.own == (0, 0)
     X, Y = toy_data(3, 2, 400)
     got = models.L_layer_model(X, Y, [2, 4, 1], 0.05, 50, plan="blas")
@@ -687,36 +689,40 @@ def test_shard_bounds():
                        False, True, 2)
 
 
-def test_shards_scale_with_cores_and_blas_threads():
-    # One shard per thread the fit may run (the fewer of the cores and BLAS's
-    # thread limit) where the activations outweigh the parameters (S3, S4,
-    # S6); not the tiny S2, the parameter-heavy S1 and S5, the Gram form,
-    # fewer than 64 examples a shard, or chunks too short to start threads for.
+def test_shards_follow_the_cores_not_the_threads_allowed():
+    # One shard per core, up to SPLIT_SHARDS, where the activations outweigh
+    # the parameters (S3, S4, S6); not the tiny S2, the parameter-heavy S1
+    # and S5, the Gram form, fewer than 64 examples a shard, or chunks too
+    # short to start threads for. The threads allowed decide nothing here:
+    # the split decides the sums.
     s3, s4, s6 = (64, 32, 16, 1), (784, 256, 128, 64, 1), (100,) + (50,) * 8 + (1,)
     shards = _plan.max_shards
-    for threads, ncores, want in [(2, 2, 2), (1, 2, 1), (8, 2, 2), (8, 8, 8), (4, 16, 4),
-                                  (16, 16, 16)]:
-        assert shards(s4, 10000, False, 100, threads, ncores) == want
-    assert shards(s3, 1797, False, 100, 64, 64) == 1797 // 64
-    assert shards(s4, 10**6, False, 100, 256, 256) == _plan.MAX_SHARDS
-    assert shards(s6, 1000, False, 100, 8, 8) == 8
-    assert shards((2, 4, 1), 400, False, 100, 8, 8) == 1
-    assert shards((12288, 20, 7, 5, 1), 209, False, 100, 8, 8) == 1
-    assert shards((3072, 1024, 1024, 1), 512, False, 100, 8, 8) == 1
-    assert shards(s3, 1797, True, 100, 8, 8) == 1
-    assert shards(s3, 1797, False, 1, 8, 8) == 1    # a cost every iteration: too short
-    assert shards(s6, 1000, False, 1, 2, 2) == 2
+    top = _plan.SPLIT_SHARDS
+    for ncores, want in [(1, 1), (2, 2), (8, min(8, top)), (16, min(16, top))]:
+        assert shards(s4, 10000, False, 100, ncores) == want
+    assert shards(s3, 1797, False, 100, 64) == min(1797 // 64, top)
+    assert shards(s6, 1000, False, 100, 8) == min(8, top)
+    assert shards((2, 4, 1), 400, False, 100, 8) == 1
+    assert shards((12288, 20, 7, 5, 1), 209, False, 100, 8) == 1
+    assert shards((3072, 1024, 1024, 1), 512, False, 100, 8) == 1
+    assert shards(s3, 1797, True, 100, 8) == 1
+    assert shards(s3, 1797, False, 1, 8) == 1    # a cost every iteration: too short
+    assert shards(s6, 1000, False, 1, 2) == 2
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            assert shards(s4, 10000, False, 100) == min(_plan.cores(), top)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_forced_thread_counts_plan_and_train(threads):
-    # Under a forced BLAS thread limit the rule's shards follow it, and the
-    # fit gives the reference's numbers.
+    # Under a forced BLAS thread limit the rule's shards follow the cores,
+    # the limit is the user's again after the fit, and the fit gives the
+    # reference's numbers.
     X, Y = toy_data(21, 30, 2000)
     dims = [30, 20, 10, 1]
     with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
         plan = _plan.rule_plan(dims, 2000, np.float64, 100, 10)
-        assert plan.shards == min(threads, _plan.cores())
+        assert plan.shards == min(_plan.cores(), _plan.SPLIT_SHARDS)
         got = models.L_layer_model(X, Y, dims, 0.05, 100, cost_every=10)
         assert blas_thread_counts() == [threads] * len(blas_thread_counts())
     ref = R.L_layer_model(X, Y, dims, 0.05, 100)
