@@ -1,20 +1,24 @@
-"""BLAS's threads, lent to dnn's own training threads while a sharded fit runs
+"""BLAS held at one thread while a fit runs, its threads lent to dnn's own
 (and to the pool of a step call with a product OpenBLAS would thread:
 ``dnn._kernels.lend_blas``; "fit" below means either).
 
-A fit whose examples are split into shards (``dnn._train.Trainer``) runs one
-shard per thread of its own, each calling BLAS: BLAS must then run one thread
-per call, or the two levels of threads fight over the cores. While one or
-more such fits run, every BLAS library threadpoolctl finds is held at one
-thread; the last fit to end gives the limits back as they were. A fit that
-starts while another holds the limits sees the count the user allowed, not
-the borrowed one, so two fits in two threads decide as they would one after
-the other (and run their shards on one thread each: the cores are taken).
+Every fit holds BLAS at one thread from start to end, for two reasons.
+OpenBLAS sums a long product differently with one thread and with two, and a
+fit must give the same bits at any thread count (``dnn._plan``). And a fit
+whose examples are split into shards (``dnn._train.Trainer``), or whose
+mini-batch loop runs on a team (``dnn._loop``), runs threads of its own that
+call BLAS: BLAS must then run one thread per call, or the two levels of
+threads fight over the cores. While one or more fits run, every BLAS library
+threadpoolctl finds is held at one thread; the last fit to end gives the
+limits back as they were. A fit that starts while another holds the limits
+sees the count the user allowed, not the borrowed one, so two fits in two
+threads decide as they would one after the other (and run their shards on
+one thread each: the cores are taken).
 
 What other threads see. OpenBLAS keeps one thread count for the whole
 process (its pthreads build has no per-thread count: even
 ``openblas_set_num_threads_local`` sets the global one), so the limit cannot
-be confined to the fit's own threads. While a sharded fit runs, every BLAS
+be confined to the fit's own threads. While a fit runs, every BLAS
 call in the process runs one thread: another thread's NumPy or SciPy
 products, dnn's step-by-step functions, another fit. Those calls are slower
 and give exactly what they give under ``threadpoolctl.threadpool_limits(1)``,
@@ -26,8 +30,9 @@ process of its own.
 
 Where BLAS cannot be held at one thread for dnn's threads (threadpoolctl
 finds no BLAS, or the BLAS's threads are OpenMP's, whose limit is per
-thread), the shards run one after the other on the calling thread: the same
-numbers, only slower.
+thread), the shards run one after the other on the calling thread, and that
+BLAS's own threads may change its sums: the one case where a fit's bits may
+follow the thread count (README, "Reproducibility").
 """
 
 import contextlib
