@@ -284,10 +284,18 @@ def _own_kernels(dims, m, itemsize, shards, gram, build):
     return tuple(own)
 
 
+def _slabbed(dims, m, l):
+    """Whether a product of layer ``l + 1`` (0-based ``l``) of an unsplit fit runs in slabs."""
+    n_out, n_in = dims[l + 1], dims[l]
+    return max(_train.slabs(n_out, m, n_in), _train.slabs(n_in, m, n_out),
+               _train.slabs(n_out, n_in, m)) > 1
+
+
 def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None, build=None):
     """The plans a long fit times, simplest first (``rule_plan``), without duplicates: the
     rule's shards, with BLAS (but the tiny) or with our kernels where they may win (BLAS runs
-    one thread a call, and the SIMD build has wide vectors). On one core, also two shards in
+    one thread a call, and the SIMD build has wide vectors; on several cores, not for an
+    unsplit fit's products that BLAS runs in slabs on them). On one core, also two shards in
     turn: smaller blocks of examples stay in cache (S3, S6: up to 1.25x, benchmarks/NOTES.md).
     Nothing here depends on the threads allowed (the module's docstring)."""
     build = _train.simd_kernels() if build is None else build
@@ -300,8 +308,13 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None
     out = [base]
     for shards in options:
         blas = Plan(base.own, shards, base.gram, base.samples_major, "measured")
-        own = Plan(_own_kernels(dims, m, itemsize, shards, base.gram, build), shards, base.gram,
-                   base.samples_major, "measured")
+        flags = _own_kernels(dims, m, itemsize, shards, base.gram, build)
+        if shards == 1 and ncores > 1:
+            # An unsplit fit's large BLAS products share the cores in slabs; ours would run
+            # one thread (and a plan timed at one thread is kept for every count).
+            flags = tuple(f if f == base.own[l] or not _slabbed(dims, m, l) else base.own[l]
+                          for l, f in enumerate(flags))
+        own = Plan(flags, shards, base.gram, base.samples_major, "measured")
         for p in (blas, own):
             if p.samples_major and p.own != base.own:
                 continue  # samples-major ignores own
@@ -319,8 +332,15 @@ def _trainer(plan, weights, biases, X, Y, lr):
                           list(plan.own))
 
 
+def fit_threads(plan):
+    """The threads a fit of ``plan`` can use (``blas_lent`` caps them at the user's limit): one
+    per shard, or for an unsplit fit as many as its BLAS products' slabs (``dnn._train``), at
+    most the cores. The numbers never depend on how many it gets."""
+    return plan.shards if plan.shards > 1 else min(_train.SLAB_THREADS, cores())
+
+
 def _timed_run(plan, trainer, start, k, clock=time.perf_counter):
-    with blas_lent(plan.shards) as threads:
+    with blas_lent(fit_threads(plan)) as threads:
         t0 = clock()
         trainer.run(start, start + k, -1, 1e9, threads)
         return clock() - t0
@@ -353,7 +373,7 @@ def measure(plans, weights, biases, X, Y, lr, num_iterations):
     trainers = [_trainer(p, ws, bs, X, Y, lr) for p, (ws, bs) in zip(plans, copies)]
     # Where every plan runs on this one thread (BLAS is held at one thread), its CPU time:
     # blind to other processes.
-    one = blas_threads() == 1 or all(p.shards == 1 for p in plans)
+    one = blas_threads() == 1 or all(fit_threads(p) == 1 for p in plans)
     clock = time.thread_time if one and _thread_clock_ok() else time.perf_counter
     est = min(_timed_run(p, tr, 0, 1, clock) for p, tr in zip(plans, trainers))
     done = 1

@@ -71,7 +71,18 @@ end), with BLAS held at one thread per call by the caller
 (``dnn._blas_threads``): on small gemms that beats one loop handing each gemm
 to a 2-thread BLAS, and the elementwise passes run on both cores. Thread t
 takes shards t, t + T, ..., so the numbers depend on the split, never on the
-number of threads.
+number of threads (``dnn._plan.max_shards`` splits by the cores, not by the
+threads allowed).
+
+Slabs (an unsplit fit: ``shards`` = 1). Its large BLAS products run in
+slabs of the result's rows or columns, ``slab_count`` of them, a function of
+the product's shape alone (``tgemm``), each one BLAS call on one thread (the
+caller holds BLAS at one thread for the whole fit). A chunk given several
+threads starts a team (``dnn/_team.h``) that shares the slabs and stops it
+at the chunk's end; one thread runs them in turn. So the numbers never depend
+on the thread count: BLAS's own threads would sum a long product differently
+with one thread and with two (``benchmarks/blas_thread_bits.py``), and the
+slabs are the same at any count.
 
 Memory layout. The hidden activations and gradients are stored
 features-major ("FM", (n_l, m), as the reference and ``_ops.pxd``) or
@@ -143,6 +154,15 @@ cdef enum:
     GRAM_REFRESH = 64
 
 
+cdef extern from "_team.h" nogil:
+    ctypedef void (*dnn_team_fn)(void* ctx, int chunk) noexcept nogil
+    ctypedef struct dnn_team:
+        int size
+    int dnn_team_start(dnn_team* t, int size)
+    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx, int n)
+    void dnn_team_stop(dnn_team* t)
+
+
 cdef struct Net:
     int L                 # number of layers (weights W_1..W_L)
     int m                 # examples
@@ -175,6 +195,103 @@ cdef struct Net:
     void** dbp            # dbp[l]: (n_l,), this shard's row sums of dZ_l
     void* scratch         # simd.nn's packed path (DNN_NN_SCRATCH_BYTES): one per net, as a net
                           # runs on one thread at a time
+    bint slabbed          # its BLAS products run in slabs (``tgemm``): the unsplit net
+    dnn_team* team        # the threads that share the slabs, or NULL: in turn, on this one
+
+
+# --------------------------------------------------------------------------
+# BLAS products in slabs (an unsplit fit; see the module's docstring)
+# --------------------------------------------------------------------------
+
+cdef enum:
+    SLABS = 4             # a large product's slabs, at most: the threads an unsplit fit may use
+    SLAB_UNIT = 16        # slab edges fall on multiples of this many rows or columns
+
+#: The most threads an unsplit fit's products share (``dnn._plan``, ``dnn.models``).
+SLAB_THREADS = SLABS
+
+# Multiply-adds of a slab, at least: above OpenBLAS's paths for small matrices.
+cdef double SLAB_MIN = 1 << 23
+
+
+cdef inline int slab_count(int M, int N, int K) noexcept nogil:
+    """The slabs of C (M, N) := op(A) (M, K) op(B) (K, N): SLABS where each is at least
+    SLAB_MIN multiply-adds and 64 rows or columns of C, else fewer, down to 1 (whole). Cut
+    along C's longer side. A function of the shape alone: the slabs, whichever threads run
+    them, give the same bits, at any thread count (a slab may round differently from the
+    whole product: OpenBLAS blocks it its own way)."""
+    cdef int S = SLABS
+    cdef int cut = M if M >= N else N
+    while S > 1 and (cut < 64 * S or <double> M * N * K < S * SLAB_MIN):
+        S //= 2
+    return S
+
+
+def slabs(int M, int N, int K):
+    """``slab_count`` for tests and the plan: the slabs of an (M, N) x K product."""
+    return slab_count(M, N, K)
+
+
+cdef struct GemmSlabs:
+    bint dbl, ta, tb, rows
+    int M, N, K, lda, ldb, ldc, S
+    double alpha, beta
+    const void* A
+    const void* B
+    void* C
+
+
+cdef inline void slab_range(int n, int i, int S, int* lo, int* hi) noexcept nogil:
+    """Slab i of S of n rows or columns: [lo, hi), edges on multiples of SLAB_UNIT."""
+    cdef int per = (n + S - 1) // S
+    per = (per + SLAB_UNIT - 1) // SLAB_UNIT * SLAB_UNIT
+    lo[0] = min(i * per, n)
+    hi[0] = min(lo[0] + per, n)
+
+
+cdef inline void _slab(GemmSlabs* g, int i, floating tag) noexcept nogil:
+    cdef const floating* A = <const floating*> g.A
+    cdef const floating* B = <const floating*> g.B
+    cdef floating* C = <floating*> g.C
+    cdef int lo, hi
+    if g.rows:  # rows lo:hi of C: rows lo:hi of op(A)
+        slab_range(g.M, i, g.S, &lo, &hi)
+        if hi > lo:
+            gemm(g.ta, g.tb, hi - lo, g.N, g.K, <floating> g.alpha,
+                 A + (lo if g.ta else <Py_ssize_t> lo * g.lda), g.lda, B, g.ldb,
+                 <floating> g.beta, C + <Py_ssize_t> lo * g.ldc, g.ldc)
+    else:       # columns lo:hi of C: columns lo:hi of op(B)
+        slab_range(g.N, i, g.S, &lo, &hi)
+        if hi > lo:
+            gemm(g.ta, g.tb, g.M, hi - lo, g.K, <floating> g.alpha, A, g.lda,
+                 B + (<Py_ssize_t> lo * g.ldb if g.tb else lo), g.ldb,
+                 <floating> g.beta, C + lo, g.ldc)
+
+
+cdef void gemm_slab(void* ctx, int i) noexcept nogil:
+    cdef GemmSlabs* g = <GemmSlabs*> ctx
+    if g.dbl:
+        _slab(g, i, <double> 0)
+    else:
+        _slab(g, i, <float> 0)
+
+
+cdef inline void tgemm(const Net* net, bint ta, bint tb, int M, int N, int K,
+                       floating alpha, const floating* A, int lda, const floating* B, int ldb,
+                       floating beta, floating* C, int ldc) noexcept nogil:
+    """``gemm`` of the trainer: in ``slab_count`` slabs for an unsplit net (``net.slabbed``),
+    shared by ``net.team``'s threads or run in turn here; whole for a shard."""
+    cdef GemmSlabs g
+    cdef int S = slab_count(M, N, K) if net.slabbed else 1
+    if S <= 1:
+        gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    g.dbl = floating is double
+    g.ta, g.tb, g.rows = ta, tb, M >= N
+    g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.S = M, N, K, lda, ldb, ldc, S
+    g.alpha, g.beta = alpha, beta
+    g.A, g.B, g.C = A, B, C
+    dnn_team_run(net.team, gemm_slab, &g, S)
 
 
 # --------------------------------------------------------------------------
@@ -198,16 +315,16 @@ cdef inline void sm_bias_activation(bint relu, int n_out, int m, const floating*
                 row[j] = row[j] + b[j]
 
 
-cdef inline void sm_linear_forward(bint relu, int n_out, int n_in, int m,
+cdef inline void sm_linear_forward(const Net* net, bint relu, int n_out, int n_in, int m,
                                    const floating* W, const floating* A, bint a_sm, int lda,
                                    const floating* b, floating* Z) noexcept nogil:
     """Z := A^T W^T + b (then relu, in place), Z SM (m, n_out); A SM or FM (X), row stride lda."""
-    gemm(not a_sm, True, m, n_out, n_in, <floating> 1.0, A, lda, W, n_in,
-         <floating> 0.0, Z, n_out)
+    tgemm(net, not a_sm, True, m, n_out, n_in, <floating> 1.0, A, lda, W, n_in,
+          <floating> 0.0, Z, n_out)
     sm_bias_activation(relu, n_out, m, b, Z)
 
 
-cdef inline void update_weights(bint sm, bint a_sm, int n_out, int n_in, int m,
+cdef inline void update_weights(const Net* net, bint sm, bint a_sm, int n_out, int n_in, int m,
                                 floating alpha, const floating* dZ,
                                 const floating* A, int lda, floating beta,
                                 floating* W) noexcept nogil:
@@ -216,20 +333,20 @@ cdef inline void update_weights(bint sm, bint a_sm, int n_out, int n_in, int m,
     With beta = 1, the reference's ``W - lr * ((1/m) dZ A^T)`` as one gemm:
     no dW buffer, one pass over W. A shard of a Team writes its dW with beta = 0.
     """
-    gemm(sm, not a_sm, n_out, n_in, m, alpha,
-         dZ, n_out if sm else m, A, lda, beta, W, n_in)
+    tgemm(net, sm, not a_sm, n_out, n_in, m, alpha,
+          dZ, n_out if sm else m, A, lda, beta, W, n_in)
 
 
-cdef inline void backprop(bint sm, int n_out, int n_in, int m,
+cdef inline void backprop(const Net* net, bint sm, int n_out, int n_in, int m,
                           const floating* W, const floating* dZ,
                           floating* dA) noexcept nogil:
     """dA := W^T dZ, both in layout ``sm``."""
     if not sm:
-        gemm(True, False, n_in, m, n_out, <floating> 1.0, W, n_in, dZ, m,
-             <floating> 0.0, dA, m)
+        tgemm(net, True, False, n_in, m, n_out, <floating> 1.0, W, n_in, dZ, m,
+              <floating> 0.0, dA, m)
     else:
-        gemm(False, False, m, n_in, n_out, <floating> 1.0, dZ, n_out, W, n_in,
-             <floating> 0.0, dA, n_in)
+        tgemm(net, False, False, m, n_in, n_out, <floating> 1.0, dZ, n_out, W, n_in,
+              <floating> 0.0, dA, n_in)
 
 
 # --------------------------------------------------------------------------
@@ -287,11 +404,11 @@ cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept no
     if exact:
         flush_first_layer(net, <floating> 0)
         if net.sm:
-            gemm(True, True, m, n1, n0, <floating> 1.0, <const floating*> net.X, net.ldx,
-                 <const floating*> net.W[1], n0, <floating> 0.0, P, n1)
+            tgemm(net, True, True, m, n1, n0, <floating> 1.0, <const floating*> net.X, net.ldx,
+                  <const floating*> net.W[1], n0, <floating> 0.0, P, n1)
         else:
-            gemm(False, False, n1, m, n0, <floating> 1.0, <const floating*> net.W[1], n0,
-                 <const floating*> net.X, net.ldx, <floating> 0.0, P, m)
+            tgemm(net, False, False, n1, m, n0, <floating> 1.0, <const floating*> net.W[1], n0,
+                  <const floating*> net.X, net.ldx, <floating> 0.0, P, m)
     memcpy(Z, P, <size_t> n1 * m * sizeof(floating))
     if net.sm:
         sm_bias_activation(relu, n1, m, <const floating*> net.b[1], Z)
@@ -302,8 +419,8 @@ cdef inline void gram_first_layer(Net* net, bint exact, floating* Z) noexcept no
 cdef void gram_matrix(Net* net, floating* G) noexcept nogil:
     """G := X^T X, (m, m), from X (n_0, m)."""
     cdef int m = net.m
-    gemm(True, False, m, m, net.n[0], <floating> 1.0, <const floating*> net.X, net.ldx,
-         <const floating*> net.X, net.ldx, <floating> 0.0, G, m)
+    tgemm(net, True, False, m, m, net.n[0], <floating> 1.0, <const floating*> net.X, net.ldx,
+          <const floating*> net.X, net.ldx, <floating> 0.0, G, m)
 
 
 cdef inline void gram_update(Net* net, floating alpha, const floating* D) noexcept nogil:
@@ -316,11 +433,11 @@ cdef inline void gram_update(Net* net, floating alpha, const floating* D) noexce
     cdef Py_ssize_t k, size = <Py_ssize_t> n1 * m
     cdef floating* S = <floating*> net.S
     if net.sm:
-        gemm(False, False, m, n1, m, alpha, <const floating*> net.G, m, D, n1,
-             <floating> 1.0, <floating*> net.P, n1)
+        tgemm(net, False, False, m, n1, m, alpha, <const floating*> net.G, m, D, n1,
+              <floating> 1.0, <floating*> net.P, n1)
     else:
-        gemm(False, False, n1, m, m, alpha, D, m, <const floating*> net.G, m,
-             <floating> 1.0, <floating*> net.P, m)
+        tgemm(net, False, False, n1, m, m, alpha, D, m, <const floating*> net.G, m,
+              <floating> 1.0, <floating*> net.P, m)
     if net.s_pending:
         for k in range(size):
             S[k] += D[k]
@@ -340,7 +457,7 @@ cdef inline void publish_first_layer(Net* net, floating dtype_tag) noexcept nogi
     cdef int n1 = net.n[1], n0 = net.n[0], m = net.m
     memcpy(net.W1_out, net.W[1], <size_t> n1 * n0 * sizeof(floating))
     if net.s_pending:
-        update_weights(net.sm, False, n1, n0, m, <floating> (-net.lr / m),
+        update_weights(net, net.sm, False, n1, n0, m, <floating> (-net.lr / m),
                        <const floating*> net.S, <const floating*> net.X, net.ldx, <floating> 1.0,
                        <floating*> net.W1_out)
 
@@ -356,7 +473,7 @@ cdef inline void flush_first_layer(Net* net, floating dtype_tag) noexcept nogil:
     cdef int n1 = net.n[1], n0 = net.n[0], m = net.m
     if not net.s_pending:
         return
-    update_weights(net.sm, False, n1, n0, m, <floating> (-net.lr / m),
+    update_weights(net, net.sm, False, n1, n0, m, <floating> (-net.lr / m),
                    <const floating*> net.S, <const floating*> net.X, net.ldx, <floating> 1.0,
                    <floating*> net.W[1])
     net.s_pending = False
@@ -403,11 +520,11 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
                     <const floating*> net.b[l], l < L, net.scratch)
         elif not sm:
             # relu in place: Z_l is not kept, H_l = relu(Z_l) overwrites it.
-            gemm(False, False, n_out, m, n_in, <floating> 1.0, <const floating*> net.W[l], n_in,
-                 A, lda, <floating> 0.0, Z, m)
+            tgemm(net, False, False, n_out, m, n_in, <floating> 1.0, <const floating*> net.W[l], n_in,
+                  A, lda, <floating> 0.0, Z, m)
             simd.bias_act(n_out, m, Z, m, <const floating*> net.b[l], l < L)
         else:
-            sm_linear_forward(l < L, n_out, n_in, m, <const floating*> net.W[l], A, l > 1, lda,
+            sm_linear_forward(net, l < L, n_out, n_in, m, <const floating*> net.W[l], A, l > 1, lda,
                               <const floating*> net.b[l], Z)
     # Z is now Z_L: (1, m) or (m, 1), the same memory in either layout.
     if want_cost:
@@ -433,7 +550,7 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
             simd.nn(n_in, n_out, m, <const floating*> net.W[l], 1, n_in, D, m, Dn, m,
                     NULL, False, net.scratch)
         elif l > 1:
-            backprop(sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
+            backprop(net, sm, n_out, n_in, m, <const floating*> net.W[l], D, Dn)
         if l == 1 and net.gram and not partial:
             gram_update(net, alpha, D)
         elif l == 1 and own & OWN_XT:
@@ -448,10 +565,10 @@ cdef double iterate(Net* net, const floating* Y, bint want_cost, bint exact) noe
         elif own & OWN_NT:
             simd.nt(n_out, n_in, m, alpha, D, m, A, lda, True, <floating*> net.W[l], n_in)
         elif partial:
-            update_weights(sm, sm and l > 1, n_out, n_in, m, <floating> 1.0, D, A, lda,
+            update_weights(net, sm, sm and l > 1, n_out, n_in, m, <floating> 1.0, D, A, lda,
                            <floating> 0.0, <floating*> net.dWp[l])
         else:
-            update_weights(sm, sm and l > 1, n_out, n_in, m, alpha, D, A, lda,
+            update_weights(net, sm, sm and l > 1, n_out, n_in, m, alpha, D, A, lda,
                            <floating> 1.0, <floating*> net.W[l])
         if l > 1 and partial:
             relu_backward_db(sm, n_in, m, Dn, A, <floating*> net.dbp[l - 1], net.acc, 1.0)
@@ -762,6 +879,7 @@ cdef class Trainer:
     """
     cdef Net net          # the whole batch, when shards == 1
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
+    cdef bint slab_any    # the unsplit net has a product of several slabs (``slab_count``)
     cdef bint is_double
     cdef bint running     # a run is under way (set and read with the GIL held)
     cdef readonly long iterations_done  # where the last run stopped, even if it then raised
@@ -825,6 +943,12 @@ cdef class Trainer:
                 keep.append(w1)
             keep.append(self._workspace(&self.net, dims, own_flags, X, Y, w_ptr, b_ptr, 0, m,
                                         samples_major, gram, False, learning_rate))
+            # every product's shape, the Gram form's too: a team is started only where one slabs
+            shapes = [(int(dims[l]), m, int(dims[l - 1])) for l in range(1, L + 1)]
+            shapes += [(int(dims[l - 1]), m, int(dims[l])) for l in range(2, L + 1)]
+            shapes += [(int(dims[l]), int(dims[l - 1]), m) for l in range(1, L + 1)]
+            shapes += [(m, m, int(dims[0])), (int(dims[1]), m, m)] if gram else []
+            self.slab_any = any(slabs(*shape) > 1 for shape in shapes)
             if not self.net.gram:
                 w_ptr[1] = address(weights[0])
         else:
@@ -912,6 +1036,8 @@ cdef class Trainer:
         net.dWp = <void**> address(dw_ptr)
         net.dbp = <void**> address(db_ptr)
         net.scratch = <void*> address(scratch)
+        net.slabbed = not partial
+        net.team = NULL
         cdef uintptr_t g_addr = address(G)
         if gram:
             with nogil:
@@ -973,9 +1099,23 @@ cdef class Trainer:
             else:
                 done[0] = run_team(&self.team, <const float*> NULL, threads, start, stop,
                                    cost_at, budget, cost)
-        elif self.is_double:
+            return
+        # The unsplit net: its large BLAS products' slabs on a team for this chunk
+        # (``tgemm``), started here and stopped at its end, as the shards' helpers are.
+        cdef dnn_team slab_team
+        cdef bint teamed = False
+        if threads > 1 and self.slab_any:
+            if dnn_team_start(&slab_team, min(threads, SLABS)) == 0:
+                self.net.team = &slab_team
+                teamed = True
+            else:
+                dnn_team_stop(&slab_team)  # the helpers that started; the slabs run here
+        if self.is_double:
             done[0] = run_chunk(&self.net, <const double*> self.net.Y, start, stop,
                                 cost_at, budget, cost)
         else:
             done[0] = run_chunk(&self.net, <const float*> self.net.Y, start, stop,
                                 cost_at, budget, cost)
+        if teamed:
+            self.net.team = NULL
+            dnn_team_stop(&slab_team)

@@ -147,3 +147,25 @@ def test_mini_batch_plan_key_and_products_ignore_the_limit():
                         _loop_plan.rule_plan(dims, batch, np.float64).products,
                         _loop_plan.plan_key(dims, batch, np.float64, True, _plan.cores(), "avx512")))
     assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_form_slabs(dtype):
+    # the Gram form's products (W_1 X, dZ_1 G, the deferred updates) in slabs, unsplit
+    dims, m = [2000, 300, 1], 400
+    X, Y = _full_batch_data(dims[0], m, dtype, seed=5)
+    assert _plan.gram_form(dims, m, 130)
+    one, two = _at_each_count(lambda: _flat(dnn.L_layer_model(X, Y, dims, 0.01, 130)))
+    np.testing.assert_array_equal(one, two)
+
+
+def test_slabs_follow_the_shape_alone():
+    from dnn import _train
+    assert _train.slabs(100, 2000, 500) == _train.SLAB_THREADS  # 1e8 multiply-adds
+    assert _train.slabs(2000, 100, 500) == _train.slabs(100, 2000, 500)
+    assert _train.slabs(20, 209, 7) == 1                        # small: whole
+    assert _train.slabs(1, 10**6, 100) == _train.SLAB_THREADS   # cut along the long side
+    assert _train.slabs(100, 100, 10**5) == 1                   # no side of 64 a slab
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            assert _train.slabs(100, 2000, 500) == _train.SLAB_THREADS
