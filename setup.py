@@ -61,7 +61,7 @@ macros = [("DNN_DEBUG_BUILD", "1" if DEBUG else "0"),
 if NO_VECTOR_EXT:
     macros.append(("DNN_NO_VECTOR_EXT", "1"))
 
-HEADERS = ["dnn/_simd.h", "dnn/_loop.h", "dnn/_team.h", "dnn/_numpy_gemm.h", "dnn/_platform.h", "dnn/_simd.pxd", "dnn/_ops.pxd", "dnn/_blas.pxd"]
+HEADERS = ["dnn/_simd.h", "dnn/_loop.h", "dnn/_team.h", "dnn/_numpy_gemm.h", "dnn/_platform.h", "dnn/_simd.pxd", "dnn/_ops.pxd", "dnn/_blas.pxd", "dnn/_team.pxd"]
 
 extensions = [
     Extension(name, [path], include_dirs=["dnn", numpy.get_include()], define_macros=macros, depends=HEADERS)

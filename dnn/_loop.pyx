@@ -65,6 +65,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIG
 
 from dnn._blas cimport bgemm, dnn_npgemm_is_set, dnn_npgemm_set
 cimport dnn._simd as simd
+from dnn._team cimport dnn_team, dnn_team_pid, dnn_team_run, dnn_team_start, dnn_team_stop
 
 import contextlib
 import threading
@@ -141,14 +142,7 @@ cdef extern from "_loop.h" nogil:
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
-    ctypedef void (*dnn_team_fn)(void* ctx, int chunk) noexcept nogil
-    ctypedef struct dnn_team:
-        int size
-    int dnn_team_start(dnn_team* t, int size)
-    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx, int n)
-    void dnn_team_stop(dnn_team* t)
     void dnn_share(int n, int i, int size, int unit, int* lo, int* hi)
-    long dnn_team_pid()
     void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes)
 
 #: Names -> table rows of dnn/_loop.h (the same order).

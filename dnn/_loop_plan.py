@@ -166,13 +166,12 @@ def rule_plan(dims, batch, dtype):
     p = option_plan("auto", dims, batch, dtype, "rule")
     work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
     wide = dims[0] >= _loop.WIDE_MIN_INPUTS  # Loop(wide="auto")
-    if (work >= TEAM_MIN_WORK and min(_plan.cores(), _loop.MAX_THREADS) > 1
-            and not _loop.teamable(list(dims), batch, p.products, wide)):
+    if work >= TEAM_MIN_WORK and _plan.cores() > 1 and not _loop.teamable(list(dims), batch, p.products, wide):
         small = tuple((True, True) if dims[l] * dims[l + 1] * batch < _loop.TEAM_SMALL_LAYER_WORK else pair
                       for l, pair in enumerate(p.products))
         if _loop.teamable(list(dims), batch, small, wide):
-            p = dataclasses.replace(p, products=small, numpy_blas=p.numpy_blas and not _all_ours(
-                dataclasses.replace(p, products=small)))
+            p = dataclasses.replace(p, products=small,
+                                    numpy_blas=p.numpy_blas and not all(nn and nt for nn, nt in small))
     return scheduled(p, dims, batch)
 
 

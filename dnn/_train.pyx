@@ -106,6 +106,7 @@ from libc.string cimport memcpy
 from dnn._blas cimport gemm
 cimport dnn._ops as ops
 cimport dnn._simd as simd
+from dnn._team cimport dnn_team, dnn_team_run, dnn_team_start, dnn_team_stop
 
 import numpy as np
 
@@ -152,15 +153,6 @@ OWN_PRODUCTS = {"nn": OWN_NN, "nt": OWN_NT, "xt": OWN_XT}
 # sqrt(GRAM_REFRESH) ulps) at the cost of one extra pass over X.
 cdef enum:
     GRAM_REFRESH = 64
-
-
-cdef extern from "_team.h" nogil:
-    ctypedef void (*dnn_team_fn)(void* ctx, int chunk) noexcept nogil
-    ctypedef struct dnn_team:
-        int size
-    int dnn_team_start(dnn_team* t, int size)
-    void dnn_team_run(dnn_team* t, dnn_team_fn fn, void* ctx, int n)
-    void dnn_team_stop(dnn_team* t)
 
 
 cdef struct Net:
