@@ -18,7 +18,8 @@ allow one) computes every element as one thread does.
   ``dnn._products.numpy_blas_rule()``, the others' on SciPy's); each of those
   with a BLAS product again on the other BLAS where
   ``dnn._loop.numpy_gemm_found()``; duplicates dropped. Each is timed on the
-  team it would run on.
+  team it would run on, and, where the rule keeps it on one thread, on a team
+  too where it could have one.
 - Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
   untimed (``rule_plan``).
 - Long fits time each candidate on copies of the fit's parameters and
@@ -144,13 +145,18 @@ def _all_ours(plan):
     return all(nn and nt for nn, nt in plan.products)
 
 
-def scheduled(plan, dims, batch):
+def _teamable(plan, dims, batch):
+    return _loop.teamable(list(dims), batch, plan.products, dims[0] >= _loop.WIDE_MIN_INPUTS)
+
+
+def scheduled(plan, dims, batch, team=None):
     """``plan`` on the team it runs on: ``team_threads()`` threads where a Loop may run its
-    products on one (``dnn._loop.teamable``) and a batch holds ``TEAM_MIN_WORK`` multiply-adds,
-    else one. The team changes no number, so the threads allowed decide it, at each fit."""
-    work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
-    team = (work >= TEAM_MIN_WORK and team_threads() > 1
-            and _loop.teamable(list(dims), batch, plan.products, dims[0] >= _loop.WIDE_MIN_INPUTS))
+    products on one (``dnn._loop.teamable``) and ``team`` says so (None: where a batch holds
+    ``TEAM_MIN_WORK`` multiply-adds), else one. The team changes no number, so the threads
+    allowed decide its size, at each fit."""
+    if team is None:
+        team = batch * sum(a * b for a, b in zip(dims, dims[1:])) >= TEAM_MIN_WORK
+    team = team and team_threads() > 1 and _teamable(plan, dims, batch)
     return dataclasses.replace(plan, threads=team_threads() if team else 1)
 
 
@@ -188,6 +194,9 @@ def candidates(dims, batch, dtype):
     if _loop.numpy_gemm_found():  # each plan with a BLAS product on the other BLAS too
         out += [q for q in (dataclasses.replace(p, numpy_blas=not p.numpy_blas, source="measured")
                             for p in list(out) if not _all_ours(p)) if q not in out]
+    # below TEAM_MIN_WORK the rule keeps a Loop on one thread; where it could have a team, that
+    # is timed too (kept as a plan of ``threads`` > 1: ``plan_for``)
+    out += [q for q in (scheduled(p, dims, batch, True) for p in list(out)) if q not in out]
     return [dataclasses.replace(p, source="measured") if i else p for i, p in enumerate(out)]
 
 
@@ -326,7 +335,8 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
         return plan
 
     got = _plan.decide(key, parse, None if measure_with is None else new)
-    return None if got is None else scheduled(got, dims, batch)
+    # its team where several threads are allowed now: as the rule has it, or where it won
+    return None if got is None else scheduled(got, dims, batch, True if got.threads > 1 else None)
 
 
 def plan_arg(plan):

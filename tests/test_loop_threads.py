@@ -12,6 +12,7 @@ piece. Also: the planner's team honours threadpoolctl's limits, a plan's
 ``threads`` survives the wisdom file, bad ``threads`` are refused, and a
 Loop whose team started before a fork runs in the child.
 """
+import dataclasses
 import importlib.util
 import os
 import pathlib
@@ -142,13 +143,18 @@ def test_plan_team_follows_threadpoolctl():
             assert rule.threads == (2 if nn_ours and big else 1), (dims, batch, rule)
             plans = _loop_plan.candidates(dims, batch, dtype)
             assert len(set(plans)) == len(plans)
-            # every candidate on the team its products allow: the threads change no number
+            # a candidate a team may run is timed on one (and, below the rule's work, on one
+            # thread too): the threads change no number
             for p in plans:
-                assert p.threads == (2 if big and all(nn for nn, nt in p.products) else 1), p
+                teamable = all(nn for nn, nt in p.products)
+                assert p.threads in ((2,) if big and teamable else (1, 2) if teamable else (1,)), p
+                assert p.threads == 2 or not big or not teamable
+            assert all(dataclasses.replace(p, threads=2) in plans for p in plans
+                       if all(nn for nn, nt in p.products))
             # and the same arithmetic as on one thread
             with threadpool_limits(1):
-                assert [(p.products, p.numpy_blas) for p in _loop_plan.candidates(dims, batch, dtype)] == [
-                    (p.products, p.numpy_blas) for p in plans]
+                assert {(p.products, p.numpy_blas) for p in _loop_plan.candidates(dims, batch, dtype)} == {
+                    (p.products, p.numpy_blas) for p in plans}
         assert _loop_plan.rule_plan((4, 8, 1), 64, np.float64).threads == 1  # 2.5 thousand multiply-adds
         given = LoopPlan(_loop_plan.option_plan("own", S4, 64, np.float64).products, threads=2)
         assert _loop_plan.make_loop(given, layers, X, Y, 0.1, 1, batch_size=64).threads == 2
@@ -193,3 +199,17 @@ def test_team_after_fork():
         time.sleep(0.01)
     assert os.waitstatus_to_exitcode(status) == 0
     loop.epoch(None, 0.1)  # the parent's team still runs
+
+
+def test_a_kept_team_decision_runs_on_a_team(monkeypatch):
+    # Below the rule's work a team that won its timing is kept as such; the threads allowed at
+    # each fit size it (one thread: none). A kept one-thread decision follows the rule.
+    dims, batch = (64, 32, 10), 64
+    ours = _loop_plan.option_plan("own", dims, batch, np.float64).products
+    for kept, want in ((LoopPlan(ours, threads=2), 2), (LoopPlan(ours, threads=1), 1)):
+        monkeypatch.setattr(_loop_plan._plan, "decide", lambda key, parse, measure, kept=kept: kept)
+        with threadpool_limits(1):
+            assert _loop_plan.plan_for(dims, batch, np.float64, 10**6).threads == 1
+        if len(os.sched_getaffinity(0)) >= 2:
+            with threadpool_limits(2):
+                assert _loop_plan.plan_for(dims, batch, np.float64, 10**6).threads == want
