@@ -1059,9 +1059,10 @@ cdef class Trainer:
         Stops right after iteration ``cost_at`` (if in range), returning its
         cost (before its update), else ``cost`` is nan; also stops after the
         first iteration that ends ``budget`` seconds after the chunk began, so
-        the caller gets the GIL back regularly. With shards, up to ``threads``
-        threads share them (the numbers do not depend on how many); the
-        caller sees to it that BLAS runs one thread per call meanwhile.
+        the caller gets the GIL back regularly. Up to ``threads`` threads
+        share the shards, or an unsplit net's slabs (the numbers do not
+        depend on how many); the caller sees to it that BLAS runs one thread
+        per call meanwhile (``dnn._blas_threads.blas_lent``).
         """
         cdef long done
         cdef double cost = NAN
