@@ -23,8 +23,7 @@ then dropout's mask drawn and applied: H = mask ? A / keep : 0); the output
 kind's pass (dZ_L = A_L - Y, db_L, the loss from Z_L); backward, layer by
 layer from L: dW_l, then dH_{l-1} = W_l^T dZ_l (the last use of W_l), then
 the optimizer's one pass over W_l and b_l while dW_l is in cache (L2 folded
-into the gradient it reads; the new weights' squares summed for the next
-batch's L2 cost), then dropout's mask and the activation's backward with
+into the gradient it reads), then dropout's mask and the activation's backward with
 db_{l-1} in one pass. One dW buffer serves every layer. Sample weights
 (``sample_weight=``, scikit-learn's MLP semantics) enter in one place, the
 output's pass (each column's dZ_L and loss times its weight), and set the
@@ -43,8 +42,10 @@ taken by whichever thread is free (a descheduled helper delays only a chunk
 it holds); a wide first layer's backward shares out its blocks of features,
 and a layer of under TEAM_LAYER_MIN_WORK multiply-adds per batch runs its shares
 on the caller. Shares start at whole blocks of the kernels (``dnn_share``), so
-each element is computed as on one thread: the same bits for any T (the
-loss, summed by shares, agrees to rounding). A weight gradient on BLAS runs
+each element is computed as on one thread: the same bits for any T. The loss
+is summed by blocks of SPLIT_COLS columns, added in order on the caller, and
+L2's sum of squares by the caller after each batch (for the next batch's
+cost), so they do not depend on T either. A weight gradient on BLAS runs
 whole in one chunk, as on one thread; a BLAS ``nn`` product (the forward's,
 or dH's) keeps a Loop on its caller alone (``teamable``). An epoch with any
 BLAS product holds BLAS at one thread (``dnn._blas_threads.blas_lent``):
@@ -250,6 +251,7 @@ cdef struct Net:
     uint64_t seed
     double lambd
     double l2_sum           # the last epoch's L2 part of its loss sum (lambd / 2 * sum(W^2) per batch)
+    double* loss_blk        # the output's loss of each block of SPLIT_COLS columns of a batch
 
 
 cdef enum Phase:
@@ -271,9 +273,6 @@ cdef struct Batch:
     int64_t step            # dropout's step of this batch
     dnn_opt opt             # with L2 (for W)
     dnn_opt ob              # without (for b)
-    bint sumsq              # sum the new weights' squares (L2)
-    double loss[MAX_CHUNKS]     # the output's loss of each column share
-    double squares[MAX_CHUNKS]  # the new weights' squares of each element share
 
 
 cdef bint _teamable(int L, const int* n, const int* own_nn, const int* own_nt, bint wide,
@@ -423,7 +422,7 @@ cdef inline void* _nn_scratch(Net* net, int share) noexcept nogil:
     return <char*> net.scratch + <size_t> share * simd.DNN_NN_SCRATCH_BYTES
 
 
-cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void* scratch) noexcept nogil:
+cdef void _forward(Batch* w, floating* kind, int c0, int c1, void* scratch) noexcept nogil:
     """Columns c0 .. c1 - 1 of the batch: gathered, through every layer, then the output's pass
     (dZ_L = A_L - Y); their summed loss into ``loss``. Each column depends on its own only."""
     cdef Net* net = w.net
@@ -500,17 +499,24 @@ cdef void _forward(Batch* w, floating* kind, int c0, int c1, double* loss, void*
                 if net.H[l - 1] != NULL:
                     k.dropout_fwd_f(n[l], c0, c1, bb, <float*> net.A[l - 1], <float*> net.H[l - 1],
                                     net.mask[l - 1], net.keep[l - 1], dnn_dropout_key(net.seed, l, w.step))
-    # Z_L + b_L (the bias pass without an activation, unless nn added it), then the output kind's pass.
-    if floating is double:
-        if not fused:
+    # Z_L + b_L (the bias pass without an activation, unless nn added it), then the output kind's
+    # pass, block by block of SPLIT_COLS columns (c0 starts one: ``dnn_share``), each block's loss
+    # kept apart: ``_epoch`` adds them in order, so the sum does not depend on the shares.
+    if not fused:
+        if floating is double:
             simd.dnn_simd.bias_act_d(n[L], c1 - c0, <double*> net.A[L - 1] + c0, bb, <double*> net.b[L - 1], 0)
-        loss[0] = k.output_d(net.output, K, c0, c1, bb, <double*> net.A[L - 1], <double*> yb,
-                             <double*> w.swb, <double*> net.G[L - 1])
-    else:
-        if not fused:
+        else:
             simd.dnn_simd.bias_act_f(n[L], c1 - c0, <float*> net.A[L - 1] + c0, bb, <float*> net.b[L - 1], 0)
-        loss[0] = k.output_f(net.output, K, c0, c1, bb, <float*> net.A[L - 1], <float*> yb,
-                             <float*> w.swb, <float*> net.G[L - 1])
+    j0 = c0
+    while j0 < c1:
+        jn = min(j0 + SPLIT_COLS, c1)
+        if floating is double:
+            net.loss_blk[j0 // SPLIT_COLS] = k.output_d(net.output, K, j0, jn, bb, <double*> net.A[L - 1],
+                                                         <double*> yb, <double*> w.swb, <double*> net.G[L - 1])
+        else:
+            net.loss_blk[j0 // SPLIT_COLS] = k.output_f(net.output, K, j0, jn, bb, <float*> net.A[L - 1],
+                                                         <float*> yb, <float*> w.swb, <float*> net.G[L - 1])
+        j0 = jn
 
 
 cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
@@ -537,7 +543,7 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             dnn_share((n0 + net.wide_block - 1) // net.wide_block, c, w.chunks, 1, &r0, &r1)
             if r1 > r0:
                 _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, c, r0, r1,
-                               &w.squares[c] if w.sumsq else NULL)
+                               NULL)
             return
         if net.own_nt[l - 1]:
             if r1 > r0:
@@ -580,7 +586,7 @@ cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
         if l == 1 and net.wide:
             r1 = r0  # W_1 was updated by _wide_backward, block by block
         _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
-                <floating*> net.sW[l - 1], r0, r1, &w.opt, &w.squares[c] if w.sumsq else NULL)
+                <floating*> net.sW[l - 1], r0, r1, &w.opt, NULL)
         dnn_share(n[l], c, w.chunks, SPLIT_ELEMS, &r0, &r1)
         _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
                 <floating*> net.sb[l - 1], r0, r1, &w.ob, NULL)
@@ -620,8 +626,7 @@ cdef void _chunk(Batch* w, floating* kind, int c) noexcept nogil:
     cdef int c0, c1
     if w.phase == FORWARD:
         dnn_share(w.bb, c, w.col_chunks, SPLIT_COLS, &c0, &c1)
-        w.loss[c] = 0.0
-        _forward(w, kind, c0, c1, &w.loss[c], _nn_scratch(w.net, c))
+        _forward(w, kind, c0, c1, _nn_scratch(w.net, c))
     elif w.phase == GRADIENTS:
         _gradients(w, kind, c)
     else:
@@ -644,6 +649,19 @@ cdef void _run(dnn_team* team, Batch* w, floating* kind, int phase, int n) noexc
         dnn_team_run(team, _chunk_f, w, n)
 
 
+cdef double _squares(Net* net, floating* kind) noexcept nogil:
+    """sum(W^2) over the layers, in order (L2's cost): one pass over the weights."""
+    cdef const dnn_loop_table* k = dnn_loop_kernels()
+    cdef double total = 0.0
+    cdef int l
+    for l in range(net.L):
+        if floating is double:
+            total += k.sumsq_d(net.n[l + 1] * net.n[l], <double*> net.W[l])
+        else:
+            total += k.sumsq_f(net.n[l + 1] * net.n[l], <float*> net.W[l])
+    return total
+
+
 cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt opt, int64_t* t,
                    int64_t* step) noexcept nogil:
     """One epoch; returns the sum of its batches' losses (plus L2's per batch).
@@ -653,8 +671,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     columns (no meeting between layers: a column depends on its own), then per layer from L the
     gradients (dW by rows, dH = W^T dZ by columns), then the update (the optimizer by elements,
     dZ_{l-1} by rows). Every element is computed by the same code in the same order whichever
-    thread runs it and however many shares there are: the parameters have the same bits for
-    any team; the loss (summed over the column shares) agrees to rounding."""
+    thread runs it and however many shares there are, and the loss is summed by fixed blocks of
+    columns (``_forward``) and L2's squares on this thread (``_squares``): the same bits for any
+    team."""
     cdef int L = net.L, m = net.m, K = net.K, n0 = net.n0, l, c
     cdef int* n = net.n
     cdef double total = 0.0, loss, sumsq = 0.0, l2 = 0.0, weights, part
@@ -664,13 +683,8 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
     cdef const dnn_loop_table* k = dnn_loop_kernels()
     w.net = net
     w.chunks = chunks
-    w.sumsq = net.lambd > 0
     if net.lambd > 0:
-        for l in range(L):
-            if floating is double:
-                sumsq += k.sumsq_d(n[l + 1] * n[l], <double*> net.W[l])
-            else:
-                sumsq += k.sumsq_f(n[l + 1] * n[l], <float*> net.W[l])
+        sumsq = _squares(net, kind)
     w.start = 0
     while w.start < m:
         w.bb = net.bmax if m - w.start > net.bmax else m - w.start
@@ -688,9 +702,9 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         w.col_chunks = min(chunks, max(1, w.bb // (MIN_SHARE_COLS_D if floating is double else MIN_SHARE_COLS_F)))
         col_chunks = w.col_chunks
         _run(team, &w, kind, FORWARD, w.col_chunks)
-        loss = w.loss[0]
-        for c in range(1, w.col_chunks):
-            loss += w.loss[c]
+        loss = net.loss_blk[0]
+        for c in range(1, (w.bb + SPLIT_COLS - 1) // SPLIT_COLS):
+            loss += net.loss_blk[c]
         if net.lambd > 0:
             loss += net.lambd / 2 * sumsq
         if net.SW == NULL:
@@ -714,8 +728,6 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
         w.opt = opt
         w.ob = opt
         w.ob.lam = 0
-        for c in range(chunks):
-            w.squares[c] = 0.0
         # backward; layer l's update right after its last use of W_l (dW_l still in cache)
         for l in range(L, 0, -1):
             w.l = l
@@ -732,9 +744,8 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
                  w.chunks * (2 if l > 1 else 1))
             w.chunks = chunks
             w.col_chunks = col_chunks
-        sumsq = w.squares[0]
-        for c in range(1, chunks):
-            sumsq += w.squares[c]
+        if net.lambd > 0:
+            sumsq = _squares(net, kind)  # on this thread, layer by layer: the same sum on any team
         w.start += w.bb
     net.l2_sum = l2
     return total
@@ -1029,7 +1040,8 @@ cdef class Loop:
         net.A = <void**> calloc(L, sizeof(void*))
         net.H = <void**> calloc(L, sizeof(void*))
         net.G = <void**> calloc(L, sizeof(void*))
-        if (net.own_nn == NULL or net.own_nt == NULL or net.n == NULL or net.keep == NULL or net.mask == NULL or net.W == NULL or net.b == NULL
+        net.loss_blk = <double*> calloc((bmax + SPLIT_COLS - 1) // SPLIT_COLS, sizeof(double))
+        if (net.loss_blk == NULL or net.own_nn == NULL or net.own_nt == NULL or net.n == NULL or net.keep == NULL or net.mask == NULL or net.W == NULL or net.b == NULL
                 or net.dW == NULL or net.db == NULL or net.vW == NULL or net.vb == NULL or net.sW == NULL
                 or net.sb == NULL or net.A == NULL or net.H == NULL or net.G == NULL):
             raise MemoryError()
@@ -1117,6 +1129,7 @@ cdef class Loop:
         self._stop_team()
         free(self.net.n)
         free(self.net.keep)
+        free(self.net.loss_blk)
         free(self.net.mask)
         free(self.net.own_nn)
         free(self.net.own_nt)

@@ -169,3 +169,22 @@ def test_slabs_follow_the_shape_alone():
     for threads in (1, 2):
         with threadpool_limits(threads):
             assert _train.slabs(100, 2000, 500) == _train.SLAB_THREADS
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_mini_batch_losses_on_a_team(alpha):
+    # a team's shares of the batch's columns and of the weights: the loss is summed by fixed
+    # blocks of columns and L2's squares on one thread, so the curve (early stopping and
+    # learning_rate="adaptive" read it) has the same bits too
+    X, y = _classes(4000, 200, "float64", seed=6)
+
+    def fit():
+        c = dnn.DNNClassifier(hidden_layer_sizes=(256, 128), batch_size=500, max_iter=4, alpha=alpha,
+                              random_state=0, tol=0, n_iter_no_change=100)
+        c.fit(X, y)
+        return c.loss_curve_, np.concatenate([w.ravel() for w in c.coefs_ + c.intercepts_])
+
+    (curve1, w1), (curve2, w2) = _at_each_count(fit)
+    assert curve1 == curve2
+    np.testing.assert_array_equal(w1, w2)
