@@ -69,6 +69,7 @@ typedef struct {
     dnn_team_a64 ticket;
     dnn_team_a32 remaining;     /* chunks of the open phase not done yet */
     dnn_team_a32 quit;
+    int ready;                  /* mutex and cond initialized: dnn_team_stop has them to stop */
     dnn_team_fn volatile fn;
     void* volatile ctx;
     volatile int nchunks;
@@ -116,6 +117,7 @@ static int dnn_team_start(dnn_team* T, int size) {
     dnn_team_store64(&T->ticket, DNN_TEAM_CLOSED);
     if (dnn_mutex_init(&T->mutex) != 0) return -1;
     if (dnn_cond_init(&T->cond) != 0) { dnn_mutex_destroy(&T->mutex); return -1; }
+    T->ready = 1;
     for (i = 1; i < size; i++)
         if (dnn_threads_start(&T->threads, dnn_team_helper, T) != 0) return -1;
     return 0;
@@ -146,8 +148,10 @@ static void dnn_team_run(dnn_team* T, dnn_team_fn fn, void* ctx, int n) {
     }
 }
 
-/* Stop and join the helpers (after dnn_team_start, whatever it returned). */
+/* Stop and join the helpers (after dnn_team_start, whatever it returned; on a zeroed team, or
+   a second time, nothing). */
 static void dnn_team_stop(dnn_team* T) {
+    if (!T->ready) return;  /* dnn_team_start failed before any thread, or never ran (zeroed) */
     dnn_mutex_lock(&T->mutex);
     dnn_team_store32(&T->quit, 1);
     dnn_cond_broadcast(&T->cond);
@@ -155,6 +159,7 @@ static void dnn_team_stop(dnn_team* T) {
     dnn_threads_join(&T->threads);
     dnn_cond_destroy(&T->cond);
     dnn_mutex_destroy(&T->mutex);
+    T->ready = 0;
 }
 
 #endif  /* DNN_TEAM_H */

@@ -9,7 +9,6 @@ and a bad ``plan=`` is refused with a message that names it.
 import json
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 import pytest
 
 from dnn import _plan, models
@@ -137,10 +136,6 @@ def test_the_key_holds_what_decides():
                          ("build", "avx2"), ("dims", [40, 24, 13, 1]), ("gram", True)]:
         assert _plan.plan_key(**dict(base, **{field: other})) != key, field
     assert "dnn" in key and "|" in key  # the machine: CPU, BLAS and its kernel set, version
-    # not the threads allowed: a decision holds at every count (the same bits)
-    with threadpool_limits(1):
-        one = _plan.plan_key(**base)
-    assert one == key and "threads" not in key
 
 
 def test_a_given_plan_is_used_and_checked():

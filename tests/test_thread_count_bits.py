@@ -166,9 +166,6 @@ def test_slabs_follow_the_shape_alone():
     assert _train.slabs(20, 209, 7) == 1                        # small: whole
     assert _train.slabs(1, 10**6, 100) == _train.SLAB_THREADS   # cut along the long side
     assert _train.slabs(100, 100, 10**5) == 1                   # no side of 64 a slab
-    for threads in (1, 2):
-        with threadpool_limits(threads):
-            assert _train.slabs(100, 2000, 500) == _train.SLAB_THREADS
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

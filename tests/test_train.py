@@ -93,6 +93,14 @@ EXTRA_NETS = {
     # more examples than nn_acc's chunk of the reduction in every build (2048 at most)
     "chunks": ([5, 6, 1], 2100, "he", 0.05, 30, 10),
 }
+# Trained by test_slabbed_products_match_reference only (larger: every product on BLAS).
+SLAB_NETS = {
+    # unsplit, every product in 4 slabs (dnn._train.slab_count): rows or columns
+    "slabs": ([500, 100, 1], 2000, "he", 0.01, 20, 5),
+    # the Gram form's products in slabs too: W_1 X, dZ_1 G, X^T X, the deferred updates
+    # (past the first refresh of W_1 X, at iteration 64)
+    "slabs-gram": ([2000, 300, 1], 400, "he", 0.01, 70, 10),
+}
 
 
 def forced_plan(dims, m, dtype, iters, **fields):
@@ -110,7 +118,7 @@ def assert_net_matches_reference(net, dtype, **plan):
 
     ``plan``: fields of the plan to force (else the fit plans as a user's does).
     """
-    dims, m, init, lr, iters, every = NETS[net] if net in NETS else EXTRA_NETS[net]
+    dims, m, init, lr, iters, every = {**NETS, **EXTRA_NETS, **SLAB_NETS}[net]
     X, Y = toy_data(len(net), dims[0], m, dtype)
     chosen = forced_plan(dims, m, dtype, iters, **plan) if plan else "auto"
     got, costs = models.L_layer_model(X, Y, dims, lr, iters, init=init, return_costs=True,
@@ -613,8 +621,25 @@ def test_gram_form_falls_back_where_XtX_overflows(dtype):
 
 
 # --------------------------------------------------------------------------
-# Shards: the batch split into blocks of examples, one thread each
+# Slabs and shards: an unsplit fit's large products in slabs; the batch split
+# into blocks of examples, one thread each
 # --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("net", ["slabs", "slabs-gram"])
+def test_slabbed_products_match_reference(net, dtype, samples_major):
+    # An unsplit fit's large BLAS products in slabs of their result (every offset of the slabs,
+    # for each transposition the loop uses), at one thread and on a team of two.
+    dims, m = SLAB_NETS[net][:2]
+    gram = net.endswith("gram")
+    assert _plan.gram_form(dims, m, SLAB_NETS[net][4]) == gram
+    assert _train.slabs(dims[1], m, dims[0]) == _train.SLAB_THREADS
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            assert_net_matches_reference(net, dtype, own=0, shards=1, gram=gram,
+                                         samples_major=samples_major)
+
 
 @pytest.mark.parametrize("shards", [2, 3])
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
