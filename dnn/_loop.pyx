@@ -303,14 +303,15 @@ def teamable(dims, batch, products, wide):
 
 
 cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, floating* s, int lo, int hi,
-                         const dnn_opt* o, double* sumsq) noexcept nogil:
-    """The optimizer's pass over elements lo .. hi - 1 (v, s may be NULL: unused)."""
+                         const dnn_opt* o) noexcept nogil:
+    """The optimizer's pass over elements lo .. hi - 1 (v, s may be NULL: unused). L2's squares
+    are summed apart, on one thread (``_squares``)."""
     if hi <= lo:
         return
     if floating is double:
-        upd.d(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, sumsq)
+        upd.d(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, NULL)
     else:
-        upd.f(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, sumsq)
+        upd.f(hi - lo, p + lo, g + lo, v + lo if v != NULL else NULL, s + lo if s != NULL else NULL, o, NULL)
 
 
 # --------------------------------------------------------------------------
@@ -327,7 +328,7 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
 #   while the gradient is in cache: no gradient array of W_1's size is
 #   written and read back.
 # Per element, the update is the optimizer's kernel (dnn/_loop.h) as in the
-# other layers; only L2's sum of squares adds its blocks in another order.
+# other layers.
 # --------------------------------------------------------------------------
 
 cdef inline void _batch_rows(Net* net, floating* X, int start, int c0, int c1) noexcept nogil:
@@ -359,7 +360,7 @@ cdef void _wide_forward(Net* net, floating* X, int start, int c0, int c1, int bb
 
 
 cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_update upd, const dnn_opt* opt,
-                         int c, int b0, int b1, double* sumsq) noexcept nogil:
+                         int c, int b0, int b1) noexcept nogil:
     """dW_1 = scale dZ_1 X_b for blocks b0 .. b1 - 1 of features (X_b's rows: net.xrows, set by the
     forward), each block's update applied at once (W_1, v, s in place), in chunk c's buffers (a
     team's chunks take shares of the blocks: each block is computed alike whoever runs it).
@@ -396,7 +397,7 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
         for r in range(n1):
             at = <size_t> r * n0 + f0
             _update(upd, W + at, g + <size_t> r * fc, v + at if v != NULL else NULL,
-                    s + at if s != NULL else NULL, 0, fc, opt, sumsq)
+                    s + at if s != NULL else NULL, 0, fc, opt)
         f0 += fc
 
 
@@ -542,8 +543,7 @@ cdef void _gradients(Batch* w, floating* kind, int c) noexcept nogil:
             # leaves W_1 alone
             dnn_share((n0 + net.wide_block - 1) // net.wide_block, c, w.chunks, 1, &r0, &r1)
             if r1 > r0:
-                _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, c, r0, r1,
-                               NULL)
+                _wide_backward(net, prev, bb, w.scale, k.opts[net.opt], &w.opt, c, r0, r1)
             return
         if net.own_nt[l - 1]:
             if r1 > r0:
@@ -586,10 +586,10 @@ cdef void _apply(Batch* w, floating* kind, int c) noexcept nogil:
         if l == 1 and net.wide:
             r1 = r0  # W_1 was updated by _wide_backward, block by block
         _update(upd, <floating*> net.W[l - 1], <floating*> net.dW[l - 1], <floating*> net.vW[l - 1],
-                <floating*> net.sW[l - 1], r0, r1, &w.opt, NULL)
+                <floating*> net.sW[l - 1], r0, r1, &w.opt)
         dnn_share(n[l], c, w.chunks, SPLIT_ELEMS, &r0, &r1)
         _update(upd, <floating*> net.b[l - 1], <floating*> net.db[l - 1], <floating*> net.vb[l - 1],
-                <floating*> net.sb[l - 1], r0, r1, &w.ob, NULL)
+                <floating*> net.sb[l - 1], r0, r1, &w.ob)
         return
     dnn_share(n[l - 1], c - w.chunks, w.chunks, SPLIT_ROWS, &r0, &r1)
     if r1 <= r0:
