@@ -145,8 +145,13 @@ def _all_ours(plan):
     return all(nn and nt for nn, nt in plan.products)
 
 
-def _teamable(plan, dims, batch):
-    return _loop.teamable(list(dims), batch, plan.products, dims[0] >= _loop.WIDE_MIN_INPUTS)
+def _teamable(products, dims, batch):
+    return _loop.teamable(list(dims), batch, products, dims[0] >= _loop.WIDE_MIN_INPUTS)  # wide="auto"
+
+
+def _work(dims, batch):
+    """Multiply-adds of one batch's forward products."""
+    return batch * sum(a * b for a, b in zip(dims, dims[1:]))
 
 
 def scheduled(plan, dims, batch, team=None):
@@ -155,8 +160,8 @@ def scheduled(plan, dims, batch, team=None):
     ``TEAM_MIN_WORK`` multiply-adds), else one. The team changes no number, so the threads
     allowed decide its size, at each fit."""
     if team is None:
-        team = batch * sum(a * b for a, b in zip(dims, dims[1:])) >= TEAM_MIN_WORK
-    team = team and team_threads() > 1 and _teamable(plan, dims, batch)
+        team = _work(dims, batch) >= TEAM_MIN_WORK
+    team = team and team_threads() > 1 and _teamable(plan.products, dims, batch)
     return dataclasses.replace(plan, threads=team_threads() if team else 1)
 
 
@@ -170,12 +175,10 @@ def rule_plan(dims, batch, dtype):
     follows the machine's cores (``dnn._plan.cores``), not the threads allowed: it changes the
     sums."""
     p = option_plan("auto", dims, batch, dtype, "rule")
-    work = batch * sum(a * b for a, b in zip(dims, dims[1:]))
-    wide = dims[0] >= _loop.WIDE_MIN_INPUTS  # Loop(wide="auto")
-    if work >= TEAM_MIN_WORK and _plan.cores() > 1 and not _loop.teamable(list(dims), batch, p.products, wide):
+    if _work(dims, batch) >= TEAM_MIN_WORK and _plan.cores() > 1 and not _teamable(p.products, dims, batch):
         small = tuple((True, True) if dims[l] * dims[l + 1] * batch < _loop.TEAM_SMALL_LAYER_WORK else pair
                       for l, pair in enumerate(p.products))
-        if _loop.teamable(list(dims), batch, small, wide):
+        if _teamable(small, dims, batch):
             p = dataclasses.replace(p, products=small,
                                     numpy_blas=p.numpy_blas and not all(nn and nt for nn, nt in small))
     return scheduled(p, dims, batch)

@@ -284,13 +284,6 @@ def _own_kernels(dims, m, itemsize, shards, gram, build):
     return tuple(own)
 
 
-def _slabbed(dims, m, l):
-    """Whether a product of layer ``l + 1`` (0-based ``l``) of an unsplit fit runs in slabs."""
-    n_out, n_in = dims[l + 1], dims[l]
-    return max(_train.slabs(n_out, m, n_in), _train.slabs(n_in, m, n_out),
-               _train.slabs(n_out, n_in, m)) > 1
-
-
 def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None, build=None):
     """The plans a long fit times, simplest first (``rule_plan``), without duplicates: the
     rule's shards, with BLAS (but the tiny) or with our kernels where they may win (BLAS runs
@@ -312,7 +305,7 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None
         if shards == 1 and ncores > 1:
             # An unsplit fit's large BLAS products share the cores in slabs; ours would run
             # one thread (and a plan timed at one thread is kept for every count).
-            flags = tuple(f if f == base.own[l] or not _slabbed(dims, m, l) else base.own[l]
+            flags = tuple(f if not _train.layer_slabbed(dims[l + 1], dims[l], m) else base.own[l]
                           for l, f in enumerate(flags))
         own = Plan(flags, shards, base.gram, base.samples_major, "measured")
         for p in (blas, own):

@@ -224,6 +224,11 @@ def slabs(int M, int N, int K):
     return slab_count(M, N, K)
 
 
+def layer_slabbed(int n_out, int n_in, int m):
+    """Whether any of a layer's products (W H, W^T dZ, dZ H^T) on m examples runs in slabs."""
+    return max(slab_count(n_out, m, n_in), slab_count(n_in, m, n_out), slab_count(n_out, n_in, m)) > 1
+
+
 cdef struct GemmSlabs:
     bint dbl, ta, tb, rows
     int M, N, K, lda, ldb, ldc, S
@@ -936,11 +941,8 @@ cdef class Trainer:
             keep.append(self._workspace(&self.net, dims, own_flags, X, Y, w_ptr, b_ptr, 0, m,
                                         samples_major, gram, False, learning_rate))
             # every product's shape, the Gram form's too: a team is started only where one slabs
-            shapes = [(int(dims[l]), m, int(dims[l - 1])) for l in range(1, L + 1)]
-            shapes += [(int(dims[l - 1]), m, int(dims[l])) for l in range(2, L + 1)]
-            shapes += [(int(dims[l]), int(dims[l - 1]), m) for l in range(1, L + 1)]
-            shapes += [(m, m, int(dims[0])), (int(dims[1]), m, m)] if gram else []
-            self.slab_any = any(slabs(*shape) > 1 for shape in shapes)
+            self.slab_any = (any(layer_slabbed(dims[l], dims[l - 1], m) for l in range(1, L + 1))
+                             or gram and max(slab_count(m, m, dims[0]), slab_count(dims[1], m, m)) > 1)
             if not self.net.gram:
                 w_ptr[1] = address(weights[0])
         else:
