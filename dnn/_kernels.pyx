@@ -1028,156 +1028,41 @@ cdef int backward_layers(int L, int m, const int* dims, const int* own,
 # BLAS products whole, on the calling thread. The numbers do not depend on T
 # or on who ran which chunk: a chunk gives the bits of the whole call there.
 
-cdef extern from "_platform.h":
-    ctypedef struct dnn_threads:
-        int started
-
 cdef extern from *:
     """
-    /* dnn._kernels' pool of helper threads for the step calls (one per
-       process, started on first need, never joined: they sleep between
-       calls). A caller owns it for one call (``busy``; another caller
-       meanwhile runs on its own thread alone). Work comes in phases of
-       chunks: the owner opens a phase (fn, ctx, n chunks), then it and the
-       helpers take chunks through one 64-bit ticket (phase number << 32 |
-       next chunk, taken by compare-and-swap) and the owner waits until every
-       chunk is done. A helper that is descheduled delays nothing but the
-       chunk it holds; the owner never waits for a helper to arrive. A
-       helper reads the phase's fn/ctx/n before its swap succeeds, which
-       proves the phase was still open: the owner rewrites them only after
-       closing the ticket, which it does only once every chunk is done. */
-    #include "_platform.h"
-    #if !DNN_WIN32
-    #include <unistd.h>
-    #endif
-    typedef void (*dnn_chunk_fn)(void* ctx, int chunk);
-    #if defined(_MSC_VER) && !defined(__clang__)
-    typedef volatile LONG64 dnn_a64;
-    typedef volatile LONG dnn_a32;
-    static unsigned long long dnn_a64_load(dnn_a64* p) { return (unsigned long long) InterlockedCompareExchange64(p, 0, 0); }
-    static void dnn_a64_store(dnn_a64* p, unsigned long long v) { InterlockedExchange64(p, (LONG64) v); }
-    static int dnn_a64_cas(dnn_a64* p, unsigned long long e, unsigned long long w) { return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e; }
-    static int dnn_a32_load(dnn_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
-    static void dnn_a32_store(dnn_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
-    static int dnn_a32_cas(dnn_a32* p, int e, int w) { return InterlockedCompareExchange(p, (LONG) w, (LONG) e) == (LONG) e; }
-    static void dnn_a32_dec(dnn_a32* p) { InterlockedDecrement(p); }
-    #else
-    typedef unsigned long long dnn_a64;
-    typedef int dnn_a32;
-    static unsigned long long dnn_a64_load(dnn_a64* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-    static void dnn_a64_store(dnn_a64* p, unsigned long long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-    static int dnn_a64_cas(dnn_a64* p, unsigned long long e, unsigned long long w) { return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); }
-    static int dnn_a32_load(dnn_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-    static void dnn_a32_store(dnn_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-    static int dnn_a32_cas(dnn_a32* p, int e, int w) { return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); }
-    static void dnn_a32_dec(dnn_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
-    #endif
-    #define DNN_CLOSED 0xFFFFFFFFULL
-    typedef struct {
-        dnn_a64 ticket;
-        dnn_a32 remaining;      /* chunks of the open phase not done yet */
-        dnn_a32 busy;           /* a caller owns the pool */
-        dnn_chunk_fn volatile fn;
-        void* volatile ctx;
-        volatile int nchunks;
-        dnn_mutex mutex;        /* with cond: helpers sleep here between phases */
-        dnn_cond cond;
-        dnn_threads threads;
-        int helpers;
-        long pid;
-        int ready;
-    } dnn_step_pool;
-    static dnn_step_pool dnn_pool;
-
-    static long dnn_pool_pid(void) {
-    #if DNN_WIN32
-        return (long) GetCurrentProcessId();
-    #else
-        return (long) getpid();
-    #endif
-    }
-
-    /* Take and run one chunk of the phase ``t`` names: 1 if one was run (or
-       the ticket moved meanwhile: look again), 0 if it has none left. */
-    static int dnn_pool_grab(dnn_step_pool* P, unsigned long long t) {
-        unsigned long long lo = t & DNN_CLOSED;
-        dnn_chunk_fn fn = P->fn;
-        void* ctx = P->ctx;
-        int n = P->nchunks;
-        if (lo == DNN_CLOSED || lo >= (unsigned long long) n) return 0;
-        if (!dnn_a64_cas(&P->ticket, t, t + 1)) return 1;
-        fn(ctx, (int) lo);
-        dnn_a32_dec(&P->remaining);
-        return 1;
-    }
-
-    static void* dnn_pool_helper(void* arg) {
-        dnn_step_pool* P = (dnn_step_pool*) arg;
-        unsigned long long t;
-        int spin;
-        for (;;) {
-            t = dnn_a64_load(&P->ticket);
-            if (dnn_pool_grab(P, t)) continue;
-            for (spin = 0; spin < DNN_SPINS && dnn_a64_load(&P->ticket) == t; spin++)
-                dnn_cpu_relax();
-            if (dnn_a64_load(&P->ticket) != t) continue;
-            dnn_mutex_lock(&P->mutex);
-            while (dnn_a64_load(&P->ticket) == t) dnn_cond_wait(&P->cond, &P->mutex);
-            dnn_mutex_unlock(&P->mutex);
-        }
-        return NULL;
-    }
+    /* dnn._kernels' pool of helper threads for the step calls: one team
+       (dnn/_team.h) per process, grown on first need, never stopped (its
+       helpers sleep between calls). A caller owns it for one call
+       (``dnn_pool_busy``; another caller meanwhile runs on its own thread
+       alone). In a child after a fork the pool starts again, without the
+       parent's helpers. */
+    #include "_team.h"
+    static dnn_team dnn_pool;
+    static dnn_team_a32 dnn_pool_busy;
+    static long dnn_pool_owner;  /* the process dnn_pool was made in */
 
     /* Own the pool for one call, with up to ``helpers`` helpers started: the
        helpers it has (>= 0), or -1 if another caller owns it. */
     static int dnn_pool_acquire(int helpers) {
-        dnn_step_pool* P = &dnn_pool;
-        long pid = dnn_pool_pid();
-        if (!dnn_a32_cas(&P->busy, 0, 1)) return -1;
-        if (!P->ready || P->pid != pid) {  /* first use, or a child after fork: no helpers */
-            if (dnn_mutex_init(&P->mutex) != 0) { dnn_a32_store(&P->busy, 0); return -1; }
-            if (dnn_cond_init(&P->cond) != 0) { dnn_a32_store(&P->busy, 0); return -1; }
-            P->threads.started = 0;
-            P->helpers = 0;
-            P->nchunks = 0;
-            dnn_a64_store(&P->ticket, DNN_CLOSED);
-            P->pid = pid;
-            P->ready = 1;
+        if (!dnn_team_cas32(&dnn_pool_busy, 0, 1)) return -1;
+        if (!dnn_pool.ready || dnn_pool_owner != dnn_team_pid()) {
+            if (dnn_team_init(&dnn_pool) != 0) { dnn_team_store32(&dnn_pool_busy, 0); return -1; }
+            dnn_pool_owner = dnn_team_pid();
         }
-        while (P->helpers < helpers && P->helpers < DNN_MAX_THREADS) {
-            if (dnn_threads_start(&P->threads, dnn_pool_helper, P) != 0) break;
-            P->helpers++;
-        }
-        return P->helpers;
+        dnn_team_grow(&dnn_pool, helpers + 1);  /* short of it if a thread fails to start */
+        return dnn_pool.size - 1;
     }
 
-    static void dnn_pool_release(void) { dnn_a32_store(&dnn_pool.busy, 0); }
+    static void dnn_pool_release(void) { dnn_team_store32(&dnn_pool_busy, 0); }
 
-    /* Run chunks 0 .. n - 1 of fn(ctx, chunk) on this thread and the helpers;
-       return when every chunk is done. The caller owns the pool. */
-    static void dnn_pool_run(dnn_chunk_fn fn, void* ctx, int n) {
-        dnn_step_pool* P = &dnn_pool;
-        unsigned long long gen = (dnn_a64_load(&P->ticket) >> 32) + 1;
-        int spin = 0;
-        dnn_a64_store(&P->ticket, (gen << 32) | DNN_CLOSED);
-        P->fn = fn;
-        P->ctx = ctx;
-        P->nchunks = n;
-        dnn_a32_store(&P->remaining, n);
-        dnn_a64_store(&P->ticket, gen << 32);
-        dnn_mutex_lock(&P->mutex);
-        dnn_cond_broadcast(&P->cond);
-        dnn_mutex_unlock(&P->mutex);
-        while (dnn_pool_grab(P, dnn_a64_load(&P->ticket))) {}
-        while (dnn_a32_load(&P->remaining) > 0) {
-            if (++spin < DNN_SPINS) dnn_cpu_relax(); else dnn_yield();
-        }
-    }
+    /* Chunks 0 .. n - 1 of fn(ctx, chunk) on this thread and the helpers;
+       returns when every chunk is done. The caller owns the pool. */
+    static void dnn_pool_run(dnn_team_fn fn, void* ctx, int n) { dnn_team_run(&dnn_pool, fn, ctx, n); }
     """
-    ctypedef void (*dnn_chunk_fn)(void* ctx, int chunk) noexcept nogil
+    ctypedef void (*dnn_team_fn)(void* ctx, int chunk) noexcept nogil
     int dnn_pool_acquire(int helpers) nogil
     void dnn_pool_release() nogil
-    void dnn_pool_run(dnn_chunk_fn fn, void* ctx, int n) nogil
+    void dnn_pool_run(dnn_team_fn fn, void* ctx, int n) nogil
 
 
 ctypedef int (*count_fn)() noexcept nogil

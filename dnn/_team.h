@@ -1,5 +1,6 @@
-/* One team of threads for dnn's loops (dnn/_loop.pyx's mini-batch Loop, and
-   dnn/_train.pyx's full-batch fit for its BLAS products' slabs): phases of
+/* One team of threads for dnn's loops (dnn/_loop.pyx's mini-batch Loop,
+   dnn/_train.pyx's full-batch fit for its BLAS products' slabs, and
+   dnn/_kernels.pyx's pool for the step calls, one per process): phases of
    chunks that any free thread takes. Portable C99 over dnn/_platform.h. */
 #ifndef DNN_TEAM_H
 #define DNN_TEAM_H
@@ -45,6 +46,9 @@ static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long l
     return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e;
 }
 static int dnn_team_load32(dnn_team_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
+static int dnn_team_cas32(dnn_team_a32* p, int e, int w) {
+    return InterlockedCompareExchange(p, (LONG) w, (LONG) e) == (LONG) e;
+}
 static void dnn_team_store32(dnn_team_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
 static void dnn_team_dec32(dnn_team_a32* p) { InterlockedDecrement(p); }
 #else
@@ -56,6 +60,9 @@ static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long l
     return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 static int dnn_team_load32(dnn_team_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static int dnn_team_cas32(dnn_team_a32* p, int e, int w) {
+    return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
 static void dnn_team_store32(dnn_team_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 static void dnn_team_dec32(dnn_team_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
 #endif
@@ -108,19 +115,32 @@ static void* dnn_team_helper(void* arg) {
     return NULL;
 }
 
-/* Start ``size - 1`` helpers: 0, or -1 if that fails (then dnn_team_stop
-   still stops the ones that started). */
-static int dnn_team_start(dnn_team* T, int size) {
-    int i;
+/* A team of the caller alone: 0, or -1 (then there is nothing to stop). */
+static int dnn_team_init(dnn_team* T) {
     memset(T, 0, sizeof(*T));
-    T->size = size;
+    T->size = 1;
     dnn_team_store64(&T->ticket, DNN_TEAM_CLOSED);
     if (dnn_mutex_init(&T->mutex) != 0) return -1;
     if (dnn_cond_init(&T->cond) != 0) { dnn_mutex_destroy(&T->mutex); return -1; }
     T->ready = 1;
-    for (i = 1; i < size; i++)
-        if (dnn_threads_start(&T->threads, dnn_team_helper, T) != 0) return -1;
     return 0;
+}
+
+/* Start helpers until the team has ``size`` threads, between phases: 0, or -1
+   if one failed to start (``size`` then counts the ones that did). */
+static int dnn_team_grow(dnn_team* T, int size) {
+    while (T->size < size) {
+        if (dnn_threads_start(&T->threads, dnn_team_helper, T) != 0) return -1;
+        T->size++;
+    }
+    return 0;
+}
+
+/* A team of ``size`` threads: 0, or -1 if that fails (then dnn_team_stop
+   still stops the helpers that started). */
+static int dnn_team_start(dnn_team* T, int size) {
+    if (dnn_team_init(T) != 0) return -1;
+    return dnn_team_grow(T, size);
 }
 
 /* fn(ctx, c) for c = 0 .. n - 1, on this thread and the helpers; returns when

@@ -38,8 +38,11 @@ static void check_team(void) {
     team_ctx c;
     int i, lo, hi, covered;
     memset(&c, 0, sizeof(c));
-    check(team != NULL && dnn_team_start(team, TEAM) == 0, "team start", 0);
+    check(team != NULL && dnn_team_init(team) == 0 && team->size == 1, "team init", 0);
     for (c.phase = 0; c.phase < PHASES; c.phase++) {
+        if (c.phase == 1 || c.phase == PHASES / 2)  /* grown between phases, as dnn._kernels' pool is */
+            check(dnn_team_grow(team, c.phase == 1 ? 2 : TEAM) == 0
+                  && team->size == (c.phase == 1 ? 2 : TEAM), "team grow", 0);
         dnn_team_run(team, team_fn, &c, CHUNKS);
         for (i = 0; i < CHUNKS; i++)
             if (c.runs[i] != c.phase + 1) c.bad = 1;
@@ -54,7 +57,17 @@ static void check_team(void) {
     check(covered == 100, "shares cover", 0);
     check(dnn_team_pid() > 0, "process id", 0);
     dnn_team_stop(team);
+    c.phase = c.runs[0];  /* a team started whole runs a phase too */
+    check(dnn_team_start(team, TEAM) == 0 && team->size == TEAM, "team start", 0);
+    dnn_team_run(team, team_fn, &c, CHUNKS);
+    check(!c.bad && c.runs[CHUNKS - 1] == c.phase + 1, "started team", 0);
+    dnn_team_stop(team);
     free(team);
+    {   /* the swap that owns dnn._kernels' pool */
+        dnn_team_a32 busy = 0;
+        check(dnn_team_cas32(&busy, 0, 1) && !dnn_team_cas32(&busy, 0, 1) && dnn_team_load32(&busy) == 1,
+              "cas32", 0);
+    }
     {   /* the rest of dnn/_platform.h, which _loop.h includes (-Werror: none unused) */
         dnn_gate gate;
         dnn_barrier bar;
