@@ -30,7 +30,8 @@ process of its own.
 
 Where BLAS cannot be held at one thread for dnn's threads (threadpoolctl
 finds no BLAS, or the BLAS's threads are OpenMP's, whose limit is per
-thread), the shards run one after the other on the calling thread, and that
+thread), the shards run one after the other on the calling thread (and a
+mini-batch epoch with a BLAS product runs without its team), and that
 BLAS's own threads may change its sums: the one case where a fit's bits may
 follow the thread count (README, "Reproducibility").
 """

@@ -32,7 +32,9 @@ class Loop:
     wide: bool
     wide_block: int
     threads: int
+    epoch_threads: int
     numpy_blas: bool
+    uses_blas: bool
 
     def __init__(
         self,

@@ -49,7 +49,8 @@ cost), so they do not depend on T either. A weight gradient on BLAS runs
 whole in one chunk, as on one thread; a BLAS ``nn`` product (the forward's,
 or dH's) keeps a Loop on its caller alone (``teamable``). An epoch with any
 BLAS product holds BLAS at one thread (``dnn._blas_threads.blas_lent``):
-BLAS's sums change with its thread count, and the Loop's must not.
+BLAS's sums change with its thread count, and the Loop's must not. Where it
+cannot (an OpenMP BLAS), the epoch runs on its caller alone.
 
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
 batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
@@ -938,6 +939,8 @@ cdef class Loop:
     #: Threads that run an epoch (the caller and ``threads - 1`` helpers, started at the first
     #: epoch and stopped when the Loop is freed).
     cdef readonly int threads
+    #: Threads the last epoch ran on: ``threads``, or 1 (a BLAS product and BLAS not held at one thread).
+    cdef readonly int epoch_threads
     cdef dnn_team* team     # NULL until the first epoch with threads > 1
     cdef long team_pid      # the process that started it
     cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
@@ -946,6 +949,7 @@ cdef class Loop:
         self.net.n = NULL
         self.team = NULL
         self.threads = 1
+        self.epoch_threads = 1
 
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
@@ -1230,10 +1234,15 @@ cdef class Loop:
                 self.net.order = NULL
             self.opt.lr = lr
             team = self._team()
-            chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
             try:
-                # BLAS at one thread: its sums are then the same at any thread count
-                with blas_lent(1) if self.uses_blas else contextlib.nullcontext():
+                # BLAS at one thread: its sums are then the same at any thread count. Where it cannot
+                # be held (an OpenMP BLAS), or another fit holds it, the epoch runs on this thread
+                # alone (the same bits), not a team whose threads each call a threaded BLAS.
+                with blas_lent(self.threads) if self.uses_blas else contextlib.nullcontext(self.threads) as free:
+                    if free <= 1:
+                        team = NULL
+                    chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
+                    self.epoch_threads = 1 if team == NULL else self.threads
                     with nogil:
                         if self.double_:
                             total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)

@@ -213,3 +213,40 @@ def test_a_kept_team_decision_runs_on_a_team(monkeypatch):
         if len(os.sched_getaffinity(0)) >= 2:
             with threadpool_limits(2):
                 assert _loop_plan.plan_for(dims, batch, np.float64, 10**6).threads == want
+
+
+def test_epoch_on_its_caller_where_blas_cannot_be_held(monkeypatch):
+    # A Loop with a BLAS product holds BLAS at one thread for each epoch; where that fails (an
+    # OpenMP BLAS, whose limit is per thread) its team's threads would each call a threaded BLAS,
+    # so the epoch runs on the caller alone: the same bits, one core.
+    from dnn import _blas_threads
+
+    rng = np.random.default_rng(0)
+    dims, m = [33, 50, 40, 17, 3], 200
+    X = rng.standard_normal((m, dims[0]))
+    Y = np.eye(3)[rng.integers(0, 3, m)]
+    first = [(rng.standard_normal((dims[l + 1], dims[l])) * 0.1, np.zeros((dims[l + 1], 1)))
+             for l in range(len(dims) - 1)]
+
+    def run(threads):
+        layers = [(W.copy(), b.copy()) for W, b in first]
+        loop = _loop.Loop(layers, X, Y, output="softmax", products="nn", threads=threads, batch_size=64)
+        assert loop.uses_blas  # the weight gradients on BLAS
+        for epoch in range(2):
+            loop.epoch(None, 0.05)
+        return loop, [a for pair in layers for a in pair]
+
+    alone, want = run(1)
+    assert alone.epoch_threads == 1
+    if _blas_threads.blas_threads() >= 2 and _loop_plan.team_threads() >= 2:
+        loop, got = run(2)
+        assert loop.epoch_threads == 2
+        assert_same_bits(got, want)
+    with threadpool_limits(1):  # the user's limit: one thread
+        loop, got = run(2)
+    assert loop.epoch_threads == 1
+    assert_same_bits(got, want)
+    monkeypatch.setattr(_blas_threads, "_lend", lambda: False)
+    loop, got = run(2)
+    assert loop.epoch_threads == 1
+    assert_same_bits(got, want)
