@@ -78,7 +78,8 @@ class Gradients(dict):  # type: ignore[type-arg]
             return dict.__contains__(self, key)
 
     def __len__(self) -> int:
-        return dict.__len__(self) + (self._pending is not None)
+        with _settling_lock:  # not halfway through a settle on another thread
+            return dict.__len__(self) + (self._pending is not None)
 
     def __eq__(self, other: Any) -> Any:
         self._settle()

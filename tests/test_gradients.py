@@ -235,6 +235,25 @@ def test_two_threads_reading_dA0_get_one_array(random_network):
         assert seen[0] is seen[1] is grads["dA0"] and list(grads)[-3:] == ["dA0", "dW1", "db1"]
 
 
+def test_len_waits_for_a_settle_on_another_thread():
+    # A settle moves the last keys out and back under the lock: len() read meanwhile (5 or 7
+    # of 6 keys, seen by a fuzzer) must wait for it, as ``in`` and ``[]`` do.
+    from dnn import _gradients
+
+    g = _pending(["dA0", "dW1", "db1"])
+    got = []
+    with _gradients._settling_lock:  # this thread is halfway through a settle
+        tail = [dict.popitem(g) for _ in range(2)]
+        t = threading.Thread(target=lambda: got.append(len(g)))
+        t.start()
+        t.join(0.2)
+        assert got == []  # waiting
+        for k, v in reversed(tail):
+            dict.__setitem__(g, k, v)
+    t.join()
+    assert got == [3] and len(g) == 3 and bool(g)
+
+
 # The second part's keywords run in dnn.network (NumPy): the same pending dA0.
 KEYWORD_CASES = [dict(output="softmax"), dict(hidden_activation="tanh"), dict(keep_prob=0.8, seed=3),
                  dict(lambd=0.7), dict(hidden_activation="leaky_relu", output="softmax", keep_prob=0.9, seed=1)]
