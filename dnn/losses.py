@@ -107,9 +107,14 @@ def compute_cost_with_regularization(AL, Y, parameters, lambd, *, output=None, Z
     AL = v.as_float_array(AL, "AL", dtype)
     kind = c.output_kind(output, AL.shape[0], "AL")
     if kind == "sigmoid":
-        cross_entropy = float(compute_cost(AL, Y))
+        cost = compute_cost(AL, Y)
+        cross_entropy = float(cost)
+        dtype = np.promote_types(dtype, cost.dtype)  # 0/1 labels count as inputs (README, "Dtypes")
     elif kind == "identity":
-        Y = v.as_float_array(v.as_real_array(Y, "Y"), "Y", dtype, ndim=None)
+        Y = v.as_real_array(Y, "Y")
+        dtype = v.common_float_dtype(AL, Y, *[a for pair in layers for a in pair])  # AL - Y, as the reference
+        AL = v.as_float_array(AL, "AL", dtype)
+        Y = v.as_float_array(Y, "Y", dtype, ndim=None)
         if Y.size != AL.size:
             raise ValueError("Y must have shape %s for an identity output, got shape %s" % (AL.shape, Y.shape))
         diff = AL - Y.reshape(AL.shape)

@@ -262,6 +262,25 @@ def test_compute_cost_with_regularization(dims, m, dtype, seed, lambd):
         close(dnn.compute_cost_with_regularization(AL, Y, params, lambd), want, dtype, rtol_scale=50)
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "identity"])
+@pytest.mark.parametrize("label_dtype", [np.float32, np.float64, np.int64, np.uint8])
+def test_regularized_cost_takes_the_labels_dtype_as_the_cost_does(output, label_dtype):
+    # float32 network, labels of another dtype: the cross-entropy (or AL - Y) is float64 and the
+    # regularized cost must not round it back to float32 (a fuzzer's find).
+    rng = np.random.default_rng(0)
+    params = params_of(rng, [3, 2 if output == "identity" else 1], np.float32)
+    AL = rng.random((params["W1"].shape[0], 7)).astype(np.float32)
+    Y = (rng.random(AL.shape) > 0.5).astype(label_dtype)
+    got = dnn.compute_cost_with_regularization(AL, Y, params, 0.7, output=output)
+    want = np.float32 if label_dtype == np.float32 else np.float64
+    assert got.dtype == want
+    if output == "sigmoid":
+        assert got.dtype == dnn.compute_cost(AL, Y).dtype
+    # the reference sums the L2 term in float32 (the weights' dtype): float32's tolerance
+    ref = np.asarray(R.compute_cost_with_regularization(AL, Y, params, 0.7, output=output))
+    close(got.astype(np.float32), ref.astype(np.float32), np.float32)
+
+
 # --------------------------------------------------------------------------
 # The network with the new keywords
 # --------------------------------------------------------------------------
