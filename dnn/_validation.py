@@ -69,7 +69,8 @@ def as_float_array(arr, name, dtype, ndim=2, finite=True):
     out = np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
     if not out.flags.aligned:
         out = out.copy()
-    if finite and not _kernels.all_finite(out.ravel()):
+    native = out.dtype == np.float32 or out.dtype == np.float64  # the compiled check's dtypes
+    if finite and not (_kernels.all_finite(out.ravel()) if native else np.isfinite(out).all()):
         raise ValueError("%s must contain only finite values (no nan or inf)" % name)
     return out
 

@@ -119,6 +119,23 @@ def test_random_mini_batches_do_not_change_their_inputs():
     np.testing.assert_array_equal(X, np.arange(12.0).reshape(2, 6))
 
 
+@pytest.mark.parametrize("label_dtype", [np.float16, np.longdouble, ">f8", np.float32])
+def test_random_mini_batches_take_any_float_labels(label_dtype):
+    # The reference takes float16 and long double labels; the finiteness check must too, and
+    # still name Y where one is nan (the compiled check reads float32 and float64 only).
+    X = np.arange(10.0).reshape(2, 5)
+    Y = np.array([[0, 1, 1, 0, 1]], dtype=label_dtype)
+    got = dnn.random_mini_batches(X, Y, 2, seed=3)
+    want = R.random_mini_batches(X, Y, 2, seed=3)
+    assert len(got) == len(want) == 3
+    for (gx, gy), (wx, wy) in zip(got, want):
+        np.testing.assert_array_equal(gx, wx)
+        np.testing.assert_array_equal(gy, wy)
+    Y[0, 2] = np.nan
+    with pytest.raises(ValueError, match="Y must contain only finite values"):
+        dnn.random_mini_batches(X, Y, 2)
+
+
 @PROPERTY
 @given(dims=dims_st, dtype=dtype_st, seed=seed_st, t=st.integers(1, 50))
 def test_optimizers(dims, dtype, seed, t):
