@@ -34,7 +34,11 @@ def as_real_array(x, name):
     """
     if x is None or isinstance(x, (str, bytes, dict)):
         raise TypeError("%s must be an array of real numbers, got %s" % (name, type(x).__name__))
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    try:
+        arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    except ValueError as exc:  # a ragged sequence ("setting an array element with a sequence")
+        raise ValueError("%s must be an array of real numbers, got a %s NumPy cannot make one array of (%s)"
+                         % (name, type(x).__name__, exc)) from None
     if arr.dtype.kind not in "biuf":
         if arr.ndim == 0 and hasattr(x, "__len__"):  # NumPy takes a range(2**64) for one object
             length(x, name)
@@ -283,12 +287,15 @@ def _decimal_digits(x):
     return int(abs(int(x)).bit_length() * 0.30102999566398120) + 1
 
 
-def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
+def layer_sizes(dims, name="layer_dims", length=None, one_output=False, trained=False):
     """Layer sizes as a list of ints >= 1: at least two, or exactly ``length``.
 
-    With ``one_output`` the last size must be 1 (one sigmoid output unit).
+    With ``one_output`` the last size must be 1 (one sigmoid output unit). A layer's
+    weights must fit in an array, or with ``trained`` in the compiled loops' 32-bit
+    indices: refused here, before any of them is allocated.
     """
-    if isinstance(dims, (str, bytes, dict)) or not hasattr(dims, "__len__"):
+    if (isinstance(dims, (str, bytes, dict)) or not hasattr(dims, "__len__")
+            or (isinstance(dims, np.ndarray) and dims.ndim == 0)):
         raise TypeError("%s must be a list of layer sizes, got %s" % (name, type(dims).__name__))
     sizes = [count(n, "%s[%d]" % (name, i), minimum=1) for i, n in enumerate(dims)]
     if length is not None and len(sizes) != length:
@@ -300,6 +307,12 @@ def layer_sizes(dims, name="layer_dims", length=None, one_output=False):
         raise ValueError("%s must end with 1 (one sigmoid output unit), got %s" % (name, sizes))
     if max(sizes) > BLAS_INT_MAX:
         raise ValueError("%s is too large for 32-bit BLAS: [%s]" % (name, ", ".join(map(int_text, sizes))))
+    limit = BLAS_INT_MAX if trained else np.iinfo(np.intp).max // 8
+    for l in range(1, len(sizes)):
+        if sizes[l] * sizes[l - 1] > limit:
+            raise ValueError("%s asks for a layer of %s x %s weights; %s at most %s" % (
+                name, int_text(sizes[l]), int_text(sizes[l - 1]),
+                "training takes" if trained else "an array holds", int_text(limit)))
     return sizes
 
 

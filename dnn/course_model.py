@@ -61,7 +61,7 @@ def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta,
                         "such as dnn.update_lr, got %s" % type(decay).__name__)
     if init is not None:
         v.init_recipe(init, INIT_RECIPES)
-    dims = v.layer_sizes(layers_dims, "layers_dims")
+    dims = v.layer_sizes(layers_dims, "layers_dims", trained=True)
     if output is not None:  # model trains classifiers (DNNRegressor trains an identity output)
         c.choice(output, "output", ("sigmoid", "softmax"))
     opts["output"] = c.output_kind(output, dims[-1], "layers_dims[-1]")

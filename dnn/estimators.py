@@ -47,14 +47,14 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils._param_validation import InvalidParameterError
-    from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets, \
-        type_of_target
+    from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("dnn.DNNClassifier and dnn.DNNRegressor need scikit-learn >= 1.6: "
                       "pip install \"dnn-course[sklearn]\" (%s)" % exc) from exc
 
 from dnn import _engine
+from dnn import _validation as v
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
 
@@ -186,8 +186,10 @@ class _BaseDNN(BaseEstimator):
         keep = self.keep_prob
         keep = [keep] * len(sizes) if _is_real(keep) else keep
         try:
-            keep = [float(k) for k in keep]
-        except (TypeError, ValueError):
+            keep = [float(k) if _is_real(k) else None for k in keep]  # not "1": a str is no number
+        except TypeError:
+            keep = [None]
+        if None in keep:
             bad("keep_prob", "a number in (0, 1] or one per hidden layer")
         if len(keep) != len(sizes) or not all(0 < k <= 1 for k in keep):
             bad("keep_prob", "a number in (0, 1] or one per hidden layer (%d)" % len(sizes))
@@ -240,7 +242,8 @@ class _BaseDNN(BaseEstimator):
         sizes, keep = self._hidden_sizes, self._keep
         m = X.shape[0]
         rng = self._rng
-        dims = [X.shape[1]] + sizes + [Y.shape[1]]
+        dims = v.layer_sizes([X.shape[1]] + sizes + [Y.shape[1]], "[n_features, *hidden_layer_sizes, n_outputs]",
+                             trained=True)  # before any weight is allocated
         opts = self._opts(keep, self._output, m)
         if first:
             parameters = initial_parameters(dims, self.init, rng, self._dtype)

@@ -289,7 +289,7 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     """
     second = _second_part(layers_dims, lambd, keep_prob, hidden_activation, output)
     if second is None:
-        dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True)
+        dims = v.layer_sizes(layers_dims, "layers_dims", one_output=True, trained=True)
         X, Y, dtype = _training_data(X, Y, dims, dtype)
     else:
         dims = second["dims"]
@@ -322,7 +322,7 @@ def _second_part(layers_dims, lambd, keep_prob, hidden_activation, output):
     if output in (None, "sigmoid") and hidden == "relu" and lambd == 0 and _no_dropout(keep_prob):
         return None
     output = output or "sigmoid"
-    dims = v.layer_sizes(layers_dims, "layers_dims", one_output=output == "sigmoid")
+    dims = v.layer_sizes(layers_dims, "layers_dims", one_output=output == "sigmoid", trained=True)
     output = c2.output_kind(output, dims[-1], "layers_dims[-1]")
     keep = c2.keep_probs(keep_prob, len(dims) - 1)
     if output == "sigmoid" and hidden == "relu" and lambd == 0 and all(k == 1 for k in keep):
@@ -391,7 +391,7 @@ def two_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     ``plan``, Ctrl-C too): returns the dict ``W1, b1, W2, b2``, or
     ``(parameters, costs)`` with ``return_costs=True``.
     """
-    dims = v.layer_sizes(layers_dims, "layers_dims", length=3, one_output=True)
+    dims = v.layer_sizes(layers_dims, "layers_dims", length=3, one_output=True, trained=True)
     X, Y, dtype = _training_data(X, Y, dims, dtype)
     learning_rate = _learning_rate(learning_rate)
     num_iterations = v.count(num_iterations, "num_iterations", maximum=v.COUNTER_MAX)
