@@ -183,12 +183,17 @@ def _check_parameters(parameters):
     """Layer count, dtype and layer_dims of a parameters dict; raises ValueError/TypeError."""
     if not isinstance(parameters, dict) or not parameters:
         raise TypeError("parameters must be a non-empty dict W1..WL, b1..bL")
+    bad = [k for k in parameters if not isinstance(k, str)]
+    if bad:   # before sorted() mixes them with the names
+        raise TypeError("parameters' keys must be strings W1..WL, b1..bL, got %s"
+                        % _short(repr(bad[0]), 80))
     L = len(parameters) // 2
     expected = {"%s%d" % (p, l) for l in range(1, L + 1) for p in "Wb"}
     if set(parameters) != expected:
         raise KeyError("parameters must hold W1..WL and b1..bL (a weight and a bias per layer), got %s"
                        % sorted(parameters))
-    dtypes = {np.asarray(parameters[k]).dtype for k in parameters}
+    # In native byte order: '>f4' is float32 too (save_model writes it natively).
+    dtypes = {np.asarray(parameters[k]).dtype.newbyteorder("=") for k in parameters}
     if len(dtypes) != 1 or next(iter(dtypes)) not in _FLOAT_DTYPES.values():
         raise TypeError("parameters must all be float32 or all float64, got %s" % sorted(str(d) for d in dtypes))
     dims = [np.asarray(parameters["W1"]).shape[1] if np.asarray(parameters["W1"]).ndim == 2 else -1]
@@ -291,6 +296,19 @@ def _check_target(path):
                               "file, nothing else" % (path, kind_of(mode)))
 
 
+def _nests_deeper(obj, limit):
+    """Whether ``obj``'s dicts, lists and tuples (JSON's objects and arrays) nest more than
+    ``limit`` deep (``{}`` is 1), walked without recursion and no deeper than ``limit + 1``."""
+    stack = [(obj, 1)] if isinstance(obj, (dict, list, tuple)) else []
+    while stack:
+        x, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((v, depth + 1) for v in (x.values() if isinstance(x, dict) else x)
+                     if isinstance(v, (dict, list, tuple)))
+    return False
+
+
 def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
                  hidden_activation="relu", output=None):
     """What ``save_model`` stores beside the weights of a network of layer sizes ``dims`` and
@@ -312,10 +330,17 @@ def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
     if output == "softmax" and dims[-1] > MAX_CLASSES:
         raise ValueError("a model file holds at most %d classes, got %d output units" % (MAX_CLASSES, dims[-1]))
     if image_shape is not None:
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or image_shape[2] != 3 or math.prod(image_shape) != dims[0]:
-            raise ValueError("image_shape must be (height, width, 3) with height*width*3 == n_x = %d, got %s"
-                             % (dims[0], image_shape))
+        # Integers only (not bools): int() truncated 1.9 and raised OverflowError on inf.
+        problem = ("image_shape must be (height, width, 3): positive integers whose product is "
+                   "n_x = %d, got %s" % (dims[0], _short(repr(image_shape), 80)))
+        shape = image_shape.tolist() if isinstance(image_shape, np.ndarray) else image_shape
+        if not isinstance(shape, Sequence) or not all(
+                isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
+            raise TypeError(problem)
+        image_shape = tuple(int(s) for s in shape)
+        if len(image_shape) != 3 or image_shape[2] != 3 or min(image_shape) < 1 \
+                or math.prod(image_shape) != dims[0]:
+            raise ValueError(problem)
     if isinstance(classes, (str, bytes)):
         raise TypeError("classes must be two names, got a single %s" % type(classes).__name__)
     n_classes = _class_count(output, dims[-1])
@@ -326,9 +351,21 @@ def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
         raise ValueError("classes must name exactly %s for a %s output of %d units, got %s"
                          % ({0: "no classes", 2: "two classes"}.get(n_classes, "%d classes" % n_classes),
                             output, dims[-1], _short(repr(classes), 80)))
-    text = json.dumps({} if metadata is None else metadata, sort_keys=True, allow_nan=False)
-    if not text.startswith("{"):
-        raise TypeError("metadata must be a dict")
+    # NumPy drops a name's trailing NULs, and a label needs a name of its own.
+    if any("\x00" in c for c in classes):
+        raise ValueError("classes must be names without NUL characters ('\\x00'; NumPy's text drops them), "
+                         "got %s" % _short(repr(classes), 80))
+    if len(set(classes)) != len(classes):
+        raise ValueError("classes must name each class once, got one twice: %s" % _short(repr(classes), 80))
+    metadata = {} if metadata is None else metadata
+    if not isinstance(metadata, dict):
+        raise TypeError("metadata must be a dict, got %s" % type(metadata).__name__)
+    # The nesting first: json.dumps recurses, and raised RecursionError on deep metadata.
+    too_deep = "metadata must be at most %d characters of JSON nested at most %d deep" \
+        % (MAX_METADATA_CHARS, MAX_JSON_DEPTH)
+    if _nests_deeper(metadata, MAX_JSON_DEPTH):
+        raise ValueError(too_deep)
+    text = json.dumps(metadata, sort_keys=True, allow_nan=False)
     # What load_model would refuse is refused here, before anything is written.
     if L > MAX_LAYERS:
         raise ValueError("a model file holds at most %d layers, got %d" % (MAX_LAYERS, L))
@@ -339,8 +376,7 @@ def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
     if classes and max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
         raise ValueError("class names are at most %d characters" % MAX_CLASS_NAME_CHARS)
     if len(text) > MAX_METADATA_CHARS or _json_depth(text) > MAX_JSON_DEPTH:
-        raise ValueError("metadata must be at most %d characters of JSON nested at most %d deep"
-                         % (MAX_METADATA_CHARS, MAX_JSON_DEPTH))
+        raise ValueError(too_deep)
     return activations, image_shape, classes, text
 
 
@@ -350,12 +386,15 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
                hidden_activation: str = "relu", output: str | None = None) -> Path:
     """Write ``parameters`` (``W1..WL``, ``b1..bL``) and what describes them to ``path`` (.npz).
 
-    ``image_shape``: ``(height, width, 3)`` of the pictures the network reads
-    (its product must be ``n_x``), or None for a network on other data.
-    ``classes``: the class names, label 0 first: two for a sigmoid output
+    ``parameters``: float32 or float64 arrays (big-endian ones are written in
+    the machine's byte order). ``image_shape``: ``(height, width, 3)`` of the
+    pictures the network reads (positive integers whose product is ``n_x``),
+    or None for a network on other data.
+    ``classes``: the class names, label 0 first, each once and without NUL
+    characters (NumPy's text drops them): two for a sigmoid output
     (default ``("0", "1")``), K for a softmax one (default ``"0"`` to
     ``"K-1"``), none for identity. ``metadata``: a JSON-serializable dict
-    stored as is (e.g. the training settings). ``hidden_activation``
+    stored as is (e.g. the training settings), nested at most ``MAX_JSON_DEPTH`` deep. ``hidden_activation``
     (``"relu"``, ``"tanh"``, ``"leaky_relu"``) and ``output`` (``"sigmoid"``,
     ``"softmax"``, ``"identity"``; None: sigmoid for one output unit, softmax
     for more, as ``dnn.L_model_forward`` infers) name the activations; the
@@ -364,6 +403,8 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
     it, so a crash never leaves half a file; the same inputs give the same
     bytes. Only a regular file or nothing is replaced: a directory, symbolic
     link, FIFO, device or socket at ``path`` raises ``FileExistsError``.
+    Whatever ``load_model`` would refuse raises ``ValueError`` or ``TypeError``
+    (naming the argument) before anything is written.
     Returns the ``Path`` written (exactly ``path``; no extension is added).
     """
     L, dtype, dims = _check_parameters(parameters)
@@ -382,7 +423,7 @@ def save_model(path: str | os.PathLike, parameters: Mapping[str, ArrayLike], *,
     }
     for l in range(1, L + 1):
         for p in "Wb":
-            arrays["%s%d" % (p, l)] = np.ascontiguousarray(parameters["%s%d" % (p, l)])
+            arrays["%s%d" % (p, l)] = np.ascontiguousarray(parameters["%s%d" % (p, l)], dtype=dtype)
 
     path = Path(path)
     _check_target(path)

@@ -104,6 +104,74 @@ def test_save_rejects_bad_descriptions(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("image_shape, error", [
+    ((-1, -1, 3), ValueError),           # load_model refused the file written
+    ((1.9, 1, 3), TypeError),            # was truncated to (1, 1, 3)
+    ((float("inf"), 1, 3), TypeError),   # was an OverflowError
+    ((True, True, 3), TypeError),
+    (("1", "1", "3"), TypeError),
+])
+def test_save_refuses_image_shapes_load_model_refuses(tmp_path, image_shape, error):
+    with pytest.raises(error, match=r"image_shape must be \(height, width, 3\): positive integers"):
+        save_model(tmp_path / "m.npz", _parameters(dims=(3, 2, 1)), image_shape=image_shape)
+    assert not list(tmp_path.iterdir())
+    # NumPy's integers are integers.
+    model = load_model(save_model(tmp_path / "m.npz", _parameters(dims=(3, 2, 1)),
+                                  image_shape=np.array([1, 1, 3], dtype=np.int32)))
+    assert model.image_shape == (1, 1, 3)
+
+
+@pytest.mark.parametrize("classes, match", [
+    (("a\x00", "a"), "NUL"),       # NumPy strips trailing NULs: it came back as ("a", "a")
+    (("x\x00y", "z"), "NUL"),
+    (("a", "a"), "twice"),          # DNNClassifier.from_model refuses such a file
+    ((b"cat", "cat"), "twice"),
+])
+def test_save_refuses_class_names_it_cannot_store(tmp_path, classes, match):
+    with pytest.raises(ValueError, match="classes .*" + match):
+        save_model(tmp_path / "m.npz", _parameters(), classes=classes)
+    assert not list(tmp_path.iterdir())
+
+
+def _nested(levels):
+    """A dict nesting ``levels`` deep as JSON (``{}`` is 1), of dicts and lists in turn."""
+    inner = {}
+    for i in range(levels - 2):
+        inner = [inner] if i % 2 == 0 else {"a": inner}
+    return {"k": inner}
+
+
+def test_save_checks_the_metadata_depth_before_serializing(tmp_path):
+    # 100000 levels made json.dumps raise RecursionError before the depth was checked.
+    for levels in (65, 10 ** 5):
+        with pytest.raises(ValueError, match="metadata must be .* nested at most 64 deep"):
+            save_model(tmp_path / "m.npz", _parameters(), metadata=_nested(levels))
+    assert not list(tmp_path.iterdir())
+    path = save_model(tmp_path / "m.npz", _parameters(), metadata=_nested(64))   # as load_model reads
+    assert load_model(path).metadata == _nested(64)
+
+
+def test_save_takes_big_endian_parameters(tmp_path):
+    # '>f8' and '>f4' are float64 and float32 elsewhere in dnn; save_model refused them.
+    for dtype, native in ((">f8", np.float64), (">f4", np.float32)):
+        params = {k: a.astype(dtype) for k, a in _parameters().items()}
+        model = load_model(save_model(tmp_path / "m.npz", params))
+        assert model.dtype == np.dtype(native)
+        for k in params:
+            assert params[k].dtype == np.dtype(dtype)   # the caller's arrays are left as they were
+            assert model.parameters[k].dtype == np.dtype(native)
+            np.testing.assert_array_equal(model.parameters[k], params[k])
+
+
+def test_save_names_a_parameter_key_that_is_not_a_string(tmp_path):
+    # sorted() of mixed keys gave "'<' not supported between instances of 'int' and 'str'".
+    params = _parameters()
+    params[1] = params["W1"]
+    with pytest.raises(TypeError, match="parameters' keys must be strings W1..WL, b1..bL, got 1"):
+        save_model(tmp_path / "m.npz", params)
+    assert not list(tmp_path.iterdir())
+
+
 # --------------------------------------------------------------------------
 # Broken and hostile files
 # --------------------------------------------------------------------------
