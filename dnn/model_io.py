@@ -735,6 +735,8 @@ def _read_model(zf, path, file_size):
     if classes.shape != (n_classes,):
         raise _invalid(path, "classes must be %d names for a %s output of %d units, got %d"
                        % (n_classes, activations[-1], dims[-1], classes.size))
+    if len(set(classes.tolist())) != classes.size:  # as save_model refuses: a label needs a name of its own
+        raise _invalid(path, "classes name one class twice")
     text = _text(meta["metadata"])
     if _json_depth(text) > MAX_JSON_DEPTH:
         raise _invalid(path, "metadata nests deeper than %d levels" % MAX_JSON_DEPTH)
