@@ -320,9 +320,11 @@ def candidates(dims, m, dtype, num_iterations, chunk_iterations=100, ncores=None
 # Measuring
 # --------------------------------------------------------------------------
 
-def _trainer(plan, weights, biases, X, Y, lr):
+def _trainer(plan, weights, biases, X, Y, lr, threads=1):
+    """``plan``'s Trainer; its set-up (the Gram form's X^T X) on up to ``threads`` threads, which a
+    caller holding BLAS at one thread (``blas_lent``) may lend."""
     return _train.Trainer(weights, biases, X, Y, lr, plan.samples_major, plan.gram, plan.shards,
-                          list(plan.own))
+                          list(plan.own), threads)
 
 
 def fit_threads(plan):

@@ -28,6 +28,7 @@ class Trainer:
         gram: bool = ...,
         shards: int = ...,
         own: List[int] | None = ...,
+        threads: int = ...,
     ) -> None: ...
     @property
     def gram(self) -> bool: ...

@@ -856,7 +856,7 @@ def shard_bounds(int m, int shards):
 cdef class Trainer:
     """The workspace and loop of one training run; parameters updated in place.
 
-    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, gram, shards, own)``:
+    ``Trainer(weights, biases, X, Y, learning_rate, samples_major, gram, shards, own, threads)``:
     ``weights[l-1]`` is W_l, a C-contiguous ``(n_l, n_{l-1})`` array, and
     ``biases[l-1]`` is b_l, ``(n_l, 1)``, both of one dtype (float32 or
     float64), updated in place by ``run``; ``X`` is ``(n_0, m)`` and ``Y``
@@ -872,7 +872,8 @@ cdef class Trainer:
     ``OWN_NT`` (dZ H^T) and, for the first layer, ``OWN_XT`` (dZ_1 X^T through
     a transposed copy of X, kept with the workspace) or'ed, in the
     features-major layout (ignored samples-major); a ``dnn._plan.Plan``
-    decides.
+    decides. ``threads``: how many threads the Gram form's X^T X may share
+    its slabs among here, at set-up (the caller holds BLAS at one thread).
     """
     cdef Net net          # the whole batch, when shards == 1
     cdef Team team        # the shards, when shards > 1 (team.S == 0 otherwise)
@@ -883,7 +884,7 @@ cdef class Trainer:
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
-                  bint samples_major=False, bint gram=False, int shards=1, own=None):
+                  bint samples_major=False, bint gram=False, int shards=1, own=None, int threads=1):
         cdef int L = len(weights)
         cdef int l, m, s
         if L < 1 or len(biases) != L:
@@ -939,7 +940,7 @@ cdef class Trainer:
                 self.net.W1_out = <void*> address(weights[0])
                 keep.append(w1)
             keep.append(self._workspace(&self.net, dims, own_flags, X, Y, w_ptr, b_ptr, 0, m,
-                                        samples_major, gram, False, learning_rate))
+                                        samples_major, gram, False, learning_rate, threads))
             # every product's shape, the Gram form's too: a team is started only where one slabs
             self.slab_any = (any(layer_slabbed(dims[l], dims[l - 1], m) for l in range(1, L + 1))
                              or gram and max(slab_count(m, m, dims[0]), slab_count(dims[1], m, m)) > 1)
@@ -952,7 +953,7 @@ cdef class Trainer:
             for s in range(shards):
                 keep.append(self._workspace(&self.team.shards[s], dims, own_flags, X, Y,
                                             w_ptr, b_ptr, bounds[s], bounds[s + 1],
-                                            samples_major, False, True, learning_rate))
+                                            samples_major, False, True, learning_rate, 1))
             self.team.row_len = int(dims[:L].max())
             shard_cost = np.empty(shards, dtype=np.float64)
             rows = np.empty(shards * self.team.row_len, dtype=dtype)
@@ -966,8 +967,9 @@ cdef class Trainer:
         self._keep = keep
 
     cdef object _workspace(self, Net* net, dims, own_flags, X, Y, w_ptr, b_ptr, int lo, int hi,
-                           bint samples_major, bint gram, bint partial, double learning_rate):
+                           bint samples_major, bint gram, bint partial, double learning_rate, int threads):
         """Fill ``net`` for the examples ``lo:hi``; returns the arrays it points into.
+        ``threads``: the threads X^T X's slabs may run on (BLAS held at one thread by the caller).
 
         The workspace: every array the loop touches, allocated here, once.
         """
@@ -1033,12 +1035,22 @@ cdef class Trainer:
         net.slabbed = not partial
         net.team = NULL
         cdef uintptr_t g_addr = address(G)
+        cdef dnn_team gram_team
         if gram:
             with nogil:
+                # X^T X in slabs (the same bits on any team), shared as a chunk's products are
+                if threads > 1 and slab_count(m, m, net.n[0]) > 1:
+                    if dnn_team_start(&gram_team, min(threads, SLABS)) == 0:
+                        net.team = &gram_team
+                    else:
+                        dnn_team_stop(&gram_team)
                 if self.is_double:
                     gram_matrix(net, <double*> g_addr)
                 else:
                     gram_matrix(net, <float*> g_addr)
+                if net.team != NULL:
+                    net.team = NULL
+                    dnn_team_stop(&gram_team)
             # X^T X squares X's values: in float32 it can overflow where W_1 X
             # does not (|x| near 1e19). Then train in the direct form instead.
             if not np.isfinite(G).all():

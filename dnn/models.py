@@ -186,7 +186,7 @@ def _train_in_place(parameters, X, Y, dtype, learning_rate, num_iterations, prin
     else:
         plan = _plan.choose(weights, biases, X, Y, learning_rate, num_iterations, chunk)
     with blas_lent(_plan.fit_threads(plan)) as threads:
-        trainer = _plan._trainer(plan, weights, biases, X, Y, learning_rate)
+        trainer = _plan._trainer(plan, weights, biases, X, Y, learning_rate, threads)
         return _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every,
                       callback)
 
