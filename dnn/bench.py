@@ -967,9 +967,15 @@ def matrix_main(args):
             if args.simd:
                 cmd += ["--simd", args.simd]
             print("%s ..." % name, file=sys.stderr, flush=True)
+            # The child imports the dnn this process runs, from anywhere: not a source checkout
+            # in the working directory, which has no compiled extensions unless built in place.
+            here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])
             try:
-                subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
-                               timeout=max(10.0, deadline - time.time() + 120))
+                done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir(),
+                                      timeout=max(10.0, deadline - time.time() + 120))
+                if done.returncode:
+                    conf["stopped"] = "the run failed (exit status %d; its error is above)" % done.returncode
             except subprocess.TimeoutExpired:
                 conf["stopped"] = "killed at the time limit"
             try:

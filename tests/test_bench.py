@@ -23,6 +23,31 @@ def test_a_kernel_set_the_cpu_cannot_run_is_reported_not_run(monkeypatch):
     assert bench._config_env(1, "Haswell")[0] is None
 
 
+def test_the_matrix_children_import_this_dnn_and_report_a_failure(tmp_path, monkeypatch, capsys):
+    # Run from a source checkout, a child started there imported its uncompiled dnn/ and the
+    # matrix printed nothing, with exit status 0: children now run elsewhere, on this dnn.
+    import os
+    import sys
+
+    import dnn
+
+    (tmp_path / "dnn").mkdir()
+    (tmp_path / "dnn" / "__init__.py").write_text("raise ImportError('the source tree')\n")
+    monkeypatch.chdir(tmp_path)
+    seen = []
+
+    def run(cmd, env, cwd, **kw):
+        seen.append((env["PYTHONPATH"].split(os.pathsep)[0], cwd))
+        return bench.subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    assert bench.main(["--matrix", "--matrix-threads", "1", "--matrix-kernels", "auto", "--shapes", "S2"]) == 0
+    here = os.path.dirname(os.path.dirname(os.path.abspath(dnn.__file__)))
+    assert seen and all(path == here and os.path.abspath(cwd) != str(tmp_path) for path, cwd in seen)
+    assert "the run failed (exit status 1" in capsys.readouterr().out
+    assert sys.modules["dnn"] is dnn
+
+
 def test_the_matrix_report_merges_runs_and_checks_the_targets(tmp_path, capsys):
     def row(shape, dnn, blas, torch, sklearn):
         return {"shape": shape, "dtype": "float64", "plan": "x1 bb.oo", "flops": 1e9,

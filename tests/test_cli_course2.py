@@ -85,6 +85,16 @@ def test_three_class_folders_train_a_softmax_network_and_predict_names_the_class
     assert record["probability"] == pytest.approx(float(AL[:, -3].max()))
 
 
+def test_the_built_in_three_classes_train_a_softmax_network(tmp_path, dnn_cli):
+    code, out, err = dnn_cli.run(["train", "--dataset", "bars3", "--layers", "16", "--optimizer", "adam",
+                                  "--learning-rate", 0.001, "--batch-size", 64, "--epochs", 3,
+                                  "--out", tmp_path / "run", "--quiet"])
+    assert code == 0, err
+    assert "classes 0=horizontal 1=vertical 2=diagonal" in out
+    assert "network: 1728-16-3 (relu hidden, softmax output)" in out
+    assert load_model(tmp_path / "run" / "model.npz").classes == ("horizontal", "vertical", "diagonal")
+
+
 def test_a_test_folder_with_a_class_the_training_lacks_is_refused(three_classes, tmp_path, dnn_cli):
     train, test = three_classes
     _class_folders(tmp_path / "other", ("left", "wasp"), 1, seed=5)

@@ -403,6 +403,30 @@ def test_builtin_shapes_and_balance():
     # brightness alone does not give the class away
     means = train_x.reshape(train_x.shape[0], -1).mean(axis=1)
     assert abs(means[train_y[0] == 1].mean() - means[train_y[0] == 0].mean()) < 10
-    assert set(BUILTIN) == {"bars"}
+    assert set(BUILTIN) == {"bars", "bars3"}
     with pytest.raises(ValueError, match="unknown built-in"):
         load_builtin("nope")
+
+
+def test_bars3_is_the_generators_three_classes():
+    fresh = _generate.generate("bars3")
+    assert _generate.digest(fresh) == _generate.SHA256_BARS3  # what users load never changes silently
+    train_x, train_y, test_x, test_y, classes = load_builtin("bars3")
+    assert list(classes) == ["horizontal", "vertical", "diagonal"]
+    assert train_x.shape == (_generate.N_TRAIN, 24, 24, 3) and test_x.shape == (_generate.N_TEST, 24, 24, 3)
+    assert np.bincount(train_y[0]).tolist() == [_generate.N_TRAIN // 3] * 3
+    assert np.bincount(test_y[0]).tolist() == [_generate.N_TEST // 3] * 3
+    # bars3's horizontal and vertical pictures are drawn as bars' are (another stream)
+    assert not np.array_equal(train_x[:10], load_builtin("bars")[0][:10])
+
+
+def test_the_generator_runs_as_a_script_without_a_warning(tmp_path):
+    # dnn.datasets no longer imports _generate, which ``python -m`` then ran a second time
+    # (runpy's "found in sys.modules" RuntimeWarning).
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "dnn.datasets._generate",
+                           "--check"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "matches the generator" in done.stdout and not done.stderr

@@ -1,4 +1,6 @@
-"""Generator of the built-in ``bars`` data set (``dnn/datasets/bars.npz``).
+"""Generator of the built-in ``bars`` data set (``dnn/datasets/bars.npz``) and of
+its three-class twin ``bars3`` (made when loaded: a bar horizontal, vertical or
+diagonal; 0.1 s, so not shipped).
 
 Each picture is a 24x24 RGB image: a smooth two-colour background gradient,
 one bar of a random colour, length and position, and per-pixel noise. The
@@ -32,19 +34,23 @@ from pathlib import Path
 import numpy as np
 
 SEED = 20240607
+SEED3 = 20261204    # bars3's stream
 SIZE = 24
 N_TRAIN = 480
 N_TEST = 240
 JITTER = 3.0        # the bar's centre moves up to this many pixels each way
 SIDE_MIN, SIDE_MAX = 9, 14   # bar length in pixels (inclusive); thickness is a third of it
 CLASSES = ("horizontal", "vertical")
+CLASSES3 = ("horizontal", "vertical", "diagonal")
+HALF_SQRT2 = 0.7071067811865476  # a diagonal bar's axes: (dx + dy) and (dy - dx) times this
 NOISE = 12          # noise amplitude: uniform integers in [-NOISE, NOISE]
 FILENAME = "bars.npz"
 
 # sha256 of the arrays' bytes, in the order of ARRAY_NAMES (see digest()).
 # The test suite checks the shipped file and a fresh generation against it.
 SHA256 = "ba3da85c13194d7b473bb56d8b89b0a8665869e2f6fb211d1804c07c4317665e"
-ARRAY_NAMES = ("train_set_x", "train_set_y", "test_set_x", "test_set_y", "list_classes")
+SHA256_BARS3 = "57700f07d32bc6a42f2e37fbae448bd312cf7517b46b6c2f21d6648c8e41cddb"  # generated, not shipped: the tests check it
+ARRAY_NAMES = ("train_set_x", "train_set_y", "test_set_x", "test_set_y", "list_classes")  # = dnn.datasets'
 
 
 def _bar(dy, dx, side):
@@ -53,12 +59,14 @@ def _bar(dy, dx, side):
 
 
 def _shape_mask(label, dy, dx, side):
-    # Label 1 is the same bar turned by 90 degrees: a vertical bar.
+    # Label 1 is the same bar turned by 90 degrees: a vertical bar; label 2 (bars3) by 45.
+    if label == 2:
+        return _bar((dy - dx) * HALF_SQRT2, (dy + dx) * HALF_SQRT2, side)
     return _bar(dx, dy, side) if label == 1 else _bar(dy, dx, side)
 
 
 def _render(rs, label):
-    """One (SIZE, SIZE, 3) uint8 picture of a vertical (label 1) or horizontal (label 0) bar."""
+    """One (SIZE, SIZE, 3) uint8 picture of a horizontal (label 0), vertical (1) or diagonal (2) bar."""
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
 
     # Background: a linear blend between two random colours along a random
@@ -91,9 +99,9 @@ def _render(rs, label):
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _split(rs, m):
-    # Exactly half of each class, in a random order.
-    labels = np.array([0, 1] * (m // 2), dtype=np.int64)
+def _split(rs, m, k):
+    # Exactly m / k of each of the k classes, in a random order.
+    labels = np.array(list(range(k)) * (m // k), dtype=np.int64)
     labels = labels[rs.permutation(m)]
     x = np.empty((m, SIZE, SIZE, 3), dtype=np.uint8)
     for i in range(m):
@@ -101,22 +109,24 @@ def _split(rs, m):
     return x, labels
 
 
-def generate():
-    """The data set as a dict of arrays, named as the course's HDF5 files.
+def generate(name="bars"):
+    """The data set ``name`` (``"bars"`` or ``"bars3"``) as a dict of arrays, named as the
+    course's HDF5 files.
 
-    ``train_set_x`` (N_TRAIN, 32, 32, 3) uint8, ``train_set_y`` (N_TRAIN,) int64,
-    ``test_set_x`` (N_TEST, 32, 32, 3) uint8, ``test_set_y`` (N_TEST,) int64 and
-    ``list_classes`` (2,) unicode: ``["horizontal", "vertical"]``, the label indexing it.
+    ``train_set_x`` (N_TRAIN, 24, 24, 3) uint8, ``train_set_y`` (N_TRAIN,) int64,
+    ``test_set_x`` (N_TEST, 24, 24, 3) uint8, ``test_set_y`` (N_TEST,) int64 and
+    ``list_classes`` (K,) unicode (``CLASSES``, or ``CLASSES3`` for bars3), the label indexing it.
     """
-    rs = np.random.RandomState(SEED)
-    train_x, train_y = _split(rs, N_TRAIN)
-    test_x, test_y = _split(rs, N_TEST)
+    classes, seed = {"bars": (CLASSES, SEED), "bars3": (CLASSES3, SEED3)}[name]
+    rs = np.random.RandomState(seed)
+    train_x, train_y = _split(rs, N_TRAIN, len(classes))
+    test_x, test_y = _split(rs, N_TEST, len(classes))
     return {
         "train_set_x": train_x,
         "train_set_y": train_y,
         "test_set_x": test_x,
         "test_set_y": test_y,
-        "list_classes": np.array(CLASSES),
+        "list_classes": np.array(classes),
     }
 
 
