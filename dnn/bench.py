@@ -707,7 +707,7 @@ def build_parser():
                    help="seconds of steady state per measurement (default 0.3, 0.1 with "
                         "--quick or --matrix)")
     p.add_argument("--quick", action="store_true",
-                   help="fewer, shorter measurements (rough numbers in about a minute)")
+                   help="fewer, shorter measurements (rough numbers in a few minutes)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("--memory-shape", default="S4", choices=list(SHAPES),
                    help="shape of the peak-memory comparison (default S4)")
