@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
-_settling_lock = threading.Lock()
+_settling_lock = threading.RLock()  # re-entrant: a signal handler's len() amid a settle goes on
 
 
 class Gradients(dict):  # type: ignore[type-arg]

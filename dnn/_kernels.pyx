@@ -1032,28 +1032,38 @@ cdef extern from *:
     """
     /* dnn._kernels' pool of helper threads for the step calls: one team
        (dnn/_team.h) per process, grown on first need, never stopped (its
-       helpers sleep between calls). A caller owns it for one call
-       (``dnn_pool_busy``; another caller meanwhile runs on its own thread
-       alone). In a child after a fork the pool starts again, without the
-       parent's helpers. */
+       helpers sleep between calls). A caller owns it for one call: its
+       process's id in ``dnn_pool_owner`` (0: free); another caller of the
+       same process meanwhile runs on its own thread alone. A child after a
+       fork finds its parent's id there, or none, and starts the pool again,
+       without the parent's helpers (its copy of the team and its mutex are
+       the parent's, whatever state they were in). */
     #include "_team.h"
     static dnn_team dnn_pool;
-    static dnn_team_a32 dnn_pool_busy;
-    static long dnn_pool_owner;  /* the process dnn_pool was made in */
+    static dnn_team_a64 dnn_pool_owner;   /* the process whose call owns the pool, 0: free */
+    static unsigned long long dnn_pool_made;  /* the process dnn_pool was made in */
 
     /* Own the pool for one call, with up to ``helpers`` helpers started: the
        helpers it has (>= 0), or -1 if another caller owns it. */
     static int dnn_pool_acquire(int helpers) {
-        if (!dnn_team_cas32(&dnn_pool_busy, 0, 1)) return -1;
-        if (!dnn_pool.ready || dnn_pool_owner != dnn_team_pid()) {
-            if (dnn_team_init(&dnn_pool) != 0) { dnn_team_store32(&dnn_pool_busy, 0); return -1; }
-            dnn_pool_owner = dnn_team_pid();
+        unsigned long long me = (unsigned long long) dnn_team_pid();
+        unsigned long long owner = dnn_team_load64(&dnn_pool_owner);
+        /* free, or a parent's call that was under way when it forked this child */
+        if (owner == me || !dnn_team_cas64(&dnn_pool_owner, owner, me)) return -1;
+        if (!dnn_pool.ready || dnn_pool_made != me) {
+            if (dnn_team_init(&dnn_pool) != 0) { dnn_team_store64(&dnn_pool_owner, 0); return -1; }
+            dnn_pool_made = me;
         }
         dnn_team_grow(&dnn_pool, helpers + 1);  /* short of it if a thread fails to start */
         return dnn_pool.size - 1;
     }
 
-    static void dnn_pool_release(void) { dnn_team_store32(&dnn_pool_busy, 0); }
+    static void dnn_pool_release(void) { dnn_team_store64(&dnn_pool_owner, 0); }
+
+    /* The helpers this process's pool has started (tests). */
+    static int dnn_pool_helpers(void) {
+        return dnn_pool.ready && dnn_pool_made == (unsigned long long) dnn_team_pid() ? dnn_pool.size - 1 : 0;
+    }
 
     /* Chunks 0 .. n - 1 of fn(ctx, chunk) on this thread and the helpers;
        returns when every chunk is done. The caller owns the pool. */
@@ -1063,6 +1073,21 @@ cdef extern from *:
     int dnn_pool_acquire(int helpers) nogil
     void dnn_pool_release() nogil
     void dnn_pool_run(dnn_team_fn fn, void* ctx, int n) nogil
+    int dnn_pool_helpers() nogil
+
+
+def _pool_helpers():
+    """The helper threads the step calls' pool has started in this process (tests)."""
+    return dnn_pool_helpers()
+
+
+def _pool_own(bint take):
+    """Own the step calls' pool as a call does (``take``; False if another owns it), or let it go
+    (tests: a child forked while a call of its parent owned it)."""
+    if take:
+        return dnn_pool_acquire(0) >= 0
+    dnn_pool_release()
+    return True
 
 
 ctypedef int (*count_fn)() noexcept nogil

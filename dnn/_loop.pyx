@@ -50,7 +50,8 @@ whole in one chunk, as on one thread; a BLAS ``nn`` product (the forward's,
 or dH's) keeps a Loop on its caller alone (``teamable``). An epoch with any
 BLAS product holds BLAS at one thread (``dnn._blas_threads.blas_lent``):
 BLAS's sums change with its thread count, and the Loop's must not. Where it
-cannot (an OpenMP BLAS), the epoch runs on its caller alone.
+cannot lend BLAS's threads (an OpenMP BLAS, the user's one-thread limit,
+another fit holding them), the epoch runs on its caller alone.
 
 Dropout masks: element (i, j) of hidden layer l at step ``step`` (counting
 batches from the fit's start) is SplitMix64 keyed by (seed, l, step, i, j),
@@ -939,7 +940,8 @@ cdef class Loop:
     #: Threads that run an epoch (the caller and ``threads - 1`` helpers, started at the first
     #: epoch and stopped when the Loop is freed).
     cdef readonly int threads
-    #: Threads the last epoch ran on: ``threads``, or 1 (a BLAS product and BLAS not held at one thread).
+    #: Threads the last epoch ran on: ``threads``, or 1 where it has a BLAS product and BLAS could not be
+    #: lent (an OpenMP BLAS, a one-thread limit of the user's, or another fit or step call holding it).
     cdef readonly int epoch_threads
     cdef dnn_team* team     # NULL until the first epoch with threads > 1
     cdef long team_pid      # the process that started it
@@ -1233,14 +1235,13 @@ cdef class Loop:
             else:
                 self.net.order = NULL
             self.opt.lr = lr
-            team = self._team()
             try:
                 # BLAS at one thread: its sums are then the same at any thread count. Where it cannot
-                # be held (an OpenMP BLAS), or another fit holds it, the epoch runs on this thread
-                # alone (the same bits), not a team whose threads each call a threaded BLAS.
+                # be held (an OpenMP BLAS), the user allows BLAS one thread, or another fit or step
+                # call holds it, the epoch runs on this thread alone (the same bits), not on a team
+                # whose threads would each call a threaded BLAS. A team runs all its threads.
                 with blas_lent(self.threads) if self.uses_blas else contextlib.nullcontext(self.threads) as free:
-                    if free <= 1:
-                        team = NULL
+                    team = self._team() if free > 1 else NULL
                     chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
                     self.epoch_threads = 1 if team == NULL else self.threads
                     with nogil:

@@ -46,9 +46,6 @@ static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long l
     return InterlockedCompareExchange64(p, (LONG64) w, (LONG64) e) == (LONG64) e;
 }
 static int dnn_team_load32(dnn_team_a32* p) { return (int) InterlockedCompareExchange(p, 0, 0); }
-static int dnn_team_cas32(dnn_team_a32* p, int e, int w) {
-    return InterlockedCompareExchange(p, (LONG) w, (LONG) e) == (LONG) e;
-}
 static void dnn_team_store32(dnn_team_a32* p, int v) { InterlockedExchange(p, (LONG) v); }
 static void dnn_team_dec32(dnn_team_a32* p) { InterlockedDecrement(p); }
 #else
@@ -60,9 +57,6 @@ static int dnn_team_cas64(dnn_team_a64* p, unsigned long long e, unsigned long l
     return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 static int dnn_team_load32(dnn_team_a32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static int dnn_team_cas32(dnn_team_a32* p, int e, int w) {
-    return __atomic_compare_exchange_n(p, &e, w, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-}
 static void dnn_team_store32(dnn_team_a32* p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 static void dnn_team_dec32(dnn_team_a32* p) { __atomic_fetch_sub(p, 1, __ATOMIC_ACQ_REL); }
 #endif

@@ -1040,7 +1040,7 @@ cdef class Trainer:
             with nogil:
                 # X^T X in slabs (the same bits on any team), shared as a chunk's products are
                 if threads > 1 and slab_count(m, m, net.n[0]) > 1:
-                    if dnn_team_start(&gram_team, min(threads, SLABS)) == 0:
+                    if dnn_team_start(&gram_team, min(threads, slab_count(m, m, net.n[0]))) == 0:
                         net.team = &gram_team
                     else:
                         dnn_team_stop(&gram_team)

@@ -929,6 +929,15 @@ def _config_env(threads, kernels):
     return env, None
 
 
+def _site_dirs():
+    """This interpreter's site-packages folders (a package installed there is found anyway)."""
+    import site
+
+    dirs = list(getattr(site, "getsitepackages", lambda: [])())
+    user = getattr(site, "getusersitepackages", lambda: None)()
+    return {os.path.abspath(d) for d in dirs + ([user] if user else [])}
+
+
 def matrix_main(args):
     """Run each configuration in a child process; print the matrix. Returns 0."""
     import tempfile
@@ -967,17 +976,23 @@ def matrix_main(args):
             if args.simd:
                 cmd += ["--simd", args.simd]
             print("%s ..." % name, file=sys.stderr, flush=True)
-            # The child imports the dnn this process runs, from anywhere: not a source checkout
-            # in the working directory, which has no compiled extensions unless built in place.
+            # The child imports the dnn this process runs: not a source checkout in the working
+            # directory (no compiled extensions unless built in place), which ``-m`` puts first on
+            # its path. It runs in a folder of its own (not a shared /tmp anyone can write to),
+            # with this dnn's folder on its path unless that is a site directory already.
             here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])
+            if here not in _site_dirs():
+                env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])
+            workdir = tempfile.mkdtemp(prefix="dnn-bench-")
             try:
-                done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir(),
+                done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, cwd=workdir,
                                       timeout=max(10.0, deadline - time.time() + 120))
                 if done.returncode:
                     conf["stopped"] = "the run failed (exit status %d; its error is above)" % done.returncode
             except subprocess.TimeoutExpired:
                 conf["stopped"] = "killed at the time limit"
+            finally:
+                os.rmdir(workdir)
             try:
                 with open(path) as f:
                     data = json.load(f)

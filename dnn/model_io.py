@@ -375,7 +375,7 @@ def _description(dims, dtype, *, image_shape=None, classes=None, metadata=None,
                          % (MAX_TOTAL_BYTES, nbytes))
     if classes and max(len(c) for c in classes) > MAX_CLASS_NAME_CHARS:
         raise ValueError("class names are at most %d characters" % MAX_CLASS_NAME_CHARS)
-    if len(text) > MAX_METADATA_CHARS or _json_depth(text) > MAX_JSON_DEPTH:
+    if len(text) > MAX_METADATA_CHARS:  # (its depth: _nests_deeper, above)
         raise ValueError(too_deep)
     return activations, image_shape, classes, text
 
@@ -735,8 +735,6 @@ def _read_model(zf, path, file_size):
     if classes.shape != (n_classes,):
         raise _invalid(path, "classes must be %d names for a %s output of %d units, got %d"
                        % (n_classes, activations[-1], dims[-1], classes.size))
-    if len(set(classes.tolist())) != classes.size:  # as save_model refuses: a label needs a name of its own
-        raise _invalid(path, "classes name one class twice")
     text = _text(meta["metadata"])
     if _json_depth(text) > MAX_JSON_DEPTH:
         raise _invalid(path, "metadata nests deeper than %d levels" % MAX_JSON_DEPTH)

@@ -37,13 +37,18 @@ def test_the_matrix_children_import_this_dnn_and_report_a_failure(tmp_path, monk
     seen = []
 
     def run(cmd, env, cwd, **kw):
-        seen.append((env["PYTHONPATH"].split(os.pathsep)[0], cwd))
+        seen.append((env.get("PYTHONPATH", "").split(os.pathsep)[0], cwd, os.listdir(cwd)))
         return bench.subprocess.CompletedProcess(cmd, 1)
 
     monkeypatch.setattr(bench.subprocess, "run", run)
     assert bench.main(["--matrix", "--matrix-threads", "1", "--matrix-kernels", "auto", "--shapes", "S2"]) == 0
     here = os.path.dirname(os.path.dirname(os.path.abspath(dnn.__file__)))
-    assert seen and all(path == here and os.path.abspath(cwd) != str(tmp_path) for path, cwd in seen)
+    assert seen
+    for path, cwd, listing in seen:
+        # on its path: this dnn's folder, unless a site directory holds it (then found anyway)
+        assert path == here or (here in bench._site_dirs() and path != str(tmp_path))
+        # run in an empty folder of its own, since removed (not a shared /tmp: -m puts it first)
+        assert listing == [] and not os.path.exists(cwd) and os.path.abspath(cwd) != str(tmp_path)
     assert "the run failed (exit status 1" in capsys.readouterr().out
     assert sys.modules["dnn"] is dnn
 

@@ -165,6 +165,36 @@ def test_a_child_forked_while_blas_is_lent_starts_unlent():
         assert _blas_threads._current_threads() == 2
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_call_owns_the_pool_starts_its_own():
+    # Was: a child forked while another thread's step call owned the pool found it owned for
+    # ever (its owner does not exist there) and ran every call on one thread.
+    rng = np.random.default_rng(0)
+    params = dnn.initialize_parameters_deep([200, 200, 1])
+    X = rng.standard_normal((200, 400))
+    saved = _kernels._step_settings()
+    _kernels._set_step_threads(2, min_work=1)
+    try:
+        want, _ = dnn.L_model_forward(X, params)
+        assert _kernels._pool_own(True)  # as the parent's other thread, inside a call
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: report by exit status only
+                code = 3
+                try:
+                    got, _ = dnn.L_model_forward(X, params)
+                    code = 0 if (_kernels._pool_helpers() >= 1 and np.array_equal(got, want)) else 1
+                finally:
+                    os._exit(code)
+            assert not _kernels._pool_own(True)  # still this process's: a second owner waits its turn
+        finally:
+            _kernels._pool_own(False)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        _kernels._set_step_threads(*saved)
+
+
 def test_lending_sets_and_gives_back_every_openblas_directly():
     # every BLAS library a pthreads OpenBLAS (the wheels'): lent through its own
     # get/set_num_threads, not threadpoolctl's limiter; held at one thread inside,

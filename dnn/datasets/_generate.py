@@ -33,6 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dnn.datasets import ARRAY_NAMES, BUILTIN
+
+FILENAME = BUILTIN["bars"]
+
 SEED = 20240607
 SEED3 = 20261204    # bars3's stream
 SIZE = 24
@@ -44,13 +48,11 @@ CLASSES = ("horizontal", "vertical")
 CLASSES3 = ("horizontal", "vertical", "diagonal")
 HALF_SQRT2 = 0.7071067811865476  # a diagonal bar's axes: (dx + dy) and (dy - dx) times this
 NOISE = 12          # noise amplitude: uniform integers in [-NOISE, NOISE]
-FILENAME = "bars.npz"
 
 # sha256 of the arrays' bytes, in the order of ARRAY_NAMES (see digest()).
 # The test suite checks the shipped file and a fresh generation against it.
 SHA256 = "ba3da85c13194d7b473bb56d8b89b0a8665869e2f6fb211d1804c07c4317665e"
 SHA256_BARS3 = "57700f07d32bc6a42f2e37fbae448bd312cf7517b46b6c2f21d6648c8e41cddb"  # generated, not shipped: the tests check it
-ARRAY_NAMES = ("train_set_x", "train_set_y", "test_set_x", "test_set_y", "list_classes")  # = dnn.datasets'
 
 
 def _bar(dy, dx, side):
