@@ -106,6 +106,7 @@ def main(argv=None):
         return child(a.child)
     if not (a.before and a.after):
         ap.error("give BEFORE_DIR and AFTER_DIR")
+    a.before, a.after = os.path.abspath(a.before), os.path.abspath(a.after)  # the children run elsewhere
     times, ratios = alternate(__file__, a.before, a.after, a.rounds)
     print("%-18s %11s %11s %12s   per round" % ("ms / iteration", "before", "after", "after/before"))
     for k, rs in ratios.items():

@@ -86,6 +86,7 @@ def main(argv=None):
         return child(a.child, a.fits)
     if not (a.before and a.after):
         ap.error("give BEFORE_DIR and AFTER_DIR")
+    a.before, a.after = os.path.abspath(a.before), os.path.abspath(a.after)  # the children run elsewhere
     weighted = {}
 
     def weights_cost(got):
