@@ -9,7 +9,7 @@ stored as ``bars.npz`` (about 1.2 MB).
 
 ``bars3``: the same pictures in three classes (horizontal 0, vertical 1,
 diagonal 2; a third of each), for a softmax network; made by the generator
-when loaded (0.1 s; its digest is tested).
+when loaded (in a fraction of a second; its digest is tested).
 """
 
 from pathlib import Path
