@@ -1,6 +1,6 @@
 """Generator of the built-in ``bars`` data set (``dnn/datasets/bars.npz``) and of
-its three-class twin ``bars3`` (made when loaded: a bar horizontal, vertical or
-diagonal; cheap enough to make when loaded, so not shipped).
+its three-class twin ``bars3`` (a bar horizontal, vertical or diagonal; cheap
+enough to make when loaded, so not shipped).
 
 Each picture is a 24x24 RGB image: a smooth two-colour background gradient,
 one bar of a random colour, length and position, and per-pixel noise. The
