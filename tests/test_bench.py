@@ -247,6 +247,14 @@ def test_the_compute_floor_counts_an_epochs_products_and_marks_unreachable_targe
     assert "1.20x miss (beyond floor)" in text and "1.49x miss (beyond" not in text
     assert "1 of the 1 misses ask for less than the compute floor" in text
     assert "0 of the 1 misses ask for less than the compute floor" in text
+    # the estimator table marks its misses the same way
+    et = tables[2]
+    cell = {"dataset": "T", "hidden": [4], "epochs": 1, "batch_size": 16, "learning_rate_init": 0.001,
+            "dtype": "float64", "threads": 1, "floor": floor, "accuracy": {"DNNClassifier": 90.0, "sklearn": 90.0},
+            "seconds": {"DNNClassifier": 1e-6, "sklearn": 1.2e-6}}
+    assert "1.20x miss (beyond floor)" in et.table([cell])
+    assert "2.90x miss |" in et.table([dict(cell, seconds={"DNNClassifier": 1e-6, "sklearn": 2.9e-6})], markdown=True)
+    assert "3.10x pass |" in et.table([dict(cell, seconds={"DNNClassifier": 1e-7, "sklearn": 3.1e-7})], markdown=True)
     # a measured peak is a positive rate for every dtype and thread count asked
     here = gemm_peak._rates_here(("float32",), (1,), side=64, repeats=1)
     assert set(here) == {("float32", 1)} and here[("float32", 1)] > 0
@@ -264,7 +272,7 @@ def test_the_estimator_table_runs_on_a_tiny_set_and_skips_what_is_absent(tables,
 
     monkeypatch.setenv("DNN_SHARED", str(tmp_path))  # no cat data there
     rows = et.measure({"tiny": (tiny, (4,), 3, {"batch_size": 16}), "cats": et.DATASETS["cats"]},
-                      ("float64", "float32"), (1,), **TINY)
+                      ("float64", "float32"), (1,), rates=RATES, **TINY)
     done = [r for r in rows if "skipped" not in r]
     assert len(done) == 2 and [r["dtype"] for r in done] == ["float64", "float32"]
     for r in done:
@@ -272,6 +280,8 @@ def test_the_estimator_table_runs_on_a_tiny_set_and_skips_what_is_absent(tables,
         assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
         assert all(0 <= a <= 100 for a in r["accuracy"].values())
         assert (r["train"], r["test"], r["features"], r["classes"]) == (60, 30, 5, 3)
+        # [5, 4, 3] on 60 examples at 1 GFLOP/s: forward and dW of both layers, dA of the second
+        assert r["floor"] == pytest.approx(2 * 60 * (2 * (5 * 4 + 4 * 3) + 4 * 3) / 1e9)
     skipped = [r for r in rows if "skipped" in r]
     assert len(skipped) == 1 and "cat data not found" in skipped[0]["skipped"]
     text = et.table(rows, markdown=True)
