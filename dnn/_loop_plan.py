@@ -120,8 +120,15 @@ class LoopPlan:
 
     @classmethod
     def from_dict(cls, d, source="wisdom"):
-        return cls(tuple((bool(nn), bool(nt)) for nn, nt in d["products"]), source, int(d.get("threads", 1)),
-                   bool(d.get("numpy_blas", 0)))
+        """The plan ``to_dict`` wrote (``threads`` and ``numpy_blas`` absent from older files):
+        TypeError unless its fields have exactly those types."""
+        products, threads, numpy_blas = d["products"], d.get("threads", 1), d.get("numpy_blas", 0)
+        flag = lambda x: type(x) is int and x in (0, 1)  # noqa: E731
+        if (type(products) is not list or not all(type(p) is list and len(p) == 2 and all(map(flag, p))
+                                                  for p in products)
+                or type(threads) is not int or not flag(numpy_blas)):
+            raise TypeError("not a mini-batch plan's fields (pairs of 0/1, an int, 0/1): %r" % (d,))
+        return cls(tuple((bool(nn), bool(nt)) for nn, nt in products), source, threads, bool(numpy_blas))
 
 
 def team_threads():
@@ -335,6 +342,8 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     def parse(d):
         plan = LoopPlan.from_dict(d)
         plan.check(dims)
+        if all(plan.products != p.products or plan.numpy_blas != p.numpy_blas for p in plans):
+            raise ValueError("not a candidate of this fit: %s" % plan.code())  # only what it could be given
         return plan
 
     got = _plan.decide(key, parse, None if measure_with is None else new)
@@ -343,7 +352,8 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
 
 
 def plan_arg(plan):
-    """``plan=`` of ``dnn.model`` and the estimators, checked: ``"auto"``, ``"blas"`` or a ``LoopPlan``."""
+    """``plan=`` of ``dnn.model``, ``L_layer_model``'s second part and ``dnn._engine.fit_epochs``, checked:
+    ``"auto"``, ``"blas"`` or a ``LoopPlan``."""
     if isinstance(plan, LoopPlan) or (isinstance(plan, str) and plan in ("auto", "blas")):
         return plan
     raise ValueError('plan must be "auto", "blas" or a dnn.LoopPlan, got %r' % (plan,))

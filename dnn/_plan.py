@@ -42,10 +42,12 @@ import errno
 import json
 import os
 import platform
+import stat
 import statistics
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -178,8 +180,12 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d, source="wisdom"):
-        return cls(tuple(int(o) for o in d["own"]), int(d["shards"]), bool(d["gram"]),
-                   bool(d["samples_major"]), source)
+        """The plan ``to_dict`` wrote: TypeError unless its fields have exactly those types."""
+        own, shards, gram, sm = d["own"], d["shards"], d["gram"], d["samples_major"]
+        if (type(own) is not list or not all(type(o) is int for o in own) or type(shards) is not int
+                or type(gram) is not bool or type(sm) is not bool):
+            raise TypeError("not a plan's fields (a list of ints, an int, two bools): %r" % (d,))
+        return cls(tuple(own), shards, gram, sm, source)
 
 
 # --------------------------------------------------------------------------
@@ -491,30 +497,86 @@ def wisdom_path():
 
 
 _WISDOM_MAX_BYTES = 4 << 20
+_WISDOM_FORMAT = "dnn-wisdom-1"
+_warned = set()  # (path, reason) of wisdom files found unusable, warned about once per process
 
 
-def _read_wisdom(path):
-    """The file's entries, key -> dict; {} if absent, too large or not ours."""
+def _open_regular(path, flags):
+    """A descriptor of ``path`` opened with ``flags``, or None if it is not a regular file (a
+    FIFO, a device, a directory: never read, written or waited on). O_NONBLOCK: opening a FIFO
+    does not wait for a writer. OSError if it cannot be opened."""
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        if os.path.getsize(path) > _WISDOM_MAX_BYTES:
-            return {}
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        entries = data.get("plans", {}) if data.get("format") == "dnn-wisdom-1" else {}
-        return entries if isinstance(entries, dict) else {}
-    except (OSError, ValueError, AttributeError):
-        return {}
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        os.close(fd)
+        raise
+    if not regular:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _load_wisdom(path):
+    """``(entries, why)``: the wisdom file's entries (key -> dict) and None, ``({}, None)`` if
+    there is no file (or an empty one); ``({}, why)`` if ``path`` is something else: unreadable,
+    not a regular file, over ``_WISDOM_MAX_BYTES``, or not a dnn wisdom file. Such a file is never
+    written over (``decide``). Read with a bound, whatever size the file system says."""
+    try:
+        fd = _open_regular(path, os.O_RDONLY)
+        if fd is None:
+            return {}, "is not a regular file"
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(_WISDOM_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, "cannot be read (%s)" % (exc.strerror or exc)
+    if len(raw) > _WISDOM_MAX_BYTES:
+        return {}, "is larger than %d MiB" % (_WISDOM_MAX_BYTES >> 20)
+    if not raw.strip():
+        return {}, None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested past the parser's depth
+        return {}, "is not JSON"
+    if (not isinstance(data, dict) or data.get("format") != _WISDOM_FORMAT
+            or not isinstance(data.get("plans"), dict)):
+        return {}, "is not a dnn wisdom file"
+    return data["plans"], None
+
+
+def _usable(path):
+    """``(path, entries)`` of a wisdom file or of nothing yet; ``(None, {})`` if ``path`` is None
+    or something else, with a warning (once per process and reason): decisions are then
+    measured and kept in this process only, and the file is left as it is."""
+    if path is None:
+        return None, {}
+    entries, why = _load_wisdom(path)
+    if why is None:
+        return path, entries
+    if (path, why) not in _warned:
+        _warned.add((path, why))
+        warnings.warn("dnn: the wisdom file %s %s: plans are measured in each process and kept there, "
+                      "and the file is left as it is (set DNN_WISDOM to another file, or to off)"
+                      % (path, why), RuntimeWarning, stacklevel=2)
+    return None, {}
 
 
 def _write_wisdom(path, key, plan):
+    """Add ``key``'s decision to the wisdom file (under ``_file_lock``); nothing if the file has
+    become something else meanwhile, or cannot be written (a read-only cache: the decision stays
+    in this process)."""
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        entries = _read_wisdom(path)
+        entries, why = _load_wisdom(path)
+        if why is not None:
+            return
         entries[key] = plan.to_dict()
         tmp = "%s.%d.tmp" % (path, os.getpid())
         try:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"format": "dnn-wisdom-1", "plans": entries}, f, indent=0)
+                json.dump({"format": _WISDOM_FORMAT, "plans": entries}, f, indent=0)
             os.replace(tmp, path)
         except OSError:
             if os.path.exists(tmp):
@@ -525,17 +587,15 @@ def _write_wisdom(path, key, plan):
 
 
 def wisdom_entry(key, parse):
-    """``parse(entry)`` of the wisdom file's entry for ``key``; None if the file is off, has no
-    such entry, or ``parse`` refuses it (KeyError, TypeError, ValueError: measure again)."""
-    path = wisdom_path()
-    if path is None:
-        return None
-    d = _read_wisdom(path).get(key)
+    """``parse(entry)`` of the wisdom file's entry for ``key``; None if the file is off or not
+    usable (``_usable``), has no such entry, or ``parse`` refuses it (KeyError, TypeError,
+    ValueError, OverflowError: measure again)."""
+    d = _usable(wisdom_path())[1].get(key)
     if d is None:
         return None
     try:
         return parse(d)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
@@ -549,10 +609,13 @@ def _file_lock(path):
         return
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        f = open(path + ".lock", "a+b")
+        fd = _open_regular(path + ".lock", os.O_RDWR | os.O_CREAT)
     except OSError:
+        fd = None
+    if fd is None:  # cannot be made, or not a regular file (a FIFO would block)
         yield
         return
+    f = os.fdopen(fd, "r+b")
     locked = False
     try:
         try:
@@ -611,7 +674,7 @@ def decide(key, parse, measure=None):
             with _lock:
                 got = _cache.get(key)  # another thread measured it meanwhile
             if got is None:
-                path = wisdom_path()
+                path = _usable(wisdom_path())[0]  # None: another kind of file, left as it is
                 with _file_lock(path):
                     got = wisdom_entry(key, parse)  # another process may have measured meanwhile
                     if got is None:
@@ -657,7 +720,8 @@ def plan_for(dims, m, dtype, num_iterations, chunk_iterations=100, measure_with=
 
     def parse(d):
         plan = Plan.from_dict(d)
-        plan.check(dims, m)
+        if plan not in plans:  # only a plan this fit could have been given (no Gram form forced on)
+            raise ValueError("not a candidate of this fit: %s" % plan.describe())
         return plan
 
     return decide(key, parse, None if measure_with is None else new)

@@ -257,14 +257,10 @@ def _numpy_available():
 
 def for_step_call(n_out, n_in, m, itemsize, threads):
     """``own`` flags for a layer of a step call on ``threads`` threads: the rule
-    (``for_step``), unless ``DNN_STEP_CHOICE=measure``: then for a large layer the
-    kept choice, else a new measurement (``choose``), kept."""
-    from dnn import _kernels
-
+    (``for_step``, whatever the threads: they change no number), unless
+    ``DNN_STEP_CHOICE=measure``: then for a large layer the kept choice (per thread
+    count), else a new measurement (``choose``), kept."""
     rule = for_step(n_out, n_in, m, itemsize)
-    if threads > 1 and rule == _kernels.OWN_PRODUCTS["nn"] and _avx2_wide(n_out, n_in, itemsize):
-        # on more threads the packed W H, shared out by columns, lost to BLAS (NOTES.md)
-        rule = 0
     if (n_out * n_in * m < CHOICE_MIN_WORK
             or os.environ.get("DNN_STEP_CHOICE", "").strip().lower() != "measure"):
         return rule

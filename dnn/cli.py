@@ -2,8 +2,9 @@
 
 ``dnn train``   trains the course's L-layer network on the built-in data set,
                 two image folders or two HDF5 files, shows a progress bar,
-                prints train/test accuracy and writes ``model.npz``,
-                ``costs.png``, ``mislabeled.png`` and ``metrics.json`` to --out.
+                prints train/test accuracy and writes ``model.npz`` and
+                ``metrics.json`` to --out, and, with matplotlib, ``costs.png``
+                and (two classes) ``mislabeled.png``.
                 By default: full-batch gradient descent of ReLU layers and a
                 sigmoid output (``dnn.L_layer_model``). The second part's
                 options (--optimizer, --batch-size, --epochs, --l2,
@@ -15,8 +16,8 @@
 
 Errors a user can make (a bad option, a missing or empty folder, a picture or
 model file that cannot be read, an output folder that cannot be written)
-print one line ``dnn: error: ...`` on stderr and exit with status 2 (usage)
-or 1 (data); they never show a traceback. Sizes past what a run can hold (counts
+print one line on stderr (``dnn COMMAND: ...`` for a bad option, ``dnn:
+error: ...`` for the rest) and exit with status 2 (usage) or 1 (data); they never show a traceback. Sizes past what a run can hold (counts
 past 2**63 - 1, a network larger than a model file holds, a run larger than the
 memory the process may use) and whatever ``save_model`` would refuse are refused
 before anything of that size is allocated or trained. Results are written before they
@@ -211,7 +212,8 @@ def _build_parser():
         "options below: mini-batches, optimizers, L2, dropout, tanh or leaky ReLU; more than two "
         "classes: a softmax output). Data: the built-in set "
         "(default), two image folders, or two HDF5 files as the course's (--train/--test: folder or "
-        ".h5 file). Writes model.npz, costs.png, mislabeled.png and metrics.json to --out."))
+        ".h5 file). Writes model.npz and metrics.json to --out, and, with matplotlib, costs.png and "
+        "(two classes) mislabeled.png."))
     t.add_argument("--train", metavar="PATH", help="training pictures: a folder or an HDF5 file")
     t.add_argument("--test", metavar="PATH", help="test pictures: a folder or an HDF5 file")
     t.add_argument("--dataset", choices=sorted(BUILTIN), default="bars",
@@ -221,11 +223,13 @@ def _build_parser():
     t.add_argument("--learning-rate", type=_positive_float, default=DEFAULT_LEARNING_RATE,
                    help="gradient descent step (default: %(default)s)")
     t.add_argument("--iterations", type=_int_at_least(1), default=None,
-                   help="full-batch gradient descent iterations (default: %d)" % DEFAULT_ITERATIONS)
+                   help="full-batch gradient descent iterations (default: %d); with the second part's "
+                        "options, the same as --epochs" % DEFAULT_ITERATIONS)
     t.add_argument("--init", choices=sorted(INIT_RECIPES), default="app-utils",
                    help="weight initialization recipe (default: %(default)s)")
     t.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=None,
-                   help="random seed for the initial weights (default: the recipe's)")
+                   help="seed of the initial weights (default: the recipe's) and, with the second part's "
+                        "options, of the shuffles and dropout masks")
     t.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="floating-point type of the training (default: %(default)s)")
     t.add_argument("--image-size", type=_image_size, default=None, metavar="N|WxH",
@@ -325,13 +329,8 @@ def _data_kind(path):
 
 def _count_pictures(folder):
     """At most how many pictures ``dnn.data.load_folder`` reads: the folder's own and its class folders'."""
-    from dnn.data import list_images
-    n = len(list_images(folder))
-    with os.scandir(folder) as entries:
-        for e in entries:
-            if e.is_dir() and not e.name.startswith("."):
-                n += len(list_images(e.path))
-    return n
+    from dnn.data import _class_dirs, list_images
+    return len(list_images(folder)) + sum(len(list_images(os.path.join(folder, d))) for d in _class_dirs(folder))
 
 
 def _load_training_data(args):

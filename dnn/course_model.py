@@ -151,8 +151,9 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     (``dnn._loop_plan``): ``"auto"`` (default) takes a rule for fits of
     fewer than 2000 mini-batches (``MIN_BATCHES``) and, for longer ones, the
     fastest of a few candidates timed on copies of this fit's parameters and
-    data the first time its key (layer sizes, batch size, dtype, threads,
-    CPU, BLAS and its kernel set) is met, kept in the process and in the
+    data the first time its key (layer sizes, batch size, dtype, shuffled or
+    not, cores, CPU, SIMD build, BLAS and its kernel set; not the threads
+    allowed) is met, kept in the process and in the
     wisdom file (``DNN_WISDOM``) before training starts; ``"blas"`` runs
     every product on BLAS; a ``dnn.LoopPlan`` is used as given. The plan
     changes the last bits; once kept, timing never changes it.

@@ -116,11 +116,36 @@ def _is_image_name(name, extensions):
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
 
 
+def _is_file(entry):
+    """``entry.is_file()`` (an ``os.DirEntry``), False where that cannot be told: a link in a loop
+    is passed over as a dangling link is, not an OSError for the whole folder."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(entry):
+    """``entry.is_dir()``, False where that cannot be told (see ``_is_file``)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _class_dirs(folder):
+    """The names of ``folder``'s subfolders that are not hidden, in the order ``os.scandir`` gives."""
+    with os.scandir(folder) as entries:
+        return [e.name for e in entries if _is_dir(e) and not e.name.startswith(".")]
+
+
 def list_images(folder: PathLike) -> list[str]:
-    """Sorted names of the image files directly in ``folder`` (non-images and hidden files skipped)."""
+    """Sorted names of the image files directly in ``folder`` (non-images, hidden files and links
+    that lead nowhere skipped)."""
     folder = _existing_dir(folder)
     extensions = _image_extensions()
-    return sorted(e.name for e in os.scandir(folder) if e.is_file() and _is_image_name(e.name, extensions))
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if _is_file(e) and _is_image_name(e.name, extensions))
 
 
 def _existing_dir(path):
@@ -365,7 +390,7 @@ def folder_layout(folder: PathLike) -> str:
     """
     folder = _existing_dir(folder)
     has_images = bool(list_images(folder))
-    subdirs = [e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
+    subdirs = _class_dirs(folder)
     has_classes = any(list_images(folder / d) for d in subdirs)
     if has_images and has_classes:
         raise ValueError("%s holds both images and class folders with images; use one layout" % folder)
@@ -399,8 +424,7 @@ def load_folder(folder: PathLike, size: Size = DEFAULT_IMAGE_SIZE, positive: str
         y = gen_labels(names, folder, positive)
         classes = ("non-" + positive, positive)
     else:
-        subdirs = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
-                         and list_images(folder / e.name))
+        subdirs = sorted(d for d in _class_dirs(folder) if list_images(folder / d))
         if len(subdirs) < 2:
             raise ValueError("%s must hold two or more class folders with images, found %d: %s"
                              % (folder, len(subdirs), ", ".join(subdirs)))
@@ -437,10 +461,13 @@ def load_image(train_dir: PathLike, test_dir: PathLike, size: Size = DEFAULT_IMA
     """The article's ``load_image``: ``(train_x_orig, train_y, test_x_orig, test_y)``.
 
     Pictures ``(m, h, w, 3)`` float32 in [0, 255], labels ``(1, m)`` float32,
-    from two folders in either layout (see the module docstring).
+    from two folders in either layout (see the module docstring). With more
+    than two class folders the test folder's are labelled by the training
+    folder's class names (``load_folder``'s ``classes``): a test folder may
+    lack a class, not add one.
     """
-    train_x, train_y, _, _ = load_folder(train_dir, size, positive)
-    test_x, test_y, _, _ = load_folder(test_dir, size, positive)
+    train_x, train_y, _, classes = load_folder(train_dir, size, positive)
+    test_x, test_y, _, _ = load_folder(test_dir, size, positive, classes=classes if len(classes) > 2 else None)
     return train_x, train_y, test_x, test_y
 
 

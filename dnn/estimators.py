@@ -11,7 +11,8 @@ fitted attributes, and never look at how an epoch is computed.
 Outputs: two classes train the course's sigmoid network (one output unit,
 binary cross-entropy), more classes a softmax one (categorical
 cross-entropy); ``DNNRegressor`` an identity output with the squared error
-``(1/(2m)) sum ||y - a||^2``. Differences from scikit-learn's MLP, by
+``(1/(2m)) sum ||y - a||^2``, averaged over the K outputs (scikit-learn's
+``squared_loss``: ``loss_`` and ``loss_curve_`` show it). Differences from scikit-learn's MLP, by
 design: ``activation`` is ``"relu"``, ``"tanh"`` or ``"leaky_relu"``;
 ``solver`` ``"adam"`` (the course's Adam, whose epsilon is added to the
 bias-corrected ``sqrt(s)``), ``"sgd"`` (scikit-learn's momentum and
@@ -580,6 +581,9 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
 
     def _encode(self, y, first, incremental, classes):
         y = np.asarray(y)
+        if y.dtype.kind not in "biuf":  # dates, durations, strings: not cast to numbers behind the user's back
+            raise TypeError("y must hold real numbers (bool, int or float) for a regressor, got an array of "
+                            "dtype %s" % y.dtype)
         self._y_1d = y.ndim == 1 if first else self._y_1d
         with np.errstate(over="ignore"):
             Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)

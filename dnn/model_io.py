@@ -784,7 +784,7 @@ def load_model(path: str | os.PathLike) -> Model:
     path = Path(path)
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file: nor one under a file's name
         raise FileNotFoundError("no such model file: %s" % path) from None
     except OSError as exc:
         raise _invalid(path, "cannot be read (%s)" % exc) from None

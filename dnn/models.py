@@ -250,15 +250,15 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     ``plan`` decides how the loop runs (``dnn._plan``): ``"auto"`` (default)
     takes the rule for fits under ``PLAN_MIN_ITERATIONS`` iterations and, for
     longer ones, the fastest of a few candidate plans timed on this fit's data
-    the first time its key (layer sizes, m, dtype, thread count, CPU, BLAS
-    and its kernel set) is met, kept in the process and in the wisdom file
-    (``DNN_WISDOM``; ``dnn info --plan`` shows it); ``"blas"`` runs every
-    product on BLAS; a ``dnn.Plan`` is used as given. What changes the last
-    bits: the plan (which products run in our kernels, the shards, the Gram
-    form, the layout), the build of our kernels (the CPU), the BLAS, its
-    kernel set and, for an unsplit fit, its thread count (OpenBLAS sums
-    differently on one thread and on two). The threads that share a split
-    fit's shards do not. With ``"auto"``, a long fit's first decision is
+    the first time its key (layer sizes, m, dtype, Gram form, shards, cores,
+    CPU, SIMD build, BLAS and its kernel set; not the thread count) is met,
+    kept in the process and in the wisdom file (``DNN_WISDOM``; ``dnn info
+    --plan`` shows it); ``"blas"`` runs every product on BLAS; a ``dnn.Plan``
+    is used as given. What changes the last bits: the plan (which products
+    run in our kernels, the shards, the Gram form, the layout), the build of
+    our kernels (the CPU), the BLAS and its kernel set. The thread count does
+    not: BLAS runs one thread a call for the whole fit, and the threads take
+    a split fit's shards in turn. With ``"auto"``, a long fit's first decision is
     timed, so without a wisdom file a new process may decide otherwise;
     once kept, timing never changes it.
 

@@ -105,9 +105,23 @@ def test_wisdom_off_keeps_decisions_in_the_process(tmp_path, monkeypatch, counte
     "not json", '{"format": "other", "plans": {}}', '[1, 2]',
     '{"format": "dnn-wisdom-1", "plans": "x"}',
 ])
-def test_a_wisdom_file_not_ours_is_ignored(wisdom, counted, content):
+def test_a_wisdom_file_not_ours_is_ignored_and_left_as_it_is(wisdom, counted, content):
     plans = several_candidates()
     wisdom.write_text(content)
+    X, Y = data(DIMS, M)
+    with pytest.warns(RuntimeWarning, match="the wisdom file .* is not .*left as it is"):
+        models.L_layer_model(X, Y, DIMS, 0.05, _plan.PLAN_MIN_ITERATIONS)
+    assert counted == [len(plans)]
+    assert wisdom.read_text() == content  # never written over
+    assert sorted(p.name for p in wisdom.parent.iterdir()) == ["wisdom.json"]  # nor a lock beside it
+    # the decision is kept in the process: the same call measures nothing more
+    models.L_layer_model(X, Y, DIMS, 0.05, _plan.PLAN_MIN_ITERATIONS)
+    assert counted == [len(plans)]
+
+
+def test_an_empty_wisdom_file_is_a_new_one(wisdom, counted):
+    plans = several_candidates()
+    wisdom.write_text("")
     X, Y = data(DIMS, M)
     models.L_layer_model(X, Y, DIMS, 0.05, _plan.PLAN_MIN_ITERATIONS)
     assert counted == [len(plans)]

@@ -188,8 +188,8 @@ def test_a_child_forked_while_another_thread_measures_can_decide(monkeypatch, tm
 
 
 def test_a_wisdom_file_that_cannot_be_replaced_leaves_no_temporary_file(monkeypatch, tmp_path):
-    """DNN_WISDOM naming a directory (or a file that cannot be replaced): the decision stays in the
-    process, and the temporary file written beside it is removed, not left at every new decision."""
+    """DNN_WISDOM naming a directory: the decision stays in the process (with a warning), and
+    nothing is written beside it: no temporary file, no lock."""
     target = tmp_path / "wisdom.json"
     target.mkdir()
     monkeypatch.setenv("DNN_WISDOM", str(target))
@@ -197,10 +197,11 @@ def test_a_wisdom_file_that_cannot_be_replaced_leaves_no_temporary_file(monkeypa
 
     _plan.forget()
     try:
-        assert _plan.decide("dir key", lambda d: _Kept(d["who"]), _Kept).who == "measured"
+        with pytest.warns(RuntimeWarning, match="is not a regular file"):
+            assert _plan.decide("dir key", lambda d: _Kept(d["who"]), _Kept).who == "measured"
     finally:
         _plan.forget()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["wisdom.json", "wisdom.json.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wisdom.json"]
 
 
 def test_a_decided_key_does_not_wait_for_another_threads_measurement(monkeypatch, tmp_path):
