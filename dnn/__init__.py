@@ -61,8 +61,27 @@ def release_buffers():
     ``L_model_forward`` and ``L_model_backward`` hand out a result array again once
     nothing refers to it (a fresh large array costs a page fault per page); after a
     large loop the arrays kept may reach two iterations' results (at most 1 GiB).
-    They are made again when needed."""
+    They are made again when needed. With glibc, the heap's free pages then go back to
+    the system (``malloc_trim``): freed arrays of a few hundred KiB come from the heap,
+    whose holes glibc would otherwise keep."""
     _kernels._pool_clear()
+    _trim_heap()
+
+
+def _trim_heap():
+    """glibc's ``malloc_trim(0)`` where the C library has it (Linux with glibc), else nothing."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # musl has none
+    except (OSError, AttributeError):
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
 
 
 __all__ = list(_functional_all) + [

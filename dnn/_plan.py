@@ -479,14 +479,15 @@ def plan_key(dims, m, dtype, gram, chunk_split, ncores, build):
 def wisdom_path():
     """The wisdom file, or None when off.
 
-    ``DNN_WISDOM``: a path, or ``off`` (also ``0``, empty). Default: on,
+    ``DNN_WISDOM``: a path, or ``off`` (also ``0``, empty, or the null device,
+    ``os.devnull``). Default: on,
     ``$XDG_CACHE_HOME/dnn/wisdom.json`` (``~/.cache/dnn/wisdom.json``) on
     Linux, ``~/Library/Caches/dnn/wisdom.json`` on macOS,
     ``%LOCALAPPDATA%\\dnn\\wisdom.json`` on Windows.
     """
     env = os.environ.get("DNN_WISDOM")
     if env is not None:
-        return None if env.strip().lower() in ("", "0", "off", "no", "false") else env
+        return None if env.strip().lower() in ("", "0", "off", "no", "false") or env == os.devnull else env
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
     elif sys.platform == "darwin":
@@ -503,9 +504,14 @@ _warned = set()  # (path, reason) of wisdom files found unusable, warned about o
 
 def _open_regular(path, flags):
     """A descriptor of ``path`` opened with ``flags``, or None if it is not a regular file (a
-    FIFO, a device, a directory: never read, written or waited on). O_NONBLOCK: opening a FIFO
+    FIFO, a device, a folder: never read, written or waited on). O_NONBLOCK: opening a FIFO
     does not wait for a writer. OSError if it cannot be opened."""
-    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0), 0o666)
+    except PermissionError:
+        if os.path.isdir(path):  # Windows refuses to open a folder
+            return None
+        raise
     try:
         regular = stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError:
@@ -518,79 +524,116 @@ def _open_regular(path, flags):
 
 
 def _load_wisdom(path):
-    """``(entries, why)``: the wisdom file's entries (key -> dict) and None, ``({}, None)`` if
-    there is no file (or an empty one); ``({}, why)`` if ``path`` is something else: unreadable,
-    not a regular file, over ``_WISDOM_MAX_BYTES``, or not a dnn wisdom file. Such a file is never
-    written over (``decide``). Read with a bound, whatever size the file system says."""
+    """``(entries, why, foreign)``: the wisdom file's entries (key -> dict), ``why`` None; no
+    file (or an empty one) is no entries. Else ``({}, why, foreign)``: ``foreign``, ``path`` is
+    something else (not a regular file, over ``_WISDOM_MAX_BYTES``, not a dnn wisdom file),
+    never written over; or it could not be read now (``foreign`` False: perhaps another
+    process's moment). Read with a bound, whatever size the file system says."""
     try:
         fd = _open_regular(path, os.O_RDONLY)
         if fd is None:
-            return {}, "is not a regular file"
+            return {}, "is not a regular file", True
         with os.fdopen(fd, "rb") as f:
             raw = f.read(_WISDOM_MAX_BYTES + 1)
     except FileNotFoundError:
-        return {}, None
+        return {}, None, False
     except OSError as exc:
-        return {}, "cannot be read (%s)" % (exc.strerror or exc)
+        return {}, "cannot be read (%s)" % (exc.strerror or exc), False
     if len(raw) > _WISDOM_MAX_BYTES:
-        return {}, "is larger than %d MiB" % (_WISDOM_MAX_BYTES >> 20)
+        return {}, "is larger than %d MiB" % (_WISDOM_MAX_BYTES >> 20), True
     if not raw.strip():
-        return {}, None
+        return {}, None, False
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested past the parser's depth
-        return {}, "is not JSON"
+        return {}, "is not JSON", True
     if (not isinstance(data, dict) or data.get("format") != _WISDOM_FORMAT
             or not isinstance(data.get("plans"), dict)):
-        return {}, "is not a dnn wisdom file"
-    return data["plans"], None
+        return {}, "is not a dnn wisdom file", True
+    return data["plans"], None, False
 
 
-def _usable(path):
-    """``(path, entries)`` of a wisdom file or of nothing yet; ``(None, {})`` if ``path`` is None
-    or something else, with a warning (once per process and reason): decisions are then
-    measured and kept in this process only, and the file is left as it is."""
-    if path is None:
-        return None, {}
-    entries, why = _load_wisdom(path)
-    if why is None:
-        return path, entries
+def _warn_unusable(path, why):
+    """Once per process and reason: the decisions are measured and kept in this process."""
     if (path, why) not in _warned:
         _warned.add((path, why))
         warnings.warn("dnn: the wisdom file %s %s: plans are measured in each process and kept there, "
-                      "and the file is left as it is (set DNN_WISDOM to another file, or to off)"
+                      "and the file is left as it is (DNN_WISDOM names another file, or off)"
                       % (path, why), RuntimeWarning, stacklevel=2)
-    return None, {}
+
+
+def _fitting(entries, bound):
+    """``entries`` as the file's JSON text of at most ``bound`` bytes: where they would take
+    more, the oldest are dropped until they take three quarters of it (keys name dnn's and the
+    BLAS's versions, so old ones are seldom met again; the slack spares the next decisions a
+    rewrite each)."""
+    text = json.dumps({"format": _WISDOM_FORMAT, "plans": entries}, indent=0)
+    if len(text.encode("utf-8")) <= bound:
+        return text
+    keys = list(entries)
+    sizes = [len(json.dumps({k: entries[k]}, indent=0).encode("utf-8")) for k in keys]
+    total, first = sum(sizes), 0
+    while first < len(keys) and total > 3 * bound // 4:
+        total -= sizes[first]
+        first += 1
+    while True:  # the sizes above are each entry's with its own braces: more than its share
+        text = json.dumps({"format": _WISDOM_FORMAT, "plans": {k: entries[k] for k in keys[first:]}}, indent=0)
+        if len(text.encode("utf-8")) <= bound or first == len(keys):
+            return text
+        first += 1
 
 
 def _write_wisdom(path, key, plan):
-    """Add ``key``'s decision to the wisdom file (under ``_file_lock``); nothing if the file has
-    become something else meanwhile, or cannot be written (a read-only cache: the decision stays
-    in this process)."""
+    """Add ``key``'s decision to the wisdom file (under ``_file_lock``), through a new temporary
+    file beside it (``_new_file_beside``) and ``os.replace``.
+    Nothing if the file is not ours or cannot be read now (its entries would be lost), or
+    cannot be written (a read-only cache): the decision stays in this process."""
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        entries, why = _load_wisdom(path)
+        entries, why, _ = _load_wisdom(path)
         if why is not None:
             return
         entries[key] = plan.to_dict()
-        tmp = "%s.%d.tmp" % (path, os.getpid())
+        text = _fitting(entries, _WISDOM_MAX_BYTES)
+        fd, tmp = _new_file_beside(path)
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"format": _WISDOM_FORMAT, "plans": entries}, f, indent=0)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
             os.replace(tmp, path)
-        except OSError:
-            if os.path.exists(tmp):
+        except BaseException:
+            try:
                 os.remove(tmp)  # not left beside a path that cannot be replaced
+            except OSError:
+                pass
             raise
-    except OSError:
-        pass  # a read-only cache: the decision stays in this process
+    except (OSError, ValueError, RecursionError):  # a read-only cache; an entry JSON cannot write
+        pass
 
 
-def wisdom_entry(key, parse):
+def _new_file_beside(path):
+    """``(descriptor, name)`` of a new file beside ``path``, for writing: O_EXCL, so never a file,
+    FIFO or link already there; mode 0o666 less the umask, as ``open`` makes one."""
+    for _ in range(100):
+        tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError("no new temporary name beside %s" % path)
+
+
+def wisdom_entry(key, parse, warn=True):
     """``parse(entry)`` of the wisdom file's entry for ``key``; None if the file is off or not
-    usable (``_usable``), has no such entry, or ``parse`` refuses it (KeyError, TypeError,
-    ValueError, OverflowError: measure again)."""
-    d = _usable(wisdom_path())[1].get(key)
+    usable, has no such entry, or ``parse`` refuses it (KeyError, TypeError, ValueError,
+    OverflowError: measure again). A file that is not a wisdom file is warned about
+    (``_warn_unusable``); one that cannot be read now, only with ``warn``."""
+    path = wisdom_path()
+    if path is None:
+        return None
+    entries, why, foreign = _load_wisdom(path)
+    if why is not None and (foreign or warn):
+        _warn_unusable(path, why)
+    d = entries.get(key)
     if d is None:
         return None
     try:
@@ -668,13 +711,15 @@ def decide(key, parse, measure=None):
         got = _cache.get(key)
     if got is not None:
         return got
-    got = wisdom_entry(key, parse)
+    got = wisdom_entry(key, parse, warn=measure is None)  # unlocked: a failed read is looked at again
     if got is None and measure is not None:
         with _measuring:
             with _lock:
                 got = _cache.get(key)  # another thread measured it meanwhile
             if got is None:
-                path = _usable(wisdom_path())[0]  # None: another kind of file, left as it is
+                path = wisdom_path()
+                if path is not None and _load_wisdom(path)[2]:
+                    path = None  # another kind of file: no lock beside it, nothing written
                 with _file_lock(path):
                     got = wisdom_entry(key, parse)  # another process may have measured meanwhile
                     if got is None:

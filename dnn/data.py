@@ -39,6 +39,7 @@ is the optional extra ``dnn-course[hdf5]``) and ``flatten_images`` turns
 networks take.
 """
 
+import errno
 import io
 import os
 import stat
@@ -116,21 +117,34 @@ def _is_image_name(name, extensions):
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
 
 
+#: What makes a link lead nowhere: a loop, a missing or non-folder step, a name too long
+#: (Windows: ERROR_CANT_RESOLVE_FILENAME, 1921). Other errors (no permission) are raised.
+_NOWHERE_ERRNOS = frozenset((errno.ELOOP, errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG))
+
+
+def _leads_nowhere(exc):
+    return exc.errno in _NOWHERE_ERRNOS or getattr(exc, "winerror", None) == 1921
+
+
 def _is_file(entry):
-    """``entry.is_file()`` (an ``os.DirEntry``), False where that cannot be told: a link in a loop
-    is passed over as a dangling link is, not an OSError for the whole folder."""
+    """``entry.is_file()`` (an ``os.DirEntry``), False for a link that leads nowhere: a link in a
+    loop is passed over as a dangling link is, not an OSError for the whole folder."""
     try:
         return entry.is_file()
-    except OSError:
-        return False
+    except OSError as exc:
+        if _leads_nowhere(exc):
+            return False
+        raise
 
 
 def _is_dir(entry):
-    """``entry.is_dir()``, False where that cannot be told (see ``_is_file``)."""
+    """``entry.is_dir()``, False for a link that leads nowhere (see ``_is_file``)."""
     try:
         return entry.is_dir()
-    except OSError:
-        return False
+    except OSError as exc:
+        if _leads_nowhere(exc):
+            return False
+        raise
 
 
 def _class_dirs(folder):
@@ -425,7 +439,7 @@ def load_folder(folder: PathLike, size: Size = DEFAULT_IMAGE_SIZE, positive: str
         classes = ("non-" + positive, positive)
     else:
         subdirs = sorted(d for d in _class_dirs(folder) if list_images(folder / d))
-        if len(subdirs) < 2:
+        if len(subdirs) < (1 if classes is not None else 2):  # given classes: a folder may hold one
             raise ValueError("%s must hold two or more class folders with images, found %d: %s"
                              % (folder, len(subdirs), ", ".join(subdirs)))
         if len(subdirs) > 2 or classes is not None:
@@ -464,10 +478,16 @@ def load_image(train_dir: PathLike, test_dir: PathLike, size: Size = DEFAULT_IMA
     from two folders in either layout (see the module docstring). With more
     than two class folders the test folder's are labelled by the training
     folder's class names (``load_folder``'s ``classes``): a test folder may
-    lack a class, not add one.
+    lack a class, not add one; with two, both folders have the same positive
+    class. Else ValueError.
     """
     train_x, train_y, _, classes = load_folder(train_dir, size, positive)
-    test_x, test_y, _, _ = load_folder(test_dir, size, positive, classes=classes if len(classes) > 2 else None)
+    test_x, test_y, _, test_classes = load_folder(test_dir, size, positive,
+                                                  classes=classes if len(classes) > 2 else None)
+    if len(classes) == 2 and (len(test_classes) != 2 or test_classes[1] != classes[1]):
+        raise ValueError("%s holds the classes %s, %s the classes %s: a test folder labelled by other "
+                         "classes than training's" % (test_dir, _short_list(test_classes), train_dir,
+                                                      _short_list(classes)))
     return train_x, train_y, test_x, test_y
 
 
