@@ -126,21 +126,12 @@ def _leads_nowhere(exc):
     return exc.errno in _NOWHERE_ERRNOS or getattr(exc, "winerror", None) == 1921
 
 
-def _is_file(entry):
-    """``entry.is_file()`` (an ``os.DirEntry``), False for a link that leads nowhere: a link in a
-    loop is passed over as a dangling link is, not an OSError for the whole folder."""
+def _entry_is(entry, kind):
+    """``entry.is_file()`` or ``entry.is_dir()`` (``kind`` "file" or "dir"; an ``os.DirEntry``),
+    False for a link that leads nowhere: a link in a loop is passed over as a dangling link is,
+    not an OSError for the whole folder."""
     try:
-        return entry.is_file()
-    except OSError as exc:
-        if _leads_nowhere(exc):
-            return False
-        raise
-
-
-def _is_dir(entry):
-    """``entry.is_dir()``, False for a link that leads nowhere (see ``_is_file``)."""
-    try:
-        return entry.is_dir()
+        return entry.is_file() if kind == "file" else entry.is_dir()
     except OSError as exc:
         if _leads_nowhere(exc):
             return False
@@ -150,7 +141,7 @@ def _is_dir(entry):
 def _class_dirs(folder):
     """The names of ``folder``'s subfolders that are not hidden, in the order ``os.scandir`` gives."""
     with os.scandir(folder) as entries:
-        return [e.name for e in entries if _is_dir(e) and not e.name.startswith(".")]
+        return [e.name for e in entries if _entry_is(e, "dir") and not e.name.startswith(".")]
 
 
 def list_images(folder: PathLike) -> list[str]:
@@ -159,7 +150,7 @@ def list_images(folder: PathLike) -> list[str]:
     folder = _existing_dir(folder)
     extensions = _image_extensions()
     with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if _is_file(e) and _is_image_name(e.name, extensions))
+        return sorted(e.name for e in entries if _entry_is(e, "file") and _is_image_name(e.name, extensions))
 
 
 def _existing_dir(path):

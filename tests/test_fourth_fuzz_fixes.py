@@ -297,12 +297,11 @@ def test_only_links_that_lead_nowhere_are_passed_over():
     import errno
 
     for err in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
-        assert not dnn_data._is_file(_Entry(err)) and not dnn_data._is_dir(_Entry(err))
+        assert not dnn_data._entry_is(_Entry(err), "file") and not dnn_data._entry_is(_Entry(err), "dir")
     for err in (errno.EACCES, errno.EIO):  # a folder the user may not read: said, not skipped
-        with pytest.raises(OSError):
-            dnn_data._is_file(_Entry(err))
-        with pytest.raises(OSError):
-            dnn_data._is_dir(_Entry(err))
+        for kind in ("file", "dir"):
+            with pytest.raises(OSError):
+                dnn_data._entry_is(_Entry(err), kind)
 
 
 @pytest.mark.parametrize("y", [
