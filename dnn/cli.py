@@ -17,9 +17,10 @@
 Errors a user can make (a bad option, a missing or empty folder, a picture or
 model file that cannot be read, an output folder that cannot be written)
 print one line on stderr (``dnn COMMAND: ...`` for a bad option, ``dnn:
-error: ...`` for the rest) and exit with status 2 (usage) or 1 (data); they never show a traceback. Sizes past what a run can hold (counts
-past 2**63 - 1, a network larger than a model file holds, a run larger than the
-memory the process may use) and whatever ``save_model`` would refuse are refused
+error: ...`` for the rest) and exit with status 2 (usage) or 1 (data); they
+never show a traceback. Sizes past what a run can hold (counts past 2**63 - 1,
+a network larger than a model file holds, a run larger than the memory the
+process may use) and whatever ``save_model`` would refuse are refused
 before anything of that size is allocated or trained. Results are written before they
 are printed, and a closed stdout (``dnn train | head -1``) is the normal end
 of the output, not of the work. Ctrl-C during ``dnn train`` saves the

@@ -431,8 +431,9 @@ def load_folder(folder: PathLike, size: Size = DEFAULT_IMAGE_SIZE, positive: str
     else:
         subdirs = sorted(d for d in _class_dirs(folder) if list_images(folder / d))
         if len(subdirs) < (1 if classes is not None else 2):  # given classes: a folder may hold one
-            raise ValueError("%s must hold two or more class folders with images, found %d: %s"
-                             % (folder, len(subdirs), ", ".join(subdirs)))
+            raise ValueError("%s must hold %s class folders with images, found %d: %s"
+                             % (folder, "one or more" if classes is not None else "two or more", len(subdirs),
+                                ", ".join(subdirs)))
         if len(subdirs) > 2 or classes is not None:
             classes = tuple(subdirs) if classes is None else tuple(str(c) for c in classes)
             unknown = [d for d in subdirs if d not in classes]
