@@ -42,7 +42,6 @@ import errno
 import json
 import os
 import platform
-import stat
 import statistics
 import sys
 import threading
@@ -53,6 +52,7 @@ import numpy as np
 
 from dnn import _train
 from dnn._blas_threads import blas_lent, blas_threads
+from dnn._files import open_regular
 
 __all__ = ["Plan", "NN", "NT", "XT", "TINY_PRODUCT", "OWN_PRODUCT_BYTES", "XT_BYTES",
            "PLAN_MIN_ITERATIONS", "MARGIN", "rule_plan", "blas_plan", "candidates", "choose",
@@ -502,27 +502,6 @@ _WISDOM_FORMAT = "dnn-wisdom-1"
 _warned = set()  # (path, reason) of wisdom files found unusable, warned about once per process
 
 
-def _open_regular(path, flags):
-    """A descriptor of ``path`` opened with ``flags``, or None if it is not a regular file (a
-    FIFO, a device, a folder: never read, written or waited on). O_NONBLOCK: opening a FIFO
-    does not wait for a writer. OSError if it cannot be opened."""
-    try:
-        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0), 0o666)
-    except PermissionError:
-        if os.path.isdir(path):  # Windows refuses to open a folder
-            return None
-        raise
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        os.close(fd)
-        raise
-    if not regular:
-        os.close(fd)
-        return None
-    return fd
-
-
 def _load_wisdom(path):
     """``(entries, why, foreign)``: the wisdom file's entries (key -> dict), ``why`` None; no
     file (or an empty one) is no entries. Else ``({}, why, foreign)``: ``foreign``, ``path`` is
@@ -530,7 +509,7 @@ def _load_wisdom(path):
     never written over; or it could not be read now (``foreign`` False: perhaps another
     process's moment). Read with a bound, whatever size the file system says."""
     try:
-        fd = _open_regular(path, os.O_RDONLY)
+        fd = open_regular(path, os.O_RDONLY)
         if fd is None:
             return {}, "is not a regular file", True
         with os.fdopen(fd, "rb") as f:
@@ -652,7 +631,7 @@ def _file_lock(path):
         return
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = _open_regular(path + ".lock", os.O_RDWR | os.O_CREAT)
+        fd = open_regular(path + ".lock", os.O_RDWR | os.O_CREAT)
     except OSError:
         fd = None
     if fd is None:  # cannot be made, or not a regular file (a FIFO would block)

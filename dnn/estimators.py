@@ -580,10 +580,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     _output = "identity"
 
     def _encode(self, y, first, incremental, classes):
-        y = np.asarray(y)
-        if y.dtype.kind not in "biuf":  # dates, durations, strings: not cast to numbers behind the user's back
-            raise TypeError("y must hold real numbers (bool, int or float) for a regressor, got an array of "
-                            "dtype %s" % y.dtype)
+        y = v.as_real_array(y, "y")  # dates, durations, strings: not cast to numbers behind the user's back
         self._y_1d = y.ndim == 1 if first else self._y_1d
         with np.errstate(over="ignore"):
             Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)

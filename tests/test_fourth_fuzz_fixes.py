@@ -97,7 +97,7 @@ def test_a_read_that_fails_once_is_tried_again_under_the_lock(wisdom, monkeypatc
     not taken for a file of another kind: the decision is still measured under the lock, the
     file read again there and the decision written, with no warning."""
     wisdom.write_text(json.dumps({"format": "dnn-wisdom-1", "plans": {"other": {"who": "file"}}}))
-    real, calls = _plan._open_regular, []
+    real, calls = _plan.open_regular, []
 
     def flaky(path, flags):
         calls.append(path)
@@ -105,7 +105,7 @@ def test_a_read_that_fails_once_is_tried_again_under_the_lock(wisdom, monkeypatc
             raise PermissionError(13, "Permission denied", path)
         return real(path, flags)
 
-    monkeypatch.setattr(_plan, "_open_regular", flaky)
+    monkeypatch.setattr(_plan, "open_regular", flaky)
     import warnings
 
     with warnings.catch_warnings():
@@ -311,7 +311,7 @@ def test_only_links_that_lead_nowhere_are_passed_over():
 ])
 def test_a_regressor_refuses_targets_that_are_not_numbers(y):
     X = np.random.default_rng(0).standard_normal((6, 3))
-    with pytest.raises(TypeError, match=r"y must hold real numbers .* got an array of dtype"):
+    with pytest.raises(TypeError, match=r"y must be an array of real numbers, got an array of dtype"):
         dnn.DNNRegressor(max_iter=2).fit(X, y)
     dnn.DNNRegressor(max_iter=2).fit(X, np.array([1, 0, 1, 0, 1, 0], dtype=object))  # numbers as objects: taken
 
