@@ -266,6 +266,7 @@ from cpython.dict cimport PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 import contextlib
 import functools
+import os
 import sysconfig
 import weakref
 
@@ -660,14 +661,14 @@ cdef inline void nn_job(Job* job, int n, int k, int m, const floating* M, int rs
 
 
 cdef inline int slab_count(int what, int n, int k, int m) noexcept nogil:
-    """The slabs a large BLAS product runs in: GEMM_SLABS where each is at least
+    """The slabs a large BLAS product runs in: ``_max_slabs`` where each is at least
     ``_gemm_slab_min`` multiply-adds and 64 wide in the dimension ``gemm_part`` cuts,
-    else fewer, down to 1 (whole). A function of the shape alone: the slabs,
-    whichever threads run them, give the same bits (a slab changes how OpenBLAS
+    else fewer, down to 1 (whole). A function of the shape and the machine alone: the
+    slabs, whichever threads run them, give the same bits (a slab changes how OpenBLAS
     blocks the product, so a count following the threads would change the last
     bits of some shapes). No slab is small enough for OpenBLAS's paths for small
     or thin products (its small-matrix and direct kernels, gemv)."""
-    cdef int S = GEMM_SLABS, cut
+    cdef int S = _max_slabs, cut
     if what == JOB_GEMM_NN:
         cut = n if split_rows(n, m) else m
     elif what == JOB_GEMM_TN:
@@ -1102,7 +1103,7 @@ cdef enum:
     XT_GROUP = 8            # nt_xt: X^T's rows that pass under W's block together
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
                                  # (65536 x GEMM_MULTITHREAD_THRESHOLD = 4, interface/gemm.c)
-    GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most
+    GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most (``_max_slabs``)
 
 #: ``nt`` reads A once where D (n x m) is at most this many bytes and n <= k
 #: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
@@ -1125,6 +1126,12 @@ cdef int _forced_threads = 0
 # every chunk reads in full (W in a share of columns) fewer times.
 cdef int _chunks_per_thread = 2
 cdef bint _blas_slabs = True
+# slab_count's most slabs: GEMM_SLABS, or the machine's CPUs where fewer. Each slab packs the
+# operand it does not cut again (dZ, 20 MB, for S4's dW1), so more slabs than threads can ever
+# share them cost time at every thread count (benchmarks/NOTES.md, "Slabs per CPU"). The
+# machine's count (``os.cpu_count``), not the CPUs this process may use: the same machine
+# gives the same bits under any affinity, as under any thread count.
+cdef int _max_slabs = max(1, min(<int> GEMM_SLABS, os.cpu_count() or 1))
 
 
 def _set_thread_counters(addresses, int cpus):
@@ -1140,13 +1147,15 @@ def _set_thread_counters(addresses, int cpus):
     _cpu_cap = max(1, min(cpus, MAX_STEP_THREADS))
 
 
-def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas_slabs=None, slab_min=None):
+def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas_slabs=None, slab_min=None,
+                      max_slabs=None):
     """Tests: run the step calls on ``threads`` threads whatever BLAS's count
     (0: follow BLAS), sharing layers of at least ``min_work`` multiply-adds,
     in ``chunks_per_thread`` chunks per thread; with ``blas_slabs`` False, a
     large layer's BLAS products run whole on the calling thread (``lend_blas``);
-    a BLAS product's slabs of at least ``slab_min`` multiply-adds (``slab_count``)."""
-    global _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs, _gemm_slab_min
+    a BLAS product's slabs of at least ``slab_min`` multiply-adds, at most ``max_slabs``
+    of them (``slab_count``)."""
+    global _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs, _gemm_slab_min, _max_slabs
     _forced_threads = max(0, min(threads, MAX_STEP_THREADS))
     if min_work is not None:
         _split_min_work = float(min_work)
@@ -1156,6 +1165,8 @@ def _set_step_threads(int threads=0, min_work=None, chunks_per_thread=None, blas
         _blas_slabs = bool(blas_slabs)
     if slab_min is not None:
         _gemm_slab_min = max(1.0, float(slab_min))
+    if max_slabs is not None:
+        _max_slabs = max(1, min(int(max_slabs), MAX_CHUNKS))
 
 
 def _step_threads():
@@ -1164,8 +1175,9 @@ def _step_threads():
 
 
 def _step_settings():
-    """``(threads, min_work, chunks_per_thread, blas_slabs, slab_min)`` as ``_set_step_threads`` takes them."""
-    return _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs, _gemm_slab_min
+    """``(threads, min_work, chunks_per_thread, blas_slabs, slab_min, max_slabs)`` as
+    ``_set_step_threads`` takes them."""
+    return _forced_threads, _split_min_work, _chunks_per_thread, _blas_slabs, _gemm_slab_min, _max_slabs
 
 
 cdef int blas_count() noexcept nogil:

@@ -370,7 +370,8 @@ def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads, rand
 # BLAS products large enough to run in slabs on the pool (BLAS held at one
 # thread, ``_kernels.gemm_part``): the result cut by columns (m >= rows) and by
 # rows, dW cut by its rows (n >= k) and its columns; the slabs follow the
-# shape alone (``slab_count``), whatever the threads. Every BLAS
+# shape and the machine alone (``slab_count``: at most the machine's CPUs, up to
+# 4), whatever the threads; 2 and 4 slabs whatever this machine's count. Every BLAS
 # product of such a call runs on one BLAS thread, so the bits are those of
 # BLAS limited to one thread by the user (OpenBLAS's two threads sum some of
 # these shapes otherwise).
@@ -379,9 +380,12 @@ SLAB_CASES = [([300, 160, 64, 1], 700), ([64, 2000, 40, 1], 300)]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", SLAB_CASES)
-def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, step_threads, monkeypatch, random_network):
+@pytest.mark.parametrize("slabs", [2, 4])
+def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, slabs, step_threads, monkeypatch,
+                                                random_network):
     _products._find_thread_counters(_kernels)  # what for_step does first: BLAS's counts
     monkeypatch.setattr(_products, "for_step", lambda n, k, mm, i: 0)  # every product on BLAS
+    _kernels._set_step_threads(0, max_slabs=slabs)  # restored by ``step_threads``
     with threadpool_limits(1):
         one, _ = _loop_results(random_network(dims, m, dtype))
     for threads in (1, 2, 3, 5):
@@ -389,3 +393,12 @@ def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, step_threads, mo
         many, _ = _loop_results(random_network(dims, m, dtype))
         for k in one:
             assert np.array_equal(many[k], one[k]), (threads, k)
+
+
+def test_slabs_are_at_most_the_machines_cpus():
+    # Each slab packs the operand it does not cut again (S4's dW1 packed its 20 MB dZ1 four
+    # times at one thread on a 2-CPU machine: about 9 ms of a 145 ms iteration). Was: always
+    # up to 4 slabs. The machine's count, not the affinity's: bits never follow ``taskset``.
+    import os
+
+    assert _kernels._step_settings()[5] == max(1, min(4, os.cpu_count() or 1))
