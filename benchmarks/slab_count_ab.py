@@ -6,7 +6,8 @@ Each slab packs the operand it does not cut again (S4's dW1 = dZ1 X^T, cut along
 packs dZ1's 20 MB once per slab), so a count above the threads that could share the slabs
 costs time at every thread count (benchmarks/NOTES.md, "Slabs per CPU").
 
-Run: ``python benchmarks/slab_count_ab.py --dtype float64 --threads 1``; prefix
+Run: ``python benchmarks/slab_count_ab.py --dtype float64 --threads 1`` (``--simd avx2``: dnn's
+AVX2 kernels, as a CPU without AVX-512 runs them); prefix
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` for OpenBLAS's own kernel choice. Prints the
 median milliseconds per iteration of each count (wall clock).
 """
@@ -31,9 +32,14 @@ def main(argv=None):
     p.add_argument("--slabs", default="4,2", help="comma-separated slab counts to compare")
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--iterations", type=int, default=5, help="timed iterations per round")
+    p.add_argument("--simd", choices=("baseline", "avx2", "avx512"),
+                   help="build of dnn's own kernels (default: the best this CPU runs)")
     args = p.parse_args(argv)
     import dnn
-    from dnn import _kernels
+    from dnn import _kernels, _train
+
+    if args.simd and _train.simd_kernels(args.simd) != args.simd:
+        p.error("this CPU does not run the %s build" % args.simd)
     from threadpoolctl import threadpool_limits
 
     X, Y, start = step_loop.problem(args.shape, np.dtype(args.dtype))
