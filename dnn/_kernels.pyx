@@ -1130,7 +1130,8 @@ cdef bint _blas_slabs = True
 # operand it does not cut again (dZ, 20 MB, for S4's dW1), so more slabs than threads can ever
 # share them cost time at every thread count (benchmarks/NOTES.md, "Slabs per CPU"). The
 # machine's count (``os.cpu_count``), not the CPUs this process may use: the same machine
-# gives the same bits under any affinity, as under any thread count.
+# gives the same bits under any affinity, as under any thread count (Python 3.13's
+# PYTHON_CPU_COUNT, which sets that count, is a setting like OPENBLAS_CORETYPE's kernel set).
 cdef int _max_slabs = max(1, min(<int> GEMM_SLABS, os.cpu_count() or 1))
 
 
