@@ -38,7 +38,9 @@ def main(argv=None):
     import dnn
     from dnn import _kernels, _train
 
+    build = _train.simd_kernels()
     if args.simd and _train.simd_kernels(args.simd) != args.simd:
+        _train.simd_kernels(build)
         p.error("this CPU does not run the %s build" % args.simd)
     from threadpoolctl import threadpool_limits
 
@@ -58,6 +60,7 @@ def main(argv=None):
                     times[c].append((time.perf_counter() - t) / args.iterations)
     finally:
         _kernels._set_step_threads(*saved)
+        _train.simd_kernels(build)
     print("\n".join(step_loop.machine_lines()))
     for c in counts:
         print("%s %s %d thread(s), at most %d slabs: %.1f ms per iteration"

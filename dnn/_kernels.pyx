@@ -1103,7 +1103,7 @@ cdef enum:
     XT_GROUP = 8            # nt_xt: X^T's rows that pass under W's block together
     BLAS_THREADED_MIN = 1 << 18  # lend_blas: OpenBLAS threads a gemm of this many multiply-adds
                                  # (65536 x GEMM_MULTITHREAD_THRESHOLD = 4, interface/gemm.c)
-    GEMM_SLABS = 4           # slab_count: a large BLAS product's slabs, at most (``_max_slabs``)
+    GEMM_SLABS = 4           # slab_count: the most slabs of a large BLAS product (``_max_slabs``'s cap)
 
 #: ``nt`` reads A once where D (n x m) is at most this many bytes and n <= k
 #: (``nt_part``'s chunks), as a gemm would; ``dnn._products.for_step`` reads it.
@@ -1175,6 +1175,12 @@ def _step_threads():
     return step_threads()
 
 
+def _slab_count(what, int n, int k, int m):
+    """Tests: ``slab_count`` of a BLAS product, ``what`` one of "nn" (C (n, m) := M (n, k) B),
+    "tn" (C (k, m) := M^T B, M (n, k)) or "nt" (W (n, k) := D (n, m) B (k, m)^T)."""
+    return slab_count({"nn": JOB_GEMM_NN, "tn": JOB_GEMM_TN, "nt": JOB_GEMM_NT}[what], n, k, m)
+
+
 def _step_settings():
     """``(threads, min_work, chunks_per_thread, blas_slabs, slab_min, max_slabs)`` as
     ``_set_step_threads`` takes them."""
@@ -1233,7 +1239,8 @@ cdef inline void gemm_part(Job* j, int t, int T, floating tag) noexcept nogil:
     gemm on a block of the result's rows or columns, BLAS held at one thread by
     the caller (``blas_lent``): each thread of the pool runs its own slab, and
     no BLAS thread is left spinning on a core the pool wants. The slabs are fixed
-    by the shape, so whichever threads run them give the same bits
+    by the shape and the machine's CPUs (``slab_count``), never the threads, so
+    whichever threads run them give the same bits
     (``tests/test_step_fast_path.py``); those are not always the whole gemm's
     (OpenBLAS's kernels sum a block's edge tiles their own way: sgemm's Haswell
     and dgemm's SkylakeX kernels differ in the last bits), so the checked paths
@@ -1440,7 +1447,8 @@ cdef object lend_blas(int L, int m, const int* dims, const int* own, int product
     ``products``; OWN_NN: W H and W^T dZ, OWN_NT: dZ H^T) that OpenBLAS would
     share among them (BLAS_THREADED_MIN multiply-adds), BLAS is held at one
     thread for the call (``dnn._blas_threads.blas_lent``). A large
-    layer's BLAS products then run in slabs fixed by their shape (``slab_count``),
+    layer's BLAS products then run in slabs fixed by their shape and the machine's
+    CPUs (``slab_count``),
     on the pool's threads or one after the other, the others whole: the same
     bits whatever the threads, the pool's or BLAS's. And no BLAS thread is left
     spinning, for tens of milliseconds after each product, on the cores the

@@ -371,7 +371,7 @@ def test_timed_thread_choice_never_changes_the_numbers(dtype, step_threads, rand
 # thread, ``_kernels.gemm_part``): the result cut by columns (m >= rows) and by
 # rows, dW cut by its rows (n >= k) and its columns; the slabs follow the
 # shape and the machine alone (``slab_count``: at most the machine's CPUs, up to
-# 4), whatever the threads; 2 and 4 slabs whatever this machine's count. Every BLAS
+# 4), whatever the threads; caps of 2, 3 and 4 whatever this machine's count. Every BLAS
 # product of such a call runs on one BLAS thread, so the bits are those of
 # BLAS limited to one thread by the user (OpenBLAS's two threads sum some of
 # these shapes otherwise).
@@ -380,7 +380,7 @@ SLAB_CASES = [([300, 160, 64, 1], 700), ([64, 2000, 40, 1], 300)]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims,m", SLAB_CASES)
-@pytest.mark.parametrize("slabs", [2, 4])
+@pytest.mark.parametrize("slabs", [2, 3, 4])
 def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, slabs, step_threads, monkeypatch,
                                                 random_network):
     _products._find_thread_counters(_kernels)  # what for_step does first: BLAS's counts
@@ -395,10 +395,20 @@ def test_blas_slabs_give_the_bits_of_one_thread(dtype, dims, m, slabs, step_thre
             assert np.array_equal(many[k], one[k]), (threads, k)
 
 
-def test_slabs_are_at_most_the_machines_cpus():
+def test_slabs_are_at_most_the_machines_cpus(step_threads):
     # Each slab packs the operand it does not cut again (S4's dW1 packed its 20 MB dZ1 four
-    # times at one thread on a 2-CPU machine: about 9 ms of a 145 ms iteration). Was: always
-    # up to 4 slabs. The machine's count, not the affinity's: bits never follow ``taskset``.
+    # times at one thread on a 2-CPU machine: 139.9 ms an iteration against 133.6 with two
+    # slabs, benchmarks/NOTES.md "Slabs per CPU"). Was: always up to 4 slabs. The machine's
+    # count, not the affinity's: bits never follow ``taskset``.
     import os
 
     assert _kernels._step_settings()[5] == max(1, min(4, os.cpu_count() or 1))
+    # S4's dW1 (cut along X's 784 rows) and W1 X (along its 10,000 columns): the cap decides
+    for what, shape in (("nt", (256, 784, 10000)), ("nn", (256, 784, 10000))):
+        for cap in (4, 3, 2, 1):
+            _kernels._set_step_threads(0, max_slabs=cap)  # restored by ``step_threads``
+            assert _kernels._slab_count(what, *shape) == cap, (what, cap)
+    _kernels._set_step_threads(0, max_slabs=4)
+    assert _kernels._slab_count("nt", 20, 12288, 209) == 4  # cut along the 12288 columns
+    assert _kernels._slab_count("nn", 20, 12288, 209) == 2  # 209 columns: not 4 slabs 64 wide
+    assert _kernels._slab_count("tn", 64, 128, 100) == 1    # small: whole
