@@ -108,6 +108,8 @@ cimport dnn._ops as ops
 cimport dnn._simd as simd
 from dnn._team cimport dnn_team, dnn_team_run, dnn_team_start, dnn_team_stop
 
+import os
+
 import numpy as np
 
 from dnn import _kernels
@@ -196,23 +198,39 @@ cdef struct Net:
 # --------------------------------------------------------------------------
 
 cdef enum:
-    SLABS = 4             # a large product's slabs, at most: the threads an unsplit fit may use
+    SLABS = 4             # a large product's slabs, at most (``_slabs``' cap)
     SLAB_UNIT = 16        # slab edges fall on multiples of this many rows or columns
 
+# A large product's slabs, at most, and the threads an unsplit fit may use: SLABS, or the
+# machine's CPUs where fewer, as the step calls' (``dnn._kernels``): each slab packs the operand
+# it does not cut again, so slabs that no thread could share only cost (benchmarks/NOTES.md,
+# "Slabs per CPU"). The machine's count, not the affinity's: the same bits under any affinity.
+cdef int _slabs = max(1, min(<int> SLABS, os.cpu_count() or 1))
+
 #: The most threads an unsplit fit's products share (``dnn._plan``, ``dnn.models``).
-SLAB_THREADS = SLABS
+SLAB_THREADS = _slabs
+
+
+def _set_slabs(int slabs):
+    """Tests and measurements: a large product's slabs, at most ``slabs`` (1 .. SLABS), for the
+    fits that follow; returns the former value. ``SLAB_THREADS`` is left as it is."""
+    global _slabs
+    cdef int old = _slabs
+    _slabs = max(1, min(slabs, <int> SLABS))
+    return old
+
 
 # Multiply-adds of a slab, at least: above OpenBLAS's paths for small matrices.
 cdef double SLAB_MIN = 1 << 23
 
 
 cdef inline int slab_count(int M, int N, int K) noexcept nogil:
-    """The slabs of C (M, N) := op(A) (M, K) op(B) (K, N): SLABS where each is at least
+    """The slabs of C (M, N) := op(A) (M, K) op(B) (K, N): ``_slabs`` where each is at least
     SLAB_MIN multiply-adds and 64 rows or columns of C, else fewer, down to 1 (whole). Cut
-    along C's longer side. A function of the shape alone: the slabs, whichever threads run
-    them, give the same bits, at any thread count (a slab may round differently from the
-    whole product: OpenBLAS blocks it its own way)."""
-    cdef int S = SLABS
+    along C's longer side. A function of the shape and the machine alone: the slabs, whichever
+    threads run them, give the same bits, at any thread count (a slab may round differently
+    from the whole product: OpenBLAS blocks it its own way)."""
+    cdef int S = _slabs
     cdef int cut = M if M >= N else N
     while S > 1 and (cut < 64 * S or <double> M * N * K < S * SLAB_MIN):
         S //= 2
@@ -1112,7 +1130,7 @@ cdef class Trainer:
         cdef dnn_team slab_team
         cdef bint teamed = False
         if threads > 1 and self.slab_any:
-            if dnn_team_start(&slab_team, min(threads, SLABS)) == 0:
+            if dnn_team_start(&slab_team, min(threads, _slabs)) == 0:
                 self.net.team = &slab_team
                 teamed = True
             else:

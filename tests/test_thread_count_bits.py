@@ -150,22 +150,41 @@ def test_mini_batch_plan_key_and_products_ignore_the_limit():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gram_form_slabs(dtype):
-    # the Gram form's products (W_1 X, dZ_1 G, the deferred updates) in slabs, unsplit
+@pytest.mark.parametrize("cap", [2, 4])
+def test_gram_form_slabs(dtype, cap):
+    # the Gram form's products (W_1 X, dZ_1 G, the deferred updates) in slabs, unsplit; at most
+    # 2 and 4 slabs, whatever this machine's cap
+    from dnn import _train
     dims, m = [2000, 300, 1], 400
     X, Y = _full_batch_data(dims[0], m, dtype, seed=5)
     assert _plan.gram_form(dims, m, 130)
-    one, two = _at_each_count(lambda: _flat(dnn.L_layer_model(X, Y, dims, 0.01, 130)))
+    saved = _train._set_slabs(cap)
+    try:
+        one, two = _at_each_count(lambda: _flat(dnn.L_layer_model(X, Y, dims, 0.01, 130)))
+    finally:
+        _train._set_slabs(saved)
     np.testing.assert_array_equal(one, two)
 
 
-def test_slabs_follow_the_shape_alone():
+def test_slabs_follow_the_shape_and_the_machine_alone():
+    # At most the machine's CPUs, up to 4, as the step calls' (each slab packs the operand it
+    # does not cut again). Was: always up to 4.
+    import os
     from dnn import _train
-    assert _train.slabs(100, 2000, 500) == _train.SLAB_THREADS  # 1e8 multiply-adds
-    assert _train.slabs(2000, 100, 500) == _train.slabs(100, 2000, 500)
-    assert _train.slabs(20, 209, 7) == 1                        # small: whole
-    assert _train.slabs(1, 10**6, 100) == _train.SLAB_THREADS   # cut along the long side
-    assert _train.slabs(100, 100, 10**5) == 1                   # no side of 64 a slab
+    assert _train.SLAB_THREADS == max(1, min(4, os.cpu_count() or 1))
+    saved = _train._set_slabs(4)
+    try:
+        assert _train.slabs(100, 2000, 500) == 4                    # 1e8 multiply-adds
+        assert _train.slabs(2000, 100, 500) == _train.slabs(100, 2000, 500)
+        assert _train.slabs(20, 209, 7) == 1                        # small: whole
+        assert _train.slabs(1, 10**6, 100) == 4                     # cut along the long side
+        assert _train.slabs(100, 100, 10**5) == 1                   # no side of 64 a slab
+        for cap in (3, 2, 1):
+            _train._set_slabs(cap)
+            assert _train.slabs(100, 2000, 500) == cap
+    finally:
+        _train._set_slabs(saved)
+    assert _train.slabs(100, 2000, 500) == _train.SLAB_THREADS
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -95,7 +95,7 @@ EXTRA_NETS = {
 }
 # Trained by test_slabbed_products_match_reference only (larger: every product on BLAS).
 SLAB_NETS = {
-    # unsplit, every product in 4 slabs (dnn._train.slab_count): rows or columns
+    # unsplit, every product in slabs (dnn._train.slab_count: as many as the cap): rows or columns
     "slabs": ([500, 100, 1], 2000, "he", 0.01, 20, 5),
     # the Gram form's products in slabs too: W_1 X, dZ_1 G, X^T X, the deferred updates
     # (past the first refresh of W_1 X, at iteration 64)
@@ -628,17 +628,23 @@ def test_gram_form_falls_back_where_XtX_overflows(dtype):
 @pytest.mark.parametrize("samples_major", [False, True], ids=["features-major", "samples-major"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("net", ["slabs", "slabs-gram"])
-def test_slabbed_products_match_reference(net, dtype, samples_major):
+@pytest.mark.parametrize("cap", [2, 4])
+def test_slabbed_products_match_reference(net, dtype, samples_major, cap):
     # An unsplit fit's large BLAS products in slabs of their result (every offset of the slabs,
-    # for each transposition the loop uses), at one thread and on a team of two.
+    # for each transposition the loop uses), at one thread and on a team of two; at most 2 and
+    # 4 slabs, whatever this machine's cap (its CPUs, up to 4).
     dims, m = SLAB_NETS[net][:2]
     gram = net.endswith("gram")
     assert _plan.gram_form(dims, m, SLAB_NETS[net][4]) == gram
-    assert _train.slabs(dims[1], m, dims[0]) == _train.SLAB_THREADS
-    for threads in (1, 2):
-        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
-            assert_net_matches_reference(net, dtype, own=0, shards=1, gram=gram,
-                                         samples_major=samples_major)
+    saved = _train._set_slabs(cap)
+    try:
+        assert _train.slabs(dims[1], m, dims[0]) == cap
+        for threads in (1, 2):
+            with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+                assert_net_matches_reference(net, dtype, own=0, shards=1, gram=gram,
+                                             samples_major=samples_major)
+    finally:
+        _train._set_slabs(saved)
 
 
 @pytest.mark.parametrize("shards", [2, 3])
