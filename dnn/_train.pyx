@@ -76,7 +76,7 @@ threads allowed).
 
 Slabs (an unsplit fit: ``shards`` = 1). Its large BLAS products run in
 slabs of the result's rows or columns, ``slab_count`` of them, a function of
-the product's shape alone (``tgemm``), each one BLAS call on one thread (the
+the product's shape and the machine's CPUs (``tgemm``), each one BLAS call on one thread (the
 caller holds BLAS at one thread for the whole fit). A chunk given several
 threads starts a team (``dnn/_team.h``) that shares the slabs and stops it
 at the chunk's end; one thread runs them in turn. So the numbers never depend
