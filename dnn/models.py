@@ -256,7 +256,8 @@ def L_layer_model(X: ArrayLike, Y: ArrayLike, layers_dims: Sequence[int],
     --plan`` shows it); ``"blas"`` runs every product on BLAS; a ``dnn.Plan``
     is used as given. What changes the last bits: the plan (which products
     run in our kernels, the shards, the Gram form, the layout), the build of
-    our kernels (the CPU), the BLAS and its kernel set. The thread count does
+    our kernels (the CPU), the BLAS and its kernel set, and for an unsplit fit
+    the machine's CPU count (its slabs: at most one per CPU, up to 4). The thread count does
     not: BLAS runs one thread a call for the whole fit, and the threads take
     a split fit's shards in turn. With ``"auto"``, a long fit's first decision is
     timed, so without a wisdom file a new process may decide otherwise;
