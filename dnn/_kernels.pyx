@@ -1132,7 +1132,9 @@ cdef bint _blas_slabs = True
 # machine's count (``os.cpu_count``), not the CPUs this process may use: the same machine
 # gives the same bits under any affinity, as under any thread count (Python 3.13's
 # PYTHON_CPU_COUNT, which sets that count, is a setting like OPENBLAS_CORETYPE's kernel set).
-cdef int _max_slabs = max(1, min(<int> GEMM_SLABS, os.cpu_count() or 1))
+#: The most slabs of a large BLAS product on this machine (the fits' too: ``dnn._train``).
+MACHINE_SLABS = max(1, min(<int> GEMM_SLABS, os.cpu_count() or 1))
+cdef int _max_slabs = MACHINE_SLABS
 
 
 def _set_thread_counters(addresses, int cpus):

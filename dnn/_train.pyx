@@ -108,8 +108,6 @@ cimport dnn._ops as ops
 cimport dnn._simd as simd
 from dnn._team cimport dnn_team, dnn_team_run, dnn_team_start, dnn_team_stop
 
-import os
-
 import numpy as np
 
 from dnn import _kernels
@@ -201,11 +199,11 @@ cdef enum:
     SLABS = 4             # a large product's slabs, at most (``_slabs``' cap)
     SLAB_UNIT = 16        # slab edges fall on multiples of this many rows or columns
 
-# A large product's slabs, at most, and the threads an unsplit fit may use: SLABS, or the
-# machine's CPUs where fewer, as the step calls' (``dnn._kernels``): each slab packs the operand
-# it does not cut again, so slabs that no thread could share only cost (benchmarks/NOTES.md,
-# "Slabs per CPU"). The machine's count, not the affinity's: the same bits under any affinity.
-cdef int _slabs = max(1, min(<int> SLABS, os.cpu_count() or 1))
+# A large product's slabs, at most, and the threads an unsplit fit may use: the step calls'
+# cap (``dnn._kernels.MACHINE_SLABS``: SLABS, or the machine's CPUs where fewer): each slab
+# packs the operand it does not cut again, so slabs that no thread could share only cost
+# (benchmarks/NOTES.md, "Slabs per CPU").
+cdef int _slabs = max(1, min(<int> SLABS, <int> _kernels.MACHINE_SLABS))
 
 #: The most threads an unsplit fit's products share (``dnn._plan``, ``dnn.models``).
 SLAB_THREADS = _slabs
