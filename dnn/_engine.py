@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from dnn import _loop_plan, network, optimizers
+from dnn import _lines, _loop_plan, network, optimizers
 
 __all__ = ["new_state", "state_fits", "fit_epochs", "forward_output", "layer_keys"]
 
@@ -76,13 +76,13 @@ def _optimizer(opts):
 
 
 def _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, shuffled, sample_weight=None):
-    """``dnn._loop.Loop`` over fresh C-contiguous copies of the parameters (put in ``parameters``: the
-    entries are replaced, never the caller's arrays changed) and the state's moments (in place), its
-    products chosen by ``plan`` for ``n_epochs`` epochs (``dnn._loop_plan.make_loop``), with the
-    examples' ``sample_weight`` (or None)."""
+    """``dnn._loop.Loop`` over fresh C-contiguous copies of the parameters on cache lines (put in
+    ``parameters``: the entries are replaced, never the caller's arrays changed) and the state's
+    moments (in place), its products chosen by ``plan`` for ``n_epochs`` epochs
+    (``dnn._loop_plan.make_loop``), with the examples' ``sample_weight`` (or None)."""
     keys = state["keys"]
     for key in keys:
-        parameters[key] = np.array(parameters[key], dtype=X.dtype, order="C", copy=True)
+        parameters[key] = _lines.copy(parameters[key], X.dtype)
     for name in _moments(opts):
         for key in keys:
             state[name]["d" + key] = np.require(state[name]["d" + key], X.dtype, ["C", "W", "A"])

@@ -75,6 +75,7 @@ import threading
 
 import numpy as np
 
+from dnn import _lines
 from dnn._blas_threads import blas_lent
 
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
@@ -1063,9 +1064,9 @@ cdef class Loop:
         net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
-        work_alive = []
+        work_alive = []  # every work buffer starts on a cache line (dnn/_lines.py)
         # one dW buffer for every layer but a wide first one (see _wide_backward)
-        dW_shared = np.empty(max([dims[l] * dims[l - 1] for l in range(1 + net.wide, L + 1)] + [1]), dtype)
+        dW_shared = _lines.empty(max([dims[l] * dims[l - 1] for l in range(1 + net.wide, L + 1)] + [1]), dtype)
         for l in range(1, L + 1):
             shape_W, n_l = (dims[l], dims[l - 1]), dims[l]
             W, b = layers[l - 1]
@@ -1079,14 +1080,15 @@ cdef class Loop:
             if need_s:
                 net.sW[l - 1], net.sb[l - 1] = _state(s, "s", l, dtype, shape_W, keep_alive)
             # one dW buffer for every layer: each is used up by its update before the next is made
-            work = [dW_shared, np.empty(n_l, dtype), np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, dtype)]
+            work = [dW_shared, _lines.empty(n_l, dtype), _lines.empty(n_l * bmax, dtype),
+                    _lines.empty(n_l * bmax, dtype)]
             work_alive += work
             net.dW[l - 1] = _ptr(work[0])
             net.db[l - 1] = _ptr(work[1])
             net.A[l - 1] = _ptr(work[2])
             net.G[l - 1] = _ptr(work[3])
             if l < L and keep[l - 1] < 1:
-                work = [np.empty(n_l * bmax, dtype), np.empty(n_l * bmax, np.uint8)]
+                work = [_lines.empty(n_l * bmax, dtype), _lines.empty(n_l * bmax, np.uint8)]
                 work_alive += work
                 net.H[l - 1] = _ptr(work[0])
                 net.mask[l - 1] = <unsigned char*> _ptr(work[1])
@@ -1094,11 +1096,13 @@ cdef class Loop:
         # chunk of a team (_wide_backward)
         chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1  # an epoch's shares of a phase, at most
         wide_chunks = chunks if net.wide else 1
-        work = [np.empty((wide_chunks * bmax, net.wide_block if net.wide else n0), dtype), np.empty((bmax, K), dtype),
-                np.empty(wide_chunks * dims[1] * net.wide_block if net.wide else 1, dtype), np.empty(bmax, np.uintp),
-                np.empty(wide_chunks * bmax, np.uintp), np.empty(bmax if sample_weight is not None else 1, dtype),
+        work = [_lines.empty((wide_chunks * bmax, net.wide_block if net.wide else n0), dtype),
+                _lines.empty((bmax, K), dtype),
+                _lines.empty(wide_chunks * dims[1] * net.wide_block if net.wide else 1, dtype),
+                _lines.empty(bmax, np.uintp), _lines.empty(wide_chunks * bmax, np.uintp),
+                _lines.empty(bmax if sample_weight is not None else 1, dtype),
                 # simd.nn's packed path, per column share (pages touched only where it packs)
-                np.empty(chunks * simd.DNN_NN_SCRATCH_BYTES, np.uint8)]
+                _lines.empty(chunks * simd.DNN_NN_SCRATCH_BYTES, np.uint8)]
         net.Xb = _ptr(work[0])
         net.Yb = _ptr(work[1])
         net.gblk = _ptr(work[2])

@@ -55,6 +55,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
                       "pip install \"dnn-course[sklearn]\" (%s)" % exc) from exc
 
 from dnn import _engine
+from dnn import _lines
 from dnn import _validation as v
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
@@ -67,7 +68,8 @@ _OUT_NAMES = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity
 
 
 def initial_parameters(dims, init, rng, dtype):
-    """Weights ``W_l`` ``(n_l, n_{l-1})`` and zero biases, drawn in float64 from ``rng``, cast to ``dtype``.
+    """Weights ``W_l`` ``(n_l, n_{l-1})`` and zero biases, drawn in float64 from ``rng``, cast to ``dtype``
+    into arrays on a cache line (``dnn._lines``).
 
     ``glorot_uniform``: U(-r, r), r = sqrt(6 / (n_{l-1} + n_l)) (scikit-learn's;
     biases drawn alike, as there); ``glorot``: N(0, 2 / (n_{l-1} + n_l));
@@ -85,8 +87,8 @@ def initial_parameters(dims, init, rng, dtype):
                      "xavier": np.sqrt(1.0 / n_prev)}[init]
             W = rng.standard_normal((n, n_prev)) * scale
             b = np.zeros((n, 1))
-        parameters["W%d" % l] = W.astype(dtype)
-        parameters["b%d" % l] = b.astype(dtype)
+        parameters["W%d" % l] = _lines.copy(W, dtype)
+        parameters["b%d" % l] = _lines.copy(b, dtype)
     return parameters
 
 

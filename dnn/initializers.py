@@ -12,6 +12,7 @@ draws hold ``dnn._rng.GLOBAL_RNG_LOCK``, so threads do not interleave them.
 
 import numpy as np
 
+from dnn import _lines
 from dnn import _rng
 from dnn import _validation as v
 
@@ -36,12 +37,13 @@ def _layers(dims, scale, dtype):
     """Unchecked: the parameters for ``dims``, drawing from NumPy's global state (the caller's seed)."""
     parameters = {}
     for l in range(1, len(dims)):
+        # on a cache line (dnn/_lines.py)
         if scale is None:
-            W = np.zeros((dims[l], dims[l - 1]), dtype=dtype)
+            W = _lines.zeros((dims[l], dims[l - 1]), dtype)
         else:
-            W = scale(np.random.randn(dims[l], dims[l - 1]), dims[l - 1], dims[l]).astype(dtype, copy=False)
+            W = _lines.copy(scale(np.random.randn(dims[l], dims[l - 1]), dims[l - 1], dims[l]), dtype)
         parameters["W%d" % l] = W
-        parameters["b%d" % l] = np.zeros((dims[l], 1), dtype=dtype)
+        parameters["b%d" % l] = _lines.zeros((dims[l], 1), dtype)
     return parameters
 
 

@@ -17,6 +17,7 @@ The state dicts (``v``, ``s``) are keyed as gradients: ``dW1..dWL``, ``db1..dbL`
 import numpy as np
 
 from dnn import _course2_validation as c
+from dnn import _lines
 from dnn import _validation as _v  # (`v` is the course's name for the velocity)
 
 __all__ = [
@@ -128,7 +129,8 @@ def _heavy_ball(parameters, grads, vel, momentum, learning_rate, nesterov, keys)
 
 
 def _zeros(parameters, keys):
-    return {"d" + key: np.zeros_like(parameters[key]) for key in keys}
+    """Zero state for ``keys``, each array on a cache line (``dnn._lines``: the loop's kernels stream it)."""
+    return {"d" + key: _lines.zeros_like(parameters[key]) for key in keys}
 
 
 # --------------------------------------------------------------------------
