@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from dnn import reference
+from dnn import _lines, reference
 
 __all__ = ["GLOBAL_RNG_LOCK", "course_seeded", "check_random_state", "initial_parameters"]
 
@@ -70,18 +70,20 @@ def initial_parameters(dims, init, seed, dtype, random_state, course_seed=None):
     float64, scaled by the recipe's arithmetic, then cast, as the reference
     does. The course's way, ``course_seed`` is a seed its models set first
     (``np.random.seed(1)``, which the recipe's seed then overrides: kept for
-    the global state it leaves), under the same lock.
+    the global state it leaves), under the same lock. The arrays start on a
+    cache line (``dnn._lines``: the compiled loops stream them).
     """
     if random_state is None:
         with GLOBAL_RNG_LOCK:
             if course_seed is not None:
                 np.random.seed(course_seed)
-            return reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+            drawn = reference.initialize_parameters_deep(dims, init=init, seed=seed, dtype=dtype)
+        return {key: _lines.copy(a) for key, a in drawn.items()}
     _, rule = reference.INIT_RECIPES[init]
     parameters = {}
     for l in range(1, len(dims)):
         W = reference._scale_weights(rule, _standard_normal(random_state, (dims[l], dims[l - 1])),
                                      dims[l - 1])
-        parameters["W%d" % l] = W.astype(dtype, copy=False)
-        parameters["b%d" % l] = np.zeros((dims[l], 1), dtype=dtype)
+        parameters["W%d" % l] = _lines.copy(W, dtype)
+        parameters["b%d" % l] = _lines.zeros((dims[l], 1), dtype)
     return parameters

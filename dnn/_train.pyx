@@ -110,7 +110,7 @@ from dnn._team cimport dnn_team, dnn_team_run, dnn_team_start, dnn_team_stop
 
 import numpy as np
 
-from dnn import _kernels
+from dnn import _kernels, _lines
 
 #: The builds of dnn._simd's kernels, by level.
 SIMD_LEVELS = ("baseline", "avx2", "avx512")
@@ -996,30 +996,31 @@ cdef class Trainer:
         # Gradients are only ever as wide as a layer's output (dA_0 = W_1^T dZ_1
         # is never computed), so the input width n_0 does not size them.
         nmax = int(dims[1:].max())
-        hidden = [np.empty(int(dims[l]) * m, dtype=dtype) for l in range(1, L + 1)]
-        grads = [np.empty(nmax * m, dtype=dtype) for _ in range(2)]
-        db = np.empty(nmax, dtype=dtype)
-        acc = np.empty(nmax, dtype=np.float64)
+        # every buffer on a cache line (dnn/_lines.py)
+        hidden = [_lines.empty(int(dims[l]) * m, dtype=dtype) for l in range(1, L + 1)]
+        grads = [_lines.empty(nmax * m, dtype=dtype) for _ in range(2)]
+        db = _lines.empty(nmax, dtype=dtype)
+        acc = _lines.empty(nmax, dtype=np.float64)
         h_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
             h_ptr[l] = address(hidden[l - 1])
         # A shard's gradient sums, which its Team adds up and applies.
-        dW = [np.empty((int(dims[l]), int(dims[l - 1])) if partial else 1, dtype=dtype)
+        dW = [_lines.empty((int(dims[l]), int(dims[l - 1])) if partial else 1, dtype=dtype)
               for l in range(1, L + 1)]
-        dbs = [np.empty(int(dims[l]) if partial else 1, dtype=dtype) for l in range(1, L + 1)]
+        dbs = [_lines.empty(int(dims[l]) if partial else 1, dtype=dtype) for l in range(1, L + 1)]
         dw_ptr = np.zeros(L + 1, dtype=np.uintp)
         db_ptr = np.zeros(L + 1, dtype=np.uintp)
         for l in range(1, L + 1):
             dw_ptr[l] = address(dW[l - 1])
             db_ptr[l] = address(dbs[l - 1])
         # OWN_XT: this net's block of X, transposed, once.
-        XT = (np.ascontiguousarray(X[:, lo:hi].T) if own_flags[1] & OWN_XT
-              else np.empty(1, dtype=dtype))
+        XT = (_lines.copy(X[:, lo:hi].T) if own_flags[1] & OWN_XT
+              else _lines.empty(1, dtype=dtype))
         # The Gram form: P = W_1 X (n_1 x m) and G = X^T X (m x m), once.
-        P = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
-        G = np.empty(m * m if gram else 1, dtype=dtype)
-        S = np.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
-        scratch = np.empty(simd.DNN_NN_SCRATCH_BYTES, dtype=np.uint8)  # pages touched only if it packs
+        P = _lines.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
+        G = _lines.empty(m * m if gram else 1, dtype=dtype)
+        S = _lines.empty(int(dims[1]) * m if gram else 1, dtype=dtype)
+        scratch = _lines.empty(simd.DNN_NN_SCRATCH_BYTES, dtype=np.uint8)  # pages touched only if it packs
         net.L = L
         net.m = m
         net.n = <const int*> address(dims)

@@ -20,7 +20,7 @@ import numpy as np
 
 from dnn import _course2_validation as c
 from dnn import _validation as v
-from dnn import _loop, _loop_plan, _rng, initializers
+from dnn import _lines, _loop, _loop_plan, _rng, initializers
 from dnn.functional import initialize_parameters_deep
 from dnn.reference import INIT_RECIPES
 
@@ -97,8 +97,9 @@ def _compiled_loop(parameters, X, Y, L, o, seed, plan):
     samples-major (one transposed copy each, made once per fit), the optimizer state zeros, the
     products ``plan`` decides (``dnn._loop_plan.make_loop``)."""
     layers = [(parameters["W%d" % l], parameters["b%d" % l]) for l in range(1, L + 1)]
-    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in _loop.USES_V else None
-    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers] if o["optimizer"] in _loop.USES_S else None
+    zeros = lambda: [(_lines.zeros_like(W), _lines.zeros_like(b)) for W, b in layers]  # noqa: E731
+    v = zeros() if o["optimizer"] in _loop.USES_V else None
+    s = zeros() if o["optimizer"] in _loop.USES_S else None
     return _loop_plan.make_loop(plan, layers, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
                       o["learning_rate"], o["num_epochs"], hidden=o["hidden"],
                       output=o["output"], optimizer=o["optimizer"], batch_size=o["mini_batch_size"],
