@@ -3,8 +3,8 @@
 NumPy starts a large array 16 bytes past a page, so every 64-byte vector load
 of it straddles two cache lines. The buffers dnn makes for its kernels, and
 the parameters and optimizer state it creates, start on a line instead: the
-cat pictures' epoch (whose first layer's weights and Adam's moments stream
-through the kernels in vectors) runs about 5% faster (benchmarks/NOTES.md,
+cat pictures' mini-batch epoch (whose first layer's weights and Adam's moments
+stream through the kernels in vectors) runs 4-10% faster (benchmarks/NOTES.md,
 "Buffers on a cache line").
 
 Only speed depends on an address, never a number: every kernel's lanes and
