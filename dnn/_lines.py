@@ -9,8 +9,12 @@ stream through the kernels in vectors) runs 4-10% faster (benchmarks/NOTES.md,
 
 Only speed depends on an address, never a number: every kernel's lanes and
 sums follow the index, so an array here and a NumPy one give the same bits.
-A copy (pickle, ``np.copy``) is an ordinary NumPy array again.
+Such an array is a view of a slightly larger byte buffer (``flags.owndata`` is
+False), so ``ndarray.resize`` refuses it in place (``np.resize`` returns a new
+one); a copy (pickle, ``np.copy``) is an ordinary NumPy array again.
 """
+
+import operator
 
 import numpy as np
 
@@ -24,7 +28,9 @@ def empty(shape, dtype=np.float64, order="C"):
     """``np.empty(shape, dtype, order)`` whose data start on a multiple of ``LINE`` bytes
     (an array of no elements has no data to place)."""
     dtype = np.dtype(dtype)
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+    shape = (operator.index(shape),) if np.ndim(shape) == 0 else tuple(operator.index(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError("negative dimensions are not allowed, got shape %r" % (shape,))
     nbytes = dtype.itemsize
     for s in shape:
         nbytes *= s
