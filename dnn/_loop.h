@@ -447,19 +447,22 @@ DNN_INLINE const dnn_loop_table* dnn_loop_kernels(void) {
 #define DNN_WIDE_DOT_BLOCK(T, S, ISA, ATTR, V, LANES, NAME, NR_, NK_)              \
 DNN_INLINE ATTR void dnn_wide_dot_##S##_##ISA##_##NAME(int r0, int k0, int F,       \
         const T* W, int ldw, const T* const* rows, int off, int add, T* Z, int ldz,  \
-        int ahead) {                                                                \
+        int ahead, int nrg) {                                                       \
     V acc[NR_][NK_], w[NR_], x, zero = {0};                                         \
     const T* xr[NK_];                                                               \
     const T* pr[NK_];                                                               \
     int i, q, f, ft;                                                                \
-    /* ahead: prefetch the next NK_ rows' block, a line per row per vector */       \
+    /* ahead = 1 + i (i < nrg): prefetch, into L2, line i of every nrg of the */    \
+    /* next NK_ rows' block: the nrg blocks of rows of W that run on these     */   \
+    /* examples spread the requests over their passes (0: none)                */   \
     DNN_UNROLL for (q = 0; q < NK_; q++) pr[q] = ahead ? rows[k0 + NK_ + q] + off : NULL; \
     DNN_UNROLL for (q = 0; q < NK_; q++) xr[q] = rows[k0 + q] + off;                \
     DNN_UNROLL for (i = 0; i < NR_; i++)                                            \
         DNN_UNROLL for (q = 0; q < NK_; q++) acc[i][q] = zero;                      \
     for (f = 0; f <= F - LANES; f += LANES) {                                       \
-        if (ahead && (f * (int) sizeof(T)) % 64 == 0)                               \
-            DNN_UNROLL for (q = 0; q < NK_; q++) __builtin_prefetch(pr[q] + f);      \
+        if (ahead && (f * (int) sizeof(T)) % 64 == 0                                \
+                && (f * (int) sizeof(T) / 64) % nrg == ahead - 1)                   \
+            DNN_UNROLL for (q = 0; q < NK_; q++) __builtin_prefetch(pr[q] + f, 0, 2); \
         DNN_UNROLL for (i = 0; i < NR_; i++)                                        \
             memcpy(&w[i], W + (ptrdiff_t) (r0 + i) * ldw + f, sizeof(V));           \
         DNN_UNROLL for (q = 0; q < NK_; q++) {                                      \
@@ -514,18 +517,19 @@ static ATTR void dnn_wide_dot_##S##_##ISA(int R, int K, int F, const T* W, int l
     /* examples outer: a block of WK rows of X is read from memory once, */         \
     /* then from L1 for every block of rows of W */                                 \
     for (k = 0; k + WK <= K; k += WK) {                                             \
-        /* the first block of rows of W prefetches the next examples' rows */       \
+        /* the blocks of rows of W share out the prefetch of the next */            \
+        /* examples' rows: block i asks for line i of every R / WR */               \
         for (r = 0; r + WR <= R; r += WR)                                           \
             dnn_wide_dot_##S##_##ISA##_big(r, k, F, W, ldw, rows, off, add, Z, ldz,  \
-                                           r == 0 && k + 2 * WK <= K);              \
+                                           k + 2 * WK <= K ? 1 + r / WR : 0, R / WR); \
         for (; r < R; r++)                                                          \
-            dnn_wide_dot_##S##_##ISA##_cols(r, k, F, W, ldw, rows, off, add, Z, ldz, 0); \
+            dnn_wide_dot_##S##_##ISA##_cols(r, k, F, W, ldw, rows, off, add, Z, ldz, 0, 1); \
     }                                                                               \
     for (; k < K; k++) {                                                            \
         for (r = 0; r + WR <= R; r += WR)                                           \
-            dnn_wide_dot_##S##_##ISA##_rows(r, k, F, W, ldw, rows, off, add, Z, ldz, 0); \
+            dnn_wide_dot_##S##_##ISA##_rows(r, k, F, W, ldw, rows, off, add, Z, ldz, 0, 1); \
         for (; r < R; r++)                                                          \
-            dnn_wide_dot_##S##_##ISA##_one(r, k, F, W, ldw, rows, off, add, Z, ldz, 0); \
+            dnn_wide_dot_##S##_##ISA##_one(r, k, F, W, ldw, rows, off, add, Z, ldz, 0, 1); \
     }                                                                               \
 }                                                                                   \
 static ATTR void dnn_wide_axpy_##S##_##ISA(int R, int K, int F, T alpha, const T* D, \
