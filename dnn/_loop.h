@@ -306,16 +306,19 @@ static ATTR void dnn_rowsums_##S##_##ISA(int R, int m, const T* D, int ld, T* db
     }                                                                               \
 }                                                                                   \
                                                                                     \
-/* sum of squares in double, 8 partial sums (the L2 cost's): q[k] sums elements */ \
-/* k mod 8, so the compiler may keep q in one vector (a pointer per step of 8,   */ \
-/* not int indices it cannot prove contiguous); the same sums in any build.      */ \
+/* sum of squares in double, 32 partial sums (the L2 cost's): q[k] sums        */ \
+/* elements k mod 32, so the compiler may keep q in vectors, four chains of     */ \
+/* adds where one would wait on its own latency (a pointer per step of 32, not  */ \
+/* int indices it cannot prove contiguous); the n mod 32 last elements go to    */ \
+/* q[0], q[1], ...; then a fixed tree: the same sums in any build.               */ \
 static ATTR double dnn_sumsq_##S##_##ISA(int n, const T* p) {                       \
-    double q[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                         \
-    const T* end8 = p + (n - n % 8);                                                \
+    double q[32] = {0};                                                             \
+    const T* end32 = p + (n - n % 32);                                              \
     int k;                                                                          \
-    for (; p < end8; p += 8)                                                        \
-        for (k = 0; k < 8; k++) q[k] += (double) p[k] * p[k];                       \
-    for (k = 0; k < n % 8; k++) q[0] += (double) p[k] * p[k];                       \
+    for (; p < end32; p += 32)                                                      \
+        for (k = 0; k < 32; k++) q[k] += (double) p[k] * p[k];                      \
+    for (k = 0; k < n % 32; k++) q[k] += (double) p[k] * p[k];                      \
+    for (k = 0; k < 8; k++) q[k] = (q[k] + q[k + 16]) + (q[k + 8] + q[k + 24]);     \
     return ((q[0] + q[4]) + (q[1] + q[5])) + ((q[2] + q[6]) + (q[3] + q[7]));       \
 }                                                                                   \
                                                                                     \

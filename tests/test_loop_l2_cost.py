@@ -1,11 +1,12 @@
 """The mini-batch loop's L2 cost: ``lambd / 2 * sum(W^2)``, summed by dnn/_loop.h's ``sumsq``.
 
-``sumsq`` keeps 8 partial sums in double (element i in sum i mod 8), which the
-compiler keeps in one vector, then adds the n mod 8 last elements to the
-first. Weights of 1 to 70 elements (no whole step of 8, whole steps only,
-steps and a tail) in each build of the kernels this CPU runs, against NumPy's
-sum: a skipped or repeated tail element, or a step read off by one, moves the
-sum by far more than the tolerance (products of floats are exact in double).
+``sumsq`` keeps 32 partial sums in double (element i in sum i mod 32), which the
+compiler keeps in vectors, adds the n mod 32 last elements to the first ones,
+then folds them in a fixed tree. Weights of 1 to 95 elements (no whole step
+of 32, whole steps only, steps and a tail) in each build of the kernels this
+CPU runs, against NumPy's sum: a skipped or repeated tail element, a step read
+off by one or a partial sum left out of the fold moves the sum by far more
+than the tolerance (products of floats are exact in double).
 """
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from dnn import _loop, _train
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("level", _train.SIMD_LEVELS)
-@pytest.mark.parametrize("dims", [[1, 1], [3, 5, 1], [8, 1], [4, 4, 3], [7, 10, 1], [9, 7, 2]])
+@pytest.mark.parametrize("dims", [[1, 1], [3, 5, 1], [8, 1], [4, 4, 3], [7, 10, 1], [9, 7, 2], [32, 1],
+                                  [33, 1], [8, 8, 1], [3, 31, 1], [5, 19, 1]])
 def test_l2_cost_is_half_lambd_sum_of_squares(dtype, level, dims):
     levels = _train.SIMD_LEVELS
     if levels.index(level) > levels.index(_train.simd_cpu_level()):
