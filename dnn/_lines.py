@@ -2,10 +2,9 @@
 
 NumPy starts a large array 16 bytes past a page, so every 64-byte vector load
 of it straddles two cache lines. The buffers dnn makes for its kernels, and
-the parameters and optimizer state it creates, start on a line instead: the
-cat pictures' mini-batch epoch (whose first layer's weights and Adam's moments
-stream through the kernels in vectors) runs 4-10% faster (benchmarks/NOTES.md,
-"Buffers on a cache line").
+the parameters and optimizer state it creates, start on a line instead, so a
+kernel streaming them (the wide first layer's weights, Adam's moments) loads
+whole lines (measurements: benchmarks/NOTES.md, "Buffers on a cache line").
 
 Only speed depends on an address, never a number: every kernel's lanes and
 sums follow the index, so an array here and a NumPy one give the same bits.
