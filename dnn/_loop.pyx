@@ -191,6 +191,8 @@ DEF GATHER_ROWS = 16
 # The transposing gather prefetches whole rows of X up to this many bytes (16 rows: 256 KiB, within
 # L2); longer rows are left to the hardware.
 DEF GATHER_PREFETCH_ROW_BYTES = 16384
+# The wide backward's gather asks for the piece of the row this many rows ahead of the one it copies.
+DEF WIDE_GATHER_AHEAD = 4
 # A team's shares of work (dnn_share) start at multiples of: columns 16 (a vector of floats in
 # AVX-512, GATHER_ROWS), rows 8, elements 64 (an optimizer's vector loop splits where one thread's does).
 DEF SPLIT_COLS = 16
@@ -382,8 +384,13 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
     while f0 < f1:
         fc = F if f1 - f0 > F else f1 - f0
         if net.wide_gather:
-            # The block's rows gathered into Xb (in L2), xblk[j] pointing at them.
+            # The block's rows gathered into Xb (in L2), xblk[j] pointing at them; row j + WIDE_GATHER_AHEAD's
+            # piece asked for while row j's is copied (a copy that waits on each piece's first lines
+            # otherwise: benchmarks/NOTES.md, "The wide backward's gather, prefetched").
             for j in range(bb):
+                if j + WIDE_GATHER_AHEAD < bb:
+                    dnn_prefetch_rows_r(net.xrows + j + WIDE_GATHER_AHEAD, 1, <size_t> f0 * sizeof(floating),
+                                        <size_t> fc * sizeof(floating))
                 memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
             if floating is double:
                 k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> xblk, 0, fc, g, fc)
