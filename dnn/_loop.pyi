@@ -14,6 +14,7 @@ NT_MIN_BATCH_BYTES: int
 WIDE_MIN_INPUTS: int
 WIDE_BLOCK_BYTES: int
 WIDE_GATHER_BYTES: int
+WIDE_GATHER_ON_ONE_THREAD: bool
 MAX_THREADS: int
 TEAM_SMALL_LAYER_WORK: int
 
@@ -31,6 +32,7 @@ class Loop:
     epochs: int
     wide: bool
     wide_block: int
+    wide_gather: bool
     threads: int
     epoch_threads: int
     numpy_blas: bool

@@ -178,10 +178,12 @@ WIDE_MIN_INPUTS = 4096
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
 WIDE_BLOCK_BYTES = 256 * 1024
 #: The wide path's backward copies each block of the batch's rows into an L2 buffer before its
-#: product when X is larger than this (its rows then come from memory, where the copy's whole-row
-#: streams beat the product's prefetched reads of a few lines per row); a smaller X, which stays in
-#: L3 from epoch to epoch, is read in place (benchmarks/NOTES.md, "Issue 12: the cat pictures").
+#: product (the copy's whole-row streams, prefetched a few rows ahead, beat the product's prefetched
+#: reads of a few lines per row) on one thread, and on a team when X is larger than this (its rows
+#: then come from memory); a team reads a smaller X, which stays in L3 from epoch to epoch, in place
+#: (benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide backward's gather, prefetched").
 WIDE_GATHER_BYTES = 16 * 2**20
+WIDE_GATHER_ON_ONE_THREAD = True
 
 #: Sizes are C ints in the kernels and 32-bit in BLAS.
 _INT_MAX = 2**31 - 1
@@ -247,7 +249,9 @@ cdef struct Net:
     void* Yb
     int wide                # the first layer runs the wide path (``_wide_forward``, ``_wide_backward``)
     int wide_block          # its block of features (columns of W_1)
-    int wide_gather         # its backward gathers each block into Xb first (else reads X's rows in place)
+    int wide_gather         # this epoch's backward gathers each block into Xb first (else reads X's rows in place)
+    int wide_gather_large   # it gathers on any team (X larger than WIDE_GATHER_BYTES)
+    int wide_gather_one     # it gathers on one thread (WIDE_GATHER_ON_ONE_THREAD)
     void* gblk              # the wide path's dW_1 block (n_1, wide_block)
     const void** xrows      # the wide path's pointers to the batch's rows of X (bmax)
     const void** xblk       # and to the rows of its block gathered in Xb (bmax, wide_block)
@@ -932,6 +936,9 @@ cdef class Loop:
     #: Whether the first layer runs the wide path (``wide=``), and its block of features.
     cdef readonly bint wide
     cdef readonly int wide_block
+    #: Whether the last epoch's wide backward copied each block of the batch's rows first (on one
+    #: thread, or X larger than ``WIDE_GATHER_BYTES``) rather than reading them in place.
+    cdef readonly bint wide_gather
     #: Whether its BLAS products run on NumPy's BLAS (``numpy_blas=`` and ``numpy_gemm_found()``).
     cdef readonly bint numpy_blas
     #: Whether any product runs on BLAS: its epochs then hold BLAS at one thread.
@@ -1068,7 +1075,8 @@ cdef class Loop:
         net.numpy_blas = bool(numpy_blas) and numpy_gemm_found()
         auto = isinstance(wide, str)
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
-        net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
+        net.wide_gather_large = net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
+        net.wide_gather_one = bool(WIDE_GATHER_ON_ONE_THREAD)
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
         work_alive = []  # every work buffer starts on a cache line (dnn/_lines.py)
@@ -1255,6 +1263,8 @@ cdef class Loop:
                     team = self._team() if free > 1 else NULL
                     chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
                     self.epoch_threads = 1 if team == NULL else self.threads
+                    self.net.wide_gather = self.net.wide_gather_large or (team == NULL and self.net.wide_gather_one)
+                    self.wide_gather = self.net.wide and self.net.wide_gather
                     with nogil:
                         if self.double_:
                             total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)

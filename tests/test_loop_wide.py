@@ -71,8 +71,10 @@ def test_wide_against_numpy(loop_build, wide_reads, dtype, dims, m, b, wide):
 
 @pytest.fixture(params=["in place", "gathered"])
 def wide_reads(request, monkeypatch):
-    """The wide backward's two ways to read the batch's rows (chosen by X's size): both tested."""
+    """The wide backward's two ways to read the batch's rows (chosen by X's size and the team): both
+    tested."""
     monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 2**62 if request.param == "in place" else 0)
+    monkeypatch.setattr(_loop, "WIDE_GATHER_ON_ONE_THREAD", request.param != "in place")
     return request.param
 
 
@@ -137,6 +139,30 @@ def test_wide_rule_and_block():
     assert _loop.wide_block(12288, 64, 4) == 2 * _loop.wide_block(12288, 64, 8)
     assert _loop.wide_block(100, 64, 8) == 100
     assert _loop.wide_block(10 ** 6, 10 ** 5, 8) == 64
+
+
+@pytest.mark.parametrize("threads, large, want", [(1, False, True), (2, False, False), (2, True, True),
+                                                   (1, True, True)])
+def test_wide_gather_rule(monkeypatch, threads, large, want):
+    """The wide backward copies each block of rows first on one thread, and on a team only for an X
+    larger than WIDE_GATHER_BYTES (a smaller one stays in L3 and is read in place); the choice is
+    the epoch's (its team), and the parameters' bits do not depend on it (above)."""
+    if large:
+        monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 0)
+    rng = np.random.default_rng(0)
+    dims = [300, 12, 1]
+    X = rng.random((90, dims[0]))
+    Y = (rng.random((90, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((o, i)) * 0.1, np.zeros((o, 1))) for i, o in zip(dims, dims[1:])]
+    loop = _loop.Loop(layers, X, Y, batch_size=32, products="own", threads=threads, wide=64)
+    assert not loop.wide_gather  # no epoch yet
+    loop.epoch(None, 0.01)
+    assert loop.epoch_threads == threads
+    assert loop.wide_gather == want
+    narrow = _loop.Loop([(W.copy(), b.copy()) for W, b in layers], X, Y, batch_size=32, products="own",
+                        threads=threads, wide=False)
+    narrow.epoch(None, 0.01)
+    assert not narrow.wide_gather  # no wide layer, nothing gathered
 
 
 @pytest.mark.parametrize("wide", ["yes", 0, -3, 2.5, None])
