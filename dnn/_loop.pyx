@@ -758,7 +758,7 @@ cdef double _epoch(Net* net, floating* kind, dnn_team* team, int chunks, dnn_opt
                  w.chunks * (2 if l > 1 else 1))
             w.chunks = chunks
             w.col_chunks = col_chunks
-        if net.lambd > 0:
+        if net.lambd > 0 and w.start + w.bb < m:  # the next batch's (the epoch's last batch has none)
             sumsq = _squares(net, kind)  # on this thread, layer by layer: the same sum on any team
         w.start += w.bb
     net.l2_sum = l2
