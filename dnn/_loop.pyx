@@ -184,6 +184,11 @@ WIDE_BLOCK_BYTES = 256 * 1024
 #: (benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide backward's gather, prefetched").
 WIDE_GATHER_BYTES = 16 * 2**20
 WIDE_GATHER_ON_ONE_THREAD = True
+#: A gathered block's rows are this much longer than the block: a whole block's rows (4 KB
+#: apart, or any multiple) would share L1's sets, and wide_axpy's 64 rows of one group of features
+#: evict each other before its next block of rows of W reads them again (benchmarks/NOTES.md,
+#: "The wide backward's gather, prefetched").
+WIDE_PAD_BYTES = 64
 
 #: Sizes are C ints in the kernels and 32-bit in BLAS.
 _INT_MAX = 2**31 - 1
@@ -249,6 +254,7 @@ cdef struct Net:
     void* Yb
     int wide                # the first layer runs the wide path (``_wide_forward``, ``_wide_backward``)
     int wide_block          # its block of features (columns of W_1)
+    int wide_ldx            # the row stride of its gathered blocks: wide_block and a cache line (WIDE_PAD_BYTES)
     int wide_gather         # this epoch's backward gathers each block into Xb first (else reads X's rows in place)
     int wide_gather_large   # it gathers on any team (X larger than WIDE_GATHER_BYTES)
     int wide_gather_one     # it gathers on one thread (WIDE_GATHER_ON_ONE_THREAD)
@@ -380,7 +386,8 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
     cdef floating* v = <floating*> net.vW[0]
     cdef floating* s = <floating*> net.sW[0]
     cdef const dnn_wide_table* k = dnn_wide_kernels()
-    cdef floating* xb = <floating*> net.Xb + <size_t> c * net.bmax * F
+    cdef int ldx = net.wide_ldx
+    cdef floating* xb = <floating*> net.Xb + <size_t> c * net.bmax * ldx
     cdef const void** xblk = net.xblk + <size_t> c * net.bmax
     cdef size_t at
     cdef int j
@@ -395,7 +402,7 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
                 if j + WIDE_GATHER_AHEAD < bb:
                     dnn_prefetch_rows_r(net.xrows + j + WIDE_GATHER_AHEAD, 1, <size_t> f0 * sizeof(floating),
                                         <size_t> fc * sizeof(floating))
-                memcpy(xb + <size_t> j * F, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
+                memcpy(xb + <size_t> j * ldx, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
             if floating is double:
                 k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> xblk, 0, fc, g, fc)
             else:
@@ -1111,7 +1118,8 @@ cdef class Loop:
         # chunk of a team (_wide_backward)
         chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1  # an epoch's shares of a phase, at most
         wide_chunks = chunks if net.wide else 1
-        work = [_lines.empty((wide_chunks * bmax, net.wide_block if net.wide else n0), dtype),
+        net.wide_ldx = net.wide_block + WIDE_PAD_BYTES // dtype.itemsize
+        work = [_lines.empty((wide_chunks * bmax, net.wide_ldx if net.wide else n0), dtype),
                 _lines.empty((bmax, K), dtype),
                 _lines.empty(wide_chunks * dims[1] * net.wide_block if net.wide else 1, dtype),
                 _lines.empty(bmax, np.uintp), _lines.empty(wide_chunks * bmax, np.uintp),
@@ -1126,7 +1134,7 @@ cdef class Loop:
         net.SWb = _ptr(work[5])
         net.scratch = _ptr(work[6])
         if net.wide:
-            work[4][:] = work[0].ctypes.data + np.arange(wide_chunks * bmax, dtype=np.uintp) * (net.wide_block * dtype.itemsize)
+            work[4][:] = work[0].ctypes.data + np.arange(wide_chunks * bmax, dtype=np.uintp) * (net.wide_ldx * dtype.itemsize)
         work_alive += work
         _no_overlap(keep_alive)
         self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
