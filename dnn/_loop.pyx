@@ -333,15 +333,17 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
 # The wide first layer (many inputs, few units: the cat pictures' 12288 x 20).
 # Its cost is memory traffic, not arithmetic: X_b (64 x 12288, 6.3 MB in
 # float64) and W_1 with Adam's two moments (2 MB each) do not stay in L2. So
-# the batch is never copied: dnn/_loop.h's ``wide_dot`` and ``wide_axpy`` read
-# its rows of X in place through a table of row pointers, in blocks of
+# the batch is never copied whole: dnn/_loop.h's ``wide_dot`` and ``wide_axpy``
+# read its rows of X through a table of row pointers, in blocks of
 # ``wide_block`` features (columns of W_1) that stay in L2:
-# - forward: Z_1 += W_1[:, block] X_b[:, block]^T, blocks in order (the same
-#   bits on every run);
+# - forward: Z_1 += W_1[:, block] X_b[:, block]^T, rows read in place, blocks
+#   in order (the same bits on every run);
 # - backward: dW_1[:, block] = dZ_1 X_b[:, block] / bb into a small buffer,
 #   and the optimizer applied to that block of W_1 and its state at once,
 #   while the gradient is in cache: no gradient array of W_1's size is
-#   written and read back.
+#   written and read back. The block's rows are first copied into an L2
+#   buffer (``wide_gather``: on one thread, or X above WIDE_GATHER_BYTES; a
+#   team reads a smaller X in place); the same sums either way.
 # Per element, the update is the optimizer's kernel (dnn/_loop.h) as in the
 # other layers.
 # --------------------------------------------------------------------------
