@@ -74,6 +74,16 @@ def run_child(script, root, args=()):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def alternating(dirs, rounds, run):
+    """``run(d)`` for each build of ``dirs`` (before, after), ``rounds`` times in alternating order
+    (before, after, then after, before, ...): per build, its results in round order."""
+    got = {d: [] for d in dirs}
+    for r in range(rounds):
+        for d in (dirs if r % 2 == 0 else dirs[::-1]):
+            got[d].append(run(d))
+    return [got[d] for d in dirs]
+
+
 def alternate(script, before, after, rounds, args=(), each_round=None):
     """Rounds of ``run_child`` for the two builds in alternating order. Returns ``(times, ratios)``:
     per build, per key, the seconds of every round; per key, every round's after / before.

@@ -20,6 +20,8 @@ import statistics
 import subprocess
 import sys
 
+from ab_builds import alternating  # this folder (the script's) is on the path
+
 CHILD = r'''
 import json, os, sys, time, statistics
 import numpy as np
@@ -61,16 +63,15 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    dirs = [os.path.abspath(args.before), os.path.abspath(args.after)]
-    times = {d: [] for d in dirs}
-    for r in range(args.rounds):
-        for d in (dirs if r % 2 == 0 else dirs[::-1]):
-            cmd = [sys.executable, "-c", CHILD, d, args.dtype, args.optimizer, str(args.lambd), str(args.epochs),
-                   str(args.threads)]
-            out = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=d), capture_output=True, text=True,
-                                 cwd=d, check=True)
-            times[d].append(json.loads(out.stdout))
-    before, after = times[dirs[0]], times[dirs[1]]
+
+    def run(d):
+        cmd = [sys.executable, "-c", CHILD, d, args.dtype, args.optimizer, str(args.lambd), str(args.epochs),
+               str(args.threads)]
+        out = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=d), capture_output=True, text=True, cwd=d,
+                             check=True)
+        return json.loads(out.stdout)
+
+    before, after = alternating([os.path.abspath(args.before), os.path.abspath(args.after)], args.rounds, run)
     print("%s %s lambd %g, %d thread(s): before %.3f ms, after %.3f ms per epoch, after/before %.3f (%d rounds)"
           % (args.dtype, args.optimizer, args.lambd, args.threads, statistics.median(before),
              statistics.median(after), statistics.median(b / a for a, b in zip(before, after)), args.rounds))

@@ -27,6 +27,8 @@ import statistics
 import subprocess
 import sys
 
+from ab_builds import alternating  # this folder (the script's) is on the path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHILD = r'''
@@ -76,16 +78,15 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args(argv)
-    dirs = [os.path.abspath(args.before), os.path.abspath(args.after)]
-    times = {d: [] for d in dirs}
-    for r in range(args.rounds):
-        for d in (dirs if r % 2 == 0 else dirs[::-1]):
-            out = subprocess.run([sys.executable, "-c", CHILD, d, HERE, args.what, args.dtype, str(args.threads)],
-                                 capture_output=True, text=True, cwd=HERE)
-            if out.returncode:
-                sys.exit("%s failed:\n%s" % (d, out.stderr))
-            times[d].append(json.loads(out.stdout))
-    before, after = (times[d] for d in dirs)
+
+    def run(d):
+        out = subprocess.run([sys.executable, "-c", CHILD, d, HERE, args.what, args.dtype, str(args.threads)],
+                             capture_output=True, text=True, cwd=HERE)
+        if out.returncode:
+            sys.exit("%s failed:\n%s" % (d, out.stderr))
+        return json.loads(out.stdout)
+
+    before, after = alternating([os.path.abspath(args.before), os.path.abspath(args.after)], args.rounds, run)
     ratio = statistics.median(a / b for a, b in zip(after, before))
     print("%s %s, %d thread(s), %d rounds: before %.3f ms, after %.3f ms; after/before %.3f"
           % (args.what, args.dtype, args.threads, args.rounds, statistics.median(before), statistics.median(after),

@@ -183,8 +183,8 @@ WIDE_BLOCK_BYTES = 256 * 1024
 #: then come from memory); a team reads a smaller X, which stays in L3 from epoch to epoch, in place
 #: (benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide backward's gather, prefetched").
 WIDE_GATHER_BYTES = 16 * 2**20
-#: ... and on one thread, whatever X's size (read when a Loop is made; tests turn it off to run the
-#: in-place reads on one thread too).
+#: Whether one thread copies the blocks whatever X's size (the rule above; read when a Loop is made:
+#: tests turn it off to run the in-place reads on one thread too).
 WIDE_GATHER_ON_ONE_THREAD = True
 #: A gathered block's rows are this much longer than the block: a whole block's rows (4 KB
 #: apart, or any multiple) would share L1's sets, and wide_axpy's 64 rows of one group of features
@@ -1086,7 +1086,7 @@ cdef class Loop:
         net.numpy_blas = bool(numpy_blas) and numpy_gemm_found()
         auto = isinstance(wide, str)
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
-        net.wide_gather_large = net.wide_gather = X.nbytes > WIDE_GATHER_BYTES
+        net.wide_gather_large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
         net.wide_gather_one = bool(WIDE_GATHER_ON_ONE_THREAD)
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
