@@ -44,11 +44,11 @@ def data(dtype):
 def variants(blocks):
     from dnn import _loop
 
-    out = [("gather + BLAS (wide=False)", dict(wide=False), None)]
+    out = [("gather + BLAS (wide=False)", dict(wide=False))]
     for block in blocks:
         wide = True if block == "auto" else int(block)
-        out.append(("wide %s, in place" % block, dict(wide=wide), 2 ** 62))
-        out.append(("wide %s, blocks gathered" % block, dict(wide=wide), 0))
+        out.append(("wide %s, in place" % block, dict(wide=wide, wide_gather=False)))
+        out.append(("wide %s, blocks gathered" % block, dict(wide=wide, wide_gather=True)))
     return out, _loop
 
 
@@ -59,17 +59,11 @@ def measure(dtype, blocks, rounds, epochs, clock):
                np.zeros((DIMS[l], 1), dtype)) for l in range(1, len(DIMS))]
     runs, _loop = variants(blocks)
     loops = {}
-    default_gather = _loop.WIDE_GATHER_BYTES
-    try:
-        for name, kw, gather_bytes in runs:
-            if gather_bytes is not None:
-                _loop.WIDE_GATHER_BYTES = gather_bytes
-            layers = [(W.copy(), b.copy()) for W, b in params]
-            v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
-            s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
-            loops[name] = _loop.Loop(layers, X, Y, optimizer="adam", batch_size=64, v=v, s=s, **kw)
-    finally:
-        _loop.WIDE_GATHER_BYTES = default_gather
+    for name, kw in runs:
+        layers = [(W.copy(), b.copy()) for W, b in params]
+        v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
+        s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
+        loops[name] = _loop.Loop(layers, X, Y, optimizer="adam", batch_size=64, v=v, s=s, **kw)
     order = np.random.default_rng(1).permutation(X.shape[0]).astype(np.int64)
     times = {name: [] for name in loops}
     items = list(loops.items())

@@ -15,6 +15,8 @@ WIDE_MIN_INPUTS: int
 WIDE_BLOCK_BYTES: int
 WIDE_GATHER_BYTES: int
 WIDE_GATHER_ON_ONE_THREAD: bool
+WIDE_TRIAL_WARM_UPS: int
+WIDE_TRIAL_ROUNDS: int
 MAX_THREADS: int
 TEAM_SMALL_LAYER_WORK: int
 
@@ -62,6 +64,7 @@ class Loop:
         threads: int = ...,
         sample_weight: Optional[npt.NDArray[np.floating]] = ...,
         numpy_blas: bool = ...,
+        wide_gather: Union[str, bool] = ...,
     ) -> None: ...
     def epoch(
         self, order: Optional[npt.NDArray[np.int64]], learning_rate: float, t: int = ..., step: int = ...

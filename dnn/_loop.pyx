@@ -75,7 +75,7 @@ import threading
 
 import numpy as np
 
-from dnn import _lines
+from dnn import _lines, _timed_choice
 from dnn._blas_threads import blas_lent
 
 simd.dnn_simd_use(simd.DNN_SIMD_TOP)
@@ -178,14 +178,20 @@ WIDE_MIN_INPUTS = 4096
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
 WIDE_BLOCK_BYTES = 256 * 1024
 #: The wide path's backward copies each block of the batch's rows into an L2 buffer before its
-#: product (the copy's whole-row streams, prefetched a few rows ahead, beat the product's prefetched
-#: reads of a few lines per row) on one thread, and on a team when X is larger than this (its rows
-#: then come from memory); a team reads a smaller X, which stays in L3 from epoch to epoch, in place
-#: (benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide backward's gather, prefetched").
+#: product, or reads them in place: the same sums. The rule, one machine's measurement (an AMD EPYC:
+#: the copy's whole-row streams, prefetched a few rows ahead, beat the product's prefetched reads of
+#: a few lines per row on one thread; benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide
+#: backward's gather, prefetched"): copy on one thread, and on a team when X is larger than this (its
+#: rows then come from memory; a smaller X stays in L3 from epoch to epoch). Each Loop then measures
+#: (``wide_gather="measure"``, ``dnn._timed_choice``): the rule's choice for WIDE_TRIAL_WARM_UPS
+#: epochs, then WIDE_TRIAL_ROUNDS epochs of each, and the faster kept (for one thread and for a team
+#: apart).
 WIDE_GATHER_BYTES = 16 * 2**20
-#: Whether one thread copies the blocks whatever X's size (the rule above; read when a Loop is made:
-#: tests turn it off to run the in-place reads on one thread too).
+#: Whether the rule copies the blocks on one thread whatever X's size (read when a Loop is made).
 WIDE_GATHER_ON_ONE_THREAD = True
+#: The measured choice's schedule (read when a Loop is made; rounds 0: the rule alone).
+WIDE_TRIAL_WARM_UPS = 1
+WIDE_TRIAL_ROUNDS = 3
 #: A gathered block's rows are this much longer than the block: a whole block's rows (4 KB
 #: apart, or any multiple) would share L1's sets, and wide_axpy's 64 rows of one group of features
 #: evict each other before its next block of rows of W reads them again (benchmarks/NOTES.md,
@@ -344,8 +350,8 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
 #   and the optimizer applied to that block of W_1 and its state at once,
 #   while the gradient is in cache: no gradient array of W_1's size is
 #   written and read back. The block's rows are first copied into an L2
-#   buffer (``wide_gather``: on one thread, or X above WIDE_GATHER_BYTES; a
-#   team reads a smaller X in place); the same sums either way.
+#   buffer, or read in place (``wide_gather``: the faster, measured by each
+#   Loop, WIDE_GATHER_BYTES); the same sums either way.
 # Per element, the update is the optimizer's kernel (dnn/_loop.h) as in the
 # other layers.
 # --------------------------------------------------------------------------
@@ -925,7 +931,10 @@ cdef class Loop:
     first layer's wide path (``_wide_forward``): ``"auto"`` from
     ``WIDE_MIN_INPUTS`` inputs on, True, False, or an int, its block of
     features (tests, measurements); ``products`` then concern the other
-    layers only. ``threads``: the threads of an epoch (1 to ``MAX_THREADS``;
+    layers only. ``wide_gather``: whether its backward copies each block of
+    the batch's rows first or reads them in place (the same numbers):
+    ``"measure"`` (the faster on this machine, timed on the Loop's first
+    epochs: ``WIDE_GATHER_BYTES``), True or False. ``threads``: the threads of an epoch (1 to ``MAX_THREADS``;
     see the module's docstring); the numbers do not depend on it.
     ``numpy_blas``: the products ``products`` leaves to BLAS run on NumPy's
     BLAS rather than SciPy's where ``numpy_gemm_found()`` (another OpenBLAS
@@ -947,8 +956,8 @@ cdef class Loop:
     #: Whether the first layer runs the wide path (``wide=``), and its block of features.
     cdef readonly bint wide
     cdef readonly int wide_block
-    #: Whether the last epoch's wide backward copied each block of the batch's rows first (on one
-    #: thread, or X larger than ``WIDE_GATHER_BYTES``) rather than reading them in place.
+    #: Whether the last epoch's wide backward copied each block of the batch's rows first rather
+    #: than reading them in place (``wide_gather=``).
     cdef readonly bint wide_gather
     #: Whether its BLAS products run on NumPy's BLAS (``numpy_blas=`` and ``numpy_gemm_found()``).
     cdef readonly bint numpy_blas
@@ -972,6 +981,7 @@ cdef class Loop:
     cdef dnn_team* team     # NULL until the first epoch with threads > 1
     cdef long team_pid      # the process that started it
     cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
+    cdef object _gather     # wide_gather=: True or False, or a TimedChoice for one thread and one for a team
 
     def __cinit__(self):
         self.net.n = NULL
@@ -982,7 +992,7 @@ cdef class Loop:
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  v=None, s=None, products="auto", wide="auto", threads=1, sample_weight=None,
-                 numpy_blas=False):
+                 numpy_blas=False, wide_gather="measure"):
         _need(self.net.n == NULL, "a Loop is initialized once")
         _need(isinstance(numpy_blas, (bool, np.bool_)), "numpy_blas must be a bool, got %r", numpy_blas)
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
@@ -1001,6 +1011,9 @@ cdef class Loop:
         _need(L >= 1, "layers must hold at least one (W, b)")
         _need(isinstance(wide, (bool, np.bool_)) or wide == "auto" or (isinstance(wide, int) and wide >= 1),
               'wide must be "auto", True, False or a block of features >= 1, got %r', wide)
+        _need(isinstance(wide_gather, (bool, np.bool_))
+              or (isinstance(wide_gather, str) and wide_gather == "measure"),
+              'wide_gather must be "measure", True or False, got %r', wide_gather)
         dims = [n0]
         for l, pair in enumerate(layers, start=1):
             _need(len(pair) == 2, "layers[%d] must be a pair (W, b)", l - 1)
@@ -1088,6 +1101,9 @@ cdef class Loop:
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
         net.wide_gather_large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
         net.wide_gather_one = bool(WIDE_GATHER_ON_ONE_THREAD)
+        self._gather = (bool(wide_gather) if not isinstance(wide_gather, str) else
+                        {on_team: _timed_choice.TimedChoice(WIDE_TRIAL_WARM_UPS, WIDE_TRIAL_ROUNDS)
+                         for on_team in (False, True)})
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
         work_alive = []  # every work buffer starts on a cache line (dnn/_lines.py)
@@ -1217,6 +1233,17 @@ cdef class Loop:
                 self.threads = 1
         return self.team
 
+    def _wide_gather_path(self, on_team):
+        """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not."""
+        rule = bool(self.net.wide_gather_large or (not on_team and self.net.wide_gather_one))
+        if not self.net.wide:
+            return rule, None
+        if not isinstance(self._gather, dict):
+            return self._gather, None
+        trial = self._gather[on_team]
+        gather, timed = trial.choose(rule)
+        return gather, trial if timed else None
+
     def epoch(self, order, learning_rate, t=0, step=0):
         """One epoch: batches of ``batch_size`` rows in ``order`` (an int64
         permutation of range(m); None: in order), full batches first, the
@@ -1275,13 +1302,17 @@ cdef class Loop:
                     team = self._team() if free > 1 else NULL
                     chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
                     self.epoch_threads = 1 if team == NULL else self.threads
-                    self.net.wide_gather = self.net.wide_gather_large or (team == NULL and self.net.wide_gather_one)
-                    self.wide_gather = self.net.wide and self.net.wide_gather
+                    gather, trial = self._wide_gather_path(team != NULL)
+                    self.net.wide_gather = gather
+                    self.wide_gather = self.net.wide and gather
+                    started = _timed_choice.clock() if trial is not None else 0.0
                     with nogil:
                         if self.double_:
                             total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
                         else:
                             total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
+                    if trial is not None:
+                        trial.record(gather, _timed_choice.clock() - started)
             finally:
                 self.net.order = NULL
             self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1

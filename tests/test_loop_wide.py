@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnn import _loop, _train
+from dnn import _loop, _timed_choice, _train
 
 
 def _twin():
@@ -71,10 +71,10 @@ def test_wide_against_numpy(loop_build, wide_reads, dtype, dims, m, b, wide):
 
 @pytest.fixture(params=["in place", "gathered"])
 def wide_reads(request, monkeypatch):
-    """The wide backward's two ways to read the batch's rows (chosen by X's size and the team): both
-    tested."""
+    """The wide backward's two ways to read the batch's rows (the rule's, not measured): both tested."""
     monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 2**62 if request.param == "in place" else 0)
     monkeypatch.setattr(_loop, "WIDE_GATHER_ON_ONE_THREAD", request.param != "in place")
+    monkeypatch.setattr(_loop, "WIDE_TRIAL_ROUNDS", 0)
     return request.param
 
 
@@ -144,9 +144,10 @@ def test_wide_rule_and_block():
 @pytest.mark.parametrize("threads, large, want", [(1, False, True), (2, False, False), (2, True, True),
                                                    (1, True, True)])
 def test_wide_gather_rule(monkeypatch, threads, large, want):
-    """The wide backward copies each block of rows first on one thread, and on a team only for an X
-    larger than WIDE_GATHER_BYTES (a smaller one stays in L3 and is read in place); the choice is
-    the epoch's (its team), and the parameters' bits do not depend on it (above)."""
+    """The rule: the wide backward copies each block of rows first on one thread, and on a team only
+    for an X larger than WIDE_GATHER_BYTES (a smaller one stays in L3 and is read in place); it is
+    the first epoch's choice (its team's; later epochs' are measured), and the parameters' bits do
+    not depend on it (above)."""
     if large:
         monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 0)
     rng = np.random.default_rng(0)
@@ -182,3 +183,79 @@ def test_wide_many_inputs_are_not_refused(dtype):
     W = np.broadcast_to(np.zeros(1, dtype), (40000, 70000))
     with pytest.raises(ValueError, match="too large for 32-bit"):
         _loop.Loop([(W, np.zeros((40000, 1), dtype))], np.zeros((2, 70000), dtype), np.zeros((2, 40000), dtype))
+
+
+def _cats_like(threads=1, **kw):
+    """A small Loop on the wide path (its layers, X and Y) with an Adam state."""
+    rng = np.random.default_rng(0)
+    dims = [300, 12, 1]
+    X = rng.random((90, dims[0]))
+    Y = (rng.random((90, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((o, i)) * 0.1, np.zeros((o, 1))) for i, o in zip(dims, dims[1:])]
+    v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers]
+    s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in layers]
+    loop = _loop.Loop(layers, X, Y, batch_size=32, products="own", threads=threads, wide=64, optimizer="adam",
+                      v=v, s=s, **kw)
+    return loop, layers
+
+
+def _fake_clock(monkeypatch, loop, seconds):
+    """Epochs timed as ``seconds[gather]`` (the path ``loop`` runs) on a clock of our own."""
+    now = [0.0, False]  # the time, and whether the next call ends an epoch
+
+    def clock():
+        if now[1]:
+            now[0] += seconds[loop.wide_gather]
+        now[1] = not now[1]
+        return now[0]
+    monkeypatch.setattr(_timed_choice, "clock", clock)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("gather_s, in_place_s, kept", [
+    (2.0, 1.0, False),    # reading in place twice as fast: kept
+    (1.0, 2.0, True),     # copying faster: kept
+    (1.0, 0.98, None),    # in place 2% faster, within the margin: the rule's choice stays
+    (0.98, 1.0, None),
+])
+def test_wide_gather_measured(monkeypatch, threads, gather_s, in_place_s, kept):
+    """``wide_gather="measure"``: the rule's path for the warm-up epochs, then both paths in turn,
+    then the faster for good, unless by less than the margin; the parameters' bits are those of
+    either path run throughout."""
+    monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 2**62)  # rule: copy on one thread, not on a team
+    loop, layers = _cats_like(threads)
+    rule = threads == 1
+    kept = rule if kept is None else kept
+    _fake_clock(monkeypatch, loop, {True: gather_s, False: in_place_s})
+    warm, rounds = _loop.WIDE_TRIAL_WARM_UPS, _loop.WIDE_TRIAL_ROUNDS
+    paths = []
+    for e in range(warm + 2 * rounds + 3):
+        loop.epoch(None, 0.01, loop.t, loop.step)
+        paths.append(loop.wide_gather)
+    assert paths[:warm] == [rule] * warm
+    assert sorted(paths[warm:warm + 2 * rounds]) == [False] * rounds + [True] * rounds
+    assert paths[warm + 2 * rounds:] == [kept] * 3
+    for gather in (True, False):
+        fixed, fixed_layers = _cats_like(threads, wide_gather=gather)
+        for e in range(len(paths)):
+            fixed.epoch(None, 0.01, fixed.t, fixed.step)
+            assert fixed.wide_gather == gather
+        for (W, b), (W2, b2) in zip(layers, fixed_layers):
+            np.testing.assert_array_equal(W, W2)
+            np.testing.assert_array_equal(b, b2)
+
+
+def test_wide_gather_rule_alone(monkeypatch):
+    """WIDE_TRIAL_ROUNDS = 0: the rule's path every epoch, timed or not."""
+    monkeypatch.setattr(_loop, "WIDE_TRIAL_ROUNDS", 0)
+    loop, _ = _cats_like()
+    _fake_clock(monkeypatch, loop, {True: 2.0, False: 1.0})
+    for _ in range(10):
+        loop.epoch(None, 0.01, loop.t, loop.step)
+        assert loop.wide_gather
+
+
+@pytest.mark.parametrize("value", ["yes", "auto", None, 1, np.array([True])])
+def test_wide_gather_bad_argument(value):
+    with pytest.raises(ValueError, match="wide_gather must be"):
+        _cats_like(wide_gather=value)

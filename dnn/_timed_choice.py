@@ -1,0 +1,63 @@
+"""A choice between two ways to compute the same numbers, made by timing both where they run.
+
+Some of the loops' choices change the time and no number: the wide first layer's backward
+(``dnn._loop``) either copies each block of the batch's rows into a buffer in L2 first or reads
+them in place, and both give the same sums. Which one is faster depends on the machine's caches
+and on who shares them (on one AMD EPYC, the copy won by 2-13% on one thread and neither by more
+than 4% on a team of two: benchmarks/NOTES.md). A rule would be that one machine's measurement,
+so a ``dnn._loop.Loop`` times both on its own epochs with a ``TimedChoice`` and keeps the faster.
+
+Schedule: ``warm_ups`` epochs on the rule's choice (untimed: caches and pages still cold), then
+``rounds`` epochs of each, in ABBA order (rule, other, other, rule, ...: a drift in the machine's
+speed falls on both alike), then the rule's choice for good unless the other's median epoch is
+``MARGIN`` faster. Because neither choice changes a number, the timing (whatever it turns out to
+be) changes none either: the same call gives the same bits whichever is kept.
+"""
+
+import statistics
+import time
+
+__all__ = ["MARGIN", "TimedChoice", "clock"]
+
+#: The other choice replaces the rule's only if its median epoch is this much faster
+#: (``dnn._plan.MARGIN``'s reason: noise must not flip a choice back and forth between fits).
+MARGIN = 0.03
+
+#: The clock the epochs are timed by (wall time: a team's epoch is the time of its slowest thread).
+clock = time.perf_counter
+
+
+class TimedChoice:
+    """Which of two choices (True, False) to run each epoch, from the times ``record`` is given.
+
+    ``choose(rule)`` returns the choice for the next epoch and whether to time it; after a timed
+    epoch, ``record(choice, seconds)``. ``decided``: the choice kept, None until the rounds are in.
+    """
+
+    def __init__(self, warm_ups, rounds):
+        self.warm_ups, self.rounds = int(warm_ups), int(rounds)
+        self.seen = 0
+        self.rule = None
+        self.times = {True: [], False: []}
+        self.decided = None
+
+    def choose(self, rule):
+        """(choice, timed) for the next epoch, whose rule says ``rule``."""
+        self.rule = rule = bool(rule)
+        if self.decided is not None:
+            return self.decided, False
+        if self.rounds <= 0:
+            return rule, False
+        i, self.seen = self.seen - self.warm_ups, self.seen + 1
+        if i < 0:
+            return rule, False
+        return (rule if i % 4 in (0, 3) else not rule), True
+
+    def record(self, choice, seconds):
+        """The time of an epoch ``choose`` asked to time; decides once both have ``rounds`` times."""
+        self.times[bool(choice)].append(float(seconds))
+        ours, other = self.times[self.rule], self.times[not self.rule]
+        if len(ours) >= self.rounds and len(other) >= self.rounds:
+            faster = statistics.median(other) < (1 - MARGIN) * statistics.median(ours)
+            self.decided = not self.rule if faster else self.rule
+
