@@ -934,8 +934,9 @@ cdef class Loop:
     layers only. ``wide_gather``: whether its backward copies each block of
     the batch's rows first or reads them in place (the same numbers):
     ``"measure"`` (the faster on this machine, timed on the Loop's first
-    epochs: ``WIDE_GATHER_BYTES``), True or False. ``threads``: the threads of an epoch (1 to ``MAX_THREADS``;
-    see the module's docstring); the numbers do not depend on it.
+    epochs: ``WIDE_GATHER_BYTES``), True or False. ``threads``: the threads
+    of an epoch (1 to ``MAX_THREADS``; see the module's docstring); the
+    numbers do not depend on it.
     ``numpy_blas``: the products ``products`` leaves to BLAS run on NumPy's
     BLAS rather than SciPy's where ``numpy_gemm_found()`` (another OpenBLAS
     version: faster or slower by shape, equal to rounding; ``dnn._loop_plan``

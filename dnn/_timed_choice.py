@@ -3,8 +3,8 @@
 Some of the loops' choices change the time and no number: the wide first layer's backward
 (``dnn._loop``) either copies each block of the batch's rows into a buffer in L2 first or reads
 them in place, and both give the same sums. Which one is faster depends on the machine's caches
-and on who shares them (on one AMD EPYC, the copy won by 2-13% on one thread and neither by more
-than 4% on a team of two: benchmarks/NOTES.md). A rule would be that one machine's measurement,
+and on who shares them (on one AMD EPYC, the copy was 2-13% faster on one thread; on a team of
+two, either one was faster by up to 10%, with the data's size: benchmarks/NOTES.md). A rule would be that one machine's measurement,
 so a ``dnn._loop.Loop`` times both on its own epochs with a ``TimedChoice`` and keeps the faster.
 
 Schedule: ``warm_ups`` epochs on the rule's choice (untimed: caches and pages still cold), then
