@@ -182,14 +182,15 @@ WIDE_BLOCK_BYTES = 256 * 1024
 #: the copy's whole-row streams, prefetched a few rows ahead, beat the product's prefetched reads of
 #: a few lines per row on one thread; benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide
 #: backward's gather, prefetched"): copy on one thread, and on a team when X is larger than this (its
-#: rows then come from memory; a smaller X stays in L3 from epoch to epoch). Each Loop then measures
-#: (``wide_gather="measure"``, ``dnn._timed_choice``): the rule's choice for WIDE_TRIAL_WARM_UPS
-#: epochs, then WIDE_TRIAL_ROUNDS epochs of each, and the faster kept (for one thread and for a team
-#: apart).
+#: rows then come from memory; a smaller X stays in L3 from epoch to epoch). The loops then measure
+#: (``wide_gather="measure"``, ``dnn._timed_choice``): the rule's choice until WIDE_TRIAL_ROUNDS
+#: epochs of each path are timed, the faster from then on, for each problem and thread count.
 WIDE_GATHER_BYTES = 16 * 2**20
 #: Whether the rule copies the blocks on one thread whatever X's size (read when a Loop is made).
 WIDE_GATHER_ON_ONE_THREAD = True
-#: The measured choice's schedule (read when a Loop is made; rounds 0: the rule alone).
+#: The measured choice: each Loop's first epochs untimed (on one thread, on a team), and epochs
+#: timed of each path in the process (per problem: ``dnn._timed_choice.shared``; 0: the rule alone).
+#: Read when a Loop is made.
 WIDE_TRIAL_WARM_UPS = 1
 WIDE_TRIAL_ROUNDS = 3
 #: A gathered block's rows are this much longer than the block: a whole block's rows (4 KB
@@ -982,7 +983,8 @@ cdef class Loop:
     cdef dnn_team* team     # NULL until the first epoch with threads > 1
     cdef long team_pid      # the process that started it
     cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
-    cdef object _gather     # wide_gather=: True or False, or a TimedChoice for one thread and one for a team
+    cdef object _gather     # wide_gather=: True or False, or None (measured)
+    cdef object _gather_trial  # [warm-ups, rounds, epochs seen on one thread, on a team] (measured)
 
     def __cinit__(self):
         self.net.n = NULL
@@ -1102,9 +1104,8 @@ cdef class Loop:
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
         net.wide_gather_large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
         net.wide_gather_one = bool(WIDE_GATHER_ON_ONE_THREAD)
-        self._gather = (bool(wide_gather) if not isinstance(wide_gather, str) else
-                        {on_team: _timed_choice.TimedChoice(WIDE_TRIAL_WARM_UPS, WIDE_TRIAL_ROUNDS)
-                         for on_team in (False, True)})
+        self._gather = None if isinstance(wide_gather, str) else bool(wide_gather)
+        self._gather_trial = [int(WIDE_TRIAL_WARM_UPS), int(WIDE_TRIAL_ROUNDS), 0, 0]
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
         work_alive = []  # every work buffer starts on a cache line (dnn/_lines.py)
@@ -1234,16 +1235,21 @@ cdef class Loop:
                 self.threads = 1
         return self.team
 
-    def _wide_gather_path(self, on_team):
-        """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not."""
+    def _wide_gather_path(self, bint on_team):
+        """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not:
+        the process's choice for this problem (``dnn._timed_choice.shared``), after this Loop's own
+        warm-up epochs."""
         rule = bool(self.net.wide_gather_large or (not on_team and self.net.wide_gather_one))
-        if not self.net.wide:
-            return rule, None
-        if not isinstance(self._gather, dict):
-            return self._gather, None
-        trial = self._gather[on_team]
-        gather, timed = trial.choose(rule)
-        return gather, trial if timed else None
+        warm_ups, rounds = self._gather_trial[0], self._gather_trial[1]
+        if not self.net.wide or self._gather is not None or rounds <= 0:
+            return (rule if self._gather is None else self._gather), None
+        key = ("wide_gather", self.net.n0, self.net.n[1], self.net.bmax, self.m, 8 if self.double_ else 4,
+               self.threads if on_team else 1, _simd_level())
+        choice = _timed_choice.shared(key, rounds)
+        seen = self._gather_trial[2 + on_team]
+        self._gather_trial[2 + on_team] = seen + 1
+        gather, timed = choice.choose(rule, seen >= warm_ups)
+        return gather, choice if timed else None
 
     def epoch(self, order, learning_rate, t=0, step=0):
         """One epoch: batches of ``batch_size`` rows in ``order`` (an int64

@@ -4,20 +4,24 @@ Some of the loops' choices change the time and no number: the wide first layer's
 (``dnn._loop``) either copies each block of the batch's rows into a buffer in L2 first or reads
 them in place, and both give the same sums. Which one is faster depends on the machine's caches
 and on who shares them (on one AMD EPYC, the copy was 2-13% faster on one thread; on a team of
-two, either one was faster by up to 10%, with the data's size: benchmarks/NOTES.md). A rule would be that one machine's measurement,
-so a ``dnn._loop.Loop`` times both on its own epochs with a ``TimedChoice`` and keeps the faster.
+two, either one was faster by up to 10%, with the data's size: benchmarks/NOTES.md). A rule would
+be that one machine's measurement, so the loops time both on their own epochs and keep the faster.
 
-Schedule: ``warm_ups`` epochs on the rule's choice (untimed: caches and pages still cold), then
-``rounds`` epochs of each, in ABBA order (rule, other, other, rule, ...: a drift in the machine's
-speed falls on both alike), then the rule's choice for good unless the other's median epoch is
-``MARGIN`` faster. Because neither choice changes a number, the timing (whatever it turns out to
-be) changes none either: the same call gives the same bits whichever is kept.
+``TimedChoice``: ``rounds`` timed epochs of each, in ABBA order (rule, other, other, rule, ...: a
+drift in the machine's speed falls on both alike), then the rule's choice for good unless the
+other's median epoch is ``MARGIN`` faster. ``shared(key)``: one per problem (its sizes, dtype,
+threads) in the process, so that fits of a few epochs each (``warm_start``, ``partial_fit``, a
+search's folds) add up to one measurement instead of each starting one. The caller leaves its
+own first epochs untimed (caches and pages still cold). Because neither choice changes a number,
+the timing (whatever it turns out to be) changes none either: the same call gives the same bits
+whichever is kept.
 """
 
 import statistics
+import threading
 import time
 
-__all__ = ["MARGIN", "TimedChoice", "clock"]
+__all__ = ["MARGIN", "TimedChoice", "clock", "shared"]
 
 #: The other choice replaces the rule's only if its median epoch is this much faster
 #: (``dnn._plan.MARGIN``'s reason: noise must not flip a choice back and forth between fits).
@@ -26,38 +30,55 @@ MARGIN = 0.03
 #: The clock the epochs are timed by (wall time: a team's epoch is the time of its slowest thread).
 clock = time.perf_counter
 
+_shared = {}
+_lock = threading.Lock()
+
 
 class TimedChoice:
     """Which of two choices (True, False) to run each epoch, from the times ``record`` is given.
 
-    ``choose(rule)`` returns the choice for the next epoch and whether to time it; after a timed
-    epoch, ``record(choice, seconds)``. ``decided``: the choice kept, None until the rounds are in.
+    ``choose(rule, timed)`` returns the choice for the next epoch and whether to time it; after a
+    timed epoch, ``record(choice, seconds)``. ``decided``: the choice kept, None until the rounds
+    are in. Fits in several threads may share one: each call is one step under a lock.
     """
 
-    def __init__(self, warm_ups, rounds):
-        self.warm_ups, self.rounds = int(warm_ups), int(rounds)
+    def __init__(self, rounds):
+        self.rounds = int(rounds)
         self.seen = 0
         self.rule = None
         self.times = {True: [], False: []}
         self.decided = None
+        self._lock = threading.Lock()
 
-    def choose(self, rule):
-        """(choice, timed) for the next epoch, whose rule says ``rule``."""
-        self.rule = rule = bool(rule)
-        if self.decided is not None:
-            return self.decided, False
-        if self.rounds <= 0:
-            return rule, False
-        i, self.seen = self.seen - self.warm_ups, self.seen + 1
-        if i < 0:
-            return rule, False
-        return (rule if i % 4 in (0, 3) else not rule), True
+    def choose(self, rule, timed=True):
+        """(choice, timed) for the next epoch, whose rule says ``rule``; ``timed`` False: an epoch
+        not to time (a warm-up), which runs the decided choice or the rule's."""
+        with self._lock:
+            self.rule = rule = bool(rule)
+            if self.decided is not None:
+                return self.decided, False
+            if self.rounds <= 0 or not timed:
+                return rule, False
+            i, self.seen = self.seen, self.seen + 1
+            return (rule if i % 4 in (0, 3) else not rule), True
 
     def record(self, choice, seconds):
         """The time of an epoch ``choose`` asked to time; decides once both have ``rounds`` times."""
-        self.times[bool(choice)].append(float(seconds))
-        ours, other = self.times[self.rule], self.times[not self.rule]
-        if len(ours) >= self.rounds and len(other) >= self.rounds:
-            faster = statistics.median(other) < (1 - MARGIN) * statistics.median(ours)
-            self.decided = not self.rule if faster else self.rule
+        with self._lock:
+            if self.decided is not None:
+                return
+            self.times[bool(choice)].append(float(seconds))
+            ours, other = self.times[self.rule], self.times[not self.rule]
+            if len(ours) >= self.rounds and len(other) >= self.rounds:
+                faster = statistics.median(other) < (1 - MARGIN) * statistics.median(ours)
+                self.decided = not self.rule if faster else self.rule
+
+
+def shared(key, rounds):
+    """The process's ``TimedChoice`` for ``key`` (hashable: what decides the choice's speed)."""
+    with _lock:
+        choice = _shared.get(key)
+        if choice is None:
+            choice = _shared[key] = TimedChoice(rounds)
+        return choice
 

@@ -199,13 +199,19 @@ def _cats_like(threads=1, **kw):
     return loop, layers
 
 
-def _fake_clock(monkeypatch, loop, seconds):
-    """Epochs timed as ``seconds[gather]`` (the path ``loop`` runs) on a clock of our own."""
+@pytest.fixture
+def no_choices(monkeypatch):
+    """The process's measured choices, none made yet (and those made here dropped after)."""
+    monkeypatch.setattr(_timed_choice, "_shared", {})
+
+
+def _fake_clock(monkeypatch, loops, seconds):
+    """Epochs timed as ``seconds[gather]`` (the path the Loop in ``loops[0]`` runs) on a clock of our own."""
     now = [0.0, False]  # the time, and whether the next call ends an epoch
 
     def clock():
         if now[1]:
-            now[0] += seconds[loop.wide_gather]
+            now[0] += seconds[loops[0].wide_gather]
         now[1] = not now[1]
         return now[0]
     monkeypatch.setattr(_timed_choice, "clock", clock)
@@ -218,7 +224,7 @@ def _fake_clock(monkeypatch, loop, seconds):
     (1.0, 0.98, None),    # in place 2% faster, within the margin: the rule's choice stays
     (0.98, 1.0, None),
 ])
-def test_wide_gather_measured(monkeypatch, threads, gather_s, in_place_s, kept):
+def test_wide_gather_measured(monkeypatch, no_choices, threads, gather_s, in_place_s, kept):
     """``wide_gather="measure"``: the rule's path for the warm-up epochs, then both paths in turn,
     then the faster for good, unless by less than the margin; the parameters' bits are those of
     either path run throughout."""
@@ -226,7 +232,7 @@ def test_wide_gather_measured(monkeypatch, threads, gather_s, in_place_s, kept):
     loop, layers = _cats_like(threads)
     rule = threads == 1
     kept = rule if kept is None else kept
-    _fake_clock(monkeypatch, loop, {True: gather_s, False: in_place_s})
+    _fake_clock(monkeypatch, [loop], {True: gather_s, False: in_place_s})
     warm, rounds = _loop.WIDE_TRIAL_WARM_UPS, _loop.WIDE_TRIAL_ROUNDS
     paths = []
     for e in range(warm + 2 * rounds + 3):
@@ -245,11 +251,37 @@ def test_wide_gather_measured(monkeypatch, threads, gather_s, in_place_s, kept):
             np.testing.assert_array_equal(b, b2)
 
 
-def test_wide_gather_rule_alone(monkeypatch):
+def test_wide_gather_measured_across_short_fits(monkeypatch, no_choices):
+    """Fits of a few epochs each (warm_start, partial_fit) add up to one measurement per problem and
+    thread count: each Loop's first epoch untimed, the process's choice for its later ones and, once
+    made, for every epoch of the next Loops; another problem (here: another batch size) measures
+    anew."""
+    warm, rounds = _loop.WIDE_TRIAL_WARM_UPS, _loop.WIDE_TRIAL_ROUNDS
+    current = [None]
+    _fake_clock(monkeypatch, current, {True: 2.0, False: 1.0})
+    paths = []
+    for fit in range(2 * rounds + 2):
+        current[0], _ = _cats_like()
+        for _ in range(warm + 1):  # one timed epoch per fit
+            current[0].epoch(None, 0.01, current[0].t, current[0].step)
+            paths.append(current[0].wide_gather)
+    assert paths[-2:] == [False, False]  # decided: reading in place, in the warm-up epoch too
+    assert paths[:warm] == [True] * warm  # the first fit's warm-up: the rule
+    rng = np.random.default_rng(0)
+    X = rng.random((90, 300))
+    other = _loop.Loop([(rng.standard_normal((12, 300)) * 0.1, np.zeros((12, 1))),
+                        (rng.standard_normal((1, 12)), np.zeros((1, 1)))], X, np.ones((90, 1)), batch_size=16,
+                       products="own", wide=64)
+    current[0] = other
+    other.epoch(None, 0.01)
+    assert other.wide_gather  # its own measurement starts from the rule
+
+
+def test_wide_gather_rule_alone(monkeypatch, no_choices):
     """WIDE_TRIAL_ROUNDS = 0: the rule's path every epoch, timed or not."""
     monkeypatch.setattr(_loop, "WIDE_TRIAL_ROUNDS", 0)
     loop, _ = _cats_like()
-    _fake_clock(monkeypatch, loop, {True: 2.0, False: 1.0})
+    _fake_clock(monkeypatch, [loop], {True: 2.0, False: 1.0})
     for _ in range(10):
         loop.epoch(None, 0.01, loop.t, loop.step)
         assert loop.wide_gather
