@@ -182,15 +182,15 @@ WIDE_BLOCK_BYTES = 256 * 1024
 #: the copy's whole-row streams, prefetched a few rows ahead, beat the product's prefetched reads of
 #: a few lines per row on one thread; benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide
 #: backward's gather, prefetched"): copy on one thread, and on a team when X is larger than this (its
-#: rows then come from memory; a smaller X stays in L3 from epoch to epoch). The loops then measure
-#: (``wide_gather="measure"``, ``dnn._timed_choice``): the rule's choice until WIDE_TRIAL_ROUNDS
-#: epochs of each path are timed, the faster from then on, for each problem and thread count.
+#: rows then come from memory; a smaller X stays in L3 from epoch to epoch). The loops measure
+#: instead (``wide_gather="measure"``, ``dnn._timed_choice``), per problem and thread count in the
+#: process: WIDE_TRIAL_WARM_UPS epochs on the rule's path, WIDE_TRIAL_ROUNDS epochs of each path,
+#: then the faster.
 WIDE_GATHER_BYTES = 16 * 2**20
 #: Whether the rule copies the blocks on one thread whatever X's size (read when a Loop is made).
 WIDE_GATHER_ON_ONE_THREAD = True
-#: The measured choice: each Loop's first epochs untimed (on one thread, on a team), and epochs
-#: timed of each path in the process (per problem: ``dnn._timed_choice.shared``; 0: the rule alone).
-#: Read when a Loop is made.
+#: The measured choice's schedule (``dnn._timed_choice``; rounds 0: the rule alone), read when a
+#: problem's first Loop is made.
 WIDE_TRIAL_WARM_UPS = 1
 WIDE_TRIAL_ROUNDS = 3
 #: A gathered block's rows are this much longer than the block: a whole block's rows (4 KB
@@ -351,8 +351,8 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
 #   and the optimizer applied to that block of W_1 and its state at once,
 #   while the gradient is in cache: no gradient array of W_1's size is
 #   written and read back. The block's rows are first copied into an L2
-#   buffer, or read in place (``wide_gather``: the faster, measured by each
-#   Loop, WIDE_GATHER_BYTES); the same sums either way.
+#   buffer, or read in place (``wide_gather``: the faster, measured per
+#   problem, ``dnn._timed_choice``); the same sums either way.
 # Per element, the update is the optimizer's kernel (dnn/_loop.h) as in the
 # other layers.
 # --------------------------------------------------------------------------
@@ -934,8 +934,9 @@ cdef class Loop:
     features (tests, measurements); ``products`` then concern the other
     layers only. ``wide_gather``: whether its backward copies each block of
     the batch's rows first or reads them in place (the same numbers):
-    ``"measure"`` (the faster on this machine, timed on the Loop's first
-    epochs: ``WIDE_GATHER_BYTES``), True or False. ``threads``: the threads
+    ``"measure"`` (the faster on this machine, timed on the process's
+    first epochs of the problem: ``WIDE_GATHER_BYTES``), ``"rule"`` (that
+    measurement's starting point, untimed), True or False. ``threads``: the threads
     of an epoch (1 to ``MAX_THREADS``; see the module's docstring); the
     numbers do not depend on it.
     ``numpy_blas``: the products ``products`` leaves to BLAS run on NumPy's
@@ -983,8 +984,9 @@ cdef class Loop:
     cdef dnn_team* team     # NULL until the first epoch with threads > 1
     cdef long team_pid      # the process that started it
     cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
-    cdef object _gather     # wide_gather=: True or False, or None (measured)
-    cdef object _gather_trial  # [warm-ups, rounds, epochs seen on one thread, on a team] (measured)
+    cdef object _gather     # wide_gather=: "measure", "rule", True or False
+    cdef object _gather_key  # what decides the two paths' speed, but the threads (measured)
+    cdef object _gather_schedule  # (WIDE_TRIAL_WARM_UPS, WIDE_TRIAL_ROUNDS) when the Loop was made
 
     def __cinit__(self):
         self.net.n = NULL
@@ -1015,8 +1017,8 @@ cdef class Loop:
         _need(isinstance(wide, (bool, np.bool_)) or wide == "auto" or (isinstance(wide, int) and wide >= 1),
               'wide must be "auto", True, False or a block of features >= 1, got %r', wide)
         _need(isinstance(wide_gather, (bool, np.bool_))
-              or (isinstance(wide_gather, str) and wide_gather == "measure"),
-              'wide_gather must be "measure", True or False, got %r', wide_gather)
+              or (isinstance(wide_gather, str) and wide_gather in ("measure", "rule")),
+              'wide_gather must be "measure", "rule", True or False, got %r', wide_gather)
         dims = [n0]
         for l, pair in enumerate(layers, start=1):
             _need(len(pair) == 2, "layers[%d] must be a pair (W, b)", l - 1)
@@ -1104,8 +1106,12 @@ cdef class Loop:
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
         net.wide_gather_large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
         net.wide_gather_one = bool(WIDE_GATHER_ON_ONE_THREAD)
-        self._gather = None if isinstance(wide_gather, str) else bool(wide_gather)
-        self._gather_trial = [int(WIDE_TRIAL_WARM_UPS), int(WIDE_TRIAL_ROUNDS), 0, 0]
+        self._gather = wide_gather if isinstance(wide_gather, str) else bool(wide_gather)
+        if self._gather == "measure" and WIDE_TRIAL_ROUNDS <= 0:
+            self._gather = "rule"
+        # X's size in powers of two (whether it stays in a cache), not m: a search's folds share one
+        self._gather_key = ("wide_gather", n0, dims[1], bmax, X.nbytes.bit_length(), dtype.itemsize, _simd_level())
+        self._gather_schedule = (int(WIDE_TRIAL_WARM_UPS), int(WIDE_TRIAL_ROUNDS))
         net.wide_block = (wide_block(n0, bmax, dtype.itemsize) if auto or isinstance(wide, (bool, np.bool_))
                           else min(int(wide), n0))
         work_alive = []  # every work buffer starts on a cache line (dnn/_lines.py)
@@ -1237,18 +1243,14 @@ cdef class Loop:
 
     def _wide_gather_path(self, bint on_team):
         """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not:
-        the process's choice for this problem (``dnn._timed_choice.shared``), after this Loop's own
-        warm-up epochs."""
+        with ``wide_gather="measure"``, the process's choice for this problem and thread count."""
         rule = bool(self.net.wide_gather_large or (not on_team and self.net.wide_gather_one))
-        warm_ups, rounds = self._gather_trial[0], self._gather_trial[1]
-        if not self.net.wide or self._gather is not None or rounds <= 0:
-            return (rule if self._gather is None else self._gather), None
-        key = ("wide_gather", self.net.n0, self.net.n[1], self.net.bmax, self.m, 8 if self.double_ else 4,
-               self.threads if on_team else 1, _simd_level())
-        choice = _timed_choice.shared(key, rounds)
-        seen = self._gather_trial[2 + on_team]
-        self._gather_trial[2 + on_team] = seen + 1
-        gather, timed = choice.choose(rule, seen >= warm_ups)
+        if not isinstance(self._gather, str):
+            return self._gather, None
+        if not self.net.wide or self._gather == "rule":
+            return rule, None
+        choice = _timed_choice.shared(self._gather_key + (self.threads if on_team else 1,), *self._gather_schedule)
+        gather, timed = choice.choose(rule)
         return gather, choice if timed else None
 
     def epoch(self, order, learning_rate, t=0, step=0):
@@ -1318,12 +1320,17 @@ cdef class Loop:
                             total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
                         else:
                             total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
+                    # The epoch's results before any Python call: a Ctrl-C during the epoch is raised
+                    # by the first one, and the caller then reads counters that match the parameters.
+                    self.loss = total
+                    self.t = tt
+                    self.step = ss
+                    self.epochs += 1
+                    self.loss_l2 = self.net.l2_sum
                     if trial is not None:
                         trial.record(gather, _timed_choice.clock() - started)
             finally:
                 self.net.order = NULL
-            self.loss, self.t, self.step, self.epochs = total, tt, ss, self.epochs + 1
-            self.loss_l2 = self.net.l2_sum
         return total, tt, ss
 
 

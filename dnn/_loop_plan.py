@@ -254,7 +254,9 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     clock = time.thread_time if one and _plan._thread_clock_ok() else time.perf_counter
 
     def build(rows):
-        kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")))
+        # the wide backward's path on its rule: the candidates differ in products alone, and their
+        # epochs do not feed the process's measurement of that path (dnn._timed_choice)
+        kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")), wide_gather="rule")
         order = np.random.default_rng(0).permutation(rows).astype(np.int64) if shuffled else None
         loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, threads=p.threads,
                             numpy_blas=p.numpy_blas, **kw) for p in plans]

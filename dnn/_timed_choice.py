@@ -7,16 +7,17 @@ and on who shares them (on one AMD EPYC, the copy was 2-13% faster on one thread
 two, either one was faster by up to 10%, with the data's size: benchmarks/NOTES.md). A rule would
 be that one machine's measurement, so the loops time both on their own epochs and keep the faster.
 
-``TimedChoice``: ``rounds`` timed epochs of each, in ABBA order (rule, other, other, rule, ...: a
-drift in the machine's speed falls on both alike), then the rule's choice for good unless the
-other's median epoch is ``MARGIN`` faster. ``shared(key)``: one per problem (its sizes, dtype,
-threads) in the process, so that fits of a few epochs each (``warm_start``, ``partial_fit``, a
-search's folds) add up to one measurement instead of each starting one. The caller leaves its
-own first epochs untimed (caches and pages still cold). Because neither choice changes a number,
-the timing (whatever it turns out to be) changes none either: the same call gives the same bits
-whichever is kept.
+``shared(key)``: one ``TimedChoice`` per problem (what decides the two paths' speed: sizes,
+dtype, threads) in the process, so that fits of a few epochs each (``warm_start``,
+``partial_fit``, a search's folds) add up to one measurement instead of each starting one. Its
+schedule: ``warm_ups`` epochs on the rule's choice, untimed (caches and pages still cold); then
+``rounds`` timed epochs of each choice in ABBA order (rule, other, other, rule, ...: a drift in the
+machine's speed falls on both alike); then the rule's choice for good unless the other's median
+epoch is ``MARGIN`` faster. Because neither choice changes a number, the timing (whatever it turns
+out to be) changes none either: the same call gives the same bits whichever is kept.
 """
 
+import os
 import statistics
 import threading
 import time
@@ -31,40 +32,51 @@ MARGIN = 0.03
 clock = time.perf_counter
 
 _shared = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # the registry's and every TimedChoice's steps (a few list operations)
+
+
+def _after_fork():
+    """A child forked while another thread held the lock gets a free one (as the loops' teams
+    are restarted in a child)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class TimedChoice:
     """Which of two choices (True, False) to run each epoch, from the times ``record`` is given.
 
-    ``choose(rule, timed)`` returns the choice for the next epoch and whether to time it; after a
-    timed epoch, ``record(choice, seconds)``. ``decided``: the choice kept, None until the rounds
-    are in. Fits in several threads may share one: each call is one step under a lock.
+    ``choose(rule)`` returns the choice for the next epoch and whether to time it; after a timed
+    epoch, ``record(choice, seconds)``. ``decided``: the choice kept, None until the rounds are in.
+    Fits in several threads may share one: each call is one step under the module's lock.
     """
 
-    def __init__(self, rounds):
-        self.rounds = int(rounds)
+    def __init__(self, warm_ups, rounds):
+        self.warm_ups, self.rounds = int(warm_ups), int(rounds)
         self.seen = 0
         self.rule = None
         self.times = {True: [], False: []}
         self.decided = None
-        self._lock = threading.Lock()
 
-    def choose(self, rule, timed=True):
-        """(choice, timed) for the next epoch, whose rule says ``rule``; ``timed`` False: an epoch
-        not to time (a warm-up), which runs the decided choice or the rule's."""
-        with self._lock:
+    def choose(self, rule):
+        """(choice, timed) for the next epoch, whose rule says ``rule``."""
+        with _lock:
             self.rule = rule = bool(rule)
             if self.decided is not None:
                 return self.decided, False
-            if self.rounds <= 0 or not timed:
+            if self.rounds <= 0:
                 return rule, False
-            i, self.seen = self.seen, self.seen + 1
+            i, self.seen = self.seen - self.warm_ups, self.seen + 1
+            if i < 0:
+                return rule, False
             return (rule if i % 4 in (0, 3) else not rule), True
 
     def record(self, choice, seconds):
         """The time of an epoch ``choose`` asked to time; decides once both have ``rounds`` times."""
-        with self._lock:
+        with _lock:
             if self.decided is not None:
                 return
             self.times[bool(choice)].append(float(seconds))
@@ -74,11 +86,10 @@ class TimedChoice:
                 self.decided = not self.rule if faster else self.rule
 
 
-def shared(key, rounds):
-    """The process's ``TimedChoice`` for ``key`` (hashable: what decides the choice's speed)."""
+def shared(key, warm_ups, rounds):
+    """The process's ``TimedChoice`` for ``key`` (hashable); the first call's schedule makes it."""
     with _lock:
         choice = _shared.get(key)
         if choice is None:
-            choice = _shared[key] = TimedChoice(rounds)
+            choice = _shared[key] = TimedChoice(warm_ups, rounds)
         return choice
-

@@ -78,6 +78,12 @@ def wide_reads(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture
+def no_choices(monkeypatch):
+    """The process's measured choices, none made yet (and those made here dropped after)."""
+    monkeypatch.setattr(_timed_choice, "_shared", {})
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer", _loop.OPTIMIZERS)
 @pytest.mark.parametrize("reg", list(REGULARIZATION))
@@ -143,11 +149,11 @@ def test_wide_rule_and_block():
 
 @pytest.mark.parametrize("threads, large, want", [(1, False, True), (2, False, False), (2, True, True),
                                                    (1, True, True)])
-def test_wide_gather_rule(monkeypatch, threads, large, want):
+def test_wide_gather_rule(monkeypatch, no_choices, threads, large, want):
     """The rule: the wide backward copies each block of rows first on one thread, and on a team only
     for an X larger than WIDE_GATHER_BYTES (a smaller one stays in L3 and is read in place); it is
-    the first epoch's choice (its team's; later epochs' are measured), and the parameters' bits do
-    not depend on it (above)."""
+    the process's first epoch's choice for a problem (its team's; later epochs' are measured), and
+    the parameters' bits do not depend on it (above)."""
     if large:
         monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 0)
     rng = np.random.default_rng(0)
@@ -199,12 +205,6 @@ def _cats_like(threads=1, **kw):
     return loop, layers
 
 
-@pytest.fixture
-def no_choices(monkeypatch):
-    """The process's measured choices, none made yet (and those made here dropped after)."""
-    monkeypatch.setattr(_timed_choice, "_shared", {})
-
-
 def _fake_clock(monkeypatch, loops, seconds):
     """Epochs timed as ``seconds[gather]`` (the path the Loop in ``loops[0]`` runs) on a clock of our own."""
     now = [0.0, False]  # the time, and whether the next call ends an epoch
@@ -239,7 +239,7 @@ def test_wide_gather_measured(monkeypatch, no_choices, threads, gather_s, in_pla
         loop.epoch(None, 0.01, loop.t, loop.step)
         paths.append(loop.wide_gather)
     assert paths[:warm] == [rule] * warm
-    assert sorted(paths[warm:warm + 2 * rounds]) == [False] * rounds + [True] * rounds
+    assert paths[warm:warm + 2 * rounds] == [rule if i % 4 in (0, 3) else not rule for i in range(2 * rounds)]
     assert paths[warm + 2 * rounds:] == [kept] * 3
     for gather in (True, False):
         fixed, fixed_layers = _cats_like(threads, wide_gather=gather)
@@ -252,29 +252,30 @@ def test_wide_gather_measured(monkeypatch, no_choices, threads, gather_s, in_pla
 
 
 def test_wide_gather_measured_across_short_fits(monkeypatch, no_choices):
-    """Fits of a few epochs each (warm_start, partial_fit) add up to one measurement per problem and
-    thread count: each Loop's first epoch untimed, the process's choice for its later ones and, once
-    made, for every epoch of the next Loops; another problem (here: another batch size) measures
-    anew."""
+    """Fits of one epoch each (partial_fit, warm_start with max_iter=1) add up to one measurement per
+    problem and thread count, whose choice every later Loop of the problem takes; another problem
+    (here: another batch size) or another thread count measures anew, from its own rule."""
+    monkeypatch.setattr(_loop, "WIDE_GATHER_BYTES", 2**62)  # rule: copy on one thread, not on a team
     warm, rounds = _loop.WIDE_TRIAL_WARM_UPS, _loop.WIDE_TRIAL_ROUNDS
     current = [None]
-    _fake_clock(monkeypatch, current, {True: 2.0, False: 1.0})
+    _fake_clock(monkeypatch, current, {True: 1.0, False: 2.0})  # copying faster: the one-thread rule kept
     paths = []
-    for fit in range(2 * rounds + 2):
+    for fit in range(warm + 2 * rounds + 2):
         current[0], _ = _cats_like()
-        for _ in range(warm + 1):  # one timed epoch per fit
-            current[0].epoch(None, 0.01, current[0].t, current[0].step)
-            paths.append(current[0].wide_gather)
-    assert paths[-2:] == [False, False]  # decided: reading in place, in the warm-up epoch too
-    assert paths[:warm] == [True] * warm  # the first fit's warm-up: the rule
+        current[0].epoch(None, 0.01)
+        paths.append(current[0].wide_gather)
+    assert paths == [True] * warm + [i % 4 in (0, 3) for i in range(2 * rounds)] + [True, True]
+    current[0], _ = _cats_like(threads=2)
+    current[0].epoch(None, 0.01)
+    assert not current[0].wide_gather  # a team: its own measurement, from its rule (in place)
     rng = np.random.default_rng(0)
     X = rng.random((90, 300))
-    other = _loop.Loop([(rng.standard_normal((12, 300)) * 0.1, np.zeros((12, 1))),
-                        (rng.standard_normal((1, 12)), np.zeros((1, 1)))], X, np.ones((90, 1)), batch_size=16,
-                       products="own", wide=64)
-    current[0] = other
-    other.epoch(None, 0.01)
-    assert other.wide_gather  # its own measurement starts from the rule
+    current[0] = _loop.Loop([(rng.standard_normal((12, 300)) * 0.1, np.zeros((12, 1))),
+                             (rng.standard_normal((1, 12)), np.zeros((1, 1)))], X, np.ones((90, 1)),
+                            batch_size=16, products="own", wide=64)
+    for _ in range(warm + 2):
+        current[0].epoch(None, 0.01)
+    assert not current[0].wide_gather  # another batch size: measuring anew (its second timed epoch)
 
 
 def test_wide_gather_rule_alone(monkeypatch, no_choices):
@@ -285,6 +286,51 @@ def test_wide_gather_rule_alone(monkeypatch, no_choices):
     for _ in range(10):
         loop.epoch(None, 0.01, loop.t, loop.step)
         assert loop.wide_gather
+
+
+def test_wide_gather_rule_never_measured(monkeypatch, no_choices):
+    """``wide_gather="rule"`` (the planner's candidates): the rule's path, and no measurement made."""
+    loop, _ = _cats_like(wide_gather="rule")
+    _fake_clock(monkeypatch, [loop], {True: 2.0, False: 1.0})
+    for _ in range(10):
+        loop.epoch(None, 0.01, loop.t, loop.step)
+        assert loop.wide_gather
+    assert not _timed_choice._shared
+
+
+def test_planner_candidates_do_not_feed_the_measurement(no_choices):
+    """The planner times its candidate plans (products) with the wide path on its rule: their epochs,
+    of different products, must not decide the fit's path."""
+    from dnn import _loop_plan
+
+    rng = np.random.default_rng(0)
+    dims = [300, 12, 1]
+    X = rng.random((128, dims[0]))
+    Y = (rng.random((128, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((o, i)) * 0.1, np.zeros((o, 1))) for i, o in zip(dims, dims[1:])]
+    plans = _loop_plan.candidates(dims, 32, X.dtype)
+    _loop_plan.measure(plans, layers, X, Y, dict(batch_size=32, optimizer="gd", wide=64), 0.01, 10**6, True)
+    assert not _timed_choice._shared
+
+
+def test_an_interrupt_after_the_epoch_finds_its_counters(monkeypatch, no_choices):
+    """A Ctrl-C during an epoch is raised by the first Python call after it (here the clock that
+    times it): the Loop's counters already count the epoch whose updates the parameters hold."""
+    loop, layers = _cats_like()
+    calls = [0]
+
+    def clock():
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return 0.0
+    monkeypatch.setattr(_timed_choice, "clock", clock)
+    loop.epoch(None, 0.01)  # the warm-up, untimed
+    W = layers[0][0].copy()
+    with pytest.raises(KeyboardInterrupt):
+        loop.epoch(None, 0.01, loop.t, loop.step)
+    assert not np.array_equal(W, layers[0][0])
+    assert (loop.epochs, loop.t, loop.step) == (2, 2 * 3, 2 * 3)  # 90 rows: 3 batches an epoch
 
 
 @pytest.mark.parametrize("value", ["yes", "auto", None, 1, np.array([True])])
