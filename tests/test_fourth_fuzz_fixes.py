@@ -304,6 +304,7 @@ def test_only_links_that_lead_nowhere_are_passed_over():
                 dnn_data._entry_is(_Entry(err), kind)
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer:Warning")  # 2 epochs: not converged, as meant
 @pytest.mark.parametrize("y", [
     np.array(["2020-01-01"] * 5 + ["NaT"], dtype="datetime64[s]"),
     np.arange(6).astype("timedelta64[s]"),

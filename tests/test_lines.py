@@ -53,6 +53,7 @@ def test_zeros_like_keeps_shape_dtype_and_order():
     assert _on_a_line(z)
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer:Warning")  # 2 epochs: not converged, as meant
 def test_what_dnn_creates_starts_on_a_line():
     he = initializers.initialize_parameters_he([300, 20, 1])
     assert all(_on_a_line(a) for a in he.values())
