@@ -15,6 +15,11 @@ schedule: ``warm_ups`` epochs on the rule's choice, untimed (caches and pages st
 machine's speed falls on both alike); then the rule's choice for good unless the other's median
 epoch is ``MARGIN`` faster. Because neither choice changes a number, the timing (whatever it turns
 out to be) changes none either: the same call gives the same bits whichever is kept.
+
+``dnn._kernels.threads_for`` makes a choice of the same kind for the step calls (a large layer on
+the pool or on one thread), in C: those calls take microseconds and come by the thousand, so it
+keeps moving averages and looks again now and then; an epoch takes milliseconds, and a fit's
+choice, like its plan (``dnn._loop_plan``), is made once.
 """
 
 import os
@@ -22,7 +27,7 @@ import statistics
 import threading
 import time
 
-__all__ = ["MARGIN", "TimedChoice", "clock", "shared"]
+__all__ = ["MARGIN", "MAX_PROBLEMS", "TimedChoice", "clock", "shared"]
 
 #: The other choice replaces the rule's only if its median epoch is this much faster
 #: (``dnn._plan.MARGIN``'s reason: noise must not flip a choice back and forth between fits).
@@ -30,6 +35,9 @@ MARGIN = 0.03
 
 #: The clock the epochs are timed by (wall time: a team's epoch is the time of its slowest thread).
 clock = time.perf_counter
+
+#: Problems a process keeps choices for; past this many, all are dropped (measured again when met).
+MAX_PROBLEMS = 1024
 
 _shared = {}
 _lock = threading.Lock()  # the registry's and every TimedChoice's steps (a few list operations)
@@ -91,5 +99,7 @@ def shared(key, warm_ups, rounds):
     with _lock:
         choice = _shared.get(key)
         if choice is None:
+            if len(_shared) >= MAX_PROBLEMS:
+                _shared.clear()
             choice = _shared[key] = TimedChoice(warm_ups, rounds)
         return choice

@@ -337,3 +337,16 @@ def test_an_interrupt_after_the_epoch_finds_its_counters(monkeypatch, no_choices
 def test_wide_gather_bad_argument(value):
     with pytest.raises(ValueError, match="wide_gather must be"):
         _cats_like(wide_gather=value)
+
+
+def test_timed_choices_kept_for_a_bounded_number_of_problems(monkeypatch, no_choices):
+    """Past MAX_PROBLEMS problems the process's choices are dropped, not kept without end."""
+    monkeypatch.setattr(_timed_choice, "MAX_PROBLEMS", 3)
+    first = _timed_choice.shared("a", 1, 3)
+    assert _timed_choice.shared("a", 1, 3) is first
+    for key in "bc":
+        _timed_choice.shared(key, 1, 3)
+    assert len(_timed_choice._shared) == 3
+    _timed_choice.shared("d", 1, 3)
+    assert list(_timed_choice._shared) == ["d"]
+    assert _timed_choice.shared("a", 1, 3) is not first
