@@ -37,6 +37,20 @@ def warn_diverged(what, i, stacklevel):
                   "either; lower the learning rate" % (what, i), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
+def count_interrupted_epoch(loop, done, costs, cost_every, cost):
+    """The epochs done when a Ctrl-C stopped a fit after ``done`` of them were counted.
+
+    A Ctrl-C during a compiled epoch is raised as ``loop.epoch`` returns: that epoch is in the
+    parameters and in ``loop.epochs`` (``dnn._loop`` counts it first) but not yet in ``done``. Its
+    cost, ``cost``, is added to ``costs`` if it is due (every ``cost_every``-th from 0) and not
+    there yet, so the three agree: parameters, epochs done, costs recorded."""
+    if loop is None or loop.epochs <= done:
+        return done
+    if cost_every and done % cost_every == 0 and len(costs) <= done // cost_every:
+        costs.append(cost)
+    return loop.epochs
+
+
 def _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1, beta2, epsilon,
              num_epochs, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init, seed, dtype,
              cost_every):
@@ -142,9 +156,9 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
     ``callback(epochs, cost)``, if given, is called after every epoch with the
     number of epochs done and that epoch's cost, as ``L_layer_model``'s (for a
     progress display). Interrupted (Ctrl-C), it raises ``KeyboardInterrupt``
-    carrying ``parameters`` (the weights reached, usable as they are; an
-    unfinished epoch's steps may be in them), ``iterations`` (the whole epochs
-    done) and ``costs`` (recorded so far).
+    carrying ``parameters`` (the weights reached, usable as they are),
+    ``iterations`` (the epochs that made them: a compiled epoch is never cut
+    short) and ``costs`` (recorded for those epochs).
 
     Each epoch's mini-batches run in one call of the compiled loop
     (``dnn._loop``), the numbers of the NumPy loop to rounding. ``plan``
@@ -170,7 +184,9 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
                       seed, dtype, return_costs, cost_every, callback, reached, plan)
     except KeyboardInterrupt as exc:
         if reached:
-            exc.parameters, exc.iterations, exc.costs = reached
+            parameters, done, costs, loop, m, cost_every = reached
+            done = count_interrupted_epoch(loop, done, costs, cost_every, loop.loss / m)
+            exc.parameters, exc.iterations, exc.costs = parameters, done, costs
         raise
 
 
@@ -178,7 +194,8 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
            print_cost, decay, decay_rate, lambd, keep_prob, hidden_activation, output, init, seed, dtype, return_costs,
            cost_every, callback, reached, plan):
     """``model``'s training; ``reached`` holds, for an interrupted caller, the parameters (updated in
-    place by the compiled loop), the epochs done and the costs, refreshed after every epoch."""
+    place by the compiled loop), the epochs counted (after every epoch), the costs, the Loop, m and
+    cost_every."""
     X, Y, dims, dtype, o = _checked(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, beta1,
                                     beta2, epsilon, num_epochs, decay, decay_rate, lambd, keep_prob,
                                     hidden_activation, output, init, seed, dtype, cost_every)
@@ -194,7 +211,7 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
     costs = []
     t = step = 0
     diverged = False
-    reached[:] = [parameters, 0, costs]
+    reached[:] = [parameters, 0, costs, loop, m, o["cost_every"]]
     for i in range(o["num_epochs"]):
         shuffle_seed += 1
         cost_total, t, step = loop.epoch(_course_order(m, shuffle_seed), learning_rate, t, step)
@@ -211,7 +228,7 @@ def _model(X, Y, layers_dims, optimizer, learning_rate, mini_batch_size, beta, b
                 print("learning rate after epoch %i: %f" % (i, learning_rate))
         if o["cost_every"] and i % o["cost_every"] == 0:
             costs.append(cost_avg)
-        reached[:] = [parameters, i + 1, costs]
+        reached[1] = i + 1
         if callback is not None:
             callback(i + 1, cost_avg)
     return (parameters, costs) if return_costs else parameters

@@ -373,6 +373,8 @@ def _descend_loop(parameters, X, Y, dtype, learning_rate, num_iterations, print_
                 callback(i, latest)
                 last = time.perf_counter()
     except KeyboardInterrupt as exc:
+        from dnn.course_model import count_interrupted_epoch
+        i = count_interrupted_epoch(loop, i, costs, cost_every, float(dtype.type(loop.loss / m)))
         exc.parameters, exc.iterations, exc.costs = parameters, i, costs
         raise
     return costs

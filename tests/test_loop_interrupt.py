@@ -1,8 +1,10 @@
 """Ctrl-C during an estimator's fit (``dnn._engine.fit_epochs``) stops it as scikit-learn's MLP does
 (a warning, the epochs that ran kept) with parameters, optimizer state (Adam's t, dropout's step),
 ``n_iter_``, ``t_`` and ``loss_curve_`` that agree: the interrupted fit is the fit of the epochs it ran,
-and continuing it gives the uninterrupted fit. The interrupt is raised right after an epoch's compiled
-call returns, before Python records its results (where CPython delivers a Ctrl-C that arrived during it).
+and continuing it gives the uninterrupted fit. The course's loops on the compiled mini-batch loop
+(``dnn.model``, ``L_layer_model``'s second part) raise the interrupt carrying parameters, iterations and
+costs that agree likewise. The interrupt is raised right after an epoch's compiled call returns, before
+Python records its results (where CPython delivers a Ctrl-C that arrived during it).
 """
 import numpy as np
 import pytest
@@ -51,3 +53,31 @@ def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw):
     assert cut.loss_curve_ == whole.loss_curve_
     for a, b in zip(cut.coefs_ + cut.intercepts_, whole.coefs_ + whole.intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+def _course_data():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((5, 90))
+    return X, (X[:1] + X[1:2] > 0).astype(float)
+
+
+@pytest.mark.parametrize("fit", ["model", "L_layer_model"])
+def test_a_course_fit_interrupted_after_an_epoch_counts_it(monkeypatch, fit):
+    """The course's loops (``dnn.model``; ``L_layer_model`` with L2, on the mini-batch loop): a Ctrl-C
+    raised as an epoch's compiled call returns finds that epoch in the parameters, so it is in the
+    ``iterations`` and ``costs`` the KeyboardInterrupt carries too: they are the 3-epoch fit's."""
+    X, Y = _course_data()
+    if fit == "model":
+        run = lambda n: dnn.model(X, Y, [5, 4, 1], "adam", 0.05, 16, num_epochs=n, print_cost=False,
+                                  return_costs=True, cost_every=1)
+    else:
+        run = lambda n: dnn.L_layer_model(X, Y, [5, 4, 1], 0.05, num_iterations=n, print_cost=False,
+                                          return_costs=True, cost_every=1, lambd=0.1)
+    three, costs3 = run(3)
+    monkeypatch.setattr(_loop, "Loop", _Interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run(10)
+    exc = info.value
+    assert exc.iterations == 3 and exc.costs == costs3
+    for k in three:
+        np.testing.assert_array_equal(exc.parameters[k], three[k])
