@@ -65,6 +65,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
+from cpython.exc cimport PyErr_CheckSignals
 
 from dnn._blas cimport bgemm, dnn_npgemm_is_set, dnn_npgemm_set
 cimport dnn._simd as simd
@@ -1327,6 +1328,9 @@ cdef class Loop:
                     self.step = ss
                     self.epochs += 1
                     self.loss_l2 = self.net.l2_sum
+                    # here, inside the with: blas_lent's exit then runs and gives BLAS its threads back
+                    # (raised in that exit instead, the held threads would wait for the traceback to go)
+                    PyErr_CheckSignals()
                     if trial is not None:
                         trial.record(gather, _timed_choice.clock() - started)
             finally:

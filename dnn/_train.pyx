@@ -897,6 +897,7 @@ cdef class Trainer:
     cdef bint is_double
     cdef bint running     # a run is under way (set and read with the GIL held)
     cdef readonly long iterations_done  # where the last run stopped, even if it then raised
+    cdef readonly double last_cost  # the cost the last run returned, or would have (nan: none)
     cdef object _keep
 
     def __cinit__(self, list weights, list biases, X, Y, double learning_rate,
@@ -1109,7 +1110,9 @@ cdef class Trainer:
         finally:
             self.running = False
         self.iterations_done = start + done
-        # Back with the GIL: a pending Ctrl-C raises KeyboardInterrupt here.
+        self.last_cost = cost
+        # Back with the GIL: a pending Ctrl-C raises KeyboardInterrupt here (the caller then finds
+        # the run's iterations and cost above).
         PyErr_CheckSignals()
         return done, cost
 

@@ -197,6 +197,7 @@ def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, call
     costs = []
     latest = None
     i = 0
+    event = -1
     try:
         while i < num_iterations:
             event = _next_event(i, num_iterations, cost_every, print_every)
@@ -213,7 +214,11 @@ def _drive(trainer, threads, dtype, num_iterations, print_cost, cost_every, call
                 callback(i, latest)
     except KeyboardInterrupt as exc:
         # Between chunks the parameters are those after trainer.iterations_done
-        # iterations (with the Gram form's W_1 published): say so to the caller.
+        # iterations (with the Gram form's W_1 published): say so to the caller. A Ctrl-C during a
+        # chunk is raised as it returns: a cost it reached is recorded here, unless it already was.
+        if (trainer.iterations_done - 1 == event >= 0 and cost_every and event % cost_every == 0
+                and len(costs) <= event // cost_every):
+            costs.append(float(dtype.type(trainer.last_cost)))
         exc.iterations = trainer.iterations_done
         exc.costs = costs
         raise

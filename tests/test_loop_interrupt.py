@@ -3,9 +3,13 @@
 ``n_iter_``, ``t_`` and ``loss_curve_`` that agree: the interrupted fit is the fit of the epochs it ran,
 and continuing it gives the uninterrupted fit. The course's loops on the compiled mini-batch loop
 (``dnn.model``, ``L_layer_model``'s second part) raise the interrupt carrying parameters, iterations and
-costs that agree likewise. The interrupt is raised right after an epoch's compiled call returns, before
-Python records its results (where CPython delivers a Ctrl-C that arrived during it).
+costs that agree likewise, and so does ``L_layer_model``'s full-batch loop (``dnn._train``). The
+interrupt is raised right after an epoch's (a run's) compiled call returns, before Python records its
+results (where CPython delivers a Ctrl-C that arrived during it); one test sends a real one.
 """
+import _thread
+import threading
+
 import numpy as np
 import pytest
 
@@ -13,7 +17,7 @@ pytest.importorskip("sklearn")
 pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 
 import dnn
-from dnn import _loop
+from dnn import _loop, _train
 
 
 class _Interrupted(_loop.Loop):
@@ -75,6 +79,61 @@ def test_a_course_fit_interrupted_after_an_epoch_counts_it(monkeypatch, fit):
                                           return_costs=True, cost_every=1, lambd=0.1)
     three, costs3 = run(3)
     monkeypatch.setattr(_loop, "Loop", _Interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run(10)
+    exc = info.value
+    assert exc.iterations == 3 and exc.costs == costs3
+    for k in three:
+        np.testing.assert_array_equal(exc.parameters[k], three[k])
+
+
+def test_an_interrupt_during_an_epoch_gives_blas_its_threads_back():
+    """A Ctrl-C during an epoch with BLAS products (BLAS held at one thread for the epoch:
+    dnn._blas_threads.blas_lent) is raised inside the hold, whose exit then gives BLAS its threads
+    back at once. Raised in that exit, it left them held for as long as the exception's traceback
+    lived (an interactive session keeps it: sys.last_traceback). A timer sends the Ctrl-C while
+    epochs run; an epoch is almost all compiled code, where it waits to be raised."""
+    from dnn import _blas_threads
+
+    rng = np.random.default_rng(0)
+    X = rng.random((4096, 256))
+    Y = (rng.random((4096, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((128, 256)) * 0.05, np.zeros((128, 1))),
+              (rng.standard_normal((1, 128)) * 0.1, np.zeros((1, 1)))]
+    loop = _loop.Loop(layers, X, Y, batch_size=64, products="blas")
+    assert loop.uses_blas
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            for _ in range(100000):
+                loop.epoch(None, 0.01, loop.t, loop.step)
+    finally:
+        timer.cancel()
+    assert info.value.__traceback__ is not None  # still held, as an interactive session would
+    assert _blas_threads._lenders == 0
+
+
+class _CutTrainer(_train.Trainer):
+    """The full-batch loop's trainer, raising KeyboardInterrupt as the run that reaches 3 iterations
+    returns (where a Ctrl-C during it is raised: ``Trainer.run``'s PyErr_CheckSignals)."""
+
+    def run(self, *args):
+        result = super().run(*args)
+        if self.iterations_done >= 3:
+            raise KeyboardInterrupt
+        return result
+
+
+def test_l_layer_model_interrupted_keeps_the_cost_its_last_run_reached(monkeypatch):
+    """L_layer_model's compiled full-batch loop (``dnn._train``): the run cut by the Ctrl-C had
+    reached a cost to record, which the KeyboardInterrupt's ``costs`` now hold, as the 3-iteration
+    fit's."""
+    X, Y = _course_data()
+    run = lambda n: dnn.L_layer_model(X, Y, [5, 4, 1], 0.05, num_iterations=n, print_cost=False,
+                                      return_costs=True, cost_every=1)
+    three, costs3 = run(3)
+    monkeypatch.setattr(_train, "Trainer", _CutTrainer)
     with pytest.raises(KeyboardInterrupt) as info:
         run(10)
     exc = info.value
