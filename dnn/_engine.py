@@ -122,9 +122,14 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     b = m if full else min(opts["batch_size"], m)
     loop = _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, not full and opts["shuffle"], sample_weight)
     curve = []
+    drawn, before = 0, None  # the orders drawn, and the generator's state before the last draw
     try:
         for _ in range(n_epochs):
-            order = None if full or not opts["shuffle"] else rng.permutation(m).astype(np.int64, copy=False)
+            order = None
+            if not full and opts["shuffle"]:
+                before = rng.get_state()
+                drawn += 1
+                order = rng.permutation(m).astype(np.int64, copy=False)
             total, state["t"], state["step"] = loop.epoch(order, state["learning_rate"], state["t"], state["step"])
             curve.append(_epoch_loss(loop, opts, m, Y.shape[1]))
             if epoch_end is not None and epoch_end(curve[-1]) is False:
@@ -134,6 +139,10 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
         # counters (and the loss) of an epoch that ended just before the interrupt are the Loop's.
         if loop.epochs:
             state["t"], state["step"] = loop.t, loop.step
+        if drawn > loop.epochs:
+            # Raised between an order's draw and its epoch's compiled call: the epoch did not run,
+            # so the generator goes back to before that draw (a continued fit then draws it again).
+            rng.set_state(before)
         if loop.epochs > len(curve):
             curve.append(_epoch_loss(loop, opts, m, Y.shape[1]))
             if epoch_end is not None:

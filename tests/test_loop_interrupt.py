@@ -30,19 +30,30 @@ class _Interrupted(_loop.Loop):
         return result
 
 
+class _InterruptedBefore(_loop.Loop):
+    """Raises as the call after 3 epochs starts, before its compiled epoch (a Ctrl-C landing
+    between the epoch's order drawn and its compiled call)."""
+
+    def epoch(self, *args):
+        if self.epochs == 3:
+            raise KeyboardInterrupt
+        return super().epoch(*args)
+
+
 def data():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 5))
     return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
 
 
+@pytest.mark.parametrize("cut_loop", [_Interrupted, _InterruptedBefore])
 @pytest.mark.parametrize("kw", [dict(solver="adam", keep_prob=0.8), dict(solver="sgd", momentum=0.9)])
-def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw):
+def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw, cut_loop):
     X, y = data()
     make = lambda n: dnn.DNNClassifier(hidden_layer_sizes=(8,), max_iter=n, random_state=0, tol=0,
                                        batch_size=32, warm_start=True, **kw)
     clean = make(3).fit(X, y)
-    monkeypatch.setattr(_loop, "Loop", _Interrupted)
+    monkeypatch.setattr(_loop, "Loop", cut_loop)
     with pytest.warns(UserWarning, match="interrupted"):
         cut = make(5).fit(X, y)
     assert (cut.n_iter_, cut.t_, cut._state["t"], cut._state["step"]) == (
