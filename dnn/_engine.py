@@ -127,7 +127,7 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
         for _ in range(n_epochs):
             order = None
             if not full and opts["shuffle"]:
-                before = rng.get_state()
+                before = _rng_state(rng)
                 drawn += 1
                 order = rng.permutation(m).astype(np.int64, copy=False)
             total, state["t"], state["step"] = loop.epoch(order, state["learning_rate"], state["t"], state["step"])
@@ -142,13 +142,25 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
         if drawn > loop.epochs:
             # Raised between an order's draw and its epoch's compiled call: the epoch did not run,
             # so the generator goes back to before that draw (a continued fit then draws it again).
-            rng.set_state(before)
+            _set_rng_state(rng, before)
         if loop.epochs > len(curve):
             curve.append(_epoch_loss(loop, opts, m, Y.shape[1]))
             if epoch_end is not None:
                 epoch_end(curve[-1])
         warnings.warn("Training interrupted by user.")
     return curve
+
+
+def _rng_state(rng):
+    """A NumPy ``Generator``'s or ``RandomState``'s state (a copy)."""
+    return rng.bit_generator.state if hasattr(rng, "bit_generator") else rng.get_state()
+
+
+def _set_rng_state(rng, state):
+    if hasattr(rng, "bit_generator"):
+        rng.bit_generator.state = state
+    else:
+        rng.set_state(state)
 
 
 def _aligned(a):

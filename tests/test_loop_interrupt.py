@@ -151,3 +151,13 @@ def test_l_layer_model_interrupted_keeps_the_cost_its_last_run_reached(monkeypat
     assert exc.iterations == 3 and exc.costs == costs3
     for k in three:
         np.testing.assert_array_equal(exc.parameters[k], three[k])
+
+
+@pytest.mark.parametrize("rng", [np.random.RandomState(0), np.random.default_rng(0)], ids=["RandomState", "Generator"])
+def test_the_generators_state_is_given_back_whatever_its_kind(rng):
+    from dnn import _engine
+
+    state = _engine._rng_state(rng)
+    first = rng.permutation(50)
+    _engine._set_rng_state(rng, state)
+    np.testing.assert_array_equal(rng.permutation(50), first)
