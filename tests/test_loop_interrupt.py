@@ -76,20 +76,37 @@ def _course_data():
     return X, (X[:1] + X[1:2] > 0).astype(float)
 
 
-@pytest.mark.parametrize("fit", ["model", "L_layer_model"])
-def test_a_course_fit_interrupted_after_an_epoch_counts_it(monkeypatch, fit):
-    """The course's loops (``dnn.model``; ``L_layer_model`` with L2, on the mini-batch loop): a Ctrl-C
-    raised as an epoch's compiled call returns finds that epoch in the parameters, so it is in the
-    ``iterations`` and ``costs`` the KeyboardInterrupt carries too: they are the 3-epoch fit's."""
+class _CutTrainer(_train.Trainer):
+    """The full-batch loop's trainer, raising KeyboardInterrupt as the run that reaches 3 iterations
+    returns (where a Ctrl-C during it is raised: ``Trainer.run``'s PyErr_CheckSignals)."""
+
+    def run(self, *args):
+        result = super().run(*args)
+        if self.iterations_done >= 3:
+            raise KeyboardInterrupt
+        return result
+
+
+@pytest.mark.parametrize("fit", ["model", "L_layer_model mini-batch", "L_layer_model full-batch"])
+def test_a_course_fit_interrupted_carries_what_its_epochs_made(monkeypatch, fit):
+    """The course's loops: a Ctrl-C raised as an epoch's (a run's) compiled call returns finds that
+    epoch in the parameters, so it is in the ``iterations`` and ``costs`` the KeyboardInterrupt
+    carries too: they are the 3-epoch fit's. ``dnn.model`` and ``L_layer_model`` with L2 run the
+    mini-batch loop (``dnn._loop``), plain ``L_layer_model`` the full-batch one (``dnn._train``),
+    whose cut run had reached a cost to record."""
     X, Y = _course_data()
     if fit == "model":
         run = lambda n: dnn.model(X, Y, [5, 4, 1], "adam", 0.05, 16, num_epochs=n, print_cost=False,
                                   return_costs=True, cost_every=1)
     else:
+        l2 = dict(lambd=0.1) if fit.endswith("mini-batch") else {}
         run = lambda n: dnn.L_layer_model(X, Y, [5, 4, 1], 0.05, num_iterations=n, print_cost=False,
-                                          return_costs=True, cost_every=1, lambd=0.1)
+                                          return_costs=True, cost_every=1, **l2)
     three, costs3 = run(3)
-    monkeypatch.setattr(_loop, "Loop", _Interrupted)
+    if fit.endswith("full-batch"):
+        monkeypatch.setattr(_train, "Trainer", _CutTrainer)
+    else:
+        monkeypatch.setattr(_loop, "Loop", _Interrupted)
     with pytest.raises(KeyboardInterrupt) as info:
         run(10)
     exc = info.value
@@ -123,34 +140,6 @@ def test_an_interrupt_during_an_epoch_gives_blas_its_threads_back():
         timer.cancel()
     assert info.value.__traceback__ is not None  # still held, as an interactive session would
     assert _blas_threads._lenders == 0
-
-
-class _CutTrainer(_train.Trainer):
-    """The full-batch loop's trainer, raising KeyboardInterrupt as the run that reaches 3 iterations
-    returns (where a Ctrl-C during it is raised: ``Trainer.run``'s PyErr_CheckSignals)."""
-
-    def run(self, *args):
-        result = super().run(*args)
-        if self.iterations_done >= 3:
-            raise KeyboardInterrupt
-        return result
-
-
-def test_l_layer_model_interrupted_keeps_the_cost_its_last_run_reached(monkeypatch):
-    """L_layer_model's compiled full-batch loop (``dnn._train``): the run cut by the Ctrl-C had
-    reached a cost to record, which the KeyboardInterrupt's ``costs`` now hold, as the 3-iteration
-    fit's."""
-    X, Y = _course_data()
-    run = lambda n: dnn.L_layer_model(X, Y, [5, 4, 1], 0.05, num_iterations=n, print_cost=False,
-                                      return_costs=True, cost_every=1)
-    three, costs3 = run(3)
-    monkeypatch.setattr(_train, "Trainer", _CutTrainer)
-    with pytest.raises(KeyboardInterrupt) as info:
-        run(10)
-    exc = info.value
-    assert exc.iterations == 3 and exc.costs == costs3
-    for k in three:
-        np.testing.assert_array_equal(exc.parameters[k], three[k])
 
 
 @pytest.mark.parametrize("rng", [np.random.RandomState(0), np.random.default_rng(0)], ids=["RandomState", "Generator"])
