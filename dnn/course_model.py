@@ -44,7 +44,7 @@ def count_interrupted_epoch(loop, done, costs, cost_every, cost):
     parameters and in ``loop.epochs`` (``dnn._loop`` counts it first) but not yet in ``done``. Its
     cost, ``cost``, is added to ``costs`` if it is due (every ``cost_every``-th from 0) and not
     there yet, so the three agree: parameters, epochs done, costs recorded."""
-    if loop is None or loop.epochs <= done:
+    if loop.epochs <= done:
         return done
     if cost_every and done % cost_every == 0 and len(costs) <= done // cost_every:
         costs.append(cost)
