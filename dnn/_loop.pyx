@@ -937,9 +937,9 @@ cdef class Loop:
     the batch's rows first or reads them in place (the same numbers):
     ``"measure"`` (the faster on this machine, timed on the process's
     first epochs of the problem: ``WIDE_GATHER_BYTES``), ``"rule"`` (that
-    measurement's starting point, untimed), True or False. ``threads``: the threads
-    of an epoch (1 to ``MAX_THREADS``; see the module's docstring); the
-    numbers do not depend on it.
+    measurement's starting point, untimed), True or False. ``threads``: the
+    threads of an epoch (1 to ``MAX_THREADS``; see the module's docstring);
+    the numbers do not depend on it.
     ``numpy_blas``: the products ``products`` leaves to BLAS run on NumPy's
     BLAS rather than SciPy's where ``numpy_gemm_found()`` (another OpenBLAS
     version: faster or slower by shape, equal to rounding; ``dnn._loop_plan``
