@@ -179,14 +179,12 @@ WIDE_MIN_INPUTS = 4096
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
 WIDE_BLOCK_BYTES = 256 * 1024
 #: The wide path's backward copies each block of the batch's rows into an L2 buffer before its
-#: product, or reads them in place: the same sums. The rule, one machine's measurement (an AMD EPYC:
-#: the copy's whole-row streams, prefetched a few rows ahead, beat the product's prefetched reads of
-#: a few lines per row on one thread; benchmarks/NOTES.md, "Issue 12: the cat pictures" and "The wide
-#: backward's gather, prefetched"): copy on one thread, and on a team when X is larger than this (its
-#: rows then come from memory; a smaller X stays in L3 from epoch to epoch). The loops measure
-#: instead (``wide_gather="measure"``, ``dnn._timed_choice``), per problem and thread count in the
-#: process: WIDE_TRIAL_WARM_UPS epochs on the rule's path, WIDE_TRIAL_ROUNDS epochs of each path,
-#: then the faster.
+#: product, or reads them in place: the same sums. The rule, one machine's measurement
+#: (benchmarks/NOTES.md, "The wide backward's gather, prefetched"): copy on one thread, and on a
+#: team when X is larger than this (a smaller X stays in L3 from epoch to epoch). It is only where
+#: the loops start: they measure (``wide_gather="measure"``, ``dnn._timed_choice``), per problem and
+#: thread count in the process: WIDE_TRIAL_WARM_UPS epochs on the rule's path, WIDE_TRIAL_ROUNDS
+#: epochs of each path, then the faster.
 WIDE_GATHER_BYTES = 16 * 2**20
 #: Whether the rule copies the blocks on one thread whatever X's size (read when a Loop is made).
 WIDE_GATHER_ON_ONE_THREAD = True
@@ -266,8 +264,6 @@ cdef struct Net:
     int wide_block          # its block of features (columns of W_1)
     int wide_ldx            # the row stride of its gathered blocks: wide_block and a cache line (WIDE_PAD_BYTES)
     int wide_gather         # this epoch's backward gathers each block into Xb first (else reads X's rows in place)
-    int wide_gather_large   # it gathers on any team (X larger than WIDE_GATHER_BYTES)
-    int wide_gather_one     # it gathers on one thread (WIDE_GATHER_ON_ONE_THREAD)
     void* gblk              # the wide path's dW_1 block (n_1, wide_block)
     const void** xrows      # the wide path's pointers to the batch's rows of X (bmax)
     const void** xblk       # and to the rows of its block gathered in Xb (bmax, wide_block)
@@ -986,6 +982,7 @@ cdef class Loop:
     cdef long team_pid      # the process that started it
     cdef object _order      # (m,) int64: the epoch's copy of order (checked, then read without the GIL)
     cdef object _gather     # wide_gather=: "measure", "rule", True or False
+    cdef object _gather_rule  # (on a team, on one thread): the rule's path, WIDE_GATHER_* when the Loop was made
     cdef object _gather_key  # what decides the two paths' speed, but the threads (measured)
     cdef object _gather_schedule  # (WIDE_TRIAL_WARM_UPS, WIDE_TRIAL_ROUNDS) when the Loop was made
 
@@ -1105,8 +1102,8 @@ cdef class Loop:
         net.numpy_blas = bool(numpy_blas) and numpy_gemm_found()
         auto = isinstance(wide, str)
         net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
-        net.wide_gather_large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
-        net.wide_gather_one = bool(WIDE_GATHER_ON_ONE_THREAD)
+        large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
+        self._gather_rule = (large, large or bool(WIDE_GATHER_ON_ONE_THREAD))
         self._gather = wide_gather if isinstance(wide_gather, str) else bool(wide_gather)
         if self._gather == "measure" and WIDE_TRIAL_ROUNDS <= 0:
             self._gather = "rule"
@@ -1245,7 +1242,7 @@ cdef class Loop:
     def _wide_gather_path(self, bint on_team):
         """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not:
         with ``wide_gather="measure"``, the process's choice for this problem and thread count."""
-        rule = bool(self.net.wide_gather_large or (not on_team and self.net.wide_gather_one))
+        rule = self._gather_rule[not on_team]
         if not isinstance(self._gather, str):
             return self._gather, None
         if not self.net.wide or self._gather == "rule":

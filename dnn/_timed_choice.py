@@ -2,10 +2,10 @@
 
 Some of the loops' choices change the time and no number: the wide first layer's backward
 (``dnn._loop``) either copies each block of the batch's rows into a buffer in L2 first or reads
-them in place, and both give the same sums. Which one is faster depends on the machine's caches
-and on who shares them (on one AMD EPYC, the copy was 2-13% faster on one thread; on a team of
-two, either one was faster by up to 10%, with the data's size: benchmarks/NOTES.md). A rule would
-be that one machine's measurement, so the loops time both on their own epochs and keep the faster.
+them in place, and both give the same sums. Which one is faster depends on the machine's caches,
+on who shares them and on the data's size (benchmarks/NOTES.md, "The wide backward's gather,
+prefetched"). A rule would be one machine's measurement, so the loops time both on their own
+epochs and keep the faster.
 
 ``shared(key)``: one ``TimedChoice`` per problem (what decides the two paths' speed: sizes,
 dtype, threads) in the process, so that fits of a few epochs each (``warm_start``,
