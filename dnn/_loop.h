@@ -633,6 +633,131 @@ DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* X held as 8-bit codes (dnn/_loop.pyx's ``_wide_codes``): pictures scaled to
+   k / 255, or whole numbers 0 .. 255, read from an eighth (float64) or a
+   quarter (float32) of X's bytes, each block of the batch's rows decoded into
+   the L2 buffer the products read.
+   - ``decode``: out[i] := the value of code c[i]: k / d to the nearest, by one
+     correction step of k (1 / d): q = k rd, out = q + (k - d q) rd, both in
+     fused multiply-adds (the residual k - d q is then exact);
+   - ``encode``: codes[i] := the code whose decoded value has x[i]'s bits,
+     k = x d rounded; returns n if every element has one (else fewer: where
+     the search stopped).
+   The loops take codes only where ``encode`` found every element: the decoded
+   X is X bit for bit, so every sum is the same as from X itself. ``decode``
+   is the same operations in every build; where the build has no fused
+   multiply-add of its own (x86-64's baseline, MSVC) libm's is exact but slow,
+   and the loops do not use codes (``dnn_codes_fast``). */
+/* one element, and the baseline's loop (the compiler vectorizes it where it can) */
+#define DNN_DECODE_ONE(T, FMA, c, d, rd, out)                                       \
+    do {                                                                            \
+        const T k_ = (T) (c), q_ = k_ * (rd);                                       \
+        (out) = FMA(FMA(-q_, d, k_), rd, q_);                                       \
+    } while (0)
+static void dnn_decode_d_base(int n, const unsigned char* c, double d, double rd, double* out) {
+    int i;
+    for (i = 0; i < n; i++) DNN_DECODE_ONE(double, fma, c[i], d, rd, out[i]);
+}
+static void dnn_decode_f_base(int n, const unsigned char* c, float d, float rd, float* out) {
+    int i;
+    for (i = 0; i < n; i++) DNN_DECODE_ONE(float, fmaf, c[i], d, rd, out[i]);
+}
+#if DNN_HAS_X86_BUILDS
+/* x86-64: the vectors in intrinsics (a fused multiply-add the compiler cannot leave unfused;
+   its own vectorization of the loop above runs a quarter slower), the rest as above */
+#include <immintrin.h>
+#define DNN_DECODE_X86(T, S, ISA, ATTR, FMA, LANES, V, LOAD, SET1, MUL, FNMADD, FMADD, STORE) \
+static ATTR void dnn_decode_##S##_##ISA(int n, const unsigned char* c, T d, T rd, T* out) { \
+    const V vd = SET1(d), vr = SET1(rd);                                            \
+    int i = 0;                                                                      \
+    for (; i + LANES <= n; i += LANES) {                                            \
+        const V k = LOAD(c + i), q = MUL(k, vr);                                    \
+        STORE(out + i, FMADD(FNMADD(q, vd, k), vr, q));                             \
+    }                                                                               \
+    for (; i < n; i++) DNN_DECODE_ONE(T, FMA, c[i], d, rd, out[i]);                 \
+}
+DNN_INLINE DNN_TARGET_AVX2 __m256d dnn_u8x4_pd(const unsigned char* c) {
+    int w;
+    memcpy(&w, c, 4);
+    return _mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(w)));
+}
+DNN_INLINE DNN_TARGET_AVX2 __m256 dnn_u8x8_ps(const unsigned char* c) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*) c)));
+}
+DNN_INLINE DNN_TARGET_AVX512 __m512d dnn_u8x8_pd(const unsigned char* c) {
+    return _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*) c)));
+}
+DNN_INLINE DNN_TARGET_AVX512 __m512 dnn_u8x16_ps(const unsigned char* c) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*) c)));
+}
+DNN_DECODE_X86(double, d, avx2, DNN_TARGET_AVX2, fma, 4, __m256d, dnn_u8x4_pd, _mm256_set1_pd,
+               _mm256_mul_pd, _mm256_fnmadd_pd, _mm256_fmadd_pd, _mm256_storeu_pd)
+DNN_DECODE_X86(float, f, avx2, DNN_TARGET_AVX2, fmaf, 8, __m256, dnn_u8x8_ps, _mm256_set1_ps,
+               _mm256_mul_ps, _mm256_fnmadd_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+DNN_DECODE_X86(double, d, avx512, DNN_TARGET_AVX512, fma, 8, __m512d, dnn_u8x8_pd, _mm512_set1_pd,
+               _mm512_mul_pd, _mm512_fnmadd_pd, _mm512_fmadd_pd, _mm512_storeu_pd)
+DNN_DECODE_X86(float, f, avx512, DNN_TARGET_AVX512, fmaf, 16, __m512, dnn_u8x16_ps, _mm512_set1_ps,
+               _mm512_mul_ps, _mm512_fnmadd_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+#endif
+
+/* ``encode``, by pieces of 256 elements: their codes (k = x d rounded; out of
+   0 .. 255 or NaN: none, and code 0 meanwhile), then the piece decoded
+   (``decode``, tmp) and compared with X's bits (-0.0 is not 0.0). */
+#define DNN_ENCODE(T, S, ISA, ATTR)                                                 \
+static ATTR size_t dnn_encode_##S##_##ISA(size_t n, const T* x, T d, T rd, unsigned char* codes, T* tmp) { \
+    size_t i0, i, len;                                                              \
+    for (i0 = 0; i0 < n; i0 += len) {                                               \
+        int bad = 0;                                                                \
+        len = n - i0 < 256 ? n - i0 : 256;                                          \
+        for (i = 0; i < len; i++) {                                                 \
+            const T kf = x[i0 + i] * d + (T) 0.5;                                   \
+            const int in = kf >= (T) 0 && kf < (T) 256;                             \
+            bad |= !in;                                                             \
+            codes[i0 + i] = (unsigned char) (int) (in ? kf : (T) 0);                \
+        }                                                                           \
+        dnn_decode_##S##_##ISA((int) len, codes + i0, d, rd, tmp);                  \
+        if (bad || memcmp(tmp, x + i0, len * sizeof(T)) != 0) return i0;            \
+    }                                                                               \
+    return n;                                                                       \
+}
+#define DNN_ENCODE_BOTH(ISA, ATTR) DNN_ENCODE(double, d, ISA, ATTR) DNN_ENCODE(float, f, ISA, ATTR)
+DNN_ENCODE_BOTH(base, )
+#if DNN_HAS_X86_BUILDS
+DNN_ENCODE_BOTH(avx2, DNN_TARGET_AVX2)
+DNN_ENCODE_BOTH(avx512, DNN_TARGET_AVX512)
+#endif
+
+typedef struct {
+    void (*decode_d)(int, const unsigned char*, double, double, double*);
+    void (*decode_f)(int, const unsigned char*, float, float, float*);
+    size_t (*encode_d)(size_t, const double*, double, double, unsigned char*, double*);
+    size_t (*encode_f)(size_t, const float*, float, float, unsigned char*, float*);
+} dnn_codes_table;
+
+#define DNN_CODES_TABLE(I) {dnn_decode_d_##I, dnn_decode_f_##I, dnn_encode_d_##I, dnn_encode_f_##I}
+static const dnn_codes_table dnn_codes_tables[] = {
+    DNN_CODES_TABLE(base),
+#if DNN_HAS_X86_BUILDS
+    DNN_CODES_TABLE(avx2),
+    DNN_CODES_TABLE(avx512),
+#endif
+};
+
+DNN_INLINE const dnn_codes_table* dnn_codes_kernels(void) {
+    return &dnn_codes_tables[dnn_simd_level];
+}
+
+/* Whether the build in use decodes with the CPU's own fused multiply-add:
+   x86-64's AVX2 and AVX-512 builds, or a baseline compiled with one (arm64). */
+DNN_INLINE int dnn_codes_fast(void) {
+#if DNN_VECTOR_EXT && (defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__))
+    return 1;
+#else
+    return DNN_HAS_X86_BUILDS && dnn_simd_level >= 1;
+#endif
+}
+
+/* ---------------------------------------------------------------------- */
 /* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time, into L2
    (the mini-batch gather's next rows of X: L2 keeps more misses in flight than
    L1, whose few stalled the gather; benchmarks/NOTES.md, "The mini-batch

@@ -91,6 +91,24 @@ def _use_simd(int level):
 def _simd_level():
     return simd.dnn_simd_level
 
+
+def _decode(codes, double d, dtype):
+    """The values of ``codes`` (uint8) as the build in use decodes them (``k / d``), and whether the
+    Loops take codes on this build (``dnn_codes_fast``). For tests."""
+    cdef unsigned char[::1] c = np.ascontiguousarray(codes, dtype=np.uint8)
+    out = np.empty(c.shape[0], dtype)
+    cdef double[::1] od
+    cdef float[::1] of
+    if c.shape[0] == 0:
+        return out, bool(dnn_codes_fast())
+    if out.dtype == np.float64:
+        od = out
+        dnn_codes_kernels().decode_d(c.shape[0], &c[0], d, _code_rd(&od[0], d), &od[0])
+    else:
+        of = out
+        dnn_codes_kernels().decode_f(c.shape[0], &c[0], <float> d, _code_rd(&of[0], d), &of[0])
+    return out, bool(dnn_codes_fast())
+
 cdef extern from "_loop.h" nogil:
     ctypedef struct dnn_opt:
         double lr, lam, beta, beta1, beta2, eps, bias1, bias2
@@ -144,6 +162,15 @@ cdef extern from "_loop.h" nogil:
         void axpy_f(int R, int K, int F, float alpha, const float* D, int ldd, const float* const* rows,
                     int off, int rowlen, float* G, int ldg) noexcept nogil
     const dnn_wide_table* dnn_wide_kernels()
+    ctypedef struct dnn_codes_table:
+        void decode_d(int n, const unsigned char* c, double d, double rd, double* out) noexcept nogil
+        void decode_f(int n, const unsigned char* c, float d, float rd, float* out) noexcept nogil
+        size_t encode_d(size_t n, const double* x, double d, double rd, unsigned char* codes,
+                        double* tmp) noexcept nogil
+        size_t encode_f(size_t n, const float* x, float d, float rd, unsigned char* codes,
+                        float* tmp) noexcept nogil
+    const dnn_codes_table* dnn_codes_kernels()
+    int dnn_codes_fast()
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
@@ -192,6 +219,12 @@ WIDE_GATHER_ON_ONE_THREAD = True
 #: problem's first Loop is made.
 WIDE_TRIAL_WARM_UPS = 1
 WIDE_TRIAL_ROUNDS = 3
+#: ``wide_codes=``: the wide path reads X as 8-bit codes where X is k / d to the nearest for whole
+#: k in 0 .. 255 and d one of these (pictures scaled to 0 .. 1; whole numbers), checked element by
+#: element (``_wide_codes``): an eighth of float64's bytes, a quarter of float32's.
+WIDE_CODE_DIVISORS = (255.0, 1.0)
+#: The most bytes of codes (m n_0) a Loop keeps.
+WIDE_CODES_MAX_BYTES = 256 * 2**20
 #: A gathered block's rows are this much longer than the block: a whole block's rows (4 KB
 #: apart, or any multiple) would share L1's sets, and wide_axpy's 64 rows of one group of features
 #: evict each other before its next block of rows of W reads them again (benchmarks/NOTES.md,
@@ -267,6 +300,9 @@ cdef struct Net:
     void* gblk              # the wide path's dW_1 block (n_1, wide_block)
     const void** xrows      # the wide path's pointers to the batch's rows of X (bmax)
     const void** xblk       # and to the rows of its block gathered in Xb (bmax, wide_block)
+    const unsigned char* codes  # X as 8-bit codes (m, n_0), or NULL (``_wide_codes``)
+    const unsigned char** crows  # the batch's rows of codes (bmax)
+    double code_d           # a code k stands for k / code_d (dnn/_loop.h's decode)
     void* scratch           # simd.nn's packed path: DNN_NN_SCRATCH_BYTES per column share (_nn_scratch)
     const int64_t* order    # NULL: in order
     uint64_t seed
@@ -362,22 +398,65 @@ cdef inline void _batch_rows(Net* net, floating* X, int start, int c0, int c1) n
     for j in range(c0, c1):
         row = <size_t> (net.order[start + j] if net.order != NULL else start + j)
         net.xrows[j] = <const void*> (X + row * net.n0)
+        if net.codes != NULL:
+            net.crows[j] = net.codes + row * net.n0
+
+
+cdef inline floating _code_rd(floating* kind, double d) noexcept nogil:
+    """1 / d as the decode takes it (``_decode_rows``, ``_code_table``: the same value). ``kind``
+    (unread) gives the dtype."""
+    return <floating> (1.0 / d)
+
+
+cdef void _decode_rows(Net* net, floating* xb, int j0, int j1, int f0, int fc) noexcept nogil:
+    """Rows j0 .. j1 - 1 of the batch's block [f0, f0 + fc) from their codes into xb (row j at
+    xb + j wide_ldx, in L2): X's values bit for bit (``_wide_codes``)."""
+    cdef const dnn_codes_table* k = dnn_codes_kernels()
+    cdef floating rd = _code_rd(xb, net.code_d)
+    cdef int j
+    for j in range(j0, j1):
+        if j + WIDE_GATHER_AHEAD < j1:
+            dnn_prefetch_rows_r(<const void* const*> net.crows + j + WIDE_GATHER_AHEAD, 1, f0, fc)
+        if floating is double:
+            k.decode_d(fc, net.crows[j] + f0, net.code_d, rd, xb + <size_t> j * net.wide_ldx)
+        else:
+            k.decode_f(fc, net.crows[j] + f0, <float> net.code_d, rd, xb + <size_t> j * net.wide_ldx)
+
+
+cdef bint _encode(floating* X, size_t n, double d, unsigned char* codes) noexcept nogil:
+    """Whether each of X's n elements is a code k's k / d as the decode gives it (bit for bit), the
+    codes written (dnn/_loop.h's ``encode``)."""
+    cdef floating tmp[256]
+    cdef const dnn_codes_table* k = dnn_codes_kernels()
+    if floating is double:
+        return k.encode_d(n, X, d, _code_rd(X, d), codes, tmp) == n
+    else:
+        return k.encode_f(n, X, <float> d, _code_rd(X, d), codes, tmp) == n
 
 
 cdef void _wide_forward(Net* net, floating* X, int start, int c0, int c1, int bb) noexcept nogil:
     """Columns c0 .. c1 - 1 of A[0] (n_1, bb) := W_1 X_b^T, block by block of features; sets their
-    net.xrows for the backward. A column's sums do not depend on the others (a team's shares)."""
-    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc
+    net.xrows for the backward. A column's sums do not depend on the others (a team's shares).
+    From codes, each block of the columns' rows is decoded into their rows of chunk 0's buffer
+    first (a team's shares of columns: disjoint rows)."""
+    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc, off
     cdef floating* W = <floating*> net.W[0]
     cdef const dnn_wide_table* k = dnn_wide_kernels()
+    cdef const void** rows = net.xrows
     _batch_rows(net, X, start, c0, c1)
+    if net.codes != NULL:
+        rows = net.xblk
     while f0 < n0:
         fc = F if n0 - f0 > F else n0 - f0
+        off = f0
+        if net.codes != NULL:
+            _decode_rows(net, <floating*> net.Xb, c0, c1, f0, fc)
+            off = 0
         if floating is double:
-            k.dot_d(n1, c1 - c0, fc, W + f0, n0, <const double* const*> net.xrows + c0, f0, f0 > 0,
+            k.dot_d(n1, c1 - c0, fc, W + f0, n0, <const double* const*> rows + c0, off, f0 > 0,
                     <double*> net.A[0] + c0, bb)
         else:
-            k.dot_f(n1, c1 - c0, fc, W + f0, n0, <const float* const*> net.xrows + c0, f0, f0 > 0,
+            k.dot_f(n1, c1 - c0, fc, W + f0, n0, <const float* const*> rows + c0, off, f0 > 0,
                     <float*> net.A[0] + c0, bb)
         f0 += fc
 
@@ -402,15 +481,19 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
     f1 = n0 if <size_t> b1 * F > <size_t> n0 else b1 * F
     while f0 < f1:
         fc = F if f1 - f0 > F else f1 - f0
-        if net.wide_gather:
+        if net.codes != NULL or net.wide_gather:
             # The block's rows gathered into Xb (in L2), xblk[j] pointing at them; row j + WIDE_GATHER_AHEAD's
             # piece asked for while row j's is copied (a copy that waits on each piece's first lines
-            # otherwise: benchmarks/NOTES.md, "The wide backward's gather, prefetched").
-            for j in range(bb):
-                if j + WIDE_GATHER_AHEAD < bb:
-                    dnn_prefetch_rows_r(net.xrows + j + WIDE_GATHER_AHEAD, 1, <size_t> f0 * sizeof(floating),
-                                        <size_t> fc * sizeof(floating))
-                memcpy(xb + <size_t> j * ldx, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
+            # otherwise: benchmarks/NOTES.md, "The wide backward's gather, prefetched"); or decoded
+            # from their codes.
+            if net.codes != NULL:
+                _decode_rows(net, xb, 0, bb, f0, fc)
+            else:
+                for j in range(bb):
+                    if j + WIDE_GATHER_AHEAD < bb:
+                        dnn_prefetch_rows_r(net.xrows + j + WIDE_GATHER_AHEAD, 1, <size_t> f0 * sizeof(floating),
+                                            <size_t> fc * sizeof(floating))
+                    memcpy(xb + <size_t> j * ldx, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
             if floating is double:
                 k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> xblk, 0, fc, g, fc)
             else:
@@ -985,9 +1068,14 @@ cdef class Loop:
     cdef object _gather_rule  # (on a team, on one thread): the rule's path, WIDE_GATHER_* when the Loop was made
     cdef object _gather_key  # what decides the two paths' speed, but the threads (measured)
     cdef object _gather_schedule  # (WIDE_TRIAL_WARM_UPS, WIDE_TRIAL_ROUNDS) when the Loop was made
+    #: Whether the wide path reads X as 8-bit codes (``wide_codes=``), and the d of its k / d.
+    cdef readonly bint wide_coded
+    cdef readonly double wide_code_divisor
+    cdef int _codes_at      # the epoch (1, 2, ...) that looks for codes; 0: done or never
 
     def __cinit__(self):
         self.net.n = NULL
+        self.net.codes = NULL
         self.team = NULL
         self.threads = 1
         self.epoch_threads = 1
@@ -995,7 +1083,7 @@ cdef class Loop:
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  v=None, s=None, products="auto", wide="auto", threads=1, sample_weight=None,
-                 numpy_blas=False, wide_gather="measure"):
+                 numpy_blas=False, wide_gather="measure", wide_codes="auto"):
         _need(self.net.n == NULL, "a Loop is initialized once")
         _need(isinstance(numpy_blas, (bool, np.bool_)), "numpy_blas must be a bool, got %r", numpy_blas)
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),
@@ -1017,6 +1105,8 @@ cdef class Loop:
         _need(isinstance(wide_gather, (bool, np.bool_))
               or (isinstance(wide_gather, str) and wide_gather in ("measure", "rule")),
               'wide_gather must be "measure", "rule", True or False, got %r', wide_gather)
+        _need(isinstance(wide_codes, (bool, np.bool_)) or (isinstance(wide_codes, str) and wide_codes == "auto"),
+              'wide_codes must be "auto", True or False, got %r', wide_codes)
         dims = [n0]
         for l, pair in enumerate(layers, start=1):
             _need(len(pair) == 2, "layers[%d] must be a pair (W, b)", l - 1)
@@ -1161,6 +1251,14 @@ cdef class Loop:
         net.scratch = _ptr(work[6])
         if net.wide:
             work[4][:] = work[0].ctypes.data + np.arange(wide_chunks * bmax, dtype=np.uintp) * (net.wide_ldx * dtype.itemsize)
+            crows = _lines.empty(bmax, np.uintp)
+            work.append(crows)
+            net.crows = <const unsigned char**> _ptr(crows)
+        # codes looked for at the second epoch ("auto": a Loop of one epoch, as partial_fit's, would
+        # not earn back the pass), or the first
+        self._codes_at = 2 if isinstance(wide_codes, str) else 1 if wide_codes else 0
+        if not net.wide:
+            self._codes_at = 0
         work_alive += work
         _no_overlap(keep_alive)
         self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
@@ -1239,9 +1337,39 @@ cdef class Loop:
                 self.threads = 1
         return self.team
 
+    def _wide_codes(self):
+        """Look, once, for X as 8-bit codes (``WIDE_CODE_DIVISORS``): every element checked (a pass
+        over X that stops at the first element that is not one); found, the wide path's epochs read
+        them (``wide_coded``). X's values must not change for the Loop's life, as its memory must not."""
+        cdef size_t n = <size_t> self.m * <size_t> self.net.n0
+        cdef bint done = False
+        cdef unsigned char[::1] view
+        cdef double d
+        self._codes_at = 0
+        if not dnn_codes_fast() or n > WIDE_CODES_MAX_BYTES:
+            return
+        codes = np.empty(n, np.uint8)
+        view = codes
+        for d in WIDE_CODE_DIVISORS:
+            with nogil:
+                if self.double_:
+                    done = _encode(<double*> self.net.X, n, d, &view[0])
+                else:
+                    done = _encode(<float*> self.net.X, n, d, &view[0])
+            if done:
+                self._keep_alive.append(codes)
+                self.net.codes = &view[0]
+                self.net.code_d = d
+                self.wide_coded = True
+                self.wide_code_divisor = d
+                return
+
     def _wide_gather_path(self, bint on_team):
         """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not:
-        with ``wide_gather="measure"``, the process's choice for this problem and thread count."""
+        with ``wide_gather="measure"``, the process's choice for this problem and thread count. From
+        codes, the backward decodes each block into its buffer: no choice."""
+        if self.net.codes != NULL:
+            return True, None
         rule = self._gather_rule[not on_team]
         if not isinstance(self._gather, str):
             return self._gather, None
@@ -1283,6 +1411,8 @@ cdef class Loop:
                 if not _same_buffer(a, address, nbytes, written):
                     raise ValueError("%s was resized, moved or made read-only since the Loop was made; "
                                      "make a new Loop" % name)
+            if self._codes_at and self.epochs + 1 >= self._codes_at:
+                self._wide_codes()
             if order is not None:
                 # read without the GIL: our copy, which no other thread can change meanwhile
                 self._order[:] = order

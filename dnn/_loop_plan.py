@@ -255,8 +255,10 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
 
     def build(rows):
         # the wide backward's path on its rule: the candidates differ in products alone, and their
-        # epochs do not feed the process's measurement of that path (dnn._timed_choice)
-        kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")), wide_gather="rule")
+        # epochs do not feed the process's measurement of that path (dnn._timed_choice); X's codes,
+        # where it has them, looked for in the warm-up epoch: the timed ones read what the fit's will
+        kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")), wide_gather="rule",
+                  wide_codes=loop_kw.get("wide_codes", "auto") is not False)
         order = np.random.default_rng(0).permutation(rows).astype(np.int64) if shuffled else None
         loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, threads=p.threads,
                             numpy_blas=p.numpy_blas, **kw) for p in plans]

@@ -1,0 +1,201 @@
+"""The wide path reading X as 8-bit codes (``dnn._loop.Loop``'s ``wide_codes=``).
+
+Where every element of X is k / 255 (pictures scaled to 0 .. 1) or a whole
+number 0 .. 255, the Loop keeps X as one byte per element and decodes each
+block of the batch's rows into the buffer its products read. The decoded
+values are X's own, bit for bit, so the fit is the plain wide path's, bit for
+bit: that is what these tests hold it to, on every build of the kernels this
+CPU runs, both dtypes, one thread and a team, blocks and decode tails that do
+not divide n_0, batches of odd sizes. An X that is one unit in the last place
+off anywhere, a -0.0, a NaN or a value out of range must not be coded.
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dnn
+from dnn import _engine, _loop, _train
+
+DTYPES = (np.float64, np.float32)
+
+
+def _twin():
+    """tests/test_loop.py's NumPy twin (importlib mode: a test module is no package)."""
+    spec = importlib.util.spec_from_file_location("_dnn_test_loop_twin_codes", Path(__file__).with_name("test_loop.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(params=_train.SIMD_LEVELS)
+def loop_build(request):
+    """Each build of dnn._loop's copy of the kernels this CPU runs."""
+    levels = _train.SIMD_LEVELS
+    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % request.param)
+    before = _loop._simd_level()
+    try:
+        assert _loop._use_simd(levels.index(request.param)) == levels.index(request.param)
+        yield request.param
+    finally:
+        _loop._use_simd(before)
+
+
+def coded(rng, m, n0, dtype, d=255.0):
+    """X (m, n0) of codes 0 .. 255 over d, as NumPy computes it (division in float64, then dtype)."""
+    return (rng.integers(0, 256, (m, n0)) / d).astype(dtype)
+
+
+def fit(X, dims, b, dtype, wide, epochs=3, threads=1, optimizer="adam", keep=None, seed=1, **kw):
+    """Parameters and the Loop after ``epochs`` shuffled epochs from a fixed start."""
+    rng = np.random.default_rng(seed)
+    m = X.shape[0]
+    Y = (rng.random((m, 1)) < 0.5).astype(dtype)
+    layers = [((rng.standard_normal((o, i)) / np.sqrt(i)).astype(dtype), (rng.standard_normal((o, 1)) * 0.1).astype(dtype))
+              for o, i in zip(dims[1:], dims)]
+    zeros = lambda: [(np.zeros_like(W), np.zeros_like(c)) for W, c in layers]
+    loop = _loop.Loop(layers, X, Y, optimizer=optimizer, batch_size=b, v=zeros(), s=zeros(), lambd=0.3, wide=wide,
+                      threads=threads, keep=keep, **kw)
+    for e in range(epochs):
+        loop.epoch(rng.permutation(m), 0.01, e * -(-m // b), e * -(-m // b))
+    return [a for pair in layers for a in pair], loop
+
+
+def assert_same_fit(X, dims, b, dtype, wide, **kw):
+    """The coded fit equals the plain one bit for bit; returns the coded Loop."""
+    plain, lp = fit(X, dims, b, dtype, wide, wide_codes=False, **kw)
+    assert not lp.wide_coded
+    got, lc = fit(X, dims, b, dtype, wide, wide_codes=True, **kw)
+    for a, c in zip(plain, got):
+        np.testing.assert_array_equal(c, a)
+    assert lc.loss == lp.loss
+    return lc
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n0, m, b, wide", [
+    (300, 70, 64, True),     # one block of all 300 features, a last batch of 6
+    (300, 70, 64, 64),       # blocks of 64: 4 whole and one of 44
+    (203, 33, 7, 48),        # blocks of 48 and a last of 11: decode tails below a vector
+    (37, 9, 1, 5),           # batches of 1, blocks of 5 and a last of 2
+    (4096, 40, 16, "auto"),  # the wide path's own block
+])
+def test_coded_fit_is_the_plain_fit(loop_build, dtype, n0, m, b, wide):
+    X = coded(np.random.default_rng(0), m, n0, dtype)
+    lc = assert_same_fit(X, [n0, 6, 3, 1], b, dtype, wide)
+    _, fast = _loop._decode(np.arange(3), 255.0, dtype)
+    assert lc.wide_coded == fast  # x86-64's baseline build decodes no codes (no fused multiply-add of its own)
+    if fast:
+        assert lc.wide_code_divisor == 255.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_coded_fit_on_a_team_and_with_dropout(dtype, threads):
+    X = coded(np.random.default_rng(3), 90, 520, dtype)
+    lc = assert_same_fit(X, [520, 12, 4, 1], 32, dtype, 64, threads=threads, keep=[0.8, 0.9])
+    assert lc.wide_coded
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", ["gd", "heavy_ball", "rmsprop"])
+def test_coded_fit_other_optimizers(dtype, optimizer):
+    X = coded(np.random.default_rng(4), 50, 130, dtype)
+    assert assert_same_fit(X, [130, 5, 1], 16, dtype, 32, optimizer=optimizer).wide_coded
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_whole_numbers_are_codes_too(dtype):
+    X = coded(np.random.default_rng(5), 40, 100, dtype, d=1.0)
+    lc = assert_same_fit(X, [100, 5, 1], 16, dtype, 32)
+    assert lc.wide_coded and lc.wide_code_divisor == 1.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_coded_fit_against_the_numpy_twin(dtype, monkeypatch):
+    """The NumPy twin of tests/test_loop.py on coded X: the coded loop within its tolerances."""
+    twin = _twin()
+    problem = twin.problem
+
+    def coded_problem(rng, dims, m, output, dt):
+        X, Y, params = problem(rng, dims, m, output, dt)
+        return coded(rng, m, dims[0], dt), Y, params
+
+    monkeypatch.setattr(twin, "problem", coded_problem)
+    twin.compare([300, 8, 4, 1], 70, 16, "adam", "l2", "relu", "sigmoid", dtype, epochs=3, wide=64, wide_codes=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_code_decodes_to_k_over_d_on_every_build(loop_build, dtype):
+    k = np.arange(256)
+    for d in _loop.WIDE_CODE_DIVISORS:
+        got, _ = _loop._decode(k.astype(np.uint8), d, dtype)
+        # float32: NumPy's float64 quotient rounded to float32 (k / 255 is never a float32 tie)
+        np.testing.assert_array_equal(got, (k / d).astype(dtype))
+        assert got.dtype == np.dtype(dtype)
+
+
+def _nudged(X, where, value):
+    X = X.copy()
+    X.flat[where] = value
+    return X
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("what", ["ulp_last", "ulp_first", "minus_zero", "nan", "inf", "above", "negative", "half"])
+def test_not_codes_is_not_coded(dtype, what):
+    X = coded(np.random.default_rng(6), 30, 77, dtype)
+    n = X.size
+    X = {"ulp_last": lambda: _nudged(X, n - 1, np.nextafter(X.flat[n - 1], dtype(2))),
+         "ulp_first": lambda: _nudged(X, 0, np.nextafter(X.flat[0], dtype(2))),
+         "minus_zero": lambda: _nudged(X, n // 2, -0.0),
+         "nan": lambda: _nudged(X, n // 3, np.nan),
+         "inf": lambda: _nudged(X, 5, np.inf),
+         "above": lambda: _nudged(X, 7, 256 / 255),
+         "negative": lambda: _nudged(X, 9, -1 / 255),
+         "half": lambda: _nudged(X, 11, 0.5)}[what]()
+    _, loop = fit(X, [77, 4, 1], 8, dtype, 16, epochs=1, wide_codes=True)
+    assert not loop.wide_coded
+
+
+def test_auto_looks_at_the_second_epoch_and_never_for_a_narrow_first_layer():
+    X = coded(np.random.default_rng(7), 30, 77, np.float64)
+    _, one = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=1)
+    assert not one.wide_coded  # "auto": a Loop of one epoch does not pay for the pass
+    _, two = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=2)
+    assert two.wide_coded
+    _, narrow = fit(X, [77, 4, 1], 8, np.float64, False, epochs=2, wide_codes=True)
+    assert not narrow.wide_coded
+
+
+def test_codes_have_a_size_cap(monkeypatch):
+    X = coded(np.random.default_rng(8), 30, 77, np.float64)
+    monkeypatch.setattr(_loop, "WIDE_CODES_MAX_BYTES", X.size - 1)
+    _, loop = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=2, wide_codes=True)
+    assert not loop.wide_coded
+
+
+def test_wide_codes_is_checked():
+    X = coded(np.random.default_rng(9), 10, 20, np.float64)
+    with pytest.raises(ValueError, match="wide_codes"):
+        fit(X, [20, 3, 1], 4, np.float64, 8, epochs=1, wide_codes="yes")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimator_on_pictures_is_the_uncoded_fit(monkeypatch):
+    """DNNClassifier on pictures scaled to 0 .. 1: the same coefficients with codes and without."""
+    rng = np.random.default_rng(10)
+    X = coded(rng, 80, 4096, np.float64)
+    y = rng.integers(0, 2, 80)
+    kw = dict(hidden_layer_sizes=(8, 3), batch_size=16, max_iter=4, tol=0, n_iter_no_change=100, random_state=0)
+    loops, loop_for = [], _engine._loop_for
+    monkeypatch.setattr(_engine, "_loop_for", lambda *a, **k: loops.append(loop_for(*a, **k)) or loops[-1])
+    with_codes = dnn.DNNClassifier(**kw).fit(X, y)
+    monkeypatch.setattr(_loop, "WIDE_CODE_DIVISORS", ())
+    without = dnn.DNNClassifier(**kw).fit(X, y)
+    assert [lp.wide_coded for lp in loops] == [_loop._decode(np.arange(3), 255.0, np.float64)[1], False]
+    for a, c in zip(without.coefs_ + without.intercepts_, with_codes.coefs_ + with_codes.intercepts_):
+        np.testing.assert_array_equal(c, a)
+    assert with_codes.loss_curve_ == without.loss_curve_
