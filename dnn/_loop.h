@@ -633,6 +633,23 @@ DNN_INLINE const dnn_wide_table* dnn_wide_kernels(void) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time, into L2
+   (the mini-batch gather's next rows of X: L2 keeps more misses in flight than
+   L1, whose few stalled the gather; benchmarks/NOTES.md, "The mini-batch
+   gather's prefetches into L2"). A hint: no effect on any number; a no-op where
+   the compiler has no prefetch builtin. */
+DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    int r;
+    size_t b;
+    for (r = 0; r < n; r++)
+        for (b = 0; b < bytes; b += 64) __builtin_prefetch((const char*) rows[r] + off + b, 0, 2);
+#else
+    (void) rows; (void) n; (void) off; (void) bytes;
+#endif
+}
+
+/* ---------------------------------------------------------------------- */
 /* X held as 8-bit codes (dnn/_loop.pyx's ``_wide_codes``): pictures scaled to
    k / 255, or whole numbers 0 .. 255, read from an eighth (float64) or a
    quarter (float32) of X's bytes, each block of the batch's rows decoded into
@@ -700,23 +717,30 @@ DNN_DECODE_X86(float, f, avx512, DNN_TARGET_AVX512, fmaf, 16, __m512, dnn_u8x16_
                _mm512_mul_ps, _mm512_fnmadd_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
 #endif
 
-/* ``encode``, by pieces of 256 elements: their codes (k = x d rounded; out of
-   0 .. 255 or NaN: none, and code 0 meanwhile), then the piece decoded
-   (``decode``, tmp) and compared with X's bits (-0.0 is not 0.0). */
+/* ``encode``, by pieces of 256 elements: their codes (k = x d rounded, held to
+   0 .. 255: a NaN, an infinity or a value out of range then decodes to some
+   other value), the piece decoded (``decode``, tmp) and compared with X's bits
+   (-0.0 is not 0.0). A loop the compiler vectorizes: no branch per element. */
+/* ``encode`` asks for the piece this many elements ahead (a hint: benchmarks/NOTES.md, "X as
+   8-bit codes") */
+#define DNN_ENCODE_AHEAD 2048
 #define DNN_ENCODE(T, S, ISA, ATTR)                                                 \
 static ATTR size_t dnn_encode_##S##_##ISA(size_t n, const T* x, T d, T rd, unsigned char* codes, T* tmp) { \
     size_t i0, i, len;                                                              \
     for (i0 = 0; i0 < n; i0 += len) {                                               \
-        int bad = 0;                                                                \
         len = n - i0 < 256 ? n - i0 : 256;                                          \
+        if (n - i0 > DNN_ENCODE_AHEAD) {                                            \
+            const void* ahead_ = x + i0 + DNN_ENCODE_AHEAD;                         \
+            dnn_prefetch_rows_r(&ahead_, 1, 0, 256 * sizeof(T));                    \
+        }                                                                           \
         for (i = 0; i < len; i++) {                                                 \
-            const T kf = x[i0 + i] * d + (T) 0.5;                                   \
-            const int in = kf >= (T) 0 && kf < (T) 256;                             \
-            bad |= !in;                                                             \
-            codes[i0 + i] = (unsigned char) (int) (in ? kf : (T) 0);                \
+            T k = x[i0 + i] * d + (T) 0.5;                                          \
+            k = k > (T) 0 ? k : (T) 0;  /* NaN: 0 */                                \
+            k = k < (T) 255 ? k : (T) 255;                                          \
+            codes[i0 + i] = (unsigned char) (int) k;                                \
         }                                                                           \
         dnn_decode_##S##_##ISA((int) len, codes + i0, d, rd, tmp);                  \
-        if (bad || memcmp(tmp, x + i0, len * sizeof(T)) != 0) return i0;            \
+        if (memcmp(tmp, x + i0, len * sizeof(T)) != 0) return i0;                   \
     }                                                                               \
     return n;                                                                       \
 }
@@ -754,23 +778,6 @@ DNN_INLINE int dnn_codes_fast(void) {
     return 1;
 #else
     return DNN_HAS_X86_BUILDS && dnn_simd_level >= 1;
-#endif
-}
-
-/* ---------------------------------------------------------------------- */
-/* Ask for ``bytes`` bytes from rows[r] + off, r < n, a line at a time, into L2
-   (the mini-batch gather's next rows of X: L2 keeps more misses in flight than
-   L1, whose few stalled the gather; benchmarks/NOTES.md, "The mini-batch
-   gather's prefetches into L2"). A hint: no effect on any number; a no-op where
-   the compiler has no prefetch builtin. */
-DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, size_t bytes) {
-#if defined(__GNUC__) || defined(__clang__)
-    int r;
-    size_t b;
-    for (r = 0; r < n; r++)
-        for (b = 0; b < bytes; b += 64) __builtin_prefetch((const char*) rows[r] + off + b, 0, 2);
-#else
-    (void) rows; (void) n; (void) off; (void) bytes;
 #endif
 }
 
