@@ -241,6 +241,9 @@ DEF GATHER_ROWS = 16
 DEF GATHER_PREFETCH_ROW_BYTES = 16384
 # The wide backward's gather asks for the piece of the row this many rows ahead of the one it copies.
 DEF WIDE_GATHER_AHEAD = 4
+# The coded forward decodes this many rows of a block at a time (``wide_dot``'s group of examples:
+# its register block's in every build), each group multiplied while in L1.
+DEF WIDE_CODED_GROUP = 4
 # A team's shares of work (dnn_share) start at multiples of: columns 16 (a vector of floats in
 # AVX-512, GATHER_ROWS), rows 8, elements 64 (an optimizer's vector loop splits where one thread's does).
 DEF SPLIT_COLS = 16
@@ -434,30 +437,37 @@ cdef bint _encode(floating* X, size_t n, double d, unsigned char* codes) noexcep
         return k.encode_f(n, X, <float> d, _code_rd(X, d), codes, tmp) == n
 
 
+cdef inline void _wide_dot(floating* kind, Net* net, const void** rows, int off, int f0, int fc, int c0, int c1,
+                           int bb) noexcept nogil:
+    """Columns c0 .. c1 - 1 of A[0] (+)= W_1[:, f0 : f0 + fc] times their rows' block (rows[j] + off).
+    ``kind`` (unread) gives the dtype."""
+    cdef const dnn_wide_table* k = dnn_wide_kernels()
+    if floating is double:
+        k.dot_d(net.n[1], c1 - c0, fc, <double*> net.W[0] + f0, net.n0, <const double* const*> rows + c0, off,
+                f0 > 0, <double*> net.A[0] + c0, bb)
+    else:
+        k.dot_f(net.n[1], c1 - c0, fc, <float*> net.W[0] + f0, net.n0, <const float* const*> rows + c0, off,
+                f0 > 0, <float*> net.A[0] + c0, bb)
+
+
 cdef void _wide_forward(Net* net, floating* X, int start, int c0, int c1, int bb) noexcept nogil:
     """Columns c0 .. c1 - 1 of A[0] (n_1, bb) := W_1 X_b^T, block by block of features; sets their
-    net.xrows for the backward. A column's sums do not depend on the others (a team's shares).
-    From codes, each block of the columns' rows is decoded into their rows of chunk 0's buffer
-    first (a team's shares of columns: disjoint rows)."""
-    cdef int n0 = net.n0, n1 = net.n[1], F = net.wide_block, f0 = 0, fc, off
-    cdef floating* W = <floating*> net.W[0]
-    cdef const dnn_wide_table* k = dnn_wide_kernels()
-    cdef const void** rows = net.xrows
+    net.xrows for the backward. A column's sums do not depend on the others (a team's shares),
+    nor on which columns share a call of ``wide_dot``. From codes, each WIDE_CODED_GROUP
+    columns' rows of a block are decoded into their rows of chunk 0's buffer (a team's shares of
+    columns: disjoint rows), then multiplied while in L1."""
+    cdef int n0 = net.n0, F = net.wide_block, f0 = 0, fc, g, g1
+    cdef floating* xb = <floating*> net.Xb
     _batch_rows(net, X, start, c0, c1)
-    if net.codes != NULL:
-        rows = net.xblk
     while f0 < n0:
         fc = F if n0 - f0 > F else n0 - f0
-        off = f0
-        if net.codes != NULL:
-            _decode_rows(net, <floating*> net.Xb, c0, c1, f0, fc)
-            off = 0
-        if floating is double:
-            k.dot_d(n1, c1 - c0, fc, W + f0, n0, <const double* const*> rows + c0, off, f0 > 0,
-                    <double*> net.A[0] + c0, bb)
+        if net.codes == NULL:
+            _wide_dot(X, net, net.xrows, f0, f0, fc, c0, c1, bb)
         else:
-            k.dot_f(n1, c1 - c0, fc, W + f0, n0, <const float* const*> rows + c0, off, f0 > 0,
-                    <float*> net.A[0] + c0, bb)
+            for g in range(c0, c1, WIDE_CODED_GROUP):
+                g1 = g + WIDE_CODED_GROUP if c1 - g > WIDE_CODED_GROUP else c1
+                _decode_rows(net, xb, g, g1, f0, fc)
+                _wide_dot(X, net, net.xblk, 0, f0, fc, g, g1, bb)
         f0 += fc
 
 
