@@ -13,7 +13,9 @@ code runs.
 Layout. ``X`` is samples-major ``(m, n_0)`` and ``Y`` ``(m, K)``, both
 C-contiguous; a batch's rows are gathered into one buffer (a plain slice of X
 when ``order`` is None), except for a wide first layer (``wide=``, ``_wide_forward``:
-read in place through row pointers, block by block of features). Inside, a layer's blocks are features-major
+read in place through row pointers, block by block of features; or, where X
+is pictures scaled to k / 255 or whole numbers 0 .. 255, from a copy of one
+byte per element, each block decoded to X's own values: ``wide_codes=``). Inside, a layer's blocks are features-major
 ``(n_l, batch)``, as the course; products are BLAS gemms with transpose flags
 (no copies): Z_1 = W_1 X_b^T, dW_1 = dZ_1 X_b / b, Z_l = W_l H_{l-1},
 dW_l = dZ_l H_{l-1}^T / b, dH_{l-1} = W_l^T dZ_l.
@@ -1026,7 +1028,22 @@ cdef class Loop:
     the batch's rows first or reads them in place (the same numbers):
     ``"measure"`` (the faster on this machine, timed on the process's
     first epochs of the problem: ``WIDE_GATHER_BYTES``), ``"rule"`` (that
-    measurement's starting point, untimed), True or False. ``threads``: the
+    measurement's starting point, untimed), True or False. ``wide_codes``:
+    whether the wide path may read X as 8-bit codes: where every element is
+    k / d to the nearest for a whole k in 0 .. 255 and d in
+    ``WIDE_CODE_DIVISORS`` (pictures scaled to 0 .. 1, or whole numbers),
+    checked bit for bit in one pass over X, the Loop keeps X as a byte per
+    element (at most ``WIDE_CODES_MAX_BYTES``) and decodes each block of the
+    batch's rows, in L2, into X's own values: the same numbers, from an eighth
+    (float64) or a quarter (float32) of the memory traffic. ``"auto"`` looks
+    at the second epoch (a Loop of one epoch would not earn the pass back),
+    True at the first, False (the default) never; ``wide_coded`` says whether
+    it found them. The epochs then read the codes, not X: a caller that
+    changes X's values between epochs (an augmentation in place) must leave
+    this False, as the default does; dnn's fits, which hold X for one call,
+    ask for ``"auto"`` (``dnn._loop_plan.make_loop``). Builds without a fused
+    multiply-add of their own (x86-64's baseline, MSVC) take no codes.
+    ``threads``: the
     threads of an epoch (1 to ``MAX_THREADS``; see the module's docstring);
     the numbers do not depend on it.
     ``numpy_blas``: the products ``products`` leaves to BLAS run on NumPy's
@@ -1093,7 +1110,7 @@ cdef class Loop:
     def __init__(self, layers, X, Y, *, hidden="relu", output="sigmoid", optimizer="gd", batch_size=64,
                  lambd=0.0, keep=None, dropout_seed=0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  v=None, s=None, products="auto", wide="auto", threads=1, sample_weight=None,
-                 numpy_blas=False, wide_gather="measure", wide_codes="auto"):
+                 numpy_blas=False, wide_gather="measure", wide_codes=False):
         _need(self.net.n == NULL, "a Loop is initialized once")
         _need(isinstance(numpy_blas, (bool, np.bool_)), "numpy_blas must be a bool, got %r", numpy_blas)
         for value, name, names in ((hidden, "hidden", ACTIVATIONS), (output, "output", OUTPUTS),

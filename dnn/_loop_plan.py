@@ -258,7 +258,7 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
         # epochs do not feed the process's measurement of that path (dnn._timed_choice); X's codes,
         # where it has them, looked for in the warm-up epoch: the timed ones read what the fit's will
         kw = dict(loop_kw, v=_copies(loop_kw.get("v")), s=_copies(loop_kw.get("s")), wide_gather="rule",
-                  wide_codes=loop_kw.get("wide_codes", "auto") is not False)
+                  wide_codes=bool(loop_kw.get("wide_codes", False)))
         order = np.random.default_rng(0).permutation(rows).astype(np.int64) if shuffled else None
         loops = [_loop.Loop(_copies(layers), X[:rows], Y[:rows], products=p.products, threads=p.threads,
                             numpy_blas=p.numpy_blas, **kw) for p in plans]
@@ -369,8 +369,10 @@ def make_loop(plan, layers, X, Y, learning_rate, epochs, shuffled=True, t=0, ste
     trains), ``"blas"`` every product on BLAS on one thread, a ``LoopPlan`` as given, its team at
     most ``team_threads()`` (the team does not change the numbers). ``t``, ``step``: the fit's
     counters at its start. The plan is measured without ``sample_weight`` (weights cost one
-    pass over the batch's outputs, whatever the products)."""
+    pass over the batch's outputs, whatever the products). A fit holds X as it is for its call,
+    so its Loop may read X as codes (``wide_codes="auto"`` unless ``loop_kw`` says)."""
     plan = plan_arg(plan)
+    loop_kw.setdefault("wide_codes", "auto")
     dims = [X.shape[1]] + [W.shape[0] for W, _ in layers]
     batch = min(int(loop_kw.get("batch_size", 64)), X.shape[0])
     if plan == "blas":

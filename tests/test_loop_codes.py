@@ -162,10 +162,12 @@ def test_not_codes_is_not_coded(dtype, what):
 
 def test_auto_looks_at_the_second_epoch_and_never_for_a_narrow_first_layer():
     X = coded(np.random.default_rng(7), 30, 77, np.float64)
-    _, one = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=1)
+    _, one = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=1, wide_codes="auto")
     assert not one.wide_coded  # "auto": a Loop of one epoch does not pay for the pass
-    _, two = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=2)
+    _, two = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=2, wide_codes="auto")
     assert two.wide_coded
+    _, default = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=2)
+    assert not default.wide_coded  # a Loop's own caller may change X between epochs
     _, narrow = fit(X, [77, 4, 1], 8, np.float64, False, epochs=2, wide_codes=True)
     assert not narrow.wide_coded
 
