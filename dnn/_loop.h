@@ -663,8 +663,10 @@ DNN_INLINE void dnn_prefetch_rows_r(const void* const* rows, int n, size_t off, 
    The loops take codes only where ``encode`` found every element: the decoded
    X is X bit for bit, so every sum is the same as from X itself. ``decode``
    is the same operations in every build; where the build has no fused
-   multiply-add of its own (x86-64's baseline, MSVC) libm's is exact but slow,
-   and the loops do not use codes (``dnn_codes_fast``). */
+   multiply-add of its own (x86-64's baseline, MSVC) libm's is slow (and not
+   exact in every C runtime), and the loops do not use codes
+   (``dnn_codes_fast``); dnn/_loop.pyx's ``_encode`` also checks that the
+   scalar tail decodes every code as the vectors do before it takes codes. */
 /* one element, and the baseline's loop (the compiler vectorizes it where it can) */
 #define DNN_DECODE_ONE(T, FMA, c, d, rd, out)                                       \
     do {                                                                            \
@@ -729,7 +731,7 @@ static ATTR size_t dnn_encode_##S##_##ISA(size_t n, const T* x, T d, T rd, unsig
     size_t i0, i, len;                                                              \
     for (i0 = 0; i0 < n; i0 += len) {                                               \
         len = n - i0 < 256 ? n - i0 : 256;                                          \
-        if (n - i0 > DNN_ENCODE_AHEAD) {                                            \
+        if (n - i0 >= DNN_ENCODE_AHEAD + 256) {  /* a pointer within X */           \
             const void* ahead_ = x + i0 + DNN_ENCODE_AHEAD;                         \
             dnn_prefetch_rows_r(&ahead_, 1, 0, 256 * sizeof(T));                    \
         }                                                                           \
@@ -773,12 +775,13 @@ DNN_INLINE const dnn_codes_table* dnn_codes_kernels(void) {
 
 /* Whether the build in use decodes with the CPU's own fused multiply-add:
    x86-64's AVX2 and AVX-512 builds, or a baseline compiled with one (arm64). */
-DNN_INLINE int dnn_codes_fast(void) {
 #if DNN_VECTOR_EXT && (defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__))
-    return 1;
+#define DNN_CODES_BASELINE_FMA 1
 #else
-    return DNN_HAS_X86_BUILDS && dnn_simd_level >= 1;
+#define DNN_CODES_BASELINE_FMA 0
 #endif
+DNN_INLINE int dnn_codes_fast(void) {
+    return DNN_CODES_BASELINE_FMA || (DNN_HAS_X86_BUILDS && dnn_simd_level >= 1);
 }
 
 /* ---------------------------------------------------------------------- */

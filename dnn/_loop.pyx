@@ -65,7 +65,7 @@ from cython cimport floating
 from libc.math cimport pow
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -92,6 +92,11 @@ def _use_simd(int level):
 
 def _simd_level():
     return simd.dnn_simd_level
+
+
+#: Whether the baseline build has a fused multiply-add of its own (arm64; x86-64 built for one):
+#: then every build takes codes, else only x86-64's AVX2 and AVX-512 builds (``dnn_codes_fast``).
+CODES_BASELINE_FMA = bool(DNN_CODES_BASELINE_FMA)
 
 
 def _decode(codes, double d, dtype):
@@ -173,6 +178,8 @@ cdef extern from "_loop.h" nogil:
                         float* tmp) noexcept nogil
     const dnn_codes_table* dnn_codes_kernels()
     int dnn_codes_fast()
+    enum:
+        DNN_CODES_BASELINE_FMA
     uint64_t dnn_dropout_key(uint64_t seed, uint64_t layer, uint64_t iteration)
     uint64_t dnn_splitmix(uint64_t state, uint64_t k)
     double dnn_dropout_u(uint64_t row_key, int j)
@@ -391,6 +398,10 @@ cdef inline void _update(dnn_update upd, floating* p, floating* g, floating* v, 
 #   written and read back. The block's rows are first copied into an L2
 #   buffer, or read in place (``wide_gather``: the faster, measured per
 #   problem, ``dnn._timed_choice``); the same sums either way.
+# Where X is 8-bit codes (``wide_codes``: every element k / d for a whole k
+# in 0 .. 255), both read a copy of X of a byte per element instead: the
+# forward decodes each block's rows a group at a time, the backward each
+# block, into the L2 buffer, X's own values bit for bit.
 # Per element, the update is the optimizer's kernel (dnn/_loop.h) as in the
 # other layers.
 # --------------------------------------------------------------------------
@@ -408,7 +419,7 @@ cdef inline void _batch_rows(Net* net, floating* X, int start, int c0, int c1) n
 
 
 cdef inline floating _code_rd(floating* kind, double d) noexcept nogil:
-    """1 / d as the decode takes it (``_decode_rows``, ``_code_table``: the same value). ``kind``
+    """1 / d as the decode takes it (``_decode_rows``, ``_encode``: the same value). ``kind``
     (unread) gives the dtype."""
     return <floating> (1.0 / d)
 
@@ -430,13 +441,31 @@ cdef void _decode_rows(Net* net, floating* xb, int j0, int j1, int f0, int fc) n
 
 cdef bint _encode(floating* X, size_t n, double d, unsigned char* codes) noexcept nogil:
     """Whether each of X's n elements is a code k's k / d as the decode gives it (bit for bit), the
-    codes written (dnn/_loop.h's ``encode``)."""
-    cdef floating tmp[256]
+    codes written (dnn/_loop.h's ``encode``). First, whether the decode gives each code the same
+    value one at a time (its scalar tail, a block's last features) as in a piece of 256 (its
+    vectors, as ``encode`` decodes): a libm whose fma is not exact would not."""
+    cdef floating whole[256]
+    cdef floating one[256]
+    cdef unsigned char c[256]
     cdef const dnn_codes_table* k = dnn_codes_kernels()
+    cdef floating rd = _code_rd(X, d)
+    cdef int i
+    for i in range(256):
+        c[i] = <unsigned char> i
     if floating is double:
-        return k.encode_d(n, X, d, _code_rd(X, d), codes, tmp) == n
+        k.decode_d(256, c, d, rd, whole)
+        for i in range(256):
+            k.decode_d(1, c + i, d, rd, one + i)
     else:
-        return k.encode_f(n, X, <float> d, _code_rd(X, d), codes, tmp) == n
+        k.decode_f(256, c, <float> d, rd, whole)
+        for i in range(256):
+            k.decode_f(1, c + i, <float> d, rd, one + i)
+    if memcmp(whole, one, sizeof(whole)) != 0:
+        return False
+    if floating is double:
+        return k.encode_d(n, X, d, rd, codes, whole) == n
+    else:
+        return k.encode_f(n, X, <float> d, rd, codes, whole) == n
 
 
 cdef inline void _wide_dot(floating* kind, Net* net, const void** rows, int off, int f0, int fc, int c0, int c1,
@@ -1066,8 +1095,8 @@ cdef class Loop:
     #: Whether the first layer runs the wide path (``wide=``), and its block of features.
     cdef readonly bint wide
     cdef readonly int wide_block
-    #: Whether the last epoch's wide backward copied each block of the batch's rows first rather
-    #: than reading them in place (``wide_gather=``).
+    #: Whether the last epoch's wide backward copied (or decoded: ``wide_coded``) each block of the
+    #: batch's rows first rather than reading them in place (``wide_gather=``).
     cdef readonly bint wide_gather
     #: Whether its BLAS products run on NumPy's BLAS (``numpy_blas=`` and ``numpy_gemm_found()``).
     cdef readonly bint numpy_blas
@@ -1098,7 +1127,7 @@ cdef class Loop:
     #: Whether the wide path reads X as 8-bit codes (``wide_codes=``), and the d of its k / d.
     cdef readonly bint wide_coded
     cdef readonly double wide_code_divisor
-    cdef int _codes_at      # the epoch (1, 2, ...) that looks for codes; 0: done or never
+    cdef int _codes_at      # the epoch (2: "auto") that looks for codes; 0: done, or never
 
     def __cinit__(self):
         self.net.n = NULL
@@ -1282,10 +1311,8 @@ cdef class Loop:
             work.append(crows)
             net.crows = <const unsigned char**> _ptr(crows)
         # codes looked for at the second epoch ("auto": a Loop of one epoch, as partial_fit's, would
-        # not earn back the pass), or the first
-        self._codes_at = 2 if isinstance(wide_codes, str) else 1 if wide_codes else 0
-        if not net.wide:
-            self._codes_at = 0
+        # not earn back the pass), or now (True: below, once the Loop is whole)
+        self._codes_at = 2 if isinstance(wide_codes, str) and net.wide else 0
         work_alive += work
         _no_overlap(keep_alive)
         self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
@@ -1308,6 +1335,8 @@ cdef class Loop:
                 self.uses_blas = True
         self.threads = int(threads)
         self.ready = True
+        if net.wide and not isinstance(wide_codes, str) and wide_codes:
+            self._wide_codes()
 
     def __dealloc__(self):
         self._stop_team()
@@ -1367,7 +1396,7 @@ cdef class Loop:
     def _wide_codes(self):
         """Look, once, for X as 8-bit codes (``WIDE_CODE_DIVISORS``): every element checked (a pass
         over X that stops at the first element that is not one); found, the wide path's epochs read
-        them (``wide_coded``). X's values must not change for the Loop's life, as its memory must not."""
+        them, not X (``wide_coded``). No memory for them: the epochs read X."""
         cdef size_t n = <size_t> self.m * <size_t> self.net.n0
         cdef bint done = False
         cdef unsigned char[::1] view
@@ -1375,7 +1404,10 @@ cdef class Loop:
         self._codes_at = 0
         if not dnn_codes_fast() or n > WIDE_CODES_MAX_BYTES:
             return
-        codes = np.empty(n, np.uint8)
+        try:
+            codes = np.empty(n, np.uint8)
+        except MemoryError:
+            return
         view = codes
         for d in WIDE_CODE_DIVISORS:
             with nogil:

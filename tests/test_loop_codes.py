@@ -94,9 +94,11 @@ def test_coded_fit_is_the_plain_fit(loop_build, dtype, n0, m, b, wide):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_coded_fit_on_a_team_and_with_dropout(dtype, threads):
-    X = coded(np.random.default_rng(3), 90, 520, dtype)
-    lc = assert_same_fit(X, [520, 12, 4, 1], 32, dtype, 64, threads=threads, keep=[0.8, 0.9])
-    assert lc.wide_coded
+    """Batches of 128: a team's forward runs in shares of columns (2 to 8 of them), each decoding its
+    own rows of the buffer (shares that decoded into the same rows would mix examples)."""
+    X = coded(np.random.default_rng(3), 300, 1100, dtype)
+    lc = assert_same_fit(X, [1100, 12, 4, 1], 128, dtype, 256, threads=threads, keep=[0.8, 0.9])
+    assert lc.wide_coded and lc.epoch_threads == threads
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -129,12 +131,24 @@ def test_coded_fit_against_the_numpy_twin(dtype, monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_every_code_decodes_to_k_over_d_on_every_build(loop_build, dtype):
-    k = np.arange(256)
+    """Every code, in runs of every length up to two vectors and a tail: k / d to the nearest (the
+    vectors and the scalar tail alike). Where the build takes no codes (its fused multiply-add is
+    libm's), only that it says so."""
+    _, fast = _loop._decode(np.arange(1, dtype=np.uint8), 255.0, dtype)
+    assert fast == (loop_build != "baseline" or _loop.CODES_BASELINE_FMA)  # x86-64's AVX2, AVX-512; arm64
+    if not fast:
+        pytest.skip("the %s build takes no codes" % loop_build)
+    k = np.random.default_rng(0).permutation(np.tile(np.arange(256), 3))
     for d in _loop.WIDE_CODE_DIVISORS:
-        got, _ = _loop._decode(k.astype(np.uint8), d, dtype)
         # float32: NumPy's float64 quotient rounded to float32 (k / 255 is never a float32 tie)
-        np.testing.assert_array_equal(got, (k / d).astype(dtype))
-        assert got.dtype == np.dtype(dtype)
+        want = (k / d).astype(dtype)
+        for n in range(1, 34):
+            for start in range(0, len(k) - n, 61):
+                got, _ = _loop._decode(k[start:start + n].astype(np.uint8), d, dtype)
+                assert got.dtype == np.dtype(dtype)
+                np.testing.assert_array_equal(got, want[start:start + n], err_msg="%d codes at %d" % (n, start))
+        got, _ = _loop._decode(k.astype(np.uint8), d, dtype)
+        np.testing.assert_array_equal(got, want)
 
 
 def _nudged(X, where, value):

@@ -1,6 +1,6 @@
 /* dnn/_loop.h without Python: every optimizer, activation and output kernel of
    every build the CPU runs against plain double loops (and the wide layer's
-   products), and dropout's uniform
+   products and codes), and dropout's uniform
    numbers printed (tests/test_loop.py compares them with dnn.dropout's).
    Exit status 0 when every check passes. */
 #include <stdio.h>
@@ -257,6 +257,36 @@ int main(void) {
                     check(fabs(Gw[r][i] - want) <= 1e-13 * (1 + fabs(want)), "wide axpy (double)", level);
                     check(fabs(Gwf[r][i] - want) <= 1e-5 * (1 + fabs(want)), "wide axpy (float)", level);
                 }
+            }
+        }
+        if (dnn_codes_fast()) {  /* X as 8-bit codes: every code k / d to the nearest, in runs of */
+            /* every length to two vectors and a tail; encode finds them, and refuses one off */
+            static const double divisors[2] = {255.0, 1.0};
+            unsigned char c[300], back[300];
+            double xd[300], td[300];
+            float xf[300], tf[300];
+            int q, n, ok;
+            for (i = 0; i < 300; i++) c[i] = (unsigned char) ((i * 37 + 11) % 256);
+            for (q = 0; q < 2; q++) {
+                const double d = divisors[q];
+                for (n = 1; n <= 300; n += (n < 40 ? 1 : 37)) {
+                    dnn_codes_kernels()->decode_d(n, c, d, 1.0 / d, xd);
+                    dnn_codes_kernels()->decode_f(n, c, (float) d, (float) (1.0 / d), xf);
+                    for (ok = 1, i = 0; i < n; i++)
+                        ok &= xd[i] == (double) c[i] / d && xf[i] == (float) c[i] / (float) d;
+                    check(ok, "decode", level);
+                }
+                dnn_codes_kernels()->decode_d(300, c, d, 1.0 / d, xd);
+                dnn_codes_kernels()->decode_f(300, c, (float) d, (float) (1.0 / d), xf);
+                check(dnn_codes_kernels()->encode_d(300, xd, d, 1.0 / d, back, td) == 300
+                      && memcmp(back, c, 300) == 0, "encode (double)", level);
+                check(dnn_codes_kernels()->encode_f(300, xf, (float) d, (float) (1.0 / d), back, tf) == 300
+                      && memcmp(back, c, 300) == 0, "encode (float)", level);
+                xd[299] = nextafter(xd[299], 2.0);
+                xf[3] = -0.0f;
+                check(dnn_codes_kernels()->encode_d(300, xd, d, 1.0 / d, back, td) < 300, "encode refuses (double)", level);
+                check(dnn_codes_kernels()->encode_f(300, xf, (float) d, (float) (1.0 / d), back, tf) < 300,
+                      "encode refuses (float)", level);
             }
         }
     }
