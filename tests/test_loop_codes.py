@@ -193,6 +193,28 @@ def test_codes_have_a_size_cap(monkeypatch):
     assert not loop.wide_coded
 
 
+class _NoMemoryForCodes:
+    """NumPy, but for the codes' array: no memory."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def empty(self, shape, dtype=float, *args, **kwargs):
+        if np.dtype(dtype) == np.uint8:
+            raise MemoryError("no memory for the codes")
+        return np.empty(shape, dtype, *args, **kwargs)
+
+
+def test_no_memory_for_codes_leaves_the_epochs_on_x(monkeypatch):
+    X = coded(np.random.default_rng(11), 30, 77, np.float64)
+    plain, _ = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=3)
+    monkeypatch.setattr(_loop, "np", _NoMemoryForCodes())
+    got, loop = fit(X, [77, 4, 1], 8, np.float64, 16, epochs=3, wide_codes="auto")
+    assert not loop.wide_coded
+    for a, c in zip(plain, got):
+        np.testing.assert_array_equal(c, a)
+
+
 def test_wide_codes_is_checked():
     X = coded(np.random.default_rng(9), 10, 20, np.float64)
     with pytest.raises(ValueError, match="wide_codes"):
