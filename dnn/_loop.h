@@ -541,7 +541,7 @@ static ATTR void dnn_wide_axpy_##S##_##ISA(int R, int K, int F, T alpha, const T
     for (; f <= F - AV * LANES; f += AV * LANES) {                                  \
         /* 64 rows read a few lines at a time are too many streams for the */       \
         /* hardware's prefetcher: ask for the lines DNN_WIDE_AHEAD ahead */          \
-        /* (into the next block: rowlen elements follow rows[k] + off). */          \
+        /* (into the next block: rowlen elements follow rows[k] + off; 0: none). */ \
         if (f + DNN_WIDE_AHEAD / (int) sizeof(T) + AV * LANES <= rowlen)            \
             for (k = 0; k < K; k++)                                                 \
                 DNN_WIDE_PREFETCH(rows[k] + off + f + DNN_WIDE_AHEAD / (int) sizeof(T), \

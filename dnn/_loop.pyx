@@ -535,11 +535,13 @@ cdef void _wide_backward(Net* net, floating* kind, int bb, double scale, dnn_upd
                         dnn_prefetch_rows_r(net.xrows + j + WIDE_GATHER_AHEAD, 1, <size_t> f0 * sizeof(floating),
                                             <size_t> fc * sizeof(floating))
                     memcpy(xb + <size_t> j * ldx, (<floating*> net.xrows[j]) + f0, <size_t> fc * sizeof(floating))
+            # rowlen 0: no prefetch (the buffer is in L2, and 1 KB ahead on each of its rows would
+            # outgrow L1: benchmarks/NOTES.md, "X as 8-bit codes")
             if floating is double:
-                k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> xblk, 0, fc, g, fc)
+                k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> xblk, 0, 0, g, fc)
             else:
                 k.axpy_f(n1, bb, fc, <float> scale, <float*> net.G[0], bb, <const float* const*> xblk, 0,
-                         fc, g, fc)
+                         0, g, fc)
         else:
             if floating is double:
                 k.axpy_d(n1, bb, fc, scale, <double*> net.G[0], bb, <const double* const*> net.xrows, f0,
