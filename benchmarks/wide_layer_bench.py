@@ -5,7 +5,8 @@ one ``dnn._loop.Loop`` per variant on copies of the same parameters, epochs
 timed in alternating rounds (medians): the full gather with BLAS / the
 rule's products (``wide=False``, the loop before issue 12's work) against
 the wide path with its backward reading the batch's rows in place or
-gathering each block first, at the given blocks of features. Data: the
+gathering each block first, or reading X as 8-bit codes (``wide_codes``),
+at the given blocks of features. Data: the
 course's cat pictures if ``$DNN_SHARED`` (or ``../shared`` beside the
 checkout) has them, else uniform numbers of the same shape (an epoch's time
 does not depend on the values). One thread: the thread's CPU time (blind to
@@ -49,6 +50,8 @@ def variants(blocks):
         wide = True if block == "auto" else int(block)
         out.append(("wide %s, in place" % block, dict(wide=wide, wide_gather=False)))
         out.append(("wide %s, blocks gathered" % block, dict(wide=wide, wide_gather=True)))
+        # the cat pictures are codes (k / 255); the uniform stand-in is not, and runs the gathered path
+        out.append(("wide %s, X as 8-bit codes" % block, dict(wide=wide, wide_codes=True)))
     return out, _loop
 
 
