@@ -9,7 +9,8 @@
   test's random inputs do not depend on which tests ran before it.
 - ``simd_build``: runs the test once per build of dnn._simd's kernels
   (baseline, avx2, avx512), switched in both extensions; skips the builds
-  this CPU does not run and restores the best one after.
+  this CPU does not run and restores the best one after. ``loop_build``: the
+  same for dnn._loop's own copy.
 - ``random_network``: ``(dims, m, dtype, seed=0) -> (X, Y, parameters)``, a random
   problem for the step functions (X standard normal, 0/1 labels, W_l scaled by
   1 / sqrt(n_{l-1})).
@@ -108,6 +109,23 @@ def simd_build(request):
         yield request.param
     finally:
         _train.simd_kernels(_train.simd_cpu_level())
+
+
+@pytest.fixture(params=_simd_levels())
+def loop_build(request):
+    """The name of the build of dnn._loop's copy of the kernels (its wide kernels and codes among them)
+    in use for this run of the test; skips the builds this CPU does not run, restores the one before."""
+    from dnn import _loop, _train
+
+    levels = _train.SIMD_LEVELS
+    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
+        pytest.skip("this CPU does not run the %s build" % request.param)
+    before = _loop._simd_level()
+    try:
+        assert _loop._use_simd(levels.index(request.param)) == levels.index(request.param)
+        yield request.param
+    finally:
+        _loop._use_simd(before)
 
 
 @pytest.fixture

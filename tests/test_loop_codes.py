@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import dnn
-from dnn import _engine, _loop, _train
+from dnn import _engine, _loop
 
 DTYPES = (np.float64, np.float32)
 
@@ -27,20 +27,6 @@ def _twin():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(params=_train.SIMD_LEVELS)
-def loop_build(request):
-    """Each build of dnn._loop's copy of the kernels this CPU runs."""
-    levels = _train.SIMD_LEVELS
-    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
-        pytest.skip("this CPU does not run the %s build" % request.param)
-    before = _loop._simd_level()
-    try:
-        assert _loop._use_simd(levels.index(request.param)) == levels.index(request.param)
-        yield request.param
-    finally:
-        _loop._use_simd(before)
 
 
 def coded(rng, m, n0, dtype, d=255.0):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnn import _loop, _timed_choice, _train
+from dnn import _loop, _timed_choice
 
 
 def _twin():
@@ -38,20 +38,6 @@ def run(dims, m, b, optimizer, reg, dtype, wide, epochs=2, shuffle=True, lr=0.02
     output = output or ("sigmoid" if dims[-1] == 1 else "softmax")
     return _t.compare(dims, m, b, optimizer, reg, hidden, output, dtype, epochs=epochs, shuffle=shuffle, lr=lr,
                       seed=seed, wide=wide, **loop_kw)[0]
-
-
-@pytest.fixture(params=_train.SIMD_LEVELS)
-def loop_build(request):
-    """Each build of dnn._loop's copy of the kernels this CPU runs (its wide kernels among them)."""
-    levels = _train.SIMD_LEVELS
-    if levels.index(request.param) > levels.index(_train.simd_cpu_level()):
-        pytest.skip("this CPU does not run the %s build" % request.param)
-    before = _loop._simd_level()
-    try:
-        assert _loop._use_simd(levels.index(request.param)) == levels.index(request.param)
-        yield request.param
-    finally:
-        _loop._use_simd(before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
