@@ -17,7 +17,7 @@ pytest.importorskip("sklearn")
 pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 
 import dnn
-from dnn import _loop, _train
+from dnn import _engine, _loop, _train
 
 
 class _Interrupted(_loop.Loop):
@@ -46,10 +46,12 @@ def data():
     return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
 
 
+@pytest.mark.parametrize("snapshots", [64, 2, 1], ids=lambda n: "state copied every %d draws" % n)
 @pytest.mark.parametrize("cut_loop", [_Interrupted, _InterruptedBefore])
 @pytest.mark.parametrize("kw", [dict(solver="adam", keep_prob=0.8), dict(solver="sgd", momentum=0.9)])
-def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw, cut_loop):
+def test_interrupted_fit_is_the_fit_of_the_epochs_it_ran(monkeypatch, kw, cut_loop, snapshots):
     X, y = data()
+    monkeypatch.setattr(_engine, "RNG_SNAPSHOT_DRAWS", snapshots)
     make = lambda n: dnn.DNNClassifier(hidden_layer_sizes=(8,), max_iter=n, random_state=0, tol=0,
                                        batch_size=32, warm_start=True, **kw)
     clean = make(3).fit(X, y)
