@@ -1068,8 +1068,12 @@ cdef class Loop:
     batch's rows, in L2, into X's own values: the same numbers, from an eighth
     (float64) or a quarter (float32) of the memory traffic. ``"auto"`` looks
     at the second epoch (a Loop of one epoch would not earn the pass back),
-    True at the first, False (the default) never; ``wide_coded`` says whether
-    it found them. The epochs then read the codes, not X: a caller that
+    then times epochs on the codes against epochs on X, as ``wide_gather``
+    does (per problem and thread count in the process; the rule: the codes),
+    and keeps the faster; True looks when the Loop is made and always reads
+    them; False (the default) never looks. ``wide_coded`` says whether it
+    found them, ``epoch_coded`` whether the last epoch read them. The epochs
+    then read the codes, not X: a caller that
     changes X's values between epochs (an augmentation in place) must leave
     this False, as the default does; dnn's fits, which hold X for one call,
     ask for ``"auto"`` (``dnn._loop_plan.make_loop``). Builds without a fused
@@ -1129,11 +1133,16 @@ cdef class Loop:
     #: Whether the wide path reads X as 8-bit codes (``wide_codes=``), and the d of its k / d.
     cdef readonly bint wide_coded
     cdef readonly double wide_code_divisor
+    #: Whether the last epoch read them (``"auto"``: the faster path, measured).
+    cdef readonly bint epoch_coded
     cdef int _codes_at      # the epoch (2: "auto") that looks for codes; 0: done, or never
+    cdef const unsigned char* _codes  # X's codes, found (net.codes: this epoch's, or NULL)
+    cdef bint _measure_codes  # "auto": codes or X, timed (dnn._timed_choice)
 
     def __cinit__(self):
         self.net.n = NULL
         self.net.codes = NULL
+        self._codes = NULL
         self.team = NULL
         self.threads = 1
         self.epoch_threads = 1
@@ -1315,6 +1324,7 @@ cdef class Loop:
         # codes looked for at the second epoch ("auto": a Loop of one epoch, as partial_fit's, would
         # not earn back the pass), or now (True: below, once the Loop is whole)
         self._codes_at = 2 if isinstance(wide_codes, str) and net.wide else 0
+        self._measure_codes = isinstance(wide_codes, str) and WIDE_TRIAL_ROUNDS > 0
         work_alive += work
         _no_overlap(keep_alive)
         self._arrays = [(name, a, _address(a), a.nbytes, w) for name, a, w in keep_alive]
@@ -1419,18 +1429,33 @@ cdef class Loop:
                     done = _encode(<float*> self.net.X, n, d, &view[0])
             if done:
                 self._keep_alive.append(codes)
-                self.net.codes = &view[0]
+                self._codes = &view[0]
                 self.net.code_d = d
                 self.wide_coded = True
                 self.wide_code_divisor = d
                 return
 
+    def _wide_paths(self, bint on_team):
+        """(coded, gather, trial, timed) for an epoch on a team or not: whether it reads X's codes,
+        whether its wide backward copies each block first, and the TimedChoice to give its time
+        with the choice it timed (or None). Codes found with ``wide_codes="auto"``: read or not,
+        the process's choice for this problem and thread count (the rule: read them; an epoch on X
+        timed against them takes the gather's rule); else the gather's choice (``_wide_gather_path``).
+        Neither changes a number."""
+        if self._codes != NULL:
+            if not self._measure_codes:
+                return True, True, None, None
+            choice = _timed_choice.shared(self._gather_key[1:] + ("wide_codes", self.threads if on_team else 1),
+                                          *self._gather_schedule)
+            coded, timed = choice.choose(True)
+            if coded or timed:
+                return coded, coded or self._gather_rule[not on_team], choice if timed else None, coded
+        gather, trial = self._wide_gather_path(on_team)
+        return False, gather, trial, gather
+
     def _wide_gather_path(self, bint on_team):
         """(gather, the TimedChoice to give this epoch's time, or None) for an epoch on a team or not:
-        with ``wide_gather="measure"``, the process's choice for this problem and thread count. From
-        codes, the backward decodes each block into its buffer: no choice."""
-        if self.net.codes != NULL:
-            return True, None
+        with ``wide_gather="measure"``, the process's choice for this problem and thread count."""
         rule = self._gather_rule[not on_team]
         if not isinstance(self._gather, str):
             return self._gather, None
@@ -1500,7 +1525,9 @@ cdef class Loop:
                     team = self._team() if free > 1 else NULL
                     chunks = 1 if team == NULL else self.threads * CHUNKS_PER_THREAD
                     self.epoch_threads = 1 if team == NULL else self.threads
-                    gather, trial = self._wide_gather_path(team != NULL)
+                    coded, gather, trial, timed = self._wide_paths(team != NULL)
+                    self.net.codes = self._codes if coded else NULL
+                    self.epoch_coded = coded
                     self.net.wide_gather = gather
                     self.wide_gather = self.net.wide and gather
                     started = _timed_choice.clock() if trial is not None else 0.0
@@ -1520,7 +1547,7 @@ cdef class Loop:
                     # (raised in that exit instead, the held threads would wait for the traceback to go)
                     PyErr_CheckSignals()
                     if trial is not None:
-                        trial.record(gather, _timed_choice.clock() - started)
+                        trial.record(timed, _timed_choice.clock() - started)
             finally:
                 self.net.order = NULL
         return total, tt, ss

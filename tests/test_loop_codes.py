@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import dnn
-from dnn import _engine, _loop
+from dnn import _engine, _loop, _timed_choice
 
 DTYPES = (np.float64, np.float32)
 
@@ -223,3 +223,74 @@ def test_estimator_on_pictures_is_the_uncoded_fit(monkeypatch):
     for a, c in zip(without.coefs_ + without.intercepts_, with_codes.coefs_ + with_codes.intercepts_):
         np.testing.assert_array_equal(c, a)
     assert with_codes.loss_curve_ == without.loss_curve_
+
+
+def _coded_clock(monkeypatch, loop, seconds):
+    """Epochs timed as ``seconds[loop.epoch_coded]`` on a clock of our own (two calls per timed epoch)."""
+    now = [0.0, False]
+
+    def clock():
+        if now[1]:
+            now[0] += seconds[loop.epoch_coded]
+        now[1] = not now[1]
+        return now[0]
+    monkeypatch.setattr(_timed_choice, "clock", clock)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("coded_s, plain_s, kept", [
+    (1.0, 2.0, True),    # the codes twice as fast: kept
+    (2.0, 1.0, False),   # X twice as fast: kept
+    (1.0, 0.98, True),   # X 2% faster, within the margin: the rule's codes stay
+])
+def test_auto_times_codes_against_x(monkeypatch, threads, coded_s, plain_s, kept):
+    """``"auto"``: once found (second epoch), the codes for the warm-up epochs, then epochs on the
+    codes and on X in turn, then the faster for good, unless by less than the margin; the
+    parameters' bits are those of a Loop that always reads the codes."""
+    monkeypatch.setattr(_timed_choice, "_shared", {})
+    X = coded(np.random.default_rng(12), 60, 4100, np.float64)
+    warm, rounds = _loop.WIDE_TRIAL_WARM_UPS, _loop.WIDE_TRIAL_ROUNDS
+    epochs = 1 + warm + 2 * rounds + 3
+    rng = np.random.default_rng(1)
+    Y = (rng.random((60, 1)) < 0.5).astype(np.float64)
+    start = [((rng.standard_normal((o, i)) / np.sqrt(i)), np.zeros((o, 1))) for o, i in ((6, 4100), (1, 6))]
+
+    def run(wide_codes, clocked):
+        layers = [(W.copy(), b.copy()) for W, b in start]
+        loop = _loop.Loop(layers, X, Y, optimizer="adam", batch_size=16, wide=True, threads=threads,
+                          wide_codes=wide_codes, v=[(np.zeros_like(W), np.zeros_like(b)) for W, b in start],
+                          s=[(np.zeros_like(W), np.zeros_like(b)) for W, b in start])
+        if clocked:
+            _coded_clock(monkeypatch, loop, {True: coded_s, False: plain_s})
+        paths = []
+        for e in range(epochs):
+            loop.epoch(np.random.default_rng(e).permutation(60), 0.01, loop.t, loop.step)
+            paths.append(loop.epoch_coded)
+        return paths, layers
+
+    paths, layers = run("auto", True)
+    assert paths[0] is False  # the first epoch reads X; codes are looked for at the second
+    assert paths[1:1 + warm] == [True] * warm
+    assert paths[1 + warm:1 + warm + 2 * rounds] == [i % 4 in (0, 3) for i in range(2 * rounds)]
+    assert paths[1 + warm + 2 * rounds:] == [kept] * 3
+    # epochs on X for good: the gather's own measurement starts (on the codes it is never asked)
+    gather_seen = [c.seen for k, c in _timed_choice._shared.items() if k[0] == "wide_gather"]
+    assert (sum(gather_seen) > 1) == (not kept)
+    always, always_layers = run(True, False)
+    assert always == [True] * epochs
+    for (W, b), (W2, b2) in zip(layers, always_layers):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_codes_measured_once_per_problem(monkeypatch):
+    """Loops of one problem share one measurement: a second Loop reads what the first decided."""
+    monkeypatch.setattr(_timed_choice, "_shared", {})
+    X = coded(np.random.default_rng(13), 40, 4100, np.float64)
+    kw = dict(wide_codes="auto", epochs=2 + _loop.WIDE_TRIAL_WARM_UPS + 2 * _loop.WIDE_TRIAL_ROUNDS)
+    _, first = fit(X, [4100, 4, 1], 16, np.float64, True, **kw)
+    decided = [c.decided for k, c in _timed_choice._shared.items() if "wide_codes" in k]
+    assert decided and decided[0] is not None
+    _, second = fit(X, [4100, 4, 1], 16, np.float64, True, **dict(kw, epochs=3))
+    assert second.epoch_coded == decided[0]
+    assert len([k for k in _timed_choice._shared if "wide_codes" in k]) == 1
