@@ -689,7 +689,7 @@ static void dnn_decode_f_base(int n, const unsigned char* c, float d, float rd, 
 static ATTR void dnn_decode_##S##_##ISA(int n, const unsigned char* c, T d, T rd, T* out) { \
     const V vd = SET1(d), vr = SET1(rd);                                            \
     int i = 0;                                                                      \
-    for (; i + LANES <= n; i += LANES) {                                            \
+    for (; i <= n - LANES; i += LANES) {                                            \
         const V k = LOAD(c + i), q = MUL(k, vr);                                    \
         STORE(out + i, FMADD(FNMADD(q, vd, k), vr, q));                             \
     }                                                                               \
