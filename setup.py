@@ -95,8 +95,7 @@ class BuildExt(build_ext):
             args.append("-fno-math-errno")
             # CPython's own flags carry -fwrapv (its C relies on signed wrap-around; ours does not:
             # loops test j <= m - LANES, sizes are checked below INT_MAX, dnn/_simd.h). With it GCC
-            # kept wide_axpy's vectors in memory, 75 against 104 GF/s (benchmarks/NOTES.md,
-            # "-fwrapv").
+            # kept wide_axpy's vectors in memory (benchmarks/NOTES.md, "-fwrapv").
             args.append("-fno-wrapv")
             link = []
             if kind != "mingw32":

@@ -123,7 +123,7 @@ def fit_epochs(parameters, state, X, Y, opts, n_epochs, rng, epoch_end=None, pla
     loop = _loop_for(parameters, state, X, Y, opts, b, plan, n_epochs, not full and opts["shuffle"], sample_weight)
     curve = []
     # The orders drawn; the generator's state at the last snapshot and the draws since it (a
-    # RandomState's state is a copy of 624 words, 44 us: a tenth of a small network's epoch).
+    # RandomState's state is a copy of 624 words: benchmarks/NOTES.md, "The generator's state").
     drawn, snapshot, since = 0, None, 0
     try:
         for _ in range(n_epochs):

@@ -682,8 +682,9 @@ static void dnn_decode_f_base(int n, const unsigned char* c, float d, float rd, 
     for (i = 0; i < n; i++) DNN_DECODE_ONE(float, fmaf, c[i], d, rd, out[i]);
 }
 #if DNN_HAS_X86_BUILDS
-/* x86-64: the vectors in intrinsics (a fused multiply-add the compiler cannot leave unfused;
-   its own vectorization of the loop above runs a quarter slower), the rest as above */
+/* x86-64: the vectors in intrinsics (a fused multiply-add the compiler cannot leave unfused,
+   and faster than its own vectorization of the loop above: benchmarks/NOTES.md, "X as 8-bit
+   codes"), the rest as above */
 #include <immintrin.h>
 #define DNN_DECODE_X86(T, S, ISA, ATTR, FMA, LANES, V, LOAD, SET1, MUL, FNMADD, FMADD, STORE) \
 static ATTR void dnn_decode_##S##_##ISA(int n, const unsigned char* c, T d, T rd, T* out) { \

@@ -1130,10 +1130,8 @@ cdef class Loop:
     cdef object _gather_rule  # (on a team, on one thread): the rule's path, WIDE_GATHER_* when the Loop was made
     cdef object _gather_key  # what decides the two paths' speed, but the threads (measured)
     cdef object _gather_schedule  # (WIDE_TRIAL_WARM_UPS, WIDE_TRIAL_ROUNDS) when the Loop was made
-    #: Whether the wide path reads X as 8-bit codes (``wide_codes=``), and the d of its k / d.
-    cdef readonly bint wide_coded
-    cdef readonly double wide_code_divisor
-    #: Whether the last epoch read them (``"auto"``: the faster path, measured).
+    #: Whether the last epoch read X's 8-bit codes (``wide_codes``; ``"auto"``: the faster path,
+    #: measured; ``wide_coded``: whether they were found).
     cdef readonly bint epoch_coded
     cdef int _codes_at      # the epoch (2: "auto") that looks for codes; 0: done, or never
     cdef const unsigned char* _codes  # X's codes, found (net.codes: this epoch's, or NULL)
@@ -1431,9 +1429,17 @@ cdef class Loop:
                 self._keep_alive.append(codes)
                 self._codes = &view[0]
                 self.net.code_d = d
-                self.wide_coded = True
-                self.wide_code_divisor = d
                 return
+
+    @property
+    def wide_coded(self):
+        """Whether the wide path found X's 8-bit codes (``wide_codes=``)."""
+        return self._codes != NULL
+
+    @property
+    def wide_code_divisor(self):
+        """The d of the codes' k / d (0 without codes)."""
+        return self.net.code_d if self._codes != NULL else 0.0
 
     def _wide_paths(self, bint on_team):
         """(coded, gather, trial, timed) for an epoch on a team or not: whether it reads X's codes,
