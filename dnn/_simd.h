@@ -1247,14 +1247,46 @@ static const dnn_simd_table dnn_simd_tables[] = {
 static const dnn_simd_table* dnn_simd = &dnn_simd_tables[0];
 static int dnn_simd_level = 0;
 
-/* The highest level this CPU and OS run (GCC's and clang's cpu-feature
-   tests also check, in XCR0, that the OS saves the AVX and AVX-512 state). */
+#if DNN_HAS_X86_BUILDS
+#include <cpuid.h>
+
+/* XCR0: the register state the OS saves on a context switch (bit 1 SSE, 2 AVX,
+   5-7 AVX-512's opmask and upper halves). Only called where CPUID says OSXSAVE. */
+static unsigned long long dnn_xcr0(void) {
+    unsigned int lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long) hi << 32) | lo;
+}
+#endif
+
+/* The highest level this CPU and OS run: 1 needs AVX2 and FMA with the AVX
+   state saved by the OS, 2 also AVX-512 F and DQ with their state saved.
+   Read from CPUID and XCR0 here, not through __builtin_cpu_supports: that
+   asks the compiler's run-time library, and some have no CPU model (zig cc's
+   answers 0 for every feature, so a wheel built with it ran the baseline
+   build on every CPU). macOS saves the AVX-512 state on a thread's first use
+   of it, so XCR0 shows it only afterwards: there the CPU's word is taken, as
+   GCC and LLVM do. */
 static int dnn_simd_cpu_level(void) {
 #if DNN_HAS_X86_BUILDS
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return 1;
-    return 2;
+    unsigned int a, b, c, d;
+    unsigned long long xcr0;
+    int avx512_saved;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    /* ECX: 12 FMA, 27 OSXSAVE, 28 AVX */
+    if (!(c & (1u << 12)) || !(c & (1u << 27)) || !(c & (1u << 28))) return 0;
+    xcr0 = dnn_xcr0();
+    if ((xcr0 & 0x6) != 0x6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    /* EBX: 5 AVX2, 16 AVX512F, 17 AVX512DQ */
+    if (!(b & (1u << 5))) return 0;
+    if (!(b & (1u << 16)) || !(b & (1u << 17))) return 1;
+#if defined(__APPLE__)
+    avx512_saved = 1;
+#else
+    avx512_saved = (xcr0 & 0xe6) == 0xe6;
+#endif
+    return avx512_saved ? 2 : 1;
 #else
     return 0;
 #endif

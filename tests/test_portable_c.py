@@ -13,6 +13,7 @@ it. ``-Wall -Wextra -Werror``: a warning is a failure.
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,21 @@ def _compile(cc, out, *extra, libs=(), link=True):
     return out
 
 
+def _cpu_level():
+    """The level of dnn/_simd.h's builds this x86-64 Linux CPU and OS run, as /proc/cpuinfo
+    lists their features (the kernel leaves out what it does not save); None elsewhere."""
+    if not sys.platform.startswith("linux") or platform.machine() != "x86_64":
+        return None
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return None
+    if not {"avx2", "fma"} <= flags:
+        return 0
+    return 2 if {"avx512f", "avx512dq"} <= flags else 1
+
+
 def _run(cmd, env=None):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0 and res.stdout.strip().splitlines()[-1].startswith("ok"), (
@@ -81,6 +97,8 @@ def test_host_compiler(tmp_path, vector):
     assert ("vector extensions 1" in line) == vector, line
     if not vector:
         assert "baseline scalar" in line, line
+    elif _cpu_level() is not None:  # the builds the CPU runs are the ones dispatched
+        assert "builds 0..%d of 2" % _cpu_level() in line, line
 
 
 @pytest.mark.parametrize("vector", [True, False], ids=["vector", "portable"])
@@ -117,12 +135,14 @@ def test_aarch64(tmp_path):
 
 
 @pytest.mark.parametrize("target", ["x86_64-macos", "aarch64-macos", "x86_64-windows-gnu",
-                                    "aarch64-linux-gnu"])
+                                    "aarch64-linux-gnu", "x86_64-linux-gnu.2.17"])
 def test_clang_targets(tmp_path, target):
     """clang (zig cc) for every other platform of the wheels: compiles, links, no warning.
     Windows: compiled only (``-c``); linking there would have zig build MinGW's C runtime
     from source first (three minutes of CI on a 2-core machine), and test_mingw_w64 links
-    and runs the same file for Windows."""
+    and runs the same file for Windows. x86-64 Linux (the old glibc .ci/manylinux-check
+    builds for) also runs, where the host is one: it must dispatch the builds the CPU runs
+    (zig's run-time library has no CPU model; dnn/_simd.h reads CPUID itself)."""
     pytest.importorskip("ziglang", reason="zig cc is the ziglang package (pip install ziglang)")
     cc = tmp_path / "zigcc"
     cc.write_text('#!/bin/sh\nexec "%s" -m ziglang cc -target %s "$@"\n' % (sys.executable, target))
@@ -134,3 +154,6 @@ def test_clang_targets(tmp_path, target):
     else:
         out = _compile(str(cc), tmp_path / "check_c", "-pthread", libs=["-pthread"])
     assert out.stat().st_size > 0
+    if target.startswith("x86_64-linux") and _cpu_level() is not None:
+        line = _run([str(out)])
+        assert "builds 0..%d of 2" % _cpu_level() in line, line

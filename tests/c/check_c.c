@@ -323,6 +323,15 @@ int main(void) {
         {3000, 3, 100},
     };
     int level, i, top = dnn_simd_use(DNN_SIMD_TOP);
+#if DNN_HAS_X86_BUILDS && defined(__GNUC__) && !defined(__clang__) && !defined(__APPLE__)
+    /* GCC's run-time library has a CPU model (libgcc): the level read from CPUID and
+       XCR0 must be the one it gives (not on macOS, whose lazy AVX-512 state libgcc may
+       not know) */
+    __builtin_cpu_init();
+    level = !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") ? 0
+            : !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq") ? 1 : 2;
+    check(dnn_simd_cpu_level() == level, "dnn_simd_cpu_level against libgcc's", level, 0, 0, 0, 0);
+#endif
     for (level = 0; level <= top; level++) {
         check(dnn_simd_use(level) == level, "dnn_simd_use", level, 0, 0, 0, 0);
         for (i = 0; i < (int) (sizeof sizes / sizeof sizes[0]); i++) {
