@@ -212,6 +212,10 @@ NT_MIN_BATCH_BYTES = 512
 #: ``wide="auto"``: the first layer runs the wide path (``_wide_forward``) from this many inputs on,
 #: where X_b and W_1 outgrow L2 (benchmarks/NOTES.md, "Issue 12: the cat pictures").
 WIDE_MIN_INPUTS = 4096
+#: ... in builds with vector kernels only. The scalar build's (MSVC's, or ``DNN_NO_VECTOR_EXT``) wide
+#: kernels are plain loops, slower than the layer's products on BLAS (4 to 8 times on the cat
+#: pictures: benchmarks/NOTES.md, "The scalar build's wide path").
+WIDE_VECTOR_KERNELS = simd.DNN_SIMD_BASE_NAME != b"scalar"
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
 WIDE_BLOCK_BYTES = 256 * 1024
 #: The wide path's backward copies each block of the batch's rows into an L2 buffer before its
@@ -1053,7 +1057,8 @@ cdef class Loop:
     L2's); a batch whose weights are all 0 is skipped (no step); the loss
     sum counts a batch's weighted mean ``bb`` times. ``wide``: the
     first layer's wide path (``_wide_forward``): ``"auto"`` from
-    ``WIDE_MIN_INPUTS`` inputs on, True, False, or an int, its block of
+    ``WIDE_MIN_INPUTS`` inputs on (in builds with vector kernels:
+    ``WIDE_VECTOR_KERNELS``), True, False, or an int, its block of
     features (tests, measurements); ``products`` then concern the other
     layers only. ``wide_gather``: whether its backward copies each block of
     the batch's rows first or reads them in place (the same numbers):
@@ -1256,7 +1261,7 @@ cdef class Loop:
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
         net.numpy_blas = bool(numpy_blas) and numpy_gemm_found()
         auto = isinstance(wide, str)
-        net.wide = n0 >= WIDE_MIN_INPUTS if auto else bool(wide)
+        net.wide = n0 >= WIDE_MIN_INPUTS and WIDE_VECTOR_KERNELS if auto else bool(wide)
         large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
         self._gather_rule = (large, large or bool(WIDE_GATHER_ON_ONE_THREAD))
         self._gather = wide_gather if isinstance(wide_gather, str) else bool(wide_gather)

@@ -120,12 +120,20 @@ def test_small_layers_on_blas_keep_the_team_and_the_bits_of_one_thread(wide_read
     assert _loop.teamable(dims, 32, products, True) == loop.teamed
 
 
-def test_wide_rule_and_block():
-    """``wide="auto"`` from WIDE_MIN_INPUTS inputs; the block: whole lines, about WIDE_BLOCK_BYTES of rows."""
+@pytest.mark.parametrize("vectors", [True, False], ids=["vector-build", "scalar-build"])
+def test_wide_rule_and_block(monkeypatch, vectors):
+    """``wide="auto"`` from WIDE_MIN_INPUTS inputs, in builds with vector kernels only (the scalar
+    build's are plain loops); True still forces it; the block: whole lines, about WIDE_BLOCK_BYTES
+    of rows."""
+    from dnn import _kernels
+
+    assert _loop.WIDE_VECTOR_KERNELS == (_kernels.BUILD_INFO["simd_baseline"] != "scalar")
+    monkeypatch.setattr(_loop, "WIDE_VECTOR_KERNELS", vectors)
     rng = np.random.default_rng(0)
-    for n0, want in ((_loop.WIDE_MIN_INPUTS - 1, False), (_loop.WIDE_MIN_INPUTS, True)):
-        X = rng.random((3, n0))
-        loop = _loop.Loop([(np.zeros((2, n0)), np.zeros((2, 1)))], X, np.ones((3, 2)), output="softmax")
+    n0 = _loop.WIDE_MIN_INPUTS
+    for n, wide, want in ((n0 - 1, "auto", False), (n0, "auto", vectors), (n0, True, True), (n0 - 1, True, True)):
+        X = rng.random((3, n))
+        loop = _loop.Loop([(np.zeros((2, n)), np.zeros((2, 1)))], X, np.ones((3, 2)), output="softmax", wide=wide)
         assert loop.wide == want
     assert _loop.wide_block(12288, 64, 8) * 64 * 8 == _loop.WIDE_BLOCK_BYTES
     assert _loop.wide_block(12288, 64, 4) == 2 * _loop.wide_block(12288, 64, 8)
