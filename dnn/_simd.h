@@ -1250,8 +1250,8 @@ static int dnn_simd_level = 0;
 #if DNN_HAS_X86_BUILDS
 #include <cpuid.h>
 
-/* XCR0: the register state the OS saves on a context switch (bit 1 SSE, 2 AVX,
-   5-7 AVX-512's opmask and upper halves). Only called where CPUID says OSXSAVE. */
+/* XCR0: the register state the OS saves on a context switch. Only called where
+   CPUID says OSXSAVE. */
 static unsigned long long dnn_xcr0(void) {
     unsigned int lo, hi;
     __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -1259,34 +1259,37 @@ static unsigned long long dnn_xcr0(void) {
 }
 #endif
 
-/* The highest level this CPU and OS run: 1 needs AVX2 and FMA with the AVX
-   state saved by the OS, 2 also AVX-512 F and DQ with their state saved.
-   Read from CPUID and XCR0 here, not through __builtin_cpu_supports: that
-   asks the compiler's run-time library, and some have no CPU model (zig cc's
-   answers 0 for every feature, so a wheel built with it ran the baseline
-   build on every CPU). macOS saves the AVX-512 state on a thread's first use
-   of it, so XCR0 shows it only afterwards: there the CPU's word is taken, as
-   GCC and LLVM do. */
+/* The level of builds a CPU and OS run, from CPUID leaf 1's ECX (bit 12 FMA,
+   27 OSXSAVE, 28 AVX), leaf 7's EBX (5 AVX2, 16 AVX512F, 17 AVX512DQ; 0 if the
+   CPU has no leaf 7) and XCR0 (the register state the OS saves: bits 1-2 SSE
+   and AVX, 5-7 AVX-512's opmask and upper halves; read only where OSXSAVE):
+   1 needs AVX2 and FMA with the AVX state saved, 2 also AVX-512 F and DQ with
+   their state saved, or ``lazy_avx512``: macOS saves that state from a
+   thread's first use of it, so XCR0 shows it only afterwards, and there the
+   CPU's word is taken, as GCC and LLVM do. */
+DNN_INLINE int dnn_simd_level_of(unsigned int ecx1, unsigned int ebx7, unsigned long long xcr0,
+                                 int lazy_avx512) {
+    if (!(ecx1 & (1u << 12)) || !(ecx1 & (1u << 27)) || !(ecx1 & (1u << 28))) return 0;
+    if ((xcr0 & 0x6) != 0x6 || !(ebx7 & (1u << 5))) return 0;
+    if (!(ebx7 & (1u << 16)) || !(ebx7 & (1u << 17))) return 1;
+    return lazy_avx512 || (xcr0 & 0xe6) == 0xe6 ? 2 : 1;
+}
+
+/* The highest level this CPU and OS run (``dnn_simd_level_of``), read from
+   CPUID and XCR0 here, not through __builtin_cpu_supports: that asks the
+   compiler's run-time library, and some have no CPU model (zig cc's answers 0
+   for every feature, so a wheel built with it ran the baseline build on every
+   CPU). */
 static int dnn_simd_cpu_level(void) {
 #if DNN_HAS_X86_BUILDS
-    unsigned int a, b, c, d;
-    unsigned long long xcr0;
-    int avx512_saved;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    /* ECX: 12 FMA, 27 OSXSAVE, 28 AVX */
-    if (!(c & (1u << 12)) || !(c & (1u << 27)) || !(c & (1u << 28))) return 0;
-    xcr0 = dnn_xcr0();
-    if ((xcr0 & 0x6) != 0x6) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    /* EBX: 5 AVX2, 16 AVX512F, 17 AVX512DQ */
-    if (!(b & (1u << 5))) return 0;
-    if (!(b & (1u << 16)) || !(b & (1u << 17))) return 1;
+    unsigned int a, b, c, d, ecx1, ebx7 = 0;
+    if (!__get_cpuid(1, &a, &b, &ecx1, &d) || !(ecx1 & (1u << 27))) return 0;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) ebx7 = b;
 #if defined(__APPLE__)
-    avx512_saved = 1;
+    return dnn_simd_level_of(ecx1, ebx7, dnn_xcr0(), 1);
 #else
-    avx512_saved = (xcr0 & 0xe6) == 0xe6;
+    return dnn_simd_level_of(ecx1, ebx7, dnn_xcr0(), 0);
 #endif
-    return avx512_saved ? 2 : 1;
 #else
     return 0;
 #endif

@@ -322,7 +322,31 @@ int main(void) {
         /* C of 1 MiB or more in both dtypes: where DNN_NN_OUT stores past the cache */
         {3000, 3, 100},
     };
+    /* CPUID and XCR0 as CPUs and OSes give them, and the level each must get */
+    enum { FMA = 1 << 12, OSXSAVE = 1 << 27, AVX = 1 << 28, AVX2 = 1 << 5, F = 1 << 16, DQ = 1 << 17 };
+    static const struct { unsigned int ecx1, ebx7; unsigned long long xcr0; int lazy, want; } cpus[] = {
+        {FMA | OSXSAVE | AVX, AVX2 | F | DQ, 0xe7, 0, 2},   /* AVX-512, saved */
+        {FMA | OSXSAVE | AVX, AVX2 | F | DQ, 0x2e7, 0, 2},  /* and more state saved */
+        {FMA | OSXSAVE | AVX, AVX2 | F | DQ, 0x07, 0, 1},   /* AVX-512 not saved (an OS or VM) */
+        {FMA | OSXSAVE | AVX, AVX2 | F | DQ, 0x67, 0, 1},   /* ZMM's upper 16 not saved */
+        {FMA | OSXSAVE | AVX, AVX2 | F | DQ, 0x07, 1, 2},   /* macOS: saved from first use */
+        {FMA | OSXSAVE | AVX, AVX2 | F, 0xe7, 0, 1},        /* no DQ (Knights Landing) */
+        {FMA | OSXSAVE | AVX, AVX2 | DQ, 0xe7, 0, 1},
+        {FMA | OSXSAVE | AVX, AVX2, 0x07, 0, 1},            /* AVX2 + FMA */
+        {FMA | OSXSAVE | AVX, AVX2, 0x03, 0, 0},            /* AVX state not saved */
+        {FMA | OSXSAVE | AVX, AVX2 | F | DQ, 0x03, 1, 0},
+        {FMA | OSXSAVE | AVX, AVX2, 0x05, 0, 0},
+        {OSXSAVE | AVX, AVX2 | F | DQ, 0xe7, 0, 0},         /* no FMA */
+        {FMA | AVX, AVX2 | F | DQ, 0xe7, 0, 0},             /* no OSXSAVE */
+        {FMA | OSXSAVE, AVX2 | F | DQ, 0xe7, 0, 0},         /* no AVX */
+        {FMA | OSXSAVE | AVX, F | DQ, 0xe7, 0, 0},          /* no AVX2 */
+        {FMA | OSXSAVE | AVX, 0, 0xe7, 1, 0},               /* no leaf 7 */
+        {0, 0, 0, 0, 0},
+    };
     int level, i, top = dnn_simd_use(DNN_SIMD_TOP);
+    for (i = 0; i < (int) (sizeof cpus / sizeof cpus[0]); i++)
+        check(dnn_simd_level_of(cpus[i].ecx1, cpus[i].ebx7, cpus[i].xcr0, cpus[i].lazy) == cpus[i].want,
+              "dnn_simd_level_of", cpus[i].want, i, 0, 0, 0);
 #if DNN_HAS_X86_BUILDS && defined(__GNUC__) && !defined(__clang__) && !defined(__APPLE__)
     /* GCC's run-time library has a CPU model (libgcc): the level read from CPUID and
        XCR0 must be the one it gives (not on macOS, whose lazy AVX-512 state libgcc may
