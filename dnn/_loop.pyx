@@ -213,7 +213,7 @@ NT_MIN_BATCH_BYTES = 512
 #: where X_b and W_1 outgrow L2 (benchmarks/NOTES.md, "Issue 12: the cat pictures").
 WIDE_MIN_INPUTS = 4096
 #: ... in builds with vector kernels only. The scalar build's (MSVC's, or ``DNN_NO_VECTOR_EXT``) wide
-#: kernels are plain loops, slower than the layer's products on BLAS (4 to 8 times on the cat
+#: kernels are plain loops, slower than the layer's products on BLAS (2.6 to 8 times on the cat
 #: pictures: benchmarks/NOTES.md, "The scalar build's wide path").
 WIDE_VECTOR_KERNELS = simd.DNN_SIMD_BASE_NAME != b"scalar"
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
@@ -971,6 +971,12 @@ def _products(products, dims, batch, itemsize):
     return out
 
 
+def wide_auto(n0):
+    """Whether ``wide="auto"`` takes the wide path for a first layer of ``n0`` inputs (the Loop's
+    rule, which ``dnn._loop_plan`` predicts)."""
+    return n0 >= WIDE_MIN_INPUTS and bool(WIDE_VECTOR_KERNELS)
+
+
 def wide_block(n0, batch, itemsize):
     """The wide path's block of features for a batch of ``batch`` rows: ``WIDE_BLOCK_BYTES`` of them,
     a multiple of 64 features (whole cache lines), at least 64, at most n_0."""
@@ -1261,7 +1267,7 @@ cdef class Loop:
             net.own_nn[l], net.own_nt[l] = own_nn, own_nt
         net.numpy_blas = bool(numpy_blas) and numpy_gemm_found()
         auto = isinstance(wide, str)
-        net.wide = n0 >= WIDE_MIN_INPUTS and WIDE_VECTOR_KERNELS if auto else bool(wide)
+        net.wide = wide_auto(n0) if auto else bool(wide)
         large = X.nbytes > WIDE_GATHER_BYTES  # net.wide_gather: each epoch's (``epoch``)
         self._gather_rule = (large, large or bool(WIDE_GATHER_ON_ONE_THREAD))
         self._gather = wide_gather if isinstance(wide_gather, str) else bool(wide_gather)

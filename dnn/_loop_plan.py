@@ -153,7 +153,7 @@ def _all_ours(plan):
 
 
 def _teamable(products, dims, batch):
-    return _loop.teamable(list(dims), batch, products, dims[0] >= _loop.WIDE_MIN_INPUTS)  # wide="auto"
+    return _loop.teamable(list(dims), batch, products, _loop.wide_auto(dims[0]))  # wide="auto"
 
 
 def _work(dims, batch):

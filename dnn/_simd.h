@@ -1248,7 +1248,12 @@ static const dnn_simd_table* dnn_simd = &dnn_simd_tables[0];
 static int dnn_simd_level = 0;
 
 #if DNN_HAS_X86_BUILDS
-#include <cpuid.h>
+/* CPUID's leaf ``leaf``, subleaf ``sub``: r = EAX, EBX, ECX, EDX. In asm, as XGETBV
+   below, not through <cpuid.h>: its __cpuid macro breaks <intrin.h> when that
+   comes after it (MinGW-w64, clang-cl). */
+static void dnn_cpuid(unsigned int leaf, unsigned int sub, unsigned int r[4]) {
+    __asm__ __volatile__("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
 
 /* XCR0: the register state the OS saves on a context switch. Only called where
    CPUID says OSXSAVE. */
@@ -1266,7 +1271,7 @@ static unsigned long long dnn_xcr0(void) {
    1 needs AVX2 and FMA with the AVX state saved, 2 also AVX-512 F and DQ with
    their state saved, or ``lazy_avx512``: macOS saves that state from a
    thread's first use of it, so XCR0 shows it only afterwards, and there the
-   CPU's word is taken, as GCC and LLVM do. */
+   CPU's word is taken, as LLVM's compiler-rt does. */
 DNN_INLINE int dnn_simd_level_of(unsigned int ecx1, unsigned int ebx7, unsigned long long xcr0,
                                  int lazy_avx512) {
     if (!(ecx1 & (1u << 12)) || !(ecx1 & (1u << 27)) || !(ecx1 & (1u << 28))) return 0;
@@ -1282,9 +1287,17 @@ DNN_INLINE int dnn_simd_level_of(unsigned int ecx1, unsigned int ebx7, unsigned 
    CPU). */
 static int dnn_simd_cpu_level(void) {
 #if DNN_HAS_X86_BUILDS
-    unsigned int a, b, c, d, ecx1, ebx7 = 0;
-    if (!__get_cpuid(1, &a, &b, &ecx1, &d) || !(ecx1 & (1u << 27))) return 0;
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) ebx7 = b;
+    unsigned int r[4], top, ecx1, ebx7 = 0;
+    dnn_cpuid(0, 0, r);
+    top = r[0];  /* the highest leaf */
+    if (top < 1) return 0;
+    dnn_cpuid(1, 0, r);
+    ecx1 = r[2];
+    if (!(ecx1 & (1u << 27))) return 0;  /* no OSXSAVE: XGETBV would fault */
+    if (top >= 7) {
+        dnn_cpuid(7, 0, r);
+        ebx7 = r[1];
+    }
 #if defined(__APPLE__)
     return dnn_simd_level_of(ecx1, ebx7, dnn_xcr0(), 1);
 #else

@@ -462,3 +462,23 @@ def test_the_rule_runs_small_blas_layers_ours_to_run_on_a_team(monkeypatch):
     assert large.threads == 1 and large.products == ((False, False),) * 3
     monkeypatch.setattr(_loop_plan, "team_threads", lambda: 1)
     assert _loop_plan.rule_plan([wide, 20, 7, 5, 1], batch, np.float64).threads == 1
+
+
+def test_the_rule_plan_follows_the_loops_wide_rule(monkeypatch):
+    """Where ``wide="auto"`` takes no wide path (the scalar build: ``WIDE_VECTOR_KERNELS``), the
+    first layer's products are BLAS's and keep the Loop from a team: the rule's plan must not move
+    the small layers to our kernels for a team that cannot form, and a Loop made from it runs
+    the threads the plan says."""
+    every_blas = lambda products, dims, batch, itemsize: [(False, False)] * (len(dims) - 1)  # noqa: E731
+    monkeypatch.setattr(_loop, "_products", every_blas)
+    monkeypatch.setattr(_loop_plan, "team_threads", lambda: 2)
+    monkeypatch.setattr(_loop, "WIDE_VECTOR_KERNELS", False)
+    dims, batch = [_loop.WIDE_MIN_INPUTS, 20, 7, 5, 1], 64
+    plan = _loop_plan.rule_plan(dims, batch, np.float64)
+    assert plan.threads == 1 and plan.products == ((False, False),) * 4
+    rng = np.random.default_rng(0)
+    X = rng.random((70, dims[0]))
+    Y = (rng.random((70, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((o, i)) * 0.01, np.zeros((o, 1))) for o, i in zip(dims[1:], dims)]
+    loop = _loop_plan.make_loop(plan, layers, X, Y, 0.01, 1, batch_size=batch)
+    assert not loop.wide and loop.teamed == (plan.threads > 1)
