@@ -447,10 +447,12 @@ def test_numpy_blas_plans_are_candidates_where_numpy_gemm_is_found(monkeypatch):
 def test_the_rule_runs_small_blas_layers_ours_to_run_on_a_team(monkeypatch):
     """A short fit's rule whose only BLAS products are small layers' (under
     ``TEAM_SMALL_LAYER_WORK`` multiply-adds a batch) beside a wide first layer runs those ours, on
-    a team where several threads may run; a large BLAS layer keeps the rule's, on one thread."""
+    a team where several threads may run; a large BLAS layer keeps the rule's, on one thread.
+    (The vector builds' rule, which takes the wide path: the scalar build's is the next test's.)"""
     every_blas = lambda products, dims, batch, itemsize: [(False, False)] * (len(dims) - 1)  # noqa: E731
     monkeypatch.setattr(_loop, "_products", every_blas)
     monkeypatch.setattr(_loop_plan, "team_threads", lambda: 2)
+    monkeypatch.setattr(_loop, "WIDE_VECTOR_KERNELS", True)
     wide = _loop.WIDE_MIN_INPUTS
     batch = 64
     assert 20 * 7 * batch < _loop.TEAM_SMALL_LAYER_WORK <= 300 * 7 * batch
