@@ -835,6 +835,7 @@ def _cmd_info(args):
     print("dnn %s (%s)" % (getattr(dnn, "__version__", _version("dnn-course") or "unknown"), Path(dnn.__file__).parent))
     print("python %s, numpy %s, scipy %s, pillow %s" % (
         platform.python_version(), np.__version__, _version("scipy"), _version("pillow")))
+    info = None
     try:
         from dnn import _kernels
         info = getattr(_kernels, "BUILD_INFO", None)
@@ -844,8 +845,12 @@ def _cmd_info(args):
         print("compiled extension: missing (%s)" % exc)
     try:
         from dnn import _train
-        print("own vector kernels: %s build (best this CPU runs: %s)"
-              % (_train.simd_kernels(), _train.simd_cpu_level()))
+        if info and info.get("simd_baseline") == "scalar":
+            print("own vector kernels: none, portable scalar loops (built without vector extensions: "
+                  "MSVC's Windows wheels, or DNN_NO_VECTOR_EXT; README, \"Windows\")")
+        else:
+            print("own vector kernels: %s build (best this CPU runs: %s)"
+                  % (_train.simd_kernels(), _train.simd_cpu_level()))
     except ImportError as exc:
         print("own vector kernels: missing (%s)" % exc)
     for line in _blas_lines():
