@@ -213,8 +213,8 @@ NT_MIN_BATCH_BYTES = 512
 #: where X_b and W_1 outgrow L2 (benchmarks/NOTES.md, "Issue 12: the cat pictures").
 WIDE_MIN_INPUTS = 4096
 #: ... in builds with vector kernels only. The scalar build's (MSVC's, or ``DNN_NO_VECTOR_EXT``) wide
-#: kernels are plain loops, slower than the layer's products on BLAS (2.6 to 8 times on the cat
-#: pictures: benchmarks/NOTES.md, "The scalar build's wide path").
+#: kernels are plain loops, slower than the layer's products on BLAS (benchmarks/NOTES.md, "The
+#: scalar build's wide path").
 WIDE_VECTOR_KERNELS = simd.DNN_SIMD_BASE_NAME != b"scalar"
 #: The wide path's block of features: the batch's rows of one block take about this many bytes.
 WIDE_BLOCK_BYTES = 256 * 1024
