@@ -3,8 +3,9 @@
 The search of ``estimator_table.dask_search`` (8 ``DNNClassifier`` candidates x 3 folds on
 digits, refit included) under contenders that differ in one thing each: loky with
 ``n_jobs=2``; a ``LocalCluster(n_workers=2, threads_per_worker=1)`` under Dask's default
-config; the same under each of the settings of ``estimator_table.SMALL_CLUSTER_CONFIG`` alone;
-and under all of them (the README's recipe). Per round every contender, in a rotated order,
+config and client; the same under each of the settings of ``estimator_table.SMALL_CLUSTER_CONFIG``
+alone, and with a client that scatters straight to the workers (``direct``) alone; and under all of
+them (the README's recipe). Per round every contender, in a rotated order,
 starts its pool alone, warms it by one untimed search, rests ``--rest`` seconds (its CPU at
 rest), runs ``--searches`` timed searches, and shuts it. Printed per contender: medians over
 the rounds of the wall seconds per search, the CPU seconds per search of this process (loky's
@@ -32,16 +33,19 @@ import estimator_table as et  # noqa: E402
 
 def variants():
     """``{name: (pool, description)}``: loky, Dask's defaults, each setting alone, all of them."""
-    def dask_with(config):
-        return lambda est, X, y, cv: et.dask_pool(est, X, y, cv, config=config)
+    def dask_with(config, direct=False):
+        return lambda est, X, y, cv: et.dask_pool(est, X, y, cv, config=config, direct=direct)
 
     out = {"loky": (et.loky_pool, "joblib's default backend, n_jobs=2"),
-           "dask": (dask_with({}), "LocalCluster, Dask's default config")}
+           "dask": (dask_with({}), "LocalCluster, Dask's default config and client"),
+           "direct": (dask_with({}, direct=True), "LocalCluster, Dask's default config, "
+                                                  "Client(direct_to_workers=True)")}
     for key, value in et.SMALL_CLUSTER_CONFIG.items():
         name = key.rsplit(".", 2)[-2] if key.endswith((".enabled", ".interval")) else (
             "no-malloc-trim" if key.endswith(".MALLOC_TRIM_THRESHOLD_") else key.rsplit(".", 1)[-1])
         out[name] = (dask_with({key: value}), "LocalCluster, %s: %s" % (key, value))
-    out["small"] = (dask_with(et.SMALL_CLUSTER_CONFIG), "LocalCluster, all of SMALL_CLUSTER_CONFIG (the README's)")
+    out["small"] = (dask_with(et.SMALL_CLUSTER_CONFIG, direct=True),
+                    "LocalCluster, all of SMALL_CLUSTER_CONFIG and Client(direct_to_workers=True) (the README's)")
     out["threads"] = (threads_pool, "LocalCluster(processes=False): 2 workers of 1 thread in this process, "
                                     "SMALL_CLUSTER_CONFIG, BLAS capped at 1 thread by threadpoolctl")
     return out

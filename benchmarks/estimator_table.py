@@ -302,12 +302,14 @@ def loky_pool(est, X, y, cv):
 
 
 @contextlib.contextmanager
-def dask_pool(est, X, y, cv, scatter=True, config=None):
+def dask_pool(est, X, y, cv, scatter=True, config=None, direct=True):
     """The README's recipe: a ``LocalCluster`` of 2 worker processes x 1 thread, started under
-    ``dask.config.set(config)`` (default ``SMALL_CLUSTER_CONFIG``; ``{}``: Dask's defaults), the
-    search through ``joblib.parallel_backend("dask", scatter=[X, y])`` (X and y sent to every
-    worker once per search, before its tasks; ``scatter=False``: joblib's default, each sent to one
-    worker with the first task that needs it; ``search(estimator, scatter=...)`` picks per search). Yields
+    ``dask.config.set(config)`` (default ``SMALL_CLUSTER_CONFIG``; ``{}``: Dask's defaults), its
+    client sending scattered data straight to the workers (``direct``; False: Dask's default,
+    through the scheduler, which runs in this process), the search through
+    ``joblib.parallel_backend("dask", scatter=[X, y])`` (X and y sent to every worker once per
+    search, before its tasks; ``scatter=False``: joblib's default, each sent to one worker with the
+    first task that needs it; ``search(estimator, scatter=...)`` picks per search). Yields
     ``(search, run_in_workers)``; the cluster is closed on leaving."""
     import logging
 
@@ -328,7 +330,8 @@ def dask_pool(est, X, y, cv, scatter=True, config=None):
     try:
         with dask.config.set(SMALL_CLUSTER_CONFIG if config is None else config), \
                 LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                             silence_logs=logging.ERROR) as cluster, \
+                Client(cluster, direct_to_workers=direct) as client:
             yield search, lambda f: list(client.run(f).values())
     finally:
         os.environ.clear()
@@ -403,7 +406,9 @@ def dask_search(rounds=3, max_iter=None, cv=3, log=None, data="digits", config=N
     X, _, y, _ = load()
     # A fixed number of epochs per fit (no convergence test): every candidate does the same work.
     est = dnn.DNNClassifier(max_iter=max_iter, tol=0.0, n_iter_no_change=2 ** 31 - 1, random_state=0)
-    pools = {"loky": loky_pool, "dask": lambda *a: dask_pool(*a, config=config)}
+    # Dask's defaults (config {}) include its client's: data scattered through the scheduler.
+    direct = config != {}
+    pools = {"loky": loky_pool, "dask": lambda *a: dask_pool(*a, config=config, direct=direct)}
     times, cpu, startup, blas = {k: [] for k in pools}, {k: [] for k in pools}, [], {}
     _decide_plans(est, X, y, cv)
     one_epoch = dnn.DNNClassifier(**dict(est.get_params(), max_iter=1))
@@ -427,7 +432,7 @@ def dask_search(rounds=3, max_iter=None, cv=3, log=None, data="digits", config=N
     return {"loky": statistics.median(times["loky"]), "dask": statistics.median(times["dask"]),
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "startup": statistics.median(startup),
             "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter, "blas": blas, "data": data,
-            "samples": len(y), "config": "Dask's defaults" if config == {} else (
+            "samples": len(y), "direct": direct, "config": "Dask's defaults" if config == {} else (
                 "SMALL_CLUSTER_CONFIG" if config is None else "config %r" % (config,))}
 
 
@@ -437,12 +442,13 @@ def dask_line(result):
     ratio = result["loky"] / result["dask"]
     blas = lambda k: ", ".join("%s %d" % pair for pair in result["blas"][k]) or "none found"
     return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on %s, %d samples): "
-            "LocalCluster of 2 workers x 1 thread under %s, data scattered, %.2f s; n_jobs=2 on joblib's "
+            "LocalCluster of 2 workers x 1 thread under %s, data scattered %s, %.2f s; n_jobs=2 on joblib's "
             "default backend (loky) %.2f s: %.2fx %s (each alone, its pool warmed by an untimed search of "
             "1-epoch fits; cluster start-up %.1f s, not counted; medians of %d rounds; CPU seconds per search, "
             "all processes: Dask %.2f, loky %.2f; BLAS threads in the workers: Dask %s, loky %s)"
             % (result["fits"] // 8, result["max_iter"], result.get("data", "digits"), result.get("samples", 0),
-               result.get("config", "SMALL_CLUSTER_CONFIG"), result["dask"], result["loky"], ratio,
+               result.get("config", "SMALL_CLUSTER_CONFIG"),
+               "straight to the workers" if result.get("direct", True) else "through the scheduler", result["dask"], result["loky"], ratio,
                "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"], result["cpu"]["dask"],
                result["cpu"]["loky"], blas("dask"), blas("loky")))
 
@@ -463,7 +469,8 @@ def main(argv=None):
                    help="epochs of each of the search's fits (default: per search, %s)"
                    % ", ".join("%s %d" % (k, v[1]) for k, v in DASK_SEARCHES.items()))
     p.add_argument("--dask-defaults", action="store_true",
-                   help="the cluster under Dask's default config, not the README's SMALL_CLUSTER_CONFIG")
+                   help="the cluster under Dask's default config and client, not the README's "
+                        "SMALL_CLUSTER_CONFIG and Client(direct_to_workers=True)")
     ep.add_timing_options(p)
     args = p.parse_args(argv)
     t = ep.timing(args, p)

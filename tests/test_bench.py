@@ -336,5 +336,7 @@ def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     assert result["blas"]["loky"] and result["blas"]["dask"] and all(n == 1 for _, n in result["blas"]["dask"])
     line = et.dask_line(result)
     assert "LocalCluster of 2 workers x 1 thread" in line and ("pass" in line or "miss" in line)
+    # The README's client: the scattered data sent straight to the workers, not through the scheduler.
+    assert result["direct"] and "data scattered straight to the workers" in line
     assert "BLAS threads in the workers: Dask %s, loky" % ", ".join("%s 1" % lib for lib, _ in result["blas"]["dask"]) in line
     assert "not run, not installed" in et.dask_line({"skipped": "not installed (x)"})

@@ -80,10 +80,12 @@ def test_grid_search_on_a_local_cluster_equals_the_serial_search(environ_kept):
     def _periodic_callbacks(dask_worker):  # a worker's or a nanny's (client.run passes either by that name), in ms
         return {name: pc.callback_time for name, pc in dask_worker.periodic_callbacks.items()}
 
-    # The README's recipe: the settings set before the cluster starts (the nannies hand them to the workers).
+    # The README's recipe: the settings set before the cluster starts (the nannies hand them to the workers),
+    # and a client that sends scattered data straight to the workers.
     with dask.config.set(SMALL_CLUSTER_CONFIG), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                     silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+                                     silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster, direct_to_workers=True) as client:
         # They reached every server: workers (their own processes), nannies and scheduler (this one).
         workers, nannies = client.run(_periodic_callbacks), client.run(_periodic_callbacks, nanny=True)
         assert len(workers) == len(nannies) == 2
