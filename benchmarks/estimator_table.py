@@ -430,27 +430,66 @@ def dask_search(rounds=3, max_iter=None, cv=3, log=None, data="digits", config=N
                 if log:
                     print("  grid search (%s, %s): %.2f s" % (data, k, times[k][-1]), file=log, flush=True)
     return {"loky": statistics.median(times["loky"]), "dask": statistics.median(times["dask"]),
+            "paired": paired_ratio(times["loky"], times["dask"]), "times": times,
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "startup": statistics.median(startup),
             "rounds": rounds, "fits": 8 * cv, "max_iter": max_iter, "blas": blas, "data": data,
             "samples": len(y), "direct": direct, "config": "Dask's defaults" if config == {} else (
                 "SMALL_CLUSTER_CONFIG" if config is None else "config %r" % (config,))}
 
 
+#: The grid search's verdict: Dask counts as no slower than loky when, with 95% confidence, it is
+#: at most this much slower (an equivalence margin: on this 2-vCPU VM single searches of either
+#: backend spread over 10-20%, and 40 paired rounds resolve about 1.5%).
+SAME_SPEED_MARGIN = 0.02
+
+
+def paired_ratio(loky, dask, draws=10000, seed=0):
+    """``(ratio, low, high)``: the geometric mean of the rounds' ``loky / dask`` wall ratios (each
+    round ran both, so a slow spell of the machine cancels) and its bootstrap 95% interval (seeded:
+    the same times give the same interval)."""
+    import math
+    import random
+    import statistics
+
+    logs = [math.log(a / b) for a, b in zip(loky, dask)]
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(draws))
+    return tuple(math.exp(v) for v in (statistics.fmean(logs), means[int(0.025 * draws)],
+                                       means[int(0.975 * draws) - 1]))
+
+
+def search_verdict(low, high, margin=SAME_SPEED_MARGIN):
+    """What a paired ratio's 95% interval ``[low, high]`` (loky's time over Dask's) says: "faster"
+    (all of it above 1), "same speed" (none of it below ``1 - margin``), "slower" (all of it below 1),
+    else "undecided" (too few rounds for the machine's noise)."""
+    if low >= 1.0:
+        return "faster"
+    if low >= 1.0 - margin:
+        return "same speed"
+    if high < 1.0:
+        return "slower"
+    return "undecided"
+
+
 def dask_line(result):
     if "skipped" in result:
         return "Dask grid search: not run, %s" % result["skipped"]
     ratio = result["loky"] / result["dask"]
+    paired, low, high = result["paired"]
+    verdict = search_verdict(low, high)
     blas = lambda k: ", ".join("%s %d" % pair for pair in result["blas"][k]) or "none found"
     return ("Dask grid search (8 candidates x %d folds of DNNClassifier(max_iter=%d) on %s, %d samples): "
             "LocalCluster of 2 workers x 1 thread under %s, data scattered %s, %.2f s; n_jobs=2 on joblib's "
-            "default backend (loky) %.2f s: %.2fx %s (each alone, its pool warmed by an untimed search of "
-            "1-epoch fits; cluster start-up %.1f s, not counted; medians of %d rounds; CPU seconds per search, "
+            "default backend (loky) %.2f s: %.2fx (medians of %d rounds); per round loky/Dask %.3fx, 95%% interval "
+            "%.3f-%.3f: %s, %s (no slower: the interval within %d%% of 1 or above it; each alone, its pool warmed "
+            "by an untimed search of 1-epoch fits; cluster start-up %.1f s, not counted; CPU seconds per search, "
             "all processes: Dask %.2f, loky %.2f; BLAS threads in the workers: Dask %s, loky %s)"
             % (result["fits"] // 8, result["max_iter"], result.get("data", "digits"), result.get("samples", 0),
                result.get("config", "SMALL_CLUSTER_CONFIG"),
-               "straight to the workers" if result.get("direct", True) else "through the scheduler", result["dask"], result["loky"], ratio,
-               "pass" if ratio >= 1.0 else "miss", result["startup"], result["rounds"], result["cpu"]["dask"],
-               result["cpu"]["loky"], blas("dask"), blas("loky")))
+               "straight to the workers" if result.get("direct", True) else "through the scheduler",
+               result["dask"], result["loky"], ratio, result["rounds"], paired, low, high, verdict,
+               "pass" if verdict in ("faster", "same speed") else "miss", round(SAME_SPEED_MARGIN * 100),
+               result["startup"], result["cpu"]["dask"], result["cpu"]["loky"], blas("dask"), blas("loky")))
 
 
 def main(argv=None):

@@ -307,6 +307,27 @@ def test_the_tables_run_from_compare_py_as_the_readme_writes_them(tables):
     assert bad.returncode == 2 and "unknown problem S9" in bad.stderr
 
 
+def test_the_dask_search_verdict_reads_the_paired_interval(tables):
+    _, _, et = tables
+    # Per-round ratios loky/Dask: their geometric mean, bracketed by a bootstrap interval.
+    assert et.paired_ratio([2.0, 4.0], [1.0, 2.0]) == (2.0, 2.0, 2.0)
+    ratio, low, high = et.paired_ratio([4.0, 3.9, 4.2, 4.1, 3.8], [4.0, 4.0, 4.0, 4.0, 4.0])
+    assert low < ratio < high and abs(ratio - 1.0) < 0.02
+    # The 2.5% and 97.5% quantiles of the resampled means (about the mean -+ 1.96 of its standard error,
+    # 0.034 here), not their extremes (the rounds' lowest and highest ratio, 0.95 and 1.05).
+    assert 0.96 < low < 0.975 and 1.025 < high < 1.04, (low, high)
+    assert et.paired_ratio([4.0, 3.9, 4.2], [4.1, 4.0, 4.0]) == et.paired_ratio([4.0, 3.9, 4.2], [4.1, 4.0, 4.0])
+    # Only a whole interval above 1 is faster; one within the margin below 1 is the same speed; one all below 1
+    # and past the margin is slower; one that reaches past the margin and above 1 decides nothing.
+    margin = et.SAME_SPEED_MARGIN
+    assert et.search_verdict(1.0, 1.05) == "faster"
+    assert et.search_verdict(1.0 - margin, 1.01) == "same speed"
+    assert et.search_verdict(1.0 - margin / 2, 0.995) == "same speed"
+    assert et.search_verdict(1.0 - 2 * margin, 0.99) == "slower"
+    assert et.search_verdict(1.0 - 2 * margin, 1.01) == "undecided"
+    assert et.search_verdict(0.5, 3.0) == "undecided"
+
+
 def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     pytest.importorskip("distributed")
     pytest.importorskip("sklearn")
@@ -336,6 +357,7 @@ def test_the_dask_grid_search_runs_on_a_local_cluster(tables):
     assert result["blas"]["loky"] and result["blas"]["dask"] and all(n == 1 for _, n in result["blas"]["dask"])
     line = et.dask_line(result)
     assert "LocalCluster of 2 workers x 1 thread" in line and ("pass" in line or "miss" in line)
+    assert len(result["paired"]) == 3 and result["paired"][1] <= result["paired"][0] <= result["paired"][2]
     # The README's client: the scattered data sent straight to the workers, not through the scheduler.
     assert result["direct"] and "data scattered straight to the workers" in line
     assert "BLAS threads in the workers: Dask %s, loky" % ", ".join("%s 1" % lib for lib, _ in result["blas"]["dask"]) in line
