@@ -32,7 +32,8 @@ import estimator_table as et  # noqa: E402
 
 
 def variants():
-    """``{name: (pool, description)}``: loky, Dask's defaults, each setting alone, all of them."""
+    """``{name: (pool, description)}``: loky, Dask's defaults, each setting alone, the direct client
+    alone, all of them (the README's recipe), a cluster of threads."""
     def dask_with(config, direct=False):
         return lambda est, X, y, cv: et.dask_pool(est, X, y, cv, config=config, direct=direct)
 
