@@ -232,7 +232,7 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     at least 3, within ``_plan.PLAN_BUDGET`` of the fit's ``n_batches`` (a round
     the hypervisor stole from, ``_plan.steal_seconds``, is run again, at most
     ``_plan.STOLEN_ROUNDS`` times); k makes a run last ``RUN_SECONDS`` where
-    that budget allows. On
+    that budget allows, and where a team is among the plans whatever it allows. On
     one BLAS thread the clock is this thread's CPU time (blind to other
     processes), else the wall clock.
 
@@ -279,7 +279,12 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     loops, order = build(b)
     est = min(run(loops[j], order) for group in groups for j in group)  # also the warm-up of one batch
     per_round = int(_plan.PLAN_BUDGET * n_batches / (len(plans) * (_plan.ROUNDS + 1)))
-    k = max(1, min(X.shape[0] // b, per_round, int(RUN_SECONDS / max(est, 1e-7)) + 1))
+    run_batches = min(X.shape[0] // b, int(RUN_SECONDS / max(est, 1e-7)) + 1)
+    # Where a team is timed, every run lasts RUN_SECONDS whatever the budget: in shorter ones a
+    # team's wake-up weighs (a woken helper may share the caller's core for milliseconds), which
+    # a fit's epochs outlast, and all plans' runs alike, for a fair round (benchmarks/NOTES.md,
+    # "The planner's runs where a team is timed")
+    k = max(1, run_batches if any(p.threads > 1 for p in plans) else min(per_round, run_batches))
     if k > 1:
         loops, order = build(k * b)
     times = [[] for _ in plans]
@@ -339,8 +344,12 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     if len(plans) == 1:
         return rule
     key = plan_key(dims, batch, dtype, shuffled, _plan.cores(), _train.simd_kernels())
+    team = team_threads()
+    timed_team = []  # a team of this size timed by this call's measurement
+
     def new():
         layers, X, Y, loop_kw, learning_rate, t, step = measure_with
+        timed_team.extend(p.threads for p in plans if p.threads == team > 1)
         return _plan.pick(plans, measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
 
     def parse(d):
@@ -351,8 +360,32 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
         return plan
 
     got = _plan.decide(key, parse, None if measure_with is None else new)
+    if got is None:
+        return None
+    if got.threads == 1 and team > 1 and _work(dims, batch) < TEAM_MIN_WORK and _teamable(got.products, dims, batch):
+        # Below the rule's work a team is kept only where it won, and the kept products may have
+        # been timed on fewer threads (the first fit of the key): the same products on one thread
+        # and on a team of this size, timed once (the team changes no number), kept beside them;
+        # where this call's measurement has just timed that team (and it lost), kept as it is.
+        solo, teamed = dataclasses.replace(got, threads=1), dataclasses.replace(got, threads=team)
+
+        def new_team():
+            if timed_team:
+                return solo
+            layers, X, Y, loop_kw, learning_rate, t, step = measure_with
+            pair = [solo, teamed]
+            return _plan.pick(pair, measure(pair, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
+
+        def parse_team(d):
+            plan = parse(d)
+            if plan.products != got.products or plan.numpy_blas != got.numpy_blas or plan.threads not in (1, team):
+                raise ValueError("not this fit's team decision: %s" % plan.code())
+            return plan
+
+        got = _plan.decide("%s | team %d" % (key, team), parse_team,
+                           None if measure_with is None and not timed_team else new_team) or got
     # its team where several threads are allowed now: as the rule has it, or where it won
-    return None if got is None else scheduled(got, dims, batch, True if got.threads > 1 else None)
+    return scheduled(got, dims, batch, True if got.threads > 1 else None)
 
 
 def plan_arg(plan):

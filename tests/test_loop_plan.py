@@ -358,6 +358,75 @@ def test_measure_runs_again_a_round_the_hypervisor_stole_from(monkeypatch):
     assert len(reads) // 2 == len(times[0]) + _loop_plan._plan.STOLEN_ROUNDS
 
 
+def test_measure_times_a_team_in_runs_of_run_seconds_whatever_the_budget(monkeypatch):
+    """A fit of few batches has a small planning budget: its runs are a few batches each. Where a
+    team is among the plans, every plan's runs last ``RUN_SECONDS`` instead (here: all of X's
+    batches, which take less), alike for a fair round: in a few batches a team's wake-up weighs,
+    which a fit's epochs outlast. Without a team, the budget still bounds them."""
+    rows = []
+    real = _loop_plan._loop.Loop
+
+    def make(layers, X, Y, **kw):
+        rows.append(X.shape[0])
+        return real(layers, X, Y, **kw)
+
+    monkeypatch.setattr(_loop_plan._loop, "Loop", make)
+    monkeypatch.setattr(_loop_plan.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_loop_plan._plan, "steal_seconds", lambda: 0.0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((800, 5)), (rng.random((800, 1)) < 0.5).astype(float)
+    layers = [(rng.standard_normal((4, 5)), np.zeros((4, 1))), (rng.standard_normal((1, 4)), np.zeros((1, 1)))]
+    one = LoopPlan(((True, True), (True, True)), "own")
+    n_batches = _loop_plan.MIN_BATCHES  # a budget of int(0.04 * 2000 / (2 plans * 6 runs)) = 6 batches a run
+    per_round = int(_loop_plan._plan.PLAN_BUDGET * n_batches / (2 * (_loop_plan._plan.ROUNDS + 1)))
+    assert per_round < 800 // 8
+    for plans, batches in (([one, LoopPlan(one.products, "team", threads=2)], 800 // 8),
+                           ([one, LoopPlan(((False, False), (False, False)), "blas")], per_round)):
+        rows.clear()
+        times = _loop_plan.measure(plans, layers, X, Y, dict(batch_size=8), 0.01, n_batches, True)
+        assert all(len(t) >= 3 for t in times)
+        # the estimate's Loops of one batch each, then the rounds' Loops of k batches each
+        assert rows[:2] == [8, 8] and rows[2:] == [8 * batches] * 2, (plans[1].source, rows)
+
+
+def test_a_plan_kept_on_one_thread_has_its_team_timed_once_at_two(wisdom, monkeypatch):
+    """The products of a key are decided once, on the threads of its first fit. Below the rule's
+    work (``TEAM_MIN_WORK``) a team is kept only where it won; where the first fit had one thread,
+    no team was timed: a later fit on two times the kept products on one thread and on a team,
+    once, and keeps that beside them (the products, and so the bits, stay)."""
+    from threadpoolctl import threadpool_limits
+
+    if _plan.cores() < 2:
+        pytest.skip("one core: no team")
+    dims, batch = (30, 20, 12, 1), 16
+    assert _loop_plan._work(dims, batch) < _loop_plan.TEAM_MIN_WORK
+    calls = []
+
+    def measure(plans, *args):  # every plan of ours wins on one thread; a team wins over it
+        calls.append([p.threads for p in plans])
+        return [[0.3 if p.threads > 1 else 0.5 if _loop_plan._all_ours(p) else 1.0] * 5 for p in plans]
+
+    monkeypatch.setattr(_loop_plan, "measure", measure)
+    fit = (None,) * 7  # measure_with: the fake measure reads none of it
+    n = _loop_plan.MIN_BATCHES
+    with threadpool_limits(1):
+        first = _loop_plan.plan_for(dims, batch, np.float64, n, True, fit)
+    assert len(calls) == 1 and set(calls[0]) == {1} and first.threads == 1 and _loop_plan._all_ours(first)
+    with threadpool_limits(2):
+        if _loop_plan.team_threads() < 2:
+            pytest.skip("BLAS allows one thread here")
+        two = _loop_plan.plan_for(dims, batch, np.float64, n, True, fit)
+        assert calls[1:] == [[1, 2]] and two.threads == 2 and two.products == first.products
+        assert _loop_plan.plan_for(dims, batch, np.float64, n, True, fit) == two  # kept in the process
+        _plan.forget()
+        assert _loop_plan.plan_for(dims, batch, np.float64, n, True, None) == two  # and in the wisdom file
+    assert len(calls) == 2
+    keys = list(json.loads(wisdom.read_text())["plans"])
+    assert len(keys) == 2 and keys[1] == keys[0] + " | team 2"
+    with threadpool_limits(1):
+        assert _loop_plan.plan_for(dims, batch, np.float64, n, True, fit).threads == 1
+
+
 @pytest.fixture
 def loop_numpy_gemm():
     """Set ``dnn._loop``'s NumPy gemm to ``(dgemm, sgemm, ilp64)`` or None for a test; restored after."""
