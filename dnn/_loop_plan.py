@@ -367,7 +367,7 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
         # been timed on fewer threads (the first fit of the key): the same products on one thread
         # and on a team of this size, timed once (the team changes no number), kept beside them;
         # where this call's measurement has just timed that team (and it lost), kept as it is.
-        solo, teamed = dataclasses.replace(got, threads=1), dataclasses.replace(got, threads=team)
+        solo, teamed = (dataclasses.replace(got, threads=n, source="measured") for n in (1, team))
 
         def new_team():
             if timed_team:
@@ -383,7 +383,7 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
             return plan
 
         got = _plan.decide("%s | team %d" % (key, team), parse_team,
-                           None if measure_with is None and not timed_team else new_team) or got
+                           None if measure_with is None else new_team) or got
     # its team where several threads are allowed now: as the rule has it, or where it won
     return scheduled(got, dims, batch, True if got.threads > 1 else None)
 
