@@ -345,11 +345,12 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
         return rule
     key = plan_key(dims, batch, dtype, shuffled, _plan.cores(), _train.simd_kernels())
     team = team_threads()
-    timed_team = []  # a team of this size timed by this call's measurement
+    timed_team = False  # whether this call's measurement timed a team of this size
 
     def new():
+        nonlocal timed_team
         layers, X, Y, loop_kw, learning_rate, t, step = measure_with
-        timed_team.extend(p.threads for p in plans if p.threads == team > 1)
+        timed_team = any(p.threads == team for p in plans)
         return _plan.pick(plans, measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
 
     def parse(d):

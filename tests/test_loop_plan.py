@@ -427,6 +427,32 @@ def test_a_plan_kept_on_one_thread_has_its_team_timed_once_at_two(wisdom, monkey
         assert _loop_plan.plan_for(dims, batch, np.float64, n, True, fit).threads == 1
 
 
+def test_a_team_the_first_measurement_timed_is_not_timed_again(wisdom, monkeypatch):
+    """A first fit on two threads times every candidate on its team too: where one thread wins,
+    that is the team decision as well, kept without a second measurement."""
+    from threadpoolctl import threadpool_limits
+
+    if _plan.cores() < 2:
+        pytest.skip("one core: no team")
+    dims, batch = (30, 20, 12, 1), 16
+    calls = []
+
+    def measure(plans, *args):  # every plan of ours wins on one thread, its team loses
+        calls.append([p.threads for p in plans])
+        return [[1.0 if p.threads > 1 else 0.5 if _loop_plan._all_ours(p) else 0.8] * 5 for p in plans]
+
+    monkeypatch.setattr(_loop_plan, "measure", measure)
+    fit = (None,) * 7
+    with threadpool_limits(2):
+        if _loop_plan.team_threads() < 2:
+            pytest.skip("BLAS allows one thread here")
+        got = _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, fit)
+    assert len(calls) == 1 and 2 in calls[0] and got.threads == 1
+    entries = json.loads(wisdom.read_text())["plans"]
+    team = [v for k, v in entries.items() if k.endswith(" | team 2")]
+    assert len(entries) == 2 and len(team) == 1 and team[0]["threads"] == 1
+
+
 @pytest.fixture
 def loop_numpy_gemm():
     """Set ``dnn._loop``'s NumPy gemm to ``(dgemm, sgemm, ilp64)`` or None for a test; restored after."""
