@@ -13,6 +13,11 @@ run exactly that many epochs; ``random_state`` 0, 1, ... for ``--seeds``):
 - time per epoch, for each thread count: the two fitted estimators continue
   (``warm_start``, k epochs per call), timed in alternating rounds
   (``epoch_peers.paired``); ratio = MLPClassifier's time over DNNClassifier's.
+  On a thread count other than the accuracy fit's, ``DNNClassifier`` first fits
+  afresh, untimed, as a user's fit on those threads would: a fit of
+  ``dnn._loop_plan.MIN_BATCHES`` batches or more plans its products and team on
+  the threads it has, and the short continued fits timed here run on the team
+  such a fit kept (``dnn._loop_plan``), as a user's continued or partial fits do.
 
 Targets (issue 12): at least 3x per epoch in every cell, accuracy within one
 point of MLPClassifier's. Each cell also shows its compute floor (``gemm_peak.py``: the
@@ -155,6 +160,8 @@ def measure(datasets=None, dtypes=("float64", "float32"), threads=(1, 2), seeds=
             for t in threads:
                 stats = {}
                 with ep.thread_limit(t):
+                    if t != threads[0]:  # a user's fit on these threads first (untimed): see the docstring
+                        est["DNNClassifier"].fresh_fit(n_epochs)
                     med, rounds = ep.paired({k: c.run for k, c in est.items()}, budget=budget, min_rounds=min_rounds,
                                             round_time=round_time, settle=ep.SETTLE_SECONDS if t > 1 else 0.0,
                                             clock=clock, stats=stats)

@@ -21,7 +21,8 @@ allow one) computes every element as one thread does.
   team it would run on, and, where the rule keeps it on one thread, on a team
   too where it could have one.
 - Short fits (fewer than ``MIN_BATCHES`` mini-batches in all) get the rule,
-  untimed (``rule_plan``).
+  untimed (``rule_plan``), on a team where a long fit of their key kept one
+  for the same products (``_short_fit_team``).
 - Long fits time each candidate on copies of the fit's parameters and
   optimizer state (the caller's are never touched), on the first batches of
   the fit's own data in a fixed shuffled order (when the fit shuffles), in
@@ -332,18 +333,18 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
 def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     """The plan a fit of ``n_batches`` mini-batches of ``batch`` examples gets.
 
-    Short fits: the rule. Long ones: the decision kept for their key, or,
+    Short fits: the rule (on the team a long fit kept for it, if any). Long ones: the decision kept for their key, or,
     with ``measure_with = (layers, X, Y, loop_kw, learning_rate, t, step)``,
     a new measurement (kept); without it, None if nothing is kept.
     """
     dims = tuple(int(d) for d in dims)
     rule = rule_plan(dims, batch, dtype)
     if n_batches < MIN_BATCHES:
-        return rule
+        return _short_fit_team(rule, dims, batch, dtype, shuffled)
     plans = candidates(dims, batch, dtype)
     if len(plans) == 1:
         return rule
-    key = plan_key(dims, batch, dtype, shuffled, _plan.cores(), _train.simd_kernels())
+    key = _key(dims, batch, dtype, shuffled)
     team = team_threads()
     timed_team = False  # whether this call's measurement timed a team of this size
 
@@ -383,10 +384,43 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
                 raise ValueError("not this fit's team decision: %s" % plan.code())
             return plan
 
-        got = _plan.decide("%s | team %d" % (key, team), parse_team,
+        got = _plan.decide(_team_entry(key, team), parse_team,
                            None if measure_with is None else new_team) or got
     # its team where several threads are allowed now: as the rule has it, or where it won
     return scheduled(got, dims, batch, True if got.threads > 1 else None)
+
+
+def _team_entry(key, team):
+    return "%s | team %d" % (key, team)
+
+
+def _key(dims, batch, dtype, shuffled):
+    return plan_key(dims, batch, dtype, shuffled, _plan.cores(), _train.simd_kernels())
+
+
+def _short_fit_team(rule, dims, batch, dtype, shuffled):
+    """A short fit's plan: the rule's, on a team where the rule keeps it on one thread (below
+    ``TEAM_MIN_WORK``) but a long fit of its key kept the same products on a team, as its
+    decision or as its team decision (``plan_for``; read with ``dnn._plan.kept``: no
+    measurement, the wisdom file once per process and entry). The team changes no number: a
+    continued fit, ``partial_fit`` over chunks, runs as fast as the long fit before it, with
+    its bits."""
+    team = team_threads()
+    if rule.threads > 1 or team < 2 or not _teamable(rule.products, dims, batch):
+        return rule
+
+    def parse(d):
+        plan = LoopPlan.from_dict(d)
+        plan.check(dims)
+        return plan
+
+    key = _key(dims, batch, dtype, shuffled)
+    got = _plan.kept(key, parse)
+    if got is not None and got.threads == 1:
+        got = _plan.kept(_team_entry(key, team), parse)
+    if got is None or got.threads < 2 or got.products != rule.products or got.numpy_blas != rule.numpy_blas:
+        return rule
+    return scheduled(rule, dims, batch, True)
 
 
 def plan_arg(plan):

@@ -420,6 +420,7 @@ def pick(plans, times):
 _lock = threading.Lock()       # the cache
 _measuring = threading.Lock()  # one measurement at a time in this process (``decide``)
 _cache = {}
+_looked = set()  # keys ``kept`` has read the wisdom file for, found or not
 _machine = None
 
 
@@ -711,11 +712,24 @@ def decide(key, parse, measure=None):
     return got
 
 
+def kept(key, parse):
+    """The decision kept for ``key`` in this process, else the wisdom file's (``wisdom_entry``),
+    which is read once per process and key, found or not: for callers that neither measure nor
+    should read a file at every call (short fits). Never measures."""
+    with _lock:
+        got = _cache.get(key)
+        if got is not None or key in _looked:
+            return got
+        _looked.add(key)
+    return decide(key, parse)
+
+
 def forget():
     """Forget this process's decisions (tests; the wisdom file is left alone)."""
     global _machine
     with _lock:
         _cache.clear()
+        _looked.clear()
         _machine = None
 
 

@@ -427,6 +427,97 @@ def test_a_plan_kept_on_one_thread_has_its_team_timed_once_at_two(wisdom, monkey
         assert _loop_plan.plan_for(dims, batch, np.float64, n, True, fit).threads == 1
 
 
+def test_a_short_fit_runs_on_the_team_a_long_fit_kept_for_its_products(wisdom, monkeypatch):
+    """A short fit is never timed, but where a long fit of its key kept a team for the rule's
+    products (the team changes no number), it runs on that team: continued fits and
+    ``partial_fit`` over chunks run as fast as the long fit. The wisdom file is read once per
+    process and key, found or not; a team that lost, other products or one thread allowed now
+    leave the short fit on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    if _plan.cores() < 2:
+        pytest.skip("one core: no team")
+    dims, batch = (30, 20, 12, 1), 16
+    rule = _loop_plan.rule_plan(dims, batch, np.float64)
+    assert rule.threads == 1 and _loop_plan._teamable(rule.products, dims, batch)
+    team_wins = [True]
+
+    def measure(plans, *args):  # the rule's products win on one thread; its team wins or loses
+        def t(p):
+            if p.threads > 1:
+                return 0.3 if team_wins[0] else 2.0
+            return 0.5 if p.products == rule.products and p.numpy_blas == rule.numpy_blas else 1.0
+        return [[t(p)] * 5 for p in plans]
+
+    reads = []
+    real_entry = _plan.wisdom_entry
+    monkeypatch.setattr(_plan, "wisdom_entry", lambda *a, **k: reads.append(a[0]) or real_entry(*a, **k))
+    monkeypatch.setattr(_loop_plan, "measure", measure)
+    fit = (None,) * 7
+    long, short = _loop_plan.MIN_BATCHES, _loop_plan.MIN_BATCHES - 1
+    with threadpool_limits(2):
+        if _loop_plan.team_threads() < 2:
+            pytest.skip("BLAS allows one thread here")
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, fit) == rule  # nothing kept yet
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, fit) == rule
+        assert len(reads) == 1  # the absent entry looked for once
+        with threadpool_limits(1):  # the key's first long fit: one thread, the rule's products kept
+            assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 1
+        kept = _loop_plan.plan_for(dims, batch, np.float64, long, True, fit)  # its team timed, and kept
+        assert kept.threads == 2 and kept.products == rule.products
+        got = _loop_plan.plan_for(dims, batch, np.float64, short, True, None)
+        assert got.threads == 2 and got.products == rule.products and got.numpy_blas == rule.numpy_blas
+        _plan.forget()  # a new process: the wisdom file's entry, read once
+        del reads[:]
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
+        assert len(reads) == 2  # the key's entry and its team entry, once each
+        # another key (not shuffled): nothing kept for it, the rule
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, False, None) == rule
+    with threadpool_limits(1):
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None) == rule
+    # a first long fit on two threads, whose measurement kept the team itself
+    wisdom.unlink()
+    _plan.forget()
+    with threadpool_limits(2):
+        assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 2
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
+    # a team that lost its measurement
+    for team_first in (False, True):
+        wisdom.unlink()
+        _plan.forget()
+        team_wins[0] = False
+        with threadpool_limits(2 if team_first else 1):
+            assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 1
+        with threadpool_limits(2):
+            assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 1
+            assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None) == rule
+
+
+def test_a_short_fit_takes_no_team_kept_for_other_products(wisdom, monkeypatch):
+    """The team kept for a long fit's products says nothing of the rule's: a short fit of the
+    same key, whose products are the rule's, stays on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    if _plan.cores() < 2:
+        pytest.skip("one core: no team")
+    dims, batch = (30, 20, 12, 1), 16
+    rule = _loop_plan.rule_plan(dims, batch, np.float64)
+
+    def measure(plans, *args):  # every product ours (not the rule's products) wins, on a team too
+        return [[0.3 if p.threads > 1 else 0.5 if _loop_plan._all_ours(p) else 1.0] * 5 for p in plans]
+
+    monkeypatch.setattr(_loop_plan, "measure", measure)
+    with threadpool_limits(2):
+        if _loop_plan.team_threads() < 2:
+            pytest.skip("BLAS allows one thread here")
+        with threadpool_limits(1):
+            kept = _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, (None,) * 7)
+        assert kept.products != rule.products
+        assert _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, (None,) * 7).threads == 2
+        assert _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES - 1, True, None) == rule
+
+
 def test_a_team_the_first_measurement_timed_is_not_timed_again(wisdom, monkeypatch):
     """A first fit on two threads times every candidate on its team too: where one thread wins,
     that is the team decision as well, kept without a second measurement."""
