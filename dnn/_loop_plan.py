@@ -333,9 +333,9 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
 def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     """The plan a fit of ``n_batches`` mini-batches of ``batch`` examples gets.
 
-    Short fits: the rule (on the team a long fit kept for it, if any). Long ones: the decision kept for their key, or,
-    with ``measure_with = (layers, X, Y, loop_kw, learning_rate, t, step)``,
-    a new measurement (kept); without it, None if nothing is kept.
+    Short fits: the rule (on the team a long fit kept for it, if any). Long ones: the decision
+    kept for their key, or, with ``measure_with = (layers, X, Y, loop_kw, learning_rate, t,
+    step)``, a new measurement (kept); without it, None if nothing is kept.
     """
     dims = tuple(int(d) for d in dims)
     rule = rule_plan(dims, batch, dtype)
@@ -400,11 +400,11 @@ def _key(dims, batch, dtype, shuffled):
 
 def _short_fit_team(rule, dims, batch, dtype, shuffled):
     """A short fit's plan: the rule's, on a team where the rule keeps it on one thread (below
-    ``TEAM_MIN_WORK``) but a long fit of its key kept the same products on a team, as its
+    ``TEAM_MIN_WORK``) but a long fit of its key kept the rule's products on a team, as its
     decision or as its team decision (``plan_for``; read with ``dnn._plan.kept``: no
-    measurement, the wisdom file once per process and entry). The team changes no number: a
-    continued fit, ``partial_fit`` over chunks, runs as fast as the long fit before it, with
-    its bits."""
+    measurement, the wisdom file once per process and entry). The team changes no number (the
+    same bits as on one thread): a continued fit, ``partial_fit`` over chunks, runs on the team
+    the long fit before it won."""
     team = team_threads()
     if rule.threads > 1 or team < 2 or not _teamable(rule.products, dims, batch):
         return rule
@@ -414,13 +414,16 @@ def _short_fit_team(rule, dims, batch, dtype, shuffled):
         plan.check(dims)
         return plan
 
+    def the_rules(plan):
+        return plan is not None and plan.products == rule.products and plan.numpy_blas == rule.numpy_blas
+
     key = _key(dims, batch, dtype, shuffled)
     got = _plan.kept(key, parse)
-    if got is not None and got.threads == 1:
-        got = _plan.kept(_team_entry(key, team), parse)
-    if got is None or got.threads < 2 or got.products != rule.products or got.numpy_blas != rule.numpy_blas:
+    if not the_rules(got):
         return rule
-    return scheduled(rule, dims, batch, True)
+    if got.threads == 1:  # the team decision beside it (``plan_for``)
+        got = _plan.kept(_team_entry(key, team), parse)
+    return scheduled(rule, dims, batch, True) if the_rules(got) and got.threads > 1 else rule
 
 
 def plan_arg(plan):

@@ -420,7 +420,7 @@ def pick(plans, times):
 _lock = threading.Lock()       # the cache
 _measuring = threading.Lock()  # one measurement at a time in this process (``decide``)
 _cache = {}
-_looked = set()  # keys ``kept`` has read the wisdom file for, found or not
+_peeked = {}  # key -> the wisdom file's entry as ``kept`` read it (None: none); never in ``_cache``
 _machine = None
 
 
@@ -714,14 +714,16 @@ def decide(key, parse, measure=None):
 
 def kept(key, parse):
     """The decision kept for ``key`` in this process, else the wisdom file's (``wisdom_entry``),
-    which is read once per process and key, found or not: for callers that neither measure nor
-    should read a file at every call (short fits). Never measures."""
+    read once per process and key, found or not: for callers that neither measure nor should
+    read a file at every call (short fits). Never measures, and what it read from the file stays
+    apart from ``decide``'s cache (``parse`` may be laxer than ``decide``'s callers')."""
     with _lock:
         got = _cache.get(key)
-        if got is not None or key in _looked:
-            return got
-        _looked.add(key)
-    return decide(key, parse)
+        if got is not None or key in _peeked:
+            return got if got is not None else _peeked[key]
+    got = wisdom_entry(key, parse, warn=False)
+    with _lock:
+        return _peeked.setdefault(key, got)
 
 
 def forget():
@@ -729,7 +731,7 @@ def forget():
     global _machine
     with _lock:
         _cache.clear()
-        _looked.clear()
+        _peeked.clear()
         _machine = None
 
 

@@ -427,16 +427,35 @@ def test_a_plan_kept_on_one_thread_has_its_team_timed_once_at_two(wisdom, monkey
         assert _loop_plan.plan_for(dims, batch, np.float64, n, True, fit).threads == 1
 
 
-def test_a_short_fit_runs_on_the_team_a_long_fit_kept_for_its_products(wisdom, monkeypatch):
-    """A short fit is never timed, but where a long fit of its key kept a team for the rule's
-    products (the team changes no number), it runs on that team: continued fits and
-    ``partial_fit`` over chunks run as fast as the long fit. The wisdom file is read once per
-    process and key, found or not; a team that lost, other products or one thread allowed now
-    leave the short fit on one thread."""
+@pytest.fixture
+def nn_rule(monkeypatch):
+    """The rule's products on every build: W H and W^T dZ ours, dZ H^T on BLAS (a plan a team
+    can run; the builds' own rules differ: the AVX2 one leaves a 30 x 20 layer to BLAS)."""
+    real = _loop._products
+    monkeypatch.setattr(_loop, "_products", lambda products, dims, batch, itemsize: real(
+        "nn" if products == "auto" else products, dims, batch, itemsize))
+
+
+def _two_threads():
     from threadpoolctl import threadpool_limits
 
     if _plan.cores() < 2:
         pytest.skip("one core: no team")
+    limits = threadpool_limits(2)
+    if _loop_plan.team_threads() < 2:
+        limits.restore_original_limits()
+        pytest.skip("BLAS allows one thread here")
+    return limits
+
+
+def test_a_short_fit_runs_on_the_team_a_long_fit_kept_for_its_products(wisdom, monkeypatch, nn_rule):
+    """A short fit is never timed, but where a long fit of its key kept a team for the rule's
+    products (the team changes no number), it runs on that team: continued fits and
+    ``partial_fit`` over chunks run on the team the long fit won. The wisdom file is read once
+    per process and entry, found or not; a team that lost, or one thread allowed now, leave
+    the short fit on one thread."""
+    from threadpoolctl import threadpool_limits
+
     dims, batch = (30, 20, 12, 1), 16
     rule = _loop_plan.rule_plan(dims, batch, np.float64)
     assert rule.threads == 1 and _loop_plan._teamable(rule.products, dims, batch)
@@ -455,9 +474,8 @@ def test_a_short_fit_runs_on_the_team_a_long_fit_kept_for_its_products(wisdom, m
     monkeypatch.setattr(_loop_plan, "measure", measure)
     fit = (None,) * 7
     long, short = _loop_plan.MIN_BATCHES, _loop_plan.MIN_BATCHES - 1
-    with threadpool_limits(2):
-        if _loop_plan.team_threads() < 2:
-            pytest.skip("BLAS allows one thread here")
+    limits = _two_threads()
+    try:
         assert _loop_plan.plan_for(dims, batch, np.float64, short, True, fit) == rule  # nothing kept yet
         assert _loop_plan.plan_for(dims, batch, np.float64, short, True, fit) == rule
         assert len(reads) == 1  # the absent entry looked for once
@@ -467,55 +485,120 @@ def test_a_short_fit_runs_on_the_team_a_long_fit_kept_for_its_products(wisdom, m
         assert kept.threads == 2 and kept.products == rule.products
         got = _loop_plan.plan_for(dims, batch, np.float64, short, True, None)
         assert got.threads == 2 and got.products == rule.products and got.numpy_blas == rule.numpy_blas
-        _plan.forget()  # a new process: the wisdom file's entry, read once
+        _plan.forget()  # a new process: the wisdom file's entries, read once each
         del reads[:]
         assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
         assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
-        assert len(reads) == 2  # the key's entry and its team entry, once each
+        assert len(reads) == 2  # the key's entry and its team entry
         # another key (not shuffled): nothing kept for it, the rule
         assert _loop_plan.plan_for(dims, batch, np.float64, short, False, None) == rule
-    with threadpool_limits(1):
-        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None) == rule
-    # a first long fit on two threads, whose measurement kept the team itself
-    wisdom.unlink()
-    _plan.forget()
-    with threadpool_limits(2):
-        assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 2
-        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
-    # a team that lost its measurement
-    for team_first in (False, True):
+        with threadpool_limits(1):
+            assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None) == rule
+        # a first long fit on two threads, whose measurement kept the team itself
         wisdom.unlink()
         _plan.forget()
-        team_wins[0] = False
-        with threadpool_limits(2 if team_first else 1):
-            assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 1
-        with threadpool_limits(2):
+        assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 2
+        assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None).threads == 2
+        # a team that lost its measurement, timed with the products or after them
+        for team_first in (False, True):
+            wisdom.unlink()
+            _plan.forget()
+            team_wins[0] = False
+            with threadpool_limits(2 if team_first else 1):
+                assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 1
             assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 1
             assert _loop_plan.plan_for(dims, batch, np.float64, short, True, None) == rule
+    finally:
+        limits.restore_original_limits()
 
 
-def test_a_short_fit_takes_no_team_kept_for_other_products(wisdom, monkeypatch):
+def test_a_short_fit_takes_no_team_kept_for_other_products(wisdom, monkeypatch, nn_rule):
     """The team kept for a long fit's products says nothing of the rule's: a short fit of the
-    same key, whose products are the rule's, stays on one thread."""
+    same key, whose products are the rule's, stays on one thread; so does one whose team entry
+    holds the rule's products beside a decision of others (a file edited, or trimmed)."""
     from threadpoolctl import threadpool_limits
 
-    if _plan.cores() < 2:
-        pytest.skip("one core: no team")
     dims, batch = (30, 20, 12, 1), 16
     rule = _loop_plan.rule_plan(dims, batch, np.float64)
+    assert _loop_plan._teamable(rule.products, dims, batch) and not _loop_plan._all_ours(rule)
 
     def measure(plans, *args):  # every product ours (not the rule's products) wins, on a team too
         return [[0.3 if p.threads > 1 else 0.5 if _loop_plan._all_ours(p) else 1.0] * 5 for p in plans]
 
     monkeypatch.setattr(_loop_plan, "measure", measure)
-    with threadpool_limits(2):
-        if _loop_plan.team_threads() < 2:
-            pytest.skip("BLAS allows one thread here")
+    fit, long = (None,) * 7, _loop_plan.MIN_BATCHES
+    limits = _two_threads()
+    try:
         with threadpool_limits(1):
-            kept = _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, (None,) * 7)
-        assert kept.products != rule.products
-        assert _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, (None,) * 7).threads == 2
-        assert _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES - 1, True, None) == rule
+            kept = _loop_plan.plan_for(dims, batch, np.float64, long, True, fit)
+        assert kept.products != rule.products and kept.threads == 1
+        assert _loop_plan.plan_for(dims, batch, np.float64, long, True, fit).threads == 2
+        assert _loop_plan.plan_for(dims, batch, np.float64, long - 1, True, None) == rule
+        doc = json.loads(wisdom.read_text())
+        team_key = [k for k in doc["plans"] if k.endswith(" | team 2")][0]
+        doc["plans"][team_key]["products"] = [list(map(int, pair)) for pair in rule.products]
+        wisdom.write_text(json.dumps(doc))
+        _plan.forget()
+        assert _loop_plan.plan_for(dims, batch, np.float64, long - 1, True, None) == rule
+    finally:
+        limits.restore_original_limits()
+
+
+def test_kept_reads_the_file_once_and_never_feeds_decide(wisdom):
+    """``dnn._plan.kept`` reads an entry once per process, found or not, and what it parsed stays
+    out of ``decide``'s cache: a caller whose ``parse`` refuses the entry measures."""
+    one, two = LoopPlan(((True, True),), "measured", 1), LoopPlan(((True, True),), "measured", 2)
+    _plan.decide("k", LoopPlan.from_dict, lambda: one)
+    _plan.forget()
+    lax = []
+
+    def parse(d):
+        lax.append(d)
+        return LoopPlan.from_dict(d)
+
+    assert _plan.kept("k", parse) == one
+    assert _plan.kept("k", parse) == one and len(lax) == 1
+    assert _plan.kept("absent", parse) is None and len(lax) == 1
+
+    def strict(d):
+        raise ValueError("refused")
+
+    assert _plan.decide("k", strict, lambda: two) == two  # measured, not the entry kept() read
+    assert _plan.kept("k", strict) == two  # and now what decide kept
+    wisdom.write_text(wisdom.read_text().replace('"k"', '"absent"'))
+    assert _plan.kept("absent", parse) is None and len(lax) == 1  # looked for once: not read again
+
+
+def test_a_short_fit_on_the_kept_team_gives_one_threads_bits(wisdom, counted, nn_rule, monkeypatch):
+    """End to end: after a long fit kept a team for the rule's products, a short continued fit
+    runs its Loop on that team, and its numbers are those of the same fit on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    teams = []
+    real_loop = _loop.Loop
+
+    def Loop(*args, **kw):
+        teams.append(kw.get("threads"))
+        return real_loop(*args, **kw)
+
+    rule = _loop_plan.rule_plan(DIMS, 16, np.float64)
+    mine = lambda p: p.products == rule.products and p.numpy_blas == rule.numpy_blas  # noqa: E731
+    monkeypatch.setattr(_loop_plan, "measure", lambda plans, *a: [
+        [(0.3 if mine(p) else 0.4) if p.threads > 1 else 0.5 if mine(p) else 1.0] * 5 for p in plans])
+    monkeypatch.setattr(_loop, "Loop", Loop)
+    X, Y = data()
+    limits = _two_threads()
+    try:
+        fit(X, Y, epochs=4)  # 32 batches: a long fit (the fixture's MIN_BATCHES, 20), its team kept
+        del teams[:]
+        on_team = fit(X, Y, epochs=2)  # 16 batches: a short fit
+        assert teams == [2]
+        with threadpool_limits(1):
+            alone = fit(X, Y, epochs=2)
+        assert teams == [2, 1]
+    finally:
+        limits.restore_original_limits()
+    same(on_team, alone)
 
 
 def test_a_team_the_first_measurement_timed_is_not_timed_again(wisdom, monkeypatch):
