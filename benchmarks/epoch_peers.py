@@ -308,7 +308,7 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
     (a first call may do one-time work, such as measuring dnn's plan of a new key,
     which would make k too small: benchmarks/NOTES.md, "The mini-batch table's calibration").
     A call the hypervisor stole from is timed again (``Kept``); ``stats``, a dict, gets
-    ``stolen_calls``.
+    ``stolen_calls`` and ``epochs_per_call`` (name -> k).
     ``clock`` and ``steal`` are the clocks (tests give their own).
     """
     # Objects alive now (torch's and scikit-learn's modules among them) are frozen out of the
@@ -339,6 +339,7 @@ def paired(runs, budget=3.0, min_rounds=3, max_rounds=41, round_time=0.2, settle
         gc.unfreeze()
     if stats is not None:
         stats["stolen_calls"] = times.stolen
+        stats["epochs_per_call"] = ks
     return times.medians(), rounds
 
 

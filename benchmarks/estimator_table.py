@@ -18,6 +18,9 @@ run exactly that many epochs; ``random_state`` 0, 1, ... for ``--seeds``):
   ``dnn._loop_plan.MIN_BATCHES`` batches or more plans its products and team on
   the threads it has, and the short continued fits timed here run on the team
   such a fit kept (``dnn._loop_plan``), as a user's continued or partial fits do.
+  The "DNN plan" column says what they ran (``dnn_plan``: e.g. ``oo.oo x2``, every
+  product ours, on a team of two); a continued fit with nothing kept before it (a
+  cold ``partial_fit``) runs the rule on one thread below ``TEAM_MIN_WORK``.
 
 Targets (issue 12): at least 3x per epoch in every cell, accuracy within one
 point of MLPClassifier's. Each cell also shows its compute floor (``gemm_peak.py``: the
@@ -165,21 +168,34 @@ def measure(datasets=None, dtypes=("float64", "float32"), threads=(1, 2), seeds=
                     med, rounds = ep.paired({k: c.run for k, c in est.items()}, budget=budget, min_rounds=min_rounds,
                                             round_time=round_time, settle=ep.SETTLE_SECONDS if t > 1 else 0.0,
                                             clock=clock, stats=stats)
+                    plan = dnn_plan(dims, base["train"], batch, dname, stats["epochs_per_call"]["DNNClassifier"])
                 rows.append(dict(base, dtype=dname, threads=t, seconds=med, accuracy=acc, rounds=rounds,
-                                 seeds=seeds, stolen_calls=stats["stolen_calls"],
+                                 seeds=seeds, stolen_calls=stats["stolen_calls"], dnn_plan=plan,
                                  floor=gemm_peak.floor_seconds(dims, base["train"], dname, t, rates)))
                 if log:
-                    print("  %s %s %d thread(s): DNNClassifier %s ms, MLPClassifier %s ms per epoch; accuracy "
-                          "%.2f%% / %.2f%% (%d rounds, %d calls timed again after steal)"
-                          % (name, dname, t, ep.ms(med["DNNClassifier"]), ep.ms(med["sklearn"]),
+                    print("  %s %s %d thread(s): DNNClassifier %s ms (plan %s), MLPClassifier %s ms per epoch; "
+                          "accuracy %.2f%% / %.2f%% (%d rounds, %d calls timed again after steal)"
+                          % (name, dname, t, ep.ms(med["DNNClassifier"]), plan, ep.ms(med["sklearn"]),
                              acc["DNNClassifier"], acc["sklearn"], rounds, stats["stolen_calls"]),
                           file=log, flush=True)
             del est, train
     return rows
 
 
+def dnn_plan(dims, n, batch_size, dtype, epochs):
+    """The mini-batch plan ``DNNClassifier``'s timed fits of ``epochs`` epochs on ``n`` samples ran
+    (``dnn._loop_plan.plan_for``, nothing measured; ``batch_size`` as the estimator takes it):
+    its code (``LoopPlan.code``: products, `` xT`` on a team of T threads), "?" if none is kept."""
+    import numpy as np
+    from dnn import _loop_plan
+
+    batch = min(200 if batch_size == "auto" else int(batch_size), n)
+    plan = _loop_plan.plan_for(dims, batch, np.dtype(dtype), epochs * -(-n // batch), True, None)
+    return "?" if plan is None else plan.code()
+
+
 def table(rows, markdown=False):
-    header = ["data set", "dtype", "threads", "floor ms", "DNNClassifier ms/epoch", "MLPClassifier ms/epoch",
+    header = ["data set", "dtype", "threads", "floor ms", "DNNClassifier ms/epoch", "DNN plan", "MLPClassifier ms/epoch",
               "MLP/DNN (>= %gx)" % TARGET_SPEED, "DNN accuracy", "MLP accuracy",
               "DNN - MLP (>= -%g pt)" % TARGET_POINTS]
     body = []
@@ -188,12 +204,13 @@ def table(rows, markdown=False):
             r["dataset"], r.get("train", "?"), r.get("test", "?"), r.get("features", "?"), r.get("classes", "?"),
             tuple(r["hidden"]), r["batch_size"], r["learning_rate_init"], r["epochs"])
         if "skipped" in r:
-            body.append([r["dataset"], "", "", "", "skipped: " + r["skipped"]] + [""] * 5)
+            body.append([r["dataset"], "", "", "", "skipped: " + r["skipped"]] + [""] * 6)
             continue
         d, s = r["seconds"]["DNNClassifier"], r["seconds"]["sklearn"]
         a, b = r["accuracy"]["DNNClassifier"], r["accuracy"]["sklearn"]
         diff = a - b
-        body.append([what, r["dtype"], str(r["threads"]), ep.ms(r.get("floor")), ep.ms(d), ep.ms(s), _mark(r),
+        body.append([what, r["dtype"], str(r["threads"]), ep.ms(r.get("floor")), ep.ms(d), r.get("dnn_plan", ""),
+                     ep.ms(s), _mark(r),
                      "%.2f%%" % a, "%.2f%%" % b,
                      "%+.2f %s" % (diff, "pass" if diff >= -TARGET_POINTS else "miss")])
     return ep.render(header, body, markdown, right_from=2) if body else ""

@@ -91,6 +91,7 @@ def test_the_matrix_report_merges_runs_and_checks_the_targets(tmp_path, capsys):
 # --------------------------------------------------------------------------
 
 import math  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -158,7 +159,7 @@ def test_paired_times_again_a_call_the_hypervisor_stole_from(tables):
     stats = {}
     med, rounds = ep.paired(runs, budget=0.0, min_rounds=3, round_time=0.05, clock=lambda: now[0],
                             steal=lambda: stolen[0], stats=stats)
-    assert stats == {"stolen_calls": 1}
+    assert stats == {"stolen_calls": 1, "epochs_per_call": {"a": 25, "b": 5}}  # 0.05 s a call
     assert rounds == 4  # one more round, so that a has 3 calls kept
     assert med == {"a": pytest.approx(0.002), "b": pytest.approx(0.010)}
 
@@ -272,10 +273,13 @@ def test_the_estimator_table_runs_on_a_tiny_set_and_skips_what_is_absent(tables,
 
     monkeypatch.setenv("DNN_SHARED", str(tmp_path))  # no cat data there
     rows = et.measure({"tiny": (tiny, (4,), 3, {"batch_size": 16}), "cats": et.DATASETS["cats"]},
-                      ("float64", "float32"), (1,), rates=RATES, **TINY)
+                      ("float64", "float32"), (1, 2), rates=RATES, **TINY)
     done = [r for r in rows if "skipped" not in r]
-    assert len(done) == 2 and [r["dtype"] for r in done] == ["float64", "float32"]
+    assert [(r["dtype"], r["threads"]) for r in done] == [("float64", 1), ("float64", 2), ("float32", 1),
+                                                          ("float32", 2)]
     for r in done:
+        # the plan dnn's timed fits ran: their products' code, on a team or not
+        assert re.fullmatch(r"[obn]{2}(\.[obn]{2})( x\d+)?", r["dnn_plan"]), r["dnn_plan"]
         assert set(r["seconds"]) == {"DNNClassifier", "sklearn"}
         assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
         assert all(0 <= a <= 100 for a in r["accuracy"].values())
@@ -285,7 +289,7 @@ def test_the_estimator_table_runs_on_a_tiny_set_and_skips_what_is_absent(tables,
     skipped = [r for r in rows if "skipped" in r]
     assert len(skipped) == 1 and "cat data not found" in skipped[0]["skipped"]
     text = et.table(rows, markdown=True)
-    assert "skipped: cat data not found" in text and text.count("\n| tiny (60 train") == 2
+    assert "skipped: cat data not found" in text and text.count("\n| tiny (60 train") == 4
     assert ("pass" in text) or ("miss" in text)
 
 
