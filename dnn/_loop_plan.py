@@ -70,6 +70,12 @@ TEAM_WARM_UPS = 3
 #: ``dnn._kernels`` shares a step call's layer from the same size).
 TEAM_MIN_WORK = 1 << 22
 
+#: Timings of a team below ``TEAM_MIN_WORK`` before one thread is kept for it (``plan_for``): on a
+#: virtual machine a freshly woken team may share one vCPU for a whole measurement (one loss in
+#: four or eight here, benchmarks/NOTES.md, "Short fits on the team a long fit kept"); a second
+#: timing costs a fraction of a second, once per key and machine, where the team lost the first.
+TEAM_TRIES = 2
+
 #: The loop's options, in ``candidates``' order: the rule first (the simpler plan ``pick`` keeps).
 OPTIONS = ("auto", "blas", "own", "nn")
 
@@ -367,16 +373,20 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     if got.threads == 1 and team > 1 and _work(dims, batch) < TEAM_MIN_WORK and _teamable(got.products, dims, batch):
         # Below the rule's work a team is kept only where it won, and the kept products may have
         # been timed on fewer threads (the first fit of the key): the same products on one thread
-        # and on a team of this size, timed once (the team changes no number), kept beside them;
-        # where this call's measurement has just timed that team (and it lost), kept as it is.
+        # and on a team of this size, timed up to TEAM_TRIES times in all (this call's measurement,
+        # where it timed that team, counts as one), until the team wins; kept beside them (the
+        # team changes no number).
         solo, teamed = (dataclasses.replace(got, threads=n, source="measured") for n in (1, team))
 
         def new_team():
-            if timed_team:
-                return solo
             layers, X, Y, loop_kw, learning_rate, t, step = measure_with
             pair = [solo, teamed]
-            return _plan.pick(pair, measure(pair, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
+            for _ in range(TEAM_TRIES - timed_team):
+                times = measure(pair, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step)
+                won = _plan.pick(pair, times)
+                if won.threads > 1:
+                    return won
+            return solo
 
         def parse_team(d):
             plan = parse(d)

@@ -30,12 +30,14 @@ def _twin():
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts the planner's measurements (and still runs them); long fits from 20 batches."""
+    """Counts the planner's measurements of a key's candidates (and still runs them; not a team's
+    second timing, which follows this machine's timings: ``TEAM_TRIES``); long fits from 20 batches."""
     calls = []
     real = _loop_plan.measure
 
     def measure(plans, *args):
-        calls.append(len(plans))
+        if not (len(plans) == 2 and plans[0].products == plans[1].products):  # a team's pair
+            calls.append(len(plans))
         return real(plans, *args)
 
     monkeypatch.setattr(_loop_plan, "measure", measure)
@@ -601,9 +603,14 @@ def test_a_short_fit_on_the_kept_team_gives_one_threads_bits(wisdom, counted, nn
     same(on_team, alone)
 
 
-def test_a_team_the_first_measurement_timed_is_not_timed_again(wisdom, monkeypatch):
-    """A first fit on two threads times every candidate on its team too: where one thread wins,
-    that is the team decision as well, kept without a second measurement."""
+@pytest.mark.parametrize("first_threads", [1, 2])
+@pytest.mark.parametrize("wins_at", [None, 1, 2])
+def test_a_team_that_lost_is_timed_once_more(wisdom, monkeypatch, first_threads, wins_at):
+    """Below ``TEAM_MIN_WORK`` a team gets ``TEAM_TRIES`` (2) timings before one thread is kept for
+    it: where the key's first fit ran on two threads, its measurement (which times every
+    candidate on its team too) is the first, and the pair is timed once more only if the team
+    lost; where it ran on one, the pair is timed once, and again if the team lost. ``wins_at``:
+    the timing of the team at which it wins (None: never)."""
     from threadpoolctl import threadpool_limits
 
     if _plan.cores() < 2:
@@ -611,20 +618,34 @@ def test_a_team_the_first_measurement_timed_is_not_timed_again(wisdom, monkeypat
     dims, batch = (30, 20, 12, 1), 16
     calls = []
 
-    def measure(plans, *args):  # every plan of ours wins on one thread, its team loses
-        calls.append([p.threads for p in plans])
-        return [[1.0 if p.threads > 1 else 0.5 if _loop_plan._all_ours(p) else 0.8] * 5 for p in plans]
+    def measure(plans, *args):  # every plan of ours wins on one thread; its team from the wins_at-th timing
+        if any(p.threads > 1 for p in plans):
+            calls.append([p.threads for p in plans])
+        team = 0.3 if len(calls) == wins_at else 1.0
+
+        def t(p):
+            if not _loop_plan._all_ours(p):
+                return 0.8 if p.threads == 1 else 1.2
+            return 0.5 if p.threads == 1 else team
+        return [[t(p)] * 5 for p in plans]
 
     monkeypatch.setattr(_loop_plan, "measure", measure)
     fit = (None,) * 7
     with threadpool_limits(2):
         if _loop_plan.team_threads() < 2:
             pytest.skip("BLAS allows one thread here")
+        with threadpool_limits(first_threads):
+            _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, fit)
         got = _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, fit)
-    assert len(calls) == 1 and 2 in calls[0] and got.threads == 1
+        assert _loop_plan.plan_for(dims, batch, np.float64, _loop_plan.MIN_BATCHES, True, fit) == got  # kept
+    # the team's timings: the first measurement's (on two threads) and the pairs'
+    assert len(calls) == (wins_at or _loop_plan.TEAM_TRIES)
+    assert calls.count([1, 2]) == len(calls) - (first_threads == 2)
+    assert got.threads == (2 if wins_at else 1) and _loop_plan._all_ours(got)
     entries = json.loads(wisdom.read_text())["plans"]
     team = [v for k, v in entries.items() if k.endswith(" | team 2")]
-    assert len(entries) == 2 and len(team) == 1 and team[0]["threads"] == 1
+    assert len(entries) == (1 if first_threads == 2 and wins_at == 1 else 2)
+    assert [t["threads"] for t in team] == ([] if len(entries) == 1 else [got.threads])
 
 
 @pytest.fixture
