@@ -110,6 +110,14 @@ def _take_control():
         clear(force=True)
 
 
+def held_at_one():
+    """Whether a fit holds every BLAS library at one thread here (``blas_lent``'s limit reaches
+    them: a BLAS is found and none runs OpenMP's threads, whose limit is per thread). Then no
+    BLAS pool of the process wakes while a fit runs."""
+    libraries = _libraries()
+    return bool(libraries) and not any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries)
+
+
 def blas_threads():
     """Threads the user lets BLAS use (the fewest of any BLAS library loaded); 1 without any."""
     with _lock:
@@ -160,8 +168,8 @@ def _lend():
     libraries = _libraries()
     if not libraries or _allowed == 1:
         return bool(libraries)
-    if any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries):
-        return False  # a per-thread limit: it would not reach dnn's threads
+    if not held_at_one():
+        return False  # a per-thread limit (OpenMP's): it would not reach dnn's threads
     calls = _openblas_calls()
     if calls is not None:
         _restore = [(put, get()) for get, put in calls]

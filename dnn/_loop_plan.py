@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from dnn import _loop, _plan, _products, _train
+from dnn import _blas_threads, _loop, _plan, _products, _train
 from dnn._blas_threads import blas_threads
 
 __all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg", "rule_plan", "scheduled",
@@ -246,12 +246,14 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     Plans are timed in groups that share no thread pool: those that call no
     BLAS (all ours: one thread or a team), those on SciPy's BLAS, those on
     NumPy's. A round runs the groups in turn (in reverse order every other
-    round), and where more than one thread may run, a group starts after
-    ``BLAS_IDLE_SECONDS`` of quiet. An OpenBLAS's workers spin for a while
-    after each call, so in one alternation a BLAS plan's run would take the
-    second core from the next team's, or from the other OpenBLAS's workers,
-    and lose runs it wins in a fit of its own; and a round must be of one
-    moment, for ``_plan.pick`` compares plans round by round (figures:
+    round), and where more than one thread may run, the first starts after
+    ``BLAS_IDLE_SECONDS`` of quiet, and so does each group where a BLAS may
+    thread in a fit (``dnn._blas_threads.held_at_one`` false: an OpenMP BLAS).
+    An OpenBLAS's workers spin for a while after each call, so in one
+    alternation a threaded BLAS plan's run would take the second core from the
+    next team's, or from the other OpenBLAS's workers, and lose runs it wins in
+    a fit of its own; and a round must be of one moment, for ``_plan.pick``
+    compares plans round by round (figures:
     benchmarks/NOTES.md, "The planner's blind spot, fixed and rerun", "NumPy's
     BLAS in the mini-batch loop" and "The mini-batch planner's rounds,
     interleaved").
@@ -283,6 +285,11 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     threaded = not one or any(p.threads > 1 for p in plans)
     if threaded:
         time.sleep(BLAS_IDLE_SECONDS)  # other pools' workers (the caller's NumPy too) go idle
+    # Between groups, only where a BLAS may thread in a fit: elsewhere every run holds BLAS at
+    # one thread (``dnn._blas_threads``), no pool wakes, and a team's helpers sleep microseconds
+    # after its epoch (pauses there cost a two-thread first fit 1.4-2 s of its planning for
+    # nothing: benchmarks/NOTES.md, "The planner's pauses between groups").
+    switch_pause = BLAS_IDLE_SECONDS if threaded and not _blas_threads.held_at_one() else 0.0
     loops, order = build(b)
     est = min(run(loops[j], order) for group in groups for j in group)  # also the warm-up of one batch
     per_round = int(_plan.PLAN_BUDGET * n_batches / (len(plans) * (_plan.ROUNDS + 1)))
@@ -299,8 +306,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
 
     def switch_to(group):
         nonlocal last
-        if threaded and last is not group:
-            time.sleep(BLAS_IDLE_SECONDS)  # the pool of the group before goes idle
+        if switch_pause and last is not group:
+            time.sleep(switch_pause)  # the pool of the group before goes idle
         last = group
 
     for group in groups:  # warm-ups

@@ -262,12 +262,15 @@ def test_the_loop_refuses_bad_layer_pairs():
     _loop.Loop(layers, X, Y, products=[(False, True), (True, False), (False, False)])  # nt dropped on layer 1
 
 
-def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeypatch):
+@pytest.mark.parametrize("held", [False, True])
+def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeypatch, held):
     """``measure`` runs a round of every plan at one moment (``_plan.pick`` compares plans round
     by round): the plans grouped by pool (all ours: one thread and teams; SciPy's BLAS; NumPy's),
-    the groups in turn, in reverse order every other round, and a quiet pause before each run
-    that follows another group's (never between runs of one group); each team warms up
-    ``TEAM_WARM_UPS`` times before the rounds."""
+    the groups in turn, in reverse order every other round; a quiet pause first, and, where a
+    BLAS may thread in a fit (``held`` false: an OpenMP BLAS), before each run that follows
+    another group's (never between runs of one group); where every BLAS is held at one thread,
+    no pool wakes and there is no pause after the first. Each team warms up ``TEAM_WARM_UPS``
+    times before the rounds."""
     events = []
     real = _loop.Loop
 
@@ -290,6 +293,7 @@ def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeyp
     monkeypatch.setattr(_loop_plan._loop, "Loop", make)
     monkeypatch.setattr(_loop_plan.time, "sleep", lambda s: events.append(("sleep", s)))
     monkeypatch.setattr(_loop_plan._plan, "steal_seconds", lambda: 0.0)  # no round run again: counts exact
+    monkeypatch.setattr(_loop_plan._blas_threads, "held_at_one", lambda: held)
     rng = np.random.default_rng(0)
     X, Y = rng.random((64, 5)), (rng.random((64, 1)) < 0.5).astype(float)
     layers = [(rng.standard_normal((4, 5)), np.zeros((4, 1))), (rng.standard_normal((1, 4)), np.zeros((1, 1)))]
@@ -301,6 +305,8 @@ def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeyp
     estimate = events[1:1 + len(plans)]
     assert [group[j] for j in estimate] == ["ours", "ours", "blas", "blas", "numpy"]
     rest = events[1 + len(plans):]
+    if held:
+        assert not any(isinstance(e, tuple) for e in rest)
     # a pause before a run of another group than the run before, and only there
     last = group[estimate[-1]]
     for e, nxt in zip(rest, rest[1:] + [None]):
@@ -309,7 +315,7 @@ def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeyp
         else:
             last = group[e]
     for a, b in zip(rest, rest[1:]):
-        if not isinstance(a, tuple) and not isinstance(b, tuple):
+        if not held and not isinstance(a, tuple) and not isinstance(b, tuple):
             assert group[a] == group[b]
     runs = [e for e in rest if not isinstance(e, tuple)]
     warm_ups = len(plans) - 1 + _loop_plan.TEAM_WARM_UPS

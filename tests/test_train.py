@@ -824,8 +824,11 @@ def test_no_threads_of_its_own_beside_an_openmp_blas(monkeypatch):
         threading_layer = "openmp"
 
     monkeypatch.setattr(_blas_threads, "_libraries", lambda: [FakeOpenMPBlas()])
+    assert not _blas_threads.held_at_one()  # the mini-batch planner pauses between BLAS pools then
     with blas_lent(2) as threads:
         assert threads == 1
+    monkeypatch.setattr(_blas_threads, "_libraries", lambda: [])
+    assert not _blas_threads.held_at_one()  # no BLAS found: nothing holds it either
 
 
 def test_a_trainer_runs_in_one_thread_at_a_time():
