@@ -50,6 +50,7 @@ _allowed = 1          # threads the user allowed before the limits were taken
 _limiter = None       # restores the user's limits (through threadpoolctl)
 _restore = None       # or: (set_num_threads, count) to call back (_openblas_calls)
 _calls = None         # _openblas_calls: not looked for yet
+_slipped = False      # a limit taken that did not hold (``_lend``): BLAS may thread in fits
 
 
 def _after_fork_in_child():
@@ -111,11 +112,13 @@ def _take_control():
 
 
 def held_at_one():
-    """Whether a fit holds every BLAS library at one thread here (``blas_lent``'s limit reaches
-    them: a BLAS is found and none runs OpenMP's threads, whose limit is per thread). Then no
-    BLAS pool of the process wakes while a fit runs."""
+    """Whether fits here hold every BLAS library at one thread (``blas_lent``'s limit reaches
+    them): a BLAS is found, none runs OpenMP's threads (whose limit is per thread), and no limit
+    taken in this process failed to hold. Then no BLAS pool of the process wakes while a fit
+    runs."""
     libraries = _libraries()
-    return bool(libraries) and not any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries)
+    return (bool(libraries) and not _slipped
+            and not any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries))
 
 
 def blas_threads():
@@ -162,8 +165,9 @@ def _openblas_calls():
 
 
 def _lend():
-    """Under ``_lock``, for the first lender: take the limits; whether they hold."""
-    global _allowed, _limiter, _restore
+    """Under ``_lock``, for the first lender: take the limits; whether they hold (where taken
+    and not holding, remembered: ``held_at_one``)."""
+    global _allowed, _limiter, _restore, _slipped
     _allowed = _current_threads()
     libraries = _libraries()
     if not libraries or _allowed == 1:
@@ -175,11 +179,14 @@ def _lend():
         _restore = [(put, get()) for get, put in calls]
         for _, put in calls:
             put(1)
-        return all(get() == 1 for get, _ in calls)
-    _take_control()
-    _limiter = _blas_controller().limit(limits=1)
-    _take_control()
-    return all(lib.num_threads == 1 for lib in libraries)
+        held = all(get() == 1 for get, _ in calls)
+    else:
+        _take_control()
+        _limiter = _blas_controller().limit(limits=1)
+        _take_control()
+        held = all(lib.num_threads == 1 for lib in libraries)
+    _slipped = _slipped or not held
+    return held
 
 
 def _give_back():

@@ -248,7 +248,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     NumPy's. A round runs the groups in turn (in reverse order every other
     round), and where more than one thread may run, the first starts after
     ``BLAS_IDLE_SECONDS`` of quiet, and so does each group where a BLAS may
-    thread in a fit (``dnn._blas_threads.held_at_one`` false: an OpenMP BLAS).
+    thread in a fit (``dnn._blas_threads.held_at_one`` false: an OpenMP BLAS,
+    none found, or a limit that did not hold).
     An OpenBLAS's workers spin for a while after each call, so in one
     alternation a threaded BLAS plan's run would take the second core from the
     next team's, or from the other OpenBLAS's workers, and lose runs it wins in
@@ -286,8 +287,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
     if threaded:
         time.sleep(BLAS_IDLE_SECONDS)  # other pools' workers (the caller's NumPy too) go idle
     # Between groups, only where a BLAS may thread in a fit: elsewhere every run holds BLAS at
-    # one thread (``dnn._blas_threads``), no pool wakes, and a team's helpers sleep microseconds
-    # after its epoch (pauses there cost a two-thread first fit 1.4-2 s of its planning for
+    # one thread (``dnn._blas_threads``), no pool wakes, and a team's helpers sleep within a
+    # tenth of a millisecond after its epoch (pauses there cost a two-thread first fit 1.4-2 s of its planning for
     # nothing: benchmarks/NOTES.md, "The planner's pauses between groups").
     switch_pause = BLAS_IDLE_SECONDS if threaded and not _blas_threads.held_at_one() else 0.0
     loops, order = build(b)

@@ -263,7 +263,7 @@ def test_the_loop_refuses_bad_layer_pairs():
 
 
 @pytest.mark.parametrize("held", [False, True])
-def test_measure_takes_every_group_each_round_with_a_pause_between_pools(monkeypatch, held):
+def test_measure_takes_every_group_each_round_pausing_where_blas_may_thread(monkeypatch, held):
     """``measure`` runs a round of every plan at one moment (``_plan.pick`` compares plans round
     by round): the plans grouped by pool (all ours: one thread and teams; SciPy's BLAS; NumPy's),
     the groups in turn, in reverse order every other round; a quiet pause first, and, where a

@@ -831,6 +831,37 @@ def test_no_threads_of_its_own_beside_an_openmp_blas(monkeypatch):
     assert not _blas_threads.held_at_one()  # no BLAS found: nothing holds it either
 
 
+def test_held_at_one_says_whether_fits_hold_blas_at_one_thread(monkeypatch):
+    """``held_at_one`` (the mini-batch planner leaves out its pauses between BLAS pools where it
+    is true): a pthreads BLAS, yes; beside an OpenMP one, no; and no after a limit taken that did
+    not hold (a BLAS that ignores it), for the rest of the process."""
+    class Blas:
+        def __init__(self, layer, threads=4):
+            self.threading_layer, self.num_threads = layer, threads
+
+    monkeypatch.setattr(_blas_threads, "_slipped", False)
+    monkeypatch.setattr(_blas_threads, "_libraries", lambda: [Blas("pthreads")])
+    assert _blas_threads.held_at_one()
+    monkeypatch.setattr(_blas_threads, "_libraries", lambda: [Blas("pthreads"), Blas("openmp")])
+    assert not _blas_threads.held_at_one()
+
+    stubborn = Blas("pthreads")  # its count stays 4 whatever the limit
+
+    class Controller:
+        lib_controllers = [stubborn]
+
+        def limit(self, limits):
+            return type("Limiter", (), {"restore_original_limits": lambda self: None})()
+
+    monkeypatch.setattr(_blas_threads, "_libraries", lambda: [stubborn])
+    monkeypatch.setattr(_blas_threads, "_openblas_calls", lambda: None)
+    monkeypatch.setattr(_blas_threads, "_blas_controller", lambda: Controller())
+    assert _blas_threads.held_at_one()
+    with blas_lent(2) as threads:
+        assert threads == 1  # the limit did not hold: no threads of its own
+    assert not _blas_threads.held_at_one()
+
+
 def test_a_trainer_runs_in_one_thread_at_a_time():
     trainer, _, _ = make_trainer([10, 8, 1], 400, np.float64, 2)
     started = threading.Event()
