@@ -195,8 +195,8 @@ def dnn_plan(dims, n, batch_size, dtype, epochs):
 
 
 def table(rows, markdown=False):
-    header = ["data set", "dtype", "threads", "floor ms", "DNNClassifier ms/epoch", "DNN plan", "MLPClassifier ms/epoch",
-              "MLP/DNN (>= %gx)" % TARGET_SPEED, "DNN accuracy", "MLP accuracy",
+    header = ["data set", "dtype", "threads", "floor ms", "DNNClassifier ms/epoch", "DNN plan",
+              "MLPClassifier ms/epoch", "MLP/DNN (>= %gx)" % TARGET_SPEED, "DNN accuracy", "MLP accuracy",
               "DNN - MLP (>= -%g pt)" % TARGET_POINTS]
     body = []
     for r in rows:

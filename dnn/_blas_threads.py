@@ -117,8 +117,11 @@ def held_at_one():
     taken in this process failed to hold. Then no BLAS pool of the process wakes while a fit
     runs."""
     libraries = _libraries()
-    return (bool(libraries) and not _slipped
-            and not any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries))
+    return bool(libraries) and not _slipped and not _openmp(libraries)
+
+
+def _openmp(libraries):
+    return any(getattr(lib, "threading_layer", None) == "openmp" for lib in libraries)
 
 
 def blas_threads():
@@ -172,8 +175,8 @@ def _lend():
     libraries = _libraries()
     if not libraries or _allowed == 1:
         return bool(libraries)
-    if not held_at_one():
-        return False  # a per-thread limit (OpenMP's): it would not reach dnn's threads
+    if _openmp(libraries):
+        return False  # a per-thread limit: it would not reach dnn's threads
     calls = _openblas_calls()
     if calls is not None:
         _restore = [(put, get()) for get, put in calls]

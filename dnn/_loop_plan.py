@@ -288,8 +288,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
         time.sleep(BLAS_IDLE_SECONDS)  # other pools' workers (the caller's NumPy too) go idle
     # Between groups, only where a BLAS may thread in a fit: elsewhere every run holds BLAS at
     # one thread (``dnn._blas_threads``), no pool wakes, and a team's helpers sleep within a
-    # tenth of a millisecond after its epoch (pauses there cost a two-thread first fit 1.4-2 s of its planning for
-    # nothing: benchmarks/NOTES.md, "The planner's pauses between groups").
+    # tenth of a millisecond after its epoch (pauses there cost a two-thread first fit 1.4-2 s
+    # of its planning for nothing: benchmarks/NOTES.md, "The planner's pauses between groups").
     switch_pause = BLAS_IDLE_SECONDS if threaded and not _blas_threads.held_at_one() else 0.0
     loops, order = build(b)
     est = min(run(loops[j], order) for group in groups for j in group)  # also the warm-up of one batch
