@@ -51,7 +51,8 @@ from dnn._blas_threads import blas_threads
 __all__ = ["LoopPlan", "MIN_BATCHES", "candidates", "plan_for", "make_loop", "plan_arg", "rule_plan", "scheduled",
            "team_threads"]
 
-#: Fits of fewer mini-batches (epochs x batches per epoch) get the rule, untimed.
+#: Fits of fewer mini-batches (epochs x batches per epoch) get the rule, untimed (on a team a long
+#: fit kept for it: ``_short_fit_team``).
 MIN_BATCHES = 2000
 
 #: A timed run lasts about this long (seconds), where the fit's data and budget allow: a
@@ -70,10 +71,11 @@ TEAM_WARM_UPS = 3
 #: ``dnn._kernels`` shares a step call's layer from the same size).
 TEAM_MIN_WORK = 1 << 22
 
-#: Timings of a team below ``TEAM_MIN_WORK`` before one thread is kept for it (``plan_for``): on a
-#: virtual machine a freshly woken team may share one vCPU for a whole measurement (one loss in
-#: four or eight here, benchmarks/NOTES.md, "Short fits on the team a long fit kept"); a second
-#: timing costs a fraction of a second, once per key and machine, where the team lost the first.
+#: Timings of a team below ``TEAM_MIN_WORK`` before one thread is kept for it (``plan_for``): on
+#: this VM a team sometimes ran slow for a whole process, it seems from its wake-ups after the
+#: measurement's pauses, and lost its first timing (6 of 56 fresh processes: benchmarks/NOTES.md,
+#: "A team that lost, timed once more"); a second timing costs a fraction of a second, once per
+#: key and machine, where the team lost the first.
 TEAM_TRIES = 2
 
 #: The loop's options, in ``candidates``' order: the rule first (the simpler plan ``pick`` keeps).
