@@ -168,7 +168,8 @@ def measure(datasets=None, dtypes=("float64", "float32"), threads=(1, 2), seeds=
                     med, rounds = ep.paired({k: c.run for k, c in est.items()}, budget=budget, min_rounds=min_rounds,
                                             round_time=round_time, settle=ep.SETTLE_SECONDS if t > 1 else 0.0,
                                             clock=clock, stats=stats)
-                    plan = dnn_plan(dims, base["train"], batch, dname, stats["epochs_per_call"]["DNNClassifier"])
+                    plan = dnn_plan(dims, base["train"], est["DNNClassifier"].estimator._batch(base["train"]), dname,
+                                    stats["epochs_per_call"]["DNNClassifier"])
                 rows.append(dict(base, dtype=dname, threads=t, seconds=med, accuracy=acc, rounds=rounds,
                                  seeds=seeds, stolen_calls=stats["stolen_calls"], dnn_plan=plan,
                                  floor=gemm_peak.floor_seconds(dims, base["train"], dname, t, rates)))
@@ -182,14 +183,13 @@ def measure(datasets=None, dtypes=("float64", "float32"), threads=(1, 2), seeds=
     return rows
 
 
-def dnn_plan(dims, n, batch_size, dtype, epochs):
-    """The mini-batch plan ``DNNClassifier``'s timed fits of ``epochs`` epochs on ``n`` samples ran
-    (``dnn._loop_plan.plan_for``, nothing measured; ``batch_size`` as the estimator takes it):
-    its code (``LoopPlan.code``: products, `` xT`` on a team of T threads), "?" if none is kept."""
+def dnn_plan(dims, n, batch, dtype, epochs):
+    """The mini-batch plan ``DNNClassifier``'s timed fits of ``epochs`` epochs on ``n`` samples in
+    batches of ``batch`` ran (``dnn._loop_plan.plan_for``, nothing measured): its code
+    (``LoopPlan.code``: products, `` xT`` on a team of T threads), "?" if none is kept."""
     import numpy as np
     from dnn import _loop_plan
 
-    batch = min(200 if batch_size == "auto" else int(batch_size), n)
     plan = _loop_plan.plan_for(dims, batch, np.dtype(dtype), epochs * -(-n // batch), True, None)
     return "?" if plan is None else plan.code()
 

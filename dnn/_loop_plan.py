@@ -41,6 +41,7 @@ allow one) computes every element as one thread does.
 """
 
 import dataclasses
+import functools
 import time
 
 import numpy as np
@@ -71,11 +72,10 @@ TEAM_WARM_UPS = 3
 #: ``dnn._kernels`` shares a step call's layer from the same size).
 TEAM_MIN_WORK = 1 << 22
 
-#: Timings of a team below ``TEAM_MIN_WORK`` before one thread is kept for it (``plan_for``): on
-#: this VM a team sometimes ran slow for a whole process, it seems from its wake-ups after the
-#: measurement's pauses, and lost its first timing (6 of 56 fresh processes: benchmarks/NOTES.md,
-#: "A team that lost, timed once more"); a second timing costs a fraction of a second, once per
-#: key and machine, where the team lost the first.
+#: Timings of a team below ``TEAM_MIN_WORK`` before one thread is kept for it (``plan_for``): a
+#: team can lose a timing to its helpers' slow wake-ups on a virtual machine, which a fit's
+#: continuous epochs pay far less (benchmarks/NOTES.md, "A team that lost, timed once more"); a
+#: second timing costs a fraction of a second, once per key and machine, where the first lost.
 TEAM_TRIES = 2
 
 #: The loop's options, in ``candidates``' order: the rule first (the simpler plan ``pick`` keeps).
@@ -290,8 +290,8 @@ def measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t=
         time.sleep(BLAS_IDLE_SECONDS)  # other pools' workers (the caller's NumPy too) go idle
     # Between groups, only where a BLAS may thread in a fit: elsewhere every run holds BLAS at
     # one thread (``dnn._blas_threads``), no pool wakes, and a team's helpers sleep within a
-    # tenth of a millisecond after its epoch (pauses there cost a two-thread first fit 1.4-2 s
-    # of its planning for nothing: benchmarks/NOTES.md, "The planner's pauses between groups").
+    # tenth of a millisecond after its epoch (benchmarks/NOTES.md, "The planner's pauses
+    # between groups").
     switch_pause = BLAS_IDLE_SECONDS if threaded and not _blas_threads.held_at_one() else 0.0
     loops, order = build(b)
     est = min(run(loops[j], order) for group in groups for j in group)  # also the warm-up of one batch
@@ -371,8 +371,7 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
         return _plan.pick(plans, measure(plans, layers, X, Y, loop_kw, learning_rate, n_batches, shuffled, t, step))
 
     def parse(d):
-        plan = LoopPlan.from_dict(d)
-        plan.check(dims)
+        plan = _parsed(d, dims)
         if all(plan.products != p.products or plan.numpy_blas != p.numpy_blas for p in plans):
             raise ValueError("not a candidate of this fit: %s" % plan.code())  # only what it could be given
         return plan
@@ -410,6 +409,13 @@ def plan_for(dims, batch, dtype, n_batches, shuffled=True, measure_with=None):
     return scheduled(got, dims, batch, True if got.threads > 1 else None)
 
 
+def _parsed(d, dims):
+    """A wisdom entry as a plan for a network of layer sizes ``dims`` (else the error that says why)."""
+    plan = LoopPlan.from_dict(d)
+    plan.check(dims)
+    return plan
+
+
 def _team_entry(key, team):
     return "%s | team %d" % (key, team)
 
@@ -429,10 +435,7 @@ def _short_fit_team(rule, dims, batch, dtype, shuffled):
     if rule.threads > 1 or team < 2 or not _teamable(rule.products, dims, batch):
         return rule
 
-    def parse(d):
-        plan = LoopPlan.from_dict(d)
-        plan.check(dims)
-        return plan
+    parse = functools.partial(_parsed, dims=dims)
 
     def the_rules(plan):
         return plan is not None and plan.products == rule.products and plan.numpy_blas == rule.numpy_blas

@@ -205,12 +205,15 @@ class _BaseDNN(BaseEstimator):
                 bad("dtype", "None, float32 or float64")
         return sizes, keep
 
+    def _batch(self, m):
+        """The mini-batch size a fit on ``m`` samples uses ("auto": MLPClassifier's min(200, m))."""
+        return min(200 if self.batch_size == "auto" else self.batch_size, m)
+
     def _opts(self, keep, output, m):
-        batch = min(200, m) if self.batch_size == "auto" else self.batch_size
         if self.batch_size != "auto" and self.batch_size > m and self.solver != "gd":
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
         return dict(solver=self.solver, hidden=self.activation, output=output, alpha=float(self.alpha), keep=keep,
-                    batch_size=min(batch, m), shuffle=bool(self.shuffle), momentum=float(self.momentum),
+                    batch_size=self._batch(m), shuffle=bool(self.shuffle), momentum=float(self.momentum),
                     nesterovs_momentum=bool(self.nesterovs_momentum), beta_1=float(self.beta_1),
                     beta_2=float(self.beta_2), epsilon=float(self.epsilon))
 
