@@ -47,6 +47,9 @@ def variants():
         out[name] = (dask_with({key: value}), "LocalCluster, %s: %s" % (key, value))
     out["small"] = (dask_with(et.SMALL_CLUSTER_CONFIG, direct=True),
                     "LocalCluster, all of SMALL_CLUSTER_CONFIG and Client(direct_to_workers=True) (the README's)")
+    out["no-amm"] = (dask_with(dict(et.SMALL_CLUSTER_CONFIG, **{"distributed.scheduler.active-memory-manager.start": False}),
+                               direct=True),
+                     "the README's, and the scheduler's active memory manager off")
     out["threads"] = (threads_pool, "LocalCluster(processes=False): 2 workers of 1 thread in this process, "
                                     "SMALL_CLUSTER_CONFIG, BLAS capped at 1 thread by threadpoolctl")
     return out

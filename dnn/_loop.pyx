@@ -73,6 +73,12 @@ from dnn._blas cimport bgemm, dnn_npgemm_is_set, dnn_npgemm_set
 cimport dnn._simd as simd
 from dnn._team cimport dnn_team, dnn_team_pid, dnn_team_run, dnn_team_start, dnn_team_stop
 
+cdef extern from "_platform.h" nogil:
+    ctypedef unsigned long long dnn_fpmode
+    dnn_fpmode dnn_fpmode_flush()
+    void dnn_fpmode_take(dnn_fpmode mode)
+    int dnn_fpmode_flushes()
+
 import contextlib
 import threading
 
@@ -971,6 +977,12 @@ def _products(products, dims, batch, itemsize):
     return out
 
 
+def flushes_subnormals():
+    """Whether this build's epochs flush subnormal results to zero (x86-64, and arm64 under GCC
+    or clang: dnn/_platform.h); elsewhere they keep IEEE's subnormals."""
+    return bool(dnn_fpmode_flushes())
+
+
 def wide_auto(n0):
     """Whether ``wide="auto"`` takes the wide path for a first layer of ``n0`` inputs (the Loop's
     rule, which ``dnn._loop_plan`` predicts)."""
@@ -1495,6 +1507,7 @@ cdef class Loop:
         cdef double total = 0.0
         cdef dnn_team* team
         cdef int chunks
+        cdef dnn_fpmode fpmode
         if not self.ready:
             raise ValueError("the Loop is not initialized")
         lr = float(learning_rate)
@@ -1549,10 +1562,12 @@ cdef class Loop:
                     self.wide_gather = self.net.wide and gather
                     started = _timed_choice.clock() if trial is not None else 0.0
                     with nogil:
+                        fpmode = dnn_fpmode_flush()  # subnormal results as zero: dnn/_platform.h
                         if self.double_:
                             total = _epoch[double](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
                         else:
                             total = _epoch[float](&self.net, NULL, team, chunks, self.opt, &tt, &ss)
+                        dnn_fpmode_take(fpmode)  # the caller's mode again, before any Python runs
                     # The epoch's results before any Python call: a Ctrl-C during the epoch is raised
                     # by the first one, and the caller then reads counters that match the parameters.
                     self.loss = total

@@ -91,6 +91,62 @@ static void dnn_cpu_relax(void) {
 #endif
 }
 
+/* ---- subnormal results: flushed to zero inside a fit ----
+
+   A float32 fit with Adam or momentum and an input feature that is always
+   zero (a picture's border, a one-hot column absent from the data) decays
+   that feature's weights and optimizer moments geometrically into the
+   subnormal range within a few hundred epochs, where Intel cores take a
+   microcode assist for every operation that makes or reads one (one such
+   fit's epoch: 65% slower; AMD's cores pay little). The mini-batch loop runs
+   its epochs with results that would be subnormal flushed to zero (below
+   FLT_MIN / DBL_MIN, far under any tolerance), as TensorFlow, JAX and XLA's
+   CPU code do: x86-64's MXCSR.FTZ, arm64's FPCR.FZ (which also reads
+   subnormal inputs as zero). A team's helpers take the caller's mode with
+   each chunk (dnn/_team.h), so the bits stay those of one thread. Other
+   targets (MSVC on arm64, 32-bit x86 without SSE) keep IEEE's subnormals:
+   DNN_FPMODE_FLUSH is 0 there and the calls do nothing. */
+typedef unsigned long long dnn_fpmode;
+#if defined(__x86_64__) || defined(_M_X64) || defined(__SSE__)
+#include <xmmintrin.h>
+#define DNN_FPMODE_FLUSH 0x8000ULL  /* MXCSR.FTZ */
+#define DNN_FPMODE_CONTROL 0xFFC0ULL  /* MXCSR's controls; bits 0-5 are its sticky exception flags */
+static inline dnn_fpmode dnn_fpmode_get(void) { return (dnn_fpmode) _mm_getcsr(); }
+static inline void dnn_fpmode_set(dnn_fpmode m) { _mm_setcsr((unsigned int) m); }
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define DNN_FPMODE_FLUSH (1ULL << 24)  /* FPCR.FZ */
+#define DNN_FPMODE_CONTROL (~0ULL)       /* FPCR holds controls only (the flags are FPSR's) */
+static inline dnn_fpmode dnn_fpmode_get(void) {
+    unsigned long long r;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(r));
+    return r;
+}
+static inline void dnn_fpmode_set(dnn_fpmode m) { __asm__ __volatile__("msr fpcr, %0" : : "r"(m)); }
+#else
+#define DNN_FPMODE_FLUSH 0ULL
+#define DNN_FPMODE_CONTROL 0ULL
+static inline dnn_fpmode dnn_fpmode_get(void) { return 0; }
+static inline void dnn_fpmode_set(dnn_fpmode m) { (void) m; }
+#endif
+
+/* This thread's mode with subnormal results flushed; returns the mode before, for dnn_fpmode_take. */
+static inline dnn_fpmode dnn_fpmode_flush(void) {
+    dnn_fpmode before = dnn_fpmode_get();
+    if ((before & DNN_FPMODE_FLUSH) != DNN_FPMODE_FLUSH) dnn_fpmode_set(before | DNN_FPMODE_FLUSH);
+    return before;
+}
+
+/* This thread takes the controls (rounding, flushing) of ``mode``, another thread's; its own
+   exception flags stay. */
+static inline void dnn_fpmode_take(dnn_fpmode mode) {
+    dnn_fpmode mine = dnn_fpmode_get();
+    if ((mine ^ mode) & DNN_FPMODE_CONTROL)
+        dnn_fpmode_set((mine & ~DNN_FPMODE_CONTROL) | (mode & DNN_FPMODE_CONTROL));
+}
+
+/* Whether this build flushes (0 where the mode is out of reach). */
+static inline int dnn_fpmode_flushes(void) { return DNN_FPMODE_FLUSH != 0; }
+
 static void dnn_yield(void) {
 #if DNN_WIN32
     SwitchToThread();

@@ -74,6 +74,7 @@ typedef struct {
     dnn_team_fn volatile fn;
     void* volatile ctx;
     volatile int nchunks;
+    volatile dnn_fpmode fpmode; /* the caller's floating-point mode, taken by each chunk */
     dnn_mutex mutex;            /* with cond: idle helpers sleep here */
     dnn_cond cond;
     dnn_threads threads;
@@ -86,8 +87,10 @@ static int dnn_team_grab(dnn_team* T, unsigned long long t) {
     dnn_team_fn fn = T->fn;
     void* ctx = T->ctx;
     int n = T->nchunks;
+    dnn_fpmode mode = T->fpmode;
     if (lo == DNN_TEAM_CLOSED || lo >= (unsigned long long) n) return 0;
     if (!dnn_team_cas64(&T->ticket, t, t + 1)) return 1;
+    dnn_fpmode_take(mode);  /* a helper: the caller's rounding and flushing */
     fn(ctx, (int) lo);
     dnn_team_dec32(&T->remaining);
     return 1;
@@ -151,6 +154,7 @@ static void dnn_team_run(dnn_team* T, dnn_team_fn fn, void* ctx, int n) {
     T->fn = fn;
     T->ctx = ctx;
     T->nchunks = n;
+    T->fpmode = dnn_fpmode_get();
     dnn_team_store32(&T->remaining, n);
     dnn_team_store64(&T->ticket, phase << 32);
     dnn_mutex_lock(&T->mutex);

@@ -33,6 +33,41 @@ static void team_fn(void* p, int chunk) {
     else c->runs[chunk]++;
 }
 
+/* Subnormal results flushed (dnn/_platform.h): each chunk multiplies two floats whose product
+   is subnormal, on whichever thread takes it, under the caller's mode. */
+typedef struct { volatile float a, b; int zeros, nonzeros; dnn_mutex lock; } flush_ctx;
+
+static void flush_fn(void* p, int chunk) {
+    flush_ctx* c = (flush_ctx*) p;
+    float r = c->a * c->b;
+    (void) chunk;
+    dnn_mutex_lock(&c->lock);
+    if (r == 0.0f) c->zeros++; else c->nonzeros++;
+    dnn_mutex_unlock(&c->lock);
+}
+
+static void check_flush(dnn_team* team) {
+    flush_ctx c;
+    dnn_fpmode before;
+    int round;
+    memset(&c, 0, sizeof(c));
+    c.a = 1e-30f;
+    c.b = 1e-10f;
+    check(dnn_mutex_init(&c.lock) == 0, "flush lock", 0);
+    for (round = 0; round < 50; round++) {  /* the helpers' mode follows the caller's each phase */
+        before = dnn_fpmode_flush();
+        dnn_team_run(team, flush_fn, &c, CHUNKS);
+        dnn_fpmode_take(before);
+        dnn_team_run(team, flush_fn, &c, CHUNKS);
+    }
+    if (dnn_fpmode_flushes())
+        check(c.zeros == 50 * CHUNKS && c.nonzeros == 50 * CHUNKS, "subnormals flushed under the caller's mode", 0);
+    else
+        check(c.zeros == 0 && c.nonzeros == 100 * CHUNKS, "subnormals kept (no mode to set)", 0);
+    check(c.a * c.b != 0.0f, "the caller's mode restored", 0);
+    dnn_mutex_destroy(&c.lock);
+}
+
 static void check_team(void) {
     dnn_team* team = (dnn_team*) calloc(1, sizeof(dnn_team));
     team_ctx c;
@@ -61,6 +96,7 @@ static void check_team(void) {
     check(dnn_team_start(team, TEAM) == 0 && team->size == TEAM, "team start", 0);
     dnn_team_run(team, team_fn, &c, CHUNKS);
     check(!c.bad && c.runs[CHUNKS - 1] == c.phase + 1, "started team", 0);
+    check_flush(team);
     dnn_team_stop(team);
     free(team);
     {   /* the swap that owns dnn._kernels' pool: free (0), or a parent's id after a fork */
