@@ -97,17 +97,19 @@ static void dnn_cpu_relax(void) {
    zero (a picture's border, a one-hot column absent from the data) decays
    that feature's weights and optimizer moments geometrically into the
    subnormal range within a few hundred epochs, where Intel cores take a
-   microcode assist for every operation that makes or reads one (one such
-   fit's epoch: 65% slower; AMD's cores pay little). The mini-batch loop runs
+   microcode assist for every operation that makes or reads one (digits in
+   float32 on an Intel Xeon: epochs about 50% slower; AMD's cores pay little:
+   benchmarks/NOTES.md, "An Intel Xeon"). The mini-batch loop runs
    its epochs with results that would be subnormal flushed to zero (below
    FLT_MIN / DBL_MIN, far under any tolerance), as TensorFlow, JAX and XLA's
-   CPU code do: x86-64's MXCSR.FTZ, arm64's FPCR.FZ (which also reads
-   subnormal inputs as zero). A team's helpers take the caller's mode with
-   each chunk (dnn/_team.h), so the bits stay those of one thread. Other
-   targets (MSVC on arm64, 32-bit x86 without SSE) keep IEEE's subnormals:
+   CPU code do: x86-64's MXCSR.FTZ (subnormal inputs, which nothing in a fit
+   makes then, are still read as they are), arm64's FPCR.FZ (which also reads
+   them as zero). A team's helpers take the caller's mode with each chunk
+   (dnn/_team.h), so the bits stay those of one thread. Other targets (MSVC on
+   arm64, 32-bit x86, whose scalar float maths may be x87's) keep IEEE's subnormals:
    DNN_FPMODE_FLUSH is 0 there and the calls do nothing. */
 typedef unsigned long long dnn_fpmode;
-#if defined(__x86_64__) || defined(_M_X64) || defined(__SSE__)
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
 #include <xmmintrin.h>
 #define DNN_FPMODE_FLUSH 0x8000ULL  /* MXCSR.FTZ */
 #define DNN_FPMODE_CONTROL 0xFFC0ULL  /* MXCSR's controls; bits 0-5 are its sticky exception flags */

@@ -50,9 +50,11 @@ def test_a_fit_past_float32s_normal_range_keeps_the_references_numbers():
 
 
 def team_fit(threads, epochs=500):
-    """A Loop of ``threads`` (every product ours, sizes that give each thread shares) on a problem whose
-    zero feature's weights decay past float32's normals; its parameters and Adam's moments."""
-    dims, m = [20, 40, 24, 1], 150
+    """A Loop of ``threads`` (every product ours; a first layer large enough that its gradient and
+    update phases, where the zero feature's weights and moments change, run on the team) on a problem
+    whose zero feature's weights decay past float32's normals; its parameters and Adam's moments."""
+    dims, m, batch = [40, 64, 24, 1], 150, 48
+    assert dims[1] * dims[0] * batch >= _loop.TEAM_SMALL_LAYER_WORK
     X, Y = zero_feature_problem(dims[0], m, column=3, seed=1)
     X, Y = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     rng = np.random.default_rng(2)
@@ -60,7 +62,7 @@ def team_fit(threads, epochs=500):
               np.zeros((dims[l], 1), np.float32)) for l in range(1, len(dims))]
     v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in pairs]
     s = [(np.zeros_like(W), np.zeros_like(b)) for W, b in pairs]
-    loop = _loop.Loop(pairs, X, Y, optimizer="adam", batch_size=48, lambd=0.5, v=v, s=s, products="own",
+    loop = _loop.Loop(pairs, X, Y, optimizer="adam", batch_size=batch, lambd=0.5, v=v, s=s, products="own",
                       threads=threads)
     t = step = 0
     order_rng = np.random.default_rng(3)
