@@ -93,16 +93,16 @@ static void dnn_cpu_relax(void) {
 
 /* ---- subnormal results: flushed to zero inside a fit ----
 
-   A float32 fit with Adam or momentum and an input feature that is always
-   zero (a picture's border, a one-hot column absent from the data) decays
-   that feature's weights and optimizer moments geometrically into the
+   A float32 fit with Adam and L2 and an input feature that is always zero
+   (a picture's border, a one-hot column absent from the data) decays that
+   feature's weights and optimizer moments geometrically into the
    subnormal range within a few hundred epochs, where Intel cores take a
    microcode assist for every operation that makes or reads one (digits in
    float32 on an Intel Xeon: epochs about 50% slower; AMD's cores pay little:
    benchmarks/NOTES.md, "An Intel Xeon"). The mini-batch loop runs
    its epochs with results that would be subnormal flushed to zero (below
-   FLT_MIN / DBL_MIN, far under any tolerance), as TensorFlow, JAX and XLA's
-   CPU code do: x86-64's MXCSR.FTZ (subnormal inputs, which nothing in a fit
+   FLT_MIN / DBL_MIN, far under any tolerance), as TensorFlow and XLA (JAX)
+   do on CPUs: x86-64's MXCSR.FTZ (subnormal inputs, which nothing in a fit
    makes then, are still read as they are), arm64's FPCR.FZ (which also reads
    them as zero). A team's helpers take the caller's mode with each chunk
    (dnn/_team.h), so the bits stay those of one thread. Other targets (MSVC on
