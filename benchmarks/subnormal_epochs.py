@@ -1,4 +1,4 @@
-"""Epoch time as a fit's weights decay past the normal range (benchmarks/NOTES.md, "Subnormals").
+"""Epoch time as a fit's weights decay past the normal range (benchmarks/NOTES.md, "An Intel Xeon: ...").
 
 scikit-learn's digits has four pixels that are zero in every picture: with Adam and L2 their
 weights and moments decay geometrically, into float32's subnormals after about 300 epochs of a

@@ -97,8 +97,7 @@ static void dnn_cpu_relax(void) {
    (a picture's border, a one-hot column absent from the data) decays that
    feature's weights and optimizer moments geometrically into the
    subnormal range within a few hundred epochs, where Intel cores take a
-   microcode assist for every operation that makes or reads one (digits in
-   float32 on an Intel Xeon: epochs about 50% slower; AMD's cores pay little:
+   microcode assist for every operation that makes or reads one (measured:
    benchmarks/NOTES.md, "An Intel Xeon"). The mini-batch loop runs
    its epochs with results that would be subnormal flushed to zero (below
    FLT_MIN / DBL_MIN, far under any tolerance), as TensorFlow and XLA (JAX)
